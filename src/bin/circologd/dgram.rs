@@ -1,0 +1,402 @@
+//! The datagram hot path: unix datagram and UDP sockets read by multishot
+//! receives on an io_uring of their own, into a ring of provided buffers.
+//!
+//! One armed receive per socket keeps producing a completion per datagram
+//! until the provided buffers run out; each batch is drained, stored and its
+//! buffers handed back in one pass. The ring is created with
+//! `SINGLE_ISSUER | DEFER_TASKRUN`: completions are only posted when this
+//! thread asks, and a registered eventfd tells the tokio-uring event loop that
+//! there is work. Everything stays on the event loop's one thread.
+//!
+//! All of the daemon's `unsafe` is in this file: the kernel reads the
+//! provided-buffer ring and writes the buffers, and the `msghdr` of a
+//! `RecvMsgMulti` must stay put while the receive is armed.
+
+use std::cell::RefCell;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use circolog::daemon::State;
+use circolog::ring::{Cred, Incoming, Transport};
+use io_uring::types::{BufRingEntry, Fd, RecvMsgOut};
+use io_uring::{IoUring, cqueue, opcode};
+use memmap2::MmapMut;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+/// Buffer group id of the provided buffers.
+const BGID: u16 = 0;
+/// `CMSG_SPACE(sizeof(struct ucred))` on 64-bit Linux.
+const CRED_CMSG_SPACE: usize = 32;
+/// `sizeof(struct io_uring_recvmsg_out)`: what precedes name, control and
+/// payload in a `RecvMsgMulti` buffer.
+const RECVMSG_OUT_LEN: usize = 16;
+/// `IORING_ENTER_GETEVENTS`: also run deferred completions.
+const ENTER_GETEVENTS: u32 = 1;
+/// Completion queue entries: a drain pass takes at most this many.
+const CQ_ENTRIES: u32 = 4096;
+
+/// Tuning of the receive path (benchmarks try alternatives).
+#[derive(Clone, Copy, Debug)]
+pub struct Tuning {
+    /// Number of provided buffers (a power of two, at most 32768).
+    pub buffers: u16,
+    pub defer_taskrun: bool,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            buffers: 512,
+            defer_taskrun: true,
+        }
+    }
+}
+
+/// A socket the hot path reads.
+pub struct Source {
+    pub fd: OwnedFd,
+    pub transport: Transport,
+    /// Unix datagram sockets carry `SCM_CREDENTIALS` (SO_PASSCRED is set).
+    pub credentials: bool,
+}
+
+struct Armed {
+    source: Source,
+    /// For `RecvMsgMulti`: the template the kernel reads while armed.
+    /// INVARIANT: boxed, and never moved or dropped while the receive is armed.
+    msghdr: Option<Box<libc::msghdr>>,
+}
+
+pub struct DgramIngest {
+    uring: IoUring,
+    bufs: ProvidedBuffers,
+    sockets: Vec<Armed>,
+    eventfd: OwnedFd,
+    /// Sockets whose multishot receive ended and must be armed again.
+    rearm: Vec<usize>,
+}
+
+impl DgramIngest {
+    /// Sets up the ring, the provided buffers and one receive per socket.
+    /// `max_message` is the longest datagram stored whole; one more byte is
+    /// read so that longer ones are seen as truncated.
+    pub fn new(sources: Vec<Source>, max_message: usize, tuning: Tuning) -> io::Result<Self> {
+        let mut builder = IoUring::builder();
+        builder.setup_cqsize(CQ_ENTRIES).setup_single_issuer();
+        if tuning.defer_taskrun {
+            builder.setup_defer_taskrun();
+        }
+        let uring = builder.build(64)?;
+        let buf_len = RECVMSG_OUT_LEN + CRED_CMSG_SPACE + max_message + 1;
+        let bufs = ProvidedBuffers::new(&uring, tuning.buffers, buf_len)?;
+        let eventfd = rustix::event::eventfd(
+            0,
+            rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC,
+        )?;
+        uring.submitter().register_eventfd(eventfd.as_raw_fd())?;
+        let sockets = sources
+            .into_iter()
+            .map(|source| {
+                let msghdr = source.credentials.then(|| {
+                    // SAFETY: msghdr is plain data; all-zero is a valid value.
+                    let mut h: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+                    h.msg_controllen = CRED_CMSG_SPACE as _;
+                    h
+                });
+                Armed { source, msghdr }
+            })
+            .collect::<Vec<_>>();
+        let rearm = (0..sockets.len()).collect();
+        Ok(DgramIngest {
+            uring,
+            bufs,
+            sockets,
+            eventfd,
+            rearm,
+        })
+    }
+
+    /// Runs forever on the event loop: waits for the eventfd, stores every
+    /// completed datagram, wakes followers once per batch.
+    pub async fn run(mut self, state: Rc<RefCell<State>>, on_stored: impl Fn()) -> io::Result<()> {
+        // SAFETY: the AsyncFd owns this OwnedFd, so the fd stays open and is
+        // not reused for as long as it is registered.
+        let efd = unsafe {
+            AsyncFd::register_with_interest(self.eventfd.try_clone()?, Interest::READABLE)
+        }
+        .map_err(|e| e.into_parts().1)?;
+        self.arm()?;
+        loop {
+            let mut guard = efd.readable().await?;
+            let mut counter = [0u8; 8];
+            match guard.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut counter)?)) {
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(_)) | Err(_) => {}
+            }
+            drop(guard);
+            if self.drain(&state)? > 0 {
+                on_stored();
+            }
+            // Give the connections a turn before the next batch.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// One pass: run the deferred completions, store them, recycle their
+    /// buffers, re-arm ended receives. Returns how many messages were stored.
+    fn drain(&mut self, state: &RefCell<State>) -> io::Result<usize> {
+        self.enter(0)?;
+        let now_us = now_us();
+        let mut stored = 0;
+        let mut st = state.borrow_mut();
+        let DgramIngest {
+            uring,
+            bufs,
+            sockets,
+            rearm,
+            ..
+        } = self;
+        for cqe in uring.completion() {
+            let idx = cqe.user_data() as usize;
+            let flags = cqe.flags();
+            if !cqueue::more(flags) {
+                rearm.push(idx);
+            }
+            let Some(armed) = sockets.get(idx) else {
+                continue;
+            };
+            let res = cqe.result();
+            if res < 0 {
+                // ENOBUFS ends the receive until buffers come back (re-armed
+                // below); anything else is a socket error worth a line.
+                if res != -libc::ENOBUFS {
+                    eprintln!(
+                        "circologd: receive on a {} socket failed: {}",
+                        armed.source.transport.name(),
+                        io::Error::from_raw_os_error(-res)
+                    );
+                }
+                continue;
+            }
+            let Some(bid) = cqueue::buffer_select(flags) else {
+                continue;
+            };
+            let data = bufs.filled(bid, res as usize);
+            let mut msg = Incoming {
+                received_us: now_us,
+                transport: armed.source.transport,
+                cred: None,
+                truncated: false,
+                bytes: data,
+            };
+            let out;
+            if let Some(h) = &armed.msghdr {
+                match RecvMsgOut::parse(data, h) {
+                    Ok(o) => out = o,
+                    Err(()) => {
+                        bufs.recycle(bid);
+                        continue;
+                    }
+                }
+                msg.bytes = out.payload_data();
+                msg.cred = parse_cred(out.control_data());
+                msg.truncated = out.is_payload_truncated();
+            }
+            if st.ingest(msg).is_some() {
+                stored += 1;
+            }
+            bufs.recycle(bid);
+        }
+        drop(st);
+        self.bufs.publish();
+        self.arm()?;
+        Ok(stored)
+    }
+
+    /// Arms a multishot receive on every socket waiting for one.
+    fn arm(&mut self) -> io::Result<()> {
+        if self.rearm.is_empty() {
+            return Ok(());
+        }
+        let mut sq = self.uring.submission();
+        let mut queued = 0;
+        for idx in self.rearm.drain(..) {
+            let Some(armed) = self.sockets.get(idx) else {
+                continue;
+            };
+            let fd = Fd(armed.source.fd.as_raw_fd());
+            let entry = match &armed.msghdr {
+                Some(h) => opcode::RecvMsgMulti::new(fd, &**h, BGID).build(),
+                None => opcode::RecvMulti::new(fd, BGID).build(),
+            }
+            .user_data(idx as u64);
+            // SAFETY: the socket and the boxed msghdr live in `self.sockets`
+            // as long as the ring; the provided buffers live in `self.bufs`.
+            // The submission queue has 64 entries, more than sockets.
+            unsafe {
+                if sq.push(&entry).is_err() {
+                    return Err(io::Error::other("io_uring submission queue full"));
+                }
+            }
+            queued += 1;
+        }
+        drop(sq);
+        self.enter(queued)
+    }
+
+    /// Submits what is queued and runs deferred completions, without waiting.
+    fn enter(&self, to_submit: u32) -> io::Result<()> {
+        let submitter = self.uring.submitter();
+        // SAFETY: no argument pointer is passed; flags only.
+        let r = unsafe { submitter.enter::<libc::sigset_t>(to_submit, 0, ENTER_GETEVENTS, None) };
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Reads `SCM_CREDENTIALS` from a control message buffer.
+fn parse_cred(control: &[u8]) -> Option<Cred> {
+    // struct cmsghdr { size_t len; int level; int type; } then struct ucred.
+    let word = |at: usize| -> Option<[u8; 4]> { control.get(at..at + 4)?.try_into().ok() };
+    let level = i32::from_ne_bytes(word(8)?);
+    let kind = i32::from_ne_bytes(word(12)?);
+    if level != libc::SOL_SOCKET || kind != libc::SCM_CREDENTIALS {
+        return None;
+    }
+    Some(Cred {
+        pid: u32::from_ne_bytes(word(16)?),
+        uid: u32::from_ne_bytes(word(20)?),
+        gid: u32::from_ne_bytes(word(24)?),
+    })
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// A ring of buffers the kernel picks from for each received datagram.
+struct ProvidedBuffers {
+    /// The `io_uring_buf` entries the kernel reads; page aligned.
+    _ring_mem: MmapMut,
+    ring: *mut BufRingEntry,
+    /// The buffers themselves, `count * len` bytes.
+    _data_mem: MmapMut,
+    data: *mut u8,
+    count: u16,
+    len: usize,
+    /// Our copy of the ring tail; published to the kernel by `publish`.
+    tail: u16,
+}
+
+impl ProvidedBuffers {
+    fn new(uring: &IoUring, count: u16, len: usize) -> io::Result<Self> {
+        if !count.is_power_of_two() || count > 32768 {
+            return Err(io::Error::other("buffer count must be a power of two"));
+        }
+        let mut ring_mem = MmapMut::map_anon(count as usize * std::mem::size_of::<BufRingEntry>())?;
+        let mut data_mem = MmapMut::map_anon(count as usize * len)?;
+        let ring = ring_mem.as_mut_ptr().cast::<BufRingEntry>();
+        let data = data_mem.as_mut_ptr();
+        let mut bufs = ProvidedBuffers {
+            _ring_mem: ring_mem,
+            ring,
+            _data_mem: data_mem,
+            data,
+            count,
+            len,
+            tail: 0,
+        };
+        // SAFETY: `ring` points to `count` zeroed entries in a page-aligned
+        // mapping owned by `bufs`, which the ring's owner keeps alive as long
+        // as the io_uring instance.
+        unsafe {
+            uring
+                .submitter()
+                .register_buf_ring_with_flags(ring as u64, count, BGID, 0)?;
+        }
+        for bid in 0..count {
+            bufs.recycle(bid);
+        }
+        bufs.publish();
+        Ok(bufs)
+    }
+
+    /// The first `n` bytes the kernel wrote into buffer `bid`.
+    fn filled(&self, bid: u16, n: usize) -> &[u8] {
+        let bid = (bid % self.count) as usize;
+        let n = n.min(self.len);
+        // SAFETY: the kernel handed `bid` to us in a completion; it does not
+        // write that buffer again until `recycle` gives it back, which needs
+        // `&mut self` and so ends this borrow first.
+        unsafe { std::slice::from_raw_parts(self.data.add(bid * self.len), n) }
+    }
+
+    /// Queues buffer `bid` for the kernel (visible after `publish`).
+    fn recycle(&mut self, bid: u16) {
+        let idx = (self.tail & (self.count - 1)) as usize;
+        let bid = bid % self.count;
+        // SAFETY: `idx < count`. The kernel only reads entries between its
+        // head and the published tail; this one is past the tail, and it
+        // cannot be lapped because only `count` buffers exist.
+        let entry = unsafe { &mut *self.ring.add(idx) };
+        // SAFETY: `bid < count`, so the address is inside the data mapping.
+        entry.set_addr(unsafe { self.data.add(bid as usize * self.len) } as u64);
+        entry.set_len(self.len as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes the recycled buffers visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: the tail field lives in the first entry of the mapping we
+        // own; it is only read by the kernel, and written here with release
+        // ordering after the entries, as the io_uring ABI requires.
+        unsafe {
+            let tail = BufRingEntry::tail(self.ring).cast_mut();
+            AtomicU16::from_ptr(tail).store(self.tail, Ordering::Release);
+        }
+    }
+}
+
+/// Turns on `SO_PASSCRED` so that each datagram carries its sender's
+/// credentials, as the kernel saw them.
+pub fn pass_credentials(fd: impl AsFd) -> io::Result<()> {
+    rustix::net::sockopt::set_socket_passcred(fd, true)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_scm_credentials() {
+        let mut c = vec![0u8; 32];
+        c[0..8].copy_from_slice(&28usize.to_ne_bytes());
+        c[8..12].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
+        c[12..16].copy_from_slice(&libc::SCM_CREDENTIALS.to_ne_bytes());
+        c[16..20].copy_from_slice(&4242u32.to_ne_bytes());
+        c[20..24].copy_from_slice(&1000u32.to_ne_bytes());
+        c[24..28].copy_from_slice(&100u32.to_ne_bytes());
+        assert_eq!(
+            parse_cred(&c),
+            Some(Cred {
+                pid: 4242,
+                uid: 1000,
+                gid: 100
+            })
+        );
+        assert_eq!(parse_cred(&c[..20]), None);
+        c[12] = 9;
+        assert_eq!(parse_cred(&c), None);
+    }
+}

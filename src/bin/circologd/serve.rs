@@ -1,0 +1,1075 @@
+//! The event loop's connections: syslog over TCP, the query API (dumps and
+//! websocket followers), the control API and signals. Each connection is a
+//! task on the one tokio-uring thread; all of them share one [`Ctx`].
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use circolog::daemon::{Clients, State};
+use circolog::format::{self, Notice};
+use circolog::http::{self, BodyLen, HeadError, Method, Request};
+use circolog::query::Query;
+use circolog::ring::{Incoming, Read, Transport};
+use circolog::syslog::framing::Framer;
+use circolog::ws;
+use tokio::sync::{Notify, mpsc, watch};
+
+use crate::dgram::DgramIngest;
+use crate::now_us;
+
+/// Limits on clients (SPEC "Errors, always").
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_head: usize,
+    pub head_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_clients: u64,
+    pub max_ws_frame: usize,
+}
+
+pub struct Listeners {
+    pub tcp_ingest: Vec<std::net::TcpListener>,
+    pub query_unix: Vec<std::os::unix::net::UnixListener>,
+    pub query_tcp: Vec<std::net::TcpListener>,
+    pub ctl_unix: Vec<std::os::unix::net::UnixListener>,
+}
+
+/// What every task shares. Only the event loop's thread touches it.
+struct Ctx {
+    state: Rc<RefCell<State>>,
+    /// Woken after every batch of stored messages, and on clear.
+    stored: Notify,
+    shutdown: watch::Receiver<bool>,
+    limits: Limits,
+    max_message: usize,
+    socket_gid: Option<u32>,
+    clients: Cell<Clients>,
+}
+
+/// Bytes read from a client per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// A dump or follower writes in pieces of about this size.
+const WRITE_CHUNK: usize = 64 * 1024;
+/// How many messages a `l=N` filtered search looks at before letting the
+/// loop run other work.
+const SCAN_SLICE: u64 = 4096;
+/// The longest request body accepted (control requests need none).
+const MAX_BODY: u64 = 64 * 1024;
+
+pub async fn run(
+    state: Rc<RefCell<State>>,
+    ingest: DgramIngest,
+    listeners: Listeners,
+    limits: Limits,
+    max_message: usize,
+    socket_gid: Option<u32>,
+) -> Result<(), String> {
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let ctx = Rc::new(Ctx {
+        state: state.clone(),
+        stored: Notify::new(),
+        shutdown,
+        limits,
+        max_message,
+        socket_gid,
+        clients: Cell::new(Clients::default()),
+    });
+
+    let signals = Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
+
+    {
+        let ctx = ctx.clone();
+        tokio_uring::spawn(async move {
+            let c = ctx.clone();
+            if let Err(e) = ingest
+                .run(ctx.state.clone(), move || c.stored.notify_waiters())
+                .await
+            {
+                eprintln!("circologd: the datagram receive loop stopped: {e}");
+            }
+        });
+    }
+    for l in listeners.tcp_ingest {
+        let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+        tokio_uring::spawn(accept_tcp(l, ctx.clone(), Role::Ingest));
+    }
+    for l in listeners.query_tcp {
+        let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+        tokio_uring::spawn(accept_tcp(l, ctx.clone(), Role::Query));
+    }
+    for l in listeners.query_unix {
+        let l = tokio::net::UnixListener::from_std(l).map_err(|e| e.to_string())?;
+        tokio_uring::spawn(accept_unix(l, ctx.clone(), Role::Query));
+    }
+    for l in listeners.ctl_unix {
+        let l = tokio::net::UnixListener::from_std(l).map_err(|e| e.to_string())?;
+        tokio_uring::spawn(accept_unix(l, ctx.clone(), Role::Ctl));
+    }
+
+    signals.run(&ctx).await;
+    let _ = shutdown_tx.send(true);
+    // Followers send their close frames; give them a moment to go out.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while ctx.clients.get().followers > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// Signals, delivered into the loop through signal-hook's self-pipe: the
+/// handlers only write a byte; the work happens here.
+struct Signals {
+    usr1: tokio_uring::net::UnixStream,
+    term: tokio_uring::net::UnixStream,
+}
+
+impl Signals {
+    fn register() -> io::Result<Signals> {
+        let (usr1_r, usr1_w) = std::os::unix::net::UnixStream::pair()?;
+        let (term_r, term_w) = std::os::unix::net::UnixStream::pair()?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGUSR1, usr1_w)?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, term_w.try_clone()?)?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, term_w)?;
+        Ok(Signals {
+            usr1: tokio_uring::net::UnixStream::from_std(usr1_r),
+            term: tokio_uring::net::UnixStream::from_std(term_r),
+        })
+    }
+
+    /// Handles SIGUSR1 until SIGTERM or SIGINT arrives.
+    async fn run(self, ctx: &Rc<Ctx>) {
+        let Signals { usr1, term } = self;
+        let c = ctx.clone();
+        // The SIGUSR1 reader owns its read for as long as it runs; it is
+        // never raced against anything, so no signal byte is lost.
+        let toggler = tokio_uring::spawn(async move {
+            let mut buf = vec![0u8; 64];
+            loop {
+                let (r, b) = usr1.read(buf).await;
+                buf = b;
+                match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        let mut st = c.state.borrow_mut();
+                        for _ in 0..n {
+                            st.toggle_pause();
+                        }
+                        eprintln!(
+                            "circologd: SIGUSR1: {}",
+                            if st.paused() { "paused" } else { "resumed" }
+                        );
+                    }
+                }
+            }
+        });
+        let _ = term.read(vec![0u8; 64]).await;
+        toggler.abort();
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    Ingest,
+    Query,
+    Ctl,
+}
+
+/// A connected client, over TCP or a unix socket.
+enum Stream {
+    Tcp(tokio_uring::net::TcpStream),
+    Unix(tokio_uring::net::UnixStream),
+}
+
+impl Stream {
+    async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
+        match self {
+            Stream::Tcp(s) => s.read(buf).await,
+            Stream::Unix(s) => s.read(buf).await,
+        }
+    }
+
+    async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
+        match self {
+            Stream::Tcp(s) => s.write_all(buf).await,
+            Stream::Unix(s) => s.write_all(buf).await,
+        }
+    }
+
+    fn shutdown(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+
+    fn is_tcp(&self) -> bool {
+        matches!(self, Stream::Tcp(_))
+    }
+}
+
+async fn accept_tcp(listener: tokio::net::TcpListener, ctx: Rc<Ctx>, role: Role) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                accept_failed(&e).await;
+                continue;
+            }
+        };
+        let Ok(std) = stream.into_std() else { continue };
+        if std.set_nonblocking(false).is_err() {
+            continue;
+        }
+        let _ = std.set_nodelay(true);
+        let stream = Stream::Tcp(tokio_uring::net::TcpStream::from_std(std));
+        let ctx = ctx.clone();
+        tokio_uring::spawn(async move {
+            match role {
+                Role::Ingest => tcp_ingest(stream, ctx).await,
+                _ => serve_client(stream, ctx, role).await,
+            }
+        });
+    }
+}
+
+async fn accept_unix(listener: tokio::net::UnixListener, ctx: Rc<Ctx>, role: Role) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                accept_failed(&e).await;
+                continue;
+            }
+        };
+        let Ok(std) = stream.into_std() else { continue };
+        if std.set_nonblocking(false).is_err() {
+            continue;
+        }
+        let allowed = peer_allowed(&std, ctx.socket_gid);
+        let stream = Stream::Unix(tokio_uring::net::UnixStream::from_std(std));
+        let ctx = ctx.clone();
+        tokio_uring::spawn(async move {
+            if allowed {
+                serve_client(stream, ctx, role).await;
+            } else {
+                let mut out = Vec::new();
+                http::write_simple(
+                    &mut out,
+                    403,
+                    "text/plain; charset=utf-8",
+                    b"forbidden: this user may not use this socket\n",
+                    false,
+                    false,
+                    &[],
+                );
+                let _ = stream.write_all(out).await;
+            }
+        });
+    }
+}
+
+/// Out of file descriptors or similar: say so, and wait a little rather
+/// than spin on the error.
+async fn accept_failed(e: &io::Error) {
+    eprintln!("circologd: accept failed: {e}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// SO_PEERCRED: root, the daemon's own user, and members of -socket-group.
+fn peer_allowed(stream: &std::os::unix::net::UnixStream, gid: Option<u32>) -> bool {
+    let Ok(cred) = rustix::net::sockopt::socket_peercred(stream) else {
+        return false;
+    };
+    let uid = cred.uid.as_raw();
+    if uid == 0 || uid == rustix::process::geteuid().as_raw() {
+        return true;
+    }
+    let Some(gid) = gid else { return false };
+    if cred.gid.as_raw() == gid {
+        return true;
+    }
+    // Supplementary groups of the peer process, as the kernel lists them.
+    std::fs::read_to_string(format!("/proc/{}/status", cred.pid.as_raw_nonzero()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Groups:"))
+                .map(|g| g.split_whitespace().any(|g| g.parse() == Ok(gid)))
+        })
+        .unwrap_or(false)
+}
+
+/// Counts a client while it is connected.
+struct ClientGuard {
+    ctx: Rc<Ctx>,
+    kind: fn(&mut Clients) -> &mut u64,
+}
+
+impl ClientGuard {
+    fn new(ctx: &Rc<Ctx>, kind: fn(&mut Clients) -> &mut u64) -> ClientGuard {
+        let mut c = ctx.clients.get();
+        *kind(&mut c) += 1;
+        ctx.clients.set(c);
+        ClientGuard {
+            ctx: ctx.clone(),
+            kind,
+        }
+    }
+}
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        let mut c = self.ctx.clients.get();
+        *(self.kind)(&mut c) -= 1;
+        self.ctx.clients.set(c);
+    }
+}
+
+/// One TCP syslog sender: RFC 6587 frames into the ring. Each sender is its
+/// own task, so a slow or broken one stalls nobody else.
+async fn tcp_ingest(stream: Stream, ctx: Rc<Ctx>) {
+    let _guard = ClientGuard::new(&ctx, |c| &mut c.tcp_senders);
+    let mut framer = Framer::new(ctx.max_message);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        buf.clear();
+        let (r, b) = stream.read(buf).await;
+        buf = b;
+        let n = match r {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        store_frames(&ctx, &mut framer, &buf[..n], false);
+    }
+    store_frames(&ctx, &mut framer, &[], true);
+}
+
+fn store_frames(ctx: &Ctx, framer: &mut Framer, data: &[u8], eof: bool) {
+    let received_us = now_us();
+    let mut stored = false;
+    {
+        let mut st = ctx.state.borrow_mut();
+        let mut store = |f: circolog::syslog::framing::Frame<'_>| {
+            stored |= st
+                .ingest(Incoming {
+                    received_us,
+                    transport: Transport::Tcp,
+                    cred: None,
+                    truncated: f.truncated,
+                    bytes: f.bytes,
+                })
+                .is_some();
+        };
+        if eof {
+            framer.finish(&mut store);
+        } else {
+            framer.feed(data, &mut store);
+        }
+    }
+    if stored {
+        ctx.stored.notify_waiters();
+    }
+}
+
+/// Bytes read from a client and not yet consumed.
+struct Inbox {
+    buf: Vec<u8>,
+    read: Vec<u8>,
+}
+
+enum Next {
+    Request(Request, usize),
+    /// The client closed, or went quiet for too long.
+    Gone,
+    /// The head was bad: answer with this status and close.
+    Fail(u16, &'static str),
+}
+
+impl Inbox {
+    fn new() -> Inbox {
+        Inbox {
+            buf: Vec::new(),
+            read: Vec::with_capacity(READ_CHUNK),
+        }
+    }
+
+    /// Reads until a whole request head is in, within the head timeout (or
+    /// the idle timeout while nothing of a new request has arrived).
+    async fn next_request(&mut self, stream: &Stream, limits: &Limits) -> Next {
+        let started = tokio::time::Instant::now();
+        loop {
+            match http::parse_head(&self.buf, limits.max_head) {
+                Ok(Some((req, len))) => return Next::Request(req, len),
+                Ok(None) => {}
+                Err(e) => return head_failure(&e),
+            }
+            let deadline = if self.buf.is_empty() {
+                started + limits.idle_timeout
+            } else {
+                started + limits.head_timeout
+            };
+            let mut read = std::mem::take(&mut self.read);
+            read.clear();
+            // On a timeout the read is dropped with the connection: nothing
+            // it could still bring matters any more.
+            let (r, b) = match tokio::time::timeout_at(deadline, stream.read(read)).await {
+                Ok(done) => done,
+                Err(_) => return Next::Gone,
+            };
+            self.read = b;
+            match r {
+                Ok(0) | Err(_) => return Next::Gone,
+                Ok(n) => self.buf.extend_from_slice(&self.read[..n]),
+            }
+        }
+    }
+
+    /// Drops a request head and its body from the front of the buffer,
+    /// reading the rest of the body if it has not all arrived.
+    async fn consume(&mut self, stream: &Stream, head: usize, body: u64) -> bool {
+        let mut want = head as u64 + body;
+        loop {
+            let have = (self.buf.len() as u64).min(want);
+            self.buf.drain(..have as usize);
+            want -= have;
+            if want == 0 {
+                return true;
+            }
+            let mut read = std::mem::take(&mut self.read);
+            read.clear();
+            let (r, b) = stream.read(read).await;
+            self.read = b;
+            match r {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => self.buf.extend_from_slice(&self.read[..n]),
+            }
+        }
+    }
+}
+
+fn head_failure(e: &HeadError) -> Next {
+    Next::Fail(e.status(), e.reason())
+}
+
+/// Serves HTTP requests on one query or control connection, keep-alive and
+/// pipelined, until the client goes or a websocket takes the connection over.
+async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role) {
+    let kind: fn(&mut Clients) -> &mut u64 = match role {
+        Role::Ctl => |c| &mut c.ctl,
+        _ => |c| &mut c.query,
+    };
+    if ctx.clients.get().total() >= ctx.limits.max_clients {
+        let mut out = Vec::new();
+        http::write_simple(
+            &mut out,
+            503,
+            "text/plain; charset=utf-8",
+            b"too many clients\n",
+            false,
+            false,
+            &[],
+        );
+        let _ = stream.write_all(out).await;
+        return;
+    }
+    let guard = ClientGuard::new(&ctx, kind);
+    let mut inbox = Inbox::new();
+    let mut out = Vec::with_capacity(WRITE_CHUNK);
+    loop {
+        let (req, head_len) = match inbox.next_request(&stream, &ctx.limits).await {
+            Next::Request(r, n) => (r, n),
+            Next::Gone => return,
+            Next::Fail(status, reason) => {
+                out.clear();
+                error_response(&mut out, status, reason, false, false);
+                let _ = stream.write_all(out).await;
+                return;
+            }
+        };
+        if req.content_length > MAX_BODY {
+            out.clear();
+            error_response(&mut out, 413, "request body too large", false, false);
+            let _ = stream.write_all(out).await;
+            return;
+        }
+        if !inbox.consume(&stream, head_len, req.content_length).await {
+            return;
+        }
+        out.clear();
+        let keep_alive = req.keep_alive;
+        let outcome = match role {
+            Role::Ctl => {
+                control(&ctx, &req, &mut out);
+                Outcome::Written
+            }
+            _ => query(&ctx, &stream, &req, &mut out).await,
+        };
+        match outcome {
+            Outcome::Written => {}
+            Outcome::Upgrade(q) => {
+                drop(guard);
+                follow(stream, ctx, req, q, out).await;
+                return;
+            }
+            Outcome::Streamed(b) => out = b,
+            Outcome::Broken => return,
+        }
+        if !out.is_empty() {
+            let (r, b) = stream.write_all(out).await;
+            out = b;
+            if r.is_err() {
+                return;
+            }
+        }
+        if !keep_alive {
+            stream.shutdown();
+            return;
+        }
+    }
+}
+
+enum Outcome {
+    /// The response is in `out`.
+    Written,
+    /// A dump was written already; here is the buffer back.
+    Streamed(Vec<u8>),
+    /// A websocket upgrade with these parameters.
+    Upgrade(Query),
+    /// The client went away mid-response.
+    Broken,
+}
+
+fn error_response(out: &mut Vec<u8>, status: u16, reason: &str, keep_alive: bool, head: bool) {
+    let body = format!("{reason}\n");
+    http::write_simple(
+        out,
+        status,
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+        keep_alive,
+        head,
+        &[],
+    );
+}
+
+/// Over TCP, a browser page from another origin must not read the logs:
+/// `Origin`, when present, must name the host the request was sent to.
+fn origin_allowed(req: &Request) -> bool {
+    let Some(origin) = req.origin.as_deref() else {
+        return true;
+    };
+    let Some(host) = req.host.as_deref() else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or(origin);
+    authority.eq_ignore_ascii_case(host)
+}
+
+async fn query(ctx: &Rc<Ctx>, stream: &Stream, req: &Request, out: &mut Vec<u8>) -> Outcome {
+    let head = req.method == Method::Head;
+    let ka = req.keep_alive;
+    let is_get = matches!(req.method, Method::Get | Method::Head);
+    match req.path.as_str() {
+        "/" | "/ws" | "/ui" if !is_get => {
+            http::write_simple(
+                out,
+                405,
+                "text/plain; charset=utf-8",
+                b"method not allowed\n",
+                ka,
+                head,
+                &[("Allow", "GET, HEAD")],
+            );
+            return Outcome::Written;
+        }
+        "/" | "/ws" | "/ui" => {}
+        _ => {
+            error_response(out, 404, "not found", ka, head);
+            return Outcome::Written;
+        }
+    }
+    if req.path != "/" && stream.is_tcp() && !origin_allowed(req) {
+        error_response(out, 403, "cross-origin request refused", ka, head);
+        return Outcome::Written;
+    }
+    if req.path == "/ui" {
+        http::write_simple(
+            out,
+            200,
+            "text/html; charset=utf-8",
+            UI_PAGE.as_bytes(),
+            ka,
+            head,
+            &[],
+        );
+        return Outcome::Written;
+    }
+    let q = match Query::parse(&req.query) {
+        Ok(q) => q,
+        Err(e) => {
+            error_response(out, 400, &e.0, ka, head);
+            return Outcome::Written;
+        }
+    };
+    if req.path == "/ws" {
+        if !req.upgrade_websocket || req.websocket_key.is_none() {
+            error_response(
+                out,
+                400,
+                "this is a websocket endpoint: send Upgrade: websocket",
+                ka,
+                head,
+            );
+            return Outcome::Written;
+        }
+        return Outcome::Upgrade(q);
+    }
+    dump(ctx, stream, req, &q, std::mem::take(out)).await
+}
+
+/// The seq to start reading from for `since` and `l` (the last N matching).
+/// Scans backwards in slices, letting the loop run between them.
+async fn start_seq(ctx: &Ctx, q: &Query, end: u64) -> u64 {
+    let (first, since) = {
+        let st = ctx.state.borrow();
+        (st.ring.first_seq(), q.since.map_or(0, |s| s + 1))
+    };
+    let lower = first.max(since);
+    let Some(limit) = q.limit else { return lower };
+    if limit == 0 {
+        return end;
+    }
+    if q.filter.matches_all() {
+        return end.saturating_sub(limit).max(lower);
+    }
+    let mut found = 0;
+    let mut seq = end;
+    while seq > lower {
+        {
+            let st = ctx.state.borrow();
+            let stop = seq
+                .saturating_sub(SCAN_SLICE)
+                .max(lower)
+                .max(st.ring.first_seq());
+            while seq > stop {
+                let s = seq - 1;
+                if let Some(e) = st.ring.get(s) {
+                    let msg = parse(&st, &e);
+                    if q.filter.matches(&msg) {
+                        found += 1;
+                        if found == limit {
+                            return s;
+                        }
+                    }
+                }
+                seq = s;
+            }
+            if seq <= st.ring.first_seq() {
+                return st.ring.first_seq().max(lower);
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    lower
+}
+
+fn parse<'a>(st: &State, e: &circolog::ring::Entry<'a>) -> circolog::syslog::Message<'a> {
+    let received = jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
+    circolog::syslog::parse(e.raw, received, &st.parse_ctx)
+}
+
+/// `GET /`: streams the matching messages from the ring, a piece at a time,
+/// so that neither memory nor the loop's time grows with the ring.
+async fn dump(
+    ctx: &Rc<Ctx>,
+    stream: &Stream,
+    req: &Request,
+    q: &Query,
+    mut out: Vec<u8>,
+) -> Outcome {
+    let (end, last, epoch) = {
+        let st = ctx.state.borrow();
+        (st.ring.next_seq(), st.ring.last_seq(), st.epoch_us)
+    };
+    let last = last.map_or_else(|| "-1".to_string(), |s| s.to_string());
+    let epoch = epoch.to_string();
+    let extra = [
+        ("X-Circolog-Last-Seq", last.as_str()),
+        ("X-Circolog-Epoch", epoch.as_str()),
+    ];
+    let chunked = !req.http10;
+    let keep_alive = req.keep_alive && chunked;
+    out.clear();
+    http::write_head(
+        &mut out,
+        200,
+        Some(format::content_type(q.format)),
+        if chunked {
+            BodyLen::Chunked
+        } else {
+            BodyLen::UntilClose
+        },
+        keep_alive,
+        &extra,
+    );
+    if req.method == Method::Head {
+        return Outcome::Streamed(out);
+    }
+    let mut cursor = start_seq(ctx, q, end).await;
+    let mut body = Vec::with_capacity(WRITE_CHUNK);
+    loop {
+        body.clear();
+        {
+            let st = ctx.state.borrow();
+            while cursor < end && body.len() < WRITE_CHUNK {
+                match st.ring.read(cursor) {
+                    Read::Entry(e) => {
+                        let msg = parse(&st, &e);
+                        if q.filter.matches(&msg) {
+                            format::render(q.format, &e, &msg, st.epoch_us, &mut body);
+                        }
+                        cursor += 1;
+                    }
+                    // Overwritten while we were writing: go on from the oldest.
+                    Read::Skipped(n) => cursor += n,
+                    Read::End => cursor = end,
+                }
+            }
+        }
+        if chunked {
+            http::write_chunk(&mut out, &body);
+        } else {
+            out.extend_from_slice(&body);
+        }
+        if cursor >= end {
+            break;
+        }
+        let (r, b) = stream.write_all(out).await;
+        out = b;
+        out.clear();
+        if r.is_err() {
+            return Outcome::Broken;
+        }
+    }
+    if chunked {
+        http::write_last_chunk(&mut out);
+    }
+    if !keep_alive {
+        let (r, _) = stream.write_all(out).await;
+        stream.shutdown();
+        let _ = r;
+        return Outcome::Broken;
+    }
+    Outcome::Streamed(out)
+}
+
+/// The control API: every answer is the state after the change, as JSON.
+fn control(ctx: &Ctx, req: &Request, out: &mut Vec<u8>) {
+    let ka = req.keep_alive;
+    let head = req.method == Method::Head;
+    let allow: &str = match req.path.as_str() {
+        "/pause/toggle" | "/pause" | "/resume" | "/logs/clear" => "POST",
+        "/status" | "/metrics" => "GET, HEAD",
+        _ => {
+            error_response(out, 404, "not found", ka, head);
+            return;
+        }
+    };
+    let method_ok = match req.method {
+        Method::Post => allow == "POST",
+        Method::Get | Method::Head => allow != "POST",
+        Method::Other => false,
+    };
+    if !method_ok {
+        http::write_simple(
+            out,
+            405,
+            "text/plain; charset=utf-8",
+            b"method not allowed\n",
+            ka,
+            head,
+            &[("Allow", allow)],
+        );
+        return;
+    }
+    let now = now_us();
+    let clients = ctx.clients.get();
+    if req.path == "/metrics" {
+        let text = ctx.state.borrow().metrics(now, &clients);
+        http::write_simple(
+            out,
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            text.as_bytes(),
+            ka,
+            head,
+            &[],
+        );
+        return;
+    }
+    {
+        let mut st = ctx.state.borrow_mut();
+        match req.path.as_str() {
+            "/pause/toggle" => st.toggle_pause(),
+            "/pause" => st.set_paused(true),
+            "/resume" => st.set_paused(false),
+            "/logs/clear" => st.clear(),
+            _ => {}
+        }
+    }
+    if req.path == "/logs/clear" {
+        ctx.stored.notify_waiters();
+    }
+    let st = ctx.state.borrow();
+    let body = st.status(now, &clients).to_string() + "\n";
+    let epoch = st.epoch_us.to_string();
+    http::write_simple(
+        out,
+        200,
+        "application/json",
+        body.as_bytes(),
+        ka,
+        head,
+        &[("X-Circolog-Epoch", epoch.as_str())],
+    );
+}
+
+/// What the websocket reader task tells the follower.
+enum FromPeer {
+    Ping(Vec<u8>),
+    Close(Option<u16>),
+    Violation(u16),
+    Gone,
+}
+
+/// `GET /ws`: the backlog, then every new matching message. The follower is
+/// a cursor into the ring: new messages cost it nothing until its socket
+/// takes more; if the ring overwrites what it has not sent, it skips ahead
+/// and says how many it missed.
+async fn follow(stream: Stream, ctx: Rc<Ctx>, req: Request, q: Query, mut out: Vec<u8>) {
+    let _guard = ClientGuard::new(&ctx, |c| &mut c.followers);
+    let Some(key) = req.websocket_key.as_deref() else {
+        return;
+    };
+    let (end, epoch, clears) = {
+        let st = ctx.state.borrow();
+        (st.ring.next_seq(), st.epoch_us, st.counters.clears)
+    };
+    let epoch_s = epoch.to_string();
+    out.clear();
+    ws::write_handshake_response(&mut out, key, &[("X-Circolog-Epoch", epoch_s.as_str())]);
+    let stream = Rc::new(stream);
+    let (r, b) = stream.write_all(out).await;
+    out = b;
+    if r.is_err() {
+        return;
+    }
+
+    // The reader owns the only read on this socket and is never raced.
+    let (tx, mut rx) = mpsc::channel::<FromPeer>(8);
+    let reader = {
+        let stream = stream.clone();
+        let limits = ws::Limits {
+            max_frame: ctx.limits.max_ws_frame,
+            max_message: ctx.limits.max_ws_frame,
+        };
+        tokio_uring::spawn(async move { read_frames(&stream, limits, tx).await })
+    };
+
+    let mut cursor = start_seq(&ctx, &q, end).await;
+    let mut seen_clears = clears;
+    let mut shutdown = ctx.shutdown.clone();
+    let mut frame = Vec::with_capacity(1024);
+    let close = loop {
+        let notified = ctx.stored.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+
+        out.clear();
+        let mut close = None;
+        while let Ok(ev) = rx.try_recv() {
+            match ev {
+                FromPeer::Ping(p) => ws::write_pong(&mut out, &p),
+                FromPeer::Close(code) => close = Some(code.unwrap_or(1000)),
+                FromPeer::Violation(code) => close = Some(code),
+                FromPeer::Gone => close = Some(0),
+            }
+        }
+        if let Some(code) = close {
+            break code;
+        }
+        {
+            let mut st = ctx.state.borrow_mut();
+            let epoch = st.epoch_us;
+            if st.counters.clears != seen_clears {
+                seen_clears = st.counters.clears;
+                frame.clear();
+                format::render_notice(q.format, &Notice::Cleared, epoch, now_us(), &mut frame);
+                push_text(&mut out, &frame);
+                cursor = cursor.max(st.ring.first_seq());
+            }
+            while out.len() < WRITE_CHUNK {
+                match st.ring.read(cursor) {
+                    Read::Entry(e) => {
+                        cursor += 1;
+                        let received =
+                            jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
+                        let msg = circolog::syslog::parse(e.raw, received, &st.parse_ctx);
+                        if q.filter.matches(&msg) {
+                            frame.clear();
+                            format::render(q.format, &e, &msg, epoch, &mut frame);
+                            push_text(&mut out, &frame);
+                        }
+                    }
+                    Read::Skipped(n) => {
+                        cursor += n;
+                        st.counters.skipped_followers += n;
+                        frame.clear();
+                        format::render_notice(
+                            q.format,
+                            &Notice::Skipped(n),
+                            epoch,
+                            now_us(),
+                            &mut frame,
+                        );
+                        push_text(&mut out, &frame);
+                    }
+                    Read::End => break,
+                }
+            }
+        }
+        if !out.is_empty() {
+            let (r, b) = stream.write_all(out).await;
+            out = b;
+            if r.is_err() {
+                break 0;
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            ev = rx.recv() => match ev {
+                Some(FromPeer::Ping(p)) => {
+                    out.clear();
+                    ws::write_pong(&mut out, &p);
+                    let (r, b) = stream.write_all(out).await;
+                    out = b;
+                    if r.is_err() { break 0; }
+                }
+                Some(FromPeer::Close(code)) => break code.unwrap_or(1000),
+                Some(FromPeer::Violation(code)) => break code,
+                Some(FromPeer::Gone) | None => break 0,
+            },
+            _ = shutdown.changed() => break 1001,
+        }
+    };
+    if close != 0 {
+        out.clear();
+        let reason = match close {
+            1001 => "circologd is shutting down",
+            1002 => "protocol error",
+            1007 => "invalid UTF-8",
+            1009 => "frame too big",
+            _ => "",
+        };
+        ws::write_close(&mut out, close, reason);
+        let _ = stream.write_all(out).await;
+        if close == 1001 {
+            // Let the peer answer the close before the connection goes.
+            let _ = tokio::time::timeout(Duration::from_secs(1), rx.recv()).await;
+        }
+    }
+    stream.shutdown();
+    let _ = reader.await;
+}
+
+/// Strips the trailing newline a renderer adds: one message, one frame.
+fn push_text(out: &mut Vec<u8>, line: &[u8]) {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    ws::write_text(out, line);
+}
+
+async fn read_frames(stream: &Stream, limits: ws::Limits, tx: mpsc::Sender<FromPeer>) {
+    let mut decoder = ws::Decoder::new(limits);
+    let mut buf = Vec::with_capacity(READ_CHUNK);
+    loop {
+        loop {
+            let ev = match decoder.next_event() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(code) => {
+                    let _ = tx.send(FromPeer::Violation(code.code())).await;
+                    return;
+                }
+            };
+            let msg = match ev {
+                ws::Event::Ping(p) => FromPeer::Ping(p),
+                ws::Event::Close { code, .. } => FromPeer::Close(code),
+                // Followers have nothing to say; text, binary and pongs are
+                // read and ignored.
+                _ => continue,
+            };
+            let closing = matches!(msg, FromPeer::Close(_));
+            if tx.send(msg).await.is_err() || closing {
+                return;
+            }
+        }
+        buf.clear();
+        let (r, b) = stream.read(buf).await;
+        buf = b;
+        match r {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(FromPeer::Gone).await;
+                return;
+            }
+            Ok(n) => decoder.feed(&buf[..n]),
+        }
+    }
+}
+
+/// The live viewer page served at `/ui`.
+const UI_PAGE: &str = include_str!("ui.html");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(host: Option<&str>, origin: Option<&str>) -> Request {
+        let mut head = String::from("GET /ws HTTP/1.1\r\n");
+        if let Some(h) = host {
+            head += &format!("Host: {h}\r\n");
+        }
+        if let Some(o) = origin {
+            head += &format!("Origin: {o}\r\n");
+        }
+        head += "\r\n";
+        http::parse_head(head.as_bytes(), 16384)
+            .ok()
+            .flatten()
+            .expect("a valid head")
+            .0
+    }
+
+    #[test]
+    fn origin_must_match_host() {
+        assert!(origin_allowed(&req(Some("127.0.0.1:8080"), None)));
+        assert!(origin_allowed(&req(
+            Some("127.0.0.1:8080"),
+            Some("http://127.0.0.1:8080")
+        )));
+        assert!(!origin_allowed(&req(
+            Some("127.0.0.1:8080"),
+            Some("http://evil.example")
+        )));
+        assert!(!origin_allowed(&req(
+            Some("127.0.0.1:8080"),
+            Some("http://127.0.0.1:9090")
+        )));
+        assert!(!origin_allowed(&req(None, Some("http://127.0.0.1:8080"))));
+    }
+}

@@ -1,0 +1,247 @@
+//! Command-line conventions shared by the three binaries: Go-style single-dash
+//! long flags, sizes and durations, and the default socket paths.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Rewrites Go-style `-flag` / `-flag=value` arguments into `--flag` for clap,
+/// for the long flag names in `known`. Users of the original circolog have
+/// these command lines in their unit files; they keep working unchanged.
+/// Arguments after `--` and anything that is not a known flag are left alone
+/// (so `-n 5`, `-f` and negative numbers keep their meaning).
+pub fn go_style_args(args: impl IntoIterator<Item = OsString>, known: &[&str]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut rest = false;
+    for arg in args {
+        if rest {
+            out.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            rest = true;
+            out.push(arg);
+            continue;
+        }
+        let rewritten = arg.to_str().and_then(|s| {
+            let body = s.strip_prefix('-').filter(|b| !b.starts_with('-'))?;
+            let name = body.split_once('=').map_or(body, |(n, _)| n);
+            known
+                .contains(&name)
+                .then(|| OsString::from(format!("-{s}")))
+        });
+        out.push(rewritten.unwrap_or(arg));
+    }
+    out
+}
+
+/// For a binary with no short flags: every `-word` (two letters or more)
+/// is a Go-style long flag, so an unknown one is reported by its whole name.
+pub fn go_style_args_all(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut rest = false;
+    for arg in args {
+        let long = !rest
+            && arg.to_str().is_some_and(|s| {
+                let b = s.as_bytes();
+                b.len() > 2 && b[0] == b'-' && b[1].is_ascii_alphabetic()
+            });
+        rest |= arg == "--";
+        if long {
+            let mut a = OsString::from("-");
+            a.push(&arg);
+            out.push(a);
+        } else {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+/// Parses a size such as `64M`, `1G`, `16K`, `2048`, `64MiB` (binary units).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("bad size {s:?}: expected a number with an optional K, M or G"))?;
+    let mult: u64 = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "bad size {s:?}: unknown unit {unit:?} (use K, M or G)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+/// Parses a duration such as `10s`, `500ms`, `1m`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}: expected e.g. 10s, 500ms or 2m"))?;
+    match unit {
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "ms" => Ok(Duration::from_millis(n)),
+        "m" => n
+            .checked_mul(60)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("duration {s:?} is too large")),
+        _ => Err(format!(
+            "bad duration {s:?}: unknown unit {unit:?} (use ms, s or m)"
+        )),
+    }
+}
+
+/// Parses a file mode such as `0660` or `660` (octal).
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("bad socket mode {s:?}: expected octal such as 0660"))
+}
+
+/// Where the three sockets are when no flag says otherwise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefaultPaths {
+    /// The directory that holds them, when it is circolog's own (not `/run`).
+    pub dir: Option<PathBuf>,
+    pub syslog: PathBuf,
+    pub query: PathBuf,
+    pub ctl: PathBuf,
+}
+
+/// The default socket paths, the same for the daemon and its clients: as
+/// root `/run/circolog-{syslog,query,ctl}.sock`; otherwise those names under
+/// `$XDG_RUNTIME_DIR/circolog/`, or under `/tmp/circolog-UID/` when
+/// `XDG_RUNTIME_DIR` is unset.
+pub fn default_paths() -> DefaultPaths {
+    let uid = rustix::process::geteuid();
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
+    default_paths_for(uid.is_root(), uid.as_raw(), xdg)
+}
+
+fn default_paths_for(root: bool, uid: u32, xdg: Option<OsString>) -> DefaultPaths {
+    if root {
+        return DefaultPaths {
+            dir: None,
+            syslog: "/run/circolog-syslog.sock".into(),
+            query: "/run/circolog-query.sock".into(),
+            ctl: "/run/circolog-ctl.sock".into(),
+        };
+    }
+    let dir = match xdg {
+        Some(x) => PathBuf::from(x).join("circolog"),
+        None => PathBuf::from(format!("/tmp/circolog-{uid}")),
+    };
+    DefaultPaths {
+        syslog: dir.join("syslog.sock"),
+        query: dir.join("query.sock"),
+        ctl: dir.join("ctl.sock"),
+        dir: Some(dir),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(v: Vec<OsString>) -> Vec<String> {
+        v.into_iter()
+            .map(|s| s.into_string().expect("utf-8"))
+            .collect()
+    }
+
+    #[test]
+    fn go_style_flags_become_long_flags() {
+        let args = [
+            "circologd",
+            "-syslogd-socket",
+            "/run/a.sock",
+            "-query-socket=/run/b.sock",
+            "--ctl-socket",
+            "/run/c.sock",
+            "-n",
+            "-5",
+            "-unknown",
+            "--",
+            "-query-socket",
+        ]
+        .map(OsString::from);
+        let out = strs(go_style_args(args, &["syslogd-socket", "query-socket"]));
+        assert_eq!(
+            out,
+            [
+                "circologd",
+                "--syslogd-socket",
+                "/run/a.sock",
+                "--query-socket=/run/b.sock",
+                "--ctl-socket",
+                "/run/c.sock",
+                "-n",
+                "-5",
+                "-unknown",
+                "--",
+                "-query-socket"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_word_flag_is_long_for_the_daemon() {
+        let args = ["circologd", "-tz", "UTC", "-no-such", "-h", "--", "-x1"].map(OsString::from);
+        assert_eq!(
+            strs(go_style_args_all(args)),
+            ["circologd", "--tz", "UTC", "--no-such", "-h", "--", "-x1"]
+        );
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("16K"), Ok(16 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2048"), Ok(2048));
+        assert_eq!(parse_size("8MiB"), Ok(8 << 20));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5Q").is_err());
+        assert!(parse_size("99999999999999999999T").is_err());
+    }
+
+    #[test]
+    fn durations_and_modes() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_mode("0660"), Ok(0o660));
+        assert_eq!(parse_mode("600"), Ok(0o600));
+        assert!(parse_mode("0999").is_err());
+    }
+
+    #[test]
+    fn default_paths_for_root_and_users() {
+        let root = default_paths_for(true, 0, None);
+        assert_eq!(root.query, PathBuf::from("/run/circolog-query.sock"));
+        assert_eq!(root.dir, None);
+        let user = default_paths_for(false, 1000, Some("/run/user/1000".into()));
+        assert_eq!(
+            user.syslog,
+            PathBuf::from("/run/user/1000/circolog/syslog.sock")
+        );
+        let bare = default_paths_for(false, 1000, None);
+        assert_eq!(bare.ctl, PathBuf::from("/tmp/circolog-1000/ctl.sock"));
+    }
+}

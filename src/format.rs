@@ -1,0 +1,900 @@
+//! Renderers: one stored message (its [`Entry`] and the [`Message`] parsed
+//! from it) in, one line of bytes out, appended to a buffer the caller owns.
+//!
+//! * [`OutputFormat::Syslog`]: one RFC 5424 line,
+//!   `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG`.
+//! * [`OutputFormat::Json`]: one JSON object per line (NDJSON).
+//! * [`OutputFormat::Raw`]: the stored bytes as received.
+//!
+//! Timestamps are RFC 3339 with microseconds. A message's own timestamp keeps
+//! the offset it was written in (`Z` when that offset is zero); receive times
+//! are in UTC (`Z`).
+//!
+//! A full ring (up to millions of messages) is dumped through [`render`], so
+//! it writes straight into `out`: no intermediate JSON tree, and allocations
+//! only for the rare fields that need one (a value that is not UTF-8, an
+//! escaped structured-data value, the index of a message's structured data).
+
+use std::io::Write as _;
+
+use jiff::Timestamp;
+use jiff::fmt::temporal::DateTimePrinter;
+use jiff::tz::Offset;
+
+use crate::query::OutputFormat;
+use crate::ring::Entry;
+use crate::syslog::{self, FACILITY_NAMES, Message, MsgTime, SEVERITY_NAMES};
+
+/// The `Content-Type` of a response in `fmt`.
+pub fn content_type(fmt: OutputFormat) -> &'static str {
+    match fmt {
+        OutputFormat::Syslog | OutputFormat::Raw => "text/plain; charset=utf-8",
+        OutputFormat::Json => "application/x-ndjson",
+    }
+}
+
+/// Appends one message as one line, `\n` included.
+///
+/// `epoch_us` is the daemon's epoch (its start time, µs since 1970), written
+/// in every JSON object.
+///
+/// In `fmt=syslog` the line stays one line whatever the message holds: a
+/// line feed in the message text is written as the two characters `\n`, a
+/// carriage return as `\r`, and any other control character except tab
+/// (and DEL) as `\xHH`; other bytes, including invalid UTF-8, pass through
+/// unchanged, and a backslash is not escaped. (`fmt=json` is the lossless
+/// form; `fmt=raw` is the bytes as received.) Header fields hold only
+/// printable ASCII, as RFC 5424 requires: any other byte is written as `_`.
+pub fn render(
+    fmt: OutputFormat,
+    entry: &Entry<'_>,
+    msg: &Message<'_>,
+    epoch_us: i64,
+    out: &mut Vec<u8>,
+) {
+    match fmt {
+        OutputFormat::Syslog => render_syslog(entry, msg, out),
+        OutputFormat::Json => render_json(entry, msg, epoch_us, out),
+        OutputFormat::Raw => {
+            out.extend_from_slice(entry.raw);
+            out.push(b'\n');
+        }
+    }
+}
+
+/// Something a reader is told that is not a stored message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The ring overwrote this many messages before the reader reached them.
+    Skipped(u64),
+    /// Every message was discarded (`POST /logs/clear`).
+    Cleared,
+}
+
+/// The application name circologd's own notice lines carry.
+pub const NOTICE_APP: &str = "circologd";
+
+/// Appends a notice as one line, `\n` included.
+///
+/// JSON: `{"skipped":N,"epoch":E}` or `{"cleared":true,"epoch":E}`. Syslog
+/// and raw: an RFC 5424 line from `circologd` at `now_us`, `syslog.info`,
+/// with MSGID `skipped` or `cleared`, e.g.
+/// `<46>1 2026-11-24T10:00:00.000000Z - circologd - skipped - skipped 3
+/// messages the ring overwrote before they were read`.
+pub fn render_notice(
+    fmt: OutputFormat,
+    notice: &Notice,
+    epoch_us: i64,
+    now_us: i64,
+    out: &mut Vec<u8>,
+) {
+    match fmt {
+        OutputFormat::Json => {
+            match notice {
+                Notice::Skipped(n) => write_fmt(out, format_args!("{{\"skipped\":{n}")),
+                Notice::Cleared => out.extend_from_slice(b"{\"cleared\":true"),
+            }
+            write_fmt(out, format_args!(",\"epoch\":{epoch_us}}}\n"));
+        }
+        OutputFormat::Syslog | OutputFormat::Raw => {
+            // 46 = syslog (5) * 8 + info (6).
+            out.extend_from_slice(b"<46>1 ");
+            write_utc(out, timestamp_from_us(now_us));
+            out.extend_from_slice(b" - ");
+            out.extend_from_slice(NOTICE_APP.as_bytes());
+            match notice {
+                Notice::Skipped(n) => {
+                    let plural = if *n == 1 { "" } else { "s" };
+                    write_fmt(
+                        out,
+                        format_args!(
+                            " - skipped - skipped {n} message{plural} the ring overwrote before they were read\n"
+                        ),
+                    );
+                }
+                Notice::Cleared => out.extend_from_slice(
+                    b" - cleared - the buffer was cleared: every message in it was discarded\n",
+                ),
+            }
+        }
+    }
+}
+
+// ---- syslog (RFC 5424) ----
+
+fn render_syslog(entry: &Entry<'_>, msg: &Message<'_>, out: &mut Vec<u8>) {
+    write_fmt(out, format_args!("<{}>1 ", pri(msg)));
+    if msg.malformed() {
+        // Nothing of it was understood: the receive time and the whole bytes.
+        write_utc(out, timestamp_from_us(entry.received_us));
+        out.extend_from_slice(b" - - - - -");
+        if !entry.raw.is_empty() {
+            out.push(b' ');
+            write_one_line(out, entry.raw);
+        }
+        out.push(b'\n');
+        return;
+    }
+    match msg.timestamp {
+        Some(t) => write_msg_time(out, t),
+        None => write_utc(out, timestamp_from_us(entry.received_us)),
+    }
+    for field in [msg.hostname, msg.app_name, msg.proc_id, msg.msg_id] {
+        out.push(b' ');
+        write_header_field(out, field);
+    }
+    out.push(b' ');
+    write_sd_syslog(out, msg.structured_data);
+    // MSG is optional in RFC 5424: no trailing space when it is empty.
+    if !msg.message.is_empty() {
+        out.push(b' ');
+        write_one_line(out, msg.message);
+    }
+    out.push(b'\n');
+}
+
+/// PRI, computed wide so that no facility value can overflow it.
+fn pri(msg: &Message<'_>) -> u16 {
+    u16::from(msg.facility) * 8 + u16::from(msg.severity)
+}
+
+/// A header field: `-` when absent or empty, else its bytes with anything
+/// outside PRINTUSASCII (33..=126) written as `_`.
+fn write_header_field(out: &mut Vec<u8>, field: Option<&[u8]>) {
+    match field {
+        Some(bytes) if !bytes.is_empty() => {
+            out.extend(
+                bytes
+                    .iter()
+                    .map(|&b| if (33..=126).contains(&b) { b } else { b'_' }),
+            );
+        }
+        _ => out.push(b'-'),
+    }
+}
+
+/// Message text, with the control characters that would break the line or
+/// a terminal escaped (see [`render`]).
+fn write_one_line(out: &mut Vec<u8>, text: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 0;
+    for (i, &b) in text.iter().enumerate() {
+        if (b >= 0x20 && b != 0x7f) || b == b'\t' {
+            continue;
+        }
+        out.extend_from_slice(&text[start..i]);
+        match b {
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&text[start..]);
+}
+
+/// Structured data re-emitted from its parsed elements, each value escaped
+/// again (`"`, `\` and `]` get a backslash); `-` when there is none.
+fn write_sd_syslog(out: &mut Vec<u8>, sd: Option<&[u8]>) {
+    let start = out.len();
+    if let Some(sd) = sd {
+        let mut scratch = Vec::new();
+        for element in syslog::sd_elements(sd) {
+            out.push(b'[');
+            out.extend_from_slice(element.id);
+            for param in element.params() {
+                out.push(b' ');
+                out.extend_from_slice(param.name);
+                out.extend_from_slice(b"=\"");
+                escape_sd_value(out, unescaped(param.raw_value, &mut scratch));
+                out.push(b'"');
+            }
+            out.push(b']');
+        }
+    }
+    if out.len() == start {
+        out.push(b'-');
+    }
+}
+
+/// The value a raw (still escaped) SD value stands for. Values without a
+/// backslash are their own meaning and are returned as they are; the others
+/// are unescaped into `scratch`.
+fn unescaped<'a>(raw: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return raw;
+    }
+    scratch.clear();
+    syslog::unescape_sd_value(raw, scratch);
+    scratch
+}
+
+fn escape_sd_value(out: &mut Vec<u8>, value: &[u8]) {
+    for &b in value {
+        if matches!(b, b'"' | b'\\' | b']') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+}
+
+// ---- JSON ----
+
+/// One object: fixed keys in a fixed order, values escaped by serde_json.
+/// Byte strings that are not UTF-8 are converted lossily (U+FFFD).
+fn render_json(entry: &Entry<'_>, msg: &Message<'_>, epoch_us: i64, out: &mut Vec<u8>) {
+    write_fmt(
+        out,
+        format_args!(
+            "{{\"seq\":{},\"epoch\":{epoch_us},\"received\":\"",
+            entry.seq
+        ),
+    );
+    write_utc(out, timestamp_from_us(entry.received_us));
+    out.extend_from_slice(b"\",\"transport\":\"");
+    out.extend_from_slice(entry.transport.name().as_bytes());
+    out.extend_from_slice(b"\",\"timestamp\":");
+    match msg.timestamp {
+        Some(t) => {
+            out.push(b'"');
+            write_msg_time(out, t);
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"facility\":");
+    write_name(out, &FACILITY_NAMES, msg.facility);
+    out.extend_from_slice(b",\"severity\":");
+    write_name(out, &SEVERITY_NAMES, msg.severity);
+    for (key, value) in [
+        (&b",\"hostname\":"[..], msg.hostname),
+        (b",\"app_name\":", msg.app_name),
+        (b",\"proc_id\":", msg.proc_id),
+        (b",\"msg_id\":", msg.msg_id),
+    ] {
+        out.extend_from_slice(key);
+        match value {
+            Some(v) => write_json_bytes(out, v),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    if let Some(cred) = entry.cred {
+        write_fmt(
+            out,
+            format_args!(
+                ",\"cred_pid\":{},\"cred_uid\":{},\"cred_gid\":{}",
+                cred.pid, cred.uid, cred.gid
+            ),
+        );
+    }
+    if entry.truncated {
+        out.extend_from_slice(b",\"truncated\":true");
+    }
+    if msg.malformed() {
+        out.extend_from_slice(b",\"malformed\":true");
+    }
+    out.extend_from_slice(b",\"structured_data\":");
+    write_sd_json(out, msg.structured_data);
+    out.extend_from_slice(b",\"message\":");
+    write_json_bytes(out, msg.message);
+    out.extend_from_slice(b"}\n");
+}
+
+/// A facility or severity name; a number the name tables do not cover (the
+/// parser never produces one) is written as a string of its digits.
+fn write_name(out: &mut Vec<u8>, names: &[&str], value: u8) {
+    match names.get(usize::from(value)) {
+        Some(name) => {
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'"');
+        }
+        None => write_fmt(out, format_args!("\"{value}\"")),
+    }
+}
+
+fn write_json_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => write_json_str(out, s),
+        Err(_) => write_json_str(out, &String::from_utf8_lossy(bytes)),
+    }
+}
+
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Serializing a str cannot fail, and neither can writing to a Vec.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// One parameter of the structured data, or an element without any
+/// (`name: None`), which still shows as an empty object.
+struct SdItem<'a> {
+    id: &'a [u8],
+    name: Option<&'a [u8]>,
+    raw_value: &'a [u8],
+    /// Position in the message: keys are written in the order they appear.
+    pos: usize,
+}
+
+/// The items of one (element id, parameter name) pair, a range of the
+/// sorted items.
+struct SdRun {
+    start: usize,
+    end: usize,
+    /// Position of the first item of the run.
+    first: usize,
+    /// Position of the first item with the same element id.
+    id_first: usize,
+}
+
+/// `{"id":{"name":"value",…},…}` with values unescaped, or `null`.
+///
+/// A parameter name repeated inside one element (RFC 5424 allows it, e.g.
+/// `origin ip=` for each address) becomes an array of its values in order;
+/// a name that appears once is a plain string. An element id that appears
+/// more than once (RFC 5424 forbids it, senders do it anyway) has its
+/// parameters merged into one object, with the same rule. Keys keep their
+/// order of first appearance. Sorting keeps this O(n log n) in the number of
+/// parameters, whatever a sender packs into a message.
+fn write_sd_json(out: &mut Vec<u8>, sd: Option<&[u8]>) {
+    let Some(sd) = sd else {
+        out.extend_from_slice(b"null");
+        return;
+    };
+    let mut items = Vec::new();
+    for element in syslog::sd_elements(sd) {
+        let before = items.len();
+        for param in element.params() {
+            let pos = items.len();
+            items.push(SdItem {
+                id: element.id,
+                name: Some(param.name),
+                raw_value: param.raw_value,
+                pos,
+            });
+        }
+        if items.len() == before {
+            let pos = items.len();
+            items.push(SdItem {
+                id: element.id,
+                name: None,
+                raw_value: b"",
+                pos,
+            });
+        }
+    }
+    if items.is_empty() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    // Positions are unique, so the unstable sort is deterministic and keeps
+    // each run in message order.
+    items.sort_unstable_by(|a, b| (a.id, a.name, a.pos).cmp(&(b.id, b.name, b.pos)));
+    let mut runs: Vec<SdRun> = Vec::new();
+    let mut start = 0;
+    for i in 1..=items.len() {
+        let same = items
+            .get(i)
+            .is_some_and(|it| (it.id, it.name) == (items[start].id, items[start].name));
+        if same {
+            continue;
+        }
+        runs.push(SdRun {
+            start,
+            end: i,
+            first: items[start].pos,
+            id_first: items[start].pos,
+        });
+        start = i;
+    }
+    // Runs of one id are consecutive: give them all the id's first position.
+    let mut group = 0;
+    for i in 1..=runs.len() {
+        if runs
+            .get(i)
+            .is_some_and(|r| items[r.start].id == items[runs[group].start].id)
+        {
+            continue;
+        }
+        let id_first = runs[group..i].iter().map(|r| r.first).min().unwrap_or(0);
+        for run in &mut runs[group..i] {
+            run.id_first = id_first;
+        }
+        group = i;
+    }
+    runs.sort_unstable_by_key(|r| (r.id_first, r.first));
+
+    let mut scratch = Vec::new();
+    let mut open_id: Option<usize> = None;
+    let mut first_param = true;
+    out.push(b'{');
+    for run in &runs {
+        if open_id != Some(run.id_first) {
+            if open_id.is_some() {
+                out.extend_from_slice(b"},");
+            }
+            write_json_bytes(out, items[run.start].id);
+            out.extend_from_slice(b":{");
+            open_id = Some(run.id_first);
+            first_param = true;
+        }
+        let Some(name) = items[run.start].name else {
+            continue;
+        };
+        if !first_param {
+            out.push(b',');
+        }
+        first_param = false;
+        write_json_bytes(out, name);
+        out.push(b':');
+        let values = &items[run.start..run.end];
+        if let [only] = values {
+            write_json_bytes(out, unescaped(only.raw_value, &mut scratch));
+        } else {
+            out.push(b'[');
+            for (i, item) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_bytes(out, unescaped(item.raw_value, &mut scratch));
+            }
+            out.push(b']');
+        }
+    }
+    out.extend_from_slice(b"}}");
+}
+
+// ---- time ----
+
+/// RFC 3339 with exactly six fractional digits.
+const PRINTER: DateTimePrinter = DateTimePrinter::new().precision(Some(6));
+
+/// A receive time; one outside the range of dates jiff represents (years
+/// -9999..=9999, which no clock reports) is clamped to that range.
+fn timestamp_from_us(us: i64) -> Timestamp {
+    Timestamp::from_microsecond(us).unwrap_or(if us < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+/// UTC, `Z`.
+fn write_utc(out: &mut Vec<u8>, t: Timestamp) {
+    // Printing to a Vec cannot fail.
+    let _ = PRINTER.print_timestamp(&t, &mut *out);
+}
+
+/// The message's own time in the offset it was written in.
+fn write_msg_time(out: &mut Vec<u8>, t: MsgTime) {
+    if t.offset == Offset::UTC {
+        write_utc(out, t.instant);
+    } else {
+        // Printing to a Vec cannot fail.
+        let _ = PRINTER.print_timestamp_with_offset(&t.instant, t.offset, &mut *out);
+    }
+}
+
+fn write_fmt(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
+    // Writing to a Vec cannot fail.
+    let _ = out.write_fmt(args);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{Cred, Transport};
+    use crate::syslog::Format;
+    use serde_json::{Value, json};
+
+    const RECEIVED_US: i64 = 1_795_514_400_123_456; // 2026-11-24T10:00:00.123456Z
+    const EPOCH_US: i64 = 1_795_500_000_000_000;
+
+    fn entry(raw: &[u8]) -> Entry<'_> {
+        Entry {
+            seq: 42,
+            received_us: RECEIVED_US,
+            transport: Transport::Unix,
+            cred: Some(Cred {
+                pid: 1234,
+                uid: 1000,
+                gid: 100,
+            }),
+            truncated: true,
+            raw,
+        }
+    }
+
+    fn full_message<'a>(sd: &'a [u8], text: &'a [u8]) -> Message<'a> {
+        Message {
+            facility: 4,
+            severity: 3,
+            timestamp: Some(MsgTime {
+                instant: "2026-11-24T08:59:58.5Z".parse().unwrap(),
+                offset: Offset::from_hours(-5).unwrap(),
+            }),
+            hostname: Some(b"web1.example.com"),
+            app_name: Some(b"sshd"),
+            proc_id: Some(b"777"),
+            msg_id: Some(b"ID47"),
+            structured_data: Some(sd),
+            message: text,
+            format: Format::Rfc5424,
+        }
+    }
+
+    fn malformed(raw: &[u8]) -> Message<'_> {
+        Message {
+            facility: 1,
+            severity: 5,
+            timestamp: None,
+            hostname: None,
+            app_name: None,
+            proc_id: None,
+            msg_id: None,
+            structured_data: None,
+            message: raw,
+            format: Format::Malformed,
+        }
+    }
+
+    fn render_to_string(fmt: OutputFormat, entry: &Entry<'_>, msg: &Message<'_>) -> String {
+        let mut out = Vec::new();
+        render(fmt, entry, msg, EPOCH_US, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn json_of(entry: &Entry<'_>, msg: &Message<'_>) -> Value {
+        let line = render_to_string(OutputFormat::Json, entry, msg);
+        assert!(line.ends_with('\n'));
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    const SD: &[u8] = br#"[exampleSDID@32473 iut="3" eventSource="App\"li\\cation\]" eventID="1011"][examplePriority@32473 class="high"]"#;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            content_type(OutputFormat::Syslog),
+            "text/plain; charset=utf-8"
+        );
+        assert_eq!(content_type(OutputFormat::Raw), "text/plain; charset=utf-8");
+        assert_eq!(content_type(OutputFormat::Json), "application/x-ndjson");
+    }
+
+    #[test]
+    fn json_every_field_of_a_full_message() {
+        let raw = b"<35>1 ... whatever was received";
+        let v = json_of(
+            &entry(raw),
+            &full_message(SD, "failed password for ümlaut\n\"x\"".as_bytes()),
+        );
+        let expected = json!({
+            "seq": 42,
+            "epoch": EPOCH_US,
+            "received": "2026-11-24T10:00:00.123456Z",
+            "transport": "unix",
+            "timestamp": "2026-11-24T03:59:58.500000-05:00",
+            "facility": "auth",
+            "severity": "err",
+            "hostname": "web1.example.com",
+            "app_name": "sshd",
+            "proc_id": "777",
+            "msg_id": "ID47",
+            "cred_pid": 1234,
+            "cred_uid": 1000,
+            "cred_gid": 100,
+            "truncated": true,
+            "structured_data": {
+                "exampleSDID@32473": {"iut": "3", "eventSource": "App\"li\\cation]", "eventID": "1011"},
+                "examplePriority@32473": {"class": "high"}
+            },
+            "message": "failed password for ümlaut\n\"x\"",
+        });
+        assert_eq!(v, expected);
+        // Key order is fixed, message last.
+        let line = render_to_string(OutputFormat::Json, &entry(raw), &full_message(SD, b"m"));
+        assert!(line.starts_with("{\"seq\":42,\"epoch\":"), "{line}");
+        assert!(line.ends_with(",\"message\":\"m\"}\n"), "{line}");
+        // Structured data keys keep the message's order.
+        let iut = line.find("\"iut\"").unwrap();
+        let source = line.find("\"eventSource\"").unwrap();
+        let prio = line.find("examplePriority").unwrap();
+        assert!(iut < source && source < prio, "{line}");
+    }
+
+    #[test]
+    fn json_of_a_malformed_message() {
+        let raw = b"garbage \xff\xfe from a printer";
+        let mut e = entry(raw);
+        e.cred = None;
+        e.truncated = false;
+        e.transport = Transport::Tcp;
+        let v = json_of(&e, &malformed(raw));
+        let expected = json!({
+            "seq": 42,
+            "epoch": EPOCH_US,
+            "received": "2026-11-24T10:00:00.123456Z",
+            "transport": "tcp",
+            "timestamp": null,
+            "facility": "user",
+            "severity": "notice",
+            "hostname": null,
+            "app_name": null,
+            "proc_id": null,
+            "msg_id": null,
+            "malformed": true,
+            "structured_data": null,
+            "message": "garbage \u{fffd}\u{fffd} from a printer",
+        });
+        assert_eq!(v, expected);
+    }
+
+    #[test]
+    fn json_timestamp_offsets() {
+        let e = entry(b"");
+        let mut m = full_message(b"", b"");
+        m.structured_data = None;
+        for (offset_s, want) in [
+            (0, "2026-11-24T08:59:58.500000Z"),
+            (5 * 3600 + 30 * 60, "2026-11-24T14:29:58.500000+05:30"),
+            (-(9 * 3600), "2026-11-23T23:59:58.500000-09:00"),
+        ] {
+            m.timestamp = Some(MsgTime {
+                instant: "2026-11-24T08:59:58.5Z".parse().unwrap(),
+                offset: Offset::from_seconds(offset_s).unwrap(),
+            });
+            assert_eq!(json_of(&e, &m)["timestamp"], want);
+        }
+    }
+
+    #[test]
+    fn json_repeated_params_and_ids() {
+        let sd = br#"[origin ip="10.0.0.1" ip="192.168.1.1" software="x"][empty@1][origin ip="::1" enterpriseId="9"]"#;
+        let v = json_of(&entry(b""), &full_message(sd, b""));
+        assert_eq!(
+            v["structured_data"],
+            json!({
+                "origin": {"ip": ["10.0.0.1", "192.168.1.1", "::1"], "software": "x", "enterpriseId": "9"},
+                "empty@1": {}
+            })
+        );
+        let line = render_to_string(OutputFormat::Json, &entry(b""), &full_message(sd, b""));
+        assert!(
+            line.find("\"origin\"").unwrap() < line.find("\"empty@1\"").unwrap(),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn json_many_params_stays_valid() {
+        let mut sd = b"[big".to_vec();
+        for i in 0..3000 {
+            sd.extend_from_slice(format!(" p{}=\"{i}\"", i % 7).as_bytes());
+        }
+        sd.push(b']');
+        let v = json_of(&entry(b""), &full_message(&sd, b""));
+        assert_eq!(
+            v["structured_data"]["big"]["p3"].as_array().unwrap().len(),
+            429
+        );
+    }
+
+    #[test]
+    fn json_non_utf8_fields_are_lossy() {
+        let mut m = full_message(b"[a@1 k=\"v\xff\"]", b"\xc3(");
+        m.hostname = Some(b"h\x80");
+        let v = json_of(&entry(b""), &m);
+        assert_eq!(v["hostname"], "h\u{fffd}");
+        assert_eq!(v["structured_data"]["a@1"]["k"], "v\u{fffd}");
+        assert_eq!(v["message"], "\u{fffd}(");
+    }
+
+    #[test]
+    fn syslog_full_message() {
+        let line = render_to_string(
+            OutputFormat::Syslog,
+            &entry(b""),
+            &full_message(SD, b"hello world"),
+        );
+        assert_eq!(
+            line,
+            "<35>1 2026-11-24T03:59:58.500000-05:00 web1.example.com sshd 777 ID47 \
+             [exampleSDID@32473 iut=\"3\" eventSource=\"App\\\"li\\\\cation\\]\" eventID=\"1011\"]\
+             [examplePriority@32473 class=\"high\"] hello world\n"
+        );
+    }
+
+    #[test]
+    fn syslog_sd_escaping_round_trips() {
+        // A value holding every character that needs escaping, and a
+        // backslash before an ordinary character (which stands for itself).
+        let sd = br#"[x@1 a="q\"b\\s\]e" b="c:\path" c="plain"]"#;
+        let line = render_to_string(OutputFormat::Syslog, &entry(b""), &full_message(sd, b""));
+        let start = line.find('[').unwrap();
+        let end = line.rfind(']').unwrap();
+        let emitted = &line.as_bytes()[start..=end];
+        assert_eq!(emitted, br#"[x@1 a="q\"b\\s\]e" b="c:\\path" c="plain"]"#);
+        // Parsing the emitted data gives the original values back.
+        let values = |sd: &[u8]| -> Vec<Vec<u8>> {
+            syslog::sd_elements(sd)
+                .flat_map(|e| e.params())
+                .map(|p| {
+                    let mut v = Vec::new();
+                    syslog::unescape_sd_value(p.raw_value, &mut v);
+                    v
+                })
+                .collect()
+        };
+        assert_eq!(values(emitted), values(sd));
+        assert_eq!(
+            values(emitted),
+            vec![
+                b"q\"b\\s]e".to_vec(),
+                b"c:\\path".to_vec(),
+                b"plain".to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn syslog_nil_fields_and_receive_time() {
+        let mut m = full_message(b"", b"");
+        m.timestamp = None;
+        m.hostname = None;
+        m.app_name = Some(b"");
+        m.proc_id = None;
+        m.msg_id = None;
+        m.structured_data = None;
+        m.format = Format::Rfc3164;
+        let line = render_to_string(OutputFormat::Syslog, &entry(b""), &m);
+        assert_eq!(line, "<35>1 2026-11-24T10:00:00.123456Z - - - - -\n");
+    }
+
+    #[test]
+    fn syslog_keeps_one_line() {
+        let mut m = full_message(
+            b"",
+            b"line one\nline two\r\n\ttab \x1b[31mred\x7f \\n stays",
+        );
+        m.structured_data = None;
+        m.hostname = Some(b"bad host\n");
+        let line = render_to_string(OutputFormat::Syslog, &entry(b""), &m);
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        assert!(line.contains(" bad_host_ "), "{line}");
+        assert!(
+            line.ends_with(" line one\\nline two\\r\\n\ttab \\x1b[31mred\\x7f \\n stays\n"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn syslog_malformed() {
+        let raw = b"just some text\nwith a newline";
+        let line = render_to_string(OutputFormat::Syslog, &entry(raw), &malformed(raw));
+        assert_eq!(
+            line,
+            "<13>1 2026-11-24T10:00:00.123456Z - - - - - just some text\\nwith a newline\n"
+        );
+    }
+
+    #[test]
+    fn raw_is_the_bytes() {
+        let raw = b"<13>anything \xff at all";
+        let mut out = Vec::new();
+        render(
+            OutputFormat::Raw,
+            &entry(raw),
+            &malformed(raw),
+            EPOCH_US,
+            &mut out,
+        );
+        assert_eq!(out, b"<13>anything \xff at all\n");
+    }
+
+    #[test]
+    fn render_appends() {
+        let mut out = b"before\n".to_vec();
+        render(
+            OutputFormat::Raw,
+            &entry(b"x"),
+            &malformed(b"x"),
+            EPOCH_US,
+            &mut out,
+        );
+        render(
+            OutputFormat::Json,
+            &entry(b"x"),
+            &malformed(b"x"),
+            EPOCH_US,
+            &mut out,
+        );
+        assert!(out.starts_with(b"before\nx\n{"));
+    }
+
+    #[test]
+    fn out_of_range_times_do_not_panic() {
+        let mut e = entry(b"x");
+        for us in [i64::MIN, i64::MAX, -1, 0] {
+            e.received_us = us;
+            let v = json_of(&e, &malformed(b"x"));
+            assert!(v["received"].is_string());
+            let mut out = Vec::new();
+            render_notice(OutputFormat::Syslog, &Notice::Cleared, us, us, &mut out);
+        }
+        e.received_us = 0;
+        assert_eq!(
+            json_of(&e, &malformed(b"x"))["received"],
+            "1970-01-01T00:00:00.000000Z"
+        );
+    }
+
+    #[test]
+    fn odd_facility_values_do_not_panic() {
+        let mut m = malformed(b"x");
+        m.facility = 255;
+        m.severity = 255;
+        let v = json_of(&entry(b"x"), &m);
+        assert_eq!(v["facility"], "255");
+        let line = render_to_string(OutputFormat::Syslog, &entry(b"x"), &m);
+        assert!(line.starts_with("<2295>1 "));
+    }
+
+    #[test]
+    fn notices() {
+        let now = RECEIVED_US;
+        let notice = |fmt, n: Notice| {
+            let mut out = Vec::new();
+            render_notice(fmt, &n, EPOCH_US, now, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let skipped: Value =
+            serde_json::from_str(&notice(OutputFormat::Json, Notice::Skipped(17))).unwrap();
+        assert_eq!(skipped, json!({"skipped": 17, "epoch": EPOCH_US}));
+        let cleared: Value =
+            serde_json::from_str(&notice(OutputFormat::Json, Notice::Cleared)).unwrap();
+        assert_eq!(cleared, json!({"cleared": true, "epoch": EPOCH_US}));
+        assert_eq!(
+            notice(OutputFormat::Syslog, Notice::Skipped(17)),
+            "<46>1 2026-11-24T10:00:00.123456Z - circologd - skipped - \
+             skipped 17 messages the ring overwrote before they were read\n"
+        );
+        assert!(
+            notice(OutputFormat::Syslog, Notice::Skipped(1))
+                .contains(" skipped 1 message the ring")
+        );
+        assert_eq!(
+            notice(OutputFormat::Raw, Notice::Cleared),
+            notice(OutputFormat::Syslog, Notice::Cleared)
+        );
+        assert!(
+            notice(OutputFormat::Syslog, Notice::Cleared)
+                .starts_with("<46>1 2026-11-24T10:00:00.123456Z - circologd - cleared - ")
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! The command line: the original's seed line, flag forms, defaults, and
+//! one-line start-up errors.
+
+use std::os::unix::net::UnixDatagram;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::util::{DAEMON, daemon, free_port, wait_exit};
+
+/// Runs circologd expecting it to fail at start-up; returns its stderr.
+fn fails(args: &[&str]) -> String {
+    let mut child = Command::new(DAEMON)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(!status.success(), "{args:?} should fail");
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    err
+}
+
+/// Both use the root paths under /run, so they run one after the other.
+#[test]
+fn the_seed_line_and_the_defaults_work() {
+    seed_command_line_from_the_original_readme();
+    without_flags_it_listens_on_the_defaults_and_prints_them();
+}
+
+fn seed_command_line_from_the_original_readme() {
+    // Exactly as users have it in their unit files.
+    let mut child = Command::new(DAEMON)
+        .args([
+            "-syslogd-socket",
+            "/run/circolog-syslog.sock",
+            "-query-socket",
+            "/run/circolog-query.sock",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut ok = false;
+    for _ in 0..200 {
+        if std::path::Path::new("/run/circolog-query.sock").exists() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if ok {
+        std::thread::sleep(Duration::from_millis(50));
+        let s = UnixDatagram::unbound().expect("socket");
+        s.send_to(b"<13>1 - - seed - - - seeded", "/run/circolog-syslog.sock")
+            .expect("send");
+        std::thread::sleep(Duration::from_millis(200));
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--unix-socket",
+                "/run/circolog-query.sock",
+                "http://localhost/",
+            ])
+            .output()
+            .expect("curl");
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(body.contains("seed - - - seeded"), "{body}");
+    }
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(ok, "the query socket never appeared");
+    assert!(status.success(), "SIGTERM should exit 0: {status}");
+    assert!(!std::path::Path::new("/run/circolog-query.sock").exists());
+    assert!(!std::path::Path::new("/run/circolog-syslog.sock").exists());
+}
+
+#[test]
+fn double_dash_and_equals_forms_are_accepted() {
+    let dir = tempfile::tempdir().expect("dir");
+    let q = dir.path().join("q.sock");
+    let s = dir.path().join("s.sock");
+    let c = dir.path().join("c.sock");
+    let mut child = Command::new(DAEMON)
+        .arg(format!("--syslogd-socket={}", s.display()))
+        .arg("-query-socket")
+        .arg(&q)
+        .arg(format!("-ctl-socket={}", c.display()))
+        .args([
+            "--buffer-size",
+            "50",
+            "-buffer-bytes=1M",
+            "-lock-memory=false",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let mut up = false;
+    for _ in 0..200 {
+        if c.exists() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = Command::new("curl")
+        .args(["-sS", "--unix-socket"])
+        .arg(&c)
+        .arg("http://localhost/status")
+        .output()
+        .expect("curl");
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    wait_exit(&mut child, Duration::from_secs(10));
+    assert!(up);
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(st["capacity"]["messages"], 50);
+    assert_eq!(st["capacity"]["bytes"], 1 << 20);
+}
+
+#[test]
+fn bad_flags_are_one_clear_error() {
+    let err = fails(&["-buffer-bytes", "lots"]);
+    assert!(err.contains("bad size \"lots\""), "{err}");
+    let err = fails(&["-no-such-flag"]);
+    assert!(err.contains("no-such-flag"), "{err}");
+    let err = fails(&["-tz", "Mars/Olympus", "-query-socket", "/nonexistent/q"]);
+    assert!(err.contains("unknown time zone"), "{err}");
+}
+
+#[test]
+fn an_arena_larger_than_memory_is_refused() {
+    let err = fails(&["-buffer-bytes", "64T", "-query-socket", "/nonexistent/q"]);
+    assert!(err.contains("larger than this host's memory"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_socket_in_use_by_a_live_daemon_is_refused_and_a_stale_one_replaced() {
+    let d = daemon().start();
+    let q = d.query.to_str().expect("path");
+    let other = d.dir.path().join("other.sock");
+    let err = fails(&[
+        "-syslogd-socket",
+        other.to_str().expect("p"),
+        "-query-socket",
+        q,
+    ]);
+    assert!(err.contains("in use by a running process"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // The live daemon is untouched.
+    assert!(d.status()["paused"].is_boolean());
+
+    // A stale socket file (its daemon died without cleaning up) is replaced.
+    let stale = d.dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
+    assert!(stale.exists());
+    let ctl = d.dir.path().join("ctl2.sock");
+    let mut child = Command::new(DAEMON)
+        .arg("-query-socket")
+        .arg(&stale)
+        .arg("-ctl-socket")
+        .arg(&ctl)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let mut up = false;
+    for _ in 0..200 {
+        if ctl.exists() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let st = wait_exit(&mut child, Duration::from_secs(10));
+    assert!(up && st.success());
+}
+
+#[test]
+fn a_port_in_use_is_one_clear_error() {
+    let port = free_port();
+    let _held = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
+    let err = fails(&["-query-addr", &format!("127.0.0.1:{port}")]);
+    assert!(err.contains("already in use"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_path_that_is_not_a_socket_is_not_replaced() {
+    let dir = tempfile::tempdir().expect("dir");
+    let f = dir.path().join("notes.txt");
+    std::fs::write(&f, "keep me").expect("write");
+    let err = fails(&["-query-socket", f.to_str().expect("p")]);
+    assert!(err.contains("is not a socket"), "{err}");
+    assert_eq!(std::fs::read_to_string(&f).expect("read"), "keep me");
+}
+
+fn without_flags_it_listens_on_the_defaults_and_prints_them() {
+    // As a non-root user with XDG_RUNTIME_DIR set, the defaults live under it.
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(DAEMON)
+        .env("XDG_RUNTIME_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = Vec::new();
+    use std::io::BufRead;
+    for l in std::io::BufReader::new(stdout).lines() {
+        let l = l.expect("line");
+        let done = l.contains("listening: control");
+        lines.push(l);
+        if done {
+            break;
+        }
+    }
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    wait_exit(&mut child, Duration::from_secs(10));
+    let all = lines.join("\n");
+    if rustix::process::geteuid().is_root() {
+        assert!(all.contains("/run/circolog-syslog.sock"), "{all}");
+        assert!(all.contains("/run/circolog-query.sock"), "{all}");
+        assert!(all.contains("/run/circolog-ctl.sock"), "{all}");
+    } else {
+        let base = dir.path().join("circolog");
+        assert!(all.contains(&base.join("query.sock").display().to_string()));
+    }
+}

@@ -1,0 +1,1 @@
+//! The query API: every parameter and format, headers, HTTP behaviour.

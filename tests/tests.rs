@@ -1,0 +1,7 @@
+//! Integration tests: the real `circologd` binary over real sockets.
+
+mod util;
+
+mod cli;
+mod ingest;
+mod query;
