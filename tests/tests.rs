@@ -5,3 +5,7 @@ mod util;
 mod cli;
 mod ingest;
 mod query;
+mod clients;
+mod control;
+mod follow;
+mod peers;
