@@ -239,3 +239,17 @@ fn without_flags_it_listens_on_the_defaults_and_prints_them() {
         assert!(all.contains(&base.join("query.sock").display().to_string()));
     }
 }
+
+#[test]
+fn a_query_address_off_loopback_warns_that_anyone_can_read() {
+    let port = free_port();
+    let d = daemon()
+        .args(&["-query-addr", &format!("0.0.0.0:{port}")])
+        .start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !d.stderr_text().contains("warning") {
+        assert!(std::time::Instant::now() < deadline, "no warning printed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(d.stderr_text().contains("anyone"), "{}", d.stderr_text());
+}

@@ -3,9 +3,9 @@
 mod util;
 
 mod cli;
-mod ingest;
-mod query;
 mod clients;
 mod control;
 mod follow;
+mod ingest;
 mod peers;
+mod query;

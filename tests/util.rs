@@ -19,7 +19,8 @@ pub struct Daemon {
     pub ctl: PathBuf,
     pub addr: Option<SocketAddr>,
     pub query_addr: Option<SocketAddr>,
-    pub stderr: Option<std::process::ChildStderr>,
+    /// What the daemon has written to stderr so far.
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 /// A free loopback port (bound, then released for the daemon to take).
@@ -37,11 +38,6 @@ pub struct Builder {
 }
 
 impl Builder {
-    pub fn arg(mut self, a: &str) -> Self {
-        self.args.push(a.to_string());
-        self
-    }
-
     pub fn args(mut self, a: &[&str]) -> Self {
         self.args.extend(a.iter().map(|s| s.to_string()));
         self
@@ -87,8 +83,19 @@ impl Builder {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start circologd");
         let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take();
         wait_listening(stdout, &mut child);
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        if let Some(pipe) = child.stderr.take() {
+            let sink = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Ok(mut s) = sink.lock() {
+                        s.push_str(&line);
+                        s.push('\n');
+                    }
+                }
+            });
+        }
         Daemon {
             child,
             dir,
@@ -223,8 +230,8 @@ impl Daemon {
             .expect("VmRSS")
     }
 
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Sends a signal to the daemon.
