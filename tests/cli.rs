@@ -37,31 +37,26 @@ fn the_seed_line_and_the_defaults_work() {
 
 fn seed_command_line_from_the_original_readme() {
     // Exactly as users have it in their unit files.
-    let mut child = Command::new(DAEMON)
-        .args([
-            "-syslogd-socket",
-            "/run/circolog-syslog.sock",
-            "-query-socket",
-            "/run/circolog-query.sock",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let mut ok = false;
-    for _ in 0..200 {
-        if std::path::Path::new("/run/circolog-query.sock").exists() {
-            ok = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if ok {
-        std::thread::sleep(Duration::from_millis(50));
-        let s = UnixDatagram::unbound().expect("socket");
-        s.send_to(b"<13>1 - - seed - - - seeded", "/run/circolog-syslog.sock")
-            .expect("send");
-        std::thread::sleep(Duration::from_millis(200));
+    let mut child = Kill(
+        Command::new(DAEMON)
+            .args([
+                "-syslogd-socket",
+                "/run/circolog-syslog.sock",
+                "-query-socket",
+                "/run/circolog-query.sock",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start"),
+    );
+    let lines = read_until(&mut child.0, "listening: query");
+    assert!(lines.contains("/run/circolog-syslog.sock"), "{lines}");
+    let s = UnixDatagram::unbound().expect("socket");
+    s.send_to(b"<13>1 - - seed - - - seeded", "/run/circolog-syslog.sock")
+        .expect("send");
+    let mut body = String::new();
+    for _ in 0..100 {
         let out = Command::new("curl")
             .args([
                 "-sS",
@@ -71,18 +66,54 @@ fn seed_command_line_from_the_original_readme() {
             ])
             .output()
             .expect("curl");
-        let body = String::from_utf8_lossy(&out.stdout);
-        assert!(body.contains("seed - - - seeded"), "{body}");
+        body = String::from_utf8_lossy(&out.stdout).into_owned();
+        if body.contains("seeded") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
+    assert!(body.contains("seed - - - seeded"), "{body}");
     Command::new("kill")
-        .arg(child.id().to_string())
+        .arg(child.0.id().to_string())
         .status()
         .expect("kill");
-    let status = wait_exit(&mut child, Duration::from_secs(10));
-    assert!(ok, "the query socket never appeared");
+    let status = wait_exit(&mut child.0, Duration::from_secs(10));
     assert!(status.success(), "SIGTERM should exit 0: {status}");
     assert!(!std::path::Path::new("/run/circolog-query.sock").exists());
     assert!(!std::path::Path::new("/run/circolog-syslog.sock").exists());
+}
+
+/// Kills the child if the test fails before it stops it.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Reads the child's stdout until a line contains `want`; returns all lines.
+/// On early exit, fails with the child's stderr.
+fn read_until(child: &mut std::process::Child, want: &str) -> String {
+    use std::io::{BufRead, Read};
+    let stdout = child.stdout.take().expect("stdout");
+    let mut all = String::new();
+    for l in std::io::BufReader::new(stdout).lines() {
+        let l = l.expect("line");
+        all.push_str(&l);
+        all.push('\n');
+        if l.contains(want) {
+            return all;
+        }
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    panic!("exited before {want:?}: {all}{err}");
 }
 
 #[test]
@@ -210,26 +241,18 @@ fn a_path_that_is_not_a_socket_is_not_replaced() {
 fn without_flags_it_listens_on_the_defaults_and_prints_them() {
     // As a non-root user with XDG_RUNTIME_DIR set, the defaults live under it.
     let dir = tempfile::tempdir().expect("dir");
-    let mut child = Command::new(DAEMON)
-        .env("XDG_RUNTIME_DIR", dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = Vec::new();
-    use std::io::BufRead;
-    for l in std::io::BufReader::new(stdout).lines() {
-        let l = l.expect("line");
-        let done = l.contains("listening: control");
-        lines.push(l);
-        if done {
-            break;
-        }
-    }
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    wait_exit(&mut child, Duration::from_secs(10));
-    let all = lines.join("\n");
+    let mut child = Kill(
+        Command::new(DAEMON)
+            .env("XDG_RUNTIME_DIR", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start"),
+    );
+    let all = read_until(&mut child.0, "listening: control");
+    let _ = Command::new("kill").arg(child.0.id().to_string()).status();
+    let status = wait_exit(&mut child.0, Duration::from_secs(10));
+    assert!(status.success(), "{status}");
     if rustix::process::geteuid().is_root() {
         assert!(all.contains("/run/circolog-syslog.sock"), "{all}");
         assert!(all.contains("/run/circolog-query.sock"), "{all}");

@@ -201,18 +201,21 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
         String::from_utf8_lossy(&parsed.stderr)
     );
     let text = String::from_utf8_lossy(&parsed.stdout);
-    for want in [
-        "counter circolog_received_messages_total transport=unix 5.0",
-        "counter circolog_received_messages_total transport=udp 3.0",
-        "counter circolog_dropped_paused_messages_total  1.0",
-        "gauge circolog_stored_messages  7.0",
-        "gauge circolog_paused  1.0",
-    ] {
-        assert!(
-            text.lines().any(|l| l == want),
-            "missing {want:?} in\n{text}"
-        );
-    }
+    let value = |kind: &str, name: &str, labels: &str| -> f64 {
+        let prefix = format!("{kind} {name} {labels} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix:?} in\n{text}"))
+    };
+    let received = "circolog_received_messages_total";
+    assert_eq!(value("counter", received, "transport=unix"), 5.0);
+    assert_eq!(value("counter", received, "transport=udp"), 3.0);
+    assert_eq!(value("counter", received, "transport=tcp"), 0.0);
+    let dropped = "circolog_dropped_paused_messages_total";
+    assert_eq!(value("counter", dropped, ""), 1.0);
+    assert_eq!(value("gauge", "circolog_stored_messages", ""), 7.0);
+    assert_eq!(value("gauge", "circolog_paused", ""), 1.0);
 }
 
 fn wait_for(mut cond: impl FnMut() -> bool) {

@@ -132,9 +132,11 @@ impl DgramIngest {
         loop {
             let mut guard = efd.readable().await?;
             let mut counter = [0u8; 8];
-            match guard.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut counter)?)) {
-                Ok(Err(e)) => return Err(e),
-                Ok(Ok(_)) | Err(_) => {}
+            // Reading resets the counter; WouldBlock means another wake-up
+            // already took it, and the drain below finds the work anyway.
+            if let Ok(Err(e)) = guard.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut counter)?))
+            {
+                return Err(e);
             }
             drop(guard);
             if self.drain(&state)? > 0 {

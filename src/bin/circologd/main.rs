@@ -246,11 +246,13 @@ fn run(args: Args) -> Result<(), String> {
     let ingest = dgram::DgramIngest::new(sources, max_message, dgram::Tuning::default())
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))?;
 
+    let signals = serve::Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
     for l in &listening {
         println!("circologd: listening: {l}");
     }
     let result = tokio_uring::start(serve::run(
         state,
+        signals,
         ingest,
         serve::Listeners {
             tcp_ingest,

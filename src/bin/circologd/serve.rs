@@ -60,6 +60,7 @@ const MAX_BODY: u64 = 64 * 1024;
 
 pub async fn run(
     state: Rc<RefCell<State>>,
+    signals: Signals,
     ingest: DgramIngest,
     listeners: Listeners,
     limits: Limits,
@@ -76,8 +77,6 @@ pub async fn run(
         socket_gid,
         clients: Cell::new(Clients::default()),
     });
-
-    let signals = Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
 
     {
         let ctx = ctx.clone();
@@ -120,27 +119,30 @@ pub async fn run(
 
 /// Signals, delivered into the loop through signal-hook's self-pipe: the
 /// handlers only write a byte; the work happens here.
-struct Signals {
-    usr1: tokio_uring::net::UnixStream,
-    term: tokio_uring::net::UnixStream,
+/// Registered before the daemon says it listens, so that no signal finds
+/// the default action (death) in place.
+pub struct Signals {
+    usr1: std::os::unix::net::UnixStream,
+    term: std::os::unix::net::UnixStream,
 }
 
 impl Signals {
-    fn register() -> io::Result<Signals> {
+    pub fn register() -> io::Result<Signals> {
         let (usr1_r, usr1_w) = std::os::unix::net::UnixStream::pair()?;
         let (term_r, term_w) = std::os::unix::net::UnixStream::pair()?;
         signal_hook::low_level::pipe::register(signal_hook::consts::SIGUSR1, usr1_w)?;
         signal_hook::low_level::pipe::register(signal_hook::consts::SIGTERM, term_w.try_clone()?)?;
         signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, term_w)?;
         Ok(Signals {
-            usr1: tokio_uring::net::UnixStream::from_std(usr1_r),
-            term: tokio_uring::net::UnixStream::from_std(term_r),
+            usr1: usr1_r,
+            term: term_r,
         })
     }
 
     /// Handles SIGUSR1 until SIGTERM or SIGINT arrives.
     async fn run(self, ctx: &Rc<Ctx>) {
-        let Signals { usr1, term } = self;
+        let usr1 = tokio_uring::net::UnixStream::from_std(self.usr1);
+        let term = tokio_uring::net::UnixStream::from_std(self.term);
         let c = ctx.clone();
         // The SIGUSR1 reader owns its read for as long as it runs; it is
         // never raced against anything, so no signal byte is lost.
@@ -510,7 +512,7 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role) {
             Outcome::Written => {}
             Outcome::Upgrade(q) => {
                 drop(guard);
-                follow(stream, ctx, req, q, out).await;
+                follow(stream, ctx, req, *q, out).await;
                 return;
             }
             Outcome::Streamed(b) => out = b,
@@ -536,7 +538,7 @@ enum Outcome {
     /// A dump was written already; here is the buffer back.
     Streamed(Vec<u8>),
     /// A websocket upgrade with these parameters.
-    Upgrade(Query),
+    Upgrade(Box<Query>),
     /// The client went away mid-response.
     Broken,
 }
@@ -627,7 +629,7 @@ async fn query(ctx: &Rc<Ctx>, stream: &Stream, req: &Request, out: &mut Vec<u8>)
             );
             return Outcome::Written;
         }
-        return Outcome::Upgrade(q);
+        return Outcome::Upgrade(Box::new(q));
     }
     dump(ctx, stream, req, &q, std::mem::take(out)).await
 }
