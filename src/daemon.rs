@@ -262,12 +262,6 @@ pub struct Clients {
     pub tcp_senders: u64,
 }
 
-impl Clients {
-    pub fn total(&self) -> u64 {
-        self.query + self.followers + self.ctl
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,5 +7,6 @@ mod clients;
 mod control;
 mod follow;
 mod ingest;
+mod limits;
 mod peers;
 mod query;

@@ -206,8 +206,24 @@ impl Stream {
         };
     }
 
+    fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+
     fn is_tcp(&self) -> bool {
         matches!(self, Stream::Tcp(_))
+    }
+}
+
+impl Drop for Stream {
+    /// A read abandoned on a timeout stays in the kernel, and tokio-uring
+    /// closes the fd only when it completes: shutting the socket down ends
+    /// that read, so a client we give up on is really disconnected.
+    fn drop(&mut self) {
+        self.shutdown();
     }
 }
 
@@ -256,19 +272,37 @@ async fn accept_unix(listener: tokio::net::UnixListener, ctx: Rc<Ctx>, role: Rol
             if allowed {
                 serve_client(stream, ctx, role).await;
             } else {
-                let mut out = Vec::new();
-                http::write_simple(
-                    &mut out,
-                    403,
-                    "text/plain; charset=utf-8",
-                    b"forbidden: this user may not use this socket\n",
-                    false,
-                    false,
-                    &[],
-                );
-                let _ = stream.write_all(out).await;
+                refuse(&stream, 403, "forbidden: this user may not use this socket").await;
             }
         });
+    }
+}
+
+/// Answers a client we will not serve, without reading its request: the
+/// answer, a half-close, then what it sent is drained for a moment, since
+/// closing a socket with unread data resets it and the client would see
+/// an error instead of our answer.
+async fn refuse(stream: &Stream, status: u16, reason: &str) {
+    let mut out = Vec::new();
+    error_response(&mut out, status, reason, false, false);
+    answer_and_close(stream, out).await;
+}
+
+/// Writes a last answer, half-closes, and drains what the client still
+/// sends for a moment (see [`refuse`]).
+async fn answer_and_close(stream: &Stream, out: Vec<u8>) {
+    if stream.write_all(out).await.0.is_err() {
+        return;
+    }
+    stream.shutdown_write();
+    let mut buf = Vec::with_capacity(READ_CHUNK);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    for _ in 0..8 {
+        buf.clear();
+        match tokio::time::timeout_at(deadline, stream.read(buf)).await {
+            Ok((Ok(n), b)) if n > 0 => buf = b,
+            _ => return,
+        }
     }
 }
 
@@ -462,18 +496,11 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role) {
         Role::Ctl => |c| &mut c.ctl,
         _ => |c| &mut c.query,
     };
-    if ctx.clients.get().total() >= ctx.limits.max_clients {
-        let mut out = Vec::new();
-        http::write_simple(
-            &mut out,
-            503,
-            "text/plain; charset=utf-8",
-            b"too many clients\n",
-            false,
-            false,
-            &[],
-        );
-        let _ = stream.write_all(out).await;
+    // Readers are limited; the control socket is not, so that a flood of
+    // readers never locks its owner out of /status and /pause.
+    let c = ctx.clients.get();
+    if role == Role::Query && c.query + c.followers >= ctx.limits.max_clients {
+        refuse(&stream, 503, "too many clients").await;
         return;
     }
     let guard = ClientGuard::new(&ctx, kind);
@@ -486,14 +513,14 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role) {
             Next::Fail(status, reason) => {
                 out.clear();
                 error_response(&mut out, status, reason, false, false);
-                let _ = stream.write_all(out).await;
+                answer_and_close(&stream, out).await;
                 return;
             }
         };
         if req.content_length > MAX_BODY {
             out.clear();
             error_response(&mut out, 413, "request body too large", false, false);
-            let _ = stream.write_all(out).await;
+            answer_and_close(&stream, out).await;
             return;
         }
         if !inbox.consume(&stream, head_len, req.content_length).await {
