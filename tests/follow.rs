@@ -26,6 +26,7 @@ fn connect_tcp(d: &Daemon, params: &str) -> Ws<TcpStream> {
     let (ws, resp) = tungstenite::client::client(format!("ws://{addr}/ws?{params}"), stream)
         .expect("websocket handshake");
     assert!(resp.headers().contains_key("x-circolog-epoch"));
+    assert!(resp.headers().contains_key("x-circolog-last-seq"));
     ws
 }
 

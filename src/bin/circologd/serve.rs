@@ -885,13 +885,26 @@ async fn follow(stream: Stream, ctx: Rc<Ctx>, req: Request, q: Query, mut out: V
     let Some(key) = req.websocket_key.as_deref() else {
         return;
     };
-    let (end, epoch, clears) = {
+    let (end, last, epoch, clears) = {
         let st = ctx.state.borrow();
-        (st.ring.next_seq(), st.epoch_us, st.counters.clears)
+        (
+            st.ring.next_seq(),
+            st.ring.last_seq(),
+            st.epoch_us,
+            st.counters.clears,
+        )
     };
     let epoch_s = epoch.to_string();
+    let last_s = last.map_or_else(|| "-1".to_string(), |s| s.to_string());
     out.clear();
-    ws::write_handshake_response(&mut out, key, &[("X-Circolog-Epoch", epoch_s.as_str())]);
+    ws::write_handshake_response(
+        &mut out,
+        key,
+        &[
+            ("X-Circolog-Epoch", epoch_s.as_str()),
+            ("X-Circolog-Last-Seq", last_s.as_str()),
+        ],
+    );
     let stream = Rc::new(stream);
     let (r, b) = stream.write_all(out).await;
     out = b;
