@@ -305,7 +305,14 @@ impl ProvidedBuffers {
             return Err(io::Error::other("buffer count must be a power of two"));
         }
         let mut ring_mem = MmapMut::map_anon(count as usize * std::mem::size_of::<BufRingEntry>())?;
-        let mut data_mem = MmapMut::map_anon(count as usize * len)?;
+        // Faulted in now, like the arena, so that resident memory is fixed
+        // from start-up rather than growing as the kernel first uses each
+        // buffer. Datagrams pass through them: never in a core dump.
+        let mut data_mem = memmap2::MmapOptions::new()
+            .len(count as usize * len)
+            .populate()
+            .map_anon()?;
+        let _ = data_mem.advise(memmap2::Advice::DontDump);
         let ring = ring_mem.as_mut_ptr().cast::<BufRingEntry>();
         let data = data_mem.as_mut_ptr();
         let mut bufs = ProvidedBuffers {
