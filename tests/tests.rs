@@ -10,3 +10,4 @@ mod ingest;
 mod limits;
 mod peers;
 mod query;
+mod browser;

@@ -1,0 +1,488 @@
+// The /ui page in a real browser: headless Chromium loads it from a real
+// circologd, which gets its messages over UDP like from any syslog sender.
+//
+//   cd tests/browser && npm ci && node --test
+//
+// CIRCOLOGD names the daemon binary (default: ../../target/debug/circologd),
+// CHROMIUM the browser (default: /usr/bin/chromium), UI_SCREENSHOT_DIR where
+// the screenshots go (default: ../../target/browser).
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const DAEMON = path.resolve(here, process.env.CIRCOLOGD || '../../target/debug/circologd');
+const BROWSER = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = path.resolve(here, process.env.UI_SCREENSHOT_DIR || '../../target/browser');
+const TIMEOUT = 10_000;
+
+const SEV = { emerg: 0, alert: 1, crit: 2, err: 3, warning: 4, notice: 5, info: 6, debug: 7 };
+const FAC = { user: 1, daemon: 3, auth: 4, local0: 16 };
+
+/** A TCP port nobody listens on, whose UDP twin is free too. */
+async function freePort() {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address();
+        srv.close(() => resolve(port));
+      });
+    });
+    const udpFree = await new Promise((resolve) => {
+      const s = dgram.createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+class Daemon {
+  constructor(dir, syslogPort, queryPort, extra = []) {
+    this.dir = dir;
+    this.syslogPort = syslogPort;
+    this.queryPort = queryPort;
+    this.ctlSocket = path.join(dir, 'ctl.sock');
+    this.extra = extra;
+    this.output = '';
+  }
+
+  async start() {
+    const args = [
+      '-syslogd-socket', path.join(this.dir, 'syslog.sock'),
+      '-query-socket', path.join(this.dir, 'query.sock'),
+      '-ctl-socket', this.ctlSocket,
+      '-syslog-addr', `127.0.0.1:${this.syslogPort}`,
+      '-query-addr', `127.0.0.1:${this.queryPort}`,
+      ...this.extra,
+    ];
+    this.proc = spawn(DAEMON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (b) => { this.output += b.toString(); };
+    this.proc.stdout.on('data', keep);
+    this.proc.stderr.on('data', keep);
+    this.exited = new Promise((resolve) => this.proc.once('exit', resolve));
+    const deadline = Date.now() + TIMEOUT;
+    for (;;) {
+      if (this.proc.exitCode !== null) {
+        throw new Error(`circologd exited at start-up:\n${this.output}`);
+      }
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.queryPort}/?l=0`);
+        await res.text();
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`circologd did not start:\n${this.output}`);
+      await sleep(50);
+    }
+  }
+
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
+    await this.exited;
+    clearTimeout(t);
+  }
+
+  /** A request to the control socket. */
+  ctl(method, urlPath) {
+    return new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: this.ctlSocket, method, path: urlPath }, (res) => {
+        let body = '';
+        res.on('data', (c) => { body += c; });
+        res.on('end', () => resolve({ status: res.statusCode, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+}
+
+/** Sends RFC 5424 messages over UDP, one datagram each. */
+async function send(port, messages) {
+  const sock = dgram.createSocket('udp4');
+  try {
+    for (const m of messages) {
+      const pri = (FAC[m.fac || 'user']) * 8 + SEV[m.sev || 'info'];
+      const line = `<${pri}>1 ${new Date().toISOString()} ${m.host || 'web1'} ` +
+        `${m.app || 'nginx'} ${m.pid || '4242'} - - ${m.msg}`;
+      await new Promise((resolve, reject) => {
+        sock.send(Buffer.from(line), port, '127.0.0.1', (err) => (err ? reject(err) : resolve()));
+      });
+    }
+  } finally {
+    sock.close();
+  }
+}
+
+/** Sends RFC 5424 messages over one TCP connection, newline-framed. */
+async function sendTcp(port, lines) {
+  await new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => {
+      sock.end(lines.map((l) => `<14>1 - bulkhost bulk 1 - - ${l}\n`).join(''), resolve);
+    });
+    sock.on('error', reject);
+  });
+}
+
+const rgb = (s) => (s.match(/\d+(\.\d+)?/g) || []).slice(0, 3).map(Number);
+
+describe('GET /ui in headless Chromium', () => {
+  let dir;
+  let profile;
+  let daemon;
+  let context;
+  let page;
+  let pageErrors = [];
+  let url;
+
+  const rows = () => page.$$eval('#rows .entry', (rs) => rs.map((r) => ({
+    seq: Number(r.dataset.seq),
+    sev: r.dataset.sev,
+    host: r.querySelector('.host').textContent,
+    app: r.querySelector('.app').textContent,
+    msg: r.querySelector('.text').textContent,
+  })));
+  const waitRow = (text) => page.waitForFunction(
+    (t) => [...document.querySelectorAll('#rows .entry > .text')].some((c) => c.textContent.includes(t)),
+    text, { timeout: TIMEOUT });
+  const waitLive = () => page.waitForSelector('#status[data-state="live"]', { timeout: TIMEOUT });
+  const scrollState = () => page.$eval('#scroller', (s) => ({
+    top: s.scrollTop, height: s.scrollHeight, client: s.clientHeight,
+  }));
+  // The row at the top of the view, and where it is.
+  const topRow = () => page.$eval('#scroller', (s) => {
+    const top = s.getBoundingClientRect().top + document.querySelector('.head').offsetHeight;
+    const row = [...document.querySelectorAll('#rows .entry')]
+      .find((r) => r.getBoundingClientRect().bottom > top + 1);
+    return { seq: row.dataset.seq, y: Math.round(row.getBoundingClientRect().top) };
+  });
+
+  before(async () => {
+    assert.ok(fs.existsSync(DAEMON), `no circologd at ${DAEMON}: build it or set CIRCOLOGD`);
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'circolog-ui-'));
+    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'circolog-ui-profile-'));
+    daemon = new Daemon(dir, await freePort(), await freePort());
+    await daemon.start();
+    url = `http://127.0.0.1:${daemon.queryPort}/ui`;
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: BROWSER,
+      headless: true,
+      args: [
+        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ],
+      viewport: { width: 1280, height: 720 },
+      colorScheme: 'light',
+    });
+    page = context.pages()[0] || await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(e));
+    page.on('dialog', (d) => { pageErrors.push(new Error(`dialog: ${d.message()}`)); d.dismiss(); });
+  });
+
+  after(async () => {
+    try {
+      if (context) await context.close();
+    } finally {
+      if (daemon) await daemon.stop();
+      for (const d of [dir, profile]) {
+        if (d) fs.rmSync(d, { recursive: true, force: true });
+      }
+    }
+  });
+
+  it('serves the page as one self-contained document', async () => {
+    const res = await fetch(url);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/html/);
+    const html = await res.text();
+    assert.doesNotMatch(html, /<(script|link|img)[^>]+(src|href)=/i, 'no external assets');
+  });
+
+  it('shows the backlog with severity colours', async () => {
+    await send(daemon.syslogPort, [
+      { sev: 'info', msg: 'GET /index.html 200', app: 'nginx', pid: '812' },
+      { sev: 'debug', msg: 'cache lookup for /index.html: hit', app: 'nginx', pid: '812' },
+      { sev: 'notice', msg: 'configuration reloaded', app: 'nginx', pid: '1' },
+      { sev: 'warning', msg: 'disk /var is 91% full', host: 'db1', app: 'smartd', pid: '377', fac: 'daemon' },
+      { sev: 'err', msg: 'connect() to 10.0.0.7:5432 failed (111: Connection refused)', app: 'nginx', pid: '812' },
+      { sev: 'crit', msg: 'temperature above threshold, cpu clock throttled', host: 'db1', app: 'kernel', pid: '-', fac: 'user' },
+      { sev: 'info', msg: 'Accepted publickey for alice from 192.0.2.10 port 51122 ssh2', host: 'gw', app: 'sshd', pid: '9931', fac: 'auth' },
+      { sev: 'info', msg: '<img src=x onerror="window.__pwned=1"> & <b>not bold</b>', app: 'evil', pid: '6' },
+    ]);
+    await page.goto(url);
+    await waitLive();
+    await waitRow('not bold');
+
+    const all = await rows();
+    assert.equal(all.length, 8);
+    assert.deepEqual(all.map((r) => r.sev),
+      ['info', 'debug', 'notice', 'warning', 'err', 'crit', 'info', 'info']);
+    assert.equal(all[0].app, 'nginx[812]');
+    assert.equal(all[0].host, 'web1');
+    assert.equal(all[5].app, 'kernel', 'a NILVALUE pid is not shown');
+
+    // Message text is text, never markup.
+    assert.equal(all[7].msg, '<img src=x onerror="window.__pwned=1"> & <b>not bold</b>');
+    assert.equal(await page.$$eval('#rows img, #rows b', (e) => e.length), 0);
+    assert.equal(await page.evaluate(() => window.__pwned), undefined);
+
+    const colour = (sev) => page.$eval(`#rows .sev-${sev} > .sev`, (c) => getComputedStyle(c).color);
+    const body = await page.$eval('body', (b) => getComputedStyle(b).color);
+    const info = await colour('info');
+    const err = await colour('err');
+    const crit = await colour('crit');
+    const warning = await colour('warning');
+    const notice = await colour('notice');
+    const debug = await colour('debug');
+    assert.equal(info, body, 'info is in the default colour');
+    assert.notEqual(err, info);
+    const [er, eg, eb] = rgb(err);
+    assert.ok(er > 150 && er > eg * 2 && er > eb * 2, `err is red, not ${err}`);
+    const [cr, cg, cb] = rgb(crit);
+    assert.ok(cr > cg * 2 && cr > cb * 2, `crit is red, not ${crit}`);
+    assert.equal(await page.$eval('#rows .sev-crit > .sev', (c) => getComputedStyle(c).fontWeight), '700');
+    const [wr, wg, wb] = rgb(warning);
+    assert.ok(wr > wb * 2 && wg > wb, `warning is amber, not ${warning}`);
+    const [nr, , nb] = rgb(notice);
+    assert.ok(nb > nr * 2, `notice is blue, not ${notice}`);
+    const [dr, dg, db] = rgb(debug);
+    assert.ok(Math.max(dr, dg, db) - Math.min(dr, dg, db) < 40 && dr > 80, `debug is grey, not ${debug}`);
+    assert.equal(new Set([info, err, warning, notice, debug]).size, 5);
+  });
+
+  it('shows new messages live', async () => {
+    await send(daemon.syslogPort, [
+      { sev: 'err', msg: 'upstream timed out (110: Connection timed out) while reading response header', app: 'nginx', pid: '812' },
+      { sev: 'info', msg: 'Started Daily apt upgrade and clean activities.', app: 'systemd', pid: '1', fac: 'daemon' },
+    ]);
+    await waitRow('Daily apt upgrade');
+    const all = await rows();
+    assert.equal(all.length, 10);
+    assert.ok(all.every((r, i) => i === 0 || r.seq > all[i - 1].seq), 'oldest first, no duplicates');
+    await page.waitForFunction(() => document.getElementById('counts').textContent.startsWith('10 shown'));
+  });
+
+  it('announces a cleared buffer inline', async () => {
+    const res = await daemon.ctl('POST', '/logs/clear');
+    assert.equal(res.status, 200);
+    await page.waitForSelector('#rows .notice[data-notice="cleared"]', { timeout: TIMEOUT });
+    const text = await page.$eval('#rows .notice[data-notice="cleared"]', (row) => row.textContent);
+    assert.match(text, /cleared/);
+    // The page stays connected and keeps following.
+    await send(daemon.syslogPort, [
+      { sev: 'warning', msg: 'worker process 913 exited on signal 9', app: 'nginx', pid: '812' },
+      { sev: 'alert', msg: 'RAID array md0 degraded', host: 'db1', app: 'mdadm', pid: '201', fac: 'daemon' },
+    ]);
+    await waitRow('md0 degraded');
+    assert.equal(await page.$eval('#status', (s) => s.dataset.state), 'live');
+
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SHOTS, 'ui.png') });
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.screenshot({ path: path.join(SHOTS, 'ui-dark.png') });
+    await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  it('filters by severity through the query parameters', async () => {
+    await page.goto(url);
+    await waitLive();
+    await waitRow('md0 degraded');
+    await page.selectOption('#f-sev', 'err');
+    await page.waitForFunction(() => location.search === '?sev=err');
+    await waitLive();
+    await waitRow('md0 degraded');
+    let all = await rows();
+    assert.deepEqual(all.map((r) => r.msg), ['RAID array md0 degraded']);
+
+    // Live messages are filtered by the daemon too.
+    await send(daemon.syslogPort, [
+      { sev: 'info', msg: 'ignored by the filter', app: 'cron', pid: '77' },
+      { sev: 'emerg', msg: 'Kernel panic - not syncing: Fatal exception', host: 'db1', app: 'kernel', pid: '-' },
+    ]);
+    await waitRow('Kernel panic');
+    all = await rows();
+    assert.deepEqual(all.map((r) => r.sev), ['alert', 'emerg']);
+
+    // A severity by number or alias in the address works too.
+    await page.goto(`${url}?sev=error`);
+    await waitLive();
+    await waitRow('Kernel panic');
+    assert.equal(await page.inputValue('#f-sev'), 'error');
+    assert.deepEqual((await rows()).map((r) => r.sev), ['alert', 'emerg']);
+  });
+
+  it('filters by text, host and app, and keeps the filters in the address', async () => {
+    await page.goto(url);
+    await waitLive();
+    await page.fill('#f-grep', 'nginx-marker');
+    await page.press('#f-grep', 'Enter');
+    await send(daemon.syslogPort, [
+      { sev: 'info', msg: 'one nginx-marker here', app: 'nginx', pid: '812' },
+      { sev: 'info', msg: 'no marker', app: 'nginx', pid: '812' },
+      { sev: 'err', msg: 'another nginx-marker there', host: 'web2', app: 'nginx', pid: '813' },
+    ]);
+    await waitRow('another nginx-marker');
+    let all = await rows();
+    assert.deepEqual(all.map((r) => r.msg), ['one nginx-marker here', 'another nginx-marker there']);
+
+    await page.fill('#f-host', 'web2');
+    await page.press('#f-host', 'Enter');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('host') === 'web2');
+    await waitLive();
+    await page.waitForFunction(() => document.querySelectorAll('#rows .entry').length === 1);
+    all = await rows();
+    assert.equal(all[0].host, 'web2');
+
+    // A reload keeps the filters.
+    await page.reload();
+    await waitLive();
+    await waitRow('another nginx-marker');
+    assert.equal(await page.inputValue('#f-grep'), 'nginx-marker');
+    assert.equal(await page.inputValue('#f-host'), 'web2');
+    assert.equal((await rows()).length, 1);
+
+    // A filter the daemon refuses is explained, not retried.
+    await page.fill('#f-fac', 'nosuchfacility');
+    await page.press('#f-fac', 'Enter');
+    await page.waitForSelector('#status[data-state="error"]', { timeout: TIMEOUT });
+    assert.match(await page.textContent('#filter-error'), /nosuchfacility/);
+
+    await page.click('#reset-filters');
+    await waitLive();
+    await waitRow('Kernel panic');
+    assert.equal(await page.textContent('#filter-error'), '');
+    assert.equal(await page.evaluate(() => location.search), '');
+  });
+
+  it('follows the bottom, and pause-scroll keeps the view still', async () => {
+    const burst = (from, n) => Array.from({ length: n }, (_, i) => ({
+      sev: i % 7 === 0 ? 'warning' : 'info', msg: `request ${from + i} served in ${(i * 37) % 400} ms`, app: 'api', pid: '5000',
+    }));
+    await page.goto(`${url}?app=api`);
+    await waitLive();
+    await send(daemon.syslogPort, burst(0, 60));
+    await waitRow('request 59 served');
+    await page.waitForFunction(() => {
+      const s = document.getElementById('scroller');
+      return s.scrollHeight > s.clientHeight && s.scrollHeight - s.scrollTop - s.clientHeight < 2;
+    }, null, { timeout: TIMEOUT });
+
+    await page.click('#pause');
+    assert.equal(await page.getAttribute('#pause', 'aria-pressed'), 'true');
+    const before = await scrollState();
+    const beforeTop = await topRow();
+    await send(daemon.syslogPort, burst(60, 30));
+    await waitRow('request 89 served');
+    const during = await scrollState();
+    assert.deepEqual(await topRow(), beforeTop, 'the view did not move');
+    assert.ok(during.height - during.top - during.client > 200, 'the new rows are below the view');
+    await page.waitForSelector('#jump:not([hidden])');
+    assert.match(await page.textContent('#jump'), /30 new messages/);
+    await page.screenshot({ path: path.join(SHOTS, 'ui-paused.png') });
+
+    await page.click('#pause');
+    assert.equal(await page.getAttribute('#pause', 'aria-pressed'), 'false');
+    const resumed = await scrollState();
+    assert.ok(resumed.height - resumed.top - resumed.client < 2, 'back at the bottom');
+    assert.ok(await page.$eval('#jump', (b) => b.hidden));
+  });
+
+  it('keeps at most 5000 rows, dropping the oldest', async () => {
+    await page.goto(`${url}?app=bulk`);
+    await waitLive();
+    const n = 5300;
+    await sendTcp(daemon.syslogPort, Array.from({ length: n }, (_, i) => `bulk line ${i}`));
+    await page.waitForFunction(
+      (last) => document.querySelector('#rows .chunk:last-child > .entry:last-child > .text')?.textContent === last,
+      `bulk line ${n - 1}`, { timeout: TIMEOUT });
+    const count = await page.$$eval('#rows .row', (r) => r.length);
+    assert.equal(count, 5000);
+    assert.equal(await page.textContent('#rows .chunk:first-child > .entry:first-child > .text'), `bulk line ${n - 5000}`);
+    await page.waitForFunction(() => document.getElementById('counts').textContent === '5000 shown · 5300 received');
+    const s = await scrollState();
+    assert.ok(s.height - s.top - s.client < 2, 'still following the bottom');
+  });
+
+  it('shows skipped notices, and resumes after its seq when the connection drops', async () => {
+    // A fresh tab whose websocket goes through the test, which can add a
+    // notice of its own and cut the connection as a network would.
+    const tab = await context.newPage();
+    tab.on('pageerror', (e) => pageErrors.push(e));
+    const opened = [];
+    await tab.routeWebSocket(/\/ws\?/, (ws) => {
+      opened.push({ url: new URL(ws.url()), ws, server: ws.connectToServer() });
+    });
+    try {
+      const tabRows = () => tab.$$eval('#rows .entry', (rs) => rs.map((r) => ({
+        seq: Number(r.dataset.seq), msg: r.querySelector('.text').textContent,
+      })));
+      const waitTabRows = (n) => tab.waitForFunction(
+        (k) => document.querySelectorAll('#rows .entry').length === k, n, { timeout: TIMEOUT });
+
+      await send(daemon.syslogPort, [1, 2, 3].map((i) => ({ msg: `resume ${i}`, app: 'resumer' })));
+      await tab.goto(`${url}?app=resumer`);
+      await tab.waitForSelector('#status[data-state="live"]', { timeout: TIMEOUT });
+      await waitTabRows(3);
+      assert.equal(opened.length, 1);
+      assert.equal(opened[0].url.searchParams.get('app'), 'resumer');
+      assert.equal(opened[0].url.searchParams.get('fmt'), 'json');
+      assert.equal(opened[0].url.searchParams.get('since'), null);
+
+      const epoch = Number((await fetch(`http://127.0.0.1:${daemon.queryPort}/?l=0`)).headers.get('x-circolog-epoch'));
+      opened[0].ws.send(JSON.stringify({ skipped: 7, epoch }));
+      await tab.waitForSelector('#rows .notice[data-notice="skipped"]', { timeout: TIMEOUT });
+      assert.match(await tab.textContent('#rows .notice[data-notice="skipped"]'), /7 messages were skipped/);
+
+      const before = await tabRows();
+      opened[0].server.close();
+      await tab.waitForSelector('#rows .notice[data-notice="disconnected"]', { timeout: TIMEOUT });
+      await send(daemon.syslogPort, [4, 5].map((i) => ({ msg: `resume ${i}`, app: 'resumer' })));
+      await waitTabRows(5);
+      assert.equal(opened.length, 2);
+      assert.equal(opened[1].url.searchParams.get('since'), String(before.at(-1).seq));
+      assert.equal(opened[1].url.searchParams.get('app'), 'resumer');
+      const after = await tabRows();
+      assert.deepEqual(after.map((r) => r.msg), [1, 2, 3, 4, 5].map((i) => `resume ${i}`));
+      assert.equal(await tab.$$eval('#rows .notice[data-notice="restart"]', (e) => e.length), 0);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('reconnects after a restart and starts over in the new epoch', async () => {
+    await page.goto(`${url}?app=api`);
+    await waitLive();
+    await waitRow('request 89 served');
+    await daemon.stop();
+    await page.waitForSelector('#status[data-state="waiting"]', { timeout: TIMEOUT });
+    await page.waitForSelector('#rows .notice[data-notice="disconnected"]', { timeout: TIMEOUT });
+    await daemon.start();
+    // Seqs start again in the new daemon: the page must not wait for the old cursor.
+    await send(daemon.syslogPort, [{ sev: 'notice', msg: 'back after the restart', app: 'api', pid: '1' }]);
+    await page.waitForSelector('#status[data-state="live"]', { timeout: 45_000 });
+    await waitRow('back after the restart');
+    await page.waitForSelector('#rows .notice[data-notice="restart"]');
+    const last = (await rows()).at(-1);
+    assert.equal(last.msg, 'back after the restart');
+  });
+
+  it('raised no script errors', () => {
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+});
