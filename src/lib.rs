@@ -24,6 +24,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod config;
 pub mod daemon;
 pub mod format;

@@ -1,1 +1,653 @@
-//! (being written)
+//! `circolog-tail` and `circolog-ctl`: the real binaries against the real
+//! daemon.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use crate::util::{DAEMON, Daemon, daemon, wait_exit};
+
+const TAIL: &str = env!("CARGO_BIN_EXE_circolog-tail");
+const CTL: &str = env!("CARGO_BIN_EXE_circolog-ctl");
+
+/// A message from `app`, with text `message {i}`.
+fn msg(app: &str, i: u32) -> Vec<u8> {
+    format!("<14>1 - host {app} - - - message {i}").into_bytes()
+}
+
+/// `circolog-tail` in a fixed environment: UTC, colour left to `--color`.
+fn tail_cmd(socket: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(TAIL);
+    cmd.arg("--socket")
+        .arg(socket)
+        .args(args)
+        .env("TZ", "UTC")
+        .env_remove("NO_COLOR");
+    cmd
+}
+
+fn tail(d: &Daemon, args: &[&str]) -> Output {
+    tail_cmd(&d.query, args)
+        .output()
+        .expect("run circolog-tail")
+}
+
+/// Runs `circolog-tail`, expecting success; returns its lines.
+fn tail_lines(d: &Daemon, args: &[&str]) -> Vec<String> {
+    let out = tail(d, args);
+    assert!(
+        out.status.success(),
+        "circolog-tail {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `message` of each `--fmt json` line.
+fn messages(d: &Daemon, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["--fmt", "json"];
+    all.extend_from_slice(args);
+    tail_lines(d, &all)
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            v["message"].as_str().expect("message").to_string()
+        })
+        .collect()
+}
+
+fn numbered(range: std::ops::Range<u32>) -> Vec<String> {
+    range.map(|i| format!("message {i}")).collect()
+}
+
+fn one_line_error(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    err
+}
+
+// ---- circolog-tail ----
+
+#[test]
+fn tail_prints_the_last_ten_or_n() {
+    let d = daemon().start();
+    for i in 0..15 {
+        d.send_unix(&msg("a", i));
+    }
+    d.wait_stored(15);
+    assert_eq!(messages(&d, &[]), numbered(5..15));
+    assert_eq!(messages(&d, &["-n", "3"]), numbered(12..15));
+    assert_eq!(messages(&d, &["-n3"]), numbered(12..15));
+    assert_eq!(messages(&d, &["-n", "-1"]), numbered(0..15));
+    assert_eq!(messages(&d, &["-n", "0"]), Vec::<String>::new());
+    // Go-style long flags.
+    assert_eq!(messages(&d, &["-lines", "2"]), numbered(13..15));
+    assert_eq!(
+        tail_lines(&d, &["-fmt", "raw", "-n", "1"]),
+        ["<14>1 - host a - - - message 14"]
+    );
+    // The default format is `short`.
+    assert!(tail_lines(&d, &["-n", "1"])[0].ends_with(" host a: message 14"));
+}
+
+#[test]
+fn tail_refuses_a_bad_count() {
+    let d = daemon().start();
+    let out = tail(&d, &["-n", "-2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-1 for all"));
+}
+
+#[test]
+fn short_format_uses_the_message_time_in_the_local_zone() {
+    let d = daemon().start();
+    d.send_unix(
+        b"<11>1 2026-01-08T20:46:03.295+01:00 myhost sshd 1234 - - Accepted key\nfor alice",
+    );
+    // glibc's /dev/log form: no hostname (the daemon runs with -tz UTC).
+    d.send_unix(b"<78>Jan  8 19:46:05 cron[77]: job started");
+    // No timestamp: the receive time stands in.
+    d.send_unix(b"<14>1 - - app - - - no time");
+    d.wait_stored(3);
+    let lines = tail_lines(&d, &[]);
+    assert_eq!(
+        lines[..2],
+        [
+            "Jan  8 19:46:03 myhost sshd[1234]: Accepted key\\nfor alice",
+            "Jan  8 19:46:05 cron[77]: job started",
+        ]
+    );
+    // `Mmm dd hh:mm:ss app: no time`, today.
+    let now = jiff::tz::TimeZone::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .strftime("%b %e ")
+        .to_string();
+    let third = &lines[2];
+    assert!(third.starts_with(&now), "{third}");
+    assert_eq!(third.len(), "Mmm dd hh:mm:ss app: no time".len(), "{third}");
+    assert!(third.ends_with(" app: no time"), "{third}");
+
+    // Another zone: the same instants an hour later (a POSIX TZ, so that
+    // the test needs no zone files).
+    let out = tail_cmd(&d.query, &["-n", "-1"])
+        .env("TZ", "CET-1")
+        .output()
+        .expect("run");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert!(
+        text.starts_with("Jan  8 20:46:03 myhost sshd[1234]: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn tail_formats() {
+    let d = daemon().start();
+    let sent: [&[u8]; 3] = [
+        b"<13>1 2026-01-08T19:46:03Z h app 1 ID [x@1 a=\"b\"] one",
+        b"<13>Jan  8 19:46:03 h app: two",
+        b"just bytes",
+    ];
+    for m in sent {
+        d.send_unix(m);
+    }
+    d.wait_stored(3);
+    let json = tail_lines(&d, &["--fmt", "json"]);
+    assert_eq!(json.len(), 3);
+    for (i, l) in json.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("JSON");
+        assert_eq!(v["seq"], i);
+    }
+    let syslog = tail_lines(&d, &["--fmt", "syslog"]);
+    assert_eq!(syslog.join("\n") + "\n", d.get("/?fmt=syslog"));
+    let raw = tail_lines(&d, &["--fmt", "raw"]);
+    let sent: Vec<String> = sent
+        .iter()
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .collect();
+    assert_eq!(raw, sent);
+}
+
+#[test]
+fn tail_passes_each_filter_to_the_daemon() {
+    let d = daemon().start();
+    d.send_unix(b"<131>1 - h1 a1 - - - alpha"); // local0.err
+    d.send_unix(b"<14>1 - h2 a2 - - - beta"); // user.info
+    d.send_unix(b"<15>1 - h1 a2 - - - gamma"); // user.debug
+    d.wait_stored(3);
+    assert_eq!(messages(&d, &["--sev", "err"]), ["alpha"]);
+    assert_eq!(messages(&d, &["--sev", "info"]), ["alpha", "beta"]);
+    assert_eq!(messages(&d, &["--fac", "local0"]), ["alpha"]);
+    assert_eq!(
+        messages(&d, &["--fac", "user,local0"]),
+        ["alpha", "beta", "gamma"]
+    );
+    assert_eq!(messages(&d, &["--host", "h1"]), ["alpha", "gamma"]);
+    assert_eq!(messages(&d, &["--app", "a2"]), ["beta", "gamma"]);
+    assert_eq!(messages(&d, &["--grep", "amm"]), ["gamma"]);
+    assert_eq!(
+        messages(&d, &["-grep", "a", "-app", "a2", "-n", "1"]),
+        ["gamma"]
+    );
+    // A bad filter: the daemon's reason, exit 2.
+    let err = one_line_error(&tail(&d, &["--sev", "loud"]));
+    assert!(
+        err.starts_with("circolog-tail: circologd refused the query: "),
+        "{err}"
+    );
+    assert!(err.contains("sev"), "{err}");
+}
+
+#[test]
+fn colour_only_on_request_when_piped() {
+    let d = daemon().start();
+    d.send_unix(b"<11>1 - h app - - - an error");
+    d.send_unix(b"<14>1 - h app - - - some info");
+    d.send_unix(b"<15>1 - h app - - - debugging");
+    d.wait_stored(3);
+    let plain = tail_lines(&d, &[]);
+    assert!(plain.iter().all(|l| !l.contains('\x1b')), "{plain:?}");
+    let always = tail_lines(&d, &["--color", "always"]);
+    assert!(always[0].starts_with("\x1b[31m") && always[0].ends_with("\x1b[0m"));
+    assert!(!always[1].contains('\x1b'), "info is plain");
+    assert!(always[2].starts_with("\x1b[2m"));
+    let syslog = tail_lines(&d, &["--color", "always", "--fmt", "syslog"]);
+    assert!(syslog[0].starts_with("\x1b[31m<11>1 "));
+    let out = tail_cmd(&d.query, &["--color", "never"])
+        .output()
+        .expect("run");
+    assert!(!out.stdout.contains(&0x1b));
+    // NO_COLOR is for `auto`; an explicit `always` wins.
+    let out = tail_cmd(&d.query, &["--color", "always"])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run");
+    assert!(out.stdout.contains(&0x1b));
+}
+
+#[test]
+fn tail_into_a_closed_pipe_exits_quietly() {
+    let d = daemon().start();
+    let sender = UnixDatagram::unbound().expect("socket");
+    let pad = "x".repeat(200);
+    for i in 0..3000 {
+        sender
+            .send_to(
+                format!("<14>1 - h app - - - {i} {pad}").as_bytes(),
+                &d.syslog,
+            )
+            .expect("send");
+    }
+    d.wait_stored(3000);
+    // Far more than a pipe holds: the writes after the reader is gone fail.
+    let mut child = tail_cmd(&d.query, &["-n", "-1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    stdout.read_line(&mut first).expect("a line");
+    assert!(first.contains(" app: 0 "), "{first}");
+    drop(stdout);
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    assert!(status.success(), "{status}: {err}");
+    assert_eq!(err, "");
+}
+
+#[test]
+fn tail_without_a_daemon_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("query.sock");
+    for args in [&[][..], &["-f"][..]] {
+        let out = tail_cmd(&missing, args).output().expect("run");
+        let err = one_line_error(&out);
+        assert_eq!(
+            err.trim_end(),
+            format!(
+                "circolog-tail: cannot connect to {}: No such file or directory (is circologd running?)",
+                missing.display()
+            )
+        );
+    }
+    let out = Command::new(TAIL)
+        .args(["--addr", "127.0.0.1:1"])
+        .output()
+        .expect("run");
+    let err = one_line_error(&out);
+    assert!(err.contains("cannot connect to 127.0.0.1:1"), "{err}");
+}
+
+#[test]
+fn tail_over_tcp() {
+    let d = daemon().query_net().start();
+    d.send_unix(&msg("a", 0));
+    d.wait_stored(1);
+    let addr = d.query_addr.expect("addr").to_string();
+    let out = Command::new(TAIL)
+        .args(["--addr", &addr, "--fmt", "raw"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"<14>1 - host a - - - message 0\n");
+    let mut f = Follower::spawn(Command::new(TAIL).args(["-f", "--addr", &addr, "--fmt", "raw"]));
+    assert_eq!(f.line(), "<14>1 - host a - - - message 0");
+    d.send_unix(&msg("a", 1));
+    assert_eq!(f.line(), "<14>1 - host a - - - message 1");
+}
+
+/// A running `circolog-tail -f`, its output read line by line.
+struct Follower {
+    child: Child,
+    out: Receiver<String>,
+    err: Receiver<String>,
+}
+
+impl Follower {
+    fn spawn(cmd: &mut Command) -> Follower {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn circolog-tail");
+        let out = lines_of(child.stdout.take().expect("stdout"));
+        let err = lines_of(child.stderr.take().expect("stderr"));
+        Follower { child, out, err }
+    }
+
+    /// The next line of standard output, within 20 s.
+    fn line(&mut self) -> String {
+        match self.out.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => l,
+            Err(e) => {
+                let err: Vec<String> = self.err.try_iter().collect();
+                panic!("no line from circolog-tail ({e:?}); stderr: {err:?}");
+            }
+        }
+    }
+
+    /// Nothing more on standard output for `quiet`.
+    fn assert_quiet(&mut self, quiet: Duration) {
+        match self.out.recv_timeout(quiet) {
+            Err(RecvTimeoutError::Timeout) => {}
+            other => panic!("unexpected output: {other:?}"),
+        }
+    }
+
+    /// The next line of standard error, within 20 s.
+    fn err_line(&mut self) -> String {
+        self.err
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a line on stderr")
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines_of(r: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+#[test]
+fn follow_prints_the_backlog_then_live_messages() {
+    let d = daemon().start();
+    for i in 0..3 {
+        d.send_unix(&msg("a", i));
+    }
+    d.wait_stored(3);
+    let mut f = Follower::spawn(&mut tail_cmd(&d.query, &["-f", "-n", "2", "--fmt", "json"]));
+    let seqs: Vec<u64> = (0..2)
+        .map(|_| {
+            let v: serde_json::Value = serde_json::from_str(&f.line()).expect("json");
+            v["seq"].as_u64().expect("seq")
+        })
+        .collect();
+    assert_eq!(seqs, [1, 2]);
+    for i in 3..6 {
+        d.send_unix(&msg("a", i));
+    }
+    for i in 3..6 {
+        let v: serde_json::Value = serde_json::from_str(&f.line()).expect("json");
+        assert_eq!(v["message"], format!("message {i}"));
+    }
+    // A clear is a notice: in json, on standard output.
+    d.ctl("POST", "/logs/clear");
+    let v: serde_json::Value = serde_json::from_str(&f.line()).expect("json");
+    assert_eq!(v["cleared"], true);
+}
+
+#[test]
+fn follow_in_short_format_with_filters_and_notices() {
+    let d = daemon().start();
+    let mut f = Follower::spawn(&mut tail_cmd(&d.query, &["-f", "--app", "keep"]));
+    // Let it connect before anything is sent: then every message is live.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while d.status()["clients"]["followers"] != 1 {
+        assert!(Instant::now() < deadline, "tail never connected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.send_unix(&msg("drop", 0));
+    d.send_unix(&msg("keep", 1));
+    assert!(f.line().ends_with(" host keep: message 1"));
+    d.ctl("POST", "/logs/clear");
+    assert_eq!(f.err_line(), "circolog-tail: the buffer was cleared");
+    d.send_unix(&msg("keep", 2));
+    assert!(f.line().ends_with(" host keep: message 2"));
+    f.assert_quiet(Duration::from_millis(300));
+}
+
+#[test]
+fn follow_into_a_closed_pipe_exits_quietly() {
+    let d = daemon().start();
+    d.send_unix(&msg("a", 0));
+    d.wait_stored(1);
+    let mut child = tail_cmd(&d.query, &["-f"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("a line");
+    drop(stdout);
+    // The next message is written into the closed pipe.
+    d.send_unix(&msg("a", 1));
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    let mut err = String::new();
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err);
+    assert!(status.success(), "{status}: {err}");
+    assert_eq!(err, "");
+}
+
+/// A daemon on sockets of our choosing, so that a second one can take the
+/// first one's place. Stopped with SIGKILL when dropped.
+struct Restartable {
+    child: Child,
+}
+
+impl Restartable {
+    fn start(dir: &Path) -> Restartable {
+        let mut child = Command::new(DAEMON)
+            .arg("-syslogd-socket")
+            .arg(dir.join("syslog.sock"))
+            .arg("-query-socket")
+            .arg(dir.join("query.sock"))
+            .arg("-ctl-socket")
+            .arg(dir.join("ctl.sock"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start circologd");
+        wait_for_control(child.stdout.take().expect("stdout"));
+        Restartable { child }
+    }
+
+    /// SIGTERM, and wait for the exit.
+    fn stop(mut self) {
+        let ok = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok);
+        assert!(wait_exit(&mut self.child, Duration::from_secs(10)).success());
+    }
+}
+
+impl Drop for Restartable {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for_control(stdout: ChildStdout) {
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(l)) if l.contains("listening: control") => break,
+            Some(Ok(_)) => continue,
+            _ => panic!("circologd exited before listening"),
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+}
+
+fn send(dir: &Path, text: &str) {
+    let s = UnixDatagram::unbound().expect("socket");
+    s.send_to(text.as_bytes(), dir.join("syslog.sock"))
+        .expect("send");
+}
+
+#[test]
+fn follow_resumes_across_a_restart_without_duplicates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let query: PathBuf = dir.path().join("query.sock");
+    let a = Restartable::start(dir.path());
+    let mut f = Follower::spawn(&mut tail_cmd(&query, &["-f", "--fmt", "json"]));
+    let mut got = Vec::new();
+    for i in 1..=5 {
+        send(dir.path(), &format!("<14>1 - h app - - - m{i}"));
+    }
+    for _ in 1..=5 {
+        got.push(f.line());
+    }
+    a.stop();
+    assert!(f.err_line().starts_with(&format!(
+        "circolog-tail: lost connection to {}",
+        query.display()
+    )));
+    let _b = Restartable::start(dir.path());
+    for i in 6..=8 {
+        send(dir.path(), &format!("<14>1 - h app - - - m{i}"));
+    }
+    for _ in 6..=8 {
+        got.push(f.line());
+    }
+    assert!(f.err_line().contains("reconnected"));
+    f.assert_quiet(Duration::from_millis(500));
+    let parsed: Vec<serde_json::Value> = got
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let texts: Vec<&str> = parsed
+        .iter()
+        .map(|v| v["message"].as_str().expect("message"))
+        .collect();
+    assert_eq!(texts, ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8"]);
+    // Two daemons, each numbering from 0.
+    assert_ne!(parsed[0]["epoch"], parsed[5]["epoch"]);
+    assert_eq!(parsed[5]["seq"], 0);
+}
+
+// ---- circolog-ctl ----
+
+fn ctl(d: &Daemon, args: &[&str]) -> String {
+    let out = Command::new(CTL)
+        .arg("--socket")
+        .arg(&d.ctl)
+        .args(args)
+        .output()
+        .expect("run circolog-ctl");
+    assert!(
+        out.status.success(),
+        "circolog-ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn ctl_json(d: &Daemon, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    serde_json::from_str(&ctl(d, &all)).expect("JSON")
+}
+
+#[test]
+fn ctl_pause_resume_toggle() {
+    let d = daemon().start();
+    assert!(ctl(&d, &["pause"]).starts_with("paused"));
+    assert_eq!(d.status()["paused"], true);
+    assert!(ctl(&d, &["status"]).contains("PAUSED"));
+    assert_eq!(ctl_json(&d, &["status"])["paused"], true);
+    assert!(ctl(&d, &["resume"]).starts_with("collecting"));
+    assert_eq!(d.status()["paused"], false);
+    assert_eq!(ctl_json(&d, &["toggle"])["paused"], true);
+    assert_eq!(ctl_json(&d, &["toggle"])["paused"], false);
+    // Go-style flag, and --json before the command.
+    let out = Command::new(CTL)
+        .arg("-socket")
+        .arg(&d.ctl)
+        .args(["-json", "pause"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["paused"], true);
+}
+
+#[test]
+fn ctl_clear_status_and_metrics() {
+    let d = daemon().start();
+    for i in 0..3 {
+        d.send_unix(&msg("a", i));
+    }
+    d.wait_stored(3);
+    let status = ctl(&d, &["status"]);
+    assert!(status.contains("3 of 100000 messages"), "{status}");
+    assert!(status.contains("seq:      0 to 2"), "{status}");
+    assert!(status.contains("received: 3 ("), "{status}");
+    let cleared = ctl(&d, &["clear"]);
+    assert!(cleared.starts_with("cleared"), "{cleared}");
+    assert_eq!(d.status()["used"]["messages"], 0);
+    assert_eq!(tail_lines(&d, &["-n", "-1"]), Vec::<String>::new());
+    let json = ctl_json(&d, &["clear"]);
+    assert_eq!(json["used"]["messages"], 0);
+    let metrics = ctl(&d, &["metrics"]);
+    assert!(
+        metrics.contains("circolog_received_messages_total"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn ctl_without_a_daemon_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("ctl.sock");
+    let out = Command::new(CTL)
+        .arg("--socket")
+        .arg(&missing)
+        .arg("status")
+        .output()
+        .expect("run");
+    let err = one_line_error(&out);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "circolog-ctl: cannot connect to {}: No such file or directory (is circologd running?)",
+            missing.display()
+        )
+    );
+    // A usage error is exit 2 as well.
+    let out = Command::new(CTL).arg("explode").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}

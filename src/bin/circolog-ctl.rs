@@ -1,0 +1,166 @@
+//! `circolog-ctl`: pause, resume or clear circologd, or show its status,
+//! through its control socket.
+//!
+//! Every command prints the state after it: one line (or, for `status`, a
+//! short summary) for people, or with `--json` the daemon's JSON answer as
+//! it is. `metrics` prints the Prometheus text whatever `--json` says.
+//!
+//! Exit status: 0 on success; 2 with one line on standard error when the
+//! daemon is not there, the socket is not ours to use, or the daemon
+//! answers with an error.
+
+use std::io::{self, Write};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use circolog::client::{self, ExchangeError};
+
+/// The long flags that may also be written Go-style with one dash.
+const LONG_FLAGS: &[&str] = &["socket", "json"];
+
+/// The daemon answers control requests at once; waiting longer means it is stuck.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "circolog-ctl",
+    version,
+    about = "Control circologd: pause, resume, clear, status, metrics",
+    after_help = "Long flags may also be written with one dash (-socket PATH), as in the original circolog."
+)]
+struct Args {
+    /// circologd's control socket [default: /run/circolog-ctl.sock as root, else
+    /// $XDG_RUNTIME_DIR/circolog/ctl.sock or /tmp/circolog-UID/ctl.sock]
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+
+    /// Print the daemon's JSON answer as it is (metrics are always text)
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    /// Stop storing messages (they are still read, and discarded)
+    Pause,
+    /// Store messages again
+    Resume,
+    /// Pause if collecting, resume if paused
+    Toggle,
+    /// Discard every message in memory (followers stay connected)
+    Clear,
+    /// Show whether paused, how full the buffer is, counters and clients
+    Status,
+    /// Print the counters in the Prometheus text format
+    Metrics,
+}
+
+impl Command {
+    fn request(self) -> (&'static str, &'static str) {
+        match self {
+            Command::Pause => ("POST", "/pause"),
+            Command::Resume => ("POST", "/resume"),
+            Command::Toggle => ("POST", "/pause/toggle"),
+            Command::Clear => ("POST", "/logs/clear"),
+            Command::Status => ("GET", "/status"),
+            Command::Metrics => ("GET", "/metrics"),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse_from(circolog::config::go_style_args(
+        std::env::args_os(),
+        LONG_FLAGS,
+    ));
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(|| circolog::config::default_paths().ctl);
+    let text = match run(&socket, args.command, args.json) {
+        Ok(text) => text,
+        Err(msg) => {
+            let _ = writeln!(io::stderr(), "circolog-ctl: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        // Closed by the reader (`| head`): nothing more to say.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(
+                io::stderr(),
+                "circolog-ctl: cannot write to standard output: {}",
+                client::io_reason(&e)
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Sends the command; returns what to print.
+fn run(socket: &std::path::Path, command: Command, json: bool) -> Result<String, String> {
+    let name = socket.display().to_string();
+    let mut conn = UnixStream::connect(socket).map_err(|e| client::connect_failure(&name, &e))?;
+    conn.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| format!("{name}: {}", client::io_reason(&e)))?;
+    let (method, path) = command.request();
+    let mut body = Vec::new();
+    let head = client::exchange(
+        &mut conn,
+        &client::request(method, path, "localhost"),
+        |_, b| {
+            body.extend_from_slice(b);
+            Ok(())
+        },
+    )
+    .map_err(|e| match e {
+        ExchangeError::Io(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            format!(
+                "{name}: circologd did not answer within {} s",
+                TIMEOUT.as_secs()
+            )
+        }
+        e => format!("{name}: {e}"),
+    })?;
+    match head.status {
+        200 => {}
+        403 => return Err(format!("not allowed to use {name}")),
+        _ => {
+            return Err(format!(
+                "{name}: {method} {path}: {} {}: {}",
+                head.status,
+                head.reason,
+                client::error_line(&head, &body)
+            ));
+        }
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if json || command == Command::Metrics {
+        return Ok(text);
+    }
+    let status: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{name}: the answer to {method} {path} is not JSON: {e}"))?;
+    Ok(match command {
+        Command::Status => client::summarize_status(&status),
+        Command::Clear => format!("cleared; {}\n", client::describe_state(&status)),
+        _ => client::describe_state(&status) + "\n",
+    })
+}

@@ -1,0 +1,702 @@
+//! `circolog-tail`: the last messages in circologd's ring, like `tail`, or
+//! every new one as it arrives, like `tail -f`, with filters and colour.
+//!
+//! Without `-f` it is one `GET /` on the query socket. With `-f` it follows
+//! `/ws` over the unix socket (or TCP with `--addr`), and when the daemon
+//! goes away it reconnects with backoff and resumes where it was (see
+//! [`circolog::client::plan`]).
+//!
+//! Formats: `short` (the default, see [`circolog::client::render_short`])
+//! and `json` are rendered from `fmt=json`, which carries every message's
+//! seq and the daemon's epoch; `syslog` and `raw` are the daemon's own
+//! lines, passed through as they are. Colour applies to `short` and
+//! `syslog` lines, by severity.
+//!
+//! Exit status: 0, also when standard output is closed early (`| head`);
+//! 2 with one line on standard error for anything else.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use jiff::tz::TimeZone;
+use tungstenite::{Message, WebSocket};
+
+use circolog::client::{
+    self, ColorChoice, Cursor, ExchangeError, Filters, JsonLine, Start, plan, query_string,
+};
+
+/// The long flags that may also be written Go-style with one dash.
+const LONG_FLAGS: &[&str] = &[
+    "lines", "follow", "fmt", "color", "sev", "fac", "host", "app", "grep", "socket", "addr",
+];
+
+/// Waiting this long for an answer to a plain query means the daemon is stuck.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A follower that has heard nothing for this long pings the daemon; with
+/// no answer after as long again, the connection is taken as lost.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// Reconnection backoff: the first wait, doubled after each failure up to
+/// the last.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "circolog-tail",
+    version,
+    about = "Print the last messages in circologd's memory, or follow new ones",
+    after_help = "Long flags may also be written with one dash (-fmt json), as in the original circolog."
+)]
+struct Args {
+    /// Print the last N matching messages (with -f: before following); -1 for all of them
+    #[arg(
+        short = 'n',
+        long = "lines",
+        value_name = "N",
+        default_value = "10",
+        allow_negative_numbers = true,
+        value_parser = parse_lines
+    )]
+    lines: Lines,
+
+    /// Keep printing new messages as they arrive (reconnecting if circologd restarts)
+    #[arg(short = 'f', long)]
+    follow: bool,
+
+    /// Output format
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Fmt::Short)]
+    fmt: Fmt,
+
+    /// Colour lines by severity
+    #[arg(long, alias = "colour", value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
+    color: ColorArg,
+
+    /// Only messages of severity LEVEL or more important (emerg … debug, or 0-7)
+    #[arg(long, value_name = "LEVEL")]
+    sev: Option<String>,
+
+    /// Only these facilities (kern, user, auth, local0, … or numbers; comma-separated)
+    #[arg(long, value_name = "F[,F…]")]
+    fac: Option<String>,
+
+    /// Only messages from this hostname (`-`: those without one)
+    #[arg(long, value_name = "HOST")]
+    host: Option<String>,
+
+    /// Only messages from this app-name (`-`: those without one)
+    #[arg(long, value_name = "APP")]
+    app: Option<String>,
+
+    /// Only messages whose text contains TEXT (case-sensitive)
+    #[arg(long, value_name = "TEXT")]
+    grep: Option<String>,
+
+    /// circologd's query socket [default: /run/circolog-query.sock as root, else
+    /// $XDG_RUNTIME_DIR/circolog/query.sock or /tmp/circolog-UID/query.sock]
+    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    socket: Option<PathBuf>,
+
+    /// circologd's query address on TCP, instead of the unix socket
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+}
+
+/// `-n`: how many of the last messages; `None` for all.
+#[derive(Clone, Copy, Debug)]
+struct Lines(Option<u64>);
+
+fn parse_lines(s: &str) -> Result<Lines, String> {
+    match s.trim().parse::<i64>() {
+        Ok(-1) => Ok(Lines(None)),
+        Ok(n) if n >= 0 => Ok(Lines(Some(n.unsigned_abs()))),
+        _ => Err("expected a number of messages, or -1 for all of them".to_string()),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Fmt {
+    /// `Mmm dd hh:mm:ss host app[pid]: message`, in local time
+    Short,
+    /// One RFC 5424 line per message, as circologd writes it
+    Syslog,
+    /// One JSON object per line
+    Json,
+    /// The bytes as received
+    Raw,
+}
+
+impl Fmt {
+    /// The format asked of the daemon.
+    fn wire(self) -> &'static str {
+        match self {
+            Fmt::Short | Fmt::Json => "json",
+            Fmt::Syslog => "syslog",
+            Fmt::Raw => "raw",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ColorArg {
+    /// When standard output is a terminal and NO_COLOR is not set
+    Auto,
+    Always,
+    Never,
+}
+
+/// Why the program stops early.
+enum Failure {
+    /// Standard output was closed (`| head`): not an error.
+    Quiet,
+    /// One line for standard error.
+    Error(String),
+}
+
+type Result<T, E = Failure> = std::result::Result<T, E>;
+
+fn main() -> ExitCode {
+    let args = Args::parse_from(circolog::config::go_style_args(
+        std::env::args_os(),
+        LONG_FLAGS,
+    ));
+    match run(&args) {
+        Ok(()) | Err(Failure::Quiet) => ExitCode::SUCCESS,
+        Err(Failure::Error(msg)) => {
+            let _ = writeln!(io::stderr(), "circolog-tail: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<()> {
+    let target = match (&args.addr, &args.socket) {
+        (Some(addr), _) => Target::Tcp(addr.clone()),
+        (None, Some(path)) => Target::Unix(path.clone()),
+        (None, None) => Target::Unix(circolog::config::default_paths().query),
+    };
+    let choice = match args.color {
+        ColorArg::Auto => ColorChoice::Auto,
+        ColorArg::Always => ColorChoice::Always,
+        ColorArg::Never => ColorChoice::Never,
+    };
+    let color = client::use_color(
+        choice,
+        io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    );
+    let filters = Filters {
+        sev: args.sev.clone(),
+        fac: args.fac.clone(),
+        host: args.host.clone(),
+        app: args.app.clone(),
+        grep: args.grep.clone(),
+    };
+    let initial = args.lines.0.map_or(Start::All, Start::Last);
+    let mut out = Output::new(args.fmt, color, args.follow);
+    if args.follow {
+        follow(&target, &filters, initial, &mut out)
+    } else {
+        dump(&target, &filters, initial, &mut out)
+    }
+}
+
+// ---- connections ----
+
+/// Where the daemon's query API is.
+enum Target {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+impl Target {
+    fn name(&self) -> String {
+        match self {
+            Target::Unix(p) => p.display().to_string(),
+            Target::Tcp(a) => a.clone(),
+        }
+    }
+
+    /// The `Host` of requests: a unix socket has no host name.
+    fn host(&self) -> &str {
+        match self {
+            Target::Unix(_) => "localhost",
+            Target::Tcp(a) => a,
+        }
+    }
+
+    fn connect(&self) -> Result<Conn, String> {
+        let conn = match self {
+            Target::Unix(p) => UnixStream::connect(p).map(Conn::Unix),
+            Target::Tcp(a) => TcpStream::connect(a.as_str()).map(Conn::Tcp),
+        };
+        conn.map_err(|e| client::connect_failure(&self.name(), &e))
+    }
+}
+
+enum Conn {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Conn {
+    fn set_read_timeout(&self, t: Duration) -> io::Result<()> {
+        match self {
+            Conn::Unix(s) => s.set_read_timeout(Some(t)),
+            Conn::Tcp(s) => s.set_read_timeout(Some(t)),
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Unix(s) => s.read(buf),
+            Conn::Tcp(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Unix(s) => s.write(buf),
+            Conn::Tcp(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Unix(s) => s.flush(),
+            Conn::Tcp(s) => s.flush(),
+        }
+    }
+}
+
+/// The line for a response that is not a 200.
+fn refused(target: &Target, head: &client::Head, body: &[u8]) -> String {
+    match head.status {
+        403 => format!("not allowed to use {}", target.name()),
+        400 => format!(
+            "circologd refused the query: {}",
+            client::error_line(head, body)
+        ),
+        _ => format!(
+            "{}: unexpected answer {} {}: {}",
+            target.name(),
+            head.status,
+            head.reason,
+            client::error_line(head, body)
+        ),
+    }
+}
+
+fn exchange_failed(target: &Target, e: ExchangeError) -> Failure {
+    match e {
+        ExchangeError::Sink(e) => output_failed(e),
+        ExchangeError::Io(e) if is_timeout(&e) => Failure::Error(format!(
+            "{}: circologd did not answer within {} s",
+            target.name(),
+            QUERY_TIMEOUT.as_secs()
+        )),
+        e => Failure::Error(format!("{}: {e}", target.name())),
+    }
+}
+
+/// Keeps the start of an error body: its first line is all that is shown.
+fn keep_some(kept: &mut Vec<u8>, more: &[u8]) {
+    let room = 4096usize.saturating_sub(kept.len());
+    kept.extend_from_slice(&more[..more.len().min(room)]);
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+// ---- without -f ----
+
+/// `GET /`: the last messages, streamed to standard output as they come.
+fn dump(target: &Target, filters: &Filters, start: Start, out: &mut Output) -> Result<()> {
+    let mut conn = target.connect().map_err(Failure::Error)?;
+    conn.set_read_timeout(QUERY_TIMEOUT)
+        .map_err(|e| Failure::Error(format!("{}: {}", target.name(), client::io_reason(&e))))?;
+    let path = format!("/?{}", query_string(start, out.fmt.wire(), filters));
+    let request = client::request("GET", &path, target.host());
+    let mut lines = LineSplitter::default();
+    let mut error_body = Vec::new();
+    let head = client::exchange(&mut conn, &request, |head, body| {
+        if head.status == 200 {
+            lines.feed(body, |line| out.line(line))
+        } else {
+            keep_some(&mut error_body, body);
+            Ok(())
+        }
+    })
+    .map_err(|e| exchange_failed(target, e))?;
+    if head.status != 200 {
+        return Err(Failure::Error(refused(target, &head, &error_body)));
+    }
+    lines.finish(|line| out.line(line)).map_err(output_failed)?;
+    out.flush()
+}
+
+/// Cuts a body into lines, across the pieces it arrives in.
+#[derive(Default)]
+struct LineSplitter {
+    partial: Vec<u8>,
+}
+
+impl LineSplitter {
+    fn feed(
+        &mut self,
+        mut data: &[u8],
+        mut each: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        while let Some(nl) = memchr::memchr(b'\n', data) {
+            if self.partial.is_empty() {
+                each(&data[..nl])?;
+            } else {
+                self.partial.extend_from_slice(&data[..nl]);
+                let line = std::mem::take(&mut self.partial);
+                each(&line)?;
+            }
+            data = &data[nl + 1..];
+        }
+        self.partial.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// The last line, when the body did not end with a line feed.
+    fn finish(&mut self, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        let line = std::mem::take(&mut self.partial);
+        each(&line)
+    }
+}
+
+// ---- -f ----
+
+/// Follows `/ws` until standard output is closed or the daemon refuses
+/// the query; a lost connection is reopened with backoff.
+fn follow(target: &Target, filters: &Filters, initial: Start, out: &mut Output) -> Result<()> {
+    let mut cursor: Option<Cursor> = None;
+    let mut lost = false;
+    let mut delay = BACKOFF_FIRST;
+    loop {
+        if lost {
+            std::thread::sleep(delay);
+        }
+        match open(target, filters, initial, cursor.as_ref(), out.fmt) {
+            Ok((mut ws, next)) => {
+                if lost {
+                    let note = if cursor.is_some_and(|c| c.epoch != next.epoch) {
+                        " (circologd restarted: showing its buffer from the start)"
+                    } else {
+                        ""
+                    };
+                    notice(&format!("reconnected to {}{note}", target.name()));
+                }
+                let cursor = cursor.insert(next);
+                delay = BACKOFF_FIRST;
+                let reason = pump(&mut ws, cursor, out)?;
+                notice(&format!(
+                    "lost connection to {}: {reason}; reconnecting",
+                    target.name()
+                ));
+                lost = true;
+            }
+            Err(Open::Refused(msg)) => return Err(Failure::Error(msg)),
+            // Before the first connection, a wrong path or a daemon that
+            // is not running is the user's to fix, not ours to wait for.
+            Err(Open::Unreachable(msg)) if !lost => return Err(Failure::Error(msg)),
+            Err(Open::Unreachable(_)) => delay = (delay * 2).min(BACKOFF_MAX),
+        }
+    }
+}
+
+/// Why a connection could not be opened.
+enum Open {
+    /// The daemon refused the query (a bad filter): retrying cannot help.
+    Refused(String),
+    /// Not there, not answering, or gone while connecting.
+    Unreachable(String),
+}
+
+/// Opens the websocket: first asks the daemon its epoch and newest seq
+/// (`GET /?l=0`, which also checks the filters), decides where to start,
+/// then upgrades a second connection. Returns the cursor to keep.
+fn open(
+    target: &Target,
+    filters: &Filters,
+    initial: Start,
+    cursor: Option<&Cursor>,
+    fmt: Fmt,
+) -> Result<(WebSocket<Conn>, Cursor), Open> {
+    let mut conn = target.connect().map_err(Open::Unreachable)?;
+    let unreachable =
+        |e: io::Error| Open::Unreachable(format!("{}: {}", target.name(), client::io_reason(&e)));
+    conn.set_read_timeout(QUERY_TIMEOUT).map_err(unreachable)?;
+    let probe = format!("/?{}", query_string(Start::Last(0), "json", filters));
+    let mut body = Vec::new();
+    let head = client::exchange(
+        &mut conn,
+        &client::request("GET", &probe, target.host()),
+        |_, b| {
+            keep_some(&mut body, b);
+            Ok(())
+        },
+    )
+    .map_err(|e| Open::Unreachable(format!("{}: {e}", target.name())))?;
+    match head.status {
+        200 => {}
+        400 | 403 => return Err(Open::Refused(refused(target, &head, &body))),
+        _ => return Err(Open::Unreachable(refused(target, &head, &body))),
+    }
+    let Some(epoch) = head
+        .header("x-circolog-epoch")
+        .and_then(|e| e.parse::<i64>().ok())
+    else {
+        return Err(Open::Unreachable(format!(
+            "{}: no X-Circolog-Epoch in the answer: is this circologd?",
+            target.name()
+        )));
+    };
+    let newest = head
+        .header("x-circolog-last-seq")
+        .and_then(|s| s.parse::<u64>().ok());
+    let (start, next) = plan(cursor, initial, epoch, newest, fmt.wire() == "json");
+
+    let conn = target.connect().map_err(Open::Unreachable)?;
+    conn.set_read_timeout(QUERY_TIMEOUT).map_err(unreachable)?;
+    let url = format!(
+        "ws://{}/ws?{}",
+        target.host(),
+        query_string(start, fmt.wire(), filters)
+    );
+    let (ws, response) = match tungstenite::client::client(url.as_str(), conn) {
+        Ok(ok) => ok,
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
+            let head = client::Head {
+                status: resp.status().as_u16(),
+                reason: resp.status().canonical_reason().unwrap_or("").to_string(),
+                headers: Vec::new(),
+            };
+            let body = resp.body().as_deref().unwrap_or(&[]);
+            let line = refused(target, &head, body);
+            return Err(match head.status {
+                400 | 403 => Open::Refused(line),
+                _ => Open::Unreachable(line),
+            });
+        }
+        Err(tungstenite::HandshakeError::Failure(e)) => {
+            return Err(Open::Unreachable(format!("{}: {e}", target.name())));
+        }
+        Err(tungstenite::HandshakeError::Interrupted(_)) => {
+            return Err(Open::Unreachable(format!(
+                "{}: no websocket handshake within {} s",
+                target.name(),
+                QUERY_TIMEOUT.as_secs()
+            )));
+        }
+    };
+    let ws_epoch = response
+        .headers()
+        .get("x-circolog-epoch")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|e| e.parse::<i64>().ok());
+    if ws_epoch != Some(epoch) {
+        // Restarted between the two requests: the plan is for the old one.
+        return Err(Open::Unreachable(format!(
+            "{}: circologd restarted while connecting",
+            target.name()
+        )));
+    }
+    ws.get_ref()
+        .set_read_timeout(KEEPALIVE)
+        .map_err(unreachable)?;
+    Ok((ws, next))
+}
+
+/// Reads frames and prints them until the connection is lost; returns why.
+fn pump(ws: &mut WebSocket<Conn>, cursor: &mut Cursor, out: &mut Output) -> Result<String> {
+    let mut pinged = false;
+    let mut closed_because = None;
+    loop {
+        match ws.read() {
+            Ok(Message::Text(text)) => {
+                pinged = false;
+                out.frame(text.as_str(), cursor)?;
+            }
+            Ok(Message::Close(frame)) => {
+                // The reply is sent by the next read, which then ends.
+                closed_because = Some(match frame {
+                    Some(f) if !f.reason.is_empty() => format!("{} ({})", f.reason, f.code),
+                    Some(f) => format!("closed by circologd ({})", f.code),
+                    None => "closed by circologd".to_string(),
+                });
+            }
+            Ok(_) => pinged = false,
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                return Ok(closed_because.unwrap_or_else(|| "connection closed".to_string()));
+            }
+            Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {
+                if pinged {
+                    return Ok(format!(
+                        "no answer to a ping within {} s",
+                        KEEPALIVE.as_secs()
+                    ));
+                }
+                if let Err(e) = ws.send(Message::Ping(Default::default())) {
+                    return Ok(e.to_string());
+                }
+                pinged = true;
+            }
+            Err(tungstenite::Error::Io(e)) => {
+                return Ok(closed_because.unwrap_or_else(|| client::io_reason(&e)));
+            }
+            Err(e) => return Ok(closed_because.unwrap_or_else(|| e.to_string())),
+        }
+    }
+}
+
+/// One line on standard error, about the connection rather than the logs.
+fn notice(line: &str) {
+    let _ = writeln!(io::stderr(), "circolog-tail: {line}");
+}
+
+// ---- output ----
+
+/// Standard output, in the chosen format.
+struct Output {
+    fmt: Fmt,
+    color: bool,
+    /// Following: each line is flushed as soon as it is written.
+    live: bool,
+    tz: TimeZone,
+    w: io::BufWriter<io::StdoutLock<'static>>,
+    scratch: String,
+}
+
+impl Output {
+    fn new(fmt: Fmt, color: bool, live: bool) -> Output {
+        Output {
+            fmt,
+            color,
+            live,
+            tz: TimeZone::system(),
+            w: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+            scratch: String::new(),
+        }
+    }
+
+    /// One line of a `GET /` body, in the wire format.
+    fn line(&mut self, line: &[u8]) -> io::Result<()> {
+        match self.fmt {
+            Fmt::Short => {
+                let parsed = std::str::from_utf8(line)
+                    .ok()
+                    .and_then(|l| client::parse_json_line(l).ok());
+                match parsed {
+                    Some(JsonLine::Message(m)) => self.short(&m),
+                    // Not what the daemon should send: shown as it came.
+                    _ => self.plain(line, None),
+                }
+            }
+            Fmt::Syslog => {
+                let sev = client::pri_severity(line);
+                self.plain(line, sev)
+            }
+            Fmt::Json | Fmt::Raw => self.plain(line, None),
+        }
+    }
+
+    /// One websocket frame: a message, or a notice.
+    fn frame(&mut self, text: &str, cursor: &mut Cursor) -> Result<()> {
+        if self.fmt.wire() != "json" {
+            // The daemon's own lines, notices included.
+            return self.line(text.as_bytes()).map_err(output_failed);
+        }
+        let written = match client::parse_json_line(text) {
+            Ok(JsonLine::Message(m)) => {
+                // Never printed twice, whatever the daemon sends.
+                if m.epoch == cursor.epoch && cursor.printed.is_some_and(|p| m.seq <= p) {
+                    return Ok(());
+                }
+                cursor.printed = Some(m.seq);
+                match self.fmt {
+                    Fmt::Json => self.plain(text.as_bytes(), None),
+                    _ => self.short(&m),
+                }
+            }
+            Ok(JsonLine::Skipped { count, .. }) if self.fmt != Fmt::Json => {
+                let s = if count == 1 { "" } else { "s" };
+                notice(&format!(
+                    "skipped {count} message{s} that circologd overwrote before they were read"
+                ));
+                Ok(())
+            }
+            Ok(JsonLine::Cleared { .. }) if self.fmt != Fmt::Json => {
+                notice("the buffer was cleared");
+                Ok(())
+            }
+            // Notices in json, and anything unexpected, as they came.
+            _ => self.plain(text.as_bytes(), None),
+        };
+        written.map_err(output_failed)
+    }
+
+    fn short(&mut self, m: &client::JsonMessage) -> io::Result<()> {
+        let mut line = std::mem::take(&mut self.scratch);
+        line.clear();
+        client::render_short(m, &self.tz, &mut line);
+        let sev = client::severity_number(&m.severity);
+        let r = self.plain(line.as_bytes(), sev);
+        self.scratch = line;
+        r
+    }
+
+    /// Writes `line` and a line feed, coloured for `sev` when colouring.
+    fn plain(&mut self, line: &[u8], sev: Option<u8>) -> io::Result<()> {
+        let style = sev.filter(|_| self.color).and_then(client::severity_style);
+        if let Some(style) = style {
+            self.w.write_all(style.as_bytes())?;
+            self.w.write_all(line)?;
+            self.w.write_all(client::RESET.as_bytes())?;
+        } else {
+            self.w.write_all(line)?;
+        }
+        self.w.write_all(b"\n")?;
+        if self.live {
+            self.w.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.w.flush().map_err(output_failed)
+    }
+}
+
+/// Standard output failed: closed by the reader is a normal end.
+fn output_failed(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::Quiet
+    } else {
+        Failure::Error(format!(
+            "cannot write to standard output: {}",
+            client::io_reason(&e)
+        ))
+    }
+}

@@ -1,0 +1,1294 @@
+//! The client side of the query and control APIs, shared by `circolog-tail`
+//! and `circolog-ctl`.
+//!
+//! Most of it is plain code without I/O:
+//!
+//! * [`ResponseDecoder`], an HTTP/1.1 response push parser: bytes in, the
+//!   head and the decoded body (`Content-Length`, chunked, or until close)
+//!   out;
+//! * [`parse_json_line`] and [`render_short`], the `short` format of
+//!   `circolog-tail`, and the severity colours;
+//! * [`plan`], the follower's decision of where to resume after a
+//!   reconnection;
+//! * [`summarize_status`], the human summary of `circolog-ctl status`.
+//!
+//! The one function that reads and writes, [`exchange`], does so on a
+//! stream its caller opened: the binaries own the sockets.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+
+use crate::query::encode_component;
+use crate::syslog::SEVERITY_NAMES;
+
+// ---- HTTP/1.1 responses ----
+
+/// A response head larger than this is refused: circologd's are a few
+/// hundred bytes.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// A chunk-size or trailer line longer than this is refused.
+const MAX_LINE: usize = 4096;
+
+/// The head of an HTTP response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub status: u16,
+    pub reason: String,
+    /// Header names and values as received (values lossily UTF-8).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Head {
+    /// The first value of the header `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a response could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpError {
+    /// The head did not end within [`MAX_HEAD`] bytes.
+    HeadTooLarge,
+    /// The head is not HTTP/1.x.
+    BadHead(String),
+    /// `Content-Length` is not a number.
+    BadLength,
+    /// A chunk of a chunked body is malformed.
+    BadChunk,
+    /// The connection ended before the body did.
+    Truncated,
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::HeadTooLarge => f.write_str("response head too large"),
+            HttpError::BadHead(why) => write!(f, "malformed response head: {why}"),
+            HttpError::BadLength => f.write_str("malformed Content-Length"),
+            HttpError::BadChunk => f.write_str("malformed chunked body"),
+            HttpError::Truncated => {
+                f.write_str("the connection closed in the middle of a response")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// Decodes one HTTP/1.1 response from the bytes of a connection, fed in
+/// pieces of any size.
+#[derive(Debug)]
+pub struct ResponseDecoder {
+    /// Bytes received and not yet decoded. INVARIANT: in the body states it
+    /// holds only a partial chunk-size or trailer line (or the CRLF after a
+    /// chunk), never body bytes that could have been handed out.
+    pending: Vec<u8>,
+    head: Option<Head>,
+    state: State,
+}
+
+/// What the decoder expects next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    ExpectHead,
+    /// `Content-Length`: this many body bytes are still to come.
+    ExpectLength(u64),
+    /// A chunk-size line.
+    ExpectChunkSize,
+    /// This many bytes of the current chunk are still to come.
+    ExpectChunkData(u64),
+    /// The CRLF after a chunk's data.
+    ExpectChunkEnd,
+    /// Trailer lines, up to an empty line.
+    ExpectTrailer,
+    /// No length: the body ends when the connection does.
+    ExpectClose,
+    Done,
+}
+
+impl Default for ResponseDecoder {
+    fn default() -> Self {
+        ResponseDecoder::new()
+    }
+}
+
+impl ResponseDecoder {
+    pub fn new() -> ResponseDecoder {
+        ResponseDecoder {
+            pending: Vec::new(),
+            head: None,
+            state: State::ExpectHead,
+        }
+    }
+
+    /// The head, once it has been received.
+    pub fn head(&self) -> Option<&Head> {
+        self.head.as_ref()
+    }
+
+    /// Takes the head out of the decoder.
+    pub fn take_head(&mut self) -> Option<Head> {
+        self.head.take()
+    }
+
+    /// True when the whole response has been received.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Feeds bytes read from the connection; decoded body bytes are
+    /// appended to `body`. Bytes after the end of the response are ignored.
+    pub fn feed(&mut self, data: &[u8], body: &mut Vec<u8>) -> Result<(), HttpError> {
+        let mut data = data;
+        loop {
+            match self.state {
+                State::Done => return Ok(()),
+                State::ExpectHead => {
+                    self.pending.extend_from_slice(data);
+                    let Some(rest) = self.parse_head()? else {
+                        return Ok(());
+                    };
+                    // What followed the head goes through the body states.
+                    let rest = self.pending.split_off(rest);
+                    self.pending.clear();
+                    return self.feed(&rest, body);
+                }
+                State::ExpectLength(remaining) => {
+                    let n = take(data, remaining);
+                    body.extend_from_slice(&data[..n]);
+                    let remaining = remaining - n as u64;
+                    self.state = if remaining == 0 {
+                        State::Done
+                    } else {
+                        State::ExpectLength(remaining)
+                    };
+                    return Ok(());
+                }
+                State::ExpectClose => {
+                    body.extend_from_slice(data);
+                    return Ok(());
+                }
+                State::ExpectChunkData(remaining) => {
+                    if data.is_empty() {
+                        return Ok(());
+                    }
+                    let n = take(data, remaining);
+                    body.extend_from_slice(&data[..n]);
+                    data = &data[n..];
+                    let remaining = remaining - n as u64;
+                    self.state = if remaining == 0 {
+                        State::ExpectChunkEnd
+                    } else {
+                        State::ExpectChunkData(remaining)
+                    };
+                }
+                State::ExpectChunkEnd => {
+                    let need = 2 - self.pending.len();
+                    let n = data.len().min(need);
+                    self.pending.extend_from_slice(&data[..n]);
+                    data = &data[n..];
+                    if self.pending.len() < 2 {
+                        return Ok(());
+                    }
+                    if self.pending != b"\r\n" {
+                        return Err(HttpError::BadChunk);
+                    }
+                    self.pending.clear();
+                    self.state = State::ExpectChunkSize;
+                }
+                State::ExpectChunkSize | State::ExpectTrailer => {
+                    let Some(nl) = memchr::memchr(b'\n', data) else {
+                        self.pending.extend_from_slice(data);
+                        if self.pending.len() > MAX_LINE {
+                            return Err(HttpError::BadChunk);
+                        }
+                        return Ok(());
+                    };
+                    self.pending.extend_from_slice(&data[..nl]);
+                    data = &data[nl + 1..];
+                    let line = std::mem::take(&mut self.pending);
+                    let line = line.strip_suffix(b"\r").unwrap_or(&line);
+                    self.state = if self.state == State::ExpectTrailer {
+                        if line.is_empty() {
+                            State::Done
+                        } else {
+                            State::ExpectTrailer
+                        }
+                    } else {
+                        match chunk_size(line)? {
+                            0 => State::ExpectTrailer,
+                            n => State::ExpectChunkData(n),
+                        }
+                    };
+                }
+            }
+        }
+    }
+
+    /// The connection reached its end. An error if the response is not
+    /// complete (a body without a length ends here and is complete).
+    pub fn finish(&mut self) -> Result<(), HttpError> {
+        match self.state {
+            State::Done => Ok(()),
+            State::ExpectClose => {
+                self.state = State::Done;
+                Ok(())
+            }
+            _ => Err(HttpError::Truncated),
+        }
+    }
+
+    /// Parses the head from `pending`; returns where the body starts.
+    /// Interim (1xx) responses are skipped: the real one follows them.
+    fn parse_head(&mut self) -> Result<Option<usize>, HttpError> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut resp = httparse::Response::new(&mut headers);
+            let len = match resp.parse(&self.pending) {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) if self.pending.len() > MAX_HEAD => {
+                    return Err(HttpError::HeadTooLarge);
+                }
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(e) => return Err(HttpError::BadHead(e.to_string())),
+            };
+            let head = Head {
+                status: resp.code.unwrap_or(0),
+                reason: resp.reason.unwrap_or("").to_string(),
+                headers: resp
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).trim().to_string(),
+                        )
+                    })
+                    .collect(),
+            };
+            if (100..200).contains(&head.status) {
+                self.pending.drain(..len);
+                continue;
+            }
+            let chunked = head
+                .header("transfer-encoding")
+                .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+            self.state = if head.status == 204 || head.status == 304 {
+                State::Done
+            } else if chunked {
+                State::ExpectChunkSize
+            } else if let Some(cl) = head.header("content-length") {
+                match cl.parse::<u64>() {
+                    Ok(0) => State::Done,
+                    Ok(n) => State::ExpectLength(n),
+                    Err(_) => return Err(HttpError::BadLength),
+                }
+            } else {
+                State::ExpectClose
+            };
+            self.head = Some(head);
+            return Ok(Some(len));
+        }
+    }
+}
+
+/// How many of `data` to take when `remaining` are wanted.
+fn take(data: &[u8], remaining: u64) -> usize {
+    usize::try_from(remaining).map_or(data.len(), |r| r.min(data.len()))
+}
+
+/// A chunk-size line: hex digits, optionally followed by `;extensions`.
+fn chunk_size(line: &[u8]) -> Result<u64, HttpError> {
+    let digits = line.split(|&b| b == b';').next().unwrap_or(line);
+    let digits = std::str::from_utf8(digits)
+        .map_err(|_| HttpError::BadChunk)?
+        .trim();
+    if digits.is_empty() || digits.len() > 15 {
+        return Err(HttpError::BadChunk);
+    }
+    u64::from_str_radix(digits, 16).map_err(|_| HttpError::BadChunk)
+}
+
+/// A request without a body, closing the connection after the response.
+pub fn request(method: &str, target: &str, host: &str) -> Vec<u8> {
+    let mut out = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: circolog/{}\r\nConnection: close\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    if method == "POST" {
+        out.push_str("Content-Length: 0\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// Why an [`exchange`] failed.
+#[derive(Debug)]
+pub enum ExchangeError {
+    /// Reading from or writing to the connection failed.
+    Io(io::Error),
+    /// The peer's response is not valid HTTP.
+    Http(HttpError),
+    /// The body's consumer failed (e.g. standard output was closed).
+    Sink(io::Error),
+}
+
+impl fmt::Display for ExchangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExchangeError::Io(e) | ExchangeError::Sink(e) => f.write_str(&io_reason(e)),
+            ExchangeError::Http(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ExchangeError {}
+
+/// Writes `request` on `stream` and reads the response, handing the body to
+/// `sink` piece by piece as it arrives (with the head, so that it can tell
+/// an error body from a good one). Returns the head.
+pub fn exchange<S: Read + Write>(
+    stream: &mut S,
+    request: &[u8],
+    mut sink: impl FnMut(&Head, &[u8]) -> io::Result<()>,
+) -> Result<Head, ExchangeError> {
+    // A daemon that refuses the peer (403) may answer and close before
+    // reading the request: its answer is still worth reading.
+    let write_failed = stream
+        .write_all(request)
+        .and_then(|()| stream.flush())
+        .err();
+    let mut decoder = ResponseDecoder::new();
+    let mut buf = vec![0; 64 * 1024];
+    let mut body = Vec::new();
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ExchangeError::Io(write_failed.unwrap_or(e))),
+        };
+        let decoded = if n == 0 {
+            decoder.finish()
+        } else {
+            decoder.feed(&buf[..n], &mut body)
+        };
+        if let Err(e) = decoded {
+            return Err(match write_failed {
+                Some(w) if decoder.head().is_none() => ExchangeError::Io(w),
+                _ => ExchangeError::Http(e),
+            });
+        }
+        if let Some(head) = decoder.head()
+            && !body.is_empty()
+        {
+            sink(head, &body).map_err(ExchangeError::Sink)?;
+            body.clear();
+        }
+        if decoder.is_done() {
+            return decoder
+                .take_head()
+                .ok_or(ExchangeError::Http(HttpError::Truncated));
+        }
+    }
+}
+
+/// An I/O error's description without the `(os error N)` suffix.
+pub fn io_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text,
+    }
+}
+
+/// The one line that says why connecting to `target` failed.
+pub fn connect_failure(target: &str, e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        format!("not allowed to use {target}: {}", io_reason(e))
+    } else {
+        format!(
+            "cannot connect to {target}: {} (is circologd running?)",
+            io_reason(e)
+        )
+    }
+}
+
+/// The first line of an error body, or the reason phrase when it is empty.
+pub fn error_line(head: &Head, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty());
+    match line {
+        Some(l) => l.chars().take(300).collect(),
+        None => format!("{} {}", head.status, head.reason),
+    }
+}
+
+// ---- queries ----
+
+/// The filters of a query, passed to the daemon as they were given: it
+/// checks them and says what is wrong with a bad one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub sev: Option<String>,
+    pub fac: Option<String>,
+    pub host: Option<String>,
+    pub app: Option<String>,
+    pub grep: Option<String>,
+}
+
+/// Where a request starts in the daemon's ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// The last N matching messages (`l=N`).
+    Last(u64),
+    /// Every matching message in the ring (neither `l` nor `since`).
+    All,
+    /// The messages after this seq (`since=SEQ`).
+    Since(u64),
+}
+
+/// The query string (without `?`) for `start`, in wire format `fmt`.
+pub fn query_string(start: Start, fmt: &str, filters: &Filters) -> String {
+    let mut q = match start {
+        Start::Last(n) => format!("l={n}&"),
+        Start::All => String::new(),
+        Start::Since(s) => format!("since={s}&"),
+    };
+    q.push_str("fmt=");
+    q.push_str(&encode_component(fmt));
+    for (name, value) in [
+        ("sev", &filters.sev),
+        ("fac", &filters.fac),
+        ("host", &filters.host),
+        ("app", &filters.app),
+        ("grep", &filters.grep),
+    ] {
+        if let Some(v) = value {
+            q.push('&');
+            q.push_str(name);
+            q.push('=');
+            q.push_str(&encode_component(v));
+        }
+    }
+    q
+}
+
+// ---- following: where to resume ----
+
+/// What a follower knows of its position in one daemon's ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// The daemon process the seqs below belong to.
+    pub epoch: i64,
+    /// The seq of the last message printed from this daemon.
+    pub printed: Option<u64>,
+    /// When nothing has been printed yet: the newest seq in the ring when
+    /// following started with `-n`, so that a resume asks for what came
+    /// after it rather than the whole ring.
+    pub floor: Option<u64>,
+}
+
+/// Decides where a (re)connection to the daemon with `epoch` starts, and
+/// the cursor to keep for it.
+///
+/// * First connection: `initial` (what `-n` asked for).
+/// * Same daemon (same epoch): after the last message printed, so that
+///   nothing is printed twice and nothing still in the ring is missed; if
+///   nothing was printed yet, after the floor, or the whole ring when there
+///   is none. When the wire format carries no seqs (`seqs_known` false),
+///   after `newest`: what arrived while disconnected is not shown.
+/// * Another daemon (new epoch): its seqs started again, so its whole
+///   buffer is new to us.
+///
+/// `newest` is the newest seq in the ring now (`None` when it is empty).
+pub fn plan(
+    prev: Option<&Cursor>,
+    initial: Start,
+    epoch: i64,
+    newest: Option<u64>,
+    seqs_known: bool,
+) -> (Start, Cursor) {
+    let fresh = Cursor {
+        epoch,
+        printed: None,
+        floor: None,
+    };
+    match prev {
+        None => {
+            let floor = match initial {
+                Start::Last(_) => newest,
+                Start::All | Start::Since(_) => None,
+            };
+            (initial, Cursor { floor, ..fresh })
+        }
+        Some(c) if c.epoch != epoch => (Start::All, fresh),
+        Some(c) if !seqs_known => (newest.map_or(Start::All, Start::Since), *c),
+        Some(c) => (c.printed.or(c.floor).map_or(Start::All, Start::Since), *c),
+    }
+}
+
+// ---- the json wire format ----
+
+/// One stored message, as `fmt=json` writes it (the fields `short` needs).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct JsonMessage {
+    pub seq: u64,
+    pub epoch: i64,
+    pub received: String,
+    pub timestamp: Option<String>,
+    pub severity: String,
+    pub hostname: Option<String>,
+    pub app_name: Option<String>,
+    pub proc_id: Option<String>,
+    pub message: String,
+}
+
+/// One line of `fmt=json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonLine {
+    Message(JsonMessage),
+    /// `{"skipped":N,"epoch":E}`: the ring overwrote N messages before the
+    /// follower read them.
+    Skipped {
+        count: u64,
+        epoch: i64,
+    },
+    /// `{"cleared":true,"epoch":E}`: the buffer was cleared.
+    Cleared {
+        epoch: i64,
+    },
+}
+
+#[derive(Deserialize)]
+struct AnyLine {
+    seq: Option<u64>,
+    skipped: Option<u64>,
+    #[serde(default)]
+    cleared: bool,
+    #[serde(default)]
+    epoch: i64,
+}
+
+/// Parses one line of `fmt=json`: a message or a notice.
+pub fn parse_json_line(line: &str) -> Result<JsonLine, serde_json::Error> {
+    let any: AnyLine = serde_json::from_str(line)?;
+    if any.seq.is_some() {
+        return serde_json::from_str(line).map(JsonLine::Message);
+    }
+    if let Some(count) = any.skipped {
+        return Ok(JsonLine::Skipped {
+            count,
+            epoch: any.epoch,
+        });
+    }
+    if any.cleared {
+        return Ok(JsonLine::Cleared { epoch: any.epoch });
+    }
+    Err(<serde_json::Error as serde::de::Error>::custom(
+        "neither a message nor a notice",
+    ))
+}
+
+/// Appends a message in the `short` format, without a line end:
+///
+/// ```text
+/// Jan  8 19:46:03 myhost sshd[1234]: Accepted publickey for alice
+/// ```
+///
+/// * The time is the message's own timestamp, or its receive time when it
+///   has none, in `tz` (the local zone), as `Mmm dd hh:mm:ss` with the day
+///   padded with a space, as syslog writes it.
+/// * The hostname is left out when the message has none (as `logread`
+///   does): the glibc `/dev/log` form carries none.
+/// * `app[pid]:` is the app name and process id; `[pid]` is left out when
+///   there is no process id, and the whole tag when there is no app name.
+/// * Control characters in any field are escaped as in `fmt=syslog`
+///   (`\n`, `\r`, `\xHH`), so one message stays one line and cannot drive
+///   the terminal.
+pub fn render_short(msg: &JsonMessage, tz: &TimeZone, out: &mut String) {
+    let time = msg
+        .timestamp
+        .as_deref()
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .or_else(|| msg.received.parse::<Timestamp>().ok());
+    match time {
+        Some(t) => {
+            use fmt::Write as _;
+            let _ = write!(out, "{}", tz.to_datetime(t).strftime("%b %e %H:%M:%S"));
+        }
+        None => out.push_str("--- -- --:--:--"),
+    }
+    if let Some(host) = msg.hostname.as_deref().filter(|h| !h.is_empty()) {
+        out.push(' ');
+        push_escaped(out, host);
+    }
+    if let Some(app) = msg.app_name.as_deref().filter(|a| !a.is_empty()) {
+        out.push(' ');
+        push_escaped(out, app);
+        if let Some(pid) = msg.proc_id.as_deref().filter(|p| !p.is_empty()) {
+            out.push('[');
+            push_escaped(out, pid);
+            out.push(']');
+        }
+        out.push(':');
+    }
+    if !msg.message.is_empty() {
+        out.push(' ');
+        push_escaped(out, &msg.message);
+    }
+}
+
+/// `text` with control characters other than tab written as `\n`, `\r`
+/// or `\xHH`.
+fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push('\t'),
+            c if c.is_control() && (c as u32) < 0x100 => {
+                use fmt::Write as _;
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+// ---- colour ----
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// Colour when standard output is a terminal and `NO_COLOR` is unset or
+    /// empty, and `TERM` is not `dumb`.
+    Auto,
+    Always,
+    Never,
+}
+
+/// Whether to colour, given the choice and the environment.
+pub fn use_color(
+    choice: ColorChoice,
+    stdout_is_terminal: bool,
+    no_color: Option<&std::ffi::OsStr>,
+    term: Option<&std::ffi::OsStr>,
+) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            stdout_is_terminal
+                && no_color.is_none_or(|v| v.is_empty())
+                && term.is_none_or(|t| t != "dumb")
+        }
+    }
+}
+
+/// Ends a coloured line.
+pub const RESET: &str = "\x1b[0m";
+
+/// The SGR sequence that starts a line of severity `sev` (0 = emerg …
+/// 7 = debug): emerg, alert and crit bright red bold, err red, warning
+/// yellow, notice bold, info plain, debug dim.
+pub fn severity_style(sev: u8) -> Option<&'static str> {
+    match sev {
+        0..=2 => Some("\x1b[1;91m"),
+        3 => Some("\x1b[31m"),
+        4 => Some("\x1b[33m"),
+        5 => Some("\x1b[1m"),
+        7 => Some("\x1b[2m"),
+        _ => None,
+    }
+}
+
+/// The number of a severity name as the daemon writes it.
+pub fn severity_number(name: &str) -> Option<u8> {
+    SEVERITY_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+/// The severity of a line that starts with `<PRI>` (an `fmt=syslog` line).
+pub fn pri_severity(line: &[u8]) -> Option<u8> {
+    let rest = line.strip_prefix(b"<")?;
+    let end = rest.iter().position(|&b| b == b'>')?;
+    if end == 0 || end > 3 {
+        return None;
+    }
+    let pri: u16 = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
+    u8::try_from(pri % 8).ok()
+}
+
+// ---- circolog-ctl ----
+
+/// One line for the state after a control command: paused or collecting,
+/// and how full the buffer is.
+pub fn describe_state(status: &serde_json::Value) -> String {
+    let paused = if status["paused"].as_bool() == Some(true) {
+        "paused: new messages are read and discarded"
+    } else {
+        "collecting"
+    };
+    format!(
+        "{paused}; {} messages in the buffer",
+        number(&status["used"]["messages"])
+    )
+}
+
+/// The human summary of `GET /status`. Fields the daemon did not send show
+/// as `?`.
+pub fn summarize_status(s: &serde_json::Value) -> String {
+    let uptime = s["uptime_seconds"].as_f64();
+    let mut out = format!(
+        "circologd {}, up {}, {}\n",
+        s["version"].as_str().unwrap_or("?"),
+        uptime.map_or_else(|| "?".to_string(), human_duration),
+        if s["paused"].as_bool() == Some(true) {
+            "PAUSED: new messages are read and discarded"
+        } else {
+            "collecting"
+        }
+    );
+    let used = &s["used"];
+    let cap = &s["capacity"];
+    out.push_str(&format!(
+        "buffer:   {} of {} messages ({}), {} of {} ({})\n",
+        number(&used["messages"]),
+        number(&cap["messages"]),
+        percent(&used["messages"], &cap["messages"]),
+        bytes(&used["bytes"]),
+        bytes(&cap["bytes"]),
+        percent(&used["bytes"], &cap["bytes"]),
+    ));
+    let seqs = match (s["first_seq"].as_u64(), s["last_seq"].as_u64()) {
+        (Some(first), Some(last)) => format!("{first} to {last}"),
+        (None, Some(last)) => format!("none stored (the last was {last})"),
+        _ => "none stored".to_string(),
+    };
+    out.push_str(&format!("seq:      {seqs}\n"));
+    let c = &s["counters"];
+    let total = c["received_total"].as_u64();
+    let by_transport: Vec<String> = c["received"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(t, n)| format!("{t} {}", number(n)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rate = match (total, uptime) {
+        (Some(t), Some(u)) if u > 0.0 => format!(", {:.2}/s", t as f64 / u),
+        _ => String::new(),
+    };
+    out.push_str(&format!(
+        "received: {}{}{rate}\n",
+        number(&c["received_total"]),
+        if by_transport.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", by_transport.join(", "))
+        },
+    ));
+    out.push_str(&format!(
+        "counters: {} dropped while paused, {} truncated, {} malformed, {} skipped by slow followers, {} clears\n",
+        number(&c["dropped_paused"]),
+        number(&c["truncated"]),
+        number(&c["malformed"]),
+        number(&c["skipped_followers"]),
+        number(&c["clears"]),
+    ));
+    let cl = &s["clients"];
+    out.push_str(&format!(
+        "clients:  {} query, {} following, {} control, {} TCP senders\n",
+        number(&cl["query"]),
+        number(&cl["followers"]),
+        number(&cl["ctl"]),
+        number(&cl["tcp_senders"]),
+    ));
+    out
+}
+
+fn number(v: &serde_json::Value) -> String {
+    v.as_u64()
+        .map_or_else(|| "?".to_string(), |n| n.to_string())
+}
+
+fn percent(part: &serde_json::Value, whole: &serde_json::Value) -> String {
+    match (part.as_u64(), whole.as_u64()) {
+        (Some(p), Some(w)) if w > 0 => format!("{:.1}%", p as f64 * 100.0 / w as f64),
+        _ => "?%".to_string(),
+    }
+}
+
+/// A byte count in binary units: `512 B`, `1.5 KiB`, `64.0 MiB`.
+fn bytes(v: &serde_json::Value) -> String {
+    let Some(n) = v.as_u64() else {
+        return "? bytes".to_string();
+    };
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `42s`, `3m 07s`, `2h 03m`, `5d 04h`.
+fn human_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0) as u64;
+    let (d, h, m, s) = (s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if d > 0 {
+        format!("{d}d {h:02}h")
+    } else if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_in_pieces(response: &[u8], piece: usize) -> Result<(Head, Vec<u8>), HttpError> {
+        let mut d = ResponseDecoder::new();
+        let mut body = Vec::new();
+        for chunk in response.chunks(piece) {
+            d.feed(chunk, &mut body)?;
+        }
+        d.finish()?;
+        Ok((d.take_head().ok_or(HttpError::Truncated)?, body))
+    }
+
+    #[test]
+    fn content_length_in_any_pieces() {
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Circolog-Epoch: 17\r\n\r\nhello";
+        for piece in 1..r.len() {
+            let (head, body) = decode_in_pieces(r, piece).expect("decodes");
+            assert_eq!(head.status, 200);
+            assert_eq!(head.header("x-circolog-epoch"), Some("17"));
+            assert_eq!(body, b"hello");
+        }
+    }
+
+    #[test]
+    fn chunked_with_extensions_and_trailers() {
+        let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+                  5;x=y\r\nhello\r\n1\r\n \r\nA\r\n0123456789\r\n0\r\nT: v\r\n\r\nextra";
+        for piece in 1..r.len() {
+            let (_, body) = decode_in_pieces(r, piece).expect("decodes");
+            assert_eq!(body, b"hello 0123456789");
+        }
+    }
+
+    #[test]
+    fn body_until_close_and_truncation() {
+        let (_, body) =
+            decode_in_pieces(b"HTTP/1.1 200 OK\r\n\r\nall of it", 3).expect("until close");
+        assert_eq!(body, b"all of it");
+        assert_eq!(
+            decode_in_pieces(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort", 4).err(),
+            Some(HttpError::Truncated)
+        );
+        assert_eq!(
+            decode_in_pieces(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+                4
+            )
+            .err(),
+            Some(HttpError::Truncated)
+        );
+        assert_eq!(
+            decode_in_pieces(b"HTTP/1.1 200", 4).err(),
+            Some(HttpError::Truncated)
+        );
+    }
+
+    #[test]
+    fn malformed_responses_are_errors() {
+        assert!(matches!(
+            decode_in_pieces(b"SSH-2.0-OpenSSH\r\n\r\n", 100),
+            Err(HttpError::BadHead(_))
+        ));
+        assert_eq!(
+            decode_in_pieces(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", 100).err(),
+            Some(HttpError::BadLength)
+        );
+        assert_eq!(
+            decode_in_pieces(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                100
+            )
+            .err(),
+            Some(HttpError::BadChunk)
+        );
+        assert_eq!(
+            decode_in_pieces(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY",
+                100
+            )
+            .err(),
+            Some(HttpError::BadChunk)
+        );
+        let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', MAX_HEAD + 10));
+        assert_eq!(
+            decode_in_pieces(&huge, 1000).err(),
+            Some(HttpError::HeadTooLarge)
+        );
+    }
+
+    #[test]
+    fn no_body_statuses_and_interim_responses() {
+        let (head, body) = decode_in_pieces(b"HTTP/1.1 204 No Content\r\n\r\n", 5).expect("204");
+        assert_eq!((head.status, body.len()), (204, 0));
+        let (head, body) = decode_in_pieces(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n\r\nno\n",
+            7,
+        )
+        .expect("100 then 403");
+        assert_eq!((head.status, &body[..]), (403, &b"no\n"[..]));
+    }
+
+    /// A stream that replays a canned response and records what was written.
+    struct Canned {
+        input: io::Cursor<Vec<u8>>,
+        written: Vec<u8>,
+    }
+
+    impl Read for Canned {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            // One byte at a time: the worst case for the decoder.
+            let n = buf.len().min(1);
+            self.input.read(&mut buf[..n])
+        }
+    }
+
+    impl Write for Canned {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn exchange_streams_the_body_to_the_sink() {
+        let mut s = Canned {
+            input: io::Cursor::new(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab\n\r\n0\r\n\r\n"
+                    .to_vec(),
+            ),
+            written: Vec::new(),
+        };
+        let req = request("GET", "/?l=1", "localhost");
+        let mut got = Vec::new();
+        let head = exchange(&mut s, &req, |h, b| {
+            assert_eq!(h.status, 200);
+            got.extend_from_slice(b);
+            Ok(())
+        })
+        .expect("exchange");
+        assert_eq!(head.status, 200);
+        assert_eq!(got, b"ab\n");
+        let written = String::from_utf8(s.written).expect("ascii");
+        assert!(written.starts_with("GET /?l=1 HTTP/1.1\r\nHost: localhost\r\n"));
+        assert!(written.ends_with("\r\n\r\n"));
+        assert!(
+            String::from_utf8(request("POST", "/pause", "localhost"))
+                .expect("ascii")
+                .contains("Content-Length: 0\r\n")
+        );
+    }
+
+    #[test]
+    fn io_reasons_and_connect_failures() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(
+            connect_failure("/run/q.sock", &e),
+            "cannot connect to /run/q.sock: No such file or directory (is circologd running?)"
+        );
+        let e = io::Error::from_raw_os_error(libc::EACCES);
+        assert!(connect_failure("/run/q.sock", &e).starts_with("not allowed to use /run/q.sock"));
+        let head = Head {
+            status: 400,
+            reason: "Bad Request".into(),
+            headers: vec![],
+        };
+        assert_eq!(
+            error_line(&head, b"\nbad sev \"x\"\nmore\n"),
+            "bad sev \"x\""
+        );
+        assert_eq!(error_line(&head, b""), "400 Bad Request");
+    }
+
+    #[test]
+    fn query_strings_encode_filters() {
+        let f = Filters {
+            sev: Some("err".into()),
+            grep: Some("a b&c=d".into()),
+            ..Filters::default()
+        };
+        assert_eq!(
+            query_string(Start::Last(10), "json", &f),
+            "l=10&fmt=json&sev=err&grep=a%20b%26c%3Dd"
+        );
+        assert_eq!(
+            query_string(Start::Since(7), "raw", &Filters::default()),
+            "since=7&fmt=raw"
+        );
+        assert_eq!(
+            query_string(Start::All, "json", &Filters::default()),
+            "fmt=json"
+        );
+    }
+
+    #[test]
+    fn first_connection_uses_what_the_user_asked() {
+        let (start, c) = plan(None, Start::Last(10), 5, Some(99), true);
+        assert_eq!(start, Start::Last(10));
+        assert_eq!(
+            c,
+            Cursor {
+                epoch: 5,
+                printed: None,
+                floor: Some(99)
+            }
+        );
+        let (start, c) = plan(None, Start::All, 5, Some(99), true);
+        assert_eq!((start, c.floor), (Start::All, None));
+    }
+
+    #[test]
+    fn same_epoch_resumes_after_the_last_printed() {
+        let c = Cursor {
+            epoch: 5,
+            printed: Some(120),
+            floor: Some(99),
+        };
+        assert_eq!(
+            plan(Some(&c), Start::Last(10), 5, Some(130), true).0,
+            Start::Since(120)
+        );
+        // Nothing printed yet: after what was in the ring when we started.
+        let c = Cursor { printed: None, ..c };
+        assert_eq!(
+            plan(Some(&c), Start::Last(10), 5, Some(130), true).0,
+            Start::Since(99)
+        );
+        // Nothing printed and no floor: the ring was empty, all of it is new.
+        let c = Cursor { floor: None, ..c };
+        assert_eq!(
+            plan(Some(&c), Start::Last(10), 5, Some(130), true).0,
+            Start::All
+        );
+        // Without seqs on the wire: from now on.
+        let c = Cursor {
+            printed: Some(120),
+            ..c
+        };
+        assert_eq!(
+            plan(Some(&c), Start::Last(10), 5, Some(130), false).0,
+            Start::Since(130)
+        );
+        assert_eq!(
+            plan(Some(&c), Start::Last(10), 5, None, false).0,
+            Start::All
+        );
+    }
+
+    #[test]
+    fn new_epoch_starts_from_the_start_of_the_new_ring() {
+        let c = Cursor {
+            epoch: 5,
+            printed: Some(120),
+            floor: Some(99),
+        };
+        for seqs_known in [true, false] {
+            let (start, next) = plan(Some(&c), Start::Last(10), 6, Some(3), seqs_known);
+            assert_eq!(start, Start::All);
+            assert_eq!(
+                next,
+                Cursor {
+                    epoch: 6,
+                    printed: None,
+                    floor: None
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn json_lines_and_notices() {
+        let line = r#"{"seq":3,"epoch":17,"received":"2026-01-08T19:46:04.000000Z","transport":"unix","timestamp":null,"facility":"user","severity":"err","hostname":null,"app_name":"app","proc_id":null,"msg_id":null,"structured_data":null,"message":"m"}"#;
+        let JsonLine::Message(m) = parse_json_line(line).expect("parses") else {
+            panic!("a message");
+        };
+        assert_eq!((m.seq, m.epoch, m.severity.as_str()), (3, 17, "err"));
+        assert_eq!(
+            parse_json_line(r#"{"skipped":4,"epoch":17}"#).expect("parses"),
+            JsonLine::Skipped {
+                count: 4,
+                epoch: 17
+            }
+        );
+        assert_eq!(
+            parse_json_line(r#"{"cleared":true,"epoch":17}"#).expect("parses"),
+            JsonLine::Cleared { epoch: 17 }
+        );
+        assert!(parse_json_line(r#"{"hello":1}"#).is_err());
+        assert!(parse_json_line("not json").is_err());
+    }
+
+    fn message(timestamp: Option<&str>, host: Option<&str>, app: Option<&str>) -> JsonMessage {
+        JsonMessage {
+            seq: 1,
+            epoch: 1,
+            received: "2026-01-08T19:46:04.000000Z".into(),
+            timestamp: timestamp.map(Into::into),
+            severity: "info".into(),
+            hostname: host.map(Into::into),
+            app_name: app.map(Into::into),
+            proc_id: Some("123".into()),
+            message: "hello\nworld\x1b[2J".into(),
+        }
+    }
+
+    fn short(m: &JsonMessage, tz: &TimeZone) -> String {
+        let mut out = String::new();
+        render_short(m, tz, &mut out);
+        out
+    }
+
+    #[test]
+    fn short_format() {
+        let utc = TimeZone::UTC;
+        let m = message(
+            Some("2026-01-08T20:46:03.295+01:00"),
+            Some("h"),
+            Some("app"),
+        );
+        assert_eq!(
+            short(&m, &utc),
+            "Jan  8 19:46:03 h app[123]: hello\\nworld\\x1b[2J"
+        );
+        // No timestamp: the receive time. No host: left out. No app: no tag.
+        let m = message(None, None, None);
+        assert_eq!(short(&m, &utc), "Jan  8 19:46:04 hello\\nworld\\x1b[2J");
+        let m = JsonMessage {
+            proc_id: None,
+            message: String::new(),
+            ..message(None, Some("h"), Some("cron"))
+        };
+        assert_eq!(short(&m, &utc), "Jan  8 19:46:04 h cron:");
+        let rome = TimeZone::fixed(jiff::tz::offset(1));
+        let m = message(Some("2026-01-18T19:46:03Z"), Some("h"), Some("a"));
+        assert!(short(&m, &rome).starts_with("Jan 18 20:46:03 h a[123]: "));
+    }
+
+    #[test]
+    fn colours() {
+        use std::ffi::OsStr;
+        assert!(use_color(ColorChoice::Auto, true, None, None));
+        assert!(!use_color(ColorChoice::Auto, false, None, None));
+        assert!(!use_color(
+            ColorChoice::Auto,
+            true,
+            Some(OsStr::new("1")),
+            None
+        ));
+        assert!(use_color(
+            ColorChoice::Auto,
+            true,
+            Some(OsStr::new("")),
+            None
+        ));
+        assert!(!use_color(
+            ColorChoice::Auto,
+            true,
+            None,
+            Some(OsStr::new("dumb"))
+        ));
+        assert!(use_color(
+            ColorChoice::Always,
+            false,
+            Some(OsStr::new("1")),
+            None
+        ));
+        assert!(!use_color(ColorChoice::Never, true, None, None));
+        assert_eq!(severity_number("err"), Some(3));
+        assert_eq!(severity_number("bogus"), None);
+        assert_eq!(severity_style(3), Some("\x1b[31m"));
+        assert_eq!(severity_style(6), None);
+        assert_eq!(pri_severity(b"<11>1 - - - - - - x"), Some(3));
+        assert_eq!(pri_severity(b"<191>1 x"), Some(7));
+        assert_eq!(pri_severity(b"<>1 x"), None);
+        assert_eq!(pri_severity(b"plain"), None);
+    }
+
+    #[test]
+    fn status_summary() {
+        let s = serde_json::json!({
+            "version": "0.1.0", "epoch": 1, "paused": true, "uptime_seconds": 3725.5,
+            "capacity": {"messages": 1000, "bytes": 67108864u64, "max_message_bytes": 16384},
+            "used": {"messages": 250, "bytes": 1536},
+            "first_seq": 10, "last_seq": 259,
+            "counters": {"received": {"tcp": 0, "udp": 1, "unix": 299}, "received_total": 300,
+                "dropped_paused": 40, "truncated": 1, "malformed": 2, "skipped_followers": 3, "clears": 0},
+            "clients": {"query": 0, "followers": 2, "ctl": 1, "tcp_senders": 0},
+        });
+        let text = summarize_status(&s);
+        assert!(
+            text.starts_with("circologd 0.1.0, up 1h 02m, PAUSED"),
+            "{text}"
+        );
+        assert!(
+            text.contains("250 of 1000 messages (25.0%), 1.5 KiB of 64.0 MiB (0.0%)"),
+            "{text}"
+        );
+        assert!(text.contains("seq:      10 to 259"), "{text}");
+        assert!(
+            text.contains("received: 300 (tcp 0, udp 1, unix 299), 0.08/s"),
+            "{text}"
+        );
+        assert!(text.contains("40 dropped while paused"), "{text}");
+        assert!(text.contains("2 following"), "{text}");
+        assert_eq!(
+            describe_state(&s),
+            "paused: new messages are read and discarded; 250 messages in the buffer"
+        );
+        // Whatever is missing shows as `?`, nothing panics.
+        let text = summarize_status(&serde_json::json!({}));
+        assert!(text.contains("? of ? messages"), "{text}");
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(human_duration(42.9), "42s");
+        assert_eq!(human_duration(187.0), "3m 07s");
+        assert_eq!(human_duration(5.0 * 86400.0 + 4.0 * 3600.0), "5d 04h");
+        assert_eq!(bytes(&serde_json::json!(512)), "512 B");
+        assert_eq!(bytes(&serde_json::json!(1u64 << 30)), "1.0 GiB");
+    }
+}
