@@ -1,8 +1,10 @@
 //! circolog: an in-memory syslog with a circular buffer.
 //!
-//! Everything in this library is plain code without I/O: bytes and the
-//! current time go in, bytes and events come out. The `circologd` binary is a
-//! thin io_uring driver around it.
+//! The daemon's side of this library is plain code without I/O: bytes and
+//! the current time go in, bytes and events come out. The `circologd` binary
+//! is a thin io_uring driver around it. (The one exception is
+//! [`client::exchange`], the clients' blocking request over a connection the
+//! caller opened.)
 //!
 //! ```text
 //!  unix dgram / UDP ──(multishot recv)──┐
