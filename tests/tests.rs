@@ -2,6 +2,7 @@
 
 mod util;
 
+mod browser;
 mod cli;
 mod clients;
 mod control;
@@ -10,4 +11,4 @@ mod ingest;
 mod limits;
 mod peers;
 mod query;
-mod browser;
+mod soak;

@@ -50,6 +50,9 @@ struct Ctx {
 
 /// Bytes read from a client per read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Bytes read per read while a request head comes in: heads are small, and
+/// every connected client holds this much.
+const HEAD_READ_CHUNK: usize = 4 * 1024;
 /// A dump or follower writes in pieces of about this size.
 const WRITE_CHUNK: usize = 64 * 1024;
 /// How many messages a `l=N` filtered search looks at before letting the
@@ -427,7 +430,7 @@ impl Inbox {
     fn new() -> Inbox {
         Inbox {
             buf: Vec::new(),
-            read: Vec::with_capacity(READ_CHUNK),
+            read: Vec::with_capacity(HEAD_READ_CHUNK),
         }
     }
 
@@ -496,16 +499,22 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role) {
         Role::Ctl => |c| &mut c.ctl,
         _ => |c| &mut c.query,
     };
-    // Readers are limited; the control socket is not, so that a flood of
-    // readers never locks its owner out of /status and /pause.
+    // Readers and control clients are limited separately, so that a flood
+    // of readers never locks the owner out of /status and /pause.
     let c = ctx.clients.get();
-    if role == Role::Query && c.query + c.followers >= ctx.limits.max_clients {
+    let connected = match role {
+        Role::Ctl => c.ctl,
+        _ => c.query + c.followers,
+    };
+    if connected >= ctx.limits.max_clients {
         refuse(&stream, 503, "too many clients").await;
         return;
     }
     let guard = ClientGuard::new(&ctx, kind);
     let mut inbox = Inbox::new();
-    let mut out = Vec::with_capacity(WRITE_CHUNK);
+    // Grown only by what is written: an idle or half-open client holds
+    // little more than its read buffer.
+    let mut out = Vec::new();
     loop {
         let (req, head_len) = match inbox.next_request(&stream, &ctx.limits).await {
             Next::Request(r, n) => (r, n),
