@@ -58,14 +58,18 @@ pub fn go_style_args_all(args: impl IntoIterator<Item = OsString>) -> Vec<OsStri
     out
 }
 
-/// Parses a size such as `64M`, `1G`, `16K`, `2048`, `64MiB` (binary units).
-pub fn parse_size(s: &str) -> Result<usize, String> {
+/// Splits `64M` into 64 and `M`.
+fn number_and_unit(s: &str) -> Option<(u64, &str)> {
     let t = s.trim();
     let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(digits);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("bad size {s:?}: expected a number with an optional K, M or G"))?;
+    Some((num.parse().ok()?, unit))
+}
+
+/// Parses a size such as `64M`, `1G`, `16K`, `2048`, `64MiB` (binary units).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let (n, unit) = number_and_unit(s)
+        .ok_or_else(|| format!("bad size {s:?}: expected a number with an optional K, M or G"))?;
     let mult: u64 = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
@@ -85,12 +89,8 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
 
 /// Parses a duration such as `10s`, `500ms`, `1m`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}: expected e.g. 10s, 500ms or 2m"))?;
+    let (n, unit) = number_and_unit(s)
+        .ok_or_else(|| format!("bad duration {s:?}: expected e.g. 10s, 500ms or 2m"))?;
     match unit {
         "" | "s" => Ok(Duration::from_secs(n)),
         "ms" => Ok(Duration::from_millis(n)),

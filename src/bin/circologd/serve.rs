@@ -232,17 +232,10 @@ impl Drop for Stream {
 
 async fn accept_tcp(listener: tokio::net::TcpListener, ctx: Rc<Ctx>, role: Role) {
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                accept_failed(&e).await;
-                continue;
-            }
-        };
-        let Ok(std) = stream.into_std() else { continue };
-        if std.set_nonblocking(false).is_err() {
+        let accepted = listener.accept().await.and_then(|(s, _)| s.into_std());
+        let Some(std) = blocking(accepted).await else {
             continue;
-        }
+        };
         let _ = std.set_nodelay(true);
         let stream = Stream::Tcp(tokio_uring::net::TcpStream::from_std(std));
         let ctx = ctx.clone();
@@ -257,17 +250,10 @@ async fn accept_tcp(listener: tokio::net::TcpListener, ctx: Rc<Ctx>, role: Role)
 
 async fn accept_unix(listener: tokio::net::UnixListener, ctx: Rc<Ctx>, role: Role) {
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                accept_failed(&e).await;
-                continue;
-            }
-        };
-        let Ok(std) = stream.into_std() else { continue };
-        if std.set_nonblocking(false).is_err() {
+        let accepted = listener.accept().await.and_then(|(s, _)| s.into_std());
+        let Some(std) = blocking(accepted).await else {
             continue;
-        }
+        };
         let allowed = peer_allowed(&std, ctx.socket_gid);
         let stream = Stream::Unix(tokio_uring::net::UnixStream::from_std(std));
         let ctx = ctx.clone();
@@ -278,6 +264,20 @@ async fn accept_unix(listener: tokio::net::UnixListener, ctx: Rc<Ctx>, role: Rol
                 refuse(&stream, 403, "forbidden: this user may not use this socket").await;
             }
         });
+    }
+}
+
+/// An accepted connection in blocking mode, as tokio-uring wants it. When
+/// accepting fails (out of file descriptors, say), says so and waits a
+/// little rather than spin on the error.
+async fn blocking<S: std::os::fd::AsFd>(accepted: io::Result<S>) -> Option<S> {
+    match accepted {
+        Ok(s) => rustix::io::ioctl_fionbio(&s, false).is_ok().then_some(s),
+        Err(e) => {
+            eprintln!("circologd: accept failed: {e}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            None
+        }
     }
 }
 
@@ -307,13 +307,6 @@ async fn answer_and_close(stream: &Stream, out: Vec<u8>) {
             _ => return,
         }
     }
-}
-
-/// Out of file descriptors or similar: say so, and wait a little rather
-/// than spin on the error.
-async fn accept_failed(e: &io::Error) {
-    eprintln!("circologd: accept failed: {e}");
-    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// SO_PEERCRED: root, the daemon's own user, and members of -socket-group.
