@@ -340,3 +340,35 @@ fn followers_get_a_close_frame_when_the_daemon_stops() {
         other => panic!("expected a close frame, got {other:?}"),
     }
 }
+
+#[test]
+fn many_followers_sharing_a_query_each_get_exactly_their_messages() {
+    let d = daemon().start();
+    d.send_unix(&msg("backlog", 0));
+    d.wait_stored(1);
+    // Enough followers that wake-ups are coalesced and frames shared.
+    let mut all: Vec<_> = (0..20).map(|_| connect_unix(&d, "fmt=json")).collect();
+    let mut only_b: Vec<_> = (0..2)
+        .map(|_| connect_unix(&d, "fmt=json&app=b&l=0"))
+        .collect();
+    for ws in &mut all {
+        assert_eq!(next_json(ws)["message"], "message 0");
+    }
+    for i in 1..=300 {
+        d.send_unix(&msg(if i % 3 == 0 { "b" } else { "a" }, i));
+    }
+    for ws in &mut all {
+        for i in 1..=300 {
+            let m = next_json(ws);
+            assert_eq!(m["seq"], i, "{m}");
+            assert_eq!(m["message"], format!("message {i}"));
+        }
+    }
+    for ws in &mut only_b {
+        for i in (3..=300).step_by(3) {
+            let m = next_json(ws);
+            assert_eq!(m["message"], format!("message {i}"), "{m}");
+            assert_eq!(m["app_name"], "b");
+        }
+    }
+}

@@ -15,7 +15,6 @@
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use circolog::daemon::State;
@@ -38,20 +37,52 @@ const ENTER_GETEVENTS: u32 = 1;
 /// Completion queue entries: a drain pass takes at most this many.
 const CQ_ENTRIES: u32 = 4096;
 
+/// How the kernel runs the receive's completions (see `io_uring_setup(2)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskRun {
+    /// `DEFER_TASKRUN`: only when this thread enters the ring.
+    Defer,
+    /// `COOP_TASKRUN`: at this thread's next system call.
+    Coop,
+    /// Neither: the kernel interrupts this thread to run them at once.
+    Signal,
+}
+
 /// Tuning of the receive path (benchmarks try alternatives).
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
     /// Number of provided buffers (a power of two, at most 32768).
     pub buffers: u16,
-    pub defer_taskrun: bool,
+    pub taskrun: TaskRun,
 }
 
 impl Default for Tuning {
     fn default() -> Tuning {
         Tuning {
             buffers: 512,
-            defer_taskrun: true,
+            taskrun: TaskRun::Defer,
         }
+    }
+}
+
+impl Tuning {
+    /// `CIRCOLOGD_TASKRUN=defer|coop|signal` and `CIRCOLOGD_BUFFERS=N`
+    /// override the defaults, for benchmarks.
+    pub fn from_env() -> Tuning {
+        let mut t = Tuning::default();
+        match std::env::var("CIRCOLOGD_TASKRUN").as_deref() {
+            Ok("coop") => t.taskrun = TaskRun::Coop,
+            Ok("signal") => t.taskrun = TaskRun::Signal,
+            _ => {}
+        }
+        if let Some(n) = std::env::var("CIRCOLOGD_BUFFERS")
+            .ok()
+            .and_then(|v| v.parse::<u16>().ok())
+            .filter(|n| n.is_power_of_two() && *n <= 32768)
+        {
+            t.buffers = n;
+        }
+        t
     }
 }
 
@@ -85,9 +116,17 @@ impl DgramIngest {
     /// read so that longer ones are seen as truncated.
     pub fn new(sources: Vec<Source>, max_message: usize, tuning: Tuning) -> io::Result<Self> {
         let mut builder = IoUring::builder();
+        // TASKRUN_FLAG: the kernel flags pending work in the ring's memory,
+        // so that `pending` needs no system call.
         builder.setup_cqsize(CQ_ENTRIES).setup_single_issuer();
-        if tuning.defer_taskrun {
-            builder.setup_defer_taskrun();
+        match tuning.taskrun {
+            TaskRun::Defer => {
+                builder.setup_defer_taskrun().setup_taskrun_flag();
+            }
+            TaskRun::Coop => {
+                builder.setup_coop_taskrun().setup_taskrun_flag();
+            }
+            TaskRun::Signal => {}
         }
         let uring = builder.build(64)?;
         let buf_len = RECVMSG_OUT_LEN + CRED_CMSG_SPACE + max_message + 1;
@@ -119,40 +158,67 @@ impl DgramIngest {
         })
     }
 
-    /// Runs forever on the event loop: waits for the eventfd, stores every
-    /// completed datagram, wakes followers once per batch.
-    pub async fn run(mut self, state: Rc<RefCell<State>>, on_stored: impl Fn()) -> io::Result<()> {
+    /// The eventfd the kernel signals when completions wait to be run, for
+    /// the event loop to await.
+    pub fn eventfd(&self) -> io::Result<AsyncFd<OwnedFd>> {
         // SAFETY: the AsyncFd owns this OwnedFd, so the fd stays open and is
         // not reused for as long as it is registered.
-        let efd = unsafe {
-            AsyncFd::register_with_interest(self.eventfd.try_clone()?, Interest::READABLE)
-        }
-        .map_err(|e| e.into_parts().1)?;
-        self.arm()?;
+        unsafe { AsyncFd::register_with_interest(self.eventfd.try_clone()?, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)
+    }
+
+    /// Arms the receives; call once, on the event loop.
+    pub fn start(&mut self) -> io::Result<()> {
+        self.arm()
+    }
+
+    /// Whether datagrams wait to be stored: a read of the ring's flags and
+    /// tail, no system call. Long-running work on the event loop (dumps,
+    /// followers) checks it between slices and drains first, so that
+    /// ingestion never waits for them.
+    pub fn pending(&mut self) -> bool {
+        let sq = self.uring.submission();
+        let flagged = sq.taskrun() || sq.cq_overflow();
+        drop(sq);
+        flagged || !self.uring.completion().is_empty()
+    }
+
+    /// Stores what has arrived, passing after pass while more keeps coming,
+    /// up to about `budget` messages. Returns how many were stored and
+    /// whether work was left for later.
+    pub fn drain_all(
+        &mut self,
+        state: &RefCell<State>,
+        budget: usize,
+    ) -> io::Result<(usize, bool)> {
+        let mut stored = 0;
+        let mut taken = 0;
         loop {
-            let mut guard = efd.readable().await?;
-            let mut counter = [0u8; 8];
-            // Reading resets the counter; WouldBlock means another wake-up
-            // already took it, and the drain below finds the work anyway.
-            if let Ok(Err(e)) = guard.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut counter)?))
-            {
-                return Err(e);
+            let (s, t) = self.drain(state)?;
+            stored += s;
+            taken += t;
+            if t == 0 || !self.pending() {
+                return Ok((stored, false));
             }
-            drop(guard);
-            if self.drain(&state)? > 0 {
-                on_stored();
+            if taken >= budget {
+                return Ok((stored, true));
             }
-            // Give the connections a turn before the next batch.
-            tokio::task::yield_now().await;
         }
     }
 
     /// One pass: run the deferred completions, store them, recycle their
-    /// buffers, re-arm ended receives. Returns how many messages were stored.
-    fn drain(&mut self, state: &RefCell<State>) -> io::Result<usize> {
-        self.enter(0)?;
+    /// buffers, re-arm ended receives. Returns how many messages were stored
+    /// and how many completions were taken.
+    fn drain(&mut self, state: &RefCell<State>) -> io::Result<(usize, usize)> {
+        let sq = self.uring.submission();
+        let flagged = sq.taskrun() || sq.cq_overflow();
+        drop(sq);
+        if flagged {
+            self.enter(0)?;
+        }
         let now_us = now_us();
         let mut stored = 0;
+        let mut taken = 0;
         let mut st = state.borrow_mut();
         let DgramIngest {
             uring,
@@ -162,6 +228,7 @@ impl DgramIngest {
             ..
         } = self;
         for cqe in uring.completion() {
+            taken += 1;
             let idx = cqe.user_data() as usize;
             let flags = cqe.flags();
             if !cqueue::more(flags) {
@@ -215,7 +282,7 @@ impl DgramIngest {
         drop(st);
         self.bufs.publish();
         self.arm()?;
-        Ok(stored)
+        Ok((stored, taken))
     }
 
     /// Arms a multishot receive on every socket waiting for one.

@@ -243,7 +243,7 @@ fn run(args: Args) -> Result<(), String> {
         max_clients: args.max_clients,
         max_ws_frame: args.max_ws_frame,
     };
-    let ingest = dgram::DgramIngest::new(sources, max_message, dgram::Tuning::default())
+    let ingest = dgram::DgramIngest::new(sources, max_message, dgram::Tuning::from_env())
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))?;
 
     let signals = serve::Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;

@@ -39,6 +39,8 @@ pub struct Listeners {
 /// What every task shares. Only the event loop's thread touches it.
 struct Ctx {
     state: Rc<RefCell<State>>,
+    /// The datagram hot path. Borrowed only inside `take_ingest`.
+    ingest: RefCell<DgramIngest>,
     /// Woken after every batch of stored messages, and on clear.
     stored: Notify,
     shutdown: watch::Receiver<bool>,
@@ -46,7 +48,25 @@ struct Ctx {
     max_message: usize,
     socket_gid: Option<u32>,
     clients: Cell<Clients>,
+    /// Frames rendered once for followers that share a format and filter.
+    shared: RefCell<Vec<SharedFrames>>,
 }
+
+/// Websocket frames for the messages `from..to`, rendered by the first
+/// follower with this `key` (format and filter) to get there and copied by
+/// the others, so that a hundred identical followers parse and render each
+/// message once.
+struct SharedFrames {
+    key: Rc<str>,
+    from: u64,
+    to: u64,
+    frames: Vec<u8>,
+}
+
+/// Distinct follower queries whose frames are kept (one range each).
+const MAX_SHARED: usize = 64;
+/// Messages rendered per slice; ingestion goes first between slices.
+const RENDER_SLICE: u64 = 256;
 
 /// Bytes read from a client per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -73,26 +93,22 @@ pub async fn run(
     let (shutdown_tx, shutdown) = watch::channel(false);
     let ctx = Rc::new(Ctx {
         state: state.clone(),
+        ingest: RefCell::new(ingest),
         stored: Notify::new(),
         shutdown,
         limits,
         max_message,
         socket_gid,
         clients: Cell::new(Clients::default()),
+        shared: RefCell::new(Vec::new()),
     });
 
-    {
-        let ctx = ctx.clone();
-        tokio_uring::spawn(async move {
-            let c = ctx.clone();
-            if let Err(e) = ingest
-                .run(ctx.state.clone(), move || c.stored.notify_waiters())
-                .await
-            {
-                eprintln!("circologd: the datagram receive loop stopped: {e}");
-            }
-        });
+    let efd = {
+        let mut ingest = ctx.ingest.borrow_mut();
+        ingest.start().and_then(|()| ingest.eventfd())
     }
+    .map_err(|e| format!("cannot start receiving syslog datagrams: {e}"))?;
+    tokio_uring::spawn(ingest_loop(ctx.clone(), efd));
     for l in listeners.tcp_ingest {
         let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
         tokio_uring::spawn(accept_tcp(l, ctx.clone(), Role::Ingest));
@@ -118,6 +134,102 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(())
+}
+
+/// Messages stored per turn of the ingest loop before other tasks get one.
+const INGEST_BUDGET: usize = 4096;
+
+/// Waits for the kernel's word that datagrams arrived, and stores them.
+async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>) {
+    loop {
+        match efd.readable().await {
+            // Cleared before draining: a signal from now on wakes us again.
+            // (The eventfd's counter is never read: its readiness is enough.)
+            Ok(mut guard) => guard.clear_ready(),
+            Err(e) => {
+                eprintln!("circologd: the datagram receive loop stopped: {e}");
+                return;
+            }
+        }
+        if ctx.take_ingest() {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+impl Ctx {
+    /// Stores every datagram that has arrived (up to a budget) and wakes the
+    /// followers. Returns whether work was left for another turn.
+    fn take_ingest(&self) -> bool {
+        let Ok(mut ingest) = self.ingest.try_borrow_mut() else {
+            return false;
+        };
+        match ingest.drain_all(&self.state, INGEST_BUDGET) {
+            Ok((stored, more)) => {
+                drop(ingest);
+                if stored > 0 {
+                    self.stored.notify_waiters();
+                }
+                more
+            }
+            Err(e) => {
+                eprintln!("circologd: receiving syslog datagrams failed: {e}");
+                false
+            }
+        }
+    }
+
+    /// Appends the frames another follower rendered from `from` with the
+    /// same key, if any; returns the seq after them.
+    fn copy_shared(&self, key: &str, from: u64, out: &mut Vec<u8>) -> Option<u64> {
+        let shared = self.shared.borrow();
+        let hit = shared.iter().find(|f| f.from == from && &*f.key == key)?;
+        out.extend_from_slice(&hit.frames);
+        Some(hit.to)
+    }
+
+    /// Offers frames just rendered to followers with the same key.
+    fn publish_shared(&self, key: &Rc<str>, from: u64, to: u64, frames: &[u8]) {
+        let mut shared = self.shared.borrow_mut();
+        let slot = match shared.iter().position(|f| f.key == *key) {
+            Some(i) => i,
+            None if shared.len() < MAX_SHARED => {
+                shared.push(SharedFrames {
+                    key: key.clone(),
+                    from,
+                    to,
+                    frames: Vec::new(),
+                });
+                shared.len() - 1
+            }
+            // Full: the range that starts earliest is the least likely to be
+            // asked for again.
+            None => shared
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, f)| f.from)
+                .map_or(0, |(i, _)| i),
+        };
+        let f = &mut shared[slot];
+        f.key = key.clone();
+        f.from = from;
+        f.to = to;
+        f.frames.clear();
+        f.frames.extend_from_slice(frames);
+    }
+
+    /// Called between slices of long work (dumps, followers): ingestion
+    /// goes first. Costs a read of the ring's memory when nothing waits.
+    /// Must not be called while the state is borrowed.
+    fn poll_ingest(&self) {
+        let pending = self
+            .ingest
+            .try_borrow_mut()
+            .is_ok_and(|mut ingest| ingest.pending());
+        if pending {
+            self.take_ingest();
+        }
+    }
 }
 
 /// Signals, delivered into the loop through signal-hook's self-pipe: the
@@ -755,22 +867,26 @@ async fn dump(
     let mut body = Vec::with_capacity(WRITE_CHUNK);
     loop {
         body.clear();
-        {
-            let st = ctx.state.borrow();
-            while cursor < end && body.len() < WRITE_CHUNK {
-                match st.ring.read(cursor) {
-                    Read::Entry(e) => {
-                        let msg = parse(&st, &e);
-                        if q.filter.matches(&msg) {
-                            format::render(q.format, &e, &msg, st.epoch_us, &mut body);
+        while cursor < end && body.len() < WRITE_CHUNK {
+            {
+                let st = ctx.state.borrow();
+                let slice_end = end.min(cursor + RENDER_SLICE);
+                while cursor < slice_end {
+                    match st.ring.read(cursor) {
+                        Read::Entry(e) => {
+                            let msg = parse(&st, &e);
+                            if q.filter.matches(&msg) {
+                                format::render(q.format, &e, &msg, st.epoch_us, &mut body);
+                            }
+                            cursor += 1;
                         }
-                        cursor += 1;
+                        // Overwritten while we were writing: go on from the oldest.
+                        Read::Skipped(n) => cursor += n,
+                        Read::End => cursor = end,
                     }
-                    // Overwritten while we were writing: go on from the oldest.
-                    Read::Skipped(n) => cursor += n,
-                    Read::End => cursor = end,
                 }
             }
+            ctx.poll_ingest();
         }
         if chunked {
             http::write_chunk(&mut out, &body);
@@ -854,6 +970,8 @@ fn control(ctx: &Ctx, req: &Request, out: &mut Vec<u8>) {
         }
     }
     if req.path == "/logs/clear" {
+        // Frames of cleared messages must never be sent again.
+        ctx.shared.borrow_mut().clear();
         ctx.stored.notify_waiters();
     }
     let st = ctx.state.borrow();
@@ -926,6 +1044,7 @@ async fn follow(stream: Stream, ctx: Rc<Ctx>, req: Request, q: Query, mut out: V
     };
 
     let mut cursor = start_seq(&ctx, &q, end).await;
+    let key = share_key(&req.query);
     let mut seen_clears = clears;
     let mut shutdown = ctx.shutdown.clone();
     let mut frame = Vec::with_capacity(1024);
@@ -948,45 +1067,22 @@ async fn follow(stream: Stream, ctx: Rc<Ctx>, req: Request, q: Query, mut out: V
             break code;
         }
         {
-            let mut st = ctx.state.borrow_mut();
-            let epoch = st.epoch_us;
+            let st = ctx.state.borrow();
             if st.counters.clears != seen_clears {
                 seen_clears = st.counters.clears;
                 frame.clear();
-                format::render_notice(q.format, &Notice::Cleared, epoch, now_us(), &mut frame);
+                format::render_notice(
+                    q.format,
+                    &Notice::Cleared,
+                    st.epoch_us,
+                    now_us(),
+                    &mut frame,
+                );
                 push_text(&mut out, &frame);
                 cursor = cursor.max(st.ring.first_seq());
             }
-            while out.len() < WRITE_CHUNK {
-                match st.ring.read(cursor) {
-                    Read::Entry(e) => {
-                        cursor += 1;
-                        let received =
-                            jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
-                        let msg = circolog::syslog::parse(e.raw, received, &st.parse_ctx);
-                        if q.filter.matches(&msg) {
-                            frame.clear();
-                            format::render(q.format, &e, &msg, epoch, &mut frame);
-                            push_text(&mut out, &frame);
-                        }
-                    }
-                    Read::Skipped(n) => {
-                        cursor += n;
-                        st.counters.skipped_followers += n;
-                        frame.clear();
-                        format::render_notice(
-                            q.format,
-                            &Notice::Skipped(n),
-                            epoch,
-                            now_us(),
-                            &mut frame,
-                        );
-                        push_text(&mut out, &frame);
-                    }
-                    Read::End => break,
-                }
-            }
         }
+        fill_frames(&ctx, &q, &key, &mut cursor, &mut out, &mut frame);
         if !out.is_empty() {
             let (r, b) = stream.write_all(out).await;
             out = b;
@@ -996,7 +1092,15 @@ async fn follow(stream: Stream, ctx: Rc<Ctx>, req: Request, q: Query, mut out: V
             continue;
         }
         tokio::select! {
-            _ = &mut notified => {}
+            _ = &mut notified => {
+                // Many followers: let a few batches gather, so that each
+                // write carries more and the loop makes fewer of them.
+                let followers = ctx.clients.get().followers;
+                if followers > COALESCE_FROM {
+                    let wait = Duration::from_micros((followers * 20).min(20_000));
+                    tokio::time::sleep(wait).await;
+                }
+            }
             ev = rx.recv() => match ev {
                 Some(FromPeer::Ping(p)) => {
                     out.clear();
@@ -1030,6 +1134,74 @@ async fn follow(stream: Stream, ctx: Rc<Ctx>, req: Request, q: Query, mut out: V
     }
     stream.shutdown();
     let _ = reader.await;
+}
+
+/// Beyond this many followers, wake-ups are coalesced.
+const COALESCE_FROM: u64 = 16;
+
+/// What followers must have in common to share frames: the query without
+/// where it starts (`l`, `since`), in a canonical order.
+fn share_key(query: &str) -> Rc<str> {
+    let mut parts: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("l=") && !p.starts_with("since="))
+        .collect();
+    parts.sort_unstable();
+    parts.join("&").into()
+}
+
+/// Renders (or copies from a follower ahead on the same path) websocket
+/// frames from `cursor` until about a write's worth or the newest message,
+/// a slice at a time, letting ingestion go first between slices.
+fn fill_frames(
+    ctx: &Ctx,
+    q: &Query,
+    key: &Rc<str>,
+    cursor: &mut u64,
+    out: &mut Vec<u8>,
+    frame: &mut Vec<u8>,
+) {
+    while out.len() < WRITE_CHUNK {
+        if let Some(to) = ctx.copy_shared(key, *cursor, out) {
+            *cursor = to;
+            continue;
+        }
+        let from = *cursor;
+        let start = out.len();
+        let mut at_end = false;
+        {
+            let mut st = ctx.state.borrow_mut();
+            let epoch = st.epoch_us;
+            if let Read::Skipped(n) = st.ring.read(*cursor) {
+                *cursor += n;
+                st.counters.skipped_followers += n;
+                frame.clear();
+                format::render_notice(q.format, &Notice::Skipped(n), epoch, now_us(), frame);
+                push_text(out, frame);
+                continue;
+            }
+            while *cursor < from + RENDER_SLICE {
+                let Some(e) = st.ring.get(*cursor) else {
+                    at_end = true;
+                    break;
+                };
+                *cursor += 1;
+                let msg = parse(&st, &e);
+                if q.filter.matches(&msg) {
+                    frame.clear();
+                    format::render(q.format, &e, &msg, epoch, frame);
+                    push_text(out, frame);
+                }
+            }
+        }
+        if *cursor > from {
+            ctx.publish_shared(key, from, *cursor, &out[start..]);
+        }
+        if at_end {
+            break;
+        }
+        ctx.poll_ingest();
+    }
 }
 
 /// Strips the trailing newline a renderer adds: one message, one frame.
