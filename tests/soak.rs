@@ -95,7 +95,7 @@ fn soak() {
                 batch.clear();
                 for _ in 0..64 {
                     let m = format!("<15>1 - soak tcp{conn} - - - tcp message {i}");
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         batch.extend_from_slice(format!("{} ", m.len()).as_bytes());
                         batch.extend_from_slice(m.as_bytes());
                     } else {
@@ -169,7 +169,7 @@ fn soak() {
         threads.push(thread::spawn(move || {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                let path = if n % 5 == 0 { &ctl } else { &q };
+                let path = if n.is_multiple_of(5) { &ctl } else { &q };
                 if let Ok(mut s) = UnixStream::connect(path) {
                     let _ = s.write_all(
                         &b"GET /?fmt=json HTTP/1.1\r\nHost: x\r\nX-Half: "[..(n as usize % 40)],
