@@ -28,7 +28,8 @@ apt-get update -qq
 
 # The shared libraries each package depends on (plain `Depends:` lines only;
 # alternatives such as `sysvinit-utils | lsb-base` are init-script helpers
-# that an unpacked daemon does not need).
+# that an unpacked daemon does not need). Libraries already installed are
+# left as they are.
 deps=""
 for p in $PACKAGES; do
     deps="$deps $(apt-cache depends --no-recommends --no-suggests --no-conflicts \
@@ -36,7 +37,7 @@ for p in $PACKAGES; do
         awk '$1 == "Depends:" && $2 ~ /^lib/ { print $2 }')"
 done
 # shellcheck disable=SC2086
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $deps
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends --no-upgrade $deps
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

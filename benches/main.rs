@@ -1,2 +1,808 @@
-//! (being written)
-fn main() {}
+//! `cargo bench`: the real `circologd` against the kernel's limit (a bare
+//! `recvmmsg` receiver) and against its peers, measured side by side in the
+//! same run. Prints one table; see `benches/README.md` for how to read it.
+//!
+//! `cargo bench -- SECTION…` runs only some of `ingest peers dump fanout
+//! memory`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
+
+#[path = "circolog/drain.rs"]
+mod drain;
+#[path = "circolog/follow.rs"]
+mod follow;
+#[path = "circolog/harness.rs"]
+mod harness;
+#[path = "circolog/peers.rs"]
+mod peers;
+#[path = "circolog/send.rs"]
+mod send;
+#[path = "circolog/table.rs"]
+mod table;
+
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant};
+
+use drain::{DgramDrain, TcpDrain};
+use follow::{DumpLoop, Followers};
+use harness::{Circolog, Sample, Sink, summarize};
+use send::{Dest, Mode, Size, Spec};
+use table::{Table, fmt_bytes, fmt_count, fmt_rate};
+
+const SECTIONS: [&str; 5] = ["ingest", "peers", "dump", "fanout", "memory"];
+
+/// How much to measure.
+struct Config {
+    quick: bool,
+    /// Runs per figure (its median is shown).
+    runs: usize,
+    /// Aimed duration of one run; the count is calibrated to it.
+    secs: f64,
+    /// Messages of a calibration run.
+    calibration: u64,
+    /// Messages in the ring that is dumped.
+    dump_ring: u64,
+    /// Messages through the ring for the memory figure, and after how many
+    /// the first reading is taken.
+    memory_total: u64,
+    memory_first: u64,
+    /// Duration of one paced latency run, and its rate.
+    latency_secs: f64,
+    latency_rate: u64,
+    followers: Vec<usize>,
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let quick = std::env::var("CIRCOLOG_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        let mut c = if quick {
+            Config {
+                quick,
+                runs: 1,
+                secs: 0.3,
+                calibration: 10_000,
+                dump_ring: 200_000,
+                memory_total: 1_000_000,
+                memory_first: 200_000,
+                latency_secs: 1.0,
+                latency_rate: 50_000,
+                followers: vec![1, 100, 1000],
+            }
+        } else {
+            Config {
+                quick,
+                runs: 5,
+                secs: 2.0,
+                calibration: 30_000,
+                dump_ring: 1_000_000,
+                memory_total: 10_000_000,
+                memory_first: 1_000_000,
+                latency_secs: 3.0,
+                latency_rate: 50_000,
+                followers: vec![1, 100, 1000],
+            }
+        };
+        if let Some(n) = std::env::var("CIRCOLOG_BENCH_RUNS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            c.runs = n.max(1);
+        }
+        c
+    }
+
+    /// How long a sender may run: a run is meant to take `secs`, but a
+    /// receiver held back by what is measured (followers) may be far slower.
+    fn limit(&self) -> Duration {
+        Duration::from_secs_f64(self.secs * 5.0 + 2.0)
+    }
+
+    /// Limit for the long fills.
+    fn long_limit(&self) -> Duration {
+        Duration::from_secs(240)
+    }
+
+    /// The count for a run of about `secs`, from a calibration run.
+    fn count_for(&self, sink: &mut dyn Sink, spec: &Spec, lossy: bool) -> Result<u64, String> {
+        let probe = Spec {
+            count: self.calibration,
+            ..spec.clone()
+        };
+        let s = harness::run(sink, &probe, lossy)?;
+        Ok(((s.rate() * self.secs) as u64).clamp(self.calibration, 20_000_000))
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(send::ROLE) {
+        std::process::exit(send::child_main(&args[2..]));
+    }
+    // `cargo test --benches` runs this without --bench: nothing to do there.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("circolog benchmark: run it with `cargo bench`");
+        return;
+    }
+    let wanted: Vec<&str> = args[1..]
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for w in &wanted {
+        if !SECTIONS.contains(w) {
+            eprintln!("unknown section {w:?}; sections: {}", SECTIONS.join(" "));
+            std::process::exit(2);
+        }
+    }
+    raise_fd_limit();
+    let cfg = Config::from_env();
+    let started = Instant::now();
+    let mut table = Table::default();
+    match harness::circologd_path() {
+        Ok(p) => eprintln!("circolog benchmark: {}", p.display()),
+        Err(e) => {
+            eprintln!("circolog benchmark: {e}");
+            std::process::exit(1);
+        }
+    }
+    for name in SECTIONS {
+        if !wanted.is_empty() && !wanted.contains(&name) {
+            continue;
+        }
+        eprintln!("== {name}");
+        table.section(section_title(name));
+        let t = Instant::now();
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| match name {
+            "ingest" => ingest(&cfg, &mut table),
+            "peers" => peers(&cfg, &mut table),
+            "dump" => dump(&cfg, &mut table),
+            "fanout" => fanout(&cfg, &mut table),
+            _ => memory(&cfg, &mut table),
+        }));
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => table.error(&e),
+            Err(_) => table.error("panicked (see above)"),
+        }
+        eprintln!("   ({:.0} s)", t.elapsed().as_secs_f64());
+    }
+    let header = format!(
+        "circolog benchmark ({}): median of {} run{} per figure; Linux {}, {} CPUs; \
+         net.unix.max_dgram_qlen={}, net.core.rmem_max={}",
+        if cfg.quick { "quick" } else { "full" },
+        cfg.runs,
+        if cfg.runs == 1 { "" } else { "s" },
+        harness::sysctl("kernel/osrelease"),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        harness::sysctl("net/unix/max_dgram_qlen"),
+        harness::sysctl("net/core/rmem_max"),
+    );
+    println!();
+    println!("{header}");
+    table.print();
+    println!("took {:.0} s", started.elapsed().as_secs_f64());
+}
+
+fn section_title(name: &str) -> &'static str {
+    match name {
+        "ingest" => "1. ingest: messages/s stored, as a ratio to a bare recvmmsg drain",
+        "peers" => "2. peers: messages/s taken in, as a ratio to the bare drain (same runs)",
+        "dump" => "3. dump: GET / of a full ring, and ingest while dumps run",
+        "fanout" => "4. fan-out: websocket followers (fmt=json)",
+        _ => "5. memory",
+    }
+}
+
+/// Followers and dumps need many descriptors, in this process and in the
+/// daemon, which inherits the limit.
+fn raise_fd_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut l = getrlimit(Resource::Nofile);
+    if let Some(max) = l.maximum {
+        l.current = Some(max.min(65536));
+        let _ = setrlimit(Resource::Nofile, l);
+    }
+}
+
+/// A sender of fixed-size messages, stopped after `limit` whatever its count.
+fn spec(dest: Dest, mode: Mode, size: usize, limit: Duration) -> Spec {
+    Spec {
+        dest,
+        mode,
+        size: Size::Fixed(size),
+        count: 0,
+        rate: None,
+        first: 0,
+        limit,
+    }
+}
+
+/// Measures each target `runs` times, interleaved, with its count of messages.
+fn side_by_side(
+    targets: &mut [(&mut dyn Sink, Dest)],
+    base: &Spec,
+    counts: &[u64],
+    lossy: bool,
+    runs: usize,
+) -> Result<Vec<Vec<Sample>>, String> {
+    let n = targets.len();
+    let mut out = vec![Vec::new(); n];
+    for run in 0..runs {
+        // Each run starts with the next target: none is always first.
+        for k in 0..n {
+            let i = (run + k) % n;
+            let (sink, dest) = &mut targets[i];
+            let s = Spec {
+                dest: dest.clone(),
+                count: counts[i],
+                ..base.clone()
+            };
+            out[i].push(harness::run(&mut **sink, &s, lossy)?);
+        }
+    }
+    Ok(out)
+}
+
+fn cpu_note(name: &str, s: &harness::Summary) -> String {
+    s.cpu_us.map_or(String::new(), |c| format!("{name} {c:.2}"))
+}
+
+// ---------------------------------------------------------------- 1. ingest
+
+fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    let mut d = Circolog::start(&[], true)?;
+    let dir = harness::tempdir()?;
+    let mut plain = DgramDrain::unix(&dir.path().join("drain.sock"), false)?;
+    let mut cred = DgramDrain::unix(&dir.path().join("drain-cred.sock"), true)?;
+    let mut udp = DgramDrain::udp()?;
+    let mut tcp = TcpDrain::start()?;
+    let (plain_path, cred_path) = (
+        plain.path.clone().unwrap_or_default(),
+        cred.path.clone().unwrap_or_default(),
+    );
+    let d_addr = d.addr.ok_or("no -syslog-addr")?;
+    let d_sock = d.syslog.clone();
+
+    for (size, mode) in [
+        (120, Mode::Send),
+        (120, Mode::Mmsg),
+        (1000, Mode::Send),
+        (1000, Mode::Mmsg),
+    ] {
+        let call = if mode == Mode::Send {
+            "send()"
+        } else {
+            "sendmmsg()"
+        };
+        let label = format!("unix dgram {size} B, {call}");
+        let base = spec(Dest::Unix(d_sock.clone()), mode, size, cfg.limit());
+        let count = cfg.count_for(&mut d, &base, false)?;
+        let mut targets: Vec<(&mut dyn Sink, Dest)> = vec![
+            (&mut plain, Dest::Unix(plain_path.clone())),
+            (&mut cred, Dest::Unix(cred_path.clone())),
+            (&mut d, Dest::Unix(d_sock.clone())),
+        ];
+        let r = side_by_side(&mut targets, &base, &[count; 3], false, cfg.runs)?;
+        let (p, c, ours) = (summarize(&r[0]), summarize(&r[1]), summarize(&r[2]));
+        table.row(
+            &label,
+            &fmt_rate(ours.rate),
+            &format!("drain {}", fmt_rate(p.rate)),
+            Some(ours.rate / p.rate),
+            &format!(
+                "÷ drain+SO_PASSCRED ({}): {:.2}; CPU µs/msg: {}, {}, {}; {count} msgs/run",
+                fmt_rate(c.rate),
+                ours.rate / c.rate,
+                cpu_note("circologd", &ours),
+                cpu_note("drain", &p),
+                cpu_note("drain+cred", &c),
+            ),
+        );
+        eprintln!(
+            "   {label}: circologd {}, drain {}, drain+cred {}",
+            fmt_rate(ours.rate),
+            fmt_rate(p.rate),
+            fmt_rate(c.rate)
+        );
+        if size == 120 {
+            let extra = match (c.cpu_us, p.cpu_us) {
+                (Some(a), Some(b)) => format!(
+                    "receiver CPU {:+.0} ns/msg ({a:.2} vs {b:.2} µs)",
+                    (a - b) * 1e3
+                ),
+                _ => String::new(),
+            };
+            table.row(
+                &format!("  SO_PASSCRED cost, bare drain, {call}"),
+                &format!("with {}", fmt_rate(c.rate)),
+                &format!("without {}", fmt_rate(p.rate)),
+                Some(c.rate / p.rate),
+                &extra,
+            );
+        }
+    }
+
+    // UDP: what is stored versus what was sent.
+    let base = spec(Dest::Udp(d_addr), Mode::Send, 120, cfg.limit());
+    let count = cfg.count_for(&mut d, &base, true)?;
+    let udp_addr = udp.addr.ok_or("udp drain")?;
+    let mut targets: Vec<(&mut dyn Sink, Dest)> =
+        vec![(&mut udp, Dest::Udp(udp_addr)), (&mut d, Dest::Udp(d_addr))];
+    let r = side_by_side(&mut targets, &base, &[count; 2], true, cfg.runs)?;
+    let (p, ours) = (summarize(&r[0]), summarize(&r[1]));
+    table.row(
+        "UDP 120 B, send()",
+        &fmt_rate(ours.rate),
+        &format!("drain {}", fmt_rate(p.rate)),
+        Some(ours.rate / p.rate),
+        &format!(
+            "lost: circologd {:.1} %, drain {:.1} %; CPU µs/msg: {}, {}; {count} sent/run \
+             (when nothing is lost, the sender is the limit)",
+            ours.loss * 100.0,
+            p.loss * 100.0,
+            cpu_note("circologd", &ours),
+            cpu_note("drain", &p),
+        ),
+    );
+    eprintln!(
+        "   UDP: circologd {}, drain {}",
+        fmt_rate(ours.rate),
+        fmt_rate(p.rate)
+    );
+
+    for conns in [1, 16] {
+        let base = spec(Dest::Tcp(d_addr, conns), Mode::Send, 120, cfg.limit());
+        let count = cfg.count_for(&mut d, &base, false)?;
+        let t_addr = tcp.addr;
+        let mut targets: Vec<(&mut dyn Sink, Dest)> = vec![
+            (&mut tcp, Dest::Tcp(t_addr, conns)),
+            (&mut d, Dest::Tcp(d_addr, conns)),
+        ];
+        let r = side_by_side(&mut targets, &base, &[count; 2], false, cfg.runs)?;
+        let (p, ours) = (summarize(&r[0]), summarize(&r[1]));
+        let label = format!(
+            "TCP 120 B, {conns} connection{}, newline framing",
+            if conns == 1 { "" } else { "s" }
+        );
+        table.row(
+            &label,
+            &fmt_rate(ours.rate),
+            &format!("read() drain {}", fmt_rate(p.rate)),
+            Some(ours.rate / p.rate),
+            &format!(
+                "CPU µs/msg: {}; {count} msgs/run",
+                cpu_note("circologd", &ours)
+            ),
+        );
+        eprintln!(
+            "   {label}: circologd {}, drain {}",
+            fmt_rate(ours.rate),
+            fmt_rate(p.rate)
+        );
+    }
+    table.row(
+        "circologd RSS after these runs",
+        &fmt_bytes(d.rss_kib().unwrap_or(0) * 1024),
+        "",
+        None,
+        "default ring: 100 000 messages, 64 MiB arena",
+    );
+    Ok(())
+}
+
+// ----------------------------------------------------------------- 2. peers
+
+fn peers(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    let mut d = Circolog::start(&[], false)?;
+    let dir = harness::tempdir()?;
+    let mut drain = DgramDrain::unix(&dir.path().join("drain.sock"), false)?;
+    let drain_path = drain.path.clone().unwrap_or_default();
+    let d_sock = d.syslog.clone();
+    let mut peers: Vec<peers::Peer> = Vec::new();
+    type Start = fn() -> Result<peers::Peer, String>;
+    let starts: [(&str, Start); 4] = [
+        ("busybox syslogd -C", peers::busybox),
+        ("rsyslog", peers::rsyslog),
+        ("syslog-ng, credentials on", || peers::syslog_ng(true)),
+        ("syslog-ng, credentials off", || peers::syslog_ng(false)),
+    ];
+    for (name, start) in starts {
+        match start() {
+            Ok(p) => peers.push(p),
+            Err(e) => {
+                eprintln!("   {name}: {e}");
+                table.row(name, "-", "", None, &format!("skipped: {e}"));
+            }
+        }
+    }
+    for (size, mode) in [(120, Mode::Send), (120, Mode::Mmsg), (1000, Mode::Send)] {
+        let call = if mode == Mode::Send {
+            "send()"
+        } else {
+            "sendmmsg()"
+        };
+        let sender = format!("unix dgram {size} B, {call}");
+        let base = spec(Dest::Unix(drain_path.clone()), mode, size, cfg.limit());
+        // Each receiver gets a count that takes it about `secs`.
+        let mut targets: Vec<(&mut dyn Sink, Dest)> = vec![
+            (&mut drain, Dest::Unix(drain_path.clone())),
+            (&mut d, Dest::Unix(d_sock.clone())),
+        ];
+        for p in peers.iter_mut() {
+            let dest = Dest::Unix(p.socket.clone());
+            targets.push((p, dest));
+        }
+        let mut counts = Vec::new();
+        for (sink, dest) in targets.iter_mut() {
+            let b = Spec {
+                dest: dest.clone(),
+                ..base.clone()
+            };
+            counts.push(cfg.count_for(&mut **sink, &b, false)?);
+        }
+        let r = side_by_side(&mut targets, &base, &counts, false, cfg.runs)?;
+        drop(targets);
+        let (drain_s, ours, theirs) = (&r[0], &r[1], &r[2..]);
+        let dr = summarize(drain_s);
+        let o = summarize(ours);
+        table.row(
+            &format!("{sender}: circologd"),
+            &fmt_rate(o.rate),
+            &format!("drain {}", fmt_rate(dr.rate)),
+            Some(o.rate / dr.rate),
+            &format!(
+                "RSS {}; CPU µs/msg {}",
+                fmt_bytes(d.rss_kib().unwrap_or(0) * 1024),
+                o.cpu_us.map_or("-".into(), |c| format!("{c:.2}"))
+            ),
+        );
+        eprintln!(
+            "   {sender}: drain {}, circologd {}",
+            fmt_rate(dr.rate),
+            fmt_rate(o.rate)
+        );
+        for (i, p) in peers.iter().enumerate() {
+            let t = summarize(&theirs[i]);
+            let how = if p.name.starts_with("busybox") {
+                "sender's time (blocking sends); "
+            } else {
+                ""
+            };
+            table.row(
+                &format!("{sender}: {}", p.name),
+                &fmt_rate(t.rate),
+                &format!("drain {}", fmt_rate(dr.rate)),
+                Some(t.rate / dr.rate),
+                &format!(
+                    "{how}{:.2} × circologd; RSS {}; CPU µs/msg {}",
+                    t.rate / o.rate,
+                    fmt_bytes(p.rss_kib().unwrap_or(0) * 1024),
+                    t.cpu_us.map_or("-".into(), |c| format!("{c:.2}"))
+                ),
+            );
+            eprintln!("   {sender}: {} {}", p.name, fmt_rate(t.rate));
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ 3. dump
+
+fn dump(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    let ring = cfg.dump_ring;
+    let mut d = Circolog::start(
+        &["-buffer-size", &ring.to_string(), "-buffer-bytes", "256M"],
+        false,
+    )?;
+    let fill = Spec {
+        count: ring,
+        ..spec(
+            Dest::Unix(d.syslog.clone()),
+            Mode::Mmsg,
+            120,
+            cfg.long_limit(),
+        )
+    };
+    harness::run(&mut d, &fill, false)?;
+    let held = d.status()?["used"]["messages"].as_u64().unwrap_or(0);
+    eprintln!("   ring holds {held} messages");
+    let mut buf = vec![0u8; 1 << 20];
+    let fmts = ["syslog", "json"];
+    let mut dumps: Vec<Vec<follow::Dump>> = vec![Vec::new(); fmts.len()];
+    for _ in 0..cfg.runs {
+        for (i, fmt) in fmts.iter().enumerate() {
+            dumps[i].push(follow::dump(&d.query, fmt, &mut buf).map_err(|e| e.to_string())?);
+        }
+    }
+    for (i, fmt) in fmts.iter().enumerate() {
+        let ds = &dumps[i];
+        let mbps = harness::median(ds.iter().map(|x| x.bytes as f64 / 1e6 / x.secs).collect());
+        let mps = harness::median(ds.iter().map(|x| x.lines as f64 / x.secs).collect());
+        let last = ds.last().copied().unwrap_or_default();
+        table.row(
+            &format!("GET /?fmt={fmt} of a ring of {held} messages"),
+            &format!("{mbps:.0} MB/s"),
+            "",
+            None,
+            &format!(
+                "{} lines/s; {} lines, {:.0} MB, {:.2} s per dump",
+                fmt_count(mps),
+                last.lines,
+                last.bytes as f64 / 1e6,
+                last.secs
+            ),
+        );
+        eprintln!("   dump {fmt}: {mbps:.0} MB/s");
+    }
+
+    // Ingest while dumps run one after another, against ingest without.
+    let base = spec(Dest::Unix(d.syslog.clone()), Mode::Send, 120, cfg.limit());
+    let count = cfg.count_for(&mut d, &base, false)?;
+    let s = Spec {
+        count,
+        ..base.clone()
+    };
+    let mut alone = Vec::new();
+    let mut during: Vec<Vec<Sample>> = vec![Vec::new(); fmts.len()];
+    let mut completed = vec![0u64; fmts.len()];
+    for _ in 0..cfg.runs {
+        alone.push(harness::run(&mut d, &s, false)?);
+        for (i, fmt) in fmts.iter().enumerate() {
+            let l = DumpLoop::start(&d.query, fmt);
+            // Let the first dump get going.
+            std::thread::sleep(Duration::from_millis(100));
+            let r = harness::run(&mut d, &s, false);
+            completed[i] += l.stop()?.0;
+            during[i].push(r?);
+        }
+    }
+    let a = summarize(&alone);
+    for (i, fmt) in fmts.iter().enumerate() {
+        let w = summarize(&during[i]);
+        table.row(
+            &format!("ingest 120 B send() while dumping fmt={fmt} continuously"),
+            &fmt_rate(w.rate),
+            &format!("alone {}", fmt_rate(a.rate)),
+            Some(w.rate / a.rate),
+            &format!(
+                "{} dumps completed during the runs; target ratio > 0.8",
+                completed[i]
+            ),
+        );
+        eprintln!(
+            "   ingest while dumping {fmt}: {} vs {}",
+            fmt_rate(w.rate),
+            fmt_rate(a.rate)
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- 4. fanout
+
+fn fanout(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    let mut alone = Circolog::start(&[], false)?;
+    let mut followed = Circolog::start(&[], false)?;
+    // Both rings full, so that both evict as they store.
+    for d in [&mut alone, &mut followed] {
+        let fill = Spec {
+            count: 100_000,
+            ..spec(
+                Dest::Unix(d.syslog.clone()),
+                Mode::Mmsg,
+                120,
+                cfg.long_limit(),
+            )
+        };
+        harness::run(d, &fill, false)?;
+    }
+    let base = spec(
+        Dest::Unix(alone.syslog.clone()),
+        Mode::Send,
+        120,
+        cfg.limit(),
+    );
+    let count = cfg.count_for(&mut alone, &base, false)?;
+    let params = "fmt=json&l=0";
+    for &n in &cfg.followers {
+        let f = Followers::connect(&followed.query, n, params)?;
+        std::thread::sleep(Duration::from_millis(200));
+        let m0 = (f.messages(), f.skipped());
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for _ in 0..cfg.runs {
+            let s = Spec {
+                count,
+                dest: Dest::Unix(alone.syslog.clone()),
+                ..base.clone()
+            };
+            a.push(harness::run(&mut alone, &s, false)?);
+            let s = Spec {
+                count,
+                dest: Dest::Unix(followed.syslog.clone()),
+                ..base.clone()
+            };
+            b.push(harness::run(&mut followed, &s, false)?);
+        }
+        // What the followers got of what was stored while they followed.
+        std::thread::sleep(Duration::from_millis(300));
+        let got = f.messages() - m0.0;
+        let skipped = f.skipped() - m0.1;
+        let closed = f.closed();
+        drop(f);
+        followers_gone(&followed);
+        let stored: u64 = b.iter().map(|s| s.stored).sum::<u64>() * n as u64;
+        let (a, b) = (summarize(&a), summarize(&b));
+        table.row(
+            &format!(
+                "ingest 120 B send() with {n} follower{}",
+                if n == 1 { "" } else { "s" }
+            ),
+            &fmt_rate(b.rate),
+            &format!("none {}", fmt_rate(a.rate)),
+            Some(b.rate / a.rate),
+            &format!(
+                "followers got {:.1} % of the messages ({} skipped{}); CPU µs/msg {} vs {}",
+                got as f64 * 100.0 / stored.max(1) as f64,
+                skipped,
+                if closed > 0 {
+                    format!(", {closed} closed")
+                } else {
+                    String::new()
+                },
+                b.cpu_us.map_or("-".into(), |c| format!("{c:.2}")),
+                a.cpu_us.map_or("-".into(), |c| format!("{c:.2}")),
+            ),
+        );
+        eprintln!(
+            "   {n} followers: {} vs {}",
+            fmt_rate(b.rate),
+            fmt_rate(a.rate)
+        );
+    }
+
+    // Delivery latency at a fixed rate, 100 followers.
+    let n = 100;
+    let rate = cfg.latency_rate;
+    let f = Followers::connect(&followed.query, n, params)?;
+    std::thread::sleep(Duration::from_millis(200));
+    let count = (rate as f64 * cfg.latency_secs) as u64;
+    let s = Spec {
+        count,
+        rate: Some(rate),
+        ..spec(
+            Dest::Unix(followed.syslog.clone()),
+            Mode::Send,
+            120,
+            Duration::from_secs_f64(cfg.latency_secs * 3.0 + 2.0),
+        )
+    };
+    let (mut p50, mut p99, mut max, mut achieved, mut delivered) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..cfg.runs {
+        let m0 = f.messages();
+        f.take_samples();
+        f.record(true);
+        let r = harness::run(&mut followed, &s, false)?;
+        // Wait (a bounded time) for the followers to catch up.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while f.messages() - m0 < count * n as u64 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        f.record(false);
+        let mut lat = f.take_samples();
+        lat.sort_unstable();
+        p50.push(follow::percentile(&lat, 50.0));
+        p99.push(follow::percentile(&lat, 99.0));
+        max.push(lat.last().map_or(f64::NAN, |&m| f64::from(m)));
+        achieved.push(r.rate());
+        delivered.push((f.messages() - m0) as f64 / (count * n as u64) as f64);
+    }
+    let p99m = harness::median(p99);
+    let ms = |us: f64| {
+        if us < 10_000.0 {
+            format!("{:.2} ms", us / 1e3)
+        } else {
+            format!("{:.0} ms", us / 1e3)
+        }
+    };
+    let label = format!("delivery latency, {n} followers, {rate} msg/s paced");
+    table.row(
+        &format!("{label}, p50"),
+        &ms(harness::median(p50)),
+        "",
+        None,
+        &format!(
+            "sender achieved {}; followers got {:.1} %",
+            fmt_rate(harness::median(achieved)),
+            harness::median(delivered) * 100.0
+        ),
+    );
+    table.row(
+        &format!("{label}, p99"),
+        &ms(p99m),
+        "target < 5 ms",
+        None,
+        &format!("max {}", ms(harness::median(max))),
+    );
+    eprintln!("   latency p99 {:.2} ms", p99m / 1e3);
+    Ok(())
+}
+
+/// Waits (a bounded time) until the daemon has let go of the followers of
+/// the previous step, so that their leftover work is not measured next.
+fn followers_gone(d: &Circolog) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        match d.status() {
+            Ok(s) if s["clients"]["followers"].as_u64() == Some(0) => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) => return,
+        }
+    }
+    eprintln!("   (followers still connected after 30 s)");
+}
+
+// ---------------------------------------------------------------- 5. memory
+
+fn memory(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    let mut d = Circolog::start(&[], false)?;
+    let idle = d.rss_kib().unwrap_or(0);
+    let base = Spec {
+        size: Size::Mix,
+        ..spec(
+            Dest::Unix(d.syslog.clone()),
+            Mode::Mmsg,
+            0,
+            cfg.long_limit(),
+        )
+    };
+    let first = Spec {
+        count: cfg.memory_first,
+        ..base.clone()
+    };
+    harness::run(&mut d, &first, false)?;
+    let after_first = d.rss_kib().unwrap_or(0);
+    let rest = Spec {
+        count: cfg.memory_total - cfg.memory_first,
+        first: cfg.memory_first,
+        ..base.clone()
+    };
+    let r = harness::run(&mut d, &rest, false)?;
+    let after_all = d.rss_kib().unwrap_or(0);
+    let st = d.status()?;
+    let used_msgs = st["used"]["messages"].as_u64().unwrap_or(0);
+    let used_bytes = st["used"]["bytes"].as_u64().unwrap_or(0);
+    let total = cfg.memory_total;
+    let raw: u64 = (total.saturating_sub(used_msgs)..total)
+        .map(|i| send::mix_size(i) as u64)
+        .sum();
+    table.row(
+        &format!("RSS after {} messages (mix)", total),
+        &fmt_bytes(after_all * 1024),
+        &format!(
+            "after {}: {}",
+            cfg.memory_first,
+            fmt_bytes(after_first * 1024)
+        ),
+        Some(after_all as f64 / after_first.max(1) as f64),
+        &format!(
+            "change {:+} KiB (target ± 1024); idle at start {}; ingest {}",
+            after_all as i64 - after_first as i64,
+            fmt_bytes(idle * 1024),
+            fmt_rate(r.rate())
+        ),
+    );
+    let per_msg = used_bytes as f64 / used_msgs.max(1) as f64;
+    let avg = raw as f64 / used_msgs.max(1) as f64;
+    table.row(
+        "arena bytes per stored message (mix)",
+        &format!("{per_msg:.0} B"),
+        &format!("message {avg:.0} B"),
+        Some(per_msg / avg),
+        &format!(
+            "{used_msgs} messages in {}; target ratio ≤ 1.5",
+            fmt_bytes(used_bytes)
+        ),
+    );
+    eprintln!("   RSS {idle} → {after_first} → {after_all} KiB; {per_msg:.0} B/msg for {avg:.0} B");
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! Bare receivers, the practical limit that circologd is measured against:
+//! each only takes the messages off its socket (`recvmmsg`, 64 at a time,
+//! or `read` for TCP) and copies them into a preallocated buffer.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::harness::{self, Sink};
+
+/// Datagrams per `recvmmsg`.
+const VLEN: usize = 64;
+/// Room for one datagram (the largest sent here is ~1800 bytes).
+const BUF: usize = 4096;
+/// `CMSG_SPACE(sizeof(struct ucred))` on 64-bit Linux.
+const CRED_SPACE: usize = 32;
+/// Where the received bytes are copied, round and round.
+const ARENA: usize = 64 << 20;
+/// The receive buffer circologd asks for on its input sockets.
+const RCVBUF: usize = 8 << 20;
+
+/// What the receiving threads share with the benchmark.
+#[derive(Default)]
+struct Shared {
+    count: AtomicU64,
+    stop: AtomicBool,
+    tid: AtomicI32,
+}
+
+/// A `recvmmsg` loop on a unix datagram or UDP socket.
+pub struct DgramDrain {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    pub path: Option<PathBuf>,
+    pub addr: Option<SocketAddr>,
+}
+
+impl DgramDrain {
+    /// Binds a unix datagram socket at `path`, with `SO_PASSCRED` when
+    /// `credentials` (as circologd always does).
+    pub fn unix(path: &Path, credentials: bool) -> Result<DgramDrain, String> {
+        let s = UnixDatagram::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))?;
+        if credentials {
+            rustix::net::sockopt::set_socket_passcred(&s, true).map_err(|e| e.to_string())?;
+        }
+        let mut d = DgramDrain::start(OwnedFd::from(s), credentials)?;
+        d.path = Some(path.to_owned());
+        Ok(d)
+    }
+
+    pub fn udp() -> Result<DgramDrain, String> {
+        let s = UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let addr = s.local_addr().map_err(|e| e.to_string())?;
+        let mut d = DgramDrain::start(OwnedFd::from(s), false)?;
+        d.addr = Some(addr);
+        Ok(d)
+    }
+
+    fn start(fd: OwnedFd, credentials: bool) -> Result<DgramDrain, String> {
+        use rustix::net::sockopt;
+        if sockopt::set_socket_recv_buffer_size_force(&fd, RCVBUF).is_err() {
+            let _ = sockopt::set_socket_recv_buffer_size(&fd, RCVBUF);
+        }
+        sockopt::set_socket_timeout(
+            &fd,
+            rustix::net::sockopt::Timeout::Recv,
+            Some(Duration::from_millis(100)),
+        )
+        .map_err(|e| e.to_string())?;
+        let shared = Arc::new(Shared::default());
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("drain".into())
+            .spawn(move || recv_loop(&fd, credentials, &sh))
+            .map_err(|e| e.to_string())?;
+        while shared.tid.load(Ordering::Acquire) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(DgramDrain {
+            shared,
+            thread: Some(thread),
+            path: None,
+            addr: None,
+        })
+    }
+}
+
+impl Sink for DgramDrain {
+    fn count(&mut self) -> Result<Option<u64>, String> {
+        Ok(Some(self.shared.count.load(Ordering::Acquire)))
+    }
+    fn cpu(&self) -> Option<f64> {
+        harness::cpu_secs(&format!(
+            "self/task/{}",
+            self.shared.tid.load(Ordering::Acquire)
+        ))
+    }
+}
+
+impl Drop for DgramDrain {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn recv_loop(fd: &OwnedFd, credentials: bool, shared: &Shared) {
+    shared.tid.store(harness::gettid(), Ordering::Release);
+    let mut bufs = vec![0u8; VLEN * BUF];
+    let mut control = vec![0u8; VLEN * CRED_SPACE];
+    // Touched now, so that page faults are not part of the measure.
+    let mut arena = vec![1u8; ARENA];
+    let mut at = 0;
+    // SAFETY: iovec and mmsghdr are plain data; all-zero is a valid value.
+    let mut iovs: Vec<libc::iovec> = (0..VLEN).map(|_| unsafe { std::mem::zeroed() }).collect();
+    // SAFETY: as above.
+    let mut hdrs: Vec<libc::mmsghdr> = (0..VLEN).map(|_| unsafe { std::mem::zeroed() }).collect();
+    let mut pids = 0u64;
+    while !shared.stop.load(Ordering::Acquire) {
+        for (i, (h, iov)) in hdrs.iter_mut().zip(iovs.iter_mut()).enumerate() {
+            iov.iov_base = bufs[i * BUF..].as_mut_ptr().cast();
+            iov.iov_len = BUF;
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            if credentials {
+                h.msg_hdr.msg_control = control[i * CRED_SPACE..].as_mut_ptr().cast();
+                h.msg_hdr.msg_controllen = CRED_SPACE as _;
+            }
+        }
+        // SAFETY: every header points at its own iovec, buffer and control
+        // space, all alive and untouched for the duration of the call.
+        let r = unsafe {
+            libc::recvmmsg(
+                fd.as_raw_fd(),
+                hdrs.as_mut_ptr(),
+                VLEN as u32,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if r <= 0 {
+            // The receive timeout: look at the stop flag again.
+            continue;
+        }
+        let n = r as usize;
+        for (i, h) in hdrs.iter().enumerate().take(n) {
+            let len = (h.msg_len as usize).min(BUF);
+            if at + len > ARENA {
+                at = 0;
+            }
+            arena[at..at + len].copy_from_slice(&bufs[i * BUF..i * BUF + len]);
+            at += len;
+            if credentials && h.msg_hdr.msg_controllen >= 28 {
+                // struct cmsghdr (16 bytes), then struct ucred { pid, uid, gid }.
+                let c = &control[i * CRED_SPACE + 16..i * CRED_SPACE + 20];
+                pids = pids.wrapping_add(u64::from(u32::from_ne_bytes([c[0], c[1], c[2], c[3]])));
+            }
+        }
+        shared.count.fetch_add(n as u64, Ordering::Release);
+    }
+    std::hint::black_box((pids, &arena));
+}
+
+/// A TCP listener; each connection is read by its own thread, which counts
+/// the newlines of what it reads.
+pub struct TcpDrain {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    pub addr: SocketAddr,
+}
+
+impl TcpDrain {
+    pub fn start() -> Result<TcpDrain, String> {
+        let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        let addr = l.local_addr().map_err(|e| e.to_string())?;
+        l.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let shared = Arc::new(Shared::default());
+        let sh = shared.clone();
+        let thread = std::thread::spawn(move || {
+            let mut readers = Vec::new();
+            while !sh.stop.load(Ordering::Acquire) {
+                match l.accept() {
+                    Ok((s, _)) => {
+                        let sh = sh.clone();
+                        readers.push(std::thread::spawn(move || read_loop(s, &sh)));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+            for r in readers {
+                let _ = r.join();
+            }
+        });
+        Ok(TcpDrain {
+            shared,
+            thread: Some(thread),
+            addr,
+        })
+    }
+}
+
+fn read_loop(mut s: std::net::TcpStream, shared: &Shared) {
+    let _ = s.set_nonblocking(false);
+    let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut buf = vec![0u8; 256 * 1024];
+    while !shared.stop.load(Ordering::Acquire) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let lines = memchr::memchr_iter(b'\n', &buf[..n]).count();
+                shared.count.fetch_add(lines as u64, Ordering::Release);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(_) => break,
+        }
+    }
+}
+
+impl Sink for TcpDrain {
+    fn count(&mut self) -> Result<Option<u64>, String> {
+        Ok(Some(self.shared.count.load(Ordering::Acquire)))
+    }
+    fn cpu(&self) -> Option<f64> {
+        None
+    }
+}
+
+impl Drop for TcpDrain {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
