@@ -66,7 +66,7 @@ struct SharedFrames {
 /// Distinct follower queries whose frames are kept (one range each).
 const MAX_SHARED: usize = 64;
 /// Messages rendered per slice; ingestion goes first between slices.
-const RENDER_SLICE: u64 = 256;
+const RENDER_SLICE: u64 = 32;
 
 /// Bytes read from a client per read.
 const READ_CHUNK: usize = 16 * 1024;
