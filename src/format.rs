@@ -39,7 +39,8 @@ pub fn content_type(fmt: OutputFormat) -> &'static str {
 /// in every JSON object.
 ///
 /// In `fmt=syslog` the line stays one line whatever the message holds: a
-/// line feed in the message text is written as the two characters `\n`, a
+/// line feed in the message text or in a structured-data value is written
+/// as the two characters `\n`, a
 /// carriage return as `\r`, and any other control character except tab
 /// (and DEL) as `\xHH`; other bytes, including invalid UTF-8, pass through
 /// unchanged, and a backslash is not escaped. (`fmt=json` is the lossless
@@ -199,7 +200,8 @@ fn write_one_line(out: &mut Vec<u8>, text: &[u8]) {
 }
 
 /// Structured data re-emitted from its parsed elements, each value escaped
-/// again (`"`, `\` and `]` get a backslash); `-` when there is none.
+/// again (`"`, `\` and `]` get a backslash, control characters are written
+/// as in [`render`]); `-` when there is none.
 fn write_sd_syslog(out: &mut Vec<u8>, sd: Option<&[u8]>) {
     let start = out.len();
     if let Some(sd) = sd {
@@ -239,7 +241,9 @@ fn escape_sd_value(out: &mut Vec<u8>, value: &[u8]) {
         if matches!(b, b'"' | b'\\' | b']') {
             out.push(b'\\');
         }
-        out.push(b);
+        // A value may hold any byte, line feeds included: control
+        // characters are written as in the message text, on one line.
+        write_one_line(out, &[b]);
     }
 }
 
@@ -490,12 +494,17 @@ fn write_utc(out: &mut Vec<u8>, t: Timestamp) {
 }
 
 /// The message's own time in the offset it was written in.
+///
+/// RFC 3339 offsets are whole minutes: an offset with seconds (a zone's
+/// local mean time, for dates before it adopted standard time) is cut to the
+/// minute and the time written in that offset, so it names the same instant.
 fn write_msg_time(out: &mut Vec<u8>, t: MsgTime) {
-    if t.offset == Offset::UTC {
+    let offset = Offset::from_seconds(t.offset.seconds() / 60 * 60).unwrap_or(Offset::UTC);
+    if offset == Offset::UTC {
         write_utc(out, t.instant);
     } else {
         // Printing to a Vec cannot fail.
-        let _ = PRINTER.print_timestamp_with_offset(&t.instant, t.offset, &mut *out);
+        let _ = PRINTER.print_timestamp_with_offset(&t.instant, offset, &mut *out);
     }
 }
 
@@ -791,6 +800,65 @@ mod tests {
             line.ends_with(" line one\\nline two\\r\\n\ttab \\x1b[31mred\\x7f \\n stays\n"),
             "{line}"
         );
+    }
+
+    /// Found by fuzzing (`parse_syslog`): a line feed in a structured-data
+    /// value split the `fmt=syslog` line in two, letting a sender forge a
+    /// second message line.
+    #[test]
+    fn syslog_sd_value_control_characters_stay_on_one_line() {
+        let sd = b"[a@2 k=\"x\nforged\r\x00y\" ok=\"plain\"]";
+        let line = render_to_string(OutputFormat::Syslog, &entry(b""), &full_message(sd, b"m"));
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        assert!(
+            line.contains(r#"[a@2 k="x\nforged\r\x00y" ok="plain"] m"#),
+            "{line}"
+        );
+        // The input the fuzzer found, through the parser.
+        let raw = b"<13>1 - - - - 4cr\n\x00edOgid[ [a@2 k=\"a\\\"b\x07\x00\x01\x00\x00\x00\x00\x00\
+                    \x014\\c\\cos\x11\x11\x11\x11\x11\x11\xf5\t 4cr\n\x00edOgid[\xee\xee\xee\xee\
+                    \xee\xee\x11\x11\x11\x11\x11\xff\xff\xff\xff\x11.0.2.1\" ip=\"192.0.2\xbf\x00.129\"] msd";
+        let ctx = syslog::ParseContext {
+            tz: jiff::tz::TimeZone::UTC,
+        };
+        let m = syslog::parse(raw, Timestamp::UNIX_EPOCH, &ctx);
+        assert!(m.structured_data.is_some(), "{m:?}");
+        let mut line = Vec::new();
+        render(OutputFormat::Syslog, &entry(raw), &m, EPOCH_US, &mut line);
+        let line_feeds = line.iter().filter(|&&b| b == b'\n').count();
+        assert_eq!(line_feeds, 1, "{}", String::from_utf8_lossy(&line));
+    }
+
+    /// Found by fuzzing (`parse_syslog`): an RFC 3164 date in 1404 in
+    /// Europe/Rome has the zone's local mean time, +00:49:56, which RFC 3339
+    /// cannot write; the offset was rounded but not the time, so the line
+    /// named an instant 4 s away.
+    #[test]
+    fn offsets_with_seconds_keep_the_instant() {
+        let mut m = full_message(b"", b"m");
+        let instant: Timestamp = "1404-06-15T11:10:04Z".parse().unwrap();
+        m.timestamp = Some(MsgTime {
+            instant,
+            offset: Offset::from_seconds(49 * 60 + 56).unwrap(),
+        });
+        let json = json_of(&entry(b""), &m);
+        let shown: Timestamp = json["timestamp"].as_str().unwrap().parse().unwrap();
+        assert_eq!(shown, instant, "{json}");
+        let line = render_to_string(OutputFormat::Syslog, &entry(b""), &m);
+        assert!(
+            line.starts_with("<35>1 1404-06-15T11:59:04.000000+00:49 "),
+            "{line}"
+        );
+        // The input the fuzzer found, through the parser, in that offset.
+        let raw = b"<30>Jun 15 1404 12:00:00 h\xffst a hostyear";
+        let ctx = syslog::ParseContext {
+            tz: jiff::tz::TimeZone::fixed(Offset::from_seconds(49 * 60 + 56).unwrap()),
+        };
+        let m = syslog::parse(raw, "2025-12-31T23:30:00Z".parse().unwrap(), &ctx);
+        let instant = m.timestamp.expect("a date").instant;
+        let json = json_of(&entry(raw), &m);
+        let shown: Timestamp = json["timestamp"].as_str().unwrap().parse().unwrap();
+        assert_eq!(shown, instant, "{json}");
     }
 
     #[test]

@@ -226,7 +226,12 @@ fn head_error(e: httparse::Error) -> HeadError {
 fn split_target(target: &str) -> (String, String) {
     let mut target = target.split('#').next().unwrap_or(target);
     for scheme in ["http://", "https://"] {
-        if target.len() >= scheme.len() && target[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        // `get`, not indexing: the target may hold non-ASCII characters
+        // (httparse accepts obs-text), and a cut inside one must not panic.
+        if target
+            .get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+        {
             let rest = &target[scheme.len()..];
             target = match rest.find(['/', '?']) {
                 Some(i) => &rest[i..],
@@ -515,6 +520,20 @@ mod tests {
             ]
         );
         assert_eq!(rest, b"GET /");
+    }
+
+    /// Found by fuzzing (`http_head`): a target with a multi-byte
+    /// character where an absolute-form scheme would end (`htth:/ѓ…`) made
+    /// the scheme check slice inside the character and panic.
+    #[test]
+    fn non_ascii_target_near_a_scheme_does_not_panic() {
+        let req = parse("GET htth:/ѓocalha%20b HTTP/1.1\r\n\r\n".as_bytes());
+        assert_eq!(req.path, "htth:/ѓocalha%20b");
+        let req = parse("GET httpѓ://x/p?q HTTP/1.1\r\n\r\n".as_bytes());
+        assert_eq!(
+            (req.path.as_str(), req.query.as_str()),
+            ("httpѓ://x/p", "q")
+        );
     }
 
     #[test]

@@ -32,5 +32,8 @@ fn the_live_viewer_page_works_in_chromium() {
     );
     // node's runner prints "# pass N" and "# fail 0".
     assert!(stdout.contains("# fail 0"), "{stdout}");
-    assert!(!stdout.contains("# pass 0"), "no browser test ran:\n{stdout}");
+    assert!(
+        !stdout.contains("# pass 0"),
+        "no browser test ran:\n{stdout}"
+    );
 }
