@@ -556,21 +556,6 @@ mod tests {
         }
     }
 
-    fn malformed(raw: &[u8]) -> Message<'_> {
-        Message {
-            facility: 1,
-            severity: 5,
-            timestamp: None,
-            hostname: None,
-            app_name: None,
-            proc_id: None,
-            msg_id: None,
-            structured_data: None,
-            message: raw,
-            format: Format::Malformed,
-        }
-    }
-
     fn render_to_string(fmt: OutputFormat, entry: &Entry<'_>, msg: &Message<'_>) -> String {
         let mut out = Vec::new();
         render(fmt, entry, msg, EPOCH_US, &mut out);
@@ -644,7 +629,7 @@ mod tests {
         e.cred = None;
         e.truncated = false;
         e.transport = Transport::Tcp;
-        let v = json_of(&e, &malformed(raw));
+        let v = json_of(&e, &Message::unparsed(raw));
         let expected = json!({
             "seq": 42,
             "epoch": EPOCH_US,
@@ -864,7 +849,7 @@ mod tests {
     #[test]
     fn syslog_malformed() {
         let raw = b"just some text\nwith a newline";
-        let line = render_to_string(OutputFormat::Syslog, &entry(raw), &malformed(raw));
+        let line = render_to_string(OutputFormat::Syslog, &entry(raw), &Message::unparsed(raw));
         assert_eq!(
             line,
             "<13>1 2026-11-24T10:00:00.123456Z - - - - - just some text\\nwith a newline\n"
@@ -878,7 +863,7 @@ mod tests {
         render(
             OutputFormat::Raw,
             &entry(raw),
-            &malformed(raw),
+            &Message::unparsed(raw),
             EPOCH_US,
             &mut out,
         );
@@ -891,14 +876,14 @@ mod tests {
         render(
             OutputFormat::Raw,
             &entry(b"x"),
-            &malformed(b"x"),
+            &Message::unparsed(b"x"),
             EPOCH_US,
             &mut out,
         );
         render(
             OutputFormat::Json,
             &entry(b"x"),
-            &malformed(b"x"),
+            &Message::unparsed(b"x"),
             EPOCH_US,
             &mut out,
         );
@@ -910,21 +895,21 @@ mod tests {
         let mut e = entry(b"x");
         for us in [i64::MIN, i64::MAX, -1, 0] {
             e.received_us = us;
-            let v = json_of(&e, &malformed(b"x"));
+            let v = json_of(&e, &Message::unparsed(b"x"));
             assert!(v["received"].is_string());
             let mut out = Vec::new();
             render_notice(OutputFormat::Syslog, &Notice::Cleared, us, us, &mut out);
         }
         e.received_us = 0;
         assert_eq!(
-            json_of(&e, &malformed(b"x"))["received"],
+            json_of(&e, &Message::unparsed(b"x"))["received"],
             "1970-01-01T00:00:00.000000Z"
         );
     }
 
     #[test]
     fn odd_facility_values_do_not_panic() {
-        let mut m = malformed(b"x");
+        let mut m = Message::unparsed(b"x");
         m.facility = 255;
         m.severity = 255;
         let v = json_of(&entry(b"x"), &m);

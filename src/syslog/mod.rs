@@ -32,7 +32,24 @@ pub struct Message<'a> {
     pub format: Format,
 }
 
-impl Message<'_> {
+impl<'a> Message<'a> {
+    /// A message that parses as no syslog format: stored whole as its text,
+    /// `user.notice`, every other field absent.
+    pub fn unparsed(raw: &'a [u8]) -> Message<'a> {
+        Message {
+            facility: 1,
+            severity: 5,
+            timestamp: None,
+            hostname: None,
+            app_name: None,
+            proc_id: None,
+            msg_id: None,
+            structured_data: None,
+            message: raw,
+            format: Format::Malformed,
+        }
+    }
+
     pub fn malformed(&self) -> bool {
         self.format == Format::Malformed
     }

@@ -50,22 +50,7 @@ pub fn parse<'a>(raw: &'a [u8], received: Timestamp, ctx: &ParseContext) -> Mess
         }),
         Some(_) => parse_3164(None, raw, received, ctx),
     };
-    parsed.unwrap_or_else(|| malformed(raw))
-}
-
-fn malformed(raw: &[u8]) -> Message<'_> {
-    Message {
-        facility: DEFAULT_PRI >> 3,
-        severity: DEFAULT_PRI & 7,
-        timestamp: None,
-        hostname: None,
-        app_name: None,
-        proc_id: None,
-        msg_id: None,
-        structured_data: None,
-        message: raw,
-        format: Format::Malformed,
-    }
+    parsed.unwrap_or_else(|| Message::unparsed(raw))
 }
 
 /// `<` 1 to 3 digits `>`, at most 191; leading zeros are tolerated.
@@ -913,21 +898,6 @@ mod tests {
         parse(raw, ts(received), &utc())
     }
 
-    fn malformed_msg(raw: &[u8]) -> Message<'_> {
-        Message {
-            facility: 1,
-            severity: 5,
-            timestamp: None,
-            hostname: None,
-            app_name: None,
-            proc_id: None,
-            msg_id: None,
-            structured_data: None,
-            message: raw,
-            format: Format::Malformed,
-        }
-    }
-
     /// `(id, [(name, unescaped value)])` for every element.
     fn sd(sd: &[u8]) -> Vec<(String, Vec<(String, String)>)> {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
@@ -1284,7 +1254,7 @@ mod tests {
         for raw in cases {
             assert_eq!(
                 parse_utc(raw, "2024-01-01T00:00:00Z"),
-                malformed_msg(raw),
+                Message::unparsed(raw),
                 "{}",
                 String::from_utf8_lossy(raw)
             );
@@ -1319,7 +1289,7 @@ mod tests {
     fn rfc3164_example_2_is_malformed() {
         assert_eq!(
             parse_utc(b"Use the BFG!", "2024-01-01T00:00:00Z"),
-            malformed_msg(b"Use the BFG!")
+            Message::unparsed(b"Use the BFG!")
         );
     }
 
@@ -2069,7 +2039,7 @@ mod tests {
         for raw in cases {
             assert_eq!(
                 parse_utc(raw, "2024-01-08T19:46:04Z"),
-                malformed_msg(raw),
+                Message::unparsed(raw),
                 "{}",
                 String::from_utf8_lossy(raw)
             );
