@@ -38,15 +38,6 @@ pub struct State {
     pub parse_ctx: ParseContext,
 }
 
-/// Trims the trailing `\n`, `\r\n` and NUL bytes senders add.
-pub fn trim_message(bytes: &[u8]) -> &[u8] {
-    let end = bytes
-        .iter()
-        .rposition(|b| !matches!(b, b'\n' | b'\r' | 0))
-        .map_or(0, |i| i + 1);
-    &bytes[..end]
-}
-
 impl State {
     pub fn new(ring: Ring, epoch_us: i64, parse_ctx: ParseContext) -> State {
         State {
@@ -66,7 +57,7 @@ impl State {
             self.counters.dropped_paused += 1;
             return None;
         }
-        let bytes = trim_message(msg.bytes);
+        let bytes = syslog::trim_trailer(msg.bytes);
         if msg.truncated || bytes.len() > self.ring.max_message_bytes() {
             self.counters.truncated += 1;
         }
@@ -295,11 +286,11 @@ mod tests {
 
     #[test]
     fn trims_line_endings_and_nuls() {
-        assert_eq!(trim_message(b"hi\n"), b"hi");
-        assert_eq!(trim_message(b"hi\r\n"), b"hi");
-        assert_eq!(trim_message(b"hi\0"), b"hi");
-        assert_eq!(trim_message(b"hi \n\n"), b"hi ");
-        assert_eq!(trim_message(b"\n"), b"");
+        assert_eq!(syslog::trim_trailer(b"hi\n"), b"hi");
+        assert_eq!(syslog::trim_trailer(b"hi\r\n"), b"hi");
+        assert_eq!(syslog::trim_trailer(b"hi\0"), b"hi");
+        assert_eq!(syslog::trim_trailer(b"hi \n\n"), b"hi ");
+        assert_eq!(syslog::trim_trailer(b"\n"), b"");
     }
 
     #[test]

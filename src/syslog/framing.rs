@@ -18,6 +18,8 @@
 
 use memchr::memchr;
 
+use super::trim_trailer;
+
 /// Digits a length may have: up to 999 999 999 bytes, which no limit
 /// reaches and no arithmetic overflows.
 pub const MAX_COUNT_DIGITS: usize = 9;
@@ -270,16 +272,6 @@ fn deliver(bytes: &[u8], truncated: bool, emit: &mut impl FnMut(Frame<'_>)) {
     if !bytes.is_empty() {
         emit(Frame { bytes, truncated });
     }
-}
-
-/// The message without its trailing `\n`, `\r` and NUL bytes, in any
-/// number and order (what syslog(3) implementations and relays append).
-fn trim_trailer(bytes: &[u8]) -> &[u8] {
-    let end = bytes
-        .iter()
-        .rposition(|&b| !matches!(b, b'\n' | b'\r' | b'\0'))
-        .map_or(0, |i| i + 1);
-    &bytes[..end]
 }
 
 #[cfg(test)]

@@ -74,6 +74,18 @@ pub enum Format {
     Malformed,
 }
 
+/// The message without its trailing `\n`, `\r` and NUL bytes, in any
+/// number and order (what syslog(3) implementations and relays append).
+/// The one rule for every transport: datagrams at ingest, TCP frames in the
+/// framer.
+pub fn trim_trailer(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .rposition(|&b| !matches!(b, b'\n' | b'\r' | b'\0'))
+        .map_or(0, |i| i + 1);
+    &bytes[..end]
+}
+
 /// Severity names as `syslog.h` spells them, indexed by severity.
 pub const SEVERITY_NAMES: [&str; 8] = [
     "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
