@@ -86,6 +86,11 @@ impl Config {
         {
             c.runs = n.max(1);
         }
+        // Which follower counts the fan-out section measures ingest with
+        // (comma-separated; empty: only the latency figure).
+        if let Ok(v) = std::env::var("CIRCOLOG_BENCH_FOLLOWERS") {
+            c.followers = v.split(',').filter_map(|n| n.trim().parse().ok()).collect();
+        }
         c
     }
 

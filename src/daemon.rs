@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::ring::{Incoming, Ring, Transport};
-use crate::syslog::{self, Format, ParseContext};
+use crate::ring::{Entry, Incoming, Ring, Transport};
+use crate::syslog::{self, Format, Message, ParseContext};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,6 +65,12 @@ impl State {
             self.counters.malformed += 1;
         }
         Some(self.ring.push(Incoming { bytes, ..msg }))
+    }
+
+    /// Parses a stored message, as every reader sees it.
+    pub fn message<'a>(&self, e: &Entry<'a>) -> Message<'a> {
+        let received = jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
+        syslog::parse(e.raw, received, &self.parse_ctx)
     }
 
     pub fn paused(&self) -> bool {

@@ -4,10 +4,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
+use bytes::Bytes;
 use circolog::daemon::{Clients, State};
+use circolog::fanout::{FrameLog, push_text};
 use circolog::format::{self, Notice};
 use circolog::http::{self, BodyLen, HeadError, Method, Request};
 use circolog::query::Query;
@@ -48,23 +50,20 @@ struct Ctx {
     max_message: usize,
     socket_gid: Option<u32>,
     clients: Cell<Clients>,
-    /// Frames rendered once for followers that share a format and filter.
-    shared: RefCell<Vec<SharedFrames>>,
+    /// Frames rendered once for the followers of each query (format and
+    /// filter), while any follows it.
+    logs: RefCell<Vec<FollowedQuery>>,
 }
 
-/// Websocket frames for the messages `from..to`, rendered by the first
-/// follower with this `key` (format and filter) to get there and copied by
-/// the others, so that a hundred identical followers parse and render each
-/// message once.
-struct SharedFrames {
-    key: Rc<str>,
-    from: u64,
-    to: u64,
-    frames: Vec<u8>,
-}
+/// A followed query (see [`share_key`]) and its frame log, which lives as
+/// long as a follower holds it.
+type FollowedQuery = (Rc<str>, Weak<RefCell<FrameLog>>);
 
-/// Distinct follower queries whose frames are kept (one range each).
-const MAX_SHARED: usize = 64;
+/// Distinct follower queries with a shared frame log; followers of any
+/// other query render their own frames.
+const MAX_LOGS: usize = 16;
+/// Frames a log keeps at most, for followers that fall behind.
+const LOG_BYTES: usize = 4 << 20;
 /// Messages rendered per slice; ingestion goes first between slices.
 const RENDER_SLICE: u64 = 32;
 
@@ -100,7 +99,7 @@ pub async fn run(
         max_message,
         socket_gid,
         clients: Cell::new(Clients::default()),
-        shared: RefCell::new(Vec::new()),
+        logs: RefCell::new(Vec::new()),
     });
 
     let efd = {
@@ -179,43 +178,27 @@ impl Ctx {
         }
     }
 
-    /// Appends the frames another follower rendered from `from` with the
-    /// same key, if any; returns the seq after them.
-    fn copy_shared(&self, key: &str, from: u64, out: &mut Vec<u8>) -> Option<u64> {
-        let shared = self.shared.borrow();
-        let hit = shared.iter().find(|f| f.from == from && &*f.key == key)?;
-        out.extend_from_slice(&hit.frames);
-        Some(hit.to)
-    }
-
-    /// Offers frames just rendered to followers with the same key.
-    fn publish_shared(&self, key: &Rc<str>, from: u64, to: u64, frames: &[u8]) {
-        let mut shared = self.shared.borrow_mut();
-        let slot = match shared.iter().position(|f| f.key == *key) {
-            Some(i) => i,
-            None if shared.len() < MAX_SHARED => {
-                shared.push(SharedFrames {
-                    key: key.clone(),
-                    from,
-                    to,
-                    frames: Vec::new(),
-                });
-                shared.len() - 1
+    /// Registers a follower of `key` now at `cursor` with that query's
+    /// frame log, creating it if need be; `None` when there are already
+    /// [`MAX_LOGS`] other queries followed.
+    fn join_log(&self, key: &Rc<str>, cursor: u64) -> Option<LogSlot> {
+        let mut logs = self.logs.borrow_mut();
+        logs.retain(|(_, log)| log.strong_count() > 0);
+        let found = logs
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, log)| log.upgrade());
+        let log = match found {
+            Some(log) => log,
+            None if logs.len() < MAX_LOGS => {
+                let log = Rc::new(RefCell::new(FrameLog::new(LOG_BYTES)));
+                logs.push((key.clone(), Rc::downgrade(&log)));
+                log
             }
-            // Full: the range that starts earliest is the least likely to be
-            // asked for again.
-            None => shared
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, f)| f.from)
-                .map_or(0, |(i, _)| i),
+            None => return None,
         };
-        let f = &mut shared[slot];
-        f.key = key.clone();
-        f.from = from;
-        f.to = to;
-        f.frames.clear();
-        f.frames.extend_from_slice(frames);
+        let slot = log.borrow_mut().register(cursor);
+        Some(LogSlot { log, slot })
     }
 
     /// Called between slices of long work (dumps, followers): ingestion
@@ -312,6 +295,34 @@ impl Stream {
             Stream::Tcp(s) => s.write_all(buf).await,
             Stream::Unix(s) => s.write_all(buf).await,
         }
+    }
+
+    /// Writes every byte of `bufs`, in order, a vectored write at a time.
+    async fn writev_all(&self, mut bufs: Vec<Bytes>) -> io::Result<()> {
+        while !bufs.is_empty() {
+            let (r, mut back) = match self {
+                Stream::Tcp(s) => s.writev(bufs).await,
+                Stream::Unix(s) => s.writev(bufs).await,
+            };
+            let mut n = r?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            let done = back.iter().take_while(|b| {
+                let whole = b.len() <= n;
+                if whole {
+                    n -= b.len();
+                }
+                whole
+            });
+            let done = done.count();
+            back.drain(..done);
+            if let Some(first) = back.first_mut() {
+                *first = first.slice(n..);
+            }
+            bufs = back;
+        }
+        Ok(())
     }
 
     fn shutdown(&self) {
@@ -802,7 +813,7 @@ async fn start_seq(ctx: &Ctx, q: &Query, end: u64) -> u64 {
             while seq > stop {
                 let s = seq - 1;
                 if let Some(e) = st.ring.get(s) {
-                    let msg = parse(&st, &e);
+                    let msg = st.message(&e);
                     if q.filter.matches(&msg) {
                         found += 1;
                         if found == limit {
@@ -819,11 +830,6 @@ async fn start_seq(ctx: &Ctx, q: &Query, end: u64) -> u64 {
         tokio::task::yield_now().await;
     }
     lower
-}
-
-fn parse<'a>(st: &State, e: &circolog::ring::Entry<'a>) -> circolog::syslog::Message<'a> {
-    let received = jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
-    circolog::syslog::parse(e.raw, received, &st.parse_ctx)
 }
 
 /// `GET /`: streams the matching messages from the ring, a piece at a time,
@@ -874,7 +880,7 @@ async fn dump(
                 while cursor < slice_end {
                     match st.ring.read(cursor) {
                         Read::Entry(e) => {
-                            let msg = parse(&st, &e);
+                            let msg = st.message(&e);
                             if q.filter.matches(&msg) {
                                 format::render(q.format, &e, &msg, st.epoch_us, &mut body);
                             }
@@ -970,8 +976,8 @@ fn control(ctx: &Ctx, req: &Request, out: &mut Vec<u8>) {
         }
     }
     if req.path == "/logs/clear" {
-        // Frames of cleared messages must never be sent again.
-        ctx.shared.borrow_mut().clear();
+        // Followers announce it; frame logs drop what they rendered before
+        // it when next extended, which comes before anything is taken.
         ctx.stored.notify_waiters();
     }
     let st = ctx.state.borrow();
@@ -1044,10 +1050,11 @@ async fn follow(stream: Stream, ctx: Rc<Ctx>, req: Request, q: Query, mut out: V
     };
 
     let mut cursor = start_seq(&ctx, &q, end).await;
-    let key = share_key(&req.query);
+    let log = ctx.join_log(&share_key(&req.query), cursor);
     let mut seen_clears = clears;
     let mut shutdown = ctx.shutdown.clone();
     let mut frame = Vec::with_capacity(1024);
+    let mut shared = Vec::new();
     let close = loop {
         let notified = ctx.stored.notified();
         tokio::pin!(notified);
@@ -1082,25 +1089,35 @@ async fn follow(stream: Stream, ctx: Rc<Ctx>, req: Request, q: Query, mut out: V
                 cursor = cursor.max(st.ring.first_seq());
             }
         }
-        fill_frames(&ctx, &q, &key, &mut cursor, &mut out, &mut frame);
-        if !out.is_empty() {
-            let (r, b) = stream.write_all(out).await;
-            out = b;
-            if r.is_err() {
+        fill_frames(
+            &ctx,
+            &q,
+            log.as_ref(),
+            &mut cursor,
+            &mut out,
+            &mut shared,
+            &mut frame,
+        );
+        if !out.is_empty() || !shared.is_empty() {
+            // Our own frames first (answers, notices, a backlog the log
+            // does not hold), then the log's, copied by nobody.
+            if !out.is_empty() {
+                shared.insert(0, Bytes::copy_from_slice(&out));
+            }
+            if stream
+                .writev_all(std::mem::take(&mut shared))
+                .await
+                .is_err()
+            {
                 break 0;
             }
             continue;
         }
         tokio::select! {
-            _ = &mut notified => {
-                // Many followers: let a few batches gather, so that each
-                // write carries more and the loop makes fewer of them.
-                let followers = ctx.clients.get().followers;
-                if followers > COALESCE_FROM {
-                    let wait = Duration::from_micros((followers * 20).min(20_000));
-                    tokio::time::sleep(wait).await;
-                }
-            }
+            // No timer gathers wake-ups: while followers write, newer
+            // messages gather by themselves, so batches grow with the load
+            // and a quiet follower hears of a message at once.
+            _ = &mut notified => {}
             ev = rx.recv() => match ev {
                 Some(FromPeer::Ping(p)) => {
                     out.clear();
@@ -1136,9 +1153,6 @@ async fn follow(stream: Stream, ctx: Rc<Ctx>, req: Request, q: Query, mut out: V
     let _ = reader.await;
 }
 
-/// Beyond this many followers, wake-ups are coalesced.
-const COALESCE_FROM: u64 = 16;
-
 /// What followers must have in common to share frames: the query without
 /// where it starts (`l`, `since`), in a canonical order.
 fn share_key(query: &str) -> Rc<str> {
@@ -1150,29 +1164,75 @@ fn share_key(query: &str) -> Rc<str> {
     parts.join("&").into()
 }
 
-/// Renders (or copies from a follower ahead on the same path) websocket
-/// frames from `cursor` until about a write's worth or the newest message,
-/// a slice at a time, letting ingestion go first between slices.
+/// A follower's place in its query's [`FrameLog`].
+struct LogSlot {
+    log: Rc<RefCell<FrameLog>>,
+    slot: usize,
+}
+
+impl Drop for LogSlot {
+    fn drop(&mut self) {
+        if let Ok(mut log) = self.log.try_borrow_mut() {
+            log.unregister(self.slot);
+        }
+    }
+}
+
+/// Frames one write takes from a log at most, in bytes and in slices.
+const LOG_TAKE_BYTES: usize = 256 * 1024;
+const LOG_TAKE_SLICES: usize = 64;
+/// Messages a follower renders into its log per turn at most.
+const LOG_RENDER_MAX: u64 = 1024;
+
+/// Gathers the frames a follower at `cursor` is to be sent next, about a
+/// write's worth: slices of its query's frame log (into `shared`) when the
+/// log holds the cursor, after rendering into the log what is new; else
+/// frames rendered here (into `out`) until the cursor reaches the log: a
+/// backlog older than the log, or a query without one. Renders a slice at
+/// a time, letting ingestion go first between slices.
 fn fill_frames(
     ctx: &Ctx,
     q: &Query,
-    key: &Rc<str>,
+    log: Option<&LogSlot>,
     cursor: &mut u64,
     out: &mut Vec<u8>,
+    shared: &mut Vec<Bytes>,
     frame: &mut Vec<u8>,
 ) {
-    while out.len() < WRITE_CHUNK {
-        if let Some(to) = ctx.copy_shared(key, *cursor, out) {
-            *cursor = to;
-            continue;
+    let mut stop = u64::MAX;
+    if let Some(l) = log {
+        let mut rendered = 0;
+        while rendered < LOG_RENDER_MAX {
+            let n = {
+                let st = ctx.state.borrow();
+                l.log
+                    .borrow_mut()
+                    .extend(&st, q, *cursor, RENDER_SLICE, frame)
+            };
+            if n == 0 {
+                break;
+            }
+            rendered += n;
+            ctx.poll_ingest();
         }
+        let mut lg = l.log.borrow_mut();
+        if let Some(next) = lg.take(*cursor, LOG_TAKE_BYTES, LOG_TAKE_SLICES, shared) {
+            *cursor = next;
+            lg.advance(l.slot, next);
+            return;
+        }
+        match lg.range() {
+            Some((first, _)) if *cursor < first => stop = first,
+            // Nothing new.
+            _ => return,
+        }
+    }
+    while out.len() < WRITE_CHUNK && *cursor < stop {
         let from = *cursor;
-        let start = out.len();
-        let mut at_end = false;
         {
             let mut st = ctx.state.borrow_mut();
             let epoch = st.epoch_us;
-            if let Read::Skipped(n) = st.ring.read(*cursor) {
+            if let Read::Skipped(n) = st.ring.read(from) {
                 *cursor += n;
                 st.counters.skipped_followers += n;
                 frame.clear();
@@ -1180,13 +1240,12 @@ fn fill_frames(
                 push_text(out, frame);
                 continue;
             }
-            while *cursor < from + RENDER_SLICE {
+            while *cursor < stop.min(from + RENDER_SLICE) {
                 let Some(e) = st.ring.get(*cursor) else {
-                    at_end = true;
                     break;
                 };
                 *cursor += 1;
-                let msg = parse(&st, &e);
+                let msg = st.message(&e);
                 if q.filter.matches(&msg) {
                     frame.clear();
                     format::render(q.format, &e, &msg, epoch, frame);
@@ -1194,20 +1253,16 @@ fn fill_frames(
                 }
             }
         }
-        if *cursor > from {
-            ctx.publish_shared(key, from, *cursor, &out[start..]);
-        }
-        if at_end {
+        if *cursor == from {
             break;
         }
         ctx.poll_ingest();
     }
-}
-
-/// Strips the trailing newline a renderer adds: one message, one frame.
-fn push_text(out: &mut Vec<u8>, line: &[u8]) {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    ws::write_text(out, line);
+    if let Some(l) = log
+        && let Ok(mut lg) = l.log.try_borrow_mut()
+    {
+        lg.advance(l.slot, *cursor);
+    }
 }
 
 async fn read_frames(stream: &Stream, limits: ws::Limits, tx: mpsc::Sender<FromPeer>) {

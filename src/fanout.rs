@@ -1,0 +1,432 @@
+//! Websocket frames rendered once for every follower that shares a format
+//! and filter.
+//!
+//! A hundred followers of `GET /ws?fmt=json` want the same bytes for every
+//! new message. A [`FrameLog`] holds those bytes for the most recent
+//! messages as a queue of immutable chunks, each the frames of a run of
+//! consecutive seqs. The first follower to find new messages in the ring
+//! renders them into a new chunk ([`FrameLog::extend`]); every follower then
+//! writes straight from the chunks ([`FrameLog::take`] hands out
+//! reference-counted slices, so a write copies nothing in user space).
+//!
+//! The log keeps a chunk while a registered follower still needs it, and at
+//! most about `max_bytes` in all: a follower that falls further behind
+//! renders its own frames until it catches up with the log, or skips what
+//! the ring overwrote. A clear empties the log.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use crate::daemon::State;
+use crate::format;
+use crate::query::Query;
+use crate::ws;
+
+/// The frames of the messages `from..to` that pass the log's filter.
+struct Chunk {
+    from: u64,
+    to: u64,
+    frames: Bytes,
+    /// For each seq in `from..to`, where in `frames` its frame (or, when it
+    /// did not match, the next one) starts.
+    offsets: Box<[u32]>,
+}
+
+impl Chunk {
+    fn offset(&self, seq: u64) -> usize {
+        self.offsets[(seq - self.from) as usize] as usize
+    }
+}
+
+/// Rendered frames for the most recent messages, shared by the followers of
+/// one query.
+pub struct FrameLog {
+    /// Consecutive: each chunk's `from` is the previous one's `to`.
+    chunks: VecDeque<Chunk>,
+    bytes: usize,
+    max_bytes: usize,
+    /// The state's clear count the chunks were rendered under.
+    clears: u64,
+    /// Where each registered follower is (`None`: a free slot).
+    cursors: Vec<Option<u64>>,
+}
+
+impl FrameLog {
+    /// An empty log that keeps about `max_bytes` of frames at most.
+    pub fn new(max_bytes: usize) -> FrameLog {
+        FrameLog {
+            chunks: VecDeque::new(),
+            bytes: 0,
+            max_bytes,
+            clears: 0,
+            cursors: Vec::new(),
+        }
+    }
+
+    /// Seqs the log holds frames for.
+    pub fn range(&self) -> Option<(u64, u64)> {
+        Some((self.chunks.front()?.from, self.chunks.back()?.to))
+    }
+
+    /// Bytes of frames held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A follower now at `cursor` starts using the log; its chunks are kept
+    /// until it has passed them. Returns its slot.
+    pub fn register(&mut self, cursor: u64) -> usize {
+        match self.cursors.iter().position(Option::is_none) {
+            Some(i) => {
+                self.cursors[i] = Some(cursor);
+                i
+            }
+            None => {
+                self.cursors.push(Some(cursor));
+                self.cursors.len() - 1
+            }
+        }
+    }
+
+    /// The follower in `slot` is gone.
+    pub fn unregister(&mut self, slot: usize) {
+        if let Some(c) = self.cursors.get_mut(slot) {
+            *c = None;
+        }
+        self.trim();
+    }
+
+    /// The follower in `slot` has everything before `cursor`. The chunks
+    /// every follower has passed go at the next [`FrameLog::extend`] (once
+    /// per batch of new messages, rather than once per follower).
+    pub fn advance(&mut self, slot: usize, cursor: u64) {
+        if let Some(c) = self.cursors.get_mut(slot) {
+            *c = Some(cursor);
+        }
+    }
+
+    /// Drops the chunks every follower has passed, and the oldest ones
+    /// beyond `max_bytes` (the newest chunk always stays).
+    fn trim(&mut self) {
+        let min = self.cursors.iter().flatten().min().copied();
+        while let Some(front) = self.chunks.front() {
+            let passed = min.is_some_and(|m| front.to <= m);
+            let over = self.bytes > self.max_bytes && self.chunks.len() > 1;
+            if !(passed || over) {
+                break;
+            }
+            self.bytes -= front.frames.len();
+            self.chunks.pop_front();
+        }
+    }
+
+    /// Renders the messages stored after the log's end (or from `start`,
+    /// when the log is empty), at most `max` of them, as one new chunk.
+    /// Returns how many seqs the log moved forward.
+    ///
+    /// `scratch` is a buffer for one rendered line.
+    pub fn extend(
+        &mut self,
+        st: &State,
+        q: &Query,
+        start: u64,
+        max: u64,
+        scratch: &mut Vec<u8>,
+    ) -> u64 {
+        if st.counters.clears != self.clears {
+            self.clears = st.counters.clears;
+            self.clear();
+        }
+        self.trim();
+        let ring = &st.ring;
+        let mut from = self.range().map_or(start, |(_, end)| end);
+        if from < ring.first_seq() {
+            // The ring overwrote messages before they were rendered: the
+            // chunks must stay consecutive, so start again at the oldest.
+            self.clear();
+            from = ring.first_seq();
+        }
+        let to = ring.next_seq().min(from.saturating_add(max));
+        if to <= from {
+            return 0;
+        }
+        let mut frames = Vec::with_capacity(((to - from) as usize).saturating_mul(256));
+        let mut offsets = Vec::with_capacity((to - from) as usize);
+        for seq in from..to {
+            offsets.push(u32::try_from(frames.len()).unwrap_or(u32::MAX));
+            let Some(e) = ring.get(seq) else { continue };
+            let msg = st.message(&e);
+            if q.filter.matches(&msg) {
+                scratch.clear();
+                format::render(q.format, &e, &msg, st.epoch_us, scratch);
+                push_text(&mut frames, scratch);
+            }
+        }
+        self.bytes += frames.len();
+        self.chunks.push_back(Chunk {
+            from,
+            to,
+            frames: Bytes::from(frames),
+            offsets: offsets.into_boxed_slice(),
+        });
+        self.trim();
+        to - from
+    }
+
+    /// The frames from `cursor` on, appended to `out` as slices of the log:
+    /// about `max_bytes` at most (at least one chunk's worth) in at most
+    /// `max_slices` slices. Returns the seq after them, or `None` when the
+    /// log does not hold `cursor` (it is before the log, or nothing newer
+    /// is rendered). Call [`FrameLog::extend`] first: that is where the log
+    /// notices a clear.
+    pub fn take(
+        &self,
+        cursor: u64,
+        max_bytes: usize,
+        max_slices: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Option<u64> {
+        let at = self.chunks.partition_point(|c| c.to <= cursor);
+        let first = self.chunks.get(at)?;
+        if first.from > cursor {
+            return None;
+        }
+        let (mut bytes, mut slices) = (0, 0);
+        let mut next = cursor;
+        for c in self.chunks.range(at..) {
+            if bytes >= max_bytes || slices >= max_slices.max(1) {
+                break;
+            }
+            let start = if c.from < cursor { c.offset(cursor) } else { 0 };
+            if start < c.frames.len() {
+                out.push(c.frames.slice(start..));
+                bytes += c.frames.len() - start;
+                slices += 1;
+            }
+            next = c.to;
+        }
+        Some(next)
+    }
+
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Appends one rendered line as one websocket text frame, without the line
+/// feed a renderer ends it with.
+pub fn push_text(out: &mut Vec<u8>, line: &[u8]) {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    ws::write_text(out, line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{Config, Incoming, Ring, Transport};
+    use crate::syslog::ParseContext;
+
+    fn state(max_messages: usize) -> State {
+        let ring = Ring::new(Config {
+            max_messages,
+            arena_bytes: 1 << 20,
+            max_message_bytes: 1024,
+        })
+        .expect("ring");
+        State::new(
+            ring,
+            1,
+            ParseContext {
+                tz: jiff::tz::TimeZone::UTC,
+            },
+        )
+    }
+
+    fn store(st: &mut State, text: &str) {
+        st.ingest(Incoming {
+            received_us: 1_700_000_000_000_000,
+            transport: Transport::Unix,
+            cred: None,
+            truncated: false,
+            bytes: text.as_bytes(),
+        });
+    }
+
+    fn query(q: &str) -> Query {
+        Query::parse(q).expect("query")
+    }
+
+    /// The payloads of the (unmasked, text) frames in `slices`.
+    fn payloads(slices: &[Bytes]) -> Vec<String> {
+        let all: Vec<u8> = slices.iter().flat_map(|b| b.iter().copied()).collect();
+        let mut out = Vec::new();
+        let mut p = 0;
+        while p < all.len() {
+            assert_eq!(all[p], 0x81, "a final text frame");
+            let (hdr, len) = match all[p + 1] {
+                126 => (4, u16::from_be_bytes([all[p + 2], all[p + 3]]) as usize),
+                n => (2, usize::from(n)),
+            };
+            out.push(String::from_utf8(all[p + hdr..p + hdr + len].to_vec()).expect("UTF-8"));
+            p += hdr + len;
+        }
+        assert_eq!(p, all.len(), "a frame was cut");
+        out
+    }
+
+    #[test]
+    fn renders_once_and_hands_out_the_same_bytes_from_any_cursor() {
+        let mut st = state(100);
+        for i in 0..10 {
+            store(&mut st, &format!("<13>1 - h app - - - m{i}"));
+        }
+        let q = query("fmt=raw");
+        let mut log = FrameLog::new(1 << 20);
+        let mut scratch = Vec::new();
+        assert_eq!(log.extend(&st, &q, 0, 4, &mut scratch), 4);
+        assert_eq!(log.extend(&st, &q, 0, 100, &mut scratch), 6);
+        assert_eq!(log.extend(&st, &q, 0, 100, &mut scratch), 0);
+        assert_eq!(log.range(), Some((0, 10)));
+
+        let mut out = Vec::new();
+        assert_eq!(log.take(0, 1 << 20, 64, &mut out), Some(10));
+        let all = payloads(&out);
+        assert_eq!(all.len(), 10);
+        assert_eq!(all[0], "<13>1 - h app - - - m0");
+        assert_eq!(all[9], "<13>1 - h app - - - m9");
+
+        // From the middle of the first chunk, and of the second.
+        for from in [2u64, 5] {
+            let mut out = Vec::new();
+            assert_eq!(log.take(from, 1 << 20, 64, &mut out), Some(10));
+            assert_eq!(payloads(&out), all[from as usize..].to_vec());
+        }
+        // Nothing newer than the end.
+        assert_eq!(log.take(10, 1 << 20, 64, &mut Vec::new()), None);
+    }
+
+    #[test]
+    fn a_filter_keeps_only_matching_frames_at_every_offset() {
+        let mut st = state(100);
+        for i in 0..8 {
+            let sev = if i % 2 == 0 { 3 } else { 6 };
+            store(&mut st, &format!("<{sev}>1 - h app - - - m{i}"));
+        }
+        let q = query("fmt=raw&sev=err");
+        let mut log = FrameLog::new(1 << 20);
+        log.extend(&st, &q, 0, 100, &mut Vec::new());
+        for from in 0..8u64 {
+            let mut out = Vec::new();
+            assert_eq!(log.take(from, 1 << 20, 64, &mut out), Some(8));
+            let want: Vec<String> = (from..8)
+                .filter(|i| i % 2 == 0)
+                .map(|i| format!("<3>1 - h app - - - m{i}"))
+                .collect();
+            assert_eq!(payloads(&out), want, "from {from}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_before_the_log_is_not_served() {
+        let mut st = state(100);
+        for i in 0..6 {
+            store(&mut st, &format!("m{i}"));
+        }
+        let mut log = FrameLog::new(1 << 20);
+        log.extend(&st, &query("fmt=raw"), 3, 100, &mut Vec::new());
+        assert_eq!(log.range(), Some((3, 6)));
+        assert_eq!(log.take(2, 1 << 20, 64, &mut Vec::new()), None);
+        assert_eq!(log.take(3, 1 << 20, 64, &mut Vec::new()), Some(6));
+    }
+
+    #[test]
+    fn chunks_go_once_every_follower_has_passed_them() {
+        let mut st = state(100);
+        let q = query("fmt=raw");
+        let mut log = FrameLog::new(1 << 20);
+        let mut scratch = Vec::new();
+        let a = log.register(0);
+        let b = log.register(0);
+        for i in 0..3 {
+            store(&mut st, &format!("m{i}"));
+            log.extend(&st, &q, 0, 100, &mut scratch);
+        }
+        assert_eq!(log.range(), Some((0, 3)));
+        log.advance(a, 3);
+        log.extend(&st, &q, 0, 100, &mut scratch);
+        assert_eq!(log.range(), Some((0, 3)), "b still needs them");
+        log.advance(b, 2);
+        log.extend(&st, &q, 0, 100, &mut scratch);
+        assert_eq!(log.range(), Some((2, 3)));
+        log.unregister(b);
+        assert_eq!(log.range(), None, "a has everything");
+        // A freed slot is reused.
+        assert_eq!(log.register(3), b);
+    }
+
+    #[test]
+    fn a_stalled_follower_holds_at_most_max_bytes() {
+        let mut st = state(10_000);
+        let q = query("fmt=raw");
+        let mut log = FrameLog::new(4096);
+        let mut scratch = Vec::new();
+        let _stalled = log.register(0);
+        for i in 0..1000 {
+            store(&mut st, &format!("message number {i} with some text"));
+            log.extend(&st, &q, 0, 100, &mut scratch);
+        }
+        assert!(log.bytes() <= 4096 + 64, "{} bytes held", log.bytes());
+        let (first, end) = log.range().expect("the newest chunks stay");
+        assert_eq!(end, 1000);
+        assert!(first > 0);
+        assert_eq!(log.take(0, 1 << 20, 64, &mut Vec::new()), None);
+    }
+
+    #[test]
+    fn overwritten_and_cleared_messages_are_never_served() {
+        let mut st = state(4);
+        let q = query("fmt=raw");
+        let mut log = FrameLog::new(1 << 20);
+        let mut scratch = Vec::new();
+        let _f = log.register(0);
+        store(&mut st, "a");
+        log.extend(&st, &q, 0, 100, &mut scratch);
+        // Six more: the ring (4 messages) drops seqs 1 and 2 before they
+        // are rendered, so the log starts again at the oldest stored.
+        for t in ["b", "c", "d", "e", "f", "g"] {
+            store(&mut st, t);
+        }
+        log.extend(&st, &q, 0, 100, &mut scratch);
+        assert_eq!(log.range(), Some((3, 7)));
+
+        st.clear();
+        store(&mut st, "after");
+        assert_eq!(log.extend(&st, &q, 0, 100, &mut scratch), 1);
+        assert_eq!(log.range(), Some((7, 8)));
+        let mut out = Vec::new();
+        assert_eq!(log.take(7, 1 << 20, 64, &mut out), Some(8));
+        assert_eq!(payloads(&out), vec!["after".to_string()]);
+    }
+
+    #[test]
+    fn take_stops_near_max_bytes_or_max_slices_on_a_chunk_boundary() {
+        let mut st = state(100);
+        let q = query("fmt=raw");
+        let mut log = FrameLog::new(1 << 20);
+        let mut scratch = Vec::new();
+        for i in 0..10 {
+            store(&mut st, &format!("{i:0100}"));
+            log.extend(&st, &q, 0, 100, &mut scratch);
+        }
+        let mut out = Vec::new();
+        // Each chunk is one 102-byte frame: 250 bytes take three.
+        assert_eq!(log.take(0, 250, 64, &mut out), Some(3));
+        assert_eq!(out.len(), 3);
+        // And at most so many slices.
+        out.clear();
+        assert_eq!(log.take(0, 1 << 20, 4, &mut out), Some(4));
+        assert_eq!(out.len(), 4);
+    }
+}
