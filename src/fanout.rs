@@ -429,4 +429,90 @@ mod tests {
         assert_eq!(log.take(0, 1 << 20, 4, &mut out), Some(4));
         assert_eq!(out.len(), 4);
     }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            /// Store messages with these severities.
+            Store(Vec<u8>),
+            Extend(u64),
+            /// A follower at this position (a fraction of the log) takes
+            /// its frames and moves on.
+            Take(usize, u8),
+            Clear,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => proptest::collection::vec(0u8..8, 1..12).prop_map(Op::Store),
+                3 => (1u64..20).prop_map(Op::Extend),
+                3 => (0usize..3, any::<u8>()).prop_map(|(f, at)| Op::Take(f, at)),
+                1 => Just(Op::Clear),
+            ]
+        }
+
+        proptest! {
+            /// Whatever the interleaving of stores, renders, takes and
+            /// clears, the log hands a cursor exactly the frames of the
+            /// matching messages from there on, in order, and never one
+            /// from before a clear.
+            #[test]
+            fn take_matches_rendering_each_message(ops in proptest::collection::vec(op(), 1..60)) {
+                let mut st = state(16);
+                let q = query("fmt=raw&sev=warning");
+                let mut log = FrameLog::new(2048);
+                let mut scratch = Vec::new();
+                // The expected frame of each seq: None when filtered out.
+                let mut want: Vec<Option<String>> = Vec::new();
+                let mut cleared_before = 0u64;
+                let slots: Vec<usize> = (0..3).map(|_| log.register(0)).collect();
+                let mut cursors = [0u64; 3];
+                for op in ops {
+                    match op {
+                        Op::Store(sevs) => {
+                            for sev in sevs {
+                                let text = format!("<{sev}>1 - h app - - - m{}", want.len());
+                                store(&mut st, &text);
+                                want.push((sev <= 4).then_some(text));
+                            }
+                        }
+                        Op::Extend(max) => {
+                            log.extend(&st, &q, 0, max, &mut scratch);
+                        }
+                        Op::Take(f, at) => {
+                            let Some((first, end)) = log.range() else { continue };
+                            let c = first + u64::from(at) % (end - first + 1);
+                            let mut out = Vec::new();
+                            match log.take(c, 300, 4, &mut out) {
+                                None => prop_assert_eq!(c, end),
+                                Some(next) => {
+                                    prop_assert!(next > c && next <= end);
+                                    prop_assert!(c >= cleared_before, "a frame from before a clear");
+                                    let expected: Vec<String> = want[c as usize..next as usize]
+                                        .iter()
+                                        .flatten()
+                                        .cloned()
+                                        .collect();
+                                    prop_assert_eq!(payloads(&out), expected);
+                                    cursors[f] = next;
+                                    log.advance(slots[f], next);
+                                }
+                            }
+                        }
+                        Op::Clear => {
+                            st.clear();
+                            cleared_before = st.ring.next_seq();
+                            // What a clear leaves is only seen after an extend.
+                            log.extend(&st, &q, st.ring.next_seq(), 0, &mut scratch);
+                            prop_assert_eq!(log.range(), None);
+                        }
+                    }
+                    prop_assert!(log.bytes() <= 2048 + 16 * 64, "{} bytes held", log.bytes());
+                }
+            }
+        }
+    }
 }

@@ -341,12 +341,48 @@ fn followers_get_a_close_frame_when_the_daemon_stops() {
     }
 }
 
+/// Followers of one query that join at different points: one live, one
+/// with a backlog older than what the shared frames hold, one from the
+/// oldest message. Each gets exactly its messages, in order, as the backlog
+/// hands over to the shared frames while more arrive.
+#[test]
+fn followers_joining_at_different_points_each_get_every_message_once() {
+    let d = daemon().start();
+    let send = |range: std::ops::Range<u32>| {
+        for i in range {
+            d.send_unix(&msg("a", i));
+        }
+    };
+    let expect = |ws: &mut Ws<UnixStream>, range: std::ops::Range<u32>| {
+        for i in range {
+            let m = next_json(ws);
+            assert_eq!(m["seq"], i, "{m}");
+            assert_eq!(m["message"], format!("message {i}"));
+        }
+    };
+    send(0..50);
+    d.wait_stored(50);
+    let mut live = connect_unix(&d, "fmt=json&l=0");
+    send(50..100);
+    expect(&mut live, 50..100);
+    let mut recent = connect_unix(&d, "l=80&fmt=json");
+    let mut all = connect_unix(&d, "fmt=json");
+    send(100..150);
+    expect(&mut live, 100..150);
+    expect(&mut recent, 20..150);
+    expect(&mut all, 0..150);
+    send(150..160);
+    for ws in [&mut live, &mut recent, &mut all] {
+        expect(ws, 150..160);
+    }
+}
+
 #[test]
 fn many_followers_sharing_a_query_each_get_exactly_their_messages() {
     let d = daemon().start();
     d.send_unix(&msg("backlog", 0));
     d.wait_stored(1);
-    // Enough followers that wake-ups are coalesced and frames shared.
+    // Many followers of one query, rendered once and shared.
     let mut all: Vec<_> = (0..20).map(|_| connect_unix(&d, "fmt=json")).collect();
     let mut only_b: Vec<_> = (0..2)
         .map(|_| connect_unix(&d, "fmt=json&app=b&l=0"))
