@@ -92,6 +92,9 @@ impl DgramDrain {
 }
 
 impl Sink for DgramDrain {
+    fn label(&self) -> String {
+        "the bare drain".into()
+    }
     fn count(&mut self) -> Result<Option<u64>, String> {
         Ok(Some(self.shared.count.load(Ordering::Acquire)))
     }
@@ -231,6 +234,9 @@ fn read_loop(mut s: std::net::TcpStream, shared: &Shared) {
 }
 
 impl Sink for TcpDrain {
+    fn label(&self) -> String {
+        "the bare TCP drain".into()
+    }
     fn count(&mut self) -> Result<Option<u64>, String> {
         Ok(Some(self.shared.count.load(Ordering::Acquire)))
     }

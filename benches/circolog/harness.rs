@@ -276,6 +276,8 @@ pub trait Sink {
     /// Messages taken in since it started; `None` when it cannot tell, in
     /// which case the sender's own time is the measure (blocking sends).
     fn count(&mut self) -> Result<Option<u64>, String>;
+    /// What it is, for error messages.
+    fn label(&self) -> String;
     /// CPU seconds used so far by the receiving process or thread.
     fn cpu(&self) -> Option<f64>;
     /// Resident memory of the receiver, in KiB.
@@ -287,6 +289,9 @@ pub trait Sink {
 impl Sink for Circolog {
     fn count(&mut self) -> Result<Option<u64>, String> {
         self.stored().map(Some)
+    }
+    fn label(&self) -> String {
+        "circologd".into()
     }
     fn cpu(&self) -> Option<f64> {
         cpu_secs(&self.pid().to_string())
@@ -333,6 +338,10 @@ impl Sample {
 /// been taken in (or, when `lossy`, until nothing more arrives). A sender
 /// that reaches its time limit stops early; what it did send is waited for.
 pub fn run(sink: &mut dyn Sink, spec: &Spec, lossy: bool) -> Result<Sample, String> {
+    run_inner(sink, spec, lossy).map_err(|e| format!("{}: {e}", sink.label()))
+}
+
+fn run_inner(sink: &mut dyn Sink, spec: &Spec, lossy: bool) -> Result<Sample, String> {
     let base = sink.count()?;
     let cpu0 = sink.cpu();
     let mut sender = Sender::start(spec)?;

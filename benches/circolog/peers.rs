@@ -54,6 +54,9 @@ impl LineCounter {
 }
 
 impl Sink for Peer {
+    fn label(&self) -> String {
+        self.name.clone()
+    }
     fn count(&mut self) -> Result<Option<u64>, String> {
         if !self.guard.running() {
             return Err(format!("{} died ({})", self.name, self.guard.exit_note()));
