@@ -341,6 +341,28 @@ fn followers_get_a_close_frame_when_the_daemon_stops() {
     }
 }
 
+/// A filter that matches only the newest of thousands of stored messages:
+/// the follower scans past the others in pieces and still gets its few.
+#[test]
+fn a_filtered_follower_finds_its_messages_past_thousands_of_others() {
+    let d = daemon().start();
+    for i in 0..6000 {
+        d.send_unix(&msg("other", i));
+    }
+    for i in 6000..6003 {
+        d.send_unix(&msg("wanted", i));
+    }
+    d.wait_stored(6003);
+    let mut ws = connect_unix(&d, "fmt=json&app=wanted");
+    for i in 6000..6003 {
+        let m = next_json(&mut ws);
+        assert_eq!(m["message"], format!("message {i}"), "{m}");
+    }
+    d.send_unix(&msg("other", 6003));
+    d.send_unix(&msg("wanted", 6004));
+    assert_eq!(next_json(&mut ws)["message"], "message 6004");
+}
+
 /// Followers of one query that join at different points: one live, one
 /// with a backlog older than what the shared frames hold, one from the
 /// oldest message. Each gets exactly its messages, in order, as the backlog

@@ -32,16 +32,22 @@ const CRED_CMSG_SPACE: usize = 32;
 /// `sizeof(struct io_uring_recvmsg_out)`: what precedes name, control and
 /// payload in a `RecvMsgMulti` buffer.
 const RECVMSG_OUT_LEN: usize = 16;
-/// `IORING_ENTER_GETEVENTS`: also run deferred completions.
+/// `IORING_ENTER_GETEVENTS`: also run pending completion work.
 const ENTER_GETEVENTS: u32 = 1;
 /// Completion queue entries: a drain pass takes at most this many.
 const CQ_ENTRIES: u32 = 4096;
 
 /// How the kernel runs the receive's completions (see `io_uring_setup(2)`).
+///
+/// Not `DEFER_TASKRUN`: with it, ingestion stalled now and then under load
+/// (a sender blocked for 10 s) because the eventfd stayed silent while
+/// completion work was left waiting in the kernel, where neither the
+/// eventfd nor `IORING_SQ_TASKRUN` showed it. With `COOP_TASKRUN` the
+/// kernel runs that work whenever this thread enters the kernel (or wakes
+/// it when it sleeps) and signals the eventfd for every batch of
+/// completions it posts; it cost the same CPU per message here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskRun {
-    /// `DEFER_TASKRUN`: only when this thread enters the ring.
-    Defer,
     /// `COOP_TASKRUN`: at this thread's next system call.
     Coop,
     /// Neither: the kernel interrupts this thread to run them at once.
@@ -60,14 +66,14 @@ impl Default for Tuning {
     fn default() -> Tuning {
         Tuning {
             buffers: 512,
-            taskrun: TaskRun::Defer,
+            taskrun: TaskRun::Coop,
         }
     }
 }
 
 impl Tuning {
-    /// `CIRCOLOGD_TASKRUN=defer|coop|signal` and `CIRCOLOGD_BUFFERS=N`
-    /// override the defaults, for benchmarks.
+    /// `CIRCOLOGD_TASKRUN=coop|signal` and `CIRCOLOGD_BUFFERS=N` override
+    /// the defaults, for benchmarks.
     pub fn from_env() -> Tuning {
         let mut t = Tuning::default();
         match std::env::var("CIRCOLOGD_TASKRUN").as_deref() {
@@ -120,9 +126,6 @@ impl DgramIngest {
         // so that `pending` needs no system call.
         builder.setup_cqsize(CQ_ENTRIES).setup_single_issuer();
         match tuning.taskrun {
-            TaskRun::Defer => {
-                builder.setup_defer_taskrun().setup_taskrun_flag();
-            }
             TaskRun::Coop => {
                 builder.setup_coop_taskrun().setup_taskrun_flag();
             }
@@ -206,15 +209,17 @@ impl DgramIngest {
         }
     }
 
-    /// One pass: run the deferred completions, store them, recycle their
+    /// One pass: run pending completion work, store the completions, recycle their
     /// buffers, re-arm ended receives. Returns how many messages were stored
     /// and how many completions were taken.
     fn drain(&mut self, state: &RefCell<State>) -> io::Result<(usize, usize)> {
         let sq = self.uring.submission();
         let flagged = sq.taskrun() || sq.cq_overflow();
+        // A re-arm an interrupted enter left unsubmitted goes in now.
+        let queued = sq.len() as u32;
         drop(sq);
-        if flagged {
-            self.enter(0)?;
+        if flagged || queued > 0 {
+            self.enter(queued)?;
         }
         let now_us = now_us();
         let mut stored = 0;
@@ -285,6 +290,14 @@ impl DgramIngest {
         Ok((stored, taken))
     }
 
+    /// Enters the ring whatever its flags say: submits anything queued and
+    /// runs pending completion work. Returns whether completions wait.
+    pub fn kick(&mut self) -> io::Result<bool> {
+        let queued = self.uring.submission().len() as u32;
+        self.enter(queued)?;
+        Ok(self.pending())
+    }
+
     /// Arms a multishot receive on every socket waiting for one.
     fn arm(&mut self) -> io::Result<()> {
         if self.rearm.is_empty() {
@@ -316,7 +329,7 @@ impl DgramIngest {
         self.enter(queued)
     }
 
-    /// Submits what is queued and runs deferred completions, without waiting.
+    /// Submits what is queued and runs pending completion work, without waiting.
     fn enter(&self, to_submit: u32) -> io::Result<()> {
         let submitter = self.uring.submitter();
         // SAFETY: no argument pointer is passed; flags only.
