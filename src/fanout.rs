@@ -21,6 +21,7 @@ use bytes::Bytes;
 use crate::daemon::State;
 use crate::format;
 use crate::query::Query;
+use crate::ring::Entry;
 use crate::ws;
 
 /// The frames of the messages `from..to` that pass the log's filter.
@@ -155,12 +156,8 @@ impl FrameLog {
         let mut offsets = Vec::with_capacity((to - from) as usize);
         for seq in from..to {
             offsets.push(u32::try_from(frames.len()).unwrap_or(u32::MAX));
-            let Some(e) = ring.get(seq) else { continue };
-            let msg = st.message(&e);
-            if q.filter.matches(&msg) {
-                scratch.clear();
-                format::render(q.format, &e, &msg, st.epoch_us, scratch);
-                push_text(&mut frames, scratch);
+            if let Some(e) = ring.get(seq) {
+                push_message(st, q, &e, scratch, &mut frames);
             }
         }
         self.bytes += frames.len();
@@ -212,6 +209,23 @@ impl FrameLog {
     fn clear(&mut self) {
         self.chunks.clear();
         self.bytes = 0;
+    }
+}
+
+/// Appends the frame of the stored message `e` when it passes `q`'s filter;
+/// `scratch` holds the rendered line meanwhile.
+pub fn push_message(
+    st: &State,
+    q: &Query,
+    e: &Entry<'_>,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) {
+    let msg = st.message(e);
+    if q.filter.matches(&msg) {
+        scratch.clear();
+        format::render(q.format, e, &msg, st.epoch_us, scratch);
+        push_text(out, scratch);
     }
 }
 
@@ -469,7 +483,6 @@ mod tests {
                 let mut want: Vec<Option<String>> = Vec::new();
                 let mut cleared_before = 0u64;
                 let slots: Vec<usize> = (0..3).map(|_| log.register(0)).collect();
-                let mut cursors = [0u64; 3];
                 for op in ops {
                     match op {
                         Op::Store(sevs) => {
@@ -497,7 +510,6 @@ mod tests {
                                         .cloned()
                                         .collect();
                                     prop_assert_eq!(payloads(&out), expected);
-                                    cursors[f] = next;
                                     log.advance(slots[f], next);
                                 }
                             }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use circolog::daemon::{Clients, State};
-use circolog::fanout::{FrameLog, push_text};
+use circolog::fanout::{FrameLog, push_message, push_text};
 use circolog::format::{self, Notice};
 use circolog::http::{self, BodyLen, HeadError, Method, Request};
 use circolog::query::Query;
@@ -1284,12 +1284,7 @@ fn fill_frames(
                     break;
                 };
                 *cursor += 1;
-                let msg = st.message(&e);
-                if q.filter.matches(&msg) {
-                    frame.clear();
-                    format::render(q.format, &e, &msg, epoch, frame);
-                    push_text(out, frame);
-                }
+                push_message(&st, q, &e, frame, out);
             }
         }
         if *cursor == from {
