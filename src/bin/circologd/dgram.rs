@@ -4,20 +4,19 @@
 //! One armed receive per socket keeps producing a completion per datagram
 //! until the provided buffers run out; each batch is drained, stored and its
 //! buffers handed back in one pass. The ring is created with
-//! `SINGLE_ISSUER | DEFER_TASKRUN`: completions are only posted when this
-//! thread asks, and a registered eventfd tells the tokio-uring event loop that
-//! there is work. Everything stays on the event loop's one thread.
+//! `SINGLE_ISSUER | COOP_TASKRUN`: the kernel runs the receive's work when
+//! this thread next enters the kernel, and a registered eventfd tells the
+//! tokio-uring event loop that completions are posted. Everything stays on
+//! the event loop's one thread.
 //!
 //! All of the daemon's `unsafe` is in this file: the kernel reads the
 //! provided-buffer ring and writes the buffers, and the `msghdr` of a
 //! `RecvMsgMulti` must stay put while the receive is armed.
 
-use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 
-use circolog::daemon::State;
 use circolog::ring::{Cred, Incoming, Transport};
 use io_uring::types::{BufRingEntry, Fd, RecvMsgOut};
 use io_uring::{IoUring, cqueue, opcode};
@@ -34,20 +33,23 @@ const CRED_CMSG_SPACE: usize = 32;
 const RECVMSG_OUT_LEN: usize = 16;
 /// `IORING_ENTER_GETEVENTS`: also run pending completion work.
 const ENTER_GETEVENTS: u32 = 1;
+/// `user_data` of the cancellations `unstick` submits (sockets are numbered
+/// from 0).
+const CANCEL: u64 = u64::MAX;
 /// Completion queue entries: a drain pass takes at most this many.
 const CQ_ENTRIES: u32 = 4096;
 
 /// How the kernel runs the receive's completions (see `io_uring_setup(2)`).
 ///
-/// Not `DEFER_TASKRUN`: with it, ingestion stalled now and then under load
-/// (a sender blocked for 10 s) because the eventfd stayed silent while
-/// completion work was left waiting in the kernel, where neither the
-/// eventfd nor `IORING_SQ_TASKRUN` showed it. With `COOP_TASKRUN` the
-/// kernel runs that work whenever this thread enters the kernel (or wakes
-/// it when it sleeps) and signals the eventfd for every batch of
-/// completions it posts; it cost the same CPU per message here.
+/// `COOP_TASKRUN` by default. `DEFER_TASKRUN` cost more here, not less:
+/// the loop enters the ring five times as often for the same datagrams
+/// (a few completions per enter), and the bare receiver of the benchmark
+/// took 0.83 × the `recvmmsg` drain with it against 0.92 with
+/// `COOP_TASKRUN` (`benches/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskRun {
+    /// `DEFER_TASKRUN`: only when this thread enters the ring.
+    Defer,
     /// `COOP_TASKRUN`: at this thread's next system call.
     Coop,
     /// Neither: the kernel interrupts this thread to run them at once.
@@ -72,11 +74,12 @@ impl Default for Tuning {
 }
 
 impl Tuning {
-    /// `CIRCOLOGD_TASKRUN=coop|signal` and `CIRCOLOGD_BUFFERS=N` override
-    /// the defaults, for benchmarks.
+    /// `CIRCOLOGD_TASKRUN=coop|defer|signal` and `CIRCOLOGD_BUFFERS=N`
+    /// override the defaults, for benchmarks.
     pub fn from_env() -> Tuning {
         let mut t = Tuning::default();
         match std::env::var("CIRCOLOGD_TASKRUN").as_deref() {
+            Ok("defer") => t.taskrun = TaskRun::Defer,
             Ok("coop") => t.taskrun = TaskRun::Coop,
             Ok("signal") => t.taskrun = TaskRun::Signal,
             _ => {}
@@ -126,6 +129,9 @@ impl DgramIngest {
         // so that `pending` needs no system call.
         builder.setup_cqsize(CQ_ENTRIES).setup_single_issuer();
         match tuning.taskrun {
+            TaskRun::Defer => {
+                builder.setup_defer_taskrun().setup_taskrun_flag();
+            }
             TaskRun::Coop => {
                 builder.setup_coop_taskrun().setup_taskrun_flag();
             }
@@ -186,18 +192,19 @@ impl DgramIngest {
         flagged || !self.uring.completion().is_empty()
     }
 
-    /// Stores what has arrived, passing after pass while more keeps coming,
-    /// up to about `budget` messages. Returns how many were stored and
-    /// whether work was left for later.
+    /// Hands what has arrived to `store` (which says whether it kept the
+    /// message), pass after pass while more keeps coming, up to about
+    /// `budget` messages. Returns how many were kept and whether work was
+    /// left for later.
     pub fn drain_all(
         &mut self,
-        state: &RefCell<State>,
         budget: usize,
+        mut store: impl FnMut(Incoming<'_>) -> bool,
     ) -> io::Result<(usize, bool)> {
         let mut stored = 0;
         let mut taken = 0;
         loop {
-            let (s, t) = self.drain(state)?;
+            let (s, t) = self.drain(&mut store)?;
             stored += s;
             taken += t;
             if t == 0 || !self.pending() {
@@ -209,10 +216,34 @@ impl DgramIngest {
         }
     }
 
-    /// One pass: run pending completion work, store the completions, recycle their
-    /// buffers, re-arm ended receives. Returns how many messages were stored
-    /// and how many completions were taken.
-    fn drain(&mut self, state: &RefCell<State>) -> io::Result<(usize, usize)> {
+    /// Blocks until a completion is posted or `timeout` passes: for a
+    /// receiver that has nothing else to wait for (the benchmark's bare
+    /// io_uring receiver; the daemon waits on the eventfd instead).
+    #[allow(dead_code)]
+    pub fn wait(&mut self, timeout: std::time::Duration) -> io::Result<()> {
+        let ts = io_uring::types::Timespec::from(timeout);
+        let args = io_uring::types::SubmitArgs::new().timespec(&ts);
+        match self.uring.submitter().submit_with_args(1, &args) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                ) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One pass: run pending completion work, hand the completions to
+    /// `store`, recycle their buffers, re-arm ended receives. Returns how
+    /// many messages were kept and how many completions were taken.
+    fn drain(
+        &mut self,
+        store: &mut impl FnMut(Incoming<'_>) -> bool,
+    ) -> io::Result<(usize, usize)> {
         let sq = self.uring.submission();
         let flagged = sq.taskrun() || sq.cq_overflow();
         // A re-arm an interrupted enter left unsubmitted goes in now.
@@ -224,7 +255,6 @@ impl DgramIngest {
         let now_us = now_us();
         let mut stored = 0;
         let mut taken = 0;
-        let mut st = state.borrow_mut();
         let DgramIngest {
             uring,
             bufs,
@@ -234,6 +264,9 @@ impl DgramIngest {
         } = self;
         for cqe in uring.completion() {
             taken += 1;
+            if cqe.user_data() == CANCEL {
+                continue;
+            }
             let idx = cqe.user_data() as usize;
             let flags = cqe.flags();
             if !cqueue::more(flags) {
@@ -244,9 +277,10 @@ impl DgramIngest {
             };
             let res = cqe.result();
             if res < 0 {
-                // ENOBUFS ends the receive until buffers come back (re-armed
-                // below); anything else is a socket error worth a line.
-                if res != -libc::ENOBUFS {
+                // ENOBUFS ends the receive until buffers come back, and
+                // ECANCELED is `unstick` at work (both re-armed below);
+                // anything else is a socket error worth a line.
+                if res != -libc::ENOBUFS && res != -libc::ECANCELED {
                     eprintln!(
                         "circologd: receive on a {} socket failed: {}",
                         armed.source.transport.name(),
@@ -279,12 +313,11 @@ impl DgramIngest {
                 msg.cred = parse_cred(out.control_data());
                 msg.truncated = out.is_payload_truncated();
             }
-            if st.ingest(msg).is_some() {
+            if store(msg) {
                 stored += 1;
             }
             bufs.recycle(bid);
         }
-        drop(st);
         self.bufs.publish();
         self.arm()?;
         Ok((stored, taken))
@@ -296,6 +329,49 @@ impl DgramIngest {
         let queued = self.uring.submission().len() as u32;
         self.enter(queued)?;
         Ok(self.pending())
+    }
+
+    /// Restarts the receive of every socket that has a datagram waiting
+    /// although its receive posted nothing: call it after a quiet while in
+    /// which the ring had no completions. Returns how many were restarted.
+    ///
+    /// An armed multishot receive was seen to stop taking datagrams under
+    /// load (about once in twenty million 1000-byte datagrams sent with
+    /// `sendmmsg`): no completion, nothing pending in the ring, and a full
+    /// socket queue, so that the blocked sender never wrote again to wake
+    /// it. Cancelling it ends it with `ECANCELED`, and the new receive armed
+    /// in its place reads what is queued at once.
+    pub fn unstick(&mut self) -> io::Result<usize> {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let mut sq = self.uring.submission();
+        let mut restarted = 0;
+        for (idx, armed) in self.sockets.iter().enumerate() {
+            if self.rearm.contains(&idx) {
+                continue;
+            }
+            let mut fds = [PollFd::new(&armed.source.fd, PollFlags::IN)];
+            let zero = Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            if rustix::event::poll(&mut fds, Some(&zero))? == 0 {
+                continue;
+            }
+            let entry = opcode::AsyncCancel::new(idx as u64)
+                .build()
+                .user_data(CANCEL);
+            // SAFETY: a cancellation refers to no memory of ours.
+            if unsafe { sq.push(&entry) }.is_err() {
+                break;
+            }
+            restarted += 1;
+        }
+        let queued = sq.len() as u32;
+        drop(sq);
+        if queued > 0 {
+            self.enter(queued)?;
+        }
+        Ok(restarted)
     }
 
     /// Arms a multishot receive on every socket waiting for one.
@@ -487,5 +563,65 @@ mod tests {
         assert_eq!(parse_cred(&c[..20]), None);
         c[12] = 9;
         assert_eq!(parse_cred(&c), None);
+    }
+
+    /// A receive on a unix datagram socket, with the ring set up so that
+    /// datagrams stay queued in the socket until the ring is entered.
+    fn receiver() -> (DgramIngest, std::os::unix::net::UnixDatagram) {
+        let (rx, tx) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        pass_credentials(&rx).unwrap();
+        let source = Source {
+            fd: OwnedFd::from(rx),
+            transport: Transport::Unix,
+            credentials: true,
+        };
+        let tuning = Tuning {
+            buffers: 8,
+            taskrun: TaskRun::Defer,
+        };
+        let mut ingest = DgramIngest::new(vec![source], 1024, tuning).unwrap();
+        ingest.start().unwrap();
+        (ingest, tx)
+    }
+
+    /// Everything the receive hands over until nothing more comes.
+    fn received(ingest: &mut DgramIngest) -> Vec<(Vec<u8>, Option<u32>)> {
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            ingest.kick().unwrap();
+            ingest
+                .drain_all(usize::MAX, |m| {
+                    got.push((m.bytes.to_vec(), m.cred.map(|c| c.pid)));
+                    true
+                })
+                .unwrap();
+        }
+        got
+    }
+
+    #[test]
+    fn a_restarted_receive_loses_and_repeats_nothing() {
+        let (mut ingest, tx) = receiver();
+        let pid = std::process::id();
+        for i in 0..5 {
+            tx.send(format!("<13>one {i}").as_bytes()).unwrap();
+        }
+        // Queued in the socket, the receive armed: what `unstick` restarts.
+        assert_eq!(ingest.unstick().unwrap(), 1);
+        let got = received(&mut ingest);
+        let want: Vec<_> = (0..5)
+            .map(|i| (format!("<13>one {i}").into_bytes(), Some(pid)))
+            .collect();
+        assert_eq!(got, want);
+        // Nothing waits now: nothing to restart, and the receive goes on.
+        assert_eq!(ingest.unstick().unwrap(), 0);
+        for i in 0..20 {
+            tx.send(format!("<13>two {i}").as_bytes()).unwrap();
+        }
+        let got = received(&mut ingest);
+        let want: Vec<_> = (0..20)
+            .map(|i| (format!("<13>two {i}").into_bytes(), Some(pid)))
+            .collect();
+        assert_eq!(got, want, "more datagrams than provided buffers");
     }
 }

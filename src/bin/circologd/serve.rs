@@ -152,16 +152,23 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
             // Completions left behind by a turn that reached its budget
             // (here or between the slices of a dump) announce nothing more.
             () = ctx.ingest_left.notified() => {}
-            // A safety net under the eventfd. Ingestion once stopped under
-            // load with no word from the kernel, the senders blocked for
-            // 10 s; the cause was not pinned down (see `DgramIngest::drain`
-            // and `TaskRun` for the two fixes made), so the ring is also
-            // entered after every quiet `INGEST_CHECK`.
+            // A safety net under the eventfd: after every quiet
+            // `INGEST_CHECK` the ring is entered, and a receive that stopped
+            // with datagrams waiting is restarted (`DgramIngest::unstick`).
             () = tokio::time::sleep(INGEST_CHECK) => {
-                if let Ok(mut ingest) = ctx.ingest.try_borrow_mut()
-                    && let Err(e) = ingest.kick()
-                {
-                    eprintln!("circologd: receiving syslog datagrams failed: {e}");
+                if let Ok(mut ingest) = ctx.ingest.try_borrow_mut() {
+                    let checked = ingest.kick().and_then(|waiting| {
+                        if waiting { Ok(0) } else { ingest.unstick() }
+                    });
+                    match checked {
+                        Ok(0) => {}
+                        Ok(n) => eprintln!(
+                            "circologd: {n} datagram receive{} stopped with datagrams \
+                             waiting; restarted",
+                            if n == 1 { "" } else { "s" }
+                        ),
+                        Err(e) => eprintln!("circologd: receiving syslog datagrams failed: {e}"),
+                    }
                 }
             }
             ready = efd.readable() => match ready {
@@ -189,7 +196,10 @@ impl Ctx {
         let Ok(mut ingest) = self.ingest.try_borrow_mut() else {
             return false;
         };
-        match ingest.drain_all(&self.state, INGEST_BUDGET) {
+        let mut st = self.state.borrow_mut();
+        let drained = ingest.drain_all(INGEST_BUDGET, |m| st.ingest(m).is_some());
+        drop(st);
+        match drained {
             Ok((stored, more)) => {
                 drop(ingest);
                 if stored > 0 {
