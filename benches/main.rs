@@ -5,6 +5,10 @@
 //! `cargo bench -- SECTION…` runs only some of `ingest peers dump fanout
 //! memory`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
 
+// circologd's datagram receive path itself, for the bare io_uring receiver.
+#[allow(dead_code, unused_imports)]
+#[path = "../src/bin/circologd/dgram.rs"]
+mod dgram;
 #[path = "circolog/drain.rs"]
 mod drain;
 #[path = "circolog/follow.rs"]
@@ -21,7 +25,7 @@ mod table;
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use drain::{DgramDrain, TcpDrain};
+use drain::{DgramDrain, TcpDrain, UringDrain};
 use follow::{DumpLoop, Followers};
 use harness::{Circolog, Sample, Sink, summarize};
 use send::{Dest, Mode, Size, Spec};
@@ -259,10 +263,13 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
     let mut cred = DgramDrain::unix(&dir.path().join("drain-cred.sock"), true)?;
     let mut udp = DgramDrain::udp()?;
     let mut tcp = TcpDrain::start()?;
+    let mut ucoop = UringDrain::unix(&dir.path().join("uring-coop.sock"), dgram::TaskRun::Coop)?;
+    let mut udefer = UringDrain::unix(&dir.path().join("uring-defer.sock"), dgram::TaskRun::Defer)?;
     let (plain_path, cred_path) = (
         plain.path.clone().unwrap_or_default(),
         cred.path.clone().unwrap_or_default(),
     );
+    let (coop_path, defer_path) = (ucoop.path.clone(), udefer.path.clone());
     let d_addr = d.addr.ok_or("no -syslog-addr")?;
     let d_sock = d.syslog.clone();
 
@@ -284,28 +291,45 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
             (&mut plain, Dest::Unix(plain_path.clone())),
             (&mut cred, Dest::Unix(cred_path.clone())),
             (&mut d, Dest::Unix(d_sock.clone())),
+            (&mut ucoop, Dest::Unix(coop_path.clone())),
         ];
-        let r = side_by_side(&mut targets, &base, &[count; 3], false, cfg.runs)?;
-        let (p, c, ours) = (summarize(&r[0]), summarize(&r[1]), summarize(&r[2]));
+        // The two ring setups side by side, on the figure the target is on.
+        let both = size == 120 && mode == Mode::Send;
+        if both {
+            targets.push((&mut udefer, Dest::Unix(defer_path.clone())));
+        }
+        let n = targets.len();
+        let r = side_by_side(&mut targets, &base, &vec![count; n], false, cfg.runs)?;
+        let (p, c, ours, u) = (
+            summarize(&r[0]),
+            summarize(&r[1]),
+            summarize(&r[2]),
+            summarize(&r[3]),
+        );
         table.row(
             &label,
             &fmt_rate(ours.rate),
             &format!("drain {}", fmt_rate(p.rate)),
             Some(ours.rate / p.rate),
             &format!(
-                "÷ drain+SO_PASSCRED ({}): {:.2}; CPU µs/msg: {}, {}, {}; {count} msgs/run",
+                "÷ drain+SO_PASSCRED ({}): {:.2}; ÷ bare io_uring ({}): {:.2}; \
+                 CPU µs/msg: {}, {}, {}, {}; {count} msgs/run",
                 fmt_rate(c.rate),
                 ours.rate / c.rate,
+                fmt_rate(u.rate),
+                ours.rate / u.rate,
                 cpu_note("circologd", &ours),
                 cpu_note("drain", &p),
                 cpu_note("drain+cred", &c),
+                cpu_note("io_uring", &u),
             ),
         );
         eprintln!(
-            "   {label}: circologd {}, drain {}, drain+cred {}",
+            "   {label}: circologd {}, drain {}, drain+cred {}, io_uring {}",
             fmt_rate(ours.rate),
             fmt_rate(p.rate),
-            fmt_rate(c.rate)
+            fmt_rate(c.rate),
+            fmt_rate(u.rate),
         );
         if size == 120 {
             let extra = match (c.cpu_us, p.cpu_us) {
@@ -321,6 +345,27 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
                 &format!("without {}", fmt_rate(p.rate)),
                 Some(c.rate / p.rate),
                 &extra,
+            );
+        }
+        table.row(
+            &format!("  bare io_uring receiver, {size} B, {call}"),
+            &fmt_rate(u.rate),
+            &format!("drain {}", fmt_rate(p.rate)),
+            Some(u.rate / p.rate),
+            &format!(
+                "circologd's receive path (COOP_TASKRUN, multishot RecvMsgMulti, \
+                 SO_PASSCRED) in a blocking loop; {}",
+                cpu_note("CPU µs/msg", &u)
+            ),
+        );
+        if both {
+            let x = summarize(&r[4]);
+            table.row(
+                &format!("  same with DEFER_TASKRUN, {size} B, {call}"),
+                &fmt_rate(x.rate),
+                &format!("drain {}", fmt_rate(p.rate)),
+                Some(x.rate / p.rate),
+                &cpu_note("CPU µs/msg", &x),
             );
         }
     }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::dgram;
 use crate::harness::{self, Sink};
 
 /// Datagrams per `recvmmsg`.
@@ -170,6 +171,148 @@ fn recv_loop(fd: &OwnedFd, credentials: bool, shared: &Shared) {
         shared.count.fetch_add(n as u64, Ordering::Release);
     }
     std::hint::black_box((pids, &arena));
+}
+
+/// circologd's own datagram receive path (its `dgram.rs`, compiled into
+/// the benchmark) in a blocking loop that only copies each datagram into a
+/// preallocated buffer: what io_uring multishot receive with credentials
+/// costs, without circologd's event loop, parsing or ring.
+pub struct UringDrain {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    pub path: PathBuf,
+    what: &'static str,
+}
+
+impl UringDrain {
+    /// Binds a unix datagram socket at `path` with `SO_PASSCRED`, read with
+    /// the ring set up as `taskrun` says.
+    pub fn unix(path: &Path, taskrun: dgram::TaskRun) -> Result<UringDrain, String> {
+        let s = UnixDatagram::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))?;
+        dgram::pass_credentials(&s).map_err(|e| e.to_string())?;
+        let fd = OwnedFd::from(s);
+        use rustix::net::sockopt;
+        if sockopt::set_socket_recv_buffer_size_force(&fd, RCVBUF).is_err() {
+            let _ = sockopt::set_socket_recv_buffer_size(&fd, RCVBUF);
+        }
+        let shared = Arc::new(Shared::default());
+        let sh = shared.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("uring-drain".into())
+            .spawn(move || {
+                let tuning = dgram::Tuning {
+                    taskrun,
+                    ..dgram::Tuning::default()
+                };
+                let source = dgram::Source {
+                    fd,
+                    transport: circolog::ring::Transport::Unix,
+                    credentials: true,
+                };
+                // Created on this thread: the ring is single-issuer.
+                let ingest = dgram::DgramIngest::new(vec![source], MAX_MESSAGE, tuning)
+                    .and_then(|mut i| i.start().map(|()| i));
+                match ingest {
+                    Ok(ingest) => {
+                        let _ = tx.send(Ok(()));
+                        uring_loop(ingest, &sh);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("io_uring receiver: {e}")));
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        rx.recv().map_err(|e| e.to_string())??;
+        Ok(UringDrain {
+            shared,
+            thread: Some(thread),
+            path: path.to_owned(),
+            what: match taskrun {
+                dgram::TaskRun::Defer => "the bare io_uring receiver (DEFER_TASKRUN)",
+                dgram::TaskRun::Coop => "the bare io_uring receiver (COOP_TASKRUN)",
+                dgram::TaskRun::Signal => "the bare io_uring receiver",
+            },
+        })
+    }
+}
+
+/// A wait this long with no completion is quiet, as circologd's `INGEST_CHECK`.
+const QUIET: Duration = Duration::from_millis(50);
+/// circologd's default longest message: the provided buffers are as large.
+const MAX_MESSAGE: usize = 16384;
+
+fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared) {
+    shared.tid.store(harness::gettid(), Ordering::Release);
+    let mut arena = vec![1u8; ARENA];
+    let mut at = 0;
+    let mut pids = 0u64;
+    let mut quiet = false;
+    while !shared.stop.load(Ordering::Acquire) {
+        // As circologd does after a quiet `INGEST_CHECK` (see
+        // `DgramIngest::unstick`).
+        if quiet {
+            match ingest.unstick() {
+                Ok(0) => {}
+                Ok(_) => eprintln!("   bare io_uring receiver: restarted a stopped receive"),
+                Err(e) => {
+                    eprintln!("io_uring receiver: {e}");
+                    return;
+                }
+            }
+        }
+        let waited = std::time::Instant::now();
+        if let Err(e) = ingest.wait(QUIET) {
+            eprintln!("io_uring receiver: {e}");
+            return;
+        }
+        let drained = ingest.drain_all(usize::MAX, |m| {
+            let len = m.bytes.len();
+            if at + len > ARENA {
+                at = 0;
+            }
+            arena[at..at + len].copy_from_slice(m.bytes);
+            at += len;
+            pids = pids.wrapping_add(u64::from(m.cred.map_or(0, |c| c.pid)));
+            true
+        });
+        match drained {
+            Ok((n, _)) => {
+                quiet = n == 0 && waited.elapsed() >= QUIET;
+                shared.count.fetch_add(n as u64, Ordering::Release);
+            }
+            Err(e) => {
+                eprintln!("io_uring receiver: {e}");
+                return;
+            }
+        }
+    }
+    std::hint::black_box((pids, &arena));
+}
+
+impl Sink for UringDrain {
+    fn label(&self) -> String {
+        self.what.into()
+    }
+    fn count(&mut self) -> Result<Option<u64>, String> {
+        Ok(Some(self.shared.count.load(Ordering::Acquire)))
+    }
+    fn cpu(&self) -> Option<f64> {
+        harness::cpu_secs(&format!(
+            "self/task/{}",
+            self.shared.tid.load(Ordering::Acquire)
+        ))
+    }
+}
+
+impl Drop for UringDrain {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// A TCP listener; each connection is read by its own thread, which counts
