@@ -138,7 +138,8 @@ pub async fn run(
     Ok(())
 }
 
-/// The ingest loop enters the datagram ring at least this often.
+/// The ingest loop enters the datagram ring and looks for stopped receives
+/// this often.
 const INGEST_CHECK: Duration = Duration::from_millis(50);
 /// Messages stored per turn of the ingest loop before other tasks get one.
 const INGEST_BUDGET: usize = 4096;
@@ -146,29 +147,27 @@ const INGEST_BUDGET: usize = 4096;
 /// Waits for the kernel's word that datagrams arrived, or for work left
 /// over by an earlier turn, and stores them.
 async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>) {
+    // Ticks whatever else happens: one socket's datagrams must not hide
+    // another socket's stopped receive.
+    let mut check = tokio::time::interval(INGEST_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        let mut checking = false;
         tokio::select! {
             biased;
             // Completions left behind by a turn that reached its budget
             // (here or between the slices of a dump) announce nothing more.
             () = ctx.ingest_left.notified() => {}
-            // A safety net under the eventfd: after every quiet
-            // `INGEST_CHECK` the ring is entered, and a receive that stopped
-            // with datagrams waiting is restarted (`DgramIngest::unstick`).
-            () = tokio::time::sleep(INGEST_CHECK) => {
-                if let Ok(mut ingest) = ctx.ingest.try_borrow_mut() {
-                    let checked = ingest.kick().and_then(|waiting| {
-                        if waiting { Ok(0) } else { ingest.unstick() }
-                    });
-                    match checked {
-                        Ok(0) => {}
-                        Ok(n) => eprintln!(
-                            "circologd: {n} datagram receive{} stopped with datagrams \
-                             waiting; restarted",
-                            if n == 1 { "" } else { "s" }
-                        ),
-                        Err(e) => eprintln!("circologd: receiving syslog datagrams failed: {e}"),
-                    }
+            // A safety net under the eventfd: every `INGEST_CHECK` the ring
+            // is entered whatever its flags say, and once everything is
+            // stored, a receive that took nothing since the last check
+            // while datagrams wait is restarted (`DgramIngest::unstick`).
+            _ = check.tick() => {
+                checking = true;
+                if let Ok(mut ingest) = ctx.ingest.try_borrow_mut()
+                    && let Err(e) = ingest.kick()
+                {
+                    eprintln!("circologd: receiving syslog datagrams failed: {e}");
                 }
             }
             ready = efd.readable() => match ready {
@@ -184,6 +183,8 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
         }
         if ctx.take_ingest() {
             tokio::task::yield_now().await;
+        } else if checking {
+            ctx.unstick_ingest();
         }
     }
 }
@@ -214,6 +215,23 @@ impl Ctx {
                 eprintln!("circologd: receiving syslog datagrams failed: {e}");
                 false
             }
+        }
+    }
+
+    /// Restarts the datagram receives that stopped (see
+    /// `DgramIngest::unstick`); call it when everything has been stored.
+    fn unstick_ingest(&self) {
+        let Ok(mut ingest) = self.ingest.try_borrow_mut() else {
+            return;
+        };
+        match ingest.unstick() {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "circologd: {n} datagram receive{} had stopped with datagrams waiting; \
+                 restarted",
+                if n == 1 { "" } else { "s" }
+            ),
+            Err(e) => eprintln!("circologd: receiving syslog datagrams failed: {e}"),
         }
     }
 
