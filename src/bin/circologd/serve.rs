@@ -139,18 +139,21 @@ pub async fn run(
 }
 
 /// The ingest loop enters the datagram ring and looks for stopped receives
-/// this often.
-const INGEST_CHECK: Duration = Duration::from_millis(50);
+/// this often while datagrams come (a receive stops under load, and its
+/// senders wait until it restarts),
+const INGEST_CHECK: Duration = Duration::from_millis(10);
+/// and this often when none came since the last look.
+const INGEST_CHECK_IDLE: Duration = Duration::from_millis(50);
 /// Messages stored per turn of the ingest loop before other tasks get one.
 const INGEST_BUDGET: usize = 4096;
 
 /// Waits for the kernel's word that datagrams arrived, or for work left
 /// over by an earlier turn, and stores them.
 async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>) {
-    // Ticks whatever else happens: one socket's datagrams must not hide
+    // Due whatever else happens: one socket's datagrams must not hide
     // another socket's stopped receive.
-    let mut check = tokio::time::interval(INGEST_CHECK);
-    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_check = tokio::time::Instant::now() + INGEST_CHECK_IDLE;
+    let mut received_then = 0;
     loop {
         let mut checking = false;
         tokio::select! {
@@ -158,12 +161,18 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
             // Completions left behind by a turn that reached its budget
             // (here or between the slices of a dump) announce nothing more.
             () = ctx.ingest_left.notified() => {}
-            // A safety net under the eventfd: every `INGEST_CHECK` the ring
-            // is entered whatever its flags say, and once everything is
-            // stored, a receive that took nothing since the last check
-            // while datagrams wait is restarted (`DgramIngest::unstick`).
-            _ = check.tick() => {
+            // A safety net under the eventfd: every `INGEST_CHECK` (less
+            // often when nothing came) the ring is entered whatever its
+            // flags say, and once everything is stored, a receive that took
+            // nothing since the last check while datagrams wait is
+            // restarted (`DgramIngest::unstick`).
+            () = tokio::time::sleep_until(next_check) => {
                 checking = true;
+                let received = ctx.state.borrow().counters.received_total();
+                let busy = received != received_then;
+                received_then = received;
+                next_check = tokio::time::Instant::now()
+                    + if busy { INGEST_CHECK } else { INGEST_CHECK_IDLE };
                 if let Ok(mut ingest) = ctx.ingest.try_borrow_mut()
                     && let Err(e) = ingest.kick()
                 {
