@@ -364,7 +364,8 @@ impl DgramIngest {
                 tv_sec: 0,
                 tv_nsec: 0,
             };
-            if rustix::event::poll(&mut fds, Some(&zero))? == 0 {
+            rustix::event::poll(&mut fds, Some(&zero))?;
+            if !fds[0].revents().contains(PollFlags::IN) {
                 continue;
             }
             let entry = opcode::AsyncCancel::new(idx as u64)
