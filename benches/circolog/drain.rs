@@ -34,10 +34,57 @@ struct Shared {
     tid: AtomicI32,
 }
 
-/// A `recvmmsg` loop on a unix datagram or UDP socket.
-pub struct DgramDrain {
+/// A receiving thread: counts what it took in, stops when dropped.
+struct Worker {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Runs `body` on a thread named `name`, once that thread's id is known.
+    fn spawn(name: &str, body: impl FnOnce(&Shared) + Send + 'static) -> Result<Worker, String> {
+        let shared = Arc::new(Shared::default());
+        let sh = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                sh.tid.store(harness::gettid(), Ordering::Release);
+                body(&sh);
+            })
+            .map_err(|e| e.to_string())?;
+        while shared.tid.load(Ordering::Acquire) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(Worker {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    fn count(&self) -> Result<Option<u64>, String> {
+        Ok(Some(self.shared.count.load(Ordering::Acquire)))
+    }
+
+    fn cpu(&self) -> Option<f64> {
+        harness::cpu_secs(&format!(
+            "self/task/{}",
+            self.shared.tid.load(Ordering::Acquire)
+        ))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A `recvmmsg` loop on a unix datagram or UDP socket.
+pub struct DgramDrain {
+    worker: Worker,
     pub path: Option<PathBuf>,
     pub addr: Option<SocketAddr>,
 }
@@ -74,18 +121,9 @@ impl DgramDrain {
             Some(Duration::from_millis(100)),
         )
         .map_err(|e| e.to_string())?;
-        let shared = Arc::new(Shared::default());
-        let sh = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("drain".into())
-            .spawn(move || recv_loop(&fd, credentials, &sh))
-            .map_err(|e| e.to_string())?;
-        while shared.tid.load(Ordering::Acquire) == 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let worker = Worker::spawn("drain", move |sh| recv_loop(&fd, credentials, sh))?;
         Ok(DgramDrain {
-            shared,
-            thread: Some(thread),
+            worker,
             path: None,
             addr: None,
         })
@@ -97,27 +135,14 @@ impl Sink for DgramDrain {
         "the bare drain".into()
     }
     fn count(&mut self) -> Result<Option<u64>, String> {
-        Ok(Some(self.shared.count.load(Ordering::Acquire)))
+        self.worker.count()
     }
     fn cpu(&self) -> Option<f64> {
-        harness::cpu_secs(&format!(
-            "self/task/{}",
-            self.shared.tid.load(Ordering::Acquire)
-        ))
-    }
-}
-
-impl Drop for DgramDrain {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.worker.cpu()
     }
 }
 
 fn recv_loop(fd: &OwnedFd, credentials: bool, shared: &Shared) {
-    shared.tid.store(harness::gettid(), Ordering::Release);
     let mut bufs = vec![0u8; VLEN * BUF];
     let mut control = vec![0u8; VLEN * CRED_SPACE];
     // Touched now, so that page faults are not part of the measure.
@@ -178,8 +203,7 @@ fn recv_loop(fd: &OwnedFd, credentials: bool, shared: &Shared) {
 /// preallocated buffer: what io_uring multishot receive with credentials
 /// costs, without circologd's event loop, parsing or ring.
 pub struct UringDrain {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker,
     pub path: PathBuf,
     what: &'static str,
 }
@@ -195,39 +219,33 @@ impl UringDrain {
         if sockopt::set_socket_recv_buffer_size_force(&fd, RCVBUF).is_err() {
             let _ = sockopt::set_socket_recv_buffer_size(&fd, RCVBUF);
         }
-        let shared = Arc::new(Shared::default());
-        let sh = shared.clone();
         let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("uring-drain".into())
-            .spawn(move || {
-                let tuning = dgram::Tuning {
-                    taskrun,
-                    ..dgram::Tuning::default()
-                };
-                let source = dgram::Source {
-                    fd,
-                    transport: circolog::ring::Transport::Unix,
-                    credentials: true,
-                };
-                // Created on this thread: the ring is single-issuer.
-                let ingest = dgram::DgramIngest::new(vec![source], MAX_MESSAGE, tuning)
-                    .and_then(|mut i| i.start().map(|()| i));
-                match ingest {
-                    Ok(ingest) => {
-                        let _ = tx.send(Ok(()));
-                        uring_loop(ingest, &sh);
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(format!("io_uring receiver: {e}")));
-                    }
+        let worker = Worker::spawn("uring-drain", move |sh| {
+            let tuning = dgram::Tuning {
+                taskrun,
+                ..dgram::Tuning::default()
+            };
+            let source = dgram::Source {
+                fd,
+                transport: circolog::ring::Transport::Unix,
+                credentials: true,
+            };
+            // Created on this thread: the ring is single-issuer.
+            let ingest = dgram::DgramIngest::new(vec![source], MAX_MESSAGE, tuning)
+                .and_then(|mut i| i.start().map(|()| i));
+            match ingest {
+                Ok(ingest) => {
+                    let _ = tx.send(Ok(()));
+                    uring_loop(ingest, sh);
                 }
-            })
-            .map_err(|e| e.to_string())?;
+                Err(e) => {
+                    let _ = tx.send(Err(format!("io_uring receiver: {e}")));
+                }
+            }
+        })?;
         rx.recv().map_err(|e| e.to_string())??;
         Ok(UringDrain {
-            shared,
-            thread: Some(thread),
+            worker,
             path: path.to_owned(),
             what: match taskrun {
                 dgram::TaskRun::Defer => "the bare io_uring receiver (DEFER_TASKRUN)",
@@ -244,7 +262,6 @@ const QUIET: Duration = Duration::from_millis(50);
 const MAX_MESSAGE: usize = 16384;
 
 fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared) {
-    shared.tid.store(harness::gettid(), Ordering::Release);
     let mut arena = vec![1u8; ARENA];
     let mut at = 0;
     let mut pids = 0u64;
@@ -296,22 +313,10 @@ impl Sink for UringDrain {
         self.what.into()
     }
     fn count(&mut self) -> Result<Option<u64>, String> {
-        Ok(Some(self.shared.count.load(Ordering::Acquire)))
+        self.worker.count()
     }
     fn cpu(&self) -> Option<f64> {
-        harness::cpu_secs(&format!(
-            "self/task/{}",
-            self.shared.tid.load(Ordering::Acquire)
-        ))
-    }
-}
-
-impl Drop for UringDrain {
-    fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.worker.cpu()
     }
 }
 
