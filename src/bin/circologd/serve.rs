@@ -168,7 +168,10 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
             // restarted (`DgramIngest::unstick`).
             () = tokio::time::sleep_until(next_check) => {
                 checking = true;
-                let received = ctx.state.borrow().counters.received_total();
+                let received = ctx
+                    .state
+                    .try_borrow()
+                    .map_or(received_then, |st| st.counters.received_total());
                 let busy = received != received_then;
                 received_then = received;
                 next_check = tokio::time::Instant::now()
