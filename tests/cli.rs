@@ -197,7 +197,12 @@ fn a_socket_in_use_by_a_live_daemon_is_refused_and_a_stale_one_replaced() {
     drop(std::os::unix::net::UnixListener::bind(&stale).expect("bind"));
     assert!(stale.exists());
     let ctl = d.dir.path().join("ctl2.sock");
+    // Its own syslog socket: the default (under /run as root) is another
+    // test's, running at the same time.
+    let syslog = d.dir.path().join("syslog2.sock");
     let mut child = Command::new(DAEMON)
+        .arg("-syslogd-socket")
+        .arg(&syslog)
         .arg("-query-socket")
         .arg(&stale)
         .arg("-ctl-socket")
