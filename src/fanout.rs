@@ -108,8 +108,9 @@ impl FrameLog {
     }
 
     /// Drops the chunks every follower has passed, and the oldest ones
-    /// beyond `max_bytes` (the newest chunk always stays).
-    fn trim(&mut self) {
+    /// beyond `max_bytes` (the newest chunk always stays). [`FrameLog::extend`]
+    /// and [`FrameLog::unregister`] do it too.
+    pub fn trim(&mut self) {
         let min = self.cursors.iter().flatten().min().copied();
         while let Some(front) = self.chunks.front() {
             let passed = min.is_some_and(|m| front.to <= m);

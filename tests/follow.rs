@@ -430,3 +430,40 @@ fn many_followers_sharing_a_query_each_get_exactly_their_messages() {
         }
     }
 }
+
+#[test]
+fn followers_that_stall_together_catch_up_with_every_message_once() {
+    let d = daemon()
+        .args(&["-buffer-size", "100000", "-buffer-bytes", "64M"])
+        .start();
+    let total = 40_000u32;
+    // Two followers stop reading together, as behind one stalled reader;
+    // a third keeps reading, and the frames its query shares move on past
+    // the two (their JSON is several times the 4 MiB the live log keeps).
+    let mut stalled: Vec<_> = (0..2).map(|_| connect_unix(&d, "fmt=json&l=0")).collect();
+    let mut reading = connect_unix(&d, "fmt=json&l=0");
+    let reader = std::thread::spawn(move || {
+        for i in 0..total {
+            let m = next_json(&mut reading);
+            assert_eq!(m["seq"], i, "{m}");
+        }
+    });
+    let s = UnixDatagram::unbound().expect("socket");
+    s.connect(&d.syslog).expect("connect");
+    for i in 0..total {
+        s.send(&msg("flood", i)).expect("send");
+    }
+    d.wait_stored(u64::from(total));
+    reader
+        .join()
+        .expect("the reading follower got every message");
+    // Both catch up, each with every message once and in order.
+    for ws in &mut stalled {
+        for i in 0..total {
+            let m = next_json(ws);
+            assert_eq!(m["seq"], i, "{m}");
+            assert_eq!(m["message"], format!("message {i}"));
+        }
+    }
+    assert_eq!(d.status()["counters"]["skipped_followers"], 0);
+}

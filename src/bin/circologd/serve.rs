@@ -57,9 +57,18 @@ struct Ctx {
     logs: RefCell<Vec<FollowedQuery>>,
 }
 
-/// A followed query (see [`share_key`]) and its frame log, which lives as
-/// long as a follower holds it.
-type FollowedQuery = (Rc<str>, Weak<RefCell<FrameLog>>);
+/// A followed query (see [`share_key`]) and its frame logs, which live as
+/// long as a follower holds them.
+type FollowedQuery = (Rc<str>, Weak<RefCell<QueryLogs>>);
+
+/// The frame logs of one followed query: `live` for the followers at the
+/// newest messages, and `behind` for those that fell behind it (a reader
+/// that stalled, a backlog older than `live`), so that they too render
+/// each message once between them rather than once each.
+struct QueryLogs {
+    live: FrameLog,
+    behind: FrameLog,
+}
 
 /// Distinct follower queries with a shared frame log; followers of any
 /// other query render their own frames.
@@ -260,14 +269,26 @@ impl Ctx {
         let log = match found {
             Some(log) => log,
             None if logs.len() < MAX_LOGS => {
-                let log = Rc::new(RefCell::new(FrameLog::new(LOG_BYTES)));
+                let log = Rc::new(RefCell::new(QueryLogs {
+                    live: FrameLog::new(LOG_BYTES),
+                    behind: FrameLog::new(LOG_BYTES),
+                }));
                 logs.push((key.clone(), Rc::downgrade(&log)));
                 log
             }
             None => return None,
         };
-        let slot = log.borrow_mut().register(cursor);
-        Some(LogSlot { log, slot })
+        let mut lg = log.borrow_mut();
+        let live = lg.live.register(cursor);
+        // Not behind until it finds itself before the live log.
+        let behind = lg.behind.register(u64::MAX);
+        drop(lg);
+        Some(LogSlot {
+            log,
+            live,
+            behind,
+            is_behind: Cell::new(false),
+        })
     }
 
     /// Called between slices of long work (dumps, followers): ingestion
@@ -1239,16 +1260,20 @@ fn share_key(query: &str) -> Rc<str> {
     parts.join("&").into()
 }
 
-/// A follower's place in its query's [`FrameLog`].
+/// A follower's places in its query's frame logs.
 struct LogSlot {
-    log: Rc<RefCell<FrameLog>>,
-    slot: usize,
+    log: Rc<RefCell<QueryLogs>>,
+    live: usize,
+    behind: usize,
+    /// Its place in `behind` is where it is (else past everything there).
+    is_behind: Cell<bool>,
 }
 
 impl Drop for LogSlot {
     fn drop(&mut self) {
         if let Ok(mut log) = self.log.try_borrow_mut() {
-            log.unregister(self.slot);
+            log.live.unregister(self.live);
+            log.behind.unregister(self.behind);
         }
     }
 }
@@ -1260,14 +1285,16 @@ const LOG_TAKE_SLICES: usize = 64;
 const LOG_RENDER_MAX: u64 = 1024;
 
 /// Gathers the frames a follower at `cursor` is to be sent next, about a
-/// write's worth: slices of its query's frame log (into `shared`) when the
-/// log holds the cursor, after rendering into the log what is new; else
-/// frames rendered here (into `out`) until the cursor reaches the log: a
-/// backlog older than the log, or a query without one. Renders a slice at
-/// a time, letting ingestion go first between slices, and looks at a
-/// bounded number of messages per call: with a filter that matches few of
-/// them, a call may move the cursor and find nothing to send, and the
-/// caller lets other tasks run before the next one.
+/// write's worth: slices of its query's live frame log (into `shared`) when
+/// that log holds the cursor, after rendering into it what is new; slices
+/// of the query's log for followers behind it when the cursor is older,
+/// after rendering into that one what comes next; else frames rendered
+/// here (into `out`) until the cursor reaches a log: a query without logs,
+/// or a follower behind both. Renders a slice at a time, letting ingestion
+/// go first between slices, and looks at a bounded number of messages per
+/// call: with a filter that matches few of them, a call may move the
+/// cursor and find nothing to send, and the caller lets other tasks run
+/// before the next one.
 fn fill_frames(
     ctx: &Ctx,
     q: &Query,
@@ -1279,31 +1306,46 @@ fn fill_frames(
 ) {
     let mut stop = u64::MAX;
     if let Some(l) = log {
-        let mut rendered = 0;
-        while rendered < LOG_RENDER_MAX {
-            let n = {
-                let st = ctx.state.borrow();
-                l.log
-                    .borrow_mut()
-                    .extend(&st, q, *cursor, RENDER_SLICE, frame)
-            };
-            if n == 0 {
-                break;
-            }
-            rendered += n;
-            ctx.poll_ingest();
-        }
+        render_into_log(ctx, l, |logs| &mut logs.live, *cursor, u64::MAX, q, frame);
         let mut lg = l.log.borrow_mut();
-        if let Some(next) = lg.take(*cursor, LOG_TAKE_BYTES, LOG_TAKE_SLICES, shared) {
+        let logs = &mut *lg;
+        if let Some(next) = logs
+            .live
+            .take(*cursor, LOG_TAKE_BYTES, LOG_TAKE_SLICES, shared)
+        {
             *cursor = next;
-            lg.advance(l.slot, next);
+            logs.live.advance(l.live, next);
+            if l.is_behind.replace(false) {
+                logs.behind.advance(l.behind, u64::MAX);
+                logs.behind.trim();
+            }
             return;
         }
-        match lg.range() {
-            Some((first, _)) if *cursor < first => stop = first,
+        let first = match logs.live.range() {
+            Some((first, _)) if *cursor < first => first,
             // Nothing new.
             _ => return,
+        };
+        // Behind the live log: the followers there share another.
+        l.is_behind.set(true);
+        logs.behind.advance(l.behind, *cursor);
+        drop(lg);
+        render_into_log(ctx, l, |logs| &mut logs.behind, *cursor, first, q, frame);
+        let mut lg = l.log.borrow_mut();
+        let logs = &mut *lg;
+        if let Some(next) = logs
+            .behind
+            .take(*cursor, LOG_TAKE_BYTES, LOG_TAKE_SLICES, shared)
+        {
+            *cursor = next;
+            logs.behind.advance(l.behind, next);
+            logs.live.advance(l.live, next);
+            return;
         }
+        stop = match logs.behind.range() {
+            Some((b, _)) if *cursor < b => b.min(first),
+            _ => first,
+        };
     }
     let start = *cursor;
     while out.len() < WRITE_CHUNK && *cursor < stop && *cursor - start < SCAN_SLICE {
@@ -1335,7 +1377,44 @@ fn fill_frames(
     if let Some(l) = log
         && let Ok(mut lg) = l.log.try_borrow_mut()
     {
-        lg.advance(l.slot, *cursor);
+        lg.live.advance(l.live, *cursor);
+        if l.is_behind.get() {
+            lg.behind.advance(l.behind, *cursor);
+        }
+    }
+}
+
+/// Renders into the log `which` picks what comes after its end (from
+/// `start` when it is empty), up to the seq `until` and to
+/// [`LOG_RENDER_MAX`] messages, a slice at a time, letting ingestion go
+/// first between slices.
+fn render_into_log(
+    ctx: &Ctx,
+    l: &LogSlot,
+    which: impl Fn(&mut QueryLogs) -> &mut FrameLog,
+    start: u64,
+    until: u64,
+    q: &Query,
+    frame: &mut Vec<u8>,
+) {
+    let mut rendered = 0;
+    while rendered < LOG_RENDER_MAX {
+        let n = {
+            let st = ctx.state.borrow();
+            let mut lg = l.log.borrow_mut();
+            let log = which(&mut lg);
+            let from = log.range().map_or(start, |(_, end)| end);
+            let max = RENDER_SLICE.min(until.saturating_sub(from));
+            if max == 0 {
+                break;
+            }
+            log.extend(&st, q, start, max, frame)
+        };
+        if n == 0 {
+            break;
+        }
+        rendered += n;
+        ctx.poll_ingest();
     }
 }
 
