@@ -725,13 +725,17 @@ fn fanout(cfg: &Config, table: &mut Table) -> Result<(), String> {
             Duration::from_secs_f64(cfg.latency_secs * 3.0 + 2.0),
         )
     };
-    let (mut p50, mut p99, mut max, mut achieved, mut delivered) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..cfg.runs {
+    // One paced run; with `stall_ms`, the reader stops reading that long
+    // once, a third of the way in. Returns its latencies, sorted, the rate
+    // the sender achieved and the share of messages delivered.
+    let run = |followed: &mut Circolog, stall_ms: u64| -> Result<(Vec<u32>, f64, f64), String> {
         let m0 = f.messages();
         f.take_samples();
+        if stall_ms > 0 {
+            f.stall_once(m0 + count * n as u64 / 3, stall_ms);
+        }
         f.record(true);
-        let r = harness::run(&mut followed, &s, false)?;
+        let r = harness::run(followed, &s, false)?;
         // Wait (a bounded time) for the followers to catch up.
         let deadline = Instant::now() + Duration::from_secs(5);
         while f.messages() - m0 < count * n as u64 && Instant::now() < deadline {
@@ -740,11 +744,23 @@ fn fanout(cfg: &Config, table: &mut Table) -> Result<(), String> {
         f.record(false);
         let mut lat = f.take_samples();
         lat.sort_unstable();
+        let delivered = (f.messages() - m0) as f64 / (count * n as u64) as f64;
+        Ok((lat, r.rate(), delivered))
+    };
+    let (mut p50, mut p99, mut max, mut achieved, mut delivered) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..cfg.runs {
+        let (lat, rate, got) = run(&mut followed, 0)?;
         p50.push(follow::percentile(&lat, 50.0));
         p99.push(follow::percentile(&lat, 99.0));
         max.push(lat.last().map_or(f64::NAN, |&m| f64::from(m)));
-        achieved.push(r.rate());
-        delivered.push((f.messages() - m0) as f64 / (count * n as u64) as f64);
+        achieved.push(rate);
+        delivered.push(got);
+    }
+    let mut stalled = Vec::new();
+    for _ in 0..cfg.runs.min(3) {
+        let (lat, _, _) = run(&mut followed, STALL_MS)?;
+        stalled.push(follow::percentile(&lat, 99.0));
     }
     let each: Vec<String> = p99.iter().map(|us| format!("{:.1}", us / 1e3)).collect();
     let p99m = harness::median(p99);
@@ -778,9 +794,28 @@ fn fanout(cfg: &Config, table: &mut Table) -> Result<(), String> {
             each.join(", ")
         ),
     );
+    let each_stalled: Vec<String> = stalled
+        .iter()
+        .map(|us| format!("{:.0}", us / 1e3))
+        .collect();
+    table.row(
+        &format!("{label}, p99 with a {STALL_MS} ms reader stall"),
+        &ms(harness::median(stalled)),
+        &format!("stall {STALL_MS} ms"),
+        None,
+        &format!(
+            "the reader stops once per run; p99 of each run (ms): {}; near the stall: the \
+             followers caught up within the run; seconds: they did not",
+            each_stalled.join(", ")
+        ),
+    );
     eprintln!("   latency p99 {:.2} ms", p99m / 1e3);
     Ok(())
 }
+
+/// How long the follower reader stops in the stalled latency runs: longer
+/// than the 0.2 s a frame log holds at 50 000 messages/s.
+const STALL_MS: u64 = 300;
 
 /// Waits (a bounded time) until the daemon has let go of the followers of
 /// the previous step, so that their leftover work is not measured next.

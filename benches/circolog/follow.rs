@@ -121,6 +121,10 @@ struct Shared {
     /// Followers whose connection ended.
     closed: AtomicU64,
     samples: Mutex<Vec<u32>>,
+    /// When `messages` reaches this (0: never), the reader sleeps once for
+    /// `stall_ms`, as a reader the scheduler kept off its core would.
+    stall_at: AtomicU64,
+    stall_ms: AtomicU64,
 }
 
 /// `n` websocket followers of one daemon, read by one thread.
@@ -175,6 +179,13 @@ impl Followers {
     /// Starts keeping latency samples (µs, send to receipt).
     pub fn record(&self, on: bool) {
         self.shared.record.store(on, Ordering::Release);
+    }
+
+    /// Makes the reader stop reading for `ms` once, when the followers
+    /// have received `at` messages in all.
+    pub fn stall_once(&self, at: u64, ms: u64) {
+        self.shared.stall_ms.store(ms, Ordering::Release);
+        self.shared.stall_at.store(at, Ordering::Release);
     }
 
     pub fn take_samples(&self) -> Vec<u32> {
@@ -267,6 +278,12 @@ fn read_all(mut conns: Vec<Conn>, shared: &Shared) -> io::Result<()> {
             Err(e) => return Err(e.into()),
         }
         let record = shared.record.load(Ordering::Acquire);
+        let at = shared.stall_at.load(Ordering::Acquire);
+        if at != 0 && shared.messages.load(Ordering::Acquire) >= at {
+            shared.stall_at.store(0, Ordering::Release);
+            let ms = shared.stall_ms.swap(0, Ordering::AcqRel);
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         let (mut messages, mut skipped) = (0u64, 0u64);
         for ev in &events {
             let data = ev.data;
