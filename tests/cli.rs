@@ -281,3 +281,33 @@ fn a_query_address_off_loopback_warns_that_anyone_can_read() {
     }
     assert!(d.stderr_text().contains("anyone"), "{}", d.stderr_text());
 }
+
+#[test]
+fn a_sigterm_as_soon_as_a_socket_exists_is_a_clean_shutdown() {
+    // A supervisor or a script may stop the daemon the moment its socket
+    // appears, before it has finished starting.
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("dir");
+        let syslog = dir.path().join("s.sock");
+        let mut child = Command::new(DAEMON)
+            .arg("-syslogd-socket")
+            .arg(&syslog)
+            .arg("-query-socket")
+            .arg(dir.path().join("q.sock"))
+            .arg("-ctl-socket")
+            .arg(dir.path().join("c.sock"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !syslog.exists() {
+            assert!(std::time::Instant::now() < deadline, "no socket");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        let st = wait_exit(&mut child, Duration::from_secs(10));
+        assert!(st.success(), "{st}");
+        assert!(!syslog.exists(), "the socket file was left behind");
+    }
+}

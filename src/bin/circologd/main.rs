@@ -146,6 +146,10 @@ fn run(args: Args) -> Result<(), String> {
         ctl_socket = Some(d.ctl);
     }
 
+    // Before any socket exists: a SIGTERM sent as soon as one appears (by a
+    // supervisor, a script) is then a clean shutdown, not a kill that leaves
+    // socket files behind.
+    let signals = serve::Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut created = Vec::new();
     let mut sources = Vec::new();
     let mut tcp_ingest = Vec::new();
@@ -246,7 +250,6 @@ fn run(args: Args) -> Result<(), String> {
     let ingest = dgram::DgramIngest::new(sources, max_message, dgram::Tuning::from_env())
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))?;
 
-    let signals = serve::Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
     for l in &listening {
         println!("circologd: listening: {l}");
     }
