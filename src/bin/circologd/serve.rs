@@ -1272,6 +1272,17 @@ struct LogSlot {
     is_behind: Cell<bool>,
 }
 
+impl LogSlot {
+    /// The follower has everything before `cursor`: its places in both logs
+    /// say so (in `behind` only while it is there).
+    fn advance(&self, logs: &mut QueryLogs, cursor: u64) {
+        logs.live.advance(self.live, cursor);
+        if self.is_behind.get() {
+            logs.behind.advance(self.behind, cursor);
+        }
+    }
+}
+
 impl Drop for LogSlot {
     fn drop(&mut self) {
         if let Ok(mut log) = self.log.try_borrow_mut() {
@@ -1341,8 +1352,7 @@ fn fill_frames(
             .take(*cursor, LOG_TAKE_BYTES, LOG_TAKE_SLICES, shared)
         {
             *cursor = next;
-            logs.behind.advance(l.behind, next);
-            logs.live.advance(l.live, next);
+            l.advance(logs, next);
             return;
         }
         stop = match logs.behind.range() {
@@ -1380,10 +1390,7 @@ fn fill_frames(
     if let Some(l) = log
         && let Ok(mut lg) = l.log.try_borrow_mut()
     {
-        lg.live.advance(l.live, *cursor);
-        if l.is_behind.get() {
-            lg.behind.advance(l.behind, *cursor);
-        }
+        l.advance(&mut lg, *cursor);
     }
 }
 
