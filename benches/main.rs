@@ -263,8 +263,23 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
     let mut cred = DgramDrain::unix(&dir.path().join("drain-cred.sock"), true)?;
     let mut udp = DgramDrain::udp()?;
     let mut tcp = TcpDrain::start()?;
-    let mut ucoop = UringDrain::unix(&dir.path().join("uring-coop.sock"), dgram::TaskRun::Coop)?;
-    let mut udefer = UringDrain::unix(&dir.path().join("uring-defer.sock"), dgram::TaskRun::Defer)?;
+    use dgram::{Receive, TaskRun};
+    let mut ucoop = UringDrain::unix(
+        &dir.path().join("uring-coop.sock"),
+        Receive::Readiness,
+        TaskRun::Coop,
+    )?;
+    let mut udefer = UringDrain::unix(
+        &dir.path().join("uring-defer.sock"),
+        Receive::Readiness,
+        TaskRun::Defer,
+    )?;
+    let mut multi = UringDrain::unix(
+        &dir.path().join("uring-multishot.sock"),
+        Receive::Multishot,
+        TaskRun::Coop,
+    )?;
+    let multi_path = multi.path.clone();
     let (plain_path, cred_path) = (
         plain.path.clone().unwrap_or_default(),
         cred.path.clone().unwrap_or_default(),
@@ -295,6 +310,7 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
         ];
         // The two ring setups side by side, on the figure the target is on.
         let both = size == 120 && mode == Mode::Send;
+        targets.push((&mut multi, Dest::Unix(multi_path.clone())));
         if both {
             targets.push((&mut udefer, Dest::Unix(defer_path.clone())));
         }
@@ -353,19 +369,34 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
             &format!("drain {}", fmt_rate(p.rate)),
             Some(u.rate / p.rate),
             &format!(
-                "circologd's receive path (COOP_TASKRUN, multishot RecvMsgMulti, \
+                "circologd's receive path (io_uring poll, then recvmmsg; COOP_TASKRUN, \
                  SO_PASSCRED) in a blocking loop; {}",
                 cpu_note("CPU µs/msg", &u)
             ),
         );
         if both {
-            let x = summarize(&r[4]);
+            let x = summarize(&r[5]);
             table.row(
                 &format!("  same with DEFER_TASKRUN, {size} B, {call}"),
                 &fmt_rate(x.rate),
                 &format!("drain {}", fmt_rate(p.rate)),
                 Some(x.rate / p.rate),
                 &cpu_note("CPU µs/msg", &x),
+            );
+        }
+        {
+            let x = summarize(&r[4]);
+            table.row(
+                &format!("  bare multishot receiver, {size} B, {call}"),
+                &fmt_rate(x.rate),
+                &format!("drain {}", fmt_rate(p.rate)),
+                Some(x.rate / p.rate),
+                &format!(
+                    "the first design: multishot RecvMsgMulti into 512 provided buffers \
+                     (COOP_TASKRUN, SO_PASSCRED); circologd ÷ it: {:.2}; {}",
+                    ours.rate / x.rate,
+                    cpu_note("CPU µs/msg", &x)
+                ),
             );
         }
     }

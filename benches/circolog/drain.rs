@@ -200,8 +200,10 @@ fn recv_loop(fd: &OwnedFd, credentials: bool, shared: &Shared) {
 
 /// circologd's own datagram receive path (its `dgram.rs`, compiled into
 /// the benchmark) in a blocking loop that only copies each datagram into a
-/// preallocated buffer: what io_uring multishot receive with credentials
-/// costs, without circologd's event loop, parsing or ring.
+/// preallocated buffer: what the receive with credentials costs, without
+/// circologd's event loop, parsing or ring. Either the path circologd uses
+/// (io_uring poll, then `recvmmsg`) or the multishot `RecvMsgMulti` it
+/// used before.
 pub struct UringDrain {
     worker: Worker,
     pub path: PathBuf,
@@ -209,9 +211,13 @@ pub struct UringDrain {
 }
 
 impl UringDrain {
-    /// Binds a unix datagram socket at `path` with `SO_PASSCRED`, read with
-    /// the ring set up as `taskrun` says.
-    pub fn unix(path: &Path, taskrun: dgram::TaskRun) -> Result<UringDrain, String> {
+    /// Binds a unix datagram socket at `path` with `SO_PASSCRED`, read as
+    /// `receive` says with the ring set up as `taskrun` says.
+    pub fn unix(
+        path: &Path,
+        receive: dgram::Receive,
+        taskrun: dgram::TaskRun,
+    ) -> Result<UringDrain, String> {
         let s = UnixDatagram::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))?;
         dgram::pass_credentials(&s).map_err(|e| e.to_string())?;
         let fd = OwnedFd::from(s);
@@ -222,6 +228,7 @@ impl UringDrain {
         let (tx, rx) = std::sync::mpsc::channel();
         let worker = Worker::spawn("uring-drain", move |sh| {
             let tuning = dgram::Tuning {
+                receive,
                 taskrun,
                 ..dgram::Tuning::default()
             };
@@ -247,10 +254,10 @@ impl UringDrain {
         Ok(UringDrain {
             worker,
             path: path.to_owned(),
-            what: match taskrun {
-                dgram::TaskRun::Defer => "the bare io_uring receiver (DEFER_TASKRUN)",
-                dgram::TaskRun::Coop => "the bare io_uring receiver (COOP_TASKRUN)",
-                dgram::TaskRun::Signal => "the bare io_uring receiver",
+            what: match (receive, taskrun) {
+                (dgram::Receive::Multishot, _) => "the bare multishot receiver",
+                (_, dgram::TaskRun::Defer) => "the bare io_uring receiver (DEFER_TASKRUN)",
+                _ => "the bare io_uring receiver",
             },
         })
     }
@@ -258,7 +265,7 @@ impl UringDrain {
 
 /// A wait this long with no completion is quiet, as circologd's `INGEST_CHECK`.
 const QUIET: Duration = Duration::from_millis(50);
-/// circologd's default longest message: the provided buffers are as large.
+/// circologd's default longest message: the receive buffers are as large.
 const MAX_MESSAGE: usize = 16384;
 
 fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared) {
@@ -272,7 +279,7 @@ fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared) {
         if quiet {
             match ingest.unstick() {
                 Ok(0) => {}
-                Ok(_) => eprintln!("   bare io_uring receiver: restarted a stopped receive"),
+                Ok(_) => eprintln!("   bare io_uring receiver: read a socket gone quiet"),
                 Err(e) => {
                     eprintln!("io_uring receiver: {e}");
                     return;
@@ -280,7 +287,10 @@ fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared) {
             }
         }
         let waited = std::time::Instant::now();
-        if let Err(e) = ingest.wait(QUIET) {
+        // A socket `unstick` found is drained before any wait.
+        if !ingest.pending()
+            && let Err(e) = ingest.wait(QUIET)
+        {
             eprintln!("io_uring receiver: {e}");
             return;
         }

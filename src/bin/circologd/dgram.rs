@@ -1,20 +1,29 @@
-//! The datagram hot path: unix datagram and UDP sockets read by multishot
-//! receives on an io_uring of their own, into a ring of provided buffers.
+//! The datagram hot path: unix datagram and UDP sockets, watched by an
+//! io_uring of their own and read in batches of [`VLEN`] with `recvmmsg`.
 //!
-//! One armed receive per socket keeps producing a completion per datagram
-//! until the provided buffers run out; each batch is drained, stored and its
-//! buffers handed back in one pass. The ring is created with
-//! `SINGLE_ISSUER | COOP_TASKRUN`: the kernel runs the receive's work when
-//! this thread next enters the kernel, and a registered eventfd tells the
-//! tokio-uring event loop that completions are posted. Everything stays on
-//! the event loop's one thread.
+//! Each socket has a one-shot poll armed on the ring. When it fires, the
+//! socket is read with non-blocking `recvmmsg` until it is empty (or the
+//! turn's budget is spent), and only then is the poll armed again: one
+//! wake-up, one completion and one `recvmmsg` serve up to 64 datagrams, and
+//! a busy socket costs no ring work at all between batches. The ring is
+//! created with `SINGLE_ISSUER | COOP_TASKRUN`, and a registered eventfd
+//! tells the tokio-uring event loop that completions are posted. Everything
+//! stays on the event loop's one thread.
 //!
-//! All of the daemon's `unsafe` is in this file: the kernel reads the
+//! The first design read each socket with a multishot `RecvMsgMulti` into
+//! provided buffers. It is kept as [`Receive::Multishot`]
+//! (`CIRCOLOGD_RECEIVE=multishot`) for the benchmark, which measures both
+//! side by side: with credentials on, the multishot receive took about
+//! 0.86 × a bare `recvmmsg` drain of the same socket, the readiness path
+//! about 1.0 × (`benches/README.md`).
+//!
+//! All of the daemon's `unsafe` is in this file: the `recvmmsg` headers
+//! point into buffers the kernel writes, the kernel reads the
 //! provided-buffer ring and writes the buffers, and the `msghdr` of a
 //! `RecvMsgMulti` must stay put while the receive is armed.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use circolog::ring::{Cred, Incoming, Transport};
@@ -38,6 +47,17 @@ const ENTER_GETEVENTS: u32 = 1;
 const CANCEL: u64 = u64::MAX;
 /// Completion queue entries: a drain pass takes at most this many.
 const CQ_ENTRIES: u32 = 4096;
+/// Datagrams per `recvmmsg`, as the benchmark's bare drain.
+pub const VLEN: usize = 64;
+
+/// How the sockets are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Receive {
+    /// A one-shot poll on the ring, then `recvmmsg` until the socket is empty.
+    Readiness,
+    /// A multishot `RecvMsgMulti` (or `RecvMulti`) into provided buffers.
+    Multishot,
+}
 
 /// How the kernel runs the receive's completions (see `io_uring_setup(2)`).
 ///
@@ -59,7 +79,9 @@ pub enum TaskRun {
 /// Tuning of the receive path (benchmarks try alternatives).
 #[derive(Clone, Copy, Debug)]
 pub struct Tuning {
-    /// Number of provided buffers (a power of two, at most 32768).
+    pub receive: Receive,
+    /// Number of provided buffers for [`Receive::Multishot`] (a power of
+    /// two, at most 32768).
     pub buffers: u16,
     pub taskrun: TaskRun,
 }
@@ -67,6 +89,7 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Tuning {
         Tuning {
+            receive: Receive::Readiness,
             buffers: 512,
             taskrun: TaskRun::Coop,
         }
@@ -74,10 +97,15 @@ impl Default for Tuning {
 }
 
 impl Tuning {
-    /// `CIRCOLOGD_TASKRUN=coop|defer|signal` and `CIRCOLOGD_BUFFERS=N`
-    /// override the defaults, for benchmarks.
+    /// `CIRCOLOGD_RECEIVE=readiness|multishot`, `CIRCOLOGD_TASKRUN=coop|defer|signal`
+    /// and `CIRCOLOGD_BUFFERS=N` override the defaults, for benchmarks.
     pub fn from_env() -> Tuning {
         let mut t = Tuning::default();
+        match std::env::var("CIRCOLOGD_RECEIVE").as_deref() {
+            Ok("multishot") => t.receive = Receive::Multishot,
+            Ok("readiness") => t.receive = Receive::Readiness,
+            _ => {}
+        }
         match std::env::var("CIRCOLOGD_TASKRUN").as_deref() {
             Ok("defer") => t.taskrun = TaskRun::Defer,
             Ok("coop") => t.taskrun = TaskRun::Coop,
@@ -108,16 +136,25 @@ struct Armed {
     /// For `RecvMsgMulti`: the template the kernel reads while armed.
     /// INVARIANT: boxed, and never moved or dropped while the receive is armed.
     msghdr: Option<Box<libc::msghdr>>,
-    /// A completion came since `unstick` last looked.
+    /// A completion came (or, with [`Receive::Readiness`], a datagram was
+    /// read) since `unstick` last looked.
     heard: bool,
+    /// [`Receive::Readiness`]: the socket is to be read until it is empty.
+    ready: bool,
+    /// [`Receive::Readiness`]: a poll is armed on the ring.
+    polling: bool,
 }
 
 pub struct DgramIngest {
     uring: IoUring,
-    bufs: ProvidedBuffers,
+    receive: Receive,
+    /// Where `recvmmsg` writes ([`Receive::Readiness`]).
+    batch: Option<Batch>,
+    /// The kernel's buffers ([`Receive::Multishot`]).
+    bufs: Option<ProvidedBuffers>,
     sockets: Vec<Armed>,
     eventfd: OwnedFd,
-    /// Sockets whose multishot receive ended and must be armed again.
+    /// Sockets whose receive (or poll) ended and must be armed again.
     rearm: Vec<usize>,
 }
 
@@ -140,8 +177,14 @@ impl DgramIngest {
             TaskRun::Signal => {}
         }
         let uring = builder.build(64)?;
-        let buf_len = RECVMSG_OUT_LEN + CRED_CMSG_SPACE + max_message + 1;
-        let bufs = ProvidedBuffers::new(&uring, tuning.buffers, buf_len)?;
+        let (batch, bufs) = match tuning.receive {
+            Receive::Readiness => (Some(Batch::new(max_message + 1)?), None),
+            Receive::Multishot => {
+                let buf_len = RECVMSG_OUT_LEN + CRED_CMSG_SPACE + max_message + 1;
+                let bufs = ProvidedBuffers::new(&uring, tuning.buffers, buf_len)?;
+                (None, Some(bufs))
+            }
+        };
         let eventfd = rustix::event::eventfd(
             0,
             rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC,
@@ -150,7 +193,8 @@ impl DgramIngest {
         let sockets = sources
             .into_iter()
             .map(|source| {
-                let msghdr = source.credentials.then(|| {
+                let multishot = tuning.receive == Receive::Multishot;
+                let msghdr = (multishot && source.credentials).then(|| {
                     // SAFETY: msghdr is plain data; all-zero is a valid value.
                     let mut h: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
                     h.msg_controllen = CRED_CMSG_SPACE as _;
@@ -160,12 +204,16 @@ impl DgramIngest {
                     source,
                     msghdr,
                     heard: false,
+                    ready: false,
+                    polling: false,
                 }
             })
             .collect::<Vec<_>>();
         let rearm = (0..sockets.len()).collect();
         Ok(DgramIngest {
             uring,
+            receive: tuning.receive,
+            batch,
             bufs,
             sockets,
             eventfd,
@@ -195,7 +243,7 @@ impl DgramIngest {
         let sq = self.uring.submission();
         let flagged = sq.taskrun() || sq.cq_overflow();
         drop(sq);
-        flagged || !self.uring.completion().is_empty()
+        flagged || !self.uring.completion().is_empty() || self.sockets.iter().any(|a| a.ready)
     }
 
     /// Hands what has arrived to `store` (which says whether it kept the
@@ -243,9 +291,9 @@ impl DgramIngest {
         }
     }
 
-    /// One pass: run pending completion work, hand the completions to
-    /// `store`, recycle their buffers, re-arm ended receives. Returns how
-    /// many messages were kept and how many completions were taken.
+    /// One pass: run pending completion work, hand what was received to
+    /// `store`, re-arm what ended. Returns how many messages were kept and
+    /// how many completions and datagrams were taken.
     fn drain(
         &mut self,
         store: &mut impl FnMut(Incoming<'_>) -> bool,
@@ -259,6 +307,100 @@ impl DgramIngest {
             self.enter(queued)?;
         }
         let now_us = now_us();
+        let done = match self.receive {
+            Receive::Readiness => self.take_ready(now_us, store),
+            Receive::Multishot => self.take_multishot(now_us, store),
+        };
+        self.arm()?;
+        Ok(done)
+    }
+
+    /// [`Receive::Readiness`]: notes which polls fired, then reads one batch
+    /// from every socket that is ready. A socket stays ready until a batch
+    /// comes back short, which means its queue is empty; its poll is then
+    /// armed again (and fires at once if a datagram came in between).
+    fn take_ready(
+        &mut self,
+        now_us: i64,
+        store: &mut impl FnMut(Incoming<'_>) -> bool,
+    ) -> (usize, usize) {
+        let DgramIngest {
+            uring,
+            batch,
+            sockets,
+            rearm,
+            ..
+        } = self;
+        let mut taken = 0;
+        for cqe in uring.completion() {
+            taken += 1;
+            let Some(armed) = sockets.get_mut(cqe.user_data() as usize) else {
+                continue;
+            };
+            armed.polling = false;
+            armed.heard = true;
+            // Whatever the poll says, the read tells (and clears) the rest.
+            armed.ready = true;
+            let res = cqe.result();
+            if res < 0 {
+                eprintln!(
+                    "circologd: waiting on a {} socket failed: {}",
+                    armed.source.transport.name(),
+                    io::Error::from_raw_os_error(-res)
+                );
+            }
+        }
+        let Some(batch) = batch else {
+            return (0, taken);
+        };
+        let mut stored = 0;
+        for (idx, armed) in sockets.iter_mut().enumerate() {
+            if !armed.ready {
+                continue;
+            }
+            let source = &armed.source;
+            let n = match batch.recv(source.fd.as_fd(), source.credentials) {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!(
+                        "circologd: receive on a {} socket failed: {e}",
+                        source.transport.name()
+                    );
+                    0
+                }
+            };
+            taken += n;
+            armed.heard |= n > 0;
+            for i in 0..n {
+                let (bytes, truncated, cred) = batch.get(i);
+                let msg = Incoming {
+                    received_us: now_us,
+                    transport: source.transport,
+                    cred,
+                    truncated,
+                    bytes,
+                };
+                if store(msg) {
+                    stored += 1;
+                }
+            }
+            if n < VLEN {
+                armed.ready = false;
+                if !armed.polling {
+                    rearm.push(idx);
+                }
+            }
+        }
+        (stored, taken)
+    }
+
+    /// [`Receive::Multishot`]: hands the completions to `store`, recycles
+    /// their buffers and notes the receives that ended.
+    fn take_multishot(
+        &mut self,
+        now_us: i64,
+        store: &mut impl FnMut(Incoming<'_>) -> bool,
+    ) -> (usize, usize) {
         let mut stored = 0;
         let mut taken = 0;
         let DgramIngest {
@@ -268,6 +410,9 @@ impl DgramIngest {
             rearm,
             ..
         } = self;
+        let Some(bufs) = bufs else {
+            return (0, 0);
+        };
         for cqe in uring.completion() {
             taken += 1;
             if cqe.user_data() == CANCEL {
@@ -325,9 +470,8 @@ impl DgramIngest {
             }
             bufs.recycle(bid);
         }
-        self.bufs.publish();
-        self.arm()?;
-        Ok((stored, taken))
+        bufs.publish();
+        (stored, taken)
     }
 
     /// Enters the ring whatever its flags say: submits anything queued and
@@ -338,25 +482,28 @@ impl DgramIngest {
         Ok(self.pending())
     }
 
-    /// Restarts the receive of every socket that has a datagram waiting
-    /// although its receive posted nothing since the last call: call it
-    /// every little while, after `kick` found no completion waiting.
-    /// Returns how many were restarted.
+    /// Reads again every socket that has a datagram waiting although
+    /// nothing came from it since the last call: call it every little
+    /// while, after `kick` found no completion waiting. Returns how many
+    /// such sockets were found.
     ///
     /// An armed multishot receive was seen to stop taking datagrams under
     /// load (in the benchmark's runs of 1000-byte datagrams sent with
     /// `sendmmsg`, about once in ten million): no completion, nothing
     /// pending in the ring, the receive parked on the socket's wait queue
     /// and the socket's queue full, so that the blocked sender never wrote
-    /// again to wake it. Cancelling it ends it with `ECANCELED`, and the new
-    /// receive armed in its place reads what is queued at once.
+    /// again to wake it. With [`Receive::Multishot`] the receive is
+    /// cancelled (it ends with `ECANCELED`) and the new receive armed in its
+    /// place reads what is queued at once. With [`Receive::Readiness`] the
+    /// socket is simply marked ready, for the next drain to read; its poll
+    /// stays armed, and a late completion costs one empty `recvmmsg`.
     pub fn unstick(&mut self) -> io::Result<usize> {
         use rustix::event::{PollFd, PollFlags, Timespec};
         let mut sq = self.uring.submission();
         let mut restarted = 0;
         for (idx, armed) in self.sockets.iter_mut().enumerate() {
             let heard = std::mem::take(&mut armed.heard);
-            if heard || self.rearm.contains(&idx) {
+            if heard || armed.ready || self.rearm.contains(&idx) {
                 continue;
             }
             let mut fds = [PollFd::new(&armed.source.fd, PollFlags::IN)];
@@ -368,6 +515,11 @@ impl DgramIngest {
             if !fds[0].revents().contains(PollFlags::IN) {
                 continue;
             }
+            restarted += 1;
+            if self.receive == Receive::Readiness {
+                armed.ready = true;
+                continue;
+            }
             let entry = opcode::AsyncCancel::new(idx as u64)
                 .build()
                 .user_data(CANCEL);
@@ -375,7 +527,6 @@ impl DgramIngest {
             if unsafe { sq.push(&entry) }.is_err() {
                 break;
             }
-            restarted += 1;
         }
         let queued = sq.len() as u32;
         drop(sq);
@@ -385,7 +536,7 @@ impl DgramIngest {
         Ok(restarted)
     }
 
-    /// Arms a multishot receive on every socket waiting for one.
+    /// Arms a poll (or a multishot receive) on every socket waiting for one.
     fn arm(&mut self) -> io::Result<()> {
         if self.rearm.is_empty() {
             return Ok(());
@@ -393,17 +544,23 @@ impl DgramIngest {
         let mut sq = self.uring.submission();
         let mut queued = 0;
         for idx in self.rearm.drain(..) {
-            let Some(armed) = self.sockets.get(idx) else {
+            let Some(armed) = self.sockets.get_mut(idx) else {
                 continue;
             };
             let fd = Fd(armed.source.fd.as_raw_fd());
-            let entry = match &armed.msghdr {
-                Some(h) => opcode::RecvMsgMulti::new(fd, &**h, BGID).build(),
-                None => opcode::RecvMulti::new(fd, BGID).build(),
+            let entry = match (self.receive, &armed.msghdr) {
+                (Receive::Readiness, _) if armed.polling => continue,
+                (Receive::Readiness, _) => {
+                    armed.polling = true;
+                    opcode::PollAdd::new(fd, libc::POLLIN as u32).build()
+                }
+                (Receive::Multishot, Some(h)) => opcode::RecvMsgMulti::new(fd, &**h, BGID).build(),
+                (Receive::Multishot, None) => opcode::RecvMulti::new(fd, BGID).build(),
             }
             .user_data(idx as u64);
-            // SAFETY: the socket and the boxed msghdr live in `self.sockets`
-            // as long as the ring; the provided buffers live in `self.bufs`.
+            // SAFETY: a poll refers to no memory of ours. For a receive, the
+            // socket and the boxed msghdr live in `self.sockets` as long as
+            // the ring, and the provided buffers in `self.bufs`.
             // The submission queue has 64 entries, more than sockets.
             unsafe {
                 if sq.push(&entry).is_err() {
@@ -450,6 +607,103 @@ fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Room for one `recvmmsg` of [`VLEN`] datagrams with their credentials.
+struct Batch {
+    /// `VLEN` buffers of `len` bytes, faulted in at start-up, never dumped.
+    data: MmapMut,
+    len: usize,
+    /// `VLEN` control buffers of `CRED_CMSG_SPACE` bytes.
+    control: Vec<u8>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+impl Batch {
+    fn new(len: usize) -> io::Result<Batch> {
+        let mut data = memmap2::MmapOptions::new()
+            .len(VLEN * len)
+            .populate()
+            .map_anon()?;
+        let _ = data.advise(memmap2::Advice::DontDump);
+        let iov = libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: 0,
+        };
+        // SAFETY: mmsghdr is plain data; all-zero is a valid value.
+        let hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        Ok(Batch {
+            data,
+            len,
+            control: vec![0; VLEN * CRED_CMSG_SPACE],
+            iovs: vec![iov; VLEN],
+            hdrs: vec![hdr; VLEN],
+        })
+    }
+
+    /// Reads up to `VLEN` datagrams from `fd` without waiting. Returns how
+    /// many were read: 0 when none waits.
+    fn recv(&mut self, fd: BorrowedFd<'_>, credentials: bool) -> io::Result<usize> {
+        let base = self.data.as_mut_ptr();
+        for (i, (h, iov)) in self.hdrs.iter_mut().zip(self.iovs.iter_mut()).enumerate() {
+            // SAFETY: `i < VLEN`, so the buffer is inside the mapping.
+            iov.iov_base = unsafe { base.add(i * self.len) }.cast();
+            iov.iov_len = self.len;
+            h.msg_len = 0;
+            h.msg_hdr.msg_name = std::ptr::null_mut();
+            h.msg_hdr.msg_namelen = 0;
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_flags = 0;
+            if credentials {
+                h.msg_hdr.msg_control = self.control[i * CRED_CMSG_SPACE..].as_mut_ptr().cast();
+                h.msg_hdr.msg_controllen = CRED_CMSG_SPACE as _;
+            } else {
+                h.msg_hdr.msg_control = std::ptr::null_mut();
+                h.msg_hdr.msg_controllen = 0;
+            }
+        }
+        // SAFETY: `VLEN` headers, each pointing at its own iovec, buffer
+        // and control space (or none), all owned by `self` and neither
+        // moved nor read while the call runs; the kernel writes no further
+        // than the lengths given.
+        let r = unsafe {
+            libc::recvmmsg(
+                fd.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                VLEN as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if r >= 0 {
+            return Ok(r as usize);
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            _ => Err(e),
+        }
+    }
+
+    /// Datagram `i` of the last `recv`: its bytes, whether it was longer
+    /// than the buffer, and its sender's credentials.
+    fn get(&self, i: usize) -> (&[u8], bool, Option<Cred>) {
+        let h = &self.hdrs[i];
+        let n = (h.msg_len as usize).min(self.len);
+        let bytes = &self.data[i * self.len..i * self.len + n];
+        let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        // `size_t` with glibc, `socklen_t` with musl.
+        #[allow(clippy::unnecessary_cast)]
+        let controllen = (h.msg_hdr.msg_controllen as usize).min(CRED_CMSG_SPACE);
+        let cred = if h.msg_hdr.msg_control.is_null() {
+            None
+        } else {
+            parse_cred(&self.control[i * CRED_CMSG_SPACE..i * CRED_CMSG_SPACE + controllen])
+        };
+        (bytes, truncated, cred)
+    }
 }
 
 /// A ring of buffers the kernel picks from for each received datagram.
@@ -578,8 +832,11 @@ mod tests {
 
     /// A receive on a unix datagram socket, with the ring set up so that
     /// datagrams stay queued in the socket until the ring is entered.
-    fn receiver() -> (DgramIngest, std::os::unix::net::UnixDatagram) {
+    fn receiver(receive: Receive) -> (DgramIngest, std::os::unix::net::UnixDatagram) {
         let (rx, tx) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        // A full socket fails the test rather than hanging it.
+        tx.set_write_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
         pass_credentials(&rx).unwrap();
         let source = Source {
             fd: OwnedFd::from(rx),
@@ -587,6 +844,7 @@ mod tests {
             credentials: true,
         };
         let tuning = Tuning {
+            receive,
             buffers: 8,
             taskrun: TaskRun::Defer,
         };
@@ -595,8 +853,10 @@ mod tests {
         (ingest, tx)
     }
 
+    type Got = Vec<(Vec<u8>, Option<u32>)>;
+
     /// Everything the receive hands over until nothing more comes.
-    fn received(ingest: &mut DgramIngest) -> Vec<(Vec<u8>, Option<u32>)> {
+    fn received(ingest: &mut DgramIngest) -> Got {
         let mut got = Vec::new();
         for _ in 0..10 {
             ingest.kick().unwrap();
@@ -610,41 +870,164 @@ mod tests {
         got
     }
 
-    #[test]
-    fn a_receive_is_restarted_only_when_it_took_nothing_with_datagrams_waiting() {
-        let (mut ingest, tx) = receiver();
+    fn send(tx: &std::os::unix::net::UnixDatagram, tag: &str, n: usize) {
+        for i in 0..n {
+            tx.send(format!("<13>{tag} {i}").as_bytes()).unwrap();
+        }
+    }
+
+    /// `(tag, n)` sent as `send` does, with this process's pid.
+    fn sent(tags: &[(&str, usize)]) -> Got {
         let pid = std::process::id();
-        let send = |tag: &str, n: usize| {
-            for i in 0..n {
-                tx.send(format!("<13>{tag} {i}").as_bytes()).unwrap();
-            }
-        };
-        let want = |tags: &[(&str, usize)]| -> Vec<(Vec<u8>, Option<u32>)> {
-            tags.iter()
-                .flat_map(|&(tag, n)| (0..n).map(move |i| format!("<13>{tag} {i}")))
-                .map(|m| (m.into_bytes(), Some(pid)))
-                .collect()
-        };
-        // Queued in the socket while the receive is armed and silent: what
-        // `unstick` restarts.
-        send("one", 5);
+        tags.iter()
+            .flat_map(|&(tag, n)| (0..n).map(move |i| format!("<13>{tag} {i}")))
+            .map(|m| (m.into_bytes(), Some(pid)))
+            .collect()
+    }
+
+    /// Datagrams queued while the socket has given nothing since the last
+    /// look are read by `unstick`, and only those: nothing lost, nothing
+    /// read twice, even past the provided buffers or a `recvmmsg` batch.
+    fn quiet_sockets_are_read_again(receive: Receive) {
+        let (mut ingest, tx) = receiver(receive);
+        // Queued in the socket while the ring is silent.
+        send(&tx, "one", 5);
         assert_eq!(ingest.unstick().unwrap(), 1);
-        assert_eq!(received(&mut ingest), want(&[("one", 5)]));
-        // Nothing waits: nothing to restart.
+        assert_eq!(received(&mut ingest), sent(&[("one", 5)]));
+        // Nothing waits: nothing to do.
         assert_eq!(ingest.unstick().unwrap(), 0);
-        // Datagrams wait, but the receive took some since the last look.
-        send("two", 3);
+        // Datagrams wait, but some were taken since the last look.
+        send(&tx, "two", 3);
         ingest.kick().unwrap();
         ingest.drain_all(usize::MAX, |_| true).unwrap();
-        send("three", 4);
+        send(&tx, "three", 4);
         assert_eq!(ingest.unstick().unwrap(), 0);
         assert_eq!(ingest.unstick().unwrap(), 1);
-        // More datagrams than provided buffers, after the restarts.
-        send("four", 20);
+        send(&tx, "four", 3 * VLEN);
         assert_eq!(
             received(&mut ingest),
-            want(&[("three", 4), ("four", 20)]),
+            sent(&[("three", 4), ("four", 3 * VLEN)]),
             "lost or repeated datagrams"
+        );
+    }
+
+    #[test]
+    fn a_quiet_socket_with_datagrams_waiting_is_read_again() {
+        quiet_sockets_are_read_again(Receive::Readiness);
+    }
+
+    #[test]
+    fn a_socket_whose_poll_never_fires_is_read_by_the_check() {
+        let (rx, tx) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        pass_credentials(&rx).unwrap();
+        let source = Source {
+            fd: OwnedFd::from(rx),
+            transport: Transport::Unix,
+            credentials: true,
+        };
+        let mut ingest = DgramIngest::new(vec![source], 1024, Tuning::default()).unwrap();
+        // As if its poll were armed and the kernel's wake-up lost.
+        ingest.rearm.clear();
+        ingest.sockets[0].polling = true;
+        send(&tx, "lost", 3);
+        let mut got = Vec::new();
+        let mut take = |ingest: &mut DgramIngest| {
+            ingest.kick().unwrap();
+            ingest
+                .drain_all(usize::MAX, |m| {
+                    got.push((m.bytes.to_vec(), m.cred.map(|c| c.pid)));
+                    true
+                })
+                .unwrap()
+        };
+        assert_eq!(take(&mut ingest), (0, false), "read with no poll fired");
+        assert_eq!(ingest.unstick().unwrap(), 1);
+        assert_eq!(take(&mut ingest), (3, false));
+        assert_eq!(ingest.unstick().unwrap(), 0, "nothing waits any more");
+        assert_eq!(got, sent(&[("lost", 3)]));
+    }
+
+    #[test]
+    fn a_stopped_multishot_receive_is_restarted() {
+        quiet_sockets_are_read_again(Receive::Multishot);
+    }
+
+    #[test]
+    fn a_turn_stops_at_its_budget_and_the_rest_waits_in_order() {
+        for receive in [Receive::Readiness, Receive::Multishot] {
+            let (mut ingest, tx) = receiver(receive);
+            send(&tx, "m", 3 * VLEN);
+            ingest.kick().unwrap();
+            let mut got = Vec::new();
+            let mut take = |ingest: &mut DgramIngest, budget| {
+                ingest
+                    .drain_all(budget, |m| {
+                        got.push((m.bytes.to_vec(), m.cred.map(|c| c.pid)));
+                        true
+                    })
+                    .unwrap()
+            };
+            let (first, more) = take(&mut ingest, VLEN);
+            assert!(more, "{receive:?}: a turn went past its budget");
+            assert!((VLEN..2 * VLEN).contains(&first), "{receive:?}: {first}");
+            assert!(ingest.pending(), "{receive:?}: the rest is not pending");
+            while take(&mut ingest, VLEN).1 {}
+            got.extend(received(&mut ingest));
+            assert_eq!(got, sent(&[("m", 3 * VLEN)]), "{receive:?}");
+        }
+    }
+
+    #[test]
+    fn long_datagrams_are_cut_and_flagged_and_udp_has_no_credentials() {
+        let (unix_rx, unix_tx) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        pass_credentials(&unix_rx).unwrap();
+        let udp_rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp_tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        udp_tx.connect(udp_rx.local_addr().unwrap()).unwrap();
+        let sources = vec![
+            Source {
+                fd: OwnedFd::from(unix_rx),
+                transport: Transport::Unix,
+                credentials: true,
+            },
+            Source {
+                fd: OwnedFd::from(udp_rx),
+                transport: Transport::Udp,
+                credentials: false,
+            },
+        ];
+        let mut ingest = DgramIngest::new(sources, 1024, Tuning::default()).unwrap();
+        ingest.start().unwrap();
+        unix_tx.send(&[b'x'; 2000]).unwrap();
+        unix_tx.send(b"<13>short").unwrap();
+        udp_tx.send(b"<13>by udp").unwrap();
+        let mut got = Vec::new();
+        for _ in 0..200 {
+            ingest.kick().unwrap();
+            ingest
+                .drain_all(usize::MAX, |m| {
+                    got.push((
+                        m.transport,
+                        m.bytes.to_vec(),
+                        m.truncated,
+                        m.cred.map(|c| c.pid),
+                    ));
+                    true
+                })
+                .unwrap();
+            if got.len() >= 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let pid = Some(std::process::id());
+        assert_eq!(
+            got,
+            vec![
+                (Transport::Unix, vec![b'x'; 1025], true, pid),
+                (Transport::Unix, b"<13>short".to_vec(), false, pid),
+                (Transport::Udp, b"<13>by udp".to_vec(), false, None),
+            ]
         );
     }
 }

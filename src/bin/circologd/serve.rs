@@ -147,12 +147,13 @@ pub async fn run(
     Ok(())
 }
 
-/// The ingest loop enters the datagram ring and looks for stopped receives
-/// this often while datagrams come (a receive stops under load, and its
-/// senders wait until it restarts),
+/// The ingest loop enters the datagram ring and looks for sockets with
+/// datagrams waiting but no word from the kernel this often while datagrams
+/// come (a multishot receive was seen to stop under load, its senders
+/// waiting until it restarted; this net stays under every receive path),
 const INGEST_CHECK: Duration = Duration::from_millis(10);
 /// and this often when none came since the last look: an idle daemon wakes
-/// four times a second. A receive that stops while datagrams come is still
+/// four times a second. A socket gone quiet while datagrams come is still
 /// found within two checks of `INGEST_CHECK`, since the check that finds
 /// nothing new still looks.
 const INGEST_CHECK_IDLE: Duration = Duration::from_millis(250);
@@ -163,7 +164,7 @@ const INGEST_BUDGET: usize = 4096;
 /// over by an earlier turn, and stores them.
 async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>) {
     // Due whatever else happens: one socket's datagrams must not hide
-    // another socket's stopped receive.
+    // another socket gone quiet.
     let mut next_check = tokio::time::Instant::now() + INGEST_CHECK_IDLE;
     let mut received_then = 0;
     loop {
@@ -175,9 +176,9 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
             () = ctx.ingest_left.notified() => {}
             // A safety net under the eventfd: every `INGEST_CHECK` (less
             // often when nothing came) the ring is entered whatever its
-            // flags say, and once everything is stored, a receive that took
-            // nothing since the last check while datagrams wait is
-            // restarted (`DgramIngest::unstick`).
+            // flags say, and once everything is stored, a socket that gave
+            // nothing since the last check while datagrams wait is read
+            // again (`DgramIngest::unstick`).
             () = tokio::time::sleep_until(next_check) => {
                 checking = true;
                 let received = ctx
@@ -242,19 +243,24 @@ impl Ctx {
         }
     }
 
-    /// Restarts the datagram receives that stopped (see
-    /// `DgramIngest::unstick`); call it when everything has been stored.
+    /// Reads again the datagram sockets that had datagrams waiting but no
+    /// word from the kernel (see `DgramIngest::unstick`); call it when
+    /// everything has been stored.
     fn unstick_ingest(&self) {
         let Ok(mut ingest) = self.ingest.try_borrow_mut() else {
             return;
         };
         match ingest.unstick() {
             Ok(0) => {}
-            Ok(n) => eprintln!(
-                "circologd: {n} datagram receive{} had stopped with datagrams waiting; \
-                 restarted",
-                if n == 1 { "" } else { "s" }
-            ),
+            Ok(n) => {
+                eprintln!(
+                    "circologd: {n} datagram socket{} had datagrams waiting but no word \
+                     from the kernel; reading {} again",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "it" } else { "them" },
+                );
+                self.ingest_left.notify_one();
+            }
             Err(e) => eprintln!("circologd: receiving syslog datagrams failed: {e}"),
         }
     }
