@@ -225,6 +225,11 @@ impl UringDrain {
         if sockopt::set_socket_recv_buffer_size_force(&fd, RCVBUF).is_err() {
             let _ = sockopt::set_socket_recv_buffer_size(&fd, RCVBUF);
         }
+        let what = match (receive, taskrun) {
+            (dgram::Receive::Multishot, _) => "the bare multishot receiver",
+            (_, dgram::TaskRun::Defer) => "the bare io_uring receiver (DEFER_TASKRUN)",
+            _ => "the bare io_uring receiver",
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         let worker = Worker::spawn("uring-drain", move |sh| {
             let tuning = dgram::Tuning {
@@ -243,7 +248,7 @@ impl UringDrain {
             match ingest {
                 Ok(ingest) => {
                     let _ = tx.send(Ok(()));
-                    uring_loop(ingest, sh);
+                    uring_loop(ingest, sh, what);
                 }
                 Err(e) => {
                     let _ = tx.send(Err(format!("io_uring receiver: {e}")));
@@ -254,11 +259,7 @@ impl UringDrain {
         Ok(UringDrain {
             worker,
             path: path.to_owned(),
-            what: match (receive, taskrun) {
-                (dgram::Receive::Multishot, _) => "the bare multishot receiver",
-                (_, dgram::TaskRun::Defer) => "the bare io_uring receiver (DEFER_TASKRUN)",
-                _ => "the bare io_uring receiver",
-            },
+            what,
         })
     }
 }
@@ -268,7 +269,7 @@ const QUIET: Duration = Duration::from_millis(50);
 /// circologd's default longest message: the receive buffers are as large.
 const MAX_MESSAGE: usize = 16384;
 
-fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared) {
+fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared, what: &str) {
     let mut arena = vec![1u8; ARENA];
     let mut at = 0;
     let mut pids = 0u64;
@@ -279,7 +280,7 @@ fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared) {
         if quiet {
             match ingest.unstick() {
                 Ok(0) => {}
-                Ok(_) => eprintln!("   bare io_uring receiver: read a socket gone quiet"),
+                Ok(_) => eprintln!("   {what}: read a socket gone quiet"),
                 Err(e) => {
                     eprintln!("io_uring receiver: {e}");
                     return;

@@ -384,7 +384,7 @@ impl DgramIngest {
                     stored += 1;
                 }
             }
-            if n < VLEN {
+            if n == 0 {
                 armed.ready = false;
                 if !armed.polling {
                     rearm.push(idx);
