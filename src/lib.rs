@@ -7,7 +7,7 @@
 //! caller opened.)
 //!
 //! ```text
-//!  unix dgram / UDP ──(multishot recv)──┐
+//!  unix dgram / UDP ──(poll, recvmmsg)──┐
 //!  TCP ──(tokio-uring read)── framing ──┤
 //!                                       ▼
 //!                          daemon::State::ingest ── ring::Ring (arena of slots)
