@@ -59,13 +59,13 @@ pub enum Receive {
     Multishot,
 }
 
-/// How the kernel runs the receive's completions (see `io_uring_setup(2)`).
+/// How the kernel runs the ring's completion work (see `io_uring_setup(2)`).
 ///
-/// `COOP_TASKRUN` by default. `DEFER_TASKRUN` cost more here, not less:
-/// the loop enters the ring five times as often for the same datagrams
-/// (a few completions per enter), and the bare receiver of the benchmark
-/// took 0.83 × the `recvmmsg` drain with it against 0.92 with
-/// `COOP_TASKRUN` (`benches/README.md`).
+/// `COOP_TASKRUN` by default. `DEFER_TASKRUN` gave nothing here: with the
+/// readiness path the bare receiver of the benchmark took 0.99 × the
+/// `recvmmsg` drain with it against 1.01 without, and with the multishot
+/// receive it cost more (the loop entered the ring five times as often for
+/// the same datagrams, a few completions per enter; `benches/README.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TaskRun {
     /// `DEFER_TASKRUN`: only when this thread enters the ring.
