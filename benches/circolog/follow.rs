@@ -125,6 +125,8 @@ struct Shared {
     /// `stall_ms`, as a reader the scheduler kept off its core would.
     stall_at: AtomicU64,
     stall_ms: AtomicU64,
+    /// The reading thread's id, once it runs.
+    tid: std::sync::atomic::AtomicI32,
 }
 
 /// `n` websocket followers of one daemon, read by one thread.
@@ -153,6 +155,7 @@ impl Followers {
         let thread = std::thread::Builder::new()
             .name("followers".into())
             .spawn(move || {
+                sh.tid.store(harness::gettid(), Ordering::Release);
                 if let Err(e) = read_all(conns, &sh) {
                     eprintln!("followers: {e}");
                 }
@@ -186,6 +189,15 @@ impl Followers {
     pub fn stall_once(&self, at: u64, ms: u64) {
         self.shared.stall_ms.store(ms, Ordering::Release);
         self.shared.stall_at.store(at, Ordering::Release);
+    }
+
+    /// Sets the reading thread's nice value (below 0 needs `CAP_SYS_NICE`):
+    /// the scheduler then gives it a core before the daemon and the sender.
+    pub fn nice(&self, nice: i32) -> Result<(), String> {
+        let tid = self.shared.tid.load(Ordering::Acquire);
+        let pid = rustix::process::Pid::from_raw(tid).ok_or("the reader has not started")?;
+        rustix::process::setpriority_process(Some(pid), nice)
+            .map_err(|e| format!("setpriority({nice}) on the reader: {e}"))
     }
 
     pub fn take_samples(&self) -> Vec<u32> {
