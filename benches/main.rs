@@ -806,7 +806,7 @@ fn fanout(cfg: &Config, table: &mut Table) -> Result<(), String> {
         let (lat, _, _) = run(&mut followed, STALL_MS)?;
         stalled.push(follow::percentile(&lat, 99.0));
     }
-    let each: Vec<String> = p99.iter().map(|us| format!("{:.1}", us / 1e3)).collect();
+    let each = each_ms(&p99, 1);
     let p99m = harness::median(p99);
     let ms = |us: f64| {
         if us < 10_000.0 {
@@ -835,24 +835,20 @@ fn fanout(cfg: &Config, table: &mut Table) -> Result<(), String> {
         &format!(
             "max {}; p99 of each run (ms): {}",
             ms(harness::median(max)),
-            each.join(", ")
+            each
         ),
     );
     match &favour {
         Ok(()) => {
-            let each: Vec<String> = favoured
-                .iter()
-                .map(|us| format!("{:.1}", us / 1e3))
-                .collect();
             table.row(
                 &format!("{label}, p99, reader at nice {FAVOURED_NICE}"),
-                &ms(harness::median(favoured)),
+                &ms(harness::median(favoured.clone())),
                 "",
                 None,
                 &format!(
                     "the same runs with the benchmark's reader favoured by the scheduler; \
                      p99 of each run (ms): {}",
-                    each.join(", ")
+                    each_ms(&favoured, 1)
                 ),
             );
         }
@@ -864,23 +860,28 @@ fn fanout(cfg: &Config, table: &mut Table) -> Result<(), String> {
             e,
         ),
     }
-    let each_stalled: Vec<String> = stalled
-        .iter()
-        .map(|us| format!("{:.0}", us / 1e3))
-        .collect();
     table.row(
         &format!("{label}, p99 with a {STALL_MS} ms reader stall"),
-        &ms(harness::median(stalled)),
+        &ms(harness::median(stalled.clone())),
         &format!("stall {STALL_MS} ms"),
         None,
         &format!(
             "the reader stops once per run; p99 of each run (ms): {}; near the stall: the \
              followers caught up within the run; seconds: they did not",
-            each_stalled.join(", ")
+            each_ms(&stalled, 0)
         ),
     );
     eprintln!("   latency p99 {:.2} ms", p99m / 1e3);
     Ok(())
+}
+
+/// Latencies in µs, as milliseconds with `decimals` decimals, comma-separated.
+fn each_ms(us: &[f64], decimals: usize) -> String {
+    let each: Vec<String> = us
+        .iter()
+        .map(|us| format!("{:.*}", decimals, us / 1e3))
+        .collect();
+    each.join(", ")
 }
 
 /// The reader's nice value in the favoured latency runs.
