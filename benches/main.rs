@@ -363,12 +363,20 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
                 &extra,
             );
         }
-        table.row(
-            &format!("  bare io_uring receiver, {size} B, {call}"),
-            &fmt_rate(u.rate),
-            &format!("drain {}", fmt_rate(p.rate)),
-            Some(u.rate / p.rate),
-            &format!(
+        // A bare receiver's row: its rate against the drain's.
+        let mut bare_row = |what: &str, x: &harness::Summary, note: String| {
+            table.row(
+                &format!("  {what}, {size} B, {call}"),
+                &fmt_rate(x.rate),
+                &format!("drain {}", fmt_rate(p.rate)),
+                Some(x.rate / p.rate),
+                &note,
+            );
+        };
+        bare_row(
+            "bare io_uring receiver",
+            &u,
+            format!(
                 "circologd's receive path (io_uring poll, then recvmmsg; COOP_TASKRUN, \
                  SO_PASSCRED) in a blocking loop; {}",
                 cpu_note("CPU µs/msg", &u)
@@ -376,29 +384,19 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
         );
         if both {
             let x = summarize(&r[5]);
-            table.row(
-                &format!("  same with DEFER_TASKRUN, {size} B, {call}"),
-                &fmt_rate(x.rate),
-                &format!("drain {}", fmt_rate(p.rate)),
-                Some(x.rate / p.rate),
-                &cpu_note("CPU µs/msg", &x),
-            );
+            bare_row("same with DEFER_TASKRUN", &x, cpu_note("CPU µs/msg", &x));
         }
-        {
-            let x = summarize(&r[4]);
-            table.row(
-                &format!("  bare multishot receiver, {size} B, {call}"),
-                &fmt_rate(x.rate),
-                &format!("drain {}", fmt_rate(p.rate)),
-                Some(x.rate / p.rate),
-                &format!(
-                    "the first design: multishot RecvMsgMulti into 512 provided buffers \
-                     (COOP_TASKRUN, SO_PASSCRED); circologd ÷ it: {:.2}; {}",
-                    ours.rate / x.rate,
-                    cpu_note("CPU µs/msg", &x)
-                ),
-            );
-        }
+        let x = summarize(&r[4]);
+        bare_row(
+            "bare multishot receiver",
+            &x,
+            format!(
+                "the first design: multishot RecvMsgMulti into 512 provided buffers \
+                 (COOP_TASKRUN, SO_PASSCRED); circologd ÷ it: {:.2}; {}",
+                ours.rate / x.rate,
+                cpu_note("CPU µs/msg", &x)
+            ),
+        );
     }
 
     // UDP: what is stored versus what was sent.
