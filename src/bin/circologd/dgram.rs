@@ -147,11 +147,8 @@ struct Armed {
 
 pub struct DgramIngest {
     uring: IoUring,
-    receive: Receive,
-    /// Where `recvmmsg` writes ([`Receive::Readiness`]).
-    batch: Option<Batch>,
-    /// The kernel's buffers ([`Receive::Multishot`]).
-    bufs: Option<ProvidedBuffers>,
+    /// Where datagrams land, which says how the sockets are read.
+    buffers: Buffers,
     sockets: Vec<Armed>,
     eventfd: OwnedFd,
     /// Sockets whose receive (or poll) ended and must be armed again.
@@ -177,12 +174,11 @@ impl DgramIngest {
             TaskRun::Signal => {}
         }
         let uring = builder.build(64)?;
-        let (batch, bufs) = match tuning.receive {
-            Receive::Readiness => (Some(Batch::new(max_message + 1)?), None),
+        let buffers = match tuning.receive {
+            Receive::Readiness => Buffers::Batch(Batch::new(max_message + 1)?),
             Receive::Multishot => {
                 let buf_len = RECVMSG_OUT_LEN + CRED_CMSG_SPACE + max_message + 1;
-                let bufs = ProvidedBuffers::new(&uring, tuning.buffers, buf_len)?;
-                (None, Some(bufs))
+                Buffers::Provided(ProvidedBuffers::new(&uring, tuning.buffers, buf_len)?)
             }
         };
         let eventfd = rustix::event::eventfd(
@@ -212,9 +208,7 @@ impl DgramIngest {
         let rearm = (0..sockets.len()).collect();
         Ok(DgramIngest {
             uring,
-            receive: tuning.receive,
-            batch,
-            bufs,
+            buffers,
             sockets,
             eventfd,
             rearm,
@@ -233,6 +227,13 @@ impl DgramIngest {
     /// Arms the receives; call once, on the event loop.
     pub fn start(&mut self) -> io::Result<()> {
         self.arm()
+    }
+
+    fn receive(&self) -> Receive {
+        match self.buffers {
+            Buffers::Batch(_) => Receive::Readiness,
+            Buffers::Provided(_) => Receive::Multishot,
+        }
     }
 
     /// Whether datagrams wait to be stored: a read of the ring's flags and
@@ -307,7 +308,7 @@ impl DgramIngest {
             self.enter(queued)?;
         }
         let now_us = now_us();
-        let done = match self.receive {
+        let done = match self.receive() {
             Receive::Readiness => self.take_ready(now_us, store),
             Receive::Multishot => self.take_multishot(now_us, store),
         };
@@ -316,9 +317,9 @@ impl DgramIngest {
     }
 
     /// [`Receive::Readiness`]: notes which polls fired, then reads one batch
-    /// from every socket that is ready. A socket stays ready until a batch
-    /// comes back short, which means its queue is empty; its poll is then
-    /// armed again (and fires at once if a datagram came in between).
+    /// from every socket that is ready. A socket stays ready until a
+    /// `recvmmsg` finds it empty; its poll is then armed again (and fires at
+    /// once if a datagram came in between).
     fn take_ready(
         &mut self,
         now_us: i64,
@@ -326,7 +327,7 @@ impl DgramIngest {
     ) -> (usize, usize) {
         let DgramIngest {
             uring,
-            batch,
+            buffers,
             sockets,
             rearm,
             ..
@@ -350,7 +351,7 @@ impl DgramIngest {
                 );
             }
         }
-        let Some(batch) = batch else {
+        let Buffers::Batch(batch) = buffers else {
             return (0, taken);
         };
         let mut stored = 0;
@@ -405,12 +406,12 @@ impl DgramIngest {
         let mut taken = 0;
         let DgramIngest {
             uring,
-            bufs,
+            buffers,
             sockets,
             rearm,
             ..
         } = self;
-        let Some(bufs) = bufs else {
+        let Buffers::Provided(bufs) = buffers else {
             return (0, 0);
         };
         for cqe in uring.completion() {
@@ -499,6 +500,7 @@ impl DgramIngest {
     /// stays armed, and a late completion costs one empty `recvmmsg`.
     pub fn unstick(&mut self) -> io::Result<usize> {
         use rustix::event::{PollFd, PollFlags, Timespec};
+        let receive = self.receive();
         let mut sq = self.uring.submission();
         let mut restarted = 0;
         for (idx, armed) in self.sockets.iter_mut().enumerate() {
@@ -516,7 +518,7 @@ impl DgramIngest {
                 continue;
             }
             restarted += 1;
-            if self.receive == Receive::Readiness {
+            if receive == Receive::Readiness {
                 armed.ready = true;
                 continue;
             }
@@ -541,6 +543,7 @@ impl DgramIngest {
         if self.rearm.is_empty() {
             return Ok(());
         }
+        let receive = self.receive();
         let mut sq = self.uring.submission();
         let mut queued = 0;
         for idx in self.rearm.drain(..) {
@@ -548,7 +551,7 @@ impl DgramIngest {
                 continue;
             };
             let fd = Fd(armed.source.fd.as_raw_fd());
-            let entry = match (self.receive, &armed.msghdr) {
+            let entry = match (receive, &armed.msghdr) {
                 (Receive::Readiness, _) if armed.polling => continue,
                 (Receive::Readiness, _) => {
                     armed.polling = true;
@@ -560,7 +563,7 @@ impl DgramIngest {
             .user_data(idx as u64);
             // SAFETY: a poll refers to no memory of ours. For a receive, the
             // socket and the boxed msghdr live in `self.sockets` as long as
-            // the ring, and the provided buffers in `self.bufs`.
+            // the ring, and the provided buffers in `self.buffers`.
             // The submission queue has 64 entries, more than sockets.
             unsafe {
                 if sq.push(&entry).is_err() {
@@ -607,6 +610,14 @@ fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Where datagrams land.
+enum Buffers {
+    /// [`Receive::Readiness`]: where `recvmmsg` writes.
+    Batch(Batch),
+    /// [`Receive::Multishot`]: the kernel's buffers.
+    Provided(ProvidedBuffers),
 }
 
 /// Room for one `recvmmsg` of [`VLEN`] datagrams with their credentials.
