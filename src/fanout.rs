@@ -10,18 +10,24 @@
 //! reference-counted slices, so a write copies nothing in user space).
 //!
 //! The log keeps a chunk while a registered follower still needs it, and at
-//! most about `max_bytes` in all: a follower that falls further behind
-//! renders its own frames until it catches up with the log, or skips what
-//! the ring overwrote. A clear empties the log.
+//! most about `max_bytes` in all. A clear empties the log.
+//!
+//! A [`Fanout`] owns the logs of every followed query (keyed by the parsed
+//! query, [`ShareKey`]): two of them, `live` for the followers at the
+//! newest messages and `behind` for those that fell behind it (a reader
+//! that stalled, a backlog older than `live`), so that they too render each
+//! message once between them. A follower joins with [`Fanout::join`],
+//! gets its next frames from [`Fanout::fill`] and leaves with
+//! [`Fanout::leave`]; [`Fill`] says where its frames came from.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::daemon::State;
-use crate::format;
-use crate::query::Query;
-use crate::ring::Entry;
+use crate::daemon::{ClearGeneration, State};
+use crate::format::{self, Notice};
+use crate::query::{Filter, OutputFormat, Query};
+use crate::ring::{Entry, Read};
 use crate::ws;
 
 /// The frames of the messages `from..to` that pass the log's filter.
@@ -47,8 +53,8 @@ pub struct FrameLog {
     chunks: VecDeque<Chunk>,
     bytes: usize,
     max_bytes: usize,
-    /// The state's clear count the chunks were rendered under.
-    clears: u64,
+    /// The clear the chunks were rendered after.
+    clears: ClearGeneration,
     /// Where each registered follower is (`None`: a free slot).
     cursors: Vec<Option<u64>>,
 }
@@ -60,7 +66,7 @@ impl FrameLog {
             chunks: VecDeque::new(),
             bytes: 0,
             max_bytes,
-            clears: 0,
+            clears: ClearGeneration::default(),
             cursors: Vec::new(),
         }
     }
@@ -136,12 +142,12 @@ impl FrameLog {
         max: u64,
         scratch: &mut Vec<u8>,
     ) -> u64 {
-        if st.counters.clears != self.clears {
-            self.clears = st.counters.clears;
+        if st.clear_generation() != self.clears {
+            self.clears = st.clear_generation();
             self.clear();
         }
         self.trim();
-        let ring = &st.ring;
+        let ring = st.ring();
         let mut from = self.range().map_or(start, |(_, end)| end);
         if from < ring.first_seq() {
             // The ring overwrote messages before they were rendered: the
@@ -213,6 +219,240 @@ impl FrameLog {
     }
 }
 
+/// What followers must have in common to share frames: what they are sent
+/// (the format and the filter), not where they start (`l`, `since`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareKey {
+    format: OutputFormat,
+    filter: Filter,
+}
+
+impl ShareKey {
+    pub fn of(q: &Query) -> ShareKey {
+        ShareKey {
+            format: q.format,
+            filter: q.filter.clone(),
+        }
+    }
+}
+
+/// Distinct followed queries with shared frame logs; followers of any other
+/// query render their own frames.
+pub const MAX_QUERIES: usize = 16;
+/// Frames a log keeps at most, for followers that fall behind.
+const LOG_BYTES: usize = 4 << 20;
+/// Frames one fill takes from a log at most, in bytes and in slices.
+const TAKE_BYTES: usize = 256 * 1024;
+const TAKE_SLICES: usize = 64;
+/// Messages one fill renders or looks at, at most: the event loop gets
+/// control back after about this much work, whatever the filter finds.
+pub const FILL_MESSAGES: u64 = 512;
+/// A fill that renders a follower's own frames stops past this many bytes.
+const OWN_BYTES: usize = 64 * 1024;
+
+/// The frame logs of one followed query.
+struct Followed {
+    key: ShareKey,
+    live: FrameLog,
+    behind: FrameLog,
+    members: usize,
+}
+
+/// The frame logs of every followed query, and who follows them. One owner
+/// (the event loop's state); followers hold [`Follower`] handles.
+#[derive(Default)]
+pub struct Fanout {
+    /// INVARIANT: a `Some` slot has `members > 0`; at most [`MAX_QUERIES`] slots.
+    queries: Vec<Option<Followed>>,
+}
+
+/// A follower's places in its query's frame logs. Not `Clone`: it is given
+/// back with [`Fanout::leave`].
+#[derive(Debug)]
+pub struct Follower {
+    query: usize,
+    live: usize,
+    behind: usize,
+    /// Its place in `behind` is where it is (else past everything there).
+    is_behind: bool,
+}
+
+/// Where [`Fanout::fill`] found a follower's next frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// Slices of the query's live log, in `shared`.
+    Live,
+    /// Slices of the query's log for followers behind the live one.
+    Behind,
+    /// Rendered for this follower alone, in `out` (notices of skipped
+    /// messages included): a query without logs, or a follower behind
+    /// both. The cursor moved, though the filter may have matched nothing.
+    Own,
+    /// Nothing new.
+    UpToDate,
+}
+
+impl Fanout {
+    pub fn new() -> Fanout {
+        Fanout::default()
+    }
+
+    /// Queries followed with shared logs now.
+    pub fn queries(&self) -> usize {
+        self.queries.iter().flatten().count()
+    }
+
+    /// A follower of `q` now at `cursor` joins its query's logs, which are
+    /// made if need be; `None` when [`MAX_QUERIES`] other queries are
+    /// followed already (it then renders its own frames).
+    pub fn join(&mut self, q: &Query, cursor: u64) -> Option<Follower> {
+        let key = ShareKey::of(q);
+        let found = self
+            .queries
+            .iter()
+            .position(|f| f.as_ref().is_some_and(|f| f.key == key));
+        let index = match found {
+            Some(i) => i,
+            None => {
+                let free = self.queries.iter().position(Option::is_none);
+                let i = match free {
+                    Some(i) => i,
+                    None if self.queries.len() < MAX_QUERIES => {
+                        self.queries.push(None);
+                        self.queries.len() - 1
+                    }
+                    None => return None,
+                };
+                self.queries[i] = Some(Followed {
+                    key,
+                    live: FrameLog::new(LOG_BYTES),
+                    behind: FrameLog::new(LOG_BYTES),
+                    members: 0,
+                });
+                i
+            }
+        };
+        let f = self.queries[index].as_mut()?;
+        f.members += 1;
+        Some(Follower {
+            query: index,
+            live: f.live.register(cursor),
+            // Not behind until it finds itself before the live log.
+            behind: f.behind.register(u64::MAX),
+            is_behind: false,
+        })
+    }
+
+    /// The follower is gone; the logs of a query nobody follows go too.
+    pub fn leave(&mut self, follower: Follower) {
+        let Some(slot) = self.queries.get_mut(follower.query) else {
+            return;
+        };
+        if let Some(f) = slot {
+            f.live.unregister(follower.live);
+            f.behind.unregister(follower.behind);
+            f.members -= 1;
+            if f.members == 0 {
+                *slot = None;
+            }
+        }
+    }
+
+    /// Gathers the frames a follower of `q` at `cursor` is to be sent next,
+    /// and moves the cursor past them. With a handle: slices of the live
+    /// log when it holds the cursor, after rendering into it what is new;
+    /// else slices of the behind log when the cursor is older, after
+    /// rendering into it what comes next. Otherwise (no handle, or behind
+    /// both logs) frames rendered here into `out` until the cursor reaches
+    /// a log, and a notice of what the ring overwrote first (counted in
+    /// the state). Looks at [`FILL_MESSAGES`] messages at most.
+    ///
+    /// `scratch` is a buffer for one rendered line.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fill(
+        &mut self,
+        follower: Option<&mut Follower>,
+        st: &mut State,
+        q: &Query,
+        now_us: i64,
+        cursor: &mut u64,
+        out: &mut Vec<u8>,
+        shared: &mut Vec<Bytes>,
+        scratch: &mut Vec<u8>,
+    ) -> Fill {
+        let mut stop = u64::MAX;
+        let mut place = None;
+        if let Some(h) = follower
+            && let Some(Some(f)) = self.queries.get_mut(h.query)
+        {
+            f.live.extend(st, q, *cursor, FILL_MESSAGES, scratch);
+            if let Some(next) = f.live.take(*cursor, TAKE_BYTES, TAKE_SLICES, shared) {
+                *cursor = next;
+                f.live.advance(h.live, next);
+                if h.is_behind {
+                    h.is_behind = false;
+                    f.behind.advance(h.behind, u64::MAX);
+                    f.behind.trim();
+                }
+                return Fill::Live;
+            }
+            let first = match f.live.range() {
+                Some((first, _)) if *cursor < first => first,
+                _ => return Fill::UpToDate,
+            };
+            // Behind the live log: the followers there share another.
+            h.is_behind = true;
+            f.behind.advance(h.behind, *cursor);
+            let from = f.behind.range().map_or(*cursor, |(_, end)| end);
+            let max = FILL_MESSAGES.min(first.saturating_sub(from));
+            if max > 0 {
+                f.behind.extend(st, q, *cursor, max, scratch);
+            }
+            if let Some(next) = f.behind.take(*cursor, TAKE_BYTES, TAKE_SLICES, shared) {
+                *cursor = next;
+                f.live.advance(h.live, next);
+                f.behind.advance(h.behind, next);
+                return Fill::Behind;
+            }
+            stop = match f.behind.range() {
+                Some((b, _)) if *cursor < b => b.min(first),
+                _ => first,
+            };
+            place = Some((f, h));
+        }
+        let start = *cursor;
+        let end = stop.min(start.saturating_add(FILL_MESSAGES));
+        while out.len() < OWN_BYTES && *cursor < end {
+            match st.ring().read(*cursor) {
+                Read::Entry(e) => {
+                    *cursor += 1;
+                    push_message(st, q, &e, scratch, out);
+                }
+                Read::Skipped(n) => {
+                    *cursor += n;
+                    st.count_skipped(n);
+                    scratch.clear();
+                    let notice = Notice::Skipped(n);
+                    format::render_notice(q.format, &notice, st.epoch_us(), now_us, scratch);
+                    push_text(out, scratch);
+                }
+                Read::End => break,
+            }
+        }
+        if let Some((f, h)) = place {
+            f.live.advance(h.live, *cursor);
+            if h.is_behind {
+                f.behind.advance(h.behind, *cursor);
+            }
+        }
+        if *cursor == start {
+            Fill::UpToDate
+        } else {
+            Fill::Own
+        }
+    }
+}
+
 /// Appends the frame of the stored message `e` when it passes `q`'s filter;
 /// `scratch` holds the rendered line meanwhile.
 pub fn push_message(
@@ -225,7 +465,7 @@ pub fn push_message(
     let msg = st.message(e);
     if q.filter.matches(&msg) {
         scratch.clear();
-        format::render(q.format, e, &msg, st.epoch_us, scratch);
+        format::render(q.format, e, &msg, st.epoch_us(), scratch);
         push_text(out, scratch);
     }
 }
@@ -517,9 +757,9 @@ mod tests {
                         }
                         Op::Clear => {
                             st.clear();
-                            cleared_before = st.ring.next_seq();
+                            cleared_before = st.ring().next_seq();
                             // What a clear leaves is only seen after an extend.
-                            log.extend(&st, &q, st.ring.next_seq(), 0, &mut scratch);
+                            log.extend(&st, &q, st.ring().next_seq(), 0, &mut scratch);
                             prop_assert_eq!(log.range(), None);
                         }
                     }

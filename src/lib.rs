@@ -28,11 +28,14 @@
 
 pub mod client;
 pub mod config;
+pub mod conn;
+pub mod control;
 pub mod daemon;
 pub mod fanout;
 pub mod format;
 pub mod http;
 pub mod query;
 pub mod ring;
+pub mod status;
 pub mod syslog;
 pub mod ws;

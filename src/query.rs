@@ -72,6 +72,20 @@ impl Field {
     }
 }
 
+/// Filters are equal when they select the same messages by the same
+/// rules: followers of equal filters share rendered frames.
+impl PartialEq for Filter {
+    fn eq(&self, other: &Filter) -> bool {
+        self.max_severity == other.max_severity
+            && self.facilities == other.facilities
+            && self.host == other.host
+            && self.app == other.app
+            && self.grep.as_ref().map(|f| f.needle()) == other.grep.as_ref().map(|f| f.needle())
+    }
+}
+
+impl Eq for Filter {}
+
 impl Filter {
     /// Whether `msg` is selected. Allocates nothing.
     pub fn matches(&self, msg: &Message<'_>) -> bool {

@@ -98,9 +98,10 @@ pub fn write_ping(out: &mut Vec<u8>, payload: &[u8]) {
 /// Appends a close frame with `code` and `reason`, the reason cut on a char
 /// boundary to fit the 123 bytes a close frame leaves for it.
 ///
-/// `code` should be one a peer may send (1000, 1001, 1002, 1007, 1009, 1011,
-/// ...; not 1005, 1006 or 1015, which only name conditions).
-pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str) {
+/// A peer's code is echoed as it came ([`Decoder`] only delivers codes a
+/// peer may send: not 1005, 1006 or 1015, which only name conditions).
+pub fn write_close(out: &mut Vec<u8>, code: CloseCode, reason: &str) {
+    let code = code.code();
     let reason = truncate_on_char_boundary(reason, MAX_CLOSE_REASON);
     let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
     let len = 2 + reason.len();
@@ -155,24 +156,45 @@ impl Default for Limits {
     }
 }
 
-/// Why a [`Decoder`] failed: the status code to close the connection with.
+/// The status code of a close frame: why a [`Decoder`] failed, why the
+/// server closes, or the peer's own code echoed back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseCode {
+    /// 1000: a normal close (the answer to a close frame without a code).
+    Normal,
+    /// 1001: the server is going away.
+    GoingAway,
     /// 1002: the peer broke the framing rules.
     Protocol,
     /// 1007: a text message or close reason that is not UTF-8.
     InvalidData,
     /// 1009: a frame or message over [`Limits`].
     TooBig,
+    /// The code of the peer's close frame, echoed when answering it.
+    Peer(u16),
 }
 
 impl CloseCode {
     /// The status code on the wire.
     pub fn code(self) -> u16 {
         match self {
+            CloseCode::Normal => 1000,
+            CloseCode::GoingAway => 1001,
             CloseCode::Protocol => 1002,
             CloseCode::InvalidData => 1007,
             CloseCode::TooBig => 1009,
+            CloseCode::Peer(code) => code,
+        }
+    }
+
+    /// A short reason to send with the code.
+    pub fn reason(self) -> &'static str {
+        match self {
+            CloseCode::GoingAway => "circologd is shutting down",
+            CloseCode::Protocol => "protocol error",
+            CloseCode::InvalidData => "invalid UTF-8",
+            CloseCode::TooBig => "frame too big",
+            CloseCode::Normal | CloseCode::Peer(_) => "",
         }
     }
 }
@@ -1186,7 +1208,7 @@ mod tests {
     #[test]
     fn written_close_reads_back() {
         let mut out = Vec::new();
-        write_close(&mut out, 1009, "message too big");
+        write_close(&mut out, CloseCode::TooBig, "message too big");
         assert_eq!(
             read_back(&out),
             vec![Event::Close {
@@ -1201,7 +1223,7 @@ mod tests {
         // 61 two-byte chars are 122 bytes; the 62nd would straddle 123.
         let reason = "é".repeat(70);
         let mut out = Vec::new();
-        write_close(&mut out, 1000, &reason);
+        write_close(&mut out, CloseCode::Normal, &reason);
         let events = read_back(&out);
         let [Event::Close { code, reason: sent }] = events.as_slice() else {
             panic!("{events:?}");
@@ -1211,7 +1233,7 @@ mod tests {
         assert_eq!(std::str::from_utf8(sent).unwrap(), "é".repeat(61));
 
         let mut out = Vec::new();
-        write_close(&mut out, 1000, &"a".repeat(200));
+        write_close(&mut out, CloseCode::Normal, &"a".repeat(200));
         let events = read_back(&out);
         assert!(matches!(&events[..], [Event::Close { reason, .. }] if reason.len() == 123));
     }

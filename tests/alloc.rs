@@ -104,6 +104,6 @@ fn ingesting_allocates_nothing_after_warm_up() {
         "ingestion allocated {} times",
         after - before
     );
-    assert!(state.counters.received_total() == 20_100);
-    assert!(state.counters.truncated > 0 && state.counters.malformed > 0);
+    assert!(state.counters().received_total() == 20_100);
+    assert!(state.counters().truncated > 0 && state.counters().malformed > 0);
 }

@@ -186,7 +186,7 @@ fn script(mut input: Input<'_>) -> (Vec<u8>, Vec<Event>) {
                 let key = key(&mut input);
                 let reason = material(&mut input, len);
                 let mut frame = Vec::new();
-                ws::write_close(&mut frame, code, &reason);
+                ws::write_close(&mut frame, ws::CloseCode::Peer(code), &reason);
                 wire.extend(client_frame(&frame, key, None));
                 let mut kept = reason.len().min(123);
                 while !reason.is_char_boundary(kept) {

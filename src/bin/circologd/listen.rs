@@ -70,44 +70,90 @@ impl Inherited {
         Some(self.fds.swap_remove(pos).0)
     }
 
-    /// An inherited socket named `name` with `FileDescriptorName=`.
-    pub fn take_named(&mut self, name: &str) -> Vec<(OwnedFd, SocketType, AddressFamily)> {
+    /// The inherited sockets named `name` with `FileDescriptorName=`.
+    pub fn take_named(&mut self, name: &str) -> Result<Vec<Socket>, String> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < self.fds.len() {
             if self.fds[i].1.as_deref() == Some(name) {
                 let (fd, _) = self.fds.swap_remove(i);
-                if let Some((fam, kind)) = socket_kind(&fd) {
-                    out.push((fd, kind, fam));
-                }
+                out.push(Socket::of(fd, name)?);
             } else {
                 i += 1;
             }
         }
-        out
+        Ok(out)
     }
 
     pub fn is_empty(&self) -> bool {
         self.fds.is_empty()
     }
 
-    /// Unnamed inherited sockets that no flag asked for: datagram ones are
-    /// syslog input; stream ones cannot be told apart and are refused.
-    pub fn take_rest(&mut self) -> Result<Vec<OwnedFd>, String> {
+    /// Inherited sockets that no flag and no name asked for: datagram ones
+    /// are syslog input; stream ones cannot be told apart and are refused.
+    pub fn take_rest(&mut self) -> Result<Vec<Socket>, String> {
         let mut dgrams = Vec::new();
         for (fd, name) in self.fds.drain(..) {
-            match socket_kind(&fd) {
-                Some((_, SocketType::DGRAM)) => dgrams.push(fd),
+            let name = name.unwrap_or_else(|| "(unnamed)".into());
+            match Socket::of(fd, &name)? {
+                s @ (Socket::UnixDgram(_) | Socket::Udp(_)) => dgrams.push(s),
                 _ => {
                     return Err(format!(
-                        "cannot tell what the inherited socket {} is for: name it with \
-                         FileDescriptorName=syslog, query or ctl",
-                        name.unwrap_or_else(|| "(unnamed)".into())
+                        "cannot tell what the inherited stream socket {name} is for: name it \
+                         with FileDescriptorName=syslog, query or ctl"
                     ));
                 }
             }
         }
         Ok(dgrams)
+    }
+}
+
+/// An inherited socket, by what its family and type make it. Datagram
+/// inputs are set up as circologd's own are (`SO_PASSCRED` on unix ones, a
+/// large receive buffer), listeners made ready for tokio.
+pub enum Socket {
+    UnixDgram(OwnedFd),
+    Udp(OwnedFd),
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Socket {
+    fn of(fd: OwnedFd, name: &str) -> Result<Socket, String> {
+        let unsupported = || format!("the inherited socket {name} is neither unix, UDP nor TCP");
+        let (family, kind) = socket_kind(&fd).ok_or_else(unsupported)?;
+        let ip = family == AddressFamily::INET || family == AddressFamily::INET6;
+        let socket = match kind {
+            SocketType::DGRAM if family == AddressFamily::UNIX => {
+                crate::dgram::pass_credentials(&fd)
+                    .map_err(|e| format!("cannot enable SO_PASSCRED on {name}: {e}"))?;
+                Socket::UnixDgram(fd)
+            }
+            SocketType::DGRAM if ip => Socket::Udp(fd),
+            SocketType::STREAM if ip => Socket::Tcp(TcpListener::from(fd)),
+            SocketType::STREAM if family == AddressFamily::UNIX => {
+                Socket::Unix(UnixListener::from(fd))
+            }
+            _ => return Err(unsupported()),
+        };
+        let ready = match &socket {
+            Socket::UnixDgram(fd) | Socket::Udp(fd) => prepare_input(fd),
+            Socket::Tcp(l) => l.set_nonblocking(true).map_err(|e| e.to_string()),
+            Socket::Unix(l) => l.set_nonblocking(true).map_err(|e| e.to_string()),
+        };
+        ready.map_err(|e| format!("cannot set up the inherited socket {name}: {e}"))?;
+        Ok(socket)
+    }
+
+    /// What the socket is, for the listening lines and errors.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Socket::UnixDgram(_) => "unix datagram",
+            Socket::Udp(_) => "UDP",
+            Socket::Tcp(_) => "TCP",
+            Socket::Unix(_) => "unix stream",
+        }
     }
 }
 

@@ -6,10 +6,8 @@ mod dgram;
 mod listen;
 mod serve;
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::rc::Rc;
 use std::time::Duration;
 
 use circolog::config::{self, parse_duration, parse_mode, parse_size};
@@ -71,6 +69,12 @@ struct Args {
     /// Past this many query and control clients, new ones get 503.
     #[arg(long = "max-clients", value_name = "N", default_value_t = 1024)]
     max_clients: u64,
+    /// A client that takes none of a response for this long is closed.
+    #[arg(long = "write-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    write_timeout: Duration,
+    /// Past this many TCP syslog senders, new ones are closed at once.
+    #[arg(long = "max-senders", value_name = "N", default_value_t = 1024)]
+    max_senders: u64,
     /// Largest websocket frame or message a client may send (1009 past it).
     #[arg(long = "max-ws-frame", value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
     max_ws_frame: usize,
@@ -207,22 +211,63 @@ fn run(args: Args) -> Result<(), String> {
             )?);
             listening.push(format!("control {}", path.display()));
         }
-        for (fd, kind, _) in inherited.take_named("syslog") {
+        // Sockets from systemd, by name, then what is left by kind.
+        let mut add_input = |s: listen::Socket, from: &str| -> Result<(), String> {
+            let (fd, transport, credentials) = match s {
+                listen::Socket::UnixDgram(fd) => (fd, Transport::Unix, true),
+                listen::Socket::Udp(fd) => (fd, Transport::Udp, false),
+                listen::Socket::Tcp(l) => {
+                    tcp_ingest.push(l);
+                    listening.push(format!("syslog TCP socket {from}"));
+                    return Ok(());
+                }
+                listen::Socket::Unix(_) => {
+                    return Err(format!(
+                        "the inherited socket {from} is a unix stream socket: syslog input is \
+                         read from datagram sockets (ListenDatagram=) or TCP"
+                    ));
+                }
+            };
+            listening.push(format!("syslog {} socket {from}", transport.name()));
             sources.push(dgram::Source {
-                credentials: true,
                 fd,
-                transport: Transport::Unix,
+                transport,
+                credentials,
             });
-            let _ = kind;
+            Ok(())
+        };
+        for s in inherited.take_named("syslog")? {
+            add_input(s, "named syslog from systemd")?;
         }
-        for fd in inherited.take_rest()? {
-            let _ = dgram::pass_credentials(&fd);
-            sources.push(dgram::Source {
-                fd,
-                transport: Transport::Unix,
-                credentials: true,
-            });
-            listening.push("syslog datagram socket from systemd".into());
+        for s in inherited.take_rest()? {
+            add_input(s, "from systemd")?;
+        }
+        for s in inherited.take_named("query")? {
+            match s {
+                listen::Socket::Unix(l) => query_unix.push(l),
+                listen::Socket::Tcp(l) => query_tcp.push(l),
+                other => {
+                    return Err(format!(
+                        "the inherited socket named query is a {} socket: the query API needs \
+                         a stream socket (ListenStream=)",
+                        other.describe()
+                    ));
+                }
+            }
+            listening.push("query socket from systemd".into());
+        }
+        for s in inherited.take_named("ctl")? {
+            match s {
+                listen::Socket::Unix(l) => ctl_unix.push(l),
+                other => {
+                    return Err(format!(
+                        "the inherited socket named ctl is a {} socket: the control API needs \
+                         a unix stream socket",
+                        other.describe()
+                    ));
+                }
+            }
+            listening.push("control socket from systemd".into());
         }
         Ok(())
     })();
@@ -235,17 +280,19 @@ fn run(args: Args) -> Result<(), String> {
     }
 
     let epoch_us = now_us();
-    let state = Rc::new(RefCell::new(State::new(
-        ring,
-        epoch_us,
-        ParseContext { tz },
-    )));
-    let limits = serve::Limits {
-        max_head: args.max_head_bytes,
-        head_timeout: args.head_timeout,
-        idle_timeout: args.idle_timeout,
-        max_clients: args.max_clients,
-        max_ws_frame: args.max_ws_frame,
+    let state = State::new(ring, epoch_us, ParseContext { tz });
+    let settings = serve::Settings {
+        conn: circolog::conn::Config {
+            max_head: args.max_head_bytes,
+            head_timeout: args.head_timeout,
+            idle_timeout: args.idle_timeout,
+            write_timeout: args.write_timeout,
+            max_clients: args.max_clients,
+            max_ws_frame: args.max_ws_frame,
+        },
+        max_message,
+        max_senders: args.max_senders,
+        socket_gid,
     };
     let ingest = dgram::DgramIngest::new(sources, max_message, dgram::Tuning::from_env())
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))?;
@@ -263,9 +310,7 @@ fn run(args: Args) -> Result<(), String> {
             query_tcp,
             ctl_unix,
         },
-        limits,
-        max_message,
-        socket_gid,
+        settings,
     ));
     remove_files(&created);
     result

@@ -1,0 +1,193 @@
+//! `GET /`: the matching messages from the ring, streamed a piece at a
+//! time, so that neither memory nor the loop's time grows with the ring.
+//!
+//! A dump ends at the newest seq at its start (`X-Circolog-Last-Seq`). Its
+//! first message is found by [`Seek`]: `since` and the oldest seq give the
+//! lower bound, and `l=N` with a filter scans back from the end, a slice at
+//! a time, for the N-th match.
+
+use crate::daemon::State;
+use crate::fanout::FILL_MESSAGES;
+use crate::format;
+use crate::http::{self, BodyLen, Method, Request};
+use crate::query::Query;
+use crate::ring::Read;
+
+use super::{Out, WRITE_CHUNK};
+
+/// What a dump did in one poll.
+pub(super) enum Step {
+    /// It worked a slice and has more to do; nothing to write yet.
+    More,
+    /// A piece is in the output.
+    Write,
+    /// The last piece is in the output (or was written).
+    Done { keep_alive: bool },
+}
+
+pub(super) struct Dump {
+    query: Query,
+    /// Where the dump starts, while it is still being looked for.
+    seek: Option<Seek>,
+    /// The next seq to render.
+    cursor: u64,
+    /// The ring's next seq when the dump started: it ends there.
+    end: u64,
+    chunked: bool,
+    keep_alive: bool,
+    /// `HEAD`: the head is all there is.
+    head_only: bool,
+    /// Rendered and not yet framed into the output.
+    body: Vec<u8>,
+}
+
+impl Dump {
+    /// Writes the response head into `out` and sets the dump up.
+    pub(super) fn start(req: &Request, query: Query, st: &State, out: &mut Vec<u8>) -> Dump {
+        let ring = st.ring();
+        let end = ring.next_seq();
+        let last = ring
+            .last_seq()
+            .map_or_else(|| "-1".to_string(), |s| s.to_string());
+        let epoch = st.epoch_us().to_string();
+        let chunked = !req.http10;
+        let keep_alive = req.keep_alive && chunked;
+        http::write_head(
+            out,
+            200,
+            Some(format::content_type(query.format)),
+            if chunked {
+                BodyLen::Chunked
+            } else {
+                BodyLen::UntilClose
+            },
+            keep_alive,
+            &[
+                ("X-Circolog-Last-Seq", last.as_str()),
+                ("X-Circolog-Epoch", epoch.as_str()),
+            ],
+        );
+        let (cursor, seek) = match Seek::new(&query, st, end) {
+            Ok(start) => (start, None),
+            Err(seek) => (end, Some(seek)),
+        };
+        Dump {
+            query,
+            seek,
+            cursor,
+            end,
+            chunked,
+            keep_alive,
+            head_only: req.method == Method::Head,
+            body: Vec::new(),
+        }
+    }
+
+    pub(super) fn poll(&mut self, st: &State, out: &mut Out) -> Step {
+        if self.head_only {
+            return Step::Done {
+                keep_alive: self.keep_alive,
+            };
+        }
+        if let Some(seek) = &mut self.seek {
+            match seek.step(&self.query, st) {
+                Some(start) => {
+                    self.cursor = start;
+                    self.seek = None;
+                }
+                None => return Step::More,
+            }
+        }
+        let stop = self.end.min(self.cursor.saturating_add(FILL_MESSAGES));
+        while self.cursor < stop && self.body.len() < WRITE_CHUNK {
+            match st.ring().read(self.cursor) {
+                Read::Entry(e) => {
+                    let msg = st.message(&e);
+                    if self.query.filter.matches(&msg) {
+                        format::render(self.query.format, &e, &msg, st.epoch_us(), &mut self.body);
+                    }
+                    self.cursor += 1;
+                }
+                // Overwritten while we were writing: go on from the oldest.
+                Read::Skipped(n) => self.cursor += n,
+                Read::End => self.cursor = self.end,
+            }
+        }
+        let done = self.cursor >= self.end;
+        if !done && self.body.len() < WRITE_CHUNK {
+            return Step::More;
+        }
+        if self.chunked {
+            http::write_chunk(&mut out.bytes, &self.body);
+        } else {
+            out.bytes.extend_from_slice(&self.body);
+        }
+        self.body.clear();
+        if !done {
+            return Step::Write;
+        }
+        if self.chunked {
+            http::write_last_chunk(&mut out.bytes);
+        }
+        Step::Done {
+            keep_alive: self.keep_alive,
+        }
+    }
+}
+
+/// The search for the first seq of a dump or a follower's backlog: the
+/// last `l` matching messages after `since`.
+pub(super) struct Seek {
+    /// Nothing before this seq is wanted (`since`, the oldest stored).
+    lower: u64,
+    /// The scan goes back from here.
+    seq: u64,
+    found: u64,
+    limit: u64,
+}
+
+impl Seek {
+    /// The first seq at once when no scan is needed, else the scan to run
+    /// with [`Seek::step`].
+    pub(super) fn new(q: &Query, st: &State, end: u64) -> Result<u64, Seek> {
+        let since = q.since.map_or(0, |s| s.saturating_add(1));
+        let lower = st.ring().first_seq().max(since);
+        let Some(limit) = q.limit else {
+            return Ok(lower);
+        };
+        if limit == 0 {
+            return Ok(end);
+        }
+        if q.filter.matches_all() {
+            return Ok(end.saturating_sub(limit).max(lower));
+        }
+        Err(Seek {
+            lower,
+            seq: end,
+            found: 0,
+            limit,
+        })
+    }
+
+    /// Scans back [`FILL_MESSAGES`] messages at most; the first seq once
+    /// it is found.
+    pub(super) fn step(&mut self, q: &Query, st: &State) -> Option<u64> {
+        let ring = st.ring();
+        // Messages evicted meanwhile are not wanted either.
+        self.lower = self.lower.max(ring.first_seq());
+        let stop = self.seq.saturating_sub(FILL_MESSAGES).max(self.lower);
+        while self.seq > stop {
+            let s = self.seq - 1;
+            if let Some(e) = ring.get(s)
+                && q.filter.matches(&st.message(&e))
+            {
+                self.found += 1;
+                if self.found == self.limit {
+                    return Some(s);
+                }
+            }
+            self.seq = s;
+        }
+        (self.seq <= self.lower).then_some(self.lower)
+    }
+}

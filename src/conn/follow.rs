@@ -1,0 +1,175 @@
+//! `GET /ws`: the backlog, then every new matching message, one text frame
+//! each. A follower is a cursor into the ring: new messages cost it nothing
+//! until its socket takes more; if the ring overwrites what it has not
+//! sent, it skips ahead and says how many it missed. It shares rendered
+//! frames with the followers of the same query through the [`Fanout`].
+//!
+//! What the peer sends goes through a [`ws::Decoder`]: pings are answered,
+//! a close is answered and ends the follower, a protocol violation closes
+//! with its code; data messages are read and ignored.
+
+use crate::daemon::{ClearGeneration, State};
+use crate::fanout::{Fanout, Fill, Follower, push_text};
+use crate::format::{self, Notice};
+use crate::query::Query;
+use crate::ws::{self, CloseCode};
+
+use super::dump::Seek;
+use super::{Config, Now, Out};
+
+/// What a follower did in one poll.
+pub(super) enum Step {
+    Write,
+    Yield,
+    Wait,
+    /// A close frame is in the output (or the peer has gone): the
+    /// connection closes once it is written.
+    Close,
+}
+
+pub(super) struct Follow {
+    query: Query,
+    /// While the backlog's start is being looked for.
+    seek: Option<Seek>,
+    /// The next seq to send.
+    cursor: u64,
+    /// Its place in the query's shared frame logs, once it has joined.
+    follower: Option<Follower>,
+    joined: bool,
+    /// The last clear it was told of.
+    seen: ClearGeneration,
+    decoder: ws::Decoder,
+    /// A rendered line, reused.
+    scratch: Vec<u8>,
+}
+
+impl Follow {
+    /// Writes the `101` into `out` and sets the follower up.
+    pub(super) fn start(
+        key: &str,
+        query: Query,
+        cfg: &Config,
+        st: &State,
+        out: &mut Vec<u8>,
+    ) -> Follow {
+        let ring = st.ring();
+        let end = ring.next_seq();
+        let last = ring
+            .last_seq()
+            .map_or_else(|| "-1".to_string(), |s| s.to_string());
+        let epoch = st.epoch_us().to_string();
+        ws::write_handshake_response(
+            out,
+            key,
+            &[
+                ("X-Circolog-Epoch", epoch.as_str()),
+                ("X-Circolog-Last-Seq", last.as_str()),
+            ],
+        );
+        let (cursor, seek) = match Seek::new(&query, st, end) {
+            Ok(start) => (start, None),
+            Err(seek) => (end, Some(seek)),
+        };
+        Follow {
+            query,
+            seek,
+            cursor,
+            follower: None,
+            joined: false,
+            seen: st.clear_generation(),
+            decoder: ws::Decoder::new(ws::Limits {
+                max_frame: cfg.max_ws_frame,
+                max_message: cfg.max_ws_frame,
+            }),
+            scratch: Vec::with_capacity(1024),
+        }
+    }
+
+    pub(super) fn handle_input(&mut self, data: &[u8]) {
+        self.decoder.feed(data);
+    }
+
+    /// Queues the close frame of a daemon that stops.
+    pub(super) fn close_going_away(&mut self, out: &mut Out) {
+        let code = CloseCode::GoingAway;
+        ws::write_close(&mut out.bytes, code, code.reason());
+    }
+
+    /// Gives back its place in the frame logs.
+    pub(super) fn leave(mut self, fanout: &mut Fanout) {
+        if let Some(f) = self.follower.take() {
+            fanout.leave(f);
+        }
+    }
+
+    pub(super) fn poll(
+        &mut self,
+        now: Now,
+        st: &mut State,
+        fanout: &mut Fanout,
+        out: &mut Out,
+    ) -> Step {
+        // What the peer said first: pings are answered before any frame.
+        loop {
+            match self.decoder.next_event() {
+                Ok(Some(ws::Event::Ping(p))) => ws::write_pong(&mut out.bytes, &p),
+                Ok(Some(ws::Event::Close { code, .. })) => {
+                    let code = code.map_or(CloseCode::Normal, CloseCode::Peer);
+                    ws::write_close(&mut out.bytes, code, "");
+                    return Step::Close;
+                }
+                // Followers have nothing to say: data and pongs are ignored.
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(code) => {
+                    ws::write_close(&mut out.bytes, code, code.reason());
+                    return Step::Close;
+                }
+            }
+        }
+        if let Some(seek) = &mut self.seek {
+            match seek.step(&self.query, st) {
+                Some(start) => {
+                    self.cursor = start;
+                    self.seek = None;
+                }
+                None => return Step::Yield,
+            }
+        }
+        if !self.joined {
+            self.joined = true;
+            self.follower = fanout.join(&self.query, self.cursor);
+        }
+        if st.clear_generation() != self.seen {
+            self.seen = st.clear_generation();
+            self.scratch.clear();
+            let fmt = self.query.format;
+            format::render_notice(
+                fmt,
+                &Notice::Cleared,
+                st.epoch_us(),
+                now.unix_us,
+                &mut self.scratch,
+            );
+            push_text(&mut out.bytes, &self.scratch);
+            self.cursor = self.cursor.max(st.ring().first_seq());
+        }
+        let fill = fanout.fill(
+            self.follower.as_mut(),
+            st,
+            &self.query,
+            now.unix_us,
+            &mut self.cursor,
+            &mut out.bytes,
+            &mut out.shared,
+            &mut self.scratch,
+        );
+        match fill {
+            Fill::Live | Fill::Behind => Step::Write,
+            _ if !out.is_empty() => Step::Write,
+            // Only messages the filter left out: more may follow.
+            Fill::Own => Step::Yield,
+            Fill::UpToDate => Step::Wait,
+        }
+    }
+}

@@ -1,0 +1,679 @@
+//! One client connection of the query or control API, as a state machine
+//! without I/O, in the manner of quinn-proto and rustls: the driver feeds it
+//! what the socket gave ([`Conn::handle_input`], [`Conn::handle_eof`]) and
+//! the time ([`Conn::handle_timeout`]), and asks it what to do next
+//! ([`Conn::poll_output`]), which appends the bytes to send to an [`Out`]
+//! the driver owns and says what the connection wants ([`Want`]).
+//!
+//! ```text
+//!                 head (+ body)          response written, keep-alive
+//!  ExpectHead ─────────────────► Respond ─────────────────────────► ExpectHead
+//!      │                            ├─ GET /    ──► Dump ──(done)──► ExpectHead | Closing
+//!      │                            └─ GET /ws  ──► Follow ──(close)─► Closing
+//!      │ bad head, timeout, 413, 503, 403                              │
+//!      └──────────────────────────────────────────► Closing ──────────► Closed
+//! ```
+//!
+//! `Respond` is not a state of its own: a request is answered the moment its
+//! head (and body) are in, and the answer waits in [`Out`] to be written.
+//! Long work (a dump, a follower's backlog, a filtered scan back for `l=N`)
+//! is done a bounded slice per [`Conn::poll_output`], which then answers
+//! [`Want::Yield`]: the driver lets ingestion and the other clients run and
+//! calls again. Nothing here holds a borrow of the state between calls.
+//!
+//! Every limit of the contract is here: head size and time, idle time,
+//! body size and time, the write time a client may take, client counts,
+//! websocket frame sizes, the peer and Origin/Host checks.
+
+mod dump;
+mod follow;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::control::{self, Answer, Command, RouteError};
+use crate::daemon::{Clients, State};
+use crate::fanout::Fanout;
+use crate::http::{self, HeadError, Method, Request};
+use crate::query::Query;
+
+use dump::Dump;
+use follow::Follow;
+
+/// Limits on clients (SPEC "Errors, always").
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Largest request head; `431` past it.
+    pub max_head: usize,
+    /// A request head, and then its body, must arrive within this time.
+    pub head_timeout: Duration,
+    /// An idle keep-alive connection is closed after this time.
+    pub idle_timeout: Duration,
+    /// A client that takes none of a response for this long is closed.
+    pub write_timeout: Duration,
+    /// Past this many query (or control) clients, new ones get `503`.
+    pub max_clients: u64,
+    /// Largest websocket frame or message a client may send.
+    pub max_ws_frame: usize,
+}
+
+/// The longest request body accepted (control requests need none); it is
+/// read and discarded.
+pub const MAX_BODY: u64 = 64 * 1024;
+/// How long a closing connection waits for the client to take the last
+/// answer and go, reading (and discarding) what it still sends: closing a
+/// socket with unread input resets it, and the client would see an error
+/// instead of the answer.
+const LINGER: Duration = Duration::from_secs(2);
+/// Reads a closing connection makes at most while it lingers.
+const LINGER_READS: u32 = 8;
+/// A dump or follower writes in pieces of about this size.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Which API a connection serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Query,
+    Control,
+}
+
+/// What the driver knows of the peer when it accepts it.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    /// Over TCP (the `Origin` of `/ws` and `/ui` is checked), else a unix
+    /// socket.
+    pub tcp: bool,
+    /// The listener is on a loopback address: every request must name a
+    /// loopback `Host`, or a page on a domain that rebinds to 127.0.0.1
+    /// could read the logs.
+    pub loopback: bool,
+    /// The peer may use this socket (`SO_PEERCRED` on unix sockets).
+    pub allowed: bool,
+}
+
+/// The time, as the driver read it once for a turn.
+#[derive(Clone, Copy, Debug)]
+pub struct Now {
+    /// For deadlines.
+    pub at: Instant,
+    /// µs since 1970, for what is shown to people (notices, uptime).
+    pub unix_us: i64,
+}
+
+/// Bytes to send, in order: `bytes`, then the `shared` slices (frames
+/// rendered once for many followers, written without a copy).
+#[derive(Debug, Default)]
+pub struct Out {
+    pub bytes: Vec<u8>,
+    pub shared: Vec<Bytes>,
+}
+
+impl Out {
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty() && self.shared.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.shared.clear();
+    }
+}
+
+/// What a connection wants next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Write all of [`Out`], then poll again. A client that takes none of
+    /// it by `deadline` is closed.
+    Write { deadline: Instant },
+    /// Read, and [`Conn::handle_timeout`] at `deadline` if nothing came.
+    Read { deadline: Instant },
+    /// A follower with nothing to send: poll again when messages are
+    /// stored (or the ring cleared, or the pause changed), and read
+    /// meanwhile (pings, close).
+    Wait,
+    /// More work is left: let ingestion and the other clients run, then
+    /// poll again.
+    Yield,
+    /// Shut down the write side (the last answer is out), then poll again.
+    ShutdownWrite,
+    /// Close the connection and give it back with [`Conn::finish`].
+    Close,
+}
+
+/// One client connection.
+pub struct Conn {
+    role: Role,
+    peer: Peer,
+    cfg: Config,
+    /// How the connection is counted in [`Clients`], `None` when it was
+    /// refused and never counted.
+    counted: Option<Counted>,
+    /// Bytes read and not consumed yet.
+    /// INVARIANT: while a head is expected, `inbox.len()` stays under
+    /// `max_head` plus one read.
+    inbox: Vec<u8>,
+    phase: Phase,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Counted {
+    Query,
+    Follower,
+    Control,
+}
+
+enum Phase {
+    /// Waiting for a request head. `head_since`: when its first byte came.
+    ExpectHead {
+        idle_since: Instant,
+        head_since: Option<Instant>,
+    },
+    /// Reading and discarding `left` bytes of body, then answering `request`.
+    ReadBody {
+        left: u64,
+        deadline: Instant,
+        request: Box<Request>,
+    },
+    /// Streaming `GET /`.
+    Dump(Box<Dump>),
+    /// A websocket follower.
+    Follow(Box<Follow>),
+    /// The last bytes are being written; then the write side is shut, and
+    /// what the client still sends is read and dropped until it goes.
+    Closing {
+        deadline: Instant,
+        half_closed: bool,
+        reads_left: u32,
+    },
+    Closed,
+}
+
+impl Conn {
+    /// A client just accepted. One refused (not allowed, or too many
+    /// clients) is answered (in `out`) and closed, and never counted.
+    pub fn accept(
+        now: Now,
+        role: Role,
+        peer: Peer,
+        cfg: Config,
+        st: &mut State,
+        out: &mut Out,
+    ) -> Conn {
+        let mut conn = Conn {
+            role,
+            peer,
+            cfg,
+            counted: None,
+            inbox: Vec::new(),
+            phase: Phase::Closed,
+        };
+        let c = st.clients();
+        // Readers and control clients are limited apart, so that a flood
+        // of readers never locks the owner out of /status and /pause.
+        let connected = match role {
+            Role::Control => c.ctl,
+            Role::Query => c.query + c.followers,
+        };
+        if !peer.allowed {
+            conn.fail(
+                now,
+                403,
+                "forbidden: this user may not use this socket",
+                out,
+            );
+        } else if connected >= cfg.max_clients {
+            conn.fail(now, 503, "too many clients", out);
+        } else {
+            let counted = match role {
+                Role::Control => Counted::Control,
+                Role::Query => Counted::Query,
+            };
+            conn.count(st.clients_mut(), Some(counted));
+            conn.expect_head(now);
+        }
+        conn
+    }
+
+    /// Bytes the client sent.
+    pub fn handle_input(&mut self, now: Now, data: &[u8]) {
+        match &mut self.phase {
+            Phase::ExpectHead { head_since, .. } => {
+                if head_since.is_none() && !data.is_empty() {
+                    *head_since = Some(now.at);
+                }
+                self.inbox.extend_from_slice(data);
+            }
+            Phase::ReadBody { left, .. } => {
+                let body = data.len().min(usize::try_from(*left).unwrap_or(usize::MAX));
+                *left -= body as u64;
+                // Whatever follows the body is the next (pipelined) request.
+                self.inbox.extend_from_slice(&data[body..]);
+            }
+            Phase::Follow(f) => f.handle_input(data),
+            Phase::Closing { reads_left, .. } => *reads_left = reads_left.saturating_sub(1),
+            // Not read from in these phases; kept for the next request.
+            Phase::Dump(_) => self.inbox.extend_from_slice(data),
+            Phase::Closed => {}
+        }
+    }
+
+    /// The client closed its side (or the read failed).
+    pub fn handle_eof(&mut self, _now: Now) {
+        self.phase = Phase::Closed;
+    }
+
+    /// A deadline [`Want::Read`] named may have passed.
+    pub fn handle_timeout(&mut self, now: Now) {
+        let expired = match &self.phase {
+            Phase::ExpectHead { .. } => self.head_deadline().is_some_and(|d| now.at >= d),
+            Phase::ReadBody { deadline, .. } | Phase::Closing { deadline, .. } => {
+                now.at >= *deadline
+            }
+            _ => false,
+        };
+        if expired {
+            self.phase = Phase::Closed;
+        }
+    }
+
+    /// The daemon is stopping: a follower sends its close frame (1001) and
+    /// waits a moment for the peer's; every other connection closes.
+    pub fn shutdown(&mut self, now: Now, fanout: &mut Fanout, out: &mut Out) {
+        match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Follow(mut f) => {
+                f.close_going_away(out);
+                f.leave(fanout);
+                self.closing(now);
+            }
+            closing @ Phase::Closing { .. } => self.phase = closing,
+            _ => {}
+        }
+    }
+
+    /// Whether this connection is a websocket follower.
+    pub fn is_follower(&self) -> bool {
+        matches!(self.phase, Phase::Follow(_))
+    }
+
+    /// What to do next; the bytes to send are appended to `out`, which the
+    /// driver writes when told [`Want::Write`] and clears.
+    pub fn poll_output(
+        &mut self,
+        now: Now,
+        st: &mut State,
+        fanout: &mut Fanout,
+        out: &mut Out,
+    ) -> Want {
+        loop {
+            match &mut self.phase {
+                Phase::ExpectHead { .. } => {
+                    // Answers go out before the next request is read.
+                    if !out.is_empty() {
+                        return self.write(now);
+                    }
+                    match http::parse_head(&self.inbox, self.cfg.max_head) {
+                        Ok(Some((req, len))) => {
+                            self.inbox.drain(..len);
+                            self.begin_request(now, req, st, out);
+                        }
+                        Ok(None) => {
+                            let deadline = self.head_deadline().unwrap_or(now.at);
+                            return Want::Read { deadline };
+                        }
+                        Err(e) => self.head_error(now, &e, out),
+                    }
+                }
+                Phase::ReadBody { left, deadline, .. } => {
+                    if *left > 0 {
+                        return Want::Read {
+                            deadline: *deadline,
+                        };
+                    }
+                    let Phase::ReadBody { request, .. } =
+                        std::mem::replace(&mut self.phase, Phase::Closed)
+                    else {
+                        unreachable!("matched just above")
+                    };
+                    self.expect_head(now);
+                    self.respond(now, *request, st, out);
+                }
+                Phase::Dump(d) => {
+                    let step = d.poll(st, out);
+                    match step {
+                        dump::Step::More => return Want::Yield,
+                        dump::Step::Write => return self.write(now),
+                        dump::Step::Done { keep_alive } => {
+                            if keep_alive {
+                                self.expect_head(now);
+                            } else {
+                                self.closing(now);
+                            }
+                        }
+                    }
+                }
+                Phase::Follow(f) => {
+                    let want = f.poll(now, st, fanout, out);
+                    match want {
+                        follow::Step::Write => return self.write(now),
+                        follow::Step::Yield => return Want::Yield,
+                        follow::Step::Wait => return Want::Wait,
+                        follow::Step::Close => {
+                            let Phase::Follow(f) =
+                                std::mem::replace(&mut self.phase, Phase::Closed)
+                            else {
+                                unreachable!("matched just above")
+                            };
+                            // Still counted as a follower until it is
+                            // gone: the daemon waits for its close frame.
+                            f.leave(fanout);
+                            self.closing(now);
+                        }
+                    }
+                }
+                Phase::Closing {
+                    half_closed,
+                    reads_left,
+                    deadline,
+                } => {
+                    if !out.is_empty() {
+                        return self.write(now);
+                    }
+                    if !*half_closed {
+                        *half_closed = true;
+                        return Want::ShutdownWrite;
+                    }
+                    if *reads_left == 0 || now.at >= *deadline {
+                        self.phase = Phase::Closed;
+                        continue;
+                    }
+                    return Want::Read {
+                        deadline: *deadline,
+                    };
+                }
+                Phase::Closed => return Want::Close,
+            }
+        }
+    }
+
+    /// Gives the connection back: it is no longer counted, and a follower
+    /// leaves its query's frame logs. Call once, when [`Want::Close`] was
+    /// answered or the socket failed.
+    pub fn finish(mut self, st: &mut State, fanout: &mut Fanout) {
+        if let Phase::Follow(f) = std::mem::replace(&mut self.phase, Phase::Closed) {
+            f.leave(fanout);
+        }
+        self.count(st.clients_mut(), None);
+    }
+
+    fn write(&self, now: Now) -> Want {
+        Want::Write {
+            deadline: now.at + self.cfg.write_timeout,
+        }
+    }
+
+    /// Moves the connection from one count to another.
+    fn count(&mut self, clients: &mut Clients, to: Option<Counted>) {
+        fn slot(c: &mut Clients, k: Counted) -> &mut u64 {
+            match k {
+                Counted::Query => &mut c.query,
+                Counted::Follower => &mut c.followers,
+                Counted::Control => &mut c.ctl,
+            }
+        }
+        if let Some(from) = self.counted {
+            let n = slot(clients, from);
+            *n = n.saturating_sub(1);
+        }
+        if let Some(to) = to {
+            *slot(clients, to) += 1;
+        }
+        self.counted = to;
+    }
+
+    fn expect_head(&mut self, now: Now) {
+        self.phase = Phase::ExpectHead {
+            idle_since: now.at,
+            head_since: (!self.inbox.is_empty()).then_some(now.at),
+        };
+    }
+
+    fn head_deadline(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::ExpectHead {
+                idle_since,
+                head_since,
+            } => Some(match head_since {
+                Some(t) => t + self.cfg.head_timeout,
+                None => idle_since + self.cfg.idle_timeout,
+            }),
+            _ => None,
+        }
+    }
+
+    fn closing(&mut self, now: Now) {
+        self.inbox = Vec::new();
+        self.phase = Phase::Closing {
+            deadline: now.at + LINGER,
+            half_closed: false,
+            reads_left: LINGER_READS,
+        };
+    }
+
+    /// Answers with `status` and closes: the rest of the input cannot be
+    /// trusted to frame a next request.
+    fn fail(&mut self, now: Now, status: u16, reason: &str, out: &mut Out) {
+        error_response(&mut out.bytes, status, reason, false, false);
+        self.closing(now);
+    }
+
+    fn head_error(&mut self, now: Now, e: &HeadError, out: &mut Out) {
+        self.fail(now, e.status(), e.reason(), out);
+    }
+
+    /// A whole head is in: answer it, after its body if it has one.
+    fn begin_request(&mut self, now: Now, req: Request, st: &mut State, out: &mut Out) {
+        if req.content_length > MAX_BODY {
+            return self.fail(now, 413, "request body too large", out);
+        }
+        let have = self.inbox.len().min(req.content_length as usize);
+        self.inbox.drain(..have);
+        let left = req.content_length - have as u64;
+        if left > 0 {
+            self.phase = Phase::ReadBody {
+                left,
+                deadline: now.at + self.cfg.head_timeout,
+                request: Box::new(req),
+            };
+            return;
+        }
+        self.expect_head(now);
+        self.respond(now, req, st, out);
+    }
+
+    /// Answers a request; the phase is `ExpectHead` on entry.
+    fn respond(&mut self, now: Now, req: Request, st: &mut State, out: &mut Out) {
+        let ka = req.keep_alive;
+        let head = req.method == Method::Head;
+        if self.peer.loopback && !req.host.as_deref().is_none_or(is_loopback_host) {
+            let reason = "refused: this listener only answers requests for a loopback host";
+            error_response(&mut out.bytes, 403, reason, ka, head);
+        } else if self.role == Role::Control {
+            control_response(now, &req, st, &mut out.bytes);
+        } else {
+            self.query(now, req, st, out);
+            return;
+        }
+        if !ka {
+            self.closing(now);
+        }
+    }
+
+    fn query(&mut self, now: Now, req: Request, st: &mut State, out: &mut Out) {
+        let ka = req.keep_alive;
+        let head = req.method == Method::Head;
+        let is_get = matches!(req.method, Method::Get | Method::Head);
+        let bytes = &mut out.bytes;
+        match req.path.as_str() {
+            "/" | "/ws" | "/ui" if !is_get => {
+                http::write_simple(
+                    bytes,
+                    405,
+                    "text/plain; charset=utf-8",
+                    b"method not allowed\n",
+                    ka,
+                    head,
+                    &[("Allow", "GET, HEAD")],
+                );
+            }
+            "/" | "/ws" | "/ui" if req.path != "/" && self.peer.tcp && !origin_allowed(&req) => {
+                error_response(bytes, 403, "cross-origin request refused", ka, head);
+            }
+            "/ui" => http::write_simple(
+                bytes,
+                200,
+                "text/html; charset=utf-8",
+                UI_PAGE.as_bytes(),
+                ka,
+                head,
+                &[],
+            ),
+            "/" | "/ws" => match Query::parse(&req.query) {
+                Err(e) => error_response(bytes, 400, &e.0, ka, head),
+                Ok(q) if req.path == "/" => {
+                    self.phase = Phase::Dump(Box::new(Dump::start(&req, q, st, bytes)));
+                    return;
+                }
+                Ok(q) => match req.websocket_key.as_deref() {
+                    Some(key) if req.upgrade_websocket => {
+                        let f = Follow::start(key, q, &self.cfg, st, bytes);
+                        self.phase = Phase::Follow(Box::new(f));
+                        self.count(st.clients_mut(), Some(Counted::Follower));
+                        return;
+                    }
+                    _ => error_response(
+                        bytes,
+                        400,
+                        "this is a websocket endpoint: send Upgrade: websocket",
+                        ka,
+                        head,
+                    ),
+                },
+            },
+            _ => error_response(bytes, 404, "not found", ka, head),
+        }
+        if !ka {
+            self.closing(now);
+        }
+    }
+}
+
+/// The control API's answer to `req`: the state after the change, as JSON.
+fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) {
+    let ka = req.keep_alive;
+    let head = req.method == Method::Head;
+    let command = match Command::route(req.method, &req.path, &req.query) {
+        Ok(c) => c,
+        Err(RouteError::NotFound) => return error_response(out, 404, "not found", ka, head),
+        Err(RouteError::MethodNotAllowed(allow)) => {
+            return http::write_simple(
+                out,
+                405,
+                "text/plain; charset=utf-8",
+                b"method not allowed\n",
+                ka,
+                head,
+                &[("Allow", allow)],
+            );
+        }
+        Err(RouteError::BadQuery) => {
+            let reason = "control requests take no query parameters";
+            return error_response(out, 400, reason, ka, head);
+        }
+    };
+    match control::apply(command, st, now.unix_us) {
+        Answer::Metrics(text) => http::write_simple(
+            out,
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            text.as_bytes(),
+            ka,
+            head,
+            &[],
+        ),
+        Answer::Status(json) => {
+            let body = json.to_string() + "\n";
+            let epoch = st.epoch_us().to_string();
+            http::write_simple(
+                out,
+                200,
+                "application/json",
+                body.as_bytes(),
+                ka,
+                head,
+                &[("X-Circolog-Epoch", epoch.as_str())],
+            );
+        }
+    }
+}
+
+fn error_response(out: &mut Vec<u8>, status: u16, reason: &str, keep_alive: bool, head: bool) {
+    let body = format!("{reason}\n");
+    http::write_simple(
+        out,
+        status,
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+        keep_alive,
+        head,
+        &[],
+    );
+}
+
+/// Over TCP, a browser page from another origin must not read the logs:
+/// `Origin`, when present, must name the host the request was sent to.
+fn origin_allowed(req: &Request) -> bool {
+    let Some(origin) = req.origin.as_deref() else {
+        return true;
+    };
+    let Some(host) = req.host.as_deref() else {
+        return false;
+    };
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or(origin);
+    authority.eq_ignore_ascii_case(host)
+}
+
+/// `localhost`, `127.0.0.1` (any of 127.0.0.0/8) or `[::1]`, with or
+/// without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((addr, rest)) if rest.is_empty() || is_port(rest) => {
+                return addr
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok_and(|a| a.is_loopback());
+            }
+            _ => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if is_port(&format!(":{port}")) => name,
+            Some(_) => return false,
+            None => host,
+        },
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+fn is_port(s: &str) -> bool {
+    s.strip_prefix(':')
+        .is_some_and(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The live viewer page served at `/ui`.
+const UI_PAGE: &str = include_str!("ui.html");

@@ -1,0 +1,194 @@
+//! What the control API reports: the `/status` JSON document and the same
+//! figures as Prometheus text for `/metrics`. Pure functions of the
+//! [`State`] and the current time.
+
+use std::fmt::Write as _;
+
+use crate::daemon::State;
+use crate::ring::Transport;
+
+/// The `/status` document.
+pub fn status(st: &State, now_us: i64) -> serde_json::Value {
+    let clients = st.clients();
+    let ring = st.ring();
+    let c = st.counters();
+    let received: serde_json::Map<String, serde_json::Value> = Transport::ALL
+        .iter()
+        .map(|t| (t.name().to_string(), c.received[*t as usize].into()))
+        .collect();
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "epoch": st.epoch_us(),
+        "paused": st.paused(),
+        "uptime_seconds": (now_us - st.epoch_us()).max(0) as f64 / 1e6,
+        "capacity": {
+            "messages": ring.max_messages(),
+            "bytes": ring.arena_bytes(),
+            "max_message_bytes": ring.max_message_bytes(),
+        },
+        "used": {
+            "messages": ring.len(),
+            "bytes": ring.bytes_used(),
+        },
+        "first_seq": (!ring.is_empty()).then(|| ring.first_seq()),
+        "last_seq": ring.last_seq(),
+        "counters": {
+            "received": received,
+            "received_total": c.received_total(),
+            "dropped_paused": c.dropped_paused,
+            "truncated": c.truncated,
+            "malformed": c.malformed,
+            "skipped_followers": c.skipped_followers,
+            "clears": c.clears,
+        },
+        "clients": {
+            "query": clients.query,
+            "followers": clients.followers,
+            "ctl": clients.ctl,
+            "tcp_senders": clients.tcp_senders,
+        },
+    })
+}
+
+/// The `/status` figures in the Prometheus text exposition format.
+pub fn metrics(st: &State, now_us: i64) -> String {
+    let clients = st.clients();
+    let ring = st.ring();
+    let c = st.counters();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(out, "{name}{labels} {v}");
+        }
+    };
+    let received: Vec<(String, u64)> = Transport::ALL
+        .iter()
+        .map(|t| {
+            (
+                format!("{{transport=\"{}\"}}", t.name()),
+                c.received[*t as usize],
+            )
+        })
+        .collect();
+    let received: Vec<(&str, u64)> = received.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    metric(
+        "circolog_received_messages_total",
+        "counter",
+        "Messages read from the syslog sockets, stored or not.",
+        &received,
+    );
+    metric(
+        "circolog_dropped_paused_messages_total",
+        "counter",
+        "Messages read and discarded while paused.",
+        &[("", c.dropped_paused)],
+    );
+    metric(
+        "circolog_truncated_messages_total",
+        "counter",
+        "Messages cut to the maximum message size.",
+        &[("", c.truncated)],
+    );
+    metric(
+        "circolog_malformed_messages_total",
+        "counter",
+        "Messages stored whole because they parsed as no syslog format.",
+        &[("", c.malformed)],
+    );
+    metric(
+        "circolog_skipped_follower_messages_total",
+        "counter",
+        "Messages followers missed because the ring overwrote them first.",
+        &[("", c.skipped_followers)],
+    );
+    metric(
+        "circolog_clears_total",
+        "counter",
+        "Times the buffer was cleared.",
+        &[("", c.clears)],
+    );
+    metric(
+        "circolog_stored_messages",
+        "gauge",
+        "Messages in the ring now.",
+        &[("", ring.len())],
+    );
+    metric(
+        "circolog_stored_bytes",
+        "gauge",
+        "Arena bytes used by the messages in the ring.",
+        &[("", ring.bytes_used() as u64)],
+    );
+    metric(
+        "circolog_capacity_messages",
+        "gauge",
+        "At most this many messages are kept.",
+        &[("", ring.max_messages() as u64)],
+    );
+    metric(
+        "circolog_capacity_bytes",
+        "gauge",
+        "Size of the arena.",
+        &[("", ring.arena_bytes() as u64)],
+    );
+    metric(
+        "circolog_paused",
+        "gauge",
+        "1 while paused.",
+        &[("", u64::from(st.paused()))],
+    );
+    metric(
+        "circolog_clients",
+        "gauge",
+        "Connected clients by kind.",
+        &[
+            ("{kind=\"query\"}", clients.query),
+            ("{kind=\"follower\"}", clients.followers),
+            ("{kind=\"ctl\"}", clients.ctl),
+            ("{kind=\"tcp_sender\"}", clients.tcp_senders),
+        ],
+    );
+    metric(
+        "circolog_uptime_seconds",
+        "gauge",
+        "Seconds since start-up.",
+        &[("", ((now_us - st.epoch_us()).max(0) / 1_000_000) as u64)],
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{Config, Incoming, Ring};
+    use crate::syslog::ParseContext;
+
+    #[test]
+    fn metrics_have_help_type_and_total_suffix() {
+        let ring = Ring::new(Config {
+            max_messages: 100,
+            arena_bytes: 1 << 16,
+            max_message_bytes: 64,
+        })
+        .expect("ring");
+        let tz = jiff::tz::TimeZone::UTC;
+        let mut s = State::new(ring, 1_000_000, ParseContext { tz });
+        s.ingest(Incoming {
+            received_us: 2_000_000,
+            transport: Transport::Udp,
+            cred: None,
+            truncated: false,
+            bytes: b"<13>x",
+        });
+        let m = metrics(&s, 3_000_000);
+        assert!(m.contains("# TYPE circolog_received_messages_total counter\n"));
+        assert!(m.contains("circolog_received_messages_total{transport=\"udp\"} 1\n"));
+        assert!(m.contains("circolog_stored_messages 1\n"));
+        let j = status(&s, 3_000_000);
+        assert_eq!(j["used"]["messages"], 1);
+        assert_eq!(j["counters"]["received"]["udp"], 1);
+        assert_eq!(j["uptime_seconds"], 2.0);
+    }
+}
