@@ -1,23 +1,35 @@
 //! circolog: an in-memory syslog with a circular buffer.
 //!
-//! The daemon's side of this library is plain code without I/O: bytes and
-//! the current time go in, bytes and events come out. The `circologd` binary
-//! is a thin io_uring driver around it. (The one exception is
-//! [`client::exchange`], the clients' blocking request over a connection the
-//! caller opened.)
+//! Everything here is plain code without I/O: bytes and the current time go
+//! in, bytes and what to do next come out. The `circologd` binary is a thin
+//! io_uring driver around it: it opens the sockets, reads, writes, keeps
+//! the time, and decides when to ingest. (The one exception is
+//! [`client::exchange`], the clients' blocking request over a connection
+//! the caller opened.)
 //!
 //! ```text
-//!  unix dgram / UDP ──(poll, recvmmsg)──┐
-//!  TCP ──(tokio-uring read)── framing ──┤
-//!                                       ▼
-//!                          daemon::State::ingest ── ring::Ring (arena of slots)
-//!                                                        │  read by seq
-//!                     HTTP conn (http, query) ◄──────────┤
-//!                     websocket follower (ws) ◄──────────┘
-//!                                  │ syslog::parse + format
-//!                                  ▼
-//!                          bytes to the client
+//!  unix dgram / UDP ──(driver: io_uring poll, recvmmsg)──┐
+//!  TCP ──(driver: read)── syslog::framing::Framer ───────┤
+//!                                                        ▼
+//!                        daemon::State::ingest ── ring::Ring (arena of slots)
+//!                                                        │ read by seq
+//!   query/control socket ──bytes──► conn::Conn ◄─────────┤
+//!                                   ├─ http (heads), control::Command ─► status
+//!                                   ├─ conn::dump: query::Query, format ─► chunks
+//!                                   └─ conn::follow: ws, fanout::Fanout ─► frames
+//!                                          │ Out + Want (Write, Read, Wait, Yield, Close)
+//!                                          ▼
+//!                                   the driver writes them
 //! ```
+//!
+//! Where to look:
+//! - a new endpoint of the query API: [`conn`] (`Conn::query` routes paths);
+//!   of the control API: [`control`] (the `ROUTES` table and `apply`),
+//!   which `circolog-ctl` reads too;
+//! - a new query parameter: [`query`] (parse and `Filter::matches`); every
+//!   reader (dumps, followers) takes it from there;
+//! - a new output format or notice: [`mod@format`];
+//! - a new counter: [`daemon`] (`Counters`) and [`status`].
 //!
 //! Messages are stored as received (trimmed, truncated if too long) with a
 //! small header; they are parsed when read. Parsing is a pure function of the

@@ -39,13 +39,22 @@ pub struct Framer {
     /// every byte of the message, including a `\r` or NULs before the `\n`.
     max_frame: usize,
     /// The start of the current frame, when it began in an earlier `feed`.
-    /// INVARIANT: `buf.len() <= max_frame <= buf.capacity()`, so it never
-    /// reallocates.
+    /// INVARIANT: `buf.len() <= max_frame`, and `max_frame <= buf.capacity()`
+    /// while it holds anything, so it never reallocates. An idle stream
+    /// holds no buffer: it is allocated when a frame spans two feeds, and
+    /// wiped and given back once that frame is out.
     buf: Vec<u8>,
     /// The digits of a possible length, when they began in an earlier
     /// `feed`; only the first `held` of `State::Count` are meaningful.
     digits: [u8; MAX_COUNT_DIGITS],
     state: State,
+}
+
+impl Drop for Framer {
+    /// A stream that closes mid-frame leaves no message bytes behind.
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// What the stream is in the middle of.
@@ -80,7 +89,7 @@ impl Framer {
     pub fn new(max_frame: usize) -> Framer {
         Framer {
             max_frame,
-            buf: Vec::with_capacity(max_frame),
+            buf: Vec::new(),
             digits: [0; MAX_COUNT_DIGITS],
             state: State::FrameStart,
         }
@@ -108,8 +117,25 @@ impl Framer {
             State::Counted { .. } => deliver(&self.buf, true, &mut emit),
             State::FrameStart | State::Discarding(_) | State::DiscardingToEol => {}
         }
-        self.buf.clear();
+        self.release();
         self.state = State::FrameStart;
+    }
+
+    /// Keeps bytes of a frame that goes on in the next feed.
+    fn hold(&mut self, bytes: &[u8]) {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(self.max_frame);
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The held frame is out: its bytes are overwritten, and the buffer
+    /// given back.
+    fn release(&mut self) {
+        if self.buf.capacity() > 0 {
+            self.buf.fill(0);
+            self.buf = Vec::new();
+        }
     }
 
     /// Handles the start of `data` in the current state and returns what is
@@ -167,7 +193,7 @@ impl Framer {
                         want,
                         discard: len - want,
                     };
-                    self.buf.clear();
+                    self.release();
                     return &data[i + 1..];
                 }
                 Some(_) => {
@@ -208,10 +234,10 @@ impl Framer {
             return &data[want..];
         }
         let take = want.min(data.len());
-        self.buf.extend_from_slice(&data[..take]);
+        self.hold(&data[..take]);
         if take == want {
             deliver(&self.buf, discard > 0, emit);
-            self.buf.clear();
+            self.release();
             self.state = after;
         } else {
             self.state = State::Counted {
@@ -234,9 +260,9 @@ impl Framer {
         } else {
             let room = self.max_frame - self.buf.len();
             let kept = rest.len().min(room);
-            self.buf.extend_from_slice(&rest[..kept]);
+            self.hold(&rest[..kept]);
             deliver(&self.buf, kept < rest.len(), emit);
-            self.buf.clear();
+            self.release();
         }
         self.state = State::FrameStart;
         &data[end + 1..]
@@ -246,16 +272,16 @@ impl Framer {
     fn line_part(&mut self, chunk: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
         let room = self.max_frame - self.buf.len();
         if chunk.len() <= room {
-            self.buf.extend_from_slice(chunk);
+            self.hold(chunk);
             return;
         }
         // Over the limit: emit what fits now, skip the rest as it comes.
         if self.buf.is_empty() {
             deliver(&chunk[..room], true, emit);
         } else {
-            self.buf.extend_from_slice(&chunk[..room]);
+            self.hold(&chunk[..room]);
             deliver(&self.buf, true, emit);
-            self.buf.clear();
+            self.release();
         }
         self.state = State::DiscardingToEol;
     }

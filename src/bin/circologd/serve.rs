@@ -394,8 +394,21 @@ async fn accept_tcp(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
 }
 
 async fn accept_unix(listener: tokio::net::UnixListener, ctx: Rc<Ctx>, role: Role) {
+    // A descriptor kept in reserve for the control socket: when the process
+    // runs out of them, it is given up to take the owner's connection, so
+    // that /status and /pause still answer.
+    let mut spare = None;
     loop {
-        let accepted = listener.accept().await.and_then(|(s, _)| s.into_std());
+        if role == Role::Control && spare.is_none() {
+            spare = std::fs::File::open("/dev/null").ok();
+        }
+        let mut accepted = listener.accept().await.and_then(|(s, _)| s.into_std());
+        if let Err(e) = &accepted
+            && out_of_descriptors(e)
+            && spare.take().is_some()
+        {
+            accepted = listener.accept().await.and_then(|(s, _)| s.into_std());
+        }
         let Some(std) = blocking(accepted).await else {
             continue;
         };
@@ -409,18 +422,44 @@ async fn accept_unix(listener: tokio::net::UnixListener, ctx: Rc<Ctx>, role: Rol
     }
 }
 
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 /// An accepted connection in blocking mode, as tokio-uring wants it. When
-/// accepting fails (out of file descriptors, say), says so and waits a
-/// little rather than spin on the error.
+/// accepting fails (out of file descriptors, say), says so (once a second
+/// at most) and waits a little rather than spin on the error.
 async fn blocking<S: std::os::fd::AsFd>(accepted: io::Result<S>) -> Option<S> {
     match accepted {
         Ok(s) => rustix::io::ioctl_fionbio(&s, false).is_ok().then_some(s),
         Err(e) => {
-            eprintln!("circologd: accept failed: {e}");
+            accept_failed(&e);
             tokio::time::sleep(Duration::from_millis(100)).await;
             None
         }
     }
+}
+
+thread_local! {
+    /// When an accept failure was last reported, and how many since.
+    static ACCEPT_FAILED: std::cell::Cell<(Option<Instant>, u64)> =
+        const { std::cell::Cell::new((None, 0)) };
+}
+
+fn accept_failed(e: &io::Error) {
+    let (last, quiet) = ACCEPT_FAILED.get();
+    let now = Instant::now();
+    if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        ACCEPT_FAILED.set((last, quiet + 1));
+        return;
+    }
+    let more = if quiet > 0 {
+        format!(" ({quiet} more since the last report)")
+    } else {
+        String::new()
+    };
+    eprintln!("circologd: accept failed: {e}{more}");
+    ACCEPT_FAILED.set((Some(now), 0));
 }
 
 /// SO_PEERCRED: root, the daemon's own user, and members of -socket-group.
@@ -540,7 +579,7 @@ async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
         let (s, _) = match listener.accept().await {
             Ok(a) => a,
             Err(e) => {
-                eprintln!("circologd: accept failed: {e}");
+                accept_failed(&e);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
