@@ -3,7 +3,7 @@
 //! same run. Prints one table; see `benches/README.md` for how to read it.
 //!
 //! `cargo bench -- SECTION…` runs only some of `ingest peers dump fanout
-//! memory`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
+//! memory scan`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
 
 // circologd's datagram receive path itself, for the bare io_uring receiver.
 #[allow(dead_code, unused_imports)]
@@ -31,7 +31,7 @@ use harness::{Circolog, Sample, Sink, summarize};
 use send::{Dest, Mode, Size, Spec};
 use table::{Table, fmt_bytes, fmt_count, fmt_rate};
 
-const SECTIONS: [&str; 5] = ["ingest", "peers", "dump", "fanout", "memory"];
+const SECTIONS: [&str; 6] = ["ingest", "peers", "dump", "fanout", "memory", "scan"];
 
 /// How much to measure.
 struct Config {
@@ -164,6 +164,7 @@ fn main() {
             "peers" => peers(&cfg, &mut table),
             "dump" => dump(&cfg, &mut table),
             "fanout" => fanout(&cfg, &mut table),
+            "scan" => scan(&cfg, &mut table),
             _ => memory(&cfg, &mut table),
         }));
         match r {
@@ -196,6 +197,7 @@ fn section_title(name: &str) -> &'static str {
         "peers" => "2. peers: messages/s taken in, as a ratio to the bare drain (same runs)",
         "dump" => "3. dump: GET / of a full ring, and ingest while dumps run",
         "fanout" => "4. fan-out: websocket followers (fmt=json)",
+        "scan" => "6. scans: the control socket while dumps that match nothing scan the ring",
         _ => "5. memory",
     }
 }
@@ -966,5 +968,80 @@ fn memory(cfg: &Config, table: &mut Table) -> Result<(), String> {
         ),
     );
     eprintln!("   RSS {idle} → {after_first} → {after_all} KiB; {per_msg:.0} B/msg for {avg:.0} B");
+    Ok(())
+}
+
+// ------------------------------------------------------------------ 6. scan
+
+/// Dumps that scan the whole ring: `/status` latency while this many run at
+/// once, each matching nothing.
+const SCANNERS: usize = 60;
+
+fn scan(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    let ring = cfg.dump_ring;
+    let mut d = Circolog::start(
+        &["-buffer-size", &ring.to_string(), "-buffer-bytes", "256M"],
+        false,
+    )?;
+    let fill = Spec {
+        count: ring,
+        ..spec(
+            Dest::Unix(d.syslog.clone()),
+            Mode::Mmsg,
+            120,
+            cfg.long_limit(),
+        )
+    };
+    harness::run(&mut d, &fill, false)?;
+    let held = d.status()?["used"]["messages"].as_u64().unwrap_or(0);
+    let probes = if cfg.quick { 50 } else { 100 * cfg.runs };
+    // Each probe is one /status on a new connection, as circolog-ctl does.
+    let probe = |d: &Circolog| -> Result<Vec<u32>, String> {
+        let mut lat = Vec::with_capacity(probes);
+        for _ in 0..probes {
+            let t = Instant::now();
+            let (code, _) = harness::http_get(&d.ctl, "/status", Duration::from_secs(30))
+                .map_err(|e| format!("/status: {e}"))?;
+            if code != 200 {
+                return Err(format!("/status: HTTP {code}"));
+            }
+            lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        lat.sort_unstable();
+        Ok(lat)
+    };
+    let alone = probe(&d)?;
+    let loops: Vec<DumpLoop> = (0..SCANNERS)
+        .map(|_| DumpLoop::start(&d.query, "syslog&grep=NO-SUCH-TEXT-ANYWHERE"))
+        .collect();
+    // Let every scan get going.
+    std::thread::sleep(Duration::from_millis(300));
+    let during = probe(&d);
+    let mut dumps = 0;
+    for l in loops {
+        dumps += l.stop()?.0;
+    }
+    let during = during?;
+    let ms = |lat: &[u32], pct: f64| follow::percentile(lat, pct) / 1000.0;
+    table.row(
+        &format!("/status while {SCANNERS} dumps ?grep=NOMATCH scan {held} messages"),
+        &format!("p99 {:.2} ms", ms(&during, 99.0)),
+        &format!("alone p99 {:.2} ms", ms(&alone, 99.0)),
+        None,
+        &format!(
+            "p50 {:.2} ms, max {:.1} ms over {} probes; {dumps} scans completed; \
+             target p99 < 10 ms",
+            ms(&during, 50.0),
+            ms(&during, 100.0),
+            during.len()
+        ),
+    );
+    eprintln!(
+        "   /status under {SCANNERS} scans: p50 {:.2} ms, p99 {:.2} ms (alone p99 {:.2} ms)",
+        ms(&during, 50.0),
+        ms(&during, 99.0),
+        ms(&alone, 99.0)
+    );
     Ok(())
 }

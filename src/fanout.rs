@@ -246,7 +246,7 @@ const TAKE_BYTES: usize = 256 * 1024;
 const TAKE_SLICES: usize = 64;
 /// Messages one fill renders or looks at, at most: the event loop gets
 /// control back after about this much work, whatever the filter finds.
-pub const FILL_MESSAGES: u64 = 512;
+pub const FILL_MESSAGES: u64 = 256;
 /// A fill that renders a follower's own frames stops past this many bytes.
 const OWN_BYTES: usize = 64 * 1024;
 

@@ -531,7 +531,7 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
             }
             Want::Yield => {
                 ctx.ingest_if_pending();
-                tokio::task::yield_now().await;
+                yield_to_io().await;
                 continue;
             }
             Want::ShutdownWrite => {
@@ -565,6 +565,18 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
         }
     }
     ctx.with(|c| conn.finish(&mut c.state, &mut c.fanout));
+}
+
+/// Lets every other task run, and the I/O they asked for start. A plain
+/// `yield_now` is not enough: tokio-uring submits queued operations only
+/// when the thread parks, and a loop of clients that keep yielding never
+/// parks, so a control client's read would wait until every scan is done.
+/// A no-op operation makes this task wait on the ring like the others; once
+/// every busy task waits, the thread parks and everything queued goes in.
+async fn yield_to_io() {
+    if tokio_uring::no_op().await.is_err() {
+        tokio::task::yield_now().await;
+    }
 }
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
