@@ -544,6 +544,17 @@ impl Conn {
                     self.phase = Phase::Dump(Box::new(Dump::start(&req, q, st, bytes)));
                     return;
                 }
+                Ok(_) if req.upgrade_websocket && !req.websocket_version_supported() => {
+                    http::write_simple(
+                        bytes,
+                        426,
+                        "text/plain; charset=utf-8",
+                        b"this server speaks websocket version 13 (RFC 6455)\n",
+                        ka,
+                        head,
+                        &[("Sec-WebSocket-Version", http::WEBSOCKET_VERSION)],
+                    );
+                }
                 Ok(q) => match req.websocket_key.as_deref() {
                     Some(key) if req.upgrade_websocket => {
                         let f = Follow::start(key, q, &self.cfg, st, bytes);
