@@ -52,6 +52,15 @@ impl Dump {
         let epoch = st.epoch_us().to_string();
         let chunked = !req.http10;
         let keep_alive = req.keep_alive && chunked;
+        let mut headers = vec![
+            ("X-Circolog-Last-Seq", last.as_str()),
+            ("X-Circolog-Epoch", epoch.as_str()),
+        ];
+        // A resume from a cursor the ring has overtaken says what it lost.
+        let skipped = query.since.map(|_| lost_since(&query, st).to_string());
+        if let Some(n) = &skipped {
+            headers.push(("X-Circolog-Skipped", n.as_str()));
+        }
         http::write_head(
             out,
             200,
@@ -62,10 +71,7 @@ impl Dump {
                 BodyLen::UntilClose
             },
             keep_alive,
-            &[
-                ("X-Circolog-Last-Seq", last.as_str()),
-                ("X-Circolog-Epoch", epoch.as_str()),
-            ],
+            &headers,
         );
         let (cursor, seek) = match Seek::new(&query, st, end) {
             Ok(start) => (start, None),
@@ -133,6 +139,12 @@ impl Dump {
             keep_alive: self.keep_alive,
         }
     }
+}
+
+/// How many messages after `since` the ring no longer holds.
+pub(super) fn lost_since(q: &Query, st: &State) -> u64 {
+    let wanted = q.since.map_or(0, |s| s.saturating_add(1));
+    st.ring().first_seq().saturating_sub(wanted)
 }
 
 /// The search for the first seq of a dump or a follower's backlog: the

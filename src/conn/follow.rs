@@ -14,7 +14,7 @@ use crate::format::{self, Notice};
 use crate::query::Query;
 use crate::ws::{self, CloseCode};
 
-use super::dump::Seek;
+use super::dump::{Seek, lost_since};
 use super::{Config, Now, Out};
 
 /// What a follower did in one poll.
@@ -46,10 +46,11 @@ pub(super) struct Follow {
 impl Follow {
     /// Writes the `101` into `out` and sets the follower up.
     pub(super) fn start(
+        now_us: i64,
         key: &str,
         query: Query,
         cfg: &Config,
-        st: &State,
+        st: &mut State,
         out: &mut Vec<u8>,
     ) -> Follow {
         let ring = st.ring();
@@ -70,6 +71,16 @@ impl Follow {
             Ok(start) => (start, None),
             Err(seek) => (end, Some(seek)),
         };
+        // A resume from a cursor the ring has overtaken: the first frame
+        // says what it lost.
+        let lost = lost_since(&query, st);
+        if lost > 0 {
+            let mut line = Vec::new();
+            let notice = Notice::Skipped(lost);
+            format::render_notice(query.format, &notice, st.epoch_us(), now_us, &mut line);
+            push_text(out, &line);
+            st.count_skipped(lost);
+        }
         Follow {
             query,
             seek,

@@ -557,7 +557,7 @@ impl Conn {
                 }
                 Ok(q) => match req.websocket_key.as_deref() {
                     Some(key) if req.upgrade_websocket => {
-                        let f = Follow::start(key, q, &self.cfg, st, bytes);
+                        let f = Follow::start(now.unix_us, key, q, &self.cfg, st, bytes);
                         self.phase = Phase::Follow(Box::new(f));
                         self.count(st.clients_mut(), Some(Counted::Follower));
                         return;
