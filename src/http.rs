@@ -45,11 +45,27 @@ pub struct Request {
     pub origin: Option<String>,
     /// `Sec-WebSocket-Key`, trimmed.
     pub websocket_key: Option<String>,
+    /// `Sec-WebSocket-Version`, trimmed (empty when repeated): an upgrade is
+    /// served only when it is [`WEBSOCKET_VERSION`] (see
+    /// [`Request::websocket_version_supported`]).
+    pub websocket_version: Option<String>,
     /// `Upgrade` lists `websocket` and `Connection` lists `upgrade` (both
     /// token lists, compared case-insensitively).
     pub upgrade_websocket: bool,
     /// Bytes of body that follow the head (`Content-Length`, 0 without).
     pub content_length: u64,
+}
+
+/// The one websocket version circolog speaks (RFC 6455). An upgrade that
+/// asks for another one, or none, is answered `426` with a
+/// `Sec-WebSocket-Version` header naming this one (RFC 6455 §4.4).
+pub const WEBSOCKET_VERSION: &str = "13";
+
+impl Request {
+    /// The upgrade asks for the websocket version circolog speaks.
+    pub fn websocket_version_supported(&self) -> bool {
+        self.websocket_version.as_deref() == Some(WEBSOCKET_VERSION)
+    }
 }
 
 /// Why a request head was refused. The connection is closed after the
@@ -129,6 +145,7 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<(Request, usize)
     let mut host = None;
     let mut origin = None;
     let mut websocket_key = None;
+    let mut websocket_version = None;
     let mut content_length: Option<u64> = None;
     let mut conn_close = false;
     let mut conn_keep_alive = false;
@@ -145,6 +162,7 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<(Request, usize)
             "host",
             "origin",
             "sec-websocket-key",
+            "sec-websocket-version",
             "content-length",
             "connection",
             "upgrade",
@@ -169,6 +187,14 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<(Request, usize)
                 value,
                 "repeated Sec-WebSocket-Key header",
             )?;
+        } else if name.eq_ignore_ascii_case("sec-websocket-version") {
+            // A client sends one version (RFC 6455 §4.1); a list or a
+            // repeat is a version circolog does not speak, and so a 426.
+            if websocket_version.is_some() {
+                websocket_version = Some(String::new());
+            } else {
+                websocket_version = Some(value.to_owned());
+            }
         } else if name.eq_ignore_ascii_case("content-length") {
             let n = parse_content_length(value)?;
             // Repeated with the same value is tolerated (RFC 9110 §8.6).
@@ -201,6 +227,7 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<(Request, usize)
         host,
         origin,
         websocket_key,
+        websocket_version,
         upgrade_websocket: upgrade_websocket && conn_upgrade,
         content_length: content_length.unwrap_or(0),
     };
@@ -459,6 +486,7 @@ mod tests {
                 host: Some("localhost".into()),
                 origin: None,
                 websocket_key: None,
+                websocket_version: None,
                 upgrade_websocket: false,
                 content_length: 0,
             }
@@ -619,6 +647,44 @@ mod tests {
             !parse(b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websockets\r\n\r\n")
                 .upgrade_websocket
         );
+    }
+
+    #[test]
+    fn websocket_version() {
+        let upgrade = |extra: &str| {
+            parse(
+                format!(
+                    "GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                     Sec-WebSocket-Key: abc==\r\n{extra}\r\n"
+                )
+                .as_bytes(),
+            )
+        };
+        let v13 = upgrade("Sec-WebSocket-Version: 13\r\n");
+        assert_eq!(v13.websocket_version.as_deref(), Some("13"));
+        assert!(v13.websocket_version_supported());
+        assert!(upgrade("sec-websocket-version:  13 \r\n").websocket_version_supported());
+        // RFC 6455 §4.2.2: anything else is a 426, and none at all too.
+        for extra in [
+            "",
+            "Sec-WebSocket-Version: 8\r\n",
+            "Sec-WebSocket-Version: 13, 8\r\n",
+            "Sec-WebSocket-Version: 013\r\n",
+            "Sec-WebSocket-Version: \r\n",
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 13\r\n",
+            "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Version: 13\r\n",
+        ] {
+            let req = upgrade(extra);
+            assert!(req.upgrade_websocket, "{extra:?}");
+            assert!(!req.websocket_version_supported(), "{extra:?}");
+        }
+        assert_eq!(
+            upgrade("Sec-WebSocket-Version: 8\r\n")
+                .websocket_version
+                .as_deref(),
+            Some("8")
+        );
+        assert_eq!(status_text(426), "Upgrade Required");
     }
 
     #[test]
