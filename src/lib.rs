@@ -34,5 +34,7 @@ pub mod format;
 pub mod http;
 pub mod query;
 pub mod ring;
+pub mod secure;
+pub mod startup;
 pub mod syslog;
 pub mod ws;

@@ -213,7 +213,8 @@ impl Ring {
     /// ingestion never page-faults) and the seq table.
     pub fn new(config: Config) -> Result<Ring, ConfigError> {
         let footprint = Ring::footprint(&config)?;
-        let nslots = (footprint.arena_bytes / SLOT) as u32;
+        let nslots =
+            u32::try_from(footprint.arena_bytes / SLOT).map_err(|_| ConfigError::ArenaTooLarge)?;
         // Fallible: a table too large for memory is an error, not an abort.
         let mut starts = Vec::new();
         starts
@@ -246,9 +247,10 @@ impl Ring {
         })
     }
 
-    /// Checks a config as [`Ring::new`] does and says what it would
-    /// allocate, allocating nothing (the sizes are computed without overflow
-    /// whatever the flags said).
+    /// Checks a config and says what [`Ring::new`] would allocate for it,
+    /// allocating nothing (the sizes are computed without overflow whatever
+    /// the flags said). An arena too large for slot numbers is left to
+    /// [`Ring::new`], after the caller has compared these sizes with memory.
     pub fn footprint(config: &Config) -> Result<Footprint, ConfigError> {
         if config.max_messages == 0 {
             return Err(ConfigError::ZeroMessages);
@@ -260,15 +262,13 @@ impl Ring {
         if config.arena_bytes < needed {
             return Err(ConfigError::ArenaTooSmall { needed });
         }
-        let nslots =
-            u32::try_from(config.arena_bytes / SLOT).map_err(|_| ConfigError::ArenaTooLarge)?;
         let table_bytes = config
             .max_messages
             .checked_mul(std::mem::size_of::<u32>())
             .filter(|b| isize::try_from(*b).is_ok())
             .ok_or(ConfigError::TableTooLarge)?;
         Ok(Footprint {
-            arena_bytes: nslots as usize * SLOT,
+            arena_bytes: config.arena_bytes / SLOT * SLOT,
             table_bytes,
         })
     }
@@ -712,8 +712,14 @@ mod tests {
             Ring::footprint(&config(1, usize::MAX, 1 << 33)),
             Err(ConfigError::MessageTooLarge)
         ));
+        assert_eq!(
+            Ring::footprint(&config(1, 1 << 40, 64))
+                .unwrap()
+                .arena_bytes,
+            1 << 40
+        );
         assert!(matches!(
-            Ring::footprint(&config(1, 1 << 40, 64)),
+            Ring::new(config(1, 1 << 40, 64)),
             Err(ConfigError::ArenaTooLarge)
         ));
         for e in [
