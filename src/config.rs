@@ -99,7 +99,7 @@ const UNITS: [(u64, &str); 4] = [
 pub fn size_flag(bytes: u64) -> String {
     UNITS
         .iter()
-        .find(|(mult, _)| bytes >= *mult && bytes % mult == 0)
+        .find(|(mult, _)| bytes >= *mult && bytes.is_multiple_of(*mult))
         .map_or_else(
             || bytes.to_string(),
             |(mult, unit)| format!("{}{unit}", bytes / mult),
@@ -109,7 +109,7 @@ pub fn size_flag(bytes: u64) -> String {
 /// A size for people, in the units the flags take: `64M`, `3.6T`, `512`.
 pub fn format_size(bytes: u64) -> String {
     match UNITS.iter().find(|(mult, _)| bytes >= *mult) {
-        Some((mult, unit)) if bytes % mult == 0 => format!("{}{unit}", bytes / mult),
+        Some((mult, unit)) if bytes.is_multiple_of(*mult) => format!("{}{unit}", bytes / mult),
         Some((mult, unit)) => format!("{:.1}{unit}", bytes as f64 / *mult as f64),
         None => bytes.to_string(),
     }

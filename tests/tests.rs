@@ -7,6 +7,7 @@ mod cli;
 mod clients;
 mod control;
 mod follow;
+mod hardening;
 mod ingest;
 mod limits;
 mod peers;

@@ -394,7 +394,7 @@ fn raise_nofile() -> Option<u64> {
     if let Some(raised) = startup::raised_nofile(limit.current, limit.maximum, nr_open) {
         let old = limit.current;
         limit.current = Some(raised);
-        if setrlimit(Resource::Nofile, limit.clone()).is_err() {
+        if setrlimit(Resource::Nofile, limit).is_err() {
             limit.current = old;
         }
     }
