@@ -87,6 +87,34 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
+const UNITS: [(u64, &str); 4] = [
+    (1 << 40, "T"),
+    (1 << 30, "G"),
+    (1 << 20, "M"),
+    (1 << 10, "K"),
+];
+
+/// A size as a flag takes it, exactly: `64M`, `16K`, or plain bytes when no
+/// unit divides it (`parse_size` reads it back to the same number).
+pub fn size_flag(bytes: u64) -> String {
+    UNITS
+        .iter()
+        .find(|(mult, _)| bytes >= *mult && bytes.is_multiple_of(*mult))
+        .map_or_else(
+            || bytes.to_string(),
+            |(mult, unit)| format!("{}{unit}", bytes / mult),
+        )
+}
+
+/// A size for people, in the units the flags take: `64M`, `3.6T`, `512`.
+pub fn format_size(bytes: u64) -> String {
+    match UNITS.iter().find(|(mult, _)| bytes >= *mult) {
+        Some((mult, unit)) if bytes.is_multiple_of(*mult) => format!("{}{unit}", bytes / mult),
+        Some((mult, unit)) => format!("{:.1}{unit}", bytes as f64 / *mult as f64),
+        None => bytes.to_string(),
+    }
+}
+
 /// Parses a duration such as `10s`, `500ms`, `1m`, or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let (n, unit) = number_and_unit(s)
@@ -217,6 +245,23 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("5Q").is_err());
         assert!(parse_size("99999999999999999999T").is_err());
+    }
+
+    #[test]
+    fn sizes_are_printed_in_flag_units() {
+        assert_eq!(size_flag(64 << 20), "64M");
+        assert_eq!(size_flag(1 << 30), "1G");
+        assert_eq!(size_flag(3 << 40), "3T");
+        assert_eq!(size_flag(1000), "1000");
+        assert_eq!(size_flag(1_000_000), "1000000");
+        assert_eq!(size_flag(0), "0");
+        for n in [0u64, 512, 1024, 1536, 64 << 20, 5 << 40] {
+            assert_eq!(parse_size(&size_flag(n)), Ok(n as usize));
+        }
+        assert_eq!(format_size(4_000_000_000_000), "3.6T");
+        assert_eq!(format_size(24 << 30), "24G");
+        assert_eq!(format_size(1536), "1.5K");
+        assert_eq!(format_size(512), "512");
     }
 
     #[test]

@@ -54,7 +54,14 @@ pub struct State {
     counters: Counters,
     parse_ctx: ParseContext,
     clients: Clients,
+    /// `-max-age`: messages received longer ago are evicted and wiped.
+    max_age_us: Option<i64>,
 }
+
+/// Bytes of the arena a clear's wipe zeroes per turn of the event loop.
+const WIPE_SLICE: usize = 1 << 20;
+/// Messages `-max-age` evicts per turn of the event loop at most.
+const EXPIRE_SLICE: usize = 4096;
 
 impl State {
     pub fn new(ring: Ring, epoch_us: i64, parse_ctx: ParseContext) -> State {
@@ -65,7 +72,14 @@ impl State {
             counters: Counters::default(),
             parse_ctx,
             clients: Clients::default(),
+            max_age_us: None,
         }
+    }
+
+    /// Messages received longer ago than this are evicted (`-max-age`).
+    pub fn with_max_age(mut self, max_age: Option<std::time::Duration>) -> State {
+        self.max_age_us = max_age.map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        self
     }
 
     /// Takes one received message: stores it, or counts it as discarded while
@@ -122,10 +136,24 @@ impl State {
         self.paused = !self.paused;
     }
 
-    /// Discards every stored message (their bytes are overwritten).
+    /// Discards every stored message at once; their bytes, and those of
+    /// every message evicted before, are overwritten by [`State::housekeep`]
+    /// a slice at a time.
     pub fn clear(&mut self) {
-        self.ring.clear();
+        self.ring.begin_clear();
         self.counters.clears += 1;
+    }
+
+    /// The event loop's chores, a bounded slice each: wiping the arena after
+    /// a clear, and evicting what `-max-age` says is too old. Call it at
+    /// least once a second, and again at once while it returns true.
+    pub fn housekeep(&mut self, now_us: i64) -> bool {
+        let wiping = self.ring.wipe_step(WIPE_SLICE);
+        let expiring = self.max_age_us.is_some_and(|age| {
+            let cutoff = now_us.saturating_sub(age);
+            self.ring.evict_older_than(cutoff, EXPIRE_SLICE) == EXPIRE_SLICE
+        });
+        wiping || expiring
     }
 
     /// Moves on with every [`State::clear`].

@@ -48,6 +48,8 @@ pub mod format;
 pub mod http;
 pub mod query;
 pub mod ring;
+pub mod secure;
+pub mod startup;
 pub mod status;
 pub mod syslog;
 pub mod ws;

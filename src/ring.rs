@@ -24,6 +24,13 @@
 //! ```
 //!
 //! Pushing allocates nothing: it writes into the arena and one table entry.
+//!
+//! No byte of a message outlives it in the arena: an evicted message's slots
+//! are zeroed as it goes (by either bound or by [`Ring::evict_older_than`]),
+//! and a stored message's last slot is zero past its bytes. [`Ring::clear`]
+//! empties the ring at once and overwrites the whole arena, slice by slice
+//! ([`Ring::wipe_step`]), so that ingestion goes on while a large arena is
+//! wiped.
 
 use std::io;
 
@@ -128,6 +135,14 @@ pub enum ConfigError {
     },
     /// More slots than a `u32` slot number can address.
     ArenaTooLarge,
+    /// A message length must fit the header's `u32`.
+    MessageTooLarge,
+    /// The seq table's size in bytes does not fit in `usize`.
+    TableTooLarge,
+    /// The seq table could not be allocated.
+    Alloc {
+        bytes: usize,
+    },
     Map(io::Error),
 }
 
@@ -140,9 +155,30 @@ impl std::fmt::Display for ConfigError {
                 "the arena must be at least {needed} bytes to hold one message of the maximum size"
             ),
             ConfigError::ArenaTooLarge => write!(f, "the arena is larger than circolog supports"),
+            ConfigError::MessageTooLarge => write!(
+                f,
+                "the maximum message size is larger than circolog supports ({} bytes)",
+                u32::MAX
+            ),
+            ConfigError::TableTooLarge => {
+                write!(f, "the message count is larger than circolog supports")
+            }
+            ConfigError::Alloc { bytes } => {
+                write!(f, "cannot allocate the {bytes}-byte seq table")
+            }
             ConfigError::Map(e) => write!(f, "cannot allocate the arena: {e}"),
         }
     }
+}
+
+/// What [`Ring::new`] allocates for a [`Config`]: start-up checks it
+/// against memory before anything is allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Footprint {
+    /// The arena (whole slots; the end of `arena_bytes` past them is unused).
+    pub arena_bytes: usize,
+    /// The seq table: one `u32` per message the ring may hold.
+    pub table_bytes: usize,
 }
 
 /// The ring. See the module documentation.
@@ -163,23 +199,32 @@ pub struct Ring {
     /// `0..tail`, with `tail <= head`; otherwise they are `head..tail`.
     wrapped: bool,
     wrap_end: u32,
+    /// The wipe a clear armed: slots `written..wipe_high` may still hold
+    /// bytes stored before it. INVARIANT: every message stored since that
+    /// clear lies in `0..written` (they were placed from slot 0, each at or
+    /// before the end of the last), so the wipe never touches a live one.
+    /// Both are 0 when no wipe is pending.
+    wipe_high: u32,
+    written: u32,
 }
 
 impl Ring {
     /// Allocates the arena (one anonymous mapping, faulted in now so that
     /// ingestion never page-faults) and the seq table.
     pub fn new(config: Config) -> Result<Ring, ConfigError> {
-        if config.max_messages == 0 {
-            return Err(ConfigError::ZeroMessages);
-        }
-        let needed = slots_for(config.max_message_bytes, true) * SLOT;
-        if config.arena_bytes < needed {
-            return Err(ConfigError::ArenaTooSmall { needed });
-        }
-        let nslots = config.arena_bytes / SLOT;
-        let nslots = u32::try_from(nslots).map_err(|_| ConfigError::ArenaTooLarge)?;
+        let footprint = Ring::footprint(&config)?;
+        let nslots =
+            u32::try_from(footprint.arena_bytes / SLOT).map_err(|_| ConfigError::ArenaTooLarge)?;
+        // Fallible: a table too large for memory is an error, not an abort.
+        let mut starts = Vec::new();
+        starts
+            .try_reserve_exact(config.max_messages)
+            .map_err(|_| ConfigError::Alloc {
+                bytes: footprint.table_bytes,
+            })?;
+        starts.resize(config.max_messages, 0u32);
         let arena = MmapOptions::new()
-            .len(nslots as usize * SLOT)
+            .len(footprint.arena_bytes)
             .populate()
             .map_anon()
             .map_err(ConfigError::Map)?;
@@ -188,7 +233,7 @@ impl Ring {
         let _ = arena.advise(Advice::DontDump);
         Ok(Ring {
             arena,
-            starts: vec![0u32; config.max_messages].into_boxed_slice(),
+            starts: starts.into_boxed_slice(),
             nslots,
             max_message_bytes: config.max_message_bytes,
             first_seq: 0,
@@ -197,6 +242,34 @@ impl Ring {
             tail: 0,
             wrapped: false,
             wrap_end: 0,
+            wipe_high: 0,
+            written: 0,
+        })
+    }
+
+    /// Checks a config and says what [`Ring::new`] would allocate for it,
+    /// allocating nothing (the sizes are computed without overflow whatever
+    /// the flags said). An arena too large for slot numbers is left to
+    /// [`Ring::new`], after the caller has compared these sizes with memory.
+    pub fn footprint(config: &Config) -> Result<Footprint, ConfigError> {
+        if config.max_messages == 0 {
+            return Err(ConfigError::ZeroMessages);
+        }
+        if u32::try_from(config.max_message_bytes).is_err() {
+            return Err(ConfigError::MessageTooLarge);
+        }
+        let needed = slots_for(config.max_message_bytes, true) * SLOT;
+        if config.arena_bytes < needed {
+            return Err(ConfigError::ArenaTooSmall { needed });
+        }
+        let table_bytes = config
+            .max_messages
+            .checked_mul(std::mem::size_of::<u32>())
+            .filter(|b| isize::try_from(*b).is_ok())
+            .ok_or(ConfigError::TableTooLarge)?;
+        Ok(Footprint {
+            arena_bytes: config.arena_bytes / SLOT * SLOT,
+            table_bytes,
         })
     }
 
@@ -217,9 +290,16 @@ impl Ring {
         self.next_seq += 1;
         let cap = self.starts.len() as u64;
         self.starts[(seq % cap) as usize] = start;
+        if self.wipe_pending() {
+            self.written = self.written.max(start + k);
+        }
 
         let at = start as usize * SLOT;
-        let dst = &mut self.arena[at..at + header + bytes.len()];
+        let end = at + header + bytes.len();
+        // The rest of the last slot: it may hold bytes of a cleared message
+        // that the wipe has not reached.
+        self.arena[end..(start + k) as usize * SLOT].fill(0);
+        let dst = &mut self.arena[at..end];
         dst[0..8].copy_from_slice(&msg.received_us.to_le_bytes());
         dst[8..12].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
         let mut flags = 0;
@@ -275,7 +355,11 @@ impl Ring {
         }
     }
 
+    /// Evicts the oldest message and zeroes its slots.
     fn evict_oldest(&mut self) {
+        let at = self.head as usize * SLOT;
+        let k = self.slots_at(self.head) as usize;
+        self.arena[at..at + k * SLOT].fill(0);
         self.first_seq += 1;
         if self.is_empty() {
             self.head = 0;
@@ -295,18 +379,81 @@ impl Ring {
         self.starts[(seq % self.starts.len() as u64) as usize]
     }
 
-    /// Discards every message and overwrites the bytes they occupied. Seqs
-    /// keep increasing from where they were.
+    /// How many slots the message stored at `start` takes, from its header.
+    fn slots_at(&self, start: u32) -> u32 {
+        let at = start as usize * SLOT;
+        let h = &self.arena[at..at + HEADER];
+        let len = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes")) as usize;
+        slots_for(len, h[12] & FLAG_CRED != 0) as u32
+    }
+
+    /// Discards every message and overwrites the whole arena now (the
+    /// messages' bytes and anything left of earlier ones). Seqs keep
+    /// increasing from where they were. The event loop uses
+    /// [`Ring::begin_clear`] and [`Ring::wipe_step`] instead, so that a large
+    /// arena is wiped without stopping ingestion.
     pub fn clear(&mut self) {
-        if !self.is_empty() {
-            let (a, b) = self.used_ranges();
-            self.arena[a.0 * SLOT..a.1 * SLOT].fill(0);
-            self.arena[b.0 * SLOT..b.1 * SLOT].fill(0);
-        }
+        self.begin_clear();
+        while self.wipe_step(usize::MAX) {}
+    }
+
+    /// Discards every message at once and arms a wipe of the whole arena,
+    /// done by [`Ring::wipe_step`]: until it is done, no message can be read
+    /// but the bytes of the discarded ones are still in memory. Messages
+    /// stored meanwhile are kept and never wiped. A clear during a wipe
+    /// starts it again from the top.
+    pub fn begin_clear(&mut self) {
         self.first_seq = self.next_seq;
         self.head = 0;
         self.tail = 0;
         self.wrapped = false;
+        self.written = 0;
+        self.wipe_high = self.nslots;
+    }
+
+    /// Zeroes the next slice of at most `max_bytes` (at least one slot) of
+    /// the wipe [`Ring::begin_clear`] armed; returns whether more remains.
+    pub fn wipe_step(&mut self, max_bytes: usize) -> bool {
+        if !self.wipe_pending() {
+            // Done, perhaps by new messages that covered the rest.
+            self.wipe_high = 0;
+            self.written = 0;
+            return false;
+        }
+        // From the top down, while new messages fill the arena from slot 0.
+        let n = (max_bytes / SLOT).clamp(1, self.wipe_high as usize) as u32;
+        let low = (self.wipe_high - n).max(self.written);
+        self.arena[low as usize * SLOT..self.wipe_high as usize * SLOT].fill(0);
+        self.wipe_high = low;
+        if !self.wipe_pending() {
+            self.wipe_high = 0;
+            self.written = 0;
+        }
+        self.wipe_pending()
+    }
+
+    /// A clear's wipe is not finished: call [`Ring::wipe_step`].
+    pub fn wipe_pending(&self) -> bool {
+        self.wipe_high > self.written
+    }
+
+    /// Evicts, oldest first, at most `max_messages` messages received
+    /// before `cutoff_us` (µs since 1970), zeroing their bytes, and returns
+    /// how many went. It stops at the first message received at or after
+    /// the cutoff: receive times follow the wall clock, so after a step back
+    /// a message may wait for an older-stamped one stored after it.
+    pub fn evict_older_than(&mut self, cutoff_us: i64, max_messages: usize) -> usize {
+        let mut n = 0;
+        while n < max_messages && !self.is_empty() {
+            let at = self.head as usize * SLOT;
+            let received = i64::from_le_bytes(self.arena[at..at + 8].try_into().expect("8 bytes"));
+            if received >= cutoff_us {
+                break;
+            }
+            self.evict_oldest();
+            n += 1;
+        }
+        n
     }
 
     /// The slot ranges holding messages (the second is empty unless wrapped).
@@ -527,60 +674,279 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn footprint_is_checked_before_anything_is_allocated() {
+        let config = |max_messages, arena_bytes, max_message_bytes| Config {
+            max_messages,
+            arena_bytes,
+            max_message_bytes,
+        };
+        // -buffer-size 1000000000000: a 4 TB seq table, said before allocating it.
+        assert_eq!(
+            Ring::footprint(&config(1_000_000_000_000, 64 << 20, 16 << 10)).unwrap(),
+            Footprint {
+                arena_bytes: 64 << 20,
+                table_bytes: 4_000_000_000_000,
+            }
+        );
+        // Whole slots only.
+        assert_eq!(
+            Ring::footprint(&config(10, 4096 + 7, 64))
+                .unwrap()
+                .arena_bytes,
+            4096
+        );
+        assert!(matches!(
+            Ring::footprint(&config(usize::MAX / 2, 4096, 64)),
+            Err(ConfigError::TableTooLarge)
+        ));
+        assert!(matches!(
+            Ring::new(config(usize::MAX / 2, 4096, 64)),
+            Err(ConfigError::TableTooLarge)
+        ));
+        assert!(matches!(
+            Ring::footprint(&config(0, 4096, 64)),
+            Err(ConfigError::ZeroMessages)
+        ));
+        assert!(matches!(
+            Ring::footprint(&config(1, usize::MAX, 1 << 33)),
+            Err(ConfigError::MessageTooLarge)
+        ));
+        assert_eq!(
+            Ring::footprint(&config(1, 1 << 40, 64))
+                .unwrap()
+                .arena_bytes,
+            1 << 40
+        );
+        assert!(matches!(
+            Ring::new(config(1, 1 << 40, 64)),
+            Err(ConfigError::ArenaTooLarge)
+        ));
+        for e in [
+            ConfigError::TableTooLarge,
+            ConfigError::MessageTooLarge,
+            ConfigError::Alloc { bytes: 4 },
+        ] {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn evicted_messages_are_zeroed_at_once() {
+        // By the count bound, and by the byte bound (the big one's slots are
+        // only partly reused by the small ones that evict it).
+        let mut r = ring(2, 64 * SLOT, 600);
+        r.push(msg(b"secret one"));
+        r.push(msg(b"two"));
+        r.push(msg(b"three"));
+        assert!(memchr::memmem::find(&r.arena[..], b"secret").is_none());
+        let mut r = ring(100, 64 * SLOT, 600);
+        r.push(msg(&[b'S'; 600]));
+        for _ in 0..30 {
+            r.push(msg(b"small"));
+        }
+        assert!(r.get(0).is_none());
+        assert!(!r.arena.contains(&b'S'));
+    }
+
+    #[test]
+    fn a_message_leaves_no_old_byte_in_its_last_slot() {
+        let mut r = ring(10, 64 * SLOT, 64);
+        r.arena.fill(0xee);
+        r.push(msg(b"x"));
+        // Two slots: header, one byte, then zeros.
+        let mut want = [0u8; SLOT];
+        want[0] = b'x';
+        assert_eq!(&r.arena[HEADER..2 * SLOT], &want);
+    }
+
+    #[test]
+    fn clear_overwrites_the_whole_arena() {
+        let mut r = ring(10, 64 * SLOT, 64);
+        r.push(msg(b"live secret"));
+        // Bytes no message owns any more (as a kernel-reused page or an
+        // older build could have left them).
+        r.arena[60 * SLOT..].fill(0xee);
+        r.clear();
+        assert!(r.arena.iter().all(|b| *b == 0));
+        assert!(!r.wipe_pending());
+    }
+
+    #[test]
+    fn a_sliced_wipe_spares_what_is_stored_meanwhile() {
+        let mut r = ring(100, 64 * SLOT, 64);
+        for i in 0..40u8 {
+            r.push(msg(&[b'A' + i % 26; 40]));
+        }
+        r.begin_clear();
+        assert!(r.is_empty());
+        assert!(r.wipe_pending());
+        let mut steps = 0;
+        let mut stored = Vec::new();
+        // One slot per step; a new message between steps.
+        while r.wipe_step(SLOT) {
+            steps += 1;
+            if steps % 4 == 0 {
+                stored.push(r.push(msg(b"during the wipe")));
+            }
+        }
+        assert!(steps > 10, "{steps}");
+        for seq in &stored {
+            assert_eq!(r.get(*seq).expect("kept").raw, b"during the wipe");
+        }
+        for c in b'A'..=b'Z' {
+            assert!(
+                memchr::memmem::find(&r.arena[..], &[c; 16]).is_none(),
+                "{}",
+                c as char
+            );
+        }
+        assert!(!r.wipe_step(SLOT));
+    }
+
+    #[test]
+    fn age_eviction_is_bounded_per_call_and_overwrites() {
+        let mut r = ring(100, 4096, 64);
+        for t in 0..10i64 {
+            r.push(Incoming {
+                received_us: t,
+                ..msg(format!("old {t}").as_bytes())
+            });
+        }
+        assert_eq!(r.evict_older_than(5, 2), 2);
+        assert_eq!(r.first_seq(), 2);
+        assert_eq!(r.evict_older_than(5, 100), 3);
+        assert_eq!(r.evict_older_than(5, 100), 0);
+        assert_eq!(r.first_seq(), 5);
+        for t in 0..5 {
+            let gone = format!("old {t}");
+            assert!(memchr::memmem::find(&r.arena[..], gone.as_bytes()).is_none());
+        }
+        assert_eq!(r.get(5).expect("kept").raw, b"old 5");
+        assert_eq!(r.evict_older_than(i64::MAX, 100), 5);
+        assert!(r.is_empty());
+        assert!(r.arena.iter().all(|b| *b == 0));
+    }
+
+    /// The first byte of the arena that is not part of a stored message
+    /// (header, credentials, bytes), not zero, and not left for a pending
+    /// wipe.
+    fn stray_byte(r: &Ring) -> Option<usize> {
+        let mut owned = vec![false; r.arena.len()];
+        for seq in r.first_seq()..r.next_seq() {
+            let at = r.start_of(seq) as usize * SLOT;
+            let e = r.get(seq).expect("stored");
+            let len = HEADER + if e.cred.is_some() { CRED_LEN } else { 0 } + e.raw.len();
+            owned[at..at + len].fill(true);
+        }
+        let pending = r.written as usize * SLOT..r.wipe_high as usize * SLOT;
+        (0..r.arena.len()).find(|&i| r.arena[i] != 0 && !owned[i] && !pending.contains(&i))
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(Vec<u8>, bool),
+        Clear,
+        BeginClear,
+        Wipe(usize),
+        /// Evict what is older than this many ops ago, at most this many.
+        Age(i64, usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            12 => (proptest::collection::vec(1u8..=255, 0..200), proptest::bool::weighted(0.3))
+                .prop_map(|(b, cred)| Op::Push(b, cred)),
+            1 => Just(Op::Clear),
+            1 => Just(Op::BeginClear),
+            4 => (0usize..300).prop_map(Op::Wipe),
+            1 => (0i64..50, 0usize..8).prop_map(|(a, n)| Op::Age(a, n)),
+        ]
+    }
+
     use proptest::prelude::*;
 
     proptest! {
         /// The ring behaves like a bounded queue: it holds the newest messages
-        /// that fit both bounds, in order, byte for byte.
+        /// that fit both bounds, in order, byte for byte; and no byte outside
+        /// them survives, except where a clear's wipe has yet to pass.
         #[test]
         fn matches_a_queue_model(
-            ops in proptest::collection::vec(
-                proptest::option::weighted(0.9, proptest::collection::vec(proptest::num::u8::ANY, 0..200)),
-                0..400,
-            ),
+            ops in proptest::collection::vec(op(), 0..400),
             max_messages in 1usize..40,
             extra_slots in 0usize..100,
         ) {
             let max_bytes = 150;
             let arena = (slots_for(max_bytes, true) + extra_slots) * SLOT;
             let mut r = ring(max_messages, arena, max_bytes);
-            let mut model: VecDeque<(u64, Vec<u8>)> = VecDeque::new();
+            let mut model: VecDeque<(u64, i64, Vec<u8>)> = VecDeque::new();
             let mut next = 0u64;
-            for op in ops {
+            for (now, op) in ops.into_iter().enumerate() {
+                let now = now as i64;
                 match op {
-                    Some(bytes) => {
-                        let seq = r.push(msg(&bytes));
+                    Op::Push(bytes, cred) => {
+                        let seq = r.push(Incoming {
+                            received_us: now,
+                            cred: cred.then_some(Cred { pid: 1, uid: 2, gid: 3 }),
+                            ..msg(&bytes)
+                        });
                         prop_assert_eq!(seq, next);
                         let mut kept = bytes.clone();
                         kept.truncate(max_bytes);
-                        model.push_back((seq, kept));
+                        model.push_back((seq, now, kept));
                         next += 1;
                         while model.len() > max_messages {
                             model.pop_front();
                         }
                     }
-                    None => {
+                    Op::Clear => {
                         r.clear();
                         model.clear();
+                        prop_assert!(!r.wipe_pending());
+                    }
+                    Op::BeginClear => {
+                        r.begin_clear();
+                        model.clear();
+                    }
+                    Op::Wipe(n) => {
+                        let more = r.wipe_step(n);
+                        prop_assert_eq!(more, r.wipe_pending());
+                    }
+                    Op::Age(age, max) => {
+                        // Only what the ring still holds can be evicted by age.
+                        let first = r.first_seq();
+                        while model.front().is_some_and(|(s, _, _)| *s < first) {
+                            model.pop_front();
+                        }
+                        let cutoff = now - age;
+                        let want = model.iter().take(max).take_while(|(_, t, _)| *t < cutoff).count();
+                        prop_assert_eq!(r.evict_older_than(cutoff, max), want);
+                        model.drain(..want);
                     }
                 }
                 // Everything the ring still has is the newest suffix of the model.
                 let first = r.first_seq();
                 prop_assert!(r.len() as usize <= model.len());
                 prop_assert!(r.bytes_used() <= r.arena_bytes());
-                while model.front().is_some_and(|(s, _)| *s < first) {
+                while model.front().is_some_and(|(s, _, _)| *s < first) {
                     model.pop_front();
                 }
                 prop_assert_eq!(r.len() as usize, model.len());
-                for (seq, bytes) in &model {
+                for (seq, t, bytes) in &model {
                     let e = r.get(*seq).expect("stored");
                     prop_assert_eq!(e.raw, &bytes[..]);
+                    prop_assert_eq!(e.received_us, *t);
                 }
-                // The newest message always fits.
-                if let Some((s, _)) = model.back() {
+                // Only the age bound and clears drop the newest message.
+                if let Some((s, _, _)) = model.back() {
                     prop_assert_eq!(*s, next - 1);
                 }
+                prop_assert_eq!(stray_byte(&r), None);
             }
+            // Once the wipe is done, nothing but stored messages is left.
+            while r.wipe_step(64) {}
+            prop_assert!(!r.wipe_pending());
+            prop_assert_eq!(stray_byte(&r), None);
         }
     }
 }

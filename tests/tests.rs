@@ -8,6 +8,7 @@ mod clients;
 mod control;
 mod follow;
 mod gaps;
+mod hardening;
 mod ingest;
 mod limits;
 mod peers;

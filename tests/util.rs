@@ -35,6 +35,7 @@ pub struct Builder {
     args: Vec<String>,
     net: bool,
     query_net: bool,
+    wrap: Vec<String>,
 }
 
 impl Builder {
@@ -55,12 +56,26 @@ impl Builder {
         self
     }
 
+    /// Runs the daemon under a command that execs it (`prlimit --nofile=…`),
+    /// so that its pid is the daemon's.
+    pub fn wrap(mut self, prefix: &[&str]) -> Self {
+        self.wrap = prefix.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
     pub fn start(self) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let syslog = dir.path().join("syslog.sock");
         let query = dir.path().join("query.sock");
         let ctl = dir.path().join("ctl.sock");
-        let mut cmd = Command::new(DAEMON);
+        let mut cmd = match self.wrap.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(DAEMON);
+                c
+            }
+            None => Command::new(DAEMON),
+        };
         cmd.arg("-syslogd-socket")
             .arg(&syslog)
             .arg("-query-socket")
@@ -135,6 +150,7 @@ pub fn daemon() -> Builder {
         args: Vec::new(),
         net: false,
         query_net: false,
+        wrap: Vec::new(),
     }
 }
 

@@ -5,14 +5,19 @@
 mod dgram;
 mod listen;
 mod serve;
+mod zeroing;
+
+#[global_allocator]
+static ALLOC: zeroing::Zeroing = zeroing::Zeroing;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use circolog::config::{self, parse_duration, parse_mode, parse_size};
+use circolog::config::{self, parse_duration, parse_mode, parse_size, size_flag};
 use circolog::daemon::State;
 use circolog::ring::{self, Ring, Transport};
+use circolog::startup;
 use circolog::syslog::ParseContext;
 use clap::Parser;
 
@@ -69,6 +74,10 @@ struct Args {
     /// Past this many query and control clients, new ones get 503.
     #[arg(long = "max-clients", value_name = "N", default_value_t = 1024)]
     max_clients: u64,
+    /// Messages received longer ago than this are evicted and their bytes
+    /// overwritten (checked at least once a second; default: no age limit).
+    #[arg(long = "max-age", value_name = "DURATION", value_parser = parse_duration)]
+    max_age: Option<Duration>,
     /// A client that takes none of a response for this long is closed.
     #[arg(long = "write-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     write_timeout: Duration,
@@ -102,15 +111,27 @@ fn run(args: Args) -> Result<(), String> {
             .map_err(|e| format!("unknown time zone {name:?} for -tz: {e}"))?,
     };
     let max_message = args.max_message_size.max(MIN_MESSAGE);
+    startup::check_limits(&startup::Limits {
+        max_clients: args.max_clients,
+        max_head_bytes: args.max_head_bytes,
+        head_timeout: args.head_timeout,
+        idle_timeout: args.idle_timeout,
+        write_timeout: args.write_timeout,
+        max_ws_frame: args.max_ws_frame,
+    })?;
+    // No core dump, and no same-user process reading this one's memory.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| format!("cannot make the process non-dumpable: {e}"))?;
+    let nofile = raise_nofile();
     check_io_uring()?;
-    check_memory(args.buffer_bytes)?;
 
-    let ring = Ring::new(ring::Config {
+    let ring_config = ring::Config {
         max_messages: args.buffer_size,
         arena_bytes: args.buffer_bytes,
         max_message_bytes: max_message,
-    })
-    .map_err(|e| e.to_string())?;
+    };
+    check_memory(&args, &ring_config)?;
+    let ring = Ring::new(ring_config).map_err(|e| e.to_string())?;
     if args.lock_memory == Some(true) {
         ring.lock_memory().map_err(|e| {
             format!(
@@ -271,6 +292,18 @@ fn run(args: Args) -> Result<(), String> {
         }
         Ok(())
     })();
+    let has = |n: usize, v: u64| if n > 0 { v } else { 0 };
+    let descriptors = startup::Descriptors {
+        query_clients: has(query_unix.len() + query_tcp.len(), args.max_clients),
+        ctl_clients: has(ctl_unix.len(), args.max_clients),
+        senders: has(tcp_ingest.len(), args.max_senders),
+        listeners: (sources.len()
+            + tcp_ingest.len()
+            + query_unix.len()
+            + query_tcp.len()
+            + ctl_unix.len()) as u64,
+    };
+    let opened = opened.and_then(|()| startup::check_descriptors(&descriptors, nofile));
     if let Err(e) = opened {
         remove_files(&created);
         return Err(e);
@@ -280,7 +313,7 @@ fn run(args: Args) -> Result<(), String> {
     }
 
     let epoch_us = now_us();
-    let state = State::new(ring, epoch_us, ParseContext { tz });
+    let state = State::new(ring, epoch_us, ParseContext { tz }).with_max_age(args.max_age);
     let settings = serve::Settings {
         conn: circolog::conn::Config {
             max_head: args.max_head_bytes,
@@ -364,20 +397,59 @@ fn check_io_uring() -> Result<(), String> {
     Err(format!("io_uring is not available: {why}"))
 }
 
-/// Refuses an arena larger than the host's memory.
-fn check_memory(arena: usize) -> Result<(), String> {
-    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        m.lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kb| kb * 1024)
-    });
-    match total {
-        Some(total) if arena as u64 >= total => Err(format!(
-            "the arena (-buffer-bytes {arena}) is larger than this host's memory ({total} bytes)"
-        )),
-        _ => Ok(()),
+/// Refuses tables sized by flags that together are larger than the memory
+/// this process may use, before any is allocated.
+fn check_memory(args: &Args, ring: &ring::Config) -> Result<(), String> {
+    let footprint = Ring::footprint(ring).map_err(|e| e.to_string())?;
+    let receive = dgram::VLEN.saturating_mul(ring.max_message_bytes.saturating_add(1));
+    let tables = [
+        startup::Table {
+            what: "the arena",
+            flags: format!("-buffer-bytes {}", size_flag(args.buffer_bytes as u64)),
+            bytes: footprint.arena_bytes as u64,
+        },
+        startup::Table {
+            what: "the seq table",
+            flags: format!("-buffer-size {}", args.buffer_size),
+            bytes: footprint.table_bytes as u64,
+        },
+        startup::Table {
+            what: "the receive buffers",
+            flags: format!(
+                "-max-message-size {}",
+                size_flag(ring.max_message_bytes as u64)
+            ),
+            bytes: receive as u64,
+        },
+    ];
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).ok();
+    let host = read("/proc/meminfo".as_ref()).and_then(|t| startup::parse_meminfo(&t));
+    let cgroup = read("/proc/self/cgroup".as_ref())
+        .map(|t| startup::cgroup_dirs(&t))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|dir| read(&dir.join("memory.max")))
+        .filter_map(|t| startup::parse_memory_max(&t))
+        .min();
+    startup::check_memory(&tables, startup::Memory { host, cgroup })
+}
+
+/// Raises the soft descriptor limit to the hard one (systemd starts services
+/// at 1024) and returns the limit in force (`None`: unlimited).
+fn raise_nofile() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    if let Some(raised) = startup::raised_nofile(limit.current, limit.maximum, nr_open) {
+        let old = limit.current;
+        limit.current = Some(raised);
+        if setrlimit(Resource::Nofile, limit).is_err() {
+            limit.current = old;
+        }
     }
+    limit.current
 }
 
 /// A group's id from its name or number.

@@ -53,6 +53,8 @@ struct Ctx {
     stored: Notify,
     /// Told when a turn of ingestion stopped with work left.
     ingest_left: Notify,
+    /// Told when there may be chores (a clear to wipe).
+    chores: Notify,
     shutdown: watch::Receiver<bool>,
     settings: Settings,
 }
@@ -113,6 +115,7 @@ pub async fn run(
         }),
         stored: Notify::new(),
         ingest_left: Notify::new(),
+        chores: Notify::new(),
         shutdown,
         settings,
     });
@@ -121,6 +124,7 @@ pub async fn run(
         .with(|c| c.ingest.start().and_then(|()| c.ingest.eventfd()))
         .map_err(|e| format!("cannot start receiving syslog datagrams: {e}"))?;
     tokio_uring::spawn(ingest_loop(ctx.clone(), efd));
+    tokio_uring::spawn(housekeeping(ctx.clone()));
     let tcp = |l: std::net::TcpListener| tokio::net::TcpListener::from_std(l);
     let unix = |l: std::os::unix::net::UnixListener| tokio::net::UnixListener::from_std(l);
     for l in listeners.tcp_ingest {
@@ -218,6 +222,25 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
                 Err(e) => eprintln!("circologd: receiving syslog datagrams failed: {e}"),
             }
         }
+    }
+}
+
+/// Wipes the arena after a clear and evicts what `-max-age` says is too
+/// old, a slice per turn, ingestion and clients going on between slices.
+async fn housekeeping(ctx: Rc<Ctx>) {
+    let mut busy = false;
+    loop {
+        if ctx.with(|c| c.state.housekeep(now_us())) {
+            busy = true;
+            yield_to_io().await;
+            continue;
+        }
+        if std::mem::take(&mut busy) {
+            // A wipe or an eviction just ended: what deeper calls left on
+            // the stack goes too.
+            crate::zeroing::scrub_stack();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), ctx.chores.notified()).await;
     }
 }
 
@@ -518,8 +541,10 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
     loop {
         let want = ctx.with(|c| conn.poll_output(now(), &mut c.state, &mut c.fanout, &mut out));
         if role == Role::Control {
-            // A pause, resume or clear: followers tell their peers.
+            // A pause, resume or clear: followers tell their peers, and a
+            // clear's wipe begins.
             ctx.stored.notify_waiters();
+            ctx.chores.notify_one();
         }
         let (deadline, wait) = match want {
             Want::Write { deadline } => {
@@ -596,13 +621,18 @@ async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
                 continue;
             }
         };
-        let full = ctx.with(|c| c.state.clients().tcp_senders >= ctx.settings.max_senders);
-        if full {
-            // Closed at once: past -max-senders, a sender gets nothing.
-            drop(s);
-            continue;
+        // Counted here, before its task first runs: a burst of connections
+        // must not all get in under the limit.
+        let admitted = ctx.with(|c| {
+            let senders = &mut c.state.clients_mut().tcp_senders;
+            let admitted = *senders < ctx.settings.max_senders;
+            *senders += u64::from(admitted);
+            admitted
+        });
+        if admitted {
+            tokio_uring::spawn(tcp_ingest(s, ctx.clone()));
         }
-        tokio_uring::spawn(tcp_ingest(s, ctx.clone()));
+        // Else it is dropped: past -max-senders, a sender is closed at once.
     }
 }
 
@@ -614,7 +644,6 @@ const SENDER_READ: usize = 64 * 1024;
 /// readiness and then reads into a buffer of the moment, so an idle sender
 /// holds no read buffer.
 async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>) {
-    ctx.with(|c| c.state.clients_mut().tcp_senders += 1);
     let mut framer = Framer::new(ctx.settings.max_message);
     let mut buf = Vec::new();
     loop {

@@ -1,0 +1,465 @@
+//! Start-up checks of the daemon's flags against themselves and the host:
+//! limits that would make it unusable, tables larger than memory, clients
+//! that cannot fit in the descriptor limit. Each is plain arithmetic on
+//! numbers the caller read (the flags, `/proc`, `getrlimit`), and each
+//! failure is one line naming the flags as the user writes them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{format_size, size_flag};
+
+/// SPEC defaults of the flags the event loop takes them from.
+pub const DEFAULT_MAX_SENDERS: u64 = 1024;
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The smallest `-max-head-bytes`: a browser's upgrade request with a few
+/// cookies takes about this much, and every request below it would be 431.
+pub const MIN_HEAD_BYTES: usize = 1024;
+
+/// The smallest `-max-ws-frame`: the largest payload of a control frame
+/// (RFC 6455 §5.5), which every peer may send (a ping, a close with a reason).
+pub const MIN_WS_FRAME: usize = 125;
+
+/// The client limits, as the flags set them.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_clients: u64,
+    pub max_head_bytes: usize,
+    pub head_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub write_timeout: Duration,
+    pub max_ws_frame: usize,
+}
+
+/// Refuses limits with which no client could be served (`-max-clients 0`:
+/// the owner gets 503 on every control call; `-max-head-bytes 0`: every
+/// request is 431; a zero timeout closes every connection at once).
+pub fn check_limits(l: &Limits) -> Result<(), String> {
+    if l.max_clients == 0 {
+        return Err("-max-clients 0 would refuse every client (503): it must be at least 1".into());
+    }
+    if l.max_head_bytes < MIN_HEAD_BYTES {
+        return Err(format!(
+            "-max-head-bytes {} would refuse most requests (431): it must be at least {}",
+            size_flag(l.max_head_bytes as u64),
+            size_flag(MIN_HEAD_BYTES as u64)
+        ));
+    }
+    if l.max_ws_frame < MIN_WS_FRAME {
+        return Err(format!(
+            "-max-ws-frame {} would close followers on a ping (1009): it must be at least {MIN_WS_FRAME}",
+            size_flag(l.max_ws_frame as u64)
+        ));
+    }
+    for (flag, d) in [
+        ("-head-timeout", l.head_timeout),
+        ("-idle-timeout", l.idle_timeout),
+        ("-write-timeout", l.write_timeout),
+    ] {
+        if d.is_zero() {
+            return Err(format!(
+                "{flag} 0 would close every connection at once: it must be more than 0"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A table the daemon allocates at start-up, sized by flags.
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// What it is, e.g. "the arena".
+    pub what: &'static str,
+    /// The flags that size it, as written on a command line
+    /// (`-buffer-bytes 64M`).
+    pub flags: String,
+    pub bytes: u64,
+}
+
+/// How much memory the daemon may use, as far as it can tell.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// `MemTotal` of `/proc/meminfo`.
+    pub host: Option<u64>,
+    /// The lowest `memory.max` of the daemon's cgroup and its ancestors.
+    pub cgroup: Option<u64>,
+}
+
+/// Refuses tables that together do not fit in memory, before any is
+/// allocated (an allocation that fails aborts the process; one that the
+/// kernel overcommits is killed later, with the ring lost).
+pub fn check_memory(tables: &[Table], memory: Memory) -> Result<(), String> {
+    let total = tables
+        .iter()
+        .fold(0u64, |sum, t| sum.saturating_add(t.bytes));
+    let (limit, whose) = match (memory.host, memory.cgroup) {
+        (Some(h), Some(c)) if c < h => (c, "the memory limit of its cgroup"),
+        (Some(h), _) => (h, "this host's memory"),
+        (None, Some(c)) => (c, "the memory limit of its cgroup"),
+        (None, None) => return Ok(()),
+    };
+    if total < limit {
+        return Ok(());
+    }
+    // The largest first: it is the one to lower. Tables too small to
+    // matter are left out of the line.
+    let mut parts: Vec<&Table> = tables.iter().collect();
+    parts.sort_by_key(|t| std::cmp::Reverse(t.bytes));
+    parts.retain(|t| t.bytes >= total / 100);
+    let mut list = parts
+        .iter()
+        .map(|t| format!("{} ({}: {})", t.what, t.flags, format_size(t.bytes)))
+        .collect::<Vec<_>>();
+    let last = list.pop().unwrap_or_default();
+    let list = if list.is_empty() {
+        last
+    } else {
+        format!("{} and {last}", list.join(", "))
+    };
+    let verb = if parts.len() > 1 { "need" } else { "needs" };
+    let fix = parts
+        .first()
+        .and_then(|t| t.flags.split(' ').next())
+        .map(|flag| format!(": lower {flag}"))
+        .unwrap_or_default();
+    Err(format!(
+        "{list} {verb} {}, larger than {whose} ({}){fix}",
+        format_size(total),
+        format_size(limit)
+    ))
+}
+
+/// `MemTotal` in bytes, from the text of `/proc/meminfo`.
+pub fn parse_meminfo(text: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|kb| kb.checked_mul(1024))
+}
+
+/// The cgroup v2 directories whose `memory.max` bounds this process, from
+/// the text of `/proc/self/cgroup` (its own, then each ancestor's).
+pub fn cgroup_dirs(self_cgroup: &str) -> Vec<PathBuf> {
+    let Some(path) = self_cgroup.lines().find_map(|l| l.strip_prefix("0::")) else {
+        return Vec::new();
+    };
+    let mut dir = PathBuf::from("/sys/fs/cgroup").join(path.trim().trim_start_matches('/'));
+    let mut dirs = Vec::new();
+    while dir.starts_with("/sys/fs/cgroup") && dir != std::path::Path::new("/sys/fs/cgroup") {
+        dirs.push(dir.clone());
+        if !dir.pop() {
+            break;
+        }
+    }
+    dirs
+}
+
+/// A `memory.max` value in bytes; `max` is no limit.
+pub fn parse_memory_max(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
+}
+
+/// What the daemon may hold open at once, as the flags and listeners set it.
+#[derive(Clone, Copy, Debug)]
+pub struct Descriptors {
+    /// `-max-clients` for the query API (0 when nothing serves it).
+    pub query_clients: u64,
+    /// `-max-clients` for the control API (0 without a control socket).
+    pub ctl_clients: u64,
+    /// `-max-senders` (0 without a TCP syslog listener).
+    pub senders: u64,
+    /// Listening and receiving sockets.
+    pub listeners: u64,
+}
+
+/// Descriptors kept apart from the limits above: standard streams, the
+/// io_uring instances, eventfds and signal handling, a refused client while
+/// it is told 503, and the control socket's share at EMFILE.
+pub const DESCRIPTOR_RESERVE: u64 = 64;
+
+/// How many descriptors these limits may need at once.
+pub fn descriptors_needed(d: &Descriptors) -> u64 {
+    d.query_clients
+        .saturating_add(d.ctl_clients)
+        .saturating_add(d.senders)
+        .saturating_add(d.listeners)
+        .saturating_add(DESCRIPTOR_RESERVE)
+}
+
+/// Refuses client limits that do not fit in `RLIMIT_NOFILE` (`limit`, the
+/// soft limit once raised; `None` is unlimited), saying which flag to lower
+/// and to what.
+pub fn check_descriptors(d: &Descriptors, limit: Option<u64>) -> Result<(), String> {
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    let needed = descriptors_needed(d);
+    if needed <= limit {
+        return Ok(());
+    }
+    let over = needed - limit;
+    let mut fixes = Vec::new();
+    // -max-clients counts once for each API that has clients.
+    let apis = u64::from(d.query_clients > 0) + u64::from(d.ctl_clients > 0);
+    let clients = d.query_clients.max(d.ctl_clients);
+    if apis > 0 {
+        let lower = over.div_ceil(apis);
+        if lower < clients {
+            fixes.push(format!("-max-clients to {}", clients - lower));
+        }
+    }
+    if over < d.senders {
+        fixes.push(format!("-max-senders to {}", d.senders - over));
+    }
+    let fix = if fixes.is_empty() {
+        "lower -max-clients and -max-senders".to_string()
+    } else {
+        format!("lower {}", fixes.join(" or "))
+    };
+    Err(format!(
+        "-max-clients {clients} and -max-senders {} need up to {needed} open files, more than \
+         the limit of {limit} (RLIMIT_NOFILE): {fix}, or raise the limit (LimitNOFILE= in the unit)",
+        d.senders
+    ))
+}
+
+/// The soft `RLIMIT_NOFILE` to set at start-up: the hard limit (capped by
+/// the kernel's `nr_open` when the hard limit is unlimited). `None` when the
+/// soft one is already as high.
+pub fn raised_nofile(soft: Option<u64>, hard: Option<u64>, nr_open: Option<u64>) -> Option<u64> {
+    let target = hard.or(nr_open)?;
+    match soft {
+        None => None,
+        Some(s) if s >= target => None,
+        Some(_) => Some(target),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_clients: 1024,
+            max_head_bytes: 16 << 10,
+            head_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            max_ws_frame: 64 << 10,
+        }
+    }
+
+    #[test]
+    fn the_defaults_and_small_sane_limits_are_accepted() {
+        assert_eq!(check_limits(&limits()), Ok(()));
+        let small = Limits {
+            max_clients: 1,
+            max_head_bytes: MIN_HEAD_BYTES,
+            head_timeout: Duration::from_millis(1),
+            idle_timeout: Duration::from_millis(1),
+            write_timeout: Duration::from_millis(1),
+            max_ws_frame: MIN_WS_FRAME,
+        };
+        assert_eq!(check_limits(&small), Ok(()));
+    }
+
+    #[test]
+    fn unusable_limits_are_refused_naming_the_flag() {
+        let refused = |l: Limits, flag: &str| {
+            let e = check_limits(&l).unwrap_err();
+            assert!(e.starts_with(flag), "{e}");
+            assert!(!e.contains('\n'));
+        };
+        refused(
+            Limits {
+                max_clients: 0,
+                ..limits()
+            },
+            "-max-clients 0 ",
+        );
+        refused(
+            Limits {
+                max_head_bytes: 0,
+                ..limits()
+            },
+            "-max-head-bytes 0 ",
+        );
+        refused(
+            Limits {
+                max_head_bytes: 512,
+                ..limits()
+            },
+            "-max-head-bytes 512 ",
+        );
+        refused(
+            Limits {
+                max_ws_frame: 0,
+                ..limits()
+            },
+            "-max-ws-frame 0 ",
+        );
+        refused(
+            Limits {
+                head_timeout: Duration::ZERO,
+                ..limits()
+            },
+            "-head-timeout 0 ",
+        );
+        refused(
+            Limits {
+                idle_timeout: Duration::ZERO,
+                ..limits()
+            },
+            "-idle-timeout 0 ",
+        );
+        refused(
+            Limits {
+                write_timeout: Duration::ZERO,
+                ..limits()
+            },
+            "-write-timeout 0 ",
+        );
+    }
+
+    fn table(what: &'static str, flags: &str, bytes: u64) -> Table {
+        Table {
+            what,
+            flags: flags.into(),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn tables_larger_than_memory_are_one_line_naming_the_largest() {
+        let gib = 1u64 << 30;
+        let host = Memory {
+            host: Some(24 * gib),
+            cgroup: None,
+        };
+        let tables = [
+            table("the arena", "-buffer-bytes 64M", 64 << 20),
+            table(
+                "the seq table",
+                "-buffer-size 1000000000000",
+                4_000_000_000_000,
+            ),
+        ];
+        let e = check_memory(&tables, host).unwrap_err();
+        assert_eq!(
+            e,
+            "the seq table (-buffer-size 1000000000000: 3.6T) needs 3.6T, larger than this \
+             host's memory (24G): lower -buffer-size"
+        );
+        assert_eq!(check_memory(&tables[..1], host), Ok(()));
+        // A cgroup limit below the host's memory is the one that counts.
+        let cgroup = Memory {
+            host: Some(24 * gib),
+            cgroup: Some(32 << 20),
+        };
+        let e = check_memory(&tables[..1], cgroup).unwrap_err();
+        assert_eq!(
+            e,
+            "the arena (-buffer-bytes 64M: 64M) needs 64M, larger than the memory limit of \
+             its cgroup (32M): lower -buffer-bytes"
+        );
+        // Three tables, the small one left out.
+        let three = [
+            table("the arena", "-buffer-bytes 20G", 20 * gib),
+            table("the seq table", "-buffer-size 100000", 400_000),
+            table("the receive buffers", "-max-message-size 64M", 4 * gib),
+        ];
+        let e = check_memory(&three, host).unwrap_err();
+        assert!(
+            e.starts_with(
+                "the arena (-buffer-bytes 20G: 20G) and the receive buffers \
+                 (-max-message-size 64M: 4G) need 24.0G"
+            ),
+            "{e}"
+        );
+        // Unknown memory: nothing to check against.
+        assert_eq!(check_memory(&tables, Memory::default()), Ok(()));
+        // Sums saturate.
+        let huge = [table("a", "-a 1", u64::MAX), table("b", "-b 1", u64::MAX)];
+        assert!(check_memory(&huge, host).is_err());
+    }
+
+    #[test]
+    fn meminfo_and_cgroups() {
+        let meminfo = "MemTotal:       24576000 kB\nMemFree:        1000 kB\n";
+        assert_eq!(parse_meminfo(meminfo), Some(24_576_000 * 1024));
+        assert_eq!(parse_meminfo("nonsense"), None);
+        assert_eq!(
+            cgroup_dirs("0::/system.slice/circolog.service\n"),
+            vec![
+                PathBuf::from("/sys/fs/cgroup/system.slice/circolog.service"),
+                PathBuf::from("/sys/fs/cgroup/system.slice"),
+            ]
+        );
+        assert!(cgroup_dirs("0::/\n").is_empty());
+        assert!(cgroup_dirs("12:memory:/x\n").is_empty());
+        assert_eq!(parse_memory_max("max\n"), None);
+        assert_eq!(parse_memory_max("536870912\n"), Some(512 << 20));
+    }
+
+    #[test]
+    fn descriptors_must_fit_the_limit_and_the_error_says_what_to_lower() {
+        let d = Descriptors {
+            query_clients: 1024,
+            ctl_clients: 1024,
+            senders: 1024,
+            listeners: 4,
+        };
+        assert_eq!(descriptors_needed(&d), 3072 + 4 + DESCRIPTOR_RESERVE);
+        assert_eq!(check_descriptors(&d, Some(524_288)), Ok(()));
+        assert_eq!(check_descriptors(&d, None), Ok(()));
+        let e = check_descriptors(&d, Some(1024)).unwrap_err();
+        assert_eq!(
+            e,
+            "-max-clients 1024 and -max-senders 1024 need up to 3140 open files, more than the \
+             limit of 1024 (RLIMIT_NOFILE): lower -max-clients and -max-senders, or raise the \
+             limit (LimitNOFILE= in the unit)"
+        );
+        // One flag alone can fix it: say to what.
+        let e = check_descriptors(&d, Some(3000)).unwrap_err();
+        assert!(
+            e.contains("lower -max-clients to 954 or -max-senders to 884"),
+            "{e}"
+        );
+        let fixed = Descriptors {
+            query_clients: 954,
+            ctl_clients: 954,
+            ..d
+        };
+        assert_eq!(check_descriptors(&fixed, Some(3000)), Ok(()));
+        let fixed = Descriptors { senders: 884, ..d };
+        assert_eq!(check_descriptors(&fixed, Some(3000)), Ok(()));
+        // Without a control socket, -max-clients counts once.
+        let no_ctl = Descriptors {
+            ctl_clients: 0,
+            ..d
+        };
+        assert_eq!(check_descriptors(&no_ctl, Some(2116)), Ok(()));
+        let e = check_descriptors(&no_ctl, Some(2115)).unwrap_err();
+        assert!(
+            e.contains("-max-clients to 1023 or -max-senders to 1023"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_soft_descriptor_limit_is_raised_to_the_hard_one() {
+        assert_eq!(
+            raised_nofile(Some(1024), Some(524_288), Some(1 << 20)),
+            Some(524_288)
+        );
+        assert_eq!(raised_nofile(Some(524_288), Some(524_288), None), None);
+        assert_eq!(
+            raised_nofile(Some(1024), None, Some(1_048_576)),
+            Some(1_048_576)
+        );
+        assert_eq!(raised_nofile(Some(1024), None, None), None);
+        assert_eq!(raised_nofile(None, None, Some(1 << 20)), None);
+    }
+}
