@@ -223,7 +223,7 @@ pub fn push_message(
     out: &mut Vec<u8>,
 ) {
     let msg = st.message(e);
-    if q.filter.matches(&msg) {
+    if q.filter.matches(e.received_us, &msg) {
         scratch.clear();
         format::render(q.format, e, &msg, st.epoch_us, scratch);
         push_text(out, scratch);
@@ -270,7 +270,7 @@ mod tests {
     }
 
     fn query(q: &str) -> Query {
-        Query::parse(q).expect("query")
+        Query::parse(q, 0).expect("query")
     }
 
     /// The payloads of the (unmasked, text) frames in `slices`.

@@ -862,7 +862,7 @@ async fn query(ctx: &Rc<Ctx>, stream: &Stream, req: &Request, out: &mut Vec<u8>)
         );
         return Outcome::Written;
     }
-    let q = match Query::parse(&req.query) {
+    let q = match Query::parse(&req.query, now_us()) {
         Ok(q) => q,
         Err(e) => {
             error_response(out, 400, &e.0, ka, head);
@@ -890,7 +890,7 @@ async fn query(ctx: &Rc<Ctx>, stream: &Stream, req: &Request, out: &mut Vec<u8>)
 async fn start_seq(ctx: &Ctx, q: &Query, end: u64) -> u64 {
     let (first, since) = {
         let st = ctx.state.borrow();
-        (st.ring.first_seq(), q.since.map_or(0, |s| s + 1))
+        (st.ring.first_seq(), q.first_seq())
     };
     let lower = first.max(since);
     let Some(limit) = q.limit else { return lower };
@@ -913,7 +913,7 @@ async fn start_seq(ctx: &Ctx, q: &Query, end: u64) -> u64 {
                 let s = seq - 1;
                 if let Some(e) = st.ring.get(s) {
                     let msg = st.message(&e);
-                    if q.filter.matches(&msg) {
+                    if q.filter.matches(e.received_us, &msg) {
                         found += 1;
                         if found == limit {
                             return s;
@@ -980,7 +980,7 @@ async fn dump(
                     match st.ring.read(cursor) {
                         Read::Entry(e) => {
                             let msg = st.message(&e);
-                            if q.filter.matches(&msg) {
+                            if q.filter.matches(e.received_us, &msg) {
                                 format::render(q.format, &e, &msg, st.epoch_us, &mut body);
                             }
                             cursor += 1;
