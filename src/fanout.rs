@@ -26,7 +26,7 @@ use bytes::Bytes;
 
 use crate::daemon::{ClearGeneration, State};
 use crate::format::{self, Notice};
-use crate::query::{Filter, OutputFormat, Query};
+use crate::query::{Query, ShareKey};
 use crate::ring::{Entry, Read};
 use crate::ws;
 
@@ -219,23 +219,6 @@ impl FrameLog {
     }
 }
 
-/// What followers must have in common to share frames: what they are sent
-/// (the format and the filter), not where they start (`l`, `since`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShareKey {
-    format: OutputFormat,
-    filter: Filter,
-}
-
-impl ShareKey {
-    pub fn of(q: &Query) -> ShareKey {
-        ShareKey {
-            format: q.format,
-            filter: q.filter.clone(),
-        }
-    }
-}
-
 /// Distinct followed queries with shared frame logs; followers of any other
 /// query render their own frames.
 pub const MAX_QUERIES: usize = 16;
@@ -306,7 +289,7 @@ impl Fanout {
     /// made if need be; `None` when [`MAX_QUERIES`] other queries are
     /// followed already (it then renders its own frames).
     pub fn join(&mut self, q: &Query, cursor: u64) -> Option<Follower> {
-        let key = ShareKey::of(q);
+        let key = q.share_key();
         let found = self
             .queries
             .iter()
@@ -463,7 +446,7 @@ pub fn push_message(
     out: &mut Vec<u8>,
 ) {
     let msg = st.message(e);
-    if q.filter.matches(&msg) {
+    if q.filter.matches(e.received_us, &msg) {
         scratch.clear();
         format::render(q.format, e, &msg, st.epoch_us(), scratch);
         push_text(out, scratch);
@@ -510,7 +493,7 @@ mod tests {
     }
 
     fn query(q: &str) -> Query {
-        Query::parse(q).expect("query")
+        Query::parse(q, 0).expect("query")
     }
 
     /// The payloads of the (unmasked, text) frames in `slices`.

@@ -6,17 +6,31 @@
 //! naming the parameter. Names and values are percent-decoded and `+` is a
 //! space; values are bytes (`grep=%FF` looks for the byte 0xFF).
 //!
+//! `host`, `app` and `fac` take comma-separated lists, and a leading `!`
+//! negates the whole list; `sev=!LEVEL` keeps what is less severe than
+//! LEVEL. Both are read after decoding, so `%2C` and `%21` (what
+//! [`encode_component`] writes for `,` and `!`) separate and negate too: a
+//! name cannot contain a comma or start with `!`.
+//!
+//! `from=` and `until=` take an age, counted back from the `now_us` given to
+//! [`Query::parse`]: the library reads no clock.
+//!
 //! A [`Filter`] allocates when it is built and never in
 //! [`Filter::matches`], which runs once per stored message of a dump.
 
+mod time;
+
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::num::IntErrorKind;
 
 use memchr::memmem;
+use regex::bytes::{Regex, RegexBuilder};
 
 use crate::syslog::{self, Message};
 
 /// How messages are written in a response (`fmt=`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OutputFormat {
     /// One RFC 5424 line per message (the default).
     Syslog,
@@ -37,82 +51,163 @@ impl OutputFormat {
     }
 }
 
+/// The receive times a query selects, µs since 1970: `from_us` included,
+/// `until_us` not (`from=` and `until=`). `None` is no bound.
+///
+/// Seq order is receive order, so a reader can find where the range starts
+/// and ends in the ring by binary search; [`Filter::matches`] checks it as
+/// well, for readers that do not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TimeRange {
+    pub from_us: Option<i64>,
+    pub until_us: Option<i64>,
+}
+
+impl TimeRange {
+    pub fn contains(&self, received_us: i64) -> bool {
+        self.from_us.is_none_or(|from| received_us >= from)
+            && self.until_us.is_none_or(|until| received_us < until)
+    }
+
+    /// True when neither bound is set.
+    pub fn is_unbounded(&self) -> bool {
+        self.from_us.is_none() && self.until_us.is_none()
+    }
+}
+
 /// Which messages a query selects. The default selects every message.
+///
+/// Two filters are equal when they were parsed from the same conditions,
+/// whatever the spelling (`sev=3` and `sev=err`, `app=b,a,a` and `app=a,b`):
+/// followers with equal filters and formats can share rendered frames. A
+/// regular expression is compared by its pattern, so two patterns that
+/// happen to match the same messages are still different filters.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
-    /// `sev=`: the least important severity kept (severities are more
-    /// important when numerically smaller).
-    max_severity: Option<u8>,
+    /// `sev=`: bit `s` is set when severity `s` is kept. `None` when every
+    /// severity is (never `Some(0xff)`).
+    severities: Option<u8>,
     /// `fac=`: bit `f` is set when facility `f` is kept. Facilities are
-    /// 0..=23, so every one has a bit.
+    /// 0..=23, so every one has a bit. `None` when every facility is (never
+    /// `Some(ALL_FACILITIES)`).
     facilities: Option<u32>,
-    /// `host=`: `Nil` keeps the messages without a hostname.
-    host: Option<Field>,
-    /// `app=`, as `host`.
-    app: Option<Field>,
+    /// `host=`.
+    host: Option<Names>,
+    /// `app=`.
+    app: Option<Names>,
     /// `grep=`.
     grep: Option<memmem::Finder<'static>>,
+    /// `not=`.
+    not: Option<memmem::Finder<'static>>,
+    /// `re=`.
+    re: Option<Regex>,
+    /// `from=` and `until=`.
+    received: TimeRange,
 }
 
-/// The value an exact-match filter wants.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Field {
-    /// The value was `-`, the NILVALUE: the field must be absent.
-    Nil,
-    Bytes(Vec<u8>),
+/// Every facility bit of [`Filter::facilities`].
+const ALL_FACILITIES: u32 = (1 << 24) - 1;
+
+/// The values an exact-match filter (`host=`, `app=`) wants.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Names {
+    /// The list had a leading `!`: it names the messages left out.
+    negated: bool,
+    /// `-`, the NILVALUE, was in the list: it names the messages without
+    /// the field.
+    nil: bool,
+    /// Sorted, without duplicates, none empty, so that equal lists compare
+    /// equal whatever order they were given in.
+    names: Box<[Box<[u8]>]>,
 }
 
-impl Field {
+impl Names {
     fn matches(&self, value: Option<&[u8]>) -> bool {
-        match (self, value) {
-            (Field::Nil, None) => true,
-            (Field::Bytes(want), Some(have)) => want.as_slice() == have,
-            _ => false,
-        }
+        let listed = match value {
+            None => self.nil,
+            Some(have) => self.names.iter().any(|want| **want == *have),
+        };
+        listed != self.negated
     }
 }
-
-/// Filters are equal when they select the same messages by the same
-/// rules: followers of equal filters share rendered frames.
-impl PartialEq for Filter {
-    fn eq(&self, other: &Filter) -> bool {
-        self.max_severity == other.max_severity
-            && self.facilities == other.facilities
-            && self.host == other.host
-            && self.app == other.app
-            && self.grep.as_ref().map(|f| f.needle()) == other.grep.as_ref().map(|f| f.needle())
-    }
-}
-
-impl Eq for Filter {}
 
 impl Filter {
-    /// Whether `msg` is selected. Allocates nothing.
-    pub fn matches(&self, msg: &Message<'_>) -> bool {
-        self.max_severity.is_none_or(|max| msg.severity <= max)
-            // A facility outside 0..=23 cannot come from the parser; it is
-            // simply not selected rather than overflowing the shift.
+    /// Whether the message `msg`, received at `received_us` (µs since
+    /// 1970), is selected. Allocates nothing, except that a regular
+    /// expression grows its search cache (at most [`RE_DFA_BYTES`]) while it
+    /// meets new input, as the `regex` crate does.
+    pub fn matches(&self, received_us: i64, msg: &Message<'_>) -> bool {
+        self.received.contains(received_us)
+            // A severity or facility the parser cannot produce is simply not
+            // selected rather than overflowing the shift.
+            && self
+                .severities
+                .is_none_or(|mask| msg.severity < 8 && mask & (1 << msg.severity) != 0)
             && self
                 .facilities
                 .is_none_or(|mask| msg.facility < 32 && mask & (1u32 << msg.facility) != 0)
             && self.host.as_ref().is_none_or(|host| host.matches(msg.hostname))
             && self.app.as_ref().is_none_or(|app| app.matches(msg.app_name))
             && self.grep.as_ref().is_none_or(|grep| grep.find(msg.message).is_some())
+            && self.not.as_ref().is_none_or(|not| not.find(msg.message).is_none())
+            && self.re.as_ref().is_none_or(|re| re.is_match(msg.message))
     }
 
     /// True when the filter selects every message, so a reader that needs no
     /// parsed fields (e.g. `fmt=raw`) can skip parsing altogether.
     pub fn matches_all(&self) -> bool {
-        self.max_severity.is_none()
+        self.received.is_unbounded() && self.ignores_fields()
+    }
+
+    /// True when only the receive time can leave a message out: a reader
+    /// that keeps to [`Filter::received`] itself needs no parsed fields.
+    pub fn ignores_fields(&self) -> bool {
+        self.severities.is_none()
             && self.facilities.is_none()
             && self.host.is_none()
             && self.app.is_none()
             && self.grep.is_none()
+            && self.not.is_none()
+            && self.re.is_none()
+    }
+
+    /// The receive times selected (`from=`, `until=`).
+    pub fn received(&self) -> TimeRange {
+        self.received
+    }
+
+    /// What equality and hashing compare: every condition, searches by
+    /// their pattern.
+    fn identity(&self) -> impl Eq + Hash + '_ {
+        (
+            self.severities,
+            self.facilities,
+            &self.host,
+            &self.app,
+            self.grep.as_ref().map(memmem::Finder::needle),
+            self.not.as_ref().map(memmem::Finder::needle),
+            self.re.as_ref().map(Regex::as_str),
+            self.received,
+        )
+    }
+}
+
+impl PartialEq for Filter {
+    fn eq(&self, other: &Filter) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for Filter {}
+
+impl Hash for Filter {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.identity().hash(state);
     }
 }
 
 /// A parsed query string.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {
     /// `l=N`: the last N matching messages; `None` = all (`l=-1`, the default).
     pub limit: Option<u64>,
@@ -120,7 +215,17 @@ pub struct Query {
     pub format: OutputFormat,
     pub filter: Filter,
     /// `since=SEQ`: only messages with a greater seq.
-    pub since: Option<u64>,
+    /// INVARIANT: less than `u64::MAX`, so that the seq after it exists.
+    since: Option<u64>,
+}
+
+/// What followers must have in common to share rendered frames: the format
+/// and the filter of their query, not where each one starts (`l`, `since`).
+/// From [`Query::share_key`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ShareKey {
+    format: OutputFormat,
+    filter: Filter,
 }
 
 /// Why a query string was refused: a one-line reason for the `400` body.
@@ -135,19 +240,36 @@ impl fmt::Display for QueryError {
 
 impl std::error::Error for QueryError {}
 
-const PARAMS: &str = "l, fmt, sev, fac, host, app, grep or since";
-const SEVERITIES: &str = "emerg, alert, crit, err, warning, notice, info, debug or 0-7";
+const PARAM_NAMES: [&str; 12] = [
+    "l", "fmt", "sev", "fac", "host", "app", "grep", "not", "re", "since", "from", "until",
+];
+const PARAMS: &str = "l, fmt, sev, fac, host, app, grep, not, re, since, from or until";
+const SEVERITIES: &str = "emerg, alert, crit, err, warning, notice, info, debug or 0-7, \
+                          ! in front for those less severe";
+const FACILITIES: &str = "facility names (kern, user, mail, daemon, auth, syslog, lpr, news, \
+                          uucp, cron, authpriv, ftp, ntp, security, console, solaris-cron, \
+                          local0-local7) or 0-23, separated by commas, ! in front for all but those";
 const FORMATS: &str = "syslog, json or raw";
 
 /// Values longer than this are cut in error messages, which stay one short
 /// line whatever the client sent.
 const ECHO_MAX: usize = 64;
 
+/// The most a regular expression may take once compiled, and the most its
+/// lazy DFA may cache, in bytes: a tenth and a half of the `regex` crate's
+/// defaults. Enough for `\w{10}` or `\pL{20}` (Unicode classes are big);
+/// `\w{100}` or `a{1000}{1000}` is refused after a few ms of compiling,
+/// and each follower's pattern holds at most this much memory.
+pub const RE_BYTES: usize = 1 << 20;
+/// See [`RE_BYTES`].
+pub const RE_DFA_BYTES: usize = 1 << 20;
+
 impl Query {
     /// Parses a query string: the part of the request target after `?`,
     /// possibly empty. Empty `&`-separated pieces are ignored; a parameter
-    /// without `=` has an empty value.
-    pub fn parse(query_string: &str) -> Result<Query, QueryError> {
+    /// without `=` has an empty value. `now_us` (µs since 1970) is the time
+    /// an age in `from=` or `until=` counts back from.
+    pub fn parse(query_string: &str, now_us: i64) -> Result<Query, QueryError> {
         let mut query = Query {
             limit: None,
             format: OutputFormat::Syslog,
@@ -185,25 +307,52 @@ impl Query {
             let value = percent_decode(raw_value).map_err(|e| {
                 QueryError(format!("bad {param} {}: {e}", echo(raw_value.as_bytes())))
             })?;
-            query.set(param, value)?;
+            query.set(param, value, now_us)?;
+        }
+        let TimeRange { from_us, until_us } = query.filter.received;
+        if let (Some(from), Some(until)) = (from_us, until_us)
+            && from > until
+        {
+            return Err(QueryError(format!(
+                "from ({}) is later than until ({}): no message can match",
+                show_time(from),
+                show_time(until)
+            )));
         }
         Ok(query)
     }
 
-    fn set(&mut self, param: &str, value: Vec<u8>) -> Result<(), QueryError> {
+    /// `since=SEQ`, as given.
+    pub fn since(&self) -> Option<u64> {
+        self.since
+    }
+
+    /// The lowest seq the query may select: the one after `since`, or 0.
+    pub fn first_seq(&self) -> u64 {
+        // No overflow: `since` is less than u64::MAX (see its invariant).
+        self.since.map_or(0, |since| since + 1)
+    }
+
+    /// The receive times selected (`from=`, `until=`).
+    pub fn received(&self) -> TimeRange {
+        self.filter.received
+    }
+
+    /// What followers of this query share with followers of an equal one.
+    pub fn share_key(&self) -> ShareKey {
+        ShareKey {
+            format: self.format,
+            filter: self.filter.clone(),
+        }
+    }
+
+    fn set(&mut self, param: &str, value: Vec<u8>, now_us: i64) -> Result<(), QueryError> {
         let text = std::str::from_utf8(&value).ok();
         match param {
             "l" => {
-                self.limit = match text.and_then(|t| t.parse::<i64>().ok()) {
-                    Some(-1) => None,
-                    Some(n) if n >= 0 => Some(n as u64),
-                    _ => {
-                        return Err(bad(
-                            param,
-                            &value,
-                            "expected a number of messages, or -1 for all",
-                        ));
-                    }
+                self.limit = match text {
+                    Some("-1") => None,
+                    _ => Some(count(param, &value, "a number of messages, or -1 for all")?),
                 }
             }
             "fmt" => {
@@ -215,56 +364,86 @@ impl Query {
                 }
             }
             "sev" => {
-                let sev = text.and_then(|t| syslog::severity_from_name(&t.to_ascii_lowercase()));
-                match sev {
-                    Some(s) => self.filter.max_severity = Some(s),
-                    None => return Err(bad(param, &value, &format!("expected {SEVERITIES}"))),
-                }
+                let (negated, name) = match value.strip_prefix(b"!") {
+                    Some(rest) => (true, rest),
+                    None => (false, value.as_slice()),
+                };
+                let sev = std::str::from_utf8(name)
+                    .ok()
+                    .and_then(|t| syslog::severity_from_name(&t.to_ascii_lowercase()))
+                    .ok_or_else(|| bad(param, &value, &format!("expected {SEVERITIES}")))?;
+                // Bits 0..=sev: severities are more important when smaller.
+                let at_or_above = ((1u16 << (sev + 1)) - 1) as u8;
+                let mask = if negated { !at_or_above } else { at_or_above };
+                self.filter.severities = (mask != u8::MAX).then_some(mask);
             }
             "fac" => {
+                let (negated, items) = list(param, &value)?;
                 let mut mask = 0u32;
-                for item in value.split(|&b| b == b',') {
+                for item in items {
                     let fac = std::str::from_utf8(item)
                         .ok()
-                        .and_then(|t| syslog::facility_from_name(&t.to_ascii_lowercase()));
-                    match fac {
-                        Some(f) if f < 32 => mask |= 1 << f,
-                        _ => {
-                            return Err(bad(
-                                param,
-                                item,
-                                "expected facility names (kern, user, mail, daemon, auth, syslog, \
-                                 lpr, news, uucp, cron, authpriv, ftp, ntp, security, console, \
-                                 solaris-cron, local0-local7) or 0-23, separated by commas",
-                            ));
-                        }
-                    }
+                        .and_then(|t| syslog::facility_from_name(&t.to_ascii_lowercase()))
+                        .filter(|&f| f < 24)
+                        .ok_or_else(|| bad(param, item, &format!("expected {FACILITIES}")))?;
+                    mask |= 1 << fac;
                 }
-                self.filter.facilities = Some(mask);
+                if negated {
+                    mask = !mask & ALL_FACILITIES;
+                }
+                self.filter.facilities = (mask != ALL_FACILITIES).then_some(mask);
             }
             "host" | "app" => {
-                if value.is_empty() {
-                    return Err(bad(param, &value, "expected a name, or - for none"));
+                let (negated, items) = list(param, &value)?;
+                let mut nil = false;
+                let mut names: Vec<Box<[u8]>> = Vec::new();
+                for item in items {
+                    if item == b"-" {
+                        nil = true;
+                    } else {
+                        names.push(item.into());
+                    }
                 }
-                let field = if value == b"-" {
-                    Field::Nil
-                } else {
-                    Field::Bytes(value)
-                };
+                names.sort_unstable();
+                names.dedup();
+                let names = Some(Names {
+                    negated,
+                    nil,
+                    names: names.into_boxed_slice(),
+                });
                 if param == "host" {
-                    self.filter.host = Some(field);
+                    self.filter.host = names;
                 } else {
-                    self.filter.app = Some(field);
+                    self.filter.app = names;
                 }
             }
             "grep" => {
                 // An empty needle matches every message, like `grep ''`.
                 self.filter.grep = Some(memmem::Finder::new(&value).into_owned());
             }
-            "since" => match text.and_then(|t| t.parse::<u64>().ok()) {
-                Some(seq) => self.since = Some(seq),
-                None => return Err(bad(param, &value, "expected a seq (0 or more)")),
-            },
+            "not" => {
+                // And so `not=` matches none, like `grep -v ''`.
+                self.filter.not = Some(memmem::Finder::new(&value).into_owned());
+            }
+            "re" => self.filter.re = Some(regex(param, &value, text)?),
+            "since" => {
+                let seq = count(param, &value, "a seq, 0 or more")?;
+                if seq == u64::MAX {
+                    // Nothing can come after the last seq there is; the caller
+                    // would otherwise compute `since + 1`.
+                    return Err(bad(param, &value, "no seq comes after it"));
+                }
+                self.since = Some(seq);
+            }
+            "from" | "until" => {
+                let us = time::parse_time(&value, now_us)
+                    .map_err(|e| bad(param, &value, &e.to_string()))?;
+                if param == "from" {
+                    self.filter.received.from_us = Some(us);
+                } else {
+                    self.filter.received.until_us = Some(us);
+                }
+            }
             // Every name in PARAM_NAMES has an arm above.
             _ => return Err(QueryError(format!("unknown parameter \"{param}\""))),
         }
@@ -272,7 +451,86 @@ impl Query {
     }
 }
 
-const PARAM_NAMES: [&str; 8] = ["l", "fmt", "sev", "fac", "host", "app", "grep", "since"];
+/// A count or seq: digits, at most `u64::MAX`.
+fn count(param: &str, value: &[u8], what: &str) -> Result<u64, QueryError> {
+    let digits = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
+    let parsed = std::str::from_utf8(value)
+        .ok()
+        .filter(|_| digits)
+        .map(str::parse::<u64>);
+    match parsed {
+        Some(Ok(n)) => Ok(n),
+        Some(Err(e)) if *e.kind() == IntErrorKind::PosOverflow => {
+            Err(bad(param, value, &format!("more than {}", u64::MAX)))
+        }
+        _ => Err(bad(param, value, &format!("expected {what}"))),
+    }
+}
+
+/// A list value: a leading `!` negating it, then items separated by commas,
+/// at least one, none empty.
+fn list<'v>(param: &str, value: &'v [u8]) -> Result<(bool, Vec<&'v [u8]>), QueryError> {
+    let (negated, rest) = match value.strip_prefix(b"!") {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    if rest.is_empty() {
+        let expected = match param {
+            "fac" => FACILITIES,
+            _ => "names separated by commas, - for none, ! in front for all but those",
+        };
+        let what = if negated {
+            "an empty list after !: "
+        } else {
+            ""
+        };
+        return Err(bad(param, value, &format!("{what}expected {expected}")));
+    }
+    let items: Vec<&[u8]> = rest.split(|&b| b == b',').collect();
+    if items.iter().any(|item| item.is_empty()) {
+        return Err(bad(param, value, "an empty item in the list"));
+    }
+    Ok((negated, items))
+}
+
+/// Compiles `re=`, refusing a pattern that would compile to more than
+/// [`RE_BYTES`].
+fn regex(param: &str, value: &[u8], text: Option<&str>) -> Result<Regex, QueryError> {
+    let Some(pattern) = text else {
+        return Err(bad(
+            param,
+            value,
+            "a pattern is UTF-8 text; write a byte as (?-u:\\xFF)",
+        ));
+    };
+    RegexBuilder::new(pattern)
+        .size_limit(RE_BYTES)
+        .dfa_size_limit(RE_DFA_BYTES)
+        .build()
+        .map_err(|e| {
+            let why = match e {
+                regex::Error::CompiledTooBig(limit) => {
+                    format!("too big once compiled (more than {limit} bytes)")
+                }
+                // The crate's text points at the spot over several lines;
+                // its last line says what is wrong.
+                regex::Error::Syntax(text) => {
+                    let last = text.lines().last().unwrap_or("");
+                    last.strip_prefix("error: ").unwrap_or(last).to_string()
+                }
+                other => other.to_string(),
+            };
+            bad(param, value, &why)
+        })
+}
+
+/// A time of `from=` or `until=` for an error message, RFC 3339 in UTC.
+fn show_time(us: i64) -> String {
+    match jiff::Timestamp::from_microsecond(us) {
+        Ok(t) => t.to_string(),
+        Err(_) => format!("{us} µs since 1970"),
+    }
+}
 
 fn bad(param: &str, value: &[u8], expected: &str) -> QueryError {
     QueryError(format!("bad {param} {}: {expected}", echo(value)))
@@ -358,8 +616,15 @@ pub fn encode_component(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::hash_map::DefaultHasher;
+
+    use proptest::prelude::*;
+
     use super::*;
     use crate::syslog::Format;
+
+    /// 2026-12-01T05:00:00Z.
+    const NOW: i64 = 1_796_101_200_000_000;
 
     fn msg<'a>(
         facility: u8,
@@ -382,62 +647,78 @@ mod tests {
         }
     }
 
+    fn parse(q: &str) -> Query {
+        Query::parse(q, NOW).unwrap_or_else(|e| panic!("{q:?}: {e}"))
+    }
+
+    /// Whether `q` selects `m`, received now.
+    fn selects(q: &str, m: &Message<'_>) -> bool {
+        parse(q).filter.matches(NOW, m)
+    }
+
     fn err(q: &str) -> String {
-        match Query::parse(q) {
+        match Query::parse(q, NOW) {
             Ok(_) => panic!("{q:?} was accepted"),
             Err(e) => e.to_string(),
         }
     }
 
+    fn hash_of(key: &impl Hash) -> u64 {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        h.finish()
+    }
+
     #[test]
     fn empty_query_selects_everything() {
-        let q = Query::parse("").unwrap();
+        let q = parse("");
         assert_eq!(q.limit, None);
         assert_eq!(q.format, OutputFormat::Syslog);
-        assert_eq!(q.since, None);
+        assert_eq!(q.since(), None);
+        assert_eq!(q.first_seq(), 0);
+        assert_eq!(q.received(), TimeRange::default());
         assert!(q.filter.matches_all());
-        assert!(q.filter.matches(&msg(23, 7, None, None, b"")));
+        assert!(q.filter.matches(i64::MIN, &msg(23, 7, None, None, b"")));
         // Stray separators are ignored.
-        assert!(Query::parse("&&").unwrap().filter.matches_all());
+        assert!(parse("&&").filter.matches_all());
     }
 
     #[test]
     fn limit() {
-        assert_eq!(Query::parse("l=10").unwrap().limit, Some(10));
-        assert_eq!(Query::parse("l=0").unwrap().limit, Some(0));
-        assert_eq!(Query::parse("l=-1").unwrap().limit, None);
-        assert!(err("l=-2").starts_with("bad l \"-2\""));
+        assert_eq!(parse("l=10").limit, Some(10));
+        assert_eq!(parse("l=0").limit, Some(0));
+        assert_eq!(parse("l=-1").limit, None);
+        assert_eq!(parse("l=18446744073709551615").limit, Some(u64::MAX));
+        assert!(err("l=-2").starts_with("bad l \"-2\": expected a number"));
         assert!(err("l=ten").starts_with("bad l \"ten\""));
         assert!(err("l=").starts_with("bad l \"\""));
-        assert!(err("l=99999999999999999999999").starts_with("bad l"));
+        assert!(err("l=%2B5").starts_with("bad l \"+5\""));
+        assert_eq!(
+            err("l=18446744073709551616"),
+            "bad l \"18446744073709551616\": more than 18446744073709551615"
+        );
     }
 
     #[test]
     fn formats() {
-        assert_eq!(Query::parse("fmt=json").unwrap().format, OutputFormat::Json);
-        assert_eq!(Query::parse("fmt=raw").unwrap().format, OutputFormat::Raw);
-        assert_eq!(
-            Query::parse("fmt=syslog").unwrap().format,
-            OutputFormat::Syslog
-        );
+        assert_eq!(parse("fmt=json").format, OutputFormat::Json);
+        assert_eq!(parse("fmt=raw").format, OutputFormat::Raw);
+        assert_eq!(parse("fmt=syslog").format, OutputFormat::Syslog);
         assert_eq!(
             err("fmt=xml"),
             "bad fmt \"xml\": expected syslog, json or raw"
         );
         for f in [OutputFormat::Syslog, OutputFormat::Json, OutputFormat::Raw] {
-            assert_eq!(
-                Query::parse(&format!("fmt={}", f.name())).unwrap().format,
-                f
-            );
+            assert_eq!(parse(&format!("fmt={}", f.name())).format, f);
         }
     }
 
     #[test]
     fn severity_at_or_above() {
-        let q = Query::parse("sev=warning").unwrap();
-        assert!(q.filter.matches(&msg(1, 0, None, None, b"")));
-        assert!(q.filter.matches(&msg(1, 4, None, None, b"")));
-        assert!(!q.filter.matches(&msg(1, 5, None, None, b"")));
+        let q = parse("sev=warning");
+        assert!(q.filter.matches(NOW, &msg(1, 0, None, None, b"")));
+        assert!(q.filter.matches(NOW, &msg(1, 4, None, None, b"")));
+        assert!(!q.filter.matches(NOW, &msg(1, 5, None, None, b"")));
         for (name, n) in [
             ("err", 3),
             ("error", 3),
@@ -447,129 +728,414 @@ mod tests {
             ("0", 0),
             ("emerg", 0),
         ] {
-            let q = Query::parse(&format!("sev={name}")).unwrap();
-            assert_eq!(q.filter.max_severity, Some(n), "{name}");
+            let q = parse(&format!("sev={name}"));
+            for sev in 0..8 {
+                assert_eq!(
+                    q.filter.matches(NOW, &msg(1, sev, None, None, b"")),
+                    sev <= n,
+                    "sev={name} on {sev}"
+                );
+            }
         }
+        // Everything at or above debug is everything.
+        assert!(parse("sev=debug").filter.matches_all());
         assert_eq!(
             err("sev=loud"),
-            "bad sev \"loud\": expected emerg, alert, crit, err, warning, notice, info, debug or 0-7"
+            "bad sev \"loud\": expected emerg, alert, crit, err, warning, notice, info, debug \
+             or 0-7, ! in front for those less severe"
         );
         assert!(err("sev=8").starts_with("bad sev \"8\""));
+        assert!(err("sev=").starts_with("bad sev \"\""));
+        // One level, not a list.
+        assert!(err("sev=err,crit").starts_with("bad sev \"err,crit\""));
+        // A severity the parser cannot produce is not selected, not a panic.
+        assert!(
+            !parse("sev=!emerg")
+                .filter
+                .matches(NOW, &msg(1, 9, None, None, b""))
+        );
+    }
+
+    #[test]
+    fn negated_severity_is_less_severe() {
+        let q = parse("sev=!err");
+        for sev in 0..8 {
+            assert_eq!(
+                q.filter.matches(NOW, &msg(1, sev, None, None, b"")),
+                sev > 3,
+                "{sev}"
+            );
+        }
+        assert_eq!(parse("sev=!err"), parse("sev=%213"));
+        // Nothing is less severe than debug.
+        let none = parse("sev=!debug");
+        assert!(!none.filter.matches_all());
+        assert!((0..8).all(|s| !none.filter.matches(NOW, &msg(1, s, None, None, b""))));
+        assert!(err("sev=!").starts_with("bad sev \"!\""));
+        assert!(err("sev=!!err").starts_with("bad sev \"!!err\""));
     }
 
     #[test]
     fn facilities() {
-        let q = Query::parse("fac=kern,local0,3").unwrap();
-        assert!(q.filter.matches(&msg(0, 6, None, None, b"")));
-        assert!(q.filter.matches(&msg(16, 6, None, None, b"")));
-        assert!(q.filter.matches(&msg(3, 6, None, None, b"")));
-        assert!(!q.filter.matches(&msg(1, 6, None, None, b"")));
+        let q = parse("fac=kern,local0,3");
+        assert!(q.filter.matches(NOW, &msg(0, 6, None, None, b"")));
+        assert!(q.filter.matches(NOW, &msg(16, 6, None, None, b"")));
+        assert!(q.filter.matches(NOW, &msg(3, 6, None, None, b"")));
+        assert!(!q.filter.matches(NOW, &msg(1, 6, None, None, b"")));
         // A facility the parser cannot produce is not selected, not a panic.
-        assert!(!q.filter.matches(&msg(200, 6, None, None, b"")));
+        assert!(!q.filter.matches(NOW, &msg(200, 6, None, None, b"")));
         // An encoded comma still separates: the value is decoded first.
+        assert!(selects("fac=kern%2Cuser", &msg(1, 6, None, None, b"")));
+        assert_eq!(parse("fac=KERN,User"), parse("fac=0,1"));
+        assert_eq!(err("fac=24").split(':').next(), Some("bad fac \"24\""));
+        assert!(err("fac=kern,bogus").starts_with("bad fac \"bogus\": expected facility names"));
+    }
+
+    #[test]
+    fn negated_facilities_are_all_the_others() {
+        let q = parse("fac=!auth,authpriv");
+        for fac in 0..24 {
+            assert_eq!(
+                q.filter.matches(NOW, &msg(fac, 6, None, None, b"")),
+                fac != 4 && fac != 10,
+                "{fac}"
+            );
+        }
+        assert_eq!(parse("fac=!auth,authpriv"), parse("fac=%21auth%2Cauthpriv"));
+        // Every facility listed is no facility left out.
+        let all: Vec<String> = (0..24).map(|f| f.to_string()).collect();
         assert!(
-            Query::parse("fac=kern%2Cuser")
-                .unwrap()
+            parse(&format!("fac={}", all.join(",")))
                 .filter
-                .matches(&msg(1, 6, None, None, b""))
+                .matches_all()
         );
-        assert!(err("fac=kern,,user").starts_with("bad fac \"\""));
-        assert!(err("fac=24").starts_with("bad fac \"24\""));
-        assert!(err("fac=kern,bogus").starts_with("bad fac \"bogus\""));
+        let none = parse(&format!("fac=!{}", all.join(",")));
+        assert!((0..24).all(|f| !none.filter.matches(NOW, &msg(f, 6, None, None, b""))));
+    }
+
+    #[test]
+    fn lists_that_are_empty_or_have_an_empty_item() {
+        for p in ["fac", "host", "app"] {
+            for (value, reason) in [
+                ("", "expected "),
+                ("!", "an empty list after !: expected "),
+                ("a,,b", "an empty item in the list"),
+                ("a,", "an empty item in the list"),
+                (",a", "an empty item in the list"),
+                ("!,a", "an empty item in the list"),
+                ("%2C", "an empty item in the list"),
+            ] {
+                let e = err(&format!("{p}={value}"));
+                let shown = percent_decode(value).unwrap();
+                let want = format!("bad {p} {}: {reason}", echo(&shown));
+                assert!(e.starts_with(&want), "{p}={value}: {e}");
+            }
+        }
+        assert_eq!(
+            err("app="),
+            "bad app \"\": expected names separated by commas, - for none, ! in front for all \
+             but those"
+        );
     }
 
     #[test]
     fn host_and_app_exact() {
-        let q = Query::parse("host=web1&app=nginx").unwrap();
+        let q = parse("host=web1&app=nginx");
         assert!(
             q.filter
-                .matches(&msg(1, 6, Some(b"web1"), Some(b"nginx"), b""))
+                .matches(NOW, &msg(1, 6, Some(b"web1"), Some(b"nginx"), b""))
         );
         assert!(
             !q.filter
-                .matches(&msg(1, 6, Some(b"web10"), Some(b"nginx"), b""))
+                .matches(NOW, &msg(1, 6, Some(b"web10"), Some(b"nginx"), b""))
         );
         assert!(
             !q.filter
-                .matches(&msg(1, 6, Some(b"web1"), Some(b"Nginx"), b""))
+                .matches(NOW, &msg(1, 6, Some(b"web1"), Some(b"Nginx"), b""))
         );
-        assert!(!q.filter.matches(&msg(1, 6, None, Some(b"nginx"), b"")));
-        let nil = Query::parse("host=-").unwrap();
-        assert!(nil.filter.matches(&msg(1, 6, None, None, b"")));
-        assert!(!nil.filter.matches(&msg(1, 6, Some(b"web1"), None, b"")));
-        assert!(err("host=").starts_with("bad host \"\""));
+        assert!(!q.filter.matches(NOW, &msg(1, 6, None, Some(b"nginx"), b"")));
+        let nil = parse("host=-");
+        assert!(nil.filter.matches(NOW, &msg(1, 6, None, None, b"")));
+        assert!(
+            !nil.filter
+                .matches(NOW, &msg(1, 6, Some(b"web1"), None, b""))
+        );
         // Non-UTF-8 bytes are matched as bytes.
-        let q = Query::parse("app=%FFx").unwrap();
-        assert!(q.filter.matches(&msg(1, 6, None, Some(b"\xffx"), b"")));
+        assert!(selects("app=%FFx", &msg(1, 6, None, Some(b"\xffx"), b"")));
+    }
+
+    #[test]
+    fn host_and_app_lists() {
+        let q = parse("app=sshd,nginx");
+        assert!(q.filter.matches(NOW, &msg(1, 6, None, Some(b"sshd"), b"")));
+        assert!(q.filter.matches(NOW, &msg(1, 6, None, Some(b"nginx"), b"")));
+        assert!(!q.filter.matches(NOW, &msg(1, 6, None, Some(b"cron"), b"")));
+        assert!(!q.filter.matches(NOW, &msg(1, 6, None, None, b"")));
+
+        let not = parse("app=!cron,anacron");
+        assert!(
+            !not.filter
+                .matches(NOW, &msg(1, 6, None, Some(b"cron"), b""))
+        );
+        assert!(
+            !not.filter
+                .matches(NOW, &msg(1, 6, None, Some(b"anacron"), b""))
+        );
+        assert!(
+            not.filter
+                .matches(NOW, &msg(1, 6, None, Some(b"sshd"), b""))
+        );
+        // A message without an app-name is not cron either.
+        assert!(not.filter.matches(NOW, &msg(1, 6, None, None, b"")));
+
+        // `-` in a list is the messages without the field.
+        let q = parse("host=-,web1");
+        assert!(q.filter.matches(NOW, &msg(1, 6, None, None, b"")));
+        assert!(q.filter.matches(NOW, &msg(1, 6, Some(b"web1"), None, b"")));
+        assert!(!q.filter.matches(NOW, &msg(1, 6, Some(b"web2"), None, b"")));
+        let named = parse("host=!-");
+        assert!(!named.filter.matches(NOW, &msg(1, 6, None, None, b"")));
+        assert!(
+            named
+                .filter
+                .matches(NOW, &msg(1, 6, Some(b"web2"), None, b""))
+        );
+
+        // Order and repeats make no difference; an encoded `!` negates.
+        assert_eq!(parse("app=b,a,b"), parse("app=a,b"));
+        assert_eq!(parse("app=%21a%2Cb"), parse("app=!a,b"));
+        assert_ne!(parse("app=a,b"), parse("app=!a,b"));
+        assert_ne!(parse("app=a"), parse("host=a"));
+        // Only a leading `!` negates.
+        assert!(selects("app=a,!b", &msg(1, 6, None, Some(b"!b"), b"")));
     }
 
     #[test]
     fn grep_bytes_case_sensitive() {
-        let q = Query::parse("grep=disk+full").unwrap();
+        let q = parse("grep=disk+full");
         assert!(
             q.filter
-                .matches(&msg(1, 6, None, None, b"error: disk full on /"))
+                .matches(NOW, &msg(1, 6, None, None, b"error: disk full on /"))
         );
         assert!(
             !q.filter
-                .matches(&msg(1, 6, None, None, b"error: Disk full on /"))
+                .matches(NOW, &msg(1, 6, None, None, b"error: Disk full on /"))
         );
-        assert!(!q.filter.matches(&msg(1, 6, None, None, b"disk+full")));
-        let q = Query::parse("grep=a%2Bb%00").unwrap();
-        assert!(q.filter.matches(&msg(1, 6, None, None, b"xa+b\0y")));
+        assert!(!q.filter.matches(NOW, &msg(1, 6, None, None, b"disk+full")));
+        assert!(selects("grep=a%2Bb%00", &msg(1, 6, None, None, b"xa+b\0y")));
+        assert!(selects("grep=", &msg(1, 6, None, None, b"")));
+        assert!(selects("grep", &msg(1, 6, None, None, b"x")));
+    }
+
+    #[test]
+    fn not_is_does_not_contain() {
+        let q = parse("not=disk");
         assert!(
-            Query::parse("grep=")
-                .unwrap()
-                .filter
-                .matches(&msg(1, 6, None, None, b""))
+            !q.filter
+                .matches(NOW, &msg(1, 6, None, None, b"a disk is full"))
         );
         assert!(
-            Query::parse("grep")
-                .unwrap()
-                .filter
-                .matches(&msg(1, 6, None, None, b"x"))
+            q.filter
+                .matches(NOW, &msg(1, 6, None, None, b"a Disk is full"))
         );
+        assert!(q.filter.matches(NOW, &msg(1, 6, None, None, b"")));
+        // With grep, both hold.
+        let q = parse("grep=full&not=disk");
+        assert!(q.filter.matches(NOW, &msg(1, 6, None, None, b"queue full")));
+        assert!(!q.filter.matches(NOW, &msg(1, 6, None, None, b"disk full")));
+        // Every message contains the empty text, like `grep -v ''`.
+        assert!(!selects("not=", &msg(1, 6, None, None, b"x")));
+        assert_ne!(parse("grep=x"), parse("not=x"));
+    }
+
+    #[test]
+    fn regular_expressions() {
+        let q = parse("re=%5Efail(ed%7Cure)%3F%24");
+        assert!(q.filter.matches(NOW, &msg(1, 6, None, None, b"failed")));
+        assert!(q.filter.matches(NOW, &msg(1, 6, None, None, b"fail")));
+        assert!(!q.filter.matches(NOW, &msg(1, 6, None, None, b"a failure")));
+        let i = parse("re=(?i)disk+full");
+        assert!(i.filter.matches(NOW, &msg(1, 6, None, None, b"DISK FULL")));
+        // Bytes that are not UTF-8 are searched too.
+        assert!(selects(
+            "re=(?-u:%5Cxff)x",
+            &msg(1, 6, None, None, b"\xffx")
+        ));
+        assert!(selects("re=b", &msg(1, 6, None, None, b"\xffb")));
+        assert_eq!(parse("re=a%2B"), parse("re=a%2b"));
+        assert_ne!(parse("re=a%2B"), parse("re=aa*"));
+        // `+` is a space, as everywhere in a query string.
+        assert!(selects("re=a+b", &msg(1, 6, None, None, b"a b")));
+    }
+
+    #[test]
+    fn bad_regular_expressions_are_one_line() {
+        assert_eq!(err("re=("), "bad re \"(\": unclosed group");
+        assert_eq!(
+            err("re=a%7B2%2C1%7D"),
+            "bad re \"a{2,1}\": invalid repetition count range, the start must be <= the end"
+        );
+        assert_eq!(
+            err("re=%5Cw%7B100%7D"),
+            "bad re \"\\\\w{100}\": too big once compiled (more than 1048576 bytes)"
+        );
+        assert!(err("re=a%7B1000%7D%7B1000%7D").contains("too big once compiled"));
+        assert!(err("re=%FF").starts_with("bad re \"\u{fffd}\": a pattern is UTF-8 text"));
+        // What a person would write still compiles.
+        for ok in [
+            "%5Cw%7B10%7D",
+            "%5CpL%7B20%7D",
+            "(?i)error%7Cfail(ed%7Cure)",
+            "%5Cd%7B1%2C3%7D(%5C.%5Cd%7B1%2C3%7D)%7B3%7D",
+        ] {
+            assert!(Query::parse(&format!("re={ok}"), NOW).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn from_and_until_bound_the_receive_time() {
+        let q = parse("from=2026-12-01T04:00:00Z&until=2026-12-01T05:00:00%2B01:00");
+        let from = NOW - 3_600_000_000;
+        assert_eq!(
+            q.received(),
+            TimeRange {
+                from_us: Some(from),
+                until_us: Some(from),
+            }
+        );
+        // from included, until not: this one selects nothing, and says so
+        // only by selecting nothing.
+        let m = msg(1, 6, None, None, b"");
+        assert!(!q.filter.matches(from, &m));
+        let q = parse("from=1h&until=2026-12-01T04:30:00Z");
+        assert_eq!(q.received().from_us, Some(from));
+        assert!(q.filter.matches(from, &m));
+        assert!(q.filter.matches(from + 1_799_999_999, &m));
+        assert!(!q.filter.matches(from + 1_800_000_000, &m));
+        assert!(!q.filter.matches(from - 1, &m));
+        assert!(!q.filter.matches_all());
+        assert!(q.filter.ignores_fields());
+        // Ages count back from the time given to parse.
+        assert_eq!(
+            Query::parse("until=30s", 1_000_000_000)
+                .unwrap()
+                .received()
+                .until_us,
+            Some(970_000_000)
+        );
+        for (age, us) in [("30s", 30), ("10m", 600), ("2h", 7200), ("1d", 86_400)] {
+            assert_eq!(
+                parse(&format!("from={age}")).received().from_us,
+                Some(NOW - us * 1_000_000),
+                "{age}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_times() {
+        assert_eq!(
+            err("from=2026-12-01T05:00:00"),
+            "bad from \"2026-12-01T05:00:00\": a time needs its offset: Z for UTC or the zone's \
+             like +01:00 (2026-12-01T05:00:00Z)"
+        );
+        assert_eq!(
+            err("until=10x"),
+            "bad until \"10x\": unknown unit: an age is in s, m, h or d (30s, 10m, 2h, 1d)"
+        );
+        assert!(err("from=10").starts_with("bad from \"10\": an age needs a unit"));
+        assert!(err("from=").starts_with("bad from \"\": expected an RFC 3339 time"));
+        assert!(
+            err("until=99999999999999999d")
+                .starts_with("bad until \"99999999999999999d\": an age too long")
+        );
+        // A `+` not encoded is a space.
+        assert!(
+            err("from=2026-12-01T06:00:00+01:00")
+                .starts_with("bad from \"2026-12-01T06:00:00 01:00\"")
+        );
+        assert_eq!(
+            err("from=1h&until=2h"),
+            "from (2026-12-01T04:00:00Z) is later than until (2026-12-01T03:00:00Z): \
+             no message can match"
+        );
+        // The same time for both is an empty range, not a mistake.
+        assert!(Query::parse("from=1h&until=60m", NOW).is_ok());
     }
 
     #[test]
     fn combined_filters() {
-        let q = Query::parse("sev=err&fac=auth&grep=fail&l=5&since=42&fmt=json").unwrap();
+        let q = parse("sev=err&fac=auth&grep=fail&l=5&since=42&fmt=json&app=!cron&not=ok");
         assert_eq!(q.limit, Some(5));
-        assert_eq!(q.since, Some(42));
+        assert_eq!(q.since(), Some(42));
+        assert_eq!(q.first_seq(), 43);
         assert_eq!(q.format, OutputFormat::Json);
         assert!(!q.filter.matches_all());
-        assert!(q.filter.matches(&msg(4, 3, None, None, b"login failed")));
-        assert!(!q.filter.matches(&msg(4, 4, None, None, b"login failed")));
-        assert!(!q.filter.matches(&msg(10, 3, None, None, b"login failed")));
-        assert!(!q.filter.matches(&msg(4, 3, None, None, b"login ok")));
+        assert!(
+            q.filter
+                .matches(NOW, &msg(4, 3, None, None, b"login failed"))
+        );
+        assert!(
+            !q.filter
+                .matches(NOW, &msg(4, 4, None, None, b"login failed"))
+        );
+        assert!(
+            !q.filter
+                .matches(NOW, &msg(10, 3, None, None, b"login failed"))
+        );
+        assert!(!q.filter.matches(NOW, &msg(4, 3, None, None, b"login ok")));
+        assert!(
+            !q.filter
+                .matches(NOW, &msg(4, 3, None, Some(b"cron"), b"login failed"))
+        );
+        assert!(
+            !q.filter
+                .matches(NOW, &msg(4, 3, None, None, b"login failed, ok"))
+        );
     }
 
     #[test]
-    fn since() {
-        assert_eq!(Query::parse("since=0").unwrap().since, Some(0));
+    fn since_and_the_seq_after_it() {
+        assert_eq!(parse("since=0").since(), Some(0));
+        assert_eq!(parse("since=0").first_seq(), 1);
+        let last = parse("since=18446744073709551614");
+        assert_eq!(last.first_seq(), u64::MAX);
+        // Nothing comes after the last seq there is: the caller must not
+        // have to compute it (issue 13, defect 8).
         assert_eq!(
-            Query::parse("since=18446744073709551615").unwrap().since,
-            Some(u64::MAX)
+            err("since=18446744073709551615"),
+            "bad since \"18446744073709551615\": no seq comes after it"
+        );
+        assert!(
+            err("since=18446744073709551616")
+                .starts_with("bad since \"18446744073709551616\": more than")
         );
         assert!(err("since=-1").starts_with("bad since \"-1\""));
+        assert!(err("since=").starts_with("bad since \"\""));
     }
 
     #[test]
     fn unknown_repeated_and_badly_encoded() {
         assert_eq!(
             err("lines=5"),
-            "unknown parameter \"lines\": expected l, fmt, sev, fac, host, app, grep or since"
+            "unknown parameter \"lines\": expected l, fmt, sev, fac, host, app, grep, not, re, \
+             since, from or until"
         );
         assert_eq!(err("l=1&l=2"), "repeated parameter \"l\"");
         assert_eq!(
             err("sev=err&fmt=json&sev=err"),
             "repeated parameter \"sev\""
         );
+        assert_eq!(
+            err("from=1h&until=1m&from=2h"),
+            "repeated parameter \"from\""
+        );
+        assert_eq!(err("re=a&re=b"), "repeated parameter \"re\"");
         assert!(err("grep=%4").starts_with("bad grep \"%4\": bad percent-encoding"));
         assert!(err("grep=%zz").starts_with("bad grep"));
         assert!(err("%=1").starts_with("bad parameter name"));
         // Encoded names are decoded.
-        assert_eq!(Query::parse("%6C=3").unwrap().limit, Some(3));
+        assert_eq!(parse("%6C=3").limit, Some(3));
     }
 
     #[test]
@@ -581,6 +1147,34 @@ mod tests {
         assert!(e.len() < 200, "{e}");
         let e = err("fmt=%FF%0D%0A");
         assert!(!e.contains('\n') && !e.contains('\r'), "{e}");
+        let e = err(&format!("re=%0A(%0A{}", "x".repeat(500)));
+        assert!(!e.contains('\n') && e.len() < 200, "{e}");
+    }
+
+    #[test]
+    fn share_key_is_format_and_filter() {
+        let a = parse("fmt=json&app=b,a&sev=3&from=2026-12-01T04:00:00Z&re=x&l=5&since=9");
+        let b = parse("since=1&re=x&sev=err&app=a,b&from=1h&fmt=json");
+        assert_ne!(a, b);
+        assert_eq!(a.share_key(), b.share_key());
+        assert_eq!(hash_of(&a.share_key()), hash_of(&b.share_key()));
+        for other in [
+            "fmt=raw&app=b,a&sev=3&from=1h&re=x",
+            "fmt=json&app=b,a&sev=3&from=1h&re=y",
+            "fmt=json&app=b,a&sev=2&from=1h&re=x",
+            "fmt=json&app=b&sev=3&from=1h&re=x",
+            "fmt=json&app=b,a&sev=3&from=2h&re=x",
+            "fmt=json&app=b,a&sev=3&from=1h&re=x&until=0s",
+            "fmt=json&app=b,a&sev=3&from=1h&re=x&grep=x",
+            "fmt=json&app=b,a&sev=3&from=1h&re=x&not=x",
+        ] {
+            assert_ne!(a.share_key(), parse(other).share_key(), "{other}");
+        }
+        // An age is resolved: the same text at another time is another key.
+        assert_ne!(
+            Query::parse("from=1h", NOW).unwrap().share_key(),
+            Query::parse("from=1h", NOW + 1).unwrap().share_key()
+        );
     }
 
     #[test]
@@ -602,12 +1196,495 @@ mod tests {
                 "{encoded}"
             );
             assert_eq!(percent_decode(&encoded).unwrap(), s.as_bytes());
-            let q = Query::parse(&format!("grep={encoded}")).unwrap();
-            assert!(
-                q.filter
-                    .matches(&msg(1, 6, None, None, format!("<{s}>").as_bytes()))
-            );
+            assert!(selects(
+                &format!("grep={encoded}"),
+                &msg(1, 6, None, None, format!("<{s}>").as_bytes())
+            ));
         }
         assert_eq!(encode_component("a b"), "a%20b");
     }
+
+    // Model-based properties: a query built from parts, spelled in several
+    // ways, selects what the parts say.
+
+    /// Names that can be list items: no comma, none starting with `!`, not
+    /// `-`, several needing percent-encoding.
+    const NAMES: [&str; 7] = ["a", "b", "web1", "x y", "é", "a+b&c=d", "-x"];
+    const TEXTS: [&str; 6] = ["", "disk full", "Disk FULL", "login failed", "a+b", "é!"];
+    const NEEDLES: [&str; 6] = ["", "disk", "FULL", "fail", "é", "+"];
+    const PATTERNS: [&str; 6] = ["", "^disk", "(?i)full", "fail(ed)?$", "[[:upper:]]", "^$"];
+
+    #[derive(Clone, Debug)]
+    enum When {
+        /// µs since 1970, written with this offset in seconds.
+        At(i64, i32),
+        /// A number and a unit.
+        Age(u16, char),
+    }
+
+    impl When {
+        fn resolve(&self, now: i64) -> i64 {
+            match *self {
+                When::At(us, _) => us,
+                When::Age(n, unit) => {
+                    let secs = match unit {
+                        's' => 1,
+                        'm' => 60,
+                        'h' => 3600,
+                        _ => 86_400,
+                    };
+                    now - i64::from(n) * secs * 1_000_000
+                }
+            }
+        }
+
+        fn text(&self) -> String {
+            match *self {
+                When::At(us, offset) => {
+                    let t = jiff::Timestamp::from_microsecond(us).unwrap();
+                    let offset = jiff::tz::Offset::from_seconds(offset).unwrap();
+                    t.display_with_offset(offset).to_string()
+                }
+                When::Age(n, unit) => format!("{n}{unit}"),
+            }
+        }
+    }
+
+    /// A list: negated, and items (`None` is `-`).
+    type List = (bool, Vec<Option<&'static str>>);
+
+    #[derive(Clone, Debug)]
+    struct Spec {
+        limit: Option<Option<u64>>,
+        fmt: Option<OutputFormat>,
+        sev: Option<(bool, u8)>,
+        fac: Option<(bool, Vec<u8>)>,
+        host: Option<List>,
+        app: Option<List>,
+        grep: Option<&'static str>,
+        not: Option<&'static str>,
+        re: Option<&'static str>,
+        since: Option<u64>,
+        from: Option<When>,
+        until: Option<When>,
+    }
+
+    /// How a spec is written: the order of its parameters, and spellings
+    /// that must not matter.
+    #[derive(Clone, Debug)]
+    struct Spelling {
+        order: Vec<u8>,
+        numbers: bool,
+        upper: bool,
+        /// Repeat the first item of each list at its end.
+        repeat: bool,
+        reverse: bool,
+    }
+
+    fn when() -> impl Strategy<Value = When> {
+        prop_oneof![
+            (
+                NOW - 3 * 86_400_000_000..NOW + 86_400_000_000,
+                -50_400i32..=50_400
+            )
+                .prop_map(|(us, off)| When::At(us, off / 60 * 60)),
+            (0u16..100, prop::sample::select(vec!['s', 'm', 'h', 'd']))
+                .prop_map(|(n, u)| When::Age(n, u)),
+        ]
+    }
+
+    fn list() -> impl Strategy<Value = List> {
+        (
+            any::<bool>(),
+            prop::collection::vec(
+                prop::option::weighted(0.8, prop::sample::select(&NAMES[..])),
+                1..4,
+            ),
+        )
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        let a = (
+            prop::option::of(prop_oneof![Just(None), (0u64..20).prop_map(Some)]),
+            prop::option::of(prop::sample::select(vec![
+                OutputFormat::Syslog,
+                OutputFormat::Json,
+                OutputFormat::Raw,
+            ])),
+            prop::option::of((any::<bool>(), 0u8..8)),
+            prop::option::of((any::<bool>(), prop::collection::vec(0u8..24, 1..4))),
+            prop::option::of(list()),
+            prop::option::of(list()),
+        );
+        let b = (
+            prop::option::of(prop::sample::select(&NEEDLES[..])),
+            prop::option::of(prop::sample::select(&NEEDLES[..])),
+            prop::option::of(prop::sample::select(&PATTERNS[..])),
+            prop::option::of(prop_oneof![0u64..10, Just(u64::MAX - 1)]),
+            prop::option::of(when()),
+            prop::option::of(when()),
+        );
+        (a, b).prop_map(
+            |((limit, fmt, sev, fac, host, app), (grep, not, re, since, from, until))| Spec {
+                limit,
+                fmt,
+                sev,
+                fac,
+                host,
+                app,
+                grep,
+                not,
+                re,
+                since,
+                from,
+                until,
+            },
+        )
+    }
+
+    fn spelling() -> impl Strategy<Value = Spelling> {
+        (
+            Just((0u8..12).collect::<Vec<u8>>()).prop_shuffle(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(order, numbers, upper, repeat, reverse)| Spelling {
+                order,
+                numbers,
+                upper,
+                repeat,
+                reverse,
+            })
+    }
+
+    fn items<T: Clone>(items: &[T], how: &Spelling) -> Vec<T> {
+        let mut v = items.to_vec();
+        if how.reverse {
+            v.reverse();
+        }
+        if how.repeat {
+            v.push(v[0].clone());
+        }
+        v
+    }
+
+    fn bang(negated: bool) -> &'static str {
+        if negated { "!" } else { "" }
+    }
+
+    fn render(spec: &Spec, how: &Spelling) -> String {
+        let case = |s: &str| {
+            if how.upper {
+                s.to_uppercase()
+            } else {
+                s.to_string()
+            }
+        };
+        let names = |(negated, list): &List| {
+            let list: Vec<&str> = items(list, how).iter().map(|n| n.unwrap_or("-")).collect();
+            encode_component(&format!("{}{}", bang(*negated), list.join(",")))
+        };
+        let mut params: Vec<(u8, String)> = Vec::new();
+        let mut put = |i: u8, name: &str, value: Option<String>| {
+            if let Some(v) = value {
+                params.push((how.order[usize::from(i)], format!("{name}={v}")));
+            }
+        };
+        put(
+            0,
+            "l",
+            spec.limit.map(|l| l.map_or("-1".into(), |n| n.to_string())),
+        );
+        put(1, "fmt", spec.fmt.map(|f| f.name().to_string()));
+        put(
+            2,
+            "sev",
+            spec.sev.map(|(negated, s)| {
+                let name = if how.numbers {
+                    s.to_string()
+                } else {
+                    case(syslog::SEVERITY_NAMES[usize::from(s)])
+                };
+                format!("{}{name}", bang(negated))
+            }),
+        );
+        put(
+            3,
+            "fac",
+            spec.fac.as_ref().map(|(negated, list)| {
+                let list: Vec<String> = items(list, how)
+                    .iter()
+                    .map(|&f| {
+                        if how.numbers {
+                            f.to_string()
+                        } else {
+                            case(syslog::FACILITY_NAMES[usize::from(f)])
+                        }
+                    })
+                    .collect();
+                format!("{}{}", bang(*negated), list.join(","))
+            }),
+        );
+        put(4, "host", spec.host.as_ref().map(names));
+        put(5, "app", spec.app.as_ref().map(names));
+        put(6, "grep", spec.grep.map(encode_component));
+        put(7, "not", spec.not.map(encode_component));
+        put(8, "re", spec.re.map(encode_component));
+        put(9, "since", spec.since.map(|s| s.to_string()));
+        put(
+            10,
+            "from",
+            spec.from.as_ref().map(|w| encode_component(&w.text())),
+        );
+        put(
+            11,
+            "until",
+            spec.until.as_ref().map(|w| encode_component(&w.text())),
+        );
+        params.sort();
+        params
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    struct Sample {
+        received: i64,
+        facility: u8,
+        severity: u8,
+        host: Option<&'static str>,
+        app: Option<&'static str>,
+        text: &'static str,
+    }
+
+    fn sample() -> impl Strategy<Value = Sample> {
+        (
+            NOW - 4 * 86_400_000_000..NOW + 86_400_000_000,
+            0u8..24,
+            0u8..8,
+            prop::option::of(prop::sample::select(&NAMES[..])),
+            prop::option::of(prop::sample::select(&NAMES[..])),
+            prop::sample::select(&TEXTS[..]),
+        )
+            .prop_map(|(received, facility, severity, host, app, text)| Sample {
+                received,
+                facility,
+                severity,
+                host,
+                app,
+                text,
+            })
+    }
+
+    impl std::fmt::Debug for Sample {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "<{}.{}> at {} host {:?} app {:?}: {:?}",
+                self.facility, self.severity, self.received, self.host, self.app, self.text
+            )
+        }
+    }
+
+    /// What `spec` selects, from its parts alone.
+    fn model(spec: &Spec, s: &Sample) -> bool {
+        let in_list = |list: &List, value: Option<&str>| list.1.contains(&value) != list.0;
+        spec.sev
+            .is_none_or(|(negated, max)| (s.severity <= max) != negated)
+            && spec
+                .fac
+                .as_ref()
+                .is_none_or(|(negated, list)| list.contains(&s.facility) != *negated)
+            && spec.host.as_ref().is_none_or(|l| in_list(l, s.host))
+            && spec.app.as_ref().is_none_or(|l| in_list(l, s.app))
+            && spec.grep.is_none_or(|g| s.text.contains(g))
+            && spec.not.is_none_or(|n| !s.text.contains(n))
+            && spec
+                .re
+                .is_none_or(|p| regex::Regex::new(p).unwrap().is_match(s.text))
+            && spec
+                .from
+                .as_ref()
+                .is_none_or(|w| s.received >= w.resolve(NOW))
+            && spec
+                .until
+                .as_ref()
+                .is_none_or(|w| s.received < w.resolve(NOW))
+    }
+
+    proptest! {
+        #[test]
+        fn selects_what_the_parts_say(
+            spec in spec(),
+            how in spelling(),
+            samples in prop::collection::vec(sample(), 1..12),
+        ) {
+            let text = render(&spec, &how);
+            let from = spec.from.as_ref().map(|w| w.resolve(NOW));
+            let until = spec.until.as_ref().map(|w| w.resolve(NOW));
+            let parsed = Query::parse(&text, NOW);
+            if let (Some(f), Some(u)) = (from, until) && f > u {
+                prop_assert!(parsed.is_err(), "{text}");
+                return Ok(());
+            }
+            let q = parsed.map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            prop_assert_eq!(q.limit, spec.limit.flatten());
+            prop_assert_eq!(q.format, spec.fmt.unwrap_or(OutputFormat::Syslog));
+            prop_assert_eq!(q.since(), spec.since);
+            prop_assert_eq!(q.first_seq(), spec.since.map_or(0, |s| s + 1));
+            prop_assert_eq!(q.received(), TimeRange { from_us: from, until_us: until });
+            for s in &samples {
+                let m = msg(
+                    s.facility,
+                    s.severity,
+                    s.host.map(str::as_bytes),
+                    s.app.map(str::as_bytes),
+                    s.text.as_bytes(),
+                );
+                prop_assert_eq!(q.filter.matches(s.received, &m), model(&spec, s), "{} on {:?}", text, s);
+            }
+        }
+
+        #[test]
+        fn spelling_and_order_do_not_matter(spec in spec(), one in spelling(), other in spelling()) {
+            let (a, b) = (render(&spec, &one), render(&spec, &other));
+            match (Query::parse(&a, NOW), Query::parse(&b, NOW)) {
+                (Ok(qa), Ok(qb)) => {
+                    prop_assert_eq!(&qa, &qb, "{} against {}", a, b);
+                    prop_assert_eq!(qa.share_key(), qb.share_key());
+                    prop_assert_eq!(hash_of(&qa.share_key()), hash_of(&qb.share_key()));
+                }
+                (Err(ea), Err(eb)) => prop_assert_eq!(ea, eb),
+                (qa, qb) => prop_assert!(false, "{a}: {qa:?}, {b}: {qb:?}"),
+            }
+        }
+
+        #[test]
+        fn where_a_follower_starts_is_not_shared(spec in spec(), how in spelling(), l in 0u64..5, since in 0u64..5) {
+            let mut other = spec.clone();
+            other.limit = Some(Some(l));
+            other.since = Some(since);
+            if let (Ok(a), Ok(b)) = (Query::parse(&render(&spec, &how), NOW), Query::parse(&render(&other, &how), NOW)) {
+                prop_assert_eq!(a.share_key(), b.share_key());
+            }
+        }
+
+        #[test]
+        fn a_negated_list_selects_the_rest(
+            param in prop::sample::select(vec!["sev", "fac", "host", "app"]),
+            list in list(),
+            facs in prop::collection::vec(0u8..24, 1..4),
+            sev in 0u8..8,
+            samples in prop::collection::vec(sample(), 1..12),
+        ) {
+            let value = match param {
+                "sev" => sev.to_string(),
+                "fac" => facs.iter().map(u8::to_string).collect::<Vec<_>>().join(","),
+                _ => list.1.iter().map(|n| n.unwrap_or("-")).collect::<Vec<_>>().join(","),
+            };
+            let enc = encode_component(&value);
+            let yes = parse(&format!("{param}={enc}"));
+            let no = parse(&format!("{param}=!{enc}"));
+            prop_assert_ne!(&yes, &no);
+            for s in &samples {
+                let m = msg(s.facility, s.severity, s.host.map(str::as_bytes), s.app.map(str::as_bytes), b"");
+                prop_assert_ne!(yes.filter.matches(NOW, &m), no.filter.matches(NOW, &m), "{}={} on {:?}", param, value, s);
+            }
+        }
+
+        #[test]
+        fn a_list_is_any_of_its_items(
+            param in prop::sample::select(vec!["fac", "host", "app"]),
+            list in list(),
+            facs in prop::collection::vec(0u8..24, 1..4),
+            samples in prop::collection::vec(sample(), 1..12),
+        ) {
+            let items: Vec<String> = match param {
+                "fac" => facs.iter().map(u8::to_string).collect(),
+                _ => list.1.iter().map(|n| n.unwrap_or("-").to_string()).collect(),
+            };
+            let all = parse(&format!("{param}={}", encode_component(&items.join(","))));
+            let each: Vec<Query> = items
+                .iter()
+                .map(|i| parse(&format!("{param}={}", encode_component(i))))
+                .collect();
+            for s in &samples {
+                let m = msg(s.facility, s.severity, s.host.map(str::as_bytes), s.app.map(str::as_bytes), b"");
+                prop_assert_eq!(
+                    all.filter.matches(NOW, &m),
+                    each.iter().any(|q| q.filter.matches(NOW, &m)),
+                    "{}={:?} on {:?}", param, items, s
+                );
+            }
+        }
+
+        #[test]
+        fn any_text_parses_or_gets_one_short_line(
+            parts in prop::collection::vec(prop::sample::select(FRAGMENTS), 0..16),
+            now in any::<i64>(),
+        ) {
+            let text = parts.concat();
+            match Query::parse(&text, now) {
+                Ok(q) => {
+                    let _ = q.filter.matches(now, &msg(1, 6, Some(b"h"), None, b"x"));
+                    let _ = q.first_seq();
+                }
+                Err(e) => {
+                    prop_assert!(!e.0.contains(['\n', '\r']), "{:?}", e.0);
+                    prop_assert!(e.0.len() < 400, "{:?}", e.0);
+                }
+            }
+        }
+    }
+
+    const FRAGMENTS: &[&str] = &[
+        "&",
+        "=",
+        "!",
+        ",",
+        "-",
+        "%",
+        "%2C",
+        "%21",
+        "%0A",
+        "+",
+        "l=",
+        "fmt=",
+        "sev=",
+        "fac=",
+        "host=",
+        "app=",
+        "grep=",
+        "not=",
+        "re=",
+        "since=",
+        "from=",
+        "until=",
+        "json",
+        "err",
+        "kern",
+        "auth",
+        "web1",
+        "(",
+        ")",
+        "\\w{100}",
+        "(?i)",
+        "[",
+        "10m",
+        "30",
+        "1d",
+        "9x",
+        "2026-12-01T05:00:00",
+        "Z",
+        "%2B01:00",
+        "99999999999999999999",
+        "18446744073709551615",
+        "-1",
+        "0",
+        "\u{e9}",
+        "%FF",
+    ];
 }

@@ -64,3 +64,27 @@ fn a_follower_resuming_after_evicted_messages_is_told_first() {
     assert_eq!(frames[10]["seq"], 29);
     assert_eq!(d.status()["counters"]["skipped_followers"], 15);
 }
+
+#[test]
+fn a_follower_without_a_cursor_is_told_of_no_gap() {
+    let d = daemon().args(&["-buffer-size", "10"]).start();
+    for i in 0..30 {
+        d.send_unix(format!("<14>1 - h app - - - m{i}").as_bytes());
+    }
+    d.wait_stored(30);
+    let stream = UnixStream::connect(&d.query).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let (mut ws, _) = tungstenite::client::client("ws://localhost/ws?fmt=json&l=3", stream)
+        .expect("websocket handshake");
+    let mut first = None;
+    while first.is_none() {
+        if let Message::Text(t) = ws.read().expect("a frame") {
+            first = Some(serde_json::from_str::<serde_json::Value>(t.as_str()).expect("json"));
+        }
+    }
+    let first = first.expect("a frame");
+    assert_eq!(first["seq"], 27, "{first:?}");
+    assert_eq!(d.status()["counters"]["skipped_followers"], 0);
+}

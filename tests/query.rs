@@ -279,3 +279,189 @@ fn an_empty_ring_dumps_nothing() {
     let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
     assert!(head.contains("x-circolog-last-seq: -1"), "{head}");
 }
+
+/// `GET /?fmt=json` with each `name=value` encoded by curl, as a user
+/// writes it: `curl -G --data-urlencode 're=(?i)fail'`. Returns the status
+/// and the body.
+fn get_encoded(d: &Daemon, params: &[&str]) -> (u16, String) {
+    let mut args = vec!["-G", "-w", "\n%{http_code}", "--data-urlencode", "fmt=json"];
+    for p in params {
+        args.extend(["--data-urlencode", p]);
+    }
+    let u = url("/");
+    args.push(&u);
+    let out = d.curl(&d.query, &args);
+    let text = String::from_utf8(out.stdout).expect("utf-8 body");
+    let (body, code) = text.rsplit_once('\n').expect("a status line");
+    (code.parse().expect("status"), body.trim_end().to_string())
+}
+
+/// The seqs `GET /` gives for `params`, encoded by curl; fails the test
+/// unless the answer is a 200.
+fn seqs_encoded(d: &Daemon, params: &[&str]) -> Vec<u64> {
+    let (code, body) = get_encoded(d, params);
+    assert_eq!(code, 200, "{params:?}: {body}");
+    body.lines()
+        .map(|l| {
+            let m: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            m["seq"].as_u64().expect("seq")
+        })
+        .collect()
+}
+
+#[test]
+fn host_app_and_fac_take_lists_and_negation() {
+    let d = seeded();
+    assert_eq!(seqs(&d, "app=sshd,cron"), [2, 5]);
+    assert_eq!(seqs(&d, "app=!web"), [0, 1, 2, 5]);
+    assert_eq!(seqs(&d, "app=!web,kernel"), [1, 2, 5]);
+    // `-` is the messages without the field, in a list too.
+    assert_eq!(seqs(&d, "host=-,beta"), [1, 2, 4]);
+    assert_eq!(seqs(&d, "host=!alpha"), [1, 2, 4, 5]);
+    assert_eq!(seqs(&d, "host=!-"), [0, 2, 3, 4, 5, 6]);
+    assert_eq!(seqs(&d, "fac=!local0,local7"), [0, 1, 2, 5]);
+    assert_eq!(seqs(&d, "fac=!auth,authpriv"), [0, 1, 3, 4, 5, 6]);
+    // Less severe than err.
+    assert_eq!(seqs(&d, "sev=!err"), [1, 2, 4, 5]);
+    assert_eq!(seqs(&d, "sev=!warning&fac=local0"), [4]);
+    assert_eq!(seqs(&d, "app=web&host=!beta"), [3, 6]);
+    // Encoded by curl (`!` and `,` become %21 and %2C) they mean the same.
+    assert_eq!(seqs_encoded(&d, &["app=!web,kernel"]), [1, 2, 5]);
+    assert_eq!(seqs_encoded(&d, &["host=-,beta", "sev=!crit"]), [1, 2, 4]);
+}
+
+#[test]
+fn re_and_not() {
+    let d = seeded();
+    assert_eq!(seqs_encoded(&d, &["re=(?i)^(DISK|cache)"]), [0, 4]);
+    assert_eq!(seqs_encoded(&d, &["re=fail(ed|ure)?: "]), [3]);
+    assert_eq!(seqs_encoded(&d, &["re=^[a-z]+ (on|is) "]), [0, 6]);
+    assert_eq!(seqs_encoded(&d, &["re=\\bdown$"]), [6]);
+    // Case matters unless the pattern says otherwise.
+    assert_eq!(seqs_encoded(&d, &["re=^accepted"]), Vec::<u64>::new());
+    assert_eq!(seqs_encoded(&d, &["re=(?i)^accepted"]), [2]);
+    assert_eq!(seqs_encoded(&d, &["not=e"]), [5]);
+    assert_eq!(seqs_encoded(&d, &["not=o"]), [2, 4]);
+    assert_eq!(seqs_encoded(&d, &["grep=i", "not=s"]), [1]);
+    assert_eq!(seqs_encoded(&d, &["re=e", "not=fire", "app=!web"]), [1, 2]);
+    // The last 2 of those matching.
+    assert_eq!(seqs_encoded(&d, &["l=2", "not=slow"]), [4, 6]);
+}
+
+#[test]
+fn from_and_until_with_times_and_ages() {
+    let d = daemon().start();
+    d.send_unix(b"<13>1 2026-11-24T10:00:00Z h app - - - early one");
+    d.send_unix(b"<13>1 2026-11-24T10:00:00Z h app - - - early two");
+    d.wait_stored(2);
+    // Ages are in whole seconds: the late ones come well after `2s` ago,
+    // the early ones well before.
+    std::thread::sleep(Duration::from_secs(3));
+    d.send_unix(b"<13>1 2026-11-24T10:00:00Z h app - - - late one");
+    d.send_unix(b"<13>1 2026-11-24T10:00:00Z h app - - - late two");
+    d.wait_stored(4);
+
+    let ms = d.json("");
+    let received = ms[2]["received"].as_str().expect("received").to_string();
+    // The same instant written with an offset: from is inclusive, until not.
+    let t: jiff::Timestamp = received.parse().expect("RFC 3339");
+    let offset = jiff::tz::Offset::from_seconds(5 * 3600 + 1800).expect("offset");
+    let shifted = t.display_with_offset(offset).to_string();
+    assert!(shifted.contains("+05:30"), "{shifted}");
+    assert_eq!(seqs_encoded(&d, &[&format!("from={received}")]), [2, 3]);
+    assert_eq!(seqs_encoded(&d, &[&format!("from={shifted}")]), [2, 3]);
+    assert_eq!(seqs_encoded(&d, &[&format!("until={shifted}")]), [0, 1]);
+    // Received in that very µs: the first late one, and the second when
+    // both came in one read.
+    let same: Vec<u64> = (2..4)
+        .filter(|&i| ms[i]["received"] == ms[2]["received"])
+        .map(|i| i as u64)
+        .collect();
+    let next = (t + jiff::SignedDuration::from_micros(1)).to_string();
+    assert_eq!(
+        seqs_encoded(&d, &[&format!("from={received}"), &format!("until={next}")]),
+        same
+    );
+
+    assert_eq!(seqs(&d, "from=2s"), [2, 3]);
+    assert_eq!(seqs(&d, "until=2s"), [0, 1]);
+    assert_eq!(seqs(&d, "from=10m"), [0, 1, 2, 3]);
+    assert_eq!(seqs(&d, "from=1d&until=10m"), Vec::<u64>::new());
+    assert_eq!(seqs(&d, "until=1h"), Vec::<u64>::new());
+    assert_eq!(seqs(&d, "l=1&until=2s"), [1]);
+    assert_eq!(seqs(&d, "since=0&from=1h&grep=two"), [1, 3]);
+}
+
+#[test]
+fn bad_new_parameters_are_400_with_a_one_line_reason() {
+    let d = seeded();
+    for (param, reason) in [
+        ("app=", "bad app \"\": expected names"),
+        ("app=!", "bad app \"!\": an empty list after !"),
+        (
+            "host=web1,,web2",
+            "bad host \"web1,,web2\": an empty item in the list",
+        ),
+        (
+            "fac=kern,bogus",
+            "bad fac \"bogus\": expected facility names",
+        ),
+        ("fac=", "bad fac \"\": expected facility names"),
+        ("sev=!", "bad sev \"!\": expected emerg"),
+        ("re=(", "bad re \"(\": unclosed group"),
+        (
+            "re=\\w{100}",
+            "bad re \"\\\\w{100}\": too big once compiled",
+        ),
+        (
+            "from=2026-12-01T05:00:00",
+            "bad from \"2026-12-01T05:00:00\": a time needs its offset",
+        ),
+        ("until=10x", "bad until \"10x\": unknown unit"),
+        ("from=10", "bad from \"10\": an age needs a unit"),
+        (
+            "from=yesterday",
+            "bad from \"yesterday\": expected an RFC 3339 time",
+        ),
+        ("from=1h&until=2h", "from ("),
+        ("not=a&not=b", "repeated parameter \"not\""),
+        (
+            "regex=a",
+            "unknown parameter \"regex\": expected l, fmt, sev, fac, host, app, grep, not, re, since, from or until",
+        ),
+    ] {
+        let params: Vec<&str> = param.split('&').collect();
+        let (code, body) = get_encoded(&d, &params);
+        assert_eq!(code, 400, "{param}: {body}");
+        assert_eq!(body.lines().count(), 1, "{param}: {body}");
+        assert!(body.starts_with(reason), "{param}: {body}");
+    }
+}
+
+/// Issue 13, defect 8: `since=18446744073709551615` gave the whole ring, as
+/// the seq after it wrapped to 0 (a panic in a debug build).
+#[test]
+fn since_and_l_that_overflow_are_400() {
+    let d = seeded();
+    for (param, reason) in [
+        (
+            "since=18446744073709551615",
+            "bad since \"18446744073709551615\": no seq comes after it",
+        ),
+        (
+            "since=18446744073709551616",
+            "bad since \"18446744073709551616\": more than 18446744073709551615",
+        ),
+        (
+            "l=18446744073709551616",
+            "bad l \"18446744073709551616\": more than 18446744073709551615",
+        ),
+    ] {
+        let (code, body) = get_encoded(&d, &[param]);
+        assert_eq!((code, body.as_str()), (400, reason), "{param}");
+    }
+    assert_eq!(seqs(&d, "since=18446744073709551614"), Vec::<u64>::new());
+    assert_eq!(seqs(&d, "l=18446744073709551615").len(), 7);
+    // The daemon goes on answering.
+    assert_eq!(seqs(&d, "since=5"), [6]);
+}

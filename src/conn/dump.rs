@@ -57,7 +57,7 @@ impl Dump {
             ("X-Circolog-Epoch", epoch.as_str()),
         ];
         // A resume from a cursor the ring has overtaken says what it lost.
-        let skipped = query.since.map(|_| lost_since(&query, st).to_string());
+        let skipped = query.since().map(|_| lost_since(&query, st).to_string());
         if let Some(n) = &skipped {
             headers.push(("X-Circolog-Skipped", n.as_str()));
         }
@@ -109,7 +109,7 @@ impl Dump {
             match st.ring().read(self.cursor) {
                 Read::Entry(e) => {
                     let msg = st.message(&e);
-                    if self.query.filter.matches(&msg) {
+                    if self.query.filter.matches(e.received_us, &msg) {
                         format::render(self.query.format, &e, &msg, st.epoch_us(), &mut self.body);
                     }
                     self.cursor += 1;
@@ -141,10 +141,13 @@ impl Dump {
     }
 }
 
-/// How many messages after `since` the ring no longer holds.
+/// How many messages after `since` the ring no longer holds (none
+/// without `since`: such a reader asked for what there is).
 pub(super) fn lost_since(q: &Query, st: &State) -> u64 {
-    let wanted = q.since.map_or(0, |s| s.saturating_add(1));
-    st.ring().first_seq().saturating_sub(wanted)
+    if q.since().is_none() {
+        return 0;
+    }
+    st.ring().first_seq().saturating_sub(q.first_seq())
 }
 
 /// The search for the first seq of a dump or a follower's backlog: the
@@ -162,8 +165,7 @@ impl Seek {
     /// The first seq at once when no scan is needed, else the scan to run
     /// with [`Seek::step`].
     pub(super) fn new(q: &Query, st: &State, end: u64) -> Result<u64, Seek> {
-        let since = q.since.map_or(0, |s| s.saturating_add(1));
-        let lower = st.ring().first_seq().max(since);
+        let lower = st.ring().first_seq().max(q.first_seq());
         let Some(limit) = q.limit else {
             return Ok(lower);
         };
@@ -191,7 +193,7 @@ impl Seek {
         while self.seq > stop {
             let s = self.seq - 1;
             if let Some(e) = ring.get(s)
-                && q.filter.matches(&st.message(&e))
+                && q.filter.matches(e.received_us, &st.message(&e))
             {
                 self.found += 1;
                 if self.found == self.limit {

@@ -538,7 +538,7 @@ impl Conn {
                 head,
                 &[],
             ),
-            "/" | "/ws" => match Query::parse(&req.query) {
+            "/" | "/ws" => match Query::parse(&req.query, now.unix_us) {
                 Err(e) => error_response(bytes, 400, &e.0, ka, head),
                 Ok(q) if req.path == "/" => {
                     self.phase = Phase::Dump(Box::new(Dump::start(&req, q, st, bytes)));
