@@ -29,6 +29,7 @@
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod diag;
 pub mod fanout;
 pub mod format;
 pub mod http;
