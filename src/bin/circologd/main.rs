@@ -5,6 +5,7 @@
 mod dgram;
 mod listen;
 mod serve;
+mod sys;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -247,8 +248,14 @@ fn run(args: Args) -> Result<(), String> {
         max_clients: args.max_clients,
         max_ws_frame: args.max_ws_frame,
     };
-    let ingest = dgram::DgramIngest::new(sources, max_message, dgram::Tuning::from_env())
-        .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))?;
+    let ingest = dgram::DgramIngest::new(sources, max_message)
+        .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
+        .and_then(|i| match args.lock_memory {
+            Some(true) => i.lock().map(|()| i).map_err(|e| {
+                format!("cannot lock the receive buffers in RAM: {e} (raise RLIMIT_MEMLOCK, or run without -lock-memory)")
+            }),
+            _ => Ok(i),
+        })?;
 
     for l in &listening {
         println!("circologd: listening: {l}");
