@@ -15,17 +15,23 @@ mod drain;
 mod follow;
 #[path = "circolog/harness.rs"]
 mod harness;
+#[path = "circolog/multishot.rs"]
+mod multishot;
 #[path = "circolog/peers.rs"]
 mod peers;
 #[path = "circolog/send.rs"]
 mod send;
+// The half of it that holds its `unsafe`.
+#[allow(dead_code, unused_imports)]
+#[path = "../src/bin/circologd/sys.rs"]
+mod sys;
 #[path = "circolog/table.rs"]
 mod table;
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-use drain::{DgramDrain, TcpDrain, UringDrain};
+use drain::{Bare, DgramDrain, TcpDrain, UringDrain};
 use follow::{DumpLoop, Followers};
 use harness::{Circolog, Sample, Sink, summarize};
 use send::{Dest, Mode, Size, Spec};
@@ -265,28 +271,17 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
     let mut cred = DgramDrain::unix(&dir.path().join("drain-cred.sock"), true)?;
     let mut udp = DgramDrain::udp()?;
     let mut tcp = TcpDrain::start()?;
-    use dgram::{Receive, TaskRun};
-    let mut ucoop = UringDrain::unix(
-        &dir.path().join("uring-coop.sock"),
-        Receive::Readiness,
-        TaskRun::Coop,
-    )?;
-    let mut udefer = UringDrain::unix(
-        &dir.path().join("uring-defer.sock"),
-        Receive::Readiness,
-        TaskRun::Defer,
-    )?;
+    let mut uring = UringDrain::unix(&dir.path().join("uring.sock"), Bare::Circologd)?;
+    let taskrun = multishot::TaskRun::from_env();
     let mut multi = UringDrain::unix(
         &dir.path().join("uring-multishot.sock"),
-        Receive::Multishot,
-        TaskRun::Coop,
+        Bare::Multishot(taskrun),
     )?;
-    let multi_path = multi.path.clone();
+    let (uring_path, multi_path) = (uring.path.clone(), multi.path.clone());
     let (plain_path, cred_path) = (
         plain.path.clone().unwrap_or_default(),
         cred.path.clone().unwrap_or_default(),
     );
-    let (coop_path, defer_path) = (ucoop.path.clone(), udefer.path.clone());
     let d_addr = d.addr.ok_or("no -syslog-addr")?;
     let d_sock = d.syslog.clone();
 
@@ -308,14 +303,9 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
             (&mut plain, Dest::Unix(plain_path.clone())),
             (&mut cred, Dest::Unix(cred_path.clone())),
             (&mut d, Dest::Unix(d_sock.clone())),
-            (&mut ucoop, Dest::Unix(coop_path.clone())),
+            (&mut uring, Dest::Unix(uring_path.clone())),
+            (&mut multi, Dest::Unix(multi_path.clone())),
         ];
-        // The two ring setups side by side, on the figure the target is on.
-        let both = size == 120 && mode == Mode::Send;
-        targets.push((&mut multi, Dest::Unix(multi_path.clone())));
-        if both {
-            targets.push((&mut udefer, Dest::Unix(defer_path.clone())));
-        }
         let n = targets.len();
         let r = side_by_side(&mut targets, &base, &vec![count; n], false, cfg.runs)?;
         let (p, c, ours, u) = (
@@ -384,17 +374,15 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
                 cpu_note("CPU µs/msg", &u)
             ),
         );
-        if both {
-            let x = summarize(&r[5]);
-            bare_row("same with DEFER_TASKRUN", &x, cpu_note("CPU µs/msg", &x));
-        }
         let x = summarize(&r[4]);
         bare_row(
             "bare multishot receiver",
             &x,
             format!(
-                "the first design: multishot RecvMsgMulti into 512 provided buffers \
-                 (COOP_TASKRUN, SO_PASSCRED); circologd ÷ it: {:.2}; {}",
+                "the first design (benches/circolog/multishot.rs): multishot RecvMsgMulti \
+                 into {} provided buffers ({}, SO_PASSCRED); circologd ÷ it: {:.2}; {}",
+                multishot::BUFFERS,
+                taskrun.name(),
                 ours.rate / x.rate,
                 cpu_note("CPU µs/msg", &x)
             ),

@@ -2,7 +2,7 @@
 //! each only takes the messages off its socket (`recvmmsg`, 64 at a time,
 //! or `read` for TCP) and copies them into a preallocated buffer.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
@@ -12,8 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use circolog::ring::Incoming;
+
 use crate::dgram;
 use crate::harness::{self, Sink};
+use crate::multishot::{Multishot, TaskRun};
 
 /// Datagrams per `recvmmsg`.
 const VLEN: usize = 64;
@@ -198,12 +201,71 @@ fn recv_loop(fd: &OwnedFd, credentials: bool, shared: &Shared) {
     std::hint::black_box((pids, &arena));
 }
 
-/// circologd's own datagram receive path (its `dgram.rs`, compiled into
-/// the benchmark) in a blocking loop that only copies each datagram into a
-/// preallocated buffer: what the receive with credentials costs, without
-/// circologd's event loop, parsing or ring. Either the path circologd uses
-/// (io_uring poll, then `recvmmsg`) or the multishot `RecvMsgMulti` it
-/// used before.
+/// A receiver built from io_uring, in a blocking loop that only copies
+/// each datagram into a preallocated buffer, like the drains: what the
+/// receive with credentials costs, without circologd's event loop, parsing
+/// or ring.
+#[derive(Clone, Copy, Debug)]
+pub enum Bare {
+    /// circologd's own receive path (its `dgram.rs` and `sys.rs`, compiled
+    /// into the benchmark): io_uring poll, then `recvmmsg`.
+    Circologd,
+    /// The first design (`multishot.rs`): multishot `RecvMsgMulti` into
+    /// provided buffers.
+    Multishot(TaskRun),
+}
+
+/// What the loop needs of a bare receiver.
+trait Receiver {
+    fn unstick(&mut self) -> io::Result<usize>;
+    fn pending(&mut self) -> bool;
+    fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+    fn drain_all(
+        &mut self,
+        budget: usize,
+        store: impl FnMut(Incoming<'_>) -> bool,
+    ) -> io::Result<(usize, bool)>;
+}
+
+impl Receiver for dgram::DgramIngest {
+    fn unstick(&mut self) -> io::Result<usize> {
+        dgram::DgramIngest::unstick(self)
+    }
+    fn pending(&mut self) -> bool {
+        dgram::DgramIngest::pending(self)
+    }
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        dgram::DgramIngest::wait(self, timeout)
+    }
+    fn drain_all(
+        &mut self,
+        budget: usize,
+        store: impl FnMut(Incoming<'_>) -> bool,
+    ) -> io::Result<(usize, bool)> {
+        dgram::DgramIngest::drain_all(self, budget, store)
+    }
+}
+
+impl Receiver for Multishot {
+    fn unstick(&mut self) -> io::Result<usize> {
+        Multishot::unstick(self)
+    }
+    fn pending(&mut self) -> bool {
+        Multishot::pending(self)
+    }
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        Multishot::wait(self, timeout)
+    }
+    fn drain_all(
+        &mut self,
+        budget: usize,
+        store: impl FnMut(Incoming<'_>) -> bool,
+    ) -> io::Result<(usize, bool)> {
+        Multishot::drain_all(self, budget, store)
+    }
+}
+
+/// A [`Bare`] receiver on a unix datagram socket.
 pub struct UringDrain {
     worker: Worker,
     pub path: PathBuf,
@@ -211,13 +273,9 @@ pub struct UringDrain {
 }
 
 impl UringDrain {
-    /// Binds a unix datagram socket at `path` with `SO_PASSCRED`, read as
-    /// `receive` says with the ring set up as `taskrun` says.
-    pub fn unix(
-        path: &Path,
-        receive: dgram::Receive,
-        taskrun: dgram::TaskRun,
-    ) -> Result<UringDrain, String> {
+    /// Binds a unix datagram socket at `path` with `SO_PASSCRED`, read by
+    /// `bare`.
+    pub fn unix(path: &Path, bare: Bare) -> Result<UringDrain, String> {
         let s = UnixDatagram::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))?;
         dgram::pass_credentials(&s).map_err(|e| e.to_string())?;
         let fd = OwnedFd::from(s);
@@ -225,34 +283,34 @@ impl UringDrain {
         if sockopt::set_socket_recv_buffer_size_force(&fd, RCVBUF).is_err() {
             let _ = sockopt::set_socket_recv_buffer_size(&fd, RCVBUF);
         }
-        let what = match (receive, taskrun) {
-            (dgram::Receive::Multishot, _) => "the bare multishot receiver",
-            (_, dgram::TaskRun::Defer) => "the bare io_uring receiver (DEFER_TASKRUN)",
-            _ => "the bare io_uring receiver",
+        let what = match bare {
+            Bare::Circologd => "the bare io_uring receiver",
+            Bare::Multishot(_) => "the bare multishot receiver",
         };
         let (tx, rx) = std::sync::mpsc::channel();
         let worker = Worker::spawn("uring-drain", move |sh| {
-            let tuning = dgram::Tuning {
-                receive,
-                taskrun,
-                ..dgram::Tuning::default()
-            };
-            let source = dgram::Source {
-                fd,
-                transport: circolog::ring::Transport::Unix,
-                credentials: true,
-            };
             // Created on this thread: the ring is single-issuer.
-            let ingest = dgram::DgramIngest::new(vec![source], MAX_MESSAGE, tuning)
-                .and_then(|mut i| i.start().map(|()| i));
-            match ingest {
-                Ok(ingest) => {
+            let failed = match bare {
+                Bare::Circologd => {
+                    let source = dgram::Source {
+                        fd,
+                        transport: circolog::ring::Transport::Unix,
+                        credentials: true,
+                    };
+                    dgram::DgramIngest::new(vec![source], MAX_MESSAGE)
+                        .and_then(|mut i| i.start().map(|()| i))
+                        .map(|i| {
+                            let _ = tx.send(Ok(()));
+                            uring_loop(i, sh, what);
+                        })
+                }
+                Bare::Multishot(taskrun) => Multishot::new(fd, MAX_MESSAGE, taskrun).map(|m| {
                     let _ = tx.send(Ok(()));
-                    uring_loop(ingest, sh, what);
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(format!("io_uring receiver: {e}")));
-                }
+                    uring_loop(m, sh, what);
+                }),
+            };
+            if let Err(e) = failed {
+                let _ = tx.send(Err(format!("{what}: {e}")));
             }
         })?;
         rx.recv().map_err(|e| e.to_string())??;
@@ -269,7 +327,7 @@ const QUIET: Duration = Duration::from_millis(50);
 /// circologd's default longest message: the receive buffers are as large.
 const MAX_MESSAGE: usize = 16384;
 
-fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared, what: &str) {
+fn uring_loop(mut ingest: impl Receiver, shared: &Shared, what: &str) {
     let mut arena = vec![1u8; ARENA];
     let mut at = 0;
     let mut pids = 0u64;
@@ -282,7 +340,7 @@ fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared, what: &str) {
                 Ok(0) => {}
                 Ok(_) => eprintln!("   {what}: read a socket gone quiet"),
                 Err(e) => {
-                    eprintln!("io_uring receiver: {e}");
+                    eprintln!("{what}: {e}");
                     return;
                 }
             }
@@ -292,7 +350,7 @@ fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared, what: &str) {
         if !ingest.pending()
             && let Err(e) = ingest.wait(QUIET)
         {
-            eprintln!("io_uring receiver: {e}");
+            eprintln!("{what}: {e}");
             return;
         }
         let drained = ingest.drain_all(usize::MAX, |m| {
@@ -311,7 +369,7 @@ fn uring_loop(mut ingest: dgram::DgramIngest, shared: &Shared, what: &str) {
                 shared.count.fetch_add(n as u64, Ordering::Release);
             }
             Err(e) => {
-                eprintln!("io_uring receiver: {e}");
+                eprintln!("{what}: {e}");
                 return;
             }
         }

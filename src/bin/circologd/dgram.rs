@@ -1,5 +1,5 @@
 //! The datagram hot path: unix datagram and UDP sockets, watched by an
-//! io_uring of their own and read in batches of [`VLEN`] with `recvmmsg`.
+//! io_uring of their own and read in batches of [`sys::VLEN`] with `recvmmsg`.
 //!
 //! Each socket has a one-shot poll armed on the ring. When it fires, the
 //! socket is read with non-blocking `recvmmsg` until it is empty (or the
@@ -11,117 +11,29 @@
 //! stays on the event loop's one thread.
 //!
 //! The first design read each socket with a multishot `RecvMsgMulti` into
-//! provided buffers. It is kept as [`Receive::Multishot`]
-//! (`CIRCOLOGD_RECEIVE=multishot`) for the benchmark, which measures both
-//! side by side: with credentials on, the multishot receive took about
-//! 0.86 × a bare `recvmmsg` drain of the same socket, the readiness path
-//! about 1.0 × (`benches/README.md`).
+//! provided buffers; the benchmark still measures it beside this path
+//! (`benches/circolog/multishot.rs`): with credentials on, it took about
+//! 0.86 × a bare `recvmmsg` drain of the same socket, this path about 1.0 ×
+//! (`benches/README.md`).
 //!
-//! All of the daemon's `unsafe` is in this file: the `recvmmsg` headers
-//! point into buffers the kernel writes, the kernel reads the
-//! provided-buffer ring and writes the buffers, and the `msghdr` of a
-//! `RecvMsgMulti` must stay put while the receive is armed.
+//! The `recvmmsg` batch and the ring's two unsafe calls are in
+//! [`crate::sys`]; this module is safe code.
+
+#![forbid(unsafe_code)]
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Instant;
 
-use circolog::ring::{Cred, Incoming, Transport};
-use io_uring::types::{BufRingEntry, Fd, RecvMsgOut};
-use io_uring::{IoUring, cqueue, opcode};
-use memmap2::MmapMut;
-use tokio::io::Interest;
+use circolog::diag::Throttle;
+use circolog::ring::{Incoming, Transport};
+use io_uring::IoUring;
 use tokio::io::unix::AsyncFd;
 
-/// Buffer group id of the provided buffers.
-const BGID: u16 = 0;
-/// `CMSG_SPACE(sizeof(struct ucred))` on 64-bit Linux.
-const CRED_CMSG_SPACE: usize = 32;
-/// `sizeof(struct io_uring_recvmsg_out)`: what precedes name, control and
-/// payload in a `RecvMsgMulti` buffer.
-const RECVMSG_OUT_LEN: usize = 16;
-/// `IORING_ENTER_GETEVENTS`: also run pending completion work.
-const ENTER_GETEVENTS: u32 = 1;
-/// `user_data` of the cancellations `unstick` submits (sockets are numbered
-/// from 0).
-const CANCEL: u64 = u64::MAX;
+use crate::sys::{self, RecvBatch};
+
 /// Completion queue entries: a drain pass takes at most this many.
 const CQ_ENTRIES: u32 = 4096;
-/// Datagrams per `recvmmsg`, as the benchmark's bare drain.
-pub const VLEN: usize = 64;
-
-/// How the sockets are read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Receive {
-    /// A one-shot poll on the ring, then `recvmmsg` until the socket is empty.
-    Readiness,
-    /// A multishot `RecvMsgMulti` (or `RecvMulti`) into provided buffers.
-    Multishot,
-}
-
-/// How the kernel runs the ring's completion work (see `io_uring_setup(2)`).
-///
-/// `COOP_TASKRUN` by default. `DEFER_TASKRUN` gave nothing here: with the
-/// readiness path the bare receiver of the benchmark took 0.99 × the
-/// `recvmmsg` drain with it against 1.01 without, and with the multishot
-/// receive it cost more (the loop entered the ring five times as often for
-/// the same datagrams, a few completions per enter; `benches/README.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TaskRun {
-    /// `DEFER_TASKRUN`: only when this thread enters the ring.
-    Defer,
-    /// `COOP_TASKRUN`: at this thread's next system call.
-    Coop,
-    /// Neither: the kernel interrupts this thread to run them at once.
-    Signal,
-}
-
-/// Tuning of the receive path (benchmarks try alternatives).
-#[derive(Clone, Copy, Debug)]
-pub struct Tuning {
-    pub receive: Receive,
-    /// Number of provided buffers for [`Receive::Multishot`] (a power of
-    /// two, at most 32768).
-    pub buffers: u16,
-    pub taskrun: TaskRun,
-}
-
-impl Default for Tuning {
-    fn default() -> Tuning {
-        Tuning {
-            receive: Receive::Readiness,
-            buffers: 512,
-            taskrun: TaskRun::Coop,
-        }
-    }
-}
-
-impl Tuning {
-    /// `CIRCOLOGD_RECEIVE=readiness|multishot`, `CIRCOLOGD_TASKRUN=coop|defer|signal`
-    /// and `CIRCOLOGD_BUFFERS=N` override the defaults, for benchmarks.
-    pub fn from_env() -> Tuning {
-        let mut t = Tuning::default();
-        match std::env::var("CIRCOLOGD_RECEIVE").as_deref() {
-            Ok("multishot") => t.receive = Receive::Multishot,
-            Ok("readiness") => t.receive = Receive::Readiness,
-            _ => {}
-        }
-        match std::env::var("CIRCOLOGD_TASKRUN").as_deref() {
-            Ok("defer") => t.taskrun = TaskRun::Defer,
-            Ok("coop") => t.taskrun = TaskRun::Coop,
-            Ok("signal") => t.taskrun = TaskRun::Signal,
-            _ => {}
-        }
-        if let Some(n) = std::env::var("CIRCOLOGD_BUFFERS")
-            .ok()
-            .and_then(|v| v.parse::<u16>().ok())
-            .filter(|n| n.is_power_of_two() && *n <= 32768)
-        {
-            t.buffers = n;
-        }
-        t
-    }
-}
 
 /// A socket the hot path reads.
 pub struct Source {
@@ -131,84 +43,70 @@ pub struct Source {
     pub credentials: bool,
 }
 
-struct Armed {
+struct Socket {
     source: Source,
-    /// For `RecvMsgMulti`: the template the kernel reads while armed.
-    /// INVARIANT: boxed, and never moved or dropped while the receive is armed.
-    msghdr: Option<Box<libc::msghdr>>,
-    /// A completion came (or, with [`Receive::Readiness`], a datagram was
-    /// read) since `unstick` last looked.
+    /// A completion came, or a datagram was read, since `unstick` last looked.
     heard: bool,
-    /// [`Receive::Readiness`]: the socket is to be read until it is empty.
+    /// To be read until a `recvmmsg` finds it empty.
     ready: bool,
-    /// [`Receive::Readiness`]: a poll is armed on the ring.
+    /// A poll is armed on the ring.
     polling: bool,
+    /// The last receive failed: the socket is not polled (a socket in error
+    /// stays readable, and would fail at every turn of the loop) but read
+    /// again at every safety check, `unstick`, until a receive succeeds.
+    failing: bool,
+    /// Failed polls and receives, each written to stderr at most once a second.
+    poll_errors: Throttle,
+    recv_errors: Throttle,
 }
 
 pub struct DgramIngest {
     uring: IoUring,
-    /// Where datagrams land, which says how the sockets are read.
-    buffers: Buffers,
-    sockets: Vec<Armed>,
+    /// Where `recvmmsg` writes.
+    batch: RecvBatch,
+    sockets: Vec<Socket>,
     eventfd: OwnedFd,
-    /// Sockets whose receive (or poll) ended and must be armed again.
+    /// Sockets whose poll is to be armed.
     rearm: Vec<usize>,
 }
 
 impl DgramIngest {
-    /// Sets up the ring, the provided buffers and one receive per socket.
-    /// `max_message` is the longest datagram stored whole; one more byte is
-    /// read so that longer ones are seen as truncated.
-    pub fn new(sources: Vec<Source>, max_message: usize, tuning: Tuning) -> io::Result<Self> {
+    /// Sets up the ring and the receive buffers. `max_message` is the
+    /// longest datagram stored whole; one more byte is read so that longer
+    /// ones are seen as truncated.
+    pub fn new(sources: Vec<Source>, max_message: usize) -> io::Result<Self> {
         let mut builder = IoUring::builder();
         // TASKRUN_FLAG: the kernel flags pending work in the ring's memory,
-        // so that `pending` needs no system call.
-        builder.setup_cqsize(CQ_ENTRIES).setup_single_issuer();
-        match tuning.taskrun {
-            TaskRun::Defer => {
-                builder.setup_defer_taskrun().setup_taskrun_flag();
-            }
-            TaskRun::Coop => {
-                builder.setup_coop_taskrun().setup_taskrun_flag();
-            }
-            TaskRun::Signal => {}
-        }
+        // so that `pending` needs no system call. (`DEFER_TASKRUN` gave
+        // nothing here, `benches/README.md`.)
+        builder
+            .setup_cqsize(CQ_ENTRIES)
+            .setup_single_issuer()
+            .setup_coop_taskrun()
+            .setup_taskrun_flag();
         let uring = builder.build(64)?;
-        let buffers = match tuning.receive {
-            Receive::Readiness => Buffers::Batch(Batch::new(max_message + 1)?),
-            Receive::Multishot => {
-                let buf_len = RECVMSG_OUT_LEN + CRED_CMSG_SPACE + max_message + 1;
-                Buffers::Provided(ProvidedBuffers::new(&uring, tuning.buffers, buf_len)?)
-            }
-        };
+        let batch = RecvBatch::new(max_message + 1)?;
         let eventfd = rustix::event::eventfd(
             0,
             rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC,
         )?;
         uring.submitter().register_eventfd(eventfd.as_raw_fd())?;
-        let sockets = sources
+        let sockets: Vec<Socket> = sources
             .into_iter()
-            .map(|source| {
-                let multishot = tuning.receive == Receive::Multishot;
-                let msghdr = (multishot && source.credentials).then(|| {
-                    // SAFETY: msghdr is plain data; all-zero is a valid value.
-                    let mut h: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
-                    h.msg_controllen = CRED_CMSG_SPACE as _;
-                    h
-                });
-                Armed {
-                    source,
-                    msghdr,
-                    heard: false,
-                    ready: false,
-                    polling: false,
-                }
+            .map(|source| Socket {
+                source,
+                heard: false,
+                ready: false,
+                polling: false,
+                failing: false,
+                poll_errors: Throttle::per_second(),
+                recv_errors: Throttle::per_second(),
             })
-            .collect::<Vec<_>>();
+            .collect();
         let rearm = (0..sockets.len()).collect();
         Ok(DgramIngest {
             uring,
-            buffers,
+            batch,
             sockets,
             eventfd,
             rearm,
@@ -218,22 +116,17 @@ impl DgramIngest {
     /// The eventfd the kernel signals when completions wait to be run, for
     /// the event loop to await.
     pub fn eventfd(&self) -> io::Result<AsyncFd<OwnedFd>> {
-        // SAFETY: the AsyncFd owns this OwnedFd, so the fd stays open and is
-        // not reused for as long as it is registered.
-        unsafe { AsyncFd::register_with_interest(self.eventfd.try_clone()?, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)
+        sys::watch(self.eventfd.try_clone()?)
     }
 
-    /// Arms the receives; call once, on the event loop.
+    /// Arms the polls; call once, on the event loop.
     pub fn start(&mut self) -> io::Result<()> {
         self.arm()
     }
 
-    fn receive(&self) -> Receive {
-        match self.buffers {
-            Buffers::Batch(_) => Receive::Readiness,
-            Buffers::Provided(_) => Receive::Multishot,
-        }
+    /// Locks the receive buffers in RAM (`-lock-memory`), as the arena.
+    pub fn lock(&self) -> io::Result<()> {
+        self.batch.lock()
     }
 
     /// Whether datagrams wait to be stored: a read of the ring's flags and
@@ -244,7 +137,7 @@ impl DgramIngest {
         let sq = self.uring.submission();
         let flagged = sq.taskrun() || sq.cq_overflow();
         drop(sq);
-        flagged || !self.uring.completion().is_empty() || self.sockets.iter().any(|a| a.ready)
+        flagged || !self.uring.completion().is_empty() || self.sockets.iter().any(|s| s.ready)
     }
 
     /// Hands what has arrived to `store` (which says whether it kept the
@@ -292,9 +185,10 @@ impl DgramIngest {
         }
     }
 
-    /// One pass: run pending completion work, hand what was received to
-    /// `store`, re-arm what ended. Returns how many messages were kept and
-    /// how many completions and datagrams were taken.
+    /// One pass: run pending completion work, note which polls fired, read
+    /// one batch from every socket that is ready, arm the polls of those
+    /// found empty. Returns how many messages were kept and how many
+    /// completions and datagrams were taken.
     fn drain(
         &mut self,
         store: &mut impl FnMut(Incoming<'_>) -> bool,
@@ -307,19 +201,13 @@ impl DgramIngest {
         if flagged || queued > 0 {
             self.enter(queued)?;
         }
-        let now_us = now_us();
-        let done = match self.receive() {
-            Receive::Readiness => self.take_ready(now_us, store),
-            Receive::Multishot => self.take_multishot(now_us, store),
-        };
+        let done = self.take_ready(now_us(), store);
         self.arm()?;
         Ok(done)
     }
 
-    /// [`Receive::Readiness`]: notes which polls fired, then reads one batch
-    /// from every socket that is ready. A socket stays ready until a
-    /// `recvmmsg` finds it empty; its poll is then armed again (and fires at
-    /// once if a datagram came in between).
+    /// A socket stays ready until a `recvmmsg` finds it empty; its poll is
+    /// then armed again (and fires at once if a datagram came in between).
     fn take_ready(
         &mut self,
         now_us: i64,
@@ -327,7 +215,7 @@ impl DgramIngest {
     ) -> (usize, usize) {
         let DgramIngest {
             uring,
-            buffers,
+            batch,
             sockets,
             rearm,
             ..
@@ -335,143 +223,67 @@ impl DgramIngest {
         let mut taken = 0;
         for cqe in uring.completion() {
             taken += 1;
-            let Some(armed) = sockets.get_mut(cqe.user_data() as usize) else {
+            let Some(socket) = sockets.get_mut(cqe.user_data() as usize) else {
                 continue;
             };
-            armed.polling = false;
-            armed.heard = true;
+            socket.polling = false;
+            socket.heard = true;
             // Whatever the poll says, the read tells (and clears) the rest.
-            armed.ready = true;
+            socket.ready = true;
             let res = cqe.result();
-            if res < 0 {
+            if res < 0
+                && let Some(held) = socket.poll_errors.admit(Instant::now())
+            {
                 eprintln!(
-                    "circologd: waiting on a {} socket failed: {}",
-                    armed.source.transport.name(),
+                    "circologd: waiting on a {} socket failed: {}{held}",
+                    socket.source.transport.name(),
                     io::Error::from_raw_os_error(-res)
                 );
             }
         }
-        let Buffers::Batch(batch) = buffers else {
-            return (0, taken);
-        };
         let mut stored = 0;
-        for (idx, armed) in sockets.iter_mut().enumerate() {
-            if !armed.ready {
+        for (idx, socket) in sockets.iter_mut().enumerate() {
+            if !socket.ready {
                 continue;
             }
-            let source = &armed.source;
+            let source = &socket.source;
             let n = match batch.recv(source.fd.as_fd(), source.credentials) {
                 Ok(n) => n,
                 Err(e) => {
-                    eprintln!(
-                        "circologd: receive on a {} socket failed: {e}",
-                        source.transport.name()
-                    );
-                    0
+                    if let Some(held) = socket.recv_errors.admit(Instant::now()) {
+                        eprintln!(
+                            "circologd: receive on a {} socket failed: {e}{held}",
+                            source.transport.name()
+                        );
+                    }
+                    socket.ready = false;
+                    socket.failing = true;
+                    continue;
                 }
             };
+            socket.failing = false;
             taken += n;
-            armed.heard |= n > 0;
-            for i in 0..n {
-                let (bytes, truncated, cred) = batch.get(i);
+            socket.heard |= n > 0;
+            for d in batch.datagrams() {
                 let msg = Incoming {
                     received_us: now_us,
                     transport: source.transport,
-                    cred,
-                    truncated,
-                    bytes,
+                    cred: d.cred,
+                    truncated: d.truncated,
+                    bytes: d.bytes,
                 };
                 if store(msg) {
                     stored += 1;
                 }
             }
+            batch.forget();
             if n == 0 {
-                armed.ready = false;
-                if !armed.polling {
+                socket.ready = false;
+                if !socket.polling {
                     rearm.push(idx);
                 }
             }
         }
-        (stored, taken)
-    }
-
-    /// [`Receive::Multishot`]: hands the completions to `store`, recycles
-    /// their buffers and notes the receives that ended.
-    fn take_multishot(
-        &mut self,
-        now_us: i64,
-        store: &mut impl FnMut(Incoming<'_>) -> bool,
-    ) -> (usize, usize) {
-        let mut stored = 0;
-        let mut taken = 0;
-        let DgramIngest {
-            uring,
-            buffers,
-            sockets,
-            rearm,
-            ..
-        } = self;
-        let Buffers::Provided(bufs) = buffers else {
-            return (0, 0);
-        };
-        for cqe in uring.completion() {
-            taken += 1;
-            if cqe.user_data() == CANCEL {
-                continue;
-            }
-            let idx = cqe.user_data() as usize;
-            let flags = cqe.flags();
-            if !cqueue::more(flags) {
-                rearm.push(idx);
-            }
-            let Some(armed) = sockets.get_mut(idx) else {
-                continue;
-            };
-            armed.heard = true;
-            let res = cqe.result();
-            if res < 0 {
-                // ENOBUFS ends the receive until buffers come back, and
-                // ECANCELED is `unstick` at work (both re-armed below);
-                // anything else is a socket error worth a line.
-                if res != -libc::ENOBUFS && res != -libc::ECANCELED {
-                    eprintln!(
-                        "circologd: receive on a {} socket failed: {}",
-                        armed.source.transport.name(),
-                        io::Error::from_raw_os_error(-res)
-                    );
-                }
-                continue;
-            }
-            let Some(bid) = cqueue::buffer_select(flags) else {
-                continue;
-            };
-            let data = bufs.filled(bid, res as usize);
-            let mut msg = Incoming {
-                received_us: now_us,
-                transport: armed.source.transport,
-                cred: None,
-                truncated: false,
-                bytes: data,
-            };
-            let out;
-            if let Some(h) = &armed.msghdr {
-                match RecvMsgOut::parse(data, h) {
-                    Ok(o) => out = o,
-                    Err(()) => {
-                        bufs.recycle(bid);
-                        continue;
-                    }
-                }
-                msg.bytes = out.payload_data();
-                msg.cred = parse_cred(out.control_data());
-                msg.truncated = out.is_payload_truncated();
-            }
-            if store(msg) {
-                stored += 1;
-            }
-            bufs.recycle(bid);
-        }
-        bufs.publish();
         (stored, taken)
     }
 
@@ -486,90 +298,66 @@ impl DgramIngest {
     /// Reads again every socket that has a datagram waiting although
     /// nothing came from it since the last call: call it every little
     /// while, after `kick` found no completion waiting. Returns how many
-    /// such sockets were found.
+    /// such sockets were found. Sockets whose last receive failed are read
+    /// again too (not counted), and failures held back from stderr are
+    /// counted on it once their second has passed.
     ///
-    /// An armed multishot receive was seen to stop taking datagrams under
-    /// load (in the benchmark's runs of 1000-byte datagrams sent with
-    /// `sendmmsg`, about once in ten million): no completion, nothing
-    /// pending in the ring, the receive parked on the socket's wait queue
-    /// and the socket's queue full, so that the blocked sender never wrote
-    /// again to wake it. With [`Receive::Multishot`] the receive is
-    /// cancelled (it ends with `ECANCELED`) and the new receive armed in its
-    /// place reads what is queued at once. With [`Receive::Readiness`] the
-    /// socket is simply marked ready, for the next drain to read; its poll
-    /// stays armed, and a late completion costs one empty `recvmmsg`.
+    /// The multishot receive of the first design was seen to stop taking
+    /// datagrams under load (in the benchmark's runs of 1000-byte datagrams
+    /// sent with `sendmmsg`, about once in ten million): no completion,
+    /// nothing pending in the ring, the receive parked on the socket's wait
+    /// queue and the socket's queue full, so that the blocked sender never
+    /// wrote again to wake it. A poll could miss its wake-up the same way:
+    /// the socket is then simply marked ready, for the next drain to read;
+    /// its poll stays armed, and a late completion costs one empty
+    /// `recvmmsg`.
     pub fn unstick(&mut self) -> io::Result<usize> {
         use rustix::event::{PollFd, PollFlags, Timespec};
-        let receive = self.receive();
-        let mut sq = self.uring.submission();
-        let mut restarted = 0;
-        for (idx, armed) in self.sockets.iter_mut().enumerate() {
-            let heard = std::mem::take(&mut armed.heard);
-            if heard || armed.ready || self.rearm.contains(&idx) {
+        let now = Instant::now();
+        let mut found = 0;
+        for (idx, socket) in self.sockets.iter_mut().enumerate() {
+            socket.tell_held(now);
+            let heard = std::mem::take(&mut socket.heard);
+            if socket.failing {
+                socket.ready = true;
                 continue;
             }
-            let mut fds = [PollFd::new(&armed.source.fd, PollFlags::IN)];
+            if heard || socket.ready || self.rearm.contains(&idx) {
+                continue;
+            }
+            let mut fds = [PollFd::new(&socket.source.fd, PollFlags::IN)];
             let zero = Timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             };
             rustix::event::poll(&mut fds, Some(&zero))?;
-            if !fds[0].revents().contains(PollFlags::IN) {
-                continue;
-            }
-            restarted += 1;
-            if receive == Receive::Readiness {
-                armed.ready = true;
-                continue;
-            }
-            let entry = opcode::AsyncCancel::new(idx as u64)
-                .build()
-                .user_data(CANCEL);
-            // SAFETY: a cancellation refers to no memory of ours.
-            if unsafe { sq.push(&entry) }.is_err() {
-                break;
+            if fds[0].revents().contains(PollFlags::IN) {
+                socket.ready = true;
+                found += 1;
             }
         }
-        let queued = sq.len() as u32;
-        drop(sq);
-        if queued > 0 {
-            self.enter(queued)?;
-        }
-        Ok(restarted)
+        Ok(found)
     }
 
-    /// Arms a poll (or a multishot receive) on every socket waiting for one.
+    /// Arms a poll on every socket waiting for one.
     fn arm(&mut self) -> io::Result<()> {
         if self.rearm.is_empty() {
             return Ok(());
         }
-        let receive = self.receive();
         let mut sq = self.uring.submission();
         let mut queued = 0;
         for idx in self.rearm.drain(..) {
-            let Some(armed) = self.sockets.get_mut(idx) else {
+            let Some(socket) = self.sockets.get_mut(idx) else {
                 continue;
             };
-            let fd = Fd(armed.source.fd.as_raw_fd());
-            let entry = match (receive, &armed.msghdr) {
-                (Receive::Readiness, _) if armed.polling => continue,
-                (Receive::Readiness, _) => {
-                    armed.polling = true;
-                    opcode::PollAdd::new(fd, libc::POLLIN as u32).build()
-                }
-                (Receive::Multishot, Some(h)) => opcode::RecvMsgMulti::new(fd, &**h, BGID).build(),
-                (Receive::Multishot, None) => opcode::RecvMulti::new(fd, BGID).build(),
+            if socket.polling {
+                continue;
             }
-            .user_data(idx as u64);
-            // SAFETY: a poll refers to no memory of ours. For a receive, the
-            // socket and the boxed msghdr live in `self.sockets` as long as
-            // the ring, and the provided buffers in `self.buffers`.
             // The submission queue has 64 entries, more than sockets.
-            unsafe {
-                if sq.push(&entry).is_err() {
-                    return Err(io::Error::other("io_uring submission queue full"));
-                }
+            if sys::push_poll(&mut sq, socket.source.fd.as_fd(), idx as u64).is_err() {
+                return Err(io::Error::other("io_uring submission queue full"));
             }
+            socket.polling = true;
             queued += 1;
         }
         drop(sq);
@@ -578,234 +366,36 @@ impl DgramIngest {
 
     /// Submits what is queued and runs pending completion work, without waiting.
     fn enter(&self, to_submit: u32) -> io::Result<()> {
-        let submitter = self.uring.submitter();
-        // SAFETY: no argument pointer is passed; flags only.
-        let r = unsafe { submitter.enter::<libc::sigset_t>(to_submit, 0, ENTER_GETEVENTS, None) };
-        match r {
+        match sys::enter(&self.uring.submitter(), to_submit) {
             Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => Ok(()),
             Err(e) => Err(e),
         }
     }
 }
 
-/// Reads `SCM_CREDENTIALS` from a control message buffer.
-fn parse_cred(control: &[u8]) -> Option<Cred> {
-    // struct cmsghdr { size_t len; int level; int type; } then struct ucred.
-    let word = |at: usize| -> Option<[u8; 4]> { control.get(at..at + 4)?.try_into().ok() };
-    let level = i32::from_ne_bytes(word(8)?);
-    let kind = i32::from_ne_bytes(word(12)?);
-    if level != libc::SOL_SOCKET || kind != libc::SCM_CREDENTIALS {
-        return None;
+impl Socket {
+    /// Says how many failures went unreported, once their second has passed.
+    fn tell_held(&mut self, now: Instant) {
+        let name = self.source.transport.name();
+        for (what, throttle) in [
+            ("waiting on", &mut self.poll_errors),
+            ("receive on", &mut self.recv_errors),
+        ] {
+            if let Some(n) = throttle.lull(now) {
+                eprintln!(
+                    "circologd: {what} a {name} socket failed {n} more time{} since the last report",
+                    if n == 1 { "" } else { "s" }
+                );
+            }
+        }
     }
-    Some(Cred {
-        pid: u32::from_ne_bytes(word(16)?),
-        uid: u32::from_ne_bytes(word(20)?),
-        gid: u32::from_ne_bytes(word(24)?),
-    })
 }
 
 fn now_us() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
-}
-
-/// Where datagrams land.
-enum Buffers {
-    /// [`Receive::Readiness`]: where `recvmmsg` writes.
-    Batch(Batch),
-    /// [`Receive::Multishot`]: the kernel's buffers.
-    Provided(ProvidedBuffers),
-}
-
-/// Room for one `recvmmsg` of [`VLEN`] datagrams with their credentials.
-struct Batch {
-    /// `VLEN` buffers of `len` bytes, faulted in at start-up, never dumped.
-    data: MmapMut,
-    len: usize,
-    /// `VLEN` control buffers of `CRED_CMSG_SPACE` bytes.
-    control: Vec<u8>,
-    iovs: Vec<libc::iovec>,
-    hdrs: Vec<libc::mmsghdr>,
-}
-
-impl Batch {
-    fn new(len: usize) -> io::Result<Batch> {
-        let mut data = memmap2::MmapOptions::new()
-            .len(VLEN * len)
-            .populate()
-            .map_anon()?;
-        let _ = data.advise(memmap2::Advice::DontDump);
-        let iov = libc::iovec {
-            iov_base: data.as_mut_ptr().cast(),
-            iov_len: 0,
-        };
-        // SAFETY: mmsghdr is plain data; all-zero is a valid value.
-        let hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
-        Ok(Batch {
-            data,
-            len,
-            control: vec![0; VLEN * CRED_CMSG_SPACE],
-            iovs: vec![iov; VLEN],
-            hdrs: vec![hdr; VLEN],
-        })
-    }
-
-    /// Reads up to `VLEN` datagrams from `fd` without waiting. Returns how
-    /// many were read: 0 when none waits.
-    fn recv(&mut self, fd: BorrowedFd<'_>, credentials: bool) -> io::Result<usize> {
-        let base = self.data.as_mut_ptr();
-        for (i, (h, iov)) in self.hdrs.iter_mut().zip(self.iovs.iter_mut()).enumerate() {
-            // SAFETY: `i < VLEN`, so the buffer is inside the mapping.
-            iov.iov_base = unsafe { base.add(i * self.len) }.cast();
-            iov.iov_len = self.len;
-            h.msg_len = 0;
-            h.msg_hdr.msg_name = std::ptr::null_mut();
-            h.msg_hdr.msg_namelen = 0;
-            h.msg_hdr.msg_iov = iov;
-            h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_flags = 0;
-            if credentials {
-                h.msg_hdr.msg_control = self.control[i * CRED_CMSG_SPACE..].as_mut_ptr().cast();
-                h.msg_hdr.msg_controllen = CRED_CMSG_SPACE as _;
-            } else {
-                h.msg_hdr.msg_control = std::ptr::null_mut();
-                h.msg_hdr.msg_controllen = 0;
-            }
-        }
-        // SAFETY: `VLEN` headers, each pointing at its own iovec, buffer
-        // and control space (or none), all owned by `self` and neither
-        // moved nor read while the call runs; the kernel writes no further
-        // than the lengths given.
-        let r = unsafe {
-            libc::recvmmsg(
-                fd.as_raw_fd(),
-                self.hdrs.as_mut_ptr(),
-                VLEN as u32,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if r >= 0 {
-            return Ok(r as usize);
-        }
-        let e = io::Error::last_os_error();
-        match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-            _ => Err(e),
-        }
-    }
-
-    /// Datagram `i` of the last `recv`: its bytes, whether it was longer
-    /// than the buffer, and its sender's credentials.
-    fn get(&self, i: usize) -> (&[u8], bool, Option<Cred>) {
-        let h = &self.hdrs[i];
-        let n = (h.msg_len as usize).min(self.len);
-        let bytes = &self.data[i * self.len..i * self.len + n];
-        let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-        // `size_t` with glibc, `socklen_t` with musl.
-        #[allow(clippy::unnecessary_cast)]
-        let controllen = (h.msg_hdr.msg_controllen as usize).min(CRED_CMSG_SPACE);
-        let cred = if h.msg_hdr.msg_control.is_null() {
-            None
-        } else {
-            parse_cred(&self.control[i * CRED_CMSG_SPACE..i * CRED_CMSG_SPACE + controllen])
-        };
-        (bytes, truncated, cred)
-    }
-}
-
-/// A ring of buffers the kernel picks from for each received datagram.
-struct ProvidedBuffers {
-    /// The `io_uring_buf` entries the kernel reads; page aligned.
-    _ring_mem: MmapMut,
-    ring: *mut BufRingEntry,
-    /// The buffers themselves, `count * len` bytes.
-    _data_mem: MmapMut,
-    data: *mut u8,
-    count: u16,
-    len: usize,
-    /// Our copy of the ring tail; published to the kernel by `publish`.
-    tail: u16,
-}
-
-impl ProvidedBuffers {
-    fn new(uring: &IoUring, count: u16, len: usize) -> io::Result<Self> {
-        if !count.is_power_of_two() || count > 32768 {
-            return Err(io::Error::other("buffer count must be a power of two"));
-        }
-        let mut ring_mem = MmapMut::map_anon(count as usize * std::mem::size_of::<BufRingEntry>())?;
-        // Faulted in now, like the arena, so that resident memory is fixed
-        // from start-up rather than growing as the kernel first uses each
-        // buffer. Datagrams pass through them: never in a core dump.
-        let mut data_mem = memmap2::MmapOptions::new()
-            .len(count as usize * len)
-            .populate()
-            .map_anon()?;
-        let _ = data_mem.advise(memmap2::Advice::DontDump);
-        let ring = ring_mem.as_mut_ptr().cast::<BufRingEntry>();
-        let data = data_mem.as_mut_ptr();
-        let mut bufs = ProvidedBuffers {
-            _ring_mem: ring_mem,
-            ring,
-            _data_mem: data_mem,
-            data,
-            count,
-            len,
-            tail: 0,
-        };
-        // SAFETY: `ring` points to `count` zeroed entries in a page-aligned
-        // mapping owned by `bufs`, which the ring's owner keeps alive as long
-        // as the io_uring instance.
-        unsafe {
-            uring
-                .submitter()
-                .register_buf_ring_with_flags(ring as u64, count, BGID, 0)?;
-        }
-        for bid in 0..count {
-            bufs.recycle(bid);
-        }
-        bufs.publish();
-        Ok(bufs)
-    }
-
-    /// The first `n` bytes the kernel wrote into buffer `bid`.
-    fn filled(&self, bid: u16, n: usize) -> &[u8] {
-        let bid = (bid % self.count) as usize;
-        let n = n.min(self.len);
-        // SAFETY: the kernel handed `bid` to us in a completion; it does not
-        // write that buffer again until `recycle` gives it back, which needs
-        // `&mut self` and so ends this borrow first.
-        unsafe { std::slice::from_raw_parts(self.data.add(bid * self.len), n) }
-    }
-
-    /// Queues buffer `bid` for the kernel (visible after `publish`).
-    fn recycle(&mut self, bid: u16) {
-        let idx = (self.tail & (self.count - 1)) as usize;
-        let bid = bid % self.count;
-        // SAFETY: `idx < count`. The kernel only reads entries between its
-        // head and the published tail; this one is past the tail, and it
-        // cannot be lapped because only `count` buffers exist.
-        let entry = unsafe { &mut *self.ring.add(idx) };
-        // SAFETY: `bid < count`, so the address is inside the data mapping.
-        entry.set_addr(unsafe { self.data.add(bid as usize * self.len) } as u64);
-        entry.set_len(self.len as u32);
-        entry.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    /// Makes the recycled buffers visible to the kernel.
-    fn publish(&self) {
-        // SAFETY: the tail field lives in the first entry of the mapping we
-        // own; it is only read by the kernel, and written here with release
-        // ordering after the entries, as the io_uring ABI requires.
-        unsafe {
-            let tail = BufRingEntry::tail(self.ring).cast_mut();
-            AtomicU16::from_ptr(tail).store(self.tail, Ordering::Release);
-        }
-    }
 }
 
 /// Turns on `SO_PASSCRED` so that each datagram carries its sender's
@@ -818,55 +408,32 @@ pub fn pass_credentials(fd: impl AsFd) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::VLEN;
+    use std::os::unix::net::UnixDatagram;
 
-    #[test]
-    fn reads_scm_credentials() {
-        let mut c = vec![0u8; 32];
-        c[0..8].copy_from_slice(&28usize.to_ne_bytes());
-        c[8..12].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
-        c[12..16].copy_from_slice(&libc::SCM_CREDENTIALS.to_ne_bytes());
-        c[16..20].copy_from_slice(&4242u32.to_ne_bytes());
-        c[20..24].copy_from_slice(&1000u32.to_ne_bytes());
-        c[24..28].copy_from_slice(&100u32.to_ne_bytes());
-        assert_eq!(
-            parse_cred(&c),
-            Some(Cred {
-                pid: 4242,
-                uid: 1000,
-                gid: 100
-            })
-        );
-        assert_eq!(parse_cred(&c[..20]), None);
-        c[12] = 9;
-        assert_eq!(parse_cred(&c), None);
-    }
-
-    /// A receive on a unix datagram socket, with the ring set up so that
-    /// datagrams stay queued in the socket until the ring is entered.
-    fn receiver(receive: Receive) -> (DgramIngest, std::os::unix::net::UnixDatagram) {
-        let (rx, tx) = std::os::unix::net::UnixDatagram::pair().unwrap();
-        // A full socket fails the test rather than hanging it.
-        tx.set_write_timeout(Some(std::time::Duration::from_secs(5)))
-            .unwrap();
+    fn unix_source(rx: UnixDatagram) -> Source {
         pass_credentials(&rx).unwrap();
-        let source = Source {
+        Source {
             fd: OwnedFd::from(rx),
             transport: Transport::Unix,
             credentials: true,
-        };
-        let tuning = Tuning {
-            receive,
-            buffers: 8,
-            taskrun: TaskRun::Defer,
-        };
-        let mut ingest = DgramIngest::new(vec![source], 1024, tuning).unwrap();
+        }
+    }
+
+    /// A receiver on a unix datagram socket, its polls armed.
+    fn receiver() -> (DgramIngest, UnixDatagram) {
+        let (rx, tx) = UnixDatagram::pair().unwrap();
+        // A full socket fails the test rather than hanging it.
+        tx.set_write_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut ingest = DgramIngest::new(vec![unix_source(rx)], 1024).unwrap();
         ingest.start().unwrap();
         (ingest, tx)
     }
 
     type Got = Vec<(Vec<u8>, Option<u32>)>;
 
-    /// Everything the receive hands over until nothing more comes.
+    /// Everything the receiver hands over until nothing more comes.
     fn received(ingest: &mut DgramIngest) -> Got {
         let mut got = Vec::new();
         for _ in 0..10 {
@@ -881,7 +448,7 @@ mod tests {
         got
     }
 
-    fn send(tx: &std::os::unix::net::UnixDatagram, tag: &str, n: usize) {
+    fn send(tx: &UnixDatagram, tag: &str, n: usize) {
         for i in 0..n {
             tx.send(format!("<13>{tag} {i}").as_bytes()).unwrap();
         }
@@ -898,9 +465,10 @@ mod tests {
 
     /// Datagrams queued while the socket has given nothing since the last
     /// look are read by `unstick`, and only those: nothing lost, nothing
-    /// read twice, even past the provided buffers or a `recvmmsg` batch.
-    fn quiet_sockets_are_read_again(receive: Receive) {
-        let (mut ingest, tx) = receiver(receive);
+    /// read twice, even past a `recvmmsg` batch.
+    #[test]
+    fn a_quiet_socket_with_datagrams_waiting_is_read_again() {
+        let (mut ingest, tx) = receiver();
         // Queued in the socket while the ring is silent.
         send(&tx, "one", 5);
         assert_eq!(ingest.unstick().unwrap(), 1);
@@ -923,20 +491,9 @@ mod tests {
     }
 
     #[test]
-    fn a_quiet_socket_with_datagrams_waiting_is_read_again() {
-        quiet_sockets_are_read_again(Receive::Readiness);
-    }
-
-    #[test]
     fn a_socket_whose_poll_never_fires_is_read_by_the_check() {
-        let (rx, tx) = std::os::unix::net::UnixDatagram::pair().unwrap();
-        pass_credentials(&rx).unwrap();
-        let source = Source {
-            fd: OwnedFd::from(rx),
-            transport: Transport::Unix,
-            credentials: true,
-        };
-        let mut ingest = DgramIngest::new(vec![source], 1024, Tuning::default()).unwrap();
+        let (rx, tx) = UnixDatagram::pair().unwrap();
+        let mut ingest = DgramIngest::new(vec![unix_source(rx)], 1024).unwrap();
         // As if its poll were armed and the kernel's wake-up lost.
         ingest.rearm.clear();
         ingest.sockets[0].polling = true;
@@ -959,55 +516,43 @@ mod tests {
     }
 
     #[test]
-    fn a_stopped_multishot_receive_is_restarted() {
-        quiet_sockets_are_read_again(Receive::Multishot);
-    }
-
-    #[test]
     fn a_turn_stops_at_its_budget_and_the_rest_waits_in_order() {
-        for receive in [Receive::Readiness, Receive::Multishot] {
-            let (mut ingest, tx) = receiver(receive);
-            send(&tx, "m", 3 * VLEN);
-            ingest.kick().unwrap();
-            let mut got = Vec::new();
-            let mut take = |ingest: &mut DgramIngest, budget| {
-                ingest
-                    .drain_all(budget, |m| {
-                        got.push((m.bytes.to_vec(), m.cred.map(|c| c.pid)));
-                        true
-                    })
-                    .unwrap()
-            };
-            let (first, more) = take(&mut ingest, VLEN);
-            assert!(more, "{receive:?}: a turn went past its budget");
-            assert!((VLEN..2 * VLEN).contains(&first), "{receive:?}: {first}");
-            assert!(ingest.pending(), "{receive:?}: the rest is not pending");
-            while take(&mut ingest, VLEN).1 {}
-            got.extend(received(&mut ingest));
-            assert_eq!(got, sent(&[("m", 3 * VLEN)]), "{receive:?}");
-        }
+        let (mut ingest, tx) = receiver();
+        send(&tx, "m", 3 * VLEN);
+        ingest.kick().unwrap();
+        let mut got = Vec::new();
+        let mut take = |ingest: &mut DgramIngest, budget| {
+            ingest
+                .drain_all(budget, |m| {
+                    got.push((m.bytes.to_vec(), m.cred.map(|c| c.pid)));
+                    true
+                })
+                .unwrap()
+        };
+        let (first, more) = take(&mut ingest, VLEN);
+        assert!(more, "a turn went past its budget");
+        assert!((VLEN..2 * VLEN).contains(&first), "{first}");
+        assert!(ingest.pending(), "the rest is not pending");
+        while take(&mut ingest, VLEN).1 {}
+        got.extend(received(&mut ingest));
+        assert_eq!(got, sent(&[("m", 3 * VLEN)]));
     }
 
     #[test]
     fn long_datagrams_are_cut_and_flagged_and_udp_has_no_credentials() {
-        let (unix_rx, unix_tx) = std::os::unix::net::UnixDatagram::pair().unwrap();
-        pass_credentials(&unix_rx).unwrap();
+        let (unix_rx, unix_tx) = UnixDatagram::pair().unwrap();
         let udp_rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let udp_tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         udp_tx.connect(udp_rx.local_addr().unwrap()).unwrap();
         let sources = vec![
-            Source {
-                fd: OwnedFd::from(unix_rx),
-                transport: Transport::Unix,
-                credentials: true,
-            },
+            unix_source(unix_rx),
             Source {
                 fd: OwnedFd::from(udp_rx),
                 transport: Transport::Udp,
                 credentials: false,
             },
         ];
-        let mut ingest = DgramIngest::new(sources, 1024, Tuning::default()).unwrap();
+        let mut ingest = DgramIngest::new(sources, 1024).unwrap();
         ingest.start().unwrap();
         unix_tx.send(&[b'x'; 2000]).unwrap();
         unix_tx.send(b"<13>short").unwrap();
@@ -1040,5 +585,109 @@ mod tests {
                 (Transport::Udp, b"<13>by udp".to_vec(), false, None),
             ]
         );
+    }
+
+    /// The flags of the mapping that holds `addr`, from `/proc/self/smaps`.
+    fn vm_flags(addr: usize) -> Vec<String> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut inside = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ')
+                && let Some((start, end)) = range.split_once('-')
+                && let (Ok(start), Ok(end)) = (
+                    usize::from_str_radix(start, 16),
+                    usize::from_str_radix(end, 16),
+                )
+            {
+                inside = (start..end).contains(&addr);
+            } else if inside && let Some(flags) = line.strip_prefix("VmFlags:") {
+                return flags.split_whitespace().map(str::to_owned).collect();
+            }
+        }
+        panic!("no mapping holds {addr:#x}");
+    }
+
+    #[test]
+    fn the_receive_buffers_are_never_dumped_and_locked_on_request() {
+        let (ingest, _tx) = receiver();
+        let mem = ingest.batch.memory();
+        let (first, last) = (mem.as_ptr() as usize, mem.as_ptr() as usize + mem.len() - 1);
+        for addr in [first, last] {
+            let flags = vm_flags(addr);
+            assert!(flags.iter().any(|f| f == "dd"), "dumpable: {flags:?}");
+            assert!(
+                !flags.iter().any(|f| f == "lo"),
+                "locked already: {flags:?}"
+            );
+        }
+        ingest.lock().unwrap();
+        for addr in [first, last] {
+            let flags = vm_flags(addr);
+            assert!(flags.iter().any(|f| f == "lo"), "not locked: {flags:?}");
+            assert!(flags.iter().any(|f| f == "dd"), "dumpable: {flags:?}");
+        }
+    }
+
+    #[test]
+    fn stored_datagrams_leave_no_copy_in_the_receive_buffers() {
+        let (mut ingest, tx) = receiver();
+        let marker = b"<13>wipe-marker-4b1f";
+        for _ in 0..3 {
+            tx.send(marker).unwrap();
+        }
+        let mut got = Vec::new();
+        for _ in 0..100 {
+            ingest.kick().unwrap();
+            ingest
+                .drain_all(usize::MAX, |m| {
+                    got.push(m.bytes.to_vec());
+                    true
+                })
+                .unwrap();
+            if got.len() == 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(got, vec![marker.to_vec(); 3], "stored as they came");
+        let mem = ingest.batch.memory();
+        let left = mem.windows(marker.len()).filter(|w| w == marker).count();
+        assert_eq!(left, 0, "the arena is their only copy once stored");
+        // And the receiver goes on.
+        send(&tx, "after", 2);
+        assert_eq!(received(&mut ingest), sent(&[("after", 2)]));
+    }
+
+    /// A receive that fails every time (here: the descriptor is a pipe,
+    /// readable and no socket) writes a line at most once a second, and
+    /// is not read at every turn of the loop but at every check.
+    #[test]
+    fn a_failing_receive_is_reported_once_a_second_and_retried_at_the_checks() {
+        let (r, mut w) = std::io::pipe().unwrap();
+        std::io::Write::write_all(&mut w, b"x").unwrap();
+        let source = Source {
+            fd: OwnedFd::from(r),
+            transport: Transport::Unix,
+            credentials: true,
+        };
+        let started = Instant::now();
+        let mut ingest = DgramIngest::new(vec![source], 1024).unwrap();
+        ingest.start().unwrap();
+        let failures = 50;
+        for _ in 0..failures {
+            // The poll fires, or the check marks it ready: one receive, failed.
+            for _ in 0..10 {
+                ingest.kick().unwrap();
+                ingest.drain_all(100, |_| true).unwrap();
+            }
+            assert!(ingest.sockets[0].failing);
+            assert!(!ingest.pending(), "a failing socket is read again at once");
+            assert_eq!(ingest.unstick().unwrap(), 0, "a retry is no lost wake-up");
+        }
+        let errors = &ingest.sockets[0].recv_errors;
+        let lines = errors.lines();
+        assert_eq!(errors.events(), failures, "a failure not counted");
+        let allowed = 1 + started.elapsed().as_secs();
+        assert!(lines <= allowed, "{lines} lines in {allowed} s");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -36,12 +36,9 @@ impl Inherited {
             let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
                 .map(|v| v.split(':').map(str::to_owned).collect())
                 .unwrap_or_default();
-            for i in 0..n {
-                // SAFETY: with LISTEN_PID naming this process, systemd's
-                // protocol hands us fds 3..3+LISTEN_FDS, owned by nobody else.
-                let fd = unsafe { OwnedFd::from_raw_fd(3 + i) };
+            for (i, fd) in crate::sys::take_listen_fds(n) {
                 let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
-                fds.push((fd, names.get(i as usize).cloned()));
+                fds.push((fd, names.get(i).cloned()));
             }
         }
         Inherited { fds }

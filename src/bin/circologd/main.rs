@@ -5,10 +5,10 @@
 mod dgram;
 mod listen;
 mod serve;
-mod zeroing;
+mod sys;
 
 #[global_allocator]
-static ALLOC: zeroing::Zeroing = zeroing::Zeroing;
+static ALLOC: sys::Zeroing = sys::Zeroing;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -327,8 +327,14 @@ fn run(args: Args) -> Result<(), String> {
         max_senders: args.max_senders,
         socket_gid,
     };
-    let ingest = dgram::DgramIngest::new(sources, max_message, dgram::Tuning::from_env())
-        .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))?;
+    let ingest = dgram::DgramIngest::new(sources, max_message)
+        .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
+        .and_then(|i| match args.lock_memory {
+            Some(true) => i.lock().map(|()| i).map_err(|e| {
+                format!("cannot lock the receive buffers in RAM: {e} (raise RLIMIT_MEMLOCK, or run without -lock-memory)")
+            }),
+            _ => Ok(i),
+        })?;
 
     for l in &listening {
         println!("circologd: listening: {l}");
@@ -401,7 +407,7 @@ fn check_io_uring() -> Result<(), String> {
 /// this process may use, before any is allocated.
 fn check_memory(args: &Args, ring: &ring::Config) -> Result<(), String> {
     let footprint = Ring::footprint(ring).map_err(|e| e.to_string())?;
-    let receive = dgram::VLEN.saturating_mul(ring.max_message_bytes.saturating_add(1));
+    let receive = sys::VLEN.saturating_mul(ring.max_message_bytes.saturating_add(1));
     let tables = [
         startup::Table {
             what: "the arena",

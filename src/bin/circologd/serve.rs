@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use circolog::conn::{self, Conn, Now, Out, Peer, Role, Want};
 use circolog::daemon::State;
+use circolog::diag::{Held, Throttle};
 use circolog::fanout::Fanout;
 use circolog::ring::{Incoming, Transport};
 use circolog::syslog::framing::Framer;
@@ -44,6 +45,14 @@ struct Core {
     state: State,
     fanout: Fanout,
     ingest: DgramIngest,
+    said: Diags,
+}
+
+/// The daemon's own diagnostics that can repeat, each at most once a second.
+struct Diags {
+    receive: Throttle,
+    unstick: Throttle,
+    accept: Throttle,
 }
 
 /// What every task shares. Only the event loop's thread touches it.
@@ -62,6 +71,15 @@ struct Ctx {
 impl Ctx {
     fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         f(&mut self.core.borrow_mut())
+    }
+
+    /// Writes a diagnostic line that can repeat, once a second at most,
+    /// with the count of those held back.
+    fn say(&self, which: fn(&mut Diags) -> &mut Throttle, line: impl FnOnce(Held) -> String) {
+        let held = self.with(|c| which(&mut c.said).admit(Instant::now()));
+        if let Some(held) = held {
+            eprintln!("circologd: {}", line(held));
+        }
     }
 
     /// Stores every datagram that has arrived (up to a budget) and wakes
@@ -84,7 +102,10 @@ impl Ctx {
                 more
             }
             Err(e) => {
-                eprintln!("circologd: receiving syslog datagrams failed: {e}");
+                self.say(
+                    |d| &mut d.receive,
+                    |n| format!("receiving syslog datagrams failed: {e}{n}"),
+                );
                 false
             }
         }
@@ -112,6 +133,11 @@ pub async fn run(
             state,
             fanout: Fanout::new(),
             ingest,
+            said: Diags {
+                receive: Throttle::per_second(),
+                unstick: Throttle::per_second(),
+                accept: Throttle::per_second(),
+            },
         }),
         stored: Notify::new(),
         ingest_left: Notify::new(),
@@ -193,7 +219,7 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
                 next_check = tokio::time::Instant::now()
                     + if busy { INGEST_CHECK } else { INGEST_CHECK_IDLE };
                 if let Err(e) = ctx.with(|c| c.ingest.kick()) {
-                    eprintln!("circologd: receiving syslog datagrams failed: {e}");
+                    ctx.say(|d| &mut d.receive, |n| format!("receiving syslog datagrams failed: {e}{n}"));
                 }
             }
             ready = efd.readable() => match ready {
@@ -213,13 +239,21 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
             match ctx.with(|c| c.ingest.unstick()) {
                 Ok(0) => {}
                 Ok(n) => {
-                    eprintln!(
-                        "circologd: {n} datagram socket(s) had datagrams waiting but no word \
-                         from the kernel; reading again"
+                    ctx.say(
+                        |d| &mut d.unstick,
+                        |held| {
+                            format!(
+                                "{n} datagram socket(s) had datagrams waiting but no word from \
+                             the kernel; reading again{held}"
+                            )
+                        },
                     );
                     ctx.ingest_left.notify_one();
                 }
-                Err(e) => eprintln!("circologd: receiving syslog datagrams failed: {e}"),
+                Err(e) => ctx.say(
+                    |d| &mut d.receive,
+                    |n| format!("receiving syslog datagrams failed: {e}{n}"),
+                ),
             }
         }
     }
@@ -238,7 +272,7 @@ async fn housekeeping(ctx: Rc<Ctx>) {
         if std::mem::take(&mut busy) {
             // A wipe or an eviction just ended: what deeper calls left on
             // the stack goes too.
-            crate::zeroing::scrub_stack();
+            crate::sys::scrub_stack();
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), ctx.chores.notified()).await;
     }
@@ -402,7 +436,7 @@ async fn accept_tcp(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
     let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
     loop {
         let accepted = listener.accept().await.and_then(|(s, _)| s.into_std());
-        let Some(std) = blocking(accepted).await else {
+        let Some(std) = blocking(&ctx, accepted).await else {
             continue;
         };
         let _ = std.set_nodelay(true);
@@ -432,7 +466,7 @@ async fn accept_unix(listener: tokio::net::UnixListener, ctx: Rc<Ctx>, role: Rol
         {
             accepted = listener.accept().await.and_then(|(s, _)| s.into_std());
         }
-        let Some(std) = blocking(accepted).await else {
+        let Some(std) = blocking(&ctx, accepted).await else {
             continue;
         };
         let peer = Peer {
@@ -452,37 +486,19 @@ fn out_of_descriptors(e: &io::Error) -> bool {
 /// An accepted connection in blocking mode, as tokio-uring wants it. When
 /// accepting fails (out of file descriptors, say), says so (once a second
 /// at most) and waits a little rather than spin on the error.
-async fn blocking<S: std::os::fd::AsFd>(accepted: io::Result<S>) -> Option<S> {
+async fn blocking<S: std::os::fd::AsFd>(ctx: &Ctx, accepted: io::Result<S>) -> Option<S> {
     match accepted {
         Ok(s) => rustix::io::ioctl_fionbio(&s, false).is_ok().then_some(s),
         Err(e) => {
-            accept_failed(&e);
+            accept_failed(ctx, &e);
             tokio::time::sleep(Duration::from_millis(100)).await;
             None
         }
     }
 }
 
-thread_local! {
-    /// When an accept failure was last reported, and how many since.
-    static ACCEPT_FAILED: std::cell::Cell<(Option<Instant>, u64)> =
-        const { std::cell::Cell::new((None, 0)) };
-}
-
-fn accept_failed(e: &io::Error) {
-    let (last, quiet) = ACCEPT_FAILED.get();
-    let now = Instant::now();
-    if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
-        ACCEPT_FAILED.set((last, quiet + 1));
-        return;
-    }
-    let more = if quiet > 0 {
-        format!(" ({quiet} more since the last report)")
-    } else {
-        String::new()
-    };
-    eprintln!("circologd: accept failed: {e}{more}");
-    ACCEPT_FAILED.set((Some(now), 0));
+fn accept_failed(ctx: &Ctx, e: &io::Error) {
+    ctx.say(|d| &mut d.accept, |n| format!("accept failed: {e}{n}"));
 }
 
 /// SO_PEERCRED: root, the daemon's own user, and members of -socket-group.
@@ -616,7 +632,7 @@ async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
         let (s, _) = match listener.accept().await {
             Ok(a) => a,
             Err(e) => {
-                accept_failed(&e);
+                accept_failed(&ctx, &e);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }

@@ -1,0 +1,350 @@
+//! All of circologd's `unsafe`, behind a safe API: the heap allocator that
+//! zeroes what it frees, the `recvmmsg` batch
+//! (headers that point into buffers the kernel writes), the two io_uring
+//! calls of the datagram ring, the eventfd's registration with tokio and
+//! the descriptors systemd hands over. Every other module of the daemon is
+//! safe code; the library forbids `unsafe` outright.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io;
+use std::mem::{offset_of, size_of};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use circolog::ring::Cred;
+use io_uring::squeue::PushError;
+use io_uring::types::Fd;
+use io_uring::{SubmissionQueue, Submitter, opcode};
+use memmap2::MmapMut;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+/// Datagrams per `recvmmsg`, as the benchmark's bare drain.
+pub const VLEN: usize = 64;
+
+/// Room for one `SCM_CREDENTIALS` control message.
+// SAFETY: CMSG_SPACE is arithmetic on its argument; it reads no memory.
+pub const CRED_CMSG_SPACE: usize =
+    unsafe { libc::CMSG_SPACE(size_of::<libc::ucred>() as u32) } as usize;
+
+/// `IORING_ENTER_GETEVENTS`: also run pending completion work.
+const ENTER_GETEVENTS: u32 = 1;
+
+/// Room for one `recvmmsg` of [`VLEN`] datagrams with their credentials.
+///
+/// Datagrams pass through here on their way to the arena: the memory is
+/// one mapping, faulted in at start-up (resident memory is fixed from the
+/// start), never in a core dump, locked in RAM on request and zeroed by
+/// [`RecvBatch::forget`] once they are stored. The headers and iovecs hold only addresses.
+pub struct RecvBatch {
+    /// `VLEN` control buffers of `CRED_CMSG_SPACE` bytes (8-aligned, as a
+    /// `cmsghdr` must be), then `VLEN` datagram buffers of `len` bytes.
+    mem: MmapMut,
+    len: usize,
+    /// `VLEN` of each; `recv` points them at the buffers before each call.
+    iovs: Box<[libc::iovec]>,
+    hdrs: Box<[libc::mmsghdr]>,
+    /// Datagrams the last `recv` read (0 after `forget`).
+    filled: usize,
+}
+
+/// One datagram of a batch.
+pub struct Datagram<'a> {
+    /// Cut to the buffer's length when the datagram was longer.
+    pub bytes: &'a [u8],
+    pub truncated: bool,
+    pub cred: Option<Cred>,
+}
+
+impl RecvBatch {
+    /// `len` bytes per datagram: a longer one is cut, and flagged.
+    pub fn new(len: usize) -> io::Result<RecvBatch> {
+        let control = VLEN * CRED_CMSG_SPACE;
+        let size = VLEN
+            .checked_mul(len)
+            .and_then(|d| d.checked_add(control))
+            .ok_or_else(|| io::Error::other("receive buffers too large"))?;
+        let mem = memmap2::MmapOptions::new()
+            .len(size)
+            .populate()
+            .map_anon()?;
+        let _ = mem.advise(memmap2::Advice::DontDump);
+        let iov = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        // SAFETY: mmsghdr is plain data; all-zero is a valid value.
+        let hdr = unsafe { std::mem::zeroed::<libc::mmsghdr>() };
+        Ok(RecvBatch {
+            mem,
+            len,
+            iovs: vec![iov; VLEN].into(),
+            hdrs: vec![hdr; VLEN].into(),
+            filled: 0,
+        })
+    }
+
+    /// Reads up to [`VLEN`] datagrams from `fd` without waiting, with their
+    /// senders' credentials when `credentials`. Returns how many were read
+    /// (0 when none waits); [`RecvBatch::datagrams`] gives them.
+    pub fn recv(&mut self, fd: BorrowedFd<'_>, credentials: bool) -> io::Result<usize> {
+        self.filled = 0;
+        // Taken afresh for each call, from one borrow of the mapping.
+        let control = self.mem.as_mut_ptr();
+        let data = control.wrapping_add(VLEN * CRED_CMSG_SPACE);
+        for (i, (h, iov)) in self.hdrs.iter_mut().zip(self.iovs.iter_mut()).enumerate() {
+            iov.iov_base = data.wrapping_add(i * self.len).cast();
+            iov.iov_len = self.len;
+            h.msg_len = 0;
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_name = std::ptr::null_mut();
+            h.msg_hdr.msg_namelen = 0;
+            h.msg_hdr.msg_flags = 0;
+            if credentials {
+                h.msg_hdr.msg_control = control.wrapping_add(i * CRED_CMSG_SPACE).cast();
+                h.msg_hdr.msg_controllen = CRED_CMSG_SPACE as _;
+            } else {
+                h.msg_hdr.msg_control = std::ptr::null_mut();
+                h.msg_hdr.msg_controllen = 0;
+            }
+        }
+        // SAFETY: `VLEN` headers (`new` made `VLEN`), each pointing at its
+        // own iovec and control space (or none), each iovec at its own
+        // buffer, all inside the mapping (`VLEN * CRED_CMSG_SPACE` bytes of
+        // control, then `VLEN * len` of data) and all owned by `self`,
+        // which `&mut self` keeps alive and untouched while the call runs;
+        // the kernel writes no further than the lengths given.
+        let r = unsafe {
+            libc::recvmmsg(
+                fd.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                VLEN as u32,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if r >= 0 {
+            self.filled = (r as usize).min(VLEN);
+            return Ok(self.filled);
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+            _ => Err(e),
+        }
+    }
+
+    /// The datagrams the last [`RecvBatch::recv`] read, in order.
+    pub fn datagrams(&self) -> impl Iterator<Item = Datagram<'_>> {
+        let (control, data) = self.mem.split_at(VLEN * CRED_CMSG_SPACE);
+        self.hdrs[..self.filled]
+            .iter()
+            .enumerate()
+            .map(move |(i, h)| {
+                let n = (h.msg_len as usize).min(self.len);
+                // `size_t` with glibc, `socklen_t` with musl.
+                #[allow(clippy::unnecessary_cast)]
+                let controllen = (h.msg_hdr.msg_controllen as usize).min(CRED_CMSG_SPACE);
+                let at = i * CRED_CMSG_SPACE;
+                Datagram {
+                    bytes: &data[i * self.len..i * self.len + n],
+                    truncated: h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                    cred: if h.msg_hdr.msg_control.is_null() {
+                        None
+                    } else {
+                        parse_cred(&control[at..at + controllen])
+                    },
+                }
+            })
+    }
+
+    /// Locks the buffers in RAM, so that no datagram is ever swapped out.
+    pub fn lock(&self) -> io::Result<()> {
+        self.mem.lock()
+    }
+
+    /// Zeroes every buffer, datagrams and credentials alike.
+    /// Zeroes the bytes of the datagrams the last [`RecvBatch::recv`] read,
+    /// once they are stored: the arena is then their only copy, and a clear
+    /// or an eviction by age leaves none here. Costs a `memset` of what was
+    /// read.
+    pub fn forget(&mut self) {
+        let data = VLEN * CRED_CMSG_SPACE;
+        for (i, h) in self.hdrs[..self.filled].iter().enumerate() {
+            let n = (h.msg_len as usize).min(self.len);
+            let at = data + i * self.len;
+            self.mem[at..at + n].fill(0);
+        }
+        self.filled = 0;
+    }
+
+    /// The whole mapping, for tests that look at what it holds and at its
+    /// flags in `/proc/self/smaps`.
+    #[cfg(test)]
+    pub fn memory(&self) -> &[u8] {
+        &self.mem
+    }
+}
+
+/// Reads `SCM_CREDENTIALS` from a control message buffer.
+pub fn parse_cred(control: &[u8]) -> Option<Cred> {
+    // struct cmsghdr { cmsg_len; cmsg_level; cmsg_type; } then struct ucred.
+    let word = |at: usize| -> Option<[u8; 4]> { control.get(at..at + 4)?.try_into().ok() };
+    let level = i32::from_ne_bytes(word(offset_of!(libc::cmsghdr, cmsg_level))?);
+    let kind = i32::from_ne_bytes(word(offset_of!(libc::cmsghdr, cmsg_type))?);
+    if level != libc::SOL_SOCKET || kind != libc::SCM_CREDENTIALS {
+        return None;
+    }
+    // SAFETY: CMSG_LEN is arithmetic on its argument; it reads no memory.
+    let data = unsafe { libc::CMSG_LEN(0) } as usize;
+    let field = |at: usize| word(data + at).map(u32::from_ne_bytes);
+    Some(Cred {
+        pid: field(offset_of!(libc::ucred, pid))?,
+        uid: field(offset_of!(libc::ucred, uid))?,
+        gid: field(offset_of!(libc::ucred, gid))?,
+    })
+}
+
+/// Queues a one-shot poll for input on `fd`, its completion tagged
+/// `user_data`. Fails when the submission queue is full.
+pub fn push_poll(
+    sq: &mut SubmissionQueue<'_>,
+    fd: BorrowedFd<'_>,
+    user_data: u64,
+) -> Result<(), PushError> {
+    let entry = opcode::PollAdd::new(Fd(fd.as_raw_fd()), libc::POLLIN as u32)
+        .build()
+        .user_data(user_data);
+    // SAFETY: a poll refers to no memory of ours, and the kernel takes its
+    // own reference to the file: closing `fd` while the poll is armed ends
+    // or orphans the poll, it corrupts nothing.
+    unsafe { sq.push(&entry) }
+}
+
+/// Submits `to_submit` queued entries and runs pending completion work,
+/// without waiting for any.
+pub fn enter(submitter: &Submitter<'_>, to_submit: u32) -> io::Result<usize> {
+    // SAFETY: no argument pointer is passed (no signal mask); flags only.
+    unsafe { submitter.enter::<libc::sigset_t>(to_submit, 0, ENTER_GETEVENTS, None) }
+}
+
+/// Registers `fd` with the event loop, for readiness.
+pub fn watch(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
+    // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open,
+    // and is the same file, for as long as it is registered.
+    unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)
+}
+
+/// The descriptors systemd passed to this process (`LISTEN_FDS`, after the
+/// caller has checked that `LISTEN_PID` names this process), each with its
+/// index in `LISTEN_FDNAMES`. Only the first call takes them; a number that
+/// is not open is left out.
+pub fn take_listen_fds(count: i32) -> Vec<(usize, OwnedFd)> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    if TAKEN.swap(true, Ordering::AcqRel) {
+        return Vec::new();
+    }
+    let mut fds = Vec::new();
+    for i in 0..count.clamp(0, 65536) {
+        let raw = 3 + i;
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        if unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0 {
+            continue;
+        }
+        // SAFETY: systemd's socket activation protocol hands this process
+        // the open descriptors 3..3+LISTEN_FDS as its own; nothing else in
+        // circologd uses a descriptor by number, and `TAKEN` makes sure
+        // they are wrapped once.
+        fds.push((i as usize, unsafe { OwnedFd::from_raw_fd(raw) }));
+    }
+    fds
+}
+
+/// The daemon's heap allocator: the system's, except that every block is
+/// zeroed before it is given back. Message bytes pass through many heap
+/// buffers (reads, TCP framing, rendered dumps and frames, the clients'
+/// queues) and a buffer that grows is moved by `realloc`, which frees the
+/// old copy as it was; with this allocator no freed block keeps a message
+/// (SPEC "Storage": once its readers have gone, no byte of a cleared
+/// message remains in the process's memory). The cost is a `memset` of
+/// what is freed; ingestion allocates nothing, so it pays nothing.
+pub struct Zeroing;
+
+// SAFETY: every method forwards to `System` with the caller's layout, and
+// only writes to the block the caller gives back (which it owns until then).
+unsafe impl GlobalAlloc for Zeroing {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller upholds `alloc`'s contract (non-zero size).
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: as for `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` is a live block of `layout.size()` bytes from this
+        // allocator, the caller's until this call. `explicit_bzero` is the
+        // C library's zeroing that the compiler may not drop as dead.
+        unsafe {
+            libc::explicit_bzero(ptr.cast(), layout.size());
+            System.dealloc(ptr, layout);
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A new block, the bytes copied, the old one wiped and freed:
+        // `System.realloc` could move the bytes and free the old block as
+        // it was.
+        // SAFETY: `layout` with `new_size` is valid (the caller's contract);
+        // `ptr` holds `layout.size()` initialized-or-not bytes we may copy.
+        unsafe {
+            let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+            let new = System.alloc(new_layout);
+            if !new.is_null() {
+                std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+            new
+        }
+    }
+}
+
+/// Overwrites a stretch of the stack below the caller: buffers that held
+/// message bytes in deeper calls (a parse, a read) leave them in stack
+/// memory nothing reuses until the next deep call.
+#[inline(never)]
+pub fn scrub_stack() {
+    let mut area = [0u8; 256 * 1024];
+    std::hint::black_box(&mut area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_scm_credentials() {
+        assert_eq!(CRED_CMSG_SPACE, 32, "64-bit Linux");
+        let mut c = vec![0u8; CRED_CMSG_SPACE];
+        c[0..8].copy_from_slice(&28usize.to_ne_bytes());
+        c[8..12].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
+        c[12..16].copy_from_slice(&libc::SCM_CREDENTIALS.to_ne_bytes());
+        c[16..20].copy_from_slice(&4242u32.to_ne_bytes());
+        c[20..24].copy_from_slice(&1000u32.to_ne_bytes());
+        c[24..28].copy_from_slice(&100u32.to_ne_bytes());
+        assert_eq!(
+            parse_cred(&c),
+            Some(Cred {
+                pid: 4242,
+                uid: 1000,
+                gid: 100
+            })
+        );
+        assert_eq!(parse_cred(&c[..20]), None);
+        c[12] = 9;
+        assert_eq!(parse_cred(&c), None);
+    }
+}
