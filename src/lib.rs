@@ -50,4 +50,5 @@ pub mod query;
 pub mod ring;
 pub mod status;
 pub mod syslog;
+pub mod trigger;
 pub mod ws;
