@@ -46,6 +46,7 @@ pub mod daemon;
 pub mod fanout;
 pub mod format;
 pub mod http;
+pub mod limit;
 pub mod query;
 pub mod ring;
 pub mod status;
