@@ -122,14 +122,15 @@ impl fmt::Display for Action {
 }
 
 /// Parses `-trigger QUERY`: the query language of `GET /` (a leading `?` is
-/// allowed), of which only what selects messages has a meaning here: `l=`,
+/// allowed), read at `now_us` (an age in `from=` is that long before the
+/// daemon started), of which only what selects messages has a meaning here: `l=`,
 /// `fmt=` and `since=` are refused.
-pub fn parse_trigger(text: &str) -> Result<Filter, String> {
-    let q = Query::parse(text.strip_prefix('?').unwrap_or(text))
+pub fn parse_trigger(text: &str, now_us: i64) -> Result<Filter, String> {
+    let q = Query::parse(text.strip_prefix('?').unwrap_or(text), now_us)
         .map_err(|e| format!("bad trigger {text:?}: {e}"))?;
     let pointless = if q.limit.is_some() {
         Some("l")
-    } else if q.since.is_some() {
+    } else if q.since().is_some() {
         Some("since")
     } else if q.format != OutputFormat::Syslog {
         Some("fmt")
@@ -293,7 +294,7 @@ impl Triggers {
     /// `now_us` with `seq`). Returns true when a firing is due: call
     /// [`Triggers::poll`] until it returns `None`. Allocates nothing.
     pub fn on_message(&mut self, seq: u64, msg: &Message<'_>, now_us: i64) -> bool {
-        self.on_message_with(seq, now_us, |f| f.matches(msg))
+        self.on_message_with(seq, now_us, |f| f.matches(now_us, msg))
     }
 
     /// [`Triggers::on_message`] with the matching left to the caller:
@@ -483,7 +484,7 @@ mod tests {
     fn triggers(queries: &[&str], after: PostRoll, action: Action, holdoff_s: u64) -> Triggers {
         let parsed = queries
             .iter()
-            .map(|q| (parse_trigger(q).unwrap(), q.to_string()))
+            .map(|q| (parse_trigger(q, 0).unwrap(), q.to_string()))
             .collect();
         Triggers::new(parsed, after, action, Duration::from_secs(holdoff_s))
     }
@@ -596,20 +597,20 @@ mod tests {
 
     #[test]
     fn parses_trigger_queries() {
-        let f = parse_trigger("app=kernel&grep=Oops").unwrap();
-        assert!(f.matches(&msg(6, b"kernel", b"Oops: 0002")));
-        assert!(!f.matches(&msg(6, b"kernel", b"all fine")));
+        let f = parse_trigger("app=kernel&grep=Oops", 0).unwrap();
+        assert!(f.matches(0, &msg(6, b"kernel", b"Oops: 0002")));
+        assert!(!f.matches(0, &msg(6, b"kernel", b"all fine")));
         assert!(
-            parse_trigger("?sev=crit")
+            parse_trigger("?sev=crit", 0)
                 .unwrap()
-                .matches(&msg(2, b"a", b""))
+                .matches(0, &msg(2, b"a", b""))
         );
         // An empty query matches every message.
-        assert!(parse_trigger("").unwrap().matches_all());
+        assert!(parse_trigger("", 0).unwrap().matches_all());
         assert_eq!(
-            parse_trigger("sev=loud").unwrap_err(),
+            parse_trigger("sev=loud", 0).unwrap_err(),
             "bad trigger \"sev=loud\": bad sev \"loud\": expected emerg, alert, crit, err, \
-             warning, notice, info, debug or 0-7"
+             warning, notice, info, debug or 0-7, ! in front for those less severe"
         );
         for (q, p) in [
             ("sev=crit&l=5", "l"),
@@ -617,7 +618,7 @@ mod tests {
             ("fmt=json", "fmt"),
         ] {
             assert_eq!(
-                parse_trigger(q).unwrap_err(),
+                parse_trigger(q, 0).unwrap_err(),
                 format!(
                     "bad trigger {q:?}: {p}= has no meaning for a trigger, which only selects messages"
                 )
