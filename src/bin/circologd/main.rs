@@ -106,13 +106,22 @@ fn run(args: Args) -> Result<(), String> {
         arena_bytes: args.buffer_bytes,
         max_message_bytes: max_message,
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| match e {
+        ring::ConfigError::ArenaTooSmall { needed } => format!(
+            "the arena (-buffer-bytes {}) must be at least {} to hold one message of the \
+             maximum size (-max-message-size {})",
+            config::format_size(args.buffer_bytes as u64),
+            config::format_size(needed as u64),
+            config::format_size(max_message as u64)
+        ),
+        e => e.to_string(),
+    })?;
     if args.lock_memory == Some(true) {
         ring.lock_memory().map_err(|e| {
             format!(
-                "cannot lock the {}-byte arena in RAM: {e} (raise RLIMIT_MEMLOCK, e.g. \
+                "cannot lock the {} arena in RAM: {e} (raise RLIMIT_MEMLOCK, e.g. \
                  LimitMEMLOCK=infinity in the unit, or run without -lock-memory)",
-                ring.arena_bytes()
+                config::format_size(ring.arena_bytes() as u64)
             )
         })?;
     }
@@ -170,6 +179,9 @@ fn run(args: Args) -> Result<(), String> {
         for spec in &args.syslog_addr {
             let addr = listen::resolve(spec)?;
             let fd = listen::udp(addr, &mut inherited)?;
+            // A `:0` port: TCP takes the one the kernel chose for UDP, so
+            // that one address is printed and means both.
+            let addr = listen::local_addr(&fd).unwrap_or(addr);
             sources.push(dgram::Source {
                 fd,
                 transport: Transport::Udp,
@@ -189,7 +201,9 @@ fn run(args: Args) -> Result<(), String> {
         }
         if let Some(spec) = &args.query_addr {
             let addr = listen::resolve(spec)?;
-            query_tcp.push(listen::tcp(addr, &mut inherited)?);
+            let listener = listen::tcp(addr, &mut inherited)?;
+            let addr = listener.local_addr().unwrap_or(addr);
+            query_tcp.push(listener);
             listening.push(format!("query http://{addr}/"));
             if !addr.ip().is_loopback() {
                 eprintln!(
@@ -252,6 +266,9 @@ fn run(args: Args) -> Result<(), String> {
 
     for l in &listening {
         println!("circologd: listening: {l}");
+    }
+    if ctl_unix.is_empty() {
+        println!("{}", config::no_control_socket_notice(std::process::id()));
     }
     let result = tokio_uring::start(serve::run(
         state,
@@ -329,7 +346,9 @@ fn check_memory(arena: usize) -> Result<(), String> {
     });
     match total {
         Some(total) if arena as u64 >= total => Err(format!(
-            "the arena (-buffer-bytes {arena}) is larger than this host's memory ({total} bytes)"
+            "the arena (-buffer-bytes {}) is larger than this host's memory ({})",
+            config::format_size(arena as u64),
+            config::format_size(total)
         )),
         _ => Ok(()),
     }
