@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use circolog::client::{self, ExchangeError};
+use circolog::client::{self, ExchangeError, Role};
 
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &["socket", "json"];
@@ -34,7 +34,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 )]
 struct Args {
     /// circologd's control socket [default: /run/circolog-ctl.sock as root, else
-    /// $XDG_RUNTIME_DIR/circolog/ctl.sock or /tmp/circolog-UID/ctl.sock]
+    /// $XDG_RUNTIME_DIR/circolog/circolog-ctl.sock or /tmp/circolog-UID/circolog-ctl.sock]
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
 
@@ -113,36 +113,19 @@ fn main() -> ExitCode {
 /// Sends the command; returns what to print.
 fn run(socket: &std::path::Path, command: Command, json: bool) -> Result<String, String> {
     let name = socket.display().to_string();
-    let mut conn = UnixStream::connect(socket).map_err(|e| client::connect_failure(&name, &e))?;
-    conn.set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| format!("{name}: {}", client::io_reason(&e)))?;
     let (method, path) = command.request();
     let mut body = Vec::new();
-    let head = client::exchange(
-        &mut conn,
-        &client::request(method, path, "localhost"),
-        |_, b| {
-            body.extend_from_slice(b);
-            Ok(())
-        },
-    )
-    .map_err(|e| match e {
-        ExchangeError::Io(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            format!(
-                "{name}: circologd did not answer within {} s",
-                TIMEOUT.as_secs()
-            )
-        }
-        e => format!("{name}: {e}"),
-    })?;
+    let head = request(socket, method, path, &mut body)?;
     match head.status {
         200 => {}
         403 => return Err(format!("not allowed to use {name}")),
+        // The query API has no `/status`: asking it for `/?l=0` tells the
+        // query socket from something else that speaks HTTP.
+        404 if request(socket, "GET", "/?l=0", &mut Vec::new())
+            .is_ok_and(|h| client::is_query_answer(&h)) =>
+        {
+            return Err(client::wrong_api(&name, Role::Control));
+        }
         _ => {
             return Err(format!(
                 "{name}: {method} {path}: {} {}: {}",
@@ -162,5 +145,54 @@ fn run(socket: &std::path::Path, command: Command, json: bool) -> Result<String,
         Command::Status => client::summarize_status(&status),
         Command::Clear => format!("cleared; {}\n", client::describe_state(&status)),
         _ => client::describe_state(&status) + "\n",
+    })
+}
+
+/// One request on a new connection to `socket`; the body is appended to
+/// `body`. Failures are the line to print.
+fn request(
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+    body: &mut Vec<u8>,
+) -> Result<client::Head, String> {
+    let name = socket.display().to_string();
+    if let Some(line) = client::not_a_socket(socket) {
+        return Err(line);
+    }
+    let mut conn = UnixStream::connect(socket).map_err(|e| {
+        let hint = || {
+            let daemons = client::running_daemons();
+            let uid = rustix::process::getuid().as_raw();
+            client::absent_hint(Role::Control, Some(socket), daemons.as_deref(), uid)
+        };
+        client::connect_failure(&name, Role::Control, &e, hint).line
+    })?;
+    conn.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| format!("{name}: {}", client::io_reason(&e)))?;
+    client::exchange(
+        &mut conn,
+        &client::request(method, path, "localhost"),
+        |_, b| {
+            body.extend_from_slice(b);
+            Ok(())
+        },
+    )
+    .map_err(|e| match e {
+        ExchangeError::Io(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            format!(
+                "{name}: circologd did not answer within {} s",
+                TIMEOUT.as_secs()
+            )
+        }
+        ExchangeError::Http(client::HttpError::BadHead(_)) => {
+            format!("{name} does not speak HTTP: it is not circologd's control socket")
+        }
+        e => format!("{name}: {e}"),
     })
 }
