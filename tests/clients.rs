@@ -771,3 +771,217 @@ fn ctl_without_a_daemon_says_so() {
     let out = Command::new(CTL).arg("explode").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+// ---- stops, cuts and control bytes ----
+
+fn wait_followers(d: &Daemon, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while d.status()["clients"]["followers"] != n {
+        assert!(
+            Instant::now() < deadline,
+            "followers never {n}: {}",
+            d.status()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// Ctrl-Z then `fg` (SIGSTOP, SIGCONT): the stopped follower's read is
+/// interrupted, which is not a lost connection; what came meanwhile is
+/// printed when it goes on, and nothing is said about a connection.
+#[test]
+fn a_stopped_and_continued_follower_loses_nothing_and_says_nothing() {
+    let d = daemon().start();
+    for (i, fmt) in ["short", "syslog", "raw", "json"].into_iter().enumerate() {
+        let app = format!("stop{i}");
+        let mut f = Follower::spawn(&mut tail_cmd(
+            &d.query,
+            &["-f", "-n", "0", "--fmt", fmt, "--app", &app],
+        ));
+        wait_followers(&d, 1);
+        d.send_unix(&msg(&app, 0));
+        assert!(f.line().contains("message 0"), "{fmt}");
+        signal(f.child.id(), "-STOP");
+        d.send_unix(&msg(&app, 1));
+        std::thread::sleep(Duration::from_millis(300));
+        signal(f.child.id(), "-CONT");
+        assert!(f.line().contains("message 1"), "{fmt}");
+        d.send_unix(&msg(&app, 2));
+        assert!(f.line().contains("message 2"), "{fmt}");
+        f.assert_quiet(Duration::from_millis(200));
+        let said: Vec<String> = f.err.try_iter().collect();
+        assert!(said.is_empty(), "{fmt}: {said:?}");
+        drop(f);
+        wait_followers(&d, 0);
+    }
+}
+
+/// A unix socket that relays to the daemon's query socket, and can cut
+/// every connection through it and refuse new ones, as a network would.
+struct Proxy {
+    path: PathBuf,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
+}
+
+impl Proxy {
+    fn start(dir: &Path, upstream: &Path) -> Proxy {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        use std::sync::atomic::Ordering;
+        let path = dir.join("proxy.sock");
+        let listener = UnixListener::bind(&path).expect("bind proxy");
+        let proxy = Proxy {
+            path,
+            down: Default::default(),
+            conns: Default::default(),
+        };
+        let (down, conns, upstream) = (
+            proxy.down.clone(),
+            proxy.conns.clone(),
+            upstream.to_path_buf(),
+        );
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                if down.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = UnixStream::connect(&upstream) else {
+                    continue;
+                };
+                let mut kept = conns.lock().expect("lock");
+                for s in [&client, &server] {
+                    kept.push(s.try_clone().expect("clone"));
+                }
+                for (mut from, mut to) in [
+                    (
+                        client.try_clone().expect("clone"),
+                        server.try_clone().expect("clone"),
+                    ),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        proxy
+    }
+
+    fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in self.conns.lock().expect("lock").drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A connection lost while the daemon goes on (same epoch): `syslog` and
+/// `raw` resume exactly after the last line printed, as `json` does.
+#[test]
+fn syslog_and_raw_follows_resume_exactly_after_a_lost_connection() {
+    let d = daemon().start();
+    let proxy = Proxy::start(d.dir.path(), &d.query);
+    for fmt in ["syslog", "raw"] {
+        let app = format!("cut-{fmt}");
+        let mut f = Follower::spawn(&mut tail_cmd(
+            &proxy.path,
+            &["-f", "-n", "0", "--fmt", fmt, "--app", &app],
+        ));
+        wait_followers(&d, 1);
+        let mut got = Vec::new();
+        d.send_unix(&msg(&app, 1));
+        got.push(f.line());
+        proxy.cut();
+        assert!(f.err_line().contains("lost connection"), "{fmt}");
+        for i in 2..=4 {
+            d.send_unix(&msg(&app, i));
+        }
+        wait_followers(&d, 0);
+        proxy.restore();
+        for _ in 2..=4 {
+            got.push(f.line());
+        }
+        assert!(f.err_line().contains("reconnected"), "{fmt}");
+        d.send_unix(&msg(&app, 5));
+        got.push(f.line());
+        f.assert_quiet(Duration::from_millis(300));
+        let want: Vec<String> = match fmt {
+            "raw" => (1..=5)
+                .map(|i| String::from_utf8(msg(&app, i)).expect("utf-8"))
+                .collect(),
+            _ => d
+                .get(&format!("/?fmt=syslog&app={app}"))
+                .lines()
+                .map(str::to_string)
+                .collect(),
+        };
+        assert_eq!(got, want, "{fmt}");
+        drop(f);
+        wait_followers(&d, 0);
+    }
+}
+
+/// `fmt=syslog`, from the daemon and from circolog-tail, holds no control
+/// byte: a tab is `\x09`, and neither CSI (U+009B) nor the lone byte 0x9b
+/// reaches the terminal.
+#[test]
+fn syslog_lines_hold_no_control_bytes() {
+    let d = daemon().start();
+    let sent = b"<14>1 - h ctlbytes - - - tab\there csi\xc2\x9b2J lone\x9b2J bell\x07 end";
+    d.send_unix(sent);
+    d.wait_stored(1);
+    let check = |what: &str, line: &[u8]| {
+        let text = String::from_utf8_lossy(line);
+        assert!(
+            !line.iter().any(|&b| b < 0x20 || b == 0x7f || b == 0x9b),
+            "{what}: {text:?}"
+        );
+        assert!(
+            text.contains("tab\\x09here csi\\xc2\\x9b2J"),
+            "{what}: {text:?}"
+        );
+        assert!(text.contains("bell\\x07 end"), "{what}: {text:?}");
+    };
+    let out = d.curl(&d.query, &["http://localhost/?fmt=syslog"]);
+    check(
+        "the daemon's fmt=syslog",
+        out.stdout.strip_suffix(b"\n").expect("a line"),
+    );
+    let out = tail(&d, &["--fmt", "syslog"]);
+    check(
+        "circolog-tail --fmt syslog",
+        out.stdout.strip_suffix(b"\n").expect("a line"),
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lone\\x9b2J"));
+    let mut child = tail_cmd(&d.query, &["-f", "--fmt", "syslog"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut line = Vec::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_until(b'\n', &mut line)
+        .expect("a line");
+    let _ = child.kill();
+    let _ = child.wait();
+    check(
+        "circolog-tail -f --fmt syslog",
+        line.strip_suffix(b"\n").expect("a line"),
+    );
+}
