@@ -32,6 +32,7 @@ pub mod daemon;
 pub mod fanout;
 pub mod format;
 pub mod http;
+pub mod manual;
 pub mod query;
 pub mod ring;
 pub mod syslog;

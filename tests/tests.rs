@@ -9,6 +9,7 @@ mod control;
 mod follow;
 mod ingest;
 mod limits;
+mod manuals;
 mod peers;
 mod query;
 mod soak;

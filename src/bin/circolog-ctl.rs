@@ -15,12 +15,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use circolog::client::{self, ExchangeError, Role};
+use circolog::manual;
 
 /// The long flags that may also be written Go-style with one dash.
-const LONG_FLAGS: &[&str] = &["socket", "json"];
+const LONG_FLAGS: &[&str] = &["socket", "json", "generate"];
 
 /// The daemon answers control requests at once; waiting longer means it is stuck.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,9 +31,15 @@ const TIMEOUT: Duration = Duration::from_secs(10);
     name = "circolog-ctl",
     version,
     about = "Control circologd: pause, resume, clear, status, metrics",
-    after_help = "Long flags may also be written with one dash (-socket PATH), as in the original circolog."
+    long_about = manual::CTL_ABOUT,
+    after_help = "Long flags may also be written with one dash (-socket PATH), as in the original circolog.",
+    after_long_help = manual::after_long_help(manual::CTL)
 )]
 struct Args {
+    /// Print the manual page or a shell completion script, and exit
+    #[arg(long, value_enum, value_name = "WHAT")]
+    generate: Option<manual::Generate>,
+
     /// circologd's control socket [default: /run/circolog-ctl.sock as root, else
     /// $XDG_RUNTIME_DIR/circolog/circolog-ctl.sock or /tmp/circolog-UID/circolog-ctl.sock]
     #[arg(long, global = true, value_name = "PATH")]
@@ -43,7 +50,7 @@ struct Args {
     json: bool,
 
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +87,30 @@ fn main() -> ExitCode {
         std::env::args_os(),
         LONG_FLAGS,
     ));
+    let command = match (args.generate, args.command) {
+        (Some(what), _) => {
+            return match manual::generate(what, Args::command(), manual::CTL, &mut io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = writeln!(io::stderr(), "circolog-ctl: {}", client::io_reason(&e));
+                    ExitCode::from(2)
+                }
+            };
+        }
+        (None, Some(command)) => command,
+        (None, None) => Args::command()
+            .error(
+                clap::error::ErrorKind::MissingSubcommand,
+                "a command is required: pause, resume, toggle, clear, status or metrics",
+            )
+            .exit(),
+    };
     let socket = args
         .socket
         .clone()
         .unwrap_or_else(|| circolog::config::default_paths().ctl);
-    let text = match run(&socket, args.command, args.json) {
+    let text = match run(&socket, command, args.json) {
         Ok(text) => text,
         Err(msg) => {
             let _ = writeln!(io::stderr(), "circolog-ctl: {msg}");

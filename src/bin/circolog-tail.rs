@@ -28,17 +28,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 use jiff::tz::TimeZone;
 use tungstenite::{Message, WebSocket};
 
 use circolog::client::{
     self, ColorChoice, Cursor, ExchangeError, Filters, JsonLine, Role, Start, plan, query_string,
 };
+use circolog::manual;
 
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &[
     "lines", "follow", "fmt", "color", "sev", "fac", "host", "app", "grep", "socket", "addr",
+    "generate",
 ];
 
 /// Waiting this long for an answer to a plain query means the daemon is stuck.
@@ -58,9 +60,15 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
     name = "circolog-tail",
     version,
     about = "Print the last messages in circologd's memory, or follow new ones",
-    after_help = "Long flags may also be written with one dash (-fmt json), as in the original circolog."
+    long_about = manual::TAIL_ABOUT,
+    after_help = "Long flags may also be written with one dash (-fmt json), as in the original circolog.",
+    after_long_help = manual::after_long_help(manual::TAIL)
 )]
 struct Args {
+    /// Print the manual page or a shell completion script, and exit
+    #[arg(long, value_enum, value_name = "WHAT")]
+    generate: Option<manual::Generate>,
+
     /// Print the last N matching messages (with -f: before following); -1 for all of them
     #[arg(
         short = 'n',
@@ -173,7 +181,12 @@ fn main() -> ExitCode {
         std::env::args_os(),
         LONG_FLAGS,
     ));
-    match run(&args) {
+    let result = match args.generate {
+        Some(what) => manual::generate(what, Args::command(), manual::TAIL, &mut io::stdout())
+            .map_err(output_failed),
+        None => run(&args),
+    };
+    match result {
         Ok(()) | Err(Failure::Quiet) => ExitCode::SUCCESS,
         Err(Failure::Error(msg)) => {
             let _ = writeln!(io::stderr(), "circolog-tail: {msg}");

@@ -14,15 +14,25 @@ use std::time::Duration;
 
 use circolog::config::{self, parse_duration, parse_mode, parse_size};
 use circolog::daemon::State;
+use circolog::manual;
 use circolog::ring::{self, Ring, Transport};
 use circolog::syslog::ParseContext;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// Keeps the most recent syslog messages in RAM and serves them over HTTP
 /// and websocket. Single-dash flags (`-query-socket PATH`) work too.
 #[derive(Parser, Debug)]
-#[command(name = "circologd", version)]
+#[command(
+    name = "circologd",
+    version,
+    about = "The in-memory syslog daemon: the most recent messages, in RAM only, over HTTP and websocket",
+    long_about = manual::CIRCOLOGD_ABOUT,
+    after_long_help = manual::after_long_help(manual::CIRCOLOGD)
+)]
 struct Args {
+    /// Print the manual page or a shell completion script, and exit.
+    #[arg(long = "generate", value_enum, value_name = "WHAT")]
+    generate: Option<manual::Generate>,
     /// Syslog input on a unix datagram socket (repeatable).
     #[arg(long = "syslogd-socket", value_name = "PATH")]
     syslogd_socket: Vec<PathBuf>,
@@ -81,6 +91,20 @@ const MIN_MESSAGE: usize = 2048;
 
 fn main() -> ExitCode {
     let args = Args::parse_from(config::go_style_args_all(std::env::args_os()));
+    if let Some(what) = args.generate {
+        return match manual::generate(
+            what,
+            Args::command(),
+            manual::CIRCOLOGD,
+            &mut std::io::stdout(),
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("circologd: cannot write the {what:?} output: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
