@@ -985,3 +985,34 @@ fn syslog_lines_hold_no_control_bytes() {
         line.strip_suffix(b"\n").expect("a line"),
     );
 }
+
+/// The README's websocket client: Debian's `wsdump` (python3-websocket)
+/// follows `/ws` over TCP, the backlog then live messages.
+#[test]
+fn wsdump_follows_over_tcp() {
+    let d = daemon().query_net().start();
+    d.send_unix(&msg("ws", 0));
+    d.wait_stored(1);
+    let url = format!("ws://{}/ws?fmt=json&app=ws", d.query_addr.expect("addr"));
+    let mut child = Command::new("wsdump")
+        .args(["-r", "--eof-wait", "5", &url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wsdump is missing: run `bash .ci/deps` (python3-websocket)");
+    let out = lines_of(child.stdout.take().expect("stdout"));
+    let first = out
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the backlog");
+    let v: serde_json::Value = serde_json::from_str(&first).expect("json");
+    assert_eq!(v["message"], "message 0");
+    d.send_unix(&msg("ws", 1));
+    let live = out
+        .recv_timeout(Duration::from_secs(20))
+        .expect("a live message");
+    let v: serde_json::Value = serde_json::from_str(&live).expect("json");
+    assert_eq!(v["message"], "message 1");
+    let _ = child.kill();
+    let _ = child.wait();
+}
