@@ -13,3 +13,4 @@ mod manuals;
 mod peers;
 mod query;
 mod soak;
+mod systemd;

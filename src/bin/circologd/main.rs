@@ -4,6 +4,7 @@
 
 mod dgram;
 mod listen;
+mod notify;
 mod serve;
 
 use std::cell::RefCell;
@@ -294,6 +295,12 @@ fn run(args: Args) -> Result<(), String> {
     if ctl_unix.is_empty() {
         println!("{}", config::no_control_socket_notice(std::process::id()));
     }
+    // Until the event loop says these itself: ready once the sockets are
+    // open and the loop is about to run, stopping once it has stopped.
+    let notifier = notify::Notifier::from_env();
+    if let Some(n) = &notifier {
+        n.ready();
+    }
     let result = tokio_uring::start(serve::run(
         state,
         signals,
@@ -308,6 +315,9 @@ fn run(args: Args) -> Result<(), String> {
         max_message,
         socket_gid,
     ));
+    if let Some(n) = &notifier {
+        n.stopping();
+    }
     remove_files(&created);
     result
 }
