@@ -10,10 +10,17 @@
 //!   `circolog-tail`, and the severity colours;
 //! * [`plan`], the follower's decision of where to resume after a
 //!   reconnection;
-//! * [`summarize_status`], the human summary of `circolog-ctl status`.
+//! * [`parse_json_line`] and [`render_syslog`], the `syslog` lines
+//!   `circolog-tail -f` writes from the JSON it follows;
+//! * [`summarize_status`], the human summary of `circolog-ctl status`;
+//! * [`connect_failure`], [`absent_hint`] and [`wrong_api`], the lines that
+//!   say which socket a user gave a client, and which circologd runs
+//!   instead.
 //!
-//! The one function that reads and writes, [`exchange`], does so on a
-//! stream its caller opened: the binaries own the sockets.
+//! The function that reads and writes, [`exchange`], does so on a stream
+//! its caller opened: the binaries own the sockets. The only other I/O is
+//! looking: [`running_daemons`] reads `/proc`, [`not_a_socket`] a path's
+//! metadata, when a connection has already failed.
 
 use std::fmt;
 use std::io::{self, Read, Write};

@@ -2,9 +2,10 @@
 //!
 //! The daemon's side of this library is plain code without I/O: bytes and
 //! the current time go in, bytes and events come out. The `circologd` binary
-//! is a thin io_uring driver around it. (The one exception is
-//! [`client::exchange`], the clients' blocking request over a connection the
-//! caller opened.)
+//! is a thin io_uring driver around it. (The exceptions are the clients':
+//! [`client::exchange`], their blocking request over a connection the
+//! caller opened, and the look in `/proc` for a running daemon when none
+//! answers.)
 //!
 //! ```text
 //!  unix dgram / UDP ──(poll, recvmmsg)──┐

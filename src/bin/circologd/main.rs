@@ -8,6 +8,7 @@ mod notify;
 mod serve;
 
 use std::cell::RefCell;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -289,11 +290,18 @@ fn run(args: Args) -> Result<(), String> {
     let ingest = dgram::DgramIngest::new(sources, max_message, dgram::Tuning::from_env())
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))?;
 
+    // A closed standard output (the reader of these lines went away) is
+    // no reason to stop: nothing else is ever written there.
+    let mut stdout = std::io::stdout();
     for l in &listening {
-        println!("circologd: listening: {l}");
+        let _ = writeln!(stdout, "circologd: listening: {l}");
     }
     if ctl_unix.is_empty() {
-        println!("{}", config::no_control_socket_notice(std::process::id()));
+        let _ = writeln!(
+            stdout,
+            "{}",
+            config::no_control_socket_notice(std::process::id())
+        );
     }
     // Until the event loop says these itself: ready once the sockets are
     // open and the loop is about to run, stopping once it has stopped.
