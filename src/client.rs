@@ -10,10 +10,17 @@
 //!   `circolog-tail`, and the severity colours;
 //! * [`plan`], the follower's decision of where to resume after a
 //!   reconnection;
-//! * [`summarize_status`], the human summary of `circolog-ctl status`.
+//! * [`parse_json_line`] and [`render_syslog`], the `syslog` lines
+//!   `circolog-tail -f` writes from the JSON it follows;
+//! * [`summarize_status`], the human summary of `circolog-ctl status`;
+//! * [`connect_failure`], [`absent_hint`] and [`wrong_api`], the lines that
+//!   say which socket a user gave a client, and which circologd runs
+//!   instead.
 //!
-//! The one function that reads and writes, [`exchange`], does so on a
-//! stream its caller opened: the binaries own the sockets.
+//! The function that reads and writes, [`exchange`], does so on a stream
+//! its caller opened: the binaries own the sockets. The only other I/O is
+//! looking: [`running_daemons`] reads `/proc`, [`not_a_socket`] a path's
+//! metadata, when a connection has already failed.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -410,15 +417,288 @@ pub fn io_reason(e: &io::Error) -> String {
     }
 }
 
-/// The one line that says why connecting to `target` failed.
-pub fn connect_failure(target: &str, e: &io::Error) -> String {
-    if e.kind() == io::ErrorKind::PermissionDenied {
-        format!("not allowed to use {target}: {}", io_reason(e))
-    } else {
-        format!(
-            "cannot connect to {target}: {} (is circologd running?)",
-            io_reason(e)
-        )
+// ---- which socket is which ----
+
+/// Which of circologd's APIs a client wants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `GET /`, `/ws`: `circolog-tail`.
+    Query,
+    /// `/status`, `/pause`, …: `circolog-ctl`.
+    Control,
+}
+
+impl Role {
+    fn socket(self) -> &'static str {
+        match self {
+            Role::Query => "query socket",
+            Role::Control => "control socket",
+        }
+    }
+}
+
+/// Why connecting failed, in one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectFailure {
+    pub line: String,
+    /// Nothing is there yet (no socket file, nobody listening): a daemon
+    /// that starts later will be. Anything else (no permission, a socket
+    /// of the wrong kind) stays wrong until the user changes something.
+    pub absent: bool,
+}
+
+/// The line that says why connecting to `target` for `role` failed.
+/// `hint` says, when nothing is there, what is running instead (see
+/// [`absent_hint`]); it is only called then.
+pub fn connect_failure(
+    target: &str,
+    role: Role,
+    e: &io::Error,
+    hint: impl FnOnce() -> String,
+) -> ConnectFailure {
+    let (line, absent) = match e.kind() {
+        io::ErrorKind::PermissionDenied => (
+            format!("not allowed to use {target}: {}", io_reason(e)),
+            false,
+        ),
+        // A stream connect to a datagram socket.
+        _ if e.raw_os_error() == Some(libc::EPROTOTYPE) => (
+            format!(
+                "{target} is a datagram socket, not circologd's {}: it looks like a syslog \
+                 input (-syslogd-socket), which only takes messages",
+                role.socket()
+            ),
+            false,
+        ),
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => (
+            format!("cannot connect to {target}: {} ({})", io_reason(e), hint()),
+            true,
+        ),
+        _ => (
+            format!("cannot connect to {target}: {}", io_reason(e)),
+            false,
+        ),
+    };
+    ConnectFailure { line, absent }
+}
+
+/// `path` is not something a client can connect to: it exists and is not
+/// a socket. (A connect to a regular file says "connection refused",
+/// which would send the user looking for a daemon.)
+pub fn not_a_socket(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata(path).ok()?;
+    (!meta.file_type().is_socket()).then(|| {
+        let what = if meta.is_dir() {
+            "a directory"
+        } else {
+            "a file"
+        };
+        format!("{} is {what}, not a socket", path.display())
+    })
+}
+
+/// The line for a socket that answers HTTP but with the other API: the
+/// control socket given to `circolog-tail`, or the query socket to
+/// `circolog-ctl`.
+pub fn wrong_api(target: &str, wanted: Role) -> String {
+    match wanted {
+        Role::Query => format!(
+            "{target} is circologd's control socket, not its query socket: it is for \
+             circolog-ctl (the query socket is circologd's -query-socket)"
+        ),
+        Role::Control => format!(
+            "{target} is circologd's query socket, not its control socket: it is for \
+             circolog-tail and curl (the control socket is circologd's -ctl-socket)"
+        ),
+    }
+}
+
+/// Whether a `GET /status` answer is circologd's control API.
+pub fn is_control_status(head: &Head, body: &[u8]) -> bool {
+    head.status == 200
+        && serde_json::from_slice::<serde_json::Value>(body)
+            .is_ok_and(|v| v["paused"].is_boolean() && v["version"].is_string())
+}
+
+/// Whether a `GET /?l=0` answer is circologd's query API.
+pub fn is_query_answer(head: &Head) -> bool {
+    head.status == 200 && head.header("x-circolog-epoch").is_some()
+}
+
+/// `--addr`: a `HOST:PORT`. A URL or a path is refused with what to write
+/// instead.
+pub fn parse_addr(s: &str) -> Result<String, String> {
+    if let Some((_, rest)) = s.split_once("://") {
+        let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
+        return Err(if host_port.is_empty() {
+            "takes HOST:PORT, not a URL".to_string()
+        } else {
+            format!("takes HOST:PORT, not a URL: --addr {host_port}")
+        });
+    }
+    if s.starts_with('/') || s.starts_with('.') {
+        return Err(format!("takes HOST:PORT; a unix socket is --socket {s}"));
+    }
+    if !s.contains(':') {
+        return Err(format!("takes HOST:PORT (e.g. 127.0.0.1:8514), not {s:?}"));
+    }
+    Ok(s.to_string())
+}
+
+/// A circologd process, as `/proc` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunningDaemon {
+    pub pid: u32,
+    pub uid: Option<u32>,
+    /// Its arguments, without the program name.
+    pub args: Vec<String>,
+}
+
+/// The circologd processes this process can see, or `None` when `/proc`
+/// cannot be read.
+pub fn running_daemons() -> Option<Vec<RunningDaemon>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let dir = entry.path();
+        let is_daemon =
+            std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim_end() == "circologd");
+        if !is_daemon {
+            continue;
+        }
+        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+        let args = cmdline
+            .split(|&b| b == 0)
+            .skip(1)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let uid = std::fs::read_to_string(dir.join("status"))
+            .ok()
+            .and_then(|st| {
+                st.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|v| v.parse().ok())
+            });
+        found.push(RunningDaemon { pid, uid, args });
+    }
+    found.sort_by_key(|d| d.pid);
+    Some(found)
+}
+
+/// The values of circologd's flag `name` in `args`, in any of the forms
+/// it accepts (`-name V`, `--name V`, `-name=V`, `--name=V`).
+fn flag_values(args: &[String], name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        let Some(body) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else {
+            continue;
+        };
+        if body == name {
+            if let Some(v) = it.next() {
+                out.push(v.clone());
+            }
+        } else if let Some(v) = body.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            out.push(v.to_string());
+        }
+    }
+    out
+}
+
+/// The flags that make circologd listen somewhere.
+const LISTENER_FLAGS: [&str; 5] = [
+    "syslogd-socket",
+    "syslog-addr",
+    "query-socket",
+    "query-addr",
+    "ctl-socket",
+];
+
+/// What to say, when nothing answers at `target` (a socket path, or
+/// `None` for an address), about the circologd processes that do run
+/// (`daemons`, `None` when they could not be looked for): where their
+/// socket for `role` is, or that they have none. A daemon with a socket
+/// in the directory of `target` is the one the user most likely meant.
+/// `my_uid` is the client's user.
+pub fn absent_hint(
+    role: Role,
+    target: Option<&std::path::Path>,
+    daemons: Option<&[RunningDaemon]>,
+    my_uid: u32,
+) -> String {
+    let Some(daemons) = daemons else {
+        return "is circologd running?".to_string();
+    };
+    let dir = target.and_then(|t| t.parent());
+    let near = |d: &&RunningDaemon| {
+        LISTENER_FLAGS.iter().any(|f| {
+            flag_values(&d.args, f)
+                .iter()
+                .any(|p| dir.is_some_and(|dir| std::path::Path::new(p).parent() == Some(dir)))
+        })
+    };
+    let nearest = daemons.iter().find(near);
+    let candidates: Vec<&RunningDaemon> = match nearest {
+        Some(d) => vec![d],
+        None => daemons.iter().collect(),
+    };
+    let Some(first) = candidates.first().copied() else {
+        return "circologd is not running".to_string();
+    };
+    for d in &candidates {
+        let (sockets, addrs) = match role {
+            Role::Query => (
+                flag_values(&d.args, "query-socket"),
+                flag_values(&d.args, "query-addr"),
+            ),
+            Role::Control => (flag_values(&d.args, "ctl-socket"), Vec::new()),
+        };
+        if let Some(path) = sockets.first() {
+            return format!(
+                "circologd (pid {}) has its {} at {path}: use --socket {path}",
+                d.pid,
+                role.socket()
+            );
+        }
+        if let Some(addr) = addrs.first() {
+            return format!(
+                "circologd (pid {}) serves queries on {addr}: use --addr {addr}",
+                d.pid
+            );
+        }
+    }
+    let pid = first.pid;
+    let flags = LISTENER_FLAGS
+        .iter()
+        .any(|f| !flag_values(&first.args, f).is_empty());
+    match (flags, role) {
+        (true, Role::Query) => format!(
+            "circologd (pid {pid}) was started without a query socket (-query-socket or -query-addr)"
+        ),
+        (true, Role::Control) => format!(
+            "circologd (pid {pid}) was started without a control socket (-ctl-socket); \
+             kill -USR1 {pid} toggles its pause"
+        ),
+        (false, _) if first.uid.is_some_and(|u| u != my_uid) => format!(
+            "circologd (pid {pid}) runs as uid {}, on that user's default sockets",
+            first.uid.unwrap_or_default()
+        ),
+        (false, _) => format!(
+            "circologd (pid {pid}) runs on its default sockets for another XDG_RUNTIME_DIR, \
+             or on sockets systemd passed it"
+        ),
     }
 }
 
@@ -504,8 +784,7 @@ pub struct Cursor {
 /// * Same daemon (same epoch): after the last message printed, so that
 ///   nothing is printed twice and nothing still in the ring is missed; if
 ///   nothing was printed yet, after the floor, or the whole ring when there
-///   is none. When the wire format carries no seqs (`seqs_known` false),
-///   after `newest`: what arrived while disconnected is not shown.
+///   is none.
 /// * Another daemon (new epoch): its seqs started again, so its whole
 ///   buffer is new to us.
 ///
@@ -515,7 +794,6 @@ pub fn plan(
     initial: Start,
     epoch: i64,
     newest: Option<u64>,
-    seqs_known: bool,
 ) -> (Start, Cursor) {
     let fresh = Cursor {
         epoch,
@@ -531,14 +809,14 @@ pub fn plan(
             (initial, Cursor { floor, ..fresh })
         }
         Some(c) if c.epoch != epoch => (Start::All, fresh),
-        Some(c) if !seqs_known => (newest.map_or(Start::All, Start::Since), *c),
         Some(c) => (c.printed.or(c.floor).map_or(Start::All, Start::Since), *c),
     }
 }
 
 // ---- the json wire format ----
 
-/// One stored message, as `fmt=json` writes it (the fields `short` needs).
+/// One stored message, as `fmt=json` writes it (the fields `short` and
+/// `syslog` are rendered from).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct JsonMessage {
@@ -546,17 +824,95 @@ pub struct JsonMessage {
     pub epoch: i64,
     pub received: String,
     pub timestamp: Option<String>,
+    pub facility: String,
     pub severity: String,
     pub hostname: Option<String>,
     pub app_name: Option<String>,
     pub proc_id: Option<String>,
+    pub msg_id: Option<String>,
+    pub malformed: bool,
+    pub structured_data: Option<StructuredData>,
     pub message: String,
+}
+
+/// `structured_data` of `fmt=json` in the order the daemon wrote it (the
+/// message's order): elements, their params, each param's values (one,
+/// or several when the name was repeated).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StructuredData(pub Vec<SdElement>);
+
+/// One element of [`StructuredData`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SdElement {
+    pub id: String,
+    pub params: Vec<SdParam>,
+}
+
+/// One param of an [`SdElement`]: a name and its values in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SdParam {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+impl<'de> Deserialize<'de> for StructuredData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{MapAccess, Visitor};
+
+        /// One value, or the array a repeated name becomes.
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Values {
+            One(String),
+            Many(Vec<String>),
+        }
+
+        struct Params;
+        impl<'de> Visitor<'de> for Params {
+            type Value = Vec<SdParam>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of structured-data params")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((name, values)) = map.next_entry::<String, Values>()? {
+                    let values = match values {
+                        Values::One(v) => vec![v],
+                        Values::Many(vs) => vs,
+                    };
+                    out.push(SdParam { name, values });
+                }
+                Ok(out)
+            }
+        }
+        struct Element(Vec<SdParam>);
+        impl<'de> Deserialize<'de> for Element {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_map(Params).map(Element)
+            }
+        }
+        struct Elements;
+        impl<'de> Visitor<'de> for Elements {
+            type Value = StructuredData;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of structured-data elements")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((id, Element(params))) = map.next_entry::<String, Element>()? {
+                    out.push(SdElement { id, params });
+                }
+                Ok(StructuredData(out))
+            }
+        }
+        d.deserialize_map(Elements)
+    }
 }
 
 /// One line of `fmt=json`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JsonLine {
-    Message(JsonMessage),
+    Message(Box<JsonMessage>),
     /// `{"skipped":N,"epoch":E}`: the ring overwrote N messages before the
     /// follower read them.
     Skipped {
@@ -583,7 +939,7 @@ struct AnyLine {
 pub fn parse_json_line(line: &str) -> Result<JsonLine, serde_json::Error> {
     let any: AnyLine = serde_json::from_str(line)?;
     if any.seq.is_some() {
-        return serde_json::from_str(line).map(JsonLine::Message);
+        return serde_json::from_str(line).map(|m| JsonLine::Message(Box::new(m)));
     }
     if let Some(count) = any.skipped {
         return Ok(JsonLine::Skipped {
@@ -645,6 +1001,82 @@ pub fn render_short(msg: &JsonMessage, tz: &TimeZone, out: &mut String) {
     if !msg.message.is_empty() {
         out.push(' ');
         push_escaped(out, &msg.message);
+    }
+}
+
+/// Appends a message as the daemon's `fmt=syslog` writes it, without a
+/// line end: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG`, the
+/// receive time standing in for a missing timestamp, and a malformed
+/// message as `<13>1 RECEIVED - - - - - TEXT`. Text is escaped as the daemon
+/// escapes it (see [`crate::format::render`]), so the line holds no control
+/// character. Bytes that were not UTF-8 come as U+FFFD, as in the JSON.
+///
+/// `circolog-tail --fmt syslog` follows `fmt=json` and writes this, so
+/// that every line it prints has a seq to resume after.
+pub fn render_syslog(msg: &JsonMessage, out: &mut Vec<u8>) {
+    let facility = name_number(&crate::syslog::FACILITY_NAMES, &msg.facility).unwrap_or(1);
+    let severity = name_number(&SEVERITY_NAMES, &msg.severity).unwrap_or(5);
+    out.extend_from_slice(
+        format!("<{}>1 ", u16::from(facility) * 8 + u16::from(severity)).as_bytes(),
+    );
+    let time = match &msg.timestamp {
+        Some(t) if !msg.malformed => t,
+        _ => &msg.received,
+    };
+    header_field(out, Some(time));
+    if msg.malformed {
+        out.extend_from_slice(b" - - - - -");
+    } else {
+        for field in [&msg.hostname, &msg.app_name, &msg.proc_id, &msg.msg_id] {
+            out.push(b' ');
+            header_field(out, field.as_deref());
+        }
+        out.push(b' ');
+        match msg.structured_data.as_ref().filter(|sd| !sd.0.is_empty()) {
+            Some(sd) => {
+                for element in &sd.0 {
+                    out.push(b'[');
+                    header_field(out, Some(&element.id));
+                    for param in &element.params {
+                        for value in &param.values {
+                            out.push(b' ');
+                            header_field(out, Some(&param.name));
+                            out.extend_from_slice(b"=\"");
+                            crate::format::escape_sd_param_value(value.as_bytes(), out);
+                            out.push(b'"');
+                        }
+                    }
+                    out.push(b']');
+                }
+            }
+            None => out.push(b'-'),
+        }
+    }
+    if !msg.message.is_empty() {
+        out.push(b' ');
+        crate::format::escape_one_line(msg.message.as_bytes(), out);
+    }
+}
+
+/// The number of a facility or severity name; a number the daemon wrote
+/// for a value without a name is taken as it is.
+fn name_number(names: &[&str], name: &str) -> Option<u8> {
+    names
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| u8::try_from(i).ok())
+        .or_else(|| name.parse().ok())
+}
+
+/// A header field as RFC 5424 allows it: `-` when absent, printable ASCII
+/// only (any other byte is `_`, as the daemon writes it).
+fn header_field(out: &mut Vec<u8>, field: Option<&str>) {
+    match field.filter(|f| !f.is_empty()) {
+        Some(f) => out.extend(
+            f.bytes()
+                .map(|b| if (33..=126).contains(&b) { b } else { b'_' }),
+        ),
+        None => out.push(b'-'),
     }
 }
 
@@ -1025,12 +1457,26 @@ mod tests {
     #[test]
     fn io_reasons_and_connect_failures() {
         let e = io::Error::from_raw_os_error(libc::ENOENT);
+        let hint = || "is circologd running?".to_string();
         assert_eq!(
-            connect_failure("/run/q.sock", &e),
-            "cannot connect to /run/q.sock: No such file or directory (is circologd running?)"
+            connect_failure("/run/q.sock", Role::Query, &e, hint),
+            ConnectFailure {
+                line: "cannot connect to /run/q.sock: No such file or directory (is circologd running?)"
+                    .into(),
+                absent: true
+            }
         );
         let e = io::Error::from_raw_os_error(libc::EACCES);
-        assert!(connect_failure("/run/q.sock", &e).starts_with("not allowed to use /run/q.sock"));
+        let f = connect_failure("/run/q.sock", Role::Query, &e, hint);
+        assert!(f.line.starts_with("not allowed to use /run/q.sock"));
+        assert!(!f.absent);
+        let e = io::Error::from_raw_os_error(libc::EPROTOTYPE);
+        let f = connect_failure("/run/s.sock", Role::Control, &e, hint);
+        assert!(
+            f.line
+                .starts_with("/run/s.sock is a datagram socket, not circologd's control socket"),
+            "{f:?}"
+        );
         let head = Head {
             status: 400,
             reason: "Bad Request".into(),
@@ -1041,6 +1487,95 @@ mod tests {
             "bad sev \"x\""
         );
         assert_eq!(error_line(&head, b""), "400 Bad Request");
+    }
+
+    #[test]
+    fn what_runs_instead_is_said() {
+        use std::path::Path;
+        let d = |pid, uid, args: &[&str]| RunningDaemon {
+            pid,
+            uid: Some(uid),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        assert_eq!(
+            absent_hint(Role::Query, None, None, 0),
+            "is circologd running?"
+        );
+        assert_eq!(
+            absent_hint(Role::Query, None, Some(&[]), 0),
+            "circologd is not running"
+        );
+        let seed = [d(
+            41,
+            0,
+            &[
+                "-syslogd-socket",
+                "/run/circolog-syslog.sock",
+                "-query-socket",
+                "/run/circolog-query.sock",
+            ],
+        )];
+        assert_eq!(
+            absent_hint(Role::Control, None, Some(&seed), 0),
+            "circologd (pid 41) was started without a control socket (-ctl-socket); \
+             kill -USR1 41 toggles its pause"
+        );
+        assert_eq!(
+            absent_hint(Role::Query, None, Some(&seed), 0),
+            "circologd (pid 41) has its query socket at /run/circolog-query.sock: \
+             use --socket /run/circolog-query.sock"
+        );
+        let forms = [d(
+            7,
+            0,
+            &["--ctl-socket=/tmp/c.sock", "-query-addr=127.0.0.1:9"],
+        )];
+        assert!(
+            absent_hint(Role::Control, None, Some(&forms), 0).ends_with("use --socket /tmp/c.sock")
+        );
+        assert!(
+            absent_hint(Role::Query, None, Some(&forms), 0).ends_with("use --addr 127.0.0.1:9")
+        );
+        let tcp_only = [d(8, 0, &["-syslog-addr", "0.0.0.0:514"])];
+        assert!(
+            absent_hint(Role::Query, None, Some(&tcp_only), 0).contains("without a query socket"),
+        );
+        // Another daemon first, then one beside where the user looked.
+        let two = [
+            d(5, 0, &["-ctl-socket", "/run/other/c.sock"]),
+            d(6, 0, &["-query-socket", "/tmp/mine/q.sock"]),
+        ];
+        let mine = Some(Path::new("/tmp/mine/ctl.sock"));
+        assert!(
+            absent_hint(Role::Control, mine, Some(&two), 0)
+                .starts_with("circologd (pid 6) was started without")
+        );
+        assert!(
+            absent_hint(Role::Control, None, Some(&two), 0)
+                .ends_with("use --socket /run/other/c.sock")
+        );
+        let other_user = [d(9, 1000, &[])];
+        assert_eq!(
+            absent_hint(Role::Query, None, Some(&other_user), 0),
+            "circologd (pid 9) runs as uid 1000, on that user's default sockets"
+        );
+        assert!(absent_hint(Role::Query, None, Some(&other_user), 1000).contains("systemd"));
+    }
+
+    #[test]
+    fn addresses_not_urls() {
+        assert_eq!(parse_addr("127.0.0.1:8514"), Ok("127.0.0.1:8514".into()));
+        assert_eq!(parse_addr("[::1]:8514"), Ok("[::1]:8514".into()));
+        assert_eq!(
+            parse_addr("http://127.0.0.1:8514/ui"),
+            Err("takes HOST:PORT, not a URL: --addr 127.0.0.1:8514".into())
+        );
+        assert_eq!(
+            parse_addr("ws://localhost:8514/ws?fmt=json"),
+            Err("takes HOST:PORT, not a URL: --addr localhost:8514".into())
+        );
+        assert!(parse_addr("/run/circolog-query.sock").is_err_and(|e| e.contains("--socket")));
+        assert!(parse_addr("localhost").is_err());
     }
 
     #[test]
@@ -1066,7 +1601,7 @@ mod tests {
 
     #[test]
     fn first_connection_uses_what_the_user_asked() {
-        let (start, c) = plan(None, Start::Last(10), 5, Some(99), true);
+        let (start, c) = plan(None, Start::Last(10), 5, Some(99));
         assert_eq!(start, Start::Last(10));
         assert_eq!(
             c,
@@ -1076,7 +1611,7 @@ mod tests {
                 floor: Some(99)
             }
         );
-        let (start, c) = plan(None, Start::All, 5, Some(99), true);
+        let (start, c) = plan(None, Start::All, 5, Some(99));
         assert_eq!((start, c.floor), (Start::All, None));
     }
 
@@ -1088,34 +1623,18 @@ mod tests {
             floor: Some(99),
         };
         assert_eq!(
-            plan(Some(&c), Start::Last(10), 5, Some(130), true).0,
+            plan(Some(&c), Start::Last(10), 5, Some(130)).0,
             Start::Since(120)
         );
         // Nothing printed yet: after what was in the ring when we started.
         let c = Cursor { printed: None, ..c };
         assert_eq!(
-            plan(Some(&c), Start::Last(10), 5, Some(130), true).0,
+            plan(Some(&c), Start::Last(10), 5, Some(130)).0,
             Start::Since(99)
         );
         // Nothing printed and no floor: the ring was empty, all of it is new.
         let c = Cursor { floor: None, ..c };
-        assert_eq!(
-            plan(Some(&c), Start::Last(10), 5, Some(130), true).0,
-            Start::All
-        );
-        // Without seqs on the wire: from now on.
-        let c = Cursor {
-            printed: Some(120),
-            ..c
-        };
-        assert_eq!(
-            plan(Some(&c), Start::Last(10), 5, Some(130), false).0,
-            Start::Since(130)
-        );
-        assert_eq!(
-            plan(Some(&c), Start::Last(10), 5, None, false).0,
-            Start::All
-        );
+        assert_eq!(plan(Some(&c), Start::Last(10), 5, Some(130)).0, Start::All);
     }
 
     #[test]
@@ -1125,18 +1644,16 @@ mod tests {
             printed: Some(120),
             floor: Some(99),
         };
-        for seqs_known in [true, false] {
-            let (start, next) = plan(Some(&c), Start::Last(10), 6, Some(3), seqs_known);
-            assert_eq!(start, Start::All);
-            assert_eq!(
-                next,
-                Cursor {
-                    epoch: 6,
-                    printed: None,
-                    floor: None
-                }
-            );
-        }
+        let (start, next) = plan(Some(&c), Start::Last(10), 6, Some(3));
+        assert_eq!(start, Start::All);
+        assert_eq!(
+            next,
+            Cursor {
+                epoch: 6,
+                printed: None,
+                floor: None
+            }
+        );
     }
 
     #[test]
@@ -1172,7 +1689,63 @@ mod tests {
             app_name: app.map(Into::into),
             proc_id: Some("123".into()),
             message: "hello\nworld\x1b[2J".into(),
+            ..JsonMessage::default()
         }
+    }
+
+    /// What `circolog-tail --fmt syslog` renders from the daemon's JSON is
+    /// the daemon's own `fmt=syslog` line.
+    #[test]
+    fn syslog_from_json_is_the_daemons_syslog() {
+        use crate::query::OutputFormat;
+        use crate::ring::{Entry, Transport};
+        let ctx = crate::syslog::ParseContext { tz: TimeZone::UTC };
+        let received = Timestamp::from_microsecond(1_795_514_400_123_456).unwrap();
+        let sent: [&[u8]; 8] = [
+            b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 \
+              [exampleSDID@32473 iut=\"3\" eventSource=\"App\\\"li\\\\cation\\]\" eventID=\"1011\"]\
+              [examplePriority@32473 class=\"high\"] An application event log entry...",
+            b"<34>1 2026-01-08T20:46:03.295+01:00 h su 77 - [o@1 ip=\"a\" ip=\"b\" x=\"\tt\"] tab\there \xc2\x9b2J bell\x07 \xe2\x82\xac",
+            b"<13>Jan  8 19:46:03 host app[12]: rfc 3164 line\nwith a line feed",
+            b"<78>Jan  8 19:46:05 cron[77]: glibc form",
+            b"<14>1 - - - - - -",
+            b"just bytes \x1b[2J from a printer",
+            b"<13>1 - - app - - [bad sd",
+            b"<191>1 2026-01-08T19:46:03Z h app - - - debug",
+        ];
+        for raw in sent {
+            let msg = crate::syslog::parse(raw, received, &ctx);
+            let entry = Entry {
+                seq: 7,
+                received_us: received.as_microsecond(),
+                transport: Transport::Unix,
+                cred: None,
+                truncated: false,
+                raw,
+            };
+            let mut daemon = Vec::new();
+            crate::format::render(OutputFormat::Syslog, &entry, &msg, 1, &mut daemon);
+            let mut json = Vec::new();
+            crate::format::render(OutputFormat::Json, &entry, &msg, 1, &mut json);
+            let line = std::str::from_utf8(&json).unwrap();
+            let JsonLine::Message(m) = parse_json_line(line.trim_end()).unwrap() else {
+                panic!("a message: {line}");
+            };
+            let mut ours = render_syslog_line(&m);
+            ours.push(b'\n');
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&daemon),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
+
+    fn render_syslog_line(m: &JsonMessage) -> Vec<u8> {
+        let mut out = Vec::new();
+        render_syslog(m, &mut out);
+        out
     }
 
     fn short(m: &JsonMessage, tz: &TimeZone) -> String {

@@ -106,13 +106,25 @@ pub fn size_flag(bytes: u64) -> String {
         )
 }
 
-/// A size for people, in the units the flags take: `64M`, `3.6T`, `512`.
+/// A size the way a user writes one (`500G`, `64M`, `1025K`): a whole
+/// number of the largest binary unit that gives a short one, else one
+/// decimal of the largest unit it exceeds (`23.5G`). Errors that mention a
+/// size use this, so that `-buffer-bytes 500G` is not echoed back as
+/// `536870912000`.
 pub fn format_size(bytes: u64) -> String {
-    match UNITS.iter().find(|(mult, _)| bytes >= *mult) {
-        Some((mult, unit)) if bytes.is_multiple_of(*mult) => format!("{}{unit}", bytes / mult),
-        Some((mult, unit)) => format!("{:.1}{unit}", bytes as f64 / *mult as f64),
-        None => bytes.to_string(),
+    let Some(largest) = UNITS.iter().position(|(size, _)| bytes >= *size) else {
+        return format!("{bytes} bytes");
+    };
+    let whole = UNITS[largest..]
+        .iter()
+        .enumerate()
+        .find(|(i, (size, _))| bytes.is_multiple_of(*size) && (*i == 0 || bytes / size < 10_000));
+    if let Some((_, (size, unit))) = whole {
+        return format!("{}{unit}", bytes / size);
     }
+    let (size, unit) = UNITS[largest];
+    let tenths = (u128::from(bytes) * 10 + u128::from(size) / 2) / u128::from(size);
+    format!("{}.{}{unit}", tenths / 10, tenths % 10)
 }
 
 /// Parses a duration such as `10s`, `500ms`, `1m`, or plain seconds.
@@ -150,10 +162,16 @@ pub struct DefaultPaths {
     pub ctl: PathBuf,
 }
 
+/// The file names of the three default sockets, the same in every place
+/// they go, so that `ls` in any of them says what each socket is.
+pub const SYSLOG_SOCKET: &str = "circolog-syslog.sock";
+pub const QUERY_SOCKET: &str = "circolog-query.sock";
+pub const CTL_SOCKET: &str = "circolog-ctl.sock";
+
 /// The default socket paths, the same for the daemon and its clients: as
-/// root `/run/circolog-{syslog,query,ctl}.sock`; otherwise those names under
-/// `$XDG_RUNTIME_DIR/circolog/`, or under `/tmp/circolog-UID/` when
-/// `XDG_RUNTIME_DIR` is unset.
+/// root `/run/circolog-{syslog,query,ctl}.sock`; otherwise the same names
+/// under `$XDG_RUNTIME_DIR/circolog/`, or under the private
+/// `/tmp/circolog-UID/` when `XDG_RUNTIME_DIR` is unset.
 pub fn default_paths() -> DefaultPaths {
     let uid = rustix::process::geteuid();
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
@@ -161,24 +179,30 @@ pub fn default_paths() -> DefaultPaths {
 }
 
 fn default_paths_for(root: bool, uid: u32, xdg: Option<OsString>) -> DefaultPaths {
-    if root {
-        return DefaultPaths {
-            dir: None,
-            syslog: "/run/circolog-syslog.sock".into(),
-            query: "/run/circolog-query.sock".into(),
-            ctl: "/run/circolog-ctl.sock".into(),
+    let (base, dir) = if root {
+        (PathBuf::from("/run"), None)
+    } else {
+        let dir = match xdg {
+            Some(x) => PathBuf::from(x).join("circolog"),
+            None => PathBuf::from(format!("/tmp/circolog-{uid}")),
         };
-    }
-    let dir = match xdg {
-        Some(x) => PathBuf::from(x).join("circolog"),
-        None => PathBuf::from(format!("/tmp/circolog-{uid}")),
+        (dir.clone(), Some(dir))
     };
     DefaultPaths {
-        syslog: dir.join("syslog.sock"),
-        query: dir.join("query.sock"),
-        ctl: dir.join("ctl.sock"),
-        dir: Some(dir),
+        syslog: base.join(SYSLOG_SOCKET),
+        query: base.join(QUERY_SOCKET),
+        ctl: base.join(CTL_SOCKET),
+        dir,
     }
+}
+
+/// What start-up says when listener flags were given but no `-ctl-socket`:
+/// `circolog-ctl` cannot reach this daemon, and the signals still work.
+pub fn no_control_socket_notice(pid: u32) -> String {
+    format!(
+        "circologd: no control socket (no -ctl-socket given), so circolog-ctl cannot reach \
+         this daemon; signals still work: kill -USR1 {pid} toggles pause, kill -TERM {pid} stops"
+    )
 }
 
 #[cfg(test)]
@@ -258,10 +282,22 @@ mod tests {
         for n in [0u64, 512, 1024, 1536, 64 << 20, 5 << 40] {
             assert_eq!(parse_size(&size_flag(n)), Ok(n as usize));
         }
-        assert_eq!(format_size(4_000_000_000_000), "3.6T");
-        assert_eq!(format_size(24 << 30), "24G");
+    }
+
+    #[test]
+    fn sizes_are_written_back_as_users_write_them() {
+        assert_eq!(format_size(536_870_912_000), "500G");
+        assert_eq!(format_size(25_275_990_016), "23.5G");
+        assert_eq!(format_size(64 << 20), "64M");
+        assert_eq!(format_size(16 << 10), "16K");
+        assert_eq!(format_size(3 << 40), "3T");
         assert_eq!(format_size(1536), "1.5K");
-        assert_eq!(format_size(512), "512");
+        assert_eq!(format_size(1025 << 10), "1025K");
+        assert_eq!(format_size(1000), "1000 bytes");
+        assert_eq!(format_size(u64::MAX), "16777216.0T");
+        for s in ["500G", "64M", "16K", "3T"] {
+            assert_eq!(format_size(parse_size(s).unwrap() as u64), s);
+        }
     }
 
     #[test]
@@ -278,15 +314,25 @@ mod tests {
 
     #[test]
     fn default_paths_for_root_and_users() {
-        let root = default_paths_for(true, 0, None);
+        let root = default_paths_for(true, 0, Some("/run/user/0".into()));
+        assert_eq!(root.syslog, PathBuf::from("/run/circolog-syslog.sock"));
         assert_eq!(root.query, PathBuf::from("/run/circolog-query.sock"));
+        assert_eq!(root.ctl, PathBuf::from("/run/circolog-ctl.sock"));
         assert_eq!(root.dir, None);
         let user = default_paths_for(false, 1000, Some("/run/user/1000".into()));
         assert_eq!(
             user.syslog,
-            PathBuf::from("/run/user/1000/circolog/syslog.sock")
+            PathBuf::from("/run/user/1000/circolog/circolog-syslog.sock")
         );
+        assert_eq!(
+            user.query,
+            PathBuf::from("/run/user/1000/circolog/circolog-query.sock")
+        );
+        assert_eq!(user.dir, Some(PathBuf::from("/run/user/1000/circolog")));
         let bare = default_paths_for(false, 1000, None);
-        assert_eq!(bare.ctl, PathBuf::from("/tmp/circolog-1000/ctl.sock"));
+        assert_eq!(
+            bare.ctl,
+            PathBuf::from("/tmp/circolog-1000/circolog-ctl.sock")
+        );
     }
 }

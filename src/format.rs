@@ -38,14 +38,16 @@ pub fn content_type(fmt: OutputFormat) -> &'static str {
 /// `epoch_us` is the daemon's epoch (its start time, µs since 1970), written
 /// in every JSON object.
 ///
-/// In `fmt=syslog` the line stays one line whatever the message holds: a
-/// line feed in the message text or in a structured-data value is written
-/// as the two characters `\n`, a
-/// carriage return as `\r`, and any other control character except tab
-/// (and DEL) as `\xHH`; other bytes, including invalid UTF-8, pass through
-/// unchanged, and a backslash is not escaped. (`fmt=json` is the lossless
-/// form; `fmt=raw` is the bytes as received.) Header fields hold only
-/// printable ASCII, as RFC 5424 requires: any other byte is written as `_`.
+/// In `fmt=syslog` the line stays one line whatever the message holds, and
+/// holds nothing a terminal would take as a command: a line feed in the
+/// message text or in a structured-data value is written as the two
+/// characters `\n`, a carriage return as `\r`, and every other control
+/// character (tab, the rest of C0, DEL, and the C1 controls U+0080–U+009F,
+/// whether as UTF-8 or as a lone byte) as `\xHH` per byte. Other bytes,
+/// including invalid UTF-8 outside the C1 range, pass through unchanged, and
+/// a backslash is not escaped. (`fmt=json` is the lossless form; `fmt=raw`
+/// is the bytes as received.) Header fields hold only printable ASCII, as
+/// RFC 5424 requires: any other byte is written as `_`.
 pub fn render(
     fmt: OutputFormat,
     entry: &Entry<'_>,
@@ -175,28 +177,81 @@ fn write_header_field(out: &mut Vec<u8>, field: Option<&[u8]>) {
 }
 
 /// Message text, with the control characters that would break the line or
-/// a terminal escaped (see [`render`]).
+/// drive a terminal escaped (see [`render`]).
 fn write_one_line(out: &mut Vec<u8>, text: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut start = 0;
-    for (i, &b) in text.iter().enumerate() {
-        if (b >= 0x20 && b != 0x7f) || b == b'\t' {
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if (0x20..0x7f).contains(&b) {
+            i += 1;
             continue;
         }
-        out.extend_from_slice(&text[start..i]);
-        match b {
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            _ => out.extend_from_slice(&[
-                b'\\',
-                b'x',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]),
+        // How many bytes from `i` are escaped; 0 when the byte (or the
+        // UTF-8 character it starts) is printable.
+        let (escaped, step) = if b < 0x80 {
+            (1, 1)
+        } else {
+            match utf8_char_len(&text[i..]) {
+                // U+0080..U+009F, the C1 controls: `\xc2\x9b` is CSI to a
+                // UTF-8 terminal as the lone byte 0x9b is to others.
+                Some(2) if b == 0xc2 && text[i + 1] < 0xa0 => (2, 2),
+                Some(n) => (0, n),
+                None if b < 0xa0 => (1, 1),
+                // Not UTF-8 and not a C1 control (Latin-1 text, say): as it is.
+                None => (0, 1),
+            }
+        };
+        if escaped > 0 {
+            out.extend_from_slice(&text[start..i]);
+            for &e in &text[i..i + escaped] {
+                escape_byte(out, e);
+            }
+            start = i + step;
         }
-        start = i + 1;
+        i += step;
     }
     out.extend_from_slice(&text[start..]);
+}
+
+/// The length of the valid UTF-8 character at the start of `bytes`, or
+/// `None` when they do not start with one.
+fn utf8_char_len(bytes: &[u8]) -> Option<usize> {
+    let n = match bytes.first()? {
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return None,
+    };
+    let candidate = bytes.get(..n)?;
+    std::str::from_utf8(candidate).ok().map(|_| n)
+}
+
+fn escape_byte(out: &mut Vec<u8>, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match b {
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'x',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 0xf)],
+        ]),
+    }
+}
+
+/// Text as `fmt=syslog` writes a message's text: one line, with line
+/// feeds, carriage returns, tabs and every other control character (C0,
+/// DEL, C1) escaped. Clients that render `fmt=syslog` from `fmt=json`
+/// write the same.
+pub fn escape_one_line(text: &[u8], out: &mut Vec<u8>) {
+    write_one_line(out, text);
+}
+
+/// A structured-data value as `fmt=syslog` writes it between its quotes.
+pub fn escape_sd_param_value(value: &[u8], out: &mut Vec<u8>) {
+    escape_sd_value(out, value);
 }
 
 /// Structured data re-emitted from its parsed elements, each value escaped
@@ -237,14 +292,17 @@ fn unescaped<'a>(raw: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
 }
 
 fn escape_sd_value(out: &mut Vec<u8>, value: &[u8]) {
-    for &b in value {
-        if matches!(b, b'"' | b'\\' | b']') {
-            out.push(b'\\');
-        }
-        // A value may hold any byte, line feeds included: control
-        // characters are written as in the message text, on one line.
-        write_one_line(out, &[b]);
+    // A value may hold any byte, line feeds included: between the
+    // characters RFC 5424 escapes, it is written as message text is, on
+    // one line (in runs, so that a UTF-8 character stays whole).
+    let mut rest = value;
+    while let Some(i) = memchr::memchr3(b'"', b'\\', b']', rest) {
+        write_one_line(out, &rest[..i]);
+        out.push(b'\\');
+        out.push(rest[i]);
+        rest = &rest[i + 1..];
     }
+    write_one_line(out, rest);
 }
 
 // ---- JSON ----
@@ -782,9 +840,33 @@ mod tests {
         assert_eq!(line.matches('\n').count(), 1, "{line}");
         assert!(line.contains(" bad_host_ "), "{line}");
         assert!(
-            line.ends_with(" line one\\nline two\\r\\n\ttab \\x1b[31mred\\x7f \\n stays\n"),
+            line.ends_with(" line one\\nline two\\r\\n\\x09tab \\x1b[31mred\\x7f \\n stays\n"),
             "{line}"
         );
+    }
+
+    /// A C1 control is a terminal command too (0x9b is CSI), as a UTF-8
+    /// character or as a lone byte; other UTF-8 (`€` holds the byte 0x82)
+    /// and other invalid bytes (Latin-1 `é`) pass through.
+    #[test]
+    fn syslog_escapes_c1_controls_and_keeps_other_bytes() {
+        let text =
+            b"a\xc2\x9b2J b\x9b2J c\xc2\x85 \xe2\x82\xac \xe9t\xe9 \xc2\xa0 \xf0\x9f\x92\xa1";
+        let mut m = full_message(b"[x@1 v=\"\xc2\x9b\xe2\x82\xac\"]", text);
+        m.hostname = None;
+        let mut line = Vec::new();
+        render(OutputFormat::Syslog, &entry(b""), &m, EPOCH_US, &mut line);
+        let want: &[u8] = b"[x@1 v=\"\\xc2\\x9b\xe2\x82\xac\"] a\\xc2\\x9b2J b\\x9b2J c\\xc2\\x85 \xe2\x82\xac \xe9t\xe9 \xc2\xa0 \xf0\x9f\x92\xa1\n";
+        assert!(
+            line.ends_with(want),
+            "{}",
+            String::from_utf8_lossy(&line).escape_debug()
+        );
+        assert!(!line.windows(2).any(|w| w == b"\xc2\x9b"));
+        // Cut short inside a character: the bytes that are left are not C1.
+        let mut out = Vec::new();
+        escape_one_line(b"\xe2\x82", &mut out);
+        assert_eq!(out, b"\xe2\\x82");
     }
 
     /// Found by fuzzing (`parse_syslog`): a line feed in a structured-data

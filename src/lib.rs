@@ -3,9 +3,10 @@
 //! Everything here is plain code without I/O: bytes and the current time go
 //! in, bytes and what to do next come out. The `circologd` binary is a thin
 //! io_uring driver around it: it opens the sockets, reads, writes, keeps
-//! the time, and decides when to ingest. (The one exception is
-//! [`client::exchange`], the clients' blocking request over a connection
-//! the caller opened.)
+//! the time, and decides when to ingest. (The exceptions are the clients':
+//! [`client::exchange`], their blocking request over a connection the
+//! caller opened, and the look in `/proc` for a running daemon when none
+//! answers.)
 //!
 //! ```text
 //!  unix dgram / UDP ──(driver: io_uring poll, recvmmsg)──┐
@@ -48,6 +49,7 @@ pub mod fanout;
 pub mod format;
 pub mod http;
 pub mod limit;
+pub mod manual;
 pub mod query;
 pub mod ring;
 pub mod secure;

@@ -109,7 +109,14 @@ pub fn check_memory(tables: &[Table], memory: Memory) -> Result<(), String> {
     parts.retain(|t| t.bytes >= total / 100);
     let mut list = parts
         .iter()
-        .map(|t| format!("{} ({}: {})", t.what, t.flags, format_size(t.bytes)))
+        .map(|t| {
+            // The size is said once when the flag already says it.
+            let size = format_size(t.bytes);
+            match t.flags.ends_with(&format!(" {size}")) {
+                true => format!("{} ({})", t.what, t.flags),
+                false => format!("{} ({}: {size})", t.what, t.flags),
+            }
+        })
         .collect::<Vec<_>>();
     let last = list.pop().unwrap_or_default();
     let list = if list.is_empty() {
@@ -361,7 +368,7 @@ mod tests {
         let e = check_memory(&tables[..1], cgroup).unwrap_err();
         assert_eq!(
             e,
-            "the arena (-buffer-bytes 64M: 64M) needs 64M, larger than the memory limit of \
+            "the arena (-buffer-bytes 64M) needs 64M, larger than the memory limit of \
              its cgroup (32M): lower -buffer-bytes"
         );
         // Three tables, the small one left out.
@@ -373,7 +380,7 @@ mod tests {
         let e = check_memory(&three, host).unwrap_err();
         assert!(
             e.starts_with(
-                "the arena (-buffer-bytes 20G: 20G) and the receive buffers \
+                "the arena (-buffer-bytes 20G) and the receive buffers \
                  (-max-message-size 64M: 4G) need 24.0G"
             ),
             "{e}"

@@ -174,6 +174,28 @@ fn an_arena_larger_than_memory_is_refused() {
     let err = fails(&["-buffer-bytes", "64T", "-query-socket", "/nonexistent/q"]);
     assert!(err.contains("larger than this host's memory"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    // Sizes as a user writes them, not in bytes.
+    assert!(err.contains("(-buffer-bytes 64T"), "{err}");
+    assert!(
+        regex_like_size(&err[err.find("memory (").expect("memory") + 8..]),
+        "{err}"
+    );
+    let err = fails(&["-buffer-bytes", "4K", "-query-socket", "/nonexistent/q"]);
+    assert!(
+        err.contains("(-buffer-bytes 4K) must be at least "),
+        "{err}"
+    );
+    assert!(err.contains("(-max-message-size 16K)"), "{err}");
+}
+
+/// `23.5G)` or `64G)`: a number, maybe one decimal, and a unit.
+fn regex_like_size(s: &str) -> bool {
+    let end = s.find(')').unwrap_or(s.len());
+    let size = &s[..end];
+    let (num, unit) = size.split_at(size.len().saturating_sub(1));
+    ["K", "M", "G", "T"].contains(&unit)
+        && !num.is_empty()
+        && num.chars().all(|c| c.is_ascii_digit() || c == '.')
 }
 
 #[test]
@@ -264,8 +286,165 @@ fn without_flags_it_listens_on_the_defaults_and_prints_them() {
         assert!(all.contains("/run/circolog-ctl.sock"), "{all}");
     } else {
         let base = dir.path().join("circolog");
-        assert!(all.contains(&base.join("query.sock").display().to_string()));
+        for name in [
+            "circolog-syslog.sock",
+            "circolog-query.sock",
+            "circolog-ctl.sock",
+        ] {
+            assert!(
+                all.contains(&base.join(name).display().to_string()),
+                "{all}"
+            );
+        }
     }
+}
+
+/// As a user without root, XDG_RUNTIME_DIR set: the daemon and both
+/// clients find each other on the defaults, whose names say what each
+/// socket is.
+#[test]
+fn the_clients_find_a_user_daemon_on_its_defaults() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let as_nobody = |program: &str| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
+            .env("XDG_RUNTIME_DIR", dir.path());
+        cmd
+    };
+    // The debug binaries are under the build directory, which nobody may
+    // not be able to read: copies in the temporary directory are.
+    let copy = |program: &str| {
+        let to = dir
+            .path()
+            .join(std::path::Path::new(program).file_name().expect("name"));
+        std::fs::copy(program, &to).expect("copy");
+        to.display().to_string()
+    };
+    let daemon_bin = copy(DAEMON);
+    let tail_bin = copy(env!("CARGO_BIN_EXE_circolog-tail"));
+    let ctl_bin = copy(env!("CARGO_BIN_EXE_circolog-ctl"));
+    let mut child = Kill(
+        as_nobody(&daemon_bin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start"),
+    );
+    let all = read_until(&mut child.0, "listening: control");
+    let base = dir.path().join("circolog");
+    assert!(
+        all.contains(&format!(
+            "syslog unix datagram {}",
+            base.join("circolog-syslog.sock").display()
+        )),
+        "{all}"
+    );
+    let s = UnixDatagram::unbound().expect("socket");
+    s.send_to(
+        b"<13>1 - host app - - - found by default",
+        base.join("circolog-syslog.sock"),
+    )
+    .expect("send");
+    let mut text = String::new();
+    for _ in 0..100 {
+        let out = as_nobody(&tail_bin).output().expect("tail");
+        text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        if text.contains("found by default") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(text.ends_with(" host app: found by default\n"), "{text}");
+    let out = as_nobody(&ctl_bin).arg("status").output().expect("ctl");
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.contains("1 of 100000 messages"),
+        "{status}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Listener flags without -ctl-socket: start-up says there is no control
+/// socket, and that the signals still work.
+#[test]
+fn without_a_control_socket_start_up_says_so() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Kill(
+        Command::new(DAEMON)
+            .arg("-syslogd-socket")
+            .arg(dir.path().join("s.sock"))
+            .arg("-query-socket")
+            .arg(dir.path().join("q.sock"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start"),
+    );
+    let all = read_until(&mut child.0, "no control socket");
+    let pid = child.0.id();
+    assert!(all.contains("circolog-ctl cannot reach"), "{all}");
+    assert!(
+        all.contains(&format!("kill -USR1 {pid} toggles pause")),
+        "{all}"
+    );
+}
+
+/// `-query-addr 127.0.0.1:0` and `-syslog-addr 127.0.0.1:0`: the lines name
+/// the ports the kernel chose, and they work.
+#[test]
+fn port_zero_prints_the_port_the_kernel_chose() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Kill(
+        Command::new(DAEMON)
+            .args(["-query-addr", "127.0.0.1:0", "-syslog-addr", "127.0.0.1:0"])
+            .arg("-ctl-socket")
+            .arg(dir.path().join("c.sock"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start"),
+    );
+    let all = read_until(&mut child.0, "listening: control");
+    let port_after = |prefix: &str| -> u16 {
+        let line = all
+            .lines()
+            .find(|l| l.contains(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line: {all}"));
+        let rest = &line[line.find(prefix).expect("prefix") + prefix.len()..];
+        rest.trim_end_matches('/').parse().expect("a port")
+    };
+    let query = port_after("query http://127.0.0.1:");
+    let syslog = port_after("syslog UDP and TCP 127.0.0.1:");
+    assert_ne!(query, 0, "{all}");
+    assert_ne!(syslog, 0, "{all}");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    udp.send_to(b"<13>1 - h app - - - over udp", ("127.0.0.1", syslog))
+        .expect("send");
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", syslog)).expect("tcp");
+    std::io::Write::write_all(&mut tcp, b"<13>1 - h app - - - over tcp\n").expect("write");
+    drop(tcp);
+    let mut body = String::new();
+    for _ in 0..100 {
+        let out = Command::new("curl")
+            .args(["-sS", &format!("http://127.0.0.1:{query}/")])
+            .output()
+            .expect("curl");
+        body = String::from_utf8_lossy(&out.stdout).into_owned();
+        if body.contains("over udp") && body.contains("over tcp") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        body.contains("over udp") && body.contains("over tcp"),
+        "{body}"
+    );
 }
 
 #[test]

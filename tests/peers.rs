@@ -24,8 +24,17 @@ use crate::util::{Daemon, daemon, logger};
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The syslog-ng destination users put in their config (README), forwarding
-/// to circologd's `-syslogd-socket` as RFC 5424.
-const SYSLOG_NG_DESTINATION: &str = r#"destination d_circolog { unix-dgram("/run/circolog-syslog.sock" flags(syslog-protocol)); };"#;
+/// to circologd's `-syslogd-socket` as RFC 5424, and trying again a second
+/// after circologd went away rather than the default minute.
+const SYSLOG_NG_DESTINATION: &str = r#"destination d_circolog { unix-dgram("/run/circolog-syslog.sock" flags(syslog-protocol) time-reopen(1)); };"#;
+
+/// The rsyslog lines users put in their config (README): over the unix
+/// socket, with the space rsyslog leaves before the text removed.
+const RSYSLOG_FORWARD: &str = "module(load=\"omuxsock\")\n\
+     module(load=\"mmrm1stspace\")\n\
+     $OMUxSockSocket /run/circolog-syslog.sock\n\
+     *.* action(type=\"mmrm1stspace\")\n\
+     *.* :omuxsock:;RSYSLOG_SyslogProtocol23Format\n";
 
 /// How to get the peers, for the message of a test that cannot find one.
 const INSTALL: &str = ".ci/run installs it: sh benches/install-peers.sh unpacks Debian's \
@@ -92,6 +101,39 @@ fn rsyslog_forwards_over_unix_dgram_as_rfc5424() {
     let m = check_two(&mut peer, &d);
     assert_eq!(m["transport"], "unix", "{m}");
     assert_eq!(m["cred_pid"], peer.child.id(), "{m}");
+}
+
+/// The README's rsyslog recipe: mmrm1stspace takes away the space rsyslog
+/// leaves after the tag, so the text arrives as it was logged.
+#[test]
+fn rsyslog_with_the_readme_recipe_sends_the_text_as_logged() {
+    let d = daemon().start();
+    let forward = RSYSLOG_FORWARD.replace(
+        "/run/circolog-syslog.sock",
+        d.syslog.to_str().expect("a UTF-8 path"),
+    );
+    let mut peer = rsyslog(&forward);
+    send_two(&peer);
+    let m = check_two(&mut peer, &d);
+    assert_eq!(m["message"], "hello through rsyslog: café ✓", "{m}");
+}
+
+/// With the README's `time-reopen(1)`, syslog-ng sends to a restarted
+/// circologd about a second later, instead of holding messages back for
+/// its default minute.
+#[test]
+fn syslog_ng_reaches_a_restarted_circologd_soon() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = || daemon().at(dir.path()).start();
+    let first = start();
+    let mut peer = syslog_ng(&first.syslog);
+    peer.send(&["-t", "before", "before the restart"]);
+    peer.wait_message(&first, "before");
+    assert!(first.stop().success());
+    let second = start();
+    peer.send(&["-t", "after", "after the restart"]);
+    let m = peer.wait_message(&second, "after");
+    assert_eq!(m["message"], "after the restart", "{m}");
 }
 
 #[test]

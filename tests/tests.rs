@@ -11,6 +11,8 @@ mod gaps;
 mod hardening;
 mod ingest;
 mod limits;
+mod manuals;
 mod peers;
 mod query;
 mod soak;
+mod systemd;

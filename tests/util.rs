@@ -36,6 +36,7 @@ pub struct Builder {
     net: bool,
     query_net: bool,
     wrap: Vec<String>,
+    at: Option<PathBuf>,
 }
 
 impl Builder {
@@ -63,11 +64,19 @@ impl Builder {
         self
     }
 
+    /// Its sockets in `dir` rather than a new temporary directory, so that
+    /// a second daemon can take a stopped one's place.
+    pub fn at(mut self, dir: &Path) -> Self {
+        self.at = Some(dir.to_path_buf());
+        self
+    }
+
     pub fn start(self) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
-        let syslog = dir.path().join("syslog.sock");
-        let query = dir.path().join("query.sock");
-        let ctl = dir.path().join("ctl.sock");
+        let base = self.at.clone().unwrap_or_else(|| dir.path().to_path_buf());
+        let syslog = base.join("syslog.sock");
+        let query = base.join("query.sock");
+        let ctl = base.join("ctl.sock");
         let mut cmd = match self.wrap.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -151,6 +160,7 @@ pub fn daemon() -> Builder {
         net: false,
         query_net: false,
         wrap: Vec::new(),
+        at: None,
     }
 }
 

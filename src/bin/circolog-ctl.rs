@@ -15,12 +15,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use circolog::client::{self, ExchangeError};
+use circolog::client::{self, ExchangeError, Role};
+use circolog::manual;
 
 /// The long flags that may also be written Go-style with one dash.
-const LONG_FLAGS: &[&str] = &["socket", "json"];
+const LONG_FLAGS: &[&str] = &["socket", "json", "generate"];
 
 /// The daemon answers control requests at once; waiting longer means it is stuck.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,11 +31,17 @@ const TIMEOUT: Duration = Duration::from_secs(10);
     name = "circolog-ctl",
     version,
     about = "Control circologd: pause, resume, clear, status, metrics",
-    after_help = "Long flags may also be written with one dash (-socket PATH), as in the original circolog."
+    long_about = manual::CTL_ABOUT,
+    after_help = "Long flags may also be written with one dash (-socket PATH), as in the original circolog.",
+    after_long_help = manual::after_long_help(manual::CTL)
 )]
 struct Args {
+    /// Print the manual page or a shell completion script, and exit
+    #[arg(long, value_enum, value_name = "WHAT")]
+    generate: Option<manual::Generate>,
+
     /// circologd's control socket [default: /run/circolog-ctl.sock as root, else
-    /// $XDG_RUNTIME_DIR/circolog/ctl.sock or /tmp/circolog-UID/ctl.sock]
+    /// $XDG_RUNTIME_DIR/circolog/circolog-ctl.sock or /tmp/circolog-UID/circolog-ctl.sock]
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
 
@@ -43,7 +50,7 @@ struct Args {
     json: bool,
 
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +87,30 @@ fn main() -> ExitCode {
         std::env::args_os(),
         LONG_FLAGS,
     ));
+    let command = match (args.generate, args.command) {
+        (Some(what), _) => {
+            return match manual::generate(what, Args::command(), manual::CTL, &mut io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                Err(e) => {
+                    let _ = writeln!(io::stderr(), "circolog-ctl: {}", client::io_reason(&e));
+                    ExitCode::from(2)
+                }
+            };
+        }
+        (None, Some(command)) => command,
+        (None, None) => Args::command()
+            .error(
+                clap::error::ErrorKind::MissingSubcommand,
+                "a command is required: pause, resume, toggle, clear, status or metrics",
+            )
+            .exit(),
+    };
     let socket = args
         .socket
         .clone()
         .unwrap_or_else(|| circolog::config::default_paths().ctl);
-    let text = match run(&socket, args.command, args.json) {
+    let text = match run(&socket, command, args.json) {
         Ok(text) => text,
         Err(msg) => {
             let _ = writeln!(io::stderr(), "circolog-ctl: {msg}");
@@ -113,36 +139,19 @@ fn main() -> ExitCode {
 /// Sends the command; returns what to print.
 fn run(socket: &std::path::Path, command: Command, json: bool) -> Result<String, String> {
     let name = socket.display().to_string();
-    let mut conn = UnixStream::connect(socket).map_err(|e| client::connect_failure(&name, &e))?;
-    conn.set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| format!("{name}: {}", client::io_reason(&e)))?;
     let (method, path) = command.request();
     let mut body = Vec::new();
-    let head = client::exchange(
-        &mut conn,
-        &client::request(method, path, "localhost"),
-        |_, b| {
-            body.extend_from_slice(b);
-            Ok(())
-        },
-    )
-    .map_err(|e| match e {
-        ExchangeError::Io(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            format!(
-                "{name}: circologd did not answer within {} s",
-                TIMEOUT.as_secs()
-            )
-        }
-        e => format!("{name}: {e}"),
-    })?;
+    let head = request(socket, method, path, &mut body)?;
     match head.status {
         200 => {}
         403 => return Err(format!("not allowed to use {name}")),
+        // The query API has no `/status`: asking it for `/?l=0` tells the
+        // query socket from something else that speaks HTTP.
+        404 if request(socket, "GET", "/?l=0", &mut Vec::new())
+            .is_ok_and(|h| client::is_query_answer(&h)) =>
+        {
+            return Err(client::wrong_api(&name, Role::Control));
+        }
         _ => {
             return Err(format!(
                 "{name}: {method} {path}: {} {}: {}",
@@ -162,5 +171,54 @@ fn run(socket: &std::path::Path, command: Command, json: bool) -> Result<String,
         Command::Status => client::summarize_status(&status),
         Command::Clear => format!("cleared; {}\n", client::describe_state(&status)),
         _ => client::describe_state(&status) + "\n",
+    })
+}
+
+/// One request on a new connection to `socket`; the body is appended to
+/// `body`. Failures are the line to print.
+fn request(
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+    body: &mut Vec<u8>,
+) -> Result<client::Head, String> {
+    let name = socket.display().to_string();
+    if let Some(line) = client::not_a_socket(socket) {
+        return Err(line);
+    }
+    let mut conn = UnixStream::connect(socket).map_err(|e| {
+        let hint = || {
+            let daemons = client::running_daemons();
+            let uid = rustix::process::getuid().as_raw();
+            client::absent_hint(Role::Control, Some(socket), daemons.as_deref(), uid)
+        };
+        client::connect_failure(&name, Role::Control, &e, hint).line
+    })?;
+    conn.set_read_timeout(Some(TIMEOUT))
+        .map_err(|e| format!("{name}: {}", client::io_reason(&e)))?;
+    client::exchange(
+        &mut conn,
+        &client::request(method, path, "localhost"),
+        |_, b| {
+            body.extend_from_slice(b);
+            Ok(())
+        },
+    )
+    .map_err(|e| match e {
+        ExchangeError::Io(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            format!(
+                "{name}: circologd did not answer within {} s",
+                TIMEOUT.as_secs()
+            )
+        }
+        ExchangeError::Http(client::HttpError::BadHead(_)) => {
+            format!("{name} does not speak HTTP: it is not circologd's control socket")
+        }
+        e => format!("{name}: {e}"),
     })
 }

@@ -4,13 +4,19 @@
 //! Without `-f` it is one `GET /` on the query socket. With `-f` it follows
 //! `/ws` over the unix socket (or TCP with `--addr`), and when the daemon
 //! goes away it reconnects with backoff and resumes where it was (see
-//! [`circolog::client::plan`]).
+//! [`circolog::client::plan`]); started before the daemon, it waits for it.
 //!
-//! Formats: `short` (the default, see [`circolog::client::render_short`])
-//! and `json` are rendered from `fmt=json`, which carries every message's
-//! seq and the daemon's epoch; `syslog` and `raw` are the daemon's own
-//! lines, passed through as they are. Colour applies to `short` and
-//! `syslog` lines, by severity.
+//! Formats: `short` (the default, see [`circolog::client::render_short`]),
+//! `json` and, with `-f`, `syslog` are rendered from `fmt=json`, which
+//! carries every message's seq and the daemon's epoch, so that a resume
+//! starts exactly after the last line printed. `raw` (the bytes as
+//! received, which the JSON does not carry) follows `fmt=json` too, for
+//! the seqs, and fetches the raw lines of what it announces with `GET
+//! /?since=SEQ&fmt=raw`: each fetch ends at a known seq. Colour applies to
+//! `short` and `syslog` lines, by severity.
+//!
+//! Interrupted system calls (Ctrl-Z, then `fg`) are retried: a stop is not
+//! a lost connection.
 //!
 //! Exit status: 0, also when standard output is closed early (`| head`);
 //! 2 with one line on standard error for anything else.
@@ -22,17 +28,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 use jiff::tz::TimeZone;
 use tungstenite::{Message, WebSocket};
 
 use circolog::client::{
-    self, ColorChoice, Cursor, ExchangeError, Filters, JsonLine, Start, plan, query_string,
+    self, ColorChoice, Cursor, ExchangeError, Filters, JsonLine, Role, Start, plan, query_string,
 };
+use circolog::manual;
 
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &[
     "lines", "follow", "fmt", "color", "sev", "fac", "host", "app", "grep", "socket", "addr",
+    "generate",
 ];
 
 /// Waiting this long for an answer to a plain query means the daemon is stuck.
@@ -52,9 +60,15 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
     name = "circolog-tail",
     version,
     about = "Print the last messages in circologd's memory, or follow new ones",
-    after_help = "Long flags may also be written with one dash (-fmt json), as in the original circolog."
+    long_about = manual::TAIL_ABOUT,
+    after_help = "Long flags may also be written with one dash (-fmt json), as in the original circolog.",
+    after_long_help = manual::after_long_help(manual::TAIL)
 )]
 struct Args {
+    /// Print the manual page or a shell completion script, and exit
+    #[arg(long, value_enum, value_name = "WHAT")]
+    generate: Option<manual::Generate>,
+
     /// Print the last N matching messages (with -f: before following); -1 for all of them
     #[arg(
         short = 'n',
@@ -99,12 +113,12 @@ struct Args {
     grep: Option<String>,
 
     /// circologd's query socket [default: /run/circolog-query.sock as root, else
-    /// $XDG_RUNTIME_DIR/circolog/query.sock or /tmp/circolog-UID/query.sock]
+    /// $XDG_RUNTIME_DIR/circolog/circolog-query.sock or /tmp/circolog-UID/circolog-query.sock]
     #[arg(long, value_name = "PATH", conflicts_with = "addr")]
     socket: Option<PathBuf>,
 
-    /// circologd's query address on TCP, instead of the unix socket
-    #[arg(long, value_name = "HOST:PORT")]
+    /// circologd's query address on TCP (its -query-addr), instead of the unix socket
+    #[arg(long, value_name = "HOST:PORT", value_parser = client::parse_addr)]
     addr: Option<String>,
 }
 
@@ -133,8 +147,9 @@ enum Fmt {
 }
 
 impl Fmt {
-    /// The format asked of the daemon.
-    fn wire(self) -> &'static str {
+    /// The format asked of the daemon for a dump (without `-f`): the
+    /// daemon's own lines where they are what is printed.
+    fn dump_wire(self) -> &'static str {
         match self {
             Fmt::Short | Fmt::Json => "json",
             Fmt::Syslog => "syslog",
@@ -166,7 +181,12 @@ fn main() -> ExitCode {
         std::env::args_os(),
         LONG_FLAGS,
     ));
-    match run(&args) {
+    let result = match args.generate {
+        Some(what) => manual::generate(what, Args::command(), manual::TAIL, &mut io::stdout())
+            .map_err(output_failed),
+        None => run(&args),
+    };
+    match result {
         Ok(()) | Err(Failure::Quiet) => ExitCode::SUCCESS,
         Err(Failure::Error(msg)) => {
             let _ = writeln!(io::stderr(), "circolog-tail: {msg}");
@@ -232,12 +252,128 @@ impl Target {
         }
     }
 
-    fn connect(&self) -> Result<Conn, String> {
+    fn connect(&self) -> Result<Conn, Open> {
+        if let Target::Unix(p) = self
+            && let Some(line) = client::not_a_socket(p)
+        {
+            return Err(Open::Stop(Failure::Error(line)));
+        }
         let conn = match self {
             Target::Unix(p) => UnixStream::connect(p).map(Conn::Unix),
             Target::Tcp(a) => TcpStream::connect(a.as_str()).map(Conn::Tcp),
         };
-        conn.map_err(|e| client::connect_failure(&self.name(), &e))
+        let e = match conn {
+            Ok(c) => {
+                c.set_read_timeout(QUERY_TIMEOUT)
+                    .map_err(|e| self.unreachable(&e))?;
+                return Ok(c);
+            }
+            Err(e) => e,
+        };
+        let hint = || {
+            let daemons = client::running_daemons();
+            let uid = rustix::process::getuid().as_raw();
+            let path = match self {
+                Target::Unix(p) => Some(p.as_path()),
+                Target::Tcp(_) => None,
+            };
+            client::absent_hint(Role::Query, path, daemons.as_deref(), uid)
+        };
+        let failure = client::connect_failure(&self.name(), Role::Query, &e, hint);
+        Err(if failure.absent {
+            Open::Absent(failure.line)
+        } else {
+            Open::Stop(Failure::Error(failure.line))
+        })
+    }
+
+    fn unreachable(&self, e: &io::Error) -> Open {
+        Open::Unreachable(format!("{}: {}", self.name(), client::io_reason(e)))
+    }
+
+    /// What a request that got no answer in time says: over TCP, the port
+    /// may be a syslog input, which reads a request as a message and never
+    /// answers.
+    fn no_answer(&self) -> String {
+        let why = match self {
+            Target::Unix(_) => "",
+            Target::Tcp(_) => " (a syslog input port? the query API is circologd's -query-addr)",
+        };
+        format!(
+            "{}: circologd did not answer within {} s{why}",
+            self.name(),
+            QUERY_TIMEOUT.as_secs()
+        )
+    }
+
+    /// `GET path` on a new connection, the body handed to `sink` as it
+    /// comes when the answer is a 200. Answers that are not (a refusal,
+    /// the wrong API) are turned into the line that says why.
+    fn get(
+        &self,
+        path: &str,
+        mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<client::Head, Open> {
+        let mut conn = self.connect()?;
+        let mut error_body = Vec::new();
+        let head = client::exchange(
+            &mut conn,
+            &client::request("GET", path, self.host()),
+            |head, body| {
+                if head.status == 200 {
+                    sink(body)
+                } else {
+                    keep_some(&mut error_body, body);
+                    Ok(())
+                }
+            },
+        )
+        .map_err(|e| self.exchange_failed(e))?;
+        match head.status {
+            200 => Ok(head),
+            // The control API has no `/`: asking it for `/status` tells
+            // the control socket from something else that speaks HTTP.
+            404 if self.is_control_api() => Err(Open::Stop(Failure::Error(client::wrong_api(
+                &self.name(),
+                Role::Query,
+            )))),
+            400 | 403 | 404 => Err(Open::Stop(Failure::Error(refused(
+                self,
+                &head,
+                &error_body,
+            )))),
+            _ => Err(Open::Unreachable(refused(self, &head, &error_body))),
+        }
+    }
+
+    fn is_control_api(&self) -> bool {
+        let Ok(mut conn) = self.connect() else {
+            return false;
+        };
+        let mut body = Vec::new();
+        let head = client::exchange(
+            &mut conn,
+            &client::request("GET", "/status", self.host()),
+            |_, b| {
+                keep_some(&mut body, b);
+                Ok(())
+            },
+        );
+        head.is_ok_and(|h| client::is_control_status(&h, &body))
+    }
+
+    fn exchange_failed(&self, e: ExchangeError) -> Open {
+        match e {
+            ExchangeError::Sink(e) => Open::Stop(output_failed(e)),
+            ExchangeError::Io(e) if is_timeout(&e) => Open::Unreachable(self.no_answer()),
+            ExchangeError::Http(client::HttpError::BadHead(_)) => {
+                Open::Stop(Failure::Error(format!(
+                    "{} does not speak HTTP: it is not circologd's query API",
+                    self.name()
+                )))
+            }
+            e => Open::Unreachable(format!("{}: {e}", self.name())),
+        }
     }
 }
 
@@ -298,18 +434,6 @@ fn refused(target: &Target, head: &client::Head, body: &[u8]) -> String {
     }
 }
 
-fn exchange_failed(target: &Target, e: ExchangeError) -> Failure {
-    match e {
-        ExchangeError::Sink(e) => output_failed(e),
-        ExchangeError::Io(e) if is_timeout(&e) => Failure::Error(format!(
-            "{}: circologd did not answer within {} s",
-            target.name(),
-            QUERY_TIMEOUT.as_secs()
-        )),
-        e => Failure::Error(format!("{}: {e}", target.name())),
-    }
-}
-
 /// Keeps the start of an error body: its first line is all that is shown.
 fn keep_some(kept: &mut Vec<u8>, more: &[u8]) {
     let room = 4096usize.saturating_sub(kept.len());
@@ -323,29 +447,33 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
+/// Why a connection could not be opened, or went away.
+enum Open {
+    /// Stop the program: a bad filter, the wrong socket, standard output
+    /// closed. Retrying cannot help.
+    Stop(Failure),
+    /// Nothing there (yet): no socket file, nobody listening.
+    Absent(String),
+    /// There, but not answering, or gone while connecting.
+    Unreachable(String),
+}
+
+impl From<Open> for Failure {
+    fn from(o: Open) -> Failure {
+        match o {
+            Open::Stop(f) => f,
+            Open::Absent(line) | Open::Unreachable(line) => Failure::Error(line),
+        }
+    }
+}
+
 // ---- without -f ----
 
 /// `GET /`: the last messages, streamed to standard output as they come.
 fn dump(target: &Target, filters: &Filters, start: Start, out: &mut Output) -> Result<()> {
-    let mut conn = target.connect().map_err(Failure::Error)?;
-    conn.set_read_timeout(QUERY_TIMEOUT)
-        .map_err(|e| Failure::Error(format!("{}: {}", target.name(), client::io_reason(&e))))?;
-    let path = format!("/?{}", query_string(start, out.fmt.wire(), filters));
-    let request = client::request("GET", &path, target.host());
+    let path = format!("/?{}", query_string(start, out.fmt.dump_wire(), filters));
     let mut lines = LineSplitter::default();
-    let mut error_body = Vec::new();
-    let head = client::exchange(&mut conn, &request, |head, body| {
-        if head.status == 200 {
-            lines.feed(body, |line| out.line(line))
-        } else {
-            keep_some(&mut error_body, body);
-            Ok(())
-        }
-    })
-    .map_err(|e| exchange_failed(target, e))?;
-    if head.status != 200 {
-        return Err(Failure::Error(refused(target, &head, &error_body)));
-    }
+    target.get(&path, |body| lines.feed(body, |line| out.line(line)))?;
     lines.finish(|line| out.line(line)).map_err(output_failed)?;
     out.flush()
 }
@@ -389,16 +517,19 @@ impl LineSplitter {
 // ---- -f ----
 
 /// Follows `/ws` until standard output is closed or the daemon refuses
-/// the query; a lost connection is reopened with backoff.
+/// the query; a lost connection is reopened with backoff, and a daemon
+/// that is not there yet is waited for.
 fn follow(target: &Target, filters: &Filters, initial: Start, out: &mut Output) -> Result<()> {
     let mut cursor: Option<Cursor> = None;
+    // Had a connection and lost it / waiting for the daemon to be there.
     let mut lost = false;
+    let mut waiting = false;
     let mut delay = BACKOFF_FIRST;
     loop {
-        if lost {
+        if lost || waiting {
             std::thread::sleep(delay);
         }
-        match open(target, filters, initial, cursor.as_ref(), out.fmt) {
+        match open(target, filters, initial, cursor.as_ref(), out) {
             Ok((mut ws, next)) => {
                 if lost {
                     let note = if cursor.is_some_and(|c| c.epoch != next.epoch) {
@@ -407,83 +538,73 @@ fn follow(target: &Target, filters: &Filters, initial: Start, out: &mut Output) 
                         ""
                     };
                     notice(&format!("reconnected to {}{note}", target.name()));
+                } else if waiting {
+                    notice(&format!("connected to {}", target.name()));
                 }
+                waiting = false;
                 let cursor = cursor.insert(next);
                 delay = BACKOFF_FIRST;
-                let reason = pump(&mut ws, cursor, out)?;
+                let reason = pump(&mut ws, cursor, target, filters, out)?;
                 notice(&format!(
                     "lost connection to {}: {reason}; reconnecting",
                     target.name()
                 ));
                 lost = true;
             }
-            Err(Open::Refused(msg)) => return Err(Failure::Error(msg)),
-            // Before the first connection, a wrong path or a daemon that
-            // is not running is the user's to fix, not ours to wait for.
-            Err(Open::Unreachable(msg)) if !lost => return Err(Failure::Error(msg)),
-            Err(Open::Unreachable(_)) => delay = (delay * 2).min(BACKOFF_MAX),
+            Err(Open::Stop(failure)) => return Err(failure),
+            Err(Open::Absent(line)) if !lost && !waiting => {
+                notice(&format!("waiting for circologd: {line}"));
+                waiting = true;
+            }
+            // Before the first connection, a daemon that is there but does
+            // not answer properly is the user's to look at.
+            Err(Open::Unreachable(line)) if !lost && !waiting => {
+                return Err(Failure::Error(line));
+            }
+            Err(Open::Absent(_) | Open::Unreachable(_)) => delay = (delay * 2).min(BACKOFF_MAX),
         }
     }
 }
 
-/// Why a connection could not be opened.
-enum Open {
-    /// The daemon refused the query (a bad filter): retrying cannot help.
-    Refused(String),
-    /// Not there, not answering, or gone while connecting.
-    Unreachable(String),
-}
-
 /// Opens the websocket: first asks the daemon its epoch and newest seq
 /// (`GET /?l=0`, which also checks the filters), decides where to start,
-/// then upgrades a second connection. Returns the cursor to keep.
+/// then (for `raw`, after fetching the lines up to there) upgrades a
+/// second connection. Returns the cursor to keep.
 fn open(
     target: &Target,
     filters: &Filters,
     initial: Start,
     cursor: Option<&Cursor>,
-    fmt: Fmt,
+    out: &mut Output,
 ) -> Result<(WebSocket<Conn>, Cursor), Open> {
-    let mut conn = target.connect().map_err(Open::Unreachable)?;
-    let unreachable =
-        |e: io::Error| Open::Unreachable(format!("{}: {}", target.name(), client::io_reason(&e)));
-    conn.set_read_timeout(QUERY_TIMEOUT).map_err(unreachable)?;
     let probe = format!("/?{}", query_string(Start::Last(0), "json", filters));
-    let mut body = Vec::new();
-    let head = client::exchange(
-        &mut conn,
-        &client::request("GET", &probe, target.host()),
-        |_, b| {
-            keep_some(&mut body, b);
-            Ok(())
-        },
-    )
-    .map_err(|e| Open::Unreachable(format!("{}: {e}", target.name())))?;
-    match head.status {
-        200 => {}
-        400 | 403 => return Err(Open::Refused(refused(target, &head, &body))),
-        _ => return Err(Open::Unreachable(refused(target, &head, &body))),
+    let head = target.get(&probe, |_| Ok(()))?;
+    if !client::is_query_answer(&head) {
+        return Err(Open::Stop(Failure::Error(format!(
+            "{}: no X-Circolog-Epoch in the answer: it is not circologd's query API",
+            target.name()
+        ))));
     }
-    let Some(epoch) = head
+    let epoch = head
         .header("x-circolog-epoch")
         .and_then(|e| e.parse::<i64>().ok())
-    else {
-        return Err(Open::Unreachable(format!(
-            "{}: no X-Circolog-Epoch in the answer: is this circologd?",
-            target.name()
-        )));
-    };
+        .unwrap_or_default();
     let newest = head
         .header("x-circolog-last-seq")
         .and_then(|s| s.parse::<u64>().ok());
-    let (start, next) = plan(cursor, initial, epoch, newest, fmt.wire() == "json");
+    let (mut start, mut next) = plan(cursor, initial, epoch, newest);
+    if out.fmt == Fmt::Raw {
+        // What is to be shown now, and the seq it ends at: the websocket
+        // then only says when there is more.
+        fetch_raw(target, filters, start, &mut next, out)?;
+        start = next.printed.map_or(Start::All, Start::Since);
+    }
 
-    let conn = target.connect().map_err(Open::Unreachable)?;
-    conn.set_read_timeout(QUERY_TIMEOUT).map_err(unreachable)?;
+    let conn = target.connect()?;
     let url = format!(
         "ws://{}/ws?{}",
         target.host(),
-        query_string(start, fmt.wire(), filters)
+        query_string(start, "json", filters)
     );
     let (ws, response) = match tungstenite::client::client(url.as_str(), conn) {
         Ok(ok) => ok,
@@ -496,7 +617,7 @@ fn open(
             let body = resp.body().as_deref().unwrap_or(&[]);
             let line = refused(target, &head, body);
             return Err(match head.status {
-                400 | 403 => Open::Refused(line),
+                400 | 403 => Open::Stop(Failure::Error(line)),
                 _ => Open::Unreachable(line),
             });
         }
@@ -525,19 +646,76 @@ fn open(
     }
     ws.get_ref()
         .set_read_timeout(KEEPALIVE)
-        .map_err(unreachable)?;
+        .map_err(|e| target.unreachable(&e))?;
     Ok((ws, next))
 }
 
+/// `raw`: prints the raw lines from `start` (`GET /?…&fmt=raw`) and moves
+/// the cursor to the seq the dump ended at (its `X-Circolog-Last-Seq`), so
+/// that `printed` means "everything up to here". A dump from another
+/// daemon than the cursor's is a restart, seen as a lost connection.
+fn fetch_raw(
+    target: &Target,
+    filters: &Filters,
+    start: Start,
+    cursor: &mut Cursor,
+    out: &mut Output,
+) -> Result<(), Open> {
+    let path = format!("/?{}", query_string(start, "raw", filters));
+    let mut lines = LineSplitter::default();
+    let head = target.get(&path, |body| lines.feed(body, |line| out.line(line)))?;
+    lines
+        .finish(|line| out.line(line))
+        .map_err(|e| Open::Stop(output_failed(e)))?;
+    let epoch = head
+        .header("x-circolog-epoch")
+        .and_then(|e| e.parse::<i64>().ok());
+    if epoch != Some(cursor.epoch) {
+        return Err(Open::Unreachable(format!(
+            "{}: circologd restarted",
+            target.name()
+        )));
+    }
+    if let Some(n) = head
+        .header("x-circolog-skipped")
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|&n| n > 0)
+    {
+        notice(&skipped_line(n));
+    }
+    if let Some(last) = head
+        .header("x-circolog-last-seq")
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        cursor.printed = Some(cursor.printed.map_or(last, |p| p.max(last)));
+    }
+    Ok(())
+}
+
 /// Reads frames and prints them until the connection is lost; returns why.
-fn pump(ws: &mut WebSocket<Conn>, cursor: &mut Cursor, out: &mut Output) -> Result<String> {
+fn pump(
+    ws: &mut WebSocket<Conn>,
+    cursor: &mut Cursor,
+    target: &Target,
+    filters: &Filters,
+    out: &mut Output,
+) -> Result<String> {
     let mut pinged = false;
     let mut closed_because = None;
     loop {
         match ws.read() {
             Ok(Message::Text(text)) => {
                 pinged = false;
-                out.frame(text.as_str(), cursor)?;
+                if !out.frame(text.as_str(), cursor)? {
+                    continue;
+                }
+                // `raw`: the frame announced a message not printed yet.
+                let start = cursor.printed.map_or(Start::All, Start::Since);
+                match fetch_raw(target, filters, start, cursor, out) {
+                    Ok(()) => {}
+                    Err(Open::Stop(f)) => return Err(f),
+                    Err(Open::Absent(why) | Open::Unreachable(why)) => return Ok(why),
+                }
             }
             Ok(Message::Close(frame)) => {
                 // The reply is sent by the next read, which then ends.
@@ -551,6 +729,9 @@ fn pump(ws: &mut WebSocket<Conn>, cursor: &mut Cursor, out: &mut Output) -> Resu
             Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
                 return Ok(closed_because.unwrap_or_else(|| "connection closed".to_string()));
             }
+            // Stopped (Ctrl-Z) and continued: the read was interrupted, the
+            // connection is fine. The websocket keeps what it had read.
+            Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(tungstenite::Error::Io(e)) if is_timeout(&e) => {
                 if pinged {
                     return Ok(format!(
@@ -558,7 +739,7 @@ fn pump(ws: &mut WebSocket<Conn>, cursor: &mut Cursor, out: &mut Output) -> Resu
                         KEEPALIVE.as_secs()
                     ));
                 }
-                if let Err(e) = ws.send(Message::Ping(Default::default())) {
+                if let Err(e) = send_ping(ws) {
                     return Ok(e.to_string());
                 }
                 pinged = true;
@@ -571,9 +752,26 @@ fn pump(ws: &mut WebSocket<Conn>, cursor: &mut Cursor, out: &mut Output) -> Resu
     }
 }
 
+/// Sends a ping, retrying what a stop interrupted.
+fn send_ping(ws: &mut WebSocket<Conn>) -> tungstenite::Result<()> {
+    let mut result = ws.send(Message::Ping(Default::default()));
+    while let Err(tungstenite::Error::Io(e)) = &result {
+        if e.kind() != io::ErrorKind::Interrupted {
+            break;
+        }
+        result = ws.flush();
+    }
+    result
+}
+
 /// One line on standard error, about the connection rather than the logs.
 fn notice(line: &str) {
     let _ = writeln!(io::stderr(), "circolog-tail: {line}");
+}
+
+fn skipped_line(count: u64) -> String {
+    let s = if count == 1 { "" } else { "s" };
+    format!("skipped {count} message{s} that circologd overwrote before they were read")
 }
 
 // ---- output ----
@@ -587,6 +785,7 @@ struct Output {
     tz: TimeZone,
     w: io::BufWriter<io::StdoutLock<'static>>,
     scratch: String,
+    bytes: Vec<u8>,
 }
 
 impl Output {
@@ -598,10 +797,11 @@ impl Output {
             tz: TimeZone::system(),
             w: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
             scratch: String::new(),
+            bytes: Vec::new(),
         }
     }
 
-    /// One line of a `GET /` body, in the wire format.
+    /// One line of a `GET /` body, in the format of [`Fmt::dump_wire`].
     fn line(&mut self, line: &[u8]) -> io::Result<()> {
         match self.fmt {
             Fmt::Short => {
@@ -622,29 +822,27 @@ impl Output {
         }
     }
 
-    /// One websocket frame: a message, or a notice.
-    fn frame(&mut self, text: &str, cursor: &mut Cursor) -> Result<()> {
-        if self.fmt.wire() != "json" {
-            // The daemon's own lines, notices included.
-            return self.line(text.as_bytes()).map_err(output_failed);
-        }
+    /// One websocket frame (`fmt=json`): a message, or a notice. Returns
+    /// true when it announces a message that `raw` has not printed yet.
+    fn frame(&mut self, text: &str, cursor: &mut Cursor) -> Result<bool> {
         let written = match client::parse_json_line(text) {
             Ok(JsonLine::Message(m)) => {
                 // Never printed twice, whatever the daemon sends.
                 if m.epoch == cursor.epoch && cursor.printed.is_some_and(|p| m.seq <= p) {
-                    return Ok(());
+                    return Ok(false);
                 }
-                cursor.printed = Some(m.seq);
                 match self.fmt {
+                    Fmt::Raw => return Ok(true),
                     Fmt::Json => self.plain(text.as_bytes(), None),
-                    _ => self.short(&m),
+                    Fmt::Syslog => self.syslog(&m),
+                    Fmt::Short => self.short(&m),
                 }
+                .map(|()| cursor.printed = Some(m.seq))
             }
+            // `raw`: the fetch that follows says what it missed.
+            Ok(JsonLine::Skipped { .. }) if self.fmt == Fmt::Raw => Ok(()),
             Ok(JsonLine::Skipped { count, .. }) if self.fmt != Fmt::Json => {
-                let s = if count == 1 { "" } else { "s" };
-                notice(&format!(
-                    "skipped {count} message{s} that circologd overwrote before they were read"
-                ));
+                notice(&skipped_line(count));
                 Ok(())
             }
             Ok(JsonLine::Cleared { .. }) if self.fmt != Fmt::Json => {
@@ -654,7 +852,7 @@ impl Output {
             // Notices in json, and anything unexpected, as they came.
             _ => self.plain(text.as_bytes(), None),
         };
-        written.map_err(output_failed)
+        written.map(|()| false).map_err(output_failed)
     }
 
     fn short(&mut self, m: &client::JsonMessage) -> io::Result<()> {
@@ -664,6 +862,16 @@ impl Output {
         let sev = client::severity_number(&m.severity);
         let r = self.plain(line.as_bytes(), sev);
         self.scratch = line;
+        r
+    }
+
+    fn syslog(&mut self, m: &client::JsonMessage) -> io::Result<()> {
+        let mut line = std::mem::take(&mut self.bytes);
+        line.clear();
+        client::render_syslog(m, &mut line);
+        let sev = client::severity_number(&m.severity);
+        let r = self.plain(&line, sev);
+        self.bytes = line;
         r
     }
 

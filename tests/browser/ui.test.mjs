@@ -130,6 +130,20 @@ async function send(port, messages) {
   }
 }
 
+/** Sends whole syslog lines over UDP, one datagram each. */
+async function sendRaw(port, lines) {
+  const sock = dgram.createSocket('udp4');
+  try {
+    for (const line of lines) {
+      await new Promise((resolve, reject) => {
+        sock.send(Buffer.from(line), port, '127.0.0.1', (err) => (err ? reject(err) : resolve()));
+      });
+    }
+  } finally {
+    sock.close();
+  }
+}
+
 /** Sends RFC 5424 messages over one TCP connection, newline-framed. */
 async function sendTcp(port, lines) {
   await new Promise((resolve, reject) => {
@@ -189,6 +203,8 @@ describe('GET /ui in headless Chromium', () => {
       ],
       viewport: { width: 1280, height: 720 },
       colorScheme: 'light',
+      // Not the machine's zone: the page must show times in the browser's.
+      timezoneId: 'Europe/Rome',
     });
     page = context.pages()[0] || await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e));
@@ -368,6 +384,60 @@ describe('GET /ui in headless Chromium', () => {
     await waitRow('Kernel panic');
     assert.equal(await page.textContent('#filter-error'), '');
     assert.equal(await page.evaluate(() => location.search), '');
+  });
+
+  it('shows structured data on a line of its own, and says the time zone', async () => {
+    await sendRaw(daemon.syslogPort, [
+      '<14>1 2026-01-08T19:46:03.295Z web1 sdapp 7 - [origin@1 ip="192.0.2.1" ip="192.0.2.2"][meta@2 seq="9"] the message itself',
+    ]);
+    await page.goto(`${url}?app=sdapp`);
+    await waitLive();
+    await waitRow('the message itself');
+    const row = await page.$eval('#rows .entry', (r) => {
+      const box = (c) => r.querySelector(c).getBoundingClientRect();
+      return {
+        text: r.querySelector('.text').textContent,
+        sd: r.querySelector('.sd')?.textContent,
+        time: r.querySelector('.time').textContent,
+        textBottom: box('.text').bottom,
+        sdTop: box('.sd').top,
+      };
+    });
+    assert.equal(row.text, 'the message itself', 'the message is not behind the structured data');
+    assert.match(row.sd, /\[origin@1\].*ip=192\.0\.2\.1.*ip=192\.0\.2\.2.*\[meta@2\].*seq=9/);
+    assert.ok(row.sdTop >= row.textBottom - 1, 'structured data is under the message');
+    // 19:46 UTC is 20:46 in Rome in January, whatever zone the machine has.
+    assert.equal(row.time, 'Jan 08 20:46:03.295');
+    assert.match(await page.textContent('#h-time'), /\(Europe\/Rome, UTC\+0[12]:00\)/);
+  });
+
+  it('keeps the message in view in a 420 px window', async () => {
+    await page.setViewportSize({ width: 420, height: 800 });
+    try {
+      await page.goto(url);
+      await waitLive();
+      await waitRow('the message itself');
+      const geo = await page.$$eval('#rows .entry', (rs) => {
+        const s = document.getElementById('scroller');
+        return {
+          texts: rs.map((r) => {
+            const t = r.querySelector('.text').getBoundingClientRect();
+            return { left: t.left, right: t.right, width: t.width };
+          }),
+          scrollWidth: s.scrollWidth,
+          clientWidth: s.clientWidth,
+        };
+      });
+      assert.ok(geo.texts.length > 5);
+      for (const t of geo.texts) {
+        assert.ok(t.left >= 0 && t.right <= 420, `the message is in the window: ${JSON.stringify(t)}`);
+        assert.ok(t.width > 300, `the message has the width: ${JSON.stringify(t)}`);
+      }
+      assert.ok(geo.scrollWidth <= geo.clientWidth, 'nothing to scroll sideways to');
+      await page.screenshot({ path: path.join(SHOTS, 'ui-420.png') });
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 720 });
+    }
   });
 
   it('follows the bottom, and pause-scroll keeps the view still', async () => {

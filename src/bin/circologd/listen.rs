@@ -160,6 +160,11 @@ fn socket_kind(fd: impl AsFd) -> Option<(AddressFamily, SocketType)> {
     Some((addr.address_family(), kind))
 }
 
+/// The address a socket is bound to: the real port when `:0` was asked.
+pub fn local_addr(fd: impl AsFd) -> Option<SocketAddr> {
+    local_ip_addr(fd)
+}
+
 fn local_ip_addr(fd: impl AsFd) -> Option<SocketAddr> {
     let addr = rustix::net::getsockname(&fd).ok()?;
     SocketAddr::try_from(addr).ok()

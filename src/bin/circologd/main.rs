@@ -4,28 +4,40 @@
 
 mod dgram;
 mod listen;
+mod notify;
 mod serve;
 mod sys;
 
 #[global_allocator]
 static ALLOC: sys::Zeroing = sys::Zeroing;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use circolog::config::{self, parse_duration, parse_mode, parse_size, size_flag};
 use circolog::daemon::State;
+use circolog::manual;
 use circolog::ring::{self, Ring, Transport};
 use circolog::startup;
 use circolog::syslog::ParseContext;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// Keeps the most recent syslog messages in RAM and serves them over HTTP
 /// and websocket. Single-dash flags (`-query-socket PATH`) work too.
 #[derive(Parser, Debug)]
-#[command(name = "circologd", version)]
+#[command(
+    name = "circologd",
+    version,
+    about = "The in-memory syslog daemon: the most recent messages, in RAM only, over HTTP and websocket",
+    long_about = manual::CIRCOLOGD_ABOUT,
+    after_long_help = manual::after_long_help(manual::CIRCOLOGD)
+)]
 struct Args {
+    /// Print the manual page or a shell completion script, and exit.
+    #[arg(long = "generate", value_enum, value_name = "WHAT")]
+    generate: Option<manual::Generate>,
     /// Syslog input on a unix datagram socket (repeatable).
     #[arg(long = "syslogd-socket", value_name = "PATH")]
     syslogd_socket: Vec<PathBuf>,
@@ -94,6 +106,20 @@ const MIN_MESSAGE: usize = 2048;
 
 fn main() -> ExitCode {
     let args = Args::parse_from(config::go_style_args_all(std::env::args_os()));
+    if let Some(what) = args.generate {
+        return match manual::generate(
+            what,
+            Args::command(),
+            manual::CIRCOLOGD,
+            &mut std::io::stdout(),
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("circologd: cannot write the {what:?} output: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -131,13 +157,13 @@ fn run(args: Args) -> Result<(), String> {
         max_message_bytes: max_message,
     };
     check_memory(&args, &ring_config)?;
-    let ring = Ring::new(ring_config).map_err(|e| e.to_string())?;
+    let ring = Ring::new(ring_config).map_err(|e| ring_error(e, &args))?;
     if args.lock_memory == Some(true) {
         ring.lock_memory().map_err(|e| {
             format!(
-                "cannot lock the {}-byte arena in RAM: {e} (raise RLIMIT_MEMLOCK, e.g. \
+                "cannot lock the {} arena in RAM: {e} (raise RLIMIT_MEMLOCK, e.g. \
                  LimitMEMLOCK=infinity in the unit, or run without -lock-memory)",
-                ring.arena_bytes()
+                config::format_size(ring.arena_bytes() as u64)
             )
         })?;
     }
@@ -195,6 +221,9 @@ fn run(args: Args) -> Result<(), String> {
         for spec in &args.syslog_addr {
             let addr = listen::resolve(spec)?;
             let fd = listen::udp(addr, &mut inherited)?;
+            // A `:0` port: TCP takes the one the kernel chose for UDP, so
+            // that one address is printed and means both.
+            let addr = listen::local_addr(&fd).unwrap_or(addr);
             sources.push(dgram::Source {
                 fd,
                 transport: Transport::Udp,
@@ -214,7 +243,9 @@ fn run(args: Args) -> Result<(), String> {
         }
         if let Some(spec) = &args.query_addr {
             let addr = listen::resolve(spec)?;
-            query_tcp.push(listen::tcp(addr, &mut inherited)?);
+            let listener = listen::tcp(addr, &mut inherited)?;
+            let addr = listener.local_addr().unwrap_or(addr);
+            query_tcp.push(listener);
             listening.push(format!("query http://{addr}/"));
             if !addr.ip().is_loopback() {
                 eprintln!(
@@ -336,8 +367,24 @@ fn run(args: Args) -> Result<(), String> {
             _ => Ok(i),
         })?;
 
+    // A closed standard output (the reader of these lines went away) is
+    // no reason to stop: nothing else is ever written there.
+    let mut stdout = std::io::stdout();
     for l in &listening {
-        println!("circologd: listening: {l}");
+        let _ = writeln!(stdout, "circologd: listening: {l}");
+    }
+    if ctl_unix.is_empty() {
+        let _ = writeln!(
+            stdout,
+            "{}",
+            config::no_control_socket_notice(std::process::id())
+        );
+    }
+    // Until the event loop says these itself: ready once the sockets are
+    // open and the loop is about to run, stopping once it has stopped.
+    let notifier = notify::Notifier::from_env();
+    if let Some(n) = &notifier {
+        n.ready();
     }
     let result = tokio_uring::start(serve::run(
         state,
@@ -351,6 +398,9 @@ fn run(args: Args) -> Result<(), String> {
         },
         settings,
     ));
+    if let Some(n) = &notifier {
+        n.stopping();
+    }
     remove_files(&created);
     result
 }
@@ -403,10 +453,24 @@ fn check_io_uring() -> Result<(), String> {
     Err(format!("io_uring is not available: {why}"))
 }
 
+/// A ring that cannot be made, in the flags' own terms.
+fn ring_error(e: ring::ConfigError, args: &Args) -> String {
+    match e {
+        ring::ConfigError::ArenaTooSmall { needed } => format!(
+            "the arena (-buffer-bytes {}) must be at least {} to hold one message of the \
+             maximum size (-max-message-size {})",
+            config::format_size(args.buffer_bytes as u64),
+            config::format_size(needed as u64),
+            config::format_size(args.max_message_size.max(MIN_MESSAGE) as u64)
+        ),
+        e => e.to_string(),
+    }
+}
+
 /// Refuses tables sized by flags that together are larger than the memory
 /// this process may use, before any is allocated.
 fn check_memory(args: &Args, ring: &ring::Config) -> Result<(), String> {
-    let footprint = Ring::footprint(ring).map_err(|e| e.to_string())?;
+    let footprint = Ring::footprint(ring).map_err(|e| ring_error(e, args))?;
     let receive = sys::VLEN.saturating_mul(ring.max_message_bytes.saturating_add(1));
     let tables = [
         startup::Table {

@@ -1,0 +1,638 @@
+//! The manual pages and shell completions of the three binaries, and the
+//! long help they share with them.
+//!
+//! Every binary answers `--generate man` with its page (roff) and
+//! `--generate complete-bash|complete-zsh|complete-fish` with its shell
+//! completion script, both made from its clap definition. What the flags
+//! cannot say (sockets, APIs, signals, examples) is written once, here, as
+//! [`Section`]s: the page renders them as its own sections, and `--help`
+//! prints them after the flags ([`after_long_help`]), so that neither says
+//! less than the other.
+//!
+//! A section's body is plain text in three kinds of blocks, separated by
+//! blank lines: a paragraph; a literal block, whose lines start with four
+//! spaces (commands, configuration); an item, whose first line starts with
+//! `* ` and names the term, and whose next lines describe it.
+
+use std::io::{self, Write};
+
+use clap_mangen::roff::{Roff, bold, roman};
+
+/// What `--generate` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generate {
+    /// The manual page, in roff (`man -l -` shows it)
+    Man,
+    /// The bash completion script
+    CompleteBash,
+    /// The zsh completion script
+    CompleteZsh,
+    /// The fish completion script
+    CompleteFish,
+}
+
+/// A part of a manual page beyond the flags.
+#[derive(Clone, Copy, Debug)]
+pub struct Section {
+    /// In capitals, as a manual page's sections are.
+    pub title: &'static str,
+    pub body: &'static str,
+}
+
+/// Writes what `what` asks for `cmd` (the binary's clap command, with
+/// [`after_long_help`] of `sections` already set) to `out`.
+pub fn generate(
+    what: Generate,
+    mut cmd: clap::Command,
+    sections: &[Section],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let name = cmd.get_name().to_string();
+    let shell = match what {
+        Generate::Man => return man(cmd, sections, out),
+        Generate::CompleteBash => clap_complete::Shell::Bash,
+        Generate::CompleteZsh => clap_complete::Shell::Zsh,
+        Generate::CompleteFish => clap_complete::Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, name, &mut script);
+    out.write_all(&script)
+}
+
+fn man(cmd: clap::Command, sections: &[Section], out: &mut dyn Write) -> io::Result<()> {
+    // The sections are rendered below; the page's EXTRA section would
+    // repeat them as they are printed by --help.
+    let cmd = cmd.after_long_help(None::<&str>).after_help(None::<&str>);
+    let page = clap_mangen::Man::new(cmd.clone())
+        .section("8")
+        .manual("circolog")
+        .source(format!("circolog {}", env!("CARGO_PKG_VERSION")));
+    let page = if cmd.get_name() == "circologd" {
+        page
+    } else {
+        page.section("1")
+    };
+    page.render_title(out)?;
+    page.render_name_section(out)?;
+    page.render_synopsis_section(out)?;
+    page.render_description_section(out)?;
+    page.render_options_section(out)?;
+    if cmd.has_subcommands() {
+        page.render_subcommands_section(out)?;
+    }
+    let mut roff = Roff::new();
+    for section in sections {
+        roff.control("SH", [section.title]);
+        for block in blocks(section.body) {
+            match block {
+                Block::Paragraph(text) => {
+                    roff.control("PP", []).text([roman(text)]);
+                }
+                Block::Literal(lines) => {
+                    roff.control("PP", [])
+                        .control("RS", ["4"])
+                        .control("nf", []);
+                    for line in lines {
+                        roff.text([roman(line)]);
+                    }
+                    roff.control("fi", []).control("RE", []);
+                }
+                Block::Item(term, text) => {
+                    roff.control("TP", [])
+                        .text([bold(term)])
+                        .text([roman(text)]);
+                }
+            }
+        }
+    }
+    roff.to_writer(out)?;
+    if cmd.get_version().is_some() {
+        page.render_version_section(out)?;
+    }
+    Ok(())
+}
+
+/// The text `--help` prints after the flags: every section, wrapped to 80
+/// columns, in the layout clap uses for the flags.
+pub fn after_long_help(sections: &[Section]) -> String {
+    let mut out = String::new();
+    for (i, section) in sections.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&heading(section.title));
+        out.push_str(":\n");
+        for (j, block) in blocks(section.body).into_iter().enumerate() {
+            if j > 0 {
+                out.push('\n');
+            }
+            match block {
+                Block::Paragraph(text) => wrap(&text, 2, &mut out),
+                Block::Literal(lines) => {
+                    for line in lines {
+                        out.push_str("      ");
+                        out.push_str(line);
+                        out.push('\n');
+                    }
+                }
+                Block::Item(term, text) => {
+                    out.push_str("  ");
+                    out.push_str(&term);
+                    out.push('\n');
+                    wrap(&text, 10, &mut out);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `SIGNALS` as `Signals`, as clap writes `Options`.
+fn heading(title: &str) -> String {
+    let mut chars = title.chars();
+    chars
+        .next()
+        .map(|c| c.to_string() + &chars.as_str().to_lowercase())
+        .unwrap_or_default()
+}
+
+/// Appends `text` wrapped to 80 columns, each line indented by `indent`.
+fn wrap(text: &str, indent: usize, out: &mut String) {
+    let mut col = 0;
+    for word in text.split_whitespace() {
+        if col > indent && col + 1 + word.len() > 80 {
+            out.push('\n');
+            col = 0;
+        }
+        if col == 0 {
+            out.extend(std::iter::repeat_n(' ', indent));
+            col = indent;
+        } else {
+            out.push(' ');
+            col += 1;
+        }
+        out.push_str(word);
+        col += word.chars().count();
+    }
+    if col > 0 {
+        out.push('\n');
+    }
+}
+
+enum Block<'a> {
+    Paragraph(String),
+    Literal(Vec<&'a str>),
+    Item(String, String),
+}
+
+fn blocks(body: &str) -> Vec<Block<'_>> {
+    let mut out = Vec::new();
+    for chunk in body.split("\n\n") {
+        let lines: Vec<&str> = chunk.lines().filter(|l| !l.trim().is_empty()).collect();
+        let Some(first) = lines.first() else {
+            continue;
+        };
+        if let Some(term) = first.strip_prefix("* ") {
+            out.push(Block::Item(term.to_string(), join(&lines[1..])));
+        } else if first.starts_with("    ") {
+            out.push(Block::Literal(
+                lines
+                    .iter()
+                    .map(|l| l.strip_prefix("    ").unwrap_or(l))
+                    .collect(),
+            ));
+        } else {
+            out.push(Block::Paragraph(join(&lines)));
+        }
+    }
+    out
+}
+
+fn join(lines: &[&str]) -> String {
+    lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
+}
+
+// ---- circologd ----
+
+/// `circologd --help`'s description, and its page's.
+pub const CIRCOLOGD_ABOUT: &str = "\
+circologd keeps the most recent syslog messages in RAM only and serves them \
+over HTTP and websocket. A host's main syslog daemon (syslog-ng, rsyslog), or \
+any program that sends syslog, forwards messages to it; it keeps them in an \
+arena allocated at start-up, evicting the oldest, and never writes one to \
+disk. The arena is excluded from core dumps, the process is not dumpable, and \
+with -lock-memory the arena is never swapped out. Detailed logs, kept briefly.
+
+Every flag may be written -flag VALUE (as in the original Go circolog, whose \
+command lines are in users' unit files), --flag VALUE or --flag=VALUE.";
+
+/// What `circologd`'s page says beyond its flags.
+pub const CIRCOLOGD: &[Section] = &[
+    Section {
+        title: "SOCKETS",
+        body: "\
+With no listener flag at all (-syslogd-socket, -syslog-addr, -query-socket, \
+-query-addr, -ctl-socket) circologd listens on its defaults and prints them. As \
+root: /run/circolog-syslog.sock, /run/circolog-query.sock and \
+/run/circolog-ctl.sock. Otherwise the same three names under \
+$XDG_RUNTIME_DIR/circolog/, or under /tmp/circolog-UID/ when XDG_RUNTIME_DIR is \
+unset (a directory created private, mode 0700). circolog-tail and circolog-ctl \
+look in the same places, so on a fresh machine circologd in one terminal and \
+circolog-tail -f in another just work.
+
+When listener flags are given but no -ctl-socket, there is no control socket, \
+and start-up says so; the signals still work.
+
+Every line printed at start-up names the real address: a port 0 is printed as \
+the port the kernel chose. A socket file left behind by a daemon that died is \
+replaced; one that a live process answers on is refused, and so is a path that \
+is not a socket.
+
+The syslog datagram socket is mode 0666, like /dev/log. The query and control \
+sockets are created 0600 (0660 with -socket-group; -socket-mode overrides), and \
+every connection is checked with SO_PEERCRED whatever the file mode: root and \
+the daemon's own user always, members of -socket-group when given, nobody else \
+(403). A -query-addr off loopback is warned about at start-up: anyone who can \
+reach it can read the logs.",
+    },
+    Section {
+        title: "INPUT",
+        body: "\
+One datagram is one message; trailing line feeds, carriage returns and NUL \
+bytes are trimmed. Over TCP (-syslog-addr) each frame is octet-counted (RFC \
+6587, LEN SP MSG) or newline-framed, detected per frame; one slow or broken \
+sender never stalls the others.
+
+RFC 5424, RFC 3164 (with the variants devices send: no PRI, no timestamp or \
+hostname, an RFC 3339 time, a year, Cisco forms) and the form glibc syslog(3) \
+writes to /dev/log are recognised per message. A message that parses as \
+neither is stored anyway, whole, as user.notice marked malformed. RFC 3164 \
+dates carry no year and no zone: the year nearest to now is taken, and the \
+zone from -tz.
+
+On unix datagram sockets the sender's pid, uid and gid come from the kernel \
+(SO_PASSCRED) and are stored with the message. Every message gets a seq, \
+strictly increasing for the life of the process and never reused, and a \
+receive time; each process has an epoch (its start time in microseconds), so \
+that a client seeing a new one knows the seqs started again. A message longer \
+than -max-message-size is truncated and marked. While paused, every message \
+is still read, so that senders never block, and discarded, and counted.",
+    },
+    Section {
+        title: "QUERY API",
+        body: "\
+HTTP/1.1 on the query socket (-query-socket) or address (-query-addr), with \
+keep-alive, pipelining and HEAD.
+
+* GET /
+The messages in memory, oldest first, streamed in pieces: a large dump never \
+holds up ingestion or other clients.
+
+* GET /ws
+A websocket (RFC 6455): the backlog, then every new matching message as it \
+arrives, one text frame each. A follower that reads slower than messages \
+arrive is a cursor into the ring: it never slows ingestion, and when the ring \
+overwrites what it has not read yet it skips ahead and is told how many it \
+missed.
+
+* GET /ui
+A small live viewer page (no external assets) that follows /ws, with severity \
+colours, filters and pause-scroll.
+
+Both take these parameters, combined with AND; a bad one is a 400 with a \
+one-line reason.
+
+* l=N
+The last N matching messages; -1 (the default) for all.
+
+* fmt=syslog|json|raw
+One RFC 5424 line per message (the default), one JSON object per line \
+(application/x-ndjson), or the bytes as received. In syslog lines, line \
+feeds, carriage returns, tabs and every other control character are escaped \
+(\\n, \\r, \\xHH), so one message is one line and cannot drive a terminal.
+
+* sev=LEVEL
+Severity LEVEL or more important: emerg, alert, crit, err, warning, notice, \
+info, debug (error and warn too), or 0-7.
+
+* fac=F[,F...]
+Any of these facilities: kern, user, mail, daemon, auth, syslog, lpr, news, \
+uucp, cron, authpriv, ftp, local0 to local7, or numbers.
+
+* host=H, app=A
+Exactly this hostname or app-name; - selects the messages without one.
+
+* grep=TEXT
+The message contains TEXT (bytes, case-sensitive).
+
+* since=SEQ
+Only messages with a seq greater than SEQ: the cursor to resume from.
+
+JSON fields: seq, epoch, received, transport, timestamp (or null), facility, \
+severity, hostname, app_name, proc_id, msg_id, cred_pid, cred_uid, cred_gid \
+(when known), truncated and malformed (when true), structured_data (an object \
+of objects, or null) and message. Responses carry X-Circolog-Last-Seq (the \
+newest seq when the response started, -1 when the ring is empty) and \
+X-Circolog-Epoch; a dump asked since a seq whose successors were already \
+evicted carries X-Circolog-Skipped: N. Over TCP, a /ws or /ui request whose \
+Origin does not match its Host is refused (403).",
+    },
+    Section {
+        title: "CONTROL API",
+        body: "\
+HTTP/1.1 on the control socket (-ctl-socket). Every answer is the JSON of \
+GET /status after the change; circolog-ctl is its client.
+
+* POST /pause/toggle
+Toggle pause (the original circolog's endpoint).
+
+* POST /pause, POST /resume
+Set it; idempotent.
+
+* POST /logs/clear
+Discard every message and overwrite its bytes; seqs go on; followers stay \
+connected and are told.
+
+* GET /status
+Version, paused, uptime, capacity and use (messages, bytes), first and last \
+seq, counters (received by transport, dropped while paused, truncated, \
+malformed, skipped for followers, clears) and clients.
+
+* GET /metrics
+The same counters in the Prometheus text format.",
+    },
+    Section {
+        title: "SIGNALS",
+        body: "\
+* SIGUSR1
+Toggle pause, as POST /pause/toggle.
+
+* SIGTERM, SIGINT
+Stop: followers get a close frame, the socket files circologd created are \
+removed, and it exits 0.",
+    },
+    Section {
+        title: "SYSTEMD",
+        body: "\
+Sockets passed by systemd (LISTEN_FDS, LISTEN_FDNAMES) are used: by their \
+FileDescriptorName= (syslog, query, ctl), else by matching the path or address \
+of a flag, else by kind (datagram sockets are syslog inputs). The repository \
+ships circologd.socket and circologd.service (dist/systemd/), which work as \
+they are: Type=notify, the three sockets with their names and modes, a \
+dedicated user, and the hardening a log daemon deserves.",
+    },
+    Section {
+        title: "ERRORS AND LIMITS",
+        body: "\
+Start-up errors are one line and a non-zero exit: an address or socket in use, \
+no permission, io_uring not available (and why: kernel too old, \
+kernel.io_uring_disabled, a seccomp profile), an arena larger than memory, a \
+lock that RLIMIT_MEMLOCK refuses. Sizes are written as -buffer-bytes takes \
+them (64M, 1G). Bad input from anyone is a clear error, never a crash: a \
+request head over -max-head-bytes is a 431; a client that has not sent its \
+head within -head-timeout, or idles on keep-alive for -idle-timeout, is \
+closed; past -max-clients new clients get 503; a websocket frame over \
+-max-ws-frame closes with 1009.",
+    },
+    Section {
+        title: "EXAMPLES",
+        body: "\
+The original circolog's command line works unchanged:
+
+    circologd -syslogd-socket /run/circolog-syslog.sock -query-socket /run/circolog-query.sock
+
+Feed it from syslog-ng, then read it:
+
+    destination d_circolog { unix-dgram(\"/run/circolog-syslog.sock\" flags(syslog-protocol)); };
+    logger -u /run/circolog-syslog.sock 'hello'
+    curl --unix-socket /run/circolog-query.sock 'localhost/?l=50&sev=err&fmt=json'
+
+A query address for the browser, and the live page:
+
+    circologd -query-addr 127.0.0.1:8514
+    xdg-open http://127.0.0.1:8514/ui
+
+Pause while looking, then resume:
+
+    curl --unix-socket /run/circolog-ctl.sock -X POST localhost/pause
+    kill -USR1 $(pidof circologd)",
+    },
+    Section {
+        title: "SEE ALSO",
+        body: "circolog-tail(1), circolog-ctl(1), logger(1), syslog-ng(8), rsyslogd(8)",
+    },
+];
+
+// ---- circolog-tail ----
+
+/// `circolog-tail --help`'s description, and its page's.
+pub const TAIL_ABOUT: &str = "\
+circolog-tail prints the last messages in circologd's memory, like tail, or \
+follows new ones as they arrive, like tail -f, with filters and colour. \
+Without -f it prints the last N (default 10, -n -1 for all) and exits. With \
+-f it follows the websocket on the query socket (the reason this client \
+exists: common websocket clients cannot speak over a unix socket).
+
+Long flags may also be written with one dash (-fmt json), as in the original \
+circolog.";
+
+/// What `circolog-tail`'s page says beyond its flags.
+pub const TAIL: &[Section] = &[
+    Section {
+        title: "FOLLOWING",
+        body: "\
+With -f, -n N (default 10) is the backlog shown first, as with tail -f; -n 0 \
+shows only new messages. If the daemon goes away, circolog-tail reconnects \
+with backoff (100 ms doubling to 5 s) and resumes: after the last message it \
+printed when the daemon is the same (same epoch), from the start of the new \
+daemon's buffer when it restarted. Nothing is printed twice, nothing still in \
+the ring is skipped, in every format; a resume that finds messages already \
+evicted says how many are lost. Started before the daemon is up, it says so \
+once and waits for it. Stopped with Ctrl-Z and continued with fg, it loses \
+nothing and prints nothing about a connection. A follower that hears nothing \
+for 30 s pings the daemon; no answer within 30 s more is a lost connection.
+
+Notices (skipped messages, a cleared buffer) go to standard output in json, \
+and to standard error otherwise, as do the lines about the connection.",
+    },
+    Section {
+        title: "FORMATS",
+        body: "\
+* short
+The traditional Mmm dd hh:mm:ss host app[pid]: message, in the local time \
+zone: the message's own time, else its receive time. The hostname is left out \
+when the message has none (as logread does), [pid] when there is no pid; \
+control characters are escaped, so a message cannot drive the terminal.
+
+* syslog
+One RFC 5424 line per message, as circologd writes it, control characters \
+escaped.
+
+* json
+One JSON object per line, as circologd writes it (see circologd(8)).
+
+* raw
+The bytes as received.
+
+Colour (short and syslog) is on when standard output is a terminal, unless \
+--color never, NO_COLOR or TERM=dumb; --color always forces it.",
+    },
+    Section {
+        title: "SOCKETS",
+        body: "\
+The query socket is, by default, /run/circolog-query.sock as root, else \
+$XDG_RUNTIME_DIR/circolog/circolog-query.sock, or \
+/tmp/circolog-UID/circolog-query.sock when XDG_RUNTIME_DIR is unset: where \
+circologd puts it when started without listener flags. --socket PATH names \
+another, --addr HOST:PORT a -query-addr over TCP. Given the wrong socket (the \
+control socket, a syslog input, a URL), circolog-tail says what it is; when \
+nothing is there, it says which circologd runs instead, and where.",
+    },
+    Section {
+        title: "EXIT STATUS",
+        body: "\
+0, also when standard output is closed early (circolog-tail | head); 2 with \
+one line on standard error for anything else.",
+    },
+    Section {
+        title: "EXAMPLES",
+        body: "    circolog-tail                      # the last 10 messages
+    circolog-tail -n 100 --sev warning --app nginx
+    circolog-tail -f                   # follow; reconnects if the daemon restarts
+    circolog-tail -f --fmt json | jq .message
+    circolog-tail --socket /run/circolog-query.sock -f --grep 'Out of memory'
+    circolog-tail --addr 127.0.0.1:8514 -f --fac auth,authpriv",
+    },
+    Section {
+        title: "SEE ALSO",
+        body: "circologd(8), circolog-ctl(1), tail(1), journalctl(1)",
+    },
+];
+
+// ---- circolog-ctl ----
+
+/// `circolog-ctl --help`'s description, and its page's.
+pub const CTL_ABOUT: &str = "\
+circolog-ctl controls circologd through its control socket: pause and resume \
+storing messages, clear them, or show the daemon's status and metrics. Every \
+command prints the state after it: one line (for status, a short summary) for \
+people, or with --json the daemon's JSON answer as it is. metrics prints the \
+Prometheus text whatever --json says.
+
+Long flags may also be written with one dash (-socket PATH), as in the \
+original circolog.";
+
+/// What `circolog-ctl`'s page says beyond its flags.
+pub const CTL: &[Section] = &[
+    Section {
+        title: "COMMAND DETAILS",
+        body: "\
+* pause, resume, toggle
+POST /pause, /resume, /pause/toggle. While paused, circologd still reads every \
+message (senders never block) and discards it, and counts it; what was stored \
+before stays.
+
+* clear
+POST /logs/clear: discard every message in memory and overwrite its bytes. \
+Seqs go on; followers stay connected and are told.
+
+* status
+GET /status: paused or not, how full the buffer is, seqs, counters, clients.
+
+* metrics
+GET /metrics: the counters in the Prometheus text format.",
+    },
+    Section {
+        title: "SOCKETS",
+        body: "\
+The control socket is, by default, /run/circolog-ctl.sock as root, else \
+$XDG_RUNTIME_DIR/circolog/circolog-ctl.sock, or \
+/tmp/circolog-UID/circolog-ctl.sock when XDG_RUNTIME_DIR is unset. A circologd \
+started with listener flags but no -ctl-socket has none: circolog-ctl then \
+says so, with the signal that still works (kill -USR1 PID toggles pause). \
+Given the query socket or a syslog input instead, it says what that is.",
+    },
+    Section {
+        title: "EXIT STATUS",
+        body: "\
+0 on success; 2 with one line on standard error when the daemon is not there, \
+the socket is not ours to use, or the daemon answers with an error.",
+    },
+    Section {
+        title: "EXAMPLES",
+        body: "    circolog-ctl status
+    circolog-ctl pause            # look at the logs in peace
+    circolog-ctl resume
+    circolog-ctl clear
+    circolog-ctl status --json | jq .counters
+    circolog-ctl --socket /run/circolog-ctl.sock metrics",
+    },
+    Section {
+        title: "SEE ALSO",
+        body: "circologd(8), circolog-tail(1)",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &[Section] = &[Section {
+        title: "SIGNALS",
+        body: "\
+A paragraph that is long enough to be wrapped by the help text, since it goes \
+well past eighty columns of text.
+
+* SIGUSR1
+Toggle pause.
+
+    kill -USR1 $(pidof circologd)",
+    }];
+
+    #[test]
+    fn help_text_is_wrapped_and_laid_out_as_clap_does() {
+        let text = after_long_help(SAMPLE);
+        assert!(text.starts_with("Signals:\n  A paragraph"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        assert!(
+            text.contains("\n  SIGUSR1\n          Toggle pause.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n      kill -USR1 $(pidof circologd)\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_page_has_the_sections() {
+        let cmd = clap::Command::new("circologd")
+            .about("the daemon")
+            .arg(clap::Arg::new("tz").long("tz").help("zone"));
+        let mut page = Vec::new();
+        generate(Generate::Man, cmd, SAMPLE, &mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(page.contains(".TH circologd 8"), "{page}");
+        assert!(page.contains(".SH SIGNALS"), "{page}");
+        assert!(
+            page.contains(".TP\n\\fBSIGUSR1\\fR\nToggle pause."),
+            "{page}"
+        );
+        assert!(page.contains(".nf\nkill \\-USR1"), "{page}");
+        assert!(!page.contains("EXTRA"), "{page}");
+    }
+
+    #[test]
+    fn every_section_renders() {
+        for sections in [CIRCOLOGD, TAIL, CTL] {
+            let text = after_long_help(sections);
+            assert!(
+                text.lines()
+                    .all(|l| l.chars().count() <= 80 || l.starts_with("      "))
+            );
+            for s in sections {
+                assert!(!blocks(s.body).is_empty(), "{}", s.title);
+            }
+        }
+    }
+}
