@@ -1362,4 +1362,252 @@ mod tests {
             Err(ConfigError::ArenaTooSmall)
         ));
     }
+
+    use proptest::prelude::*;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        Push {
+            len: usize,
+            cred: bool,
+            transport: usize,
+            truncated: bool,
+        },
+        Begin,
+        Step(usize),
+        /// The k-th kept snapshot, or (past the end) one that is gone.
+        Delete(usize),
+        Clear,
+        ClearRing,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0usize..120, any::<bool>(), 0usize..3, any::<bool>()).prop_map(
+                |(len, cred, transport, truncated)| Op::Push {
+                    len,
+                    cred,
+                    transport,
+                    truncated
+                }
+            ),
+            2 => Just(Op::Begin),
+            5 => (0usize..600).prop_map(Op::Step),
+            1 => (0usize..8).prop_map(Op::Delete),
+            1 => Just(Op::Clear),
+            1 => Just(Op::ClearRing),
+        ]
+    }
+
+    /// A message as the ring stored it.
+    #[derive(Debug)]
+    struct Stored {
+        received_us: i64,
+        transport: Transport,
+        cred: Option<Cred>,
+        truncated: bool,
+        raw: Vec<u8>,
+    }
+
+    impl Stored {
+        fn entry(&self, seq: u64) -> Entry<'_> {
+            Entry {
+                seq,
+                received_us: self.received_us,
+                transport: self.transport,
+                cred: self.cred,
+                truncated: self.truncated,
+                raw: &self.raw,
+            }
+        }
+
+        /// The record's size, from the layout in the module documentation.
+        fn record(&self) -> usize {
+            (16 + if self.cred.is_some() { 12 } else { 0 } + self.raw.len()).div_ceil(8) * 8
+        }
+    }
+
+    /// What the model knows of a snapshot it asked for.
+    #[derive(Debug)]
+    struct Asked {
+        id: u64,
+        /// The ring's seqs when it was begun.
+        from: u64,
+        end: u64,
+        /// The ring did not change while it was being taken.
+        untouched: bool,
+    }
+
+    /// Bytes of a region holding `seqs`.
+    fn space(history: &[Stored], seqs: std::ops::Range<u64>) -> usize {
+        let n = seqs.end - seqs.start;
+        let records: usize = seqs.map(|s| history[s as usize].record()).sum();
+        (n as usize * 4).div_ceil(8) * 8 + records
+    }
+
+    fn check_model(
+        s: &Snapshots,
+        r: &Ring,
+        history: &[Stored],
+        asked: &mut Vec<Asked>,
+        evicted: &mut u64,
+    ) -> Result<(), TestCaseError> {
+        s.check_invariants().map_err(TestCaseError::fail)?;
+        let arena = s.arena_bytes();
+        let kept: Vec<u64> = s.infos().map(|i| i.id).collect();
+        // The oldest go first: what is kept is the newest of those asked for.
+        let gone = asked.len() - kept.len();
+        prop_assert!(asked[gone..].iter().map(|a| a.id).eq(kept.iter().copied()));
+        *evicted += gone as u64;
+        asked.drain(..gone);
+        prop_assert_eq!(s.counters().evicted, *evicted);
+        for a in asked.iter() {
+            let info = s.info(a.id).unwrap();
+            let Some(v) = s.view(a.id) else {
+                prop_assert!(info.taking);
+                continue;
+            };
+            prop_assert!(!info.taking);
+            let first = v.first_seq();
+            prop_assert_eq!(v.next_seq(), a.end);
+            prop_assert!(a.from <= first && first <= a.end);
+            prop_assert_eq!(info.did_not_fit + info.evicted, first - a.from);
+            prop_assert_eq!(info.complete(), first == a.from);
+            if first < a.end {
+                // Room for what it holds, and perhaps for some the ring
+                // evicted before they were copied.
+                prop_assert!(space(history, first..a.end) <= info.bytes);
+                prop_assert!(info.bytes <= arena);
+            } else {
+                prop_assert_eq!(info.bytes, 0);
+            }
+            if info.did_not_fit > 0 {
+                // Sizing stopped for room: the next older did not fit.
+                let base = a.from + info.did_not_fit;
+                prop_assert!(space(history, base - 1..a.end) > arena, "left out but fits");
+                if first < a.end {
+                    prop_assert_eq!(info.bytes, space(history, base..a.end));
+                }
+            }
+            if info.evicted > 0 {
+                prop_assert!(r.get(first - 1).is_none(), "said evicted but still there");
+            }
+            if a.untouched {
+                // Exactly the newest messages that fit.
+                let mut fit = a.end;
+                while fit > a.from && space(history, fit - 1..a.end) <= arena {
+                    fit -= 1;
+                }
+                prop_assert_eq!((first, info.evicted), (fit, 0));
+            }
+            for seq in first..a.end {
+                let want = history[seq as usize].entry(seq);
+                prop_assert_eq!(v.get(seq), Some(want));
+                prop_assert_eq!(v.read(seq), Read::Entry(want));
+            }
+            prop_assert_eq!(v.read(a.end), Read::End);
+            prop_assert_eq!(v.get(a.end), None);
+            if first > 0 {
+                prop_assert_eq!(v.read(0), Read::Skipped(first));
+                prop_assert_eq!(v.get(first - 1), None);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        /// Snapshots against a model: each holds, field for field, the
+        /// newest of the messages the ring had when it was begun that fit
+        /// (all of those the ring did not evict meanwhile), says what it left
+        /// out and why, and the store keeps the newest snapshots, with every
+        /// byte outside them zero.
+        #[test]
+        fn matches_a_model_of_copies(
+            ops in proptest::collection::vec(op(), 0..300),
+            ring_messages in 1usize..30,
+            arena in 8usize..3000,
+            max_snapshots in 1usize..5,
+        ) {
+            let mut r = Ring::new(ring::Config {
+                max_messages: ring_messages,
+                arena_bytes: 2048,
+                max_message_bytes: 100,
+            })
+            .unwrap();
+            let mut s = store(arena, max_snapshots);
+            let mut history: Vec<Stored> = Vec::new();
+            let mut asked: Vec<Asked> = Vec::new();
+            let mut deleted: Vec<u64> = Vec::new();
+            let mut evicted = 0;
+            let mut last_id = 0;
+            let drain = [Op::Step(usize::MAX)].repeat(50);
+            for op in ops.iter().chain(&drain) {
+                match *op {
+                    Op::Push { len, cred, transport, truncated } => {
+                        let seq = r.next_seq();
+                        let bytes: Vec<u8> = (0..len).map(|i| (seq as usize * 31 + i) as u8).collect();
+                        r.push(Incoming {
+                            received_us: seq as i64 * 1_000_003 - 77,
+                            transport: Transport::ALL[transport],
+                            cred: cred.then_some(Cred { pid: seq as u32, uid: 7, gid: u32::MAX }),
+                            truncated,
+                            bytes: &bytes,
+                        });
+                        let e = r.get(seq).unwrap();
+                        history.push(Stored {
+                            received_us: e.received_us,
+                            transport: e.transport,
+                            cred: e.cred,
+                            truncated: e.truncated,
+                            raw: e.raw.to_vec(),
+                        });
+                    }
+                    Op::Begin => {
+                        let id = s.begin(&r, api()).unwrap();
+                        prop_assert!(id > last_id);
+                        last_id = id;
+                        asked.push(Asked { id, from: r.first_seq(), end: r.next_seq(), untouched: true });
+                    }
+                    Op::Step(budget) => {
+                        let taking = s.is_taking();
+                        match s.step(&r, budget) {
+                            Step::Idle => prop_assert!(!taking),
+                            Step::More => prop_assert!(s.is_taking()),
+                            Step::Done(id) => prop_assert!(!s.info(id).unwrap().taking),
+                        }
+                    }
+                    Op::Delete(k) => {
+                        let kept: Vec<u64> = s.infos().map(|i| i.id).collect();
+                        match kept.get(k) {
+                            Some(&id) => {
+                                s.delete(id).unwrap();
+                                asked.retain(|a| a.id != id);
+                                deleted.push(id);
+                            }
+                            None => {
+                                let id = deleted.last().copied().unwrap_or(last_id + 1);
+                                prop_assert_eq!(s.delete(id), Err(Error::NotFound(id)));
+                            }
+                        }
+                    }
+                    Op::Clear => {
+                        prop_assert_eq!(s.clear(), asked.len());
+                        deleted.extend(asked.drain(..).map(|a| a.id));
+                    }
+                    Op::ClearRing => r.clear(),
+                }
+                if matches!(op, Op::Push { .. } | Op::ClearRing) {
+                    for a in asked.iter_mut() {
+                        if s.info(a.id).is_some_and(|i| i.taking) {
+                            a.untouched = false;
+                        }
+                    }
+                }
+                check_model(&s, &r, &history, &mut asked, &mut evicted)?;
+            }
+            prop_assert!(!s.is_taking());
+            prop_assert_eq!(s.counters().deleted, deleted.len() as u64);
+            prop_assert_eq!(s.counters().taken, last_id);
+        }
+    }
 }
