@@ -55,8 +55,8 @@
 //! ```
 //!
 //! A record is never larger than the same message in the ring (whose slots
-//! are 16 bytes), so a snapshot arena as large as the ring's holds all of
-//! it but for the 4-byte table entries.
+//! are 16 bytes), so a snapshot of the whole ring takes at most the ring's
+//! bytes in use plus 4 bytes a message.
 
 use std::collections::VecDeque;
 use std::io;
@@ -82,6 +82,9 @@ const FLAG_CRED: u8 = 2;
 /// message's header, about one cache line, as copying 64 bytes would.
 pub const SIZE_COST: usize = 64;
 
+/// The largest arena: a `u32` table entry addresses it in units of 8 bytes.
+pub const MAX_ARENA: u64 = (u32::MAX as u64 + 1) * ALIGN as u64;
+
 /// The longest note a snapshot takes, in bytes.
 pub const MAX_NOTE_BYTES: usize = 256;
 
@@ -100,7 +103,7 @@ pub enum ConfigError {
     ZeroSnapshots,
     /// Smaller than one record's alignment, yet not 0.
     ArenaTooSmall,
-    /// More than a `u32` table entry can address.
+    /// Over [`MAX_ARENA`].
     ArenaTooLarge,
     Map(io::Error),
 }
@@ -110,15 +113,17 @@ impl std::fmt::Display for ConfigError {
         match self {
             ConfigError::ZeroSnapshots => write!(
                 f,
-                "at least one snapshot must be kept (-snapshot-bytes 0 disables snapshots)"
+                "-snapshots must be at least 1 (-snapshot-bytes 0 disables snapshots)"
             ),
             ConfigError::ArenaTooSmall => write!(
                 f,
-                "the snapshot arena must be at least {ALIGN} bytes, or 0 to disable snapshots"
+                "-snapshot-bytes must be at least {ALIGN}, or 0 to disable snapshots"
             ),
-            ConfigError::ArenaTooLarge => {
-                write!(f, "the snapshot arena is larger than circolog supports")
-            }
+            ConfigError::ArenaTooLarge => write!(
+                f,
+                "-snapshot-bytes is larger than circolog supports ({} bytes)",
+                MAX_ARENA
+            ),
             ConfigError::Map(e) => write!(f, "cannot allocate the snapshot arena: {e}"),
         }
     }
@@ -401,7 +406,7 @@ impl Snapshots {
         if !disabled && len == 0 {
             return Err(ConfigError::ArenaTooSmall);
         }
-        if u32::try_from(len / ALIGN).is_err() {
+        if len as u64 >= MAX_ARENA {
             return Err(ConfigError::ArenaTooLarge);
         }
         let arena = if disabled {
@@ -1063,6 +1068,38 @@ mod tests {
         assert_eq!(row["bytes"].as_u64(), Some(s.bytes_used() as u64));
     }
 
+    /// What a dump reads, written once for the ring and snapshots alike.
+    fn dump(m: &impl Messages) -> (u64, Vec<Entry<'_>>) {
+        let (mut seq, mut skipped, mut out) = (0, 0, Vec::new());
+        loop {
+            match m.read(seq) {
+                Read::Entry(e) => {
+                    out.push(e);
+                    seq += 1;
+                }
+                Read::Skipped(n) => {
+                    skipped += n;
+                    seq += n;
+                }
+                Read::End => return (skipped, out),
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_dump_code_reads_the_ring_and_a_snapshot() {
+        let mut r = ring(5, 4096);
+        for i in 0..8u8 {
+            push(&mut r, &[b'a' + i; 3]);
+        }
+        let mut s = store(4096, 8);
+        let id = take(&mut s, &r);
+        let v = s.view(id).unwrap();
+        assert_eq!(dump(&v), dump(&r));
+        assert_eq!(dump(&v).0, 3);
+        assert_eq!(dump(&v).1.len(), 5);
+    }
+
     #[test]
     fn a_snapshot_survives_the_ring_moving_on_and_clearing() {
         let mut r = ring(4, 4096);
@@ -1367,13 +1404,25 @@ mod tests {
             }),
             Err(ConfigError::ZeroSnapshots)
         ));
-        assert!(matches!(
-            Snapshots::new(Config {
-                arena_bytes: 7,
-                max_snapshots: 1
-            }),
-            Err(ConfigError::ArenaTooSmall)
-        ));
+        let small = Snapshots::new(Config {
+            arena_bytes: 7,
+            max_snapshots: 1,
+        });
+        assert!(matches!(small, Err(ConfigError::ArenaTooSmall)));
+        let large = Snapshots::new(Config {
+            arena_bytes: MAX_ARENA as usize,
+            max_snapshots: 1,
+        });
+        assert!(matches!(large, Err(ConfigError::ArenaTooLarge)));
+        assert_eq!(
+            large.err().unwrap().to_string(),
+            "-snapshot-bytes is larger than circolog supports (34359738368 bytes)"
+        );
+        assert_eq!(
+            Error::Disabled.to_string(),
+            "snapshots are disabled (-snapshot-bytes 0)"
+        );
+        assert_eq!(Error::NotFound(12).to_string(), "no snapshot 12");
     }
 
     use proptest::prelude::*;
