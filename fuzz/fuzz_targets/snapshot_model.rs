@@ -9,13 +9,13 @@
 //! arena outside a snapshot is zero. Never a panic.
 //!
 //! Input: four sizing bytes (ring messages, message size, spare slots, max
-//! snapshots), two for the snapshot arena's size (% 12288; 0 disables it), then
-//! operations, one control byte each: `op % 8` 0..=2 push (`len` byte, then
-//! the bytes; `op & 0x10` adds credentials, `op >> 5` picks the transport
-//! and the `truncated` flag), 3 begin (a byte for why and a note's length,
-//! then the note), 4 step (two budget bytes), 5 delete (a byte: which), 6
-//! clear the snapshots (`op & 0x80`: the ring), 7 read (a byte: which
-//! snapshot, two: the seq).
+//! snapshots), two for the snapshot arena's size (% 12288; 0 disables
+//! it), then operations, one control byte each: `op % 8` 0..=2 push (`len`
+//! byte, then the bytes; `op & 0x10` adds credentials, `op >> 5` picks the
+//! transport and the `truncated` flag), 3 begin (a byte for why and a
+//! note's length, then the note), 4 step (two budget bytes), 5 delete (a
+//! byte: which), 6 clear the snapshots (`op & 0x80`: the ring), 7 read (a
+//! byte: which snapshot, two: the seq).
 #![no_main]
 
 use circolog::messages::Messages;
