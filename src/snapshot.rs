@@ -1,0 +1,1675 @@
+//! Snapshots: copies of the ring's messages in a second arena, so that the
+//! messages around an incident outlive the ring's eviction and clear.
+//!
+//! The arena is allocated at start-up like the ring's (one anonymous
+//! mapping, faulted in, `MADV_DONTDUMP`, locked with [`Snapshots::lock_memory`])
+//! and nothing else holds a copied message: the seq table and the records
+//! live in the arena too, so the memory of snapshots is the arena's size
+//! whatever they hold.
+//!
+//! Taking a snapshot is done in slices, so that ingestion never waits for
+//! more than one ([`Snapshots::step`] with a byte budget):
+//!
+//! 1. [`Snapshots::begin`] fixes what is asked for: the ring's messages
+//!    `first_seq..next_seq` at that moment.
+//! 2. Sizing goes back from the newest of them, adding up the space each
+//!    needs, until the arena is full (the older ones are left out: newest
+//!    kept, counted in `did_not_fit`) or the ring's oldest is reached.
+//! 3. The snapshot's region is placed (evicting the oldest snapshots until
+//!    it fits) and the messages are copied, newest first. A message the ring
+//!    evicts before it is copied ends the copy: the snapshot then starts at
+//!    the oldest message that was still there (counted in `evicted`), and it
+//!    still has the newest ones.
+//!
+//! Once done, a snapshot is read by seq through [`View`], which hands out
+//! the ring's own [`Entry`] and implements [`Messages`], so the code that
+//! dumps and filters the ring reads a snapshot the same way.
+//!
+//! Space is managed like the ring's slots, with snapshots for messages:
+//! their regions lie in the arena in the order they were taken, as a
+//! circular buffer. A new one goes after the newest, or at the start of the
+//! arena when the end has too little room; the oldest go first until it
+//! fits. Deleting one that is not the oldest or the newest leaves a hole
+//! that is used again once every older snapshot has gone: nothing is ever
+//! moved, so no step does more than its slice of copying (besides the
+//! overwrite of what is deleted). A snapshot of no messages takes no space.
+//!
+//! INVARIANT: every byte of the arena outside a snapshot's region is zero.
+//! Deleting or evicting a snapshot overwrites its whole region at once (at
+//! most the arena: a `memset`, faster than the copy that filled it).
+//!
+//! Layout of a region, little-endian, everything 8-byte aligned:
+//!
+//! ```text
+//! 0..T    seq table: for each seq from the oldest that fitted to the
+//!         newest, the arena offset of its record / 8 (u32);
+//!         T = 4 × count, rounded up to 8
+//! T..     records, oldest first:
+//!         0..8    received, µs since 1970 (i64)
+//!         8..12   length of the message bytes (u32)
+//!         12      flags: TRUNCATED, HAS_CRED
+//!         13      transport
+//!         14..16  0
+//!         16..28  pid, uid, gid (u32 each), only when HAS_CRED
+//!         then    the message bytes, zero padding to 8
+//! ```
+//!
+//! A record is never larger than the same message in the ring (whose slots
+//! are 16 bytes), so a snapshot of the whole ring takes at most the ring's
+//! bytes in use plus 4 bytes a message.
+
+use std::collections::VecDeque;
+use std::io;
+
+use jiff::Timestamp;
+use jiff::fmt::temporal::DateTimePrinter;
+use memmap2::{Advice, MmapMut, MmapOptions};
+use serde_json::{Value, json};
+
+use crate::messages::Messages;
+use crate::ring::{Cred, Entry, Ring, Transport};
+
+/// Records, the seq table and regions are aligned to this many bytes.
+const ALIGN: usize = 8;
+const HEADER: usize = 16;
+const CRED_LEN: usize = 12;
+const TABLE_ENTRY: usize = 4;
+
+const FLAG_TRUNCATED: u8 = 1;
+const FLAG_CRED: u8 = 2;
+
+/// What sizing one message counts against a step's budget: it reads the
+/// message's header, about one cache line, as copying 64 bytes would.
+pub const SIZE_COST: usize = 64;
+
+/// The largest arena: a `u32` table entry addresses it in units of 8 bytes.
+pub const MAX_ARENA: u64 = (u32::MAX as u64 + 1) * ALIGN as u64;
+
+/// The longest note a snapshot takes, in bytes.
+pub const MAX_NOTE_BYTES: usize = 256;
+
+/// Sizing of the snapshot store.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Size of the arena in bytes (rounded down to a multiple of 8); 0
+    /// disables snapshots.
+    pub arena_bytes: usize,
+    /// At most this many snapshots are kept; the oldest goes first.
+    pub max_snapshots: usize,
+}
+
+#[derive(Debug)]
+pub enum ConfigError {
+    ZeroSnapshots,
+    /// Smaller than one record's alignment, yet not 0.
+    ArenaTooSmall,
+    /// Over [`MAX_ARENA`].
+    ArenaTooLarge,
+    Map(io::Error),
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigError::ZeroSnapshots => write!(
+                f,
+                "-snapshots must be at least 1 (-snapshot-bytes 0 disables snapshots)"
+            ),
+            ConfigError::ArenaTooSmall => write!(
+                f,
+                "-snapshot-bytes must be at least {ALIGN}, or 0 to disable snapshots"
+            ),
+            ConfigError::ArenaTooLarge => write!(
+                f,
+                "-snapshot-bytes is larger than circolog supports ({} bytes)",
+                MAX_ARENA
+            ),
+            ConfigError::Map(e) => write!(f, "cannot allocate the snapshot arena: {e}"),
+        }
+    }
+}
+
+/// Why a snapshot was taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// `POST /snapshot`.
+    Api,
+    /// `SIGUSR2`.
+    Signal,
+    /// A `-trigger` fired on the message `seq`; `query` is the trigger as
+    /// configured.
+    Trigger { seq: u64, query: String },
+}
+
+impl Why {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Why::Api => "api",
+            Why::Signal => "signal",
+            Why::Trigger { .. } => "trigger",
+        }
+    }
+}
+
+/// A note given with a snapshot: at most [`MAX_NOTE_BYTES`] bytes and no
+/// control characters, so that it fits on one notice line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note(String);
+
+impl Note {
+    pub fn new(text: &str) -> Result<Note, Error> {
+        if text.len() > MAX_NOTE_BYTES {
+            return Err(Error::NoteTooLong { len: text.len() });
+        }
+        if text.chars().any(char::is_control) {
+            return Err(Error::NoteControl);
+        }
+        Ok(Note(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What is known of a snapshot before it is taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Meta {
+    pub why: Why,
+    /// When it was asked for, µs since 1970.
+    pub taken_at_us: i64,
+    pub note: Option<Note>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Error {
+    /// `-snapshot-bytes 0`.
+    Disabled,
+    /// No snapshot has this id (never had, deleted or evicted).
+    NotFound(u64),
+    NoteTooLong {
+        len: usize,
+    },
+    NoteControl,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Disabled => write!(f, "snapshots are disabled (-snapshot-bytes 0)"),
+            Error::NotFound(id) => write!(f, "no snapshot {id}"),
+            Error::NoteTooLong { len } => write!(
+                f,
+                "the note is {len} bytes long; at most {MAX_NOTE_BYTES} are allowed"
+            ),
+            Error::NoteControl => write!(f, "the note must not contain control characters"),
+        }
+    }
+}
+
+/// What one [`Snapshots::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// No snapshot is being taken.
+    Idle,
+    /// It worked its slice; there is more to do.
+    More,
+    /// The snapshot with this id is complete and can be read. Others may
+    /// still be waiting: see [`Snapshots::is_taking`].
+    Done(u64),
+}
+
+/// Counters since start-up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Snapshots begun (the last id given out).
+    pub taken: u64,
+    /// Snapshots dropped, oldest first, to make room for a new one or to
+    /// keep at most `max_snapshots`.
+    pub evicted: u64,
+    /// Snapshots deleted on request (one or all).
+    pub deleted: u64,
+}
+
+/// Bytes `start..start + len` of the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Region {
+    start: usize,
+    len: usize,
+}
+
+impl Region {
+    const NONE: Region = Region { start: 0, len: 0 };
+
+    fn end(self) -> usize {
+        self.start + self.len
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Going back from the newest message: `base..end` are counted so far,
+    /// and their records take `records` bytes.
+    Sizing {
+        records: usize,
+    },
+    /// Copying newest first: `first..end` are copied, and the record of
+    /// `first - 1` ends at arena offset `write`.
+    Copying {
+        write: usize,
+    },
+    Done,
+}
+
+struct Snapshot {
+    id: u64,
+    meta: Meta,
+    /// The ring's oldest seq when it was begun: `asked_from..end` was
+    /// asked for.
+    asked_from: u64,
+    /// The ring's next seq when it was begun.
+    end: u64,
+    /// The seq of the table's first entry: the oldest message that fitted.
+    /// INVARIANT: `asked_from <= base <= first <= end` once sizing is done.
+    base: u64,
+    /// The oldest message held (`end` when none is yet).
+    first: u64,
+    /// Messages `asked_from..base` left out because they did not fit.
+    did_not_fit: u64,
+    /// `Region::NONE` until placed, and when it holds no message.
+    region: Region,
+    phase: Phase,
+}
+
+impl Snapshot {
+    fn info(&self) -> Info<'_> {
+        let done = self.phase == Phase::Done;
+        Info {
+            id: self.id,
+            why: &self.meta.why,
+            taken_at_us: self.meta.taken_at_us,
+            note: self.meta.note.as_ref().map(Note::as_str),
+            first_seq: self.first,
+            next_seq: self.end,
+            bytes: self.region.len,
+            taking: !done,
+            asked: self.end - self.asked_from,
+            did_not_fit: self.did_not_fit,
+            evicted: if done {
+                self.first - self.asked_from - self.did_not_fit
+            } else {
+                0
+            },
+        }
+    }
+
+    /// Sizes messages until the budget is spent; true once sizing is done.
+    fn size(&mut self, ring: &Ring, limit: usize, budget: usize, spent: &mut usize) -> bool {
+        let Phase::Sizing { records } = &mut self.phase else {
+            return true;
+        };
+        loop {
+            if *spent >= budget && *spent > 0 {
+                return false;
+            }
+            let Some(seq) = self.base.checked_sub(1) else {
+                return true;
+            };
+            // Gone already (or the ring's oldest was reached): the older
+            // ones are gone too.
+            let Some(e) = ring.get(seq) else {
+                return true;
+            };
+            *spent += SIZE_COST;
+            let len = record_len(&e);
+            if table_len(self.end - seq) + *records + len > limit {
+                self.did_not_fit = seq + 1 - self.asked_from;
+                return true;
+            }
+            *records += len;
+            self.base = seq;
+        }
+    }
+
+    /// The bytes of its region, once sizing is done: none for no message.
+    fn sized_len(&self) -> usize {
+        match self.phase {
+            Phase::Sizing { records } if self.base < self.end => {
+                table_len(self.end - self.base) + records
+            }
+            _ => 0,
+        }
+    }
+
+    /// Copies messages, newest first, until the budget is spent; true once
+    /// the copy is done.
+    fn copy(&mut self, arena: &mut [u8], ring: &Ring, budget: usize, spent: &mut usize) -> bool {
+        let Phase::Copying { write } = &mut self.phase else {
+            return true;
+        };
+        let table = self.region.start;
+        let records = table + table_len(self.end - self.base);
+        loop {
+            if self.first == self.base {
+                return true;
+            }
+            if *spent >= budget && *spent > 0 {
+                return false;
+            }
+            let seq = self.first - 1;
+            // Evicted by the ring meanwhile: the snapshot starts after it.
+            let Some(e) = ring.get(seq) else {
+                return true;
+            };
+            let len = record_len(&e);
+            // Sizing counted this same message: it fits.
+            debug_assert!(*write >= records + len, "record {seq} does not fit");
+            if *write < records + len {
+                return true;
+            }
+            *write -= len;
+            write_record(&mut arena[*write..*write + len], &e);
+            let slot = table + (seq - self.base) as usize * TABLE_ENTRY;
+            arena[slot..slot + TABLE_ENTRY]
+                .copy_from_slice(&((*write / ALIGN) as u32).to_le_bytes());
+            self.first = seq;
+            *spent += len;
+        }
+    }
+}
+
+/// The snapshot store. See the module documentation.
+pub struct Snapshots {
+    /// `None` when snapshots are disabled.
+    arena: Option<MmapMut>,
+    max_snapshots: usize,
+    /// Oldest first.
+    ///
+    /// INVARIANT: the regions of those that have one are disjoint and lie in
+    /// this order around the arena: their starts increase, but for at most
+    /// one drop back to a lower start, after which every region ends at or
+    /// before the oldest one's start. Only the oldest snapshot not done is
+    /// worked on, so every region is older than every snapshot still sizing.
+    snapshots: VecDeque<Snapshot>,
+    counters: Counters,
+}
+
+impl Snapshots {
+    /// Allocates the arena (faulted in now, so that taking a snapshot never
+    /// page-faults), unless `arena_bytes` is 0.
+    pub fn new(config: Config) -> Result<Snapshots, ConfigError> {
+        let disabled = config.arena_bytes == 0;
+        if !disabled && config.max_snapshots == 0 {
+            return Err(ConfigError::ZeroSnapshots);
+        }
+        let len = config.arena_bytes / ALIGN * ALIGN;
+        if !disabled && len == 0 {
+            return Err(ConfigError::ArenaTooSmall);
+        }
+        if len as u64 >= MAX_ARENA {
+            return Err(ConfigError::ArenaTooLarge);
+        }
+        let arena = if disabled {
+            None
+        } else {
+            let arena = MmapOptions::new()
+                .len(len)
+                .populate()
+                .map_anon()
+                .map_err(ConfigError::Map)?;
+            // As the ring's: never in a core dump. A kernel without
+            // MADV_DONTDUMP still keeps snapshots correctly.
+            let _ = arena.advise(Advice::DontDump);
+            Some(arena)
+        };
+        Ok(Snapshots {
+            arena,
+            max_snapshots: config.max_snapshots,
+            snapshots: VecDeque::with_capacity(config.max_snapshots.min(64)),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Locks the arena into RAM so that no copied message is ever swapped out.
+    pub fn lock_memory(&self) -> io::Result<()> {
+        match &self.arena {
+            Some(arena) => arena.lock(),
+            None => Ok(()),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.arena.is_some()
+    }
+
+    /// Size of the arena in bytes (0 when disabled).
+    pub fn arena_bytes(&self) -> usize {
+        self.arena.as_ref().map_or(0, |a| a.len())
+    }
+
+    /// Bytes of the arena taken by snapshots (holes left by deletes not
+    /// counted).
+    pub fn bytes_used(&self) -> usize {
+        self.snapshots.iter().map(|s| s.region.len).sum()
+    }
+
+    pub fn max_snapshots(&self) -> usize {
+        self.max_snapshots
+    }
+
+    /// Snapshots kept, those being taken included.
+    pub fn len(&self) -> usize {
+        self.snapshots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.snapshots.is_empty()
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Starts a snapshot of the ring's messages as they are now and returns
+    /// its id (increasing, never reused). The oldest snapshot goes first if
+    /// `max_snapshots` are kept already. The copy is made by
+    /// [`Snapshots::step`].
+    pub fn begin(&mut self, ring: &Ring, meta: Meta) -> Result<u64, Error> {
+        if self.arena.is_none() {
+            return Err(Error::Disabled);
+        }
+        while self.snapshots.len() >= self.max_snapshots {
+            self.evict_oldest();
+        }
+        self.counters.taken += 1;
+        let id = self.counters.taken;
+        let end = ring.next_seq();
+        self.snapshots.push_back(Snapshot {
+            id,
+            meta,
+            asked_from: ring.first_seq(),
+            end,
+            base: end,
+            first: end,
+            did_not_fit: 0,
+            region: Region::NONE,
+            phase: Phase::Sizing { records: 0 },
+        });
+        Ok(id)
+    }
+
+    /// Whether a snapshot is being taken: [`Snapshots::step`] has work.
+    pub fn is_taking(&self) -> bool {
+        self.snapshots.iter().any(|s| s.phase != Phase::Done)
+    }
+
+    /// Works on the oldest snapshot being taken for about `budget` bytes of
+    /// copy (sizing a message counts [`SIZE_COST`]), and at least one
+    /// message whatever the budget. Messages that came into the ring after
+    /// [`Snapshots::begin`] are not part of it; those the ring evicted since
+    /// are left out, as said above.
+    ///
+    /// Placing a snapshot evicts the oldest ones (their bytes overwritten)
+    /// when there is too little room: that step overwrites up to the
+    /// arena's size besides its budget.
+    pub fn step(&mut self, ring: &Ring, budget: usize) -> Step {
+        let Some(mut i) = self.snapshots.iter().position(|s| s.phase != Phase::Done) else {
+            return Step::Idle;
+        };
+        let limit = self.arena_bytes();
+        let mut spent = 0;
+        if matches!(self.snapshots[i].phase, Phase::Sizing { .. }) {
+            if !self.snapshots[i].size(ring, limit, budget, &mut spent) {
+                return Step::More;
+            }
+            let need = self.snapshots[i].sized_len();
+            let id = self.snapshots[i].id;
+            if need > 0 {
+                let start = self.place(need);
+                // Placing evicts only snapshots older than this one (see
+                // `place`), so it is still there.
+                i = self
+                    .snapshots
+                    .iter()
+                    .position(|s| s.id == id)
+                    .expect("placing evicts only older snapshots");
+                self.snapshots[i].region = Region { start, len: need };
+            }
+            let s = &mut self.snapshots[i];
+            s.phase = Phase::Copying {
+                write: s.region.end(),
+            };
+        }
+        let Some(arena) = self.arena.as_deref_mut() else {
+            return Step::Idle;
+        };
+        let s = &mut self.snapshots[i];
+        if !s.copy(arena, ring, budget, &mut spent) {
+            return Step::More;
+        }
+        s.phase = Phase::Done;
+        if s.first == s.end {
+            // The ring lost them all before any was copied: nothing was
+            // written, and the space goes back at once.
+            s.region = Region::NONE;
+        }
+        Step::Done(s.id)
+    }
+
+    /// Where a region of `need` bytes goes, after evicting the oldest
+    /// snapshots until there is room. The snapshot being placed is never
+    /// the one evicted: every snapshot with a region is older than it (see
+    /// the invariant), so once it is the oldest the arena is free.
+    fn place(&mut self, need: usize) -> usize {
+        let arena_len = self.arena_bytes();
+        debug_assert!(0 < need && need <= arena_len);
+        loop {
+            let mut placed = self.snapshots.iter().filter(|s| s.region.len > 0);
+            let Some(oldest) = placed.next() else {
+                return 0;
+            };
+            let newest = placed.next_back().unwrap_or(oldest);
+            let (head, tail) = (oldest.region.start, newest.region.end());
+            if newest.region.start < head {
+                // Wrapped: the room is between the newest and the oldest.
+                if head - tail >= need {
+                    return tail;
+                }
+            } else if arena_len - tail >= need {
+                return tail;
+            } else if head >= need {
+                return 0;
+            }
+            self.evict_oldest();
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(s) = self.snapshots.pop_front() {
+            self.wipe(s.region);
+            self.counters.evicted += 1;
+        }
+    }
+
+    /// Overwrites a region's bytes.
+    fn wipe(&mut self, region: Region) {
+        if let Some(arena) = &mut self.arena {
+            arena[region.start..region.end()].fill(0);
+        }
+    }
+
+    /// Deletes a snapshot (being taken or not), overwriting its bytes.
+    pub fn delete(&mut self, id: u64) -> Result<(), Error> {
+        let i = self
+            .snapshots
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or(Error::NotFound(id))?;
+        if let Some(s) = self.snapshots.remove(i) {
+            self.wipe(s.region);
+        }
+        self.counters.deleted += 1;
+        Ok(())
+    }
+
+    /// Deletes every snapshot, overwriting their bytes; returns how many
+    /// there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.snapshots.len();
+        while let Some(s) = self.snapshots.pop_front() {
+            self.wipe(s.region);
+        }
+        self.counters.deleted += n as u64;
+        n
+    }
+
+    /// A complete snapshot, to read; `None` when there is no snapshot `id`
+    /// or it is still being taken (see [`Snapshots::info`]).
+    pub fn view(&self, id: u64) -> Option<View<'_>> {
+        let arena = self.arena.as_deref()?;
+        let snapshot = self
+            .snapshots
+            .iter()
+            .find(|s| s.id == id && s.phase == Phase::Done)?;
+        Some(View { arena, snapshot })
+    }
+
+    /// What is known of snapshot `id`, also while it is being taken.
+    pub fn info(&self, id: u64) -> Option<Info<'_>> {
+        self.snapshots
+            .iter()
+            .find(|s| s.id == id)
+            .map(Snapshot::info)
+    }
+
+    /// Every snapshot kept, oldest first.
+    pub fn infos(&self) -> impl Iterator<Item = Info<'_>> {
+        self.snapshots.iter().map(Snapshot::info)
+    }
+
+    /// `GET /snapshots`: every snapshot, oldest first, with the store's size
+    /// and counters.
+    pub fn list(&self) -> Value {
+        json!({
+            "enabled": self.enabled(),
+            "snapshots": self.infos().map(|i| i.to_json()).collect::<Vec<_>>(),
+            "capacity": {
+                "bytes": self.arena_bytes(),
+                "snapshots": self.max_snapshots,
+            },
+            "used": {
+                "bytes": self.bytes_used(),
+                "snapshots": self.snapshots.len(),
+            },
+            "taken": self.counters.taken,
+            "evicted": self.counters.evicted,
+            "deleted": self.counters.deleted,
+        })
+    }
+
+    /// Checks the store's invariants: regions inside the arena, disjoint and
+    /// in order; every byte outside them zero; seqs in order. For tests and
+    /// fuzzing; the first one broken, said in a line.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.snapshots.len() > self.max_snapshots.max(1) {
+            return Err(format!("{} snapshots kept", self.snapshots.len()));
+        }
+        let mut ids = self.snapshots.iter().map(|s| s.id);
+        if let Some(mut last) = ids.next() {
+            for id in ids {
+                if id <= last {
+                    return Err(format!("id {id} after {last}"));
+                }
+                last = id;
+            }
+        }
+        let mut worked = false;
+        for s in &self.snapshots {
+            let sized = !matches!(s.phase, Phase::Sizing { .. });
+            if sized && !(s.asked_from <= s.base && s.base <= s.first && s.first <= s.end) {
+                return Err(format!("snapshot {} holds seqs out of order", s.id));
+            }
+            if !sized && s.region.len > 0 {
+                return Err(format!("snapshot {} has a region while sizing", s.id));
+            }
+            if s.phase != Phase::Done {
+                if worked && (s.base != s.end || s.phase != (Phase::Sizing { records: 0 })) {
+                    return Err(format!("snapshot {} worked on out of turn", s.id));
+                }
+                worked = true;
+            }
+        }
+        let Some(arena) = self.arena.as_deref() else {
+            return match self.snapshots.is_empty() {
+                true => Ok(()),
+                false => Err("snapshots without an arena".to_string()),
+            };
+        };
+        let regions: Vec<Region> = self
+            .snapshots
+            .iter()
+            .map(|s| s.region)
+            .filter(|r| r.len > 0)
+            .collect();
+        let mut drops = 0;
+        for pair in regions.windows(2) {
+            if pair[1].start < pair[0].start {
+                drops += 1;
+            } else if pair[1].start < pair[0].end() {
+                return Err(format!("regions {:?} and {:?} overlap", pair[0], pair[1]));
+            }
+        }
+        if let (Some(first), Some(last)) = (regions.first(), regions.last())
+            && (drops > 1 || (drops == 1 && last.end() > first.start))
+        {
+            return Err(format!("regions out of circular order: {regions:?}"));
+        }
+        let mut sorted = regions.clone();
+        sorted.sort_by_key(|r| r.start);
+        let mut at = 0;
+        for r in sorted.iter().chain([&Region {
+            start: arena.len(),
+            len: 0,
+        }]) {
+            if r.start < at || r.end() > arena.len() {
+                return Err(format!("region {r:?} overlaps another or the arena's end"));
+            }
+            if let Some(i) = first_nonzero(&arena[at..r.start]) {
+                return Err(format!(
+                    "byte {} outside every snapshot is not zero",
+                    at + i
+                ));
+            }
+            at = r.end();
+        }
+        Ok(())
+    }
+}
+
+/// Where the first byte that is not zero is. Tested a chunk at a time
+/// without a branch per byte, so that a fuzzer's checks stay cheap.
+fn first_nonzero(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    for chunk in bytes.chunks(256) {
+        if chunk.iter().fold(0, |acc, &b| acc | b) != 0 {
+            return chunk.iter().position(|&b| b != 0).map(|i| at + i);
+        }
+        at += chunk.len();
+    }
+    None
+}
+
+/// A complete snapshot, read by seq like the ring.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    arena: &'a [u8],
+    snapshot: &'a Snapshot,
+}
+
+impl<'a> View<'a> {
+    pub fn id(&self) -> u64 {
+        self.snapshot.id
+    }
+
+    pub fn info(&self) -> Info<'a> {
+        self.snapshot.info()
+    }
+
+    /// The copied message with this seq, if the snapshot holds it.
+    pub fn get(&self, seq: u64) -> Option<Entry<'a>> {
+        let s = self.snapshot;
+        if seq < s.first || seq >= s.end {
+            return None;
+        }
+        let slot = s.region.start + (seq - s.base) as usize * TABLE_ENTRY;
+        let at = u32_at(self.arena, slot) as usize * ALIGN;
+        let received_us = i64::from_le_bytes(self.arena[at..at + 8].try_into().ok()?);
+        let len = u32_at(self.arena, at + 8) as usize;
+        let flags = self.arena[at + 12];
+        let transport = match self.arena[at + 13] {
+            1 => Transport::Udp,
+            2 => Transport::Tcp,
+            _ => Transport::Unix,
+        };
+        let (cred, body) = if flags & FLAG_CRED != 0 {
+            let cred = Cred {
+                pid: u32_at(self.arena, at + HEADER),
+                uid: u32_at(self.arena, at + HEADER + 4),
+                gid: u32_at(self.arena, at + HEADER + 8),
+            };
+            (Some(cred), at + HEADER + CRED_LEN)
+        } else {
+            (None, at + HEADER)
+        };
+        Some(Entry {
+            seq,
+            received_us,
+            transport,
+            cred,
+            truncated: flags & FLAG_TRUNCATED != 0,
+            raw: &self.arena[body..body + len],
+        })
+    }
+}
+
+impl std::fmt::Debug for View<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.snapshot;
+        write!(f, "View {{ id: {}, seqs: {}..{} }}", s.id, s.first, s.end)
+    }
+}
+
+impl Messages for View<'_> {
+    fn get(&self, seq: u64) -> Option<Entry<'_>> {
+        View::get(self, seq)
+    }
+
+    fn first_seq(&self) -> u64 {
+        self.snapshot.first
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.snapshot.end
+    }
+}
+
+/// What is known of one snapshot; `first_seq..next_seq` are the seqs it
+/// holds (so far, while it is being taken).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Info<'a> {
+    pub id: u64,
+    pub why: &'a Why,
+    pub taken_at_us: i64,
+    pub note: Option<&'a str>,
+    pub first_seq: u64,
+    pub next_seq: u64,
+    /// Arena bytes it takes.
+    pub bytes: usize,
+    /// Still being copied.
+    pub taking: bool,
+    /// Messages the ring held when it was begun.
+    pub asked: u64,
+    /// Older messages left out because the arena could not hold them too.
+    pub did_not_fit: u64,
+    /// Messages the ring evicted before they could be copied (known once
+    /// done).
+    pub evicted: u64,
+}
+
+impl Info<'_> {
+    pub fn messages(&self) -> u64 {
+        self.next_seq - self.first_seq
+    }
+
+    pub fn last_seq(&self) -> Option<u64> {
+        (self.messages() > 0).then(|| self.next_seq - 1)
+    }
+
+    /// Done, and holds every message the ring held when it was begun.
+    pub fn complete(&self) -> bool {
+        !self.taking && self.messages() == self.asked
+    }
+
+    /// One row of `GET /snapshots`, and the answer to `POST /snapshot`.
+    pub fn to_json(&self) -> Value {
+        let trigger = match self.why {
+            Why::Trigger { seq, query } => json!({ "seq": seq, "query": query }),
+            _ => Value::Null,
+        };
+        json!({
+            "id": self.id,
+            "why": self.why.name(),
+            "trigger": trigger,
+            "taken_at": rfc3339(self.taken_at_us),
+            "taken_at_us": self.taken_at_us,
+            "first_seq": self.last_seq().map(|_| self.first_seq),
+            "last_seq": self.last_seq(),
+            "messages": self.messages(),
+            "bytes": self.bytes,
+            "note": self.note,
+            "taking": self.taking,
+            "complete": self.complete(),
+            "did_not_fit": self.did_not_fit,
+            "evicted": self.evicted,
+        })
+    }
+}
+
+/// RFC 3339 in UTC with µs, as messages' `received`.
+fn rfc3339(us: i64) -> String {
+    let t = Timestamp::from_microsecond(us).unwrap_or(if us < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    });
+    DateTimePrinter::new()
+        .precision(Some(6))
+        .timestamp_to_string(&t)
+}
+
+fn record_len(e: &Entry<'_>) -> usize {
+    let cred = if e.cred.is_some() { CRED_LEN } else { 0 };
+    (HEADER + cred + e.raw.len()).next_multiple_of(ALIGN)
+}
+
+/// Bytes of the seq table for `count` messages.
+fn table_len(count: u64) -> usize {
+    (count as usize * TABLE_ENTRY).next_multiple_of(ALIGN)
+}
+
+/// Writes a message's record into `dst`, which is exactly
+/// [`record_len`] bytes and zero.
+fn write_record(dst: &mut [u8], e: &Entry<'_>) {
+    dst[0..8].copy_from_slice(&e.received_us.to_le_bytes());
+    dst[8..12].copy_from_slice(&(e.raw.len() as u32).to_le_bytes());
+    let mut flags = 0;
+    if e.truncated {
+        flags |= FLAG_TRUNCATED;
+    }
+    let body = match e.cred {
+        Some(c) => {
+            flags |= FLAG_CRED;
+            dst[16..20].copy_from_slice(&c.pid.to_le_bytes());
+            dst[20..24].copy_from_slice(&c.uid.to_le_bytes());
+            dst[24..28].copy_from_slice(&c.gid.to_le_bytes());
+            HEADER + CRED_LEN
+        }
+        None => HEADER,
+    };
+    dst[12] = flags;
+    dst[13] = e.transport as u8;
+    dst[body..body + e.raw.len()].copy_from_slice(e.raw);
+}
+
+fn u32_at(arena: &[u8], at: usize) -> u32 {
+    let mut word = [0; 4];
+    word.copy_from_slice(&arena[at..at + 4]);
+    u32::from_le_bytes(word)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{self, Incoming, Read};
+
+    fn ring(max_messages: usize, arena_bytes: usize) -> Ring {
+        Ring::new(ring::Config {
+            max_messages,
+            arena_bytes,
+            max_message_bytes: 256,
+        })
+        .unwrap()
+    }
+
+    fn store(arena_bytes: usize, max_snapshots: usize) -> Snapshots {
+        Snapshots::new(Config {
+            arena_bytes,
+            max_snapshots,
+        })
+        .unwrap()
+    }
+
+    fn push(r: &mut Ring, bytes: &[u8]) -> u64 {
+        r.push(Incoming {
+            received_us: 1_700_000_000_000_000 + r.next_seq() as i64,
+            transport: Transport::Udp,
+            cred: None,
+            truncated: false,
+            bytes,
+        })
+    }
+
+    fn api() -> Meta {
+        Meta {
+            why: Why::Api,
+            taken_at_us: 1_800_000_000_000_000,
+            note: None,
+        }
+    }
+
+    /// Steps until the snapshot being taken is done; its id.
+    fn finish(s: &mut Snapshots, r: &Ring, budget: usize) -> u64 {
+        for _ in 0..100_000 {
+            match s.step(r, budget) {
+                Step::Done(id) => return id,
+                Step::More => {}
+                Step::Idle => panic!("nothing was being taken"),
+            }
+            s.check_invariants().unwrap();
+        }
+        panic!("the snapshot never finished");
+    }
+
+    fn take(s: &mut Snapshots, r: &Ring) -> u64 {
+        let id = s.begin(r, api()).unwrap();
+        assert_eq!(finish(s, r, 4096), id);
+        s.check_invariants().unwrap();
+        id
+    }
+
+    fn found(s: &Snapshots, marker: &[u8]) -> usize {
+        let arena = s.arena.as_deref().unwrap();
+        memchr::memmem::find_iter(arena, marker).count()
+    }
+
+    #[test]
+    fn copies_every_field_and_reads_back_as_the_ring_does() {
+        let mut r = ring(100, 1 << 16);
+        let cred = Cred {
+            pid: 4242,
+            uid: 1000,
+            gid: u32::MAX,
+        };
+        for (i, bytes) in [&b"<13>first"[..], b"", &[0xff; 200], b"x", &[b'y'; 300]]
+            .into_iter()
+            .enumerate()
+        {
+            r.push(Incoming {
+                received_us: -5 + i as i64 * 1_000_003,
+                transport: Transport::ALL[i % 3],
+                cred: (i % 2 == 0).then_some(cred),
+                truncated: i == 3,
+                bytes,
+            });
+        }
+        let mut s = store(1 << 16, 8);
+        let id = s.begin(&r, api()).unwrap();
+        assert!(s.view(id).is_none(), "readable only once done");
+        assert!(s.info(id).unwrap().taking);
+        // One message per step: the smallest slices there are.
+        assert_eq!(finish(&mut s, &r, 1), id);
+        assert_eq!(s.step(&r, 1), Step::Idle);
+        let v = s.view(id).unwrap();
+        assert_eq!((v.first_seq(), v.next_seq(), v.last_seq()), (0, 5, Some(4)));
+        for seq in 0..5 {
+            let e = v.get(seq).unwrap();
+            assert_eq!(Some(e), r.get(seq), "seq {seq}");
+            assert_eq!(v.read(seq), Read::Entry(e));
+        }
+        assert_eq!(v.get(4).unwrap().raw.len(), 256, "truncated in the ring");
+        assert!(v.get(4).unwrap().truncated && v.get(3).unwrap().truncated);
+        assert_eq!(v.read(5), Read::End);
+        assert_eq!(v.get(5), None);
+        let info = v.info();
+        assert!(info.complete() && !info.taking);
+        assert_eq!((info.messages(), info.did_not_fit, info.evicted), (5, 0, 0));
+        let row = info.to_json();
+        assert_eq!(row["id"], id);
+        assert_eq!(row["why"], "api");
+        assert_eq!(row["trigger"], Value::Null);
+        assert_eq!(row["taken_at"], "2027-01-15T08:00:00.000000Z");
+        assert_eq!(
+            (row["first_seq"].as_u64(), row["last_seq"].as_u64()),
+            (Some(0), Some(4))
+        );
+        assert_eq!(row["messages"], 5);
+        assert_eq!(row["complete"], true);
+        assert_eq!(row["bytes"].as_u64(), Some(s.bytes_used() as u64));
+    }
+
+    /// What a dump reads, written once for the ring and snapshots alike.
+    fn dump(m: &impl Messages) -> (u64, Vec<Entry<'_>>) {
+        let (mut seq, mut skipped, mut out) = (0, 0, Vec::new());
+        loop {
+            match m.read(seq) {
+                Read::Entry(e) => {
+                    out.push(e);
+                    seq += 1;
+                }
+                Read::Skipped(n) => {
+                    skipped += n;
+                    seq += n;
+                }
+                Read::End => return (skipped, out),
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_dump_code_reads_the_ring_and_a_snapshot() {
+        let mut r = ring(5, 4096);
+        for i in 0..8u8 {
+            push(&mut r, &[b'a' + i; 3]);
+        }
+        let mut s = store(4096, 8);
+        let id = take(&mut s, &r);
+        let v = s.view(id).unwrap();
+        assert_eq!(dump(&v), dump(&r));
+        assert_eq!(dump(&v).0, 3);
+        assert_eq!(dump(&v).1.len(), 5);
+    }
+
+    #[test]
+    fn a_snapshot_survives_the_ring_moving_on_and_clearing() {
+        let mut r = ring(4, 4096);
+        for m in [b"one", b"two"] {
+            push(&mut r, m);
+        }
+        let mut s = store(4096, 8);
+        let id = take(&mut s, &r);
+        for _ in 0..10 {
+            push(&mut r, b"later");
+        }
+        r.clear();
+        let v = s.view(id).unwrap();
+        assert_eq!(v.get(0).unwrap().raw, b"one");
+        assert_eq!(v.get(1).unwrap().raw, b"two");
+        assert_eq!(v.count(), 2);
+    }
+
+    #[test]
+    fn messages_after_begin_are_not_part_of_it() {
+        let mut r = ring(100, 1 << 16);
+        push(&mut r, b"before");
+        let mut s = store(1 << 16, 8);
+        let id = s.begin(&r, api()).unwrap();
+        push(&mut r, b"after");
+        finish(&mut s, &r, 1);
+        let v = s.view(id).unwrap();
+        assert_eq!((v.first_seq(), v.next_seq()), (0, 1));
+        assert_eq!(v.read(1), Read::End);
+    }
+
+    #[test]
+    fn keeps_the_newest_when_the_arena_is_too_small() {
+        let mut r = ring(1000, 1 << 16);
+        // Records of 16 + 48 bytes; the table takes 4 per message.
+        for i in 0..100u8 {
+            push(&mut r, &[b'a' + i % 26; 48]);
+        }
+        // Ten messages: 10 × 64 + 40 bytes of table.
+        let mut s = store(10 * 64 + 40, 8);
+        let id = take(&mut s, &r);
+        let info = s.info(id).unwrap();
+        assert_eq!((info.first_seq, info.next_seq), (90, 100));
+        assert_eq!((info.did_not_fit, info.evicted), (90, 0));
+        assert!(!info.complete());
+        assert_eq!(info.bytes, s.arena_bytes());
+        let row = info.to_json();
+        assert_eq!(
+            (row["complete"].as_bool(), row["did_not_fit"].as_u64()),
+            (Some(false), Some(90))
+        );
+        let v = s.view(id).unwrap();
+        assert_eq!(v.read(89), Read::Skipped(1));
+        for seq in 90..100 {
+            assert_eq!(v.get(seq), r.get(seq));
+        }
+        // Not even the newest fits: an empty snapshot that says so.
+        let mut tiny = store(64, 8);
+        let id = take(&mut tiny, &r);
+        let info = tiny.info(id).unwrap();
+        assert_eq!((info.messages(), info.did_not_fit, info.bytes), (0, 100, 0));
+        assert_eq!(tiny.view(id).unwrap().read(0), Read::Skipped(100));
+    }
+
+    #[test]
+    fn messages_the_ring_evicts_mid_copy_are_left_out_and_the_newest_kept() {
+        let mut r = ring(20, 1 << 16);
+        for _ in 0..20 {
+            push(&mut r, &[b'm'; 40]);
+        }
+        let mut s = store(1 << 16, 8);
+        let id = s.begin(&r, api()).unwrap();
+        // Size everything (20 × SIZE_COST), then copy one slice: the
+        // newest five, 5 × 56 bytes.
+        assert_eq!(s.step(&r, 20 * SIZE_COST), Step::More);
+        assert_eq!(s.step(&r, 5 * 56), Step::More);
+        assert_eq!(s.info(id).unwrap().first_seq, 15);
+        // The ring moves on by twelve: seqs 0..12 go, 12..15 are still there.
+        for _ in 0..12 {
+            push(&mut r, b"new");
+        }
+        finish(&mut s, &r, 56);
+        let info = s.info(id).unwrap();
+        assert_eq!((info.first_seq, info.next_seq), (12, 20));
+        assert_eq!((info.did_not_fit, info.evicted, info.asked), (0, 12, 20));
+        assert!(!info.complete());
+        let v = s.view(id).unwrap();
+        for seq in 12..20 {
+            assert_eq!(v.get(seq).unwrap().raw, &[b'm'; 40][..], "seq {seq}");
+        }
+        assert_eq!(v.read(11), Read::Skipped(1));
+    }
+
+    #[test]
+    fn messages_the_ring_evicts_while_sizing_are_left_out() {
+        let mut r = ring(10, 1 << 16);
+        for _ in 0..10 {
+            push(&mut r, b"old");
+        }
+        let mut s = store(1 << 16, 8);
+        let id = s.begin(&r, api()).unwrap();
+        assert_eq!(s.step(&r, 3 * SIZE_COST), Step::More);
+        r.clear();
+        finish(&mut s, &r, 1);
+        let info = s.info(id).unwrap();
+        assert_eq!((info.first_seq, info.next_seq, info.evicted), (10, 10, 10));
+        assert_eq!(info.bytes, 0, "no message, no space");
+        s.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn a_ring_cleared_mid_copy_ends_the_copy_with_what_was_copied() {
+        let mut r = ring(10, 1 << 16);
+        for _ in 0..10 {
+            push(&mut r, b"MARK-old");
+        }
+        let mut s = store(1 << 16, 8);
+        let id = s.begin(&r, api()).unwrap();
+        // Sizing, then four records of 16 + 8 bytes.
+        assert_eq!(s.step(&r, 10 * SIZE_COST + 4 * 24), Step::More);
+        r.clear();
+        finish(&mut s, &r, 1);
+        let info = s.info(id).unwrap();
+        assert_eq!((info.first_seq, info.next_seq, info.evicted), (6, 10, 6));
+        assert_eq!(found(&s, b"MARK-old"), 4);
+    }
+
+    #[test]
+    fn delete_and_clear_overwrite_the_bytes() {
+        let mut r = ring(100, 1 << 16);
+        push(&mut r, b"SECRET-one password=hunter2");
+        let mut s = store(1 << 16, 8);
+        let a = take(&mut s, &r);
+        push(&mut r, b"SECRET-two");
+        let b = take(&mut s, &r);
+        push(&mut r, b"SECRET-three");
+        let c = take(&mut s, &r);
+        assert_eq!(found(&s, b"SECRET-one"), 3);
+        assert_eq!(found(&s, b"SECRET-three"), 1);
+        // The one in the middle: a hole.
+        s.delete(b).unwrap();
+        s.check_invariants().unwrap();
+        assert_eq!(found(&s, b"SECRET-two"), 1, "only c holds it now");
+        assert_eq!(found(&s, b"SECRET-one"), 2);
+        assert_eq!(s.delete(b), Err(Error::NotFound(b)));
+        assert!(s.view(b).is_none() && s.info(b).is_none());
+        assert!(s.view(a).is_some() && s.view(c).is_some());
+        assert_eq!(s.clear(), 2);
+        assert_eq!(found(&s, b"SECRET"), 0);
+        assert!(s.arena.as_deref().unwrap().iter().all(|&b| b == 0));
+        assert_eq!(s.counters().deleted, 3);
+        assert_eq!(s.list()["snapshots"], json!([]));
+    }
+
+    #[test]
+    fn deleting_a_snapshot_being_taken_stops_it_and_overwrites_it() {
+        let mut r = ring(100, 1 << 16);
+        for _ in 0..10 {
+            push(&mut r, b"SECRET-copying");
+        }
+        let mut s = store(1 << 16, 8);
+        let a = s.begin(&r, api()).unwrap();
+        let b = s.begin(&r, api()).unwrap();
+        assert_eq!(s.step(&r, 10 * SIZE_COST + 2 * 32), Step::More);
+        assert_eq!(found(&s, b"SECRET"), 2);
+        s.delete(a).unwrap();
+        assert_eq!(found(&s, b"SECRET"), 0);
+        s.check_invariants().unwrap();
+        assert_eq!(finish(&mut s, &r, 64), b);
+        assert_eq!(s.view(b).unwrap().count(), 10);
+        assert_eq!(s.step(&r, 64), Step::Idle);
+    }
+
+    #[test]
+    fn the_count_limit_evicts_the_oldest_and_counts_it() {
+        let mut r = ring(100, 1 << 16);
+        let mut s = store(1 << 16, 2);
+        let ids: Vec<u64> = (0..3)
+            .map(|i| {
+                push(&mut r, format!("SECRET-{i}").as_bytes());
+                take(&mut s, &r)
+            })
+            .collect();
+        assert!(s.info(ids[0]).is_none());
+        assert!(s.info(ids[1]).is_some() && s.info(ids[2]).is_some());
+        assert_eq!(s.counters().evicted, 1);
+        assert_eq!(s.list()["evicted"], 1);
+        // Evicted means overwritten too: SECRET-0 is only in the two kept.
+        assert_eq!(found(&s, b"SECRET-0"), 2);
+        assert_eq!(found(&s, b"SECRET-2"), 1);
+    }
+
+    #[test]
+    fn room_is_made_by_evicting_the_oldest_first() {
+        let mut r = ring(8, 1 << 16);
+        // Each snapshot of 8 of these takes 8 × 64 + 32 bytes: two fit.
+        let mut s = store(2 * (8 * 64 + 32) + 100, 8);
+        let mut ids = Vec::new();
+        for i in 0..5u8 {
+            for _ in 0..8 {
+                push(&mut r, &[b'0' + i; 48]);
+            }
+            ids.push(take(&mut s, &r));
+            let kept: Vec<u64> = s.infos().map(|i| i.id).collect();
+            let newest = &ids[ids.len().saturating_sub(2)..];
+            assert_eq!(kept, newest, "the two newest");
+        }
+        assert_eq!(s.counters().evicted, 3);
+        // A hole in the middle is used once the snapshots before it go.
+        let mut s = store(3 * (8 * 64 + 32), 8);
+        let (a, b, c) = (take(&mut s, &r), take(&mut s, &r), take(&mut s, &r));
+        s.delete(b).unwrap();
+        let d = take(&mut s, &r);
+        assert!(
+            s.info(a).is_none(),
+            "the hole after a is not reused before a goes"
+        );
+        assert!(s.info(c).is_some() && s.info(d).is_some());
+        assert_eq!(s.bytes_used(), 2 * (8 * 64 + 32));
+    }
+
+    #[test]
+    fn ids_are_never_reused() {
+        let mut r = ring(100, 1 << 16);
+        push(&mut r, b"x");
+        let mut s = store(4096, 2);
+        let mut last = 0;
+        for round in 0..4 {
+            let id = take(&mut s, &r);
+            assert!(id > last, "{id} after {last}");
+            last = id;
+            match round % 2 {
+                0 => s.delete(id).unwrap(),
+                _ => _ = s.clear(),
+            }
+        }
+        assert_eq!(s.begin(&r, api()), Ok(5));
+        assert_eq!(s.counters().taken, 5);
+    }
+
+    #[test]
+    fn notes_and_triggers_are_listed() {
+        let r = ring(100, 1 << 16);
+        let mut s = store(4096, 8);
+        let meta = Meta {
+            why: Why::Trigger {
+                seq: 77,
+                query: "sev=crit".to_string(),
+            },
+            taken_at_us: 0,
+            note: Some(Note::new("disk full on db1 — see ticket").unwrap()),
+        };
+        let id = s.begin(&r, meta).unwrap();
+        let row = s.info(id).unwrap().to_json();
+        assert_eq!(row["taking"], true);
+        assert_eq!(row["complete"], false);
+        assert_eq!(row["messages"], 0);
+        assert_eq!(row["first_seq"], Value::Null);
+        finish(&mut s, &r, 1);
+        let row = s.info(id).unwrap().to_json();
+        assert_eq!(row["why"], "trigger");
+        assert_eq!(row["trigger"], json!({"seq": 77, "query": "sev=crit"}));
+        assert_eq!(row["note"], "disk full on db1 — see ticket");
+        assert_eq!(row["taken_at"], "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            row["complete"], true,
+            "the ring was empty: all of it is there"
+        );
+        let list = s.list();
+        assert_eq!(list["snapshots"][0], row);
+        assert_eq!(list["capacity"], json!({"bytes": 4096, "snapshots": 8}));
+        assert_eq!(list["used"], json!({"bytes": 0, "snapshots": 1}));
+    }
+
+    #[test]
+    fn notes_are_bounded_and_on_one_line() {
+        assert!(Note::new(&"n".repeat(MAX_NOTE_BYTES)).is_ok());
+        let long = Note::new(&"n".repeat(MAX_NOTE_BYTES + 1)).unwrap_err();
+        assert_eq!(long, Error::NoteTooLong { len: 257 });
+        assert_eq!(
+            long.to_string(),
+            "the note is 257 bytes long; at most 256 are allowed"
+        );
+        assert_eq!(Note::new("two\nlines"), Err(Error::NoteControl));
+        assert_eq!(Note::new("esc\x1b[31m"), Err(Error::NoteControl));
+    }
+
+    #[test]
+    fn a_disabled_store_says_so() {
+        let r = ring(100, 4096);
+        let mut s = store(0, 8);
+        assert!(!s.enabled());
+        assert_eq!(s.begin(&r, api()), Err(Error::Disabled));
+        assert_eq!(s.step(&r, 1), Step::Idle);
+        assert_eq!(s.list()["enabled"], false);
+        assert_eq!(s.delete(1), Err(Error::NotFound(1)));
+        s.lock_memory().unwrap();
+        assert!(matches!(
+            Snapshots::new(Config {
+                arena_bytes: 4096,
+                max_snapshots: 0
+            }),
+            Err(ConfigError::ZeroSnapshots)
+        ));
+        let small = Snapshots::new(Config {
+            arena_bytes: 7,
+            max_snapshots: 1,
+        });
+        assert!(matches!(small, Err(ConfigError::ArenaTooSmall)));
+        let large = Snapshots::new(Config {
+            arena_bytes: MAX_ARENA as usize,
+            max_snapshots: 1,
+        });
+        assert!(matches!(large, Err(ConfigError::ArenaTooLarge)));
+        assert_eq!(
+            large.err().unwrap().to_string(),
+            "-snapshot-bytes is larger than circolog supports (34359738368 bytes)"
+        );
+        assert_eq!(
+            Error::Disabled.to_string(),
+            "snapshots are disabled (-snapshot-bytes 0)"
+        );
+        assert_eq!(Error::NotFound(12).to_string(), "no snapshot 12");
+    }
+
+    use proptest::prelude::*;
+
+    #[derive(Clone, Copy, Debug)]
+    enum Op {
+        Push {
+            len: usize,
+            cred: bool,
+            transport: usize,
+            truncated: bool,
+        },
+        Begin,
+        Step(usize),
+        /// The k-th kept snapshot, or (past the end) one that is gone.
+        Delete(usize),
+        Clear,
+        ClearRing,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            8 => (0usize..120, any::<bool>(), 0usize..3, any::<bool>()).prop_map(
+                |(len, cred, transport, truncated)| Op::Push {
+                    len,
+                    cred,
+                    transport,
+                    truncated
+                }
+            ),
+            2 => Just(Op::Begin),
+            5 => (0usize..600).prop_map(Op::Step),
+            1 => (0usize..8).prop_map(Op::Delete),
+            1 => Just(Op::Clear),
+            1 => Just(Op::ClearRing),
+        ]
+    }
+
+    /// A message as the ring stored it.
+    #[derive(Debug)]
+    struct Stored {
+        received_us: i64,
+        transport: Transport,
+        cred: Option<Cred>,
+        truncated: bool,
+        raw: Vec<u8>,
+    }
+
+    impl Stored {
+        fn entry(&self, seq: u64) -> Entry<'_> {
+            Entry {
+                seq,
+                received_us: self.received_us,
+                transport: self.transport,
+                cred: self.cred,
+                truncated: self.truncated,
+                raw: &self.raw,
+            }
+        }
+
+        /// The record's size, from the layout in the module documentation.
+        fn record(&self) -> usize {
+            (16 + if self.cred.is_some() { 12 } else { 0 } + self.raw.len()).div_ceil(8) * 8
+        }
+    }
+
+    /// What the model knows of a snapshot it asked for.
+    #[derive(Debug)]
+    struct Asked {
+        id: u64,
+        /// The ring's seqs when it was begun.
+        from: u64,
+        end: u64,
+        /// The ring did not change while it was being taken.
+        untouched: bool,
+    }
+
+    /// Bytes of a region holding `seqs`.
+    fn space(history: &[Stored], seqs: std::ops::Range<u64>) -> usize {
+        let n = seqs.end - seqs.start;
+        let records: usize = seqs.map(|s| history[s as usize].record()).sum();
+        (n as usize * 4).div_ceil(8) * 8 + records
+    }
+
+    fn check_model(
+        s: &Snapshots,
+        r: &Ring,
+        history: &[Stored],
+        asked: &mut Vec<Asked>,
+        evicted: &mut u64,
+    ) -> Result<(), TestCaseError> {
+        s.check_invariants().map_err(TestCaseError::fail)?;
+        let arena = s.arena_bytes();
+        let kept: Vec<u64> = s.infos().map(|i| i.id).collect();
+        // The oldest go first: what is kept is the newest of those asked for.
+        let gone = asked.len() - kept.len();
+        prop_assert!(asked[gone..].iter().map(|a| a.id).eq(kept.iter().copied()));
+        *evicted += gone as u64;
+        asked.drain(..gone);
+        prop_assert_eq!(s.counters().evicted, *evicted);
+        for a in asked.iter() {
+            let info = s.info(a.id).unwrap();
+            let Some(v) = s.view(a.id) else {
+                prop_assert!(info.taking);
+                continue;
+            };
+            prop_assert!(!info.taking);
+            let first = v.first_seq();
+            prop_assert_eq!(v.next_seq(), a.end);
+            prop_assert!(a.from <= first && first <= a.end);
+            prop_assert_eq!(info.did_not_fit + info.evicted, first - a.from);
+            prop_assert_eq!(info.complete(), first == a.from);
+            if first < a.end {
+                // Room for what it holds, and perhaps for some the ring
+                // evicted before they were copied.
+                prop_assert!(space(history, first..a.end) <= info.bytes);
+                prop_assert!(info.bytes <= arena);
+            } else {
+                prop_assert_eq!(info.bytes, 0);
+            }
+            if info.did_not_fit > 0 {
+                // Sizing stopped for room: the next older did not fit.
+                let base = a.from + info.did_not_fit;
+                prop_assert!(space(history, base - 1..a.end) > arena, "left out but fits");
+                if first < a.end {
+                    prop_assert_eq!(info.bytes, space(history, base..a.end));
+                }
+            }
+            if info.evicted > 0 {
+                prop_assert!(r.get(first - 1).is_none(), "said evicted but still there");
+            }
+            if a.untouched {
+                // Exactly the newest messages that fit.
+                let mut fit = a.end;
+                while fit > a.from && space(history, fit - 1..a.end) <= arena {
+                    fit -= 1;
+                }
+                prop_assert_eq!((first, info.evicted), (fit, 0));
+            }
+            for seq in first..a.end {
+                let want = history[seq as usize].entry(seq);
+                prop_assert_eq!(v.get(seq), Some(want));
+                prop_assert_eq!(v.read(seq), Read::Entry(want));
+            }
+            prop_assert_eq!(v.read(a.end), Read::End);
+            prop_assert_eq!(v.get(a.end), None);
+            if first > 0 {
+                prop_assert_eq!(v.read(0), Read::Skipped(first));
+                prop_assert_eq!(v.get(first - 1), None);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        /// Snapshots against a model: each holds, field for field, the
+        /// newest of the messages the ring had when it was begun that fit
+        /// (all of those the ring did not evict meanwhile), says what it left
+        /// out and why, and the store keeps the newest snapshots, with every
+        /// byte outside them zero.
+        #[test]
+        fn matches_a_model_of_copies(
+            ops in proptest::collection::vec(op(), 0..300),
+            ring_messages in 1usize..30,
+            arena in 8usize..3000,
+            max_snapshots in 1usize..5,
+        ) {
+            let mut r = Ring::new(ring::Config {
+                max_messages: ring_messages,
+                arena_bytes: 2048,
+                max_message_bytes: 100,
+            })
+            .unwrap();
+            let mut s = store(arena, max_snapshots);
+            let mut history: Vec<Stored> = Vec::new();
+            let mut asked: Vec<Asked> = Vec::new();
+            let mut deleted: Vec<u64> = Vec::new();
+            let mut evicted = 0;
+            let mut last_id = 0;
+            let drain = [Op::Step(usize::MAX)].repeat(50);
+            for op in ops.iter().chain(&drain) {
+                match *op {
+                    Op::Push { len, cred, transport, truncated } => {
+                        let seq = r.next_seq();
+                        let bytes: Vec<u8> = (0..len).map(|i| (seq as usize * 31 + i) as u8).collect();
+                        r.push(Incoming {
+                            received_us: seq as i64 * 1_000_003 - 77,
+                            transport: Transport::ALL[transport],
+                            cred: cred.then_some(Cred { pid: seq as u32, uid: 7, gid: u32::MAX }),
+                            truncated,
+                            bytes: &bytes,
+                        });
+                        let e = r.get(seq).unwrap();
+                        history.push(Stored {
+                            received_us: e.received_us,
+                            transport: e.transport,
+                            cred: e.cred,
+                            truncated: e.truncated,
+                            raw: e.raw.to_vec(),
+                        });
+                    }
+                    Op::Begin => {
+                        let id = s.begin(&r, api()).unwrap();
+                        prop_assert!(id > last_id);
+                        last_id = id;
+                        asked.push(Asked { id, from: r.first_seq(), end: r.next_seq(), untouched: true });
+                    }
+                    Op::Step(budget) => {
+                        let taking = s.is_taking();
+                        match s.step(&r, budget) {
+                            Step::Idle => prop_assert!(!taking),
+                            Step::More => prop_assert!(s.is_taking()),
+                            Step::Done(id) => prop_assert!(!s.info(id).unwrap().taking),
+                        }
+                    }
+                    Op::Delete(k) => {
+                        let kept: Vec<u64> = s.infos().map(|i| i.id).collect();
+                        match kept.get(k) {
+                            Some(&id) => {
+                                s.delete(id).unwrap();
+                                asked.retain(|a| a.id != id);
+                                deleted.push(id);
+                            }
+                            None => {
+                                let id = deleted.last().copied().unwrap_or(last_id + 1);
+                                prop_assert_eq!(s.delete(id), Err(Error::NotFound(id)));
+                            }
+                        }
+                    }
+                    Op::Clear => {
+                        prop_assert_eq!(s.clear(), asked.len());
+                        deleted.extend(asked.drain(..).map(|a| a.id));
+                    }
+                    Op::ClearRing => r.clear(),
+                }
+                if matches!(op, Op::Push { .. } | Op::ClearRing) {
+                    for a in asked.iter_mut() {
+                        if s.info(a.id).is_some_and(|i| i.taking) {
+                            a.untouched = false;
+                        }
+                    }
+                }
+                check_model(&s, &r, &history, &mut asked, &mut evicted)?;
+            }
+            prop_assert!(!s.is_taking());
+            prop_assert_eq!(s.counters().deleted, deleted.len() as u64);
+            prop_assert_eq!(s.counters().taken, last_id);
+        }
+    }
+}
