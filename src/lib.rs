@@ -43,6 +43,7 @@ pub mod config;
 pub mod conn;
 pub mod control;
 pub mod daemon;
+pub mod export;
 pub mod fanout;
 pub mod format;
 pub mod http;
