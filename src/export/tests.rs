@@ -1,5 +1,5 @@
 //! The exporter on a fake clock (bytes in, bytes out), its records decoded
-//! with the official protos.
+//! with the official protos, and one run against a real OTLP receiver.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -921,3 +921,7 @@ proptest::proptest! {
         );
     }
 }
+
+// ---- against a real receiver ----
+
+mod receiver;
