@@ -20,8 +20,10 @@
 //! and the oldest waiting records are then dropped and counted. A batch is
 //! sent when the oldest waiting record has waited [`LINGER`], or sooner
 //! when [`MAX_BATCH_RECORDS`] (or [`MAX_BATCH_BYTES`]) are waiting; one
-//! request at a time, over one keep-alive connection. A batch is removed
-//! from the queue only once the endpoint has answered for it:
+//! request at a time, over one keep-alive connection. A batch leaves the
+//! queue once the endpoint has answered for it (or sooner when the buffer
+//! overflows: the request holds a copy, and the answer says what became of
+//! those records):
 //! - 2xx: exported (records rejected in a partial success are failed);
 //! - 429 and 5xx, a connection error, a timeout, a malformed response: it
 //!   stays queued and is sent again after a backoff ([`FIRST_BACKOFF`],
@@ -29,6 +31,10 @@
 //!   the response gives them;
 //! - any other status (4xx, 3xx): dropped and counted as failed, since
 //!   sending the same bytes again would get the same answer.
+//!
+//! A kept-alive connection that ends before any of the response comes was
+//! most likely closed as idle by the endpoint just as the request went: the
+//! batch goes again at once on a new connection, as HTTP clients do.
 //!
 //! Every record ends in exactly one of [`Counters`]' `exported`, `failed`
 //! and `dropped` (or is still queued or in flight).
@@ -285,9 +291,10 @@ impl Exporter {
         self.queue.buf.len() - self.queue.bytes
     }
 
-    /// Queues a stored message (`origin.snapshot` set for a snapshot's).
-    /// When the buffer is full, the oldest waiting records are dropped for
-    /// room. Poll afterwards: a full batch is due at once.
+    /// Queues a stored message, parsed; `snapshot` is the snapshot's id
+    /// when the message is exported from one. When the buffer is full, the
+    /// oldest waiting records are dropped for room. Poll afterwards: a full
+    /// batch is due at once.
     pub fn push_message(
         &mut self,
         now: Instant,

@@ -155,10 +155,18 @@ impl Writer {
         self.buf.extend_from_slice(bytes);
     }
 
-    fn varint(&mut self, v: u64) {
-        let mut tmp = [0; 10];
-        let n = encode_varint(v, &mut tmp);
-        self.put(&tmp[..n]);
+    fn varint(&mut self, mut v: u64) {
+        // Byte by byte: most varints here are one or two bytes, for which
+        // a copy through a buffer costs more than the varint.
+        if self.overflowed || varint_len(v) > self.limit - self.buf.len() {
+            self.overflowed = true;
+            return;
+        }
+        while v >= 0x80 {
+            self.buf.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.buf.push(v as u8);
     }
 
     fn key(&mut self, field: u32, wire: u32) {
@@ -252,25 +260,56 @@ impl Writer {
         self.put_lossy(rest);
     }
 
+    /// A field holding an `AnyValue` with a string value. Text that is
+    /// UTF-8 already (nearly all) has its lengths computed, not moved into
+    /// place by [`Writer::close`].
+    fn any_str(&mut self, field: u32, value: &[u8]) {
+        if std::str::from_utf8(value).is_ok() {
+            self.key(field, LEN);
+            self.varint(len_field_len(value.len()) as u64);
+            self.bytes_field(ANY_STRING, value);
+        } else {
+            let any = self.open(field);
+            self.lossy(ANY_STRING, value);
+            self.close(any);
+        }
+    }
+
     /// One `KeyValue` of `field` with a string value.
     fn attr_str(&mut self, field: u32, key: &str, value: &[u8]) {
-        let kv = self.open(field);
-        self.bytes_field(KV_KEY, key.as_bytes());
-        let any = self.open(KV_VALUE);
-        self.lossy(ANY_STRING, value);
-        self.close(any);
-        self.close(kv);
+        if std::str::from_utf8(value).is_ok() {
+            let any = len_field_len(value.len());
+            self.key(field, LEN);
+            self.varint((len_field_len(key.len()) + len_field_len(any)) as u64);
+            self.bytes_field(KV_KEY, key.as_bytes());
+            self.key(KV_VALUE, LEN);
+            self.varint(any as u64);
+            self.bytes_field(ANY_STRING, value);
+        } else {
+            let kv = self.open(field);
+            self.bytes_field(KV_KEY, key.as_bytes());
+            self.any_str(KV_VALUE, value);
+            self.close(kv);
+        }
     }
 
     fn attr_int(&mut self, key: &str, value: i64) {
-        let kv = self.open(LOG_ATTRIBUTES);
-        self.bytes_field(KV_KEY, key.as_bytes());
-        let any = self.open(KV_VALUE);
         // int64 is written as the varint of its two's complement.
-        self.uint(ANY_INT, value as u64);
-        self.close(any);
-        self.close(kv);
+        let v = value as u64;
+        let any = 1 + varint_len(v);
+        self.key(LOG_ATTRIBUTES, LEN);
+        self.varint((len_field_len(key.len()) + len_field_len(any)) as u64);
+        self.bytes_field(KV_KEY, key.as_bytes());
+        self.key(KV_VALUE, LEN);
+        self.varint(any as u64);
+        self.uint(ANY_INT, v);
     }
+}
+
+/// Size of a length-delimited field of a one-byte key with `len` bytes of
+/// content.
+fn len_field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
 }
 
 /// Writes `v` as a protobuf varint into `out`; returns its length.
@@ -343,9 +382,7 @@ pub(super) fn write_record(w: &mut Writer, entry: &Entry<'_>, msg: &Message<'_>,
         Some(name) => w.bytes_field(LOG_SEVERITY_TEXT, name.as_bytes()),
         None => w.bytes_field(LOG_SEVERITY_TEXT, msg.severity.to_string().as_bytes()),
     }
-    let body = w.open(LOG_BODY);
-    w.lossy(ANY_STRING, msg.message);
-    w.close(body);
+    w.any_str(LOG_BODY, msg.message);
 
     match FACILITY_NAMES.get(usize::from(msg.facility)) {
         Some(name) => w.attr_str(LOG_ATTRIBUTES, "syslog.facility", name.as_bytes()),
@@ -449,34 +486,53 @@ fn write_sd(w: &mut Writer, sd: &[u8]) -> u64 {
                 .iter()
                 .take_while(|it| (it.id, it.name) == (id, name))
                 .count();
-        let kv = w.open(LOG_ATTRIBUTES);
-        // SD-IDs and names are printable ASCII: the parser checked them.
-        let key = w.open(KV_KEY);
-        w.put(b"syslog.sd.");
-        w.put(id);
-        if let Some(name) = name {
-            w.put(b".");
-            w.put(name);
-        }
-        w.close(key);
-        let any = w.open(KV_VALUE);
-        if end - start == 1 || name.is_none() {
-            let v = w.open(ANY_STRING);
-            w.put_sd_value(items[start].raw_value);
-            w.close(v);
-        } else {
-            let array = w.open(ANY_ARRAY);
-            for item in &items[start..end] {
-                let value = w.open(ARRAY_VALUES);
-                let v = w.open(ANY_STRING);
-                w.put_sd_value(item.raw_value);
-                w.close(v);
-                w.close(value);
+        // SD-IDs and names are printable ASCII (the parser checked them):
+        // the key needs no replacement.
+        let key_len = "syslog.sd.".len() + id.len() + name.map_or(0, |n| 1 + n.len());
+        let write_key = |w: &mut Writer| {
+            w.key(KV_KEY, LEN);
+            w.varint(key_len as u64);
+            w.put(b"syslog.sd.");
+            w.put(id);
+            if let Some(name) = name {
+                w.put(b".");
+                w.put(name);
             }
-            w.close(array);
+        };
+        let single = end - start == 1 || name.is_none();
+        let raw = items[start].raw_value;
+        if single && !raw.contains(&b'\\') && std::str::from_utf8(raw).is_ok() {
+            // Nothing to unescape or replace, the common case: every
+            // length is known.
+            let any = len_field_len(raw.len());
+            w.key(LOG_ATTRIBUTES, LEN);
+            w.varint((len_field_len(key_len) + len_field_len(any)) as u64);
+            write_key(w);
+            w.key(KV_VALUE, LEN);
+            w.varint(any as u64);
+            w.bytes_field(ANY_STRING, raw);
+        } else {
+            let kv = w.open(LOG_ATTRIBUTES);
+            write_key(w);
+            let any = w.open(KV_VALUE);
+            if single {
+                let v = w.open(ANY_STRING);
+                w.put_sd_value(raw);
+                w.close(v);
+            } else {
+                let array = w.open(ANY_ARRAY);
+                for item in &items[start..end] {
+                    let value = w.open(ARRAY_VALUES);
+                    let v = w.open(ANY_STRING);
+                    w.put_sd_value(item.raw_value);
+                    w.close(v);
+                    w.close(value);
+                }
+                w.close(array);
+            }
+            w.close(any);
+            w.close(kv);
         }
-        w.close(any);
-        w.close(kv);
         start = end;
     }
     dropped
