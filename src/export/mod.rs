@@ -67,7 +67,7 @@ mod endpoint;
 mod otlp;
 
 pub use endpoint::{DEFAULT_PATH, Endpoint, EndpointError};
-pub use otlp::{Origin, SERVICE_NAME, severity_number};
+pub use otlp::{SERVICE_NAME, severity_number};
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -77,7 +77,7 @@ use crate::client::{Head, ResponseDecoder};
 use crate::ring::Entry;
 use crate::syslog::Message;
 
-use otlp::{Prefix, Writer};
+use otlp::{Origin, Prefix, Writer};
 
 /// `-export-buffer` when not given.
 pub const DEFAULT_BUFFER: usize = 8 << 20;

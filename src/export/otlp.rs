@@ -340,11 +340,11 @@ fn push_varint(out: &mut Vec<u8>, v: u64) {
 
 /// What a record carries besides the message: where it comes from.
 #[derive(Clone, Copy, Debug)]
-pub struct Origin {
+pub(super) struct Origin {
     /// The daemon's epoch (µs since 1970), as `/status` gives it.
-    pub epoch_us: i64,
+    pub(super) epoch_us: i64,
     /// The snapshot the record is exported from, if any.
-    pub snapshot: Option<u64>,
+    pub(super) snapshot: Option<u64>,
 }
 
 /// Encodes one stored message as a `ScopeLogs.log_records` field.
