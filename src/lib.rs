@@ -45,6 +45,7 @@ pub mod conn;
 pub mod control;
 pub mod daemon;
 pub mod diag;
+pub mod export;
 pub mod fanout;
 pub mod format;
 pub mod http;
