@@ -143,7 +143,6 @@ fn readiness_and_stopping_reach_the_notify_socket() {
 /// `WatchdogSec=`: WATCHDOG=1 at half of WATCHDOG_USEC, from the event
 /// loop. The loop does not send it yet.
 #[test]
-#[ignore = "the event loop does not pet the watchdog yet"]
 fn the_watchdog_is_petted_at_half_its_timeout() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("notify");
@@ -179,4 +178,146 @@ fn the_watchdog_is_petted_at_half_its_timeout() {
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = wait_exit(&mut child, Duration::from_secs(10));
     assert_eq!(pets, 3);
+}
+
+/// circologd started by the real `systemd-socket-activate` with `args`
+/// (its listening sockets), then `daemon` (circologd's own flags). The
+/// child is killed with SIGTERM when the guard goes.
+struct Activated(std::process::Child);
+
+impl Drop for Activated {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = wait_exit(&mut self.0, Duration::from_secs(10));
+    }
+}
+
+fn activated(args: &[&str], daemon: &[&str]) -> Activated {
+    let child = Command::new("systemd-socket-activate")
+        .args(args)
+        .arg(DAEMON)
+        .args(["-tz", "UTC"])
+        .args(daemon)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("systemd-socket-activate (Debian's systemd package)");
+    Activated(child)
+}
+
+fn wait_for(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn curl(socket: &Path, path: &str) -> (String, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-w",
+            "\n%{http_code}",
+            "--unix-socket",
+        ])
+        .arg(socket)
+        .arg(format!("http://localhost{path}"))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or((&text, ""));
+    (body.to_string(), code.to_string())
+}
+
+/// The JSON dump of the query socket once it holds `n` messages.
+fn stored(q: &Path, n: usize) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (body, _) = curl(q, "/?fmt=json");
+        let ms: Vec<serde_json::Value> = body
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if ms.len() >= n || Instant::now() > deadline {
+            return ms;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn inherited_stream_sockets_are_used_by_their_names() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (q, c) = (dir.path().join("q.sock"), dir.path().join("c.sock"));
+    let (qs, cs) = (q.to_str().expect("path"), c.to_str().expect("path"));
+    // The control socket first: a name, not the order, says which is which.
+    let _d = activated(&["-l", cs, "-l", qs, "--fdname=ctl:query"], &[]);
+    wait_for(&c);
+    let (body, code) = curl(&c, "/status");
+    assert_eq!(code, "200", "{body}");
+    let status: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
+    assert_eq!(status["paused"], false);
+    let (_, code) = curl(&q, "/");
+    assert_eq!(code, "200");
+    // And not the other way round.
+    let (_, code) = curl(&q, "/status");
+    assert_eq!(code, "404");
+    let (_, code) = curl(&c, "/");
+    assert_eq!(code, "404");
+}
+
+#[test]
+fn an_inherited_unix_datagram_input_gets_kernel_credentials() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (s, q) = (dir.path().join("s.sock"), dir.path().join("q.sock"));
+    let ss = s.to_str().expect("path");
+    let _d = activated(
+        &["--datagram", "-l", ss, "--fdname=syslog"],
+        &["-query-socket", q.to_str().expect("path")],
+    );
+    wait_for(&s);
+    let tx = UnixDatagram::unbound().expect("socket");
+    // This one wakes the daemon: it was queued before anyone asked for
+    // credentials, so it has none (rather than zeros).
+    tx.send_to(b"<13>1 - h app - - - first", &s).expect("send");
+    wait_for(&q);
+    tx.send_to(b"<13>1 - h app - - - second", &s).expect("send");
+    let ms = stored(&q, 2);
+    assert_eq!(ms.len(), 2, "{ms:?}");
+    assert_eq!(ms[0]["message"], "first");
+    assert!(ms[0].get("cred_pid").is_none(), "{:?}", ms[0]);
+    assert_eq!(ms[1]["message"], "second");
+    assert_eq!(ms[1]["cred_pid"], std::process::id(), "{:?}", ms[1]);
+    assert_eq!(ms[1]["transport"], "unix");
+}
+
+#[test]
+fn an_inherited_udp_socket_is_a_udp_input_without_credentials() {
+    let dir = tempfile::tempdir().expect("dir");
+    let q = dir.path().join("q.sock");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let _d = activated(
+        &["--datagram", "-l", &addr],
+        &["-query-socket", q.to_str().expect("path")],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    tx.send_to(b"<13>1 - h app - - - over udp", &addr)
+        .expect("send");
+    wait_for(&q);
+    let ms = stored(&q, 1);
+    assert_eq!(ms.len(), 1, "{ms:?}");
+    assert_eq!(ms[0]["transport"], "udp", "{:?}", ms[0]);
+    assert!(ms[0].get("cred_pid").is_none(), "{:?}", ms[0]);
 }

@@ -264,6 +264,33 @@ fn run(args: Args) -> Result<(), String> {
             listening.push(format!("control {}", path.display()));
         }
         // Sockets from systemd, by name, then what is left by kind.
+        for s in inherited.take_named("query")? {
+            match s {
+                listen::Socket::Unix(l) => query_unix.push(l),
+                listen::Socket::Tcp(l) => query_tcp.push(l),
+                other => {
+                    return Err(format!(
+                        "the inherited socket named query is a {} socket: the query API needs \
+                         a stream socket (ListenStream=)",
+                        other.describe()
+                    ));
+                }
+            }
+            listening.push("query socket from systemd".into());
+        }
+        for s in inherited.take_named("ctl")? {
+            match s {
+                listen::Socket::Unix(l) => ctl_unix.push(l),
+                other => {
+                    return Err(format!(
+                        "the inherited socket named ctl is a {} socket: the control API needs \
+                         a unix stream socket",
+                        other.describe()
+                    ));
+                }
+            }
+            listening.push("control socket from systemd".into());
+        }
         let mut add_input = |s: listen::Socket, from: &str| -> Result<(), String> {
             let (fd, transport, credentials) = match s {
                 listen::Socket::UnixDgram(fd) => (fd, Transport::Unix, true),
@@ -291,35 +318,9 @@ fn run(args: Args) -> Result<(), String> {
         for s in inherited.take_named("syslog")? {
             add_input(s, "named syslog from systemd")?;
         }
+        // What no name claimed, by kind: datagram sockets are syslog inputs.
         for s in inherited.take_rest()? {
             add_input(s, "from systemd")?;
-        }
-        for s in inherited.take_named("query")? {
-            match s {
-                listen::Socket::Unix(l) => query_unix.push(l),
-                listen::Socket::Tcp(l) => query_tcp.push(l),
-                other => {
-                    return Err(format!(
-                        "the inherited socket named query is a {} socket: the query API needs \
-                         a stream socket (ListenStream=)",
-                        other.describe()
-                    ));
-                }
-            }
-            listening.push("query socket from systemd".into());
-        }
-        for s in inherited.take_named("ctl")? {
-            match s {
-                listen::Socket::Unix(l) => ctl_unix.push(l),
-                other => {
-                    return Err(format!(
-                        "the inherited socket named ctl is a {} socket: the control API needs \
-                         a unix stream socket",
-                        other.describe()
-                    ));
-                }
-            }
-            listening.push("control socket from systemd".into());
         }
         Ok(())
     })();
@@ -380,12 +381,6 @@ fn run(args: Args) -> Result<(), String> {
             config::no_control_socket_notice(std::process::id())
         );
     }
-    // Until the event loop says these itself: ready once the sockets are
-    // open and the loop is about to run, stopping once it has stopped.
-    let notifier = notify::Notifier::from_env();
-    if let Some(n) = &notifier {
-        n.ready();
-    }
     let result = tokio_uring::start(serve::run(
         state,
         signals,
@@ -397,10 +392,8 @@ fn run(args: Args) -> Result<(), String> {
             ctl_unix,
         },
         settings,
+        notify::Notifier::from_env(),
     ));
-    if let Some(n) = &notifier {
-        n.stopping();
-    }
     remove_files(&created);
     result
 }

@@ -47,7 +47,6 @@ impl Notifier {
 
     /// `WATCHDOG=1`: call from the event loop itself at
     /// [`watchdog_period`], so that it is only sent while the loop turns.
-    #[allow(dead_code)] // Until the event loop pets the watchdog.
     pub fn watchdog(&self) {
         let _ = self.send("WATCHDOG=1\n");
     }
@@ -73,14 +72,12 @@ fn notify_address(value: &OsStr) -> Option<SocketAddr> {
 
 /// How often the event loop sends `WATCHDOG=1`: half of `WATCHDOG_USEC`,
 /// when it is set and `WATCHDOG_PID` is unset or this process.
-#[allow(dead_code)] // Until the event loop pets the watchdog.
 pub fn watchdog_period() -> Option<Duration> {
     let usec = std::env::var("WATCHDOG_USEC").ok();
     let pid = std::env::var("WATCHDOG_PID").ok();
     half_of_watchdog(usec.as_deref(), pid.as_deref(), std::process::id())
 }
 
-#[allow(dead_code)] // Until the event loop pets the watchdog.
 fn half_of_watchdog(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<Duration> {
     if let Some(pid) = pid
         && pid.trim().parse::<u32>().ok() != Some(me)

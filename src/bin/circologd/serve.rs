@@ -21,6 +21,7 @@ use circolog::syslog::framing::Framer;
 use tokio::sync::{Notify, watch};
 
 use crate::dgram::DgramIngest;
+use crate::notify::Notifier;
 use crate::now_us;
 
 pub struct Listeners {
@@ -126,6 +127,7 @@ pub async fn run(
     ingest: DgramIngest,
     listeners: Listeners,
     settings: Settings,
+    notifier: Option<Notifier>,
 ) -> Result<(), String> {
     let (shutdown_tx, shutdown) = watch::channel(false);
     let ctx = Rc::new(Ctx {
@@ -173,7 +175,26 @@ pub async fn run(
         tokio_uring::spawn(accept_unix(listener, ctx.clone(), role));
     }
 
+    // systemd hears that the daemon serves once every listener is taken by
+    // the loop, and the watchdog is petted by the loop itself: a loop that
+    // stalls stops petting it.
+    let notifier = notifier.map(Rc::new);
+    if let Some(n) = &notifier {
+        n.ready();
+        if let Some(period) = crate::notify::watchdog_period() {
+            let n = n.clone();
+            tokio_uring::spawn(async move {
+                loop {
+                    n.watchdog();
+                    tokio::time::sleep(period).await;
+                }
+            });
+        }
+    }
     signals.run(&ctx).await;
+    if let Some(n) = &notifier {
+        n.stopping();
+    }
     let _ = shutdown_tx.send(true);
     // Followers send their close frames; give them a moment to go out.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);

@@ -199,8 +199,15 @@ pub fn parse_cred(control: &[u8]) -> Option<Cred> {
     // SAFETY: CMSG_LEN is arithmetic on its argument; it reads no memory.
     let data = unsafe { libc::CMSG_LEN(0) } as usize;
     let field = |at: usize| word(data + at).map(u32::from_ne_bytes);
+    let pid = field(offset_of!(libc::ucred, pid))?;
+    // A datagram queued before SO_PASSCRED was set (the one that woke a
+    // socket-activated daemon) carries pid 0 and the overflow ids: no
+    // credentials were taken, and none are stored rather than made-up ones.
+    if pid == 0 {
+        return None;
+    }
     Some(Cred {
-        pid: field(offset_of!(libc::ucred, pid))?,
+        pid,
         uid: field(offset_of!(libc::ucred, uid))?,
         gid: field(offset_of!(libc::ucred, gid))?,
     })
