@@ -27,6 +27,8 @@
 
 mod dump;
 mod follow;
+#[cfg(test)]
+mod tests;
 
 use std::time::{Duration, Instant};
 
