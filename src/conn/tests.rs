@@ -1413,3 +1413,35 @@ fn followers_of_one_query_share_the_live_log_and_each_gets_every_message_once() 
     assert_eq!(*w.st.clients(), Clients::default());
     assert_eq!(w.fanout.queries(), 0);
 }
+
+#[test]
+fn messages_stored_after_a_clear_and_overwritten_unread_are_told_as_skipped() {
+    let mut w = World::new(8);
+    w.store_many(3);
+    let (mut f, _, backlog) = follow(&mut w, "/ws?fmt=json");
+    assert_eq!(backlog.len(), 3);
+    // Cleared at seq 3; then, while its reader stalls, 20 more: the ring
+    // keeps 15..23, so 3..15 were stored after the clear and never sent.
+    w.st.clear();
+    w.store_many(20);
+    assert_eq!(f.drive(&mut w), Want::Wait);
+    let got: Vec<serde_json::Value> = texts(&frames(&f.take()))
+        .iter()
+        .map(|t| serde_json::from_str(t).unwrap())
+        .collect();
+    assert_eq!(
+        got[0],
+        serde_json::json!({"cleared": true, "epoch": EPOCH_US})
+    );
+    assert_eq!(
+        got[1],
+        serde_json::json!({"skipped": 12, "epoch": EPOCH_US}),
+        "{got:?}"
+    );
+    let seqs: Vec<u64> = got[2..]
+        .iter()
+        .map(|v| v["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (15..23).collect::<Vec<u64>>());
+    assert_eq!(w.st.counters().skipped_followers, 12);
+}
