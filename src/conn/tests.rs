@@ -83,13 +83,17 @@ impl World {
     }
 
     fn store(&mut self, text: &str) -> u64 {
+        self.store_bytes(text.as_bytes())
+    }
+
+    fn store_bytes(&mut self, bytes: &[u8]) -> u64 {
         self.st
             .ingest(Incoming {
                 received_us: EPOCH_US + 1,
                 transport: Transport::Unix,
                 cred: None,
                 truncated: false,
-                bytes: text.as_bytes(),
+                bytes,
             })
             .unwrap()
     }
@@ -401,7 +405,9 @@ fn frames(wire: &[u8]) -> Vec<Frame> {
         };
         let payload = &wire[p + hdr..p + hdr + len];
         all.push(match b0 & 0x0f {
-            1 => Frame::Text(String::from_utf8(payload.to_vec()).unwrap()),
+            1 => Frame::Text(
+                String::from_utf8(payload.to_vec()).expect("a text frame is UTF-8 (RFC 6455 §5.6)"),
+            ),
             0xa => Frame::Pong(payload.to_vec()),
             8 => {
                 let code = u16::from_be_bytes([payload[0], payload[1]]);
@@ -1444,4 +1450,17 @@ fn messages_stored_after_a_clear_and_overwritten_unread_are_told_as_skipped() {
         .collect();
     assert_eq!(seqs, (15..23).collect::<Vec<u64>>());
     assert_eq!(w.st.counters().skipped_followers, 12);
+}
+
+#[test]
+fn text_frames_are_utf8_whatever_the_message_holds() {
+    let mut w = World::new(100);
+    w.store_bytes(b"<13>1 - h app - - - caf\xe9 \xff\xfe from a broken device");
+    for fmt in ["raw", "syslog", "json"] {
+        let (c, _, backlog) = follow(&mut w, &format!("/ws?fmt={fmt}"));
+        let got = texts(&backlog);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].contains("caf\u{fffd}"), "{fmt}: {}", got[0]);
+        c.finish(&mut w);
+    }
 }
