@@ -471,10 +471,15 @@ pub fn push_message(
 }
 
 /// Appends one rendered line as one websocket text frame, without the line
-/// feed a renderer ends it with.
+/// feed a renderer ends it with. A text frame must be UTF-8 (RFC 6455
+/// §5.6), and `raw` and `syslog` pass a message's bytes through: bytes that
+/// are not UTF-8 are replaced with U+FFFD, as in JSON.
 pub fn push_text(out: &mut Vec<u8>, line: &[u8]) {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
-    ws::write_text(out, line);
+    match std::str::from_utf8(line) {
+        Ok(_) => ws::write_text(out, line),
+        Err(_) => ws::write_text(out, String::from_utf8_lossy(line).as_bytes()),
+    }
 }
 
 #[cfg(test)]
