@@ -1464,3 +1464,22 @@ fn text_frames_are_utf8_whatever_the_message_holds() {
         c.finish(&mut w);
     }
 }
+
+#[test]
+fn a_follower_whose_peer_goes_leaves_its_frame_logs() {
+    let mut w = World::new(100);
+    w.store_many(2);
+    let (mut f, _, _) = follow(&mut w, "/ws?fmt=raw");
+    assert_eq!(w.fanout.queries(), 1);
+    // The peer goes without a close frame, as most do.
+    assert_eq!(f.eof(&mut w), Want::Close);
+    f.finish(&mut w);
+    assert_eq!(*w.st.clients(), Clients::default());
+    assert_eq!(w.fanout.queries(), 0, "its place in the logs outlived it");
+    // Nor does it pin what it had not read: a new follower of the query
+    // starts the logs afresh.
+    let (g, _, backlog) = follow(&mut w, "/ws?fmt=raw");
+    assert_eq!(backlog.len(), 2);
+    g.finish(&mut w);
+    assert_eq!(w.fanout.queries(), 0);
+}
