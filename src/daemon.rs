@@ -56,6 +56,8 @@ pub struct State {
     clients: Clients,
     /// `-max-age`: messages received longer ago are evicted and wiped.
     max_age_us: Option<i64>,
+    /// The first seq stored after the last clear.
+    cleared_at: u64,
 }
 
 /// Bytes of the arena a clear's wipe zeroes per turn of the event loop.
@@ -73,6 +75,7 @@ impl State {
             parse_ctx,
             clients: Clients::default(),
             max_age_us: None,
+            cleared_at: 0,
         }
     }
 
@@ -142,6 +145,14 @@ impl State {
     pub fn clear(&mut self) {
         self.ring.begin_clear();
         self.counters.clears += 1;
+        self.cleared_at = self.ring.next_seq();
+    }
+
+    /// The first seq stored after the last clear: a reader that learns of
+    /// the clear goes on from there, and is told of any message from there
+    /// on that the ring overwrote before it read it.
+    pub fn cleared_at(&self) -> u64 {
+        self.cleared_at
     }
 
     /// The event loop's chores, a bounded slice each: wiping the arena after

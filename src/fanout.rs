@@ -454,10 +454,15 @@ pub fn push_message(
 }
 
 /// Appends one rendered line as one websocket text frame, without the line
-/// feed a renderer ends it with.
+/// feed a renderer ends it with. A text frame must be UTF-8 (RFC 6455
+/// §5.6), and `raw` and `syslog` pass a message's bytes through: bytes that
+/// are not UTF-8 are replaced with U+FFFD, as in JSON.
 pub fn push_text(out: &mut Vec<u8>, line: &[u8]) {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
-    ws::write_text(out, line);
+    match std::str::from_utf8(line) {
+        Ok(_) => ws::write_text(out, line),
+        Err(_) => ws::write_text(out, String::from_utf8_lossy(line).as_bytes()),
+    }
 }
 
 #[cfg(test)]
@@ -748,6 +753,317 @@ mod tests {
                     }
                     prop_assert!(log.bytes() <= 2048 + 16 * 64, "{} bytes held", log.bytes());
                 }
+            }
+        }
+    }
+
+    /// Followers moving between the logs: the [`Fanout`] against a model of
+    /// what each follower must be sent.
+    mod followers {
+        use super::*;
+        use crate::daemon::ClearGeneration;
+        use proptest::prelude::*;
+
+        /// The followed queries: three share keys, so three pairs of logs.
+        const QUERIES: [&str; 3] = ["fmt=raw&sev=warning", "fmt=raw", "fmt=raw&sev=err"];
+        /// Messages the ring holds: bursts of stores lap it.
+        const RING: usize = 16;
+        /// Frames a log keeps (a few chunks), so that followers that stall
+        /// fall off the logs and render their own.
+        const SMALL_LOG: usize = 300;
+        /// The largest chunk: a log renders at most what the ring holds, in
+        /// frames of 32 bytes at most (`<7>1 - h app - - - m9999`).
+        const MAX_CHUNK: usize = RING * 32;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            /// Store messages with these severities.
+            Store(Vec<u8>),
+            /// A follower of `QUERIES[query]` joins, starting `back` seqs
+            /// before the newest (a backlog), or at the oldest stored.
+            Join {
+                query: usize,
+                back: u8,
+            },
+            /// The follower at this index (of those there are) fills once;
+            /// the others stall meanwhile.
+            Fill(usize),
+            /// Every follower fills once, in turn.
+            FillAll,
+            Leave(usize),
+            Clear,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                5 => proptest::collection::vec(0u8..8, 1..12).prop_map(Op::Store),
+                2 => proptest::collection::vec(0u8..8, 12..40).prop_map(Op::Store),
+                2 => (0..QUERIES.len(), any::<u8>())
+                    .prop_map(|(query, back)| Op::Join { query, back }),
+                5 => any::<usize>().prop_map(Op::Fill),
+                2 => Just(Op::FillAll),
+                1 => any::<usize>().prop_map(Op::Leave),
+                1 => Just(Op::Clear),
+            ]
+        }
+
+        /// One follower, as [`crate::conn`] drives it, and where it is
+        /// by the model's count.
+        struct Model {
+            query: usize,
+            handle: Option<Follower>,
+            cursor: u64,
+            seen: ClearGeneration,
+            /// Everything before this seq was sent, skipped or cleared.
+            pos: u64,
+        }
+
+        /// What a follower was sent: a message's frame, by its seq, or a
+        /// notice of skipped messages.
+        #[derive(Debug, PartialEq, Eq)]
+        enum Item {
+            Message(u64, String),
+            Skipped(u64),
+        }
+
+        fn items(out: &[u8], shared: &[Bytes]) -> Vec<Item> {
+            let mut all = vec![Bytes::copy_from_slice(out)];
+            all.extend(shared.iter().cloned());
+            payloads(&all)
+                .into_iter()
+                .map(|p| match p.split_once(" circologd - skipped - skipped ") {
+                    Some((_, rest)) => {
+                        Item::Skipped(rest.split(' ').next().unwrap().parse().unwrap())
+                    }
+                    None => {
+                        let seq = p.rsplit_once(" m").unwrap().1.parse().unwrap();
+                        Item::Message(seq, p)
+                    }
+                })
+                .collect()
+        }
+
+        /// Every log of every query: its byte count adds up, its chunks are
+        /// consecutive, and it holds about its limit at most.
+        fn check_logs(fanout: &Fanout) -> Result<(), TestCaseError> {
+            for f in fanout.queries.iter().flatten() {
+                prop_assert!(f.members > 0);
+                for log in [&f.live, &f.behind] {
+                    let sum: usize = log.chunks.iter().map(|c| c.frames.len()).sum();
+                    prop_assert_eq!(log.bytes(), sum);
+                    prop_assert!(
+                        log.bytes() <= SMALL_LOG + MAX_CHUNK,
+                        "{} bytes held",
+                        log.bytes()
+                    );
+                    for pair in log.chunks.iter().collect::<Vec<_>>().windows(2) {
+                        prop_assert_eq!(pair[0].to, pair[1].from);
+                    }
+                }
+            }
+            Ok(())
+        }
+
+        /// One fill of `m`, as the follower does it (a clear it has not
+        /// seen moves it past what the clear discarded), checked against
+        /// `want`: the frames of the matching messages from where it was,
+        /// in order, each once, and a notice exactly where the ring
+        /// overwrote what it had not read. Returns whether it was up to
+        /// date.
+        fn fill(
+            m: &mut Model,
+            fanout: &mut Fanout,
+            st: &mut State,
+            want: &[Option<String>],
+            cleared_at: u64,
+        ) -> Result<bool, TestCaseError> {
+            if st.clear_generation() != m.seen {
+                m.seen = st.clear_generation();
+                m.cursor = m.cursor.max(cleared_at);
+                m.pos = m.pos.max(cleared_at);
+            }
+            prop_assert_eq!(m.cursor, m.pos);
+            let q = query(QUERIES[m.query]);
+            let (from, first) = (m.cursor, st.ring().first_seq());
+            let skipped_before = st.counters().skipped_followers;
+            let (mut out, mut shared, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
+            let filled = fanout.fill(
+                m.handle.as_mut(),
+                st,
+                &q,
+                1_700_000_000_000_000,
+                &mut m.cursor,
+                &mut out,
+                &mut shared,
+                &mut scratch,
+            );
+            let to = m.cursor;
+            match filled {
+                Fill::UpToDate => {
+                    prop_assert_eq!(to, from);
+                    prop_assert_eq!(to, st.ring().next_seq(), "up to date while behind");
+                }
+                Fill::Live | Fill::Behind => {
+                    prop_assert!(m.handle.is_some());
+                    prop_assert!(out.is_empty(), "shared frames only");
+                    prop_assert!(to > from);
+                }
+                Fill::Own => {
+                    prop_assert!(shared.is_empty());
+                    prop_assert!(to > from);
+                }
+            }
+            prop_assert!(to <= st.ring().next_seq());
+            // Its places in the logs say where it is, so that the logs keep
+            // exactly the chunks someone still needs.
+            if let Some(h) = &m.handle {
+                let f = fanout.queries[h.query].as_ref().unwrap();
+                let live = f.live.cursors[h.live].unwrap();
+                let behind = f.behind.cursors[h.behind].unwrap();
+                let here = if h.is_behind { to } else { u64::MAX };
+                if filled == Fill::UpToDate {
+                    // A clear it noticed before this fill moved it on.
+                    prop_assert!(live <= to);
+                    prop_assert!(behind == u64::MAX || behind <= to);
+                } else {
+                    prop_assert_eq!(live, to);
+                    prop_assert_eq!(behind, here);
+                }
+            }
+            let mut skipped = 0;
+            for item in items(&out, &shared) {
+                match item {
+                    Item::Skipped(n) => {
+                        prop_assert!(n > 0);
+                        prop_assert_eq!(m.pos + n, first, "a notice where the ring overwrote");
+                        skipped += n;
+                        m.pos += n;
+                    }
+                    Item::Message(seq, text) => {
+                        prop_assert!(seq >= m.pos, "seq {} again, or before a clear", seq);
+                        for s in m.pos..seq {
+                            prop_assert!(want[s as usize].is_none(), "match {} not sent", s);
+                        }
+                        prop_assert_eq!(want[seq as usize].as_deref(), Some(text.as_str()));
+                        m.pos = seq + 1;
+                    }
+                }
+            }
+            prop_assert!(m.pos <= to);
+            for s in m.pos..to {
+                prop_assert!(want[s as usize].is_none(), "match {} passed over", s);
+            }
+            m.pos = to;
+            prop_assert_eq!(st.counters().skipped_followers - skipped_before, skipped);
+            Ok(filled == Fill::UpToDate)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Whatever the interleaving of stores (bursts that lap the
+            /// ring), joins with and without a backlog, fills by any
+            /// follower while others stall, leaves and clears, each
+            /// follower is sent exactly the frames of its matching messages
+            /// from where it started, in order, each once, and told where
+            /// the ring overwrote what it had not read; the logs stay
+            /// within their limit, and go when nobody follows.
+            #[test]
+            fn each_follower_gets_its_messages_once_in_order_wherever_they_come_from(
+                crowded in any::<bool>(),
+                ops in proptest::collection::vec(op(), 1..80),
+            ) {
+                let mut st = state(RING);
+                let mut fanout = Fanout::new();
+                // Followers of other queries: the last of ours finds no
+                // room for logs and renders its own frames.
+                let crowd: Vec<Follower> = if crowded {
+                    (0..MAX_QUERIES - 2)
+                        .map(|i| fanout.join(&query(&format!("grep=other{i}")), 0).unwrap())
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                // The expected frame of each seq: None when filtered out, per query.
+                let mut want: [Vec<Option<String>>; 3] = Default::default();
+                let mut cleared_at = 0;
+                let mut models: Vec<Model> = Vec::new();
+                for op in ops {
+                    match op {
+                        Op::Store(sevs) => {
+                            for sev in sevs {
+                                let seq = st.ring().next_seq();
+                                let text = format!("<{sev}>1 - h app - - - m{seq}");
+                                store(&mut st, &text);
+                                want[0].push((sev <= 4).then(|| text.clone()));
+                                want[1].push(Some(text.clone()));
+                                want[2].push((sev <= 3).then_some(text));
+                            }
+                        }
+                        Op::Join { query: i, back } => {
+                            let ring = st.ring();
+                            let start = ring
+                                .next_seq()
+                                .saturating_sub(u64::from(back % 24))
+                                .max(ring.first_seq());
+                            let followed = models.iter().any(|m| m.query == i && m.handle.is_some());
+                            let room = followed || fanout.queries() < MAX_QUERIES;
+                            let handle = fanout.join(&query(QUERIES[i]), start);
+                            prop_assert_eq!(handle.is_some(), room);
+                            for f in fanout.queries.iter_mut().flatten() {
+                                f.live.max_bytes = SMALL_LOG;
+                                f.behind.max_bytes = SMALL_LOG;
+                            }
+                            models.push(Model {
+                                query: i,
+                                handle,
+                                cursor: start,
+                                seen: st.clear_generation(),
+                                pos: start,
+                            });
+                        }
+                        Op::Fill(i) if !models.is_empty() => {
+                            let n = models.len();
+                            let m = &mut models[i % n];
+                            fill(m, &mut fanout, &mut st, &want[m.query], cleared_at)?;
+                        }
+                        Op::FillAll => {
+                            for m in &mut models {
+                                fill(m, &mut fanout, &mut st, &want[m.query], cleared_at)?;
+                            }
+                        }
+                        Op::Leave(i) if !models.is_empty() => {
+                            let n = models.len();
+                            if let Some(h) = models.remove(i % n).handle {
+                                fanout.leave(h);
+                            }
+                        }
+                        Op::Clear => {
+                            st.clear();
+                            cleared_at = st.ring().next_seq();
+                        }
+                        Op::Fill(_) | Op::Leave(_) => {}
+                    }
+                    check_logs(&fanout)?;
+                }
+                // Every follower catches up, in a bounded number of fills.
+                for m in &mut models {
+                    let mut fills = 0;
+                    while !fill(m, &mut fanout, &mut st, &want[m.query], cleared_at)? {
+                        fills += 1;
+                        prop_assert!(fills < 100, "never up to date");
+                    }
+                    prop_assert_eq!(m.pos, st.ring().next_seq());
+                }
+                for m in models {
+                    if let Some(h) = m.handle {
+                        fanout.leave(h);
+                    }
+                }
+                for h in crowd {
+                    fanout.leave(h);
+                }
+                prop_assert_eq!(fanout.queries(), 0);
             }
         }
     }

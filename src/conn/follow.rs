@@ -163,7 +163,7 @@ impl Follow {
                 &mut self.scratch,
             );
             push_text(&mut out.bytes, &self.scratch);
-            self.cursor = self.cursor.max(st.ring().first_seq());
+            self.cursor = self.cursor.max(st.cleared_at());
         }
         let fill = fanout.fill(
             self.follower.as_mut(),

@@ -27,6 +27,8 @@
 
 mod dump;
 mod follow;
+#[cfg(test)]
+mod tests;
 
 use std::time::{Duration, Instant};
 
@@ -154,6 +156,9 @@ pub struct Conn {
     /// `max_head` plus one read.
     inbox: Vec<u8>,
     phase: Phase,
+    /// The peer has gone: a follower leaves its frame logs at the next
+    /// poll (which has the fan-out), and the connection closes.
+    peer_gone: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,6 +212,7 @@ impl Conn {
             counted: None,
             inbox: Vec::new(),
             phase: Phase::Closed,
+            peer_gone: false,
         };
         let c = st.clients();
         // Readers and control clients are limited apart, so that a flood
@@ -260,7 +266,12 @@ impl Conn {
 
     /// The client closed its side (or the read failed).
     pub fn handle_eof(&mut self, _now: Now) {
-        self.phase = Phase::Closed;
+        match self.phase {
+            // Its handle must go back to the fan-out, which only
+            // poll_output and finish are given.
+            Phase::Follow(_) => self.peer_gone = true,
+            _ => self.phase = Phase::Closed,
+        }
     }
 
     /// A deadline [`Want::Read`] named may have passed.
@@ -305,6 +316,11 @@ impl Conn {
         fanout: &mut Fanout,
         out: &mut Out,
     ) -> Want {
+        if self.peer_gone
+            && let Phase::Follow(f) = std::mem::replace(&mut self.phase, Phase::Closed)
+        {
+            f.leave(fanout);
+        }
         loop {
             match &mut self.phase {
                 Phase::ExpectHead { .. } => {
