@@ -750,6 +750,7 @@ fn fanout(cfg: &Config, table: &mut Table) -> Result<(), String> {
     let run = |followed: &mut Circolog, stall_ms: u64| -> Result<(Vec<u32>, f64, f64), String> {
         let m0 = f.messages();
         f.take_samples();
+        f.take_backlog_max();
         if stall_ms > 0 {
             f.stall_once(m0 + count * n as u64 / 3, stall_ms);
         }
@@ -764,6 +765,13 @@ fn fanout(cfg: &Config, table: &mut Table) -> Result<(), String> {
         let mut lat = f.take_samples();
         lat.sort_unstable();
         let delivered = (f.messages() - m0) as f64 / (count * n as u64) as f64;
+        eprintln!(
+            "   run: p99 {:.2} ms, delivered {:.1} %, most bytes unread in the followers' \
+             sockets at once {} KiB",
+            follow::percentile(&lat, 99.0) / 1e3,
+            delivered * 100.0,
+            f.take_backlog_max() / 1024
+        );
         Ok((lat, r.rate(), delivered))
     };
     let (mut p50, mut p99, mut max, mut achieved, mut delivered) =

@@ -127,6 +127,10 @@ struct Shared {
     stall_ms: AtomicU64,
     /// The reading thread's id, once it runs.
     tid: std::sync::atomic::AtomicI32,
+    /// While recording: the most bytes seen waiting, unread, in all the
+    /// followers' sockets at once (sampled every 10 ms). Large when the
+    /// reader is behind; small while latency is high when the daemon is.
+    backlog_max: AtomicU64,
 }
 
 /// `n` websocket followers of one daemon, read by one thread.
@@ -198,6 +202,12 @@ impl Followers {
         let pid = rustix::process::Pid::from_raw(tid).ok_or("the reader has not started")?;
         rustix::process::setpriority_process(Some(pid), nice)
             .map_err(|e| format!("setpriority({nice}) on the reader: {e}"))
+    }
+
+    /// The largest socket backlog seen since the last call (see
+    /// `Shared::backlog_max`), in bytes.
+    pub fn take_backlog_max(&self) -> u64 {
+        self.shared.backlog_max.swap(0, Ordering::AcqRel)
     }
 
     pub fn take_samples(&self) -> Vec<u32> {
@@ -274,8 +284,9 @@ fn read_all(mut conns: Vec<Conn>, shared: &Shared) -> io::Result<()> {
     let mut samples: Vec<u32> = Vec::new();
     let timeout = rustix::event::Timespec {
         tv_sec: 0,
-        tv_nsec: 50_000_000,
+        tv_nsec: 10_000_000,
     };
+    let mut last_backlog = Instant::now();
     // The pending frames of each connection (already counted) are parsed
     // again from the buffer start; `Conn::filled` is what is unparsed.
     while !shared.stop.load(Ordering::Acquire) {
@@ -290,6 +301,15 @@ fn read_all(mut conns: Vec<Conn>, shared: &Shared) -> io::Result<()> {
             Err(e) => return Err(e.into()),
         }
         let record = shared.record.load(Ordering::Acquire);
+        if record && last_backlog.elapsed() >= Duration::from_millis(10) {
+            last_backlog = Instant::now();
+            let waiting: u64 = conns
+                .iter()
+                .filter(|c| c.open)
+                .filter_map(|c| rustix::io::ioctl_fionread(&c.stream).ok())
+                .sum();
+            shared.backlog_max.fetch_max(waiting, Ordering::AcqRel);
+        }
         let at = shared.stall_at.load(Ordering::Acquire);
         if at != 0 && shared.messages.load(Ordering::Acquire) >= at {
             shared.stall_at.store(0, Ordering::Release);
