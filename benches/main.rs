@@ -57,6 +57,8 @@ struct Config {
     /// Duration of one paced latency run, and its rate.
     latency_secs: f64,
     latency_rate: u64,
+    /// Followers of the latency figure.
+    latency_followers: usize,
     followers: Vec<usize>,
 }
 
@@ -74,6 +76,7 @@ impl Config {
                 memory_first: 200_000,
                 latency_secs: 1.0,
                 latency_rate: 50_000,
+                latency_followers: 100,
                 followers: vec![1, 100, 1000],
             }
         } else {
@@ -87,6 +90,7 @@ impl Config {
                 memory_first: 1_000_000,
                 latency_secs: 3.0,
                 latency_rate: 50_000,
+                latency_followers: 100,
                 followers: vec![1, 100, 1000],
             }
         };
@@ -95,6 +99,16 @@ impl Config {
             .and_then(|v| v.parse::<usize>().ok())
         {
             c.runs = n.max(1);
+        }
+        // The latency figure at another rate or follower count, to find
+        // what a machine holds (CIRCOLOG_BENCH_LATENCY=FOLLOWERSxRATE).
+        if let Some((n, r)) = std::env::var("CIRCOLOG_BENCH_LATENCY")
+            .ok()
+            .and_then(|v| v.split_once('x').map(|(n, r)| (n.parse().ok(), r.parse().ok())))
+            .and_then(|(n, r)| n.zip(r))
+        {
+            c.latency_followers = n;
+            c.latency_rate = r;
         }
         // Which follower counts the fan-out section measures ingest with
         // (comma-separated; empty: only the latency figure).
@@ -729,7 +743,7 @@ fn fanout(cfg: &Config, table: &mut Table) -> Result<(), String> {
     }
 
     // Delivery latency at a fixed rate, 100 followers.
-    let n = 100;
+    let n = cfg.latency_followers;
     let rate = cfg.latency_rate;
     let f = Followers::connect(&followed.query, n, params)?;
     std::thread::sleep(Duration::from_millis(200));
