@@ -95,14 +95,8 @@ impl Dump {
                 keep_alive: self.keep_alive,
             };
         }
-        if let Some(seek) = &mut self.seek {
-            match seek.step(&self.query, st) {
-                Some(start) => {
-                    self.cursor = start;
-                    self.seek = None;
-                }
-                None => return Step::More,
-            }
+        if !settle(&mut self.seek, &self.query, st, &mut self.cursor) {
+            return Step::More;
         }
         let stop = self.end.min(self.cursor.saturating_add(FILL_MESSAGES));
         while self.cursor < stop && self.body.len() < WRITE_CHUNK {
@@ -148,6 +142,22 @@ pub(super) fn lost_since(q: &Query, st: &State) -> u64 {
         return 0;
     }
     st.ring().first_seq().saturating_sub(q.first_seq())
+}
+
+/// Runs a slice of a pending `seek`; once it has found the start, `cursor`
+/// is there and `seek` is gone. Returns whether the start is known.
+pub(super) fn settle(seek: &mut Option<Seek>, q: &Query, st: &State, cursor: &mut u64) -> bool {
+    let Some(s) = seek else {
+        return true;
+    };
+    match s.step(q, st) {
+        Some(start) => {
+            *cursor = start;
+            *seek = None;
+            true
+        }
+        None => false,
+    }
 }
 
 /// The search for the first seq of a dump or a follower's backlog: the

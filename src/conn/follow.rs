@@ -14,7 +14,7 @@ use crate::format::{self, Notice};
 use crate::query::Query;
 use crate::ws::{self, CloseCode};
 
-use super::dump::{Seek, lost_since};
+use super::dump::{Seek, lost_since, settle};
 use super::{Config, Now, Out};
 
 /// What a follower did in one poll.
@@ -138,14 +138,8 @@ impl Follow {
                 }
             }
         }
-        if let Some(seek) = &mut self.seek {
-            match seek.step(&self.query, st) {
-                Some(start) => {
-                    self.cursor = start;
-                    self.seek = None;
-                }
-                None => return Step::Yield,
-            }
+        if !settle(&mut self.seek, &self.query, st, &mut self.cursor) {
+            return Step::Yield;
         }
         if !self.joined {
             self.joined = true;
