@@ -3,7 +3,11 @@
 //! goes through its methods, so what `/status` reports and what readers see
 //! cannot drift apart.
 
-use crate::ring::{Entry, Incoming, Ring};
+use std::time::Instant;
+
+use crate::export::Exporter;
+use crate::query::Filter;
+use crate::ring::{Entry, Incoming, Read, Ring};
 use crate::syslog::{self, Format, Message, ParseContext};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
@@ -58,7 +62,24 @@ pub struct State {
     max_age_us: Option<i64>,
     /// The first seq stored after the last clear.
     cleared_at: u64,
+    /// `-export-otlp`: what is exported, and from where on.
+    export: Option<Export>,
 }
+
+/// Messages exported as they are stored (`-export-query`): a reader of the
+/// ring like a follower, whose records go to the exporter's queue.
+pub struct Export {
+    exporter: Exporter,
+    /// `None`: nothing is exported as it arrives.
+    filter: Option<Filter>,
+    /// The next seq to look at.
+    cursor: u64,
+    /// Messages the ring overwrote before they were looked at.
+    missed: u64,
+}
+
+/// Messages the exporter looks at per call at most.
+const EXPORT_SLICE: u64 = 4096;
 
 /// Bytes of the arena a clear's wipe zeroes per turn of the event loop.
 const WIPE_SLICE: usize = 1 << 20;
@@ -76,7 +97,68 @@ impl State {
             clients: Clients::default(),
             max_age_us: None,
             cleared_at: 0,
+            export: None,
         }
+    }
+
+    /// Exports the messages that `filter` selects, from now on, through
+    /// `exporter` (none as they arrive without a filter).
+    pub fn with_export(mut self, exporter: Exporter, filter: Option<Filter>) -> State {
+        let cursor = self.ring.next_seq();
+        self.export = Some(Export {
+            exporter,
+            filter,
+            cursor,
+            missed: 0,
+        });
+        self
+    }
+
+    /// The exporter, when there is one: the event loop drives its I/O.
+    pub fn exporter_mut(&mut self) -> Option<&mut Exporter> {
+        self.export.as_mut().map(|e| &mut e.exporter)
+    }
+
+    /// The exporter's counters and last error, and the messages the ring
+    /// overwrote before the exporter looked at them.
+    pub fn export(&self) -> Option<(&Exporter, u64)> {
+        self.export.as_ref().map(|e| (&e.exporter, e.missed))
+    }
+
+    /// Queues for export the messages stored since the last call that the
+    /// export filter selects, [`EXPORT_SLICE`] at most; returns whether
+    /// more are left.
+    pub fn export_new(&mut self, now: Instant) -> bool {
+        let Some(x) = self.export.as_mut() else {
+            return false;
+        };
+        let Some(filter) = &x.filter else {
+            x.cursor = self.ring.next_seq();
+            return false;
+        };
+        let end = self
+            .ring
+            .next_seq()
+            .min(x.cursor.saturating_add(EXPORT_SLICE));
+        while x.cursor < end {
+            match self.ring.read(x.cursor) {
+                Read::Entry(e) => {
+                    x.cursor += 1;
+                    let received =
+                        jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
+                    let msg = syslog::parse(e.raw, received, &self.parse_ctx);
+                    if filter.matches(e.received_us, &msg) {
+                        x.exporter.push_message(now, &e, &msg, None);
+                    }
+                }
+                Read::Skipped(n) => {
+                    x.cursor += n;
+                    x.missed += n;
+                }
+                Read::End => break,
+            }
+        }
+        x.cursor < self.ring.next_seq()
     }
 
     /// Messages received longer ago than this are evicted (`-max-age`).
@@ -146,6 +228,11 @@ impl State {
         self.ring.begin_clear();
         self.counters.clears += 1;
         self.cleared_at = self.ring.next_seq();
+        if let Some(x) = self.export.as_mut() {
+            // Its queue holds copies of cleared messages.
+            x.exporter.clear();
+            x.cursor = self.cleared_at;
+        }
     }
 
     /// The first seq stored after the last clear: a reader that learns of

@@ -47,6 +47,21 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "ctl": clients.ctl,
             "tcp_senders": clients.tcp_senders,
         },
+        "export": st.export().map(|(x, missed)| {
+            let c = x.counters();
+            serde_json::json!({
+                "endpoint": x.endpoint().to_string(),
+                "exported": c.exported,
+                "retried": c.retried,
+                "failed": c.failed,
+                "dropped": c.dropped,
+                "missed": missed,
+                "queued": c.queued,
+                "queue_bytes": c.queue_bytes,
+                "queue_capacity": c.queue_capacity,
+                "last_error": x.last_error(),
+            })
+        }),
     })
 }
 
@@ -156,6 +171,33 @@ pub fn metrics(st: &State, now_us: i64) -> String {
         "Seconds since start-up.",
         &[("", ((now_us - st.epoch_us()).max(0) / 1_000_000) as u64)],
     );
+    if let Some((x, missed)) = st.export() {
+        let c = x.counters();
+        metric(
+            "circolog_export_records_total",
+            "counter",
+            "Records for the OTLP endpoint, by what became of them.",
+            &[
+                ("{outcome=\"exported\"}", c.exported),
+                ("{outcome=\"retried\"}", c.retried),
+                ("{outcome=\"failed\"}", c.failed),
+                ("{outcome=\"dropped\"}", c.dropped),
+                ("{outcome=\"missed\"}", missed),
+            ],
+        );
+        metric(
+            "circolog_export_queue_bytes",
+            "gauge",
+            "Bytes of records waiting to be exported.",
+            &[("", c.queue_bytes)],
+        );
+        metric(
+            "circolog_export_queue_records",
+            "gauge",
+            "Records waiting to be exported.",
+            &[("", c.queued)],
+        );
+    }
     out
 }
 

@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod clients;
 mod control;
+mod export;
 mod follow;
 mod gaps;
 mod hardening;

@@ -90,6 +90,17 @@ struct Args {
     /// overwritten (checked at least once a second; default: no age limit).
     #[arg(long = "max-age", value_name = "DURATION", value_parser = parse_duration)]
     max_age: Option<Duration>,
+    /// Export to this OTLP/HTTP logs endpoint (http://HOST:PORT/v1/logs,
+    /// usually the local collector): messages leave the RAM-only daemon.
+    #[arg(long = "export-otlp", value_name = "URL")]
+    export_otlp: Option<circolog::export::Endpoint>,
+    /// Messages to export as they arrive, in the query language of GET /
+    /// (default: none live).
+    #[arg(long = "export-query", value_name = "QUERY")]
+    export_query: Option<String>,
+    /// RAM for records waiting to be sent; past it the oldest are dropped.
+    #[arg(long = "export-buffer", value_name = "SIZE", default_value = "8M", value_parser = parse_size)]
+    export_buffer: usize,
     /// A client that takes none of a response for this long is closed.
     #[arg(long = "write-timeout", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     write_timeout: Duration,
@@ -345,7 +356,15 @@ fn run(args: Args) -> Result<(), String> {
     }
 
     let epoch_us = now_us();
-    let state = State::new(ring, epoch_us, ParseContext { tz }).with_max_age(args.max_age);
+    let mut state = State::new(ring, epoch_us, ParseContext { tz }).with_max_age(args.max_age);
+    let export_to = match &args.export_otlp {
+        Some(endpoint) => {
+            let (exporter, filter, addr) = exporter(&args, endpoint, epoch_us)?;
+            state = state.with_export(exporter, filter);
+            Some(addr)
+        }
+        None => None,
+    };
     let settings = serve::Settings {
         conn: circolog::conn::Config {
             max_head: args.max_head_bytes,
@@ -358,6 +377,7 @@ fn run(args: Args) -> Result<(), String> {
         max_message,
         max_senders: args.max_senders,
         socket_gid,
+        export_to,
     };
     let ingest = dgram::DgramIngest::new(sources, max_message)
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
@@ -444,6 +464,54 @@ fn check_io_uring() -> Result<(), String> {
         _ => err.to_string(),
     };
     Err(format!("io_uring is not available: {why}"))
+}
+
+/// The exporter `-export-otlp` asks for, the filter of `-export-query`, and
+/// the endpoint's address (resolved once, at start-up).
+fn exporter(
+    args: &Args,
+    endpoint: &circolog::export::Endpoint,
+    epoch_us: i64,
+) -> Result<
+    (
+        circolog::export::Exporter,
+        Option<circolog::query::Filter>,
+        std::net::SocketAddr,
+    ),
+    String,
+> {
+    use std::net::ToSocketAddrs;
+    let addr = (endpoint.host(), endpoint.port())
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| format!("cannot resolve the -export-otlp host {:?}", endpoint.host()))?;
+    let filter = args
+        .export_query
+        .as_deref()
+        .map(|q| {
+            circolog::query::Query::parse(q.strip_prefix('?').unwrap_or(q), epoch_us)
+                .map(|q| q.filter)
+                .map_err(|e| format!("bad -export-query {q:?}: {e}"))
+        })
+        .transpose()?;
+    let host_name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let exporter = circolog::export::Exporter::new(circolog::export::Config {
+        endpoint: endpoint.clone(),
+        buffer_bytes: args.export_buffer,
+        host_name,
+        epoch_us,
+    })
+    .map_err(|e| {
+        format!(
+            "-export-buffer {}: {e}",
+            config::format_size(args.export_buffer as u64)
+        )
+    })?;
+    Ok((exporter, filter, addr))
 }
 
 /// A ring that cannot be made, in the flags' own terms.

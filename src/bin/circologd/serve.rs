@@ -38,6 +38,8 @@ pub struct Settings {
     pub max_message: usize,
     pub max_senders: u64,
     pub socket_gid: Option<u32>,
+    /// `-export-otlp`'s address, when the state has an exporter.
+    pub export_to: Option<std::net::SocketAddr>,
 }
 
 /// The state every task works on, with one way in: [`Ctx::with`] lends it
@@ -153,6 +155,9 @@ pub async fn run(
         .map_err(|e| format!("cannot start receiving syslog datagrams: {e}"))?;
     tokio_uring::spawn(ingest_loop(ctx.clone(), efd));
     tokio_uring::spawn(housekeeping(ctx.clone()));
+    if let Some(addr) = ctx.settings.export_to {
+        tokio_uring::spawn(export_loop(ctx.clone(), addr));
+    }
     let tcp = |l: std::net::TcpListener| tokio::net::TcpListener::from_std(l);
     let unix = |l: std::os::unix::net::UnixListener| tokio::net::UnixListener::from_std(l);
     for l in listeners.tcp_ingest {
@@ -296,6 +301,120 @@ async fn housekeeping(ctx: Rc<Ctx>) {
             crate::sys::scrub_stack();
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), ctx.chores.notified()).await;
+    }
+}
+
+/// Drives the OTLP exporter's I/O: queues what was stored since its last
+/// turn, then connects, writes and reads as it says. One request at a time
+/// on one connection; a slow or dead endpoint only makes its queue wait
+/// (and, full, drop its oldest records), never ingestion.
+async fn export_loop(ctx: Rc<Ctx>, addr: std::net::SocketAddr) {
+    use circolog::export::{Action, CONNECT_TIMEOUT};
+    let mut out = Vec::new();
+    let mut conn: Option<Rc<tokio_uring::net::TcpStream>> = None;
+    let mut buf = Vec::with_capacity(READ_CHUNK);
+    let mut reading: Option<PendingRead> = None;
+    loop {
+        let now = Instant::now();
+        let more = ctx.with(|c| c.state.export_new(now));
+        let Some(action) = ctx.with(|c| c.state.exporter_mut().map(|x| x.poll(now, &mut out)))
+        else {
+            return;
+        };
+        let exporter = |f: &dyn Fn(&mut circolog::export::Exporter)| {
+            ctx.with(|c| c.state.exporter_mut().map(f))
+        };
+        let until = match action {
+            Action::Connect => {
+                let connected = tokio::time::timeout(
+                    CONNECT_TIMEOUT,
+                    tokio_uring::net::TcpStream::connect(addr),
+                )
+                .await;
+                match connected {
+                    Ok(Ok(s)) => {
+                        conn = Some(Rc::new(s));
+                        exporter(&|x| x.handle_connected(Instant::now()));
+                    }
+                    Ok(Err(e)) => {
+                        let why = format!("connecting to {addr}: {e}");
+                        exporter(&|x| x.handle_error(Instant::now(), &why));
+                    }
+                    Err(_) => {
+                        let why = format!("connecting to {addr}: timed out");
+                        exporter(&|x| x.handle_error(Instant::now(), &why));
+                    }
+                }
+                continue;
+            }
+            Action::Send => {
+                let written = match &conn {
+                    Some(s) => {
+                        let (r, b) = s.write_all(std::mem::take(&mut out)).await;
+                        out = b;
+                        r.map_err(|e| e.to_string())
+                    }
+                    None => Err("no connection".to_string()),
+                };
+                // The request holds copies of messages.
+                out.fill(0);
+                out.clear();
+                if let Err(why) = written {
+                    exporter(&|x| x.handle_error(Instant::now(), &why));
+                }
+                continue;
+            }
+            Action::Close => {
+                conn = None;
+                reading = None;
+                continue;
+            }
+            Action::Idle => None,
+            Action::Wait { until } => Some(tokio::time::Instant::from_std(until)),
+        };
+        if more {
+            yield_to_io().await;
+            continue;
+        }
+        let notified = ctx.stored.notified();
+        let read = conn.as_ref().map(|s| {
+            reading.get_or_insert_with(|| {
+                let s = s.clone();
+                let mut b = std::mem::take(&mut buf);
+                b.clear();
+                Box::pin(async move {
+                    let (r, b) = s.read(b).await;
+                    (r, b)
+                })
+            })
+        });
+        let read_done = async {
+            match read {
+                Some(r) => r.as_mut().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            (r, b) = read_done => {
+                reading = None;
+                buf = b;
+                match r {
+                    Ok(0) => exporter(&|x| x.handle_eof(Instant::now())),
+                    Ok(n) => {
+                        let data = &buf[..n];
+                        exporter(&|x| x.handle_response(Instant::now(), data))
+                    }
+                    Err(e) => {
+                        let why = e.to_string();
+                        exporter(&|x| x.handle_error(Instant::now(), &why))
+                    }
+                };
+                buf.fill(0);
+            }
+            () = sleep_until_opt(until) => {}
+            () = notified => {}
+        }
     }
 }
 
