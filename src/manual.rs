@@ -367,6 +367,9 @@ The same counters in the Prometheus text format.",
 * SIGUSR1
 Toggle pause, as POST /pause/toggle.
 
+* SIGHUP
+Ignored, and said on stderr: circologd keeps no files to reopen.
+
 * SIGTERM, SIGINT
 Stop: followers get a close frame, the socket files circologd created are \
 removed, and it exits 0.",
@@ -376,7 +379,10 @@ removed, and it exits 0.",
         body: "\
 Sockets passed by systemd (LISTEN_FDS, LISTEN_FDNAMES) are used: by their \
 FileDescriptorName= (syslog, query, ctl), else by matching the path or address \
-of a flag, else by kind (datagram sockets are syslog inputs). The repository \
+of a flag, else by kind (datagram sockets are syslog inputs); unix datagram \
+inputs get SO_PASSCRED. With NOTIFY_SOCKET set it sends READY=1 once it \
+serves, STOPPING=1 on stop, and WATCHDOG=1 at half of WATCHDOG_USEC from the \
+event loop itself. The repository \
 ships circologd.socket and circologd.service (dist/systemd/), which work as \
 they are: Type=notify, the three sockets with their names and modes, a \
 dedicated user, and the hardening a log daemon deserves.",
@@ -391,8 +397,14 @@ lock that RLIMIT_MEMLOCK refuses. Sizes are written as -buffer-bytes takes \
 them (64M, 1G). Bad input from anyone is a clear error, never a crash: a \
 request head over -max-head-bytes is a 431; a client that has not sent its \
 head within -head-timeout, or idles on keep-alive for -idle-timeout, is \
-closed; past -max-clients new clients get 503; a websocket frame over \
--max-ws-frame closes with 1009.",
+closed; a request body must arrive within -head-timeout too; a client that \
+takes none of a response for -write-timeout is closed; past -max-clients new \
+clients get 503, past -max-senders new TCP senders are closed at once; a \
+websocket frame over -max-ws-frame closes with 1009, an upgrade without \
+Sec-WebSocket-Version 13 is 426. On a loopback -query-addr, a request whose \
+Host is not a loopback name is 403. At start-up the soft RLIMIT_NOFILE is \
+raised to the hard limit, and limits that cannot fit it, or that make the \
+daemon unusable (-max-clients 0), are refused.",
     },
     Section {
         title: "EXAMPLES",
