@@ -537,8 +537,25 @@ impl Stream {
         Ok(())
     }
 
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
     /// Writes `out` (its own bytes, then the shared slices) and empties it.
+    /// A small answer goes straight to the socket when it takes it all;
+    /// long streams go through the ring, whose waits let the others run.
     async fn write_out(&self, out: &mut Out) -> io::Result<()> {
+        if out.shared.is_empty() && out.bytes.len() <= SMALL_ANSWER {
+            let n = crate::sys::send_ready(self.raw_fd(), &out.bytes)?;
+            out.bytes.drain(..n);
+            if out.bytes.is_empty() {
+                return Ok(());
+            }
+        }
         let bytes = std::mem::take(&mut out.bytes);
         if out.shared.is_empty() {
             let (r, b) = self.write_all(bytes).await;
@@ -674,6 +691,11 @@ fn now() -> Now {
 
 /// Bytes read from a client per read.
 const READ_CHUNK: usize = 16 * 1024;
+/// Answers this small are written straight to the socket when it takes
+/// them (see `Stream::write_out`).
+const SMALL_ANSWER: usize = 16 * 1024;
+/// Reads in a row without waiting on the ring, at most.
+const SYNC_READS: u32 = 4;
 
 type PendingRead = Pin<Box<dyn Future<Output = (io::Result<usize>, Vec<u8>)>>>;
 
@@ -694,6 +716,7 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
     // The one read of this socket, kept across turns until it completes:
     // a read dropped unfinished would lose what it read.
     let mut reading: Option<PendingRead> = None;
+    let mut sync_reads = 0;
     loop {
         let want = ctx.with(|c| conn.poll_output(now(), &mut c.state, &mut c.fanout, &mut out));
         if role == Role::Control {
@@ -723,6 +746,26 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
             Want::Read { deadline } => (Some(tokio::time::Instant::from_std(deadline)), false),
             Want::Wait => (None, true),
         };
+        // What is there already is read at once (see `sys::recv_ready`),
+        // but a few times in a row at most: a client that keeps the socket
+        // full must still wait on the ring like everyone else.
+        sync_reads += 1;
+        if reading.is_none() && !wait && sync_reads <= SYNC_READS {
+            buf.resize(READ_CHUNK, 0);
+            let ready = crate::sys::recv_ready(stream.raw_fd(), &mut buf);
+            let n = ready.as_ref().map_or(0, |n| n.unwrap_or(0));
+            match ready {
+                Ok(Some(0)) | Err(_) => conn.handle_eof(now()),
+                Ok(Some(_)) => conn.handle_input(now(), &buf[..n]),
+                Ok(None) => {}
+            }
+            buf[..n].fill(0);
+            buf.clear();
+            if !matches!(ready, Ok(None)) {
+                continue;
+            }
+        }
+        sync_reads = 0;
         let read = reading.get_or_insert_with(|| {
             let s = stream.clone();
             let mut b = std::mem::take(&mut buf);
