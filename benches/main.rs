@@ -22,6 +22,8 @@ mod peers;
 #[path = "circolog/send.rs"]
 mod send;
 // The half of it that holds its `unsafe`.
+#[path = "circolog/sink.rs"]
+mod sink;
 #[allow(dead_code, unused_imports)]
 #[path = "../src/bin/circologd/sys.rs"]
 mod sys;
@@ -405,6 +407,45 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
             ),
         );
     }
+
+    // The OTLP exporter on, a tenth of the messages (those whose counter
+    // ends in 0) exported to a local receiver that answers at once.
+    let otlp = sink::Sink::start().map_err(|e| format!("OTLP sink: {e}"))?;
+    let url = otlp.url();
+    let mut dx = Circolog::start(
+        &["-export-otlp", &url, "-export-query", "re=n.[0-9]{9}0 "],
+        false,
+    )?;
+    let dx_sock = dx.syslog.clone();
+    let base = spec(Dest::Unix(dx_sock.clone()), Mode::Send, 120, cfg.limit());
+    let count = cfg.count_for(&mut dx, &base, false)?;
+    let mut targets: Vec<(&mut dyn Sink, Dest)> = vec![
+        (&mut plain, Dest::Unix(plain_path.clone())),
+        (&mut dx, Dest::Unix(dx_sock.clone())),
+    ];
+    let r = side_by_side(&mut targets, &base, &[count; 2], false, cfg.runs)?;
+    let (p, ours) = (summarize(&r[0]), summarize(&r[1]));
+    let status = dx.status()?;
+    let x = &status["export"];
+    table.row(
+        "unix dgram 120 B, send(), exporting 10 % over OTLP",
+        &fmt_rate(ours.rate),
+        &format!("drain {}", fmt_rate(p.rate)),
+        Some(ours.rate / p.rate),
+        &format!(
+            "-export-query 're=n.[0-9]{{9}}0 ' to a local receiver answering 200; exported {}, \
+             dropped {}, {} requests; target ≥ 0.9",
+            x["exported"],
+            x["dropped"],
+            otlp.requests.load(std::sync::atomic::Ordering::Relaxed)
+        ),
+    );
+    eprintln!(
+        "   exporting 10 %: circologd {}, drain {}",
+        fmt_rate(ours.rate),
+        fmt_rate(p.rate)
+    );
+    drop(dx);
 
     // UDP: what is stored versus what was sent.
     let base = spec(Dest::Udp(d_addr), Mode::Send, 120, cfg.limit());
