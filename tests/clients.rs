@@ -1016,3 +1016,270 @@ fn wsdump_follows_over_tcp() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+// ---- the query language's flags, and gaps ----
+
+/// Every filter of the query language has its flag, passed through as the
+/// daemon's parameter: lists that repeat, `!`, `--re`, `--not`, the times,
+/// `--after-seq`, and journalctl's `-p` and `-o`.
+#[test]
+fn tail_takes_every_filter_of_the_query_language() {
+    let d = daemon().start();
+    d.send_unix(b"<131>1 - h1 sshd - - - alpha one"); // local0.err, seq 0
+    d.send_unix(b"<14>1 - h2 cron - - - beta two"); // user.info
+    d.send_unix(b"<15>1 - h1 nginx - - - gamma three"); // user.debug
+    d.send_unix(b"<38>1 - h3 atd - - - delta four"); // auth.info, seq 3
+    d.wait_stored(4);
+    assert_eq!(
+        messages(&d, &["--app", "sshd,nginx"]),
+        ["alpha one", "gamma three"]
+    );
+    assert_eq!(
+        messages(&d, &["--app", "sshd", "--app", "nginx,atd"]),
+        ["alpha one", "gamma three", "delta four"]
+    );
+    assert_eq!(
+        messages(&d, &["--app", "!cron", "--app", "!atd"]),
+        ["alpha one", "gamma three"]
+    );
+    assert_eq!(
+        messages(&d, &["--host", "h1", "--host", "h3"]),
+        ["alpha one", "gamma three", "delta four"]
+    );
+    assert_eq!(messages(&d, &["--host", "!h1"]), ["beta two", "delta four"]);
+    assert_eq!(
+        messages(&d, &["--fac", "!user", "--fac", "!auth"]),
+        ["alpha one"]
+    );
+    assert_eq!(
+        messages(&d, &["--re", "^(beta|delta) "]),
+        ["beta two", "delta four"]
+    );
+    assert_eq!(messages(&d, &["--re", "(?i)ALPHA"]), ["alpha one"]);
+    assert_eq!(
+        messages(&d, &["--not", "two"]),
+        ["alpha one", "gamma three", "delta four"]
+    );
+    assert_eq!(messages(&d, &["-p", "err"]), ["alpha one"]);
+    assert_eq!(messages(&d, &["-p", "!info"]), ["gamma three"]);
+    assert_eq!(
+        messages(&d, &["--after-seq", "1"]),
+        ["gamma three", "delta four"]
+    );
+    assert_eq!(
+        messages(&d, &["-after-seq", "2", "-not", "x", "-re", "four"]),
+        ["delta four"]
+    );
+    // `-o` is `--fmt`.
+    assert_eq!(
+        tail_lines(&d, &["-o", "raw", "-n", "1"]),
+        ["<38>1 - h3 atd - - - delta four"]
+    );
+    // Times: an age, and RFC 3339 taken from what the daemon says.
+    assert_eq!(messages(&d, &["--since", "1h"]).len(), 4);
+    assert!(messages(&d, &["--until", "1h"]).is_empty());
+    std::thread::sleep(Duration::from_millis(20));
+    d.send_unix(b"<14>1 - h4 late - - - epsilon");
+    d.wait_stored(5);
+    let late = d.json("app=late");
+    let received = late[0]["received"].as_str().expect("received");
+    assert_eq!(messages(&d, &["--since", received]), ["epsilon"]);
+    assert_eq!(
+        messages(&d, &["--until", received, "--since", "1d"]).len(),
+        4
+    );
+    // Bad values: the daemon's one-line reason, or ours.
+    for bad in [
+        &["--since", "10 parsecs"][..],
+        &["--until", "2026-12-01T05:00:00"],
+        &["--re", "(unclosed"],
+        &["--fac", "user,nosuch"],
+    ] {
+        let err = one_line_error(&tail(&d, bad));
+        assert!(
+            err.starts_with("circolog-tail: circologd refused the query: "),
+            "{bad:?}: {err}"
+        );
+    }
+    let err = one_line_error(&tail(&d, &["--app", "sshd", "--app", "!cron"]));
+    assert!(err.starts_with("circolog-tail: --app: "), "{err}");
+    // Flags that cannot go together, or a seq that is not one: the usage
+    // error, exit 2.
+    for bad in [
+        &["--after-seq", "1", "-n", "3"][..],
+        &["--after-seq", "last"],
+    ] {
+        let out = tail(&d, bad);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(
+            err.lines()
+                .next()
+                .is_some_and(|l| l.contains("--after-seq")),
+            "{err}"
+        );
+    }
+}
+
+/// `--after-seq` past what the ring still holds: how many are lost comes
+/// first, on standard error, or on standard output as a json notice.
+#[test]
+fn a_dump_after_an_evicted_seq_says_how_many_are_lost() {
+    let d = daemon().args(&["-buffer-size", "10"]).start();
+    for i in 0..30 {
+        d.send_unix(&msg("a", i));
+    }
+    d.wait_stored(30);
+    let out = tail(&d, &["--after-seq", "4", "--fmt", "raw"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "circolog-tail: skipped 15 messages that circologd overwrote before they were read\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 10);
+    let out = tail(&d, &["--after-seq", "4", "--fmt", "json"]);
+    assert!(out.status.success() && out.stderr.is_empty());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 11);
+    assert_eq!(lines[0]["skipped"], 15, "{:?}", lines[0]);
+    assert_eq!(lines[1]["message"], "message 20");
+    // Nothing lost: nothing said.
+    assert_eq!(messages(&d, &["--after-seq", "25"]), numbered(26..30));
+}
+
+/// The count a skipped notice on standard error tells, if it is one.
+fn skipped_count(line: &str) -> Option<u64> {
+    line.strip_prefix("circolog-tail: skipped ")?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Sends `n` messages `bulk I` from `app` through one socket.
+fn send_bulk(d: &Daemon, app: &str, n: u32) {
+    let s = UnixDatagram::unbound().expect("socket");
+    for i in 0..n {
+        let m = format!("<14>1 - host {app} - - - bulk {i}");
+        s.send_to(m.as_bytes(), &d.syslog).expect("send");
+    }
+}
+
+/// A follower stopped (Ctrl-Z) while 30 000 messages go through a 100-slot
+/// ring loses most of them: when it goes on it says how many, and what it
+/// prints and what it says it lost add up to what was sent.
+#[test]
+fn a_stopped_follower_overtaken_by_the_ring_says_how_many_it_lost() {
+    const BULK: u32 = 30_000;
+    let d = daemon().args(&["-buffer-size", "100"]).start();
+    let mut sent = 0;
+    for fmt in ["short", "syslog", "raw", "json"] {
+        let app = format!("gap-{fmt}");
+        let mut f = Follower::spawn(&mut tail_cmd(
+            &d.query,
+            &["-f", "-n", "0", "--fmt", fmt, "--app", &app],
+        ));
+        wait_followers(&d, 1);
+        d.send_unix(&msg(&app, 0));
+        sent += 1;
+        assert!(f.line().contains("message 0"), "{fmt}");
+        signal(f.child.id(), "-STOP");
+        send_bulk(&d, &app, BULK);
+        d.send_unix(&msg(&app, 1));
+        sent += BULK + 1;
+        d.wait_stored(u64::from(sent));
+        signal(f.child.id(), "-CONT");
+        let (mut printed, mut lost) = (0u64, 0u64);
+        loop {
+            let line = f.line();
+            if line.contains("message 1") {
+                break;
+            }
+            if fmt == "json" {
+                let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+                if let Some(n) = v["skipped"].as_u64() {
+                    lost += n;
+                    continue;
+                }
+            }
+            assert!(line.contains("bulk "), "{fmt}: {line}");
+            printed += 1;
+        }
+        // Standard error is its own pipe: what was said before the last
+        // line may still be on its way.
+        std::thread::sleep(Duration::from_millis(200));
+        let said: Vec<String> = f.err.try_iter().collect();
+        if fmt == "json" {
+            assert!(said.is_empty(), "{said:?}");
+        } else {
+            assert!(!said.is_empty(), "{fmt}: nothing said about a gap");
+            for line in &said {
+                lost += skipped_count(line).unwrap_or_else(|| panic!("{fmt}: {line}"));
+            }
+        }
+        assert!(lost > 0, "{fmt}: printed {printed}, nothing lost");
+        assert_eq!(printed + lost, u64::from(BULK), "{fmt}: {printed} + {lost}");
+        drop(f);
+        wait_followers(&d, 0);
+    }
+}
+
+/// A follower whose connection comes back after the ring has overwritten
+/// what it had not printed says so when it resumes.
+#[test]
+fn a_resume_that_finds_messages_evicted_says_how_many() {
+    const BULK: u32 = 3_000;
+    let d = daemon().args(&["-buffer-size", "100"]).start();
+    let proxy = Proxy::start(d.dir.path(), &d.query);
+    for fmt in ["short", "raw", "json"] {
+        let app = format!("back-{fmt}");
+        let mut f = Follower::spawn(&mut tail_cmd(
+            &proxy.path,
+            &["-f", "-n", "0", "--fmt", fmt, "--app", &app],
+        ));
+        wait_followers(&d, 1);
+        d.send_unix(&msg(&app, 0));
+        assert!(f.line().contains("message 0"), "{fmt}");
+        proxy.cut();
+        assert!(f.err_line().contains("lost connection"), "{fmt}");
+        wait_followers(&d, 0);
+        send_bulk(&d, &app, BULK);
+        d.send_unix(&msg(&app, 1));
+        std::thread::sleep(Duration::from_millis(100));
+        proxy.restore();
+        let mut printed = 0u64;
+        let mut lost = 0u64;
+        loop {
+            let line = f.line();
+            if line.contains("message 1") {
+                break;
+            }
+            if let Some(n) = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v["skipped"].as_u64())
+            {
+                assert_eq!(fmt, "json", "{line}");
+                lost += n;
+                continue;
+            }
+            assert!(line.contains("bulk "), "{fmt}: {line}");
+            printed += 1;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for line in f.err.try_iter() {
+            if let Some(n) = skipped_count(&line) {
+                assert_ne!(fmt, "json", "{line}");
+                lost += n;
+            } else {
+                assert!(line.contains("reconnected"), "{fmt}: {line}");
+            }
+        }
+        // The ring holds the last 99 bulk messages and `message 1`.
+        assert_eq!((printed, lost), (99, u64::from(BULK) - 99), "{fmt}");
+        drop(f);
+        wait_followers(&d, 0);
+    }
+}

@@ -39,7 +39,22 @@ use circolog::manual;
 
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &[
-    "lines", "follow", "fmt", "color", "sev", "fac", "host", "app", "grep", "socket", "addr",
+    "lines",
+    "follow",
+    "fmt",
+    "color",
+    "sev",
+    "fac",
+    "host",
+    "app",
+    "grep",
+    "re",
+    "not",
+    "since",
+    "until",
+    "after-seq",
+    "socket",
+    "addr",
     "generate",
 ];
 
@@ -76,7 +91,8 @@ struct Args {
         value_name = "N",
         default_value = "10",
         allow_negative_numbers = true,
-        value_parser = parse_lines
+        value_parser = parse_lines,
+        conflicts_with = "after_seq"
     )]
     lines: Lines,
 
@@ -85,32 +101,55 @@ struct Args {
     follow: bool,
 
     /// Output format
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Fmt::Short)]
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = Fmt::Short)]
     fmt: Fmt,
 
     /// Colour lines by severity
     #[arg(long, alias = "colour", value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
     color: ColorArg,
 
-    /// Only messages of severity LEVEL or more important (emerg … debug, or 0-7)
-    #[arg(long, value_name = "LEVEL")]
+    /// Only messages of severity LEVEL or more important (emerg … debug, or 0-7; !LEVEL: less severe)
+    #[arg(short = 'p', long, value_name = "LEVEL")]
     sev: Option<String>,
 
-    /// Only these facilities (kern, user, auth, local0, … or numbers; comma-separated)
+    /// Only these facilities (kern, user, auth, local0, … or numbers; comma-separated,
+    /// repeatable; a leading ! leaves them out)
     #[arg(long, value_name = "F[,F…]")]
-    fac: Option<String>,
+    fac: Vec<String>,
 
-    /// Only messages from this hostname (`-`: those without one)
-    #[arg(long, value_name = "HOST")]
-    host: Option<String>,
+    /// Only messages from these hostnames (`-`: those without one; comma-separated,
+    /// repeatable; a leading ! leaves them out)
+    #[arg(long, value_name = "HOST[,HOST…]")]
+    host: Vec<String>,
 
-    /// Only messages from this app-name (`-`: those without one)
-    #[arg(long, value_name = "APP")]
-    app: Option<String>,
+    /// Only messages from these app-names (`-`: those without one; comma-separated,
+    /// repeatable; a leading ! leaves them out)
+    #[arg(long, value_name = "APP[,APP…]")]
+    app: Vec<String>,
 
     /// Only messages whose text contains TEXT (case-sensitive)
     #[arg(long, value_name = "TEXT")]
     grep: Option<String>,
+
+    /// Only messages whose text matches the regular expression (Rust regex syntax; (?i) ignores case)
+    #[arg(long, value_name = "REGEX")]
+    re: Option<String>,
+
+    /// Only messages whose text does not contain TEXT
+    #[arg(long, value_name = "TEXT")]
+    not: Option<String>,
+
+    /// Only messages received at or after TIME: RFC 3339 (2026-12-01T05:00:00Z) or an age (30s, 10m, 2h, 1d)
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+
+    /// Only messages received before TIME: RFC 3339 or an age
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+
+    /// Start after the message with this seq (a cursor from X-Circolog-Last-Seq or a json line), instead of -n
+    #[arg(long, value_name = "SEQ")]
+    after_seq: Option<u64>,
 
     /// circologd's query socket [default: /run/circolog-query.sock as root, else
     /// $XDG_RUNTIME_DIR/circolog/circolog-query.sock or /tmp/circolog-UID/circolog-query.sock]
@@ -214,12 +253,19 @@ fn run(args: &Args) -> Result<()> {
     );
     let filters = Filters {
         sev: args.sev.clone(),
-        fac: args.fac.clone(),
-        host: args.host.clone(),
-        app: args.app.clone(),
+        fac: client::join_list("fac", &args.fac).map_err(Failure::Error)?,
+        host: client::join_list("host", &args.host).map_err(Failure::Error)?,
+        app: client::join_list("app", &args.app).map_err(Failure::Error)?,
         grep: args.grep.clone(),
+        re: args.re.clone(),
+        not: args.not.clone(),
+        from: args.since.clone(),
+        until: args.until.clone(),
     };
-    let initial = args.lines.0.map_or(Start::All, Start::Last);
+    let initial = match args.after_seq {
+        Some(seq) => Start::Since(seq),
+        None => args.lines.0.map_or(Start::All, Start::Last),
+    };
     let mut out = Output::new(args.fmt, color, args.follow);
     if args.follow {
         follow(&target, &filters, initial, &mut out)
@@ -306,13 +352,13 @@ impl Target {
         )
     }
 
-    /// `GET path` on a new connection, the body handed to `sink` as it
-    /// comes when the answer is a 200. Answers that are not (a refusal,
+    /// `GET path` on a new connection, the body handed to `sink` (with the
+    /// response head) as it comes when the answer is a 200. Answers that are not (a refusal,
     /// the wrong API) are turned into the line that says why.
     fn get(
         &self,
         path: &str,
-        mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+        mut sink: impl FnMut(&client::Head, &[u8]) -> io::Result<()>,
     ) -> Result<client::Head, Open> {
         let mut conn = self.connect()?;
         let mut error_body = Vec::new();
@@ -321,7 +367,7 @@ impl Target {
             &client::request("GET", path, self.host()),
             |head, body| {
                 if head.status == 200 {
-                    sink(body)
+                    sink(head, body)
                 } else {
                     keep_some(&mut error_body, body);
                     Ok(())
@@ -470,10 +516,22 @@ impl From<Open> for Failure {
 // ---- without -f ----
 
 /// `GET /`: the last messages, streamed to standard output as they come.
+/// A start after a seq the ring no longer holds (`--after-seq`) says first
+/// how many messages are lost (`X-Circolog-Skipped`).
 fn dump(target: &Target, filters: &Filters, start: Start, out: &mut Output) -> Result<()> {
     let path = format!("/?{}", query_string(start, out.fmt.dump_wire(), filters));
     let mut lines = LineSplitter::default();
-    target.get(&path, |body| lines.feed(body, |line| out.line(line)))?;
+    let mut told = false;
+    let head = target.get(&path, |head, body| {
+        if !told {
+            told = true;
+            out.skipped_header(head)?;
+        }
+        lines.feed(body, |line| out.line(line))
+    })?;
+    if !told {
+        out.skipped_header(&head).map_err(output_failed)?;
+    }
     lines.finish(|line| out.line(line)).map_err(output_failed)?;
     out.flush()
 }
@@ -578,7 +636,7 @@ fn open(
     out: &mut Output,
 ) -> Result<(WebSocket<Conn>, Cursor), Open> {
     let probe = format!("/?{}", query_string(Start::Last(0), "json", filters));
-    let head = target.get(&probe, |_| Ok(()))?;
+    let head = target.get(&probe, |_, _| Ok(()))?;
     if !client::is_query_answer(&head) {
         return Err(Open::Stop(Failure::Error(format!(
             "{}: no X-Circolog-Epoch in the answer: it is not circologd's query API",
@@ -663,7 +721,7 @@ fn fetch_raw(
 ) -> Result<(), Open> {
     let path = format!("/?{}", query_string(start, "raw", filters));
     let mut lines = LineSplitter::default();
-    let head = target.get(&path, |body| lines.feed(body, |line| out.line(line)))?;
+    let head = target.get(&path, |_, body| lines.feed(body, |line| out.line(line)))?;
     lines
         .finish(|line| out.line(line))
         .map_err(|e| Open::Stop(output_failed(e)))?;
@@ -853,6 +911,28 @@ impl Output {
             _ => self.plain(text.as_bytes(), None),
         };
         written.map(|()| false).map_err(output_failed)
+    }
+
+    /// The gap a dump's `X-Circolog-Skipped` tells of, if any: a notice
+    /// line, on standard output in json as a follower's frame would be.
+    fn skipped_header(&mut self, head: &client::Head) -> io::Result<()> {
+        let Some(count) = head
+            .header("x-circolog-skipped")
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|&n| n > 0)
+        else {
+            return Ok(());
+        };
+        if self.fmt != Fmt::Json {
+            notice(&skipped_line(count));
+            return Ok(());
+        }
+        let epoch = head
+            .header("x-circolog-epoch")
+            .and_then(|e| e.parse::<i64>().ok())
+            .unwrap_or_default();
+        let line = format!("{{\"skipped\":{count},\"epoch\":{epoch}}}");
+        self.plain(line.as_bytes(), None)
     }
 
     fn short(&mut self, m: &client::JsonMessage) -> io::Result<()> {
