@@ -1283,3 +1283,145 @@ fn a_resume_that_finds_messages_evicted_says_how_many() {
         wait_followers(&d, 0);
     }
 }
+
+// ---- several sources ----
+
+/// Without -f, the last N of several daemons, merged by receive time and
+/// labelled with their source.
+#[test]
+fn tail_merges_the_last_messages_of_several_daemons() {
+    let a = daemon().start();
+    let b = daemon().query_net().start();
+    let b_addr = b.query_addr.expect("addr").to_string();
+    // Alternately, each stored before the next is sent: their receive
+    // times are in this order.
+    for i in 0..6 {
+        let d = if i % 2 == 0 { &a } else { &b };
+        d.send_unix(format!("<14>1 - host{} app - - - m{i}", i % 2).as_bytes());
+        d.wait_stored(i / 2 + 1);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let a_src = format!("a={}", a.query.display());
+    let b_src = format!("b={b_addr}");
+    let run = |args: &[&str]| {
+        let out = Command::new(TAIL)
+            .args(["--source", &a_src, "--source", &b_src])
+            .args(args)
+            .env("TZ", "UTC")
+            .output()
+            .expect("run circolog-tail");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success() && err.is_empty(), "{args:?}: {err}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let json: Vec<serde_json::Value> = run(&["-n", "4", "-o", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let got: Vec<(&str, &str)> = json
+        .iter()
+        .map(|v| {
+            (
+                v["source"].as_str().expect("source"),
+                v["message"].as_str().expect("message"),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("a", "m2"), ("b", "m3"), ("a", "m4"), ("b", "m5")]);
+    // The rest of the line is the daemon's.
+    assert_eq!(json[0]["app_name"], "app");
+    let short = run(&["-n", "3", "--app", "app"]);
+    let short: Vec<&str> = short.lines().collect();
+    assert_eq!(short.len(), 3, "{short:?}");
+    for (line, (src, host, text)) in short.iter().zip([
+        ("b", "host1", "m3"),
+        ("a", "host0", "m4"),
+        ("b", "host1", "m5"),
+    ]) {
+        assert!(line.starts_with(&format!("[{src}] ")), "{line}");
+        assert!(line.ends_with(&format!(" {host} app: {text}")), "{line}");
+    }
+    // Filters go to every daemon; -n -1 is all of them, in order.
+    assert_eq!(
+        run(&["-n", "-1", "--grep", "m1", "-o", "syslog"])
+            .lines()
+            .count(),
+        1
+    );
+    let all = run(&["-n", "-1", "-o", "json"]);
+    let texts: Vec<String> = all
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["message"].to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        (0..6).map(|i| format!("\"m{i}\"")).collect::<Vec<_>>()
+    );
+    // Repeated --socket: labelled with the path.
+    let out = Command::new(TAIL)
+        .args(["--socket"])
+        .arg(&a.query)
+        .args(["--addr", &b_addr, "-n", "2", "-o", "json"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let sources: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["source"].to_string())
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            format!("{:?}", a.query.display().to_string()),
+            format!("{b_addr:?}")
+        ]
+    );
+}
+
+/// A daemon of several that is not there: said once, with its name; the
+/// others are printed, and the exit status says it.
+#[test]
+fn a_source_that_is_down_is_said_and_the_others_printed() {
+    let a = daemon().start();
+    a.send_unix(b"<14>1 - h app - - - here");
+    a.wait_stored(1);
+    let gone = a.dir.path().join("nobody.sock");
+    let out = Command::new(TAIL)
+        .arg("--source")
+        .arg(format!("a={}", a.query.display()))
+        .arg("--source")
+        .arg(format!("gone={}", gone.display()))
+        .args(["-o", "json"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("circolog-tail: [gone] "), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one json line");
+    assert_eq!((&v["source"], &v["message"]), (&"a".into(), &"here".into()));
+    // What several sources cannot do, said in one line.
+    let two = |args: &[&str]| {
+        let mut c = Command::new(TAIL);
+        c.arg("--socket").arg(&a.query).arg("--socket").arg(&gone);
+        one_line_error(&c.args(args).output().expect("run"))
+    };
+    assert!(two(&["-o", "raw"]).contains("--fmt raw takes one source"));
+    assert!(two(&["--after-seq", "3"]).contains("--after-seq"));
+    let same = one_line_error(
+        &Command::new(TAIL)
+            .arg("--socket")
+            .arg(&a.query)
+            .arg("--source")
+            .arg(format!("{}=/x/y", a.query.display()))
+            .output()
+            .expect("run"),
+    );
+    assert!(same.contains("two sources named"), "{same}");
+    let bad = Command::new(TAIL)
+        .args(["--source", "noequals"])
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=SOCKET"));
+}

@@ -55,6 +55,7 @@ const LONG_FLAGS: &[&str] = &[
     "after-seq",
     "socket",
     "addr",
+    "source",
     "generate",
 ];
 
@@ -152,13 +153,47 @@ struct Args {
     after_seq: Option<u64>,
 
     /// circologd's query socket [default: /run/circolog-query.sock as root, else
-    /// $XDG_RUNTIME_DIR/circolog/circolog-query.sock or /tmp/circolog-UID/circolog-query.sock]
-    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
-    socket: Option<PathBuf>,
+    /// $XDG_RUNTIME_DIR/circolog/circolog-query.sock or /tmp/circolog-UID/circolog-query.sock];
+    /// repeatable, with --addr and --source: several daemons, merged
+    #[arg(long, value_name = "PATH")]
+    socket: Vec<PathBuf>,
 
-    /// circologd's query address on TCP (its -query-addr), instead of the unix socket
+    /// circologd's query address on TCP (its -query-addr), instead of the unix socket; repeatable
     #[arg(long, value_name = "HOST:PORT", value_parser = client::parse_addr)]
-    addr: Option<String>,
+    addr: Vec<String>,
+
+    /// One of several daemons, named: its lines are labelled [NAME] (a "source" field in json); repeatable
+    #[arg(long, value_name = "NAME=SOCKET|HOST:PORT", value_parser = parse_source)]
+    source: Vec<Source>,
+}
+
+/// One daemon to read, and the label of its lines when there are several.
+#[derive(Clone, Debug)]
+struct Source {
+    name: String,
+    target: Target,
+}
+
+/// `--source NAME=SOCKET|HOST:PORT`: a path (with a `/`) is a unix socket,
+/// anything else a TCP address.
+fn parse_source(s: &str) -> Result<Source, String> {
+    let Some((name, place)) = s.split_once('=') else {
+        return Err("takes NAME=SOCKET or NAME=HOST:PORT".to_string());
+    };
+    if name.is_empty() || name.contains(['[', ']']) || name.chars().any(char::is_control) {
+        return Err(format!(
+            "the name before = is a label: not empty, no brackets or control characters, not {name:?}"
+        ));
+    }
+    let target = if place.contains('/') {
+        Target::Unix(PathBuf::from(place))
+    } else {
+        Target::Tcp(client::parse_addr(place)?)
+    };
+    Ok(Source {
+        name: name.to_string(),
+        target,
+    })
 }
 
 /// `-n`: how many of the last messages; `None` for all.
@@ -211,6 +246,9 @@ enum Failure {
     Quiet,
     /// One line for standard error.
     Error(String),
+    /// Already said on standard error (a source of several that did not
+    /// answer): exit status 2 and nothing more.
+    Told,
 }
 
 type Result<T, E = Failure> = std::result::Result<T, E>;
@@ -227,6 +265,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) | Err(Failure::Quiet) => ExitCode::SUCCESS,
+        Err(Failure::Told) => ExitCode::from(2),
         Err(Failure::Error(msg)) => {
             let _ = writeln!(io::stderr(), "circolog-tail: {msg}");
             ExitCode::from(2)
@@ -235,11 +274,33 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<()> {
-    let target = match (&args.addr, &args.socket) {
-        (Some(addr), _) => Target::Tcp(addr.clone()),
-        (None, Some(path)) => Target::Unix(path.clone()),
-        (None, None) => Target::Unix(circolog::config::default_paths().query),
-    };
+    let mut sources: Vec<Source> = args
+        .socket
+        .iter()
+        .map(|p| Source {
+            name: p.display().to_string(),
+            target: Target::Unix(p.clone()),
+        })
+        .chain(args.addr.iter().map(|a| Source {
+            name: a.clone(),
+            target: Target::Tcp(a.clone()),
+        }))
+        .chain(args.source.iter().cloned())
+        .collect();
+    for (i, s) in sources.iter().enumerate() {
+        if sources[..i].iter().any(|o| o.name == s.name) {
+            return Err(Failure::Error(format!(
+                "two sources named {:?}: each needs its own name (--source NAME=…)",
+                s.name
+            )));
+        }
+    }
+    if sources.is_empty() {
+        sources.push(Source {
+            name: String::new(),
+            target: Target::Unix(circolog::config::default_paths().query),
+        });
+    }
     let choice = match args.color {
         ColorArg::Auto => ColorChoice::Auto,
         ColorArg::Always => ColorChoice::Always,
@@ -267,16 +328,34 @@ fn run(args: &Args) -> Result<()> {
         None => args.lines.0.map_or(Start::All, Start::Last),
     };
     let mut out = Output::new(args.fmt, color, args.follow);
-    if args.follow {
-        follow(&target, &filters, initial, &mut out)
-    } else {
-        dump(&target, &filters, initial, &mut out)
+    if let [one] = sources.as_slice() {
+        return if args.follow {
+            follow(&one.target, &filters, initial, &mut out)
+        } else {
+            dump(&one.target, &filters, initial, &mut out)
+        };
     }
+    // Several daemons: seqs are each daemon's own, and the raw bytes carry
+    // no receive time to merge by.
+    let refuse = if args.follow {
+        Some("-f over several sources is not supported yet: follow one daemon at a time")
+    } else if args.after_seq.is_some() {
+        Some("--after-seq is a seq of one daemon: it takes one source")
+    } else if args.fmt == Fmt::Raw {
+        Some("--fmt raw takes one source: the bytes as received carry no receive time to merge by")
+    } else {
+        None
+    };
+    if let Some(why) = refuse {
+        return Err(Failure::Error(why.to_string()));
+    }
+    dump_many(&sources, &filters, initial, &mut out)
 }
 
 // ---- connections ----
 
 /// Where the daemon's query API is.
+#[derive(Clone, Debug)]
 enum Target {
     Unix(PathBuf),
     Tcp(String),
@@ -534,6 +613,64 @@ fn dump(target: &Target, filters: &Filters, start: Start, out: &mut Output) -> R
     }
     lines.finish(|line| out.line(line)).map_err(output_failed)?;
     out.flush()
+}
+
+/// `GET /` of several daemons, merged by receive time: the last N of all
+/// of them are among the last N of each, so each is asked for its last N
+/// (`fmt=json`, which carries `received`), and the answers are sorted and
+/// cut. The answers are held in memory until then (with `-n -1`, every
+/// matching message of every daemon). A daemon that does not answer is
+/// said on standard error, the others are printed, and the exit status is
+/// 2; a query a daemon refuses stops everything, as with one.
+fn dump_many(sources: &[Source], filters: &Filters, start: Start, out: &mut Output) -> Result<()> {
+    let path = format!("/?{}", query_string(start, "json", filters));
+    // (receive time, source, seq, message, its json line)
+    let mut all: Vec<(Option<jiff::Timestamp>, usize, u64, Vec<u8>)> = Vec::new();
+    let mut told = false;
+    for (i, source) in sources.iter().enumerate() {
+        let mut lines = LineSplitter::default();
+        let mut got = Vec::new();
+        let mut keep = |line: &[u8]| {
+            got.push(line.to_vec());
+            Ok(())
+        };
+        match source
+            .target
+            .get(&path, |_, body| lines.feed(body, &mut keep))
+        {
+            Ok(_) => {}
+            Err(Open::Stop(f)) => return Err(f),
+            Err(Open::Absent(line) | Open::Unreachable(line)) => {
+                notice(&format!("[{}] {line}", source.name));
+                told = true;
+                continue;
+            }
+        }
+        lines.finish(&mut keep).map_err(output_failed)?;
+        for line in got {
+            let parsed = std::str::from_utf8(&line)
+                .ok()
+                .and_then(|l| client::parse_json_line(l).ok());
+            if let Some(JsonLine::Message(m)) = parsed {
+                all.push((m.received.parse().ok(), i, m.seq, line));
+            }
+        }
+    }
+    // Stable: one daemon's messages keep their seq order when their
+    // receive times are equal.
+    all.sort_by_key(|m| (m.0, m.1, m.2));
+    let skip = match start {
+        Start::Last(n) => all
+            .len()
+            .saturating_sub(usize::try_from(n).unwrap_or(usize::MAX)),
+        Start::All | Start::Since(_) => 0,
+    };
+    for (_, i, _, line) in &all[skip..] {
+        out.labelled(&sources[*i].name, line)
+            .map_err(output_failed)?;
+    }
+    out.flush()?;
+    if told { Err(Failure::Told) } else { Ok(()) }
 }
 
 /// Cuts a body into lines, across the pieces it arrives in.
@@ -844,6 +981,9 @@ struct Output {
     w: io::BufWriter<io::StdoutLock<'static>>,
     scratch: String,
     bytes: Vec<u8>,
+    /// The `[NAME] ` of the source a `short` line is from, when there are
+    /// several.
+    label: String,
 }
 
 impl Output {
@@ -856,6 +996,7 @@ impl Output {
             w: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
             scratch: String::new(),
             bytes: Vec::new(),
+            label: String::new(),
         }
     }
 
@@ -935,9 +1076,53 @@ impl Output {
         self.plain(line.as_bytes(), None)
     }
 
+    /// One `fmt=json` line of the source `name`, labelled: `[NAME] ` before
+    /// a `short` line, a `source` field first in json. `syslog` has the
+    /// message's own HOSTNAME for that.
+    fn labelled(&mut self, name: &str, json: &[u8]) -> io::Result<()> {
+        match self.fmt {
+            Fmt::Json => {
+                let mut line = std::mem::take(&mut self.bytes);
+                line.clear();
+                line.extend_from_slice(b"{\"source\":");
+                // A string always serializes.
+                line.extend_from_slice(serde_json::to_string(name).unwrap_or_default().as_bytes());
+                match json.strip_prefix(b"{") {
+                    Some(rest) if rest != b"}" => {
+                        line.push(b',');
+                        line.extend_from_slice(rest);
+                    }
+                    _ => line.push(b'}'),
+                }
+                let r = self.plain(&line, None);
+                self.bytes = line;
+                r
+            }
+            Fmt::Syslog => {
+                let parsed = std::str::from_utf8(json)
+                    .ok()
+                    .and_then(|l| client::parse_json_line(l).ok());
+                match parsed {
+                    Some(JsonLine::Message(m)) => self.syslog(&m),
+                    _ => self.plain(json, None),
+                }
+            }
+            Fmt::Short | Fmt::Raw => {
+                self.label.clear();
+                self.label.push('[');
+                self.label.push_str(name);
+                self.label.push_str("] ");
+                let r = self.line(json);
+                self.label.clear();
+                r
+            }
+        }
+    }
+
     fn short(&mut self, m: &client::JsonMessage) -> io::Result<()> {
         let mut line = std::mem::take(&mut self.scratch);
         line.clear();
+        line.push_str(&self.label);
         client::render_short(m, &self.tz, &mut line);
         let sev = client::severity_number(&m.severity);
         let r = self.plain(line.as_bytes(), sev);
