@@ -1425,3 +1425,96 @@ fn a_source_that_is_down_is_said_and_the_others_printed() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=SOCKET"));
 }
+
+/// `-f` over two daemons: merged in receive order and labelled; one that is
+/// not up yet is said once and picked up when it comes; one that goes away
+/// does not stop the other, and is resumed, without duplicates, when back.
+#[test]
+fn follow_merges_several_daemons_and_outlives_one() {
+    let a = daemon().start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b_query = dir.path().join("query.sock");
+    let mut f = Follower::spawn(
+        Command::new(TAIL)
+            .arg("--source")
+            .arg(format!("a={}", a.query.display()))
+            .arg("--source")
+            .arg(format!("b={}", b_query.display()))
+            .args(["-f", "-n", "0", "-o", "json", "--merge-window", "100ms"]),
+    );
+    let said = f.err_line();
+    assert!(
+        said.contains("waiting for circologd") && said.contains(&b_query.display().to_string()),
+        "{said}"
+    );
+    wait_followers(&a, 1);
+    let next = |f: &mut Follower| {
+        let v: serde_json::Value = serde_json::from_str(&f.line()).expect("json");
+        format!(
+            "{}:{}",
+            v["source"].as_str().expect("source"),
+            v["message"].as_str().expect("message")
+        )
+    };
+    a.send_unix(b"<14>1 - h app - - - a1");
+    assert_eq!(next(&mut f), "a:a1");
+    let b = Restartable::start(dir.path());
+    assert!(f.err_line().contains("connected to"));
+    let mut stored_a = 1;
+    for i in 2..=3 {
+        a.send_unix(format!("<14>1 - h app - - - a{i}").as_bytes());
+        stored_a += 1;
+        a.wait_stored(stored_a);
+        send(dir.path(), &format!("<14>1 - h app - - - b{i}"));
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let got: Vec<String> = (0..4).map(|_| next(&mut f)).collect();
+    assert_eq!(got, ["a:a2", "b:b2", "a:a3", "b:b3"]);
+    b.stop();
+    assert!(f.err_line().contains("lost connection"));
+    a.send_unix(b"<14>1 - h app - - - a4");
+    assert_eq!(next(&mut f), "a:a4");
+    let _b = Restartable::start(dir.path());
+    assert!(f.err_line().contains("reconnected"));
+    send(dir.path(), "<14>1 - h app - - - b4");
+    assert_eq!(next(&mut f), "b:b4");
+    f.assert_quiet(Duration::from_millis(400));
+}
+
+/// The backlogs of two daemons arrive at once, one after the other: the
+/// merge window puts their lines in receive order.
+#[test]
+fn follow_puts_lines_that_arrive_together_in_receive_order() {
+    let a = daemon().start();
+    let b = daemon().start();
+    for i in 0..4u64 {
+        let d = if i % 2 == 0 { &a } else { &b };
+        d.send_unix(format!("<14>1 - h{} app - - - m{i}", i % 2).as_bytes());
+        d.wait_stored(i / 2 + 1);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for fmt in ["json", "short"] {
+        let mut f = Follower::spawn(
+            Command::new(TAIL)
+                .arg("--source")
+                .arg(format!("a={}", a.query.display()))
+                .arg("--source")
+                .arg(format!("b={}", b.query.display()))
+                .args(["-f", "-n", "2", "-o", fmt, "--merge-window", "1s"])
+                .env("TZ", "UTC"),
+        );
+        let got: Vec<String> = (0..4).map(|_| f.line()).collect();
+        for (i, line) in got.iter().enumerate() {
+            let (src, host) = if i % 2 == 0 { ("a", "h0") } else { ("b", "h1") };
+            if fmt == "json" {
+                let v: serde_json::Value = serde_json::from_str(line).expect("json");
+                assert_eq!(v["source"], src, "{got:?}");
+                assert_eq!(v["message"], format!("m{i}"), "{got:?}");
+            } else {
+                assert!(line.starts_with(&format!("[{src}] ")), "{got:?}");
+                assert!(line.ends_with(&format!(" {host} app: m{i}")), "{got:?}");
+            }
+        }
+        f.assert_quiet(Duration::from_millis(300));
+    }
+}

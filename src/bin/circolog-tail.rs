@@ -15,6 +15,12 @@
 //! /?since=SEQ&fmt=raw`: each fetch ends at a known seq. Colour applies to
 //! `short` and `syslog` lines, by severity.
 //!
+//! Several sources (repeated `--socket`/`--addr`, `--source NAME=…`) are
+//! merged by receive time and labelled: without `-f` the last N of all of
+//! them ([`dump_many`]), with `-f` each followed on its own thread and
+//! merged within `--merge-window` ([`follow_many`]); `-n` is then the
+//! backlog of each.
+//!
 //! Interrupted system calls (Ctrl-Z, then `fg`) are retried: a stop is not
 //! a lost connection.
 //!
@@ -162,6 +168,11 @@ struct Args {
     #[arg(long, value_name = "HOST:PORT", value_parser = client::parse_addr)]
     addr: Vec<String>,
 
+    /// With -f over several sources: how long a line is held so that one from another source
+    /// received earlier can be printed before it (ms, or with a unit: 200ms, 1s)
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_window)]
+    merge_window: Duration,
+
     /// One of several daemons, named: its lines are labelled [NAME] (a "source" field in json); repeatable
     #[arg(long, value_name = "NAME=SOCKET|HOST:PORT", value_parser = parse_source)]
     source: Vec<Source>,
@@ -172,6 +183,24 @@ struct Args {
 struct Source {
     name: String,
     target: Target,
+}
+
+/// `--merge-window`: milliseconds, or a number with `ms` or `s`.
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (s, 1e-3)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=60_000.0).contains(&v) => {
+            Ok(Duration::from_secs_f64(v * scale).min(Duration::from_secs(60)))
+        }
+        _ => Err("expected a duration: 200 or 200ms, 1s (at most 60 s)".to_string()),
+    }
 }
 
 /// `--source NAME=SOCKET|HOST:PORT`: a path (with a `/`) is a unix socket,
@@ -337,9 +366,7 @@ fn run(args: &Args) -> Result<()> {
     }
     // Several daemons: seqs are each daemon's own, and the raw bytes carry
     // no receive time to merge by.
-    let refuse = if args.follow {
-        Some("-f over several sources is not supported yet: follow one daemon at a time")
-    } else if args.after_seq.is_some() {
+    let refuse = if args.after_seq.is_some() {
         Some("--after-seq is a seq of one daemon: it takes one source")
     } else if args.fmt == Fmt::Raw {
         Some("--fmt raw takes one source: the bytes as received carry no receive time to merge by")
@@ -349,7 +376,11 @@ fn run(args: &Args) -> Result<()> {
     if let Some(why) = refuse {
         return Err(Failure::Error(why.to_string()));
     }
-    dump_many(&sources, &filters, initial, &mut out)
+    if args.follow {
+        follow_many(&sources, &filters, initial, args.merge_window, &mut out)
+    } else {
+        dump_many(&sources, &filters, initial, &mut out)
+    }
 }
 
 // ---- connections ----
@@ -673,6 +704,119 @@ fn dump_many(sources: &[Source], filters: &Filters, start: Start, out: &mut Outp
     if told { Err(Failure::Told) } else { Ok(()) }
 }
 
+/// What a source's follower hands the merge: a line rendered as for one
+/// source, uncoloured, with the receive time of its message (`None` for a
+/// notice, printed as it comes), or why it stopped for good.
+enum Event {
+    Line {
+        source: usize,
+        received: Option<jiff::Timestamp>,
+        line: Vec<u8>,
+        sev: Option<u8>,
+    },
+    Stopped(Failure),
+}
+
+/// `-f` over several daemons: each followed on its own thread as one would
+/// be ([`follow`]: its own cursor, its own reconnections, a daemon that is
+/// not there said once and waited for), the lines merged here. A line is
+/// held for `window` after it arrives, and printed once it is due together
+/// with every held line received no later than it: lines from sources
+/// whose frames arrive within the window of each other come out in receive
+/// order, and none waits much longer than the window.
+fn follow_many(
+    sources: &[Source],
+    filters: &Filters,
+    initial: Start,
+    window: Duration,
+    out: &mut Output,
+) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    for (i, source) in sources.iter().enumerate() {
+        let (tx, target, filters) = (tx.clone(), source.target.clone(), filters.clone());
+        let fmt = out.fmt;
+        std::thread::spawn(move || {
+            let mut relay = Output::relay(fmt, tx.clone(), i);
+            let end = follow(&target, &filters, initial, &mut relay);
+            let _ = tx.send(Event::Stopped(end.err().unwrap_or(Failure::Quiet)));
+        });
+    }
+    drop(tx);
+    // Held lines: (due, received, arrival order, source, line, sev).
+    type Held = (
+        std::time::Instant,
+        jiff::Timestamp,
+        u64,
+        usize,
+        Vec<u8>,
+        Option<u8>,
+    );
+    let mut held: Vec<Held> = Vec::new();
+    let mut arrived = 0u64;
+    let mut running = sources.len();
+    loop {
+        let now = std::time::Instant::now();
+        // The latest receive time among the lines that are due: it and
+        // everything received before it goes out, in receive order.
+        if let Some(upto) = held.iter().filter(|h| h.0 <= now).map(|h| h.1).max() {
+            held.sort_by_key(|h| (h.1, h.2));
+            let n = held.partition_point(|h| h.1 <= upto);
+            for (_, _, _, i, line, sev) in held.drain(..n) {
+                out.merged(&sources[i].name, &line, sev)
+                    .map_err(output_failed)?;
+            }
+        }
+        let next_due = held.iter().map(|h| h.0).min();
+        let event = match next_due {
+            Some(due) => match rx.recv_timeout(due.saturating_duration_since(now)) {
+                Ok(e) => e,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(e) => e,
+                Err(_) => break,
+            },
+        };
+        match event {
+            Event::Line {
+                source,
+                received: Some(t),
+                line,
+                sev,
+            } => {
+                arrived += 1;
+                held.push((
+                    std::time::Instant::now() + window,
+                    t,
+                    arrived,
+                    source,
+                    line,
+                    sev,
+                ));
+            }
+            Event::Line {
+                source, line, sev, ..
+            } => out
+                .merged(&sources[source].name, &line, sev)
+                .map_err(output_failed)?,
+            Event::Stopped(Failure::Quiet) => {
+                running -= 1;
+                if running == 0 {
+                    break;
+                }
+            }
+            Event::Stopped(f) => return Err(f),
+        }
+    }
+    held.sort_by_key(|h| (h.1, h.2));
+    for (_, _, _, i, line, sev) in held {
+        out.merged(&sources[i].name, &line, sev)
+            .map_err(output_failed)?;
+    }
+    out.flush()
+}
+
 /// Cuts a body into lines, across the pieces it arrives in.
 #[derive(Default)]
 struct LineSplitter {
@@ -978,7 +1122,7 @@ struct Output {
     /// Following: each line is flushed as soon as it is written.
     live: bool,
     tz: TimeZone,
-    w: io::BufWriter<io::StdoutLock<'static>>,
+    w: Sink,
     scratch: String,
     bytes: Vec<u8>,
     /// The `[NAME] ` of the source a `short` line is from, when there are
@@ -993,11 +1137,57 @@ impl Output {
             color,
             live,
             tz: TimeZone::system(),
-            w: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+            w: Sink::Stdout(io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())),
             scratch: String::new(),
             bytes: Vec::new(),
             label: String::new(),
         }
+    }
+
+    /// An output that hands its lines to [`follow_many`] instead of
+    /// writing them (`-f` over several sources), as source `source`.
+    fn relay(fmt: Fmt, tx: std::sync::mpsc::Sender<Event>, source: usize) -> Output {
+        Output {
+            fmt,
+            color: false,
+            live: true,
+            tz: TimeZone::system(),
+            w: Sink::Relay {
+                tx,
+                source,
+                received: None,
+            },
+            scratch: String::new(),
+            bytes: Vec::new(),
+            label: String::new(),
+        }
+    }
+
+    /// A line a source's relay handed over, labelled with the source's
+    /// `name` ([`Output::labelled`]) and coloured for `sev`.
+    fn merged(&mut self, name: &str, line: &[u8], sev: Option<u8>) -> io::Result<()> {
+        let mut out = Vec::with_capacity(line.len() + name.len() + 16);
+        match self.fmt {
+            Fmt::Json => {
+                out.extend_from_slice(b"{\"source\":");
+                out.extend_from_slice(serde_json::to_string(name).unwrap_or_default().as_bytes());
+                match line.strip_prefix(b"{") {
+                    Some(rest) if rest != b"}" => {
+                        out.push(b',');
+                        out.extend_from_slice(rest);
+                    }
+                    _ => out.push(b'}'),
+                }
+            }
+            Fmt::Short => {
+                out.push(b'[');
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"] ");
+                out.extend_from_slice(line);
+            }
+            Fmt::Syslog | Fmt::Raw => out.extend_from_slice(line),
+        }
+        self.plain(&out, sev)
     }
 
     /// One line of a `GET /` body, in the format of [`Fmt::dump_wire`].
@@ -1029,6 +1219,9 @@ impl Output {
                 // Never printed twice, whatever the daemon sends.
                 if m.epoch == cursor.epoch && cursor.printed.is_some_and(|p| m.seq <= p) {
                     return Ok(false);
+                }
+                if let Sink::Relay { received, .. } = &mut self.w {
+                    *received = m.received.parse().ok();
                 }
                 match self.fmt {
                     Fmt::Raw => return Ok(true),
@@ -1142,24 +1335,58 @@ impl Output {
 
     /// Writes `line` and a line feed, coloured for `sev` when colouring.
     fn plain(&mut self, line: &[u8], sev: Option<u8>) -> io::Result<()> {
+        let w = match &mut self.w {
+            Sink::Stdout(w) => w,
+            Sink::Relay {
+                tx,
+                source,
+                received,
+            } => {
+                let event = Event::Line {
+                    source: *source,
+                    received: received.take(),
+                    line: line.to_vec(),
+                    sev,
+                };
+                // The merge is gone only when the program is ending.
+                return tx
+                    .send(event)
+                    .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe));
+            }
+        };
         let style = sev.filter(|_| self.color).and_then(client::severity_style);
         if let Some(style) = style {
-            self.w.write_all(style.as_bytes())?;
-            self.w.write_all(line)?;
-            self.w.write_all(client::RESET.as_bytes())?;
+            w.write_all(style.as_bytes())?;
+            w.write_all(line)?;
+            w.write_all(client::RESET.as_bytes())?;
         } else {
-            self.w.write_all(line)?;
+            w.write_all(line)?;
         }
-        self.w.write_all(b"\n")?;
+        w.write_all(b"\n")?;
         if self.live {
-            self.w.flush()?;
+            w.flush()?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.w.flush().map_err(output_failed)
+        match &mut self.w {
+            Sink::Stdout(w) => w.flush().map_err(output_failed),
+            Sink::Relay { .. } => Ok(()),
+        }
     }
+}
+
+/// Where an [`Output`]'s lines go.
+enum Sink {
+    Stdout(io::BufWriter<io::StdoutLock<'static>>),
+    /// To [`follow_many`], with the receive time of the message being
+    /// rendered.
+    Relay {
+        tx: std::sync::mpsc::Sender<Event>,
+        source: usize,
+        received: Option<jiff::Timestamp>,
+    },
 }
 
 /// Standard output failed: closed by the reader is a normal end.
