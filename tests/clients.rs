@@ -1444,7 +1444,8 @@ fn follow_merges_several_daemons_and_outlives_one() {
     );
     let said = f.err_line();
     assert!(
-        said.contains("waiting for circologd") && said.contains(&b_query.display().to_string()),
+        said.starts_with("circolog-tail: [b] waiting for circologd")
+            && said.contains(&b_query.display().to_string()),
         "{said}"
     );
     wait_followers(&a, 1);
@@ -1471,7 +1472,11 @@ fn follow_merges_several_daemons_and_outlives_one() {
     let got: Vec<String> = (0..4).map(|_| next(&mut f)).collect();
     assert_eq!(got, ["a:a2", "b:b2", "a:a3", "b:b3"]);
     b.stop();
-    assert!(f.err_line().contains("lost connection"));
+    let said = f.err_line();
+    assert!(
+        said.starts_with("circolog-tail: [b] lost connection"),
+        "{said}"
+    );
     a.send_unix(b"<14>1 - h app - - - a4");
     assert_eq!(next(&mut f), "a:a4");
     let _b = Restartable::start(dir.path());

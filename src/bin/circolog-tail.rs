@@ -734,8 +734,9 @@ fn follow_many(
     let (tx, rx) = std::sync::mpsc::channel::<Event>();
     for (i, source) in sources.iter().enumerate() {
         let (tx, target, filters) = (tx.clone(), source.target.clone(), filters.clone());
-        let fmt = out.fmt;
+        let (fmt, label) = (out.fmt, format!("[{}] ", source.name));
         std::thread::spawn(move || {
+            NOTICE_LABEL.set(label);
             let mut relay = Output::relay(fmt, tx.clone(), i);
             let end = follow(&target, &filters, initial, &mut relay);
             let _ = tx.send(Event::Stopped(end.err().unwrap_or(Failure::Quiet)));
@@ -1103,9 +1104,17 @@ fn send_ping(ws: &mut WebSocket<Conn>) -> tungstenite::Result<()> {
     result
 }
 
+std::thread_local! {
+    /// `[NAME] ` on the thread that follows one of several sources, so
+    /// that what it says on standard error names its source.
+    static NOTICE_LABEL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// One line on standard error, about the connection rather than the logs.
 fn notice(line: &str) {
-    let _ = writeln!(io::stderr(), "circolog-tail: {line}");
+    NOTICE_LABEL.with_borrow(|label| {
+        let _ = writeln!(io::stderr(), "circolog-tail: {label}{line}");
+    });
 }
 
 fn skipped_line(count: u64) -> String {
