@@ -1407,6 +1407,14 @@ fn a_source_that_is_down_is_said_and_the_others_printed() {
         one_line_error(&c.args(args).output().expect("run"))
     };
     assert!(two(&["-o", "raw"]).contains("--fmt raw takes one source"));
+    for bad in ["61s", "soon", "-5ms"] {
+        let out = Command::new(TAIL)
+            .arg(format!("--merge-window={bad}"))
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--merge-window"));
+    }
     assert!(two(&["--after-seq", "3"]).contains("--after-seq"));
     let same = one_line_error(
         &Command::new(TAIL)
