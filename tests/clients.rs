@@ -1531,3 +1531,24 @@ fn follow_puts_lines_that_arrive_together_in_receive_order() {
         f.assert_quiet(Duration::from_millis(300));
     }
 }
+
+/// `-f --after-seq SEQ`: the messages after SEQ, then live ones.
+#[test]
+fn follow_after_a_seq() {
+    let d = daemon().start();
+    for i in 0..4 {
+        d.send_unix(&msg("a", i));
+    }
+    d.wait_stored(4);
+    let mut f = Follower::spawn(&mut tail_cmd(
+        &d.query,
+        &["-f", "--after-seq", "1", "-o", "json"],
+    ));
+    let mut next = || {
+        let v: serde_json::Value = serde_json::from_str(&f.line()).expect("json");
+        v["message"].as_str().expect("message").to_string()
+    };
+    assert_eq!([next(), next()], ["message 2", "message 3"]);
+    d.send_unix(&msg("a", 4));
+    assert_eq!(next(), "message 4");
+}
