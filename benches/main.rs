@@ -3,7 +3,7 @@
 //! same run. Prints one table; see `benches/README.md` for how to read it.
 //!
 //! `cargo bench -- SECTION…` runs only some of `ingest peers dump fanout
-//! memory scan`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
+//! memory scan query`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
 
 // circologd's datagram receive path itself, for the bare io_uring receiver.
 #[allow(dead_code, unused_imports)]
@@ -19,6 +19,8 @@ mod harness;
 mod multishot;
 #[path = "circolog/peers.rs"]
 mod peers;
+#[path = "circolog/query.rs"]
+mod query;
 #[path = "circolog/send.rs"]
 mod send;
 // The half of it that holds its `unsafe`.
@@ -39,7 +41,9 @@ use harness::{Circolog, Sample, Sink, summarize};
 use send::{Dest, Mode, Size, Spec};
 use table::{Table, fmt_bytes, fmt_count, fmt_rate};
 
-const SECTIONS: [&str; 6] = ["ingest", "peers", "dump", "fanout", "memory", "scan"];
+const SECTIONS: [&str; 7] = [
+    "ingest", "peers", "dump", "fanout", "memory", "scan", "query",
+];
 
 /// How much to measure.
 struct Config {
@@ -52,6 +56,8 @@ struct Config {
     calibration: u64,
     /// Messages in the ring that is dumped.
     dump_ring: u64,
+    /// Messages in the ring that is searched (section 7).
+    query_ring: u64,
     /// Messages through the ring for the memory figure, and after how many
     /// the first reading is taken.
     memory_total: u64,
@@ -74,6 +80,7 @@ impl Config {
                 secs: 0.3,
                 calibration: 10_000,
                 dump_ring: 200_000,
+                query_ring: 100_000,
                 memory_total: 1_000_000,
                 memory_first: 200_000,
                 latency_secs: 1.0,
@@ -88,6 +95,7 @@ impl Config {
                 secs: 2.0,
                 calibration: 30_000,
                 dump_ring: 1_000_000,
+                query_ring: 1_000_000,
                 memory_total: 10_000_000,
                 memory_first: 1_000_000,
                 latency_secs: 3.0,
@@ -190,6 +198,7 @@ fn main() {
             "dump" => dump(&cfg, &mut table),
             "fanout" => fanout(&cfg, &mut table),
             "scan" => scan(&cfg, &mut table),
+            "query" => query(&cfg, &mut table),
             _ => memory(&cfg, &mut table),
         }));
         match r {
@@ -223,6 +232,9 @@ fn section_title(name: &str) -> &'static str {
         "dump" => "3. dump: GET / of a full ring, and ingest while dumps run",
         "fanout" => "4. fan-out: websocket followers (fmt=json)",
         "scan" => "6. scans: the control socket while dumps that match nothing scan the ring",
+        "query" => {
+            "7. queries of a full ring of realistic messages, against GNU grep and cat on the same bytes in a file"
+        }
         _ => "5. memory",
     }
 }
@@ -1097,5 +1109,143 @@ fn scan(cfg: &Config, table: &mut Table) -> Result<(), String> {
         ms(&during, 99.0),
         ms(&alone, 99.0)
     );
+    Ok(())
+}
+
+// ----------------------------------------------------------------- 7. query
+
+/// What a query's time is compared with.
+#[derive(Clone, Copy)]
+enum Baseline {
+    /// `grep -c NEEDLE FILE`.
+    Grep,
+    /// `cat FILE | cat > /dev/null`.
+    Cat,
+}
+
+fn query(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    let ring = cfg.query_ring;
+    let d = Circolog::start(
+        &["-buffer-size", &ring.to_string(), "-buffer-bytes", "512M"],
+        false,
+    )?;
+    let dir = harness::tempdir()?;
+    let file = dir.path().join("messages.log");
+    let file_arg = file
+        .to_str()
+        .ok_or("the temporary file's path is not UTF-8")?;
+    let t = Instant::now();
+    let bytes = query::fill(&d.syslog, &file, ring).map_err(|e| format!("fill: {e}"))?;
+    // Every send has returned; wait until every message is stored.
+    let deadline = Instant::now() + cfg.long_limit();
+    let status = loop {
+        let s = d.status()?;
+        if s["last_seq"].as_u64().is_some_and(|l| l + 1 >= ring) {
+            break s;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the ring did not fill: {}", s["last_seq"]));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let fill_secs = t.elapsed().as_secs_f64();
+    // `from=1s` is to find by binary search that nothing is that recent, not
+    // to render the end of the fill.
+    std::thread::sleep(Duration::from_millis(1200));
+    let held = status["used"]["messages"].as_u64().unwrap_or(0);
+    let arena = status["used"]["bytes"].as_u64().unwrap_or(0);
+    if held != ring {
+        return Err(format!("the ring holds {held} of {ring} messages"));
+    }
+    eprintln!(
+        "   ring holds {held} messages, {} of them ({} in the arena); filled in {fill_secs:.1} s",
+        fmt_bytes(bytes),
+        fmt_bytes(arena)
+    );
+    table.row(
+        &format!("a ring of {held} realistic messages, and the same in a file"),
+        &fmt_bytes(bytes),
+        &format!("arena {}", fmt_bytes(arena)),
+        Some(arena as f64 / bytes as f64),
+        &format!(
+            "ten apps, RFC 5424 and 3164, every severity; {} emerg and {} {} (ratio: arena to message bytes)",
+            query::RARE,
+            query::RARE,
+            query::NEEDLE
+        ),
+    );
+    let queries: [(&str, &str, Baseline, &str); 6] = [
+        (
+            "?grep=NEEDLE",
+            "syslog&grep=NEEDLE",
+            Baseline::Grep,
+            "≤ 0.8",
+        ),
+        ("?sev=emerg", "syslog&sev=emerg", Baseline::Grep, "≤ 0.3"),
+        (
+            "?l=10&grep=NEEDLE",
+            "syslog&l=10&grep=NEEDLE",
+            Baseline::Grep,
+            "≤ 0.8",
+        ),
+        (
+            "?from=1s (an age: 1 s ago)",
+            "syslog&from=1s",
+            Baseline::Grep,
+            "≤ 0.1",
+        ),
+        ("?fmt=raw, whole ring", "raw", Baseline::Cat, "≤ 1.5"),
+        ("?fmt=json, whole ring", "json", Baseline::Cat, "≤ 4"),
+    ];
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut grep, mut cat) = (Vec::new(), Vec::new());
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); queries.len()];
+    let mut lines = vec![0u64; queries.len()];
+    let mut grep_count = String::new();
+    for _ in 0..cfg.runs {
+        let (count, secs) = query::timed("grep", &["-c", query::NEEDLE, file_arg])?;
+        grep.push(secs);
+        grep_count = count;
+        let (_, secs) = query::timed(
+            "sh",
+            &["-c", "cat \"$1\" | cat > /dev/null", "sh", file_arg],
+        )?;
+        cat.push(secs);
+        for (i, (_, q, _, _)) in queries.iter().enumerate() {
+            let got = follow::dump(&d.query, q, &mut buf).map_err(|e| format!("?{q}: {e}"))?;
+            times[i].push(got.secs);
+            lines[i] = got.lines;
+        }
+    }
+    if grep_count != query::RARE.to_string() {
+        return Err(format!(
+            "grep -c {} found {grep_count} lines, not {}",
+            query::NEEDLE,
+            query::RARE
+        ));
+    }
+    let grep = harness::median(grep);
+    let cat = harness::median(cat);
+    let ms = |s: f64| format!("{:.0} ms", s * 1000.0);
+    for (i, (name, _, base, target)) in queries.iter().enumerate() {
+        let t = harness::median(times[i].clone());
+        let (reference, against, base_name) = match base {
+            Baseline::Grep => (format!("grep -c {}", ms(grep)), grep, "grep"),
+            Baseline::Cat => (format!("cat|cat {}", ms(cat)), cat, "cat|cat"),
+        };
+        table.row(
+            name,
+            &ms(t),
+            &reference,
+            Some(t / against),
+            &format!("{} lines; target {target} × {base_name}", lines[i]),
+        );
+        eprintln!(
+            "   {name}: {} ({:.2} × {base_name}), {} lines",
+            ms(t),
+            t / against,
+            lines[i]
+        );
+    }
     Ok(())
 }

@@ -723,6 +723,45 @@ pub struct Filters {
     pub host: Option<String>,
     pub app: Option<String>,
     pub grep: Option<String>,
+    pub re: Option<String>,
+    pub not: Option<String>,
+    /// `from=`: RFC 3339 or an age, as the daemon reads it.
+    pub from: Option<String>,
+    pub until: Option<String>,
+}
+
+/// The one list a list flag (`--app`, `--host`, `--fac`) given `values`
+/// stands for: repeats join into one list, as the daemon takes a parameter
+/// once. A leading `!` negates the whole list, so the repeats must agree on
+/// it (`--app '!cron' --app anacron` is `app=!cron,anacron`); `--app sshd
+/// --app '!cron'` asks for two different things and is refused. `None` for
+/// no value.
+pub fn join_list(flag: &str, values: &[String]) -> Result<Option<String>, String> {
+    let Some(first) = values.first() else {
+        return Ok(None);
+    };
+    let negated = first.starts_with('!');
+    let mut list = String::new();
+    if negated {
+        list.push('!');
+    }
+    for (i, v) in values.iter().enumerate() {
+        let items = match v.strip_prefix('!') {
+            Some(rest) if negated => rest,
+            None if !negated => v.as_str(),
+            _ => {
+                return Err(format!(
+                    "--{flag}: either every {flag} given is negated with a leading ! or none is \
+                     (got {first:?} and {v:?})"
+                ));
+            }
+        };
+        if i > 0 {
+            list.push(',');
+        }
+        list.push_str(items);
+    }
+    Ok(Some(list))
 }
 
 /// Where a request starts in the daemon's ring.
@@ -751,6 +790,10 @@ pub fn query_string(start: Start, fmt: &str, filters: &Filters) -> String {
         ("host", &filters.host),
         ("app", &filters.app),
         ("grep", &filters.grep),
+        ("re", &filters.re),
+        ("not", &filters.not),
+        ("from", &filters.from),
+        ("until", &filters.until),
     ] {
         if let Some(v) = value {
             q.push('&');
@@ -772,8 +815,9 @@ pub struct Cursor {
     /// The seq of the last message printed from this daemon.
     pub printed: Option<u64>,
     /// When nothing has been printed yet: the newest seq in the ring when
-    /// following started with `-n`, so that a resume asks for what came
-    /// after it rather than the whole ring.
+    /// following started with `-n`, or the seq following started after
+    /// (`--after-seq`), so that a resume asks for what came after it rather
+    /// than the whole ring.
     pub floor: Option<u64>,
 }
 
@@ -804,7 +848,10 @@ pub fn plan(
         None => {
             let floor = match initial {
                 Start::Last(_) => newest,
-                Start::All | Start::Since(_) => None,
+                // `--after-seq`: a reconnection before anything was
+                // printed still starts after that seq.
+                Start::Since(s) => Some(s),
+                Start::All => None,
             };
             (initial, Cursor { floor, ..fresh })
         }
@@ -1589,6 +1636,19 @@ mod tests {
             query_string(Start::Last(10), "json", &f),
             "l=10&fmt=json&sev=err&grep=a%20b%26c%3Dd"
         );
+        let f = Filters {
+            app: Some("!cron,atd".into()),
+            re: Some("^a+$".into()),
+            not: Some("x".into()),
+            from: Some("2026-12-01T05:00:00+01:00".into()),
+            until: Some("10m".into()),
+            ..Filters::default()
+        };
+        assert_eq!(
+            query_string(Start::All, "json", &f),
+            "fmt=json&app=%21cron%2Catd&re=%5Ea%2B%24&not=x\
+             &from=2026-12-01T05%3A00%3A00%2B01%3A00&until=10m"
+        );
         assert_eq!(
             query_string(Start::Since(7), "raw", &Filters::default()),
             "since=7&fmt=raw"
@@ -1613,6 +1673,32 @@ mod tests {
         );
         let (start, c) = plan(None, Start::All, 5, Some(99));
         assert_eq!((start, c.floor), (Start::All, None));
+        // `--after-seq 40`: lost before printing anything, it resumes after
+        // 40 still, not from the start of the ring.
+        let (start, c) = plan(None, Start::Since(40), 5, Some(99));
+        assert_eq!((start, c.floor), (Start::Since(40), Some(40)));
+        assert_eq!(
+            plan(Some(&c), Start::Since(40), 5, Some(120)).0,
+            Start::Since(40)
+        );
+    }
+
+    #[test]
+    fn list_flags_join_into_one_list() {
+        let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(join_list("app", &[]), Ok(None));
+        assert_eq!(join_list("app", &v(&["sshd"])), Ok(Some("sshd".into())));
+        assert_eq!(
+            join_list("app", &v(&["sshd,nginx", "cron"])),
+            Ok(Some("sshd,nginx,cron".into()))
+        );
+        assert_eq!(
+            join_list("app", &v(&["!cron", "!anacron,atd"])),
+            Ok(Some("!cron,anacron,atd".into()))
+        );
+        let err = join_list("app", &v(&["sshd", "!cron"])).unwrap_err();
+        assert!(err.starts_with("--app: "), "{err}");
+        assert!(join_list("host", &v(&["!a", "b"])).is_err());
     }
 
     #[test]

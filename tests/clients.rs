@@ -1016,3 +1016,539 @@ fn wsdump_follows_over_tcp() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+// ---- the query language's flags, and gaps ----
+
+/// Every filter of the query language has its flag, passed through as the
+/// daemon's parameter: lists that repeat, `!`, `--re`, `--not`, the times,
+/// `--after-seq`, and journalctl's `-p` and `-o`.
+#[test]
+fn tail_takes_every_filter_of_the_query_language() {
+    let d = daemon().start();
+    d.send_unix(b"<131>1 - h1 sshd - - - alpha one"); // local0.err, seq 0
+    d.send_unix(b"<14>1 - h2 cron - - - beta two"); // user.info
+    d.send_unix(b"<15>1 - h1 nginx - - - gamma three"); // user.debug
+    d.send_unix(b"<38>1 - h3 atd - - - delta four"); // auth.info, seq 3
+    d.wait_stored(4);
+    assert_eq!(
+        messages(&d, &["--app", "sshd,nginx"]),
+        ["alpha one", "gamma three"]
+    );
+    assert_eq!(
+        messages(&d, &["--app", "sshd", "--app", "nginx,atd"]),
+        ["alpha one", "gamma three", "delta four"]
+    );
+    assert_eq!(
+        messages(&d, &["--app", "!cron", "--app", "!atd"]),
+        ["alpha one", "gamma three"]
+    );
+    assert_eq!(
+        messages(&d, &["--host", "h1", "--host", "h3"]),
+        ["alpha one", "gamma three", "delta four"]
+    );
+    assert_eq!(messages(&d, &["--host", "!h1"]), ["beta two", "delta four"]);
+    assert_eq!(
+        messages(&d, &["--fac", "!user", "--fac", "!auth"]),
+        ["alpha one"]
+    );
+    assert_eq!(
+        messages(&d, &["--re", "^(beta|delta) "]),
+        ["beta two", "delta four"]
+    );
+    assert_eq!(messages(&d, &["--re", "(?i)ALPHA"]), ["alpha one"]);
+    assert_eq!(
+        messages(&d, &["--not", "two"]),
+        ["alpha one", "gamma three", "delta four"]
+    );
+    assert_eq!(messages(&d, &["-p", "err"]), ["alpha one"]);
+    assert_eq!(messages(&d, &["-p", "!info"]), ["gamma three"]);
+    assert_eq!(
+        messages(&d, &["--after-seq", "1"]),
+        ["gamma three", "delta four"]
+    );
+    assert_eq!(
+        messages(&d, &["-after-seq", "2", "-not", "x", "-re", "four"]),
+        ["delta four"]
+    );
+    // `-o` is `--fmt`.
+    assert_eq!(
+        tail_lines(&d, &["-o", "raw", "-n", "1"]),
+        ["<38>1 - h3 atd - - - delta four"]
+    );
+    // Times: an age, and RFC 3339 taken from what the daemon says.
+    assert_eq!(messages(&d, &["--since", "1h"]).len(), 4);
+    assert!(messages(&d, &["--until", "1h"]).is_empty());
+    std::thread::sleep(Duration::from_millis(20));
+    d.send_unix(b"<14>1 - h4 late - - - epsilon");
+    d.wait_stored(5);
+    let late = d.json("app=late");
+    let received = late[0]["received"].as_str().expect("received");
+    assert_eq!(messages(&d, &["--since", received]), ["epsilon"]);
+    assert_eq!(
+        messages(&d, &["--until", received, "--since", "1d"]).len(),
+        4
+    );
+    // Bad values: the daemon's one-line reason, or ours.
+    for bad in [
+        &["--since", "10 parsecs"][..],
+        &["--until", "2026-12-01T05:00:00"],
+        &["--re", "(unclosed"],
+        &["--fac", "user,nosuch"],
+    ] {
+        let err = one_line_error(&tail(&d, bad));
+        assert!(
+            err.starts_with("circolog-tail: circologd refused the query: "),
+            "{bad:?}: {err}"
+        );
+    }
+    let err = one_line_error(&tail(&d, &["--app", "sshd", "--app", "!cron"]));
+    assert!(err.starts_with("circolog-tail: --app: "), "{err}");
+    // Flags that cannot go together, or a seq that is not one: the usage
+    // error, exit 2.
+    for bad in [
+        &["--after-seq", "1", "-n", "3"][..],
+        &["--after-seq", "last"],
+    ] {
+        let out = tail(&d, bad);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {err}");
+        assert!(
+            err.lines()
+                .next()
+                .is_some_and(|l| l.contains("--after-seq")),
+            "{err}"
+        );
+    }
+}
+
+/// `--after-seq` past what the ring still holds: how many are lost comes
+/// first, on standard error, or on standard output as a json notice.
+#[test]
+fn a_dump_after_an_evicted_seq_says_how_many_are_lost() {
+    let d = daemon().args(&["-buffer-size", "10"]).start();
+    for i in 0..30 {
+        d.send_unix(&msg("a", i));
+    }
+    d.wait_stored(30);
+    let out = tail(&d, &["--after-seq", "4", "--fmt", "raw"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "circolog-tail: skipped 15 messages that circologd overwrote before they were read\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 10);
+    let out = tail(&d, &["--after-seq", "4", "--fmt", "json"]);
+    assert!(out.status.success() && out.stderr.is_empty());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(lines.len(), 11);
+    assert_eq!(lines[0]["skipped"], 15, "{:?}", lines[0]);
+    assert_eq!(lines[1]["message"], "message 20");
+    // Nothing lost: nothing said.
+    assert_eq!(messages(&d, &["--after-seq", "25"]), numbered(26..30));
+}
+
+/// The count a skipped notice on standard error tells, if it is one.
+fn skipped_count(line: &str) -> Option<u64> {
+    line.strip_prefix("circolog-tail: skipped ")?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Sends `n` messages `bulk I` from `app` through one socket.
+fn send_bulk(d: &Daemon, app: &str, n: u32) {
+    let s = UnixDatagram::unbound().expect("socket");
+    for i in 0..n {
+        let m = format!("<14>1 - host {app} - - - bulk {i}");
+        s.send_to(m.as_bytes(), &d.syslog).expect("send");
+    }
+}
+
+/// A follower stopped (Ctrl-Z) while 30 000 messages go through a 100-slot
+/// ring loses most of them: when it goes on it says how many, and what it
+/// prints and what it says it lost add up to what was sent.
+#[test]
+fn a_stopped_follower_overtaken_by_the_ring_says_how_many_it_lost() {
+    const BULK: u32 = 30_000;
+    let d = daemon().args(&["-buffer-size", "100"]).start();
+    let mut sent = 0;
+    for fmt in ["short", "syslog", "raw", "json"] {
+        let app = format!("gap-{fmt}");
+        let mut f = Follower::spawn(&mut tail_cmd(
+            &d.query,
+            &["-f", "-n", "0", "--fmt", fmt, "--app", &app],
+        ));
+        wait_followers(&d, 1);
+        d.send_unix(&msg(&app, 0));
+        sent += 1;
+        assert!(f.line().contains("message 0"), "{fmt}");
+        signal(f.child.id(), "-STOP");
+        send_bulk(&d, &app, BULK);
+        d.send_unix(&msg(&app, 1));
+        sent += BULK + 1;
+        d.wait_stored(u64::from(sent));
+        signal(f.child.id(), "-CONT");
+        let (mut printed, mut lost) = (0u64, 0u64);
+        loop {
+            let line = f.line();
+            if line.contains("message 1") {
+                break;
+            }
+            if fmt == "json" {
+                let v: serde_json::Value = serde_json::from_str(&line).expect("json");
+                if let Some(n) = v["skipped"].as_u64() {
+                    lost += n;
+                    continue;
+                }
+            }
+            assert!(line.contains("bulk "), "{fmt}: {line}");
+            printed += 1;
+        }
+        // Standard error is its own pipe: what was said before the last
+        // line may still be on its way.
+        std::thread::sleep(Duration::from_millis(200));
+        let said: Vec<String> = f.err.try_iter().collect();
+        if fmt == "json" {
+            assert!(said.is_empty(), "{said:?}");
+        } else {
+            assert!(!said.is_empty(), "{fmt}: nothing said about a gap");
+            for line in &said {
+                lost += skipped_count(line).unwrap_or_else(|| panic!("{fmt}: {line}"));
+            }
+        }
+        assert!(lost > 0, "{fmt}: printed {printed}, nothing lost");
+        assert_eq!(printed + lost, u64::from(BULK), "{fmt}: {printed} + {lost}");
+        drop(f);
+        wait_followers(&d, 0);
+    }
+}
+
+/// A follower whose connection comes back after the ring has overwritten
+/// what it had not printed says so when it resumes.
+#[test]
+fn a_resume_that_finds_messages_evicted_says_how_many() {
+    const BULK: u32 = 3_000;
+    let d = daemon().args(&["-buffer-size", "100"]).start();
+    let proxy = Proxy::start(d.dir.path(), &d.query);
+    for fmt in ["short", "raw", "json"] {
+        let app = format!("back-{fmt}");
+        let mut f = Follower::spawn(&mut tail_cmd(
+            &proxy.path,
+            &["-f", "-n", "0", "--fmt", fmt, "--app", &app],
+        ));
+        wait_followers(&d, 1);
+        d.send_unix(&msg(&app, 0));
+        assert!(f.line().contains("message 0"), "{fmt}");
+        proxy.cut();
+        assert!(f.err_line().contains("lost connection"), "{fmt}");
+        wait_followers(&d, 0);
+        send_bulk(&d, &app, BULK);
+        d.send_unix(&msg(&app, 1));
+        std::thread::sleep(Duration::from_millis(100));
+        proxy.restore();
+        let mut printed = 0u64;
+        let mut lost = 0u64;
+        loop {
+            let line = f.line();
+            if line.contains("message 1") {
+                break;
+            }
+            if let Some(n) = serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .and_then(|v| v["skipped"].as_u64())
+            {
+                assert_eq!(fmt, "json", "{line}");
+                lost += n;
+                continue;
+            }
+            assert!(line.contains("bulk "), "{fmt}: {line}");
+            printed += 1;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        for line in f.err.try_iter() {
+            if let Some(n) = skipped_count(&line) {
+                assert_ne!(fmt, "json", "{line}");
+                lost += n;
+            } else {
+                assert!(line.contains("reconnected"), "{fmt}: {line}");
+            }
+        }
+        // The ring holds the last 99 bulk messages and `message 1`.
+        assert_eq!((printed, lost), (99, u64::from(BULK) - 99), "{fmt}");
+        drop(f);
+        wait_followers(&d, 0);
+    }
+}
+
+// ---- several sources ----
+
+/// Without -f, the last N of several daemons, merged by receive time and
+/// labelled with their source.
+#[test]
+fn tail_merges_the_last_messages_of_several_daemons() {
+    let a = daemon().start();
+    let b = daemon().query_net().start();
+    let b_addr = b.query_addr.expect("addr").to_string();
+    // Alternately, each stored before the next is sent: their receive
+    // times are in this order.
+    for i in 0..6 {
+        let d = if i % 2 == 0 { &a } else { &b };
+        d.send_unix(format!("<14>1 - host{} app - - - m{i}", i % 2).as_bytes());
+        d.wait_stored(i / 2 + 1);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let a_src = format!("a={}", a.query.display());
+    let b_src = format!("b={b_addr}");
+    let run = |args: &[&str]| {
+        let out = Command::new(TAIL)
+            .args(["--source", &a_src, "--source", &b_src])
+            .args(args)
+            .env("TZ", "UTC")
+            .output()
+            .expect("run circolog-tail");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success() && err.is_empty(), "{args:?}: {err}");
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let json: Vec<serde_json::Value> = run(&["-n", "4", "-o", "json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let got: Vec<(&str, &str)> = json
+        .iter()
+        .map(|v| {
+            (
+                v["source"].as_str().expect("source"),
+                v["message"].as_str().expect("message"),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("a", "m2"), ("b", "m3"), ("a", "m4"), ("b", "m5")]);
+    // The rest of the line is the daemon's.
+    assert_eq!(json[0]["app_name"], "app");
+    let short = run(&["-n", "3", "--app", "app"]);
+    let short: Vec<&str> = short.lines().collect();
+    assert_eq!(short.len(), 3, "{short:?}");
+    for (line, (src, host, text)) in short.iter().zip([
+        ("b", "host1", "m3"),
+        ("a", "host0", "m4"),
+        ("b", "host1", "m5"),
+    ]) {
+        assert!(line.starts_with(&format!("[{src}] ")), "{line}");
+        assert!(line.ends_with(&format!(" {host} app: {text}")), "{line}");
+    }
+    // Filters go to every daemon; -n -1 is all of them, in order.
+    assert_eq!(
+        run(&["-n", "-1", "--grep", "m1", "-o", "syslog"])
+            .lines()
+            .count(),
+        1
+    );
+    let all = run(&["-n", "-1", "-o", "json"]);
+    let texts: Vec<String> = all
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["message"].to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        (0..6).map(|i| format!("\"m{i}\"")).collect::<Vec<_>>()
+    );
+    // Repeated --socket: labelled with the path.
+    let out = Command::new(TAIL)
+        .args(["--socket"])
+        .arg(&a.query)
+        .args(["--addr", &b_addr, "-n", "2", "-o", "json"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let sources: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["source"].to_string())
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            format!("{:?}", a.query.display().to_string()),
+            format!("{b_addr:?}")
+        ]
+    );
+}
+
+/// A daemon of several that is not there: said once, with its name; the
+/// others are printed, and the exit status says it.
+#[test]
+fn a_source_that_is_down_is_said_and_the_others_printed() {
+    let a = daemon().start();
+    a.send_unix(b"<14>1 - h app - - - here");
+    a.wait_stored(1);
+    let gone = a.dir.path().join("nobody.sock");
+    let out = Command::new(TAIL)
+        .arg("--source")
+        .arg(format!("a={}", a.query.display()))
+        .arg("--source")
+        .arg(format!("gone={}", gone.display()))
+        .args(["-o", "json"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("circolog-tail: [gone] "), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one json line");
+    assert_eq!((&v["source"], &v["message"]), (&"a".into(), &"here".into()));
+    // What several sources cannot do, said in one line.
+    let two = |args: &[&str]| {
+        let mut c = Command::new(TAIL);
+        c.arg("--socket").arg(&a.query).arg("--socket").arg(&gone);
+        one_line_error(&c.args(args).output().expect("run"))
+    };
+    assert!(two(&["-o", "raw"]).contains("--fmt raw takes one source"));
+    for bad in ["61s", "soon", "-5ms"] {
+        let out = Command::new(TAIL)
+            .arg(format!("--merge-window={bad}"))
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--merge-window"));
+    }
+    assert!(two(&["--after-seq", "3"]).contains("--after-seq"));
+    let same = one_line_error(
+        &Command::new(TAIL)
+            .arg("--socket")
+            .arg(&a.query)
+            .arg("--source")
+            .arg(format!("{}=/x/y", a.query.display()))
+            .output()
+            .expect("run"),
+    );
+    assert!(same.contains("two sources named"), "{same}");
+    let bad = Command::new(TAIL)
+        .args(["--source", "noequals"])
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=SOCKET"));
+}
+
+/// `-f` over two daemons: merged in receive order and labelled; one that is
+/// not up yet is said once and picked up when it comes; one that goes away
+/// does not stop the other, and is resumed, without duplicates, when back.
+#[test]
+fn follow_merges_several_daemons_and_outlives_one() {
+    let a = daemon().start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b_query = dir.path().join("query.sock");
+    let mut f = Follower::spawn(
+        Command::new(TAIL)
+            .arg("--source")
+            .arg(format!("a={}", a.query.display()))
+            .arg("--source")
+            .arg(format!("b={}", b_query.display()))
+            .args(["-f", "-n", "0", "-o", "json", "--merge-window", "100ms"]),
+    );
+    let said = f.err_line();
+    assert!(
+        said.starts_with("circolog-tail: [b] waiting for circologd")
+            && said.contains(&b_query.display().to_string()),
+        "{said}"
+    );
+    wait_followers(&a, 1);
+    let next = |f: &mut Follower| {
+        let v: serde_json::Value = serde_json::from_str(&f.line()).expect("json");
+        format!(
+            "{}:{}",
+            v["source"].as_str().expect("source"),
+            v["message"].as_str().expect("message")
+        )
+    };
+    a.send_unix(b"<14>1 - h app - - - a1");
+    assert_eq!(next(&mut f), "a:a1");
+    let b = Restartable::start(dir.path());
+    assert!(f.err_line().contains("connected to"));
+    let mut stored_a = 1;
+    for i in 2..=3 {
+        a.send_unix(format!("<14>1 - h app - - - a{i}").as_bytes());
+        stored_a += 1;
+        a.wait_stored(stored_a);
+        send(dir.path(), &format!("<14>1 - h app - - - b{i}"));
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let got: Vec<String> = (0..4).map(|_| next(&mut f)).collect();
+    assert_eq!(got, ["a:a2", "b:b2", "a:a3", "b:b3"]);
+    b.stop();
+    let said = f.err_line();
+    assert!(
+        said.starts_with("circolog-tail: [b] lost connection"),
+        "{said}"
+    );
+    a.send_unix(b"<14>1 - h app - - - a4");
+    assert_eq!(next(&mut f), "a:a4");
+    let _b = Restartable::start(dir.path());
+    assert!(f.err_line().contains("reconnected"));
+    send(dir.path(), "<14>1 - h app - - - b4");
+    assert_eq!(next(&mut f), "b:b4");
+    f.assert_quiet(Duration::from_millis(400));
+}
+
+/// The backlogs of two daemons arrive at once, one after the other: the
+/// merge window puts their lines in receive order.
+#[test]
+fn follow_puts_lines_that_arrive_together_in_receive_order() {
+    let a = daemon().start();
+    let b = daemon().start();
+    for i in 0..4u64 {
+        let d = if i % 2 == 0 { &a } else { &b };
+        d.send_unix(format!("<14>1 - h{} app - - - m{i}", i % 2).as_bytes());
+        d.wait_stored(i / 2 + 1);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for fmt in ["json", "short"] {
+        let mut f = Follower::spawn(
+            Command::new(TAIL)
+                .arg("--source")
+                .arg(format!("a={}", a.query.display()))
+                .arg("--source")
+                .arg(format!("b={}", b.query.display()))
+                .args(["-f", "-n", "2", "-o", fmt, "--merge-window", "1s"])
+                .env("TZ", "UTC"),
+        );
+        let got: Vec<String> = (0..4).map(|_| f.line()).collect();
+        for (i, line) in got.iter().enumerate() {
+            let (src, host) = if i % 2 == 0 { ("a", "h0") } else { ("b", "h1") };
+            if fmt == "json" {
+                let v: serde_json::Value = serde_json::from_str(line).expect("json");
+                assert_eq!(v["source"], src, "{got:?}");
+                assert_eq!(v["message"], format!("m{i}"), "{got:?}");
+            } else {
+                assert!(line.starts_with(&format!("[{src}] ")), "{got:?}");
+                assert!(line.ends_with(&format!(" {host} app: m{i}")), "{got:?}");
+            }
+        }
+        f.assert_quiet(Duration::from_millis(300));
+    }
+}
+
+/// `-f --after-seq SEQ`: the messages after SEQ, then live ones.
+#[test]
+fn follow_after_a_seq() {
+    let d = daemon().start();
+    for i in 0..4 {
+        d.send_unix(&msg("a", i));
+    }
+    d.wait_stored(4);
+    let mut f = Follower::spawn(&mut tail_cmd(
+        &d.query,
+        &["-f", "--after-seq", "1", "-o", "json"],
+    ));
+    let mut next = || {
+        let v: serde_json::Value = serde_json::from_str(&f.line()).expect("json");
+        v["message"].as_str().expect("message").to_string()
+    };
+    assert_eq!([next(), next()], ["message 2", "message 3"]);
+    d.send_unix(&msg("a", 4));
+    assert_eq!(next(), "message 4");
+}

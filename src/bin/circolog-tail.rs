@@ -15,6 +15,12 @@
 //! /?since=SEQ&fmt=raw`: each fetch ends at a known seq. Colour applies to
 //! `short` and `syslog` lines, by severity.
 //!
+//! Several sources (repeated `--socket`/`--addr`, `--source NAME=…`) are
+//! merged by receive time and labelled: without `-f` the last N of all of
+//! them ([`dump_many`]), with `-f` each followed on its own thread and
+//! merged within `--merge-window` ([`follow_many`]); `-n` is then the
+//! backlog of each.
+//!
 //! Interrupted system calls (Ctrl-Z, then `fg`) are retried: a stop is not
 //! a lost connection.
 //!
@@ -39,7 +45,23 @@ use circolog::manual;
 
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &[
-    "lines", "follow", "fmt", "color", "sev", "fac", "host", "app", "grep", "socket", "addr",
+    "lines",
+    "follow",
+    "fmt",
+    "color",
+    "sev",
+    "fac",
+    "host",
+    "app",
+    "grep",
+    "re",
+    "not",
+    "since",
+    "until",
+    "after-seq",
+    "socket",
+    "addr",
+    "source",
     "generate",
 ];
 
@@ -76,7 +98,8 @@ struct Args {
         value_name = "N",
         default_value = "10",
         allow_negative_numbers = true,
-        value_parser = parse_lines
+        value_parser = parse_lines,
+        conflicts_with = "after_seq"
     )]
     lines: Lines,
 
@@ -85,41 +108,119 @@ struct Args {
     follow: bool,
 
     /// Output format
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Fmt::Short)]
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT", default_value_t = Fmt::Short)]
     fmt: Fmt,
 
     /// Colour lines by severity
     #[arg(long, alias = "colour", value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto)]
     color: ColorArg,
 
-    /// Only messages of severity LEVEL or more important (emerg … debug, or 0-7)
-    #[arg(long, value_name = "LEVEL")]
+    /// Only messages of severity LEVEL or more important (emerg … debug, or 0-7; !LEVEL: less severe)
+    #[arg(short = 'p', long, value_name = "LEVEL")]
     sev: Option<String>,
 
-    /// Only these facilities (kern, user, auth, local0, … or numbers; comma-separated)
+    /// Only these facilities (kern, user, auth, local0, … or numbers; comma-separated,
+    /// repeatable; a leading ! leaves them out)
     #[arg(long, value_name = "F[,F…]")]
-    fac: Option<String>,
+    fac: Vec<String>,
 
-    /// Only messages from this hostname (`-`: those without one)
-    #[arg(long, value_name = "HOST")]
-    host: Option<String>,
+    /// Only messages from these hostnames (`-`: those without one; comma-separated,
+    /// repeatable; a leading ! leaves them out)
+    #[arg(long, value_name = "HOST[,HOST…]")]
+    host: Vec<String>,
 
-    /// Only messages from this app-name (`-`: those without one)
-    #[arg(long, value_name = "APP")]
-    app: Option<String>,
+    /// Only messages from these app-names (`-`: those without one; comma-separated,
+    /// repeatable; a leading ! leaves them out)
+    #[arg(long, value_name = "APP[,APP…]")]
+    app: Vec<String>,
 
     /// Only messages whose text contains TEXT (case-sensitive)
     #[arg(long, value_name = "TEXT")]
     grep: Option<String>,
 
-    /// circologd's query socket [default: /run/circolog-query.sock as root, else
-    /// $XDG_RUNTIME_DIR/circolog/circolog-query.sock or /tmp/circolog-UID/circolog-query.sock]
-    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
-    socket: Option<PathBuf>,
+    /// Only messages whose text matches the regular expression (Rust regex syntax; (?i) ignores case)
+    #[arg(long, value_name = "REGEX")]
+    re: Option<String>,
 
-    /// circologd's query address on TCP (its -query-addr), instead of the unix socket
+    /// Only messages whose text does not contain TEXT
+    #[arg(long, value_name = "TEXT")]
+    not: Option<String>,
+
+    /// Only messages received at or after TIME: RFC 3339 (2026-12-01T05:00:00Z) or an age (30s, 10m, 2h, 1d)
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+
+    /// Only messages received before TIME: RFC 3339 or an age
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+
+    /// Start after the message with this seq (a cursor from X-Circolog-Last-Seq or a json line), instead of -n
+    #[arg(long, value_name = "SEQ")]
+    after_seq: Option<u64>,
+
+    /// circologd's query socket [default: /run/circolog-query.sock as root, else
+    /// $XDG_RUNTIME_DIR/circolog/circolog-query.sock or /tmp/circolog-UID/circolog-query.sock];
+    /// repeatable, with --addr and --source: several daemons, merged
+    #[arg(long, value_name = "PATH")]
+    socket: Vec<PathBuf>,
+
+    /// circologd's query address on TCP (its -query-addr), instead of the unix socket; repeatable
     #[arg(long, value_name = "HOST:PORT", value_parser = client::parse_addr)]
-    addr: Option<String>,
+    addr: Vec<String>,
+
+    /// With -f over several sources: how long a line is held so that one from another source
+    /// received earlier can be printed before it (ms, or with a unit: 200ms, 1s)
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = parse_window)]
+    merge_window: Duration,
+
+    /// One of several daemons, named: its lines are labelled [NAME] (a "source" field in json); repeatable
+    #[arg(long, value_name = "NAME=SOCKET|HOST:PORT", value_parser = parse_source)]
+    source: Vec<Source>,
+}
+
+/// One daemon to read, and the label of its lines when there are several.
+#[derive(Clone, Debug)]
+struct Source {
+    name: String,
+    target: Target,
+}
+
+/// `--merge-window`: milliseconds, or a number with `ms` or `s`.
+fn parse_window(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (s, 1e-3)
+    };
+    match num.trim().parse::<f64>().map(|v| v * scale) {
+        Ok(secs) if (0.0..=60.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err("expected a duration: 200 or 200ms, 1s (at most 60 s)".to_string()),
+    }
+}
+
+/// `--source NAME=SOCKET|HOST:PORT`: a path (with a `/`) is a unix socket,
+/// anything else a TCP address.
+fn parse_source(s: &str) -> Result<Source, String> {
+    let Some((name, place)) = s.split_once('=') else {
+        return Err("takes NAME=SOCKET or NAME=HOST:PORT".to_string());
+    };
+    if name.is_empty() || name.contains(['[', ']']) || name.chars().any(char::is_control) {
+        return Err(format!(
+            "the name before = is a label: not empty, no brackets or control characters, not {name:?}"
+        ));
+    }
+    let target = if place.contains('/') {
+        Target::Unix(PathBuf::from(place))
+    } else {
+        Target::Tcp(client::parse_addr(place)?)
+    };
+    Ok(Source {
+        name: name.to_string(),
+        target,
+    })
 }
 
 /// `-n`: how many of the last messages; `None` for all.
@@ -172,6 +273,9 @@ enum Failure {
     Quiet,
     /// One line for standard error.
     Error(String),
+    /// Already said on standard error (a source of several that did not
+    /// answer): exit status 2 and nothing more.
+    Told,
 }
 
 type Result<T, E = Failure> = std::result::Result<T, E>;
@@ -188,6 +292,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) | Err(Failure::Quiet) => ExitCode::SUCCESS,
+        Err(Failure::Told) => ExitCode::from(2),
         Err(Failure::Error(msg)) => {
             let _ = writeln!(io::stderr(), "circolog-tail: {msg}");
             ExitCode::from(2)
@@ -196,11 +301,33 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<()> {
-    let target = match (&args.addr, &args.socket) {
-        (Some(addr), _) => Target::Tcp(addr.clone()),
-        (None, Some(path)) => Target::Unix(path.clone()),
-        (None, None) => Target::Unix(circolog::config::default_paths().query),
-    };
+    let mut sources: Vec<Source> = args
+        .socket
+        .iter()
+        .map(|p| Source {
+            name: p.display().to_string(),
+            target: Target::Unix(p.clone()),
+        })
+        .chain(args.addr.iter().map(|a| Source {
+            name: a.clone(),
+            target: Target::Tcp(a.clone()),
+        }))
+        .chain(args.source.iter().cloned())
+        .collect();
+    for (i, s) in sources.iter().enumerate() {
+        if sources[..i].iter().any(|o| o.name == s.name) {
+            return Err(Failure::Error(format!(
+                "two sources named {:?}: each needs its own name (--source NAME=…)",
+                s.name
+            )));
+        }
+    }
+    if sources.is_empty() {
+        sources.push(Source {
+            name: String::new(),
+            target: Target::Unix(circolog::config::default_paths().query),
+        });
+    }
     let choice = match args.color {
         ColorArg::Auto => ColorChoice::Auto,
         ColorArg::Always => ColorChoice::Always,
@@ -214,23 +341,50 @@ fn run(args: &Args) -> Result<()> {
     );
     let filters = Filters {
         sev: args.sev.clone(),
-        fac: args.fac.clone(),
-        host: args.host.clone(),
-        app: args.app.clone(),
+        fac: client::join_list("fac", &args.fac).map_err(Failure::Error)?,
+        host: client::join_list("host", &args.host).map_err(Failure::Error)?,
+        app: client::join_list("app", &args.app).map_err(Failure::Error)?,
         grep: args.grep.clone(),
+        re: args.re.clone(),
+        not: args.not.clone(),
+        from: args.since.clone(),
+        until: args.until.clone(),
     };
-    let initial = args.lines.0.map_or(Start::All, Start::Last);
+    let initial = match args.after_seq {
+        Some(seq) => Start::Since(seq),
+        None => args.lines.0.map_or(Start::All, Start::Last),
+    };
     let mut out = Output::new(args.fmt, color, args.follow);
-    if args.follow {
-        follow(&target, &filters, initial, &mut out)
+    if let [one] = sources.as_slice() {
+        return if args.follow {
+            follow(&one.target, &filters, initial, &mut out)
+        } else {
+            dump(&one.target, &filters, initial, &mut out)
+        };
+    }
+    // Several daemons: seqs are each daemon's own, and the raw bytes carry
+    // no receive time to merge by.
+    let refuse = if args.after_seq.is_some() {
+        Some("--after-seq is a seq of one daemon: it takes one source")
+    } else if args.fmt == Fmt::Raw {
+        Some("--fmt raw takes one source: the bytes as received carry no receive time to merge by")
     } else {
-        dump(&target, &filters, initial, &mut out)
+        None
+    };
+    if let Some(why) = refuse {
+        return Err(Failure::Error(why.to_string()));
+    }
+    if args.follow {
+        follow_many(&sources, &filters, initial, args.merge_window, &mut out)
+    } else {
+        dump_many(&sources, &filters, initial, &mut out)
     }
 }
 
 // ---- connections ----
 
 /// Where the daemon's query API is.
+#[derive(Clone, Debug)]
 enum Target {
     Unix(PathBuf),
     Tcp(String),
@@ -306,13 +460,13 @@ impl Target {
         )
     }
 
-    /// `GET path` on a new connection, the body handed to `sink` as it
-    /// comes when the answer is a 200. Answers that are not (a refusal,
+    /// `GET path` on a new connection, the body handed to `sink` (with the
+    /// response head) as it comes when the answer is a 200. Answers that are not (a refusal,
     /// the wrong API) are turned into the line that says why.
     fn get(
         &self,
         path: &str,
-        mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+        mut sink: impl FnMut(&client::Head, &[u8]) -> io::Result<()>,
     ) -> Result<client::Head, Open> {
         let mut conn = self.connect()?;
         let mut error_body = Vec::new();
@@ -321,7 +475,7 @@ impl Target {
             &client::request("GET", path, self.host()),
             |head, body| {
                 if head.status == 200 {
-                    sink(body)
+                    sink(head, body)
                 } else {
                     keep_some(&mut error_body, body);
                     Ok(())
@@ -470,11 +624,195 @@ impl From<Open> for Failure {
 // ---- without -f ----
 
 /// `GET /`: the last messages, streamed to standard output as they come.
+/// A start after a seq the ring no longer holds (`--after-seq`) says first
+/// how many messages are lost (`X-Circolog-Skipped`).
 fn dump(target: &Target, filters: &Filters, start: Start, out: &mut Output) -> Result<()> {
     let path = format!("/?{}", query_string(start, out.fmt.dump_wire(), filters));
     let mut lines = LineSplitter::default();
-    target.get(&path, |body| lines.feed(body, |line| out.line(line)))?;
+    let mut told = false;
+    let head = target.get(&path, |head, body| {
+        if !told {
+            told = true;
+            out.skipped_header(head)?;
+        }
+        lines.feed(body, |line| out.line(line))
+    })?;
+    if !told {
+        out.skipped_header(&head).map_err(output_failed)?;
+    }
     lines.finish(|line| out.line(line)).map_err(output_failed)?;
+    out.flush()
+}
+
+/// `GET /` of several daemons, merged by receive time: the last N of all
+/// of them are among the last N of each, so each is asked for its last N
+/// (`fmt=json`, which carries `received`), and the answers are sorted and
+/// cut. The answers are held in memory until then (with `-n -1`, every
+/// matching message of every daemon). A daemon that does not answer is
+/// said on standard error, the others are printed, and the exit status is
+/// 2; a query a daemon refuses stops everything, as with one.
+fn dump_many(sources: &[Source], filters: &Filters, start: Start, out: &mut Output) -> Result<()> {
+    let path = format!("/?{}", query_string(start, "json", filters));
+    // (receive time, source, seq, message, its json line)
+    let mut all: Vec<(Option<jiff::Timestamp>, usize, u64, Vec<u8>)> = Vec::new();
+    let mut told = false;
+    for (i, source) in sources.iter().enumerate() {
+        let mut lines = LineSplitter::default();
+        let mut got = Vec::new();
+        let mut keep = |line: &[u8]| {
+            got.push(line.to_vec());
+            Ok(())
+        };
+        match source
+            .target
+            .get(&path, |_, body| lines.feed(body, &mut keep))
+        {
+            Ok(_) => {}
+            Err(Open::Stop(f)) => return Err(f),
+            Err(Open::Absent(line) | Open::Unreachable(line)) => {
+                notice(&format!("[{}] {line}", source.name));
+                told = true;
+                continue;
+            }
+        }
+        lines.finish(&mut keep).map_err(output_failed)?;
+        for line in got {
+            let parsed = std::str::from_utf8(&line)
+                .ok()
+                .and_then(|l| client::parse_json_line(l).ok());
+            if let Some(JsonLine::Message(m)) = parsed {
+                all.push((m.received.parse().ok(), i, m.seq, line));
+            }
+        }
+    }
+    // Stable: one daemon's messages keep their seq order when their
+    // receive times are equal.
+    all.sort_by_key(|m| (m.0, m.1, m.2));
+    let skip = match start {
+        Start::Last(n) => all
+            .len()
+            .saturating_sub(usize::try_from(n).unwrap_or(usize::MAX)),
+        Start::All | Start::Since(_) => 0,
+    };
+    for (_, i, _, line) in &all[skip..] {
+        out.labelled(&sources[*i].name, line)
+            .map_err(output_failed)?;
+    }
+    out.flush()?;
+    if told { Err(Failure::Told) } else { Ok(()) }
+}
+
+/// What a source's follower hands the merge: a line rendered as for one
+/// source, uncoloured, with the receive time of its message (`None` for a
+/// notice, printed as it comes), or why it stopped for good.
+enum Event {
+    Line {
+        source: usize,
+        received: Option<jiff::Timestamp>,
+        line: Vec<u8>,
+        sev: Option<u8>,
+    },
+    Stopped(Failure),
+}
+
+/// `-f` over several daemons: each followed on its own thread as one would
+/// be ([`follow`]: its own cursor, its own reconnections, a daemon that is
+/// not there said once and waited for), the lines merged here. A line is
+/// held for `window` after it arrives, and printed once it is due together
+/// with every held line received no later than it: lines from sources
+/// whose frames arrive within the window of each other come out in receive
+/// order, and none waits much longer than the window.
+fn follow_many(
+    sources: &[Source],
+    filters: &Filters,
+    initial: Start,
+    window: Duration,
+    out: &mut Output,
+) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
+    for (i, source) in sources.iter().enumerate() {
+        let (tx, target, filters) = (tx.clone(), source.target.clone(), filters.clone());
+        let (fmt, label) = (out.fmt, format!("[{}] ", source.name));
+        std::thread::spawn(move || {
+            NOTICE_LABEL.set(label);
+            let mut relay = Output::relay(fmt, tx.clone(), i);
+            let end = follow(&target, &filters, initial, &mut relay);
+            let _ = tx.send(Event::Stopped(end.err().unwrap_or(Failure::Quiet)));
+        });
+    }
+    drop(tx);
+    // Held lines: (due, received, arrival order, source, line, sev).
+    type Held = (
+        std::time::Instant,
+        jiff::Timestamp,
+        u64,
+        usize,
+        Vec<u8>,
+        Option<u8>,
+    );
+    let mut held: Vec<Held> = Vec::new();
+    let mut arrived = 0u64;
+    let mut running = sources.len();
+    loop {
+        let now = std::time::Instant::now();
+        // The latest receive time among the lines that are due: it and
+        // everything received before it goes out, in receive order.
+        if let Some(upto) = held.iter().filter(|h| h.0 <= now).map(|h| h.1).max() {
+            held.sort_by_key(|h| (h.1, h.2));
+            let n = held.partition_point(|h| h.1 <= upto);
+            for (_, _, _, i, line, sev) in held.drain(..n) {
+                out.merged(&sources[i].name, &line, sev)
+                    .map_err(output_failed)?;
+            }
+        }
+        let next_due = held.iter().map(|h| h.0).min();
+        let event = match next_due {
+            Some(due) => match rx.recv_timeout(due.saturating_duration_since(now)) {
+                Ok(e) => e,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(e) => e,
+                Err(_) => break,
+            },
+        };
+        match event {
+            Event::Line {
+                source,
+                received: Some(t),
+                line,
+                sev,
+            } => {
+                arrived += 1;
+                held.push((
+                    std::time::Instant::now() + window,
+                    t,
+                    arrived,
+                    source,
+                    line,
+                    sev,
+                ));
+            }
+            Event::Line {
+                source, line, sev, ..
+            } => out
+                .merged(&sources[source].name, &line, sev)
+                .map_err(output_failed)?,
+            Event::Stopped(Failure::Quiet) => {
+                running -= 1;
+                if running == 0 {
+                    break;
+                }
+            }
+            Event::Stopped(f) => return Err(f),
+        }
+    }
+    held.sort_by_key(|h| (h.1, h.2));
+    for (_, _, _, i, line, sev) in held {
+        out.merged(&sources[i].name, &line, sev)
+            .map_err(output_failed)?;
+    }
     out.flush()
 }
 
@@ -578,7 +916,7 @@ fn open(
     out: &mut Output,
 ) -> Result<(WebSocket<Conn>, Cursor), Open> {
     let probe = format!("/?{}", query_string(Start::Last(0), "json", filters));
-    let head = target.get(&probe, |_| Ok(()))?;
+    let head = target.get(&probe, |_, _| Ok(()))?;
     if !client::is_query_answer(&head) {
         return Err(Open::Stop(Failure::Error(format!(
             "{}: no X-Circolog-Epoch in the answer: it is not circologd's query API",
@@ -663,7 +1001,7 @@ fn fetch_raw(
 ) -> Result<(), Open> {
     let path = format!("/?{}", query_string(start, "raw", filters));
     let mut lines = LineSplitter::default();
-    let head = target.get(&path, |body| lines.feed(body, |line| out.line(line)))?;
+    let head = target.get(&path, |_, body| lines.feed(body, |line| out.line(line)))?;
     lines
         .finish(|line| out.line(line))
         .map_err(|e| Open::Stop(output_failed(e)))?;
@@ -764,9 +1102,17 @@ fn send_ping(ws: &mut WebSocket<Conn>) -> tungstenite::Result<()> {
     result
 }
 
+std::thread_local! {
+    /// `[NAME] ` on the thread that follows one of several sources, so
+    /// that what it says on standard error names its source.
+    static NOTICE_LABEL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// One line on standard error, about the connection rather than the logs.
 fn notice(line: &str) {
-    let _ = writeln!(io::stderr(), "circolog-tail: {line}");
+    NOTICE_LABEL.with_borrow(|label| {
+        let _ = writeln!(io::stderr(), "circolog-tail: {label}{line}");
+    });
 }
 
 fn skipped_line(count: u64) -> String {
@@ -783,9 +1129,12 @@ struct Output {
     /// Following: each line is flushed as soon as it is written.
     live: bool,
     tz: TimeZone,
-    w: io::BufWriter<io::StdoutLock<'static>>,
+    w: Sink,
     scratch: String,
     bytes: Vec<u8>,
+    /// The `[NAME] ` of the source a `short` line is from, when there are
+    /// several.
+    label: String,
 }
 
 impl Output {
@@ -795,10 +1144,57 @@ impl Output {
             color,
             live,
             tz: TimeZone::system(),
-            w: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+            w: Sink::Stdout(io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())),
             scratch: String::new(),
             bytes: Vec::new(),
+            label: String::new(),
         }
+    }
+
+    /// An output that hands its lines to [`follow_many`] instead of
+    /// writing them (`-f` over several sources), as source `source`.
+    fn relay(fmt: Fmt, tx: std::sync::mpsc::Sender<Event>, source: usize) -> Output {
+        Output {
+            fmt,
+            color: false,
+            live: true,
+            tz: TimeZone::system(),
+            w: Sink::Relay {
+                tx,
+                source,
+                received: None,
+            },
+            scratch: String::new(),
+            bytes: Vec::new(),
+            label: String::new(),
+        }
+    }
+
+    /// A line a source's relay handed over, labelled with the source's
+    /// `name` ([`Output::labelled`]) and coloured for `sev`.
+    fn merged(&mut self, name: &str, line: &[u8], sev: Option<u8>) -> io::Result<()> {
+        let mut out = Vec::with_capacity(line.len() + name.len() + 16);
+        match self.fmt {
+            Fmt::Json => {
+                out.extend_from_slice(b"{\"source\":");
+                out.extend_from_slice(serde_json::to_string(name).unwrap_or_default().as_bytes());
+                match line.strip_prefix(b"{") {
+                    Some(rest) if rest != b"}" => {
+                        out.push(b',');
+                        out.extend_from_slice(rest);
+                    }
+                    _ => out.push(b'}'),
+                }
+            }
+            Fmt::Short => {
+                out.push(b'[');
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"] ");
+                out.extend_from_slice(line);
+            }
+            Fmt::Syslog | Fmt::Raw => out.extend_from_slice(line),
+        }
+        self.plain(&out, sev)
     }
 
     /// One line of a `GET /` body, in the format of [`Fmt::dump_wire`].
@@ -831,6 +1227,9 @@ impl Output {
                 if m.epoch == cursor.epoch && cursor.printed.is_some_and(|p| m.seq <= p) {
                     return Ok(false);
                 }
+                if let Sink::Relay { received, .. } = &mut self.w {
+                    *received = m.received.parse().ok();
+                }
                 match self.fmt {
                     Fmt::Raw => return Ok(true),
                     Fmt::Json => self.plain(text.as_bytes(), None),
@@ -855,9 +1254,75 @@ impl Output {
         written.map(|()| false).map_err(output_failed)
     }
 
+    /// The gap a dump's `X-Circolog-Skipped` tells of, if any: a notice
+    /// line, on standard output in json as a follower's frame would be.
+    fn skipped_header(&mut self, head: &client::Head) -> io::Result<()> {
+        let Some(count) = head
+            .header("x-circolog-skipped")
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|&n| n > 0)
+        else {
+            return Ok(());
+        };
+        if self.fmt != Fmt::Json {
+            notice(&skipped_line(count));
+            return Ok(());
+        }
+        let epoch = head
+            .header("x-circolog-epoch")
+            .and_then(|e| e.parse::<i64>().ok())
+            .unwrap_or_default();
+        let line = format!("{{\"skipped\":{count},\"epoch\":{epoch}}}");
+        self.plain(line.as_bytes(), None)
+    }
+
+    /// One `fmt=json` line of the source `name`, labelled: `[NAME] ` before
+    /// a `short` line, a `source` field first in json. `syslog` has the
+    /// message's own HOSTNAME for that.
+    fn labelled(&mut self, name: &str, json: &[u8]) -> io::Result<()> {
+        match self.fmt {
+            Fmt::Json => {
+                let mut line = std::mem::take(&mut self.bytes);
+                line.clear();
+                line.extend_from_slice(b"{\"source\":");
+                // A string always serializes.
+                line.extend_from_slice(serde_json::to_string(name).unwrap_or_default().as_bytes());
+                match json.strip_prefix(b"{") {
+                    Some(rest) if rest != b"}" => {
+                        line.push(b',');
+                        line.extend_from_slice(rest);
+                    }
+                    _ => line.push(b'}'),
+                }
+                let r = self.plain(&line, None);
+                self.bytes = line;
+                r
+            }
+            Fmt::Syslog => {
+                let parsed = std::str::from_utf8(json)
+                    .ok()
+                    .and_then(|l| client::parse_json_line(l).ok());
+                match parsed {
+                    Some(JsonLine::Message(m)) => self.syslog(&m),
+                    _ => self.plain(json, None),
+                }
+            }
+            Fmt::Short | Fmt::Raw => {
+                self.label.clear();
+                self.label.push('[');
+                self.label.push_str(name);
+                self.label.push_str("] ");
+                let r = self.line(json);
+                self.label.clear();
+                r
+            }
+        }
+    }
+
     fn short(&mut self, m: &client::JsonMessage) -> io::Result<()> {
         let mut line = std::mem::take(&mut self.scratch);
         line.clear();
+        line.push_str(&self.label);
         client::render_short(m, &self.tz, &mut line);
         let sev = client::severity_number(&m.severity);
         let r = self.plain(line.as_bytes(), sev);
@@ -877,24 +1342,58 @@ impl Output {
 
     /// Writes `line` and a line feed, coloured for `sev` when colouring.
     fn plain(&mut self, line: &[u8], sev: Option<u8>) -> io::Result<()> {
+        let w = match &mut self.w {
+            Sink::Stdout(w) => w,
+            Sink::Relay {
+                tx,
+                source,
+                received,
+            } => {
+                let event = Event::Line {
+                    source: *source,
+                    received: received.take(),
+                    line: line.to_vec(),
+                    sev,
+                };
+                // The merge is gone only when the program is ending.
+                return tx
+                    .send(event)
+                    .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe));
+            }
+        };
         let style = sev.filter(|_| self.color).and_then(client::severity_style);
         if let Some(style) = style {
-            self.w.write_all(style.as_bytes())?;
-            self.w.write_all(line)?;
-            self.w.write_all(client::RESET.as_bytes())?;
+            w.write_all(style.as_bytes())?;
+            w.write_all(line)?;
+            w.write_all(client::RESET.as_bytes())?;
         } else {
-            self.w.write_all(line)?;
+            w.write_all(line)?;
         }
-        self.w.write_all(b"\n")?;
+        w.write_all(b"\n")?;
         if self.live {
-            self.w.flush()?;
+            w.flush()?;
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.w.flush().map_err(output_failed)
+        match &mut self.w {
+            Sink::Stdout(w) => w.flush().map_err(output_failed),
+            Sink::Relay { .. } => Ok(()),
+        }
     }
+}
+
+/// Where an [`Output`]'s lines go.
+enum Sink {
+    Stdout(io::BufWriter<io::StdoutLock<'static>>),
+    /// To [`follow_many`], with the receive time of the message being
+    /// rendered.
+    Relay {
+        tx: std::sync::mpsc::Sender<Event>,
+        source: usize,
+        received: Option<jiff::Timestamp>,
+    },
 }
 
 /// Standard output failed: closed by the reader is a normal end.
