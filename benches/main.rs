@@ -625,7 +625,9 @@ fn peers(cfg: &Config, table: &mut Table) -> Result<(), String> {
 
 // ------------------------------------------------------------------ 3. dump
 
-fn dump(cfg: &Config, table: &mut Table) -> Result<(), String> {
+/// A daemon whose ring holds `cfg.dump_ring` messages of 120 B, and how
+/// many it holds.
+fn full_ring(cfg: &Config) -> Result<(Circolog, u64), String> {
     let ring = cfg.dump_ring;
     let mut d = Circolog::start(
         &["-buffer-size", &ring.to_string(), "-buffer-bytes", "256M"],
@@ -643,6 +645,11 @@ fn dump(cfg: &Config, table: &mut Table) -> Result<(), String> {
     harness::run(&mut d, &fill, false)?;
     let held = d.status()?["used"]["messages"].as_u64().unwrap_or(0);
     eprintln!("   ring holds {held} messages");
+    Ok((d, held))
+}
+
+fn dump(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    let (mut d, held) = full_ring(cfg)?;
     let mut buf = vec![0u8; 1 << 20];
     let fmts = ["syslog", "json"];
     let mut dumps: Vec<Vec<follow::Dump>> = vec![Vec::new(); fmts.len()];
@@ -1044,22 +1051,7 @@ fn memory(cfg: &Config, table: &mut Table) -> Result<(), String> {
 const SCANNERS: usize = 60;
 
 fn scan(cfg: &Config, table: &mut Table) -> Result<(), String> {
-    let ring = cfg.dump_ring;
-    let mut d = Circolog::start(
-        &["-buffer-size", &ring.to_string(), "-buffer-bytes", "256M"],
-        false,
-    )?;
-    let fill = Spec {
-        count: ring,
-        ..spec(
-            Dest::Unix(d.syslog.clone()),
-            Mode::Mmsg,
-            120,
-            cfg.long_limit(),
-        )
-    };
-    harness::run(&mut d, &fill, false)?;
-    let held = d.status()?["used"]["messages"].as_u64().unwrap_or(0);
+    let (d, held) = full_ring(cfg)?;
     let probes = if cfg.quick { 50 } else { 100 * cfg.runs };
     // Each probe is one /status on a new connection, as circolog-ctl does.
     let probe = |d: &Circolog| -> Result<Vec<u32>, String> {
