@@ -62,17 +62,72 @@ fn udp_kernel_drops(port: u16) -> u64 {
 /// Either kind of stream socket an attacker uses.
 trait Conn: Read + Write + Send {
     fn set_timeout(&self, t: Duration) -> io::Result<()>;
+
+    /// Bytes received and not read.
+    fn unread(&self) -> u64;
+
+    /// Whether the daemon has closed its end, seen without reading (what
+    /// it sent stays unread).
+    fn closed_by_daemon(&self) -> bool;
 }
 
 impl Conn for UnixStream {
     fn set_timeout(&self, t: Duration) -> io::Result<()> {
         self.set_read_timeout(Some(t))
     }
+
+    fn unread(&self) -> u64 {
+        rustix::io::ioctl_fionread(self).unwrap_or(0)
+    }
+
+    fn closed_by_daemon(&self) -> bool {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let mut fds = [PollFd::new(self, PollFlags::RDHUP)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        poll(&mut fds, Some(&now)).is_ok()
+            && fds[0]
+                .revents()
+                .intersects(PollFlags::RDHUP | PollFlags::HUP | PollFlags::ERR)
+    }
 }
 
 impl Conn for TcpStream {
     fn set_timeout(&self, t: Duration) -> io::Result<()> {
         self.set_read_timeout(Some(t))
+    }
+
+    fn unread(&self) -> u64 {
+        rustix::io::ioctl_fionread(self).unwrap_or(0)
+    }
+
+    /// The daemon's end as the kernel lists it: its FIN waits behind the
+    /// unread bytes, so this side cannot see it, but the state has left
+    /// ESTABLISHED (or the socket is gone).
+    fn closed_by_daemon(&self) -> bool {
+        let (Ok(SocketAddr::V4(ours)), Ok(SocketAddr::V4(theirs))) =
+            (self.local_addr(), self.peer_addr())
+        else {
+            return false;
+        };
+        let hex = |a: std::net::SocketAddrV4| {
+            format!(
+                "{:08X}:{:04X}",
+                u32::from_ne_bytes(a.ip().octets()),
+                a.port()
+            )
+        };
+        let (local, remote) = (hex(theirs), hex(ours));
+        let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let state = table.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(1) == Some(&local.as_str()) && f.get(2) == Some(&remote.as_str()))
+                .then(|| f.get(3).map(|s| s.to_string()))
+                .flatten()
+        });
+        state.is_none_or(|s| s != "01")
     }
 }
 
@@ -249,9 +304,9 @@ fn body_never_comes(target: &Target, request: &str, a: &Attacks) {
 }
 
 /// A client that asks and never reads: a follower, or a dump of the whole
-/// ring (far more than the sockets buffer). The write timeout closes it:
-/// when it finally reads, what was buffered comes and then the end of the
-/// stream, and a dump is cut short.
+/// ring (far more than the sockets buffer). The write timeout closes it
+/// (seen without reading); when it then reads, what was buffered comes and
+/// then the end of the stream, and a dump is cut short.
 fn never_reads(target: &Target, request: &str, follower: bool, a: &Attacks) {
     let Ok(mut s) = target.connect() else {
         return a.note("connect failed", Duration::ZERO);
@@ -260,24 +315,44 @@ fn never_reads(target: &Target, request: &str, follower: bool, a: &Attacks) {
     if s.write_all(request.as_bytes()).is_err() {
         return a.note("connect failed", Duration::ZERO);
     }
-    thread::sleep(WRITE_TIMEOUT + Duration::from_secs(3));
+    let what = if follower { "follower" } else { "dump" };
+    while !s.closed_by_daemon() {
+        if started.elapsed() > WRITE_TIMEOUT + CLOSE_BOUND {
+            // How long it stays open past the bound, and whether the
+            // daemon had written at all, say what kind of failure it is.
+            let unread = s.unread();
+            let failed_at = started.elapsed();
+            while !s.closed_by_daemon() && started.elapsed() < failed_at + Duration::from_secs(30) {
+                thread::sleep(Duration::from_millis(100));
+            }
+            return a.fail(format!(
+                "{}: a {what} that read nothing for {failed_at:?} is still open \
+                 (-write-timeout {WRITE_TIMEOUT:?}) with {unread} bytes waiting unread; \
+                 closed by the daemon: {} after {:?}",
+                target.name(),
+                s.closed_by_daemon(),
+                started.elapsed(),
+            ));
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let took = started.elapsed();
     let _ = s.set_timeout(Duration::from_millis(200));
     let (got, closed) = drain_until_closed(&mut *s, CLOSE_BOUND);
-    let what = if follower { "follower" } else { "dump" };
     if !closed {
         return a.fail(format!(
-            "{}: a {what} that read nothing for {:?} is still served (-write-timeout {WRITE_TIMEOUT:?})",
+            "{}: a {what} closed by the daemon still reads more after {CLOSE_BOUND:?} ({} bytes)",
             target.name(),
-            started.elapsed()
+            got.len()
         ));
     }
     if follower {
-        a.note("non-reading follower closed", started.elapsed());
+        a.note("non-reading follower closed", took);
     } else if got.ends_with(b"0\r\n\r\n") {
         // The ring had just been cleared: the dump fit in the buffers.
-        a.note("non-reading dump came whole", started.elapsed());
+        a.note("non-reading dump came whole", took);
     } else {
-        a.note("non-reading dump cut short", started.elapsed());
+        a.note("non-reading dump cut short", took);
     }
 }
 
@@ -532,6 +607,9 @@ fn soak() {
 
     // The attacks, as background load.
     let attacks = Attacks::default();
+    // Attacks stop before the load does: a full-rate sender that leaves
+    // would make room under the cap for one that must be closed.
+    let attacks_stop = Arc::new(AtomicBool::new(false));
     let mut attackers = Vec::new();
     let query = Target::Unix(d.query.clone());
     let query_tcp = Target::Tcp(d.query_addr.expect("query address"));
@@ -549,12 +627,14 @@ fn soak() {
     }
     {
         let a = attacks.clone();
-        repeat(&mut attackers, &stop, move || sender_past_the_cap(addr, &a));
+        repeat(&mut attackers, &attacks_stop, move || {
+            sender_past_the_cap(addr, &a)
+        });
     }
     // Slow clients: heads trickled a byte at a time, bodies that never come.
     for target in [&query, &query, &query_tcp, &ctl] {
         let (a, t) = (attacks.clone(), target.clone());
-        repeat(&mut attackers, &stop, move || trickle_head(&t, &a));
+        repeat(&mut attackers, &attacks_stop, move || trickle_head(&t, &a));
     }
     for (target, request) in [
         (&query, "GET /?l=1"),
@@ -562,7 +642,7 @@ fn soak() {
         (&ctl, "GET /status"),
     ] {
         let (a, t) = (attacks.clone(), target.clone());
-        repeat(&mut attackers, &stop, move || {
+        repeat(&mut attackers, &attacks_stop, move || {
             body_never_comes(&t, request, &a)
         });
     }
@@ -574,7 +654,7 @@ fn soak() {
     for target in [&query, &query_tcp] {
         for (request, follower) in [(follow, true), (dump, false)] {
             let (a, t) = (attacks.clone(), target.clone());
-            repeat(&mut attackers, &stop, move || {
+            repeat(&mut attackers, &attacks_stop, move || {
                 never_reads(&t, request, follower, &a)
             });
         }
@@ -582,13 +662,13 @@ fn soak() {
     // Scans over the whole ring that match nothing, four at a time.
     for target in [&query, &query, &query, &query_tcp] {
         let (a, t) = (attacks.clone(), target.clone());
-        repeat(&mut attackers, &stop, move || scan(&t, &a));
+        repeat(&mut attackers, &attacks_stop, move || scan(&t, &a));
     }
     // The owner asks /status throughout: it always answers.
     let latencies = Arc::new(Mutex::new(Vec::new()));
     {
         let (a, path, lat) = (attacks.clone(), d.ctl.clone(), latencies.clone());
-        repeat(&mut attackers, &stop, move || {
+        repeat(&mut attackers, &attacks_stop, move || {
             let asked = Instant::now();
             let answer = status_raw(&path);
             let took = asked.elapsed();
@@ -610,17 +690,28 @@ fn soak() {
     }
 
     let started = Instant::now();
-    // Memory held by clients is bounded by the client limits and the 10 s
-    // head timeout: take the first sample once that has come round.
-    thread::sleep(Duration::from_secs(15).min(run_for * 3 / 4));
-    let rss_early = d.rss_kib();
+    // Memory held by clients is bounded by the client limits and the
+    // timeouts, but with the attacks it comes and goes: the early figure is
+    // the peak of the second half of the warm-up, and the peak after it
+    // must not grow past that.
+    let warm_up = Duration::from_secs(15).min(run_for * 3 / 4);
+    thread::sleep(warm_up / 2);
+    let mut rss_early = d.rss_kib();
+    while started.elapsed() < warm_up {
+        thread::sleep(Duration::from_secs(1));
+        rss_early = rss_early.max(d.rss_kib());
+    }
     let mut rss_max = rss_early;
     while started.elapsed() < run_for {
         thread::sleep(Duration::from_secs(1));
         rss_max = rss_max.max(d.rss_kib());
     }
+    attacks_stop.store(true, Ordering::Relaxed);
+    for t in attackers {
+        t.join().expect("an attack thread panicked");
+    }
     stop.store(true, Ordering::Relaxed);
-    for t in threads.into_iter().chain(attackers) {
+    for t in threads {
         t.join().expect("a soak thread panicked");
     }
     drop(stalled);
@@ -701,8 +792,8 @@ fn soak() {
     eprintln!(
         "soak {}s: sent unix {unix} udp {udp} tcp {tcp}; received {received} = stored {stored} + \
          discarded while paused {dropped_paused}; {in_ring} in the ring; UDP dropped by the kernel \
-         {udp_drops}; clears {}; skipped for followers {}; RSS {rss_early} KiB early, {rss_max} max, \
-         {rss_end} at the end",
+         {udp_drops}; clears {}; skipped for followers {}; RSS {rss_early} KiB at most early, \
+         {rss_max} at most after, {rss_end} at the end",
         run_for.as_secs(),
         c["clears"],
         c["skipped_followers"],
