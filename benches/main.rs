@@ -104,10 +104,7 @@ impl Config {
         // what a machine holds (CIRCOLOG_BENCH_LATENCY=FOLLOWERSxRATE).
         if let Some((n, r)) = std::env::var("CIRCOLOG_BENCH_LATENCY")
             .ok()
-            .and_then(|v| {
-                v.split_once('x')
-                    .map(|(n, r)| (n.parse().ok(), r.parse().ok()))
-            })
+            .and_then(|v| v.split_once('x').map(|(n, r)| (n.parse().ok(), r.parse().ok())))
             .and_then(|(n, r)| n.zip(r))
         {
             c.latency_followers = n;
