@@ -260,7 +260,9 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
             },
         }
         if ctx.take_ingest() {
-            tokio::task::yield_now().await;
+            // The other tasks get a turn, and their queued I/O goes in:
+            // under a flood the loop must still park now and then.
+            yield_to_io().await;
         } else if checking {
             match ctx.with(|c| c.ingest.unstick()) {
                 Ok(0) => {}
