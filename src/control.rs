@@ -6,30 +6,42 @@
 //! |---|---|
 //! | `POST /pause/toggle` | [`Command::Toggle`] |
 //! | `POST /pause`, `POST /resume` | [`Command::Pause`], [`Command::Resume`] |
+//! | `POST /pause?for=DURATION` | [`Command::Pause`] with `resume_after` |
 //! | `POST /logs/clear` | [`Command::Clear`] |
 //! | `GET /status`, `GET /metrics` (and `HEAD`) | [`Command::Status`], [`Command::Metrics`] |
 //!
 //! Every answer but `/metrics` is the `/status` JSON after the change.
 
+use std::time::Duration;
+
 use crate::daemon::State;
 use crate::http::Method;
+use crate::query::percent_decode;
 use crate::status;
+use crate::trigger;
 
 /// What a control request asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Toggle,
-    Pause,
+    /// `POST /pause`, and with `?for=DURATION` a pause that ends by itself.
+    Pause {
+        resume_after: Option<Duration>,
+    },
     Resume,
     Clear,
     Status,
     Metrics,
 }
 
-/// How each command is asked for: the method and the path.
+/// The commands without parameters, each with how it is asked for.
 const ROUTES: [(Command, Method, &str); 6] = [
     (Command::Toggle, Method::Post, "/pause/toggle"),
-    (Command::Pause, Method::Post, "/pause"),
+    (
+        Command::Pause { resume_after: None },
+        Method::Post,
+        "/pause",
+    ),
     (Command::Resume, Method::Post, "/resume"),
     (Command::Clear, Method::Post, "/logs/clear"),
     (Command::Status, Method::Get, "/status"),
@@ -37,14 +49,14 @@ const ROUTES: [(Command, Method, &str); 6] = [
 ];
 
 /// Why a request names no command.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RouteError {
     /// `404`.
     NotFound,
     /// `405`, with the `Allow` header's value.
     MethodNotAllowed(&'static str),
-    /// `400`: control requests take no query parameters.
-    BadQuery,
+    /// `400`, with the one-line reason.
+    BadQuery(String),
 }
 
 impl Command {
@@ -53,7 +65,7 @@ impl Command {
         let (command, want, _) = ROUTES
             .iter()
             .find(|(_, _, p)| *p == path)
-            .copied()
+            .cloned()
             .ok_or(RouteError::NotFound)?;
         let method_ok = match want {
             Method::Get => matches!(method, Method::Get | Method::Head),
@@ -65,26 +77,89 @@ impl Command {
                 _ => "POST",
             }));
         }
-        if !query.is_empty() {
-            return Err(RouteError::BadQuery);
-        }
+        let mut params = Params::parse(query)?;
+        let command = match command {
+            Command::Pause { .. } => Command::Pause {
+                resume_after: params
+                    .take("for")
+                    .map(|d| trigger::parse_pause_for(&d))
+                    .transpose()
+                    .map_err(RouteError::BadQuery)?,
+            },
+            c => c,
+        };
+        params.done(path)?;
         Ok(command)
     }
 
-    /// The method and path that ask for this command.
-    pub fn request(self) -> (&'static str, &'static str) {
-        // ROUTES lists the commands in their declared order (a test checks).
-        let (_, method, path) = ROUTES[self as usize];
-        let method = match method {
-            Method::Post => "POST",
-            _ => "GET",
+    /// The method and the request target (path and query) that ask for
+    /// this command.
+    pub fn request(&self) -> (&'static str, String) {
+        let route = ROUTES
+            .iter()
+            .find(|(c, _, _)| std::mem::discriminant(c) == std::mem::discriminant(self));
+        let (method, path) = match route {
+            Some((_, Method::Post, path)) => ("POST", *path),
+            Some((_, _, path)) => ("GET", *path),
+            None => unreachable!("every command has a route (a test checks)"),
         };
-        (method, path)
+        let target = match self {
+            Command::Pause {
+                resume_after: Some(d),
+            } => format!("{path}?for={}ms", d.as_millis()),
+            _ => path.to_string(),
+        };
+        (method, target)
     }
 
     /// Whether the command changes the state (and so wakes the followers).
-    pub fn changes_state(self) -> bool {
+    pub fn changes_state(&self) -> bool {
         !matches!(self, Command::Status | Command::Metrics)
+    }
+}
+
+/// A control request's query parameters, decoded; each command takes the
+/// ones it knows, and any left over is an error.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(query: &str) -> Result<Params, RouteError> {
+        let mut params: Vec<(String, String)> = Vec::new();
+        for piece in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
+            let decode = |s: &str| {
+                percent_decode(s)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        RouteError::BadQuery(format!(
+                            "bad parameter {piece:?}: bad percent-encoding or not UTF-8"
+                        ))
+                    })
+            };
+            let (name, value) = (decode(name)?, decode(value)?);
+            if params.iter().any(|(n, _)| *n == name) {
+                return Err(RouteError::BadQuery(format!(
+                    "repeated parameter \"{name}\""
+                )));
+            }
+            params.push((name, value));
+        }
+        Ok(Params(params))
+    }
+
+    fn take(&mut self, name: &str) -> Option<String> {
+        let i = self.0.iter().position(|(n, _)| n == name)?;
+        Some(self.0.remove(i).1)
+    }
+
+    fn done(self, path: &str) -> Result<(), RouteError> {
+        match self.0.first() {
+            None => Ok(()),
+            Some((name, _)) => Err(RouteError::BadQuery(format!(
+                "unknown parameter \"{name}\" for {path}"
+            ))),
+        }
     }
 }
 
@@ -98,10 +173,13 @@ pub enum Answer {
 }
 
 /// Carries out `command` on `st` at `now_us` (µs since 1970).
-pub fn apply(command: Command, st: &mut State, now_us: i64) -> Answer {
+pub fn apply(command: &Command, st: &mut State, now_us: i64) -> Answer {
     match command {
         Command::Toggle => st.toggle_pause(),
-        Command::Pause => st.set_paused(true),
+        Command::Pause { resume_after: None } => st.set_paused(true),
+        Command::Pause {
+            resume_after: Some(d),
+        } => st.pause_for(*d, now_us),
         Command::Resume => st.set_paused(false),
         Command::Clear => st.clear(),
         Command::Status => {}
@@ -116,15 +194,18 @@ mod tests {
 
     #[test]
     fn every_command_routes_from_its_own_request() {
-        for (i, (command, _, _)) in ROUTES.into_iter().enumerate() {
-            assert_eq!(command as usize, i, "ROUTES is in the enum's order");
-            let (method, path) = command.request();
+        let timed = Command::Pause {
+            resume_after: Some(Duration::from_secs(600)),
+        };
+        for command in ROUTES.into_iter().map(|(c, _, _)| c).chain([timed]) {
+            let (method, target) = command.request();
             let method = if method == "POST" {
                 Method::Post
             } else {
                 Method::Get
             };
-            assert_eq!(Command::route(method, path, ""), Ok(command));
+            let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+            assert_eq!(Command::route(method, path, query), Ok(command));
         }
     }
 
@@ -152,7 +233,37 @@ mod tests {
         );
         assert_eq!(
             Command::route(Method::Post, "/pause", "x=1"),
-            Err(RouteError::BadQuery)
+            Err(RouteError::BadQuery(
+                "unknown parameter \"x\" for /pause".into()
+            ))
         );
+        assert_eq!(
+            Command::route(Method::Post, "/status", "for=1m"),
+            Err(RouteError::MethodNotAllowed("GET, HEAD"))
+        );
+        assert_eq!(
+            Command::route(Method::Get, "/status", "for=1m"),
+            Err(RouteError::BadQuery(
+                "unknown parameter \"for\" for /status".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_timed_pause_takes_a_duration() {
+        assert_eq!(
+            Command::route(Method::Post, "/pause", "for=10m"),
+            Ok(Command::Pause {
+                resume_after: Some(Duration::from_secs(600))
+            })
+        );
+        for bad in ["for=", "for=0s", "for=ten", "for=5y", "for=1m&for=2m"] {
+            match Command::route(Method::Post, "/pause", bad) {
+                Err(RouteError::BadQuery(reason)) => {
+                    assert!(!reason.contains('\n'), "{bad}: {reason}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 }

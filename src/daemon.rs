@@ -48,6 +48,9 @@ pub struct Clients {
 pub struct State {
     ring: Ring,
     paused: bool,
+    /// While paused by `POST /pause?for=`: when the pause ends by itself,
+    /// µs since 1970. Any other change of the pause cancels it.
+    resume_at_us: Option<i64>,
     /// Start of this process, µs since 1970: seqs are only comparable within
     /// one epoch.
     epoch_us: i64,
@@ -68,6 +71,7 @@ impl State {
         State {
             ring,
             paused: false,
+            resume_at_us: None,
             epoch_us,
             counters: Counters::default(),
             parse_ctx,
@@ -130,10 +134,24 @@ impl State {
 
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
+        self.resume_at_us = None;
     }
 
     pub fn toggle_pause(&mut self) {
-        self.paused = !self.paused;
+        self.set_paused(!self.paused);
+    }
+
+    /// Pauses until `now_us + d`, when [`State::housekeep`] resumes (a
+    /// pause asked for meanwhile, timed or not, replaces this one).
+    pub fn pause_for(&mut self, d: std::time::Duration, now_us: i64) {
+        let d = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        self.paused = true;
+        self.resume_at_us = Some(now_us.saturating_add(d));
+    }
+
+    /// When a timed pause ends by itself, µs since 1970.
+    pub fn resume_at_us(&self) -> Option<i64> {
+        self.resume_at_us
     }
 
     /// Discards every stored message at once; their bytes, and those of
@@ -144,10 +162,14 @@ impl State {
         self.counters.clears += 1;
     }
 
-    /// The event loop's chores, a bounded slice each: wiping the arena after
-    /// a clear, and evicting what `-max-age` says is too old. Call it at
+    /// The event loop's chores, a bounded slice each: ending a timed pause,
+    /// wiping the arena after a clear, and evicting what `-max-age` says is
+    /// too old. Call it at
     /// least once a second, and again at once while it returns true.
     pub fn housekeep(&mut self, now_us: i64) -> bool {
+        if self.resume_at_us.is_some_and(|at| now_us >= at) {
+            self.set_paused(false);
+        }
         let wiping = self.ring.wipe_step(WIPE_SLICE);
         let expiring = self.max_age_us.is_some_and(|age| {
             let cutoff = now_us.saturating_sub(age);
@@ -232,6 +254,22 @@ mod tests {
         assert_eq!(s.counters().received[Transport::Udp as usize], 3);
         assert_eq!(s.counters().dropped_paused, 1);
         assert_eq!(s.ring().get(0).expect("kept").raw, b"<13>one");
+    }
+
+    #[test]
+    fn a_timed_pause_ends_at_its_time_and_any_other_change_cancels_it() {
+        let mut s = state();
+        s.pause_for(std::time::Duration::from_secs(10), 5_000_000);
+        assert_eq!(s.resume_at_us(), Some(15_000_000));
+        s.housekeep(14_999_999);
+        assert!(s.paused());
+        s.housekeep(15_000_000);
+        assert!(!s.paused());
+        assert_eq!(s.resume_at_us(), None);
+        s.pause_for(std::time::Duration::from_secs(10), 5_000_000);
+        s.set_paused(true);
+        s.housekeep(20_000_000);
+        assert!(s.paused(), "a plain pause stays");
     }
 
     #[test]

@@ -545,6 +545,13 @@ fn timestamp_from_us(us: i64) -> Timestamp {
     })
 }
 
+/// A time in µs since 1970 as `write_utc` writes it, for JSON documents.
+pub fn rfc3339_us(us: i64) -> String {
+    let mut out = Vec::new();
+    write_utc(&mut out, timestamp_from_us(us));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// UTC, `Z`.
 fn write_utc(out: &mut Vec<u8>, t: Timestamp) {
     // Printing to a Vec cannot fail.

@@ -20,6 +20,8 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
         "version": env!("CARGO_PKG_VERSION"),
         "epoch": st.epoch_us(),
         "paused": st.paused(),
+        "resume_at": st.resume_at_us().map(crate::format::rfc3339_us),
+        "resumes_in_seconds": st.resume_at_us().map(|at| (at - now_us).max(0) as f64 / 1e6),
         "uptime_seconds": (now_us - st.epoch_us()).max(0) as f64 / 1e6,
         "capacity": {
             "messages": ring.max_messages(),

@@ -14,5 +14,6 @@ mod limits;
 mod manuals;
 mod peers;
 mod query;
+mod recorder;
 mod soak;
 mod systemd;

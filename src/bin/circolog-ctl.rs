@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use circolog::client::{self, ExchangeError, Role};
-use circolog::manual;
+use circolog::{control, manual, trigger};
 
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &["socket", "json", "generate"];
@@ -53,10 +53,14 @@ struct Args {
     command: Option<Command>,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 enum Command {
     /// Stop storing messages (they are still read, and discarded)
-    Pause,
+    Pause {
+        /// Resume by itself after DURATION (90s, 10m, 1h)
+        #[arg(long = "for", value_name = "DURATION", value_parser = trigger::parse_pause_for)]
+        resume_after: Option<Duration>,
+    },
     /// Store messages again
     Resume,
     /// Pause if collecting, resume if paused
@@ -70,14 +74,17 @@ enum Command {
 }
 
 impl Command {
-    fn request(self) -> (&'static str, &'static str) {
+    /// The control API's command: its table says how to ask for it.
+    fn control(&self) -> control::Command {
         match self {
-            Command::Pause => ("POST", "/pause"),
-            Command::Resume => ("POST", "/resume"),
-            Command::Toggle => ("POST", "/pause/toggle"),
-            Command::Clear => ("POST", "/logs/clear"),
-            Command::Status => ("GET", "/status"),
-            Command::Metrics => ("GET", "/metrics"),
+            Command::Pause { resume_after } => control::Command::Pause {
+                resume_after: *resume_after,
+            },
+            Command::Resume => control::Command::Resume,
+            Command::Toggle => control::Command::Toggle,
+            Command::Clear => control::Command::Clear,
+            Command::Status => control::Command::Status,
+            Command::Metrics => control::Command::Metrics,
         }
     }
 }
@@ -110,7 +117,7 @@ fn main() -> ExitCode {
         .socket
         .clone()
         .unwrap_or_else(|| circolog::config::default_paths().ctl);
-    let text = match run(&socket, command, args.json) {
+    let text = match run(&socket, &command, args.json) {
         Ok(text) => text,
         Err(msg) => {
             let _ = writeln!(io::stderr(), "circolog-ctl: {msg}");
@@ -137,9 +144,10 @@ fn main() -> ExitCode {
 }
 
 /// Sends the command; returns what to print.
-fn run(socket: &std::path::Path, command: Command, json: bool) -> Result<String, String> {
+fn run(socket: &std::path::Path, command: &Command, json: bool) -> Result<String, String> {
     let name = socket.display().to_string();
-    let (method, path) = command.request();
+    let (method, path) = command.control().request();
+    let path = path.as_str();
     let mut body = Vec::new();
     let head = request(socket, method, path, &mut body)?;
     match head.status {
@@ -162,16 +170,30 @@ fn run(socket: &std::path::Path, command: Command, json: bool) -> Result<String,
         }
     }
     let text = String::from_utf8_lossy(&body).into_owned();
-    if json || command == Command::Metrics {
+    if json || *command == Command::Metrics {
         return Ok(text);
     }
     let status: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("{name}: the answer to {method} {path} is not JSON: {e}"))?;
     Ok(match command {
-        Command::Status => client::summarize_status(&status),
+        Command::Status => {
+            let mut text = client::summarize_status(&status);
+            if let Some(at) = status["resume_at"].as_str() {
+                text.push_str(&format!("pause:    resumes by itself at {at}\n"));
+            }
+            text
+        }
         Command::Clear => format!("cleared; {}\n", client::describe_state(&status)),
-        _ => client::describe_state(&status) + "\n",
+        _ => client::describe_state(&status) + &resumes(&status) + "\n",
     })
+}
+
+/// When a timed pause ends, as the daemon said: `; resumes at TIME`.
+fn resumes(status: &serde_json::Value) -> String {
+    match status["resume_at"].as_str() {
+        Some(at) => format!("; resumes by itself at {at}"),
+        None => String::new(),
+    }
 }
 
 /// One request on a new connection to `socket`; the body is appended to

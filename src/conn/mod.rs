@@ -597,12 +597,11 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
                 &[("Allow", allow)],
             );
         }
-        Err(RouteError::BadQuery) => {
-            let reason = "control requests take no query parameters";
-            return error_response(out, 400, reason, ka, head);
+        Err(RouteError::BadQuery(reason)) => {
+            return error_response(out, 400, &reason, ka, head);
         }
     };
-    match control::apply(command, st, now.unix_us) {
+    match control::apply(&command, st, now.unix_us) {
         Answer::Metrics(text) => http::write_simple(
             out,
             200,

@@ -259,12 +259,21 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
     }
 }
 
-/// Wipes the arena after a clear and evicts what `-max-age` says is too
-/// old, a slice per turn, ingestion and clients going on between slices.
+/// Ends a timed pause, wipes the arena after a clear and evicts what
+/// `-max-age` says is too old, a slice per turn, ingestion and clients going on between slices.
 async fn housekeeping(ctx: Rc<Ctx>) {
     let mut busy = false;
     loop {
-        if ctx.with(|c| c.state.housekeep(now_us())) {
+        let (more, changed) = ctx.with(|c| {
+            let paused = c.state.paused();
+            let more = c.state.housekeep(now_us());
+            (more, paused != c.state.paused())
+        });
+        if changed {
+            // A timed pause ended: followers tell their peers.
+            ctx.stored.notify_waiters();
+        }
+        if more {
             busy = true;
             yield_to_io().await;
             continue;
