@@ -849,6 +849,18 @@ impl Output {
                 notice("the buffer was cleared");
                 Ok(())
             }
+            Ok(JsonLine::Paused { paused, .. }) if self.fmt != Fmt::Json => {
+                notice(if paused {
+                    "circologd paused: new messages are read and discarded"
+                } else {
+                    "circologd resumed: new messages are stored again"
+                });
+                Ok(())
+            }
+            Ok(JsonLine::Snapshot { id, why, .. }) if self.fmt != Fmt::Json => {
+                notice(&format!("snapshot {id} taken ({why})"));
+                Ok(())
+            }
             // Notices in json, and anything unexpected, as they came.
             _ => self.plain(text.as_bytes(), None),
         };

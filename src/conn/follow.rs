@@ -38,6 +38,8 @@ pub(super) struct Follow {
     joined: bool,
     /// The last clear it was told of.
     seen: ClearGeneration,
+    /// Whether it was last told the daemon is paused.
+    told_paused: bool,
     decoder: ws::Decoder,
     /// A rendered line, reused.
     scratch: Vec<u8>,
@@ -88,6 +90,7 @@ impl Follow {
             follower: None,
             joined: false,
             seen: st.clear_generation(),
+            told_paused: st.paused(),
             decoder: ws::Decoder::new(ws::Limits {
                 max_frame: cfg.max_ws_frame,
                 max_message: cfg.max_ws_frame,
@@ -153,17 +156,19 @@ impl Follow {
         }
         if st.clear_generation() != self.seen {
             self.seen = st.clear_generation();
-            self.scratch.clear();
-            let fmt = self.query.format;
-            format::render_notice(
-                fmt,
-                &Notice::Cleared,
-                st.epoch_us(),
-                now.unix_us,
-                &mut self.scratch,
-            );
-            push_text(&mut out.bytes, &self.scratch);
+            self.notice(&Notice::Cleared, st, now.unix_us, out);
             self.cursor = self.cursor.max(st.ring().first_seq());
+        }
+        if st.paused() != self.told_paused {
+            // Told of the state it finds, not of every change: a pause and
+            // resume between two polls changed nothing for the reader.
+            self.told_paused = st.paused();
+            let notice = if self.told_paused {
+                Notice::Paused
+            } else {
+                Notice::Resumed
+            };
+            self.notice(&notice, st, now.unix_us, out);
         }
         let fill = fanout.fill(
             self.follower.as_mut(),
@@ -182,5 +187,13 @@ impl Follow {
             Fill::Own => Step::Yield,
             Fill::UpToDate => Step::Wait,
         }
+    }
+
+    /// Sends a notice frame.
+    fn notice(&mut self, notice: &Notice, st: &State, now_us: i64, out: &mut Out) {
+        self.scratch.clear();
+        let fmt = self.query.format;
+        format::render_notice(fmt, notice, st.epoch_us(), now_us, &mut self.scratch);
+        push_text(&mut out.bytes, &self.scratch);
     }
 }
