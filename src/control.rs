@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use crate::daemon::State;
 use crate::http::Method;
-use crate::query::percent_decode;
+use crate::query::{self, percent_decode};
+use crate::snapshot::{self, Note, Why};
 use crate::status;
 use crate::trigger;
 
@@ -32,10 +33,21 @@ pub enum Command {
     Clear,
     Status,
     Metrics,
+    /// `POST /snapshot?note=TEXT`.
+    Snapshot {
+        note: Option<String>,
+    },
+    /// `GET /snapshots`.
+    Snapshots,
+    /// `DELETE /snapshots/ID`.
+    SnapshotDelete(u64),
+    /// `POST /snapshots/clear`.
+    SnapshotsClear,
 }
 
-/// The commands without parameters, each with how it is asked for.
-const ROUTES: [(Command, Method, &str); 6] = [
+/// Every command, each with how it is asked for (`/snapshots/ID` stands for
+/// any id).
+const ROUTES: [(Command, Method, &str); 10] = [
     (Command::Toggle, Method::Post, "/pause/toggle"),
     (
         Command::Pause { resume_after: None },
@@ -46,6 +58,10 @@ const ROUTES: [(Command, Method, &str); 6] = [
     (Command::Clear, Method::Post, "/logs/clear"),
     (Command::Status, Method::Get, "/status"),
     (Command::Metrics, Method::Get, "/metrics"),
+    (Command::Snapshot { note: None }, Method::Post, "/snapshot"),
+    (Command::Snapshots, Method::Get, "/snapshots"),
+    (Command::SnapshotDelete(0), Method::Delete, "/snapshots/ID"),
+    (Command::SnapshotsClear, Method::Post, "/snapshots/clear"),
 ];
 
 /// Why a request names no command.
@@ -62,9 +78,13 @@ pub enum RouteError {
 impl Command {
     /// The command a request asks for. `HEAD` is accepted wherever `GET` is.
     pub fn route(method: Method, path: &str, query: &str) -> Result<Command, RouteError> {
+        let id = path
+            .strip_prefix("/snapshots/")
+            .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()));
+        let pattern = if id.is_some() { "/snapshots/ID" } else { path };
         let (command, want, _) = ROUTES
             .iter()
-            .find(|(_, _, p)| *p == path)
+            .find(|(_, _, p)| *p == pattern)
             .cloned()
             .ok_or(RouteError::NotFound)?;
         let method_ok = match want {
@@ -74,6 +94,7 @@ impl Command {
         if !method_ok {
             return Err(RouteError::MethodNotAllowed(match want {
                 Method::Get => "GET, HEAD",
+                Method::Delete => "DELETE",
                 _ => "POST",
             }));
         }
@@ -86,6 +107,14 @@ impl Command {
                     .transpose()
                     .map_err(RouteError::BadQuery)?,
             },
+            Command::Snapshot { .. } => Command::Snapshot {
+                note: params.take("note"),
+            },
+            // An id too large for a u64 names no snapshot.
+            Command::SnapshotDelete(_) => Command::SnapshotDelete(
+                id.and_then(|id| id.parse().ok())
+                    .ok_or(RouteError::NotFound)?,
+            ),
             c => c,
         };
         params.done(path)?;
@@ -100,6 +129,7 @@ impl Command {
             .find(|(c, _, _)| std::mem::discriminant(c) == std::mem::discriminant(self));
         let (method, path) = match route {
             Some((_, Method::Post, path)) => ("POST", *path),
+            Some((_, Method::Delete, path)) => ("DELETE", *path),
             Some((_, _, path)) => ("GET", *path),
             None => unreachable!("every command has a route (a test checks)"),
         };
@@ -107,6 +137,10 @@ impl Command {
             Command::Pause {
                 resume_after: Some(d),
             } => format!("{path}?for={}ms", d.as_millis()),
+            Command::Snapshot { note: Some(note) } => {
+                format!("{path}?note={}", query::encode_component(note))
+            }
+            Command::SnapshotDelete(id) => format!("/snapshots/{id}"),
             _ => path.to_string(),
         };
         (method, target)
@@ -170,6 +204,10 @@ pub enum Answer {
     Status(serde_json::Value),
     /// The Prometheus text of `/metrics`.
     Metrics(String),
+    /// A snapshot, or the list of them.
+    Json(serde_json::Value),
+    /// The command could not be carried out: the status and its reason.
+    Error(u16, String),
 }
 
 /// Carries out `command` on `st` at `now_us` (µs since 1970).
@@ -184,8 +222,44 @@ pub fn apply(command: &Command, st: &mut State, now_us: i64) -> Answer {
         Command::Clear => st.clear(),
         Command::Status => {}
         Command::Metrics => return Answer::Metrics(status::metrics(st, now_us)),
+        Command::Snapshot { note } => {
+            let taken = note
+                .as_deref()
+                .map(Note::new)
+                .transpose()
+                .and_then(|note| st.take_snapshot(Why::Api, note, now_us));
+            return match taken {
+                Ok(id) => match st.snapshots().info(id) {
+                    Some(info) => Answer::Json(info.to_json()),
+                    None => Answer::Error(500, format!("snapshot {id} is already gone")),
+                },
+                Err(e) => snapshot_error(&e),
+            };
+        }
+        Command::Snapshots => return Answer::Json(st.snapshots().list()),
+        Command::SnapshotDelete(id) => {
+            return match st.delete_snapshot(*id) {
+                Ok(()) => Answer::Json(st.snapshots().list()),
+                Err(e) => snapshot_error(&e),
+            };
+        }
+        Command::SnapshotsClear => {
+            st.clear_snapshots();
+            return Answer::Json(st.snapshots().list());
+        }
     }
     Answer::Status(status::status(st, now_us))
+}
+
+/// A snapshot request that failed: unknown id `404`, a bad note `400`,
+/// snapshots disabled `409`.
+fn snapshot_error(e: &snapshot::Error) -> Answer {
+    let status = match e {
+        snapshot::Error::NotFound(_) => 404,
+        snapshot::Error::Disabled => 409,
+        snapshot::Error::NoteTooLong { .. } | snapshot::Error::NoteControl => 400,
+    };
+    Answer::Error(status, e.to_string())
 }
 
 #[cfg(test)]
@@ -197,12 +271,16 @@ mod tests {
         let timed = Command::Pause {
             resume_after: Some(Duration::from_secs(600)),
         };
-        for command in ROUTES.into_iter().map(|(c, _, _)| c).chain([timed]) {
+        let noted = Command::Snapshot {
+            note: Some("after the deploy & more".into()),
+        };
+        let extra = [timed, noted, Command::SnapshotDelete(u64::MAX)];
+        for command in ROUTES.into_iter().map(|(c, _, _)| c).chain(extra) {
             let (method, target) = command.request();
-            let method = if method == "POST" {
-                Method::Post
-            } else {
-                Method::Get
+            let method = match method {
+                "POST" => Method::Post,
+                "DELETE" => Method::Delete,
+                _ => Method::Get,
             };
             let (path, query) = target.split_once('?').unwrap_or((&target, ""));
             assert_eq!(Command::route(method, path, query), Ok(command));
@@ -246,6 +324,33 @@ mod tests {
             Err(RouteError::BadQuery(
                 "unknown parameter \"for\" for /status".into()
             ))
+        );
+    }
+
+    #[test]
+    fn snapshot_ids_are_numbers() {
+        assert_eq!(
+            Command::route(Method::Delete, "/snapshots/7", ""),
+            Ok(Command::SnapshotDelete(7))
+        );
+        assert_eq!(
+            Command::route(Method::Get, "/snapshots/7", ""),
+            Err(RouteError::MethodNotAllowed("DELETE"))
+        );
+        for path in [
+            "/snapshots/x",
+            "/snapshots/",
+            "/snapshots/99999999999999999999",
+        ] {
+            assert_eq!(
+                Command::route(Method::Delete, path, ""),
+                Err(RouteError::NotFound),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            Command::route(Method::Post, "/snapshots/clear", ""),
+            Ok(Command::SnapshotsClear)
         );
     }
 

@@ -4,6 +4,7 @@
 //! cannot drift apart.
 
 use crate::ring::{Entry, Incoming, Ring};
+use crate::snapshot::{self, Meta, Note, Snapshots, Why};
 use crate::syslog::{self, Format, Message, ParseContext};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
@@ -59,12 +60,19 @@ pub struct State {
     clients: Clients,
     /// `-max-age`: messages received longer ago are evicted and wiped.
     max_age_us: Option<i64>,
+    snapshots: Snapshots,
+    /// The id of the snapshot completed last (0: none yet). Snapshots are
+    /// completed in the order they were begun, so a reader that was told
+    /// of snapshots up to some id has to be told of those after it.
+    snapshot_done: u64,
 }
 
 /// Bytes of the arena a clear's wipe zeroes per turn of the event loop.
 const WIPE_SLICE: usize = 1 << 20;
 /// Messages `-max-age` evicts per turn of the event loop at most.
 const EXPIRE_SLICE: usize = 4096;
+/// Bytes a snapshot being taken copies per turn of the event loop.
+pub const SNAPSHOT_SLICE: usize = 1 << 20;
 
 impl State {
     pub fn new(ring: Ring, epoch_us: i64, parse_ctx: ParseContext) -> State {
@@ -77,7 +85,20 @@ impl State {
             parse_ctx,
             clients: Clients::default(),
             max_age_us: None,
+            snapshots: Snapshots::new(snapshot::Config {
+                arena_bytes: 0,
+                max_snapshots: 1,
+            })
+            .expect("a disabled snapshot store allocates nothing"),
+            snapshot_done: 0,
         }
+    }
+
+    /// Snapshots are kept in `snapshots` (`-snapshot-bytes`, `-snapshots`);
+    /// without it they are disabled.
+    pub fn with_snapshots(mut self, snapshots: Snapshots) -> State {
+        self.snapshots = snapshots;
+        self
     }
 
     /// Messages received longer ago than this are evicted (`-max-age`).
@@ -163,19 +184,70 @@ impl State {
     }
 
     /// The event loop's chores, a bounded slice each: ending a timed pause,
-    /// wiping the arena after a clear, and evicting what `-max-age` says is
+    /// taking a snapshot, wiping the arena after a clear, and evicting what `-max-age` says is
     /// too old. Call it at
     /// least once a second, and again at once while it returns true.
     pub fn housekeep(&mut self, now_us: i64) -> bool {
         if self.resume_at_us.is_some_and(|at| now_us >= at) {
             self.set_paused(false);
         }
+        let taking = self.snapshot_step();
         let wiping = self.ring.wipe_step(WIPE_SLICE);
         let expiring = self.max_age_us.is_some_and(|age| {
             let cutoff = now_us.saturating_sub(age);
             self.ring.evict_older_than(cutoff, EXPIRE_SLICE) == EXPIRE_SLICE
         });
-        wiping || expiring
+        taking || wiping || expiring
+    }
+
+    pub fn snapshots(&self) -> &Snapshots {
+        &self.snapshots
+    }
+
+    /// Begins a snapshot of the ring as it is now and works its first
+    /// slice (so a small one is complete at once); [`State::housekeep`]
+    /// goes on with the rest. Returns its id.
+    pub fn take_snapshot(
+        &mut self,
+        why: Why,
+        note: Option<Note>,
+        now_us: i64,
+    ) -> Result<u64, snapshot::Error> {
+        let meta = Meta {
+            why,
+            taken_at_us: now_us,
+            note,
+        };
+        let id = self.snapshots.begin(&self.ring, meta)?;
+        self.snapshot_step();
+        Ok(id)
+    }
+
+    /// Deletes snapshot `id`, overwriting its bytes.
+    pub fn delete_snapshot(&mut self, id: u64) -> Result<(), snapshot::Error> {
+        self.snapshots.delete(id)
+    }
+
+    /// Deletes every snapshot, overwriting their bytes.
+    pub fn clear_snapshots(&mut self) -> usize {
+        self.snapshots.clear()
+    }
+
+    /// The id of the snapshot completed last (0: none yet).
+    pub fn snapshot_done(&self) -> u64 {
+        self.snapshot_done
+    }
+
+    /// One slice of the snapshot being taken; true while more are left.
+    fn snapshot_step(&mut self) -> bool {
+        match self.snapshots.step(&self.ring, SNAPSHOT_SLICE) {
+            snapshot::Step::Idle => false,
+            snapshot::Step::More => true,
+            snapshot::Step::Done(id) => {
+                self.snapshot_done = id;
+                self.snapshots.is_taking()
+            }
+        }
     }
 
     /// Moves on with every [`State::clear`].

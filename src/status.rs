@@ -10,6 +10,8 @@ use crate::ring::Transport;
 /// The `/status` document.
 pub fn status(st: &State, now_us: i64) -> serde_json::Value {
     let clients = st.clients();
+    let snaps = st.snapshots();
+    let sc = snaps.counters();
     let ring = st.ring();
     let c = st.counters();
     let received: serde_json::Map<String, serde_json::Value> = Transport::ALL
@@ -42,6 +44,16 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "malformed": c.malformed,
             "skipped_followers": c.skipped_followers,
             "clears": c.clears,
+        },
+        "snapshots": {
+            "enabled": snaps.enabled(),
+            "kept": snaps.len(),
+            "capacity": snaps.max_snapshots(),
+            "bytes": snaps.bytes_used(),
+            "capacity_bytes": snaps.arena_bytes(),
+            "taken": sc.taken,
+            "evicted": sc.evicted,
+            "deleted": sc.deleted,
         },
         "clients": {
             "query": clients.query,
@@ -151,6 +163,38 @@ pub fn metrics(st: &State, now_us: i64) -> String {
             ("{kind=\"ctl\"}", clients.ctl),
             ("{kind=\"tcp_sender\"}", clients.tcp_senders),
         ],
+    );
+    let snaps = st.snapshots();
+    let sc = snaps.counters();
+    metric(
+        "circolog_snapshots_taken_total",
+        "counter",
+        "Snapshots begun (POST /snapshot, SIGUSR2, triggers).",
+        &[("", sc.taken)],
+    );
+    metric(
+        "circolog_snapshots_evicted_total",
+        "counter",
+        "Snapshots dropped, oldest first, to make room for new ones.",
+        &[("", sc.evicted)],
+    );
+    metric(
+        "circolog_snapshots_deleted_total",
+        "counter",
+        "Snapshots deleted on request.",
+        &[("", sc.deleted)],
+    );
+    metric(
+        "circolog_snapshots",
+        "gauge",
+        "Snapshots kept now.",
+        &[("", snaps.len() as u64)],
+    );
+    metric(
+        "circolog_snapshot_bytes",
+        "gauge",
+        "Bytes of the snapshot arena used by snapshots.",
+        &[("", snaps.bytes_used() as u64)],
     );
     metric(
         "circolog_uptime_seconds",

@@ -263,3 +263,259 @@ fn circolog_tail_says_when_the_daemon_pauses_and_resumes() {
     let v: serde_json::Value = serde_json::from_str(&Tail::next(&json.out)).expect("json");
     assert_eq!(v["paused"], true);
 }
+
+/// `curl` against a socket: the status code and the body.
+fn curl_code(d: &Daemon, socket: &std::path::Path, args: &[&str]) -> (String, String) {
+    let mut all = vec!["-w", "\n%{http_code}"];
+    all.extend_from_slice(args);
+    let out = d.curl(socket, &all);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').expect("a status code");
+    (code.to_string(), body.to_string())
+}
+
+/// Waits until snapshot `id` is taken, and returns its row.
+fn wait_snapshot(d: &Daemon, id: u64) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = d.ctl("GET", "/snapshots");
+        let row = list["snapshots"]
+            .as_array()
+            .and_then(|r| r.iter().find(|s| s["id"] == id).cloned());
+        if let Some(row) = row.filter(|r| r["taking"] == false) {
+            return row;
+        }
+        assert!(Instant::now() < deadline, "snapshot {id}: {list}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_snapshot_outlives_clear_and_reads_like_the_buffer() {
+    let d = daemon().start();
+    for i in 0..5 {
+        d.send_unix(&msg(i));
+    }
+    d.wait_stored(5);
+    let row = d.ctl("POST", "/snapshot?note=before%20the%20deploy");
+    assert_eq!(row["id"], 1);
+    assert_eq!(row["why"], "api");
+    assert_eq!(row["note"], "before the deploy");
+    let row = wait_snapshot(&d, 1);
+    assert_eq!(
+        (row["first_seq"].clone(), row["last_seq"].clone()),
+        (0.into(), 4.into())
+    );
+    assert_eq!(row["messages"], 5);
+    assert_eq!(row["complete"], true);
+    d.ctl("POST", "/logs/clear");
+    d.send_unix(&msg(5));
+    d.wait_stored(6);
+    // The buffer has only the new message; the snapshot still has the five.
+    assert_eq!(d.json("").len(), 1);
+    let body = d.get("/snapshots/1/?fmt=json");
+    let texts: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["message"].clone())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "message 0",
+            "message 1",
+            "message 2",
+            "message 3",
+            "message 4"
+        ]
+    );
+    // The same parameters as GET /.
+    let body = d.get("/snapshots/1/?fmt=json&l=2&grep=message%20");
+    assert_eq!(body.lines().count(), 2, "{body}");
+    assert!(
+        body.lines()
+            .last()
+            .expect("a line")
+            .contains("\"message 4\"")
+    );
+    let line = d.get("/snapshots/1/?l=1");
+    assert!(
+        line.starts_with("<13>1 ") && line.ends_with("message 4\n"),
+        "{line}"
+    );
+    let out = d.curl(
+        &d.query,
+        &["-sS", "-D", "-", "-o", "/dev/null", &url("/snapshots/1/")],
+    );
+    let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(head.contains("x-circolog-last-seq: 4"), "{head}");
+    let (code, reason) = curl_code(&d, &d.query, &[&url("/snapshots/1/?l=x")]);
+    assert_eq!(code, "400", "{reason}");
+}
+
+#[test]
+fn unknown_snapshots_are_404_and_deleted_ones_are_gone() {
+    let d = daemon().start();
+    d.send_unix(&msg(0));
+    d.wait_stored(1);
+    for _ in 0..3 {
+        d.ctl("POST", "/snapshot");
+    }
+    wait_snapshot(&d, 3);
+    let (code, body) = curl_code(&d, &d.query, &[&url("/snapshots/9/")]);
+    assert_eq!(code, "404");
+    assert_eq!(
+        body,
+        "no snapshot 9 (GET /snapshots on the control socket lists them)\n"
+    );
+    let (code, body) = curl_code(&d, &d.ctl, &["-X", "DELETE", &url("/snapshots/9")]);
+    assert_eq!((code.as_str(), body.as_str()), ("404", "no snapshot 9\n"));
+    let list = d.ctl("DELETE", "/snapshots/2");
+    let ids: Vec<_> = list["snapshots"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["id"].clone())
+        .collect();
+    assert_eq!(ids, [1, 3]);
+    let (code, _) = curl_code(&d, &d.query, &[&url("/snapshots/2/")]);
+    assert_eq!(code, "404");
+    let list = d.ctl("POST", "/snapshots/clear");
+    assert_eq!(list["snapshots"], serde_json::json!([]));
+    assert_eq!(list["deleted"], 3);
+    let (code, _) = curl_code(&d, &d.ctl, &["-X", "POST", &url("/snapshot?note=%0A")]);
+    assert_eq!(code, "400");
+}
+
+#[test]
+fn at_most_n_snapshots_are_kept_and_zero_bytes_disables_them() {
+    let d = daemon().args(&["-snapshots", "2"]).start();
+    for _ in 0..3 {
+        d.ctl("POST", "/snapshot");
+    }
+    wait_snapshot(&d, 3);
+    let list = d.ctl("GET", "/snapshots");
+    assert_eq!(list["used"]["snapshots"], 2);
+    assert_eq!(list["evicted"], 1);
+    let off = daemon().args(&["-snapshot-bytes", "0"]).start();
+    let (code, body) = curl_code(&off, &off.ctl, &["-X", "POST", &url("/snapshot")]);
+    assert_eq!(code, "409");
+    assert_eq!(body, "snapshots are disabled (-snapshot-bytes 0)\n");
+    assert_eq!(off.ctl("GET", "/snapshots")["enabled"], false);
+}
+
+#[test]
+fn sigusr2_takes_a_snapshot_and_followers_are_told() {
+    let d = daemon().start();
+    d.send_unix(&msg(0));
+    d.wait_stored(1);
+    let mut ws = follow(&d, "fmt=json");
+    assert_eq!(next_json(&mut ws)["message"], "message 0");
+    let mut lines = follow(&d, "fmt=syslog&l=0");
+    d.signal(12);
+    let n = next_json(&mut ws);
+    assert_eq!(n["snapshot"], 1, "{n}");
+    assert_eq!(n["why"], "signal");
+    let line = next_text(&mut lines);
+    assert!(
+        line.contains(" - circologd - snapshot - snapshot 1 taken (signal)"),
+        "{line}"
+    );
+    let row = wait_snapshot(&d, 1);
+    assert_eq!(row["why"], "signal");
+    assert_eq!(row["messages"], 1);
+    d.ctl("POST", "/snapshot");
+    assert_eq!(next_json(&mut ws)["snapshot"], 2);
+}
+
+#[test]
+fn circolog_ctl_and_tail_take_list_read_and_delete_snapshots() {
+    let d = daemon().start();
+    for i in 0..3 {
+        d.send_unix(&format!("<11>1 - host app{} - - - message {i}", i % 2).into_bytes());
+    }
+    d.wait_stored(3);
+    let ctl = |args: &[&str]| {
+        let out = Command::new(CTL)
+            .arg("--socket")
+            .arg(&d.ctl)
+            .args(args)
+            .output()
+            .expect("circolog-ctl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, text, err) = ctl(&["snapshot", "--note", "the incident"]);
+    assert!(ok, "{err}");
+    assert!(text.starts_with("snapshot 1 "), "{text}");
+    assert!(text.contains("3 messages (seq 0 to 2)"), "{text}");
+    wait_snapshot(&d, 1);
+    let (ok, text, _) = ctl(&["snapshots"]);
+    assert!(ok);
+    assert!(
+        text.contains("api: 3 messages") && text.contains("the incident"),
+        "{text}"
+    );
+    d.ctl("POST", "/logs/clear");
+    let out = Command::new(TAIL)
+        .arg("--socket")
+        .arg(&d.query)
+        .args(["--snapshot", "1", "--app", "app0", "--fmt", "json"])
+        .output()
+        .expect("circolog-tail");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let msgs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let texts: Vec<_> = msgs.iter().map(|m| m["message"].clone()).collect();
+    assert_eq!(texts, ["message 0", "message 2"]);
+    let out = Command::new(TAIL)
+        .arg("--socket")
+        .arg(&d.query)
+        .args(["--snapshot", "7"])
+        .output()
+        .expect("circolog-tail");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no snapshot 7"));
+    let (ok, text, err) = ctl(&["snapshot-delete", "1"]);
+    assert!(ok, "{err}");
+    assert_eq!(text, "deleted snapshot 1; 0 left\n");
+    let (ok, _, err) = ctl(&["snapshot-delete", "1"]);
+    assert!(!ok);
+    assert!(
+        err.contains("404") && err.contains("no snapshot 1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_snapshot_larger_than_its_arena_keeps_the_newest_and_says_so() {
+    let d = daemon().args(&["-snapshot-bytes", "4K"]).start();
+    for i in 0..200 {
+        d.send_unix(&msg(i));
+    }
+    d.wait_stored(200);
+    d.ctl("POST", "/snapshot");
+    let row = wait_snapshot(&d, 1);
+    assert_eq!(row["last_seq"], 199, "{row}");
+    let kept = row["messages"].as_u64().expect("count");
+    assert!(kept > 0 && kept < 200, "{row}");
+    assert_eq!(row["did_not_fit"], 200 - kept, "{row}");
+    assert_eq!(row["complete"], false);
+    assert_eq!(d.get("/snapshots/1/").lines().count() as u64, kept);
+    let st = d.status();
+    assert_eq!(st["snapshots"]["taken"], 1, "{st}");
+    let out = d.curl(&d.ctl, &["-f", &url("/metrics")]);
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        metrics.contains("circolog_snapshots_taken_total 1\n"),
+        "{metrics}"
+    );
+}

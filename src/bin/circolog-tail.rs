@@ -40,7 +40,7 @@ use circolog::manual;
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &[
     "lines", "follow", "fmt", "color", "sev", "fac", "host", "app", "grep", "socket", "addr",
-    "generate",
+    "generate", "snapshot",
 ];
 
 /// Waiting this long for an answer to a plain query means the daemon is stuck.
@@ -120,6 +120,11 @@ struct Args {
     /// circologd's query address on TCP (its -query-addr), instead of the unix socket
     #[arg(long, value_name = "HOST:PORT", value_parser = client::parse_addr)]
     addr: Option<String>,
+
+    /// Print snapshot ID (circolog-ctl snapshots lists them) instead of the
+    /// buffer; the filters and formats apply
+    #[arg(long, value_name = "ID", conflicts_with = "follow")]
+    snapshot: Option<u64>,
 }
 
 /// `-n`: how many of the last messages; `None` for all.
@@ -224,7 +229,7 @@ fn run(args: &Args) -> Result<()> {
     if args.follow {
         follow(&target, &filters, initial, &mut out)
     } else {
-        dump(&target, &filters, initial, &mut out)
+        dump(&target, &filters, initial, args.snapshot, &mut out)
     }
 }
 
@@ -469,9 +474,18 @@ impl From<Open> for Failure {
 
 // ---- without -f ----
 
-/// `GET /`: the last messages, streamed to standard output as they come.
-fn dump(target: &Target, filters: &Filters, start: Start, out: &mut Output) -> Result<()> {
-    let path = format!("/?{}", query_string(start, out.fmt.dump_wire(), filters));
+/// `GET /` (or `GET /snapshots/ID/`): the last messages, streamed to
+/// standard output as they come.
+fn dump(
+    target: &Target,
+    filters: &Filters,
+    start: Start,
+    snapshot: Option<u64>,
+    out: &mut Output,
+) -> Result<()> {
+    let base = snapshot.map_or_else(|| "/".to_string(), |id| format!("/snapshots/{id}/"));
+    let query = query_string(start, out.fmt.dump_wire(), filters);
+    let path = format!("{base}?{query}");
     let mut lines = LineSplitter::default();
     target.get(&path, |body| lines.feed(body, |line| out.line(line)))?;
     lines.finish(|line| out.line(line)).map_err(output_failed)?;

@@ -40,6 +40,8 @@ pub(super) struct Follow {
     seen: ClearGeneration,
     /// Whether it was last told the daemon is paused.
     told_paused: bool,
+    /// The id of the last snapshot it was told of.
+    told_snapshot: u64,
     decoder: ws::Decoder,
     /// A rendered line, reused.
     scratch: Vec<u8>,
@@ -69,13 +71,13 @@ impl Follow {
                 ("X-Circolog-Last-Seq", last.as_str()),
             ],
         );
-        let (cursor, seek) = match Seek::new(&query, st, end) {
+        let (cursor, seek) = match Seek::new(&query, st.ring(), end) {
             Ok(start) => (start, None),
             Err(seek) => (end, Some(seek)),
         };
         // A resume from a cursor the ring has overtaken: the first frame
         // says what it lost.
-        let lost = lost_since(&query, st);
+        let lost = lost_since(&query, st.ring());
         if lost > 0 {
             let mut line = Vec::new();
             let notice = Notice::Skipped(lost);
@@ -91,6 +93,7 @@ impl Follow {
             joined: false,
             seen: st.clear_generation(),
             told_paused: st.paused(),
+            told_snapshot: st.snapshot_done(),
             decoder: ws::Decoder::new(ws::Limits {
                 max_frame: cfg.max_ws_frame,
                 max_message: cfg.max_ws_frame,
@@ -142,7 +145,7 @@ impl Follow {
             }
         }
         if let Some(seek) = &mut self.seek {
-            match seek.step(&self.query, st) {
+            match seek.step(&self.query, st.ring(), st) {
                 Some(start) => {
                     self.cursor = start;
                     self.seek = None;
@@ -169,6 +172,20 @@ impl Follow {
                 Notice::Resumed
             };
             self.notice(&notice, st, now.unix_us, out);
+        }
+        if st.snapshot_done() > self.told_snapshot {
+            let (after, upto) = (self.told_snapshot, st.snapshot_done());
+            self.told_snapshot = upto;
+            // Those completed since, and still there (at most -snapshots).
+            for info in st.snapshots().infos() {
+                if info.id > after && info.id <= upto && !info.taking {
+                    let notice = Notice::Snapshot {
+                        id: info.id,
+                        why: info.why.name(),
+                    };
+                    self.notice(&notice, st, now.unix_us, out);
+                }
+            }
         }
         let fill = fanout.fill(
             self.follower.as_mut(),

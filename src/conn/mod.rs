@@ -38,7 +38,7 @@ use crate::fanout::Fanout;
 use crate::http::{self, HeadError, Method, Request};
 use crate::query::Query;
 
-use dump::Dump;
+use dump::{Dump, Source};
 use follow::Follow;
 
 /// Limits on clients (SPEC "Errors, always").
@@ -541,7 +541,8 @@ impl Conn {
             "/" | "/ws" => match Query::parse(&req.query, now.unix_us) {
                 Err(e) => error_response(bytes, 400, &e.0, ka, head),
                 Ok(q) if req.path == "/" => {
-                    self.phase = Phase::Dump(Box::new(Dump::start(&req, q, st, bytes)));
+                    let dump = Dump::start(&req, q, Source::Ring, st.ring(), st, bytes);
+                    self.phase = Phase::Dump(Box::new(dump));
                     return;
                 }
                 Ok(_) if req.upgrade_websocket && !req.websocket_version_supported() => {
@@ -571,12 +572,66 @@ impl Conn {
                     ),
                 },
             },
-            _ => error_response(bytes, 404, "not found", ka, head),
+            path => match snapshot_id(path) {
+                Some(_) if !is_get => http::write_simple(
+                    bytes,
+                    405,
+                    "text/plain; charset=utf-8",
+                    b"method not allowed\n",
+                    ka,
+                    head,
+                    &[("Allow", "GET, HEAD")],
+                ),
+                Some(id) => match Query::parse(&req.query, now.unix_us) {
+                    Err(e) => error_response(bytes, 400, &e.0, ka, head),
+                    Ok(q) => {
+                        let snapshots = st.snapshots();
+                        if let Some(view) = snapshots.view(id) {
+                            let source = Source::Snapshot(id);
+                            let dump = Dump::start(&req, q, source, &view, st, bytes);
+                            self.phase = Phase::Dump(Box::new(dump));
+                            return;
+                        }
+                        let (status, reason) = if snapshots.info(id).is_some() {
+                            (
+                                503,
+                                format!(
+                                    "snapshot {id} is still being taken: try again in a moment"
+                                ),
+                            )
+                        } else if !snapshots.enabled() {
+                            (
+                                404,
+                                "snapshots are disabled (-snapshot-bytes 0)".to_string(),
+                            )
+                        } else {
+                            (
+                                404,
+                                format!(
+                                    "no snapshot {id} (GET /snapshots on the control socket lists them)"
+                                ),
+                            )
+                        };
+                        error_response(bytes, status, &reason, ka, head);
+                    }
+                },
+                None => error_response(bytes, 404, "not found", ka, head),
+            },
         }
         if !ka {
             self.closing(now);
         }
     }
+}
+
+/// The id in `/snapshots/ID/` (or without the last slash).
+fn snapshot_id(path: &str) -> Option<u64> {
+    let id = path.strip_prefix("/snapshots/")?;
+    let id = id.strip_suffix('/').unwrap_or(id);
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse().ok()
 }
 
 /// The control API's answer to `req`: the state after the change, as JSON.
@@ -611,7 +666,8 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
             head,
             &[],
         ),
-        Answer::Status(json) => {
+        Answer::Error(status, reason) => error_response(out, status, &reason, ka, head),
+        Answer::Status(json) | Answer::Json(json) => {
             let body = json.to_string() + "\n";
             let epoch = st.epoch_us().to_string();
             http::write_simple(

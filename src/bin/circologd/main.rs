@@ -20,6 +20,7 @@ use circolog::config::{self, parse_duration, parse_mode, parse_size, size_flag};
 use circolog::daemon::State;
 use circolog::manual;
 use circolog::ring::{self, Ring, Transport};
+use circolog::snapshot::{self, Snapshots};
 use circolog::startup;
 use circolog::syslog::ParseContext;
 use clap::{CommandFactory, Parser};
@@ -99,6 +100,13 @@ struct Args {
     /// Largest websocket frame or message a client may send (1009 past it).
     #[arg(long = "max-ws-frame", value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
     max_ws_frame: usize,
+    /// Size of the second arena, allocated at start-up and RAM only like the
+    /// ring's, that holds snapshots (0 disables them).
+    #[arg(long = "snapshot-bytes", value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    snapshot_bytes: usize,
+    /// At most N snapshots are kept; the oldest goes first.
+    #[arg(long = "snapshots", value_name = "N", default_value_t = 8)]
+    snapshots: usize,
 }
 
 /// The smallest maximum message size: RFC 5424 receivers must take 2048.
@@ -158,14 +166,24 @@ fn run(args: Args) -> Result<(), String> {
     };
     check_memory(&args, &ring_config)?;
     let ring = Ring::new(ring_config).map_err(|e| ring_error(e, &args))?;
+    let snapshots = Snapshots::new(snapshot::Config {
+        arena_bytes: args.snapshot_bytes,
+        max_snapshots: args.snapshots,
+    })
+    .map_err(|e| e.to_string())?;
     if args.lock_memory == Some(true) {
-        ring.lock_memory().map_err(|e| {
+        let lock_failed = |what: &str, bytes: usize, e: std::io::Error| {
             format!(
-                "cannot lock the {} arena in RAM: {e} (raise RLIMIT_MEMLOCK, e.g. \
+                "cannot lock the {} {what} in RAM: {e} (raise RLIMIT_MEMLOCK, e.g. \
                  LimitMEMLOCK=infinity in the unit, or run without -lock-memory)",
-                config::format_size(ring.arena_bytes() as u64)
+                config::format_size(bytes as u64)
             )
-        })?;
+        };
+        ring.lock_memory()
+            .map_err(|e| lock_failed("arena", ring.arena_bytes(), e))?;
+        snapshots
+            .lock_memory()
+            .map_err(|e| lock_failed("snapshot arena", snapshots.arena_bytes(), e))?;
     }
 
     let socket_gid = args.socket_group.as_deref().map(group_id).transpose()?;
@@ -344,7 +362,9 @@ fn run(args: Args) -> Result<(), String> {
     }
 
     let epoch_us = now_us();
-    let state = State::new(ring, epoch_us, ParseContext { tz }).with_max_age(args.max_age);
+    let state = State::new(ring, epoch_us, ParseContext { tz })
+        .with_max_age(args.max_age)
+        .with_snapshots(snapshots);
     let settings = serve::Settings {
         conn: circolog::conn::Config {
             max_head: args.max_head_bytes,
@@ -490,6 +510,11 @@ fn check_memory(args: &Args, ring: &ring::Config) -> Result<(), String> {
                 size_flag(ring.max_message_bytes as u64)
             ),
             bytes: receive as u64,
+        },
+        startup::Table {
+            what: "the snapshot arena",
+            flags: format!("-snapshot-bytes {}", size_flag(args.snapshot_bytes as u64)),
+            bytes: args.snapshot_bytes as u64,
         },
     ];
     let read = |path: &std::path::Path| std::fs::read_to_string(path).ok();

@@ -259,18 +259,19 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
     }
 }
 
-/// Ends a timed pause, wipes the arena after a clear and evicts what
+/// Ends a timed pause, takes snapshots, wipes the arena after a clear and evicts what
 /// `-max-age` says is too old, a slice per turn, ingestion and clients going on between slices.
 async fn housekeeping(ctx: Rc<Ctx>) {
     let mut busy = false;
     loop {
         let (more, changed) = ctx.with(|c| {
-            let paused = c.state.paused();
+            let told = (c.state.paused(), c.state.snapshot_done());
             let more = c.state.housekeep(now_us());
-            (more, paused != c.state.paused())
+            (more, told != (c.state.paused(), c.state.snapshot_done()))
         });
         if changed {
-            // A timed pause ended: followers tell their peers.
+            // A timed pause ended, or a snapshot is complete: followers
+            // tell their peers.
             ctx.stored.notify_waiters();
         }
         if more {
@@ -293,27 +294,35 @@ async fn housekeeping(ctx: Rc<Ctx>) {
 /// (death) in place.
 pub struct Signals {
     usr1: std::os::unix::net::UnixStream,
+    usr2: std::os::unix::net::UnixStream,
     hup: std::os::unix::net::UnixStream,
     term: std::os::unix::net::UnixStream,
 }
 
 impl Signals {
     pub fn register() -> io::Result<Signals> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
         use signal_hook::low_level::pipe;
         let (usr1, usr1_w) = std::os::unix::net::UnixStream::pair()?;
+        let (usr2, usr2_w) = std::os::unix::net::UnixStream::pair()?;
         let (hup, hup_w) = std::os::unix::net::UnixStream::pair()?;
         let (term, term_w) = std::os::unix::net::UnixStream::pair()?;
         pipe::register(SIGUSR1, usr1_w)?;
+        pipe::register(SIGUSR2, usr2_w)?;
         // logrotate and admins send HUP to syslog daemons routinely: it
         // must not kill this one (and its ring).
         pipe::register(SIGHUP, hup_w)?;
         pipe::register(SIGTERM, term_w.try_clone()?)?;
         pipe::register(SIGINT, term_w)?;
-        Ok(Signals { usr1, hup, term })
+        Ok(Signals {
+            usr1,
+            usr2,
+            hup,
+            term,
+        })
     }
 
-    /// Handles SIGUSR1 and SIGHUP until SIGTERM or SIGINT arrives.
+    /// Handles SIGUSR1, SIGUSR2 and SIGHUP until SIGTERM or SIGINT arrives.
     async fn run(self, ctx: &Rc<Ctx>) {
         let c = ctx.clone();
         let usr1 = tokio_uring::spawn(on_signal(self.usr1, move |n| {
@@ -329,12 +338,28 @@ impl Signals {
                 if paused { "paused" } else { "resumed" }
             );
         }));
+        let c = ctx.clone();
+        let usr2 = tokio_uring::spawn(on_signal(self.usr2, move |_| {
+            // Signals that arrive together take one snapshot: the ring is
+            // the same for all of them.
+            let taken = c.with(|c| {
+                c.state
+                    .take_snapshot(circolog::snapshot::Why::Signal, None, now_us())
+            });
+            c.chores.notify_one();
+            c.stored.notify_waiters();
+            match taken {
+                Ok(id) => eprintln!("circologd: SIGUSR2: taking snapshot {id}"),
+                Err(e) => eprintln!("circologd: SIGUSR2: no snapshot taken: {e}"),
+            }
+        }));
         let hup = tokio_uring::spawn(on_signal(self.hup, |_| {
             eprintln!("circologd: SIGHUP ignored (circologd keeps no files to reopen)");
         }));
         let term = tokio_uring::net::UnixStream::from_std(self.term);
         let _ = term.read(vec![0u8; 64]).await;
         usr1.abort();
+        usr2.abort();
         hup.abort();
     }
 }
