@@ -6,6 +6,7 @@
 use crate::ring::{Entry, Incoming, Ring};
 use crate::snapshot::{self, Meta, Note, Snapshots, Why};
 use crate::syslog::{self, Format, Message, ParseContext};
+use crate::trigger::{Action, Fire, Triggers};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct Counters {
     pub skipped_followers: u64,
     /// Times the ring was cleared.
     pub clears: u64,
+    /// Trigger firings whose snapshot could not be taken.
+    pub trigger_failed: u64,
 }
 
 impl Counters {
@@ -65,6 +68,8 @@ pub struct State {
     /// completed in the order they were begun, so a reader that was told
     /// of snapshots up to some id has to be told of those after it.
     snapshot_done: u64,
+    /// `-trigger`: none by default.
+    triggers: Triggers,
 }
 
 /// Bytes of the arena a clear's wipe zeroes per turn of the event loop.
@@ -91,7 +96,23 @@ impl State {
             })
             .expect("a disabled snapshot store allocates nothing"),
             snapshot_done: 0,
+            triggers: Triggers::new(
+                Vec::new(),
+                crate::trigger::DEFAULT_AFTER,
+                Action::Snapshot,
+                crate::trigger::DEFAULT_HOLDOFF,
+            ),
         }
+    }
+
+    /// Every stored message is matched against `triggers` (`-trigger`).
+    pub fn with_triggers(mut self, triggers: Triggers) -> State {
+        self.triggers = triggers;
+        self
+    }
+
+    pub fn triggers(&self) -> &Triggers {
+        &self.triggers
     }
 
     /// Snapshots are kept in `snapshots` (`-snapshot-bytes`, `-snapshots`);
@@ -119,10 +140,49 @@ impl State {
         if msg.truncated || bytes.len() > self.ring.max_message_bytes() {
             self.counters.truncated += 1;
         }
-        if is_malformed(bytes) {
+        if self.triggers.is_empty() {
+            if is_malformed(bytes) {
+                self.counters.malformed += 1;
+            }
+            return Some(self.ring.push(Incoming { bytes, ..msg }));
+        }
+        // The one parse, as readers will see the stored message (the bytes
+        // the ring keeps, the receive time), counts it and feeds the
+        // triggers.
+        let kept = &bytes[..bytes.len().min(self.ring.max_message_bytes())];
+        let received = jiff::Timestamp::from_microsecond(msg.received_us).unwrap_or_default();
+        let parsed = syslog::parse(kept, received, &self.parse_ctx);
+        if parsed.format == Format::Malformed {
             self.counters.malformed += 1;
         }
-        Some(self.ring.push(Incoming { bytes, ..msg }))
+        let seq = self.ring.push(Incoming { bytes, ..msg });
+        if self.triggers.on_message(seq, &parsed, msg.received_us) {
+            self.poll_triggers(msg.received_us);
+        }
+        Some(seq)
+    }
+
+    /// Acts on every trigger firing that is due.
+    fn poll_triggers(&mut self, now_us: i64) {
+        while let Some(fire) = self.triggers.poll(now_us, self.paused) {
+            self.act(fire, now_us);
+        }
+    }
+
+    fn act(&mut self, fire: Fire, now_us: i64) {
+        match fire.action {
+            Action::Pause => self.set_paused(true),
+            Action::Snapshot => {
+                let query = self.triggers.source(fire.trigger).unwrap_or("").to_string();
+                let why = Why::Trigger {
+                    seq: fire.seq,
+                    query,
+                };
+                if self.take_snapshot(why, None, now_us).is_err() {
+                    self.counters.trigger_failed += 1;
+                }
+            }
+        }
     }
 
     /// The stored messages, read by seq.
@@ -184,12 +244,16 @@ impl State {
     }
 
     /// The event loop's chores, a bounded slice each: ending a timed pause,
-    /// taking a snapshot, wiping the arena after a clear, and evicting what `-max-age` says is
+    /// acting on triggers whose post-roll ended, taking a snapshot, wiping the arena after a clear, and evicting what `-max-age` says is
     /// too old. Call it at
     /// least once a second, and again at once while it returns true.
     pub fn housekeep(&mut self, now_us: i64) -> bool {
         if self.resume_at_us.is_some_and(|at| now_us >= at) {
             self.set_paused(false);
+        }
+        // Post-rolls by time end here, messages or not.
+        if !self.triggers.is_empty() {
+            self.poll_triggers(now_us);
         }
         let taking = self.snapshot_step();
         let wiping = self.ring.wipe_step(WIPE_SLICE);
@@ -342,6 +406,63 @@ mod tests {
         s.set_paused(true);
         s.housekeep(20_000_000);
         assert!(s.paused(), "a plain pause stays");
+    }
+
+    fn with_trigger(s: State, query: &str, after: u64, action: Action) -> State {
+        let filter = crate::trigger::parse_trigger(query, 0).expect("trigger");
+        s.with_triggers(Triggers::new(
+            vec![(filter, query.to_string())],
+            crate::trigger::PostRoll::Messages(after),
+            action,
+            std::time::Duration::from_secs(60),
+        ))
+    }
+
+    #[test]
+    fn a_snapshot_trigger_snapshots_at_the_end_of_its_post_roll() {
+        let snaps = Snapshots::new(snapshot::Config {
+            arena_bytes: 1 << 16,
+            max_snapshots: 4,
+        })
+        .expect("snapshots");
+        let mut s = with_trigger(
+            state().with_snapshots(snaps),
+            "sev=crit",
+            1,
+            Action::Snapshot,
+        );
+        s.ingest(udp(b"<14>calm"));
+        s.ingest(udp(b"<10>bad"));
+        assert_eq!(s.snapshots().len(), 0);
+        s.ingest(udp(b"<14>after"));
+        assert_eq!(s.snapshot_done(), 1, "small enough to be taken at once");
+        let info = s.snapshots().info(1).expect("taken");
+        assert_eq!(
+            info.why,
+            &Why::Trigger {
+                seq: 1,
+                query: "sev=crit".into()
+            }
+        );
+        assert_eq!((info.first_seq, info.next_seq), (0, 3));
+        assert_eq!(s.triggers().totals().fired, 1);
+    }
+
+    #[test]
+    fn a_pause_trigger_pauses_and_counts_malformed_from_the_same_parse() {
+        let mut s = with_trigger(state(), "grep=Oops", 0, Action::Pause);
+        let mut plain = state();
+        let lines: [&[u8]; 4] = [b"<13>fine", b"<999>x", b"\x01\x02", b"<14>Oops"];
+        for line in lines {
+            s.ingest(udp(line));
+            plain.ingest(udp(line));
+        }
+        assert!(s.paused());
+        assert!(plain.counters().malformed > 0);
+        assert_eq!(s.counters().malformed, plain.counters().malformed);
+        // Paused once: the next match is discarded, not a new firing.
+        s.ingest(udp(b"<14>Oops again"));
+        assert_eq!(s.counters().dropped_paused, 1);
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
     let clients = st.clients();
     let snaps = st.snapshots();
     let sc = snaps.counters();
+    let triggers = st.triggers();
+    let totals = triggers.totals();
     let ring = st.ring();
     let c = st.counters();
     let received: serde_json::Map<String, serde_json::Value> = Transport::ALL
@@ -54,6 +56,21 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "taken": sc.taken,
             "evicted": sc.evicted,
             "deleted": sc.deleted,
+        },
+        "triggers": {
+            "after": triggers.after().to_string(),
+            "action": triggers.action().name(),
+            "fired": totals.fired,
+            "held_off": totals.held_off,
+            "failed": c.trigger_failed,
+            "each": triggers
+                .counters()
+                .map(|(query, t)| serde_json::json!({
+                    "query": query,
+                    "fired": t.fired,
+                    "held_off": t.held_off,
+                }))
+                .collect::<Vec<_>>(),
         },
         "clients": {
             "query": clients.query,
@@ -195,6 +212,25 @@ pub fn metrics(st: &State, now_us: i64) -> String {
         "gauge",
         "Bytes of the snapshot arena used by snapshots.",
         &[("", snaps.bytes_used() as u64)],
+    );
+    let totals = st.triggers().totals();
+    metric(
+        "circolog_trigger_fired_total",
+        "counter",
+        "Trigger firings acted on (a snapshot taken, or a pause).",
+        &[("", totals.fired)],
+    );
+    metric(
+        "circolog_trigger_held_off_total",
+        "counter",
+        "Trigger matches within a holdoff, and pause firings on a paused daemon.",
+        &[("", totals.held_off)],
+    );
+    metric(
+        "circolog_trigger_failed_total",
+        "counter",
+        "Trigger firings whose snapshot could not be taken.",
+        &[("", c.trigger_failed)],
     );
     metric(
         "circolog_uptime_seconds",

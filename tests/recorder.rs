@@ -519,3 +519,157 @@ fn a_snapshot_larger_than_its_arena_keeps_the_newest_and_says_so() {
         "{metrics}"
     );
 }
+
+fn sev(sev: u8, i: u32) -> Vec<u8> {
+    format!("<{}>1 - host app - - - event {i}", 8 + sev).into_bytes()
+}
+
+#[test]
+fn a_trigger_snapshots_the_incident_after_its_post_roll() {
+    let d = daemon()
+        .args(&["-trigger", "sev=crit", "-trigger-after", "3"])
+        .start();
+    let mut ws = follow(&d, "fmt=json&sev=emerg");
+    for i in 0..5 {
+        d.send_unix(&sev(6, i));
+    }
+    d.send_unix(&sev(2, 5));
+    d.send_unix(&sev(6, 6));
+    d.send_unix(&sev(6, 7));
+    d.wait_stored(8);
+    assert_eq!(
+        d.ctl("GET", "/snapshots")["used"]["snapshots"],
+        0,
+        "post-roll not over"
+    );
+    d.send_unix(&sev(6, 8));
+    d.send_unix(&sev(6, 9));
+    let n = next_json(&mut ws);
+    assert_eq!(
+        (n["snapshot"].clone(), n["why"].clone()),
+        (1.into(), "trigger".into())
+    );
+    let row = wait_snapshot(&d, 1);
+    assert_eq!(
+        row["trigger"],
+        serde_json::json!({"seq": 5, "query": "sev=crit"})
+    );
+    // Everything up to the end of the post-roll, the triggering message included.
+    assert_eq!(
+        (row["first_seq"].clone(), row["last_seq"].clone()),
+        (0.into(), 8.into())
+    );
+    let crit = d.get("/snapshots/1/?fmt=json&sev=crit");
+    assert_eq!(crit.lines().count(), 1);
+    assert!(crit.contains("\"event 5\""), "{crit}");
+    let t = &d.status()["triggers"];
+    assert_eq!(
+        (t["fired"].clone(), t["held_off"].clone()),
+        (1.into(), 0.into()),
+        "{t}"
+    );
+    assert_eq!(t["each"][0]["query"], "sev=crit");
+}
+
+#[test]
+fn a_trigger_that_matches_everything_fires_once_per_holdoff() {
+    let d = daemon()
+        .args(&[
+            "-trigger",
+            "app=app",
+            "-trigger-after",
+            "0",
+            "-trigger-holdoff",
+            "1h",
+        ])
+        .start();
+    for i in 0..50 {
+        d.send_unix(&sev(6, i));
+    }
+    d.wait_stored(50);
+    let t = d.status()["triggers"].clone();
+    assert_eq!(
+        (t["fired"].clone(), t["held_off"].clone()),
+        (1.into(), 49.into()),
+        "{t}"
+    );
+    let list = d.ctl("GET", "/snapshots");
+    assert_eq!(list["taken"], 1, "{list}");
+    let out = d.curl(&d.ctl, &["-f", &url("/metrics")]);
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        metrics.contains("circolog_trigger_fired_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("circolog_trigger_held_off_total 49\n"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_pause_trigger_pauses_once_and_followers_are_told() {
+    let d = daemon()
+        .args(&[
+            "-trigger",
+            "grep=Oops",
+            "-trigger-action",
+            "pause",
+            "-trigger-after",
+            "2",
+        ])
+        .start();
+    let mut ws = follow(&d, "fmt=json&grep=Oops");
+    d.send_unix(b"<11>1 - host kernel - - - Oops: something broke");
+    d.send_unix(&sev(6, 1));
+    d.send_unix(&sev(6, 2));
+    let n = next_json(&mut ws);
+    assert_eq!(n["message"], "Oops: something broke");
+    assert_eq!(next_json(&mut ws)["paused"], true);
+    d.send_unix(&sev(6, 3));
+    wait_status(&d, "dropped", |s| s["counters"]["dropped_paused"] == 1);
+    assert_eq!(d.status()["last_seq"], 2);
+}
+
+#[test]
+fn a_post_roll_by_time_ends_without_more_messages() {
+    let d = daemon()
+        .args(&["-trigger", "sev=err", "-trigger-after", "1s"])
+        .start();
+    d.send_unix(&sev(3, 0));
+    d.wait_stored(1);
+    let row = wait_snapshot(&d, 1);
+    assert_eq!(row["trigger"]["seq"], 0);
+    assert_eq!(row["messages"], 1);
+}
+
+#[test]
+fn bad_trigger_flags_are_one_clear_line() {
+    for (args, says) in [
+        (&["-trigger", "sev=bogus"][..], "bad trigger \"sev=bogus\""),
+        (&["-trigger", "l=5"][..], "l= has no meaning for a trigger"),
+        (
+            &["-trigger", "x", "-trigger-after", "soon"][..],
+            "bad post-roll",
+        ),
+        (&["-trigger-action", "reboot"][..], "bad trigger action"),
+        (&["-trigger-holdoff", "1y"][..], "unknown unit"),
+        (
+            &["-trigger", "sev=crit", "-snapshot-bytes", "0"][..],
+            "-snapshot-bytes 0",
+        ),
+        (&["-snapshots", "0"][..], "-snapshots must be at least 1"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(crate::util::DAEMON)
+            .arg("-syslogd-socket")
+            .arg(dir.path().join("s"))
+            .args(args)
+            .output()
+            .expect("circologd");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        let first = err.lines().next().unwrap_or("");
+        assert!(first.contains(says), "{args:?}: {err}");
+    }
+}

@@ -162,6 +162,33 @@ impl Follow {
             self.notice(&Notice::Cleared, st, now.unix_us, out);
             self.cursor = self.cursor.max(st.ring().first_seq());
         }
+        let fill = fanout.fill(
+            self.follower.as_mut(),
+            st,
+            &self.query,
+            now.unix_us,
+            &mut self.cursor,
+            &mut out.bytes,
+            &mut out.shared,
+            &mut self.scratch,
+        );
+        // Pause, resume and snapshots are told once every message stored
+        // before them was sent (nothing is stored while paused, so it
+        // catches up), and after what is already in the output.
+        if matches!(fill, Fill::UpToDate) && out.shared.is_empty() {
+            self.tell_changes(st, now.unix_us, out);
+        }
+        match fill {
+            Fill::Live | Fill::Behind => Step::Write,
+            _ if !out.is_empty() => Step::Write,
+            // Only messages the filter left out: more may follow.
+            Fill::Own => Step::Yield,
+            Fill::UpToDate => Step::Wait,
+        }
+    }
+
+    /// Tells what changed since it last told: the pause, snapshots taken.
+    fn tell_changes(&mut self, st: &State, now_us: i64, out: &mut Out) {
         if st.paused() != self.told_paused {
             // Told of the state it finds, not of every change: a pause and
             // resume between two polls changed nothing for the reader.
@@ -171,7 +198,7 @@ impl Follow {
             } else {
                 Notice::Resumed
             };
-            self.notice(&notice, st, now.unix_us, out);
+            self.notice(&notice, st, now_us, out);
         }
         if st.snapshot_done() > self.told_snapshot {
             let (after, upto) = (self.told_snapshot, st.snapshot_done());
@@ -183,26 +210,9 @@ impl Follow {
                         id: info.id,
                         why: info.why.name(),
                     };
-                    self.notice(&notice, st, now.unix_us, out);
+                    self.notice(&notice, st, now_us, out);
                 }
             }
-        }
-        let fill = fanout.fill(
-            self.follower.as_mut(),
-            st,
-            &self.query,
-            now.unix_us,
-            &mut self.cursor,
-            &mut out.bytes,
-            &mut out.shared,
-            &mut self.scratch,
-        );
-        match fill {
-            Fill::Live | Fill::Behind => Step::Write,
-            _ if !out.is_empty() => Step::Write,
-            // Only messages the filter left out: more may follow.
-            Fill::Own => Step::Yield,
-            Fill::UpToDate => Step::Wait,
         }
     }
 

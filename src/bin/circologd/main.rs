@@ -23,6 +23,7 @@ use circolog::ring::{self, Ring, Transport};
 use circolog::snapshot::{self, Snapshots};
 use circolog::startup;
 use circolog::syslog::ParseContext;
+use circolog::trigger::{self, Triggers};
 use clap::{CommandFactory, Parser};
 
 /// Keeps the most recent syslog messages in RAM and serves them over HTTP
@@ -107,6 +108,20 @@ struct Args {
     /// At most N snapshots are kept; the oldest goes first.
     #[arg(long = "snapshots", value_name = "N", default_value_t = 8)]
     snapshots: usize,
+    /// A stored message that matches QUERY (the query language of GET /:
+    /// sev=crit, app=kernel&grep=Oops) fires the trigger; repeatable.
+    #[arg(long = "trigger", value_name = "QUERY")]
+    trigger: Vec<String>,
+    /// Post-roll: keep collecting N more messages (or for DURATION) after
+    /// the triggering one, then act.
+    #[arg(long = "trigger-after", value_name = "N|DURATION", default_value = "100", value_parser = trigger::PostRoll::parse)]
+    trigger_after: trigger::PostRoll,
+    /// What firing does: take a snapshot, or pause as a person would.
+    #[arg(long = "trigger-action", value_name = "snapshot|pause", default_value = "snapshot", value_parser = trigger::Action::parse)]
+    trigger_action: trigger::Action,
+    /// A trigger does not fire again within DURATION of its last firing.
+    #[arg(long = "trigger-holdoff", value_name = "DURATION", default_value = "60s", value_parser = trigger::parse_duration)]
+    trigger_holdoff: Duration,
 }
 
 /// The smallest maximum message size: RFC 5424 receivers must take 2048.
@@ -153,6 +168,25 @@ fn run(args: Args) -> Result<(), String> {
         write_timeout: args.write_timeout,
         max_ws_frame: args.max_ws_frame,
     })?;
+    let triggers = Triggers::new(
+        args.trigger
+            .iter()
+            .map(|t| trigger::parse_trigger(t, now_us()).map(|f| (f, t.clone())))
+            .collect::<Result<_, _>>()?,
+        args.trigger_after,
+        args.trigger_action,
+        args.trigger_holdoff,
+    );
+    if !triggers.is_empty()
+        && args.trigger_action == trigger::Action::Snapshot
+        && args.snapshot_bytes == 0
+    {
+        return Err(
+            "-trigger takes snapshots (-trigger-action snapshot), but -snapshot-bytes 0 \
+             disables them: give the snapshots room, or use -trigger-action pause"
+                .to_string(),
+        );
+    }
     // No core dump, and no same-user process reading this one's memory.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(|e| format!("cannot make the process non-dumpable: {e}"))?;
@@ -364,7 +398,8 @@ fn run(args: Args) -> Result<(), String> {
     let epoch_us = now_us();
     let state = State::new(ring, epoch_us, ParseContext { tz })
         .with_max_age(args.max_age)
-        .with_snapshots(snapshots);
+        .with_snapshots(snapshots)
+        .with_triggers(triggers);
     let settings = serve::Settings {
         conn: circolog::conn::Config {
             max_head: args.max_head_bytes,

@@ -95,6 +95,7 @@ impl Ctx {
             Ok((stored, more)) => {
                 if stored > 0 {
                     self.stored.notify_waiters();
+                    self.after_triggers();
                 }
                 if more {
                     self.ingest_left.notify_one();
@@ -108,6 +109,14 @@ impl Ctx {
                 );
                 false
             }
+        }
+    }
+
+    /// A trigger may have begun a snapshot while messages were stored: the
+    /// housekeeping task goes on with it at once.
+    fn after_triggers(&self) {
+        if self.with(|c| c.state.snapshots().is_taking()) {
+            self.chores.notify_one();
         }
     }
 
@@ -746,5 +755,6 @@ fn store_frames(ctx: &Ctx, framer: &mut Framer, data: &[u8], eof: bool) {
     });
     if stored {
         ctx.stored.notify_waiters();
+        ctx.after_triggers();
     }
 }
