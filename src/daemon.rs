@@ -3,7 +3,8 @@
 //! goes through its methods, so what `/status` reports and what readers see
 //! cannot drift apart.
 
-use crate::ring::{Entry, Incoming, Ring};
+use crate::limit::{self, Limiter, Sender, Verdict};
+use crate::ring::{Entry, Incoming, Ring, Transport};
 use crate::snapshot::{self, Meta, Note, Snapshots, Why};
 use crate::syslog::{self, Format, Message, ParseContext};
 use crate::trigger::{Action, Fire, Triggers};
@@ -23,6 +24,9 @@ pub struct Counters {
     pub clears: u64,
     /// Trigger firings whose snapshot could not be taken.
     pub trigger_failed: u64,
+    /// Messages over their sender's `-rate-limit`, read and dropped, by
+    /// transport.
+    pub suppressed: [u64; 3],
 }
 
 impl Counters {
@@ -70,6 +74,11 @@ pub struct State {
     snapshot_done: u64,
     /// `-trigger`: none by default.
     triggers: Triggers,
+    /// `-rate-limit`: off by default.
+    limiter: Option<Limiter>,
+    /// The `suppressed` notice being stored, reused (it never grows past
+    /// [`limit::NOTICE_MAX`]).
+    notice_line: Vec<u8>,
 }
 
 /// Bytes of the arena a clear's wipe zeroes per turn of the event loop.
@@ -102,7 +111,20 @@ impl State {
                 Action::Snapshot,
                 crate::trigger::DEFAULT_HOLDOFF,
             ),
+            limiter: None,
+            notice_line: Vec::new(),
         }
+    }
+
+    /// Each sender may store what `limiter` allows (`-rate-limit`).
+    pub fn with_limiter(mut self, limiter: Limiter) -> State {
+        self.limiter = Some(limiter);
+        self.notice_line = Vec::with_capacity(limit::NOTICE_MAX);
+        self
+    }
+
+    pub fn limiter(&self) -> Option<&Limiter> {
+        self.limiter.as_ref()
     }
 
     /// Every stored message is matched against `triggers` (`-trigger`).
@@ -129,13 +151,56 @@ impl State {
     }
 
     /// Takes one received message: stores it, or counts it as discarded while
-    /// paused. Returns its seq when stored.
+    /// paused. Returns its seq when stored. The sender, for `-rate-limit`,
+    /// is the pid the kernel gave, if any; see [`State::ingest_from`].
     pub fn ingest(&mut self, msg: Incoming<'_>) -> Option<u64> {
+        let sender = msg.cred.map(|c| Sender::Pid(c.pid));
+        self.ingest_from(msg, sender)
+    }
+
+    /// [`State::ingest`] of a message from `sender` (`None`: not limited).
+    pub fn ingest_from(&mut self, msg: Incoming<'_>, sender: Option<Sender>) -> Option<u64> {
         self.counters.received[msg.transport as usize] += 1;
         if self.paused {
             self.counters.dropped_paused += 1;
             return None;
         }
+        if let (Some(limiter), Some(sender)) = (&mut self.limiter, sender) {
+            let severity = limit::pri_severity(msg.bytes).unwrap_or(5);
+            let checked = limiter.check(sender, severity, msg.received_us);
+            if let Some(n) = checked.notice {
+                self.store_suppressed(n, msg.received_us);
+            }
+            if checked.verdict == Verdict::Drop {
+                self.counters.suppressed[msg.transport as usize] += 1;
+                return None;
+            }
+        }
+        Some(self.store(msg))
+    }
+
+    /// Stores the notice of a sender's suppressed messages, in their place.
+    fn store_suppressed(&mut self, n: limit::Suppressed, now_us: i64) {
+        // Taken out while stored, and put back: its capacity is kept.
+        let mut line = std::mem::take(&mut self.notice_line);
+        line.clear();
+        limit::write_notice(&mut line, now_us, &n);
+        let transport = match n.sender {
+            Sender::Pid(_) => Transport::Unix,
+            Sender::Ip(_) => Transport::Tcp,
+        };
+        self.store(Incoming {
+            received_us: now_us,
+            transport,
+            cred: None,
+            truncated: false,
+            bytes: &line,
+        });
+        self.notice_line = line;
+    }
+
+    /// Stores a message that is to be kept: counts it, feeds the triggers.
+    fn store(&mut self, msg: Incoming<'_>) -> u64 {
         let bytes = syslog::trim_trailer(msg.bytes);
         if msg.truncated || bytes.len() > self.ring.max_message_bytes() {
             self.counters.truncated += 1;
@@ -144,7 +209,7 @@ impl State {
             if is_malformed(bytes) {
                 self.counters.malformed += 1;
             }
-            return Some(self.ring.push(Incoming { bytes, ..msg }));
+            return self.ring.push(Incoming { bytes, ..msg });
         }
         // The one parse, as readers will see the stored message (the bytes
         // the ring keeps, the receive time), counts it and feeds the
@@ -159,7 +224,7 @@ impl State {
         if self.triggers.on_message(seq, &parsed, msg.received_us) {
             self.poll_triggers(msg.received_us);
         }
-        Some(seq)
+        seq
     }
 
     /// Acts on every trigger firing that is due.
@@ -254,6 +319,14 @@ impl State {
         // Post-rolls by time end here, messages or not.
         if !self.triggers.is_empty() {
             self.poll_triggers(now_us);
+        }
+        // Senders gone quiet after a window with drops are told of here
+        // (not while paused: their notices wait).
+        if !self.paused
+            && let Some(mut limiter) = self.limiter.take()
+        {
+            limiter.due_notices(now_us, |n| self.store_suppressed(n, now_us));
+            self.limiter = Some(limiter);
         }
         let taking = self.snapshot_step();
         let wiping = self.ring.wipe_step(WIPE_SLICE);

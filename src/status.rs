@@ -20,6 +20,10 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
         .iter()
         .map(|t| (t.name().to_string(), c.received[*t as usize].into()))
         .collect();
+    let suppressed: serde_json::Map<String, serde_json::Value> = Transport::ALL
+        .iter()
+        .map(|t| (t.name().to_string(), c.suppressed[*t as usize].into()))
+        .collect();
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "epoch": st.epoch_us(),
@@ -46,6 +50,7 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "malformed": c.malformed,
             "skipped_followers": c.skipped_followers,
             "clears": c.clears,
+            "suppressed": suppressed,
         },
         "snapshots": {
             "enabled": snaps.enabled(),
@@ -57,6 +62,9 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "evicted": sc.evicted,
             "deleted": sc.deleted,
         },
+        "rate_limit": st.limiter().map(|l| serde_json::json!({
+            "senders": l.senders(),
+        })),
         "triggers": {
             "after": triggers.after().to_string(),
             "action": triggers.action().name(),
@@ -109,6 +117,22 @@ pub fn metrics(st: &State, now_us: i64) -> String {
         "counter",
         "Messages read from the syslog sockets, stored or not.",
         &received,
+    );
+    let suppressed: Vec<(String, u64)> = Transport::ALL
+        .iter()
+        .map(|t| {
+            (
+                format!("{{transport=\"{}\"}}", t.name()),
+                c.suppressed[*t as usize],
+            )
+        })
+        .collect();
+    let suppressed: Vec<(&str, u64)> = suppressed.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    metric(
+        "circolog_suppressed_messages_total",
+        "counter",
+        "Messages over their sender's -rate-limit, read and dropped.",
+        &suppressed,
     );
     metric(
         "circolog_dropped_paused_messages_total",

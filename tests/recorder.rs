@@ -673,3 +673,91 @@ fn bad_trigger_flags_are_one_clear_line() {
         assert!(first.contains(says), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_flooding_sender_is_limited_and_told_of_once_per_window() {
+    let d = daemon()
+        .net()
+        .args(&["-rate-limit", "3/1s", "-rate-limit-keep", "err"])
+        .start();
+    // One process: one sender on the unix socket (its pid).
+    for i in 0..10 {
+        d.send_unix(&sev(6, i));
+    }
+    // Severe messages are never limited.
+    d.send_unix(&sev(3, 10));
+    wait_status(&d, "all read", |s| s["counters"]["received"]["unix"] == 11);
+    let st = d.status();
+    assert_eq!(st["counters"]["suppressed"]["unix"], 7, "{st}");
+    // When the window ends, one notice in their place.
+    let pid = std::process::id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let notice = loop {
+        let found = d
+            .json("app=circologd")
+            .into_iter()
+            .find(|m| m["msg_id"] == "suppressed");
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no notice: {}", d.get("/"));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        notice["message"],
+        format!("suppressed 7 messages from pid {pid}")
+    );
+    assert_eq!(notice["severity"], "warning");
+    let texts: Vec<_> = d
+        .json("app=app")
+        .iter()
+        .map(|m| m["message"].as_str().expect("text").to_string())
+        .collect();
+    assert_eq!(texts, ["event 0", "event 1", "event 2", "event 10"]);
+    // TCP: the source address is the sender, whatever the connection.
+    use std::io::Write as _;
+    for _ in 0..2 {
+        let mut tcp = d.tcp();
+        for i in 0..3 {
+            tcp.write_all(&[sev(6, 100 + i), b"\n".to_vec()].concat())
+                .expect("send");
+        }
+    }
+    wait_status(&d, "tcp read", |s| s["counters"]["received"]["tcp"] == 6);
+    assert_eq!(d.status()["counters"]["suppressed"]["tcp"], 3);
+    let out = d.curl(&d.ctl, &["-f", &url("/metrics")]);
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        metrics.contains("circolog_suppressed_messages_total{transport=\"tcp\"} 3\n"),
+        "{metrics}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.get("/?app=circologd").contains("from 127.0.0.1") {
+        assert!(Instant::now() < deadline, "{}", d.get("/"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn bad_rate_limits_are_one_clear_line() {
+    for (args, says) in [
+        (&["-rate-limit", "0/1s"][..], "N must be at least 1"),
+        (&["-rate-limit", "10"][..], "expected N/DURATION"),
+        (&["-rate-limit", "10/0s"][..], "longer than zero"),
+        (&["-rate-limit-keep", "loud"][..], "bad level"),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = Command::new(crate::util::DAEMON)
+            .arg("-syslogd-socket")
+            .arg(dir.path().join("s"))
+            .args(args)
+            .output()
+            .expect("circologd");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(
+            err.lines().next().unwrap_or("").contains(says),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use circolog::config::{self, parse_duration, parse_mode, parse_size, size_flag};
 use circolog::daemon::State;
+use circolog::limit::{self, Limiter};
 use circolog::manual;
 use circolog::ring::{self, Ring, Transport};
 use circolog::snapshot::{self, Snapshots};
@@ -122,6 +123,14 @@ struct Args {
     /// A trigger does not fire again within DURATION of its last firing.
     #[arg(long = "trigger-holdoff", value_name = "DURATION", default_value = "60s", value_parser = trigger::parse_duration)]
     trigger_holdoff: Duration,
+    /// Each sender (unix sockets: its pid; TCP: its address) may store N
+    /// messages per DURATION (e.g. 1000/10s); more are dropped, and one
+    /// notice says how many. Off by default.
+    #[arg(long = "rate-limit", value_name = "N/DURATION", value_parser = limit::Rate::parse)]
+    rate_limit: Option<limit::Rate>,
+    /// Messages at or above LEVEL are never rate-limited.
+    #[arg(long = "rate-limit-keep", value_name = "LEVEL", default_value = "crit", value_parser = limit::parse_keep)]
+    rate_limit_keep: u8,
 }
 
 /// The smallest maximum message size: RFC 5424 receivers must take 2048.
@@ -400,6 +409,10 @@ fn run(args: Args) -> Result<(), String> {
         .with_max_age(args.max_age)
         .with_snapshots(snapshots)
         .with_triggers(triggers);
+    let state = match args.rate_limit {
+        Some(rate) => state.with_limiter(Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)),
+        None => state,
+    };
     let settings = serve::Settings {
         conn: circolog::conn::Config {
             max_head: args.max_head_bytes,

@@ -16,6 +16,7 @@ use circolog::conn::{self, Conn, Now, Out, Peer, Role, Want};
 use circolog::daemon::State;
 use circolog::diag::{Held, Throttle};
 use circolog::fanout::Fanout;
+use circolog::limit::Sender;
 use circolog::ring::{Incoming, Transport};
 use circolog::syslog::framing::Framer;
 use tokio::sync::{Notify, watch};
@@ -672,7 +673,7 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
 
 async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
     loop {
-        let (s, _) = match listener.accept().await {
+        let (s, peer) = match listener.accept().await {
             Ok(a) => a,
             Err(e) => {
                 accept_failed(&ctx, &e);
@@ -689,7 +690,7 @@ async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
             admitted
         });
         if admitted {
-            tokio_uring::spawn(tcp_ingest(s, ctx.clone()));
+            tokio_uring::spawn(tcp_ingest(s, ctx.clone(), Sender::peer(peer)));
         }
         // Else it is dropped: past -max-senders, a sender is closed at once.
     }
@@ -702,7 +703,7 @@ const SENDER_READ: usize = 64 * 1024;
 /// own task, so a slow or broken one stalls nobody else. It waits for
 /// readiness and then reads into a buffer of the moment, so an idle sender
 /// holds no read buffer.
-async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>) {
+async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>, sender: Sender) {
     let mut framer = Framer::new(ctx.settings.max_message);
     let mut buf = Vec::new();
     loop {
@@ -719,32 +720,32 @@ async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>) {
             }
             Err(_) => break,
         };
-        store_frames(&ctx, &mut framer, &buf[..n], false);
+        store_frames(&ctx, &mut framer, sender, &buf[..n], false);
         if n < SENDER_READ {
             // Drained for now: give the buffer back while the sender is quiet.
             buf.fill(0);
             buf = Vec::new();
         }
     }
-    store_frames(&ctx, &mut framer, &[], true);
+    store_frames(&ctx, &mut framer, sender, &[], true);
     ctx.with(|c| c.state.clients_mut().tcp_senders -= 1);
 }
 
-fn store_frames(ctx: &Ctx, framer: &mut Framer, data: &[u8], eof: bool) {
+/// Stores what `data` completes of `sender`'s frames (the source address
+/// is the sender for `-rate-limit`).
+fn store_frames(ctx: &Ctx, framer: &mut Framer, sender: Sender, data: &[u8], eof: bool) {
     let received_us = now_us();
     let stored = ctx.with(|c| {
         let mut stored = false;
         let mut store = |f: circolog::syslog::framing::Frame<'_>| {
-            stored |= c
-                .state
-                .ingest(Incoming {
-                    received_us,
-                    transport: Transport::Tcp,
-                    cred: None,
-                    truncated: f.truncated,
-                    bytes: f.bytes,
-                })
-                .is_some();
+            let msg = Incoming {
+                received_us,
+                transport: Transport::Tcp,
+                cred: None,
+                truncated: f.truncated,
+                bytes: f.bytes,
+            };
+            stored |= c.state.ingest_from(msg, Some(sender)).is_some();
         };
         if eof {
             framer.finish(&mut store);
