@@ -107,8 +107,9 @@ impl Command {
                     .transpose()
                     .map_err(RouteError::BadQuery)?,
             },
+            // An empty note is no note.
             Command::Snapshot { .. } => Command::Snapshot {
-                note: params.take("note"),
+                note: params.take("note").filter(|n| !n.is_empty()),
             },
             // An id too large for a u64 names no snapshot.
             Command::SnapshotDelete(_) => Command::SnapshotDelete(

@@ -314,7 +314,8 @@ colours, filters and pause-scroll.
 
 * GET /snapshots/ID/
 Snapshot ID, dumped like GET / with the same parameters: 404 when there is \
-no such snapshot, 503 while it is still being taken.
+no such snapshot, 503 while it is still being taken. GET /snapshots lists \
+them, as on the control socket.
 
 They take these parameters, combined with AND; a bad one is a 400 with a \
 one-line reason.

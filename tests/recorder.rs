@@ -350,6 +350,11 @@ fn a_snapshot_outlives_clear_and_reads_like_the_buffer() {
     assert!(head.contains("x-circolog-last-seq: 4"), "{head}");
     let (code, reason) = curl_code(&d, &d.query, &[&url("/snapshots/1/?l=x")]);
     assert_eq!(code, "400", "{reason}");
+    // Readers can list them too.
+    let list: serde_json::Value = serde_json::from_str(&d.get("/snapshots")).expect("json");
+    assert_eq!(list["snapshots"][0]["note"], "before the deploy");
+    let (code, _) = curl_code(&d, &d.query, &["-X", "POST", &url("/snapshots")]);
+    assert_eq!(code, "405");
 }
 
 #[test]

@@ -515,7 +515,22 @@ impl Conn {
         let is_get = matches!(req.method, Method::Get | Method::Head);
         let bytes = &mut out.bytes;
         match req.path.as_str() {
-            "/" | "/ws" | "/ui" if !is_get => {
+            // The list, for readers who may read snapshots but not control
+            // the daemon (the control socket has it too).
+            "/snapshots" if is_get => {
+                let body = st.snapshots().list().to_string() + "\n";
+                let epoch = st.epoch_us().to_string();
+                http::write_simple(
+                    bytes,
+                    200,
+                    "application/json",
+                    body.as_bytes(),
+                    ka,
+                    head,
+                    &[("X-Circolog-Epoch", epoch.as_str())],
+                );
+            }
+            "/" | "/ws" | "/ui" | "/snapshots" if !is_get => {
                 http::write_simple(
                     bytes,
                     405,
