@@ -169,7 +169,7 @@ impl State {
             let severity = limit::pri_severity(msg.bytes).unwrap_or(5);
             let checked = limiter.check(sender, severity, msg.received_us);
             if let Some(n) = checked.notice {
-                self.store_suppressed(n, msg.received_us);
+                self.store_suppressed(n, Some(msg.transport), msg.received_us);
             }
             if checked.verdict == Verdict::Drop {
                 self.counters.suppressed[msg.transport as usize] += 1;
@@ -179,16 +179,23 @@ impl State {
         Some(self.store(msg))
     }
 
-    /// Stores the notice of a sender's suppressed messages, in their place.
-    fn store_suppressed(&mut self, n: limit::Suppressed, now_us: i64) {
+    /// Stores the notice of a sender's suppressed messages, in their place,
+    /// marked as come by `transport` (the message that brought it due; else
+    /// unix for a pid, TCP for an address, which may have sent by UDP too).
+    fn store_suppressed(
+        &mut self,
+        n: limit::Suppressed,
+        transport: Option<Transport>,
+        now_us: i64,
+    ) {
         // Taken out while stored, and put back: its capacity is kept.
         let mut line = std::mem::take(&mut self.notice_line);
         line.clear();
         limit::write_notice(&mut line, now_us, &n);
-        let transport = match n.sender {
+        let transport = transport.unwrap_or(match n.sender {
             Sender::Pid(_) => Transport::Unix,
             Sender::Ip(_) => Transport::Tcp,
-        };
+        });
         self.store(Incoming {
             received_us: now_us,
             transport,
@@ -325,7 +332,7 @@ impl State {
         if !self.paused
             && let Some(mut limiter) = self.limiter.take()
         {
-            limiter.due_notices(now_us, |n| self.store_suppressed(n, now_us));
+            limiter.due_notices(now_us, |n| self.store_suppressed(n, None, now_us));
             self.limiter = Some(limiter);
         }
         let taking = self.snapshot_step();

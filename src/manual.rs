@@ -280,7 +280,7 @@ is still read, so that senders never block, and discarded, and counted.
 
 With -rate-limit N/DURATION (e.g. 1000/10s; off by default) each sender may \
 store N messages per DURATION: the pid on unix datagram sockets (from \
-SO_PASSCRED), the source address on TCP (UDP senders are not limited yet). \
+SO_PASSCRED), the source address on UDP and TCP, whatever the port. \
 More are read and dropped, and when the sender's window ends one notice is \
 stored in their place: syslog.warning, app circologd, MSGID suppressed, \
 \"suppressed N messages from SENDER\". Messages at or above -rate-limit-keep \

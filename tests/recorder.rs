@@ -766,3 +766,25 @@ fn bad_rate_limits_are_one_clear_line() {
         );
     }
 }
+
+#[test]
+fn udp_senders_are_limited_by_their_address_whatever_the_port() {
+    let d = daemon().net().args(&["-rate-limit", "2/1s"]).start();
+    // A new socket, so a new source port, for every datagram: one sender.
+    for i in 0..6 {
+        d.send_udp(&sev(6, i));
+    }
+    wait_status(&d, "all read", |s| s["counters"]["received"]["udp"] == 6);
+    assert_eq!(d.status()["counters"]["suppressed"]["udp"], 4);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let notices = d.json("app=circologd");
+        if let Some(n) = notices.iter().find(|m| m["msg_id"] == "suppressed") {
+            assert_eq!(n["message"], "suppressed 4 messages from 127.0.0.1");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", d.get("/"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(d.json("app=app").len(), 2);
+}

@@ -123,7 +123,7 @@ struct Args {
     /// A trigger does not fire again within DURATION of its last firing.
     #[arg(long = "trigger-holdoff", value_name = "DURATION", default_value = "60s", value_parser = trigger::parse_duration)]
     trigger_holdoff: Duration,
-    /// Each sender (unix sockets: its pid; TCP: its address) may store N
+    /// Each sender (unix sockets: its pid; UDP and TCP: its address) may store N
     /// messages per DURATION (e.g. 1000/10s); more are dropped, and one
     /// notice says how many. Off by default.
     #[arg(long = "rate-limit", value_name = "N/DURATION", value_parser = limit::Rate::parse)]
