@@ -758,3 +758,98 @@ fn is_port(s: &str) -> bool {
 
 /// The live viewer page served at `/ui`.
 const UI_PAGE: &str = include_str!("ui.html");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{Config as RingConfig, Incoming, Ring, Transport};
+    use crate::snapshot::{self, Snapshots, Why};
+    use crate::syslog::ParseContext;
+
+    fn cfg() -> Config {
+        Config {
+            max_head: 16 * 1024,
+            head_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
+            max_clients: 16,
+            max_ws_frame: 64 * 1024,
+        }
+    }
+
+    /// One request on a new query connection: the bytes of the answer.
+    fn ask(st: &mut State, request: &[u8]) -> String {
+        let now = Now {
+            at: Instant::now(),
+            unix_us: 1_000_000,
+        };
+        let peer = Peer {
+            tcp: false,
+            loopback: false,
+            allowed: true,
+        };
+        let mut fanout = Fanout::new();
+        let mut out = Out::default();
+        let mut conn = Conn::accept(now, Role::Query, peer, cfg(), st, &mut out);
+        conn.handle_input(now, request);
+        let mut answer = Vec::new();
+        for _ in 0..10_000 {
+            let want = conn.poll_output(now, st, &mut fanout, &mut out);
+            answer.append(&mut out.bytes);
+            out.clear();
+            if matches!(want, Want::Close | Want::Read { .. }) {
+                break;
+            }
+        }
+        conn.finish(st, &mut fanout);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// A snapshot larger than one slice is not readable until it is done:
+    /// `503` with a reason, then the dump once housekeeping has finished it.
+    #[test]
+    fn a_snapshot_being_taken_is_a_503_then_reads() {
+        let ring = Ring::new(RingConfig {
+            max_messages: 10_000,
+            arena_bytes: 8 << 20,
+            max_message_bytes: 2048,
+        })
+        .expect("ring");
+        let snaps = Snapshots::new(snapshot::Config {
+            arena_bytes: 8 << 20,
+            max_snapshots: 2,
+        })
+        .expect("snapshots");
+        let tz = jiff::tz::TimeZone::UTC;
+        let mut st = State::new(ring, 0, ParseContext { tz }).with_snapshots(snaps);
+        let line = [b"<13>1 - h app - - - ".as_slice(), &[b'x'; 1000]].concat();
+        for i in 0..3000 {
+            st.ingest(Incoming {
+                received_us: i,
+                transport: Transport::Unix,
+                cred: None,
+                truncated: false,
+                bytes: &line,
+            });
+        }
+        let id = st.take_snapshot(Why::Api, None, 0).expect("taken");
+        assert!(st.snapshots().is_taking(), "3 MB is more than one slice");
+        let get = b"GET /snapshots/1/?l=1 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let answer = ask(&mut st, get);
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        assert!(
+            answer.contains("snapshot 1 is still being taken: try again in a moment\n"),
+            "{answer}"
+        );
+        while st.housekeep(0) {}
+        assert_eq!(st.snapshot_done(), id);
+        let answer = ask(&mut st, get);
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+        assert!(answer.contains("X-Circolog-Last-Seq: 2999\r\n"), "{answer}");
+        let answer = ask(
+            &mut st,
+            b"GET /snapshots/2/ HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        );
+        assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+    }
+}
