@@ -394,6 +394,16 @@ impl State {
         }
     }
 
+    /// When [`State::housekeep`] next has something due by the clock (a
+    /// timed pause ending, a post-roll by time), µs since 1970; the event
+    /// loop calls it then rather than at its next once-a-second tick.
+    pub fn next_deadline_us(&self) -> Option<i64> {
+        match (self.resume_at_us, self.triggers.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Moves on with every [`State::clear`].
     pub fn clear_generation(&self) -> ClearGeneration {
         ClearGeneration(self.counters.clears)

@@ -298,7 +298,14 @@ async fn housekeeping(ctx: Rc<Ctx>) {
             // the stack goes too.
             crate::sys::scrub_stack();
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), ctx.chores.notified()).await;
+        // Once a second, or sooner when a timed pause or a post-roll ends.
+        let wait = ctx
+            .with(|c| c.state.next_deadline_us())
+            .map_or(Duration::from_secs(1), |at| {
+                let left = u64::try_from(at.saturating_sub(now_us())).unwrap_or(0);
+                Duration::from_micros(left).min(Duration::from_secs(1))
+            });
+        let _ = tokio::time::timeout(wait, ctx.chores.notified()).await;
     }
 }
 
