@@ -970,6 +970,17 @@ pub enum JsonLine {
     Cleared {
         epoch: i64,
     },
+    /// `{"paused":true|false,"epoch":E}`: the daemon paused or resumed.
+    Paused {
+        paused: bool,
+        epoch: i64,
+    },
+    /// `{"snapshot":ID,"why":W,"epoch":E}`: a snapshot was taken.
+    Snapshot {
+        id: u64,
+        why: String,
+        epoch: i64,
+    },
 }
 
 #[derive(Deserialize)]
@@ -978,6 +989,10 @@ struct AnyLine {
     skipped: Option<u64>,
     #[serde(default)]
     cleared: bool,
+    paused: Option<bool>,
+    snapshot: Option<u64>,
+    #[serde(default)]
+    why: String,
     #[serde(default)]
     epoch: i64,
 }
@@ -996,6 +1011,19 @@ pub fn parse_json_line(line: &str) -> Result<JsonLine, serde_json::Error> {
     }
     if any.cleared {
         return Ok(JsonLine::Cleared { epoch: any.epoch });
+    }
+    if let Some(paused) = any.paused {
+        return Ok(JsonLine::Paused {
+            paused,
+            epoch: any.epoch,
+        });
+    }
+    if let Some(id) = any.snapshot {
+        return Ok(JsonLine::Snapshot {
+            id,
+            why: any.why,
+            epoch: any.epoch,
+        });
     }
     Err(<serde_json::Error as serde::de::Error>::custom(
         "neither a message nor a notice",

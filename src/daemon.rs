@@ -6,9 +6,12 @@
 use std::time::Instant;
 
 use crate::export::Exporter;
+use crate::limit::{self, Limiter, Sender, Verdict};
 use crate::query::Filter;
-use crate::ring::{Entry, Incoming, Read, Ring};
+use crate::ring::{Entry, Incoming, Read, Ring, Transport};
+use crate::snapshot::{self, Meta, Note, Snapshots, Why};
 use crate::syslog::{self, Format, Message, ParseContext};
+use crate::trigger::{Action, Fire, Triggers};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -23,6 +26,11 @@ pub struct Counters {
     pub skipped_followers: u64,
     /// Times the ring was cleared.
     pub clears: u64,
+    /// Trigger firings whose snapshot could not be taken.
+    pub trigger_failed: u64,
+    /// Messages over their sender's `-rate-limit`, read and dropped, by
+    /// transport.
+    pub suppressed: [u64; 3],
 }
 
 impl Counters {
@@ -52,6 +60,9 @@ pub struct Clients {
 pub struct State {
     ring: Ring,
     paused: bool,
+    /// While paused by `POST /pause?for=`: when the pause ends by itself,
+    /// µs since 1970. Any other change of the pause cancels it.
+    resume_at_us: Option<i64>,
     /// Start of this process, µs since 1970: seqs are only comparable within
     /// one epoch.
     epoch_us: i64,
@@ -64,6 +75,18 @@ pub struct State {
     cleared_at: u64,
     /// `-export-otlp`: what is exported, and from where on.
     export: Option<Export>,
+    snapshots: Snapshots,
+    /// The id of the snapshot completed last (0: none yet). Snapshots are
+    /// completed in the order they were begun, so a reader that was told
+    /// of snapshots up to some id has to be told of those after it.
+    snapshot_done: u64,
+    /// `-trigger`: none by default.
+    triggers: Triggers,
+    /// `-rate-limit`: off by default.
+    limiter: Option<Limiter>,
+    /// The `suppressed` notice being stored, reused (it never grows past
+    /// [`limit::NOTICE_MAX`]).
+    notice_line: Vec<u8>,
 }
 
 /// Messages exported as they are stored (`-export-query`): a reader of the
@@ -85,12 +108,15 @@ const EXPORT_SLICE: u64 = 4096;
 const WIPE_SLICE: usize = 1 << 20;
 /// Messages `-max-age` evicts per turn of the event loop at most.
 const EXPIRE_SLICE: usize = 4096;
+/// Bytes a snapshot being taken copies per turn of the event loop.
+pub const SNAPSHOT_SLICE: usize = 1 << 20;
 
 impl State {
     pub fn new(ring: Ring, epoch_us: i64, parse_ctx: ParseContext) -> State {
         State {
             ring,
             paused: false,
+            resume_at_us: None,
             epoch_us,
             counters: Counters::default(),
             parse_ctx,
@@ -98,7 +124,49 @@ impl State {
             max_age_us: None,
             cleared_at: 0,
             export: None,
+            snapshots: Snapshots::new(snapshot::Config {
+                arena_bytes: 0,
+                max_snapshots: 1,
+            })
+            .expect("a disabled snapshot store allocates nothing"),
+            snapshot_done: 0,
+            triggers: Triggers::new(
+                Vec::new(),
+                crate::trigger::DEFAULT_AFTER,
+                Action::Snapshot,
+                crate::trigger::DEFAULT_HOLDOFF,
+            ),
+            limiter: None,
+            notice_line: Vec::new(),
         }
+    }
+
+    /// Each sender may store what `limiter` allows (`-rate-limit`).
+    pub fn with_limiter(mut self, limiter: Limiter) -> State {
+        self.limiter = Some(limiter);
+        self.notice_line = Vec::with_capacity(limit::NOTICE_MAX);
+        self
+    }
+
+    pub fn limiter(&self) -> Option<&Limiter> {
+        self.limiter.as_ref()
+    }
+
+    /// Every stored message is matched against `triggers` (`-trigger`).
+    pub fn with_triggers(mut self, triggers: Triggers) -> State {
+        self.triggers = triggers;
+        self
+    }
+
+    pub fn triggers(&self) -> &Triggers {
+        &self.triggers
+    }
+
+    /// Snapshots are kept in `snapshots` (`-snapshot-bytes`, `-snapshots`);
+    /// without it they are disabled.
+    pub fn with_snapshots(mut self, snapshots: Snapshots) -> State {
+        self.snapshots = snapshots;
+        self
     }
 
     /// Exports the messages that `filter` selects, from now on, through
@@ -168,21 +236,110 @@ impl State {
     }
 
     /// Takes one received message: stores it, or counts it as discarded while
-    /// paused. Returns its seq when stored.
+    /// paused. Returns its seq when stored. The sender, for `-rate-limit`,
+    /// is the pid the kernel gave, if any; see [`State::ingest_from`].
     pub fn ingest(&mut self, msg: Incoming<'_>) -> Option<u64> {
+        let sender = msg.cred.map(|c| Sender::Pid(c.pid));
+        self.ingest_from(msg, sender)
+    }
+
+    /// [`State::ingest`] of a message from `sender` (`None`: not limited).
+    pub fn ingest_from(&mut self, msg: Incoming<'_>, sender: Option<Sender>) -> Option<u64> {
         self.counters.received[msg.transport as usize] += 1;
         if self.paused {
             self.counters.dropped_paused += 1;
             return None;
         }
+        if let (Some(limiter), Some(sender)) = (&mut self.limiter, sender) {
+            let severity = limit::pri_severity(msg.bytes).unwrap_or(5);
+            let checked = limiter.check(sender, severity, msg.received_us);
+            if let Some(n) = checked.notice {
+                self.store_suppressed(n, Some(msg.transport), msg.received_us);
+            }
+            if checked.verdict == Verdict::Drop {
+                self.counters.suppressed[msg.transport as usize] += 1;
+                return None;
+            }
+        }
+        Some(self.store(msg))
+    }
+
+    /// Stores the notice of a sender's suppressed messages, in their place,
+    /// marked as come by `transport` (the message that brought it due; else
+    /// unix for a pid, TCP for an address, which may have sent by UDP too).
+    fn store_suppressed(
+        &mut self,
+        n: limit::Suppressed,
+        transport: Option<Transport>,
+        now_us: i64,
+    ) {
+        // Taken out while stored, and put back: its capacity is kept.
+        let mut line = std::mem::take(&mut self.notice_line);
+        line.clear();
+        limit::write_notice(&mut line, now_us, &n);
+        let transport = transport.unwrap_or(match n.sender {
+            Sender::Pid(_) => Transport::Unix,
+            Sender::Ip(_) => Transport::Tcp,
+        });
+        self.store(Incoming {
+            received_us: now_us,
+            transport,
+            cred: None,
+            truncated: false,
+            bytes: &line,
+        });
+        self.notice_line = line;
+    }
+
+    /// Stores a message that is to be kept: counts it, feeds the triggers.
+    fn store(&mut self, msg: Incoming<'_>) -> u64 {
         let bytes = syslog::trim_trailer(msg.bytes);
         if msg.truncated || bytes.len() > self.ring.max_message_bytes() {
             self.counters.truncated += 1;
         }
-        if is_malformed(bytes) {
+        if self.triggers.is_empty() {
+            if is_malformed(bytes) {
+                self.counters.malformed += 1;
+            }
+            return self.ring.push(Incoming { bytes, ..msg });
+        }
+        // The one parse, as readers will see the stored message (the bytes
+        // the ring keeps, the receive time), counts it and feeds the
+        // triggers.
+        let kept = &bytes[..bytes.len().min(self.ring.max_message_bytes())];
+        let received = jiff::Timestamp::from_microsecond(msg.received_us).unwrap_or_default();
+        let parsed = syslog::parse(kept, received, &self.parse_ctx);
+        if parsed.format == Format::Malformed {
             self.counters.malformed += 1;
         }
-        Some(self.ring.push(Incoming { bytes, ..msg }))
+        let seq = self.ring.push(Incoming { bytes, ..msg });
+        if self.triggers.on_message(seq, &parsed, msg.received_us) {
+            self.poll_triggers(msg.received_us);
+        }
+        seq
+    }
+
+    /// Acts on every trigger firing that is due.
+    fn poll_triggers(&mut self, now_us: i64) {
+        while let Some(fire) = self.triggers.poll(now_us, self.paused) {
+            self.act(fire, now_us);
+        }
+    }
+
+    fn act(&mut self, fire: Fire, now_us: i64) {
+        match fire.action {
+            Action::Pause => self.set_paused(true),
+            Action::Snapshot => {
+                let query = self.triggers.source(fire.trigger).unwrap_or("").to_string();
+                let why = Why::Trigger {
+                    seq: fire.seq,
+                    query,
+                };
+                if self.take_snapshot(why, None, now_us).is_err() {
+                    self.counters.trigger_failed += 1;
+                }
+            }
+        }
     }
 
     /// The stored messages, read by seq.
@@ -215,10 +372,24 @@ impl State {
 
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
+        self.resume_at_us = None;
     }
 
     pub fn toggle_pause(&mut self) {
-        self.paused = !self.paused;
+        self.set_paused(!self.paused);
+    }
+
+    /// Pauses until `now_us + d`, when [`State::housekeep`] resumes (a
+    /// pause asked for meanwhile, timed or not, replaces this one).
+    pub fn pause_for(&mut self, d: std::time::Duration, now_us: i64) {
+        let d = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        self.paused = true;
+        self.resume_at_us = Some(now_us.saturating_add(d));
+    }
+
+    /// When a timed pause ends by itself, µs since 1970.
+    pub fn resume_at_us(&self) -> Option<i64> {
+        self.resume_at_us
     }
 
     /// Discards every stored message at once; their bytes, and those of
@@ -242,16 +413,93 @@ impl State {
         self.cleared_at
     }
 
-    /// The event loop's chores, a bounded slice each: wiping the arena after
-    /// a clear, and evicting what `-max-age` says is too old. Call it at
+    /// The event loop's chores, a bounded slice each: ending a timed pause,
+    /// acting on triggers whose post-roll ended, taking a snapshot, wiping the arena after a clear, and evicting what `-max-age` says is
+    /// too old. Call it at
     /// least once a second, and again at once while it returns true.
     pub fn housekeep(&mut self, now_us: i64) -> bool {
+        if self.resume_at_us.is_some_and(|at| now_us >= at) {
+            self.set_paused(false);
+        }
+        // Post-rolls by time end here, messages or not.
+        if !self.triggers.is_empty() {
+            self.poll_triggers(now_us);
+        }
+        // Senders gone quiet after a window with drops are told of here
+        // (not while paused: their notices wait).
+        if !self.paused
+            && let Some(mut limiter) = self.limiter.take()
+        {
+            limiter.due_notices(now_us, |n| self.store_suppressed(n, None, now_us));
+            self.limiter = Some(limiter);
+        }
+        let taking = self.snapshot_step();
         let wiping = self.ring.wipe_step(WIPE_SLICE);
         let expiring = self.max_age_us.is_some_and(|age| {
             let cutoff = now_us.saturating_sub(age);
             self.ring.evict_older_than(cutoff, EXPIRE_SLICE) == EXPIRE_SLICE
         });
-        wiping || expiring
+        taking || wiping || expiring
+    }
+
+    pub fn snapshots(&self) -> &Snapshots {
+        &self.snapshots
+    }
+
+    /// Begins a snapshot of the ring as it is now and works its first
+    /// slice (so a small one is complete at once); [`State::housekeep`]
+    /// goes on with the rest. Returns its id.
+    pub fn take_snapshot(
+        &mut self,
+        why: Why,
+        note: Option<Note>,
+        now_us: i64,
+    ) -> Result<u64, snapshot::Error> {
+        let meta = Meta {
+            why,
+            taken_at_us: now_us,
+            note,
+        };
+        let id = self.snapshots.begin(&self.ring, meta)?;
+        self.snapshot_step();
+        Ok(id)
+    }
+
+    /// Deletes snapshot `id`, overwriting its bytes.
+    pub fn delete_snapshot(&mut self, id: u64) -> Result<(), snapshot::Error> {
+        self.snapshots.delete(id)
+    }
+
+    /// Deletes every snapshot, overwriting their bytes.
+    pub fn clear_snapshots(&mut self) -> usize {
+        self.snapshots.clear()
+    }
+
+    /// The id of the snapshot completed last (0: none yet).
+    pub fn snapshot_done(&self) -> u64 {
+        self.snapshot_done
+    }
+
+    /// One slice of the snapshot being taken; true while more are left.
+    fn snapshot_step(&mut self) -> bool {
+        match self.snapshots.step(&self.ring, SNAPSHOT_SLICE) {
+            snapshot::Step::Idle => false,
+            snapshot::Step::More => true,
+            snapshot::Step::Done(id) => {
+                self.snapshot_done = id;
+                self.snapshots.is_taking()
+            }
+        }
+    }
+
+    /// When [`State::housekeep`] next has something due by the clock (a
+    /// timed pause ending, a post-roll by time), µs since 1970; the event
+    /// loop calls it then rather than at its next once-a-second tick.
+    pub fn next_deadline_us(&self) -> Option<i64> {
+        match (self.resume_at_us, self.triggers.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Moves on with every [`State::clear`].
@@ -330,6 +578,79 @@ mod tests {
         assert_eq!(s.counters().received[Transport::Udp as usize], 3);
         assert_eq!(s.counters().dropped_paused, 1);
         assert_eq!(s.ring().get(0).expect("kept").raw, b"<13>one");
+    }
+
+    #[test]
+    fn a_timed_pause_ends_at_its_time_and_any_other_change_cancels_it() {
+        let mut s = state();
+        s.pause_for(std::time::Duration::from_secs(10), 5_000_000);
+        assert_eq!(s.resume_at_us(), Some(15_000_000));
+        s.housekeep(14_999_999);
+        assert!(s.paused());
+        s.housekeep(15_000_000);
+        assert!(!s.paused());
+        assert_eq!(s.resume_at_us(), None);
+        s.pause_for(std::time::Duration::from_secs(10), 5_000_000);
+        s.set_paused(true);
+        s.housekeep(20_000_000);
+        assert!(s.paused(), "a plain pause stays");
+    }
+
+    fn with_trigger(s: State, query: &str, after: u64, action: Action) -> State {
+        let filter = crate::trigger::parse_trigger(query, 0).expect("trigger");
+        s.with_triggers(Triggers::new(
+            vec![(filter, query.to_string())],
+            crate::trigger::PostRoll::Messages(after),
+            action,
+            std::time::Duration::from_secs(60),
+        ))
+    }
+
+    #[test]
+    fn a_snapshot_trigger_snapshots_at_the_end_of_its_post_roll() {
+        let snaps = Snapshots::new(snapshot::Config {
+            arena_bytes: 1 << 16,
+            max_snapshots: 4,
+        })
+        .expect("snapshots");
+        let mut s = with_trigger(
+            state().with_snapshots(snaps),
+            "sev=crit",
+            1,
+            Action::Snapshot,
+        );
+        s.ingest(udp(b"<14>calm"));
+        s.ingest(udp(b"<10>bad"));
+        assert_eq!(s.snapshots().len(), 0);
+        s.ingest(udp(b"<14>after"));
+        assert_eq!(s.snapshot_done(), 1, "small enough to be taken at once");
+        let info = s.snapshots().info(1).expect("taken");
+        assert_eq!(
+            info.why,
+            &Why::Trigger {
+                seq: 1,
+                query: "sev=crit".into()
+            }
+        );
+        assert_eq!((info.first_seq, info.next_seq), (0, 3));
+        assert_eq!(s.triggers().totals().fired, 1);
+    }
+
+    #[test]
+    fn a_pause_trigger_pauses_and_counts_malformed_from_the_same_parse() {
+        let mut s = with_trigger(state(), "grep=Oops", 0, Action::Pause);
+        let mut plain = state();
+        let lines: [&[u8]; 4] = [b"<13>fine", b"<999>x", b"\x01\x02", b"<14>Oops"];
+        for line in lines {
+            s.ingest(udp(line));
+            plain.ingest(udp(line));
+        }
+        assert!(s.paused());
+        assert!(plain.counters().malformed > 0);
+        assert_eq!(s.counters().malformed, plain.counters().malformed);
+        // Paused once: the next match is discarded, not a new firing.
+        s.ingest(udp(b"<14>Oops again"));
+        assert_eq!(s.counters().dropped_paused, 1);
     }
 
     #[test]

@@ -72,6 +72,13 @@ pub enum Notice {
     Skipped(u64),
     /// Every message was discarded (`POST /logs/clear`).
     Cleared,
+    /// New messages are read and discarded from now on.
+    Paused,
+    /// New messages are stored again.
+    Resumed,
+    /// Snapshot `id` was taken (`why`: `api`, `signal` or `trigger`) and
+    /// can be read.
+    Snapshot { id: u64, why: &'static str },
 }
 
 /// The application name circologd's own notice lines carry.
@@ -79,9 +86,11 @@ pub const NOTICE_APP: &str = "circologd";
 
 /// Appends a notice as one line, `\n` included.
 ///
-/// JSON: `{"skipped":N,"epoch":E}` or `{"cleared":true,"epoch":E}`. Syslog
-/// and raw: an RFC 5424 line from `circologd` at `now_us`, `syslog.info`,
-/// with MSGID `skipped` or `cleared`, e.g.
+/// JSON: `{"skipped":N,"epoch":E}`, `{"cleared":true,"epoch":E}`,
+/// `{"paused":true,"epoch":E}` (`false` on resume) or
+/// `{"snapshot":ID,"why":"api","epoch":E}`. Syslog and raw: an RFC 5424
+/// line from `circologd` at `now_us`, `syslog.info`, with MSGID `skipped`,
+/// `cleared`, `paused`, `resumed` or `snapshot`, e.g.
 /// `<46>1 2026-11-24T10:00:00.000000Z - circologd - skipped - skipped 3
 /// messages the ring overwrote before they were read`.
 pub fn render_notice(
@@ -96,6 +105,11 @@ pub fn render_notice(
             match notice {
                 Notice::Skipped(n) => write_fmt(out, format_args!("{{\"skipped\":{n}")),
                 Notice::Cleared => out.extend_from_slice(b"{\"cleared\":true"),
+                Notice::Paused => out.extend_from_slice(b"{\"paused\":true"),
+                Notice::Resumed => out.extend_from_slice(b"{\"paused\":false"),
+                Notice::Snapshot { id, why } => {
+                    write_fmt(out, format_args!("{{\"snapshot\":{id},\"why\":\"{why}\""))
+                }
             }
             write_fmt(out, format_args!(",\"epoch\":{epoch_us}}}\n"));
         }
@@ -117,6 +131,18 @@ pub fn render_notice(
                 }
                 Notice::Cleared => out.extend_from_slice(
                     b" - cleared - the buffer was cleared: every message in it was discarded\n",
+                ),
+                Notice::Paused => out.extend_from_slice(
+                    b" - paused - paused: new messages are read and discarded\n",
+                ),
+                Notice::Resumed => {
+                    out.extend_from_slice(b" - resumed - resumed: new messages are stored again\n")
+                }
+                Notice::Snapshot { id, why } => write_fmt(
+                    out,
+                    format_args!(
+                        " - snapshot - snapshot {id} taken ({why}): read it with GET /snapshots/{id}/\n"
+                    ),
                 ),
             }
         }
@@ -543,6 +569,13 @@ fn timestamp_from_us(us: i64) -> Timestamp {
     } else {
         Timestamp::MAX
     })
+}
+
+/// A time in µs since 1970 as `write_utc` writes it, for JSON documents.
+pub fn rfc3339_us(us: i64) -> String {
+    let mut out = Vec::new();
+    write_utc(&mut out, timestamp_from_us(us));
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// UTC, `Z`.

@@ -20,6 +20,7 @@ pub enum Method {
     Get,
     Head,
     Post,
+    Delete,
     Other,
 }
 
@@ -137,6 +138,7 @@ pub fn parse_head(buf: &[u8], max_head: usize) -> Result<Option<(Request, usize)
         "GET" => Method::Get,
         "HEAD" => Method::Head,
         "POST" => Method::Post,
+        "DELETE" => Method::Delete,
         _ => Method::Other,
     };
     let http10 = version == 0;
@@ -315,6 +317,7 @@ pub fn status_text(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
         411 => "Length Required",
         413 => "Content Too Large",
         414 => "URI Too Long",
@@ -497,7 +500,8 @@ mod tests {
     fn methods_and_targets() {
         assert_eq!(parse(b"HEAD /ui HTTP/1.1\r\n\r\n").method, Method::Head);
         assert_eq!(parse(b"POST /pause HTTP/1.1\r\n\r\n").method, Method::Post);
-        assert_eq!(parse(b"DELETE / HTTP/1.1\r\n\r\n").method, Method::Other);
+        assert_eq!(parse(b"DELETE / HTTP/1.1\r\n\r\n").method, Method::Delete);
+        assert_eq!(parse(b"PUT / HTTP/1.1\r\n\r\n").method, Method::Other);
         assert_eq!(parse(b"get / HTTP/1.1\r\n\r\n").method, Method::Other);
         let req = parse(b"GET /ws?grep=a?b HTTP/1.1\r\n\r\n");
         assert_eq!((req.path.as_str(), req.query.as_str()), ("/ws", "grep=a?b"));

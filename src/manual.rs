@@ -276,7 +276,17 @@ strictly increasing for the life of the process and never reused, and a \
 receive time; each process has an epoch (its start time in microseconds), so \
 that a client seeing a new one knows the seqs started again. A message longer \
 than -max-message-size is truncated and marked. While paused, every message \
-is still read, so that senders never block, and discarded, and counted.",
+is still read, so that senders never block, and discarded, and counted.
+
+With -rate-limit N/DURATION (e.g. 1000/10s; off by default) each sender may \
+store N messages per DURATION: the pid on unix datagram sockets (from \
+SO_PASSCRED), the source address on UDP and TCP, whatever the port. \
+More are read and dropped, and when the sender's window ends one notice is \
+stored in their place: syslog.warning, app circologd, MSGID suppressed, \
+\"suppressed N messages from SENDER\". Messages at or above -rate-limit-keep \
+(default crit) are never limited. At most 4096 senders are tracked, the least \
+recently seen forgotten first; suppressed messages are counted per transport \
+in /status and /metrics.",
     },
     Section {
         title: "QUERY API",
@@ -293,13 +303,21 @@ A websocket (RFC 6455): the backlog, then every new matching message as it \
 arrives, one text frame each. A follower that reads slower than messages \
 arrive is a cursor into the ring: it never slows ingestion, and when the ring \
 overwrites what it has not read yet it skips ahead and is told how many it \
-missed.
+missed. It is also told of every pause, resume and snapshot taken: in json \
+{\"paused\":true,\"epoch\":E}, {\"paused\":false,...} and \
+{\"snapshot\":ID,\"why\":W,...}; otherwise a syslog.info line from app \
+circologd with MSGID paused, resumed or snapshot.
 
 * GET /ui
 A small live viewer page (no external assets) that follows /ws, with severity \
 colours, filters and pause-scroll.
 
-Both take these parameters, combined with AND; a bad one is a 400 with a \
+* GET /snapshots/ID/
+Snapshot ID, dumped like GET / with the same parameters: 404 when there is \
+no such snapshot, 503 while it is still being taken. GET /snapshots lists \
+them, as on the control socket.
+
+They take these parameters, combined with AND; a bad one is a 400 with a \
 one-line reason.
 
 * l=N
@@ -341,13 +359,18 @@ Origin does not match its Host is refused (403).",
         title: "CONTROL API",
         body: "\
 HTTP/1.1 on the control socket (-ctl-socket). Every answer is the JSON of \
-GET /status after the change; circolog-ctl is its client.
+GET /status after the change (the snapshot requests: the snapshot, or the \
+list); circolog-ctl is its client.
 
 * POST /pause/toggle
 Toggle pause (the original circolog's endpoint).
 
 * POST /pause, POST /resume
 Set it; idempotent.
+
+* POST /pause?for=DURATION
+Pause, and resume by itself after DURATION (90s, 10m, 1h); /status shows \
+resume_at. A bad duration is a 400.
 
 * POST /logs/clear
 Discard every message and overwrite its bytes; seqs go on; followers stay \
@@ -359,7 +382,39 @@ seq, counters (received by transport, dropped while paused, truncated, \
 malformed, skipped for followers, clears) and clients.
 
 * GET /metrics
-The same counters in the Prometheus text format.",
+The same counters in the Prometheus text format.
+
+* POST /snapshot?note=TEXT
+Take a snapshot now; answers its row (id, why, taken at, first and last seq, \
+messages, bytes, note, what did not fit).
+
+* GET /snapshots
+The list of snapshots, oldest first.
+
+* DELETE /snapshots/ID, POST /snapshots/clear
+Delete one (404 when unknown) or all, overwriting their bytes.",
+    },
+    Section {
+        title: "SNAPSHOTS AND TRIGGERS",
+        body: "\
+A snapshot is a copy of the ring's messages with their seqs, in a second \
+arena of -snapshot-bytes (default 16M; 0 disables snapshots) allocated at \
+start-up, excluded from core dumps and locked with -lock-memory like the \
+ring's; never on disk. At most what fits is kept, the newest, and at most \
+-snapshots (default 8), the oldest going first. The event loop copies about \
+1 MiB a turn, so ingestion never waits longer. Snapshots survive \
+POST /logs/clear. They are taken by POST /snapshot, by SIGUSR2 and by \
+triggers, and read with GET /snapshots/ID/ on the query socket or \
+circolog-tail --snapshot ID.
+
+-trigger QUERY (repeatable; the query parameters of GET /, e.g. sev=crit or \
+app=kernel&grep=Oops) fires on a stored message that matches. After its \
+post-roll, -trigger-after N more messages or a DURATION (default 100), it \
+acts as -trigger-action says: snapshot (the default; why trigger, with the \
+message's seq and the query) or pause. It does not fire again within \
+-trigger-holdoff (default 60s) of acting, and a pause trigger never pauses \
+a paused daemon again. Firings and held-off matches are in /status and \
+/metrics.",
     },
     Section {
         title: "SIGNALS",
@@ -367,8 +422,11 @@ The same counters in the Prometheus text format.",
 * SIGUSR1
 Toggle pause, as POST /pause/toggle.
 
+* SIGUSR2
+Take a snapshot.
+
 * SIGHUP
-Ignored, and said on stderr: circologd keeps no files to reopen.
+Ignored (said on standard error): circologd keeps no file to reopen.
 
 * SIGTERM, SIGINT
 Stop: followers get a close frame, the socket files circologd created are \
@@ -404,7 +462,9 @@ websocket frame over -max-ws-frame closes with 1009, an upgrade without \
 Sec-WebSocket-Version 13 is 426. On a loopback -query-addr, a request whose \
 Host is not a loopback name is 403. At start-up the soft RLIMIT_NOFILE is \
 raised to the hard limit, and limits that cannot fit it, or that make the \
-daemon unusable (-max-clients 0), are refused.",
+daemon unusable (-max-clients 0), are refused. A bad -trigger query, post-roll, action or \
+holdoff, a bad -rate-limit, -snapshots 0, or a snapshot trigger with \
+-snapshot-bytes 0 is a start-up error.",
     },
     Section {
         title: "EXAMPLES",
@@ -427,7 +487,12 @@ A query address for the browser, and the live page:
 Pause while looking, then resume:
 
     curl --unix-socket /run/circolog-ctl.sock -X POST localhost/pause
-    kill -USR1 $(pidof circologd)",
+    kill -USR1 $(pidof circologd)
+
+Catch the minute around a kernel oops by itself, and read it later:
+
+    circologd -trigger 'app=kernel&grep=Oops' -trigger-after 1m
+    circolog-tail --snapshot 1 --sev warning",
     },
     Section {
         title: "SEE ALSO",
@@ -464,8 +529,16 @@ once and waits for it. Stopped with Ctrl-Z and continued with fg, it loses \
 nothing and prints nothing about a connection. A follower that hears nothing \
 for 30 s pings the daemon; no answer within 30 s more is a lost connection.
 
-Notices (skipped messages, a cleared buffer) go to standard output in json, \
-and to standard error otherwise, as do the lines about the connection.",
+Notices (skipped messages, a cleared buffer, a pause or resume, a snapshot \
+taken) go to standard output in json, and to standard error otherwise, as do \
+the lines about the connection.",
+    },
+    Section {
+        title: "SNAPSHOTS",
+        body: "\
+--snapshot ID prints snapshot ID (circolog-ctl snapshots lists them) instead \
+of the buffer, with every filter and format; not with -f. A snapshot still \
+being taken, or one that is not there, is an error line.",
     },
     Section {
         title: "FORMATS",
@@ -526,7 +599,8 @@ one line on standard error for anything else.",
 /// `circolog-ctl --help`'s description, and its page's.
 pub const CTL_ABOUT: &str = "\
 circolog-ctl controls circologd through its control socket: pause and resume \
-storing messages, clear them, or show the daemon's status and metrics. Every \
+storing messages, clear them, take, list and delete snapshots, or show the \
+daemon's status and metrics. Every \
 command prints the state after it: one line (for status, a short summary) for \
 people, or with --json the daemon's JSON answer as it is. metrics prints the \
 Prometheus text whatever --json says.
@@ -542,7 +616,8 @@ pub const CTL: &[Section] = &[
 * pause, resume, toggle
 POST /pause, /resume, /pause/toggle. While paused, circologd still reads every \
 message (senders never block) and discards it, and counts it; what was stored \
-before stays.
+before stays. pause --for DURATION (90s, 10m, 1h) resumes by itself after \
+DURATION.
 
 * clear
 POST /logs/clear: discard every message in memory and overwrite its bytes. \
@@ -552,7 +627,18 @@ Seqs go on; followers stay connected and are told.
 GET /status: paused or not, how full the buffer is, seqs, counters, clients.
 
 * metrics
-GET /metrics: the counters in the Prometheus text format.",
+GET /metrics: the counters in the Prometheus text format.
+
+* snapshot [--note TEXT]
+POST /snapshot: copy the buffer into a snapshot now, with an optional note; \
+read it with circolog-tail --snapshot ID.
+
+* snapshots
+GET /snapshots: one line per snapshot: id, when, why, messages and seqs, \
+bytes, note.
+
+* snapshot-delete ID
+DELETE /snapshots/ID: delete it, overwriting its bytes.",
     },
     Section {
         title: "SOCKETS",
@@ -575,6 +661,9 @@ the socket is not ours to use, or the daemon answers with an error.",
         body: "    circolog-ctl status
     circolog-ctl pause            # look at the logs in peace
     circolog-ctl resume
+    circolog-ctl pause --for 10m
+    circolog-ctl snapshot --note 'before the upgrade'
+    circolog-ctl snapshots
     circolog-ctl clear
     circolog-ctl status --json | jq .counters
     circolog-ctl --socket /run/circolog-ctl.sock metrics",

@@ -549,7 +549,7 @@ fn echo(value: &[u8]) -> String {
 
 /// Why a component could not be percent-decoded.
 #[derive(Debug, PartialEq, Eq)]
-struct DecodeError;
+pub(crate) struct DecodeError;
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -558,7 +558,7 @@ impl fmt::Display for DecodeError {
 }
 
 /// Decodes `%XX` escapes and `+` (a space) of one query component.
-fn percent_decode(s: &str) -> Result<Vec<u8>, DecodeError> {
+pub(crate) fn percent_decode(s: &str) -> Result<Vec<u8>, DecodeError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

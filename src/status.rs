@@ -10,16 +10,26 @@ use crate::ring::Transport;
 /// The `/status` document.
 pub fn status(st: &State, now_us: i64) -> serde_json::Value {
     let clients = st.clients();
+    let snaps = st.snapshots();
+    let sc = snaps.counters();
+    let triggers = st.triggers();
+    let totals = triggers.totals();
     let ring = st.ring();
     let c = st.counters();
     let received: serde_json::Map<String, serde_json::Value> = Transport::ALL
         .iter()
         .map(|t| (t.name().to_string(), c.received[*t as usize].into()))
         .collect();
+    let suppressed: serde_json::Map<String, serde_json::Value> = Transport::ALL
+        .iter()
+        .map(|t| (t.name().to_string(), c.suppressed[*t as usize].into()))
+        .collect();
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "epoch": st.epoch_us(),
         "paused": st.paused(),
+        "resume_at": st.resume_at_us().map(crate::format::rfc3339_us),
+        "resumes_in_seconds": st.resume_at_us().map(|at| (at - now_us).max(0) as f64 / 1e6),
         "uptime_seconds": (now_us - st.epoch_us()).max(0) as f64 / 1e6,
         "capacity": {
             "messages": ring.max_messages(),
@@ -40,6 +50,35 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "malformed": c.malformed,
             "skipped_followers": c.skipped_followers,
             "clears": c.clears,
+            "suppressed": suppressed,
+        },
+        "snapshots": {
+            "enabled": snaps.enabled(),
+            "kept": snaps.len(),
+            "capacity": snaps.max_snapshots(),
+            "bytes": snaps.bytes_used(),
+            "capacity_bytes": snaps.arena_bytes(),
+            "taken": sc.taken,
+            "evicted": sc.evicted,
+            "deleted": sc.deleted,
+        },
+        "rate_limit": st.limiter().map(|l| serde_json::json!({
+            "senders": l.senders(),
+        })),
+        "triggers": {
+            "after": triggers.after().to_string(),
+            "action": triggers.action().name(),
+            "fired": totals.fired,
+            "held_off": totals.held_off,
+            "failed": c.trigger_failed,
+            "each": triggers
+                .counters()
+                .map(|(query, t)| serde_json::json!({
+                    "query": query,
+                    "fired": t.fired,
+                    "held_off": t.held_off,
+                }))
+                .collect::<Vec<_>>(),
         },
         "clients": {
             "query": clients.query,
@@ -93,6 +132,22 @@ pub fn metrics(st: &State, now_us: i64) -> String {
         "counter",
         "Messages read from the syslog sockets, stored or not.",
         &received,
+    );
+    let suppressed: Vec<(String, u64)> = Transport::ALL
+        .iter()
+        .map(|t| {
+            (
+                format!("{{transport=\"{}\"}}", t.name()),
+                c.suppressed[*t as usize],
+            )
+        })
+        .collect();
+    let suppressed: Vec<(&str, u64)> = suppressed.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    metric(
+        "circolog_suppressed_messages_total",
+        "counter",
+        "Messages over their sender's -rate-limit, read and dropped.",
+        &suppressed,
     );
     metric(
         "circolog_dropped_paused_messages_total",
@@ -164,6 +219,57 @@ pub fn metrics(st: &State, now_us: i64) -> String {
             ("{kind=\"ctl\"}", clients.ctl),
             ("{kind=\"tcp_sender\"}", clients.tcp_senders),
         ],
+    );
+    let snaps = st.snapshots();
+    let sc = snaps.counters();
+    metric(
+        "circolog_snapshots_taken_total",
+        "counter",
+        "Snapshots begun (POST /snapshot, SIGUSR2, triggers).",
+        &[("", sc.taken)],
+    );
+    metric(
+        "circolog_snapshots_evicted_total",
+        "counter",
+        "Snapshots dropped, oldest first, to make room for new ones.",
+        &[("", sc.evicted)],
+    );
+    metric(
+        "circolog_snapshots_deleted_total",
+        "counter",
+        "Snapshots deleted on request.",
+        &[("", sc.deleted)],
+    );
+    metric(
+        "circolog_snapshots",
+        "gauge",
+        "Snapshots kept now.",
+        &[("", snaps.len() as u64)],
+    );
+    metric(
+        "circolog_snapshot_bytes",
+        "gauge",
+        "Bytes of the snapshot arena used by snapshots.",
+        &[("", snaps.bytes_used() as u64)],
+    );
+    let totals = st.triggers().totals();
+    metric(
+        "circolog_trigger_fired_total",
+        "counter",
+        "Trigger firings acted on (a snapshot taken, or a pause).",
+        &[("", totals.fired)],
+    );
+    metric(
+        "circolog_trigger_held_off_total",
+        "counter",
+        "Trigger matches within a holdoff, and pause firings on a paused daemon.",
+        &[("", totals.held_off)],
+    );
+    metric(
+        "circolog_trigger_failed_total",
+        "counter",
+        "Trigger firings whose snapshot could not be taken.",
+        &[("", c.trigger_failed)],
     );
     metric(
         "circolog_uptime_seconds",

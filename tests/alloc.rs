@@ -5,7 +5,6 @@
 //! Its own test binary, because a global allocator is per binary.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use circolog::daemon::State;
 use circolog::ring::{self, Cred, Incoming, Ring, Transport};
@@ -13,25 +12,23 @@ use circolog::syslog::ParseContext;
 
 struct Counting;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
 thread_local! {
-    /// Only the test's own thread is counted: the test harness allocates
-    /// on its other threads whenever it likes.
-    static WATCHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// This thread's allocations: the test harness's own (reporting another
+    /// test's result) are not the ingest's. Const-initialised, so reading it
+    /// allocates nothing.
+    static MINE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
-fn count() {
-    if WATCHED.try_with(|w| w.get()).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
+/// Allocations made by the calling thread so far.
+fn mine() -> u64 {
+    MINE.with(|m| m.get())
 }
 
 // SAFETY: every call is passed on unchanged to the system allocator; the
 // counter is a side effect only.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
+        let _ = MINE.try_with(|m| m.set(m.get() + 1));
         // SAFETY: same contract as our caller's.
         unsafe { System.alloc(layout) }
     }
@@ -42,7 +39,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
+        let _ = MINE.try_with(|m| m.set(m.get() + 1));
         // SAFETY: same contract as our caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -105,13 +102,11 @@ fn ingesting_allocates_nothing_after_warm_up() {
     };
     // Warm-up: anything lazily initialised (time zone data, …) happens here.
     ingest(100);
-    WATCHED.with(|w| w.set(true));
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = mine();
     // Many times the ring's size, so it wraps and evicts over and over, and
     // long messages are truncated.
     ingest(20_000);
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
-    WATCHED.with(|w| w.set(false));
+    let after = mine();
     assert_eq!(
         after - before,
         0,
@@ -120,4 +115,98 @@ fn ingesting_allocates_nothing_after_warm_up() {
     );
     assert!(state.counters().received_total() == 20_100);
     assert!(state.counters().truncated > 0 && state.counters().malformed > 0);
+}
+
+/// The same with the flight recorder on: three triggers matched against
+/// every stored message and the per-sender limiter rolling its windows and
+/// storing its notices, with the housekeeping tick between batches.
+#[test]
+fn ingesting_with_triggers_and_rate_limits_allocates_nothing_after_warm_up() {
+    use circolog::limit::{Limiter, Rate};
+    use circolog::snapshot::{self, Snapshots};
+    use circolog::trigger::{self, Action, PostRoll, Triggers};
+    use std::time::Duration;
+
+    let ring = Ring::new(ring::Config {
+        max_messages: 1000,
+        arena_bytes: 1 << 20,
+        max_message_bytes: 64,
+    })
+    .expect("ring");
+    let snapshots = Snapshots::new(snapshot::Config {
+        arena_bytes: 1 << 20,
+        max_snapshots: 4,
+    })
+    .expect("snapshots");
+    let triggers = ["sev=crit", "app=su&grep=failed", "fac=kern&not=nothing"]
+        .iter()
+        .map(|q| {
+            (
+                trigger::parse_trigger(q, 0).expect("trigger"),
+                q.to_string(),
+            )
+        })
+        .collect();
+    let mut state = State::new(
+        ring,
+        0,
+        ParseContext {
+            tz: jiff::tz::TimeZone::UTC,
+        },
+    )
+    .with_snapshots(snapshots)
+    .with_triggers(Triggers::new(
+        triggers,
+        PostRoll::Messages(10),
+        Action::Snapshot,
+        Duration::from_secs(3600),
+    ))
+    .with_limiter(Limiter::new(
+        Rate {
+            messages: 5,
+            window: Duration::from_millis(1),
+        },
+        2,
+        64,
+    ));
+    fn feed(state: &mut State, from: usize, n: usize) {
+        for i in from..from + n {
+            let transport = Transport::ALL[i % 3];
+            state.ingest(Incoming {
+                received_us: i as i64,
+                transport,
+                cred: Some(Cred {
+                    pid: (i % 7) as u32,
+                    uid: 2,
+                    gid: 3,
+                }),
+                truncated: false,
+                bytes: SAMPLES[i % SAMPLES.len()],
+            });
+            if i % 1000 == 0 {
+                while state.housekeep(i as i64) {}
+            }
+        }
+    }
+    // Warm-up: every trigger fires once (its snapshot is taken) and is
+    // held off from then on.
+    feed(&mut state, 0, 1000);
+    assert_eq!(
+        state.triggers().totals().fired,
+        3,
+        "each fired in the warm-up"
+    );
+    let before = mine();
+    feed(&mut state, 1000, 20_000);
+    let after = mine();
+    assert_eq!(
+        after - before,
+        0,
+        "ingestion allocated {} times",
+        after - before
+    );
+    let totals = state.triggers().totals();
+    assert_eq!(totals.fired, 3);
+    assert!(totals.held_off > 1000, "{totals:?}");
+    assert!(state.counters().suppressed.iter().sum::<u64>() > 1000);
 }

@@ -15,5 +15,6 @@ mod limits;
 mod manuals;
 mod peers;
 mod query;
+mod recorder;
 mod soak;
 mod systemd;

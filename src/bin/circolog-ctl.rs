@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use circolog::client::{self, ExchangeError, Role};
-use circolog::manual;
+use circolog::{control, manual, trigger};
 
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &["socket", "json", "generate"];
@@ -30,7 +30,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 #[command(
     name = "circolog-ctl",
     version,
-    about = "Control circologd: pause, resume, clear, status, metrics",
+    about = "Control circologd: pause, resume, clear, status, metrics, snapshots",
     long_about = manual::CTL_ABOUT,
     after_help = "Long flags may also be written with one dash (-socket PATH), as in the original circolog.",
     after_long_help = manual::after_long_help(manual::CTL)
@@ -53,10 +53,14 @@ struct Args {
     command: Option<Command>,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 enum Command {
     /// Stop storing messages (they are still read, and discarded)
-    Pause,
+    Pause {
+        /// Resume by itself after DURATION (90s, 10m, 1h)
+        #[arg(long = "for", value_name = "DURATION", value_parser = trigger::parse_pause_for)]
+        resume_after: Option<Duration>,
+    },
     /// Store messages again
     Resume,
     /// Pause if collecting, resume if paused
@@ -67,17 +71,36 @@ enum Command {
     Status,
     /// Print the counters in the Prometheus text format
     Metrics,
+    /// Take a snapshot of the buffer now (read it with circolog-tail --snapshot ID)
+    Snapshot {
+        /// A note kept with it (at most 256 bytes, one line)
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+    },
+    /// List the snapshots
+    Snapshots,
+    /// Delete a snapshot, overwriting its bytes
+    SnapshotDelete {
+        /// The snapshot's id, as the list shows it
+        id: u64,
+    },
 }
 
 impl Command {
-    fn request(self) -> (&'static str, &'static str) {
+    /// The control API's command: its table says how to ask for it.
+    fn control(&self) -> control::Command {
         match self {
-            Command::Pause => ("POST", "/pause"),
-            Command::Resume => ("POST", "/resume"),
-            Command::Toggle => ("POST", "/pause/toggle"),
-            Command::Clear => ("POST", "/logs/clear"),
-            Command::Status => ("GET", "/status"),
-            Command::Metrics => ("GET", "/metrics"),
+            Command::Pause { resume_after } => control::Command::Pause {
+                resume_after: *resume_after,
+            },
+            Command::Resume => control::Command::Resume,
+            Command::Toggle => control::Command::Toggle,
+            Command::Clear => control::Command::Clear,
+            Command::Status => control::Command::Status,
+            Command::Metrics => control::Command::Metrics,
+            Command::Snapshot { note } => control::Command::Snapshot { note: note.clone() },
+            Command::Snapshots => control::Command::Snapshots,
+            Command::SnapshotDelete { id } => control::Command::SnapshotDelete(*id),
         }
     }
 }
@@ -102,7 +125,8 @@ fn main() -> ExitCode {
         (None, None) => Args::command()
             .error(
                 clap::error::ErrorKind::MissingSubcommand,
-                "a command is required: pause, resume, toggle, clear, status or metrics",
+                "a command is required: pause, resume, toggle, clear, status, metrics, \
+                 snapshot, snapshots or snapshot-delete",
             )
             .exit(),
     };
@@ -110,7 +134,7 @@ fn main() -> ExitCode {
         .socket
         .clone()
         .unwrap_or_else(|| circolog::config::default_paths().ctl);
-    let text = match run(&socket, command, args.json) {
+    let text = match run(&socket, &command, args.json) {
         Ok(text) => text,
         Err(msg) => {
             let _ = writeln!(io::stderr(), "circolog-ctl: {msg}");
@@ -137,9 +161,10 @@ fn main() -> ExitCode {
 }
 
 /// Sends the command; returns what to print.
-fn run(socket: &std::path::Path, command: Command, json: bool) -> Result<String, String> {
+fn run(socket: &std::path::Path, command: &Command, json: bool) -> Result<String, String> {
     let name = socket.display().to_string();
-    let (method, path) = command.request();
+    let (method, path) = command.control().request();
+    let path = path.as_str();
     let mut body = Vec::new();
     let head = request(socket, method, path, &mut body)?;
     match head.status {
@@ -162,16 +187,107 @@ fn run(socket: &std::path::Path, command: Command, json: bool) -> Result<String,
         }
     }
     let text = String::from_utf8_lossy(&body).into_owned();
-    if json || command == Command::Metrics {
+    if json || *command == Command::Metrics {
         return Ok(text);
     }
     let status: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("{name}: the answer to {method} {path} is not JSON: {e}"))?;
     Ok(match command {
-        Command::Status => client::summarize_status(&status),
+        Command::Status => {
+            let mut text = client::summarize_status(&status);
+            if let Some(at) = status["resume_at"].as_str() {
+                text.push_str(&format!("pause:    resumes by itself at {at}\n"));
+            }
+            text
+        }
         Command::Clear => format!("cleared; {}\n", client::describe_state(&status)),
-        _ => client::describe_state(&status) + "\n",
+        Command::Snapshot { .. } => describe_snapshot(&status),
+        Command::Snapshots => list_snapshots(&status),
+        Command::SnapshotDelete { id } => format!(
+            "deleted snapshot {id}; {} left\n",
+            status["used"]["snapshots"].as_u64().unwrap_or(0)
+        ),
+        _ => client::describe_state(&status) + &resumes(&status) + "\n",
     })
+}
+
+/// One snapshot, as `POST /snapshot` answers it, for people.
+fn describe_snapshot(s: &serde_json::Value) -> String {
+    let id = &s["id"];
+    let state = if s["taking"].as_bool() == Some(true) {
+        "being taken"
+    } else {
+        "taken"
+    };
+    format!(
+        "snapshot {id} {state}: {}; read it with circolog-tail --snapshot {id}\n",
+        snapshot_contents(s)
+    )
+}
+
+/// What a snapshot holds: `3 messages (seq 4 to 6), 1.2 KiB`, and what it
+/// could not keep.
+fn snapshot_contents(s: &serde_json::Value) -> String {
+    let n = s["messages"].as_u64().unwrap_or(0);
+    let plural = if n == 1 { "" } else { "s" };
+    let mut text = match (s["first_seq"].as_u64(), s["last_seq"].as_u64()) {
+        (Some(first), Some(last)) => format!("{n} message{plural} (seq {first} to {last})"),
+        _ => format!("{n} message{plural}"),
+    };
+    text.push_str(&format!(", {} bytes", s["bytes"].as_u64().unwrap_or(0)));
+    for (field, what) in [
+        ("did_not_fit", "older ones did not fit"),
+        ("evicted", "evicted before they were copied"),
+    ] {
+        if let Some(k) = s[field].as_u64().filter(|k| *k > 0) {
+            text.push_str(&format!(", {k} {what}"));
+        }
+    }
+    text
+}
+
+/// `GET /snapshots`, one line per snapshot, for people.
+fn list_snapshots(list: &serde_json::Value) -> String {
+    if list["enabled"].as_bool() == Some(false) {
+        return "snapshots are disabled (-snapshot-bytes 0)\n".to_string();
+    }
+    let rows = list["snapshots"].as_array().map_or(&[][..], Vec::as_slice);
+    if rows.is_empty() {
+        return "no snapshots\n".to_string();
+    }
+    let mut out = String::new();
+    for s in rows {
+        let why = match (s["why"].as_str(), s["trigger"]["query"].as_str()) {
+            (Some("trigger"), Some(q)) => format!(
+                "trigger {q} (seq {})",
+                s["trigger"]["seq"].as_u64().unwrap_or(0)
+            ),
+            (Some(why), _) => why.to_string(),
+            _ => "?".to_string(),
+        };
+        out.push_str(&format!(
+            "{:>4}  {}  {why}: {}",
+            s["id"],
+            s["taken_at"].as_str().unwrap_or("?"),
+            snapshot_contents(s)
+        ));
+        if s["taking"].as_bool() == Some(true) {
+            out.push_str(" (being taken)");
+        }
+        if let Some(note) = s["note"].as_str() {
+            out.push_str(&format!(" — {note}"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// When a timed pause ends, as the daemon said: `; resumes at TIME`.
+fn resumes(status: &serde_json::Value) -> String {
+    match status["resume_at"].as_str() {
+        Some(at) => format!("; resumes by itself at {at}"),
+        None => String::new(),
+    }
 }
 
 /// One request on a new connection to `socket`; the body is appended to

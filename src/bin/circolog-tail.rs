@@ -63,6 +63,7 @@ const LONG_FLAGS: &[&str] = &[
     "addr",
     "source",
     "generate",
+    "snapshot",
 ];
 
 /// Waiting this long for an answer to a plain query means the daemon is stuck.
@@ -176,6 +177,11 @@ struct Args {
     /// One of several daemons, named: its lines are labelled [NAME] (a "source" field in json); repeatable
     #[arg(long, value_name = "NAME=SOCKET|HOST:PORT", value_parser = parse_source)]
     source: Vec<Source>,
+
+    /// Print snapshot ID (circolog-ctl snapshots lists them) instead of the
+    /// buffer; the filters and formats apply
+    #[arg(long, value_name = "ID", conflicts_with = "follow")]
+    snapshot: Option<u64>,
 }
 
 /// One daemon to read, and the label of its lines when there are several.
@@ -359,8 +365,12 @@ fn run(args: &Args) -> Result<()> {
         return if args.follow {
             follow(&one.target, &filters, initial, &mut out)
         } else {
-            dump(&one.target, &filters, initial, &mut out)
+            dump(&one.target, &filters, initial, args.snapshot, &mut out)
         };
+    }
+    if args.snapshot.is_some() {
+        let why = "--snapshot reads one daemon's snapshot: give one source";
+        return Err(Failure::Error(why.to_string()));
     }
     // Several daemons: seqs are each daemon's own, and the raw bytes carry
     // no receive time to merge by.
@@ -623,11 +633,20 @@ impl From<Open> for Failure {
 
 // ---- without -f ----
 
-/// `GET /`: the last messages, streamed to standard output as they come.
-/// A start after a seq the ring no longer holds (`--after-seq`) says first
-/// how many messages are lost (`X-Circolog-Skipped`).
-fn dump(target: &Target, filters: &Filters, start: Start, out: &mut Output) -> Result<()> {
-    let path = format!("/?{}", query_string(start, out.fmt.dump_wire(), filters));
+/// `GET /` (or `GET /snapshots/ID/`): the last messages, streamed to
+/// standard output as they come. A start after a seq the ring no longer
+/// holds (`--after-seq`) says first how many messages are lost
+/// (`X-Circolog-Skipped`).
+fn dump(
+    target: &Target,
+    filters: &Filters,
+    start: Start,
+    snapshot: Option<u64>,
+    out: &mut Output,
+) -> Result<()> {
+    let base = snapshot.map_or_else(|| "/".to_string(), |id| format!("/snapshots/{id}/"));
+    let query = query_string(start, out.fmt.dump_wire(), filters);
+    let path = format!("{base}?{query}");
     let mut lines = LineSplitter::default();
     let mut told = false;
     let head = target.get(&path, |head, body| {
@@ -1246,6 +1265,18 @@ impl Output {
             }
             Ok(JsonLine::Cleared { .. }) if self.fmt != Fmt::Json => {
                 notice("the buffer was cleared");
+                Ok(())
+            }
+            Ok(JsonLine::Paused { paused, .. }) if self.fmt != Fmt::Json => {
+                notice(if paused {
+                    "circologd paused: new messages are read and discarded"
+                } else {
+                    "circologd resumed: new messages are stored again"
+                });
+                Ok(())
+            }
+            Ok(JsonLine::Snapshot { id, why, .. }) if self.fmt != Fmt::Json => {
+                notice(&format!("snapshot {id} taken ({why})"));
                 Ok(())
             }
             // Notices in json, and anything unexpected, as they came.

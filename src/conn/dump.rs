@@ -1,5 +1,7 @@
 //! `GET /`: the matching messages from the ring, streamed a piece at a
 //! time, so that neither memory nor the loop's time grows with the ring.
+//! `GET /snapshots/ID/` is the same dump of a snapshot ([`Source`]): the
+//! code reads both through [`Messages`].
 //!
 //! A dump ends at the newest seq at its start (`X-Circolog-Last-Seq`). Its
 //! first message is found by [`Seek`]: `since` and the oldest seq give the
@@ -10,6 +12,7 @@ use crate::daemon::State;
 use crate::fanout::FILL_MESSAGES;
 use crate::format;
 use crate::http::{self, BodyLen, Method, Request};
+use crate::messages::Messages;
 use crate::query::Query;
 use crate::ring::Read;
 
@@ -25,7 +28,28 @@ pub(super) enum Step {
     Done { keep_alive: bool },
 }
 
+/// What a dump reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Source {
+    Ring,
+    /// A complete snapshot, looked up again at every poll: one deleted
+    /// meanwhile ends the dump.
+    Snapshot(u64),
+}
+
+impl Source {
+    /// Calls `f` with the messages this source names; `None` when it names
+    /// a snapshot that is not there (or not complete).
+    pub(super) fn with<R>(self, st: &State, f: impl FnOnce(&dyn Messages) -> R) -> Option<R> {
+        match self {
+            Source::Ring => Some(f(st.ring())),
+            Source::Snapshot(id) => st.snapshots().view(id).map(|v| f(&v)),
+        }
+    }
+}
+
 pub(super) struct Dump {
+    source: Source,
     query: Query,
     /// Where the dump starts, while it is still being looked for.
     seek: Option<Seek>,
@@ -42,11 +66,18 @@ pub(super) struct Dump {
 }
 
 impl Dump {
-    /// Writes the response head into `out` and sets the dump up.
-    pub(super) fn start(req: &Request, query: Query, st: &State, out: &mut Vec<u8>) -> Dump {
-        let ring = st.ring();
-        let end = ring.next_seq();
-        let last = ring
+    /// Writes the response head into `out` and sets the dump up. `m` is
+    /// what `source` names now.
+    pub(super) fn start(
+        req: &Request,
+        query: Query,
+        source: Source,
+        m: &dyn Messages,
+        st: &State,
+        out: &mut Vec<u8>,
+    ) -> Dump {
+        let end = m.next_seq();
+        let last = m
             .last_seq()
             .map_or_else(|| "-1".to_string(), |s| s.to_string());
         let epoch = st.epoch_us().to_string();
@@ -57,7 +88,7 @@ impl Dump {
             ("X-Circolog-Epoch", epoch.as_str()),
         ];
         // A resume from a cursor the ring has overtaken says what it lost.
-        let skipped = query.since().map(|_| lost_since(&query, st).to_string());
+        let skipped = query.since().map(|_| lost_since(&query, m).to_string());
         if let Some(n) = &skipped {
             headers.push(("X-Circolog-Skipped", n.as_str()));
         }
@@ -73,11 +104,12 @@ impl Dump {
             keep_alive,
             &headers,
         );
-        let (cursor, seek) = match Seek::new(&query, st, end) {
+        let (cursor, seek) = match Seek::new(&query, m, end) {
             Ok(start) => (start, None),
             Err(seek) => (end, Some(seek)),
         };
         Dump {
+            source,
             query,
             seek,
             cursor,
@@ -95,23 +127,12 @@ impl Dump {
                 keep_alive: self.keep_alive,
             };
         }
-        if !settle(&mut self.seek, &self.query, st, &mut self.cursor) {
-            return Step::More;
-        }
-        let stop = self.end.min(self.cursor.saturating_add(FILL_MESSAGES));
-        while self.cursor < stop && self.body.len() < WRITE_CHUNK {
-            match st.ring().read(self.cursor) {
-                Read::Entry(e) => {
-                    let msg = st.message(&e);
-                    if self.query.filter.matches(e.received_us, &msg) {
-                        format::render(self.query.format, &e, &msg, st.epoch_us(), &mut self.body);
-                    }
-                    self.cursor += 1;
-                }
-                // Overwritten while we were writing: go on from the oldest.
-                Read::Skipped(n) => self.cursor += n,
-                Read::End => self.cursor = self.end,
-            }
+        let source = self.source;
+        match source.with(st, |m| self.fill(m, st)) {
+            Some(false) => return Step::More,
+            Some(true) => {}
+            // The snapshot was deleted: what was sent is all there is.
+            None => self.cursor = self.end,
         }
         let done = self.cursor >= self.end;
         if !done && self.body.len() < WRITE_CHUNK {
@@ -133,31 +154,45 @@ impl Dump {
             keep_alive: self.keep_alive,
         }
     }
+
+    /// Finds the start, then renders a slice into the body; false while
+    /// the start is still being looked for.
+    fn fill(&mut self, m: &dyn Messages, st: &State) -> bool {
+        if let Some(seek) = &mut self.seek {
+            match seek.step(&self.query, m, st) {
+                Some(start) => {
+                    self.cursor = start;
+                    self.seek = None;
+                }
+                None => return false,
+            }
+        }
+        let stop = self.end.min(self.cursor.saturating_add(FILL_MESSAGES));
+        while self.cursor < stop && self.body.len() < WRITE_CHUNK {
+            match m.read(self.cursor) {
+                Read::Entry(e) => {
+                    let msg = st.message(&e);
+                    if self.query.filter.matches(e.received_us, &msg) {
+                        format::render(self.query.format, &e, &msg, st.epoch_us(), &mut self.body);
+                    }
+                    self.cursor += 1;
+                }
+                // Overwritten while we were writing: go on from the oldest.
+                Read::Skipped(n) => self.cursor += n,
+                Read::End => self.cursor = self.end,
+            }
+        }
+        true
+    }
 }
 
-/// How many messages after `since` the ring no longer holds (none
-/// without `since`: such a reader asked for what there is).
-pub(super) fn lost_since(q: &Query, st: &State) -> u64 {
+/// How many messages after `since` the ring (or snapshot) no longer holds
+/// (none without `since`: such a reader asked for what there is).
+pub(super) fn lost_since(q: &Query, m: &dyn Messages) -> u64 {
     if q.since().is_none() {
         return 0;
     }
-    st.ring().first_seq().saturating_sub(q.first_seq())
-}
-
-/// Runs a slice of a pending `seek`; once it has found the start, `cursor`
-/// is there and `seek` is gone. Returns whether the start is known.
-pub(super) fn settle(seek: &mut Option<Seek>, q: &Query, st: &State, cursor: &mut u64) -> bool {
-    let Some(s) = seek else {
-        return true;
-    };
-    match s.step(q, st) {
-        Some(start) => {
-            *cursor = start;
-            *seek = None;
-            true
-        }
-        None => false,
-    }
+    m.first_seq().saturating_sub(q.first_seq())
 }
 
 /// The search for the first seq of a dump or a follower's backlog: the
@@ -174,8 +209,8 @@ pub(super) struct Seek {
 impl Seek {
     /// The first seq at once when no scan is needed, else the scan to run
     /// with [`Seek::step`].
-    pub(super) fn new(q: &Query, st: &State, end: u64) -> Result<u64, Seek> {
-        let lower = st.ring().first_seq().max(q.first_seq());
+    pub(super) fn new(q: &Query, m: &dyn Messages, end: u64) -> Result<u64, Seek> {
+        let lower = m.first_seq().max(q.first_seq());
         let Some(limit) = q.limit else {
             return Ok(lower);
         };
@@ -195,14 +230,14 @@ impl Seek {
 
     /// Scans back [`FILL_MESSAGES`] messages at most; the first seq once
     /// it is found.
-    pub(super) fn step(&mut self, q: &Query, st: &State) -> Option<u64> {
-        let ring = st.ring();
+    /// `m` holds the messages, `st` parses them.
+    pub(super) fn step(&mut self, q: &Query, m: &dyn Messages, st: &State) -> Option<u64> {
         // Messages evicted meanwhile are not wanted either.
-        self.lower = self.lower.max(ring.first_seq());
+        self.lower = self.lower.max(m.first_seq());
         let stop = self.seq.saturating_sub(FILL_MESSAGES).max(self.lower);
         while self.seq > stop {
             let s = self.seq - 1;
-            if let Some(e) = ring.get(s)
+            if let Some(e) = m.get(s)
                 && q.filter.matches(e.received_us, &st.message(&e))
             {
                 self.found += 1;

@@ -14,7 +14,7 @@ use crate::format::{self, Notice};
 use crate::query::Query;
 use crate::ws::{self, CloseCode};
 
-use super::dump::{Seek, lost_since, settle};
+use super::dump::{Seek, lost_since};
 use super::{Config, Now, Out};
 
 /// What a follower did in one poll.
@@ -38,6 +38,10 @@ pub(super) struct Follow {
     joined: bool,
     /// The last clear it was told of.
     seen: ClearGeneration,
+    /// Whether it was last told the daemon is paused.
+    told_paused: bool,
+    /// The id of the last snapshot it was told of.
+    told_snapshot: u64,
     decoder: ws::Decoder,
     /// A rendered line, reused.
     scratch: Vec<u8>,
@@ -67,13 +71,13 @@ impl Follow {
                 ("X-Circolog-Last-Seq", last.as_str()),
             ],
         );
-        let (cursor, seek) = match Seek::new(&query, st, end) {
+        let (cursor, seek) = match Seek::new(&query, st.ring(), end) {
             Ok(start) => (start, None),
             Err(seek) => (end, Some(seek)),
         };
         // A resume from a cursor the ring has overtaken: the first frame
         // says what it lost.
-        let lost = lost_since(&query, st);
+        let lost = lost_since(&query, st.ring());
         if lost > 0 {
             let mut line = Vec::new();
             let notice = Notice::Skipped(lost);
@@ -88,6 +92,8 @@ impl Follow {
             follower: None,
             joined: false,
             seen: st.clear_generation(),
+            told_paused: st.paused(),
+            told_snapshot: st.snapshot_done(),
             decoder: ws::Decoder::new(ws::Limits {
                 max_frame: cfg.max_ws_frame,
                 max_message: cfg.max_ws_frame,
@@ -138,8 +144,14 @@ impl Follow {
                 }
             }
         }
-        if !settle(&mut self.seek, &self.query, st, &mut self.cursor) {
-            return Step::Yield;
+        if let Some(seek) = &mut self.seek {
+            match seek.step(&self.query, st.ring(), st) {
+                Some(start) => {
+                    self.cursor = start;
+                    self.seek = None;
+                }
+                None => return Step::Yield,
+            }
         }
         if !self.joined {
             self.joined = true;
@@ -147,16 +159,7 @@ impl Follow {
         }
         if st.clear_generation() != self.seen {
             self.seen = st.clear_generation();
-            self.scratch.clear();
-            let fmt = self.query.format;
-            format::render_notice(
-                fmt,
-                &Notice::Cleared,
-                st.epoch_us(),
-                now.unix_us,
-                &mut self.scratch,
-            );
-            push_text(&mut out.bytes, &self.scratch);
+            self.notice(&Notice::Cleared, st, now.unix_us, out);
             self.cursor = self.cursor.max(st.cleared_at());
         }
         let fill = fanout.fill(
@@ -169,6 +172,12 @@ impl Follow {
             &mut out.shared,
             &mut self.scratch,
         );
+        // Pause, resume and snapshots are told once every message stored
+        // before them was sent (nothing is stored while paused, so it
+        // catches up), and after what is already in the output.
+        if matches!(fill, Fill::UpToDate) && out.shared.is_empty() {
+            self.tell_changes(st, now.unix_us, out);
+        }
         match fill {
             Fill::Live | Fill::Behind => Step::Write,
             _ if !out.is_empty() => Step::Write,
@@ -176,5 +185,42 @@ impl Follow {
             Fill::Own => Step::Yield,
             Fill::UpToDate => Step::Wait,
         }
+    }
+
+    /// Tells what changed since it last told: the pause, snapshots taken.
+    fn tell_changes(&mut self, st: &State, now_us: i64, out: &mut Out) {
+        if st.paused() != self.told_paused {
+            // Told of the state it finds, not of every change: a pause and
+            // resume between two polls changed nothing for the reader.
+            self.told_paused = st.paused();
+            let notice = if self.told_paused {
+                Notice::Paused
+            } else {
+                Notice::Resumed
+            };
+            self.notice(&notice, st, now_us, out);
+        }
+        if st.snapshot_done() > self.told_snapshot {
+            let (after, upto) = (self.told_snapshot, st.snapshot_done());
+            self.told_snapshot = upto;
+            // Those completed since, and still there (at most -snapshots).
+            for info in st.snapshots().infos() {
+                if info.id > after && info.id <= upto && !info.taking {
+                    let notice = Notice::Snapshot {
+                        id: info.id,
+                        why: info.why.name(),
+                    };
+                    self.notice(&notice, st, now_us, out);
+                }
+            }
+        }
+    }
+
+    /// Sends a notice frame.
+    fn notice(&mut self, notice: &Notice, st: &State, now_us: i64, out: &mut Out) {
+        self.scratch.clear();
+        let fmt = self.query.format;
+        format::render_notice(fmt, notice, st.epoch_us(), now_us, &mut self.scratch);
+        push_text(&mut out.bytes, &self.scratch);
     }
 }

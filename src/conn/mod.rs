@@ -40,7 +40,7 @@ use crate::fanout::Fanout;
 use crate::http::{self, HeadError, Method, Request};
 use crate::query::Query;
 
-use dump::Dump;
+use dump::{Dump, Source};
 use follow::Follow;
 
 /// Limits on clients (SPEC "Errors, always").
@@ -531,7 +531,22 @@ impl Conn {
         let is_get = matches!(req.method, Method::Get | Method::Head);
         let bytes = &mut out.bytes;
         match req.path.as_str() {
-            "/" | "/ws" | "/ui" if !is_get => {
+            // The list, for readers who may read snapshots but not control
+            // the daemon (the control socket has it too).
+            "/snapshots" if is_get => {
+                let body = st.snapshots().list().to_string() + "\n";
+                let epoch = st.epoch_us().to_string();
+                http::write_simple(
+                    bytes,
+                    200,
+                    "application/json",
+                    body.as_bytes(),
+                    ka,
+                    head,
+                    &[("X-Circolog-Epoch", epoch.as_str())],
+                );
+            }
+            "/" | "/ws" | "/ui" | "/snapshots" if !is_get => {
                 http::write_simple(
                     bytes,
                     405,
@@ -557,7 +572,8 @@ impl Conn {
             "/" | "/ws" => match Query::parse(&req.query, now.unix_us) {
                 Err(e) => error_response(bytes, 400, &e.0, ka, head),
                 Ok(q) if req.path == "/" => {
-                    self.phase = Phase::Dump(Box::new(Dump::start(&req, q, st, bytes)));
+                    let dump = Dump::start(&req, q, Source::Ring, st.ring(), st, bytes);
+                    self.phase = Phase::Dump(Box::new(dump));
                     return;
                 }
                 Ok(_) if req.upgrade_websocket && !req.websocket_version_supported() => {
@@ -587,12 +603,66 @@ impl Conn {
                     ),
                 },
             },
-            _ => error_response(bytes, 404, "not found", ka, head),
+            path => match snapshot_id(path) {
+                Some(_) if !is_get => http::write_simple(
+                    bytes,
+                    405,
+                    "text/plain; charset=utf-8",
+                    b"method not allowed\n",
+                    ka,
+                    head,
+                    &[("Allow", "GET, HEAD")],
+                ),
+                Some(id) => match Query::parse(&req.query, now.unix_us) {
+                    Err(e) => error_response(bytes, 400, &e.0, ka, head),
+                    Ok(q) => {
+                        let snapshots = st.snapshots();
+                        if let Some(view) = snapshots.view(id) {
+                            let source = Source::Snapshot(id);
+                            let dump = Dump::start(&req, q, source, &view, st, bytes);
+                            self.phase = Phase::Dump(Box::new(dump));
+                            return;
+                        }
+                        let (status, reason) = if snapshots.info(id).is_some() {
+                            (
+                                503,
+                                format!(
+                                    "snapshot {id} is still being taken: try again in a moment"
+                                ),
+                            )
+                        } else if !snapshots.enabled() {
+                            (
+                                404,
+                                "snapshots are disabled (-snapshot-bytes 0)".to_string(),
+                            )
+                        } else {
+                            (
+                                404,
+                                format!(
+                                    "no snapshot {id} (GET /snapshots on the control socket lists them)"
+                                ),
+                            )
+                        };
+                        error_response(bytes, status, &reason, ka, head);
+                    }
+                },
+                None => error_response(bytes, 404, "not found", ka, head),
+            },
         }
         if !ka {
             self.closing(now);
         }
     }
+}
+
+/// The id in `/snapshots/ID/` (or without the last slash).
+fn snapshot_id(path: &str) -> Option<u64> {
+    let id = path.strip_prefix("/snapshots/")?;
+    let id = id.strip_suffix('/').unwrap_or(id);
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    id.parse().ok()
 }
 
 /// The control API's answer to `req`: the state after the change, as JSON.
@@ -613,12 +683,11 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
                 &[("Allow", allow)],
             );
         }
-        Err(RouteError::BadQuery) => {
-            let reason = "control requests take no query parameters";
-            return error_response(out, 400, reason, ka, head);
+        Err(RouteError::BadQuery(reason)) => {
+            return error_response(out, 400, &reason, ka, head);
         }
     };
-    match control::apply(command, st, now.unix_us) {
+    match control::apply(&command, st, now.unix_us) {
         Answer::Metrics(text) => http::write_simple(
             out,
             200,
@@ -628,7 +697,8 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
             head,
             &[],
         ),
-        Answer::Status(json) => {
+        Answer::Error(status, reason) => error_response(out, status, &reason, ka, head),
+        Answer::Status(json) | Answer::Json(json) => {
             let body = json.to_string() + "\n";
             let epoch = st.epoch_us().to_string();
             http::write_simple(
@@ -704,3 +774,98 @@ fn is_port(s: &str) -> bool {
 
 /// The live viewer page served at `/ui`.
 const UI_PAGE: &str = include_str!("ui.html");
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+    use crate::ring::{Config as RingConfig, Incoming, Ring, Transport};
+    use crate::snapshot::{self, Snapshots, Why};
+    use crate::syslog::ParseContext;
+
+    fn cfg() -> Config {
+        Config {
+            max_head: 16 * 1024,
+            head_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
+            max_clients: 16,
+            max_ws_frame: 64 * 1024,
+        }
+    }
+
+    /// One request on a new query connection: the bytes of the answer.
+    fn ask(st: &mut State, request: &[u8]) -> String {
+        let now = Now {
+            at: Instant::now(),
+            unix_us: 1_000_000,
+        };
+        let peer = Peer {
+            tcp: false,
+            loopback: false,
+            allowed: true,
+        };
+        let mut fanout = Fanout::new();
+        let mut out = Out::default();
+        let mut conn = Conn::accept(now, Role::Query, peer, cfg(), st, &mut out);
+        conn.handle_input(now, request);
+        let mut answer = Vec::new();
+        for _ in 0..10_000 {
+            let want = conn.poll_output(now, st, &mut fanout, &mut out);
+            answer.append(&mut out.bytes);
+            out.clear();
+            if matches!(want, Want::Close | Want::Read { .. }) {
+                break;
+            }
+        }
+        conn.finish(st, &mut fanout);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// A snapshot larger than one slice is not readable until it is done:
+    /// `503` with a reason, then the dump once housekeeping has finished it.
+    #[test]
+    fn a_snapshot_being_taken_is_a_503_then_reads() {
+        let ring = Ring::new(RingConfig {
+            max_messages: 10_000,
+            arena_bytes: 8 << 20,
+            max_message_bytes: 2048,
+        })
+        .expect("ring");
+        let snaps = Snapshots::new(snapshot::Config {
+            arena_bytes: 8 << 20,
+            max_snapshots: 2,
+        })
+        .expect("snapshots");
+        let tz = jiff::tz::TimeZone::UTC;
+        let mut st = State::new(ring, 0, ParseContext { tz }).with_snapshots(snaps);
+        let line = [b"<13>1 - h app - - - ".as_slice(), &[b'x'; 1000]].concat();
+        for i in 0..3000 {
+            st.ingest(Incoming {
+                received_us: i,
+                transport: Transport::Unix,
+                cred: None,
+                truncated: false,
+                bytes: &line,
+            });
+        }
+        let id = st.take_snapshot(Why::Api, None, 0).expect("taken");
+        assert!(st.snapshots().is_taking(), "3 MB is more than one slice");
+        let get = b"GET /snapshots/1/?l=1 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        let answer = ask(&mut st, get);
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        assert!(
+            answer.contains("snapshot 1 is still being taken: try again in a moment\n"),
+            "{answer}"
+        );
+        while st.housekeep(0) {}
+        assert_eq!(st.snapshot_done(), id);
+        let answer = ask(&mut st, get);
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+        assert!(answer.contains("X-Circolog-Last-Seq: 2999\r\n"), "{answer}");
+        let answer = ask(
+            &mut st,
+            b"GET /snapshots/2/ HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        );
+        assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+    }
+}

@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 use std::io;
+use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
@@ -144,10 +145,23 @@ impl DgramIngest {
     /// message), pass after pass while more keeps coming, up to about
     /// `budget` messages. Returns how many were kept and whether work was
     /// left for later.
+    // The daemon takes the source addresses too; the benchmark's receiver
+    // and the tests do not.
+    #[allow(dead_code)]
     pub fn drain_all(
         &mut self,
         budget: usize,
         mut store: impl FnMut(Incoming<'_>) -> bool,
+    ) -> io::Result<(usize, bool)> {
+        self.drain_all_from(budget, |m, _| store(m))
+    }
+
+    /// [`DgramIngest::drain_all`], with each message's source address on
+    /// UDP sockets (`None` on unix sockets), for `-rate-limit`.
+    pub fn drain_all_from(
+        &mut self,
+        budget: usize,
+        mut store: impl FnMut(Incoming<'_>, Option<IpAddr>) -> bool,
     ) -> io::Result<(usize, bool)> {
         let mut stored = 0;
         let mut taken = 0;
@@ -191,7 +205,7 @@ impl DgramIngest {
     /// completions and datagrams were taken.
     fn drain(
         &mut self,
-        store: &mut impl FnMut(Incoming<'_>) -> bool,
+        store: &mut impl FnMut(Incoming<'_>, Option<IpAddr>) -> bool,
     ) -> io::Result<(usize, usize)> {
         let sq = self.uring.submission();
         let flagged = sq.taskrun() || sq.cq_overflow();
@@ -211,7 +225,7 @@ impl DgramIngest {
     fn take_ready(
         &mut self,
         now_us: i64,
-        store: &mut impl FnMut(Incoming<'_>) -> bool,
+        store: &mut impl FnMut(Incoming<'_>, Option<IpAddr>) -> bool,
     ) -> (usize, usize) {
         let DgramIngest {
             uring,
@@ -247,7 +261,8 @@ impl DgramIngest {
                 continue;
             }
             let source = &socket.source;
-            let n = match batch.recv(source.fd.as_fd(), source.credentials) {
+            let addresses = source.transport == Transport::Udp;
+            let n = match batch.recv(source.fd.as_fd(), source.credentials, addresses) {
                 Ok(n) => n,
                 Err(e) => {
                     if let Some(held) = socket.recv_errors.admit(Instant::now()) {
@@ -272,7 +287,7 @@ impl DgramIngest {
                     truncated: d.truncated,
                     bytes: d.bytes,
                 };
-                if store(msg) {
+                if store(msg, d.peer) {
                     stored += 1;
                 }
             }
@@ -585,6 +600,55 @@ mod tests {
                 (Transport::Udp, b"<13>by udp".to_vec(), false, None),
             ]
         );
+    }
+
+    #[test]
+    fn udp_datagrams_come_with_their_source_address_and_unix_ones_without() {
+        let (unix_rx, unix_tx) = UnixDatagram::pair().unwrap();
+        let v4 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let v6 = std::net::UdpSocket::bind("[::1]:0").ok();
+        let mut sources = vec![
+            unix_source(unix_rx),
+            Source {
+                fd: OwnedFd::from(v4.try_clone().unwrap()),
+                transport: Transport::Udp,
+                credentials: false,
+            },
+        ];
+        let mut want = vec![None, Some("127.0.0.1".parse::<std::net::IpAddr>().unwrap())];
+        let tx4 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx4.send_to(b"<13>v4", v4.local_addr().unwrap()).unwrap();
+        unix_tx.send(b"<13>unix").unwrap();
+        // IPv6 where the host has it.
+        let tx6 = std::net::UdpSocket::bind("[::1]:0").ok();
+        if let (Some(rx), Some(tx)) = (&v6, &tx6) {
+            sources.push(Source {
+                fd: OwnedFd::from(rx.try_clone().unwrap()),
+                transport: Transport::Udp,
+                credentials: false,
+            });
+            tx.send_to(b"<13>v6", rx.local_addr().unwrap()).unwrap();
+            want.push(Some("::1".parse().unwrap()));
+        }
+        let mut ingest = DgramIngest::new(sources, 1024).unwrap();
+        ingest.start().unwrap();
+        let mut got = Vec::new();
+        for _ in 0..200 {
+            ingest.kick().unwrap();
+            ingest
+                .drain_all_from(usize::MAX, |_, peer| {
+                    got.push(peer);
+                    true
+                })
+                .unwrap();
+            if got.len() >= want.len() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
     }
 
     /// The flags of the mapping that holds `addr`, from `/proc/self/smaps`.

@@ -18,10 +18,13 @@ use std::time::Duration;
 
 use circolog::config::{self, parse_duration, parse_mode, parse_size, size_flag};
 use circolog::daemon::State;
+use circolog::limit::{self, Limiter};
 use circolog::manual;
 use circolog::ring::{self, Ring, Transport};
+use circolog::snapshot::{self, Snapshots};
 use circolog::startup;
 use circolog::syslog::ParseContext;
+use circolog::trigger::{self, Triggers};
 use clap::{CommandFactory, Parser};
 
 /// Keeps the most recent syslog messages in RAM and serves them over HTTP
@@ -110,6 +113,35 @@ struct Args {
     /// Largest websocket frame or message a client may send (1009 past it).
     #[arg(long = "max-ws-frame", value_name = "SIZE", default_value = "64K", value_parser = parse_size)]
     max_ws_frame: usize,
+    /// Size of the second arena, allocated at start-up and RAM only like the
+    /// ring's, that holds snapshots (0 disables them).
+    #[arg(long = "snapshot-bytes", value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
+    snapshot_bytes: usize,
+    /// At most N snapshots are kept; the oldest goes first.
+    #[arg(long = "snapshots", value_name = "N", default_value_t = 8)]
+    snapshots: usize,
+    /// A stored message that matches QUERY (the query language of GET /:
+    /// sev=crit, app=kernel&grep=Oops) fires the trigger; repeatable.
+    #[arg(long = "trigger", value_name = "QUERY")]
+    trigger: Vec<String>,
+    /// Post-roll: keep collecting N more messages (or for DURATION) after
+    /// the triggering one, then act.
+    #[arg(long = "trigger-after", value_name = "N|DURATION", default_value = "100", value_parser = trigger::PostRoll::parse)]
+    trigger_after: trigger::PostRoll,
+    /// What firing does: take a snapshot, or pause as a person would.
+    #[arg(long = "trigger-action", value_name = "snapshot|pause", default_value = "snapshot", value_parser = trigger::Action::parse)]
+    trigger_action: trigger::Action,
+    /// A trigger does not fire again within DURATION of its last firing.
+    #[arg(long = "trigger-holdoff", value_name = "DURATION", default_value = "60s", value_parser = trigger::parse_duration)]
+    trigger_holdoff: Duration,
+    /// Each sender (unix sockets: its pid; UDP and TCP: its address) may store N
+    /// messages per DURATION (e.g. 1000/10s); more are dropped, and one
+    /// notice says how many. Off by default.
+    #[arg(long = "rate-limit", value_name = "N/DURATION", value_parser = limit::Rate::parse)]
+    rate_limit: Option<limit::Rate>,
+    /// Messages at or above LEVEL are never rate-limited.
+    #[arg(long = "rate-limit-keep", value_name = "LEVEL", default_value = "crit", value_parser = limit::parse_keep)]
+    rate_limit_keep: u8,
 }
 
 /// The smallest maximum message size: RFC 5424 receivers must take 2048.
@@ -156,6 +188,25 @@ fn run(args: Args) -> Result<(), String> {
         write_timeout: args.write_timeout,
         max_ws_frame: args.max_ws_frame,
     })?;
+    let triggers = Triggers::new(
+        args.trigger
+            .iter()
+            .map(|t| trigger::parse_trigger(t, now_us()).map(|f| (f, t.clone())))
+            .collect::<Result<_, _>>()?,
+        args.trigger_after,
+        args.trigger_action,
+        args.trigger_holdoff,
+    );
+    if !triggers.is_empty()
+        && args.trigger_action == trigger::Action::Snapshot
+        && args.snapshot_bytes == 0
+    {
+        return Err(
+            "-trigger takes snapshots (-trigger-action snapshot), but -snapshot-bytes 0 \
+             disables them: give the snapshots room, or use -trigger-action pause"
+                .to_string(),
+        );
+    }
     // No core dump, and no same-user process reading this one's memory.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(|e| format!("cannot make the process non-dumpable: {e}"))?;
@@ -169,14 +220,24 @@ fn run(args: Args) -> Result<(), String> {
     };
     check_memory(&args, &ring_config)?;
     let ring = Ring::new(ring_config).map_err(|e| ring_error(e, &args))?;
+    let snapshots = Snapshots::new(snapshot::Config {
+        arena_bytes: args.snapshot_bytes,
+        max_snapshots: args.snapshots,
+    })
+    .map_err(|e| e.to_string())?;
     if args.lock_memory == Some(true) {
-        ring.lock_memory().map_err(|e| {
+        let lock_failed = |what: &str, bytes: usize, e: std::io::Error| {
             format!(
-                "cannot lock the {} arena in RAM: {e} (raise RLIMIT_MEMLOCK, e.g. \
+                "cannot lock the {} {what} in RAM: {e} (raise RLIMIT_MEMLOCK, e.g. \
                  LimitMEMLOCK=infinity in the unit, or run without -lock-memory)",
-                config::format_size(ring.arena_bytes() as u64)
+                config::format_size(bytes as u64)
             )
-        })?;
+        };
+        ring.lock_memory()
+            .map_err(|e| lock_failed("arena", ring.arena_bytes(), e))?;
+        snapshots
+            .lock_memory()
+            .map_err(|e| lock_failed("snapshot arena", snapshots.arena_bytes(), e))?;
     }
 
     let socket_gid = args.socket_group.as_deref().map(group_id).transpose()?;
@@ -356,7 +417,14 @@ fn run(args: Args) -> Result<(), String> {
     }
 
     let epoch_us = now_us();
-    let mut state = State::new(ring, epoch_us, ParseContext { tz }).with_max_age(args.max_age);
+    let state = State::new(ring, epoch_us, ParseContext { tz })
+        .with_max_age(args.max_age)
+        .with_snapshots(snapshots)
+        .with_triggers(triggers);
+    let mut state = match args.rate_limit {
+        Some(rate) => state.with_limiter(Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)),
+        None => state,
+    };
     let export_to = match &args.export_otlp {
         Some(endpoint) => {
             let (exporter, filter, addr) = exporter(&args, endpoint, epoch_us)?;
@@ -551,6 +619,11 @@ fn check_memory(args: &Args, ring: &ring::Config) -> Result<(), String> {
                 size_flag(ring.max_message_bytes as u64)
             ),
             bytes: receive as u64,
+        },
+        startup::Table {
+            what: "the snapshot arena",
+            flags: format!("-snapshot-bytes {}", size_flag(args.snapshot_bytes as u64)),
+            bytes: args.snapshot_bytes as u64,
         },
     ];
     let read = |path: &std::path::Path| std::fs::read_to_string(path).ok();

@@ -16,6 +16,7 @@ use circolog::conn::{self, Conn, Now, Out, Peer, Role, Want};
 use circolog::daemon::State;
 use circolog::diag::{Held, Throttle};
 use circolog::fanout::Fanout;
+use circolog::limit::Sender;
 use circolog::ring::{Incoming, Transport};
 use circolog::syslog::framing::Framer;
 use tokio::sync::{Notify, watch};
@@ -91,13 +92,18 @@ impl Ctx {
     fn take_ingest(&self) -> bool {
         let drained = self.with(|c| {
             let st = &mut c.state;
-            c.ingest
-                .drain_all(INGEST_BUDGET, |m| st.ingest(m).is_some())
+            c.ingest.drain_all_from(INGEST_BUDGET, |m, peer| {
+                // The sender, for -rate-limit: the source address on UDP,
+                // the pid on unix sockets.
+                let sender = peer.map(Sender::ip).or(m.cred.map(|c| Sender::Pid(c.pid)));
+                st.ingest_from(m, sender).is_some()
+            })
         });
         match drained {
             Ok((stored, more)) => {
                 if stored > 0 {
                     self.stored.notify_waiters();
+                    self.after_triggers();
                 }
                 if more {
                     self.ingest_left.notify_one();
@@ -111,6 +117,14 @@ impl Ctx {
                 );
                 false
             }
+        }
+    }
+
+    /// A trigger may have begun a snapshot while messages were stored: the
+    /// housekeeping task goes on with it at once.
+    fn after_triggers(&self) {
+        if self.with(|c| c.state.snapshots().is_taking()) {
+            self.chores.notify_one();
         }
     }
 
@@ -287,12 +301,22 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
     }
 }
 
-/// Wipes the arena after a clear and evicts what `-max-age` says is too
-/// old, a slice per turn, ingestion and clients going on between slices.
+/// Ends a timed pause, takes snapshots, wipes the arena after a clear and evicts what
+/// `-max-age` says is too old, a slice per turn, ingestion and clients going on between slices.
 async fn housekeeping(ctx: Rc<Ctx>) {
     let mut busy = false;
     loop {
-        if ctx.with(|c| c.state.housekeep(now_us())) {
+        let (more, changed) = ctx.with(|c| {
+            let told = (c.state.paused(), c.state.snapshot_done());
+            let more = c.state.housekeep(now_us());
+            (more, told != (c.state.paused(), c.state.snapshot_done()))
+        });
+        if changed {
+            // A timed pause ended, or a snapshot is complete: followers
+            // tell their peers.
+            ctx.stored.notify_waiters();
+        }
+        if more {
             busy = true;
             yield_to_io().await;
             continue;
@@ -302,7 +326,14 @@ async fn housekeeping(ctx: Rc<Ctx>) {
             // the stack goes too.
             crate::sys::scrub_stack();
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), ctx.chores.notified()).await;
+        // Once a second, or sooner when a timed pause or a post-roll ends.
+        let wait = ctx
+            .with(|c| c.state.next_deadline_us())
+            .map_or(Duration::from_secs(1), |at| {
+                let left = u64::try_from(at.saturating_sub(now_us())).unwrap_or(0);
+                Duration::from_micros(left).min(Duration::from_secs(1))
+            });
+        let _ = tokio::time::timeout(wait, ctx.chores.notified()).await;
     }
 }
 
@@ -426,27 +457,35 @@ async fn export_loop(ctx: Rc<Ctx>, addr: std::net::SocketAddr) {
 /// (death) in place.
 pub struct Signals {
     usr1: std::os::unix::net::UnixStream,
+    usr2: std::os::unix::net::UnixStream,
     hup: std::os::unix::net::UnixStream,
     term: std::os::unix::net::UnixStream,
 }
 
 impl Signals {
     pub fn register() -> io::Result<Signals> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
         use signal_hook::low_level::pipe;
         let (usr1, usr1_w) = std::os::unix::net::UnixStream::pair()?;
+        let (usr2, usr2_w) = std::os::unix::net::UnixStream::pair()?;
         let (hup, hup_w) = std::os::unix::net::UnixStream::pair()?;
         let (term, term_w) = std::os::unix::net::UnixStream::pair()?;
         pipe::register(SIGUSR1, usr1_w)?;
+        pipe::register(SIGUSR2, usr2_w)?;
         // logrotate and admins send HUP to syslog daemons routinely: it
         // must not kill this one (and its ring).
         pipe::register(SIGHUP, hup_w)?;
         pipe::register(SIGTERM, term_w.try_clone()?)?;
         pipe::register(SIGINT, term_w)?;
-        Ok(Signals { usr1, hup, term })
+        Ok(Signals {
+            usr1,
+            usr2,
+            hup,
+            term,
+        })
     }
 
-    /// Handles SIGUSR1 and SIGHUP until SIGTERM or SIGINT arrives.
+    /// Handles SIGUSR1, SIGUSR2 and SIGHUP until SIGTERM or SIGINT arrives.
     async fn run(self, ctx: &Rc<Ctx>) {
         let c = ctx.clone();
         let usr1 = tokio_uring::spawn(on_signal(self.usr1, move |n| {
@@ -462,12 +501,28 @@ impl Signals {
                 if paused { "paused" } else { "resumed" }
             );
         }));
+        let c = ctx.clone();
+        let usr2 = tokio_uring::spawn(on_signal(self.usr2, move |_| {
+            // Signals that arrive together take one snapshot: the ring is
+            // the same for all of them.
+            let taken = c.with(|c| {
+                c.state
+                    .take_snapshot(circolog::snapshot::Why::Signal, None, now_us())
+            });
+            c.chores.notify_one();
+            c.stored.notify_waiters();
+            match taken {
+                Ok(id) => eprintln!("circologd: SIGUSR2: taking snapshot {id}"),
+                Err(e) => eprintln!("circologd: SIGUSR2: no snapshot taken: {e}"),
+            }
+        }));
         let hup = tokio_uring::spawn(on_signal(self.hup, |_| {
             eprintln!("circologd: SIGHUP ignored (circologd keeps no files to reopen)");
         }));
         let term = tokio_uring::net::UnixStream::from_std(self.term);
         let _ = term.read(vec![0u8; 64]).await;
         usr1.abort();
+        usr2.abort();
         hup.abort();
     }
 }
@@ -814,7 +869,7 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
 
 async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
     loop {
-        let (s, _) = match listener.accept().await {
+        let (s, peer) = match listener.accept().await {
             Ok(a) => a,
             Err(e) => {
                 accept_failed(&ctx, &e);
@@ -831,7 +886,7 @@ async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
             admitted
         });
         if admitted {
-            tokio_uring::spawn(tcp_ingest(s, ctx.clone()));
+            tokio_uring::spawn(tcp_ingest(s, ctx.clone(), Sender::peer(peer)));
         }
         // Else it is dropped: past -max-senders, a sender is closed at once.
     }
@@ -844,7 +899,7 @@ const SENDER_READ: usize = 64 * 1024;
 /// own task, so a slow or broken one stalls nobody else. It waits for
 /// readiness and then reads into a buffer of the moment, so an idle sender
 /// holds no read buffer.
-async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>) {
+async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>, sender: Sender) {
     let mut framer = Framer::new(ctx.settings.max_message);
     let mut buf = Vec::new();
     loop {
@@ -861,32 +916,32 @@ async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>) {
             }
             Err(_) => break,
         };
-        store_frames(&ctx, &mut framer, &buf[..n], false);
+        store_frames(&ctx, &mut framer, sender, &buf[..n], false);
         if n < SENDER_READ {
             // Drained for now: give the buffer back while the sender is quiet.
             buf.fill(0);
             buf = Vec::new();
         }
     }
-    store_frames(&ctx, &mut framer, &[], true);
+    store_frames(&ctx, &mut framer, sender, &[], true);
     ctx.with(|c| c.state.clients_mut().tcp_senders -= 1);
 }
 
-fn store_frames(ctx: &Ctx, framer: &mut Framer, data: &[u8], eof: bool) {
+/// Stores what `data` completes of `sender`'s frames (the source address
+/// is the sender for `-rate-limit`).
+fn store_frames(ctx: &Ctx, framer: &mut Framer, sender: Sender, data: &[u8], eof: bool) {
     let received_us = now_us();
     let stored = ctx.with(|c| {
         let mut stored = false;
         let mut store = |f: circolog::syslog::framing::Frame<'_>| {
-            stored |= c
-                .state
-                .ingest(Incoming {
-                    received_us,
-                    transport: Transport::Tcp,
-                    cred: None,
-                    truncated: f.truncated,
-                    bytes: f.bytes,
-                })
-                .is_some();
+            let msg = Incoming {
+                received_us,
+                transport: Transport::Tcp,
+                cred: None,
+                truncated: f.truncated,
+                bytes: f.bytes,
+            };
+            stored |= c.state.ingest_from(msg, Some(sender)).is_some();
         };
         if eof {
             framer.finish(&mut store);
@@ -897,5 +952,6 @@ fn store_frames(ctx: &Ctx, framer: &mut Framer, data: &[u8], eof: bool) {
     });
     if stored {
         ctx.stored.notify_waiters();
+        ctx.after_triggers();
     }
 }

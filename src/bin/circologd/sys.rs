@@ -1,6 +1,7 @@
 //! All of circologd's `unsafe`, behind a safe API: the heap allocator that
 //! zeroes what it frees, the `recvmmsg` batch
-//! (headers that point into buffers the kernel writes), the two io_uring
+//! (headers that point into buffers the kernel writes, and the source
+//! addresses it writes), the two io_uring
 //! calls of the datagram ring, the eventfd's registration with tokio and
 //! the descriptors systemd hands over. Every other module of the daemon is
 //! safe code; the library forbids `unsafe` outright.
@@ -8,6 +9,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
 use std::mem::{offset_of, size_of};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -44,6 +46,9 @@ pub struct RecvBatch {
     /// `VLEN` of each; `recv` points them at the buffers before each call.
     iovs: Box<[libc::iovec]>,
     hdrs: Box<[libc::mmsghdr]>,
+    /// `VLEN` source addresses, for the sockets whose senders are known by
+    /// them (UDP, for `-rate-limit`).
+    names: Box<[libc::sockaddr_storage]>,
     /// Datagrams the last `recv` read (0 after `forget`).
     filled: usize,
 }
@@ -54,6 +59,8 @@ pub struct Datagram<'a> {
     pub bytes: &'a [u8],
     pub truncated: bool,
     pub cred: Option<Cred>,
+    /// The source address, when asked for.
+    pub peer: Option<IpAddr>,
 }
 
 impl RecvBatch {
@@ -75,20 +82,30 @@ impl RecvBatch {
         };
         // SAFETY: mmsghdr is plain data; all-zero is a valid value.
         let hdr = unsafe { std::mem::zeroed::<libc::mmsghdr>() };
+        // SAFETY: sockaddr_storage is plain data; all-zero is a valid value.
+        let name = unsafe { std::mem::zeroed::<libc::sockaddr_storage>() };
         Ok(RecvBatch {
             mem,
             len,
             iovs: vec![iov; VLEN].into(),
             hdrs: vec![hdr; VLEN].into(),
+            names: vec![name; VLEN].into(),
             filled: 0,
         })
     }
 
     /// Reads up to [`VLEN`] datagrams from `fd` without waiting, with their
-    /// senders' credentials when `credentials`. Returns how many were read
-    /// (0 when none waits); [`RecvBatch::datagrams`] gives them.
-    pub fn recv(&mut self, fd: BorrowedFd<'_>, credentials: bool) -> io::Result<usize> {
+    /// senders' credentials when `credentials` and source addresses when
+    /// `addresses`. Returns how many were read (0 when none waits);
+    /// [`RecvBatch::datagrams`] gives them.
+    pub fn recv(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        credentials: bool,
+        addresses: bool,
+    ) -> io::Result<usize> {
         self.filled = 0;
+        let names = self.names.as_mut_ptr();
         // Taken afresh for each call, from one borrow of the mapping.
         let control = self.mem.as_mut_ptr();
         let data = control.wrapping_add(VLEN * CRED_CMSG_SPACE);
@@ -98,8 +115,13 @@ impl RecvBatch {
             h.msg_len = 0;
             h.msg_hdr.msg_iov = iov;
             h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_name = std::ptr::null_mut();
-            h.msg_hdr.msg_namelen = 0;
+            if addresses {
+                h.msg_hdr.msg_name = names.wrapping_add(i).cast();
+                h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as _;
+            } else {
+                h.msg_hdr.msg_name = std::ptr::null_mut();
+                h.msg_hdr.msg_namelen = 0;
+            }
             h.msg_hdr.msg_flags = 0;
             if credentials {
                 h.msg_hdr.msg_control = control.wrapping_add(i * CRED_CMSG_SPACE).cast();
@@ -110,9 +132,11 @@ impl RecvBatch {
             }
         }
         // SAFETY: `VLEN` headers (`new` made `VLEN`), each pointing at its
-        // own iovec and control space (or none), each iovec at its own
-        // buffer, all inside the mapping (`VLEN * CRED_CMSG_SPACE` bytes of
-        // control, then `VLEN * len` of data) and all owned by `self`,
+        // own iovec, control space (or none) and name (or none: one
+        // `sockaddr_storage` of `names`, which has `VLEN`), each iovec at its
+        // own buffer, control and data inside the mapping (`VLEN *
+        // CRED_CMSG_SPACE` bytes of control, then `VLEN * len` of data), all
+        // owned by `self`,
         // which `&mut self` keeps alive and untouched while the call runs;
         // the kernel writes no further than the lengths given.
         let r = unsafe {
@@ -155,6 +179,11 @@ impl RecvBatch {
                     } else {
                         parse_cred(&control[at..at + controllen])
                     },
+                    peer: if h.msg_hdr.msg_name.is_null() {
+                        None
+                    } else {
+                        parse_addr(&self.names[i], h.msg_hdr.msg_namelen as usize)
+                    },
                 }
             })
     }
@@ -184,6 +213,27 @@ impl RecvBatch {
     #[cfg(test)]
     pub fn memory(&self) -> &[u8] {
         &self.mem
+    }
+}
+
+/// The IP address of a source address the kernel wrote (`len` bytes of it).
+pub fn parse_addr(name: &libc::sockaddr_storage, len: usize) -> Option<IpAddr> {
+    match i32::from(name.ss_family) {
+        libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: sockaddr_storage is as large and as aligned as every
+            // sockaddr, and the family says the kernel wrote a sockaddr_in.
+            let sin =
+                unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            // In network order in memory: its bytes are the octets.
+            Some(IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()))
+        }
+        libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for a sockaddr_in6.
+            let sin6 =
+                unsafe { &*(name as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(IpAddr::from(sin6.sin6_addr.s6_addr))
+        }
+        _ => None,
     }
 }
 
