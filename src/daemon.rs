@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::export::Exporter;
 use crate::limit::{self, Limiter, Sender, Verdict};
+use crate::messages::Messages;
 use crate::query::Filter;
 use crate::ring::{Entry, Incoming, Read, Ring, Transport};
 use crate::snapshot::{self, Meta, Note, Snapshots, Why};
@@ -99,7 +100,18 @@ pub struct Export {
     cursor: u64,
     /// Messages the ring overwrote before they were looked at.
     missed: u64,
+    /// `-export-snapshots`: every snapshot taken is exported whole.
+    snapshots: bool,
+    /// The last snapshot id whose export was begun.
+    snapshot_seen: u64,
+    /// The snapshot being exported, and the next seq of it.
+    snapshot: Option<(u64, u64)>,
 }
+
+/// Queued records leave at least this much room when a snapshot is
+/// exported: a large snapshot goes out at the pace the endpoint takes it
+/// rather than pushing out its own first records.
+const EXPORT_ROOM: usize = 256 << 10;
 
 /// Messages the exporter looks at per call at most.
 const EXPORT_SLICE: u64 = 4096;
@@ -170,14 +182,23 @@ impl State {
     }
 
     /// Exports the messages that `filter` selects, from now on, through
-    /// `exporter` (none as they arrive without a filter).
-    pub fn with_export(mut self, exporter: Exporter, filter: Option<Filter>) -> State {
+    /// `exporter` (none as they arrive without a filter), and with
+    /// `snapshots` every snapshot once taken.
+    pub fn with_export(
+        mut self,
+        exporter: Exporter,
+        filter: Option<Filter>,
+        snapshots: bool,
+    ) -> State {
         let cursor = self.ring.next_seq();
         self.export = Some(Export {
             exporter,
             filter,
             cursor,
             missed: 0,
+            snapshots,
+            snapshot_seen: 0,
+            snapshot: None,
         });
         self
     }
@@ -197,12 +218,13 @@ impl State {
     /// export filter selects, [`EXPORT_SLICE`] at most; returns whether
     /// more are left.
     pub fn export_new(&mut self, now: Instant) -> bool {
+        let snapshots = self.export_snapshots(now);
         let Some(x) = self.export.as_mut() else {
             return false;
         };
         let Some(filter) = &x.filter else {
             x.cursor = self.ring.next_seq();
-            return false;
+            return snapshots;
         };
         let end = self
             .ring
@@ -226,7 +248,41 @@ impl State {
                 Read::End => break,
             }
         }
-        x.cursor < self.ring.next_seq()
+        snapshots || x.cursor < self.ring.next_seq()
+    }
+
+    /// Queues the records of the snapshots taken since the last call
+    /// (`-export-snapshots`), [`EXPORT_SLICE`] messages at most and while
+    /// the queue has room; returns whether more are left.
+    fn export_snapshots(&mut self, now: Instant) -> bool {
+        let Some(x) = self.export.as_mut().filter(|x| x.snapshots) else {
+            return false;
+        };
+        if x.snapshot.is_none() && x.snapshot_seen < self.snapshot_done {
+            x.snapshot_seen += 1;
+            let id = x.snapshot_seen;
+            x.snapshot = self.snapshots.view(id).map(|v| (id, v.first_seq()));
+        }
+        let Some((id, mut seq)) = x.snapshot else {
+            return x.snapshot_seen < self.snapshot_done;
+        };
+        let Some(view) = self.snapshots.view(id) else {
+            // Deleted meanwhile: what went is all there is.
+            x.snapshot = None;
+            return true;
+        };
+        let end = view.next_seq().min(seq.saturating_add(EXPORT_SLICE));
+        while seq < end && x.exporter.room() >= EXPORT_ROOM {
+            if let Some(e) = view.get(seq) {
+                let received = jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
+                let msg = syslog::parse(e.raw, received, &self.parse_ctx);
+                x.exporter.push_message(now, &e, &msg, Some(id));
+            }
+            seq += 1;
+        }
+        x.snapshot = (seq < view.next_seq()).then_some((id, seq));
+        x.snapshot.is_some() && x.exporter.room() >= EXPORT_ROOM
+            || x.snapshot_seen < self.snapshot_done
     }
 
     /// Messages received longer ago than this are evicted (`-max-age`).

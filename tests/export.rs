@@ -186,3 +186,27 @@ fn a_dead_endpoint_never_holds_up_ingestion_and_drops_are_counted() {
         "{st}"
     );
 }
+
+#[test]
+fn a_snapshot_is_exported_whole_with_its_id() {
+    let r = receiver(&[]);
+    let d = daemon()
+        .args(&["-export-otlp", &r.url(), "-export-snapshots"])
+        .start();
+    for i in 0..5 {
+        d.send_unix(format!("<13>1 - h app - - - before {i}").as_bytes());
+    }
+    d.wait_stored(5);
+    // Nothing is exported live without -export-query.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(r.lines("records.jsonl").is_empty());
+    let snap = d.ctl("POST", "/snapshot?note=incident");
+    let id = snap["id"].as_u64().expect("the snapshot's id");
+    let got = r.records(5);
+    assert_eq!(got.len(), 5, "{got:?}");
+    for (i, rec) in got.iter().enumerate() {
+        assert_eq!(rec["body"], format!("before {i}"));
+        assert_eq!(rec["attributes"]["circolog.snapshot"], id, "{rec}");
+    }
+    assert_eq!(d.status()["export"]["exported"], 5);
+}

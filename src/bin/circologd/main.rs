@@ -101,6 +101,10 @@ struct Args {
     /// (default: none live).
     #[arg(long = "export-query", value_name = "QUERY")]
     export_query: Option<String>,
+    /// Also export every snapshot when it is taken (its records carry
+    /// circolog.snapshot).
+    #[arg(long = "export-snapshots")]
+    export_snapshots: bool,
     /// RAM for records waiting to be sent; past it the oldest are dropped.
     #[arg(long = "export-buffer", value_name = "SIZE", default_value = "8M", value_parser = parse_size)]
     export_buffer: usize,
@@ -428,7 +432,7 @@ fn run(args: Args) -> Result<(), String> {
     let export_to = match &args.export_otlp {
         Some(endpoint) => {
             let (exporter, filter, addr) = exporter(&args, endpoint, epoch_us)?;
-            state = state.with_export(exporter, filter);
+            state = state.with_export(exporter, filter, args.export_snapshots);
             Some(addr)
         }
         None => None,
