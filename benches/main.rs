@@ -459,6 +459,47 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
     );
     drop(dx);
 
+    // The flight recorder's costs at ingest: three triggers matched against
+    // every stored message, and the per-sender rate limiter on (one sender,
+    // under its limit, so that every message is still stored).
+    for (what, args) in [
+        (
+            "three triggers",
+            vec![
+                "-trigger",
+                "sev=emerg",
+                "-trigger",
+                "app=kernel&grep=Oops",
+                "-trigger",
+                "re=segfault at [0-9a-f]+",
+            ],
+        ),
+        ("the rate limiter on", vec!["-rate-limit", "100000000/1s"]),
+    ] {
+        let mut dr = Circolog::start(&args, false)?;
+        let dr_sock = dr.syslog.clone();
+        let base = spec(Dest::Unix(dr_sock.clone()), Mode::Send, 120, cfg.limit());
+        let count = cfg.count_for(&mut dr, &base, false)?;
+        let mut targets: Vec<(&mut dyn Sink, Dest)> = vec![
+            (&mut plain, Dest::Unix(plain_path.clone())),
+            (&mut dr, Dest::Unix(dr_sock.clone())),
+        ];
+        let r = side_by_side(&mut targets, &base, &[count; 2], false, cfg.runs)?;
+        let (p, ours) = (summarize(&r[0]), summarize(&r[1]));
+        table.row(
+            &format!("unix dgram 120 B, send(), {what}"),
+            &fmt_rate(ours.rate),
+            &format!("drain {}", fmt_rate(p.rate)),
+            Some(ours.rate / p.rate),
+            &format!("{}; target ≥ 0.9", args.join(" ")),
+        );
+        eprintln!(
+            "   {what}: circologd {}, drain {}",
+            fmt_rate(ours.rate),
+            fmt_rate(p.rate)
+        );
+    }
+
     // UDP: what is stored versus what was sent.
     let base = spec(Dest::Udp(d_addr), Mode::Send, 120, cfg.limit());
     let count = cfg.count_for(&mut d, &base, true)?;

@@ -3,13 +3,14 @@
 //! goes through its methods, so what `/status` reports and what readers see
 //! cannot drift apart.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::export::Exporter;
 use crate::limit::{self, Limiter, Sender, Verdict};
 use crate::messages::Messages;
 use crate::query::Filter;
-use crate::ring::{Entry, Incoming, Read, Ring, Transport};
+use crate::ring::{Entry, Incoming, Ring, Transport};
 use crate::snapshot::{self, Meta, Note, Snapshots, Why};
 use crate::syslog::{self, Format, Message, ParseContext};
 use crate::trigger::{Action, Fire, Triggers};
@@ -96,8 +97,10 @@ pub struct Export {
     exporter: Exporter,
     /// `None`: nothing is exported as it arrives.
     filter: Option<Filter>,
-    /// The next seq to look at.
-    cursor: u64,
+    /// Seqs of stored messages the filter selected, matched at ingest on
+    /// the one parse it does, waiting to be queued for export.
+    /// INVARIANT: never longer than [`EXPORT_PENDING`], so it never grows.
+    pending: VecDeque<u64>,
     /// Messages the ring overwrote before they were looked at.
     missed: u64,
     /// `-export-snapshots`: every snapshot taken is exported whole.
@@ -115,6 +118,10 @@ const EXPORT_ROOM: usize = 256 << 10;
 
 /// Messages the exporter looks at per call at most.
 const EXPORT_SLICE: u64 = 4096;
+/// Selected messages waiting to be queued for export at most; past it the
+/// oldest are counted as missed (the exporter's own queue is the bound
+/// that matters: this one only spans one turn of the loop).
+const EXPORT_PENDING: usize = 1 << 16;
 
 /// Bytes of the arena a clear's wipe zeroes per turn of the event loop.
 const WIPE_SLICE: usize = 1 << 20;
@@ -190,11 +197,10 @@ impl State {
         filter: Option<Filter>,
         snapshots: bool,
     ) -> State {
-        let cursor = self.ring.next_seq();
         self.export = Some(Export {
             exporter,
             filter,
-            cursor,
+            pending: VecDeque::with_capacity(EXPORT_PENDING),
             missed: 0,
             snapshots,
             snapshot_seen: 0,
@@ -222,33 +228,22 @@ impl State {
         let Some(x) = self.export.as_mut() else {
             return false;
         };
-        let Some(filter) = &x.filter else {
-            x.cursor = self.ring.next_seq();
-            return snapshots;
-        };
-        let end = self
-            .ring
-            .next_seq()
-            .min(x.cursor.saturating_add(EXPORT_SLICE));
-        while x.cursor < end {
-            match self.ring.read(x.cursor) {
-                Read::Entry(e) => {
-                    x.cursor += 1;
+        for _ in 0..EXPORT_SLICE {
+            let Some(seq) = x.pending.pop_front() else {
+                break;
+            };
+            match self.ring.get(seq) {
+                Some(e) => {
                     let received =
                         jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
                     let msg = syslog::parse(e.raw, received, &self.parse_ctx);
-                    if filter.matches(e.received_us, &msg) {
-                        x.exporter.push_message(now, &e, &msg, None);
-                    }
+                    x.exporter.push_message(now, &e, &msg, None);
                 }
-                Read::Skipped(n) => {
-                    x.cursor += n;
-                    x.missed += n;
-                }
-                Read::End => break,
+                // Overwritten before its turn.
+                None => x.missed += 1,
             }
         }
-        snapshots || x.cursor < self.ring.next_seq()
+        snapshots || !x.pending.is_empty()
     }
 
     /// Queues the records of the snapshots taken since the last call
@@ -353,15 +348,16 @@ impl State {
         if msg.truncated || bytes.len() > self.ring.max_message_bytes() {
             self.counters.truncated += 1;
         }
-        if self.triggers.is_empty() {
+        let exporting = self.export.as_ref().is_some_and(|x| x.filter.is_some());
+        if self.triggers.is_empty() && !exporting {
             if is_malformed(bytes) {
                 self.counters.malformed += 1;
             }
             return self.ring.push(Incoming { bytes, ..msg });
         }
         // The one parse, as readers will see the stored message (the bytes
-        // the ring keeps, the receive time), counts it and feeds the
-        // triggers.
+        // the ring keeps, the receive time), counts it, feeds the triggers
+        // and selects what is exported.
         let kept = &bytes[..bytes.len().min(self.ring.max_message_bytes())];
         let received = jiff::Timestamp::from_microsecond(msg.received_us).unwrap_or_default();
         let parsed = syslog::parse(kept, received, &self.parse_ctx);
@@ -369,6 +365,17 @@ impl State {
             self.counters.malformed += 1;
         }
         let seq = self.ring.push(Incoming { bytes, ..msg });
+        if let Some(x) = self.export.as_mut()
+            && x.filter
+                .as_ref()
+                .is_some_and(|f| f.matches(msg.received_us, &parsed))
+        {
+            if x.pending.len() == EXPORT_PENDING {
+                x.pending.pop_front();
+                x.missed += 1;
+            }
+            x.pending.push_back(seq);
+        }
         if self.triggers.on_message(seq, &parsed, msg.received_us) {
             self.poll_triggers(msg.received_us);
         }
@@ -458,7 +465,7 @@ impl State {
         if let Some(x) = self.export.as_mut() {
             // Its queue holds copies of cleared messages.
             x.exporter.clear();
-            x.cursor = self.cleared_at;
+            x.pending.clear();
         }
     }
 

@@ -460,6 +460,10 @@ fn run(args: Args) -> Result<(), String> {
             _ => Ok(i),
         })?;
 
+    if args.lock_memory == Some(true) {
+        lock_everything();
+    }
+
     // A closed standard output (the reader of these lines went away) is
     // no reason to stop: nothing else is ever written there.
     let mut stdout = std::io::stdout();
@@ -584,6 +588,30 @@ fn exporter(
         )
     })?;
     Ok((exporter, filter, addr))
+}
+
+/// With `-lock-memory`, every copy of a message must stay out of swap, not
+/// only the arenas and receive buffers locked above: the heap's too (dump
+/// and frame buffers, TCP framing, the export queue). All pages, now and
+/// later, are locked when the process may lock without bound (root, or an
+/// unlimited RLIMIT_MEMLOCK, as the shipped unit sets); else a later
+/// allocation could fail, and the heap stays unlocked, which is said.
+fn lock_everything() {
+    use rustix::process::{Resource, getrlimit};
+    let unlimited = getrlimit(Resource::Memlock).current.is_none();
+    let root = rustix::process::geteuid().is_root();
+    let locked = (unlimited || root)
+        && rustix::mm::mlockall(
+            rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE,
+        )
+        .is_ok();
+    if !locked {
+        eprintln!(
+            "circologd: warning: the arenas and receive buffers are locked in RAM, but not the \
+             heap's buffers (RLIMIT_MEMLOCK is limited: set it to unlimited, e.g. \
+             LimitMEMLOCK=infinity, to lock every copy of a message)"
+        );
+    }
 }
 
 /// A ring that cannot be made, in the flags' own terms.
