@@ -1552,3 +1552,70 @@ fn follow_after_a_seq() {
     d.send_unix(&msg("a", 4));
     assert_eq!(next(), "message 4");
 }
+
+/// Three daemons, without and with -f: every line once, in receive order,
+/// each labelled with its source.
+#[test]
+fn three_daemons_are_merged_in_receive_order() {
+    let ds = [daemon().start(), daemon().start(), daemon().start()];
+    let names = ["a", "b", "c"];
+    let sources: Vec<String> = ds
+        .iter()
+        .zip(names)
+        .map(|(d, n)| format!("{n}={}", d.query.display()))
+        .collect();
+    let with_sources = |cmd: &mut Command| {
+        for s in &sources {
+            cmd.arg("--source").arg(s);
+        }
+    };
+    // Stored one after the other: their receive times are in this order.
+    for i in 0..9 {
+        let d = &ds[i % 3];
+        d.send_unix(format!("<14>1 - h app - - - m{i}").as_bytes());
+        d.wait_stored(i as u64 / 3 + 1);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let label = |v: &serde_json::Value| {
+        format!(
+            "{}:{}",
+            v["source"].as_str().expect("source"),
+            v["message"].as_str().expect("message")
+        )
+    };
+    let mut cmd = Command::new(TAIL);
+    with_sources(&mut cmd);
+    let out = cmd.args(["-n", "-1", "-o", "json"]).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| label(&serde_json::from_str(l).expect("json")))
+        .collect();
+    let want: Vec<String> = (0..9).map(|i| format!("{}:m{i}", names[i % 3])).collect();
+    assert_eq!(got, want);
+
+    // Following the three: new messages, merged, once each.
+    let mut cmd = Command::new(TAIL);
+    with_sources(&mut cmd);
+    let mut f =
+        Follower::spawn(cmd.args(["-f", "-n", "0", "-o", "json", "--merge-window", "100ms"]));
+    for d in &ds {
+        wait_followers(d, 1);
+    }
+    for i in 9..18 {
+        let d = &ds[i % 3];
+        d.send_unix(format!("<14>1 - h app - - - m{i}").as_bytes());
+        d.wait_stored(i as u64 / 3 + 1);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let got: Vec<String> = (9..18)
+        .map(|_| label(&serde_json::from_str(&f.line()).expect("json")))
+        .collect();
+    let want: Vec<String> = (9..18).map(|i| format!("{}:m{i}", names[i % 3])).collect();
+    assert_eq!(got, want);
+    f.assert_quiet(Duration::from_millis(400));
+}
