@@ -241,9 +241,12 @@ fn check_reparse(
     }
 }
 
-/// Bytes that `fmt=syslog` writes escaped (tab is written as it is).
+/// Bytes that `fmt=syslog` may write escaped: C0 (tab included), DEL, and
+/// C1, which it escapes as a lone byte and as UTF-8 (whose second byte is
+/// then 0x80..=0x9f). A continuation byte of another character can be in
+/// that range too: such a message is simply not checked for a round trip.
 fn is_control(b: u8) -> bool {
-    (b < 0x20 && b != b'\t') || b == 0x7f
+    b < 0x20 || b == 0x7f || (0x80..=0x9f).contains(&b)
 }
 
 fn sd_has_control(sd: &[u8]) -> bool {
