@@ -2,6 +2,8 @@
 //! a clock that moves only when a test says so: every limit, answer and
 //! close of the contract, checked on the bytes a client would read.
 
+// All of this file is test code: its module is declared `#[cfg(test)]`.
+#[cfg(test)]
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;

@@ -1,6 +1,8 @@
 //! The exporter on a fake clock (bytes in, bytes out), its records decoded
 //! with the official protos, and one run against a real OTLP receiver.
 
+// All of this file is test code: its module is declared `#[cfg(test)]`.
+#[cfg(test)]
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 

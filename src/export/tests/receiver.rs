@@ -2,6 +2,8 @@
 //! std I/O), against `tests/otlp_server.py`, which decodes with the official
 //! OpenTelemetry protos for Python.
 
+// All of this file is test code: its module is declared `#[cfg(test)]`.
+#[cfg(test)]
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
