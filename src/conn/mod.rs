@@ -547,15 +547,7 @@ impl Conn {
                 );
             }
             "/" | "/ws" | "/ui" | "/snapshots" if !is_get => {
-                http::write_simple(
-                    bytes,
-                    405,
-                    "text/plain; charset=utf-8",
-                    b"method not allowed\n",
-                    ka,
-                    head,
-                    &[("Allow", "GET, HEAD")],
-                );
+                method_not_allowed(bytes, "GET, HEAD", ka, head);
             }
             "/" | "/ws" | "/ui" if req.path != "/" && self.peer.tcp && !origin_allowed(&req) => {
                 error_response(bytes, 403, "cross-origin request refused", ka, head);
@@ -604,15 +596,7 @@ impl Conn {
                 },
             },
             path => match snapshot_id(path) {
-                Some(_) if !is_get => http::write_simple(
-                    bytes,
-                    405,
-                    "text/plain; charset=utf-8",
-                    b"method not allowed\n",
-                    ka,
-                    head,
-                    &[("Allow", "GET, HEAD")],
-                ),
+                Some(_) if !is_get => method_not_allowed(bytes, "GET, HEAD", ka, head),
                 Some(id) => match Query::parse(&req.query, now.unix_us) {
                     Err(e) => error_response(bytes, 400, &e.0, ka, head),
                     Ok(q) => {
@@ -673,15 +657,7 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
         Ok(c) => c,
         Err(RouteError::NotFound) => return error_response(out, 404, "not found", ka, head),
         Err(RouteError::MethodNotAllowed(allow)) => {
-            return http::write_simple(
-                out,
-                405,
-                "text/plain; charset=utf-8",
-                b"method not allowed\n",
-                ka,
-                head,
-                &[("Allow", allow)],
-            );
+            return method_not_allowed(out, allow, ka, head);
         }
         Err(RouteError::BadQuery(reason)) => {
             return error_response(out, 400, &reason, ka, head);
@@ -712,6 +688,21 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
             );
         }
     }
+}
+
+/// `405`, with the methods the path takes.
+fn method_not_allowed(out: &mut Vec<u8>, allow: &str, keep_alive: bool, head: bool) {
+    let body = b"method not allowed\n";
+    let extra = [("Allow", allow)];
+    http::write_simple(
+        out,
+        405,
+        "text/plain; charset=utf-8",
+        body,
+        keep_alive,
+        head,
+        &extra,
+    );
 }
 
 fn error_response(out: &mut Vec<u8>, status: u16, reason: &str, keep_alive: bool, head: bool) {
