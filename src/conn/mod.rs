@@ -490,7 +490,10 @@ impl Conn {
     /// A whole head is in: answer it, after its body if it has one.
     fn begin_request(&mut self, now: Now, req: Request, st: &mut State, out: &mut Out) {
         if req.content_length > MAX_BODY {
-            return self.fail(now, 413, "request body too large", out);
+            // A HEAD answer has no body, even this one.
+            let head = req.method == Method::Head;
+            error_response(&mut out.bytes, 413, "request body too large", false, head);
+            return self.closing(now);
         }
         let have = self.inbox.len().min(req.content_length as usize);
         self.inbox.drain(..have);

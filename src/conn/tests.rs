@@ -711,6 +711,24 @@ fn a_body_is_read_and_skipped_and_one_over_64_kib_is_413() {
 }
 
 #[test]
+fn a_head_request_with_a_body_over_64_kib_gets_a_413_without_a_body() {
+    let mut w = World::new(100);
+    let mut c = w.accept(Role::Query, UNIX);
+    let over = request(
+        "HEAD",
+        "/",
+        &format!("Content-Length: {}\r\n", MAX_BODY + 1),
+    );
+    c.send(&mut w, over.as_bytes());
+    assert!(c.shut, "closed: the body is not read");
+    let wire = c.take();
+    let all = parse_responses(&wire, &[0]);
+    assert_eq!(all.len(), 1, "one head and nothing after it: {wire:?}");
+    assert_eq!(all[0].status, 413);
+    assert_eq!(all[0].header("Connection"), Some("close"));
+}
+
+#[test]
 fn a_head_over_max_head_is_431_without_waiting_for_its_end() {
     let mut w = World::new(100);
     let mut c = w.accept(Role::Query, UNIX);
