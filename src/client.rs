@@ -1835,6 +1835,7 @@ mod tests {
                 transport: Transport::Unix,
                 cred: None,
                 truncated: false,
+                index: None,
                 raw,
             };
             let mut daemon = Vec::new();

@@ -7,12 +7,13 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::export::Exporter;
+use crate::format;
 use crate::limit::{self, Limiter, Sender, Verdict};
 use crate::messages::Messages;
-use crate::query::Filter;
+use crate::query::{Filter, OutputFormat};
 use crate::ring::{Entry, Incoming, Ring, Transport};
 use crate::snapshot::{self, Meta, Note, Snapshots, Why};
-use crate::syslog::{self, Format, Message, ParseContext};
+use crate::syslog::{self, Fields, Format, Message, ParseContext};
 use crate::trigger::{Action, Fire, Triggers};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
@@ -348,27 +349,20 @@ impl State {
         if msg.truncated || bytes.len() > self.ring.max_message_bytes() {
             self.counters.truncated += 1;
         }
-        let exporting = self.export.as_ref().is_some_and(|x| x.filter.is_some());
-        if self.triggers.is_empty() && !exporting {
-            if is_malformed(bytes) {
-                self.counters.malformed += 1;
-            }
-            return self.ring.push(Incoming { bytes, ..msg });
-        }
-        // The one parse, as readers will see the stored message (the bytes
-        // the ring keeps, the receive time), counts it, feeds the triggers
-        // and selects what is exported.
+        // The one parse, of the bytes the ring keeps: it counts the
+        // message, feeds the triggers, selects what is exported, and is
+        // stored as the message's index so that readers filter without
+        // parsing again.
         let kept = &bytes[..bytes.len().min(self.ring.max_message_bytes())];
-        let received = jiff::Timestamp::from_microsecond(msg.received_us).unwrap_or_default();
-        let parsed = syslog::parse(kept, received, &self.parse_ctx);
-        if parsed.format == Format::Malformed {
+        let (fields, index) = syslog::index(kept);
+        if fields.format == Format::Malformed {
             self.counters.malformed += 1;
         }
-        let seq = self.ring.push(Incoming { bytes, ..msg });
+        let seq = self.ring.push_indexed(Incoming { bytes, ..msg }, index);
         if let Some(x) = self.export.as_mut()
             && x.filter
                 .as_ref()
-                .is_some_and(|f| f.matches(msg.received_us, &parsed))
+                .is_some_and(|f| f.matches_fields(msg.received_us, &fields))
         {
             if x.pending.len() == EXPORT_PENDING {
                 x.pending.pop_front();
@@ -376,7 +370,12 @@ impl State {
             }
             x.pending.push_back(seq);
         }
-        if self.triggers.on_message(seq, &parsed, msg.received_us) {
+        let now_us = msg.received_us;
+        if !self.triggers.is_empty()
+            && self
+                .triggers
+                .on_message_with(seq, now_us, |f| f.matches_fields(now_us, &fields))
+        {
             self.poll_triggers(msg.received_us);
         }
         seq
@@ -414,6 +413,24 @@ impl State {
     pub fn message<'a>(&self, e: &Entry<'a>) -> Message<'a> {
         let received = jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
         syslog::parse(e.raw, received, &self.parse_ctx)
+    }
+
+    /// The fields of a stored message filters test: from its index, or
+    /// parsed when it has none. The same as [`State::message`]'s.
+    pub fn fields<'a>(&self, e: &Entry<'a>) -> Fields<'a> {
+        match e.index {
+            Some(ix) => ix.fields(e.raw),
+            None => syslog::index(e.raw).0,
+        }
+    }
+
+    /// Appends `e` rendered in `fmt`, parsing it only when the format
+    /// shows parsed fields.
+    pub fn render(&self, fmt: OutputFormat, e: &Entry<'_>, out: &mut Vec<u8>) {
+        match fmt {
+            OutputFormat::Raw => format::render_raw(e, out),
+            _ => format::render(fmt, e, &self.message(e), self.epoch_us, out),
+        }
     }
 
     pub fn epoch_us(&self) -> i64 {
@@ -578,16 +595,6 @@ impl State {
     pub fn clients_mut(&mut self) -> &mut Clients {
         &mut self.clients
     }
-}
-
-/// Whether a message parses as no syslog format (counted at ingest; the mark
-/// itself comes from parsing when the message is read).
-fn is_malformed(bytes: &[u8]) -> bool {
-    // The receive time only matters for 3164 years, not for the format.
-    let ctx = ParseContext {
-        tz: jiff::tz::TimeZone::UTC,
-    };
-    syslog::parse(bytes, jiff::Timestamp::UNIX_EPOCH, &ctx).format == Format::Malformed
 }
 
 #[cfg(test)]

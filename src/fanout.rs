@@ -445,10 +445,9 @@ pub fn push_message(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) {
-    let msg = st.message(e);
-    if q.filter.matches(e.received_us, &msg) {
+    if q.filter.matches_fields(e.received_us, &st.fields(e)) {
         scratch.clear();
-        format::render(q.format, e, &msg, st.epoch_us(), scratch);
+        st.render(q.format, e, scratch);
         push_text(out, scratch);
     }
 }

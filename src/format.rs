@@ -58,11 +58,14 @@ pub fn render(
     match fmt {
         OutputFormat::Syslog => render_syslog(entry, msg, out),
         OutputFormat::Json => render_json(entry, msg, epoch_us, out),
-        OutputFormat::Raw => {
-            out.extend_from_slice(entry.raw);
-            out.push(b'\n');
-        }
+        OutputFormat::Raw => render_raw(entry, out),
     }
+}
+
+/// `fmt=raw`: the bytes as stored and a line feed; nothing parsed.
+pub fn render_raw(entry: &Entry<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(entry.raw);
+    out.push(b'\n');
 }
 
 /// Something a reader is told that is not a stored message.
@@ -625,6 +628,7 @@ mod tests {
                 gid: 100,
             }),
             truncated: true,
+            index: None,
             raw,
         }
     }

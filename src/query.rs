@@ -27,7 +27,7 @@ use std::num::IntErrorKind;
 use memchr::memmem;
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::syslog::{self, Message};
+use crate::syslog::{self, Fields, Message};
 
 /// How messages are written in a response (`fmt=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -137,6 +137,12 @@ impl Filter {
     /// expression grows its search cache (at most [`RE_DFA_BYTES`]) while it
     /// meets new input, as the `regex` crate does.
     pub fn matches(&self, received_us: i64, msg: &Message<'_>) -> bool {
+        self.matches_fields(received_us, &Fields::from(msg))
+    }
+
+    /// [`Filter::matches`] of a message's fields, as a stored message's
+    /// index gives them without a parse.
+    pub fn matches_fields(&self, received_us: i64, msg: &Fields<'_>) -> bool {
         self.received.contains(received_us)
             // A severity or facility the parser cannot produce is simply not
             // selected rather than overflowing the shift.

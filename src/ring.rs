@@ -18,10 +18,14 @@
 //! 8..12   length of the message bytes (u32)
 //! 12      flags: TRUNCATED, HAS_CRED
 //! 13      transport
-//! 14..16  reserved (0)
-//! 16..28  pid, uid, gid (u32 each), only when HAS_CRED
+//! 14..24  the index (zero when there is none): see syslog::Index
+//! 24..36  pid, uid, gid (u32 each), only when HAS_CRED
 //! then    the message bytes
 //! ```
+//!
+//! The index is what ingestion's parse found (facility, severity, format,
+//! where the hostname, app-name and MSG lie), so that readers filter
+//! without parsing again.
 //!
 //! Pushing allocates nothing: it writes into the arena and one table entry.
 //!
@@ -36,10 +40,13 @@ use std::io;
 
 use memmap2::{Advice, MmapMut, MmapOptions};
 
+use crate::syslog::Index;
+
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
 pub const SLOT: usize = 16;
 
-const HEADER: usize = 16;
+const HEADER: usize = 24;
+const INDEX_AT: usize = 14;
 const CRED_LEN: usize = 12;
 
 const FLAG_TRUNCATED: u8 = 1;
@@ -101,6 +108,8 @@ pub struct Entry<'a> {
     pub transport: Transport,
     pub cred: Option<Cred>,
     pub truncated: bool,
+    /// What ingestion's parse found, if it was stored.
+    pub index: Option<Index>,
     pub raw: &'a [u8],
 }
 
@@ -280,6 +289,12 @@ impl Ring {
 
     /// Stores a message, evicting the oldest ones as needed, and returns its seq.
     pub fn push(&mut self, msg: Incoming<'_>) -> u64 {
+        self.push_indexed(msg, None)
+    }
+
+    /// [`Ring::push`] with the message's index, which must be of the bytes
+    /// the ring keeps (the first [`Ring::max_message_bytes`]).
+    pub fn push_indexed(&mut self, msg: Incoming<'_>, index: Option<Index>) -> u64 {
         let truncated = msg.truncated || msg.bytes.len() > self.max_message_bytes;
         let bytes = &msg.bytes[..msg.bytes.len().min(self.max_message_bytes)];
         let header = HEADER + if msg.cred.is_some() { CRED_LEN } else { 0 };
@@ -308,14 +323,13 @@ impl Ring {
         }
         if let Some(c) = msg.cred {
             flags |= FLAG_CRED;
-            dst[16..20].copy_from_slice(&c.pid.to_le_bytes());
-            dst[20..24].copy_from_slice(&c.uid.to_le_bytes());
-            dst[24..28].copy_from_slice(&c.gid.to_le_bytes());
+            dst[HEADER..HEADER + 4].copy_from_slice(&c.pid.to_le_bytes());
+            dst[HEADER + 4..HEADER + 8].copy_from_slice(&c.uid.to_le_bytes());
+            dst[HEADER + 8..HEADER + 12].copy_from_slice(&c.gid.to_le_bytes());
         }
         dst[12] = flags;
         dst[13] = msg.transport as u8;
-        dst[14] = 0;
-        dst[15] = 0;
+        dst[INDEX_AT..HEADER].copy_from_slice(&index.map_or([0; Index::LEN], |ix| ix.encode()));
         dst[header..].copy_from_slice(bytes);
         seq
     }
@@ -479,6 +493,7 @@ impl Ring {
         let len = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes")) as usize;
         let flags = h[12];
         let transport = Transport::from_byte(h[13]);
+        let index = Index::decode(h[INDEX_AT..HEADER].try_into().expect("an index"));
         let (cred, body) = if flags & FLAG_CRED != 0 {
             let c = &self.arena[at + HEADER..at + HEADER + CRED_LEN];
             let word = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().expect("4 bytes"));
@@ -497,6 +512,7 @@ impl Ring {
             transport,
             cred,
             truncated: flags & FLAG_TRUNCATED != 0,
+            index,
             raw: &self.arena[body..body + len],
         })
     }
@@ -750,12 +766,33 @@ mod tests {
     }
 
     #[test]
+    fn the_index_is_stored_beside_the_message_with_or_without_credentials() {
+        let mut r = ring(10, 64 * SLOT, 64);
+        let raw = b"<13>1 - host app - - - hello";
+        let (fields, index) = crate::syslog::index(raw);
+        let cred = Cred {
+            pid: 1,
+            uid: 2,
+            gid: 3,
+        };
+        for cred in [None, Some(cred)] {
+            let seq = r.push_indexed(Incoming { cred, ..msg(raw) }, index);
+            let e = r.get(seq).unwrap();
+            assert_eq!((e.raw, e.cred), (&raw[..], cred));
+            assert_eq!(e.index, index);
+            assert_eq!(e.index.unwrap().fields(e.raw), fields);
+        }
+        let seq = r.push(msg(raw));
+        assert_eq!(r.get(seq).unwrap().index, None);
+    }
+
+    #[test]
     fn a_message_leaves_no_old_byte_in_its_last_slot() {
         let mut r = ring(10, 64 * SLOT, 64);
         r.arena.fill(0xee);
         r.push(msg(b"x"));
         // Two slots: header, one byte, then zeros.
-        let mut want = [0u8; SLOT];
+        let mut want = [0u8; 2 * SLOT - HEADER];
         want[0] = b'x';
         assert_eq!(&r.arena[HEADER..2 * SLOT], &want);
     }

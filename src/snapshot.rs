@@ -49,8 +49,8 @@
 //!         8..12   length of the message bytes (u32)
 //!         12      flags: TRUNCATED, HAS_CRED
 //!         13      transport
-//!         14..16  0
-//!         16..28  pid, uid, gid (u32 each), only when HAS_CRED
+//!         14..24  the ring's index of the message (zero: none)
+//!         24..36  pid, uid, gid (u32 each), only when HAS_CRED
 //!         then    the message bytes, zero padding to 8
 //! ```
 //!
@@ -68,10 +68,12 @@ use serde_json::{Value, json};
 
 use crate::messages::Messages;
 use crate::ring::{Cred, Entry, Ring, Transport};
+use crate::syslog::Index;
 
 /// Records, the seq table and regions are aligned to this many bytes.
 const ALIGN: usize = 8;
-const HEADER: usize = 16;
+const HEADER: usize = 24;
+const INDEX_AT: usize = 14;
 const CRED_LEN: usize = 12;
 const TABLE_ENTRY: usize = 4;
 
@@ -792,6 +794,7 @@ impl<'a> View<'a> {
             2 => Transport::Tcp,
             _ => Transport::Unix,
         };
+        let index = Index::decode(self.arena[at + INDEX_AT..at + HEADER].try_into().ok()?);
         let (cred, body) = if flags & FLAG_CRED != 0 {
             let cred = Cred {
                 pid: u32_at(self.arena, at + HEADER),
@@ -808,6 +811,7 @@ impl<'a> View<'a> {
             transport,
             cred,
             truncated: flags & FLAG_TRUNCATED != 0,
+            index,
             raw: &self.arena[body..body + len],
         })
     }
@@ -930,15 +934,18 @@ fn write_record(dst: &mut [u8], e: &Entry<'_>) {
     let body = match e.cred {
         Some(c) => {
             flags |= FLAG_CRED;
-            dst[16..20].copy_from_slice(&c.pid.to_le_bytes());
-            dst[20..24].copy_from_slice(&c.uid.to_le_bytes());
-            dst[24..28].copy_from_slice(&c.gid.to_le_bytes());
+            dst[HEADER..HEADER + 4].copy_from_slice(&c.pid.to_le_bytes());
+            dst[HEADER + 4..HEADER + 8].copy_from_slice(&c.uid.to_le_bytes());
+            dst[HEADER + 8..HEADER + 12].copy_from_slice(&c.gid.to_le_bytes());
             HEADER + CRED_LEN
         }
         None => HEADER,
     };
     dst[12] = flags;
     dst[13] = e.transport as u8;
+    if let Some(ix) = e.index {
+        dst[INDEX_AT..HEADER].copy_from_slice(&ix.encode());
+    }
     dst[body..body + e.raw.len()].copy_from_slice(e.raw);
 }
 
@@ -1119,6 +1126,50 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_keeps_each_message_s_index() {
+        let mut r = ring(100, 1 << 16);
+        let raws: [&[u8]; 3] = [
+            b"<11>1 - web1 nginx - - - upstream timed out",
+            b"<38>Oct 11 22:14:15 db su: 'su root' failed",
+            b"no syslog at all",
+        ];
+        for raw in raws {
+            let (_, index) = crate::syslog::index(raw);
+            assert!(index.is_some());
+            r.push_indexed(
+                Incoming {
+                    received_us: 1,
+                    transport: Transport::Unix,
+                    cred: Some(Cred {
+                        pid: 7,
+                        uid: 8,
+                        gid: 9,
+                    }),
+                    truncated: false,
+                    bytes: raw,
+                },
+                index,
+            );
+        }
+        push(&mut r, b"stored without an index");
+        let mut s = store(1 << 16, 8);
+        let id = take(&mut s, &r);
+        let v = s.view(id).unwrap();
+        for seq in 0..4 {
+            let (got, want) = (v.get(seq).unwrap(), r.get(seq).unwrap());
+            assert_eq!(got, want);
+            assert_eq!(got.index.is_some(), seq < 3);
+        }
+        let f = v
+            .get(0)
+            .unwrap()
+            .index
+            .unwrap()
+            .fields(v.get(0).unwrap().raw);
+        assert_eq!((f.severity, f.hostname), (3, Some(&b"web1"[..])));
+    }
+
+    #[test]
     fn messages_after_begin_are_not_part_of_it() {
         let mut r = ring(100, 1 << 16);
         push(&mut r, b"before");
@@ -1134,9 +1185,9 @@ mod tests {
     #[test]
     fn keeps_the_newest_when_the_arena_is_too_small() {
         let mut r = ring(1000, 1 << 16);
-        // Records of 16 + 48 bytes; the table takes 4 per message.
+        // Records of 24 + 40 bytes; the table takes 4 per message.
         for i in 0..100u8 {
-            push(&mut r, &[b'a' + i % 26; 48]);
+            push(&mut r, &[b'a' + i % 26; 40]);
         }
         // Ten messages: 10 × 64 + 40 bytes of table.
         let mut s = store(10 * 64 + 40, 8);
@@ -1218,8 +1269,8 @@ mod tests {
         }
         let mut s = store(1 << 16, 8);
         let id = s.begin(&r, api()).unwrap();
-        // Sizing, then four records of 16 + 8 bytes.
-        assert_eq!(s.step(&r, 10 * SIZE_COST + 4 * 24), Step::More);
+        // Sizing, then four records of 24 + 8 bytes.
+        assert_eq!(s.step(&r, 10 * SIZE_COST + 4 * 32), Step::More);
         r.clear();
         finish(&mut s, &r, 1);
         let info = s.info(id).unwrap();
@@ -1300,7 +1351,7 @@ mod tests {
         let mut ids = Vec::new();
         for i in 0..5u8 {
             for _ in 0..8 {
-                push(&mut r, &[b'0' + i; 48]);
+                push(&mut r, &[b'0' + i; 40]);
             }
             ids.push(take(&mut s, &r));
             let kept: Vec<u64> = s.infos().map(|i| i.id).collect();
@@ -1479,13 +1530,14 @@ mod tests {
                 transport: self.transport,
                 cred: self.cred,
                 truncated: self.truncated,
+                index: None,
                 raw: &self.raw,
             }
         }
 
         /// The record's size, from the layout in the module documentation.
         fn record(&self) -> usize {
-            (16 + if self.cred.is_some() { 12 } else { 0 } + self.raw.len()).div_ceil(8) * 8
+            (HEADER + if self.cred.is_some() { 12 } else { 0 } + self.raw.len()).div_ceil(8) * 8
         }
     }
 

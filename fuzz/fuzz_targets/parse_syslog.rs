@@ -1,7 +1,9 @@
 //! Any bytes, parsed as a stored message: no panic, every field borrowed
 //! from the input, and each rendering well formed (one line; JSON that
 //! parses and says what the message holds; a syslog line that parses back
-//! as RFC 5424 with the same header fields and structured data).
+//! as RFC 5424 with the same header fields and structured data); and the
+//! index ingestion stores reads the fields this parse gives, whatever the
+//! receive time and zone.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -70,6 +72,23 @@ fn check(raw: &[u8], received: Timestamp, ctx: &ParseContext) {
             "a field is not part of the input: {msg:?}"
         );
     }
+    let (fields, index) = syslog::index(raw);
+    assert_eq!(
+        fields,
+        syslog::Fields::from(&msg),
+        "ingest sees the reader's fields"
+    );
+    if let Some(ix) = index {
+        let back = syslog::Index::decode(&ix.encode()).expect("an index decodes");
+        assert_eq!(back.fields(raw), fields, "the index reads the fields");
+    } else {
+        // Only messages whose spans do not fit go without one.
+        let long = |f: Option<&[u8]>| f.is_some_and(|f| f.len() > 255);
+        assert!(
+            raw.len() > 0xfffe || long(msg.hostname) || long(msg.app_name),
+            "no index for {msg:?}"
+        );
+    }
     if msg.malformed() {
         assert_eq!(msg.message, raw, "a malformed message is stored whole");
         assert_eq!(
@@ -102,6 +121,7 @@ fn check(raw: &[u8], received: Timestamp, ctx: &ParseContext) {
             gid: 3,
         }),
         truncated: false,
+        index,
         raw,
     };
 

@@ -21,6 +21,7 @@ use libfuzzer_sys::fuzz_target;
 #[derive(Debug)]
 struct Stored {
     seq: u64,
+    index: Option<circolog::syslog::Index>,
     received_us: i64,
     transport: Transport,
     cred: Option<Cred>,
@@ -94,11 +95,16 @@ fuzz_target!(|data: &[u8]| {
                     truncated: op & 0x20 != 0,
                     bytes: &bytes,
                 };
-                let seq = ring.push(incoming);
+                let kept = len.min(max_message_bytes);
+                // With its index, as ingestion stores it; op 7 without one.
+                let index = (op % 8 != 7)
+                    .then(|| circolog::syslog::index(&bytes[..kept]).1)
+                    .flatten();
+                let seq = ring.push_indexed(incoming, index);
                 assert_eq!(seq, next_seq, "seqs are consecutive");
                 next_seq += 1;
-                let kept = len.min(max_message_bytes);
                 model.push_back(Stored {
+                    index,
                     seq,
                     received_us: incoming.received_us,
                     transport: incoming.transport,
@@ -110,7 +116,7 @@ fuzz_target!(|data: &[u8]| {
                     model.pop_front();
                     fresh_slots = None;
                 }
-                let header = 16 + if cred.is_some() { 12 } else { 0 };
+                let header = 24 + if cred.is_some() { 12 } else { 0 };
                 fresh_slots = fresh_slots
                     .map(|used| used + (header + kept).div_ceil(SLOT))
                     .filter(|&used| used <= nslots);
@@ -173,6 +179,7 @@ fn expected(m: &Stored) -> Entry<'_> {
         transport: m.transport,
         cred: m.cred,
         truncated: m.truncated,
+        index: m.index,
         raw: &m.bytes,
     }
 }

@@ -30,6 +30,7 @@ struct Stored {
     transport: Transport,
     cred: Option<Cred>,
     truncated: bool,
+    index: Option<circolog::syslog::Index>,
     raw: Vec<u8>,
 }
 
@@ -41,13 +42,14 @@ impl Stored {
             transport: self.transport,
             cred: self.cred,
             truncated: self.truncated,
+            index: self.index,
             raw: &self.raw,
         }
     }
 
     /// Its record's size, from the layout in `snapshot`'s documentation.
     fn record(&self) -> usize {
-        (16 + if self.cred.is_some() { 12 } else { 0 } + self.raw.len()).div_ceil(8) * 8
+        (24 + if self.cred.is_some() { 12 } else { 0 } + self.raw.len()).div_ceil(8) * 8
     }
 }
 
@@ -130,17 +132,23 @@ fuzz_target!(|data: &[u8]| {
                 let bytes: Vec<u8> = (0..len)
                     .map(|i| taken.get(i).copied().unwrap_or(i as u8))
                     .collect();
-                ring.push(Incoming {
-                    received_us: (seq as i64).wrapping_mul(-7919),
-                    transport: Transport::ALL[usize::from(op >> 5) % 3],
-                    cred: (op & 0x10 != 0).then_some(Cred {
-                        pid: seq as u32,
-                        uid: u32::MAX - seq as u32,
-                        gid: 7,
-                    }),
-                    truncated: op & 0x20 != 0,
-                    bytes: &bytes,
-                });
+                // Indexed as ingestion does, the kept bytes (op 2: none).
+                let kept = &bytes[..bytes.len().min(ring.max_message_bytes())];
+                let index = (op % 8 != 2).then(|| circolog::syslog::index(kept).1);
+                ring.push_indexed(
+                    Incoming {
+                        received_us: (seq as i64).wrapping_mul(-7919),
+                        transport: Transport::ALL[usize::from(op >> 5) % 3],
+                        cred: (op & 0x10 != 0).then_some(Cred {
+                            pid: seq as u32,
+                            uid: u32::MAX - seq as u32,
+                            gid: 7,
+                        }),
+                        truncated: op & 0x20 != 0,
+                        bytes: &bytes,
+                    },
+                    index.flatten(),
+                );
                 let e = ring.get(seq).expect("the newest message is kept");
                 assert_eq!(m.history.len() as u64, seq);
                 m.history.push(Stored {
@@ -148,6 +156,7 @@ fuzz_target!(|data: &[u8]| {
                     transport: e.transport,
                     cred: e.cred,
                     truncated: e.truncated,
+                    index: e.index,
                     raw: e.raw.to_vec(),
                 });
                 ring_changed(&store, &mut m);
@@ -308,7 +317,10 @@ fn check(store: &Snapshots, ring: &Ring, m: &mut Model, listed: bool) {
     // The oldest go first: what is kept is the newest of those asked for.
     let gone = m.asked.len() - kept.len();
     assert!(
-        m.asked[gone..].iter().map(|a| a.id).eq(kept.iter().copied()),
+        m.asked[gone..]
+            .iter()
+            .map(|a| a.id)
+            .eq(kept.iter().copied()),
         "kept {kept:?}"
     );
     m.evicted += gone as u64;
@@ -357,7 +369,10 @@ fn check(store: &Snapshots, ring: &Ring, m: &mut Model, listed: bool) {
         if info.did_not_fit > 0 {
             // Sizing stopped for room: the next older one did not fit.
             let base = a.from + info.did_not_fit;
-            assert!(space(&m.history, base - 1..a.end) > arena, "left out but fits");
+            assert!(
+                space(&m.history, base - 1..a.end) > arena,
+                "left out but fits"
+            );
             if first < a.end {
                 assert_eq!(info.bytes, space(&m.history, base..a.end));
             }

@@ -45,6 +45,7 @@ fn entry(seq: u64, raw: &[u8]) -> Entry<'_> {
         transport: Transport::Unix,
         cred: None,
         truncated: false,
+        index: None,
         raw,
     }
 }

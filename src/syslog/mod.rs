@@ -5,8 +5,10 @@
 //! [`Message`] that borrows from them, whenever they are read.
 
 pub mod framing;
+mod index;
 mod parse;
 
+pub use index::{Fields, Index, index};
 pub use parse::{ParseContext, SdElement, SdParam, parse, sd_elements, unescape_sd_value};
 
 use jiff::Timestamp;
