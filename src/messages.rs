@@ -39,6 +39,22 @@ pub trait Messages {
     fn count(&self) -> u64 {
         self.next_seq() - self.first_seq()
     }
+
+    /// The first seq held whose message was received at or after `t_us`
+    /// ([`Messages::next_seq`] when none was), by binary search: seq order is
+    /// receive order. After the wall clock stepped back that order has a
+    /// break, and the search lands on one side of it.
+    fn first_received_at(&self, t_us: i64) -> u64 {
+        let (mut lo, mut hi) = (self.first_seq(), self.next_seq());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.get(mid) {
+                Some(e) if e.received_us < t_us => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo
+    }
 }
 
 impl Messages for Ring {
@@ -88,6 +104,43 @@ mod tests {
         for seq in 0..7 {
             assert_eq!(generic.read(seq), ring.read(seq), "seq {seq}");
             assert_eq!(generic.get(seq), ring.get(seq), "seq {seq}");
+        }
+    }
+
+    /// The search lands on the first message received at or after the
+    /// time, with ties and the ends of the ring.
+    #[test]
+    fn first_received_at_finds_the_start_of_a_time_range() {
+        let mut ring = Ring::new(Config {
+            max_messages: 100,
+            arena_bytes: 1 << 16,
+            max_message_bytes: 64,
+        })
+        .unwrap();
+        // Received at 0, 10, 10, 20, ... 140: seqs 0..=15.
+        for t in [
+            0, 10, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 130, 140,
+        ] {
+            ring.push(Incoming {
+                received_us: t,
+                transport: Transport::Udp,
+                cred: None,
+                truncated: false,
+                bytes: b"m",
+            });
+        }
+        let m: &dyn Messages = &ring;
+        assert_eq!(m.first_received_at(i64::MIN), 0);
+        assert_eq!(m.first_received_at(0), 0);
+        assert_eq!(m.first_received_at(1), 1);
+        assert_eq!(m.first_received_at(10), 1, "the first of a tie");
+        assert_eq!(m.first_received_at(11), 3);
+        assert_eq!(m.first_received_at(140), 15);
+        assert_eq!(m.first_received_at(141), 16, "none: the next seq");
+        // Against a scan, for every time in between.
+        for t in -5..150 {
+            let scan = (0..16).find(|&s| ring.get(s).unwrap().received_us >= t);
+            assert_eq!(m.first_received_at(t), scan.unwrap_or(16), "t {t}");
         }
     }
 }

@@ -76,7 +76,7 @@ impl Dump {
         st: &State,
         out: &mut Vec<u8>,
     ) -> Dump {
-        let end = m.next_seq();
+        let end = end_of(&query, m);
         let last = m
             .last_seq()
             .map_or_else(|| "-1".to_string(), |s| s.to_string());
@@ -167,13 +167,18 @@ impl Dump {
                 None => return false,
             }
         }
-        let stop = self.end.min(self.cursor.saturating_add(FILL_MESSAGES));
-        while self.cursor < stop && self.body.len() < WRITE_CHUNK {
+        let stop = self.end.min(self.cursor.saturating_add(SCAN_MESSAGES));
+        let mut rendered = 0;
+        while self.cursor < stop && rendered < FILL_MESSAGES && self.body.len() < WRITE_CHUNK {
             match m.read(self.cursor) {
                 Read::Entry(e) => {
-                    let msg = st.message(&e);
-                    if self.query.filter.matches(e.received_us, &msg) {
-                        format::render(self.query.format, &e, &msg, st.epoch_us(), &mut self.body);
+                    if self
+                        .query
+                        .filter
+                        .matches_fields(e.received_us, &st.fields(&e))
+                    {
+                        st.render(self.query.format, &e, &mut self.body);
+                        rendered += 1;
                     }
                     self.cursor += 1;
                 }
@@ -183,6 +188,20 @@ impl Dump {
             }
         }
         true
+    }
+}
+
+/// Messages a slice of a dump or a seek looks at, at most: testing one
+/// against its index takes some nanoseconds, rendering one a microsecond,
+/// so a slice renders [`FILL_MESSAGES`] at most of these.
+pub(super) const SCAN_MESSAGES: u64 = 4096;
+
+/// The seq a dump of `m` ends before: the newest at its start, or the
+/// first received at or after `until=`.
+pub(super) fn end_of(q: &Query, m: &dyn Messages) -> u64 {
+    match q.received().until_us {
+        Some(until) => m.first_received_at(until),
+        None => m.next_seq(),
     }
 }
 
@@ -210,14 +229,20 @@ impl Seek {
     /// The first seq at once when no scan is needed, else the scan to run
     /// with [`Seek::step`].
     pub(super) fn new(q: &Query, m: &dyn Messages, end: u64) -> Result<u64, Seek> {
-        let lower = m.first_seq().max(q.first_seq());
+        // The receive times of `from=` and `until=` bound it too.
+        let end = end.min(end_of(q, m));
+        let mut lower = m.first_seq().max(q.first_seq());
+        if let Some(from) = q.received().from_us {
+            lower = lower.max(m.first_received_at(from));
+        }
         let Some(limit) = q.limit else {
             return Ok(lower);
         };
         if limit == 0 {
             return Ok(end);
         }
-        if q.filter.matches_all() {
+        if q.filter.ignores_fields() {
+            // Every message between the bounds is selected.
             return Ok(end.saturating_sub(limit).max(lower));
         }
         Err(Seek {
@@ -228,17 +253,17 @@ impl Seek {
         })
     }
 
-    /// Scans back [`FILL_MESSAGES`] messages at most; the first seq once
+    /// Scans back [`SCAN_MESSAGES`] messages at most; the first seq once
     /// it is found.
     /// `m` holds the messages, `st` parses them.
     pub(super) fn step(&mut self, q: &Query, m: &dyn Messages, st: &State) -> Option<u64> {
         // Messages evicted meanwhile are not wanted either.
         self.lower = self.lower.max(m.first_seq());
-        let stop = self.seq.saturating_sub(FILL_MESSAGES).max(self.lower);
+        let stop = self.seq.saturating_sub(SCAN_MESSAGES).max(self.lower);
         while self.seq > stop {
             let s = self.seq - 1;
             if let Some(e) = m.get(s)
-                && q.filter.matches(e.received_us, &st.message(&e))
+                && q.filter.matches_fields(e.received_us, &st.fields(&e))
             {
                 self.found += 1;
                 if self.found == self.limit {
