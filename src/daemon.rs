@@ -418,10 +418,7 @@ impl State {
     /// The fields of a stored message filters test: from its index, or
     /// parsed when it has none. The same as [`State::message`]'s.
     pub fn fields<'a>(&self, e: &Entry<'a>) -> Fields<'a> {
-        match e.index {
-            Some(ix) => ix.fields(e.raw),
-            None => syslog::index(e.raw).0,
-        }
+        e.fields()
     }
 
     /// Appends `e` rendered in `fmt`, parsing it only when the format

@@ -54,6 +54,7 @@ pub mod manual;
 pub mod messages;
 pub mod query;
 pub mod ring;
+pub mod search;
 pub mod secure;
 pub mod snapshot;
 pub mod startup;

@@ -35,6 +35,43 @@ pub trait Messages {
         (self.next_seq() > self.first_seq()).then(|| self.next_seq() - 1)
     }
 
+    /// The memory the messages' records lie in, for [`crate::search`];
+    /// empty for a source that does not hand it out.
+    fn arena(&self) -> &[u8] {
+        &[]
+    }
+
+    /// The end of the run of records from `from` (which is held) that lie
+    /// in seq order, one after the other, in [`Messages::arena`]: every seq
+    /// in `from..end` is held, `end <= to`. `from` when there is no arena.
+    fn contiguous_until(&self, from: u64, to: u64) -> u64 {
+        let _ = to;
+        from
+    }
+
+    /// Where in [`Messages::arena`] the record of the held `seq` starts;
+    /// increasing with the seq within a run.
+    fn record_start(&self, seq: u64) -> usize {
+        let _ = seq;
+        0
+    }
+
+    /// The PRI of the held `seq` from its index; `None` without one. What a
+    /// filter on severity or facility looks at first.
+    fn pri(&self, seq: u64) -> Option<u8> {
+        self.get(seq)?.index.map(|ix| ix.pri())
+    }
+
+    /// The first seq in `from..to`, looking at `max` at most, that `no`
+    /// does not rule out on its PRI alone (a message without an index is
+    /// never ruled out); where it stopped looking when all were.
+    fn skip_pri(&self, from: u64, to: u64, max: u64, no: &dyn Fn(u8) -> bool) -> u64 {
+        let to = to.min(from.saturating_add(max));
+        (from..to)
+            .find(|&seq| !self.pri(seq).is_some_and(no))
+            .unwrap_or(to)
+    }
+
     /// How many messages are held.
     fn count(&self) -> u64 {
         self.next_seq() - self.first_seq()
@@ -72,6 +109,26 @@ impl Messages for Ring {
 
     fn read(&self, seq: u64) -> Read<'_> {
         Ring::read(self, seq)
+    }
+
+    fn arena(&self) -> &[u8] {
+        Ring::arena(self)
+    }
+
+    fn pri(&self, seq: u64) -> Option<u8> {
+        Ring::pri(self, seq)
+    }
+
+    fn skip_pri(&self, from: u64, to: u64, max: u64, no: &dyn Fn(u8) -> bool) -> u64 {
+        Ring::skip_pri(self, from, to, max, no)
+    }
+
+    fn contiguous_until(&self, from: u64, to: u64) -> u64 {
+        Ring::contiguous_until(self, from, to)
+    }
+
+    fn record_start(&self, seq: u64) -> usize {
+        Ring::record_start(self, seq)
     }
 }
 

@@ -95,8 +95,9 @@ pub struct Filter {
     host: Option<Names>,
     /// `app=`.
     app: Option<Names>,
-    /// `grep=`.
+    /// `grep=`, and the same needle for searches that go back.
     grep: Option<memmem::Finder<'static>>,
+    grep_rev: Option<memmem::FinderRev<'static>>,
     /// `not=`.
     not: Option<memmem::Finder<'static>>,
     /// `re=`.
@@ -180,6 +181,31 @@ impl Filter {
     /// The receive times selected (`from=`, `until=`).
     pub fn received(&self) -> TimeRange {
         self.received
+    }
+
+    /// True when `sev=` or `fac=` leaves out every message with this PRI,
+    /// whatever its other fields: readers test it on the index's PRI
+    /// alone before they look at the rest.
+    pub fn rejects_pri(&self, pri: u8) -> bool {
+        let (facility, severity) = (pri >> 3, pri & 7);
+        self.severities
+            .is_some_and(|mask| mask & (1 << severity) == 0)
+            || self
+                .facilities
+                .is_some_and(|mask| facility >= 32 || mask & (1u32 << facility) == 0)
+    }
+
+    /// True when the filter has `sev=` or `fac=`.
+    pub fn tests_pri(&self) -> bool {
+        self.severities.is_some() || self.facilities.is_some()
+    }
+
+    /// `grep=`'s needle, when it is not empty: a message is selected only if
+    /// its MSG holds it, so readers search for it first
+    /// ([`crate::search`]). Forward and back.
+    pub fn needle(&self) -> Option<(&memmem::Finder<'static>, &memmem::FinderRev<'static>)> {
+        let grep = self.grep.as_ref().filter(|g| !g.needle().is_empty())?;
+        Some((grep, self.grep_rev.as_ref()?))
     }
 
     /// What equality and hashing compare: every condition, searches by
@@ -426,6 +452,7 @@ impl Query {
             "grep" => {
                 // An empty needle matches every message, like `grep ''`.
                 self.filter.grep = Some(memmem::Finder::new(&value).into_owned());
+                self.filter.grep_rev = Some(memmem::FinderRev::new(&value).into_owned());
             }
             "not" => {
                 // And so `not=` matches none, like `grep -v ''`.

@@ -27,7 +27,8 @@
 //! where the hostname, app-name and MSG lie), so that readers filter
 //! without parsing again.
 //!
-//! Pushing allocates nothing: it writes into the arena and one table entry.
+//! Pushing allocates nothing: it writes into the arena and an entry of
+//! each seq table (the start slot, the PRI).
 //!
 //! No byte of a message outlives it in the arena: an evicted message's slots
 //! are zeroed as it goes (by either bound or by [`Ring::evict_older_than`]),
@@ -40,12 +41,14 @@ use std::io;
 
 use memmap2::{Advice, MmapMut, MmapOptions};
 
-use crate::syslog::Index;
+use crate::syslog::{self, Fields, Index};
 
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
 pub const SLOT: usize = 16;
 
 const HEADER: usize = 24;
+/// In [`Ring::pris`]: the message has no index (no PRI is above 191).
+const NO_PRI: u8 = u8::MAX;
 const INDEX_AT: usize = 14;
 const CRED_LEN: usize = 12;
 
@@ -111,6 +114,17 @@ pub struct Entry<'a> {
     /// What ingestion's parse found, if it was stored.
     pub index: Option<Index>,
     pub raw: &'a [u8],
+}
+
+impl<'a> Entry<'a> {
+    /// The fields filters test: from the index, or parsed when there is
+    /// none.
+    pub fn fields(&self) -> Fields<'a> {
+        match self.index {
+            Some(ix) => ix.fields(self.raw),
+            None => syslog::index(self.raw).0,
+        }
+    }
 }
 
 /// What a cursor finds at a seq.
@@ -186,7 +200,8 @@ impl std::fmt::Display for ConfigError {
 pub struct Footprint {
     /// The arena (whole slots; the end of `arena_bytes` past them is unused).
     pub arena_bytes: usize,
-    /// The seq table: one `u32` per message the ring may hold.
+    /// The seq tables: a `u32` start slot and a PRI byte per message the
+    /// ring may hold.
     pub table_bytes: usize,
 }
 
@@ -195,6 +210,10 @@ pub struct Ring {
     arena: MmapMut,
     /// Start slot of each stored message, indexed by `seq % starts.len()`.
     starts: Box<[u32]>,
+    /// The PRI in each stored message's index, or [`NO_PRI`], indexed the
+    /// same way: a filter on severity reads these bytes one after the other
+    /// instead of a header per message (a cache miss each).
+    pris: Box<[u8]>,
     nslots: u32,
     max_message_bytes: usize,
     /// Seq of the oldest stored message; `first_seq == next_seq` when empty.
@@ -232,6 +251,12 @@ impl Ring {
                 bytes: footprint.table_bytes,
             })?;
         starts.resize(config.max_messages, 0u32);
+        let mut pris = Vec::new();
+        pris.try_reserve_exact(config.max_messages)
+            .map_err(|_| ConfigError::Alloc {
+                bytes: footprint.table_bytes,
+            })?;
+        pris.resize(config.max_messages, NO_PRI);
         let arena = MmapOptions::new()
             .len(footprint.arena_bytes)
             .populate()
@@ -243,6 +268,7 @@ impl Ring {
         Ok(Ring {
             arena,
             starts: starts.into_boxed_slice(),
+            pris: pris.into_boxed_slice(),
             nslots,
             max_message_bytes: config.max_message_bytes,
             first_seq: 0,
@@ -273,7 +299,7 @@ impl Ring {
         }
         let table_bytes = config
             .max_messages
-            .checked_mul(std::mem::size_of::<u32>())
+            .checked_mul(std::mem::size_of::<u32>() + 1)
             .filter(|b| isize::try_from(*b).is_ok())
             .ok_or(ConfigError::TableTooLarge)?;
         Ok(Footprint {
@@ -305,6 +331,7 @@ impl Ring {
         self.next_seq += 1;
         let cap = self.starts.len() as u64;
         self.starts[(seq % cap) as usize] = start;
+        self.pris[(seq % cap) as usize] = index.map_or(NO_PRI, |ix| ix.pri());
         if self.wipe_pending() {
             self.written = self.written.max(start + k);
         }
@@ -528,6 +555,75 @@ impl Ring {
         }
     }
 
+    /// The arena, where messages lie as the module documentation says.
+    pub fn arena(&self) -> &[u8] {
+        &self.arena
+    }
+
+    /// The PRI in the index of the stored `seq`, from the PRI table: a
+    /// filter on severity passes over most messages with this one byte.
+    pub fn pri(&self, seq: u64) -> Option<u8> {
+        if seq < self.first_seq || seq >= self.next_seq {
+            return None;
+        }
+        let pri = self.pris[(seq % self.pris.len() as u64) as usize];
+        (pri != NO_PRI).then_some(pri)
+    }
+
+    /// [`crate::messages::Messages::skip_pri`]: the first seq in
+    /// `from..to` (looking at `max` at most) whose PRI `no` does not rule
+    /// out. Walks the seq table without a division per message.
+    pub fn skip_pri(&self, from: u64, to: u64, max: u64, no: &dyn Fn(u8) -> bool) -> u64 {
+        let from = from.max(self.first_seq);
+        let to = to.min(self.next_seq).min(from.saturating_add(max));
+        if from >= to {
+            return to;
+        }
+        let cap = self.starts.len();
+        let mut i = (from % cap as u64) as usize;
+        for seq in from..to {
+            let pri = self.pris[i];
+            if pri == NO_PRI || !no(pri) {
+                return seq;
+            }
+            i += 1;
+            if i == cap {
+                i = 0;
+            }
+        }
+        to
+    }
+
+    /// Where the record of the stored `seq` starts in [`Ring::arena`].
+    pub fn record_start(&self, seq: u64) -> usize {
+        self.start_of(seq) as usize * SLOT
+    }
+
+    /// The end of the run of messages from the stored `from` that lie one
+    /// after the other in the arena, at most `to`: `to`, or the first seq
+    /// placed at slot 0 after a wrap.
+    pub fn contiguous_until(&self, from: u64, to: u64) -> u64 {
+        let to = to.min(self.next_seq);
+        if from < self.first_seq || from >= to {
+            return from;
+        }
+        if !self.wrapped || self.start_of(from) < self.head {
+            // Below the wrap point (or no wrap): on to the newest.
+            return to;
+        }
+        // Above it: the seqs there come first, then those from slot 0.
+        let (mut lo, mut hi) = (from + 1, to);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.start_of(mid) >= self.head {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
     /// Seq of the oldest stored message (equal to [`Ring::next_seq`] when empty).
     pub fn first_seq(&self) -> u64 {
         self.first_seq
@@ -702,7 +798,7 @@ mod tests {
             Ring::footprint(&config(1_000_000_000_000, 64 << 20, 16 << 10)).unwrap(),
             Footprint {
                 arena_bytes: 64 << 20,
-                table_bytes: 4_000_000_000_000,
+                table_bytes: 5_000_000_000_000,
             }
         );
         // Whole slots only.

@@ -836,6 +836,26 @@ impl Messages for View<'_> {
     fn next_seq(&self) -> u64 {
         self.snapshot.end
     }
+
+    fn arena(&self) -> &[u8] {
+        self.arena
+    }
+
+    /// A snapshot's records lie oldest first in its region, one after
+    /// the other.
+    fn contiguous_until(&self, from: u64, to: u64) -> u64 {
+        let s = self.snapshot;
+        if from < s.first || from >= s.end {
+            return from;
+        }
+        to.min(s.end).max(from)
+    }
+
+    fn record_start(&self, seq: u64) -> usize {
+        let s = self.snapshot;
+        let slot = s.region.start + (seq.saturating_sub(s.base)) as usize * TABLE_ENTRY;
+        u32_at(self.arena, slot) as usize * ALIGN
+    }
 }
 
 /// What is known of one snapshot; `first_seq..next_seq` are the seqs it

@@ -149,6 +149,7 @@ fn check(ring: &Ring, model: &mut VecDeque<Stored>, max_messages: usize, fresh: 
     for m in model.iter() {
         let e = ring.get(m.seq).expect("stored");
         assert_eq!(e, expected(m), "seq {}", m.seq);
+        assert_eq!(ring.pri(m.seq), m.index.map(|ix| ix.pri()), "the PRI table");
         assert_eq!(ring.read(m.seq), Read::Entry(e));
     }
     let first = ring.first_seq();

@@ -15,6 +15,7 @@ use crate::http::{self, BodyLen, Method, Request};
 use crate::messages::Messages;
 use crate::query::Query;
 use crate::ring::Read;
+use crate::search::{self, Found};
 
 use super::{Out, WRITE_CHUNK};
 
@@ -53,6 +54,9 @@ pub(super) struct Dump {
     query: Query,
     /// Where the dump starts, while it is still being looked for.
     seek: Option<Seek>,
+    /// The matches the seek found, newest first, still to render: what a
+    /// dump with `l=` renders, without scanning forward again.
+    picked: Option<Vec<u64>>,
     /// The next seq to render.
     cursor: u64,
     /// The ring's next seq when the dump started: it ends there.
@@ -112,6 +116,7 @@ impl Dump {
             source,
             query,
             seek,
+            picked: None,
             cursor,
             end,
             chunked,
@@ -162,14 +167,61 @@ impl Dump {
             match seek.step(&self.query, m, st) {
                 Some(start) => {
                     self.cursor = start;
+                    self.picked = seek.take_matches();
                     self.seek = None;
                 }
                 None => return false,
             }
         }
-        let stop = self.end.min(self.cursor.saturating_add(SCAN_MESSAGES));
-        let mut rendered = 0;
-        while self.cursor < stop && rendered < FILL_MESSAGES && self.body.len() < WRITE_CHUNK {
+        if let Some(picked) = &mut self.picked {
+            let mut rendered = 0;
+            while rendered < FILL_MESSAGES && self.body.len() < WRITE_CHUNK {
+                let Some(seq) = picked.pop() else {
+                    self.cursor = self.end;
+                    break;
+                };
+                // One the ring overwrote since it was found is gone.
+                if let Some(e) = m.get(seq) {
+                    st.render(self.query.format, &e, &mut self.body);
+                    rendered += 1;
+                }
+            }
+            return true;
+        }
+        let (mut looked, mut rendered, mut searched) = (0, 0, 0);
+        let by_pri = self.query.filter.tests_pri();
+        while self.cursor < self.end
+            && looked < SCAN_MESSAGES * 16
+            && rendered < FILL_MESSAGES
+            && self.body.len() < WRITE_CHUNK
+        {
+            if by_pri {
+                // Past those whose PRI alone says no: a sixteenth of a look.
+                let filter = &self.query.filter;
+                let left = SCAN_MESSAGES * 16 - looked;
+                let next = m.skip_pri(self.cursor, self.end, left, &|p| filter.rejects_pri(p));
+                looked += next - self.cursor;
+                self.cursor = next;
+                if next >= self.end || looked >= SCAN_MESSAGES * 16 {
+                    continue;
+                }
+            }
+            if let Some((needle, _)) = self.query.filter.needle() {
+                // Straight to the next message that holds `grep=`'s text.
+                if searched >= SCAN_BYTES {
+                    break;
+                }
+                let from = self.cursor;
+                match search::next(m, from, self.end, needle, SCAN_BYTES) {
+                    Found::At(seq) => self.cursor = seq,
+                    Found::Through(seq) => {
+                        self.cursor = seq;
+                        searched += SCAN_BYTES;
+                        continue;
+                    }
+                }
+            }
+            looked += 16;
             match m.read(self.cursor) {
                 Read::Entry(e) => {
                     if self
@@ -193,8 +245,13 @@ impl Dump {
 
 /// Messages a slice of a dump or a seek looks at, at most: testing one
 /// against its index takes some nanoseconds, rendering one a microsecond,
-/// so a slice renders [`FILL_MESSAGES`] at most of these.
+/// so a slice renders [`FILL_MESSAGES`] at most of these. Passing over one
+/// on its PRI alone counts a sixteenth.
 pub(super) const SCAN_MESSAGES: u64 = 4096;
+
+/// Bytes of the arena a slice searches for `grep=`'s text, at most (a
+/// `memmem` search takes some hundred microseconds for this).
+pub(super) const SCAN_BYTES: usize = 4 << 20;
 
 /// The seq a dump of `m` ends before: the newest at its start, or the
 /// first received at or after `until=`.
@@ -223,7 +280,14 @@ pub(super) struct Seek {
     seq: u64,
     found: u64,
     limit: u64,
+    /// The seqs found, newest first, while there are at most
+    /// [`MAX_PICKED`] to find.
+    matches: Vec<u64>,
 }
+
+/// A seek for at most this many matches keeps their seqs (8 bytes each),
+/// so that they are rendered without a second scan.
+const MAX_PICKED: u64 = 4096;
 
 impl Seek {
     /// The first seq at once when no scan is needed, else the scan to run
@@ -250,6 +314,7 @@ impl Seek {
             seq: end,
             found: 0,
             limit,
+            matches: Vec::new(),
         })
     }
 
@@ -259,13 +324,37 @@ impl Seek {
     pub(super) fn step(&mut self, q: &Query, m: &dyn Messages, st: &State) -> Option<u64> {
         // Messages evicted meanwhile are not wanted either.
         self.lower = self.lower.max(m.first_seq());
-        let stop = self.seq.saturating_sub(SCAN_MESSAGES).max(self.lower);
-        while self.seq > stop {
+        let (mut looked, mut searched) = (0, 0);
+        let by_pri = q.filter.tests_pri();
+        while self.seq > self.lower && looked < SCAN_MESSAGES * 16 {
+            if by_pri && m.pri(self.seq - 1).is_some_and(|p| q.filter.rejects_pri(p)) {
+                self.seq -= 1;
+                looked += 1;
+                continue;
+            }
+            if let Some((_, needle)) = q.filter.needle() {
+                // Straight back to the last message that holds the text.
+                if searched >= SCAN_BYTES {
+                    return None;
+                }
+                match search::prev(m, self.lower, self.seq, needle, SCAN_BYTES) {
+                    Found::At(seq) => self.seq = seq + 1,
+                    Found::Through(seq) => {
+                        self.seq = seq;
+                        searched += SCAN_BYTES;
+                        continue;
+                    }
+                }
+            }
+            looked += 16;
             let s = self.seq - 1;
             if let Some(e) = m.get(s)
                 && q.filter.matches_fields(e.received_us, &st.fields(&e))
             {
                 self.found += 1;
+                if self.limit <= MAX_PICKED {
+                    self.matches.push(s);
+                }
                 if self.found == self.limit {
                     return Some(s);
                 }
@@ -273,5 +362,11 @@ impl Seek {
             self.seq = s;
         }
         (self.seq <= self.lower).then_some(self.lower)
+    }
+
+    /// Once [`Seek::step`] found the start: every match from there to the
+    /// end, newest first, when they were few enough to keep.
+    pub(super) fn take_matches(&mut self) -> Option<Vec<u64>> {
+        (self.limit <= MAX_PICKED).then(|| std::mem::take(&mut self.matches))
     }
 }

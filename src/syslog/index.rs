@@ -131,6 +131,11 @@ impl Index {
         }
     }
 
+    /// The PRI, facility × 8 + severity.
+    pub fn pri(&self) -> u8 {
+        self.pri
+    }
+
     pub fn severity(&self) -> u8 {
         self.pri & 7
     }

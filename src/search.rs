@@ -1,0 +1,385 @@
+//! `grep=` over stored messages at memory speed: the needle is searched in
+//! the arena's bytes, a run of messages at a time, with `memchr::memmem`,
+//! and each hit is mapped back to the message that holds it, instead of a
+//! search in each message's MSG one by one.
+//!
+//! A hit counts when it lies wholly in a message's MSG (from its index): a
+//! hit in a header, a hostname or across two messages is passed over, and
+//! the search goes on from the next byte, so no match inside an MSG is
+//! missed. A source that cannot hand out its records as one piece of
+//! memory ([`Messages::contiguous_until`] says none) is searched message by
+//! message, with the same results.
+
+use memchr::memmem::{Finder, FinderRev};
+
+use crate::messages::Messages;
+
+/// What a search of `from..to` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// The MSG of this message holds the needle; the search found no
+    /// message between it and where it began.
+    At(u64),
+    /// No message on the searched side of this seq holds it: forward, none
+    /// in `from..seq`; backward, none in `seq..to`. More may be left to
+    /// search (the byte budget ran out) unless it is the far end.
+    Through(u64),
+}
+
+/// The first message in `from..to` whose MSG holds `finder`'s needle,
+/// searching about `max_bytes` of the arena (at least one message).
+pub fn next(m: &dyn Messages, from: u64, to: u64, finder: &Finder<'_>, max_bytes: usize) -> Found {
+    let from = from.max(m.first_seq());
+    let to = to.min(m.next_seq());
+    if from >= to {
+        return Found::Through(to);
+    }
+    if finder.needle().is_empty() {
+        // Every MSG holds the empty text.
+        return Found::At(from);
+    }
+    let arena = m.arena();
+    let end = m.contiguous_until(from, to);
+    if end <= from {
+        return next_one_by_one(m, from, to, finder, max_bytes);
+    }
+    // The run's bytes, cut to the budget at a message's start.
+    let lo = m.record_start(from);
+    let limit = lo.saturating_add(max_bytes.max(1));
+    let end = first_starting_after(m, from + 1, end, limit);
+    let hi = end_of_record(m, end - 1).unwrap_or(lo);
+    let needle = finder.needle().len();
+    let mut at = lo;
+    while let Some(i) = finder.find(&arena[at..hi]) {
+        let hit = at + i;
+        let seq = last_starting_at_or_before(m, from, end, hit);
+        if let Some(msg) = msg_span(m, seq)
+            && msg.0 <= hit
+            && hit + needle <= msg.1
+        {
+            return Found::At(seq);
+        }
+        at = hit + 1;
+    }
+    Found::Through(end)
+}
+
+/// The last message in `from..to` whose MSG holds `finder`'s needle,
+/// searching about `max_bytes` of the arena back from `to`.
+pub fn prev(
+    m: &dyn Messages,
+    from: u64,
+    to: u64,
+    finder: &FinderRev<'_>,
+    max_bytes: usize,
+) -> Found {
+    let from = from.max(m.first_seq());
+    let to = to.min(m.next_seq());
+    if from >= to {
+        return Found::Through(from);
+    }
+    if finder.needle().is_empty() {
+        return Found::At(to - 1);
+    }
+    let arena = m.arena();
+    // The run that holds `to - 1`, from where it starts (or `from`).
+    let start = run_start(m, from, to - 1);
+    if start >= to {
+        return prev_one_by_one(m, from, to, finder, max_bytes);
+    }
+    let hi = end_of_record(m, to - 1).unwrap_or(0);
+    let floor = hi.saturating_sub(max_bytes.max(1));
+    let start = last_starting_at_or_before(m, start, to, floor).max(start);
+    let lo = m.record_start(start);
+    let needle = finder.needle().len();
+    let mut top = hi;
+    while let Some(hit) = finder.rfind(&arena[lo..top]).map(|i| lo + i) {
+        let seq = last_starting_at_or_before(m, start, to, hit);
+        if let Some(msg) = msg_span(m, seq)
+            && msg.0 <= hit
+            && hit + needle <= msg.1
+        {
+            return Found::At(seq);
+        }
+        // Every hit after this one was looked at: go on below it.
+        top = hit + needle - 1;
+    }
+    Found::Through(start)
+}
+
+/// Where MSG of `seq` lies in the arena, as a range of indexes.
+fn msg_span(m: &dyn Messages, seq: u64) -> Option<(usize, usize)> {
+    let base = m.arena().as_ptr() as usize;
+    let e = m.get(seq)?;
+    let msg = e.fields().message;
+    let start = (msg.as_ptr() as usize).checked_sub(base)?;
+    Some((start, start + msg.len()))
+}
+
+/// The index in the arena just past the bytes of `seq`.
+fn end_of_record(m: &dyn Messages, seq: u64) -> Option<usize> {
+    let base = m.arena().as_ptr() as usize;
+    let raw = m.get(seq)?.raw;
+    (raw.as_ptr() as usize + raw.len()).checked_sub(base)
+}
+
+/// The first seq in `lo..hi` whose record starts after `limit` (`hi` when
+/// none does); the records of `lo - 1..hi` lie in order.
+fn first_starting_after(m: &dyn Messages, mut lo: u64, mut hi: u64, limit: usize) -> u64 {
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if m.record_start(mid) <= limit {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// The last seq in `lo..hi` whose record starts at or before `at` (`lo`
+/// when none does); the records of `lo..hi` lie in order. Gallops from
+/// `lo` first: hits are often in the next few messages.
+fn last_starting_at_or_before(m: &dyn Messages, lo: u64, hi: u64, at: usize) -> u64 {
+    let mut step = 1;
+    let mut below = lo;
+    let mut above = hi;
+    while below + step < hi {
+        if m.record_start(below + step) <= at {
+            below += step;
+            step *= 2;
+        } else {
+            above = below + step;
+            break;
+        }
+    }
+    // The answer is in below..above.
+    let (mut l, mut h) = (below + 1, above);
+    while l < h {
+        let mid = l + (h - l) / 2;
+        if m.record_start(mid) <= at {
+            l = mid + 1;
+        } else {
+            h = mid;
+        }
+    }
+    l - 1
+}
+
+/// The first seq of the run of contiguous records that holds `last`,
+/// within `from..=last` (`last + 1` when the source has no runs).
+fn run_start(m: &dyn Messages, from: u64, last: u64) -> u64 {
+    if m.contiguous_until(from, last + 1) > last {
+        return from;
+    }
+    // The records from `from` break before `last`: find the run's start,
+    // the first seq from which `last` is reached in one piece.
+    let (mut lo, mut hi) = (from + 1, last + 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if m.contiguous_until(mid, last + 1) > last {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    if lo <= last && m.contiguous_until(lo, last + 1) > last {
+        lo
+    } else {
+        last + 1
+    }
+}
+
+fn next_one_by_one(
+    m: &dyn Messages,
+    from: u64,
+    to: u64,
+    finder: &Finder<'_>,
+    max_bytes: usize,
+) -> Found {
+    let mut seen = 0;
+    for seq in from..to {
+        if let Some(e) = m.get(seq) {
+            if finder.find(e.fields().message).is_some() {
+                return Found::At(seq);
+            }
+            seen += e.raw.len();
+        }
+        if seen >= max_bytes {
+            return Found::Through(seq + 1);
+        }
+    }
+    Found::Through(to)
+}
+
+fn prev_one_by_one(
+    m: &dyn Messages,
+    from: u64,
+    to: u64,
+    finder: &FinderRev<'_>,
+    max_bytes: usize,
+) -> Found {
+    let mut seen = 0;
+    for seq in (from..to).rev() {
+        if let Some(e) = m.get(seq) {
+            if finder.rfind(e.fields().message).is_some() {
+                return Found::At(seq);
+            }
+            seen += e.raw.len();
+        }
+        if seen >= max_bytes {
+            return Found::Through(seq);
+        }
+    }
+    Found::Through(from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::{Config, Incoming, Ring, Transport};
+    use crate::snapshot::{self, Snapshots, Why};
+    use proptest::prelude::*;
+
+    /// Every message found, oldest first, by repeated forward searches of
+    /// `max_bytes`.
+    fn all_next(m: &dyn Messages, needle: &[u8], max_bytes: usize) -> Vec<u64> {
+        let finder = Finder::new(needle);
+        let (mut at, to) = (m.first_seq(), m.next_seq());
+        let mut found = Vec::new();
+        while at < to {
+            match next(m, at, to, &finder, max_bytes) {
+                Found::At(seq) => {
+                    assert!(seq >= at, "went back");
+                    found.push(seq);
+                    at = seq + 1;
+                }
+                Found::Through(seq) => {
+                    assert!(seq > at, "no progress");
+                    at = seq;
+                }
+            }
+        }
+        found
+    }
+
+    /// The same searching back, newest first.
+    fn all_prev(m: &dyn Messages, needle: &[u8], max_bytes: usize) -> Vec<u64> {
+        let finder = FinderRev::new(needle);
+        let (from, mut to) = (m.first_seq(), m.next_seq());
+        let mut found = Vec::new();
+        while to > from {
+            match prev(m, from, to, &finder, max_bytes) {
+                Found::At(seq) => {
+                    assert!(seq < to, "went forward");
+                    found.push(seq);
+                    to = seq;
+                }
+                Found::Through(seq) => {
+                    assert!(seq < to, "no progress");
+                    to = seq;
+                }
+            }
+        }
+        found
+    }
+
+    /// What a search of each message's MSG finds.
+    fn model(m: &dyn Messages, needle: &[u8]) -> Vec<u64> {
+        let finder = Finder::new(needle);
+        (m.first_seq()..m.next_seq())
+            .filter(|&s| finder.find(m.get(s).unwrap().fields().message).is_some())
+            .collect()
+    }
+
+    /// Messages of three formats; the needle lands in headers, hostnames,
+    /// MSG and across messages.
+    fn message(i: usize, kind: u8, text: &str) -> Vec<u8> {
+        match kind % 4 {
+            0 => format!("<13>1 - {text} app - - - m{i} {text}"),
+            1 => format!("<13>Oct 11 22:14:15 host {text}: m{i}"),
+            2 => format!("{text}{text}"),
+            _ => format!("<14>1 - host app - - - {text}"),
+        }
+        .into_bytes()
+    }
+
+    fn ring(messages: &[(u8, String, bool)], max: usize, arena: usize) -> Ring {
+        let mut r = Ring::new(Config {
+            max_messages: max,
+            arena_bytes: arena,
+            max_message_bytes: 200,
+        })
+        .unwrap();
+        for (i, (kind, text, indexed)) in messages.iter().enumerate() {
+            let raw = message(i, *kind, text);
+            let kept = &raw[..raw.len().min(200)];
+            let index = if *indexed {
+                crate::syslog::index(kept).1
+            } else {
+                None
+            };
+            let msg = Incoming {
+                received_us: i as i64,
+                transport: Transport::Unix,
+                cred: None,
+                truncated: false,
+                bytes: &raw,
+            };
+            r.push_indexed(msg, index);
+        }
+        r
+    }
+
+    #[test]
+    fn hits_outside_msg_are_passed_over() {
+        let msgs = vec![
+            (0, "NEEDLE".to_string(), true), // hostname and MSG
+            (1, "NEEDLE".to_string(), true), // app-name only
+            (3, "xNEEDLEx".to_string(), true),
+            (1, "NEED".to_string(), true), // "NEED" then next's "LE..."
+            (2, "LE".to_string(), false),
+            (3, "plain".to_string(), true),
+        ];
+        let r = ring(&msgs, 100, 1 << 16);
+        assert_eq!(model(&r, b"NEEDLE"), [0, 2]);
+        for budget in [1, 30, 1 << 20] {
+            assert_eq!(all_next(&r, b"NEEDLE", budget), [0, 2], "{budget}");
+            assert_eq!(all_prev(&r, b"NEEDLE", budget), [2, 0], "{budget}");
+        }
+        assert_eq!(all_next(&r, b"", 1 << 20), [0, 1, 2, 3, 4, 5]);
+    }
+
+    proptest! {
+        /// Over a ring that wrapped and evicted, and a snapshot of it,
+        /// forward and back, whatever the budget: exactly the messages
+        /// whose MSG holds the needle.
+        #[test]
+        fn finds_what_a_search_of_each_msg_finds(
+            messages in proptest::collection::vec(
+                (any::<u8>(), "[ab]{0,4}(NE)?[ab]{0,3}", any::<bool>()), 1..120),
+            needle in prop_oneof![Just("NE".to_string()), "[ab]{1,3}", Just("NEa".to_string())],
+            max in 4usize..60,
+            arena in 1024usize..4096,
+            budget in prop_oneof![Just(1usize), 16usize..300, Just(1 << 20)],
+        ) {
+            let r = ring(&messages, max, arena);
+            let want = model(&r, needle.as_bytes());
+            prop_assert_eq!(all_next(&r, needle.as_bytes(), budget), want.clone());
+            let mut back = want.clone();
+            back.reverse();
+            prop_assert_eq!(all_prev(&r, needle.as_bytes(), budget), back.clone());
+
+            let mut snaps = Snapshots::new(snapshot::Config {
+                arena_bytes: 1 << 16,
+                max_snapshots: 1,
+            }).unwrap();
+            let id = snaps.begin(&r, snapshot::Meta { why: Why::Api, note: None, taken_at_us: 0 }).unwrap();
+            while snaps.step(&r, 1 << 20) != snapshot::Step::Idle {}
+            let v = snaps.view(id).unwrap();
+            prop_assert_eq!(model(&v, needle.as_bytes()), want.clone());
+            prop_assert_eq!(all_next(&v, needle.as_bytes(), budget), want);
+            prop_assert_eq!(all_prev(&v, needle.as_bytes(), budget), back);
+        }
+    }
+}
