@@ -62,5 +62,6 @@ pub mod snapshot;
 pub mod startup;
 pub mod status;
 pub mod syslog;
+pub mod systemd;
 pub mod trigger;
 pub mod ws;

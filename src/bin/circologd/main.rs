@@ -12,6 +12,8 @@ mod sys;
 static ALLOC: sys::Zeroing = sys::Zeroing;
 
 use std::io::Write as _;
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +26,7 @@ use circolog::ring::{Ring, Transport};
 use circolog::snapshot::Snapshots;
 use circolog::startup;
 use circolog::syslog::ParseContext;
+use circolog::systemd::{self, Role};
 use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
@@ -171,63 +174,31 @@ fn run(args: Args) -> Result<(), String> {
             listening.push(format!("control {}", path.display()));
         }
         // Sockets from systemd, by name, then what is left by kind.
-        for s in inherited.take_named("query")? {
-            match s {
-                listen::Socket::Unix(l) => query_unix.push(l),
-                listen::Socket::Tcp(l) => query_tcp.push(l),
-                other => {
-                    return Err(format!(
-                        "the inherited socket named query is a {} socket: the query API needs \
-                         a stream socket (ListenStream=)",
-                        other.describe()
-                    ));
-                }
+        let mut inherited_sockets = Vec::new();
+        for name in ["query", "ctl", "syslog"] {
+            for (fd, role) in inherited.take_named(name)? {
+                inherited_sockets.push((fd, role, Some(name)));
             }
-            listening.push("query socket from systemd".into());
         }
-        for s in inherited.take_named("ctl")? {
-            match s {
-                listen::Socket::Unix(l) => ctl_unix.push(l),
-                other => {
-                    return Err(format!(
-                        "the inherited socket named ctl is a {} socket: the control API needs \
-                         a unix stream socket",
-                        other.describe()
-                    ));
-                }
+        for (fd, role) in inherited.take_rest()? {
+            inherited_sockets.push((fd, role, None));
+        }
+        for (fd, role, name) in inherited_sockets {
+            listening.push(systemd::listening(name, role));
+            match role {
+                Role::Query { tcp: false } => query_unix.push(UnixListener::from(fd)),
+                Role::Query { tcp: true } => query_tcp.push(TcpListener::from(fd)),
+                Role::Control => ctl_unix.push(UnixListener::from(fd)),
+                Role::Senders => tcp_ingest.push(TcpListener::from(fd)),
+                Role::Datagrams {
+                    transport,
+                    credentials,
+                } => sources.push(dgram::Source {
+                    fd,
+                    transport,
+                    credentials,
+                }),
             }
-            listening.push("control socket from systemd".into());
-        }
-        let mut add_input = |s: listen::Socket, from: &str| -> Result<(), String> {
-            let (fd, transport, credentials) = match s {
-                listen::Socket::UnixDgram(fd) => (fd, Transport::Unix, true),
-                listen::Socket::Udp(fd) => (fd, Transport::Udp, false),
-                listen::Socket::Tcp(l) => {
-                    tcp_ingest.push(l);
-                    listening.push(format!("syslog TCP socket {from}"));
-                    return Ok(());
-                }
-                listen::Socket::Unix(_) => {
-                    return Err(format!(
-                        "the inherited socket {from} is a unix stream socket: syslog input is \
-                         read from datagram sockets (ListenDatagram=) or TCP"
-                    ));
-                }
-            };
-            listening.push(format!("syslog {} socket {from}", transport.name()));
-            sources.push(dgram::Source {
-                fd,
-                transport,
-                credentials,
-            });
-            Ok(())
-        };
-        for s in inherited.take_named("syslog")? {
-            add_input(s, "named syslog from systemd")?;
-        }
-        // What no name claimed, by kind: datagram sockets are syslog inputs.
-        for s in inherited.take_rest()? {
-            add_input(s, "from systemd")?;
         }
         Ok(())
     })();
