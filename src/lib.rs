@@ -41,6 +41,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod client;
 pub mod config;
 pub mod conn;
@@ -48,6 +49,7 @@ pub mod control;
 pub mod daemon;
 pub mod daemon_args;
 pub mod diag;
+pub mod driver;
 pub mod export;
 pub mod fanout;
 pub mod format;
