@@ -244,6 +244,17 @@ pub fn raised_nofile(soft: Option<u64>, hard: Option<u64>, nr_open: Option<u64>)
     }
 }
 
+/// Why a socket could not be bound to `what` (a path, `UDP ADDR`, `TCP ADDR`).
+pub fn bind_error(what: &str, e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::AddrInUse => format!("{what} is already in use"),
+        ErrorKind::PermissionDenied => format!("no permission to listen on {what}: {e}"),
+        ErrorKind::AddrNotAvailable => format!("{what} is not an address of this host"),
+        _ => format!("cannot listen on {what}: {e}"),
+    }
+}
+
 /// Why `-lock-memory` failed on one of the arenas (`what`, of `bytes`).
 pub fn lock_error(what: &str, bytes: usize, e: &std::io::Error) -> String {
     format!(
@@ -607,6 +618,29 @@ mod tests {
                 "cannot lock the receive buffers in RAM: {e} (raise RLIMIT_MEMLOCK, or run \
                  without -lock-memory)"
             )
+        );
+    }
+
+    #[test]
+    fn a_socket_that_cannot_be_bound_says_why_in_a_users_words() {
+        let err = |errno| std::io::Error::from_raw_os_error(errno);
+        assert_eq!(
+            bind_error("TCP 127.0.0.1:514", &err(libc::EADDRINUSE)),
+            "TCP 127.0.0.1:514 is already in use"
+        );
+        assert_eq!(
+            bind_error("UDP 192.0.2.1:514", &err(libc::EADDRNOTAVAIL)),
+            "UDP 192.0.2.1:514 is not an address of this host"
+        );
+        let denied = err(libc::EACCES);
+        assert_eq!(
+            bind_error("TCP 0.0.0.0:514", &denied),
+            format!("no permission to listen on TCP 0.0.0.0:514: {denied}")
+        );
+        let missing = err(libc::ENOENT);
+        assert_eq!(
+            bind_error("/nonexistent/q", &missing),
+            "cannot listen on /nonexistent/q: No such file or directory (os error 2)"
         );
     }
 }

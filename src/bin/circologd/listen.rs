@@ -10,6 +10,7 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
+use circolog::startup::bind_error;
 use circolog::systemd::{self, Kind, Role};
 use rustix::net::{AddressFamily, SocketType};
 
@@ -153,15 +154,6 @@ pub fn resolve(spec: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("bad address {spec:?}: {e} (expected HOST:PORT)"))?
         .next()
         .ok_or_else(|| format!("address {spec:?} resolves to nothing"))
-}
-
-fn bind_error(what: &str, e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::AddrInUse => format!("{what} is already in use"),
-        io::ErrorKind::PermissionDenied => format!("no permission to listen on {what}: {e}"),
-        io::ErrorKind::AddrNotAvailable => format!("{what} is not an address of this host"),
-        _ => format!("cannot listen on {what}: {e}"),
-    }
 }
 
 /// Makes `path` free for a new socket: a stale socket file left by a dead
