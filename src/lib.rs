@@ -31,6 +31,8 @@
 //!   reader (dumps, followers) takes it from there;
 //! - a new output format or notice: [`mod@format`];
 //! - a new counter: [`daemon`] (`Counters`) and [`status`].
+//! - a new flag of circologd: [`daemon_args`] (`Args`, and the configs
+//!   made of it), with its start-up checks in [`startup`].
 //!
 //! Messages are stored as received (trimmed, truncated if too long) with a
 //! small header; they are parsed when read. Parsing is a pure function of the
@@ -39,12 +41,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod client;
 pub mod config;
 pub mod conn;
 pub mod control;
 pub mod daemon;
+pub mod daemon_args;
 pub mod diag;
+pub mod driver;
 pub mod export;
 pub mod fanout;
 pub mod format;
@@ -60,5 +65,6 @@ pub mod snapshot;
 pub mod startup;
 pub mod status;
 pub mod syslog;
+pub mod systemd;
 pub mod trigger;
 pub mod ws;

@@ -2,7 +2,8 @@
 //! limits that would make it unusable, tables larger than memory, clients
 //! that cannot fit in the descriptor limit. Each is plain arithmetic on
 //! numbers the caller read (the flags, `/proc`, `getrlimit`), and each
-//! failure is one line naming the flags as the user writes them.
+//! failure is one line naming the flags as the user writes them. So are
+//! the lines for what the host refuses (io_uring, `mlock`, a group).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -243,6 +244,86 @@ pub fn raised_nofile(soft: Option<u64>, hard: Option<u64>, nr_open: Option<u64>)
     }
 }
 
+/// Why a socket could not be bound to `what` (a path, `UDP ADDR`, `TCP ADDR`).
+pub fn bind_error(what: &str, e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::AddrInUse => format!("{what} is already in use"),
+        ErrorKind::PermissionDenied => format!("no permission to listen on {what}: {e}"),
+        ErrorKind::AddrNotAvailable => format!("{what} is not an address of this host"),
+        _ => format!("cannot listen on {what}: {e}"),
+    }
+}
+
+/// Why `-lock-memory` failed on one of the arenas (`what`, of `bytes`).
+pub fn lock_error(what: &str, bytes: usize, e: &std::io::Error) -> String {
+    format!(
+        "cannot lock the {} {what} in RAM: {e} (raise RLIMIT_MEMLOCK, e.g. \
+         LimitMEMLOCK=infinity in the unit, or run without -lock-memory)",
+        format_size(bytes as u64)
+    )
+}
+
+/// Why `-lock-memory` failed on the receive buffers.
+pub fn lock_receive_error(e: &std::io::Error) -> String {
+    format!(
+        "cannot lock the receive buffers in RAM: {e} (raise RLIMIT_MEMLOCK, or run without \
+         -lock-memory)"
+    )
+}
+
+/// Why this process cannot use io_uring, from the error of setting one up
+/// and `kernel.io_uring_disabled` (`/proc/sys/kernel/io_uring_disabled`,
+/// 0 when it cannot be read).
+pub fn io_uring_unavailable(err: &std::io::Error, disabled: u32) -> String {
+    let why = match err.raw_os_error() {
+        Some(libc::ENOSYS) => {
+            "the kernel has no io_uring (it needs Linux 6.0 or later, built with CONFIG_IO_URING)"
+                .to_string()
+        }
+        Some(libc::EPERM) | Some(libc::EACCES) if disabled == 2 => {
+            "io_uring is disabled on this host (sysctl kernel.io_uring_disabled=2)".to_string()
+        }
+        Some(libc::EPERM) | Some(libc::EACCES) if disabled == 1 => {
+            "io_uring is restricted on this host (sysctl kernel.io_uring_disabled=1): run as \
+             root or as a member of kernel.io_uring_group"
+                .to_string()
+        }
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            "io_uring is blocked for this process, probably by a seccomp profile (a container's \
+             default profile blocks it)"
+                .to_string()
+        }
+        Some(libc::ENOMEM) => {
+            "the kernel could not allocate an io_uring (RLIMIT_MEMLOCK too low?)".to_string()
+        }
+        _ => err.to_string(),
+    };
+    format!("io_uring is not available: {why}")
+}
+
+/// The id of `-socket-group`, from its number or its name; `etc_group`
+/// reads `/etc/group`, only when a name must be looked up.
+pub fn group_id(
+    name: &str,
+    etc_group: impl FnOnce() -> std::io::Result<String>,
+) -> Result<u32, String> {
+    if let Ok(gid) = name.parse::<u32>() {
+        return Ok(gid);
+    }
+    let groups =
+        etc_group().map_err(|e| format!("cannot read /etc/group to find group {name:?}: {e}"))?;
+    groups
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(':');
+            (f.next() == Some(name))
+                .then(|| f.nth(1).and_then(|g| g.parse().ok()))
+                .flatten()
+        })
+        .ok_or_else(|| format!("unknown group {name:?} for -socket-group"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,5 +549,98 @@ mod tests {
         );
         assert_eq!(raised_nofile(Some(1024), None, None), None);
         assert_eq!(raised_nofile(None, None, Some(1 << 20)), None);
+    }
+
+    #[test]
+    fn io_uring_refusals_say_why_in_the_hosts_terms() {
+        let err = |errno| std::io::Error::from_raw_os_error(errno);
+        assert_eq!(
+            io_uring_unavailable(&err(libc::ENOSYS), 0),
+            "io_uring is not available: the kernel has no io_uring (it needs Linux 6.0 or \
+             later, built with CONFIG_IO_URING)"
+        );
+        assert_eq!(
+            io_uring_unavailable(&err(libc::EPERM), 2),
+            "io_uring is not available: io_uring is disabled on this host (sysctl \
+             kernel.io_uring_disabled=2)"
+        );
+        assert_eq!(
+            io_uring_unavailable(&err(libc::EACCES), 1),
+            "io_uring is not available: io_uring is restricted on this host (sysctl \
+             kernel.io_uring_disabled=1): run as root or as a member of kernel.io_uring_group"
+        );
+        assert!(
+            io_uring_unavailable(&err(libc::EPERM), 0).ends_with(
+                "probably by a seccomp profile (a container's default profile blocks it)"
+            )
+        );
+        assert!(io_uring_unavailable(&err(libc::ENOMEM), 0).ends_with("(RLIMIT_MEMLOCK too low?)"));
+        let other = err(libc::EINVAL);
+        assert_eq!(
+            io_uring_unavailable(&other, 0),
+            format!("io_uring is not available: {other}")
+        );
+    }
+
+    #[test]
+    fn socket_groups_by_number_or_by_name() {
+        let etc_group = || Ok("root:x:0:\nadm:x:4:syslog\ncircolog:x:998:alice,bob\n".to_string());
+        assert_eq!(group_id("998", etc_group), Ok(998));
+        assert_eq!(group_id("circolog", etc_group), Ok(998));
+        assert_eq!(group_id("adm", etc_group), Ok(4));
+        assert_eq!(
+            group_id("wheel", etc_group),
+            Err("unknown group \"wheel\" for -socket-group".to_string())
+        );
+        // A number needs no /etc/group.
+        let unreadable = || Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert_eq!(group_id("4", unreadable), Ok(4));
+        let e = group_id("adm", unreadable).unwrap_err();
+        assert!(
+            e.starts_with("cannot read /etc/group to find group \"adm\": "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_lock_that_fails_names_the_table_and_the_fix() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOMEM);
+        assert_eq!(
+            lock_error("arena", 64 << 20, &e),
+            format!(
+                "cannot lock the 64M arena in RAM: {e} (raise RLIMIT_MEMLOCK, e.g. \
+                 LimitMEMLOCK=infinity in the unit, or run without -lock-memory)"
+            )
+        );
+        assert_eq!(
+            lock_receive_error(&e),
+            format!(
+                "cannot lock the receive buffers in RAM: {e} (raise RLIMIT_MEMLOCK, or run \
+                 without -lock-memory)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_socket_that_cannot_be_bound_says_why_in_a_users_words() {
+        let err = |errno| std::io::Error::from_raw_os_error(errno);
+        assert_eq!(
+            bind_error("TCP 127.0.0.1:514", &err(libc::EADDRINUSE)),
+            "TCP 127.0.0.1:514 is already in use"
+        );
+        assert_eq!(
+            bind_error("UDP 192.0.2.1:514", &err(libc::EADDRNOTAVAIL)),
+            "UDP 192.0.2.1:514 is not an address of this host"
+        );
+        let denied = err(libc::EACCES);
+        assert_eq!(
+            bind_error("TCP 0.0.0.0:514", &denied),
+            format!("no permission to listen on TCP 0.0.0.0:514: {denied}")
+        );
+        let missing = err(libc::ENOENT);
+        assert_eq!(
+            bind_error("/nonexistent/q", &missing),
+            "cannot listen on /nonexistent/q: No such file or directory (os error 2)"
+        );
     }
 }

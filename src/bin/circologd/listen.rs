@@ -1,6 +1,7 @@
 //! Opening the sockets: unix paths (a stale socket file is replaced, a live
 //! one refused), TCP and UDP addresses, and sockets handed over by systemd
-//! (`LISTEN_FDS`). Every failure is one line for the user.
+//! (`LISTEN_FDS`; what each is for is [`circolog::systemd::role`]). Every
+//! failure is one line for the user.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
@@ -9,6 +10,8 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
+use circolog::startup::bind_error;
+use circolog::systemd::{self, Kind, Role};
 use rustix::net::{AddressFamily, SocketType};
 
 /// Receive buffer asked for on syslog input sockets, so that bursts wait in
@@ -24,18 +27,14 @@ impl Inherited {
     /// Takes the sockets of `LISTEN_FDS` when `LISTEN_PID` is this process.
     pub fn from_env() -> Inherited {
         let mut fds = Vec::new();
-        let ours = std::env::var("LISTEN_PID")
-            .ok()
-            .and_then(|p| p.parse::<u32>().ok())
-            == Some(std::process::id());
-        let n = std::env::var("LISTEN_FDS")
-            .ok()
-            .and_then(|n| n.parse::<i32>().ok())
-            .unwrap_or(0);
-        if ours && n > 0 {
-            let names: Vec<String> = std::env::var("LISTEN_FDNAMES")
-                .map(|v| v.split(':').map(str::to_owned).collect())
-                .unwrap_or_default();
+        let var = |name| std::env::var(name).ok();
+        let passed = systemd::passed_sockets(
+            var("LISTEN_PID").as_deref(),
+            var("LISTEN_FDS").as_deref(),
+            var("LISTEN_FDNAMES").as_deref(),
+            std::process::id(),
+        );
+        if let Some((n, names)) = passed {
             for (i, fd) in crate::sys::take_listen_fds(n) {
                 let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
                 fds.push((fd, names.get(i).cloned()));
@@ -67,19 +66,22 @@ impl Inherited {
         Some(self.fds.swap_remove(pos).0)
     }
 
-    /// The inherited sockets named `name` with `FileDescriptorName=`.
-    pub fn take_named(&mut self, name: &str) -> Result<Vec<Socket>, String> {
+    /// The inherited sockets named `name` with `FileDescriptorName=`, with
+    /// what each is for ([`systemd::role`]).
+    pub fn take_named(&mut self, name: &str) -> Result<Vec<(OwnedFd, Role)>, String> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < self.fds.len() {
             if self.fds[i].1.as_deref() == Some(name) {
                 let (fd, _) = self.fds.swap_remove(i);
-                out.push(Socket::of(fd, name)?);
+                out.push(set_up(fd, name)?);
             } else {
                 i += 1;
             }
         }
-        Ok(out)
+        out.into_iter()
+            .map(|(fd, kind)| systemd::role(Some(name), kind).map(|r| (fd, r)))
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -87,71 +89,47 @@ impl Inherited {
     }
 
     /// Inherited sockets that no flag and no name asked for: datagram ones
-    /// are syslog input; stream ones cannot be told apart and are refused.
-    pub fn take_rest(&mut self) -> Result<Vec<Socket>, String> {
+    /// are syslog input; stream ones cannot be told apart and are refused
+    /// ([`systemd::role`]).
+    pub fn take_rest(&mut self) -> Result<Vec<(OwnedFd, Role)>, String> {
         let mut dgrams = Vec::new();
         for (fd, name) in self.fds.drain(..) {
-            let name = name.unwrap_or_else(|| "(unnamed)".into());
-            match Socket::of(fd, &name)? {
-                s @ (Socket::UnixDgram(_) | Socket::Udp(_)) => dgrams.push(s),
-                _ => {
-                    return Err(format!(
-                        "cannot tell what the inherited stream socket {name} is for: name it \
-                         with FileDescriptorName=syslog, query or ctl"
-                    ));
-                }
-            }
+            let (fd, kind) = set_up(fd, name.as_deref().unwrap_or("(unnamed)"))?;
+            dgrams.push((fd, systemd::role(name.as_deref(), kind)?));
         }
         Ok(dgrams)
     }
 }
 
-/// An inherited socket, by what its family and type make it. Datagram
-/// inputs are set up as circologd's own are (`SO_PASSCRED` on unix ones, a
+/// An inherited socket, set up for what its family and type make it:
+/// datagram inputs as circologd's own are (`SO_PASSCRED` on unix ones, a
 /// large receive buffer), listeners made ready for tokio.
-pub enum Socket {
-    UnixDgram(OwnedFd),
-    Udp(OwnedFd),
-    Tcp(TcpListener),
-    Unix(UnixListener),
-}
-
-impl Socket {
-    fn of(fd: OwnedFd, name: &str) -> Result<Socket, String> {
-        let unsupported = || format!("the inherited socket {name} is neither unix, UDP nor TCP");
-        let (family, kind) = socket_kind(&fd).ok_or_else(unsupported)?;
-        let ip = family == AddressFamily::INET || family == AddressFamily::INET6;
-        let socket = match kind {
-            SocketType::DGRAM if family == AddressFamily::UNIX => {
-                crate::dgram::pass_credentials(&fd)
-                    .map_err(|e| format!("cannot enable SO_PASSCRED on {name}: {e}"))?;
-                Socket::UnixDgram(fd)
-            }
-            SocketType::DGRAM if ip => Socket::Udp(fd),
-            SocketType::STREAM if ip => Socket::Tcp(TcpListener::from(fd)),
-            SocketType::STREAM if family == AddressFamily::UNIX => {
-                Socket::Unix(UnixListener::from(fd))
-            }
-            _ => return Err(unsupported()),
-        };
-        let ready = match &socket {
-            Socket::UnixDgram(fd) | Socket::Udp(fd) => prepare_input(fd),
-            Socket::Tcp(l) => l.set_nonblocking(true).map_err(|e| e.to_string()),
-            Socket::Unix(l) => l.set_nonblocking(true).map_err(|e| e.to_string()),
-        };
-        ready.map_err(|e| format!("cannot set up the inherited socket {name}: {e}"))?;
-        Ok(socket)
+fn set_up(fd: OwnedFd, name: &str) -> Result<(OwnedFd, Kind), String> {
+    let kind = socket_kind(&fd)
+        .and_then(|(family, kind)| Kind::of(family, kind))
+        .ok_or_else(|| systemd::unsupported(name))?;
+    if kind == Kind::UnixDgram {
+        crate::dgram::pass_credentials(&fd)
+            .map_err(|e| format!("cannot enable SO_PASSCRED on {name}: {e}"))?;
     }
-
-    /// What the socket is, for the listening lines and errors.
-    pub fn describe(&self) -> &'static str {
-        match self {
-            Socket::UnixDgram(_) => "unix datagram",
-            Socket::Udp(_) => "UDP",
-            Socket::Tcp(_) => "TCP",
-            Socket::Unix(_) => "unix stream",
+    let (fd, ready) = match kind {
+        Kind::UnixDgram | Kind::Udp => {
+            let ready = prepare_input(&fd);
+            (fd, ready)
         }
-    }
+        Kind::Tcp => {
+            let l = TcpListener::from(fd);
+            let ready = l.set_nonblocking(true).map_err(|e| e.to_string());
+            (OwnedFd::from(l), ready)
+        }
+        Kind::UnixStream => {
+            let l = UnixListener::from(fd);
+            let ready = l.set_nonblocking(true).map_err(|e| e.to_string());
+            (OwnedFd::from(l), ready)
+        }
+    };
+    ready.map_err(|e| format!("cannot set up the inherited socket {name}: {e}"))?;
+    Ok((fd, kind))
 }
 
 fn socket_kind(fd: impl AsFd) -> Option<(AddressFamily, SocketType)> {
@@ -176,15 +154,6 @@ pub fn resolve(spec: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("bad address {spec:?}: {e} (expected HOST:PORT)"))?
         .next()
         .ok_or_else(|| format!("address {spec:?} resolves to nothing"))
-}
-
-fn bind_error(what: &str, e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::AddrInUse => format!("{what} is already in use"),
-        io::ErrorKind::PermissionDenied => format!("no permission to listen on {what}: {e}"),
-        io::ErrorKind::AddrNotAvailable => format!("{what} is not an address of this host"),
-        _ => format!("cannot listen on {what}: {e}"),
-    }
 }
 
 /// Makes `path` free for a new socket: a stale socket file left by a dead

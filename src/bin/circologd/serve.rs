@@ -12,9 +12,11 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use circolog::access::{self, PeerCred};
 use circolog::conn::{self, Conn, Now, Out, Peer, Role, Want};
 use circolog::daemon::State;
 use circolog::diag::{Held, Throttle};
+use circolog::driver;
 use circolog::fanout::Fanout;
 use circolog::limit::Sender;
 use circolog::ring::{Incoming, Transport};
@@ -327,12 +329,8 @@ async fn housekeeping(ctx: Rc<Ctx>) {
             crate::sys::scrub_stack();
         }
         // Once a second, or sooner when a timed pause or a post-roll ends.
-        let wait = ctx
-            .with(|c| c.state.next_deadline_us())
-            .map_or(Duration::from_secs(1), |at| {
-                let left = u64::try_from(at.saturating_sub(now_us())).unwrap_or(0);
-                Duration::from_micros(left).min(Duration::from_secs(1))
-            });
+        let next = ctx.with(|c| c.state.next_deadline_us());
+        let wait = driver::housekeeping_wait(next, now_us());
         let _ = tokio::time::timeout(wait, ctx.chores.notified()).await;
     }
 }
@@ -571,24 +569,11 @@ impl Stream {
                 Stream::Tcp(s) => s.writev(bufs).await,
                 Stream::Unix(s) => s.writev(bufs).await,
             };
-            let mut n = r?;
+            let n = r?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            let done = back
-                .iter()
-                .take_while(|b| {
-                    let whole = b.len() <= n;
-                    if whole {
-                        n -= b.len();
-                    }
-                    whole
-                })
-                .count();
-            back.drain(..done);
-            if let Some(first) = back.first_mut() {
-                *first = first.slice(n..);
-            }
+            driver::consume(&mut back, n);
             bufs = back;
         }
         Ok(())
@@ -715,28 +700,19 @@ fn accept_failed(ctx: &Ctx, e: &io::Error) {
     ctx.say(|d| &mut d.accept, |n| format!("accept failed: {e}{n}"));
 }
 
-/// SO_PEERCRED: root, the daemon's own user, and members of -socket-group.
+/// Whether this unix peer may use the socket ([`circolog::access::allowed`]).
 fn peer_allowed(stream: &std::os::unix::net::UnixStream, gid: Option<u32>) -> bool {
     let Ok(cred) = rustix::net::sockopt::socket_peercred(stream) else {
         return false;
     };
-    let uid = cred.uid.as_raw();
-    if uid == 0 || uid == rustix::process::geteuid().as_raw() {
-        return true;
-    }
-    let Some(gid) = gid else { return false };
-    if cred.gid.as_raw() == gid {
-        return true;
-    }
+    let peer = PeerCred {
+        uid: cred.uid.as_raw(),
+        gid: cred.gid.as_raw(),
+    };
     // Supplementary groups of the peer process, as the kernel lists them.
-    std::fs::read_to_string(format!("/proc/{}/status", cred.pid.as_raw_nonzero()))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Groups:"))
-                .map(|g| g.split_whitespace().any(|g| g.parse() == Ok(gid)))
-        })
-        .unwrap_or(false)
+    let status =
+        || std::fs::read_to_string(format!("/proc/{}/status", cred.pid.as_raw_nonzero())).ok();
+    access::allowed(peer, rustix::process::geteuid().as_raw(), gid, status)
 }
 
 fn now() -> Now {
