@@ -27,17 +27,22 @@
 //! - a new endpoint of the query API: [`conn`] (`Conn::query` routes paths);
 //!   of the control API: [`control`] (the `ROUTES` table and `apply`),
 //!   which `circolog-ctl` reads too;
-//! - a new query parameter: [`query`] (parse and `Filter::matches`); every
-//!   reader (dumps, followers) takes it from there;
+//! - a new query parameter: [`query`] (parse and `Filter::matches_fields`);
+//!   every reader (dumps, followers, triggers, the export) takes it from
+//!   there; a field it tests that the index lacks: [`syslog::Index`];
 //! - a new output format or notice: [`mod@format`];
 //! - a new counter: [`daemon`] (`Counters`) and [`status`].
 //! - a new flag of circologd: [`daemon_args`] (`Args`, and the configs
 //!   made of it), with its start-up checks in [`startup`].
 //!
 //! Messages are stored as received (trimmed, truncated if too long) with a
-//! small header; they are parsed when read. Parsing is a pure function of the
-//! bytes, their receive time and the configured `-tz`, so every reader sees
-//! the same result and ingestion stays a copy.
+//! small header holding their index ([`syslog::Index`]): what the one parse
+//! at ingest found, as spans of the stored bytes. Filters test the index;
+//! formats that show the timestamp or structured data parse again when
+//! they render. Parsing is a pure function of the bytes, their receive time
+//! and the configured `-tz`, and the index's fields depend on the bytes
+//! alone, so every reader sees the same result. `grep=` searches the
+//! arena at once ([`search`]).
 
 #![forbid(unsafe_code)]
 
