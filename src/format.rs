@@ -339,14 +339,13 @@ fn escape_sd_value(out: &mut Vec<u8>, value: &[u8]) {
 /// One object: fixed keys in a fixed order, values escaped by serde_json.
 /// Byte strings that are not UTF-8 are converted lossily (U+FFFD).
 fn render_json(entry: &Entry<'_>, msg: &Message<'_>, epoch_us: i64, out: &mut Vec<u8>) {
-    write_fmt(
-        out,
-        format_args!(
-            "{{\"seq\":{},\"epoch\":{epoch_us},\"received\":\"",
-            entry.seq
-        ),
-    );
-    write_utc(out, timestamp_from_us(entry.received_us));
+    let mut n = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"seq\":");
+    out.extend_from_slice(n.format(entry.seq).as_bytes());
+    out.extend_from_slice(b",\"epoch\":");
+    out.extend_from_slice(n.format(epoch_us).as_bytes());
+    out.extend_from_slice(b",\"received\":\"");
+    write_utc_us(out, entry.received_us);
     out.extend_from_slice(b"\",\"transport\":\"");
     out.extend_from_slice(entry.transport.name().as_bytes());
     out.extend_from_slice(b"\",\"timestamp\":");
@@ -375,13 +374,14 @@ fn render_json(entry: &Entry<'_>, msg: &Message<'_>, epoch_us: i64, out: &mut Ve
         }
     }
     if let Some(cred) = entry.cred {
-        write_fmt(
-            out,
-            format_args!(
-                ",\"cred_pid\":{},\"cred_uid\":{},\"cred_gid\":{}",
-                cred.pid, cred.uid, cred.gid
-            ),
-        );
+        for (key, value) in [
+            (&b",\"cred_pid\":"[..], cred.pid),
+            (b",\"cred_uid\":", cred.uid),
+            (b",\"cred_gid\":", cred.gid),
+        ] {
+            out.extend_from_slice(key);
+            out.extend_from_slice(n.format(value).as_bytes());
+        }
     }
     if entry.truncated {
         out.extend_from_slice(b",\"truncated\":true");
@@ -410,6 +410,16 @@ fn write_name(out: &mut Vec<u8>, names: &[&str], value: u8) {
 }
 
 fn write_json_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Most fields are printable ASCII with nothing to escape: as they are.
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     match std::str::from_utf8(bytes) {
         Ok(s) => write_json_str(out, s),
         Err(_) => write_json_str(out, &String::from_utf8_lossy(bytes)),
@@ -581,6 +591,53 @@ pub fn rfc3339_us(us: i64) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A time in µs since 1970 as [`write_utc`] writes it
+/// (`2026-12-01T08:00:00.123456Z`), computed directly for the years 0000
+/// to 9999 (every receive time): jiff's printer, which handles every
+/// case, was among the largest costs of a JSON line in a profile.
+fn write_utc_us(out: &mut Vec<u8>, us: i64) {
+    // 0000-01-01 in µs since 1970; jiff's last instant (late on
+    // 9999-12-30), past which times are clamped.
+    const MIN: i64 = -62_167_219_200_000_000;
+    if !(MIN..=Timestamp::MAX.as_microsecond()).contains(&us) {
+        return write_utc(out, timestamp_from_us(us));
+    }
+    let days = us.div_euclid(86_400_000_000);
+    let in_day = us.rem_euclid(86_400_000_000);
+    let (y, m, d) = civil_from_days(days);
+    let (secs, micros) = (in_day / 1_000_000, in_day % 1_000_000);
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut v: i64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, m);
+    put(8, 2, d);
+    put(11, 2, secs / 3600);
+    put(14, 2, secs / 60 % 60);
+    put(17, 2, secs % 60);
+    put(20, 6, micros);
+    out.extend_from_slice(&b);
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01
+/// (H. Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 /// UTC, `Z`.
 fn write_utc(out: &mut Vec<u8>, t: Timestamp) {
     // Printing to a Vec cannot fail.
@@ -594,7 +651,9 @@ fn write_utc(out: &mut Vec<u8>, t: Timestamp) {
 /// minute and the time written in that offset, so it names the same instant.
 fn write_msg_time(out: &mut Vec<u8>, t: MsgTime) {
     let offset = Offset::from_seconds(t.offset.seconds() / 60 * 60).unwrap_or(Offset::UTC);
-    if offset == Offset::UTC {
+    if offset == Offset::UTC && t.instant.subsec_nanosecond() % 1000 == 0 {
+        write_utc_us(out, t.instant.as_microsecond());
+    } else if offset == Offset::UTC {
         write_utc(out, t.instant);
     } else {
         // Printing to a Vec cannot fail.
@@ -610,6 +669,45 @@ fn write_fmt(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The direct UTC writer writes what jiff's printer writes, for
+        /// every time of the years 0000 to 9999 and at both ends.
+        #[test]
+        fn utc_times_are_written_as_jiff_writes_them(
+            us in proptest::prop_oneof![
+                -62_167_219_200_000_000i64..253_402_300_800_000_000,
+                0i64..4_102_444_800_000_000,
+                proptest::prelude::any::<i64>(),
+            ]
+        ) {
+            let (mut fast, mut jiff) = (Vec::new(), Vec::new());
+            write_utc_us(&mut fast, us);
+            write_utc(&mut jiff, timestamp_from_us(us));
+            proptest::prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(jiff).unwrap());
+        }
+    }
+
+    #[test]
+    fn utc_times_at_the_edges_of_days_years_and_the_range() {
+        for us in [
+            0,
+            -1,
+            86_399_999_999,
+            951_782_400_000_000,     // 2000-02-29
+            1_795_514_400_123_456,   // 2026-11-24T10:00:00.123456Z
+            -62_167_219_200_000_000, // 0000-01-01
+            253_402_300_799_999_999, // 9999-12-31T23:59:59.999999Z
+            253_402_300_800_000_000, // past it: jiff's
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let (mut fast, mut jiff) = (Vec::new(), Vec::new());
+            write_utc_us(&mut fast, us);
+            write_utc(&mut jiff, timestamp_from_us(us));
+            assert_eq!(fast, jiff, "{us}");
+        }
+    }
     use crate::ring::{Cred, Transport};
     use crate::syslog::Format;
     use serde_json::{Value, json};
