@@ -40,6 +40,7 @@
 use std::io;
 
 use memmap2::{Advice, MmapMut, MmapOptions};
+use serde::{Deserialize, Serialize};
 
 use crate::syslog::{self, Fields, Index};
 
@@ -54,6 +55,98 @@ const CRED_LEN: usize = 12;
 
 const FLAG_TRUNCATED: u8 = 1;
 const FLAG_CRED: u8 = 2;
+
+/// A message's sequence number: its place in the order the daemon stored
+/// messages in. Seqs are consecutive and only increase (a clear does not
+/// start them again), so a reader resumes from one (`since=`) and the ring
+/// finds a message by one.
+///
+/// A seq is a position, a count of messages (a `u64`) is a distance:
+/// [`Seq::plus`] and [`Seq::since`] go from one to the other, and there is
+/// no `+` or `-` that would let the two mix again. The plain operations
+/// panic on overflow, as the arithmetic on the bare number did (overflow
+/// checks are on in release too); the `saturating_` ones serve where it
+/// saturated, mostly bounds that a client's `since=` or `l=` takes part
+/// in. Displayed and serialized as the bare number, as HTTP headers, JSON
+/// and notices carry it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Seq(u64);
+
+impl Seq {
+    /// The first seq a ring gives.
+    pub const ZERO: Seq = Seq(0);
+    /// The last seq there is: nothing can come after it.
+    pub const MAX: Seq = Seq(u64::MAX);
+
+    /// The seq with this number, from a wire format or a test; a parser of
+    /// untrusted input checks its range before (see `since=` in
+    /// [`crate::query`]).
+    pub const fn new(n: u64) -> Seq {
+        Seq(n)
+    }
+
+    /// The number, for a table index (`% capacity`) and wire formats.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The seq after this one.
+    pub fn next(self) -> Seq {
+        Seq(self.0 + 1)
+    }
+
+    /// The seq before this one, if there is one.
+    pub fn prev(self) -> Option<Seq> {
+        self.0.checked_sub(1).map(Seq)
+    }
+
+    /// The seq `n` messages later.
+    pub fn plus(self, n: u64) -> Seq {
+        Seq(self.0 + n)
+    }
+
+    /// The seq `n` messages earlier, which is not before [`Seq::ZERO`].
+    pub fn minus(self, n: u64) -> Seq {
+        Seq(self.0 - n)
+    }
+
+    /// [`Seq::plus`], stopping at [`Seq::MAX`]: the end of a window of at
+    /// most `n` messages, whatever seq a client asked from.
+    pub fn saturating_plus(self, n: u64) -> Seq {
+        Seq(self.0.saturating_add(n))
+    }
+
+    /// The seq `n` messages earlier, stopping at [`Seq::ZERO`].
+    pub fn saturating_minus(self, n: u64) -> Seq {
+        Seq(self.0.saturating_sub(n))
+    }
+
+    /// How many messages lie from `earlier` up to this seq, which is not
+    /// before it.
+    pub fn since(self, earlier: Seq) -> u64 {
+        self.0 - earlier.0
+    }
+
+    /// [`Seq::since`], 0 when `earlier` is in fact later.
+    pub fn saturating_since(self, earlier: Seq) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// The seqs `from..to`, in order (a `Range<Seq>` is not an iterator
+    /// outside the standard library's own integer types).
+    pub fn range(from: Seq, to: Seq) -> impl DoubleEndedIterator<Item = Seq> + Clone {
+        (from.0..to.0).map(Seq)
+    }
+}
+
+impl std::fmt::Display for Seq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Credentials of a unix datagram sender, as the kernel reported them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
