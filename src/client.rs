@@ -1840,7 +1840,7 @@ mod tests {
         for raw in sent {
             let msg = crate::syslog::parse(raw, received, &ctx);
             let entry = Entry {
-                seq: 7,
+                seq: Seq::new(7),
                 received_us: received.as_microsecond(),
                 transport: Transport::Unix,
                 cred: None,

@@ -610,7 +610,7 @@ fn write_fmt(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::{Cred, Transport};
+    use crate::ring::{Cred, Seq, Transport};
     use crate::syslog::Format;
     use serde_json::{Value, json};
 
@@ -619,7 +619,7 @@ mod tests {
 
     fn entry(raw: &[u8]) -> Entry<'_> {
         Entry {
-            seq: 42,
+            seq: Seq::new(42),
             received_us: RECEIVED_US,
             transport: Transport::Unix,
             cred: Some(Cred {
