@@ -30,6 +30,7 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use crate::query::encode_component;
+use crate::ring::Seq;
 use crate::syslog::SEVERITY_NAMES;
 
 // ---- HTTP/1.1 responses ----
@@ -772,7 +773,7 @@ pub enum Start {
     /// Every matching message in the ring (neither `l` nor `since`).
     All,
     /// The messages after this seq (`since=SEQ`).
-    Since(u64),
+    Since(Seq),
 }
 
 /// The query string (without `?`) for `start`, in wire format `fmt`.
@@ -813,12 +814,12 @@ pub struct Cursor {
     /// The daemon process the seqs below belong to.
     pub epoch: i64,
     /// The seq of the last message printed from this daemon.
-    pub printed: Option<u64>,
+    pub printed: Option<Seq>,
     /// When nothing has been printed yet: the newest seq in the ring when
     /// following started with `-n`, or the seq following started after
     /// (`--after-seq`), so that a resume asks for what came after it rather
     /// than the whole ring.
-    pub floor: Option<u64>,
+    pub floor: Option<Seq>,
 }
 
 /// Decides where a (re)connection to the daemon with `epoch` starts, and
@@ -837,7 +838,7 @@ pub fn plan(
     prev: Option<&Cursor>,
     initial: Start,
     epoch: i64,
-    newest: Option<u64>,
+    newest: Option<Seq>,
 ) -> (Start, Cursor) {
     let fresh = Cursor {
         epoch,
@@ -867,7 +868,7 @@ pub fn plan(
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(default)]
 pub struct JsonMessage {
-    pub seq: u64,
+    pub seq: Seq,
     pub epoch: i64,
     pub received: String,
     pub timestamp: Option<String>,
@@ -985,7 +986,7 @@ pub enum JsonLine {
 
 #[derive(Deserialize)]
 struct AnyLine {
-    seq: Option<u64>,
+    seq: Option<Seq>,
     skipped: Option<u64>,
     #[serde(default)]
     cleared: bool,
@@ -1678,7 +1679,7 @@ mod tests {
              &from=2026-12-01T05%3A00%3A00%2B01%3A00&until=10m"
         );
         assert_eq!(
-            query_string(Start::Since(7), "raw", &Filters::default()),
+            query_string(Start::Since(Seq::new(7)), "raw", &Filters::default()),
             "since=7&fmt=raw"
         );
         assert_eq!(
@@ -1689,25 +1690,28 @@ mod tests {
 
     #[test]
     fn first_connection_uses_what_the_user_asked() {
-        let (start, c) = plan(None, Start::Last(10), 5, Some(99));
+        let (start, c) = plan(None, Start::Last(10), 5, Some(Seq::new(99)));
         assert_eq!(start, Start::Last(10));
         assert_eq!(
             c,
             Cursor {
                 epoch: 5,
                 printed: None,
-                floor: Some(99)
+                floor: Some(Seq::new(99))
             }
         );
-        let (start, c) = plan(None, Start::All, 5, Some(99));
+        let (start, c) = plan(None, Start::All, 5, Some(Seq::new(99)));
         assert_eq!((start, c.floor), (Start::All, None));
         // `--after-seq 40`: lost before printing anything, it resumes after
         // 40 still, not from the start of the ring.
-        let (start, c) = plan(None, Start::Since(40), 5, Some(99));
-        assert_eq!((start, c.floor), (Start::Since(40), Some(40)));
+        let (start, c) = plan(None, Start::Since(Seq::new(40)), 5, Some(Seq::new(99)));
         assert_eq!(
-            plan(Some(&c), Start::Since(40), 5, Some(120)).0,
-            Start::Since(40)
+            (start, c.floor),
+            (Start::Since(Seq::new(40)), Some(Seq::new(40)))
+        );
+        assert_eq!(
+            plan(Some(&c), Start::Since(Seq::new(40)), 5, Some(Seq::new(120))).0,
+            Start::Since(Seq::new(40))
         );
     }
 
@@ -1733,32 +1737,35 @@ mod tests {
     fn same_epoch_resumes_after_the_last_printed() {
         let c = Cursor {
             epoch: 5,
-            printed: Some(120),
-            floor: Some(99),
+            printed: Some(Seq::new(120)),
+            floor: Some(Seq::new(99)),
         };
         assert_eq!(
-            plan(Some(&c), Start::Last(10), 5, Some(130)).0,
-            Start::Since(120)
+            plan(Some(&c), Start::Last(10), 5, Some(Seq::new(130))).0,
+            Start::Since(Seq::new(120))
         );
         // Nothing printed yet: after what was in the ring when we started.
         let c = Cursor { printed: None, ..c };
         assert_eq!(
-            plan(Some(&c), Start::Last(10), 5, Some(130)).0,
-            Start::Since(99)
+            plan(Some(&c), Start::Last(10), 5, Some(Seq::new(130))).0,
+            Start::Since(Seq::new(99))
         );
         // Nothing printed and no floor: the ring was empty, all of it is new.
         let c = Cursor { floor: None, ..c };
-        assert_eq!(plan(Some(&c), Start::Last(10), 5, Some(130)).0, Start::All);
+        assert_eq!(
+            plan(Some(&c), Start::Last(10), 5, Some(Seq::new(130))).0,
+            Start::All
+        );
     }
 
     #[test]
     fn new_epoch_starts_from_the_start_of_the_new_ring() {
         let c = Cursor {
             epoch: 5,
-            printed: Some(120),
-            floor: Some(99),
+            printed: Some(Seq::new(120)),
+            floor: Some(Seq::new(99)),
         };
-        let (start, next) = plan(Some(&c), Start::Last(10), 6, Some(3));
+        let (start, next) = plan(Some(&c), Start::Last(10), 6, Some(Seq::new(3)));
         assert_eq!(start, Start::All);
         assert_eq!(
             next,
@@ -1776,7 +1783,10 @@ mod tests {
         let JsonLine::Message(m) = parse_json_line(line).expect("parses") else {
             panic!("a message");
         };
-        assert_eq!((m.seq, m.epoch, m.severity.as_str()), (3, 17, "err"));
+        assert_eq!(
+            (m.seq, m.epoch, m.severity.as_str()),
+            (Seq::new(3), 17, "err")
+        );
         assert_eq!(
             parse_json_line(r#"{"skipped":4,"epoch":17}"#).expect("parses"),
             JsonLine::Skipped {
@@ -1794,7 +1804,7 @@ mod tests {
 
     fn message(timestamp: Option<&str>, host: Option<&str>, app: Option<&str>) -> JsonMessage {
         JsonMessage {
-            seq: 1,
+            seq: Seq::new(1),
             epoch: 1,
             received: "2026-01-08T19:46:04.000000Z".into(),
             timestamp: timestamp.map(Into::into),
@@ -1830,7 +1840,7 @@ mod tests {
         for raw in sent {
             let msg = crate::syslog::parse(raw, received, &ctx);
             let entry = Entry {
-                seq: 7,
+                seq: Seq::new(7),
                 received_us: received.as_microsecond(),
                 transport: Transport::Unix,
                 cred: None,

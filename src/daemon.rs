@@ -11,7 +11,7 @@ use crate::format;
 use crate::limit::{self, Limiter, Sender, Verdict};
 use crate::messages::Messages;
 use crate::query::{Filter, OutputFormat};
-use crate::ring::{Entry, Incoming, Ring, Transport};
+use crate::ring::{Entry, Incoming, Ring, Seq, Transport};
 use crate::snapshot::{self, Meta, Note, Snapshots, Why};
 use crate::syslog::{self, Fields, Format, Message, ParseContext};
 use crate::trigger::{Action, Fire, Triggers};
@@ -75,7 +75,7 @@ pub struct State {
     /// `-max-age`: messages received longer ago are evicted and wiped.
     max_age_us: Option<i64>,
     /// The first seq stored after the last clear.
-    cleared_at: u64,
+    cleared_at: Seq,
     /// `-export-otlp`: what is exported, and from where on.
     export: Option<Export>,
     snapshots: Snapshots,
@@ -101,7 +101,7 @@ pub struct Export {
     /// Seqs of stored messages the filter selected, matched at ingest on
     /// the one parse it does, waiting to be queued for export.
     /// INVARIANT: never longer than [`EXPORT_PENDING`], so it never grows.
-    pending: VecDeque<u64>,
+    pending: VecDeque<Seq>,
     /// Messages the ring overwrote before they were looked at.
     missed: u64,
     /// `-export-snapshots`: every snapshot taken is exported whole.
@@ -109,7 +109,7 @@ pub struct Export {
     /// The last snapshot id whose export was begun.
     snapshot_seen: u64,
     /// The snapshot being exported, and the next seq of it.
-    snapshot: Option<(u64, u64)>,
+    snapshot: Option<(u64, Seq)>,
 }
 
 /// Queued records leave at least this much room when a snapshot is
@@ -142,7 +142,7 @@ impl State {
             parse_ctx,
             clients: Clients::default(),
             max_age_us: None,
-            cleared_at: 0,
+            cleared_at: Seq::ZERO,
             export: None,
             snapshots: Snapshots::new(snapshot::Config {
                 arena_bytes: 0,
@@ -267,14 +267,14 @@ impl State {
             x.snapshot = None;
             return true;
         };
-        let end = view.next_seq().min(seq.saturating_add(EXPORT_SLICE));
+        let end = view.next_seq().min(seq.saturating_plus(EXPORT_SLICE));
         while seq < end && x.exporter.room() >= EXPORT_ROOM {
             if let Some(e) = view.get(seq) {
                 let received = jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
                 let msg = syslog::parse(e.raw, received, &self.parse_ctx);
                 x.exporter.push_message(now, &e, &msg, Some(id));
             }
-            seq += 1;
+            seq = seq.next();
         }
         x.snapshot = (seq < view.next_seq()).then_some((id, seq));
         x.snapshot.is_some() && x.exporter.room() >= EXPORT_ROOM
@@ -290,13 +290,13 @@ impl State {
     /// Takes one received message: stores it, or counts it as discarded while
     /// paused. Returns its seq when stored. The sender, for `-rate-limit`,
     /// is the pid the kernel gave, if any; see [`State::ingest_from`].
-    pub fn ingest(&mut self, msg: Incoming<'_>) -> Option<u64> {
+    pub fn ingest(&mut self, msg: Incoming<'_>) -> Option<Seq> {
         let sender = msg.cred.map(|c| Sender::Pid(c.pid));
         self.ingest_from(msg, sender)
     }
 
     /// [`State::ingest`] of a message from `sender` (`None`: not limited).
-    pub fn ingest_from(&mut self, msg: Incoming<'_>, sender: Option<Sender>) -> Option<u64> {
+    pub fn ingest_from(&mut self, msg: Incoming<'_>, sender: Option<Sender>) -> Option<Seq> {
         self.counters.received[msg.transport as usize] += 1;
         if self.paused {
             self.counters.dropped_paused += 1;
@@ -344,7 +344,7 @@ impl State {
     }
 
     /// Stores a message that is to be kept: counts it, feeds the triggers.
-    fn store(&mut self, msg: Incoming<'_>) -> u64 {
+    fn store(&mut self, msg: Incoming<'_>) -> Seq {
         let bytes = syslog::trim_trailer(msg.bytes);
         if msg.truncated || bytes.len() > self.ring.max_message_bytes() {
             self.counters.truncated += 1;
@@ -486,7 +486,7 @@ impl State {
     /// The first seq stored after the last clear: a reader that learns of
     /// the clear goes on from there, and is told of any message from there
     /// on that the ring overwrote before it read it.
-    pub fn cleared_at(&self) -> u64 {
+    pub fn cleared_at(&self) -> Seq {
         self.cleared_at
     }
 
@@ -637,14 +637,14 @@ mod tests {
     #[test]
     fn pause_discards_and_counts_but_keeps_backlog() {
         let mut s = state();
-        assert_eq!(s.ingest(udp(b"<13>one\n")), Some(0));
+        assert_eq!(s.ingest(udp(b"<13>one\n")), Some(Seq::ZERO));
         s.set_paused(true);
         assert_eq!(s.ingest(udp(b"<13>two")), None);
         s.toggle_pause();
-        assert_eq!(s.ingest(udp(b"<13>three")), Some(1));
+        assert_eq!(s.ingest(udp(b"<13>three")), Some(Seq::new(1)));
         assert_eq!(s.counters().received[Transport::Udp as usize], 3);
         assert_eq!(s.counters().dropped_paused, 1);
-        assert_eq!(s.ring().get(0).expect("kept").raw, b"<13>one");
+        assert_eq!(s.ring().get(Seq::ZERO).expect("kept").raw, b"<13>one");
     }
 
     #[test]
@@ -695,11 +695,11 @@ mod tests {
         assert_eq!(
             info.why,
             &Why::Trigger {
-                seq: 1,
+                seq: Seq::new(1),
                 query: "sev=crit".into()
             }
         );
-        assert_eq!((info.first_seq, info.next_seq), (0, 3));
+        assert_eq!((info.first_seq, info.next_seq), (Seq::ZERO, Seq::new(3)));
         assert_eq!(s.triggers().totals().fired, 1);
     }
 

@@ -27,13 +27,13 @@ use bytes::Bytes;
 use crate::daemon::{ClearGeneration, State};
 use crate::format::{self, Notice};
 use crate::query::{Query, ShareKey};
-use crate::ring::{Entry, Read};
+use crate::ring::{Entry, Read, Seq};
 use crate::ws;
 
 /// The frames of the messages `from..to` that pass the log's filter.
 struct Chunk {
-    from: u64,
-    to: u64,
+    from: Seq,
+    to: Seq,
     frames: Bytes,
     /// For each seq in `from..to`, where in `frames` its frame (or, when it
     /// did not match, the next one) starts.
@@ -41,8 +41,8 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn offset(&self, seq: u64) -> usize {
-        self.offsets[(seq - self.from) as usize] as usize
+    fn offset(&self, seq: Seq) -> usize {
+        self.offsets[seq.since(self.from) as usize] as usize
     }
 }
 
@@ -56,7 +56,7 @@ pub struct FrameLog {
     /// The clear the chunks were rendered after.
     clears: ClearGeneration,
     /// Where each registered follower is (`None`: a free slot).
-    cursors: Vec<Option<u64>>,
+    cursors: Vec<Option<Seq>>,
 }
 
 impl FrameLog {
@@ -72,7 +72,7 @@ impl FrameLog {
     }
 
     /// Seqs the log holds frames for.
-    pub fn range(&self) -> Option<(u64, u64)> {
+    pub fn range(&self) -> Option<(Seq, Seq)> {
         Some((self.chunks.front()?.from, self.chunks.back()?.to))
     }
 
@@ -83,7 +83,7 @@ impl FrameLog {
 
     /// A follower now at `cursor` starts using the log; its chunks are kept
     /// until it has passed them. Returns its slot.
-    pub fn register(&mut self, cursor: u64) -> usize {
+    pub fn register(&mut self, cursor: Seq) -> usize {
         match self.cursors.iter().position(Option::is_none) {
             Some(i) => {
                 self.cursors[i] = Some(cursor);
@@ -107,7 +107,7 @@ impl FrameLog {
     /// The follower in `slot` has everything before `cursor`. The chunks
     /// every follower has passed go at the next [`FrameLog::extend`] (once
     /// per batch of new messages, rather than once per follower).
-    pub fn advance(&mut self, slot: usize, cursor: u64) {
+    pub fn advance(&mut self, slot: usize, cursor: Seq) {
         if let Some(c) = self.cursors.get_mut(slot) {
             *c = Some(cursor);
         }
@@ -138,7 +138,7 @@ impl FrameLog {
         &mut self,
         st: &State,
         q: &Query,
-        start: u64,
+        start: Seq,
         max: u64,
         scratch: &mut Vec<u8>,
     ) -> u64 {
@@ -155,13 +155,13 @@ impl FrameLog {
             self.clear();
             from = ring.first_seq();
         }
-        let to = ring.next_seq().min(from.saturating_add(max));
+        let to = ring.next_seq().min(from.saturating_plus(max));
         if to <= from {
             return 0;
         }
-        let mut frames = Vec::with_capacity(((to - from) as usize).saturating_mul(256));
-        let mut offsets = Vec::with_capacity((to - from) as usize);
-        for seq in from..to {
+        let mut frames = Vec::with_capacity((to.since(from) as usize).saturating_mul(256));
+        let mut offsets = Vec::with_capacity(to.since(from) as usize);
+        for seq in Seq::range(from, to) {
             offsets.push(u32::try_from(frames.len()).unwrap_or(u32::MAX));
             if let Some(e) = ring.get(seq) {
                 push_message(st, q, &e, scratch, &mut frames);
@@ -175,7 +175,7 @@ impl FrameLog {
             offsets: offsets.into_boxed_slice(),
         });
         self.trim();
-        to - from
+        to.since(from)
     }
 
     /// The frames from `cursor` on, appended to `out` as slices of the log:
@@ -186,11 +186,11 @@ impl FrameLog {
     /// notices a clear.
     pub fn take(
         &self,
-        cursor: u64,
+        cursor: Seq,
         max_bytes: usize,
         max_slices: usize,
         out: &mut Vec<Bytes>,
-    ) -> Option<u64> {
+    ) -> Option<Seq> {
         let at = self.chunks.partition_point(|c| c.to <= cursor);
         let first = self.chunks.get(at)?;
         if first.from > cursor {
@@ -288,7 +288,7 @@ impl Fanout {
     /// A follower of `q` now at `cursor` joins its query's logs, which are
     /// made if need be; `None` when [`MAX_QUERIES`] other queries are
     /// followed already (it then renders its own frames).
-    pub fn join(&mut self, q: &Query, cursor: u64) -> Option<Follower> {
+    pub fn join(&mut self, q: &Query, cursor: Seq) -> Option<Follower> {
         let key = q.share_key();
         let found = self
             .queries
@@ -321,7 +321,7 @@ impl Fanout {
             query: index,
             live: f.live.register(cursor),
             // Not behind until it finds itself before the live log.
-            behind: f.behind.register(u64::MAX),
+            behind: f.behind.register(Seq::MAX),
             is_behind: false,
         })
     }
@@ -358,12 +358,12 @@ impl Fanout {
         st: &mut State,
         q: &Query,
         now_us: i64,
-        cursor: &mut u64,
+        cursor: &mut Seq,
         out: &mut Vec<u8>,
         shared: &mut Vec<Bytes>,
         scratch: &mut Vec<u8>,
     ) -> Fill {
-        let mut stop = u64::MAX;
+        let mut stop = Seq::MAX;
         let mut place = None;
         if let Some(h) = follower
             && let Some(Some(f)) = self.queries.get_mut(h.query)
@@ -374,7 +374,7 @@ impl Fanout {
                 f.live.advance(h.live, next);
                 if h.is_behind {
                     h.is_behind = false;
-                    f.behind.advance(h.behind, u64::MAX);
+                    f.behind.advance(h.behind, Seq::MAX);
                     f.behind.trim();
                 }
                 return Fill::Live;
@@ -387,7 +387,7 @@ impl Fanout {
             h.is_behind = true;
             f.behind.advance(h.behind, *cursor);
             let from = f.behind.range().map_or(*cursor, |(_, end)| end);
-            let max = FILL_MESSAGES.min(first.saturating_sub(from));
+            let max = FILL_MESSAGES.min(first.saturating_since(from));
             if max > 0 {
                 f.behind.extend(st, q, *cursor, max, scratch);
             }
@@ -404,15 +404,15 @@ impl Fanout {
             place = Some((f, h));
         }
         let start = *cursor;
-        let end = stop.min(start.saturating_add(FILL_MESSAGES));
+        let end = stop.min(start.saturating_plus(FILL_MESSAGES));
         while out.len() < OWN_BYTES && *cursor < end {
             match st.ring().read(*cursor) {
                 Read::Entry(e) => {
-                    *cursor += 1;
+                    *cursor = cursor.next();
                     push_message(st, q, &e, scratch, out);
                 }
                 Read::Skipped(n) => {
-                    *cursor += n;
+                    *cursor = cursor.plus(n);
                     st.count_skipped(n);
                     scratch.clear();
                     let notice = Notice::Skipped(n);
@@ -527,13 +527,16 @@ mod tests {
         let q = query("fmt=raw");
         let mut log = FrameLog::new(1 << 20);
         let mut scratch = Vec::new();
-        assert_eq!(log.extend(&st, &q, 0, 4, &mut scratch), 4);
-        assert_eq!(log.extend(&st, &q, 0, 100, &mut scratch), 6);
-        assert_eq!(log.extend(&st, &q, 0, 100, &mut scratch), 0);
-        assert_eq!(log.range(), Some((0, 10)));
+        assert_eq!(log.extend(&st, &q, Seq::ZERO, 4, &mut scratch), 4);
+        assert_eq!(log.extend(&st, &q, Seq::ZERO, 100, &mut scratch), 6);
+        assert_eq!(log.extend(&st, &q, Seq::ZERO, 100, &mut scratch), 0);
+        assert_eq!(log.range(), Some((Seq::ZERO, Seq::new(10))));
 
         let mut out = Vec::new();
-        assert_eq!(log.take(0, 1 << 20, 64, &mut out), Some(10));
+        assert_eq!(
+            log.take(Seq::ZERO, 1 << 20, 64, &mut out),
+            Some(Seq::new(10))
+        );
         let all = payloads(&out);
         assert_eq!(all.len(), 10);
         assert_eq!(all[0], "<13>1 - h app - - - m0");
@@ -542,11 +545,14 @@ mod tests {
         // From the middle of the first chunk, and of the second.
         for from in [2u64, 5] {
             let mut out = Vec::new();
-            assert_eq!(log.take(from, 1 << 20, 64, &mut out), Some(10));
+            assert_eq!(
+                log.take(Seq::new(from), 1 << 20, 64, &mut out),
+                Some(Seq::new(10))
+            );
             assert_eq!(payloads(&out), all[from as usize..].to_vec());
         }
         // Nothing newer than the end.
-        assert_eq!(log.take(10, 1 << 20, 64, &mut Vec::new()), None);
+        assert_eq!(log.take(Seq::new(10), 1 << 20, 64, &mut Vec::new()), None);
     }
 
     #[test]
@@ -558,10 +564,13 @@ mod tests {
         }
         let q = query("fmt=raw&sev=err");
         let mut log = FrameLog::new(1 << 20);
-        log.extend(&st, &q, 0, 100, &mut Vec::new());
+        log.extend(&st, &q, Seq::ZERO, 100, &mut Vec::new());
         for from in 0..8u64 {
             let mut out = Vec::new();
-            assert_eq!(log.take(from, 1 << 20, 64, &mut out), Some(8));
+            assert_eq!(
+                log.take(Seq::new(from), 1 << 20, 64, &mut out),
+                Some(Seq::new(8))
+            );
             let want: Vec<String> = (from..8)
                 .filter(|i| i % 2 == 0)
                 .map(|i| format!("<3>1 - h app - - - m{i}"))
@@ -577,10 +586,13 @@ mod tests {
             store(&mut st, &format!("m{i}"));
         }
         let mut log = FrameLog::new(1 << 20);
-        log.extend(&st, &query("fmt=raw"), 3, 100, &mut Vec::new());
-        assert_eq!(log.range(), Some((3, 6)));
-        assert_eq!(log.take(2, 1 << 20, 64, &mut Vec::new()), None);
-        assert_eq!(log.take(3, 1 << 20, 64, &mut Vec::new()), Some(6));
+        log.extend(&st, &query("fmt=raw"), Seq::new(3), 100, &mut Vec::new());
+        assert_eq!(log.range(), Some((Seq::new(3), Seq::new(6))));
+        assert_eq!(log.take(Seq::new(2), 1 << 20, 64, &mut Vec::new()), None);
+        assert_eq!(
+            log.take(Seq::new(3), 1 << 20, 64, &mut Vec::new()),
+            Some(Seq::new(6))
+        );
     }
 
     #[test]
@@ -589,23 +601,27 @@ mod tests {
         let q = query("fmt=raw");
         let mut log = FrameLog::new(1 << 20);
         let mut scratch = Vec::new();
-        let a = log.register(0);
-        let b = log.register(0);
+        let a = log.register(Seq::ZERO);
+        let b = log.register(Seq::ZERO);
         for i in 0..3 {
             store(&mut st, &format!("m{i}"));
-            log.extend(&st, &q, 0, 100, &mut scratch);
+            log.extend(&st, &q, Seq::ZERO, 100, &mut scratch);
         }
-        assert_eq!(log.range(), Some((0, 3)));
-        log.advance(a, 3);
-        log.extend(&st, &q, 0, 100, &mut scratch);
-        assert_eq!(log.range(), Some((0, 3)), "b still needs them");
-        log.advance(b, 2);
-        log.extend(&st, &q, 0, 100, &mut scratch);
-        assert_eq!(log.range(), Some((2, 3)));
+        assert_eq!(log.range(), Some((Seq::ZERO, Seq::new(3))));
+        log.advance(a, Seq::new(3));
+        log.extend(&st, &q, Seq::ZERO, 100, &mut scratch);
+        assert_eq!(
+            log.range(),
+            Some((Seq::ZERO, Seq::new(3))),
+            "b still needs them"
+        );
+        log.advance(b, Seq::new(2));
+        log.extend(&st, &q, Seq::ZERO, 100, &mut scratch);
+        assert_eq!(log.range(), Some((Seq::new(2), Seq::new(3))));
         log.unregister(b);
         assert_eq!(log.range(), None, "a has everything");
         // A freed slot is reused.
-        assert_eq!(log.register(3), b);
+        assert_eq!(log.register(Seq::new(3)), b);
     }
 
     #[test]
@@ -614,16 +630,16 @@ mod tests {
         let q = query("fmt=raw");
         let mut log = FrameLog::new(4096);
         let mut scratch = Vec::new();
-        let _stalled = log.register(0);
+        let _stalled = log.register(Seq::ZERO);
         for i in 0..1000 {
             store(&mut st, &format!("message number {i} with some text"));
-            log.extend(&st, &q, 0, 100, &mut scratch);
+            log.extend(&st, &q, Seq::ZERO, 100, &mut scratch);
         }
         assert!(log.bytes() <= 4096 + 64, "{} bytes held", log.bytes());
         let (first, end) = log.range().expect("the newest chunks stay");
-        assert_eq!(end, 1000);
-        assert!(first > 0);
-        assert_eq!(log.take(0, 1 << 20, 64, &mut Vec::new()), None);
+        assert_eq!(end, Seq::new(1000));
+        assert!(first > Seq::ZERO);
+        assert_eq!(log.take(Seq::ZERO, 1 << 20, 64, &mut Vec::new()), None);
     }
 
     #[test]
@@ -632,23 +648,26 @@ mod tests {
         let q = query("fmt=raw");
         let mut log = FrameLog::new(1 << 20);
         let mut scratch = Vec::new();
-        let _f = log.register(0);
+        let _f = log.register(Seq::ZERO);
         store(&mut st, "a");
-        log.extend(&st, &q, 0, 100, &mut scratch);
+        log.extend(&st, &q, Seq::ZERO, 100, &mut scratch);
         // Six more: the ring (4 messages) drops seqs 1 and 2 before they
         // are rendered, so the log starts again at the oldest stored.
         for t in ["b", "c", "d", "e", "f", "g"] {
             store(&mut st, t);
         }
-        log.extend(&st, &q, 0, 100, &mut scratch);
-        assert_eq!(log.range(), Some((3, 7)));
+        log.extend(&st, &q, Seq::ZERO, 100, &mut scratch);
+        assert_eq!(log.range(), Some((Seq::new(3), Seq::new(7))));
 
         st.clear();
         store(&mut st, "after");
-        assert_eq!(log.extend(&st, &q, 0, 100, &mut scratch), 1);
-        assert_eq!(log.range(), Some((7, 8)));
+        assert_eq!(log.extend(&st, &q, Seq::ZERO, 100, &mut scratch), 1);
+        assert_eq!(log.range(), Some((Seq::new(7), Seq::new(8))));
         let mut out = Vec::new();
-        assert_eq!(log.take(7, 1 << 20, 64, &mut out), Some(8));
+        assert_eq!(
+            log.take(Seq::new(7), 1 << 20, 64, &mut out),
+            Some(Seq::new(8))
+        );
         assert_eq!(payloads(&out), vec!["after".to_string()]);
     }
 
@@ -660,15 +679,15 @@ mod tests {
         let mut scratch = Vec::new();
         for i in 0..10 {
             store(&mut st, &format!("{i:0100}"));
-            log.extend(&st, &q, 0, 100, &mut scratch);
+            log.extend(&st, &q, Seq::ZERO, 100, &mut scratch);
         }
         let mut out = Vec::new();
         // Each chunk is one 102-byte frame: 250 bytes take three.
-        assert_eq!(log.take(0, 250, 64, &mut out), Some(3));
+        assert_eq!(log.take(Seq::ZERO, 250, 64, &mut out), Some(Seq::new(3)));
         assert_eq!(out.len(), 3);
         // And at most so many slices.
         out.clear();
-        assert_eq!(log.take(0, 1 << 20, 4, &mut out), Some(4));
+        assert_eq!(log.take(Seq::ZERO, 1 << 20, 4, &mut out), Some(Seq::new(4)));
         assert_eq!(out.len(), 4);
     }
 
@@ -709,8 +728,8 @@ mod tests {
                 let mut scratch = Vec::new();
                 // The expected frame of each seq: None when filtered out.
                 let mut want: Vec<Option<String>> = Vec::new();
-                let mut cleared_before = 0u64;
-                let slots: Vec<usize> = (0..3).map(|_| log.register(0)).collect();
+                let mut cleared_before = Seq::ZERO;
+                let slots: Vec<usize> = (0..3).map(|_| log.register(Seq::ZERO)).collect();
                 for op in ops {
                     match op {
                         Op::Store(sevs) => {
@@ -721,18 +740,18 @@ mod tests {
                             }
                         }
                         Op::Extend(max) => {
-                            log.extend(&st, &q, 0, max, &mut scratch);
+                            log.extend(&st, &q, Seq::ZERO, max, &mut scratch);
                         }
                         Op::Take(f, at) => {
                             let Some((first, end)) = log.range() else { continue };
-                            let c = first + u64::from(at) % (end - first + 1);
+                            let c = first.plus(u64::from(at) % (end.since(first) + 1));
                             let mut out = Vec::new();
                             match log.take(c, 300, 4, &mut out) {
                                 None => prop_assert_eq!(c, end),
                                 Some(next) => {
                                     prop_assert!(next > c && next <= end);
                                     prop_assert!(c >= cleared_before, "a frame from before a clear");
-                                    let expected: Vec<String> = want[c as usize..next as usize]
+                                    let expected: Vec<String> = want[c.get() as usize..next.get() as usize]
                                         .iter()
                                         .flatten()
                                         .cloned()
@@ -811,17 +830,17 @@ mod tests {
         struct Model {
             query: usize,
             handle: Option<Follower>,
-            cursor: u64,
+            cursor: Seq,
             seen: ClearGeneration,
             /// Everything before this seq was sent, skipped or cleared.
-            pos: u64,
+            pos: Seq,
         }
 
         /// What a follower was sent: a message's frame, by its seq, or a
         /// notice of skipped messages.
         #[derive(Debug, PartialEq, Eq)]
         enum Item {
-            Message(u64, String),
+            Message(Seq, String),
             Skipped(u64),
         }
 
@@ -836,7 +855,7 @@ mod tests {
                     }
                     None => {
                         let seq = p.rsplit_once(" m").unwrap().1.parse().unwrap();
-                        Item::Message(seq, p)
+                        Item::Message(Seq::new(seq), p)
                     }
                 })
                 .collect()
@@ -874,7 +893,7 @@ mod tests {
             fanout: &mut Fanout,
             st: &mut State,
             want: &[Option<String>],
-            cleared_at: u64,
+            cleared_at: Seq,
         ) -> Result<bool, TestCaseError> {
             if st.clear_generation() != m.seen {
                 m.seen = st.clear_generation();
@@ -919,11 +938,11 @@ mod tests {
                 let f = fanout.queries[h.query].as_ref().unwrap();
                 let live = f.live.cursors[h.live].unwrap();
                 let behind = f.behind.cursors[h.behind].unwrap();
-                let here = if h.is_behind { to } else { u64::MAX };
+                let here = if h.is_behind { to } else { Seq::MAX };
                 if filled == Fill::UpToDate {
                     // A clear it noticed before this fill moved it on.
                     prop_assert!(live <= to);
-                    prop_assert!(behind == u64::MAX || behind <= to);
+                    prop_assert!(behind == Seq::MAX || behind <= to);
                 } else {
                     prop_assert_eq!(live, to);
                     prop_assert_eq!(behind, here);
@@ -934,23 +953,23 @@ mod tests {
                 match item {
                     Item::Skipped(n) => {
                         prop_assert!(n > 0);
-                        prop_assert_eq!(m.pos + n, first, "a notice where the ring overwrote");
+                        prop_assert_eq!(m.pos.plus(n), first, "a notice where the ring overwrote");
                         skipped += n;
-                        m.pos += n;
+                        m.pos = m.pos.plus(n);
                     }
                     Item::Message(seq, text) => {
                         prop_assert!(seq >= m.pos, "seq {} again, or before a clear", seq);
-                        for s in m.pos..seq {
-                            prop_assert!(want[s as usize].is_none(), "match {} not sent", s);
+                        for s in Seq::range(m.pos, seq) {
+                            prop_assert!(want[s.get() as usize].is_none(), "match {} not sent", s);
                         }
-                        prop_assert_eq!(want[seq as usize].as_deref(), Some(text.as_str()));
-                        m.pos = seq + 1;
+                        prop_assert_eq!(want[seq.get() as usize].as_deref(), Some(text.as_str()));
+                        m.pos = seq.next();
                     }
                 }
             }
             prop_assert!(m.pos <= to);
-            for s in m.pos..to {
-                prop_assert!(want[s as usize].is_none(), "match {} passed over", s);
+            for s in Seq::range(m.pos, to) {
+                prop_assert!(want[s.get() as usize].is_none(), "match {} passed over", s);
             }
             m.pos = to;
             prop_assert_eq!(st.counters().skipped_followers - skipped_before, skipped);
@@ -978,14 +997,14 @@ mod tests {
                 // room for logs and renders its own frames.
                 let crowd: Vec<Follower> = if crowded {
                     (0..MAX_QUERIES - 2)
-                        .map(|i| fanout.join(&query(&format!("grep=other{i}")), 0).unwrap())
+                        .map(|i| fanout.join(&query(&format!("grep=other{i}")), Seq::ZERO).unwrap())
                         .collect()
                 } else {
                     Vec::new()
                 };
                 // The expected frame of each seq: None when filtered out, per query.
                 let mut want: [Vec<Option<String>>; 3] = Default::default();
-                let mut cleared_at = 0;
+                let mut cleared_at = Seq::ZERO;
                 let mut models: Vec<Model> = Vec::new();
                 for op in ops {
                     match op {
@@ -1003,7 +1022,7 @@ mod tests {
                             let ring = st.ring();
                             let start = ring
                                 .next_seq()
-                                .saturating_sub(u64::from(back % 24))
+                                .saturating_minus(u64::from(back % 24))
                                 .max(ring.first_seq());
                             let followed = models.iter().any(|m| m.query == i && m.handle.is_some());
                             let room = followed || fanout.queries() < MAX_QUERIES;

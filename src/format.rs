@@ -341,7 +341,7 @@ fn escape_sd_value(out: &mut Vec<u8>, value: &[u8]) {
 fn render_json(entry: &Entry<'_>, msg: &Message<'_>, epoch_us: i64, out: &mut Vec<u8>) {
     let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"{\"seq\":");
-    out.extend_from_slice(n.format(entry.seq).as_bytes());
+    out.extend_from_slice(n.format(entry.seq.get()).as_bytes());
     out.extend_from_slice(b",\"epoch\":");
     out.extend_from_slice(n.format(epoch_us).as_bytes());
     out.extend_from_slice(b",\"received\":\"");
@@ -669,6 +669,7 @@ fn write_fmt(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ring::{Cred, Seq, Transport};
 
     proptest::proptest! {
         /// The direct UTC writer writes what jiff's printer writes, for
@@ -697,8 +698,9 @@ mod tests {
             951_782_400_000_000,     // 2000-02-29
             1_795_514_400_123_456,   // 2026-11-24T10:00:00.123456Z
             -62_167_219_200_000_000, // 0000-01-01
+            253_402_207_200_999_999, // jiff's last µs, late on 9999-12-30
+            253_402_207_201_000_000, // past it: clamped by jiff's printer
             253_402_300_799_999_999, // 9999-12-31T23:59:59.999999Z
-            253_402_300_800_000_000, // past it: jiff's
             i64::MIN,
             i64::MAX,
         ] {
@@ -708,7 +710,6 @@ mod tests {
             assert_eq!(fast, jiff, "{us}");
         }
     }
-    use crate::ring::{Cred, Transport};
     use crate::syslog::Format;
     use serde_json::{Value, json};
 
@@ -717,7 +718,7 @@ mod tests {
 
     fn entry(raw: &[u8]) -> Entry<'_> {
         Entry {
-            seq: 42,
+            seq: Seq::new(42),
             received_us: RECEIVED_US,
             transport: Transport::Unix,
             cred: Some(Cred {

@@ -2,27 +2,27 @@
 //! a snapshot of it ([`crate::snapshot::View`]). A dump or a filter written
 //! against [`Messages`] reads both the same way, with the same results.
 
-use crate::ring::{Entry, Read, Ring};
+use crate::ring::{Entry, Read, Ring, Seq};
 
 /// Stored messages with consecutive seqs, `first_seq()..next_seq()`, read by
 /// seq in O(1).
 pub trait Messages {
     /// The message with this seq, if it is held.
-    fn get(&self, seq: u64) -> Option<Entry<'_>>;
+    fn get(&self, seq: Seq) -> Option<Entry<'_>>;
 
     /// Seq of the oldest message held (equal to [`Messages::next_seq`] when
     /// none is).
-    fn first_seq(&self) -> u64;
+    fn first_seq(&self) -> Seq;
 
     /// The seq after the newest message held.
-    fn next_seq(&self) -> u64;
+    fn next_seq(&self) -> Seq;
 
     /// What a cursor that has not yet seen `seq` should read next: the
     /// message, how many seqs before the oldest it is, or the end.
-    fn read(&self, seq: u64) -> Read<'_> {
+    fn read(&self, seq: Seq) -> Read<'_> {
         let first = self.first_seq();
         if seq < first {
-            return Read::Skipped(first - seq);
+            return Read::Skipped(first.since(seq));
         }
         match self.get(seq) {
             Some(e) => Read::Entry(e),
@@ -31,8 +31,10 @@ pub trait Messages {
     }
 
     /// Seq of the newest message held, if any.
-    fn last_seq(&self) -> Option<u64> {
-        (self.next_seq() > self.first_seq()).then(|| self.next_seq() - 1)
+    fn last_seq(&self) -> Option<Seq> {
+        self.next_seq()
+            .prev()
+            .filter(|&last| last >= self.first_seq())
     }
 
     /// The memory the messages' records lie in, for [`crate::search`];
@@ -44,49 +46,49 @@ pub trait Messages {
     /// The end of the run of records from `from` (which is held) that lie
     /// in seq order, one after the other, in [`Messages::arena`]: every seq
     /// in `from..end` is held, `end <= to`. `from` when there is no arena.
-    fn contiguous_until(&self, from: u64, to: u64) -> u64 {
+    fn contiguous_until(&self, from: Seq, to: Seq) -> Seq {
         let _ = to;
         from
     }
 
     /// Where in [`Messages::arena`] the record of the held `seq` starts;
     /// increasing with the seq within a run.
-    fn record_start(&self, seq: u64) -> usize {
+    fn record_start(&self, seq: Seq) -> usize {
         let _ = seq;
         0
     }
 
     /// The PRI of the held `seq` from its index; `None` without one. What a
     /// filter on severity or facility looks at first.
-    fn pri(&self, seq: u64) -> Option<u8> {
+    fn pri(&self, seq: Seq) -> Option<u8> {
         self.get(seq)?.index.map(|ix| ix.pri())
     }
 
     /// The first seq in `from..to`, looking at `max` at most, that `no`
     /// does not rule out on its PRI alone (a message without an index is
     /// never ruled out); where it stopped looking when all were.
-    fn skip_pri(&self, from: u64, to: u64, max: u64, no: &dyn Fn(u8) -> bool) -> u64 {
-        let to = to.min(from.saturating_add(max));
-        (from..to)
+    fn skip_pri(&self, from: Seq, to: Seq, max: u64, no: &dyn Fn(u8) -> bool) -> Seq {
+        let to = to.min(from.saturating_plus(max));
+        Seq::range(from, to)
             .find(|&seq| !self.pri(seq).is_some_and(no))
             .unwrap_or(to)
     }
 
     /// How many messages are held.
     fn count(&self) -> u64 {
-        self.next_seq() - self.first_seq()
+        self.next_seq().since(self.first_seq())
     }
 
     /// The first seq held whose message was received at or after `t_us`
     /// ([`Messages::next_seq`] when none was), by binary search: seq order is
     /// receive order. After the wall clock stepped back that order has a
     /// break, and the search lands on one side of it.
-    fn first_received_at(&self, t_us: i64) -> u64 {
+    fn first_received_at(&self, t_us: i64) -> Seq {
         let (mut lo, mut hi) = (self.first_seq(), self.next_seq());
         while lo < hi {
-            let mid = lo + (hi - lo) / 2;
+            let mid = lo.plus(hi.since(lo) / 2);
             match self.get(mid) {
-                Some(e) if e.received_us < t_us => lo = mid + 1,
+                Some(e) if e.received_us < t_us => lo = mid.next(),
                 _ => hi = mid,
             }
         }
@@ -95,19 +97,19 @@ pub trait Messages {
 }
 
 impl Messages for Ring {
-    fn get(&self, seq: u64) -> Option<Entry<'_>> {
+    fn get(&self, seq: Seq) -> Option<Entry<'_>> {
         Ring::get(self, seq)
     }
 
-    fn first_seq(&self) -> u64 {
+    fn first_seq(&self) -> Seq {
         Ring::first_seq(self)
     }
 
-    fn next_seq(&self) -> u64 {
+    fn next_seq(&self) -> Seq {
         Ring::next_seq(self)
     }
 
-    fn read(&self, seq: u64) -> Read<'_> {
+    fn read(&self, seq: Seq) -> Read<'_> {
         Ring::read(self, seq)
     }
 
@@ -115,19 +117,19 @@ impl Messages for Ring {
         Ring::arena(self)
     }
 
-    fn pri(&self, seq: u64) -> Option<u8> {
+    fn pri(&self, seq: Seq) -> Option<u8> {
         Ring::pri(self, seq)
     }
 
-    fn skip_pri(&self, from: u64, to: u64, max: u64, no: &dyn Fn(u8) -> bool) -> u64 {
+    fn skip_pri(&self, from: Seq, to: Seq, max: u64, no: &dyn Fn(u8) -> bool) -> Seq {
         Ring::skip_pri(self, from, to, max, no)
     }
 
-    fn contiguous_until(&self, from: u64, to: u64) -> u64 {
+    fn contiguous_until(&self, from: Seq, to: Seq) -> Seq {
         Ring::contiguous_until(self, from, to)
     }
 
-    fn record_start(&self, seq: u64) -> usize {
+    fn record_start(&self, seq: Seq) -> usize {
         Ring::record_start(self, seq)
     }
 }
@@ -156,9 +158,15 @@ mod tests {
             });
         }
         let generic: &dyn Messages = &ring;
-        assert_eq!((generic.first_seq(), generic.next_seq()), (2, 5));
-        assert_eq!((generic.last_seq(), generic.count()), (Some(4), 3));
-        for seq in 0..7 {
+        assert_eq!(
+            (generic.first_seq(), generic.next_seq()),
+            (Seq::new(2), Seq::new(5))
+        );
+        assert_eq!(
+            (generic.last_seq(), generic.count()),
+            (Some(Seq::new(4)), 3)
+        );
+        for seq in (0..7).map(Seq::new) {
             assert_eq!(generic.read(seq), ring.read(seq), "seq {seq}");
             assert_eq!(generic.get(seq), ring.get(seq), "seq {seq}");
         }
@@ -187,17 +195,23 @@ mod tests {
             });
         }
         let m: &dyn Messages = &ring;
-        assert_eq!(m.first_received_at(i64::MIN), 0);
-        assert_eq!(m.first_received_at(0), 0);
-        assert_eq!(m.first_received_at(1), 1);
-        assert_eq!(m.first_received_at(10), 1, "the first of a tie");
-        assert_eq!(m.first_received_at(11), 3);
-        assert_eq!(m.first_received_at(140), 15);
-        assert_eq!(m.first_received_at(141), 16, "none: the next seq");
+        assert_eq!(m.first_received_at(i64::MIN), Seq::ZERO);
+        assert_eq!(m.first_received_at(0), Seq::ZERO);
+        assert_eq!(m.first_received_at(1), Seq::new(1));
+        assert_eq!(m.first_received_at(10), Seq::new(1), "the first of a tie");
+        assert_eq!(m.first_received_at(11), Seq::new(3));
+        assert_eq!(m.first_received_at(140), Seq::new(15));
+        assert_eq!(m.first_received_at(141), Seq::new(16), "none: the next seq");
         // Against a scan, for every time in between.
         for t in -5..150 {
-            let scan = (0..16).find(|&s| ring.get(s).unwrap().received_us >= t);
-            assert_eq!(m.first_received_at(t), scan.unwrap_or(16), "t {t}");
+            let scan = (0..16)
+                .map(Seq::new)
+                .find(|&s| ring.get(s).unwrap().received_us >= t);
+            assert_eq!(
+                m.first_received_at(t),
+                scan.unwrap_or(Seq::new(16)),
+                "t {t}"
+            );
         }
     }
 }

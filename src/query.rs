@@ -27,6 +27,7 @@ use std::num::IntErrorKind;
 use memchr::memmem;
 use regex::bytes::{Regex, RegexBuilder};
 
+use crate::ring::Seq;
 use crate::syslog::{self, Fields, Message};
 
 /// How messages are written in a response (`fmt=`).
@@ -247,8 +248,8 @@ pub struct Query {
     pub format: OutputFormat,
     pub filter: Filter,
     /// `since=SEQ`: only messages with a greater seq.
-    /// INVARIANT: less than `u64::MAX`, so that the seq after it exists.
-    since: Option<u64>,
+    /// INVARIANT: less than [`Seq::MAX`], so that the seq after it exists.
+    since: Option<Seq>,
 }
 
 /// What followers must have in common to share rendered frames: the format
@@ -355,14 +356,14 @@ impl Query {
     }
 
     /// `since=SEQ`, as given.
-    pub fn since(&self) -> Option<u64> {
+    pub fn since(&self) -> Option<Seq> {
         self.since
     }
 
     /// The lowest seq the query may select: the one after `since`, or 0.
-    pub fn first_seq(&self) -> u64 {
-        // No overflow: `since` is less than u64::MAX (see its invariant).
-        self.since.map_or(0, |since| since + 1)
+    pub fn first_seq(&self) -> Seq {
+        // No overflow: `since` is less than Seq::MAX (see its invariant).
+        self.since.map_or(Seq::ZERO, Seq::next)
     }
 
     /// The receive times selected (`from=`, `until=`).
@@ -466,7 +467,7 @@ impl Query {
                     // would otherwise compute `since + 1`.
                     return Err(bad(param, &value, "no seq comes after it"));
                 }
-                self.since = Some(seq);
+                self.since = Some(Seq::new(seq));
             }
             "from" | "until" => {
                 let us = time::parse_time(&value, now_us)
@@ -708,7 +709,7 @@ mod tests {
         assert_eq!(q.limit, None);
         assert_eq!(q.format, OutputFormat::Syslog);
         assert_eq!(q.since(), None);
-        assert_eq!(q.first_seq(), 0);
+        assert_eq!(q.first_seq(), Seq::ZERO);
         assert_eq!(q.received(), TimeRange::default());
         assert!(q.filter.matches_all());
         assert!(q.filter.matches(i64::MIN, &msg(23, 7, None, None, b"")));
@@ -1100,8 +1101,8 @@ mod tests {
     fn combined_filters() {
         let q = parse("sev=err&fac=auth&grep=fail&l=5&since=42&fmt=json&app=!cron&not=ok");
         assert_eq!(q.limit, Some(5));
-        assert_eq!(q.since(), Some(42));
-        assert_eq!(q.first_seq(), 43);
+        assert_eq!(q.since(), Some(Seq::new(42)));
+        assert_eq!(q.first_seq(), Seq::new(43));
         assert_eq!(q.format, OutputFormat::Json);
         assert!(!q.filter.matches_all());
         assert!(
@@ -1129,10 +1130,10 @@ mod tests {
 
     #[test]
     fn since_and_the_seq_after_it() {
-        assert_eq!(parse("since=0").since(), Some(0));
-        assert_eq!(parse("since=0").first_seq(), 1);
+        assert_eq!(parse("since=0").since(), Some(Seq::ZERO));
+        assert_eq!(parse("since=0").first_seq(), Seq::new(1));
         let last = parse("since=18446744073709551614");
-        assert_eq!(last.first_seq(), u64::MAX);
+        assert_eq!(last.first_seq(), Seq::MAX);
         // Nothing comes after the last seq there is: the caller must not
         // have to compute it (issue 13, defect 8).
         assert_eq!(
@@ -1566,8 +1567,8 @@ mod tests {
             let q = parsed.map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
             prop_assert_eq!(q.limit, spec.limit.flatten());
             prop_assert_eq!(q.format, spec.fmt.unwrap_or(OutputFormat::Syslog));
-            prop_assert_eq!(q.since(), spec.since);
-            prop_assert_eq!(q.first_seq(), spec.since.map_or(0, |s| s + 1));
+            prop_assert_eq!(q.since(), spec.since.map(Seq::new));
+            prop_assert_eq!(q.first_seq(), spec.since.map_or(Seq::ZERO, |s| Seq::new(s + 1)));
             prop_assert_eq!(q.received(), TimeRange { from_us: from, until_us: until });
             for s in &samples {
                 let m = msg(

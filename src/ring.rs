@@ -40,6 +40,7 @@
 use std::io;
 
 use memmap2::{Advice, MmapMut, MmapOptions};
+use serde::{Deserialize, Serialize};
 
 use crate::syslog::{self, Fields, Index};
 
@@ -54,6 +55,98 @@ const CRED_LEN: usize = 12;
 
 const FLAG_TRUNCATED: u8 = 1;
 const FLAG_CRED: u8 = 2;
+
+/// A message's sequence number: its place in the order the daemon stored
+/// messages in. Seqs are consecutive and only increase (a clear does not
+/// start them again), so a reader resumes from one (`since=`) and the ring
+/// finds a message by one.
+///
+/// A seq is a position, a count of messages (a `u64`) is a distance:
+/// [`Seq::plus`] and [`Seq::since`] go from one to the other, and there is
+/// no `+` or `-` that would let the two mix again. The plain operations
+/// panic on overflow, as the arithmetic on the bare number did (overflow
+/// checks are on in release too); the `saturating_` ones serve where it
+/// saturated, mostly bounds that a client's `since=` or `l=` takes part
+/// in. Displayed and serialized as the bare number, as HTTP headers, JSON
+/// and notices carry it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Seq(u64);
+
+impl Seq {
+    /// The first seq a ring gives.
+    pub const ZERO: Seq = Seq(0);
+    /// The last seq there is: nothing can come after it.
+    pub const MAX: Seq = Seq(u64::MAX);
+
+    /// The seq with this number, from a wire format or a test; a parser of
+    /// untrusted input checks its range before (see `since=` in
+    /// [`crate::query`]).
+    pub const fn new(n: u64) -> Seq {
+        Seq(n)
+    }
+
+    /// The number, for a table index (`% capacity`) and wire formats.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The seq after this one.
+    pub fn next(self) -> Seq {
+        Seq(self.0 + 1)
+    }
+
+    /// The seq before this one, if there is one.
+    pub fn prev(self) -> Option<Seq> {
+        self.0.checked_sub(1).map(Seq)
+    }
+
+    /// The seq `n` messages later.
+    pub fn plus(self, n: u64) -> Seq {
+        Seq(self.0 + n)
+    }
+
+    /// The seq `n` messages earlier, which is not before [`Seq::ZERO`].
+    pub fn minus(self, n: u64) -> Seq {
+        Seq(self.0 - n)
+    }
+
+    /// [`Seq::plus`], stopping at [`Seq::MAX`]: the end of a window of at
+    /// most `n` messages, whatever seq a client asked from.
+    pub fn saturating_plus(self, n: u64) -> Seq {
+        Seq(self.0.saturating_add(n))
+    }
+
+    /// The seq `n` messages earlier, stopping at [`Seq::ZERO`].
+    pub fn saturating_minus(self, n: u64) -> Seq {
+        Seq(self.0.saturating_sub(n))
+    }
+
+    /// How many messages lie from `earlier` up to this seq, which is not
+    /// before it.
+    pub fn since(self, earlier: Seq) -> u64 {
+        self.0 - earlier.0
+    }
+
+    /// [`Seq::since`], 0 when `earlier` is in fact later.
+    pub fn saturating_since(self, earlier: Seq) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// The seqs `from..to`, in order (a `Range<Seq>` is not an iterator
+    /// outside the standard library's own integer types).
+    pub fn range(from: Seq, to: Seq) -> impl DoubleEndedIterator<Item = Seq> + Clone {
+        (from.0..to.0).map(Seq)
+    }
+}
+
+impl std::fmt::Display for Seq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Credentials of a unix datagram sender, as the kernel reported them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +199,7 @@ pub struct Incoming<'a> {
 /// A stored message, borrowed from the arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry<'a> {
-    pub seq: u64,
+    pub seq: Seq,
     pub received_us: i64,
     pub transport: Transport,
     pub cred: Option<Cred>,
@@ -217,8 +310,8 @@ pub struct Ring {
     nslots: u32,
     max_message_bytes: usize,
     /// Seq of the oldest stored message; `first_seq == next_seq` when empty.
-    first_seq: u64,
-    next_seq: u64,
+    first_seq: Seq,
+    next_seq: Seq,
     /// Start slot of the oldest message (0 when empty).
     head: u32,
     /// First free slot after the newest message (0 when empty).
@@ -271,8 +364,8 @@ impl Ring {
             pris: pris.into_boxed_slice(),
             nslots,
             max_message_bytes: config.max_message_bytes,
-            first_seq: 0,
-            next_seq: 0,
+            first_seq: Seq::ZERO,
+            next_seq: Seq::ZERO,
             head: 0,
             tail: 0,
             wrapped: false,
@@ -314,13 +407,13 @@ impl Ring {
     }
 
     /// Stores a message, evicting the oldest ones as needed, and returns its seq.
-    pub fn push(&mut self, msg: Incoming<'_>) -> u64 {
+    pub fn push(&mut self, msg: Incoming<'_>) -> Seq {
         self.push_indexed(msg, None)
     }
 
     /// [`Ring::push`] with the message's index, which must be of the bytes
     /// the ring keeps (the first [`Ring::max_message_bytes`]).
-    pub fn push_indexed(&mut self, msg: Incoming<'_>, index: Option<Index>) -> u64 {
+    pub fn push_indexed(&mut self, msg: Incoming<'_>, index: Option<Index>) -> Seq {
         let truncated = msg.truncated || msg.bytes.len() > self.max_message_bytes;
         let bytes = &msg.bytes[..msg.bytes.len().min(self.max_message_bytes)];
         let header = HEADER + if msg.cred.is_some() { CRED_LEN } else { 0 };
@@ -328,10 +421,10 @@ impl Ring {
         let start = self.place(k);
 
         let seq = self.next_seq;
-        self.next_seq += 1;
+        self.next_seq = seq.next();
         let cap = self.starts.len() as u64;
-        self.starts[(seq % cap) as usize] = start;
-        self.pris[(seq % cap) as usize] = index.map_or(NO_PRI, |ix| ix.pri());
+        self.starts[(seq.get() % cap) as usize] = start;
+        self.pris[(seq.get() % cap) as usize] = index.map_or(NO_PRI, |ix| ix.pri());
         if self.wipe_pending() {
             self.written = self.written.max(start + k);
         }
@@ -401,7 +494,7 @@ impl Ring {
         let at = self.head as usize * SLOT;
         let k = self.slots_at(self.head) as usize;
         self.arena[at..at + k * SLOT].fill(0);
-        self.first_seq += 1;
+        self.first_seq = self.first_seq.next();
         if self.is_empty() {
             self.head = 0;
             self.tail = 0;
@@ -416,8 +509,8 @@ impl Ring {
         self.head = next;
     }
 
-    fn start_of(&self, seq: u64) -> u32 {
-        self.starts[(seq % self.starts.len() as u64) as usize]
+    fn start_of(&self, seq: Seq) -> u32 {
+        self.starts[(seq.get() % self.starts.len() as u64) as usize]
     }
 
     /// How many slots the message stored at `start` takes, from its header.
@@ -510,7 +603,7 @@ impl Ring {
     }
 
     /// The stored message with this seq, if it is still in the ring.
-    pub fn get(&self, seq: u64) -> Option<Entry<'_>> {
+    pub fn get(&self, seq: Seq) -> Option<Entry<'_>> {
         if seq < self.first_seq || seq >= self.next_seq {
             return None;
         }
@@ -545,9 +638,9 @@ impl Ring {
     }
 
     /// What a cursor that has not yet seen `seq` should read next.
-    pub fn read(&self, seq: u64) -> Read<'_> {
+    pub fn read(&self, seq: Seq) -> Read<'_> {
         if seq < self.first_seq {
-            return Read::Skipped(self.first_seq - seq);
+            return Read::Skipped(self.first_seq.since(seq));
         }
         match self.get(seq) {
             Some(e) => Read::Entry(e),
@@ -562,26 +655,26 @@ impl Ring {
 
     /// The PRI in the index of the stored `seq`, from the PRI table: a
     /// filter on severity passes over most messages with this one byte.
-    pub fn pri(&self, seq: u64) -> Option<u8> {
+    pub fn pri(&self, seq: Seq) -> Option<u8> {
         if seq < self.first_seq || seq >= self.next_seq {
             return None;
         }
-        let pri = self.pris[(seq % self.pris.len() as u64) as usize];
+        let pri = self.pris[(seq.get() % self.pris.len() as u64) as usize];
         (pri != NO_PRI).then_some(pri)
     }
 
     /// [`crate::messages::Messages::skip_pri`]: the first seq in
     /// `from..to` (looking at `max` at most) whose PRI `no` does not rule
     /// out. Walks the seq table without a division per message.
-    pub fn skip_pri(&self, from: u64, to: u64, max: u64, no: &dyn Fn(u8) -> bool) -> u64 {
+    pub fn skip_pri(&self, from: Seq, to: Seq, max: u64, no: &dyn Fn(u8) -> bool) -> Seq {
         let from = from.max(self.first_seq);
-        let to = to.min(self.next_seq).min(from.saturating_add(max));
+        let to = to.min(self.next_seq).min(from.saturating_plus(max));
         if from >= to {
             return to;
         }
         let cap = self.starts.len();
-        let mut i = (from % cap as u64) as usize;
-        for seq in from..to {
+        let mut i = (from.get() % cap as u64) as usize;
+        for seq in Seq::range(from, to) {
             let pri = self.pris[i];
             if pri == NO_PRI || !no(pri) {
                 return seq;
@@ -595,14 +688,14 @@ impl Ring {
     }
 
     /// Where the record of the stored `seq` starts in [`Ring::arena`].
-    pub fn record_start(&self, seq: u64) -> usize {
+    pub fn record_start(&self, seq: Seq) -> usize {
         self.start_of(seq) as usize * SLOT
     }
 
     /// The end of the run of messages from the stored `from` that lie one
     /// after the other in the arena, at most `to`: `to`, or the first seq
     /// placed at slot 0 after a wrap.
-    pub fn contiguous_until(&self, from: u64, to: u64) -> u64 {
+    pub fn contiguous_until(&self, from: Seq, to: Seq) -> Seq {
         let to = to.min(self.next_seq);
         if from < self.first_seq || from >= to {
             return from;
@@ -612,11 +705,11 @@ impl Ring {
             return to;
         }
         // Above it: the seqs there come first, then those from slot 0.
-        let (mut lo, mut hi) = (from + 1, to);
+        let (mut lo, mut hi) = (from.next(), to);
         while lo < hi {
-            let mid = lo + (hi - lo) / 2;
+            let mid = lo.plus(hi.since(lo) / 2);
             if self.start_of(mid) >= self.head {
-                lo = mid + 1;
+                lo = mid.next();
             } else {
                 hi = mid;
             }
@@ -625,22 +718,22 @@ impl Ring {
     }
 
     /// Seq of the oldest stored message (equal to [`Ring::next_seq`] when empty).
-    pub fn first_seq(&self) -> u64 {
+    pub fn first_seq(&self) -> Seq {
         self.first_seq
     }
 
     /// Seq the next stored message will get.
-    pub fn next_seq(&self) -> u64 {
+    pub fn next_seq(&self) -> Seq {
         self.next_seq
     }
 
     /// Seq of the newest stored message, if any.
-    pub fn last_seq(&self) -> Option<u64> {
-        (!self.is_empty()).then(|| self.next_seq - 1)
+    pub fn last_seq(&self) -> Option<Seq> {
+        self.next_seq.prev().filter(|&last| last >= self.first_seq)
     }
 
     pub fn len(&self) -> u64 {
-        self.next_seq - self.first_seq
+        self.next_seq.since(self.first_seq)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -715,26 +808,26 @@ mod tests {
             bytes: b"<13>hello",
         });
         let s1 = r.push(msg(b"second"));
-        assert_eq!((s0, s1), (0, 1));
-        let e = r.get(0).expect("first");
+        assert_eq!((s0, s1), (Seq::ZERO, Seq::new(1)));
+        let e = r.get(Seq::ZERO).expect("first");
         assert_eq!(e.raw, b"<13>hello");
         assert_eq!(e.cred, Some(cred));
         assert_eq!(e.transport, Transport::Unix);
         assert_eq!(e.received_us, 1_700_000_000_000_000);
         assert!(!e.truncated);
-        let e = r.get(1).expect("second");
+        let e = r.get(Seq::new(1)).expect("second");
         assert_eq!(
             (e.raw, e.cred, e.transport),
             (&b"second"[..], None, Transport::Udp)
         );
-        assert_eq!(r.read(2), Read::End);
+        assert_eq!(r.read(Seq::new(2)), Read::End);
     }
 
     #[test]
     fn truncates_long_messages_and_marks_them() {
         let mut r = ring(10, 4096, 8);
         r.push(msg(b"0123456789"));
-        let e = r.get(0).expect("stored");
+        let e = r.get(Seq::ZERO).expect("stored");
         assert_eq!(e.raw, b"01234567");
         assert!(e.truncated);
     }
@@ -745,9 +838,12 @@ mod tests {
         for i in 0..5u8 {
             r.push(msg(&[b'a' + i]));
         }
-        assert_eq!((r.first_seq(), r.next_seq(), r.len()), (2, 5, 3));
-        assert_eq!(r.get(2).expect("kept").raw, b"c");
-        assert_eq!(r.read(0), Read::Skipped(2));
+        assert_eq!(
+            (r.first_seq(), r.next_seq(), r.len()),
+            (Seq::new(2), Seq::new(5), 3)
+        );
+        assert_eq!(r.get(Seq::new(2)).expect("kept").raw, b"c");
+        assert_eq!(r.read(Seq::ZERO), Read::Skipped(2));
     }
 
     #[test]
@@ -759,7 +855,7 @@ mod tests {
         }
         assert_eq!(r.len(), 16);
         assert_eq!(r.bytes_used(), 16 * 4 * SLOT);
-        assert_eq!(r.get(99).expect("newest").raw, &[b'x'; 40][..]);
+        assert_eq!(r.get(Seq::new(99)).expect("newest").raw, &[b'x'; 40][..]);
     }
 
     #[test]
@@ -768,10 +864,10 @@ mod tests {
         r.push(msg(b"secret password"));
         r.clear();
         assert!(r.is_empty());
-        assert_eq!(r.read(0), Read::Skipped(1));
+        assert_eq!(r.read(Seq::ZERO), Read::Skipped(1));
         assert!(memchr::memmem::find(&r.arena[..], b"secret").is_none());
-        assert_eq!(r.push(msg(b"after")), 1);
-        assert_eq!(r.get(1).expect("after").raw, b"after");
+        assert_eq!(r.push(msg(b"after")), Seq::new(1));
+        assert_eq!(r.get(Seq::new(1)).expect("after").raw, b"after");
     }
 
     #[test]
@@ -857,7 +953,7 @@ mod tests {
         for _ in 0..30 {
             r.push(msg(b"small"));
         }
-        assert!(r.get(0).is_none());
+        assert!(r.get(Seq::ZERO).is_none());
         assert!(!r.arena.contains(&b'S'));
     }
 
@@ -947,15 +1043,15 @@ mod tests {
             });
         }
         assert_eq!(r.evict_older_than(5, 2), 2);
-        assert_eq!(r.first_seq(), 2);
+        assert_eq!(r.first_seq(), Seq::new(2));
         assert_eq!(r.evict_older_than(5, 100), 3);
         assert_eq!(r.evict_older_than(5, 100), 0);
-        assert_eq!(r.first_seq(), 5);
+        assert_eq!(r.first_seq(), Seq::new(5));
         for t in 0..5 {
             let gone = format!("old {t}");
             assert!(memchr::memmem::find(&r.arena[..], gone.as_bytes()).is_none());
         }
-        assert_eq!(r.get(5).expect("kept").raw, b"old 5");
+        assert_eq!(r.get(Seq::new(5)).expect("kept").raw, b"old 5");
         assert_eq!(r.evict_older_than(i64::MAX, 100), 5);
         assert!(r.is_empty());
         assert!(r.arena.iter().all(|b| *b == 0));
@@ -966,7 +1062,7 @@ mod tests {
     /// wipe.
     fn stray_byte(r: &Ring) -> Option<usize> {
         let mut owned = vec![false; r.arena.len()];
-        for seq in r.first_seq()..r.next_seq() {
+        for seq in Seq::range(r.first_seq(), r.next_seq()) {
             let at = r.start_of(seq) as usize * SLOT;
             let e = r.get(seq).expect("stored");
             let len = HEADER + if e.cred.is_some() { CRED_LEN } else { 0 } + e.raw.len();
@@ -1012,8 +1108,8 @@ mod tests {
             let max_bytes = 150;
             let arena = (slots_for(max_bytes, true) + extra_slots) * SLOT;
             let mut r = ring(max_messages, arena, max_bytes);
-            let mut model: VecDeque<(u64, i64, Vec<u8>)> = VecDeque::new();
-            let mut next = 0u64;
+            let mut model: VecDeque<(Seq, i64, Vec<u8>)> = VecDeque::new();
+            let mut next = Seq::ZERO;
             for (now, op) in ops.into_iter().enumerate() {
                 let now = now as i64;
                 match op {
@@ -1027,7 +1123,7 @@ mod tests {
                         let mut kept = bytes.clone();
                         kept.truncate(max_bytes);
                         model.push_back((seq, now, kept));
-                        next += 1;
+                        next = next.next();
                         while model.len() > max_messages {
                             model.pop_front();
                         }
@@ -1072,7 +1168,7 @@ mod tests {
                 }
                 // Only the age bound and clears drop the newest message.
                 if let Some((s, _, _)) = model.back() {
-                    prop_assert_eq!(*s, next - 1);
+                    prop_assert_eq!(*s, next.minus(1));
                 }
                 prop_assert_eq!(stray_byte(&r), None);
             }

@@ -13,22 +13,23 @@
 use memchr::memmem::{Finder, FinderRev};
 
 use crate::messages::Messages;
+use crate::ring::Seq;
 
 /// What a search of `from..to` found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Found {
     /// The MSG of this message holds the needle; the search found no
     /// message between it and where it began.
-    At(u64),
+    At(Seq),
     /// No message on the searched side of this seq holds it: forward, none
     /// in `from..seq`; backward, none in `seq..to`. More may be left to
     /// search (the byte budget ran out) unless it is the far end.
-    Through(u64),
+    Through(Seq),
 }
 
 /// The first message in `from..to` whose MSG holds `finder`'s needle,
 /// searching about `max_bytes` of the arena (at least one message).
-pub fn next(m: &dyn Messages, from: u64, to: u64, finder: &Finder<'_>, max_bytes: usize) -> Found {
+pub fn next(m: &dyn Messages, from: Seq, to: Seq, finder: &Finder<'_>, max_bytes: usize) -> Found {
     let from = from.max(m.first_seq());
     let to = to.min(m.next_seq());
     if from >= to {
@@ -46,8 +47,8 @@ pub fn next(m: &dyn Messages, from: u64, to: u64, finder: &Finder<'_>, max_bytes
     // The run's bytes, cut to the budget at a message's start.
     let lo = m.record_start(from);
     let limit = lo.saturating_add(max_bytes.max(1));
-    let end = first_starting_after(m, from + 1, end, limit);
-    let hi = end_of_record(m, end - 1).unwrap_or(lo);
+    let end = first_starting_after(m, from.next(), end, limit);
+    let hi = end_of_record(m, end.minus(1)).unwrap_or(lo);
     let needle = finder.needle().len();
     let mut at = lo;
     while let Some(i) = finder.find(&arena[at..hi]) {
@@ -68,8 +69,8 @@ pub fn next(m: &dyn Messages, from: u64, to: u64, finder: &Finder<'_>, max_bytes
 /// searching about `max_bytes` of the arena back from `to`.
 pub fn prev(
     m: &dyn Messages,
-    from: u64,
-    to: u64,
+    from: Seq,
+    to: Seq,
     finder: &FinderRev<'_>,
     max_bytes: usize,
 ) -> Found {
@@ -79,15 +80,15 @@ pub fn prev(
         return Found::Through(from);
     }
     if finder.needle().is_empty() {
-        return Found::At(to - 1);
+        return Found::At(to.minus(1));
     }
     let arena = m.arena();
     // The run that holds `to - 1`, from where it starts (or `from`).
-    let start = run_start(m, from, to - 1);
+    let start = run_start(m, from, to.minus(1));
     if start >= to {
         return prev_one_by_one(m, from, to, finder, max_bytes);
     }
-    let hi = end_of_record(m, to - 1).unwrap_or(0);
+    let hi = end_of_record(m, to.minus(1)).unwrap_or(0);
     let floor = hi.saturating_sub(max_bytes.max(1));
     let start = last_starting_at_or_before(m, start, to, floor).max(start);
     let lo = m.record_start(start);
@@ -108,7 +109,7 @@ pub fn prev(
 }
 
 /// Where MSG of `seq` lies in the arena, as a range of indexes.
-fn msg_span(m: &dyn Messages, seq: u64) -> Option<(usize, usize)> {
+fn msg_span(m: &dyn Messages, seq: Seq) -> Option<(usize, usize)> {
     let base = m.arena().as_ptr() as usize;
     let e = m.get(seq)?;
     let msg = e.fields().message;
@@ -117,7 +118,7 @@ fn msg_span(m: &dyn Messages, seq: u64) -> Option<(usize, usize)> {
 }
 
 /// The index in the arena just past the bytes of `seq`.
-fn end_of_record(m: &dyn Messages, seq: u64) -> Option<usize> {
+fn end_of_record(m: &dyn Messages, seq: Seq) -> Option<usize> {
     let base = m.arena().as_ptr() as usize;
     let raw = m.get(seq)?.raw;
     (raw.as_ptr() as usize + raw.len()).checked_sub(base)
@@ -125,11 +126,11 @@ fn end_of_record(m: &dyn Messages, seq: u64) -> Option<usize> {
 
 /// The first seq in `lo..hi` whose record starts after `limit` (`hi` when
 /// none does); the records of `lo - 1..hi` lie in order.
-fn first_starting_after(m: &dyn Messages, mut lo: u64, mut hi: u64, limit: usize) -> u64 {
+fn first_starting_after(m: &dyn Messages, mut lo: Seq, mut hi: Seq, limit: usize) -> Seq {
     while lo < hi {
-        let mid = lo + (hi - lo) / 2;
+        let mid = lo.plus(hi.since(lo) / 2);
         if m.record_start(mid) <= limit {
-            lo = mid + 1;
+            lo = mid.next();
         } else {
             hi = mid;
         }
@@ -140,65 +141,65 @@ fn first_starting_after(m: &dyn Messages, mut lo: u64, mut hi: u64, limit: usize
 /// The last seq in `lo..hi` whose record starts at or before `at` (`lo`
 /// when none does); the records of `lo..hi` lie in order. Gallops from
 /// `lo` first: hits are often in the next few messages.
-fn last_starting_at_or_before(m: &dyn Messages, lo: u64, hi: u64, at: usize) -> u64 {
+fn last_starting_at_or_before(m: &dyn Messages, lo: Seq, hi: Seq, at: usize) -> Seq {
     let mut step = 1;
     let mut below = lo;
     let mut above = hi;
-    while below + step < hi {
-        if m.record_start(below + step) <= at {
-            below += step;
+    while below.plus(step) < hi {
+        if m.record_start(below.plus(step)) <= at {
+            below = below.plus(step);
             step *= 2;
         } else {
-            above = below + step;
+            above = below.plus(step);
             break;
         }
     }
     // The answer is in below..above.
-    let (mut l, mut h) = (below + 1, above);
+    let (mut l, mut h) = (below.next(), above);
     while l < h {
-        let mid = l + (h - l) / 2;
+        let mid = l.plus(h.since(l) / 2);
         if m.record_start(mid) <= at {
-            l = mid + 1;
+            l = mid.next();
         } else {
             h = mid;
         }
     }
-    l - 1
+    l.minus(1)
 }
 
 /// The first seq of the run of contiguous records that holds `last`,
 /// within `from..=last` (`last + 1` when the source has no runs).
-fn run_start(m: &dyn Messages, from: u64, last: u64) -> u64 {
-    if m.contiguous_until(from, last + 1) > last {
+fn run_start(m: &dyn Messages, from: Seq, last: Seq) -> Seq {
+    if m.contiguous_until(from, last.next()) > last {
         return from;
     }
     // The records from `from` break before `last`: find the run's start,
     // the first seq from which `last` is reached in one piece.
-    let (mut lo, mut hi) = (from + 1, last + 1);
+    let (mut lo, mut hi) = (from.next(), last.next());
     while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if m.contiguous_until(mid, last + 1) > last {
+        let mid = lo.plus(hi.since(lo) / 2);
+        if m.contiguous_until(mid, last.next()) > last {
             hi = mid;
         } else {
-            lo = mid + 1;
+            lo = mid.next();
         }
     }
-    if lo <= last && m.contiguous_until(lo, last + 1) > last {
+    if lo <= last && m.contiguous_until(lo, last.next()) > last {
         lo
     } else {
-        last + 1
+        last.next()
     }
 }
 
 fn next_one_by_one(
     m: &dyn Messages,
-    from: u64,
-    to: u64,
+    from: Seq,
+    to: Seq,
     finder: &Finder<'_>,
     max_bytes: usize,
 ) -> Found {
     let mut seen = 0;
-    for seq in from..to {
+    for seq in Seq::range(from, to) {
         if let Some(e) = m.get(seq) {
             if finder.find(e.fields().message).is_some() {
                 return Found::At(seq);
@@ -206,7 +207,7 @@ fn next_one_by_one(
             seen += e.raw.len();
         }
         if seen >= max_bytes {
-            return Found::Through(seq + 1);
+            return Found::Through(seq.next());
         }
     }
     Found::Through(to)
@@ -214,13 +215,13 @@ fn next_one_by_one(
 
 fn prev_one_by_one(
     m: &dyn Messages,
-    from: u64,
-    to: u64,
+    from: Seq,
+    to: Seq,
     finder: &FinderRev<'_>,
     max_bytes: usize,
 ) -> Found {
     let mut seen = 0;
-    for seq in (from..to).rev() {
+    for seq in Seq::range(from, to).rev() {
         if let Some(e) = m.get(seq) {
             if finder.rfind(e.fields().message).is_some() {
                 return Found::At(seq);
@@ -243,7 +244,7 @@ mod tests {
 
     /// Every message found, oldest first, by repeated forward searches of
     /// `max_bytes`.
-    fn all_next(m: &dyn Messages, needle: &[u8], max_bytes: usize) -> Vec<u64> {
+    fn all_next(m: &dyn Messages, needle: &[u8], max_bytes: usize) -> Vec<Seq> {
         let finder = Finder::new(needle);
         let (mut at, to) = (m.first_seq(), m.next_seq());
         let mut found = Vec::new();
@@ -252,7 +253,7 @@ mod tests {
                 Found::At(seq) => {
                     assert!(seq >= at, "went back");
                     found.push(seq);
-                    at = seq + 1;
+                    at = seq.next();
                 }
                 Found::Through(seq) => {
                     assert!(seq > at, "no progress");
@@ -264,7 +265,7 @@ mod tests {
     }
 
     /// The same searching back, newest first.
-    fn all_prev(m: &dyn Messages, needle: &[u8], max_bytes: usize) -> Vec<u64> {
+    fn all_prev(m: &dyn Messages, needle: &[u8], max_bytes: usize) -> Vec<Seq> {
         let finder = FinderRev::new(needle);
         let (from, mut to) = (m.first_seq(), m.next_seq());
         let mut found = Vec::new();
@@ -285,9 +286,9 @@ mod tests {
     }
 
     /// What a search of each message's MSG finds.
-    fn model(m: &dyn Messages, needle: &[u8]) -> Vec<u64> {
+    fn model(m: &dyn Messages, needle: &[u8]) -> Vec<Seq> {
         let finder = Finder::new(needle);
-        (m.first_seq()..m.next_seq())
+        Seq::range(m.first_seq(), m.next_seq())
             .filter(|&s| finder.find(m.get(s).unwrap().fields().message).is_some())
             .collect()
     }
@@ -342,12 +343,20 @@ mod tests {
             (3, "plain".to_string(), true),
         ];
         let r = ring(&msgs, 100, 1 << 16);
-        assert_eq!(model(&r, b"NEEDLE"), [0, 2]);
+        assert_eq!(model(&r, b"NEEDLE"), [0, 2].map(Seq::new));
         for budget in [1, 30, 1 << 20] {
-            assert_eq!(all_next(&r, b"NEEDLE", budget), [0, 2], "{budget}");
-            assert_eq!(all_prev(&r, b"NEEDLE", budget), [2, 0], "{budget}");
+            assert_eq!(
+                all_next(&r, b"NEEDLE", budget),
+                [0, 2].map(Seq::new),
+                "{budget}"
+            );
+            assert_eq!(
+                all_prev(&r, b"NEEDLE", budget),
+                [2, 0].map(Seq::new),
+                "{budget}"
+            );
         }
-        assert_eq!(all_next(&r, b"", 1 << 20), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(all_next(&r, b"", 1 << 20), [0, 1, 2, 3, 4, 5].map(Seq::new));
     }
 
     proptest! {

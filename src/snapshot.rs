@@ -67,7 +67,7 @@ use memmap2::{Advice, MmapMut, MmapOptions};
 use serde_json::{Value, json};
 
 use crate::messages::Messages;
-use crate::ring::{Cred, Entry, Ring, Transport};
+use crate::ring::{Cred, Entry, Ring, Seq, Transport};
 use crate::syslog::Index;
 
 /// Records, the seq table and regions are aligned to this many bytes.
@@ -140,7 +140,7 @@ pub enum Why {
     Signal,
     /// A `-trigger` fired on the message `seq`; `query` is the trigger as
     /// configured.
-    Trigger { seq: u64, query: String },
+    Trigger { seq: Seq, query: String },
 }
 
 impl Why {
@@ -268,14 +268,14 @@ struct Snapshot {
     meta: Meta,
     /// The ring's oldest seq when it was begun: `asked_from..end` was
     /// asked for.
-    asked_from: u64,
+    asked_from: Seq,
     /// The ring's next seq when it was begun.
-    end: u64,
+    end: Seq,
     /// The seq of the table's first entry: the oldest message that fitted.
     /// INVARIANT: `asked_from <= base <= first <= end` once sizing is done.
-    base: u64,
+    base: Seq,
     /// The oldest message held (`end` when none is yet).
-    first: u64,
+    first: Seq,
     /// Messages `asked_from..base` left out because they did not fit.
     did_not_fit: u64,
     /// `Region::NONE` until placed, and when it holds no message.
@@ -295,10 +295,10 @@ impl Snapshot {
             next_seq: self.end,
             bytes: self.region.len,
             taking: !done,
-            asked: self.end - self.asked_from,
+            asked: self.end.since(self.asked_from),
             did_not_fit: self.did_not_fit,
             evicted: if done {
-                self.first - self.asked_from - self.did_not_fit
+                self.first.since(self.asked_from) - self.did_not_fit
             } else {
                 0
             },
@@ -314,7 +314,7 @@ impl Snapshot {
             if *spent >= budget && *spent > 0 {
                 return false;
             }
-            let Some(seq) = self.base.checked_sub(1) else {
+            let Some(seq) = self.base.prev() else {
                 return true;
             };
             // Gone already (or the ring's oldest was reached): the older
@@ -324,8 +324,8 @@ impl Snapshot {
             };
             *spent += SIZE_COST;
             let len = record_len(&e);
-            if table_len(self.end - seq) + *records + len > limit {
-                self.did_not_fit = seq + 1 - self.asked_from;
+            if table_len(self.end.since(seq)) + *records + len > limit {
+                self.did_not_fit = seq.next().since(self.asked_from);
                 return true;
             }
             *records += len;
@@ -337,7 +337,7 @@ impl Snapshot {
     fn sized_len(&self) -> usize {
         match self.phase {
             Phase::Sizing { records } if self.base < self.end => {
-                table_len(self.end - self.base) + records
+                table_len(self.end.since(self.base)) + records
             }
             _ => 0,
         }
@@ -350,7 +350,7 @@ impl Snapshot {
             return true;
         };
         let table = self.region.start;
-        let records = table + table_len(self.end - self.base);
+        let records = table + table_len(self.end.since(self.base));
         loop {
             if self.first == self.base {
                 return true;
@@ -358,7 +358,7 @@ impl Snapshot {
             if *spent >= budget && *spent > 0 {
                 return false;
             }
-            let seq = self.first - 1;
+            let seq = self.first.minus(1);
             // Evicted by the ring meanwhile: the snapshot starts after it.
             let Some(e) = ring.get(seq) else {
                 return true;
@@ -371,7 +371,7 @@ impl Snapshot {
             }
             *write -= len;
             write_record(&mut arena[*write..*write + len], &e);
-            let slot = table + (seq - self.base) as usize * TABLE_ENTRY;
+            let slot = table + seq.since(self.base) as usize * TABLE_ENTRY;
             arena[slot..slot + TABLE_ENTRY]
                 .copy_from_slice(&((*write / ALIGN) as u32).to_le_bytes());
             self.first = seq;
@@ -779,12 +779,12 @@ impl<'a> View<'a> {
     }
 
     /// The copied message with this seq, if the snapshot holds it.
-    pub fn get(&self, seq: u64) -> Option<Entry<'a>> {
+    pub fn get(&self, seq: Seq) -> Option<Entry<'a>> {
         let s = self.snapshot;
         if seq < s.first || seq >= s.end {
             return None;
         }
-        let slot = s.region.start + (seq - s.base) as usize * TABLE_ENTRY;
+        let slot = s.region.start + seq.since(s.base) as usize * TABLE_ENTRY;
         let at = u32_at(self.arena, slot) as usize * ALIGN;
         let received_us = i64::from_le_bytes(self.arena[at..at + 8].try_into().ok()?);
         let len = u32_at(self.arena, at + 8) as usize;
@@ -825,15 +825,15 @@ impl std::fmt::Debug for View<'_> {
 }
 
 impl Messages for View<'_> {
-    fn get(&self, seq: u64) -> Option<Entry<'_>> {
+    fn get(&self, seq: Seq) -> Option<Entry<'_>> {
         View::get(self, seq)
     }
 
-    fn first_seq(&self) -> u64 {
+    fn first_seq(&self) -> Seq {
         self.snapshot.first
     }
 
-    fn next_seq(&self) -> u64 {
+    fn next_seq(&self) -> Seq {
         self.snapshot.end
     }
 
@@ -843,7 +843,7 @@ impl Messages for View<'_> {
 
     /// A snapshot's records lie oldest first in its region, one after
     /// the other.
-    fn contiguous_until(&self, from: u64, to: u64) -> u64 {
+    fn contiguous_until(&self, from: Seq, to: Seq) -> Seq {
         let s = self.snapshot;
         if from < s.first || from >= s.end {
             return from;
@@ -851,9 +851,9 @@ impl Messages for View<'_> {
         to.min(s.end).max(from)
     }
 
-    fn record_start(&self, seq: u64) -> usize {
+    fn record_start(&self, seq: Seq) -> usize {
         let s = self.snapshot;
-        let slot = s.region.start + (seq.saturating_sub(s.base)) as usize * TABLE_ENTRY;
+        let slot = s.region.start + seq.saturating_since(s.base) as usize * TABLE_ENTRY;
         u32_at(self.arena, slot) as usize * ALIGN
     }
 }
@@ -866,8 +866,8 @@ pub struct Info<'a> {
     pub why: &'a Why,
     pub taken_at_us: i64,
     pub note: Option<&'a str>,
-    pub first_seq: u64,
-    pub next_seq: u64,
+    pub first_seq: Seq,
+    pub next_seq: Seq,
     /// Arena bytes it takes.
     pub bytes: usize,
     /// Still being copied.
@@ -883,11 +883,11 @@ pub struct Info<'a> {
 
 impl Info<'_> {
     pub fn messages(&self) -> u64 {
-        self.next_seq - self.first_seq
+        self.next_seq.since(self.first_seq)
     }
 
-    pub fn last_seq(&self) -> Option<u64> {
-        (self.messages() > 0).then(|| self.next_seq - 1)
+    pub fn last_seq(&self) -> Option<Seq> {
+        self.next_seq.prev().filter(|&last| last >= self.first_seq)
     }
 
     /// Done, and holds every message the ring held when it was begun.
@@ -997,9 +997,9 @@ mod tests {
         .unwrap()
     }
 
-    fn push(r: &mut Ring, bytes: &[u8]) -> u64 {
+    fn push(r: &mut Ring, bytes: &[u8]) -> Seq {
         r.push(Incoming {
-            received_us: 1_700_000_000_000_000 + r.next_seq() as i64,
+            received_us: 1_700_000_000_000_000 + r.next_seq().get() as i64,
             transport: Transport::Udp,
             cred: None,
             truncated: false,
@@ -1068,16 +1068,23 @@ mod tests {
         assert_eq!(finish(&mut s, &r, 1), id);
         assert_eq!(s.step(&r, 1), Step::Idle);
         let v = s.view(id).unwrap();
-        assert_eq!((v.first_seq(), v.next_seq(), v.last_seq()), (0, 5, Some(4)));
-        for seq in 0..5 {
+        assert_eq!(
+            (v.first_seq(), v.next_seq(), v.last_seq()),
+            (Seq::ZERO, Seq::new(5), Some(Seq::new(4)))
+        );
+        for seq in (0..5).map(Seq::new) {
             let e = v.get(seq).unwrap();
             assert_eq!(Some(e), r.get(seq), "seq {seq}");
             assert_eq!(v.read(seq), Read::Entry(e));
         }
-        assert_eq!(v.get(4).unwrap().raw.len(), 256, "truncated in the ring");
-        assert!(v.get(4).unwrap().truncated && v.get(3).unwrap().truncated);
-        assert_eq!(v.read(5), Read::End);
-        assert_eq!(v.get(5), None);
+        assert_eq!(
+            v.get(Seq::new(4)).unwrap().raw.len(),
+            256,
+            "truncated in the ring"
+        );
+        assert!(v.get(Seq::new(4)).unwrap().truncated && v.get(Seq::new(3)).unwrap().truncated);
+        assert_eq!(v.read(Seq::new(5)), Read::End);
+        assert_eq!(v.get(Seq::new(5)), None);
         let info = v.info();
         assert!(info.complete() && !info.taking);
         assert_eq!((info.messages(), info.did_not_fit, info.evicted), (5, 0, 0));
@@ -1097,16 +1104,16 @@ mod tests {
 
     /// What a dump reads, written once for the ring and snapshots alike.
     fn dump(m: &impl Messages) -> (u64, Vec<Entry<'_>>) {
-        let (mut seq, mut skipped, mut out) = (0, 0, Vec::new());
+        let (mut seq, mut skipped, mut out) = (Seq::ZERO, 0, Vec::new());
         loop {
             match m.read(seq) {
                 Read::Entry(e) => {
                     out.push(e);
-                    seq += 1;
+                    seq = seq.next();
                 }
                 Read::Skipped(n) => {
                     skipped += n;
-                    seq += n;
+                    seq = seq.plus(n);
                 }
                 Read::End => return (skipped, out),
             }
@@ -1140,8 +1147,8 @@ mod tests {
         }
         r.clear();
         let v = s.view(id).unwrap();
-        assert_eq!(v.get(0).unwrap().raw, b"one");
-        assert_eq!(v.get(1).unwrap().raw, b"two");
+        assert_eq!(v.get(Seq::ZERO).unwrap().raw, b"one");
+        assert_eq!(v.get(Seq::new(1)).unwrap().raw, b"two");
         assert_eq!(v.count(), 2);
     }
 
@@ -1175,17 +1182,17 @@ mod tests {
         let mut s = store(1 << 16, 8);
         let id = take(&mut s, &r);
         let v = s.view(id).unwrap();
-        for seq in 0..4 {
+        for seq in (0..4).map(Seq::new) {
             let (got, want) = (v.get(seq).unwrap(), r.get(seq).unwrap());
             assert_eq!(got, want);
-            assert_eq!(got.index.is_some(), seq < 3);
+            assert_eq!(got.index.is_some(), seq < Seq::new(3));
         }
         let f = v
-            .get(0)
+            .get(Seq::ZERO)
             .unwrap()
             .index
             .unwrap()
-            .fields(v.get(0).unwrap().raw);
+            .fields(v.get(Seq::ZERO).unwrap().raw);
         assert_eq!((f.severity, f.hostname), (3, Some(&b"web1"[..])));
     }
 
@@ -1198,8 +1205,8 @@ mod tests {
         push(&mut r, b"after");
         finish(&mut s, &r, 1);
         let v = s.view(id).unwrap();
-        assert_eq!((v.first_seq(), v.next_seq()), (0, 1));
-        assert_eq!(v.read(1), Read::End);
+        assert_eq!((v.first_seq(), v.next_seq()), (Seq::ZERO, Seq::new(1)));
+        assert_eq!(v.read(Seq::new(1)), Read::End);
     }
 
     #[test]
@@ -1213,7 +1220,10 @@ mod tests {
         let mut s = store(10 * 64 + 40, 8);
         let id = take(&mut s, &r);
         let info = s.info(id).unwrap();
-        assert_eq!((info.first_seq, info.next_seq), (90, 100));
+        assert_eq!(
+            (info.first_seq, info.next_seq),
+            (Seq::new(90), Seq::new(100))
+        );
         assert_eq!((info.did_not_fit, info.evicted), (90, 0));
         assert!(!info.complete());
         assert_eq!(info.bytes, s.arena_bytes());
@@ -1223,8 +1233,8 @@ mod tests {
             (Some(false), Some(90))
         );
         let v = s.view(id).unwrap();
-        assert_eq!(v.read(89), Read::Skipped(1));
-        for seq in 90..100 {
+        assert_eq!(v.read(Seq::new(89)), Read::Skipped(1));
+        for seq in (90..100).map(Seq::new) {
             assert_eq!(v.get(seq), r.get(seq));
         }
         // Not even the newest fits: an empty snapshot that says so.
@@ -1232,7 +1242,7 @@ mod tests {
         let id = take(&mut tiny, &r);
         let info = tiny.info(id).unwrap();
         assert_eq!((info.messages(), info.did_not_fit, info.bytes), (0, 100, 0));
-        assert_eq!(tiny.view(id).unwrap().read(0), Read::Skipped(100));
+        assert_eq!(tiny.view(id).unwrap().read(Seq::ZERO), Read::Skipped(100));
     }
 
     #[test]
@@ -1247,21 +1257,24 @@ mod tests {
         // newest five, 5 × 56 bytes.
         assert_eq!(s.step(&r, 20 * SIZE_COST), Step::More);
         assert_eq!(s.step(&r, 5 * 56), Step::More);
-        assert_eq!(s.info(id).unwrap().first_seq, 15);
+        assert_eq!(s.info(id).unwrap().first_seq, Seq::new(15));
         // The ring moves on by twelve: seqs 0..12 go, 12..15 are still there.
         for _ in 0..12 {
             push(&mut r, b"new");
         }
         finish(&mut s, &r, 56);
         let info = s.info(id).unwrap();
-        assert_eq!((info.first_seq, info.next_seq), (12, 20));
+        assert_eq!(
+            (info.first_seq, info.next_seq),
+            (Seq::new(12), Seq::new(20))
+        );
         assert_eq!((info.did_not_fit, info.evicted, info.asked), (0, 12, 20));
         assert!(!info.complete());
         let v = s.view(id).unwrap();
-        for seq in 12..20 {
+        for seq in (12..20).map(Seq::new) {
             assert_eq!(v.get(seq).unwrap().raw, &[b'm'; 40][..], "seq {seq}");
         }
-        assert_eq!(v.read(11), Read::Skipped(1));
+        assert_eq!(v.read(Seq::new(11)), Read::Skipped(1));
     }
 
     #[test]
@@ -1276,7 +1289,10 @@ mod tests {
         r.clear();
         finish(&mut s, &r, 1);
         let info = s.info(id).unwrap();
-        assert_eq!((info.first_seq, info.next_seq, info.evicted), (10, 10, 10));
+        assert_eq!(
+            (info.first_seq, info.next_seq, info.evicted),
+            (Seq::new(10), Seq::new(10), 10)
+        );
         assert_eq!(info.bytes, 0, "no message, no space");
         s.check_invariants().unwrap();
     }
@@ -1294,7 +1310,10 @@ mod tests {
         r.clear();
         finish(&mut s, &r, 1);
         let info = s.info(id).unwrap();
-        assert_eq!((info.first_seq, info.next_seq, info.evicted), (6, 10, 6));
+        assert_eq!(
+            (info.first_seq, info.next_seq, info.evicted),
+            (Seq::new(6), Seq::new(10), 6)
+        );
         assert_eq!(found(&s, b"MARK-old"), 4);
     }
 
@@ -1417,7 +1436,7 @@ mod tests {
         let mut s = store(4096, 8);
         let meta = Meta {
             why: Why::Trigger {
-                seq: 77,
+                seq: Seq::new(77),
                 query: "sev=crit".to_string(),
             },
             taken_at_us: 0,
@@ -1543,7 +1562,7 @@ mod tests {
     }
 
     impl Stored {
-        fn entry(&self, seq: u64) -> Entry<'_> {
+        fn entry(&self, seq: Seq) -> Entry<'_> {
             Entry {
                 seq,
                 received_us: self.received_us,
@@ -1566,16 +1585,18 @@ mod tests {
     struct Asked {
         id: u64,
         /// The ring's seqs when it was begun.
-        from: u64,
-        end: u64,
+        from: Seq,
+        end: Seq,
         /// The ring did not change while it was being taken.
         untouched: bool,
     }
 
     /// Bytes of a region holding `seqs`.
-    fn space(history: &[Stored], seqs: std::ops::Range<u64>) -> usize {
-        let n = seqs.end - seqs.start;
-        let records: usize = seqs.map(|s| history[s as usize].record()).sum();
+    fn space(history: &[Stored], seqs: std::ops::Range<Seq>) -> usize {
+        let n = seqs.end.since(seqs.start);
+        let records: usize = Seq::range(seqs.start, seqs.end)
+            .map(|s| history[s.get() as usize].record())
+            .sum();
         (n as usize * 4).div_ceil(8) * 8 + records
     }
 
@@ -1605,7 +1626,7 @@ mod tests {
             let first = v.first_seq();
             prop_assert_eq!(v.next_seq(), a.end);
             prop_assert!(a.from <= first && first <= a.end);
-            prop_assert_eq!(info.did_not_fit + info.evicted, first - a.from);
+            prop_assert_eq!(info.did_not_fit + info.evicted, first.since(a.from));
             prop_assert_eq!(info.complete(), first == a.from);
             if first < a.end {
                 // Room for what it holds, and perhaps for some the ring
@@ -1617,33 +1638,39 @@ mod tests {
             }
             if info.did_not_fit > 0 {
                 // Sizing stopped for room: the next older did not fit.
-                let base = a.from + info.did_not_fit;
-                prop_assert!(space(history, base - 1..a.end) > arena, "left out but fits");
+                let base = a.from.plus(info.did_not_fit);
+                prop_assert!(
+                    space(history, base.minus(1)..a.end) > arena,
+                    "left out but fits"
+                );
                 if first < a.end {
                     prop_assert_eq!(info.bytes, space(history, base..a.end));
                 }
             }
             if info.evicted > 0 {
-                prop_assert!(r.get(first - 1).is_none(), "said evicted but still there");
+                prop_assert!(
+                    r.get(first.minus(1)).is_none(),
+                    "said evicted but still there"
+                );
             }
             if a.untouched {
                 // Exactly the newest messages that fit.
                 let mut fit = a.end;
-                while fit > a.from && space(history, fit - 1..a.end) <= arena {
-                    fit -= 1;
+                while fit > a.from && space(history, fit.minus(1)..a.end) <= arena {
+                    fit = fit.minus(1);
                 }
                 prop_assert_eq!((first, info.evicted), (fit, 0));
             }
-            for seq in first..a.end {
-                let want = history[seq as usize].entry(seq);
+            for seq in Seq::range(first, a.end) {
+                let want = history[seq.get() as usize].entry(seq);
                 prop_assert_eq!(v.get(seq), Some(want));
                 prop_assert_eq!(v.read(seq), Read::Entry(want));
             }
             prop_assert_eq!(v.read(a.end), Read::End);
             prop_assert_eq!(v.get(a.end), None);
-            if first > 0 {
-                prop_assert_eq!(v.read(0), Read::Skipped(first));
-                prop_assert_eq!(v.get(first - 1), None);
+            if first > Seq::ZERO {
+                prop_assert_eq!(v.read(Seq::ZERO), Read::Skipped(first.since(Seq::ZERO)));
+                prop_assert_eq!(v.get(first.minus(1)), None);
             }
         }
         Ok(())
@@ -1679,11 +1706,12 @@ mod tests {
                 match *op {
                     Op::Push { len, cred, transport, truncated } => {
                         let seq = r.next_seq();
-                        let bytes: Vec<u8> = (0..len).map(|i| (seq as usize * 31 + i) as u8).collect();
+                        let n = seq.get();
+                        let bytes: Vec<u8> = (0..len).map(|i| (n as usize * 31 + i) as u8).collect();
                         r.push(Incoming {
-                            received_us: seq as i64 * 1_000_003 - 77,
+                            received_us: n as i64 * 1_000_003 - 77,
                             transport: Transport::ALL[transport],
-                            cred: cred.then_some(Cred { pid: seq as u32, uid: 7, gid: u32::MAX }),
+                            cred: cred.then_some(Cred { pid: n as u32, uid: 7, gid: u32::MAX }),
                             truncated,
                             bytes: &bytes,
                         });

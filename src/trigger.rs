@@ -43,6 +43,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::query::{Filter, OutputFormat, Query};
+use crate::ring::Seq;
 use crate::syslog::Message;
 
 /// `-trigger-after`'s default: 100 more messages.
@@ -209,7 +210,7 @@ pub struct Fire {
     /// [`Triggers::source`] gives its text.
     pub trigger: usize,
     /// The seq of the message that matched.
-    pub seq: u64,
+    pub seq: Seq,
     pub action: Action,
 }
 
@@ -243,7 +244,7 @@ enum Phase {
     /// Waiting for a matching message.
     Armed,
     /// The message `seq` matched; the action is due at `end`.
-    PostRoll { seq: u64, end: End },
+    PostRoll { seq: Seq, end: End },
     /// Acted at `until_us - holdoff`: no new firing before `until_us`.
     HoldOff { until_us: i64 },
 }
@@ -293,7 +294,7 @@ impl Triggers {
     /// Takes one stored message (`msg` as every reader parses it, stored at
     /// `now_us` with `seq`). Returns true when a firing is due: call
     /// [`Triggers::poll`] until it returns `None`. Allocates nothing.
-    pub fn on_message(&mut self, seq: u64, msg: &Message<'_>, now_us: i64) -> bool {
+    pub fn on_message(&mut self, seq: Seq, msg: &Message<'_>, now_us: i64) -> bool {
         self.on_message_with(seq, now_us, |f| f.matches(now_us, msg))
     }
 
@@ -304,7 +305,7 @@ impl Triggers {
     /// the first call.
     pub fn on_message_with(
         &mut self,
-        seq: u64,
+        seq: Seq,
         now_us: i64,
         mut matches: impl FnMut(&Filter) -> bool,
     ) -> bool {
@@ -491,7 +492,7 @@ mod tests {
 
     /// Feeds one message and drains every due firing, as the event loop
     /// does; a pause firing pauses.
-    fn feed(t: &mut Triggers, seq: u64, m: &Message<'_>, now: i64, paused: &mut bool) -> Vec<Fire> {
+    fn feed(t: &mut Triggers, seq: Seq, m: &Message<'_>, now: i64, paused: &mut bool) -> Vec<Fire> {
         let mut fires = Vec::new();
         if t.on_message(seq, m, now) {
             drain(t, now, paused, &mut fires);
@@ -631,18 +632,21 @@ mod tests {
         let mut t = triggers(&["grep=Oops"], PostRoll::Messages(3), Action::Snapshot, 60);
         let mut paused = false;
         let quiet = msg(6, b"a", b"fine");
-        assert_eq!(feed(&mut t, 0, &quiet, 0, &mut paused), []);
-        assert_eq!(feed(&mut t, 1, &msg(2, b"k", b"Oops"), 1, &mut paused), []);
-        assert_eq!(feed(&mut t, 2, &quiet, 2, &mut paused), []);
+        assert_eq!(feed(&mut t, Seq::ZERO, &quiet, 0, &mut paused), []);
+        assert_eq!(
+            feed(&mut t, Seq::new(1), &msg(2, b"k", b"Oops"), 1, &mut paused),
+            []
+        );
+        assert_eq!(feed(&mut t, Seq::new(2), &quiet, 2, &mut paused), []);
         // Time alone does not end a post-roll by count.
         assert_eq!(tick(&mut t, 100 * SEC, &mut paused), []);
-        assert_eq!(feed(&mut t, 3, &quiet, 3, &mut paused), []);
+        assert_eq!(feed(&mut t, Seq::new(3), &quiet, 3, &mut paused), []);
         let fire = Fire {
             trigger: 0,
-            seq: 1,
+            seq: Seq::new(1),
             action: Action::Snapshot,
         };
-        assert_eq!(feed(&mut t, 4, &quiet, 4, &mut paused), [fire]);
+        assert_eq!(feed(&mut t, Seq::new(4), &quiet, 4, &mut paused), [fire]);
         assert_eq!(
             t.counters().collect::<Vec<_>>(),
             [(
@@ -661,12 +665,12 @@ mod tests {
     fn zero_post_roll_fires_on_the_matching_message() {
         let mut t = triggers(&["sev=crit"], PostRoll::Messages(0), Action::Snapshot, 60);
         let mut paused = false;
-        let fires = feed(&mut t, 7, &msg(0, b"a", b"x"), 0, &mut paused);
+        let fires = feed(&mut t, Seq::new(7), &msg(0, b"a", b"x"), 0, &mut paused);
         assert_eq!(
             fires,
             [Fire {
                 trigger: 0,
-                seq: 7,
+                seq: Seq::new(7),
                 action: Action::Snapshot
             }]
         );
@@ -678,7 +682,13 @@ mod tests {
         let mut t = triggers(&["sev=err"], after, Action::Snapshot, 60);
         let mut paused = false;
         assert_eq!(
-            feed(&mut t, 0, &msg(3, b"a", b"x"), 10 * SEC, &mut paused),
+            feed(
+                &mut t,
+                Seq::ZERO,
+                &msg(3, b"a", b"x"),
+                10 * SEC,
+                &mut paused
+            ),
             []
         );
         assert_eq!(t.next_deadline(), Some(40 * SEC));
@@ -687,7 +697,7 @@ mod tests {
             assert_eq!(
                 feed(
                     &mut t,
-                    i,
+                    Seq::new(i),
                     &msg(3, b"a", b"x"),
                     10 * SEC + i as i64,
                     &mut paused
@@ -698,22 +708,46 @@ mod tests {
         assert_eq!(tick(&mut t, 40 * SEC - 1, &mut paused), []);
         let fire = Fire {
             trigger: 0,
-            seq: 0,
+            seq: Seq::ZERO,
             action: Action::Snapshot,
         };
         assert_eq!(tick(&mut t, 40 * SEC, &mut paused), [fire]);
         assert_eq!(t.next_deadline(), None);
         // Or a message after the deadline ends it, before the timer does.
         assert_eq!(
-            feed(&mut t, 60, &msg(6, b"a", b"x"), 200 * SEC, &mut paused),
+            feed(
+                &mut t,
+                Seq::new(60),
+                &msg(6, b"a", b"x"),
+                200 * SEC,
+                &mut paused
+            ),
             []
         );
         assert_eq!(
-            feed(&mut t, 61, &msg(3, b"a", b"x"), 201 * SEC, &mut paused),
+            feed(
+                &mut t,
+                Seq::new(61),
+                &msg(3, b"a", b"x"),
+                201 * SEC,
+                &mut paused
+            ),
             []
         );
-        let fires = feed(&mut t, 62, &msg(6, b"a", b"x"), 231 * SEC, &mut paused);
-        assert_eq!(fires, [Fire { seq: 61, ..fire }]);
+        let fires = feed(
+            &mut t,
+            Seq::new(62),
+            &msg(6, b"a", b"x"),
+            231 * SEC,
+            &mut paused,
+        );
+        assert_eq!(
+            fires,
+            [Fire {
+                seq: Seq::new(61),
+                ..fire
+            }]
+        );
     }
 
     #[test]
@@ -721,14 +755,20 @@ mod tests {
         let mut t = triggers(&["sev=err"], PostRoll::Messages(0), Action::Snapshot, 60);
         let mut paused = false;
         let err = msg(3, b"a", b"x");
-        assert_eq!(feed(&mut t, 0, &err, 0, &mut paused).len(), 1);
+        assert_eq!(feed(&mut t, Seq::ZERO, &err, 0, &mut paused).len(), 1);
         // Within 60 s of that firing: held off, counted.
-        assert_eq!(feed(&mut t, 1, &err, 30 * SEC, &mut paused), []);
+        assert_eq!(feed(&mut t, Seq::new(1), &err, 30 * SEC, &mut paused), []);
         assert_eq!(
-            feed(&mut t, 2, &msg(6, b"a", b"x"), 31 * SEC, &mut paused),
+            feed(
+                &mut t,
+                Seq::new(2),
+                &msg(6, b"a", b"x"),
+                31 * SEC,
+                &mut paused
+            ),
             []
         );
-        assert_eq!(feed(&mut t, 3, &err, 59 * SEC, &mut paused), []);
+        assert_eq!(feed(&mut t, Seq::new(3), &err, 59 * SEC, &mut paused), []);
         assert_eq!(
             t.totals(),
             TriggerCounters {
@@ -737,8 +777,11 @@ mod tests {
             }
         );
         // 60 s after it: fires again.
-        let fires = feed(&mut t, 4, &err, 60 * SEC, &mut paused);
-        assert_eq!(fires.iter().map(|f| f.seq).collect::<Vec<_>>(), [4]);
+        let fires = feed(&mut t, Seq::new(4), &err, 60 * SEC, &mut paused);
+        assert_eq!(
+            fires.iter().map(|f| f.seq).collect::<Vec<_>>(),
+            [Seq::new(4)]
+        );
         assert_eq!(
             t.totals(),
             TriggerCounters {
@@ -754,10 +797,10 @@ mod tests {
         let mut t = triggers(&["sev=err"], after, Action::Snapshot, 60);
         let mut paused = false;
         let err = msg(3, b"a", b"x");
-        feed(&mut t, 0, &err, 0, &mut paused);
+        feed(&mut t, Seq::ZERO, &err, 0, &mut paused);
         assert_eq!(tick(&mut t, 100 * SEC, &mut paused).len(), 1);
         // 110 s after the match but 10 s after the snapshot: held off.
-        assert_eq!(feed(&mut t, 1, &err, 110 * SEC, &mut paused), []);
+        assert_eq!(feed(&mut t, Seq::new(1), &err, 110 * SEC, &mut paused), []);
         assert_eq!(t.totals().held_off, 1);
         assert_eq!(t.next_deadline(), None);
     }
@@ -771,12 +814,15 @@ mod tests {
         // 100 messages a second for ten minutes.
         for seq in 0..60_000u64 {
             let now = seq as i64 * SEC / 100;
-            fires.extend(feed(&mut t, seq, &any, now, &mut paused));
+            fires.extend(feed(&mut t, Seq::new(seq), &any, now, &mut paused));
             fires.extend(tick(&mut t, now, &mut paused));
         }
         // Match at 0, act at 1 s; then every 61 s (60 s holdoff, 1 s post-roll).
-        let seqs: Vec<u64> = fires.iter().map(|f| f.seq).collect();
-        assert_eq!(seqs, (0..10).map(|k| k * 6100).collect::<Vec<_>>());
+        let seqs: Vec<Seq> = fires.iter().map(|f| f.seq).collect();
+        assert_eq!(
+            seqs,
+            (0..10).map(|k| Seq::new(k * 6100)).collect::<Vec<_>>()
+        );
         let c = t.totals();
         assert_eq!(c.fired, 10);
         // Every message in a holdoff is a held-off firing.
@@ -795,22 +841,37 @@ mod tests {
         let quiet = msg(6, b"a", b"fine");
         // The Oops at crit matches the first two triggers.
         assert_eq!(
-            feed(&mut t, 0, &msg(2, b"kernel", b"Oops"), 0, &mut paused),
+            feed(
+                &mut t,
+                Seq::ZERO,
+                &msg(2, b"kernel", b"Oops"),
+                0,
+                &mut paused
+            ),
             []
         );
         assert_eq!(
-            feed(&mut t, 1, &msg(6, b"a", b"disk full"), 1, &mut paused),
+            feed(
+                &mut t,
+                Seq::new(1),
+                &msg(6, b"a", b"disk full"),
+                1,
+                &mut paused
+            ),
             []
         );
-        let fires = feed(&mut t, 2, &quiet, 2, &mut paused);
-        let got: Vec<(usize, u64)> = fires.iter().map(|f| (f.trigger, f.seq)).collect();
-        assert_eq!(got, [(0, 0), (1, 0)]);
-        let fires = feed(&mut t, 3, &quiet, 3, &mut paused);
-        let got: Vec<(usize, u64)> = fires.iter().map(|f| (f.trigger, f.seq)).collect();
-        assert_eq!(got, [(2, 1)]);
+        let fires = feed(&mut t, Seq::new(2), &quiet, 2, &mut paused);
+        let got: Vec<(usize, Seq)> = fires.iter().map(|f| (f.trigger, f.seq)).collect();
+        assert_eq!(got, [(0, Seq::ZERO), (1, Seq::ZERO)]);
+        let fires = feed(&mut t, Seq::new(3), &quiet, 3, &mut paused);
+        let got: Vec<(usize, Seq)> = fires.iter().map(|f| (f.trigger, f.seq)).collect();
+        assert_eq!(got, [(2, Seq::new(1))]);
         // Each has its own holdoff: a crit now is held off by the first
         // trigger only.
-        assert_eq!(feed(&mut t, 4, &msg(2, b"x", b"disk"), 4, &mut paused), []);
+        assert_eq!(
+            feed(&mut t, Seq::new(4), &msg(2, b"x", b"disk"), 4, &mut paused),
+            []
+        );
         let counts: Vec<TriggerCounters> = t.counters().map(|(_, c)| c).collect();
         assert_eq!(
             counts,
@@ -836,15 +897,15 @@ mod tests {
         let mut t = triggers(&["", "sev=err"], PostRoll::Messages(1), Action::Pause, 60);
         let mut paused = false;
         let err = msg(3, b"a", b"x");
-        assert_eq!(feed(&mut t, 0, &err, 0, &mut paused), []);
+        assert_eq!(feed(&mut t, Seq::ZERO, &err, 0, &mut paused), []);
         // Both are due on the same message: the first pauses, the second is
         // withheld because the daemon is now paused.
-        let fires = feed(&mut t, 1, &err, 1, &mut paused);
+        let fires = feed(&mut t, Seq::new(1), &err, 1, &mut paused);
         assert_eq!(
             fires,
             [Fire {
                 trigger: 0,
-                seq: 0,
+                seq: Seq::ZERO,
                 action: Action::Pause
             }]
         );
@@ -868,13 +929,22 @@ mod tests {
         paused = false;
         for seq in 2..100 {
             assert_eq!(
-                feed(&mut t, seq, &err, 40 * SEC + seq as i64, &mut paused),
+                feed(
+                    &mut t,
+                    Seq::new(seq),
+                    &err,
+                    40 * SEC + seq as i64,
+                    &mut paused
+                ),
                 []
             );
         }
         // After it, the next incident pauses again, once.
-        assert_eq!(feed(&mut t, 100, &err, 61 * SEC, &mut paused), []);
-        assert_eq!(feed(&mut t, 101, &err, 61 * SEC + 1, &mut paused).len(), 1);
+        assert_eq!(feed(&mut t, Seq::new(100), &err, 61 * SEC, &mut paused), []);
+        assert_eq!(
+            feed(&mut t, Seq::new(101), &err, 61 * SEC + 1, &mut paused).len(),
+            1
+        );
         assert!(paused);
     }
 
@@ -885,8 +955,8 @@ mod tests {
         let mut p = triggers(&["sev=err"], after, Action::Pause, 60);
         let mut s = triggers(&["sev=err"], after, Action::Snapshot, 60);
         let err = msg(3, b"a", b"x");
-        assert!(!p.on_message(0, &err, 0));
-        assert!(!s.on_message(0, &err, 0));
+        assert!(!p.on_message(Seq::ZERO, &err, 0));
+        assert!(!s.on_message(Seq::ZERO, &err, 0));
         // The daemon was paused by a person meanwhile.
         assert_eq!(tick(&mut p, 10 * SEC, &mut paused), []);
         assert_eq!(
@@ -905,14 +975,17 @@ mod tests {
         let mut t = triggers(&["sev=err"], after, Action::Snapshot, 60);
         let mut paused = false;
         let err = msg(3, b"a", b"x");
-        feed(&mut t, 0, &err, 1000 * SEC, &mut paused);
+        feed(&mut t, Seq::ZERO, &err, 1000 * SEC, &mut paused);
         // An hour back: the post-roll ends 30 s from then, not in an hour.
         assert_eq!(tick(&mut t, -2600 * SEC, &mut paused), []);
         assert_eq!(tick(&mut t, -2570 * SEC, &mut paused).len(), 1);
         // And the holdoff lasts 60 s from then.
-        assert_eq!(feed(&mut t, 1, &err, -5000 * SEC, &mut paused), []);
+        assert_eq!(
+            feed(&mut t, Seq::new(1), &err, -5000 * SEC, &mut paused),
+            []
+        );
         assert_eq!(t.totals().held_off, 1);
-        feed(&mut t, 2, &err, -4940 * SEC, &mut paused);
+        feed(&mut t, Seq::new(2), &err, -4940 * SEC, &mut paused);
         assert_eq!(t.next_deadline(), Some(-4910 * SEC));
     }
 
@@ -920,12 +993,12 @@ mod tests {
     fn matching_is_skipped_during_a_post_roll() {
         let mut t = triggers(&["", ""], PostRoll::Messages(5), Action::Snapshot, 0);
         let mut calls = 0;
-        t.on_message_with(0, 0, |_| {
+        t.on_message_with(Seq::ZERO, 0, |_| {
             calls += 1;
             true
         });
         assert_eq!(calls, 2);
-        t.on_message_with(1, 1, |_| {
+        t.on_message_with(Seq::new(1), 1, |_| {
             calls += 1;
             true
         });

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use circolog::format::render;
 use circolog::query::OutputFormat;
-use circolog::ring::{Cred, Entry, Transport};
+use circolog::ring::{Cred, Entry, Seq, Transport};
 use circolog::syslog::{self, Format, Message, ParseContext};
 use circolog_fuzz::within;
 use jiff::Timestamp;
@@ -112,7 +112,7 @@ fn check(raw: &[u8], received: Timestamp, ctx: &ParseContext) {
     }
 
     let entry = Entry {
-        seq: 42,
+        seq: Seq::new(42),
         received_us: received.as_microsecond(),
         transport: Transport::Unix,
         cred: Some(Cred {

@@ -11,6 +11,7 @@
 use std::sync::OnceLock;
 
 use circolog::query::{Query, encode_component};
+use circolog::ring::Seq;
 use circolog::syslog::{self, Format, Message, ParseContext};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -56,7 +57,10 @@ fn any_query(text: &str, now: i64) {
             assert_eq!(Query::parse(text, now).as_ref(), Ok(&query));
             assert!(query.share_key() == query.clone().share_key());
             // The seq after since exists: no wrap to 0.
-            assert_eq!(query.first_seq(), query.since().map_or(0, |s| s + 1));
+            assert_eq!(
+                query.first_seq(),
+                query.since().map_or(Seq::ZERO, |s| Seq::new(s.get() + 1))
+            );
             let range = query.received();
             for msg in stored() {
                 for t in [i64::MIN, now, now.wrapping_sub(1), 0, i64::MAX] {

@@ -14,13 +14,15 @@
 
 use std::collections::VecDeque;
 
-use circolog::ring::{Config, ConfigError, Cred, Entry, Incoming, Read, Ring, SLOT, Transport};
+use circolog::ring::{
+    Config, ConfigError, Cred, Entry, Incoming, Read, Ring, SLOT, Seq, Transport,
+};
 use circolog_fuzz::Input;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug)]
 struct Stored {
-    seq: u64,
+    seq: Seq,
     index: Option<circolog::syslog::Index>,
     received_us: i64,
     transport: Transport,
@@ -54,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(ring.arena_bytes() <= config.arena_bytes);
 
     let mut model: VecDeque<Stored> = VecDeque::new();
-    let mut next_seq = 0u64;
+    let mut next_seq = Seq::ZERO;
     // Slots taken since the ring was last empty, while nothing was evicted:
     // `None` once the ring may have had to evict for space.
     let mut fresh_slots = Some(0usize);
@@ -70,7 +72,10 @@ fuzz_target!(|data: &[u8]| {
             }
             6 => {
                 let back = u64::from(input.byte() % 8);
-                let seq = ring.first_seq().saturating_sub(back) + u64::from(input.byte() % 40);
+                let seq = ring
+                    .first_seq()
+                    .saturating_minus(back)
+                    .plus(u64::from(input.byte() % 40));
                 check_read(&ring, &model, seq);
             }
             kind => {
@@ -83,13 +88,14 @@ fuzz_target!(|data: &[u8]| {
                 let bytes: Vec<u8> = (0..len)
                     .map(|i| taken.get(i).copied().unwrap_or(i as u8))
                     .collect();
+                let n = next_seq.get();
                 let cred = (op & 0x10 != 0).then_some(Cred {
-                    pid: next_seq as u32,
-                    uid: u32::MAX - next_seq as u32,
+                    pid: n as u32,
+                    uid: u32::MAX - n as u32,
                     gid: 7,
                 });
                 let incoming = Incoming {
-                    received_us: (next_seq as i64).wrapping_mul(-7919),
+                    received_us: (n as i64).wrapping_mul(-7919),
                     transport: Transport::ALL[usize::from(op >> 5) % 3],
                     cred,
                     truncated: op & 0x20 != 0,
@@ -102,7 +108,7 @@ fuzz_target!(|data: &[u8]| {
                     .flatten();
                 let seq = ring.push_indexed(incoming, index);
                 assert_eq!(seq, next_seq, "seqs are consecutive");
-                next_seq += 1;
+                next_seq = next_seq.next();
                 model.push_back(Stored {
                     index,
                     seq,
@@ -144,7 +150,7 @@ fn check(ring: &Ring, model: &mut VecDeque<Stored>, max_messages: usize, fresh: 
     }
     assert_eq!(ring.len() as usize, model.len(), "not the newest messages");
     if let Some(last) = model.back() {
-        assert_eq!(ring.next_seq(), last.seq + 1);
+        assert_eq!(ring.next_seq(), last.seq.next());
     }
     for m in model.iter() {
         let e = ring.get(m.seq).expect("stored");
@@ -155,16 +161,16 @@ fn check(ring: &Ring, model: &mut VecDeque<Stored>, max_messages: usize, fresh: 
     let first = ring.first_seq();
     assert_eq!(ring.read(ring.next_seq()), Read::End);
     assert!(ring.get(ring.next_seq()).is_none());
-    if first > 0 {
-        assert!(ring.get(first - 1).is_none());
-        assert_eq!(ring.read(first - 1), Read::Skipped(1));
+    if first > Seq::ZERO {
+        assert!(ring.get(first.minus(1)).is_none());
+        assert_eq!(ring.read(first.minus(1)), Read::Skipped(1));
     }
 }
 
-fn check_read(ring: &Ring, model: &VecDeque<Stored>, seq: u64) {
+fn check_read(ring: &Ring, model: &VecDeque<Stored>, seq: Seq) {
     let first = ring.first_seq();
     match ring.read(seq) {
-        Read::Skipped(n) => assert_eq!((seq < first, n), (true, first - seq)),
+        Read::Skipped(n) => assert_eq!((seq < first, n), (true, first.since(seq))),
         Read::End => assert!(seq >= ring.next_seq()),
         Read::Entry(e) => {
             let m = model.iter().find(|m| m.seq == seq).expect("in the model");

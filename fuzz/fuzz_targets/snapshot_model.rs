@@ -19,7 +19,7 @@
 #![no_main]
 
 use circolog::messages::Messages;
-use circolog::ring::{self, ConfigError, Cred, Entry, Incoming, Read, Ring, SLOT, Transport};
+use circolog::ring::{self, ConfigError, Cred, Entry, Incoming, Read, Ring, SLOT, Seq, Transport};
 use circolog::snapshot::{self, Error, MAX_NOTE_BYTES, Meta, Note, Snapshots, Step, Why};
 use circolog_fuzz::Input;
 use libfuzzer_sys::fuzz_target;
@@ -35,7 +35,7 @@ struct Stored {
 }
 
 impl Stored {
-    fn entry(&self, seq: u64) -> Entry<'_> {
+    fn entry(&self, seq: Seq) -> Entry<'_> {
         Entry {
             seq,
             received_us: self.received_us,
@@ -57,8 +57,8 @@ impl Stored {
 struct Asked {
     id: u64,
     /// The ring's seqs when it was begun.
-    from: u64,
-    end: u64,
+    from: Seq,
+    end: Seq,
     /// The ring did not change while it was taken.
     untouched: bool,
     note: Option<String>,
@@ -129,6 +129,7 @@ fuzz_target!(|data: &[u8]| {
                 let len = usize::from(input.byte());
                 let taken = input.take(len);
                 let seq = ring.next_seq();
+                let n = seq.get();
                 let bytes: Vec<u8> = (0..len)
                     .map(|i| taken.get(i).copied().unwrap_or(i as u8))
                     .collect();
@@ -137,11 +138,11 @@ fuzz_target!(|data: &[u8]| {
                 let index = (op % 8 != 2).then(|| circolog::syslog::index(kept).1);
                 ring.push_indexed(
                     Incoming {
-                        received_us: (seq as i64).wrapping_mul(-7919),
+                        received_us: (n as i64).wrapping_mul(-7919),
                         transport: Transport::ALL[usize::from(op >> 5) % 3],
                         cred: (op & 0x10 != 0).then_some(Cred {
-                            pid: seq as u32,
-                            uid: u32::MAX - seq as u32,
+                            pid: n as u32,
+                            uid: u32::MAX - n as u32,
                             gid: 7,
                         }),
                         truncated: op & 0x20 != 0,
@@ -150,7 +151,7 @@ fuzz_target!(|data: &[u8]| {
                     index.flatten(),
                 );
                 let e = ring.get(seq).expect("the newest message is kept");
-                assert_eq!(m.history.len() as u64, seq);
+                assert_eq!(m.history.len() as u64, n);
                 m.history.push(Stored {
                     received_us: e.received_us,
                     transport: e.transport,
@@ -210,11 +211,14 @@ fuzz_target!(|data: &[u8]| {
                     && let Some(v) = store.view(a.id)
                 {
                     // Around the snapshot's seqs, both sides.
-                    let seq = v.first_seq().saturating_sub(offset % 64) + offset / 64 % 64;
+                    let seq = v
+                        .first_seq()
+                        .saturating_minus(offset % 64)
+                        .plus(offset / 64 % 64);
                     match v.read(seq) {
-                        Read::Skipped(n) => assert_eq!(seq + n, v.first_seq()),
+                        Read::Skipped(n) => assert_eq!(seq.plus(n), v.first_seq()),
                         Read::End => assert!(seq >= v.next_seq()),
-                        Read::Entry(e) => assert_eq!(e, m.history[seq as usize].entry(seq)),
+                        Read::Entry(e) => assert_eq!(e, m.history[seq.get() as usize].entry(seq)),
                     }
                 }
             }
@@ -259,7 +263,7 @@ fn begin(store: &mut Snapshots, ring: &Ring, m: &mut Model, input: &mut Input<'_
         0 => Why::Api,
         1 => Why::Signal,
         _ => Why::Trigger {
-            seq: ring.last_seq().unwrap_or(0),
+            seq: ring.last_seq().unwrap_or(Seq::ZERO),
             query: text.clone(),
         },
     };
@@ -301,9 +305,11 @@ fn ring_changed(store: &Snapshots, m: &mut Model) {
 }
 
 /// Bytes of a region holding `seqs`.
-fn space(history: &[Stored], seqs: std::ops::Range<u64>) -> usize {
-    let n = (seqs.end - seqs.start) as usize;
-    let records: usize = seqs.map(|s| history[s as usize].record()).sum();
+fn space(history: &[Stored], seqs: std::ops::Range<Seq>) -> usize {
+    let n = seqs.end.since(seqs.start) as usize;
+    let records: usize = Seq::range(seqs.start, seqs.end)
+        .map(|s| history[s.get() as usize].record())
+        .sum();
     (n * 4).div_ceil(8) * 8 + records
 }
 
@@ -357,20 +363,23 @@ fn check(store: &Snapshots, ring: &Ring, m: &mut Model, listed: bool) {
         let first = v.first_seq();
         assert_eq!(v.next_seq(), a.end);
         assert!(a.from <= first && first <= a.end);
-        assert_eq!(info.did_not_fit + info.evicted, first - a.from);
+        assert_eq!(info.did_not_fit + info.evicted, first.since(a.from));
         assert_eq!(info.complete(), first == a.from);
         if first < a.end {
             assert!(space(&m.history, first..a.end) <= info.bytes && info.bytes <= arena);
-            assert!(!listed || (row["first_seq"] == first && row["last_seq"] == a.end - 1));
+            assert!(
+                !listed
+                    || (row["first_seq"] == first.get() && row["last_seq"] == a.end.minus(1).get())
+            );
         } else {
             assert_eq!(info.bytes, 0);
             assert!(!listed || (row["first_seq"].is_null() && row["last_seq"].is_null()));
         }
         if info.did_not_fit > 0 {
             // Sizing stopped for room: the next older one did not fit.
-            let base = a.from + info.did_not_fit;
+            let base = a.from.plus(info.did_not_fit);
             assert!(
-                space(&m.history, base - 1..a.end) > arena,
+                space(&m.history, base.minus(1)..a.end) > arena,
                 "left out but fits"
             );
             if first < a.end {
@@ -378,24 +387,27 @@ fn check(store: &Snapshots, ring: &Ring, m: &mut Model, listed: bool) {
             }
         }
         if info.evicted > 0 {
-            assert!(ring.get(first - 1).is_none(), "said evicted, still there");
+            assert!(
+                ring.get(first.minus(1)).is_none(),
+                "said evicted, still there"
+            );
         }
         if a.untouched {
             // Exactly the newest messages that fit.
             let mut fit = a.end;
-            while fit > a.from && space(&m.history, fit - 1..a.end) <= arena {
-                fit -= 1;
+            while fit > a.from && space(&m.history, fit.minus(1)..a.end) <= arena {
+                fit = fit.minus(1);
             }
             assert_eq!((first, info.evicted), (fit, 0));
         }
-        for seq in first..a.end {
-            let want = m.history[seq as usize].entry(seq);
+        for seq in Seq::range(first, a.end) {
+            let want = m.history[seq.get() as usize].entry(seq);
             assert_eq!(v.get(seq), Some(want), "seq {seq}");
         }
         assert_eq!(v.read(a.end), Read::End);
-        if first > 0 {
-            assert_eq!(v.read(first - 1), Read::Skipped(1));
-            assert_eq!(v.get(first - 1), None);
+        if first > Seq::ZERO {
+            assert_eq!(v.read(first.minus(1)), Read::Skipped(1));
+            assert_eq!(v.get(first.minus(1)), None);
         }
     }
     assert_eq!(store.bytes_used(), used);

@@ -42,6 +42,7 @@ use circolog::client::{
     self, ColorChoice, Cursor, ExchangeError, Filters, JsonLine, Role, Start, plan, query_string,
 };
 use circolog::manual;
+use circolog::ring::Seq;
 
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &[
@@ -357,7 +358,7 @@ fn run(args: &Args) -> Result<()> {
         until: args.until.clone(),
     };
     let initial = match args.after_seq {
-        Some(seq) => Start::Since(seq),
+        Some(seq) => Start::Since(Seq::new(seq)),
         None => args.lines.0.map_or(Start::All, Start::Last),
     };
     let mut out = Output::new(args.fmt, color, args.follow);
@@ -673,7 +674,7 @@ fn dump(
 fn dump_many(sources: &[Source], filters: &Filters, start: Start, out: &mut Output) -> Result<()> {
     let path = format!("/?{}", query_string(start, "json", filters));
     // (receive time, source, seq, message, its json line)
-    let mut all: Vec<(Option<jiff::Timestamp>, usize, u64, Vec<u8>)> = Vec::new();
+    let mut all: Vec<(Option<jiff::Timestamp>, usize, Seq, Vec<u8>)> = Vec::new();
     let mut told = false;
     for (i, source) in sources.iter().enumerate() {
         let mut lines = LineSplitter::default();
@@ -948,7 +949,8 @@ fn open(
         .unwrap_or_default();
     let newest = head
         .header("x-circolog-last-seq")
-        .and_then(|s| s.parse::<u64>().ok());
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Seq::new);
     let (mut start, mut next) = plan(cursor, initial, epoch, newest);
     if out.fmt == Fmt::Raw {
         // What is to be shown now, and the seq it ends at: the websocket
@@ -1043,6 +1045,7 @@ fn fetch_raw(
     if let Some(last) = head
         .header("x-circolog-last-seq")
         .and_then(|s| s.parse::<u64>().ok())
+        .map(Seq::new)
     {
         cursor.printed = Some(cursor.printed.map_or(last, |p| p.max(last)));
     }

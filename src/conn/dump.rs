@@ -14,7 +14,7 @@ use crate::format;
 use crate::http::{self, BodyLen, Method, Request};
 use crate::messages::Messages;
 use crate::query::Query;
-use crate::ring::Read;
+use crate::ring::{Read, Seq};
 use crate::search::{self, Found};
 
 use super::{Out, WRITE_CHUNK};
@@ -56,11 +56,11 @@ pub(super) struct Dump {
     seek: Option<Seek>,
     /// The matches the seek found, newest first, still to render: what a
     /// dump with `l=` renders, without scanning forward again.
-    picked: Option<Vec<u64>>,
+    picked: Option<Vec<Seq>>,
     /// The next seq to render.
-    cursor: u64,
+    cursor: Seq,
     /// The ring's next seq when the dump started: it ends there.
-    end: u64,
+    end: Seq,
     chunked: bool,
     keep_alive: bool,
     /// `HEAD`: the head is all there is.
@@ -200,7 +200,7 @@ impl Dump {
                 let filter = &self.query.filter;
                 let left = SCAN_MESSAGES * 16 - looked;
                 let next = m.skip_pri(self.cursor, self.end, left, &|p| filter.rejects_pri(p));
-                looked += next - self.cursor;
+                looked += next.since(self.cursor);
                 self.cursor = next;
                 if next >= self.end || looked >= SCAN_MESSAGES * 16 {
                     continue;
@@ -232,10 +232,10 @@ impl Dump {
                         st.render(self.query.format, &e, &mut self.body);
                         rendered += 1;
                     }
-                    self.cursor += 1;
+                    self.cursor = self.cursor.next();
                 }
                 // Overwritten while we were writing: go on from the oldest.
-                Read::Skipped(n) => self.cursor += n,
+                Read::Skipped(n) => self.cursor = self.cursor.plus(n),
                 Read::End => self.cursor = self.end,
             }
         }
@@ -255,7 +255,7 @@ pub(super) const SCAN_BYTES: usize = 4 << 20;
 
 /// The seq a dump of `m` ends before: the newest at its start, or the
 /// first received at or after `until=`.
-pub(super) fn end_of(q: &Query, m: &dyn Messages) -> u64 {
+pub(super) fn end_of(q: &Query, m: &dyn Messages) -> Seq {
     match q.received().until_us {
         Some(until) => m.first_received_at(until),
         None => m.next_seq(),
@@ -268,21 +268,21 @@ pub(super) fn lost_since(q: &Query, m: &dyn Messages) -> u64 {
     if q.since().is_none() {
         return 0;
     }
-    m.first_seq().saturating_sub(q.first_seq())
+    m.first_seq().saturating_since(q.first_seq())
 }
 
 /// The search for the first seq of a dump or a follower's backlog: the
 /// last `l` matching messages after `since`.
 pub(super) struct Seek {
     /// Nothing before this seq is wanted (`since`, the oldest stored).
-    lower: u64,
+    lower: Seq,
     /// The scan goes back from here.
-    seq: u64,
+    seq: Seq,
     found: u64,
     limit: u64,
     /// The seqs found, newest first, while there are at most
     /// [`MAX_PICKED`] to find.
-    matches: Vec<u64>,
+    matches: Vec<Seq>,
 }
 
 /// A seek for at most this many matches keeps their seqs (8 bytes each),
@@ -292,7 +292,7 @@ const MAX_PICKED: u64 = 4096;
 impl Seek {
     /// The first seq at once when no scan is needed, else the scan to run
     /// with [`Seek::step`].
-    pub(super) fn new(q: &Query, m: &dyn Messages, end: u64) -> Result<u64, Seek> {
+    pub(super) fn new(q: &Query, m: &dyn Messages, end: Seq) -> Result<Seq, Seek> {
         // The receive times of `from=` and `until=` bound it too.
         let end = end.min(end_of(q, m));
         let mut lower = m.first_seq().max(q.first_seq());
@@ -307,7 +307,7 @@ impl Seek {
         }
         if q.filter.ignores_fields() {
             // Every message between the bounds is selected.
-            return Ok(end.saturating_sub(limit).max(lower));
+            return Ok(end.saturating_minus(limit).max(lower));
         }
         Err(Seek {
             lower,
@@ -321,14 +321,17 @@ impl Seek {
     /// Scans back [`SCAN_MESSAGES`] messages at most; the first seq once
     /// it is found.
     /// `m` holds the messages, `st` parses them.
-    pub(super) fn step(&mut self, q: &Query, m: &dyn Messages, st: &State) -> Option<u64> {
+    pub(super) fn step(&mut self, q: &Query, m: &dyn Messages, st: &State) -> Option<Seq> {
         // Messages evicted meanwhile are not wanted either.
         self.lower = self.lower.max(m.first_seq());
         let (mut looked, mut searched) = (0, 0);
         let by_pri = q.filter.tests_pri();
         while self.seq > self.lower && looked < SCAN_MESSAGES * 16 {
-            if by_pri && m.pri(self.seq - 1).is_some_and(|p| q.filter.rejects_pri(p)) {
-                self.seq -= 1;
+            if by_pri
+                && m.pri(self.seq.minus(1))
+                    .is_some_and(|p| q.filter.rejects_pri(p))
+            {
+                self.seq = self.seq.minus(1);
                 looked += 1;
                 continue;
             }
@@ -338,7 +341,7 @@ impl Seek {
                     return None;
                 }
                 match search::prev(m, self.lower, self.seq, needle, SCAN_BYTES) {
-                    Found::At(seq) => self.seq = seq + 1,
+                    Found::At(seq) => self.seq = seq.next(),
                     Found::Through(seq) => {
                         self.seq = seq;
                         searched += SCAN_BYTES;
@@ -347,7 +350,7 @@ impl Seek {
                 }
             }
             looked += 16;
-            let s = self.seq - 1;
+            let s = self.seq.minus(1);
             if let Some(e) = m.get(s)
                 && q.filter.matches_fields(e.received_us, &st.fields(&e))
             {
@@ -366,7 +369,7 @@ impl Seek {
 
     /// Once [`Seek::step`] found the start: every match from there to the
     /// end, newest first, when they were few enough to keep.
-    pub(super) fn take_matches(&mut self) -> Option<Vec<u64>> {
+    pub(super) fn take_matches(&mut self) -> Option<Vec<Seq>> {
         (self.limit <= MAX_PICKED).then(|| std::mem::take(&mut self.matches))
     }
 }

@@ -12,6 +12,7 @@ use crate::daemon::{ClearGeneration, State};
 use crate::fanout::{Fanout, Fill, Follower, push_text};
 use crate::format::{self, Notice};
 use crate::query::Query;
+use crate::ring::Seq;
 use crate::ws::{self, CloseCode};
 
 use super::dump::{Seek, lost_since};
@@ -32,7 +33,7 @@ pub(super) struct Follow {
     /// While the backlog's start is being looked for.
     seek: Option<Seek>,
     /// The next seq to send.
-    cursor: u64,
+    cursor: Seq,
     /// Its place in the query's shared frame logs, once it has joined.
     follower: Option<Follower>,
     joined: bool,

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::daemon::Clients;
+use crate::ring::Seq;
 use crate::ring::{Config as RingConfig, Incoming, Ring, Transport};
 use crate::syslog::ParseContext;
 
@@ -84,11 +85,11 @@ impl World {
         self.elapsed += d;
     }
 
-    fn store(&mut self, text: &str) -> u64 {
+    fn store(&mut self, text: &str) -> Seq {
         self.store_bytes(text.as_bytes())
     }
 
-    fn store_bytes(&mut self, bytes: &[u8]) -> u64 {
+    fn store_bytes(&mut self, bytes: &[u8]) -> Seq {
         self.st
             .ingest(Incoming {
                 received_us: EPOCH_US + 1,
@@ -1007,7 +1008,7 @@ fn control_commands_change_the_state_and_answer_it() {
     assert_eq!(status["used"]["messages"], 0);
     assert_eq!(status["counters"]["clears"], 1);
     assert!(w.st.ring().is_empty());
-    assert_eq!(w.st.ring().next_seq(), 3, "seqs go on");
+    assert_eq!(w.st.ring().next_seq(), Seq::new(3), "seqs go on");
 
     w.advance(Duration::from_secs(90));
     let r = ask(&mut w, "GET", "/status");

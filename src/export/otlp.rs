@@ -403,7 +403,7 @@ pub(super) fn write_record(w: &mut Writer, entry: &Entry<'_>, msg: &Message<'_>,
         }
     }
     // A seq above i64::MAX would take ~300 000 years at a million a second.
-    w.attr_int("circolog.seq", entry.seq as i64);
+    w.attr_int("circolog.seq", entry.seq.get() as i64);
     w.attr_int("circolog.epoch", origin.epoch_us);
     if let Some(cred) = entry.cred {
         w.attr_int("circolog.cred_pid", i64::from(cred.pid));

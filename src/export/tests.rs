@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message as _;
 
 use super::*;
-use crate::ring::{Cred, Transport};
+use crate::ring::{Cred, Seq, Transport};
 use crate::syslog::{self, ParseContext};
 
 const EPOCH: i64 = 1_700_000_000_000_000;
@@ -38,7 +38,7 @@ fn exporter() -> Exporter {
     exporter_with(DEFAULT_BUFFER)
 }
 
-fn entry(seq: u64, raw: &[u8]) -> Entry<'_> {
+fn entry(seq: Seq, raw: &[u8]) -> Entry<'_> {
     Entry {
         seq,
         received_us: RECEIVED,
@@ -62,13 +62,13 @@ fn parse(e: &Entry<'_>) -> syslog::Message<'static> {
     )
 }
 
-fn push(x: &mut Exporter, now: Instant, seq: u64, raw: &[u8]) {
+fn push(x: &mut Exporter, now: Instant, seq: Seq, raw: &[u8]) {
     let e = entry(seq, raw);
     x.push_message(now, &e, &parse(&e), None);
 }
 
-fn push_n(x: &mut Exporter, now: Instant, from: u64, n: u64) {
-    for seq in from..from + n {
+fn push_n(x: &mut Exporter, now: Instant, from: Seq, n: u64) {
+    for seq in Seq::range(from, from.plus(n)) {
         push(
             x,
             now,
@@ -169,7 +169,7 @@ fn a_record_decodes_with_the_official_protos_field_by_field() {
                héllo \u{1F600}"
         .as_bytes()
         .to_vec();
-    let mut e = entry(7, &raw);
+    let mut e = entry(Seq::new(7), &raw);
     e.cred = Some(Cred {
         pid: 1234,
         uid: 1000,
@@ -266,7 +266,7 @@ fn severities_follow_the_data_model_syslog_table() {
         push(
             &mut x,
             t0,
-            sev,
+            Seq::new(sev),
             format!("<{}>1 - - - - - - m", 8 + sev).as_bytes(),
         );
     }
@@ -287,10 +287,10 @@ fn what_a_message_lacks_is_left_out_and_bad_utf8_replaced() {
     let mut x = exporter();
     let t0 = Instant::now();
     // No PRI, no timestamp: malformed, kept whole as user.notice.
-    push(&mut x, t0, 0, b"plain \xff\xfe text \xe2\x82");
+    push(&mut x, t0, Seq::ZERO, b"plain \xff\xfe text \xe2\x82");
     // RFC 5424 with every field NIL, a hostname that is not UTF-8, and an
     // empty message.
-    push(&mut x, t0, 1, b"<11>1 - ho\xc3st - - - -");
+    push(&mut x, t0, Seq::new(1), b"<11>1 - ho\xc3st - - - -");
     let rs = records(&connect_and_send(&mut x, t0 + LINGER));
     assert_eq!(rs[0].time_unix_nano, 0, "no timestamp of its own");
     assert_eq!(rs[0].observed_time_unix_nano, RECEIVED as u64 * 1000);
@@ -320,7 +320,7 @@ fn structured_data_past_rfc_5424_name_limits_is_dropped_and_counted() {
     let long = "x".repeat(33);
     let raw =
         format!("<13>1 - - - - - [{long} a=\"1\" b=\"2\"][ok {long}=\"3\" fine=\"4\"][{long}] m");
-    push(&mut x, t0, 0, raw.as_bytes());
+    push(&mut x, t0, Seq::ZERO, raw.as_bytes());
     let r = &records(&connect_and_send(&mut x, t0 + LINGER))[0];
     assert_eq!(r.dropped_attributes_count, 4);
     let a = attrs(&r.attributes);
@@ -336,10 +336,10 @@ fn a_batch_goes_after_one_second_or_at_once_when_full() {
     let mut out = Vec::new();
     let t0 = Instant::now();
     assert_eq!(x.poll(t0, &mut out), Action::Idle);
-    push_n(&mut x, t0, 0, 1);
+    push_n(&mut x, t0, Seq::ZERO, 1);
     assert_eq!(x.poll(t0, &mut out), Action::Wait { until: t0 + LINGER });
     let later = t0 + Duration::from_millis(999);
-    push_n(&mut x, later, 1, 1);
+    push_n(&mut x, later, Seq::new(1), 1);
     assert_eq!(
         x.poll(later, &mut out),
         Action::Wait { until: t0 + LINGER },
@@ -352,7 +352,7 @@ fn a_batch_goes_after_one_second_or_at_once_when_full() {
 
     // 2500 at once: two full batches at once, the rest a second later.
     let t1 = t0 + Duration::from_secs(5);
-    push_n(&mut x, t1, 2, 2500);
+    push_n(&mut x, t1, Seq::new(2), 2500);
     let req = expect_send(&mut x, t1);
     assert_eq!(seqs(&req), (2..1002).collect::<Vec<_>>());
     ok(&mut x, t1);
@@ -377,7 +377,7 @@ fn a_batch_holds_at_most_max_batch_bytes() {
         push(
             &mut x,
             t0,
-            seq,
+            Seq::new(seq),
             format!("<13>1 - - - - - - {big}").as_bytes(),
         );
     }
@@ -398,7 +398,7 @@ fn past_the_buffer_the_oldest_waiting_are_dropped() {
         push(
             &mut x,
             t0,
-            seq,
+            Seq::new(seq),
             format!("<13>1 - - - - - - {seq} {text}").as_bytes(),
         );
     }
@@ -424,7 +424,7 @@ fn records_of_a_request_in_flight_are_counted_by_its_answer() {
             push(
                 x,
                 t0,
-                seq,
+                Seq::new(seq),
                 format!("<13>1 - - - - - - {seq} {text}").as_bytes(),
             );
             seq += 1;
@@ -457,7 +457,7 @@ fn records_of_a_request_in_flight_are_counted_by_its_answer() {
 fn clear_discards_and_zeroes_what_waits() {
     let mut x = exporter();
     let t0 = Instant::now();
-    push_n(&mut x, t0, 0, 50);
+    push_n(&mut x, t0, Seq::ZERO, 50);
     x.clear();
     let c = x.counters();
     assert_eq!((c.queued, c.queue_bytes, c.dropped), (0, 0, 50));
@@ -485,7 +485,7 @@ fn a_503_with_retry_after_waits_that_long_then_sends_again() {
     let mut x = exporter();
     let mut out = Vec::new();
     let t0 = Instant::now();
-    push_n(&mut x, t0, 0, 5);
+    push_n(&mut x, t0, Seq::ZERO, 5);
     let first = connect_and_send(&mut x, t0 + LINGER);
     let t1 = t0 + LINGER;
     respond(
@@ -524,7 +524,7 @@ fn a_503_with_retry_after_waits_that_long_then_sends_again() {
 fn retry_after_is_capped() {
     let mut x = exporter();
     let t0 = Instant::now();
-    push_n(&mut x, t0 - LINGER, 0, 1);
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 1);
     let _ = connect_and_send(&mut x, t0);
     respond(
         &mut x,
@@ -546,7 +546,7 @@ fn connection_errors_back_off_exponentially_up_to_the_cap() {
     let mut x = exporter();
     let mut out = Vec::new();
     let t0 = Instant::now();
-    push_n(&mut x, t0, 0, 3);
+    push_n(&mut x, t0, Seq::ZERO, 3);
     let mut now = t0 + LINGER;
     let mut waits = Vec::new();
     for _ in 0..8 {
@@ -572,7 +572,7 @@ fn connection_errors_back_off_exponentially_up_to_the_cap() {
     let _ = expect_send(&mut x, now);
     ok(&mut x, now);
     assert_eq!(x.counters().exported, 3);
-    push_n(&mut x, now, 3, 1);
+    push_n(&mut x, now, Seq::new(3), 1);
     let _ = expect_send(&mut x, now + LINGER);
     let now = now + LINGER;
     // (A kept-alive connection failing before any answer is only stale:
@@ -594,7 +594,7 @@ fn connection_errors_back_off_exponentially_up_to_the_cap() {
 fn a_500_is_retried_with_backoff() {
     let mut x = exporter();
     let t0 = Instant::now();
-    push_n(&mut x, t0 - LINGER, 0, 2);
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 2);
     let _ = connect_and_send(&mut x, t0);
     respond(&mut x, t0, "500 Internal Server Error", "", b"");
     assert_eq!(
@@ -611,7 +611,7 @@ fn a_500_is_retried_with_backoff() {
 fn a_400_drops_the_batch_as_failed_and_says_why() {
     let mut x = exporter();
     let t0 = Instant::now();
-    push_n(&mut x, t0 - LINGER, 0, 4);
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 4);
     let _ = connect_and_send(&mut x, t0);
     // google.rpc.Status { code: 3, message: "bad timestamp" }
     let mut status = vec![0x08, 3, 0x12, 13];
@@ -637,7 +637,7 @@ fn a_400_drops_the_batch_as_failed_and_says_why() {
 fn a_partial_success_counts_the_rejected_as_failed() {
     let mut x = exporter();
     let t0 = Instant::now();
-    push_n(&mut x, t0, 0, 10);
+    push_n(&mut x, t0, Seq::ZERO, 10);
     let _ = connect_and_send(&mut x, t0 + LINGER);
     let body = ExportLogsServiceResponse {
         partial_success: Some(ExportLogsPartialSuccess {
@@ -666,7 +666,7 @@ fn a_response_in_pieces_chunked_or_ended_by_close_is_read() {
     let mut x = exporter();
     let mut out = Vec::new();
     let t0 = Instant::now();
-    push_n(&mut x, t0 - LINGER, 0, 1);
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 1);
     let _ = connect_and_send(&mut x, t0);
     let r = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
     for b in r.chunks(3) {
@@ -674,14 +674,14 @@ fn a_response_in_pieces_chunked_or_ended_by_close_is_read() {
     }
     assert_eq!(x.counters().exported, 1);
 
-    push_n(&mut x, t0, 1, 1);
+    push_n(&mut x, t0, Seq::new(1), 1);
     let _ = expect_send(&mut x, t0 + LINGER);
     x.handle_response(t0 + LINGER, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
     x.handle_eof(t0 + LINGER);
     assert_eq!(x.counters().exported, 2);
     assert_eq!(x.poll(t0 + LINGER, &mut out), Action::Close);
     // The next batch needs a new connection.
-    push_n(&mut x, t0, 2, 1);
+    push_n(&mut x, t0, Seq::new(2), 1);
     assert_eq!(x.poll(t0 + LINGER, &mut out), Action::Connect);
 }
 
@@ -690,7 +690,7 @@ fn connection_close_in_the_answer_closes_it() {
     let mut x = exporter();
     let mut out = Vec::new();
     let t0 = Instant::now();
-    push_n(&mut x, t0 - LINGER, 0, 1);
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 1);
     let _ = connect_and_send(&mut x, t0);
     respond(&mut x, t0, "200 OK", "Connection: close\r\n", b"");
     assert_eq!(x.poll(t0, &mut out), Action::Close);
@@ -702,7 +702,7 @@ fn no_response_in_time_is_retried() {
     let mut x = exporter();
     let mut out = Vec::new();
     let t0 = Instant::now();
-    push_n(&mut x, t0 - LINGER, 0, 2);
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 2);
     let _ = connect_and_send(&mut x, t0);
     assert_eq!(
         x.poll(t0, &mut out),
@@ -730,7 +730,7 @@ fn a_connection_that_does_not_open_in_time_is_given_up() {
     let mut x = exporter();
     let mut out = Vec::new();
     let t0 = Instant::now();
-    push_n(&mut x, t0, 0, 1);
+    push_n(&mut x, t0, Seq::ZERO, 1);
     assert_eq!(x.poll(t0, &mut out), Action::Wait { until: t0 + LINGER });
     let t1 = t0 + LINGER;
     assert_eq!(x.poll(t1, &mut out), Action::Connect);
@@ -752,7 +752,7 @@ fn a_kept_alive_connection_the_endpoint_closed_is_replaced_at_once() {
     let mut x = exporter();
     let mut out = Vec::new();
     let t0 = Instant::now();
-    push_n(&mut x, t0 - LINGER, 0, 1);
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 1);
     let _ = connect_and_send(&mut x, t0);
     ok(&mut x, t0);
     // Idle, the endpoint closes it: no error.
@@ -760,10 +760,10 @@ fn a_kept_alive_connection_the_endpoint_closed_is_replaced_at_once() {
     assert_eq!(x.poll(t0, &mut out), Action::Close);
 
     // Or it closes it just as the next request goes.
-    push_n(&mut x, t0, 1, 1);
+    push_n(&mut x, t0, Seq::new(1), 1);
     let _ = connect_and_send(&mut x, t0 + LINGER);
     ok(&mut x, t0 + LINGER);
-    push_n(&mut x, t0 + LINGER, 2, 1);
+    push_n(&mut x, t0 + LINGER, Seq::new(2), 1);
     let t1 = t0 + LINGER + LINGER;
     let sent = expect_send(&mut x, t1);
     x.handle_eof(t1);
@@ -789,7 +789,7 @@ fn bytes_nobody_asked_for_close_the_connection() {
     let mut x = exporter();
     let mut out = Vec::new();
     let t0 = Instant::now();
-    push_n(&mut x, t0 - LINGER, 0, 1);
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 1);
     let _ = connect_and_send(&mut x, t0);
     respond(&mut x, t0, "200 OK", "", b"");
     x.handle_response(t0, b"HTTP/1.1 200 OK\r\n\r\n");
@@ -802,7 +802,7 @@ fn a_malformed_response_is_retried() {
     let mut x = exporter();
     let mut out = Vec::new();
     let t0 = Instant::now();
-    push_n(&mut x, t0 - LINGER, 0, 1);
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 1);
     let _ = connect_and_send(&mut x, t0);
     x.handle_response(t0, b"SSH-2.0-OpenSSH_9.6\r\n\r\n");
     assert_eq!(x.poll(t0, &mut out), Action::Close);
@@ -840,7 +840,7 @@ fn every_record_is_accounted_for() {
                 push(
                     &mut x,
                     now,
-                    pushed,
+                    Seq::new(pushed),
                     format!("<13>1 - - - - - - {text}").as_bytes(),
                 );
                 pushed += 1;
@@ -900,7 +900,7 @@ proptest::proptest! {
     fn any_message_makes_a_record_the_protos_decode(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
         let mut x = exporter();
         let t0 = Instant::now();
-        let e = entry(0, &raw);
+        let e = entry(Seq::ZERO, &raw);
         let msg = parse(&e);
         x.push_message(t0, &e, &msg, None);
         let rs = records(&connect_and_send(&mut x, t0 + LINGER));

@@ -127,7 +127,7 @@ fn the_official_protos_decode_every_record_sent() {
             seq % 3,
             seq % 5
         );
-        let mut e = entry(seq, raw.as_bytes());
+        let mut e = entry(Seq::new(seq), raw.as_bytes());
         e.cred = Some(Cred {
             pid: seq as u32,
             uid: 0,
