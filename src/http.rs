@@ -446,6 +446,33 @@ pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// Bytes [`begin_chunk`] keeps for a chunk's size line.
+pub const CHUNK_SIZE_LINE: usize = 10;
+
+/// Starts a chunk in place: room at the end of `buf` for its size line,
+/// which [`finish_chunk`] fills once the data after it is written, so that
+/// a body rendered into `buf` is framed without a copy.
+pub fn begin_chunk(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(b"00000000\r\n");
+}
+
+/// Frames the chunk [`begin_chunk`] started at the start of `buf`: its size
+/// in eight hex digits (RFC 9112 allows leading zeros; a chunk is never
+/// 4 GiB) and the line end after its data. False, and `buf` unchanged, when
+/// no data follows the size line: an empty chunk would end the body.
+pub fn finish_chunk(buf: &mut Vec<u8>) -> bool {
+    let Some(len) = buf.len().checked_sub(CHUNK_SIZE_LINE).filter(|&n| n > 0) else {
+        return false;
+    };
+    let mut size = len;
+    for b in buf[..8].iter_mut().rev() {
+        *b = b"0123456789abcdef"[size & 0xf];
+        size >>= 4;
+    }
+    buf.extend_from_slice(b"\r\n");
+    true
+}
+
 /// The end of a chunked body.
 pub fn write_last_chunk(out: &mut Vec<u8>) {
     out.extend_from_slice(b"0\r\n\r\n");
@@ -454,6 +481,23 @@ pub fn write_last_chunk(out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_framed_in_place_is_a_chunk_with_a_zero_padded_size() {
+        let mut buf = Vec::new();
+        begin_chunk(&mut buf);
+        assert!(!finish_chunk(&mut buf), "no data: no chunk");
+        assert_eq!(buf, b"00000000\r\n", "left as it was");
+        buf.extend_from_slice(&[b'x'; 300]);
+        assert!(finish_chunk(&mut buf));
+        assert_eq!(&buf[..10], b"0000012c\r\n");
+        assert_eq!(buf.len(), 10 + 300 + 2);
+        assert!(buf.ends_with(b"x\r\n"));
+        // The same bytes as the copying writer's, but for the zeros.
+        let mut copied = Vec::new();
+        write_chunk(&mut copied, &[b'x'; 300]);
+        assert_eq!(&buf[5..], &copied[..]);
+    }
 
     const MAX: usize = 16 * 1024;
 

@@ -122,7 +122,13 @@ impl Dump {
             chunked,
             keep_alive,
             head_only: req.method == Method::Head,
-            body: Vec::new(),
+            body: if chunked {
+                let mut body = Vec::new();
+                http::begin_chunk(&mut body);
+                body
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -143,12 +149,23 @@ impl Dump {
         if !done && self.body.len() < WRITE_CHUNK {
             return Step::More;
         }
-        if self.chunked {
-            http::write_chunk(&mut out.bytes, &self.body);
+        // The body was rendered after room for its chunk's size line:
+        // framed in place, and handed over whole when nothing waits before
+        // it, so that a dump's bytes are copied once, when rendered.
+        let framed = if self.chunked {
+            http::finish_chunk(&mut self.body)
         } else {
+            !self.body.is_empty()
+        };
+        if framed && out.bytes.is_empty() {
+            std::mem::swap(&mut out.bytes, &mut self.body);
+        } else if framed {
             out.bytes.extend_from_slice(&self.body);
         }
         self.body.clear();
+        if self.chunked && !done {
+            http::begin_chunk(&mut self.body);
+        }
         if !done {
             return Step::Write;
         }
