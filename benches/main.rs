@@ -453,8 +453,9 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
         ),
     );
     eprintln!(
-        "   exporting 10 %: circologd {}, drain {}",
+        "   exporting 10 %: circologd {} ({}), drain {}",
         fmt_rate(ours.rate),
+        cpu_note("CPU µs/msg", &ours),
         fmt_rate(p.rate)
     );
     drop(dx);
@@ -491,11 +492,17 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
             &fmt_rate(ours.rate),
             &format!("drain {}", fmt_rate(p.rate)),
             Some(ours.rate / p.rate),
-            &format!("{}; target ≥ 0.9", args.join(" ")),
+            &format!(
+                "{}; CPU µs/msg: {}, {}; target ≥ 0.9",
+                args.join(" "),
+                cpu_note("circologd", &ours),
+                cpu_note("drain", &p)
+            ),
         );
         eprintln!(
-            "   {what}: circologd {}, drain {}",
+            "   {what}: circologd {} ({}), drain {}",
             fmt_rate(ours.rate),
+            cpu_note("CPU µs/msg", &ours),
             fmt_rate(p.rate)
         );
     }
