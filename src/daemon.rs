@@ -13,7 +13,7 @@ use crate::messages::Messages;
 use crate::query::{Filter, OutputFormat};
 use crate::ring::{Entry, Incoming, Ring, Seq, Transport};
 use crate::snapshot::{self, Meta, Note, Snapshots, Why};
-use crate::syslog::{self, Fields, Format, Message, ParseContext};
+use crate::syslog::{self, Format, Message, ParseContext};
 use crate::trigger::{Action, Fire, Triggers};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
@@ -413,12 +413,6 @@ impl State {
     pub fn message<'a>(&self, e: &Entry<'a>) -> Message<'a> {
         let received = jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
         syslog::parse(e.raw, received, &self.parse_ctx)
-    }
-
-    /// The fields of a stored message filters test: from its index, or
-    /// parsed when it has none. The same as [`State::message`]'s.
-    pub fn fields<'a>(&self, e: &Entry<'a>) -> Fields<'a> {
-        e.fields()
     }
 
     /// Appends `e` rendered in `fmt`, parsing it only when the format

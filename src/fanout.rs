@@ -445,7 +445,7 @@ pub fn push_message(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) {
-    if q.filter.matches_fields(e.received_us, &st.fields(e)) {
+    if q.filter.matches_fields(e.received_us, &e.fields()) {
         scratch.clear();
         st.render(q.format, e, scratch);
         push_text(out, scratch);

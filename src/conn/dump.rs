@@ -181,7 +181,7 @@ impl Dump {
     /// the start is still being looked for.
     fn fill(&mut self, m: &dyn Messages, st: &State) -> bool {
         if let Some(seek) = &mut self.seek {
-            match seek.step(&self.query, m, st) {
+            match seek.step(&self.query, m) {
                 Some(start) => {
                     self.cursor = start;
                     self.picked = seek.take_matches();
@@ -241,11 +241,7 @@ impl Dump {
             looked += 16;
             match m.read(self.cursor) {
                 Read::Entry(e) => {
-                    if self
-                        .query
-                        .filter
-                        .matches_fields(e.received_us, &st.fields(&e))
-                    {
+                    if self.query.filter.matches_fields(e.received_us, &e.fields()) {
                         st.render(self.query.format, &e, &mut self.body);
                         rendered += 1;
                     }
@@ -337,8 +333,8 @@ impl Seek {
 
     /// Scans back [`SCAN_MESSAGES`] messages at most; the first seq once
     /// it is found.
-    /// `m` holds the messages, `st` parses them.
-    pub(super) fn step(&mut self, q: &Query, m: &dyn Messages, st: &State) -> Option<Seq> {
+    /// `m` holds the messages; their index says what they hold.
+    pub(super) fn step(&mut self, q: &Query, m: &dyn Messages) -> Option<Seq> {
         // Messages evicted meanwhile are not wanted either.
         self.lower = self.lower.max(m.first_seq());
         let (mut looked, mut searched) = (0, 0);
@@ -369,7 +365,7 @@ impl Seek {
             looked += 16;
             let s = self.seq.minus(1);
             if let Some(e) = m.get(s)
-                && q.filter.matches_fields(e.received_us, &st.fields(&e))
+                && q.filter.matches_fields(e.received_us, &e.fields())
             {
                 self.found += 1;
                 if self.limit <= MAX_PICKED {

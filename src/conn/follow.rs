@@ -146,7 +146,7 @@ impl Follow {
             }
         }
         if let Some(seek) = &mut self.seek {
-            match seek.step(&self.query, st.ring(), st) {
+            match seek.step(&self.query, st.ring()) {
                 Some(start) => {
                     self.cursor = start;
                     self.seek = None;
