@@ -338,7 +338,7 @@ pub enum BodyLen {
     /// `Content-Length: n`.
     Fixed(u64),
     /// `Transfer-Encoding: chunked` (HTTP/1.1 clients only): write the body
-    /// with [`write_chunk`] and end it with [`write_last_chunk`].
+    /// with [`begin_chunk`] and [`finish_chunk`] and end it with [`write_last_chunk`].
     Chunked,
     /// The body ends when the connection closes (for HTTP/1.0 clients of a
     /// streamed response); implies `Connection: close`.
@@ -435,17 +435,6 @@ pub fn write_simple(
     }
 }
 
-/// One chunk of a chunked body. Empty data writes nothing: an empty chunk
-/// would end the body.
-pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
-    if data.is_empty() {
-        return;
-    }
-    let _ = write!(out, "{:x}\r\n", data.len());
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
-}
-
 /// Bytes [`begin_chunk`] keeps for a chunk's size line.
 pub const CHUNK_SIZE_LINE: usize = 10;
 
@@ -493,10 +482,6 @@ mod tests {
         assert_eq!(&buf[..10], b"0000012c\r\n");
         assert_eq!(buf.len(), 10 + 300 + 2);
         assert!(buf.ends_with(b"x\r\n"));
-        // The same bytes as the copying writer's, but for the zeros.
-        let mut copied = Vec::new();
-        write_chunk(&mut copied, &[b'x'; 300]);
-        assert_eq!(&buf[5..], &copied[..]);
     }
 
     const MAX: usize = 16 * 1024;
@@ -921,12 +906,16 @@ mod tests {
     #[test]
     fn chunks() {
         let mut out = Vec::new();
-        write_chunk(&mut out, b"");
-        assert!(out.is_empty());
-        write_chunk(&mut out, b"hello\n");
-        write_chunk(&mut out, &[b'x'; 300]);
+        for data in [&b""[..], b"hello\n", &[b'x'; 300]] {
+            let mut chunk = Vec::new();
+            begin_chunk(&mut chunk);
+            chunk.extend_from_slice(data);
+            if finish_chunk(&mut chunk) {
+                out.extend_from_slice(&chunk);
+            }
+        }
         write_last_chunk(&mut out);
-        let mut want = b"6\r\nhello\n\r\n12c\r\n".to_vec();
+        let mut want = b"00000006\r\nhello\n\r\n0000012c\r\n".to_vec();
         want.extend_from_slice(&[b'x'; 300]);
         want.extend_from_slice(b"\r\n0\r\n\r\n");
         assert_eq!(out, want);

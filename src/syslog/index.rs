@@ -136,19 +136,6 @@ impl Index {
         self.pri
     }
 
-    pub fn severity(&self) -> u8 {
-        self.pri & 7
-    }
-
-    pub fn facility(&self) -> u8 {
-        self.pri >> 3
-    }
-
-    /// Where MSG starts in the message's bytes.
-    pub fn message_start(&self) -> usize {
-        usize::from(self.message)
-    }
-
     /// The index as it is stored: PRI, format, the hostname's start and
     /// length, the app-name's length and start, MSG's start (little-endian).
     pub fn encode(&self) -> [u8; Index::LEN] {
