@@ -15,12 +15,14 @@
 //! only for the rare fields that need one (a value that is not UTF-8, an
 //! escaped structured-data value, the index of a message's structured data).
 
+use std::cell::Cell;
 use std::io::Write as _;
 
 use jiff::Timestamp;
 use jiff::fmt::temporal::DateTimePrinter;
 use jiff::tz::Offset;
 
+use crate::calendar;
 use crate::query::OutputFormat;
 use crate::ring::Entry;
 use crate::syslog::{self, FACILITY_NAMES, Message, MsgTime, SEVERITY_NAMES};
@@ -345,7 +347,7 @@ fn render_json(entry: &Entry<'_>, msg: &Message<'_>, epoch_us: i64, out: &mut Ve
     out.extend_from_slice(b",\"epoch\":");
     out.extend_from_slice(n.format(epoch_us).as_bytes());
     out.extend_from_slice(b",\"received\":\"");
-    write_utc_us(out, entry.received_us);
+    write_utc_us(out, entry.received_us, Memo::Received);
     out.extend_from_slice(b"\",\"transport\":\"");
     out.extend_from_slice(entry.transport.name().as_bytes());
     out.extend_from_slice(b"\",\"timestamp\":");
@@ -592,56 +594,81 @@ pub fn rfc3339_us(us: i64) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Which memo of [`write_utc_us`] a time goes through. A line's receive
+/// time repeats its second from line to line, and so does its own time, but
+/// not each other's: each has its memo.
+#[derive(Clone, Copy)]
+enum Memo {
+    Received = 0,
+    Written = 1,
+}
+
+std::thread_local! {
+    /// For each [`Memo`]: the last second written (in s since 1970) and its
+    /// text up to the fraction, `2026-12-01T08:00:00.`. `i64::MIN` is no
+    /// second [`write_utc_us`] writes itself.
+    static LAST_SECOND: [Cell<(i64, [u8; 20])>; 2] =
+        const { [Cell::new((i64::MIN, [0; 20])), Cell::new((i64::MIN, [0; 20]))] };
+}
+
 /// A time in µs since 1970 as [`write_utc`] writes it
 /// (`2026-12-01T08:00:00.123456Z`), computed directly for the years 0000
 /// to 9999 (every receive time): jiff's printer, which handles every
-/// case, was among the largest costs of a JSON line in a profile.
-fn write_utc_us(out: &mut Vec<u8>, us: i64) {
+/// case, was among the largest costs of a JSON line in a profile. The text
+/// of the second is remembered: lines in a dump mostly share it with the
+/// line before, and then only the fraction is written.
+fn write_utc_us(out: &mut Vec<u8>, us: i64, memo: Memo) {
     // 0000-01-01 in µs since 1970; jiff's last instant (late on
     // 9999-12-30), past which times are clamped.
     const MIN: i64 = -62_167_219_200_000_000;
     if !(MIN..=Timestamp::MAX.as_microsecond()).contains(&us) {
         return write_utc(out, timestamp_from_us(us));
     }
-    let days = us.div_euclid(86_400_000_000);
-    // In range: both fit a u32 (a day has 86,400,000,000 µs: split it).
-    let in_day = us.rem_euclid(86_400_000_000) as u64;
-    let (y, m, d) = civil_from_days(days);
-    let secs = (in_day / 1_000_000) as u32;
-    let micros = (in_day % 1_000_000) as u32;
+    let secs = us.div_euclid(1_000_000);
+    // In range: a fraction of a second fits a u32.
+    let micros = us.rem_euclid(1_000_000) as u32;
+    let head = LAST_SECOND.with(|last| {
+        let last = &last[memo as usize];
+        match last.get() {
+            (at, head) if at == secs => head,
+            _ => {
+                let head = second_text(secs);
+                last.set((secs, head));
+                head
+            }
+        }
+    });
     let mut b = *b"0000-00-00T00:00:00.000000Z";
-    // Two digits at a time, with divisions by constants only.
-    let mut two = |at: usize, v: u32| {
-        b[at] = b'0' + (v / 10) as u8;
-        b[at + 1] = b'0' + (v % 10) as u8;
-    };
-    let y = y as u32;
-    two(0, y / 100);
-    two(2, y % 100);
-    two(5, m as u32);
-    two(8, d as u32);
-    two(11, secs / 3600);
-    two(14, secs / 60 % 60);
-    two(17, secs % 60);
-    two(20, micros / 10_000);
-    two(22, micros / 100 % 100);
-    two(24, micros % 100);
+    b[..20].copy_from_slice(&head);
+    two_digits(&mut b[20..], micros / 10_000);
+    two_digits(&mut b[22..], micros / 100 % 100);
+    two_digits(&mut b[24..], micros % 100);
     out.extend_from_slice(&b);
 }
 
-/// The proleptic Gregorian date of a day counted from 1970-01-01
-/// (H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// `2026-12-01T08:00:00.` for a second since 1970 of the years 0000 to 9999.
+fn second_text(secs: i64) -> [u8; 20] {
+    let days = secs.div_euclid(86_400);
+    // In range: a second of the day fits a u32.
+    let in_day = secs.rem_euclid(86_400) as u32;
+    let (y, m, d) = calendar::civil_from_days(days);
+    let mut b = *b"0000-00-00T00:00:00.";
+    // Two digits at a time, with divisions by constants only.
+    let y = y as u32;
+    two_digits(&mut b[0..], y / 100);
+    two_digits(&mut b[2..], y % 100);
+    two_digits(&mut b[5..], m as u32);
+    two_digits(&mut b[8..], d as u32);
+    two_digits(&mut b[11..], in_day / 3600);
+    two_digits(&mut b[14..], in_day / 60 % 60);
+    two_digits(&mut b[17..], in_day % 60);
+    b
+}
+
+/// `v` (below 100) as two ASCII digits at the start of `at`.
+fn two_digits(at: &mut [u8], v: u32) {
+    at[0] = b'0' + (v / 10) as u8;
+    at[1] = b'0' + (v % 10) as u8;
 }
 
 /// UTC, `Z`.
@@ -658,7 +685,7 @@ fn write_utc(out: &mut Vec<u8>, t: Timestamp) {
 fn write_msg_time(out: &mut Vec<u8>, t: MsgTime) {
     let offset = Offset::from_seconds(t.offset.seconds() / 60 * 60).unwrap_or(Offset::UTC);
     if offset == Offset::UTC && t.instant.subsec_nanosecond() % 1000 == 0 {
-        write_utc_us(out, t.instant.as_microsecond());
+        write_utc_us(out, t.instant.as_microsecond(), Memo::Written);
     } else if offset == Offset::UTC {
         write_utc(out, t.instant);
     } else {
@@ -689,9 +716,32 @@ mod tests {
             ]
         ) {
             let (mut fast, mut jiff) = (Vec::new(), Vec::new());
-            write_utc_us(&mut fast, us);
+            write_utc_us(&mut fast, us, Memo::Received);
             write_utc(&mut jiff, timestamp_from_us(us));
             proptest::prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(jiff).unwrap());
+        }
+
+        /// Runs of times close together, as a dump writes them (most in the
+        /// second of the one before, some across into the next second,
+        /// minute or day, some back), through both memos in turn: each is
+        /// what jiff writes, whatever the memo held.
+        #[test]
+        fn utc_times_written_through_the_memo_are_written_as_jiff_writes_them(
+            start in -62_167_219_200_000_000i64..253_402_200_000_000_000,
+            steps in proptest::collection::vec(
+                proptest::prop_oneof![0i64..1_000, -2_000_000i64..2_000_000, 0i64..90_000_000_000],
+                1..64,
+            ),
+        ) {
+            let mut us = start;
+            for (i, step) in steps.into_iter().enumerate() {
+                us += step;
+                let memo = if i % 3 == 0 { Memo::Written } else { Memo::Received };
+                let (mut fast, mut jiff) = (Vec::new(), Vec::new());
+                write_utc_us(&mut fast, us, memo);
+                write_utc(&mut jiff, timestamp_from_us(us));
+                proptest::prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(jiff).unwrap());
+            }
         }
     }
 
@@ -710,10 +760,12 @@ mod tests {
             i64::MIN,
             i64::MAX,
         ] {
-            let (mut fast, mut jiff) = (Vec::new(), Vec::new());
-            write_utc_us(&mut fast, us);
-            write_utc(&mut jiff, timestamp_from_us(us));
-            assert_eq!(fast, jiff, "{us}");
+            for memo in [Memo::Received, Memo::Received, Memo::Written] {
+                let (mut fast, mut jiff) = (Vec::new(), Vec::new());
+                write_utc_us(&mut fast, us, memo);
+                write_utc(&mut jiff, timestamp_from_us(us));
+                assert_eq!(fast, jiff, "{us}");
+            }
         }
     }
     use crate::syslog::Format;

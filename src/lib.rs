@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+mod calendar;
 pub mod client;
 pub mod config;
 pub mod conn;
