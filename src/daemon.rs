@@ -235,9 +235,7 @@ impl State {
             };
             match self.ring.get(seq) {
                 Some(e) => {
-                    let received =
-                        jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
-                    let msg = syslog::parse(e.raw, received, &self.parse_ctx);
+                    let msg = syslog::parse(e.raw, received_at(e.received_us), &self.parse_ctx);
                     x.exporter.push_message(now, &e, &msg, None);
                 }
                 // Overwritten before its turn.
@@ -270,8 +268,7 @@ impl State {
         let end = view.next_seq().min(seq.saturating_plus(EXPORT_SLICE));
         while seq < end && x.exporter.room() >= EXPORT_ROOM {
             if let Some(e) = view.get(seq) {
-                let received = jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
-                let msg = syslog::parse(e.raw, received, &self.parse_ctx);
+                let msg = syslog::parse(e.raw, received_at(e.received_us), &self.parse_ctx);
                 x.exporter.push_message(now, &e, &msg, Some(id));
             }
             seq = seq.next();
@@ -354,7 +351,7 @@ impl State {
         // stored as the message's index so that readers filter without
         // parsing again.
         let kept = &bytes[..bytes.len().min(self.ring.max_message_bytes())];
-        let (fields, index) = syslog::index(kept);
+        let (fields, index) = syslog::index(kept, received_at(msg.received_us), &self.parse_ctx);
         if fields.format == Format::Malformed {
             self.counters.malformed += 1;
         }
@@ -409,10 +406,14 @@ impl State {
         &self.ring
     }
 
-    /// Parses a stored message, as every reader sees it.
+    /// A stored message as every reader sees it: read from its index, or
+    /// parsed when it has none.
     pub fn message<'a>(&self, e: &Entry<'a>) -> Message<'a> {
-        let received = jiff::Timestamp::from_microsecond(e.received_us).unwrap_or_default();
-        syslog::parse(e.raw, received, &self.parse_ctx)
+        let received = received_at(e.received_us);
+        match e.index {
+            Some(ix) => ix.message(e.raw, received, &self.parse_ctx),
+            None => syslog::parse(e.raw, received, &self.parse_ctx),
+        }
     }
 
     /// Appends `e` rendered in `fmt`, parsing it only when the format
@@ -586,6 +587,12 @@ impl State {
     pub fn clients_mut(&mut self) -> &mut Clients {
         &mut self.clients
     }
+}
+
+/// A stored receive time as the parser takes it (a time outside jiff's
+/// range, which no clock gives, as the epoch).
+fn received_at(us: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_microsecond(us).unwrap_or_default()
 }
 
 #[cfg(test)]

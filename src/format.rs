@@ -413,20 +413,39 @@ fn write_name(out: &mut Vec<u8>, names: &[&str], value: u8) {
 
 fn write_json_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     // Most fields are printable ASCII with nothing to escape: as they are.
-    // (Without a short cut, so that the test runs over many bytes at once.)
-    let escaped = bytes.iter().fold(false, |any, &b| {
-        any | !(0x20..0x7f).contains(&b) | (b == b'"') | (b == b'\\')
+    // Many more have only quotes to escape (web servers' request lines,
+    // key="value" logs). (Without a short cut, so that the test runs over
+    // many bytes at once.)
+    let (unprintable, quoted) = bytes.iter().fold((false, false), |(u, q), &b| {
+        (u | !(0x20..0x7f).contains(&b), q | (b == b'"') | (b == b'\\'))
     });
-    if !escaped {
-        out.push(b'"');
+    if unprintable {
+        // Controls or bytes past ASCII: serde_json's escaping of the text,
+        // decoded lossily when it is not UTF-8.
+        return match std::str::from_utf8(bytes) {
+            Ok(s) => write_json_str(out, s),
+            Err(_) => write_json_str(out, &String::from_utf8_lossy(bytes)),
+        };
+    }
+    out.push(b'"');
+    if quoted {
+        write_json_quoted(out, bytes);
+    } else {
         out.extend_from_slice(bytes);
-        out.push(b'"');
-        return;
     }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => write_json_str(out, s),
-        Err(_) => write_json_str(out, &String::from_utf8_lossy(bytes)),
+    out.push(b'"');
+}
+
+/// Printable ASCII with quotes or backslashes in it, each escaped with a
+/// backslash; the runs between them are copied whole.
+fn write_json_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut run = 0;
+    for at in memchr::memchr2_iter(b'"', b'\\', bytes) {
+        out.extend_from_slice(&bytes[run..at]);
+        out.push(b'\\');
+        run = at;
     }
+    out.extend_from_slice(&bytes[run..]);
 }
 
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
@@ -721,6 +740,22 @@ mod tests {
             proptest::prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(jiff).unwrap());
         }
 
+        /// Any text, ASCII or not, valid UTF-8 or not, is the JSON string
+        /// serde_json writes of it (of its lossy decoding when not UTF-8).
+        #[test]
+        fn json_strings_are_serde_jsons(
+            bytes in proptest::prop_oneof![
+                proptest::collection::vec(0u8..0x80, 0..80),
+                proptest::collection::vec(proptest::sample::select(b"ab\"\\\n\t\x00\x1f\x7f \xc3\xa9\xff".to_vec()), 0..40),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            ]
+        ) {
+            let mut ours = Vec::new();
+            write_json_bytes(&mut ours, &bytes);
+            let theirs = serde_json::to_vec(&String::from_utf8_lossy(&bytes)).unwrap();
+            proptest::prop_assert_eq!(ours, theirs);
+        }
+
         /// Runs of times close together, as a dump writes them (most in the
         /// second of the one before, some across into the next second,
         /// minute or day, some back), through both memos in turn: each is
@@ -741,6 +776,18 @@ mod tests {
                 write_utc_us(&mut fast, us, memo);
                 write_utc(&mut jiff, timestamp_from_us(us));
                 proptest::prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(jiff).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn every_ascii_byte_is_escaped_as_serde_json_escapes_it() {
+        for b in 0u8..0x80 {
+            for bytes in [vec![b], vec![b'a', b, b'"', b, b'z'], vec![b'\\', b]] {
+                let mut ours = Vec::new();
+                write_json_bytes(&mut ours, &bytes);
+                let theirs = serde_json::to_vec(std::str::from_utf8(&bytes).unwrap()).unwrap();
+                assert_eq!(ours, theirs, "{bytes:?}");
             }
         }
     }

@@ -18,14 +18,14 @@
 //! 8..12   length of the message bytes (u32)
 //! 12      flags: TRUNCATED, HAS_CRED
 //! 13      transport
-//! 14..24  the index (zero when there is none): see syslog::Index
-//! 24..36  pid, uid, gid (u32 each), only when HAS_CRED
+//! 14..34  the index (zero when there is none): see syslog::Index
+//! 34..46  pid, uid, gid (u32 each), only when HAS_CRED
 //! then    the message bytes
 //! ```
 //!
 //! The index is what ingestion's parse found (facility, severity, format,
-//! where the hostname, app-name and MSG lie), so that readers filter
-//! without parsing again.
+//! where the hostname, app-name and MSG lie, the message's own time), so
+//! that readers filter and render without parsing again.
 //!
 //! Pushing allocates nothing: it writes into the arena and an entry of
 //! each seq table (the start slot, the PRI).
@@ -47,7 +47,7 @@ use crate::syslog::{self, Fields, Index};
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
 pub const SLOT: usize = 16;
 
-const HEADER: usize = 24;
+const HEADER: usize = 34;
 /// In [`Ring::pris`]: the message has no index (no PRI is above 191).
 const NO_PRI: u8 = u8::MAX;
 const INDEX_AT: usize = 14;
@@ -215,7 +215,7 @@ impl<'a> Entry<'a> {
     pub fn fields(&self) -> Fields<'a> {
         match self.index {
             Some(ix) => ix.fields(self.raw),
-            None => syslog::index(self.raw).0,
+            None => syslog::fields(self.raw),
         }
     }
 }
@@ -848,13 +848,16 @@ mod tests {
 
     #[test]
     fn byte_bound_evicts_oldest_and_space_is_about_message_size() {
-        // 64 slots of 16 bytes; a 40-byte message needs 56 bytes = 4 slots.
+        // 64 slots of 16 bytes; a 40-byte message takes its header and 40
+        // bytes, rounded up to whole slots (5).
         let mut r = ring(1000, 64 * SLOT, 48);
         for _ in 0..100 {
             r.push(msg(&[b'x'; 40]));
         }
-        assert_eq!(r.len(), 16);
-        assert_eq!(r.bytes_used(), 16 * 4 * SLOT);
+        let k = (HEADER + 40).div_ceil(SLOT);
+        assert_eq!(k, 5);
+        assert_eq!(r.len(), (64 / k) as u64);
+        assert_eq!(r.bytes_used(), 64 / k * k * SLOT);
         assert_eq!(r.get(Seq::new(99)).expect("newest").raw, &[b'x'; 40][..]);
     }
 
@@ -961,7 +964,8 @@ mod tests {
     fn the_index_is_stored_beside_the_message_with_or_without_credentials() {
         let mut r = ring(10, 64 * SLOT, 64);
         let raw = b"<13>1 - host app - - - hello";
-        let (fields, index) = crate::syslog::index(raw);
+        let index = crate::syslog::index_in_utc(raw, msg(raw).received_us);
+        let fields = crate::syslog::fields(raw);
         let cred = Cred {
             pid: 1,
             uid: 2,
@@ -983,10 +987,11 @@ mod tests {
         let mut r = ring(10, 64 * SLOT, 64);
         r.arena.fill(0xee);
         r.push(msg(b"x"));
-        // Two slots: header, one byte, then zeros.
-        let mut want = [0u8; 2 * SLOT - HEADER];
+        // Its slots: the header, one byte, then zeros.
+        let end = slots_for(1, false) * SLOT;
+        let mut want = vec![0u8; end - HEADER];
         want[0] = b'x';
-        assert_eq!(&r.arena[HEADER..2 * SLOT], &want);
+        assert_eq!(&r.arena[HEADER..end], &want[..]);
     }
 
     #[test]

@@ -316,7 +316,7 @@ mod tests {
             let raw = message(i, *kind, text);
             let kept = &raw[..raw.len().min(200)];
             let index = if *indexed {
-                crate::syslog::index(kept).1
+                crate::syslog::index_in_utc(kept, i as i64)
             } else {
                 None
             };

@@ -49,8 +49,8 @@
 //!         8..12   length of the message bytes (u32)
 //!         12      flags: TRUNCATED, HAS_CRED
 //!         13      transport
-//!         14..24  the ring's index of the message (zero: none)
-//!         24..36  pid, uid, gid (u32 each), only when HAS_CRED
+//!         14..34  the ring's index of the message (zero: none)
+//!         34..46  pid, uid, gid (u32 each), only when HAS_CRED
 //!         then    the message bytes, zero padding to 8
 //! ```
 //!
@@ -72,7 +72,7 @@ use crate::syslog::Index;
 
 /// Records, the seq table and regions are aligned to this many bytes.
 const ALIGN: usize = 8;
-const HEADER: usize = 24;
+const HEADER: usize = 34;
 const INDEX_AT: usize = 14;
 const CRED_LEN: usize = 12;
 const TABLE_ENTRY: usize = 4;
@@ -1161,7 +1161,7 @@ mod tests {
             b"no syslog at all",
         ];
         for raw in raws {
-            let (_, index) = crate::syslog::index(raw);
+            let index = crate::syslog::index_in_utc(raw, 1);
             assert!(index.is_some());
             r.push_indexed(
                 Incoming {
@@ -1212,12 +1212,14 @@ mod tests {
     #[test]
     fn keeps_the_newest_when_the_arena_is_too_small() {
         let mut r = ring(1000, 1 << 16);
-        // Records of 24 + 40 bytes; the table takes 4 per message.
+        // Records of a header and 40 bytes, rounded up to 8; the table
+        // takes 4 per message.
         for i in 0..100u8 {
             push(&mut r, &[b'a' + i % 26; 40]);
         }
-        // Ten messages: 10 × 64 + 40 bytes of table.
-        let mut s = store(10 * 64 + 40, 8);
+        let record = (HEADER + 40).next_multiple_of(8);
+        // Ten messages: ten records and 40 bytes of table.
+        let mut s = store(10 * record + 40, 8);
         let id = take(&mut s, &r);
         let info = s.info(id).unwrap();
         assert_eq!(
@@ -1254,9 +1256,10 @@ mod tests {
         let mut s = store(1 << 16, 8);
         let id = s.begin(&r, api()).unwrap();
         // Size everything (20 × SIZE_COST), then copy one slice: the
-        // newest five, 5 × 56 bytes.
+        // newest five (a slice ends with the record that goes past it).
+        let record = (HEADER + 40).next_multiple_of(8);
         assert_eq!(s.step(&r, 20 * SIZE_COST), Step::More);
-        assert_eq!(s.step(&r, 5 * 56), Step::More);
+        assert_eq!(s.step(&r, 4 * record + 1), Step::More);
         assert_eq!(s.info(id).unwrap().first_seq, Seq::new(15));
         // The ring moves on by twelve: seqs 0..12 go, 12..15 are still there.
         for _ in 0..12 {
@@ -1305,8 +1308,9 @@ mod tests {
         }
         let mut s = store(1 << 16, 8);
         let id = s.begin(&r, api()).unwrap();
-        // Sizing, then four records of 24 + 8 bytes.
-        assert_eq!(s.step(&r, 10 * SIZE_COST + 4 * 32), Step::More);
+        // Sizing, then four records of a header and 8 bytes.
+        let record = (HEADER + 8).next_multiple_of(8);
+        assert_eq!(s.step(&r, 10 * SIZE_COST + 4 * record), Step::More);
         r.clear();
         finish(&mut s, &r, 1);
         let info = s.info(id).unwrap();
@@ -1385,8 +1389,10 @@ mod tests {
     #[test]
     fn room_is_made_by_evicting_the_oldest_first() {
         let mut r = ring(8, 1 << 16);
-        // Each snapshot of 8 of these takes 8 × 64 + 32 bytes: two fit.
-        let mut s = store(2 * (8 * 64 + 32) + 100, 8);
+        // Each snapshot of 8 of these takes 8 records and 32 bytes of
+        // table: two fit.
+        let snapshot = 8 * (HEADER + 40).next_multiple_of(8) + 32;
+        let mut s = store(2 * snapshot + 100, 8);
         let mut ids = Vec::new();
         for i in 0..5u8 {
             for _ in 0..8 {
@@ -1399,7 +1405,7 @@ mod tests {
         }
         assert_eq!(s.counters().evicted, 3);
         // A hole in the middle is used once the snapshots before it go.
-        let mut s = store(3 * (8 * 64 + 32), 8);
+        let mut s = store(3 * snapshot, 8);
         let (a, b, c) = (take(&mut s, &r), take(&mut s, &r), take(&mut s, &r));
         s.delete(b).unwrap();
         let d = take(&mut s, &r);
@@ -1408,7 +1414,7 @@ mod tests {
             "the hole after a is not reused before a goes"
         );
         assert!(s.info(c).is_some() && s.info(d).is_some());
-        assert_eq!(s.bytes_used(), 2 * (8 * 64 + 32));
+        assert_eq!(s.bytes_used(), 2 * snapshot);
     }
 
     #[test]

@@ -72,15 +72,22 @@ fn check(raw: &[u8], received: Timestamp, ctx: &ParseContext) {
             "a field is not part of the input: {msg:?}"
         );
     }
-    let (fields, index) = syslog::index(raw);
+    let (fields, index) = syslog::index(raw, received, ctx);
     assert_eq!(
         fields,
         syslog::Fields::from(&msg),
         "ingest sees the reader's fields"
     );
+    assert_eq!(syslog::fields(raw), fields, "the fields depend on no time or zone");
     if let Some(ix) = index {
         let back = syslog::Index::decode(&ix.encode()).expect("an index decodes");
+        assert_eq!(back, ix, "an index decodes as it was");
         assert_eq!(back.fields(raw), fields, "the index reads the fields");
+        assert_eq!(
+            back.message(raw, received, ctx),
+            msg,
+            "a message read from its index is its parse"
+        );
     } else {
         // Only messages whose spans do not fit go without one.
         let long = |f: Option<&[u8]>| f.is_some_and(|f| f.len() > 255);

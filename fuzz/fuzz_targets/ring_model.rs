@@ -104,7 +104,7 @@ fuzz_target!(|data: &[u8]| {
                 let kept = len.min(max_message_bytes);
                 // With its index, as ingestion stores it; op 7 without one.
                 let index = (op % 8 != 7)
-                    .then(|| circolog::syslog::index(&bytes[..kept]).1)
+                    .then(|| circolog_fuzz::index(&bytes[..kept], incoming.received_us))
                     .flatten();
                 let seq = ring.push_indexed(incoming, index);
                 assert_eq!(seq, next_seq, "seqs are consecutive");

@@ -135,10 +135,11 @@ fuzz_target!(|data: &[u8]| {
                     .collect();
                 // Indexed as ingestion does, the kept bytes (op 2: none).
                 let kept = &bytes[..bytes.len().min(ring.max_message_bytes())];
-                let index = (op % 8 != 2).then(|| circolog::syslog::index(kept).1);
+                let received_us = (n as i64).wrapping_mul(-7919);
+                let index = (op % 8 != 2).then(|| circolog_fuzz::index(kept, received_us));
                 ring.push_indexed(
                     Incoming {
-                        received_us: (n as i64).wrapping_mul(-7919),
+                        received_us,
                         transport: Transport::ALL[usize::from(op >> 5) % 3],
                         cred: (op & 0x10 != 0).then_some(Cred {
                             pid: n as u32,

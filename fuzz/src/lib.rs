@@ -93,3 +93,13 @@ pub fn within(whole: &[u8], part: &[u8]) -> bool {
     // An empty slice may point anywhere (e.g. a dangling `&[]`).
     part.is_empty() || (w.start <= p.start && p.end <= w.end)
 }
+
+/// The index of `raw` as ingestion makes it for a message received at
+/// `received_us`, in UTC.
+pub fn index(raw: &[u8], received_us: i64) -> Option<circolog::syslog::Index> {
+    let received = jiff::Timestamp::from_microsecond(received_us).unwrap_or_default();
+    let ctx = circolog::syslog::ParseContext {
+        tz: jiff::tz::TimeZone::UTC,
+    };
+    circolog::syslog::index(raw, received, &ctx).1
+}

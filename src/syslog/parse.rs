@@ -77,11 +77,30 @@ fn parse_pri(raw: &[u8]) -> Option<(u8, &[u8])> {
 /// Header fields must be non-empty and separated by exactly one space; their
 /// lengths and character sets are not enforced.
 fn parse_5424(pri: u8, header: &[u8]) -> Option<Message<'_>> {
+    parse_5424_with(pri, header, |text| match text {
+        b"-" => Some(None),
+        text => Some(Some(rfc5424_timestamp(text)?)),
+    })
+}
+
+/// [`parse`] of an RFC 5424 message whose time is known already (from its
+/// index): the header is walked for PROCID, MSGID and the structured data,
+/// and the timestamp is not read again. `None` when `raw` is no RFC 5424
+/// message after all.
+pub(super) fn parse_5424_timed(raw: &[u8], time: Option<MsgTime>) -> Option<Message<'_>> {
+    let (pri, rest) = parse_pri(raw)?;
+    parse_5424_with(pri, rest.strip_prefix(b"1 ")?, |_| Some(time))
+}
+
+/// [`parse_5424`] with the timestamp's text read by `time`: `None` when it
+/// is broken, `Some(None)` for the NILVALUE.
+fn parse_5424_with(
+    pri: u8,
+    header: &[u8],
+    time: impl FnOnce(&[u8]) -> Option<Option<MsgTime>>,
+) -> Option<Message<'_>> {
     let (timestamp, rest) = field(header)?;
-    let timestamp = match timestamp {
-        b"-" => None,
-        text => Some(rfc5424_timestamp(text)?),
-    };
+    let timestamp = time(timestamp)?;
     let (hostname, rest) = field(rest)?;
     let (app_name, rest) = field(rest)?;
     let (proc_id, rest) = field(rest)?;
@@ -589,13 +608,15 @@ impl Stamp {
     /// The date in the year (before, of or after `received`) that puts it
     /// nearest to `received`; on a tie, the earlier one.
     fn nearest_date(self, received: Timestamp, tz: &TimeZone) -> Option<Date> {
-        // The common case without a zone lookup: away from New Year (so the
-        // sender's year is the UTC one) and within four months of `received`
-        // (so the date is nearer in this year than in any other, if it
-        // exists in this year: Feb 29 may not).
+        // The common case, without a zone lookup: a date within four months
+        // of `received`'s UTC month is nearest in `received`'s UTC year (if
+        // it exists in that year: Feb 29 may not). In the sender's zone the
+        // month may be the next or the one before (offsets are under 26
+        // hours, even across New Year), so the date is at most about five
+        // months and a day away in that year, and seven months or more away
+        // in any other.
         let utc = Offset::UTC.to_datetime(received);
-        if (2..=11).contains(&utc.month())
-            && (self.month - utc.month()).abs() <= 4
+        if (self.month - utc.month()).abs() <= 4
             && let Some(date) = valid_date(utc.year(), self.month, self.day)
         {
             return Some(date);
@@ -2350,17 +2371,31 @@ mod tests {
     }
 
     proptest! {
+        /// The short cut picks what the exact search picks, in zones as far
+        /// from UTC as offsets go, and most of all around New Year.
         #[test]
         fn nearest_date_shortcut_is_exact(
-            received in -2_208_988_800i64..4_102_444_800,
+            received in proptest::prop_oneof![
+                -2_208_988_800i64..4_102_444_800,
+                // Within five days of a New Year (UTC) from 1901 to 2099.
+                (1901i16..2100, -432_000i64..432_000).prop_map(|(year, s)| {
+                    Offset::UTC.to_timestamp(Date::new(year, 1, 1).unwrap().at(0, 0, 0, 0)).unwrap().as_second() + s
+                }),
+            ],
             month in 1i8..=12,
             day in 1i8..=31,
-            hour in 0i8..24,
-            in_rome: bool,
+            (hour, minute) in (0i8..24, 0i8..60),
+            zone in 0usize..5,
         ) {
             let received = Timestamp::from_second(received).unwrap();
-            let tz = if in_rome { rome().tz } else { TimeZone::UTC };
-            let time = Time::new(hour, 0, 0, 0).unwrap();
+            let tz = match zone {
+                0 => TimeZone::UTC,
+                1 => rome().tz,
+                2 => TimeZone::fixed(Offset::from_seconds(14 * 3600).unwrap()),
+                3 => TimeZone::fixed(Offset::from_seconds(-12 * 3600).unwrap()),
+                _ => TimeZone::fixed(Offset::MAX),
+            };
+            let time = Time::new(hour, minute, 0, 0).unwrap();
             let stamp = Stamp { year: None, month, day, time, offset: None };
             prop_assert_eq!(stamp.nearest_date(received, &tz), stamp.nearest_date_exact(received, &tz));
         }
