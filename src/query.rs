@@ -96,9 +96,8 @@ pub struct Filter {
     host: Option<Names>,
     /// `app=`.
     app: Option<Names>,
-    /// `grep=`, and the same needle for searches that go back.
+    /// `grep=`.
     grep: Option<memmem::Finder<'static>>,
-    grep_rev: Option<memmem::FinderRev<'static>>,
     /// `not=`.
     not: Option<memmem::Finder<'static>>,
     /// `re=`.
@@ -203,10 +202,9 @@ impl Filter {
 
     /// `grep=`'s needle, when it is not empty: a message is selected only if
     /// its MSG holds it, so readers search for it first
-    /// ([`crate::search`]). Forward and back.
-    pub fn needle(&self) -> Option<(&memmem::Finder<'static>, &memmem::FinderRev<'static>)> {
-        let grep = self.grep.as_ref().filter(|g| !g.needle().is_empty())?;
-        Some((grep, self.grep_rev.as_ref()?))
+    /// ([`crate::search`]), forward and back.
+    pub fn needle(&self) -> Option<&memmem::Finder<'static>> {
+        self.grep.as_ref().filter(|g| !g.needle().is_empty())
     }
 
     /// What equality and hashing compare: every condition, searches by
@@ -453,7 +451,6 @@ impl Query {
             "grep" => {
                 // An empty needle matches every message, like `grep ''`.
                 self.filter.grep = Some(memmem::Finder::new(&value).into_owned());
-                self.filter.grep_rev = Some(memmem::FinderRev::new(&value).into_owned());
             }
             "not" => {
                 // And so `not=` matches none, like `grep -v ''`.

@@ -223,7 +223,7 @@ impl Dump {
                     continue;
                 }
             }
-            if let Some((needle, _)) = self.query.filter.needle() {
+            if let Some(needle) = self.query.filter.needle() {
                 // Straight to the next message that holds `grep=`'s text.
                 if searched >= SCAN_BYTES {
                     break;
@@ -348,7 +348,7 @@ impl Seek {
                 looked += 1;
                 continue;
             }
-            if let Some((_, needle)) = q.filter.needle() {
+            if let Some(needle) = q.filter.needle() {
                 // Straight back to the last message that holds the text.
                 if searched >= SCAN_BYTES {
                     return None;
