@@ -24,7 +24,7 @@ use jiff::tz::Offset;
 
 use crate::calendar;
 use crate::query::OutputFormat;
-use crate::ring::Entry;
+use crate::ring::{Entry, Transport};
 use crate::syslog::{self, FACILITY_NAMES, Message, MsgTime, SEVERITY_NAMES};
 
 /// The `Content-Type` of a response in `fmt`.
@@ -341,6 +341,9 @@ fn escape_sd_value(out: &mut Vec<u8>, value: &[u8]) {
 /// One object: fixed keys in a fixed order, values escaped by serde_json.
 /// Byte strings that are not UTF-8 are converted lossily (U+FFFD).
 fn render_json(entry: &Entry<'_>, msg: &Message<'_>, epoch_us: i64, out: &mut Vec<u8>) {
+    // Room for the line at once: its fixed parts are under 400 bytes, and
+    // the text at most 6 bytes a byte escaped.
+    out.reserve(400 + entry.raw.len() * 2);
     let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"{\"seq\":");
     out.extend_from_slice(n.format(entry.seq.get()).as_bytes());
@@ -348,9 +351,11 @@ fn render_json(entry: &Entry<'_>, msg: &Message<'_>, epoch_us: i64, out: &mut Ve
     out.extend_from_slice(n.format(epoch_us).as_bytes());
     out.extend_from_slice(b",\"received\":\"");
     write_utc_us(out, entry.received_us, Memo::Received);
-    out.extend_from_slice(b"\",\"transport\":\"");
-    out.extend_from_slice(entry.transport.name().as_bytes());
-    out.extend_from_slice(b"\",\"timestamp\":");
+    out.extend_from_slice(match entry.transport {
+        Transport::Unix => b"\",\"transport\":\"unix\",\"timestamp\":",
+        Transport::Udp => b"\",\"transport\":\"udp\",\"timestamp\":",
+        Transport::Tcp => b"\",\"transport\":\"tcp\",\"timestamp\":",
+    });
     match msg.timestamp {
         Some(t) => {
             out.push(b'"');
