@@ -18,20 +18,25 @@ use crate::ring::Transport;
 /// The sockets systemd passed, from `LISTEN_PID`, `LISTEN_FDS` and
 /// `LISTEN_FDNAMES` (`me` is this process's id): how many, from fd 3 on,
 /// and their names in order (fewer than the sockets, or none, when
-/// `LISTEN_FDNAMES` says less). `None` when they are not this process's.
+/// `LISTEN_FDNAMES` says less; an empty name is no name). `None` when they
+/// are not this process's.
 pub fn passed_sockets(
     listen_pid: Option<&str>,
     listen_fds: Option<&str>,
     names: Option<&str>,
     me: u32,
-) -> Option<(i32, Vec<String>)> {
+) -> Option<(i32, Vec<Option<String>>)> {
     let ours = listen_pid.and_then(|p| p.parse::<u32>().ok()) == Some(me);
     let n = listen_fds.and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
     if !ours || n <= 0 {
         return None;
     }
     let names = names
-        .map(|v| v.split(':').map(str::to_owned).collect())
+        .map(|v| {
+            v.split(':')
+                .map(|name| (!name.is_empty()).then(|| name.to_owned()))
+                .collect()
+        })
         .unwrap_or_default();
     Some((n, names))
 }
@@ -194,7 +199,15 @@ mod tests {
     fn passed_sockets_are_only_those_for_this_process() {
         assert_eq!(
             passed_sockets(Some("42"), Some("2"), Some("ctl:query"), 42),
-            Some((2, vec!["ctl".to_string(), "query".to_string()]))
+            Some((2, vec![Some("ctl".to_string()), Some("query".to_string())]))
+        );
+        assert_eq!(
+            passed_sockets(Some("42"), Some("3"), Some("ctl::query"), 42),
+            Some((
+                3,
+                vec![Some("ctl".to_string()), None, Some("query".to_string())]
+            )),
+            "an empty name is no name"
         );
         assert_eq!(
             passed_sockets(Some("42"), Some("1"), None, 42),

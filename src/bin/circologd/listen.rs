@@ -37,7 +37,7 @@ impl Inherited {
         if let Some((n, names)) = passed {
             for (i, fd) in crate::sys::take_listen_fds(n) {
                 let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
-                fds.push((fd, names.get(i).cloned()));
+                fds.push((fd, names.get(i).cloned().flatten()));
             }
         }
         Inherited { fds }
