@@ -422,7 +422,10 @@ fn write_json_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     // key="value" logs). (Without a short cut, so that the test runs over
     // many bytes at once.)
     let (unprintable, quoted) = bytes.iter().fold((false, false), |(u, q), &b| {
-        (u | !(0x20..0x7f).contains(&b), q | (b == b'"') | (b == b'\\'))
+        (
+            u | !(0x20..0x7f).contains(&b),
+            q | (b == b'"') | (b == b'\\'),
+        )
     });
     if unprintable {
         // Controls or bytes past ASCII: serde_json's escaping of the text,

@@ -67,13 +67,7 @@ pub fn next(m: &dyn Messages, from: Seq, to: Seq, finder: &Finder<'_>, max_bytes
 
 /// The last message in `from..to` whose MSG holds `finder`'s needle,
 /// searching about `max_bytes` of the arena back from `to`.
-pub fn prev(
-    m: &dyn Messages,
-    from: Seq,
-    to: Seq,
-    finder: &Finder<'_>,
-    max_bytes: usize,
-) -> Found {
+pub fn prev(m: &dyn Messages, from: Seq, to: Seq, finder: &Finder<'_>, max_bytes: usize) -> Found {
     let from = from.max(m.first_seq());
     let to = to.min(m.next_seq());
     if from >= to {

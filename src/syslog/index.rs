@@ -141,7 +141,8 @@ impl Time {
             Time::At { us, offset_minutes } => {
                 // The index was made from a valid time: both are in range.
                 let instant = Timestamp::from_microsecond(us).map_err(|_| ())?;
-                let offset = Offset::from_seconds(i32::from(offset_minutes) * 60).map_err(|_| ())?;
+                let offset =
+                    Offset::from_seconds(i32::from(offset_minutes) * 60).map_err(|_| ())?;
                 Ok(Some(MsgTime { instant, offset }))
             }
             Time::NotKept => Err(()),
@@ -414,7 +415,10 @@ mod tests {
         assert_eq!(ix.time, Time::NotKept);
         let read = ix.message(raw, received, &ctx);
         assert_eq!(read, parse(raw, received, &ctx));
-        assert_eq!(read.timestamp.unwrap().instant.subsec_nanosecond(), 123_456_789);
+        assert_eq!(
+            read.timestamp.unwrap().instant.subsec_nanosecond(),
+            123_456_789
+        );
         let paris_1900 = ParseContext {
             tz: TimeZone::get("Europe/Paris").unwrap(),
         };
@@ -422,7 +426,10 @@ mod tests {
         let then: Timestamp = "1900-01-01T12:00:00Z".parse().unwrap();
         let ix = index(raw, then, &paris_1900).1.unwrap();
         assert_eq!(ix.time, Time::NotKept);
-        assert_eq!(ix.message(raw, then, &paris_1900), parse(raw, then, &paris_1900));
+        assert_eq!(
+            ix.message(raw, then, &paris_1900),
+            parse(raw, then, &paris_1900)
+        );
     }
 
     #[test]

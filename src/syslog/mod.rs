@@ -8,9 +8,9 @@ pub mod framing;
 mod index;
 mod parse;
 
-pub use index::{Fields, Index, fields, index};
 #[cfg(test)]
 pub(crate) use index::index_in_utc;
+pub use index::{Fields, Index, fields, index};
 pub use parse::{ParseContext, SdElement, SdParam, parse, sd_elements, unescape_sd_value};
 
 use jiff::Timestamp;
