@@ -64,7 +64,7 @@ impl Head {
 /// Why a response could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HttpError {
-    /// The head did not end within [`MAX_HEAD`] bytes.
+    /// The head did not end within 64 KiB (`MAX_HEAD`).
     HeadTooLarge,
     /// The head is not HTTP/1.x.
     BadHead(String),

@@ -222,7 +222,7 @@ impl State {
     }
 
     /// Queues for export the messages stored since the last call that the
-    /// export filter selects, [`EXPORT_SLICE`] at most; returns whether
+    /// export filter selects, 4096 (`EXPORT_SLICE`) at most; returns whether
     /// more are left.
     pub fn export_new(&mut self, now: Instant) -> bool {
         let snapshots = self.export_snapshots(now);

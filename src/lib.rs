@@ -37,12 +37,12 @@
 //!
 //! Messages are stored as received (trimmed, truncated if too long) with a
 //! small header holding their index ([`syslog::Index`]): what the one parse
-//! at ingest found, as spans of the stored bytes. Filters test the index;
-//! formats that show the timestamp or structured data parse again when
-//! they render. Parsing is a pure function of the bytes, their receive time
-//! and the configured `-tz`, and the index's fields depend on the bytes
-//! alone, so every reader sees the same result. `grep=` searches the
-//! arena at once ([`search`]).
+//! at ingest found, as spans of the stored bytes and the message's own time.
+//! Filters test the index, and readers take the message from it
+//! (`Index::message`) without parsing it again. Parsing is a pure function
+//! of the bytes, their receive time (stored with them) and the configured
+//! `-tz`, so the index reads what any parse would, and every reader sees
+//! the same result. `grep=` searches the arena at once ([`search`]).
 
 #![forbid(unsafe_code)]
 
