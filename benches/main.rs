@@ -481,28 +481,37 @@ fn ingest(cfg: &Config, table: &mut Table) -> Result<(), String> {
         let dr_sock = dr.syslog.clone();
         let base = spec(Dest::Unix(dr_sock.clone()), Mode::Send, 120, cfg.limit());
         let count = cfg.count_for(&mut dr, &base, false)?;
+        // With circologd on its defaults in the same runs: what the
+        // feature itself costs, apart from how busy the machine is.
         let mut targets: Vec<(&mut dyn Sink, Dest)> = vec![
             (&mut plain, Dest::Unix(plain_path.clone())),
             (&mut dr, Dest::Unix(dr_sock.clone())),
+            (&mut d, Dest::Unix(d_sock.clone())),
         ];
-        let r = side_by_side(&mut targets, &base, &[count; 2], false, cfg.runs)?;
-        let (p, ours) = (summarize(&r[0]), summarize(&r[1]));
+        let r = side_by_side(&mut targets, &base, &[count; 3], false, cfg.runs)?;
+        let (p, ours, without) = (summarize(&r[0]), summarize(&r[1]), summarize(&r[2]));
         table.row(
             &format!("unix dgram 120 B, send(), {what}"),
             &fmt_rate(ours.rate),
             &format!("drain {}", fmt_rate(p.rate)),
             Some(ours.rate / p.rate),
             &format!(
-                "{}; CPU µs/msg: {}, {}; target ≥ 0.9",
+                "{}; ÷ circologd without it, same runs ({}): {:.2}; CPU µs/msg: {}, {}, {}; \
+                 target ≥ 0.9",
                 args.join(" "),
+                fmt_rate(without.rate),
+                ours.rate / without.rate,
                 cpu_note("circologd", &ours),
+                cpu_note("without", &without),
                 cpu_note("drain", &p)
             ),
         );
         eprintln!(
-            "   {what}: circologd {} ({}), drain {}",
+            "   {what}: circologd {} ({}), without it {} ({}), drain {}",
             fmt_rate(ours.rate),
             cpu_note("CPU µs/msg", &ours),
+            fmt_rate(without.rate),
+            cpu_note("CPU µs/msg", &without),
             fmt_rate(p.rate)
         );
     }
