@@ -122,7 +122,7 @@ fuzz_target!(|data: &[u8]| {
                     model.pop_front();
                     fresh_slots = None;
                 }
-                let header = 24 + if cred.is_some() { 12 } else { 0 };
+                let header = 34 + if cred.is_some() { 12 } else { 0 };
                 fresh_slots = fresh_slots
                     .map(|used| used + (header + kept).div_ceil(SLOT))
                     .filter(|&used| used <= nslots);

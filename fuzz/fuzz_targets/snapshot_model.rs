@@ -49,7 +49,7 @@ impl Stored {
 
     /// Its record's size, from the layout in `snapshot`'s documentation.
     fn record(&self) -> usize {
-        (24 + if self.cred.is_some() { 12 } else { 0 } + self.raw.len()).div_ceil(8) * 8
+        (34 + if self.cred.is_some() { 12 } else { 0 } + self.raw.len()).div_ceil(8) * 8
     }
 }
 
