@@ -341,8 +341,9 @@ fn escape_sd_value(out: &mut Vec<u8>, value: &[u8]) {
 /// One object: fixed keys in a fixed order, values escaped by serde_json.
 /// Byte strings that are not UTF-8 are converted lossily (U+FFFD).
 fn render_json(entry: &Entry<'_>, msg: &Message<'_>, epoch_us: i64, out: &mut Vec<u8>) {
-    // Room for the line at once: its fixed parts are under 400 bytes, and
-    // the text at most 6 bytes a byte escaped.
+    // Room for the line at once, so that the appends below find it: the
+    // fixed parts are under 400 bytes, and the fields, escaped, seldom take
+    // twice the message's bytes (a line that needs more grows as usual).
     out.reserve(400 + entry.raw.len() * 2);
     let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"{\"seq\":");
