@@ -235,7 +235,7 @@ impl State {
             };
             match self.ring.get(seq) {
                 Some(e) => {
-                    let msg = syslog::parse(e.raw, received_at(e.received_us), &self.parse_ctx);
+                    let msg = message_of(&e, &self.parse_ctx);
                     x.exporter.push_message(now, &e, &msg, None);
                 }
                 // Overwritten before its turn.
@@ -268,7 +268,7 @@ impl State {
         let end = view.next_seq().min(seq.saturating_plus(EXPORT_SLICE));
         while seq < end && x.exporter.room() >= EXPORT_ROOM {
             if let Some(e) = view.get(seq) {
-                let msg = syslog::parse(e.raw, received_at(e.received_us), &self.parse_ctx);
+                let msg = message_of(&e, &self.parse_ctx);
                 x.exporter.push_message(now, &e, &msg, Some(id));
             }
             seq = seq.next();
@@ -348,8 +348,8 @@ impl State {
         }
         // The one parse, of the bytes the ring keeps: it counts the
         // message, feeds the triggers, selects what is exported, and is
-        // stored as the message's index so that readers filter without
-        // parsing again.
+        // stored as the message's index so that readers filter and render
+        // without parsing again.
         let kept = &bytes[..bytes.len().min(self.ring.max_message_bytes())];
         let (fields, index) = syslog::index(kept, received_at(msg.received_us), &self.parse_ctx);
         if fields.format == Format::Malformed {
@@ -409,11 +409,7 @@ impl State {
     /// A stored message as every reader sees it: read from its index, or
     /// parsed when it has none.
     pub fn message<'a>(&self, e: &Entry<'a>) -> Message<'a> {
-        let received = received_at(e.received_us);
-        match e.index {
-            Some(ix) => ix.message(e.raw, received, &self.parse_ctx),
-            None => syslog::parse(e.raw, received, &self.parse_ctx),
-        }
+        message_of(e, &self.parse_ctx)
     }
 
     /// Appends `e` rendered in `fmt`, parsing it only when the format
@@ -593,6 +589,15 @@ impl State {
 /// range, which no clock gives, as the epoch).
 fn received_at(us: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_microsecond(us).unwrap_or_default()
+}
+
+/// [`State::message`], for the places that hold another part of the state.
+fn message_of<'a>(e: &Entry<'a>, ctx: &ParseContext) -> Message<'a> {
+    let received = received_at(e.received_us);
+    match e.index {
+        Some(ix) => ix.message(e.raw, received, ctx),
+        None => syslog::parse(e.raw, received, ctx),
+    }
 }
 
 #[cfg(test)]
