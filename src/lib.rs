@@ -46,31 +46,11 @@
 
 #![forbid(unsafe_code)]
 
-pub mod access;
-mod calendar;
+pub mod cli;
 pub mod client;
-pub mod config;
-pub mod conn;
-pub mod control;
 pub mod daemon;
-pub mod daemon_args;
-pub mod diag;
-pub mod driver;
 pub mod export;
-pub mod fanout;
-pub mod format;
-pub mod http;
-pub mod limit;
-pub mod manual;
-pub mod messages;
+pub mod ingest;
 pub mod query;
-pub mod ring;
-pub mod search;
-pub mod secure;
-pub mod snapshot;
-pub mod startup;
-pub mod status;
-pub mod syslog;
-pub mod systemd;
-pub mod trigger;
-pub mod ws;
+pub mod serve;
+pub mod store;

@@ -7,8 +7,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 
 use circolog::daemon::State;
-use circolog::ring::{self, Cred, Incoming, Ring, Transport};
-use circolog::syslog::ParseContext;
+use circolog::ingest::syslog::ParseContext;
+use circolog::store::ring::{self, Cred, Incoming, Ring, Transport};
 
 struct Counting;
 
@@ -122,9 +122,9 @@ fn ingesting_allocates_nothing_after_warm_up() {
 /// storing its notices, with the housekeeping tick between batches.
 #[test]
 fn ingesting_with_triggers_and_rate_limits_allocates_nothing_after_warm_up() {
-    use circolog::limit::{Limiter, Rate};
-    use circolog::snapshot::{self, Snapshots};
-    use circolog::trigger::{self, Action, PostRoll, Triggers};
+    use circolog::ingest::limit::{Limiter, Rate};
+    use circolog::ingest::trigger::{self, Action, PostRoll, Triggers};
+    use circolog::store::snapshot::{self, Snapshots};
     use std::time::Duration;
 
     let ring = Ring::new(ring::Config {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use circolog::ring::Incoming;
+use circolog::store::ring::Incoming;
 
 use crate::dgram;
 use crate::harness::{self, Sink};
@@ -294,7 +294,7 @@ impl UringDrain {
                 Bare::Circologd => {
                     let source = dgram::Source {
                         fd,
-                        transport: circolog::ring::Transport::Unix,
+                        transport: circolog::store::ring::Transport::Unix,
                         credentials: true,
                     };
                     dgram::DgramIngest::new(vec![source], MAX_MESSAGE)

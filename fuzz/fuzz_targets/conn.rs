@@ -41,13 +41,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use circolog::conn::{Config, Conn, MAX_BODY, Now, Out, Peer, Role, Want};
+use circolog::serve::conn::{Config, Conn, MAX_BODY, Now, Out, Peer, Role, Want};
 use circolog::daemon::{Clients, State};
-use circolog::fanout::Fanout;
-use circolog::http::{self, HeadError, Method, Request};
-use circolog::ring::{self, Incoming, Ring, Transport};
-use circolog::syslog::ParseContext;
-use circolog::ws;
+use circolog::serve::fanout::Fanout;
+use circolog::serve::http::{self, HeadError, Method, Request};
+use circolog::store::ring::{self, Incoming, Ring, Transport};
+use circolog::ingest::syslog::ParseContext;
+use circolog::serve::ws;
 use circolog_fuzz::Input;
 use libfuzzer_sys::fuzz_target;
 

@@ -8,10 +8,10 @@
 
 use std::sync::OnceLock;
 
-use circolog::format::render;
+use circolog::query::format::render;
 use circolog::query::OutputFormat;
-use circolog::ring::{Cred, Entry, Seq, Transport};
-use circolog::syslog::{self, Format, Message, ParseContext};
+use circolog::store::ring::{Cred, Entry, Seq, Transport};
+use circolog::ingest::syslog::{self, Format, Message, ParseContext};
 use circolog_fuzz::within;
 use jiff::Timestamp;
 use jiff::tz::{Offset, TimeZone};

@@ -11,8 +11,8 @@
 use std::sync::OnceLock;
 
 use circolog::query::{Query, encode_component};
-use circolog::ring::Seq;
-use circolog::syslog::{self, Format, Message, ParseContext};
+use circolog::store::ring::Seq;
+use circolog::ingest::syslog::{self, Format, Message, ParseContext};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use libfuzzer_sys::fuzz_target;

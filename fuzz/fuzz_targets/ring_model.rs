@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use circolog::ring::{
+use circolog::store::ring::{
     Config, ConfigError, Cred, Entry, Incoming, Read, Ring, SLOT, Seq, Transport,
 };
 use circolog_fuzz::Input;
@@ -23,7 +23,7 @@ use libfuzzer_sys::fuzz_target;
 #[derive(Debug)]
 struct Stored {
     seq: Seq,
-    index: Option<circolog::syslog::Index>,
+    index: Option<circolog::ingest::syslog::Index>,
     received_us: i64,
     transport: Transport,
     cred: Option<Cred>,

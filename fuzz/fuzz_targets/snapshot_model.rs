@@ -18,9 +18,9 @@
 //! byte: which snapshot, two: the seq).
 #![no_main]
 
-use circolog::messages::Messages;
-use circolog::ring::{self, ConfigError, Cred, Entry, Incoming, Read, Ring, SLOT, Seq, Transport};
-use circolog::snapshot::{self, Error, MAX_NOTE_BYTES, Meta, Note, Snapshots, Step, Why};
+use circolog::store::messages::Messages;
+use circolog::store::ring::{self, ConfigError, Cred, Entry, Incoming, Read, Ring, SLOT, Seq, Transport};
+use circolog::store::snapshot::{self, Error, MAX_NOTE_BYTES, Meta, Note, Snapshots, Step, Why};
 use circolog_fuzz::Input;
 use libfuzzer_sys::fuzz_target;
 
@@ -30,7 +30,7 @@ struct Stored {
     transport: Transport,
     cred: Option<Cred>,
     truncated: bool,
-    index: Option<circolog::syslog::Index>,
+    index: Option<circolog::ingest::syslog::Index>,
     raw: Vec<u8>,
 }
 

@@ -5,7 +5,7 @@
 //! ([`Input::cuts`]), then the stream.
 #![no_main]
 
-use circolog::syslog::framing::Framer;
+use circolog::ingest::syslog::framing::Framer;
 use circolog_fuzz::{Input, chunks};
 use libfuzzer_sys::fuzz_target;
 

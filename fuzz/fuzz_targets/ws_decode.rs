@@ -12,7 +12,7 @@
 //! for the round trip, the script of messages read by [`script`].
 #![no_main]
 
-use circolog::ws::{self, CloseCode, Decoder, Event, Limits, MAX_HEADER_LEN};
+use circolog::serve::ws::{self, CloseCode, Decoder, Event, Limits, MAX_HEADER_LEN};
 use circolog_fuzz::{Input, chunks};
 use libfuzzer_sys::fuzz_target;
 

@@ -96,10 +96,10 @@ pub fn within(whole: &[u8], part: &[u8]) -> bool {
 
 /// The index of `raw` as ingestion makes it for a message received at
 /// `received_us`, in UTC.
-pub fn index(raw: &[u8], received_us: i64) -> Option<circolog::syslog::Index> {
+pub fn index(raw: &[u8], received_us: i64) -> Option<circolog::ingest::syslog::Index> {
     let received = jiff::Timestamp::from_microsecond(received_us).unwrap_or_default();
-    let ctx = circolog::syslog::ParseContext {
+    let ctx = circolog::ingest::syslog::ParseContext {
         tz: jiff::tz::TimeZone::UTC,
     };
-    circolog::syslog::index(raw, received, &ctx).1
+    circolog::ingest::syslog::index(raw, received, &ctx).1
 }

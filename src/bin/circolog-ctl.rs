@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use circolog::client::{self, ExchangeError, Role};
-use circolog::{control, manual, trigger};
+use circolog::{cli::manual, ingest::trigger, serve::control};
 
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &["socket", "json", "generate"];
@@ -106,7 +106,7 @@ impl Command {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse_from(circolog::config::go_style_args(
+    let args = Args::parse_from(circolog::cli::config::go_style_args(
         std::env::args_os(),
         LONG_FLAGS,
     ));
@@ -133,7 +133,7 @@ fn main() -> ExitCode {
     let socket = args
         .socket
         .clone()
-        .unwrap_or_else(|| circolog::config::default_paths().ctl);
+        .unwrap_or_else(|| circolog::cli::config::default_paths().ctl);
     let text = match run(&socket, &command, args.json) {
         Ok(text) => text,
         Err(msg) => {

@@ -38,11 +38,11 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use jiff::tz::TimeZone;
 use tungstenite::{Message, WebSocket};
 
+use circolog::cli::manual;
 use circolog::client::{
     self, ColorChoice, Cursor, ExchangeError, Filters, JsonLine, Role, Start, plan, query_string,
 };
-use circolog::manual;
-use circolog::ring::Seq;
+use circolog::store::ring::Seq;
 
 /// The long flags that may also be written Go-style with one dash.
 const LONG_FLAGS: &[&str] = &[
@@ -288,7 +288,7 @@ enum Failure {
 type Result<T, E = Failure> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
-    let args = Args::parse_from(circolog::config::go_style_args(
+    let args = Args::parse_from(circolog::cli::config::go_style_args(
         std::env::args_os(),
         LONG_FLAGS,
     ));
@@ -332,7 +332,7 @@ fn run(args: &Args) -> Result<()> {
     if sources.is_empty() {
         sources.push(Source {
             name: String::new(),
-            target: Target::Unix(circolog::config::default_paths().query),
+            target: Target::Unix(circolog::cli::config::default_paths().query),
         });
     }
     let choice = match args.color {

@@ -1,6 +1,6 @@
 //! Export to a log pipeline: records POSTed as OTLP/HTTP protobuf
 //! (`ExportLogsServiceRequest`) to `-export-otlp`, by a state machine
-//! without I/O, like [`crate::conn`]. The driver tells it what happened
+//! without I/O, like [`crate::serve::conn`]. The driver tells it what happened
 //! ([`Exporter::push_message`], [`Exporter::handle_connected`],
 //! [`Exporter::handle_response`], [`Exporter::handle_eof`],
 //! [`Exporter::handle_error`]) and asks it what to do
@@ -56,8 +56,8 @@
 //!
 //! And the structs themselves are the problem: a prost `LogRecord` owns a
 //! `String` for the body and for every attribute, a dozen heap copies of
-//! the message per record, freed without being overwritten. SPEC
-//! "Storage" holds the export queue to the same rule as the ring: no byte
+//! the message per record, freed without being overwritten. The
+//! reference's "Storage" holds the export queue to the same rule as the ring: no byte
 //! of a message stays behind once it is gone. Written by hand, a record is
 //! encoded straight into one buffer allocated once, queued as bytes, and
 //! zeroed when sent or dropped; a batch is the queued bytes copied as they
@@ -74,8 +74,8 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::client::{Head, ResponseDecoder};
-use crate::ring::Entry;
-use crate::syslog::Message;
+use crate::ingest::syslog::Message;
+use crate::store::ring::Entry;
 
 use otlp::{Origin, Prefix, Writer};
 
@@ -104,7 +104,7 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// partial success); the rest is read and discarded.
 const MAX_RESPONSE_BODY: usize = 64 << 10;
 
-/// How the exporter is set up (SPEC "Export to a log pipeline").
+/// How the exporter is set up (docs/reference.md, "Export to a log pipeline").
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `-export-otlp`.

@@ -21,8 +21,8 @@
 //!           2 log_records: LogRecord ...   <- the queued records
 //! ```
 
-use crate::ring::Entry;
-use crate::syslog::{self, FACILITY_NAMES, Message, SEVERITY_NAMES};
+use crate::ingest::syslog::{self, FACILITY_NAMES, Message, SEVERITY_NAMES};
+use crate::store::ring::Entry;
 
 // Wire types.
 const VARINT: u32 = 0;

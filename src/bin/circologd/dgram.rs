@@ -26,8 +26,8 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
-use circolog::diag::Throttle;
-use circolog::ring::{Incoming, Transport};
+use circolog::daemon::diag::Throttle;
+use circolog::store::ring::{Incoming, Transport};
 use io_uring::IoUring;
 use tokio::io::unix::AsyncFd;
 

@@ -1,6 +1,6 @@
 //! Opening the sockets: unix paths (a stale socket file is replaced, a live
 //! one refused), TCP and UDP addresses, and sockets handed over by systemd
-//! (`LISTEN_FDS`; what each is for is [`circolog::systemd::role`]). Every
+//! (`LISTEN_FDS`; what each is for is [`circolog::daemon::systemd::role`]). Every
 //! failure is one line for the user.
 
 use std::io;
@@ -10,8 +10,8 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-use circolog::startup::bind_error;
-use circolog::systemd::{self, Kind, Role};
+use circolog::daemon::startup::bind_error;
+use circolog::daemon::systemd::{self, Kind, Role};
 use rustix::net::{AddressFamily, SocketType};
 
 /// Receive buffer asked for on syslog input sockets, so that bursts wait in

@@ -17,16 +17,16 @@ use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use circolog::config;
+use circolog::cli::config;
+use circolog::cli::manual;
 use circolog::daemon::State;
-use circolog::daemon_args::{Args, Opened};
-use circolog::limit::{self, Limiter};
-use circolog::manual;
-use circolog::ring::{Ring, Transport};
-use circolog::snapshot::Snapshots;
-use circolog::startup;
-use circolog::syslog::ParseContext;
-use circolog::systemd::{self, Role};
+use circolog::daemon::args::{Args, Opened};
+use circolog::daemon::startup;
+use circolog::daemon::systemd::{self, Role};
+use circolog::ingest::limit::{self, Limiter};
+use circolog::ingest::syslog::ParseContext;
+use circolog::store::ring::{Ring, Transport};
+use circolog::store::snapshot::Snapshots;
 use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {

@@ -1,7 +1,7 @@
 //! The event loop's tasks: the datagram ingest loop, TCP syslog senders,
 //! the query and control clients, and signals. Each is a task on the one
 //! tokio-uring thread. The protocol work is the library's
-//! ([`circolog::conn::Conn`], [`circolog::syslog::framing::Framer`]); these
+//! ([`circolog::serve::conn::Conn`], [`circolog::ingest::syslog::framing::Framer`]); these
 //! tasks move bytes between sockets and it, and decide when to ingest.
 
 use std::cell::RefCell;
@@ -12,15 +12,15 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use circolog::access::{self, PeerCred};
-use circolog::conn::{self, Conn, Now, Out, Peer, Role, Want};
 use circolog::daemon::State;
-use circolog::diag::{Held, Throttle};
-use circolog::driver;
-use circolog::fanout::Fanout;
-use circolog::limit::Sender;
-use circolog::ring::{Incoming, Transport};
-use circolog::syslog::framing::Framer;
+use circolog::daemon::diag::{Held, Throttle};
+use circolog::daemon::driver;
+use circolog::ingest::limit::Sender;
+use circolog::ingest::syslog::framing::Framer;
+use circolog::serve::access::{self, PeerCred};
+use circolog::serve::conn::{self, Conn, Now, Out, Peer, Role, Want};
+use circolog::serve::fanout::Fanout;
+use circolog::store::ring::{Incoming, Transport};
 use tokio::sync::{Notify, watch};
 
 use crate::dgram::DgramIngest;
@@ -505,7 +505,7 @@ impl Signals {
             // the same for all of them.
             let taken = c.with(|c| {
                 c.state
-                    .take_snapshot(circolog::snapshot::Why::Signal, None, now_us())
+                    .take_snapshot(circolog::store::snapshot::Why::Signal, None, now_us())
             });
             c.chores.notify_one();
             c.stored.notify_waiters();
@@ -700,7 +700,7 @@ fn accept_failed(ctx: &Ctx, e: &io::Error) {
     ctx.say(|d| &mut d.accept, |n| format!("accept failed: {e}{n}"));
 }
 
-/// Whether this unix peer may use the socket ([`circolog::access::allowed`]).
+/// Whether this unix peer may use the socket ([`circolog::serve::access::allowed`]).
 fn peer_allowed(stream: &std::os::unix::net::UnixStream, gid: Option<u32>) -> bool {
     let Ok(cred) = rustix::net::sockopt::socket_peercred(stream) else {
         return false;
@@ -909,7 +909,7 @@ fn store_frames(ctx: &Ctx, framer: &mut Framer, sender: Sender, data: &[u8], eof
     let received_us = now_us();
     let stored = ctx.with(|c| {
         let mut stored = false;
-        let mut store = |f: circolog::syslog::framing::Frame<'_>| {
+        let mut store = |f: circolog::ingest::syslog::framing::Frame<'_>| {
             let msg = Incoming {
                 received_us,
                 transport: Transport::Tcp,

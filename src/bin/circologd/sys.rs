@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use circolog::ring::Cred;
+use circolog::store::ring::Cred;
 use io_uring::squeue::PushError;
 use io_uring::types::Fd;
 use io_uring::{SubmissionQueue, Submitter, opcode};
@@ -351,7 +351,7 @@ pub fn take_listen_fds(count: i32) -> Vec<(usize, OwnedFd)> {
 /// buffers (reads, TCP framing, rendered dumps and frames, the clients'
 /// queues) and a buffer that grows is moved by `realloc`, which frees the
 /// old copy as it was; with this allocator no freed block keeps a message
-/// (SPEC "Storage": once its readers have gone, no byte of a cleared
+/// (docs/reference.md, "Storage": once its readers have gone, no byte of a cleared
 /// message remains in the process's memory). The cost is a `memset` of
 /// what is freed; ingestion allocates nothing, so it pays nothing.
 pub struct Zeroing;

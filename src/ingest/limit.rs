@@ -24,7 +24,7 @@
 //! a short probe, a few index writes); [`Limiter::due_notices`] visits at
 //! most `capacity` senders and returns at once when no sender has drops.
 //!
-//! An exact LRU list rather than a clock: SPEC says "least recently seen
+//! An exact LRU list rather than a clock: the reference says "least recently seen
 //! forgotten first", and a list keeps that exactly for eight bytes a sender,
 //! where a clock forgets an arbitrary one of the senders seen since its hand
 //! last passed, so a sender that is in the middle of its window can lose it.
@@ -52,10 +52,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::fmt::temporal::DateTimePrinter;
 
-use crate::format::NOTICE_APP;
-use crate::syslog;
+use crate::ingest::syslog;
+use crate::query::format::NOTICE_APP;
 
-/// How many senders the daemon tracks (SPEC: at most 4096).
+/// How many senders the daemon tracks (the reference: at most 4096).
 pub const SENDERS: usize = 4096;
 
 /// `-rate-limit-keep`'s default: `crit` and more severe are never limited.
@@ -89,9 +89,9 @@ impl Rate {
         };
         let window = window.trim();
         let window = if window.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            crate::trigger::parse_duration(&format!("1{window}"))
+            crate::ingest::trigger::parse_duration(&format!("1{window}"))
         } else {
-            crate::trigger::parse_duration(window)
+            crate::ingest::trigger::parse_duration(window)
         }
         .map_err(|e| format!("bad rate {s:?}: {e}"))?;
         if window.is_zero() {
@@ -106,7 +106,7 @@ impl Rate {
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/", self.messages)?;
-        crate::trigger::write_duration(f, self.window)
+        crate::ingest::trigger::write_duration(f, self.window)
     }
 }
 

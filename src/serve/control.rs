@@ -15,11 +15,11 @@
 use std::time::Duration;
 
 use crate::daemon::State;
-use crate::http::Method;
+use crate::ingest::trigger;
 use crate::query::{self, percent_decode};
-use crate::snapshot::{self, Note, Why};
-use crate::status;
-use crate::trigger;
+use crate::serve::http::Method;
+use crate::serve::status;
+use crate::store::snapshot::{self, Note, Why};
 
 /// What a control request asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,8 +15,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::config::{format_size, parse_duration, parse_mode, parse_size, size_flag};
-use crate::{conn, export, limit, manual, query, ring, snapshot, startup, trigger};
+use crate::cli::config::{format_size, parse_duration, parse_mode, parse_size, size_flag};
+use crate::{
+    cli::manual, daemon::startup, export, ingest::limit, ingest::trigger, query, serve::conn,
+    store::ring, store::snapshot,
+};
 
 /// Keeps the most recent syslog messages in RAM and serves them over HTTP
 /// and websocket. Single-dash flags (`-query-socket PATH`) work too.
@@ -349,7 +352,7 @@ mod tests {
     /// The daemon's command line as a user types it, Go-style.
     fn args(line: &[&str]) -> Result<Args, String> {
         let argv = std::iter::once("circologd").chain(line.iter().copied());
-        Args::try_parse_from(crate::config::go_style_args_all(argv.map(Into::into)))
+        Args::try_parse_from(crate::cli::config::go_style_args_all(argv.map(Into::into)))
             .map_err(|e| e.to_string())
     }
 

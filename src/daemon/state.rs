@@ -7,14 +7,14 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::export::Exporter;
-use crate::format;
-use crate::limit::{self, Limiter, Sender, Verdict};
-use crate::messages::Messages;
+use crate::ingest::limit::{self, Limiter, Sender, Verdict};
+use crate::ingest::syslog::{self, Format, Message, ParseContext};
+use crate::ingest::trigger::{Action, Fire, Triggers};
+use crate::query::format;
 use crate::query::{Filter, OutputFormat};
-use crate::ring::{Entry, Incoming, Ring, Seq, Transport};
-use crate::snapshot::{self, Meta, Note, Snapshots, Why};
-use crate::syslog::{self, Format, Message, ParseContext};
-use crate::trigger::{Action, Fire, Triggers};
+use crate::store::messages::Messages;
+use crate::store::ring::{Entry, Incoming, Ring, Seq, Transport};
+use crate::store::snapshot::{self, Meta, Note, Snapshots, Why};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -152,9 +152,9 @@ impl State {
             snapshot_done: 0,
             triggers: Triggers::new(
                 Vec::new(),
-                crate::trigger::DEFAULT_AFTER,
+                crate::ingest::trigger::DEFAULT_AFTER,
                 Action::Snapshot,
-                crate::trigger::DEFAULT_HOLDOFF,
+                crate::ingest::trigger::DEFAULT_HOLDOFF,
             ),
             limiter: None,
             notice_line: Vec::new(),
@@ -603,7 +603,7 @@ fn message_of<'a>(e: &Entry<'a>, ctx: &ParseContext) -> Message<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::{Config, Transport};
+    use crate::store::ring::{Config, Transport};
 
     fn state() -> State {
         let ring = Ring::new(Config {
@@ -670,10 +670,10 @@ mod tests {
     }
 
     fn with_trigger(s: State, query: &str, after: u64, action: Action) -> State {
-        let filter = crate::trigger::parse_trigger(query, 0).expect("trigger");
+        let filter = crate::ingest::trigger::parse_trigger(query, 0).expect("trigger");
         s.with_triggers(Triggers::new(
             vec![(filter, query.to_string())],
-            crate::trigger::PostRoll::Messages(after),
+            crate::ingest::trigger::PostRoll::Messages(after),
             action,
             std::time::Duration::from_secs(60),
         ))

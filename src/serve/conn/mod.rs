@@ -34,16 +34,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::control::{self, Answer, Command, RouteError};
 use crate::daemon::{Clients, State};
-use crate::fanout::Fanout;
-use crate::http::{self, HeadError, Method, Request};
 use crate::query::Query;
+use crate::serve::control::{self, Answer, Command, RouteError};
+use crate::serve::fanout::Fanout;
+use crate::serve::http::{self, HeadError, Method, Request};
 
 use dump::{Dump, Source};
 use follow::Follow;
 
-/// Limits on clients (SPEC "Errors, always").
+/// Limits on clients (docs/reference.md, "Errors, always").
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
     /// Largest request head; `431` past it.
@@ -772,9 +772,9 @@ const UI_PAGE: &str = include_str!("ui.html");
 #[cfg(test)]
 mod snapshot_tests {
     use super::*;
-    use crate::ring::{Config as RingConfig, Incoming, Ring, Transport};
-    use crate::snapshot::{self, Snapshots, Why};
-    use crate::syslog::ParseContext;
+    use crate::ingest::syslog::ParseContext;
+    use crate::store::ring::{Config as RingConfig, Incoming, Ring, Transport};
+    use crate::store::snapshot::{self, Snapshots, Why};
 
     fn cfg() -> Config {
         Config {

@@ -22,10 +22,10 @@ use jiff::Timestamp;
 use jiff::fmt::temporal::DateTimePrinter;
 use jiff::tz::Offset;
 
-use crate::calendar;
+use crate::ingest::syslog::calendar;
+use crate::ingest::syslog::{self, FACILITY_NAMES, Message, MsgTime, SEVERITY_NAMES};
 use crate::query::OutputFormat;
-use crate::ring::{Entry, Transport};
-use crate::syslog::{self, FACILITY_NAMES, Message, MsgTime, SEVERITY_NAMES};
+use crate::store::ring::{Entry, Transport};
 
 /// The `Content-Type` of a response in `fmt`.
 pub fn content_type(fmt: OutputFormat) -> &'static str {
@@ -730,7 +730,7 @@ fn write_fmt(out: &mut Vec<u8>, args: std::fmt::Arguments<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::{Cred, Seq, Transport};
+    use crate::store::ring::{Cred, Seq, Transport};
 
     proptest::proptest! {
         /// The direct UTC writer writes what jiff's printer writes, for
@@ -824,7 +824,7 @@ mod tests {
             }
         }
     }
-    use crate::syslog::Format;
+    use crate::ingest::syslog::Format;
     use serde_json::{Value, json};
 
     const RECEIVED_US: i64 = 1_795_514_400_123_456; // 2026-11-24T10:00:00.123456Z

@@ -9,11 +9,11 @@
 //! with its code; data messages are read and ignored.
 
 use crate::daemon::{ClearGeneration, State};
-use crate::fanout::{Fanout, Fill, Follower, push_text};
-use crate::format::{self, Notice};
 use crate::query::Query;
-use crate::ring::Seq;
-use crate::ws::{self, CloseCode};
+use crate::query::format::{self, Notice};
+use crate::serve::fanout::{Fanout, Fill, Follower, push_text};
+use crate::serve::ws::{self, CloseCode};
+use crate::store::ring::Seq;
 
 use super::dump::{Seek, lost_since};
 use super::{Config, Now, Out};

@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{format_size, size_flag};
+use crate::cli::config::{format_size, size_flag};
 
-/// SPEC defaults of the flags the event loop takes them from.
+/// The documented defaults of the flags the event loop takes them from.
 pub const DEFAULT_MAX_SENDERS: u64 = 1024;
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rustix::net::{AddressFamily, SocketType};
 
-use crate::ring::Transport;
+use crate::store::ring::Transport;
 
 /// The sockets systemd passed, from `LISTEN_PID`, `LISTEN_FDS` and
 /// `LISTEN_FDNAMES` (`me` is this process's id): how many, from fd 3 on,

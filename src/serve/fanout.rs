@@ -25,10 +25,10 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::daemon::{ClearGeneration, State};
-use crate::format::{self, Notice};
+use crate::query::format::{self, Notice};
 use crate::query::{Query, ShareKey};
-use crate::ring::{Entry, Read, Seq};
-use crate::ws;
+use crate::serve::ws;
+use crate::store::ring::{Entry, Read, Seq};
 
 /// The frames of the messages `from..to` that pass the log's filter.
 struct Chunk {
@@ -467,8 +467,8 @@ pub fn push_text(out: &mut Vec<u8>, line: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::{Config, Incoming, Ring, Transport};
-    use crate::syslog::ParseContext;
+    use crate::ingest::syslog::ParseContext;
+    use crate::store::ring::{Config, Incoming, Ring, Transport};
 
     fn state(max_messages: usize) -> State {
         let ring = Ring::new(Config {
@@ -825,7 +825,7 @@ mod tests {
             ]
         }
 
-        /// One follower, as [`crate::conn`] drives it, and where it is
+        /// One follower, as [`crate::serve::conn`] drives it, and where it is
         /// by the model's count.
         struct Model {
             query: usize,

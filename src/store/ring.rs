@@ -42,7 +42,7 @@ use std::io;
 use memmap2::{Advice, MmapMut, MmapOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::syslog::{self, Fields, Index};
+use crate::ingest::syslog::{self, Fields, Index};
 
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
 pub const SLOT: usize = 16;
@@ -663,7 +663,7 @@ impl Ring {
         (pri != NO_PRI).then_some(pri)
     }
 
-    /// [`crate::messages::Messages::skip_pri`]: the first seq in
+    /// [`crate::store::messages::Messages::skip_pri`]: the first seq in
     /// `from..to` (looking at `max` at most) whose PRI `no` does not rule
     /// out. Walks the seq table without a division per message.
     pub fn skip_pri(&self, from: Seq, to: Seq, max: u64, no: &dyn Fn(u8) -> bool) -> Seq {
@@ -964,8 +964,8 @@ mod tests {
     fn the_index_is_stored_beside_the_message_with_or_without_credentials() {
         let mut r = ring(10, 64 * SLOT, 64);
         let raw = b"<13>1 - host app - - - hello";
-        let index = crate::syslog::index_in_utc(raw, msg(raw).received_us);
-        let fields = crate::syslog::fields(raw);
+        let index = crate::ingest::syslog::index_in_utc(raw, msg(raw).received_us);
+        let fields = crate::ingest::syslog::fields(raw);
         let cred = Cred {
             pid: 1,
             uid: 2,

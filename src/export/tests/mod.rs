@@ -17,8 +17,8 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use prost::Message as _;
 
 use super::*;
-use crate::ring::{Cred, Seq, Transport};
-use crate::syslog::{self, ParseContext};
+use crate::ingest::syslog::{self, ParseContext};
+use crate::store::ring::{Cred, Seq, Transport};
 
 const EPOCH: i64 = 1_700_000_000_000_000;
 /// 2024-01-08T19:46:03Z, in µs.

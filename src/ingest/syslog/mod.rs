@@ -4,6 +4,7 @@
 //! Stored messages are kept as received; [`parse`] turns their bytes into a
 //! [`Message`] that borrows from them, whenever they are read.
 
+pub(crate) mod calendar;
 pub mod framing;
 mod index;
 mod parse;

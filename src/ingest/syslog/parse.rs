@@ -22,7 +22,7 @@
 //! [`ParseContext::tz`], unless a known zone abbreviation follows the time.
 
 use super::{Format, Message, MsgTime};
-use crate::calendar;
+use crate::ingest::syslog::calendar;
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::{AmbiguousOffset, Offset, TimeZone};

@@ -1,8 +1,8 @@
 //! What a reader of stored messages needs, whoever stores them: the ring or
-//! a snapshot of it ([`crate::snapshot::View`]). A dump or a filter written
+//! a snapshot of it ([`crate::store::snapshot::View`]). A dump or a filter written
 //! against [`Messages`] reads both the same way, with the same results.
 
-use crate::ring::{Entry, Read, Ring, Seq};
+use crate::store::ring::{Entry, Read, Ring, Seq};
 
 /// Stored messages with consecutive seqs, `first_seq()..next_seq()`, read by
 /// seq in O(1).
@@ -37,7 +37,7 @@ pub trait Messages {
             .filter(|&last| last >= self.first_seq())
     }
 
-    /// The memory the messages' records lie in, for [`crate::search`];
+    /// The memory the messages' records lie in, for [`crate::store::search`];
     /// empty for a source that does not hand it out.
     fn arena(&self) -> &[u8] {
         &[]
@@ -137,7 +137,7 @@ impl Messages for Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::{Config, Incoming, Transport};
+    use crate::store::ring::{Config, Incoming, Transport};
 
     /// The trait's reads are the ring's own, including past both ends.
     #[test]

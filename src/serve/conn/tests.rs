@@ -10,14 +10,14 @@ use bytes::Bytes;
 
 use super::*;
 use crate::daemon::Clients;
-use crate::ring::Seq;
-use crate::ring::{Config as RingConfig, Incoming, Ring, Transport};
-use crate::syslog::ParseContext;
+use crate::ingest::syslog::ParseContext;
+use crate::store::ring::Seq;
+use crate::store::ring::{Config as RingConfig, Incoming, Ring, Transport};
 
 /// The daemon's epoch, and the wall clock at the start of every test.
 const EPOCH_US: i64 = 1_700_000_000_000_000;
 
-/// The daemon's defaults (SPEC "Errors, always").
+/// The daemon's defaults (docs/reference.md, "Errors, always").
 const CFG: Config = Config {
     max_head: 16 * 1024,
     head_timeout: Duration::from_secs(10),

@@ -66,9 +66,9 @@ use jiff::fmt::temporal::DateTimePrinter;
 use memmap2::{Advice, MmapMut, MmapOptions};
 use serde_json::{Value, json};
 
-use crate::messages::Messages;
-use crate::ring::{Cred, Entry, Ring, Seq, Transport};
-use crate::syslog::Index;
+use crate::ingest::syslog::Index;
+use crate::store::messages::Messages;
+use crate::store::ring::{Cred, Entry, Ring, Seq, Transport};
 
 /// Records, the seq table and regions are aligned to this many bytes.
 const ALIGN: usize = 8;
@@ -978,7 +978,7 @@ fn u32_at(arena: &[u8], at: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::{self, Incoming, Read};
+    use crate::store::ring::{self, Incoming, Read};
 
     fn ring(max_messages: usize, arena_bytes: usize) -> Ring {
         Ring::new(ring::Config {
@@ -1161,7 +1161,7 @@ mod tests {
             b"no syslog at all",
         ];
         for raw in raws {
-            let index = crate::syslog::index_in_utc(raw, 1);
+            let index = crate::ingest::syslog::index_in_utc(raw, 1);
             assert!(index.is_some());
             r.push_indexed(
                 Incoming {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::daemon::State;
-use crate::ring::Transport;
+use crate::store::ring::Transport;
 
 /// The `/status` document.
 pub fn status(st: &State, now_us: i64) -> serde_json::Value {
@@ -28,7 +28,7 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
         "version": env!("CARGO_PKG_VERSION"),
         "epoch": st.epoch_us(),
         "paused": st.paused(),
-        "resume_at": st.resume_at_us().map(crate::format::rfc3339_us),
+        "resume_at": st.resume_at_us().map(crate::query::format::rfc3339_us),
         "resumes_in_seconds": st.resume_at_us().map(|at| (at - now_us).max(0) as f64 / 1e6),
         "uptime_seconds": (now_us - st.epoch_us()).max(0) as f64 / 1e6,
         "capacity": {
@@ -310,8 +310,8 @@ pub fn metrics(st: &State, now_us: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::{Config, Incoming, Ring};
-    use crate::syslog::ParseContext;
+    use crate::ingest::syslog::ParseContext;
+    use crate::store::ring::{Config, Incoming, Ring};
 
     #[test]
     fn metrics_have_help_type_and_total_suffix() {

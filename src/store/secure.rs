@@ -1,6 +1,6 @@
 //! Heap buffers that hold message bytes, zeroed when they are freed.
 //!
-//! SPEC "Storage": once the clients that were reading a cleared message have
+//! docs/reference.md, "Storage": once the clients that were reading a cleared message have
 //! gone, no byte of it remains in the process's memory. A `Vec<u8>` leaves
 //! its bytes behind twice: when it is dropped, and when it grows (the old
 //! allocation is freed as it was). [`SecretBuf`] owns its growth: it moves
@@ -134,7 +134,7 @@ impl SecretBuf {
     }
 
     /// Lends the bytes as a `Vec<u8>` to code that appends to one (the
-    /// renderers, [`crate::http::write_head`]), after making room for
+    /// renderers, [`crate::serve::http::write_head`]), after making room for
     /// `reserve` more bytes. That code must write at most `reserve` bytes:
     /// past them the `Vec` would grow by itself and free its old allocation
     /// without zeroing it (a debug build panics when that happens, so that

@@ -29,9 +29,9 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
+use crate::ingest::syslog::SEVERITY_NAMES;
 use crate::query::encode_component;
-use crate::ring::Seq;
-use crate::syslog::SEVERITY_NAMES;
+use crate::store::ring::Seq;
 
 // ---- HTTP/1.1 responses ----
 
@@ -1084,13 +1084,13 @@ pub fn render_short(msg: &JsonMessage, tz: &TimeZone, out: &mut String) {
 /// line end: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG`, the
 /// receive time standing in for a missing timestamp, and a malformed
 /// message as `<13>1 RECEIVED - - - - - TEXT`. Text is escaped as the daemon
-/// escapes it (see [`crate::format::render`]), so the line holds no control
+/// escapes it (see [`crate::query::format::render`]), so the line holds no control
 /// character. Bytes that were not UTF-8 come as U+FFFD, as in the JSON.
 ///
 /// `circolog-tail --fmt syslog` follows `fmt=json` and writes this, so
 /// that every line it prints has a seq to resume after.
 pub fn render_syslog(msg: &JsonMessage, out: &mut Vec<u8>) {
-    let facility = name_number(&crate::syslog::FACILITY_NAMES, &msg.facility).unwrap_or(1);
+    let facility = name_number(&crate::ingest::syslog::FACILITY_NAMES, &msg.facility).unwrap_or(1);
     let severity = name_number(&SEVERITY_NAMES, &msg.severity).unwrap_or(5);
     out.extend_from_slice(
         format!("<{}>1 ", u16::from(facility) * 8 + u16::from(severity)).as_bytes(),
@@ -1118,7 +1118,7 @@ pub fn render_syslog(msg: &JsonMessage, out: &mut Vec<u8>) {
                             out.push(b' ');
                             header_field(out, Some(&param.name));
                             out.extend_from_slice(b"=\"");
-                            crate::format::escape_sd_param_value(value.as_bytes(), out);
+                            crate::query::format::escape_sd_param_value(value.as_bytes(), out);
                             out.push(b'"');
                         }
                     }
@@ -1130,7 +1130,7 @@ pub fn render_syslog(msg: &JsonMessage, out: &mut Vec<u8>) {
     }
     if !msg.message.is_empty() {
         out.push(b' ');
-        crate::format::escape_one_line(msg.message.as_bytes(), out);
+        crate::query::format::escape_one_line(msg.message.as_bytes(), out);
     }
 }
 
@@ -1822,8 +1822,8 @@ mod tests {
     #[test]
     fn syslog_from_json_is_the_daemons_syslog() {
         use crate::query::OutputFormat;
-        use crate::ring::{Entry, Transport};
-        let ctx = crate::syslog::ParseContext { tz: TimeZone::UTC };
+        use crate::store::ring::{Entry, Transport};
+        let ctx = crate::ingest::syslog::ParseContext { tz: TimeZone::UTC };
         let received = Timestamp::from_microsecond(1_795_514_400_123_456).unwrap();
         let sent: [&[u8]; 8] = [
             b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 \
@@ -1838,7 +1838,7 @@ mod tests {
             b"<191>1 2026-01-08T19:46:03Z h app - - - debug",
         ];
         for raw in sent {
-            let msg = crate::syslog::parse(raw, received, &ctx);
+            let msg = crate::ingest::syslog::parse(raw, received, &ctx);
             let entry = Entry {
                 seq: Seq::new(7),
                 received_us: received.as_microsecond(),
@@ -1849,9 +1849,9 @@ mod tests {
                 raw,
             };
             let mut daemon = Vec::new();
-            crate::format::render(OutputFormat::Syslog, &entry, &msg, 1, &mut daemon);
+            crate::query::format::render(OutputFormat::Syslog, &entry, &msg, 1, &mut daemon);
             let mut json = Vec::new();
-            crate::format::render(OutputFormat::Json, &entry, &msg, 1, &mut json);
+            crate::query::format::render(OutputFormat::Json, &entry, &msg, 1, &mut json);
             let line = std::str::from_utf8(&json).unwrap();
             let JsonLine::Message(m) = parse_json_line(line.trim_end()).unwrap() else {
                 panic!("a message: {line}");

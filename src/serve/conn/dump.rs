@@ -9,13 +9,13 @@
 //! a time, for the N-th match.
 
 use crate::daemon::State;
-use crate::fanout::FILL_MESSAGES;
-use crate::format;
-use crate::http::{self, BodyLen, Method, Request};
-use crate::messages::Messages;
 use crate::query::Query;
-use crate::ring::{Read, Seq};
-use crate::search::{self, Found};
+use crate::query::format;
+use crate::serve::fanout::FILL_MESSAGES;
+use crate::serve::http::{self, BodyLen, Method, Request};
+use crate::store::messages::Messages;
+use crate::store::ring::{Read, Seq};
+use crate::store::search::{self, Found};
 
 use super::{Out, WRITE_CHUNK};
 

@@ -12,8 +12,8 @@
 
 use memchr::memmem::Finder;
 
-use crate::messages::Messages;
-use crate::ring::Seq;
+use crate::store::messages::Messages;
+use crate::store::ring::Seq;
 
 /// What a search of `from..to` found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,8 +265,8 @@ fn prev_one_by_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::{Config, Incoming, Ring, Transport};
-    use crate::snapshot::{self, Snapshots, Why};
+    use crate::store::ring::{Config, Incoming, Ring, Transport};
+    use crate::store::snapshot::{self, Snapshots, Why};
     use proptest::prelude::*;
 
     /// Every message found, oldest first, by repeated forward searches of
@@ -365,7 +365,7 @@ mod tests {
             let raw = message(i, *kind, text);
             let kept = &raw[..raw.len().min(200)];
             let index = if *indexed {
-                crate::syslog::index_in_utc(kept, i as i64)
+                crate::ingest::syslog::index_in_utc(kept, i as i64)
             } else {
                 None
             };

@@ -18,6 +18,7 @@
 //! A [`Filter`] allocates when it is built and never in
 //! [`Filter::matches`], which runs once per stored message of a dump.
 
+pub mod format;
 mod time;
 
 use std::fmt;
@@ -27,8 +28,8 @@ use std::num::IntErrorKind;
 use memchr::memmem;
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::ring::Seq;
-use crate::syslog::{self, Fields, Message};
+use crate::ingest::syslog::{self, Fields, Message};
+use crate::store::ring::Seq;
 
 /// How messages are written in a response (`fmt=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -202,7 +203,7 @@ impl Filter {
 
     /// `grep=`'s needle, when it is not empty: a message is selected only if
     /// its MSG holds it, so readers search for it first
-    /// ([`crate::search`]), forward and back.
+    /// ([`crate::store::search`]), forward and back.
     pub fn needle(&self) -> Option<&memmem::Finder<'static>> {
         self.grep.as_ref().filter(|g| !g.needle().is_empty())
     }
@@ -652,7 +653,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::syslog::Format;
+    use crate::ingest::syslog::Format;
 
     /// 2026-12-01T05:00:00Z.
     const NOW: i64 = 1_796_101_200_000_000;

@@ -42,9 +42,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::ingest::syslog::Message;
 use crate::query::{Filter, OutputFormat, Query};
-use crate::ring::Seq;
-use crate::syslog::Message;
+use crate::store::ring::Seq;
 
 /// `-trigger-after`'s default: 100 more messages.
 pub const DEFAULT_AFTER: PostRoll = PostRoll::Messages(100);
@@ -463,7 +463,7 @@ fn micros(d: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syslog::Format;
+    use crate::ingest::syslog::Format;
 
     const SEC: i64 = 1_000_000;
 

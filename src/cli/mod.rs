@@ -1,0 +1,6 @@
+//! What the three binaries share on their command lines: Go-style
+//! one-dash long flags, sizes, durations and the default socket paths
+//! ([`config`]); the manual pages and shell completions ([`manual`]).
+
+pub mod config;
+pub mod manual;

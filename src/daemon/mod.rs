@@ -1,0 +1,13 @@
+//! circologd as a whole, apart from its I/O: the [`State`] the event loop
+//! owns, the command line ([`args`]) and its start-up checks ([`startup`]),
+//! what systemd hands over and is told ([`systemd`]), the event loop's
+//! arithmetic ([`driver`]) and the rate of its own diagnostics ([`diag`]).
+
+pub mod args;
+pub mod diag;
+pub mod driver;
+pub mod startup;
+mod state;
+pub mod systemd;
+
+pub use state::{ClearGeneration, Clients, Counters, Export, SNAPSHOT_SLICE, State};

@@ -1,0 +1,10 @@
+//! Where messages live: the arena ring ([`ring`]), the snapshots copied
+//! from it ([`snapshot`]), what a reader of either needs ([`messages`]),
+//! the search that runs over their bytes ([`search`]), and the heap buffers
+//! that zero what they held ([`secure`]).
+
+pub mod messages;
+pub mod ring;
+pub mod search;
+pub mod secure;
+pub mod snapshot;
