@@ -50,6 +50,7 @@ pub mod cli;
 pub mod client;
 pub mod daemon;
 pub mod export;
+pub mod http;
 pub mod ingest;
 pub mod query;
 pub mod serve;

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use circolog::serve::conn::{Config, Conn, MAX_BODY, Now, Out, Peer, Role, Want};
 use circolog::daemon::{Clients, State};
 use circolog::serve::fanout::Fanout;
-use circolog::serve::http::{self, HeadError, Method, Request};
+use circolog::http::{self, HeadError, Method, Request};
 use circolog::store::ring::{self, Incoming, Ring, Transport};
 use circolog::ingest::syslog::ParseContext;
 use circolog::serve::ws;

@@ -8,7 +8,7 @@
 //! ([`Input::cuts`]), then the stream.
 #![no_main]
 
-use circolog::serve::http::{HeadError, Request, parse_head};
+use circolog::http::{HeadError, Request, parse_head};
 use circolog_fuzz::{Input, chunks};
 use libfuzzer_sys::fuzz_target;
 

@@ -73,7 +73,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use crate::client::{Head, ResponseDecoder};
+use crate::http::response::{Head, ResponseDecoder};
 use crate::ingest::syslog::Message;
 use crate::store::ring::Entry;
 

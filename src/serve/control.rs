@@ -15,9 +15,9 @@
 use std::time::Duration;
 
 use crate::daemon::State;
+use crate::http::Method;
 use crate::ingest::trigger;
 use crate::query::{self, percent_decode};
-use crate::serve::http::Method;
 use crate::serve::status;
 use crate::store::snapshot::{self, Note, Why};
 

@@ -1,5 +1,5 @@
 //! The query and control APIs: one state machine per client connection
-//! ([`conn`]) over HTTP/1.1 ([`http`]) and websocket ([`ws`]) framing, the
+//! ([`conn`]) over HTTP/1.1 ([`crate::http`]) and websocket ([`ws`]) framing, the
 //! frames shared by followers of the same query ([`fanout`]), the control
 //! commands ([`control`]) and what they report ([`status`]), and who may
 //! connect at all ([`access`]).
@@ -8,6 +8,5 @@ pub mod access;
 pub mod conn;
 pub mod control;
 pub mod fanout;
-pub mod http;
 pub mod status;
 pub mod ws;

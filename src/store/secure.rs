@@ -134,7 +134,7 @@ impl SecretBuf {
     }
 
     /// Lends the bytes as a `Vec<u8>` to code that appends to one (the
-    /// renderers, [`crate::serve::http::write_head`]), after making room for
+    /// renderers, [`crate::http::write_head`]), after making room for
     /// `reserve` more bytes. That code must write at most `reserve` bytes:
     /// past them the `Vec` would grow by itself and free its old allocation
     /// without zeroing it (a debug build panics when that happens, so that

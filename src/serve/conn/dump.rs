@@ -9,10 +9,10 @@
 //! a time, for the N-th match.
 
 use crate::daemon::State;
+use crate::http::{self, BodyLen, Method, Request};
 use crate::query::Query;
 use crate::query::format;
 use crate::serve::fanout::FILL_MESSAGES;
-use crate::serve::http::{self, BodyLen, Method, Request};
 use crate::store::messages::Messages;
 use crate::store::ring::{Read, Seq};
 use crate::store::search::{self, Found};

@@ -35,10 +35,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::daemon::{Clients, State};
+use crate::http::{self, HeadError, Method, Request};
 use crate::query::Query;
 use crate::serve::control::{self, Answer, Command, RouteError};
 use crate::serve::fanout::Fanout;
-use crate::serve::http::{self, HeadError, Method, Request};
 
 use dump::{Dump, Source};
 use follow::Follow;

@@ -1,5 +1,7 @@
-//! HTTP/1.1 as pure code: request heads are parsed from bytes with httparse,
-//! response heads and chunks are written into a buffer the caller owns.
+//! HTTP/1.1 as pure code, both ways. The server's side is here: request
+//! heads are parsed from bytes with httparse, response heads and chunks are
+//! written into a buffer the caller owns. The client's side, for
+//! circolog-tail, circolog-ctl and the exporter, is [`response`].
 //!
 //! The caller keeps the bytes it has read and calls [`parse_head`] on them:
 //! `Ok(None)` means the head is not complete yet, `Ok(Some((request, len)))`
@@ -13,6 +15,8 @@
 //! chunked one is refused.
 
 use std::io::Write as _;
+
+pub mod response;
 
 /// Request methods circolog distinguishes; every other one is `Other` (a 405).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
