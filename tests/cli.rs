@@ -490,3 +490,41 @@ fn a_sigterm_as_soon_as_a_socket_exists_is_a_clean_shutdown() {
         assert!(!syslog.exists(), "the socket file was left behind");
     }
 }
+
+/// The help of both clients promises that long flags take one dash; these
+/// two did not (a hand-kept list had left them out) and were refused as
+/// "unexpected argument".
+#[test]
+fn the_clients_take_every_long_flag_with_one_dash() {
+    const TAIL: &str = env!("CARGO_BIN_EXE_circolog-tail");
+    const CTL: &str = env!("CARGO_BIN_EXE_circolog-ctl");
+    let d = daemon().start();
+    d.send_unix(b"<13>1 - - one - - - first");
+    d.wait_stored(1);
+    let out = Command::new(CTL)
+        .args(["-socket"])
+        .arg(&d.ctl)
+        .args(["pause", "-for", "10m"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = d.status();
+    assert_eq!(st["paused"], true, "{st}");
+    assert!(st["resume_at"].is_string(), "{st}");
+    let out = Command::new(TAIL)
+        .arg("-socket")
+        .arg(&d.query)
+        .args(["-merge-window", "100ms", "-fmt", "json", "-n", "5"])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"first\""));
+}

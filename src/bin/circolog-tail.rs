@@ -44,29 +44,6 @@ use circolog::client::{
 };
 use circolog::store::ring::Seq;
 
-/// The long flags that may also be written Go-style with one dash.
-const LONG_FLAGS: &[&str] = &[
-    "lines",
-    "follow",
-    "fmt",
-    "color",
-    "sev",
-    "fac",
-    "host",
-    "app",
-    "grep",
-    "re",
-    "not",
-    "since",
-    "until",
-    "after-seq",
-    "socket",
-    "addr",
-    "source",
-    "generate",
-    "snapshot",
-];
-
 /// Waiting this long for an answer to a plain query means the daemon is stuck.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -288,10 +265,7 @@ enum Failure {
 type Result<T, E = Failure> = std::result::Result<T, E>;
 
 fn main() -> ExitCode {
-    let args = Args::parse_from(circolog::cli::config::go_style_args(
-        std::env::args_os(),
-        LONG_FLAGS,
-    ));
+    let args: Args = circolog::cli::config::parse();
     let result = match args.generate {
         Some(what) => manual::generate(what, Args::command(), manual::TAIL, &mut io::stdout())
             .map_err(output_failed),
@@ -1439,5 +1413,18 @@ fn output_failed(e: io::Error) -> Failure {
             "cannot write to standard output: {}",
             client::io_reason(&e)
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every long flag takes one dash, as the help says, from the clap
+    /// definition itself: a new flag is covered without a word here.
+    #[test]
+    fn every_long_flag_takes_one_dash() {
+        let differences = circolog::cli::config::one_dash_differences(&Args::command());
+        assert!(differences.is_empty(), "{}", differences.join("\n"));
     }
 }

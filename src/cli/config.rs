@@ -5,54 +5,155 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Rewrites Go-style `-flag` / `-flag=value` arguments into `--flag` for clap,
-/// for the long flag names in `known`. Users of the original circolog have
-/// these command lines in their unit files; they keep working unchanged.
-/// Arguments after `--` and anything that is not a known flag are left alone
-/// (so `-n 5`, `-f` and negative numbers keep their meaning).
-pub fn go_style_args(args: impl IntoIterator<Item = OsString>, known: &[&str]) -> Vec<OsString> {
-    let mut out = Vec::new();
-    let mut rest = false;
-    for arg in args {
-        if rest {
-            out.push(arg);
-            continue;
-        }
-        if arg == "--" {
-            rest = true;
-            out.push(arg);
-            continue;
-        }
-        let rewritten = arg.to_str().and_then(|s| {
-            let body = s.strip_prefix('-').filter(|b| !b.starts_with('-'))?;
-            let name = body.split_once('=').map_or(body, |(n, _)| n);
-            known
-                .contains(&name)
-                .then(|| OsString::from(format!("-{s}")))
-        });
-        out.push(rewritten.unwrap_or(arg));
-    }
-    out
+/// The long flags of a binary, as its clap definition names them, that
+/// may also be written Go-style with one dash (`-buffer-size 10`,
+/// `-buffer-size=10`). Users of the original circolog have these command
+/// lines in their unit files; they keep working unchanged.
+///
+/// Derived, never listed: every long name and alias of every argument of
+/// the command and of its subcommands, so that a flag added to the
+/// definition takes one dash too.
+#[derive(Clone, Debug)]
+pub struct LongFlags {
+    names: Vec<String>,
+    /// The command has no short flag of its own: then every `-word` is a
+    /// long flag, and an unknown one is reported by its whole name
+    /// (`--no-such-flag`, not `-n`).
+    every_word: bool,
 }
 
-/// For a binary with no short flags: every `-word` (two letters or more)
-/// is a Go-style long flag, so an unknown one is reported by its whole name.
-pub fn go_style_args_all(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
-    let mut out = Vec::new();
-    let mut rest = false;
-    for arg in args {
-        let long = !rest
-            && arg.to_str().is_some_and(|s| {
-                let b = s.as_bytes();
-                b.len() > 2 && b[0] == b'-' && b[1].is_ascii_alphabetic()
-            });
-        rest |= arg == "--";
-        if long {
-            let mut a = OsString::from("-");
-            a.push(&arg);
-            out.push(a);
+impl LongFlags {
+    /// The long flags of `cmd` and of all its subcommands.
+    pub fn of(cmd: &clap::Command) -> LongFlags {
+        let mut flags = LongFlags {
+            names: Vec::new(),
+            every_word: true,
+        };
+        flags.add(cmd);
+        flags.names.sort();
+        flags.names.dedup();
+        flags
+    }
+
+    fn add(&mut self, cmd: &clap::Command) {
+        for arg in cmd.get_arguments() {
+            self.names.extend(arg.get_long().map(str::to_string));
+            self.names.extend(
+                arg.get_all_aliases()
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_string),
+            );
+            self.every_word &= arg.get_short().is_none();
+        }
+        for sub in cmd.get_subcommands() {
+            self.add(sub);
+        }
+    }
+
+    /// Every long name, sorted.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Rewrites Go-style `-flag` / `-flag=value` arguments into `--flag`
+    /// for clap. Arguments after `--` are left alone, and so is anything
+    /// that is not a long flag (`-n 5`, `-f` and negative numbers keep
+    /// their meaning), unless the command has no short flags at all.
+    pub fn rewrite(&self, args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+        let mut out = Vec::new();
+        let mut rest = false;
+        for arg in args {
+            let long = !rest && arg.to_str().is_some_and(|s| self.is_one_dash_long(s));
+            rest |= arg == "--";
+            if long {
+                let mut a = OsString::from("-");
+                a.push(&arg);
+                out.push(a);
+            } else {
+                out.push(arg);
+            }
+        }
+        out
+    }
+
+    fn is_one_dash_long(&self, arg: &str) -> bool {
+        let Some(body) = arg.strip_prefix('-').filter(|b| !b.starts_with('-')) else {
+            return false;
+        };
+        let name = body.split_once('=').map_or(body, |(n, _)| n);
+        if self.every_word {
+            // `-h`, `-V` and `-5` stay what they are.
+            name.len() > 1 && name.starts_with(|c: char| c.is_ascii_alphabetic())
         } else {
-            out.push(arg);
+            self.names.iter().any(|n| n == name)
+        }
+    }
+}
+
+/// Parses the process's command line into `P`, one-dash long flags
+/// included (see [`LongFlags`]); exits with clap's message on a bad one.
+pub fn parse<P: clap::Parser>() -> P {
+    P::parse_from(LongFlags::of(&P::command()).rewrite(std::env::args_os()))
+}
+
+/// The long flags of `cmd` (and of its subcommands) whose one-dash forms
+/// are not parsed exactly as their two-dash forms, each with both
+/// outcomes: empty when [`LongFlags`] covers every flag. Each flag is
+/// tried alone, after the subcommands that lead to it, with the value `1`
+/// when it takes one, both as `-flag 1` and `-flag=1` (a bad value must
+/// fail the same way too).
+pub fn one_dash_differences(cmd: &clap::Command) -> Vec<String> {
+    differences(cmd, &LongFlags::of(cmd))
+}
+
+fn differences(cmd: &clap::Command, flags: &LongFlags) -> Vec<String> {
+    let outcome = |argv: &[String]| match cmd.clone().try_get_matches_from(argv) {
+        Ok(m) => format!("{m:?}"),
+        Err(e) => e.to_string(),
+    };
+    let mut out = Vec::new();
+    let mut commands = vec![(vec![cmd.get_name().to_string()], cmd)];
+    while let Some((path, sub)) = commands.pop() {
+        for arg in sub.get_arguments() {
+            let Some(long) = arg.get_long() else {
+                continue;
+            };
+            let takes_value = arg.get_action().takes_values()
+                && arg.get_num_args().is_none_or(|n| n.min_values() > 0);
+            let forms: Vec<Vec<String>> = match (takes_value, arg.is_require_equals_set()) {
+                (false, _) => vec![vec![long.to_string()]],
+                (true, true) => vec![vec![format!("{long}=1")]],
+                (true, false) => vec![
+                    vec![long.to_string(), "1".into()],
+                    vec![format!("{long}=1")],
+                ],
+            };
+            for form in forms {
+                let with = |dashes: &str| -> Vec<String> {
+                    let flag = format!("{dashes}{}", form[0]);
+                    path.iter()
+                        .cloned()
+                        .chain(std::iter::once(flag))
+                        .chain(form[1..].iter().cloned())
+                        .collect()
+                };
+                let (two, one) = (with("--"), with("-"));
+                let rewritten: Vec<String> = flags
+                    .rewrite(one.iter().map(OsString::from))
+                    .into_iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                let (want, got) = (outcome(&two), outcome(&rewritten));
+                if want != got || want.contains("unexpected argument") {
+                    out.push(format!("{one:?}: {got}\nwhile {two:?}: {want}"));
+                }
+            }
+        }
+        for s in sub.get_subcommands() {
+            let mut p = path.clone();
+            p.push(s.get_name().to_string());
+            commands.push((p, s));
         }
     }
     out
@@ -215,48 +316,111 @@ mod tests {
             .collect()
     }
 
+    /// A command with short flags, a subcommand and an alias, as the
+    /// clients have.
+    fn client() -> clap::Command {
+        use clap::{Arg, ArgAction, Command};
+        Command::new("client")
+            .arg(
+                Arg::new("lines")
+                    .short('n')
+                    .long("lines")
+                    .allow_negative_numbers(true),
+            )
+            .arg(
+                Arg::new("follow")
+                    .short('f')
+                    .long("follow")
+                    .action(ArgAction::SetTrue),
+            )
+            .arg(Arg::new("color").long("color").alias("colour"))
+            .arg(Arg::new("query-socket").long("query-socket"))
+            .subcommand(Command::new("pause").arg(Arg::new("for").long("for")))
+    }
+
     #[test]
     fn go_style_flags_become_long_flags() {
+        let flags = LongFlags::of(&client());
+        assert_eq!(
+            flags.names(),
+            ["color", "colour", "follow", "for", "lines", "query-socket"]
+        );
         let args = [
-            "circologd",
-            "-syslogd-socket",
+            "client",
+            "-query-socket",
             "/run/a.sock",
-            "-query-socket=/run/b.sock",
-            "--ctl-socket",
-            "/run/c.sock",
+            "-colour=always",
+            "--lines",
+            "3",
             "-n",
             "-5",
+            "-f",
             "-unknown",
+            "pause",
+            "-for",
+            "10m",
             "--",
             "-query-socket",
         ]
         .map(OsString::from);
-        let out = strs(go_style_args(args, &["syslogd-socket", "query-socket"]));
         assert_eq!(
-            out,
+            strs(flags.rewrite(args)),
             [
-                "circologd",
-                "--syslogd-socket",
+                "client",
+                "--query-socket",
                 "/run/a.sock",
-                "--query-socket=/run/b.sock",
-                "--ctl-socket",
-                "/run/c.sock",
+                "--colour=always",
+                "--lines",
+                "3",
                 "-n",
                 "-5",
+                "-f",
                 "-unknown",
+                "pause",
+                "--for",
+                "10m",
                 "--",
-                "-query-socket"
+                "-query-socket",
             ]
         );
+        assert_eq!(one_dash_differences(&client()), Vec::<String>::new());
     }
 
     #[test]
-    fn every_word_flag_is_long_for_the_daemon() {
+    fn every_word_flag_is_long_without_short_flags() {
+        let cmd = clap::Command::new("circologd").arg(clap::Arg::new("tz").long("tz"));
         let args = ["circologd", "-tz", "UTC", "-no-such", "-h", "--", "-x1"].map(OsString::from);
         assert_eq!(
-            strs(go_style_args_all(args)),
+            strs(LongFlags::of(&cmd).rewrite(args)),
             ["circologd", "--tz", "UTC", "--no-such", "-h", "--", "-x1"]
         );
+    }
+
+    /// What the check catches: a flag left out of the list, as
+    /// `circolog-ctl pause -for` and `circolog-tail -merge-window` were.
+    #[test]
+    fn a_flag_left_out_is_a_difference() {
+        let cmd = client();
+        let mut flags = LongFlags::of(&cmd);
+        flags.names.retain(|n| n != "for");
+        let found = differences(&cmd, &flags);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].starts_with(
+                r#"["client", "pause", "-for", "1"]: error: unexpected argument '-f'"#
+            ),
+            "{found:?}"
+        );
+    }
+
+    /// Every long flag of circologd takes one dash; the clients check
+    /// theirs in their own binaries.
+    #[test]
+    fn every_circologd_flag_takes_one_dash() {
+        use clap::CommandFactory;
+        let cmd = crate::daemon::args::Args::command();
+        assert_eq!(one_dash_differences(&cmd), Vec::<String>::new());
+        assert!(LongFlags::of(&cmd).names().len() > 30);
     }
 
     #[test]

@@ -352,8 +352,8 @@ mod tests {
     /// The daemon's command line as a user types it, Go-style.
     fn args(line: &[&str]) -> Result<Args, String> {
         let argv = std::iter::once("circologd").chain(line.iter().copied());
-        Args::try_parse_from(crate::cli::config::go_style_args_all(argv.map(Into::into)))
-            .map_err(|e| e.to_string())
+        let flags = crate::cli::config::LongFlags::of(&<Args as clap::CommandFactory>::command());
+        Args::try_parse_from(flags.rewrite(argv.map(Into::into))).map_err(|e| e.to_string())
     }
 
     fn ok(line: &[&str]) -> Args {

@@ -27,10 +27,10 @@ use circolog::ingest::limit::{self, Limiter};
 use circolog::ingest::syslog::ParseContext;
 use circolog::store::ring::{Ring, Transport};
 use circolog::store::snapshot::Snapshots;
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 
 fn main() -> ExitCode {
-    let args = Args::parse_from(config::go_style_args_all(std::env::args_os()));
+    let args: Args = config::parse();
     if let Some(what) = args.generate {
         return match manual::generate(
             what,
