@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use crate::util::{DAEMON, Daemon, daemon, wait_exit};
+use crate::util::{DAEMON, Daemon, daemon, url, wait_exit};
 
 const TAIL: &str = env!("CARGO_BIN_EXE_circolog-tail");
 const CTL: &str = env!("CARGO_BIN_EXE_circolog-ctl");
@@ -749,6 +749,55 @@ fn ctl_clear_status_and_metrics() {
         metrics.contains("circolog_received_messages_total"),
         "{metrics}"
     );
+}
+
+/// `circolog-ctl status` for a person: every part the daemon reports, and
+/// the last hour's volume when its query socket has `/histogram`.
+#[test]
+fn ctl_status_is_a_summary_at_a_glance() {
+    let d = daemon()
+        .args(&["-trigger", "sev=crit", "-rate-limit", "1000/10s"])
+        .start();
+    for i in 0..3 {
+        d.send_unix(&msg("a", i));
+    }
+    d.wait_stored(3);
+    ctl(&d, &["pause", "--for", "10m"]);
+    let status = ctl(&d, &["status"]);
+    let first = status.lines().next().unwrap_or_default();
+    assert!(first.contains("PAUSED"), "{status}");
+    assert!(first.contains("; resumes by itself at "), "{status}");
+    assert!(
+        first.ends_with(", in 9m 59s") || first.ends_with(", in 10m 00s"),
+        "{status}"
+    );
+    for line in [
+        "\nbuffer:   3 of 100000 messages",
+        "\nlimited:  0 suppressed by the rate limit, 1 senders tracked\n",
+        "\nsnapshots: 0 of 8 kept (0 B of 16.0 MiB), 0 taken, 0 evicted, 0 deleted\n",
+        "\ntriggers: sev=crit (snapshot), 0 fired, 0 held off",
+    ] {
+        assert!(status.contains(line), "no {line:?} in:\n{status}");
+    }
+    // No exporter, no line for it.
+    assert!(!status.contains("\nexport:"), "{status}");
+    let histogram = d.curl(
+        &d.query,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &url("/histogram?from=1h&buckets=60"),
+        ],
+    );
+    let volume = status.lines().find(|l| l.starts_with("last 1h:  |"));
+    if histogram.stdout == b"200" {
+        let line = volume.unwrap_or_else(|| panic!("no volume line:\n{status}"));
+        assert!(line.contains("| 3 messages"), "{line}");
+    } else {
+        assert_eq!(volume, None, "{status}");
+    }
 }
 
 #[test]

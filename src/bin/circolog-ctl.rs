@@ -188,11 +188,7 @@ fn run(socket: &std::path::Path, command: &Command, json: bool) -> Result<String
         .map_err(|e| format!("{name}: the answer to {method} {path} is not JSON: {e}"))?;
     Ok(match command {
         Command::Status => {
-            let mut text = client::summarize_status(&status);
-            if let Some(at) = status["resume_at"].as_str() {
-                text.push_str(&format!("pause:    resumes by itself at {at}\n"));
-            }
-            text
+            client::summarize_status(&status, last_hour(socket).as_ref(), jiff::Timestamp::now())
         }
         Command::Clear => format!("cleared; {}\n", client::describe_state(&status)),
         Command::Snapshot { .. } => describe_snapshot(&status),
@@ -203,6 +199,20 @@ fn run(socket: &std::path::Path, command: &Command, json: bool) -> Result<String
         ),
         _ => client::describe_state(&status) + &resumes(&status) + "\n",
     })
+}
+
+/// The last hour's volume, from `GET /histogram` on the query socket of
+/// the daemon whose control socket is `ctl`; `None` when there is none
+/// to ask, or it does not answer (an older daemon, a query API over TCP
+/// only): the summary then goes without it.
+fn last_hour(ctl: &std::path::Path) -> Option<client::Histogram> {
+    let daemons = client::running_daemons().unwrap_or_default();
+    let defaults = circolog::cli::config::default_paths();
+    let query = client::query_socket_for(ctl, &daemons, &defaults)?;
+    let mut body = Vec::new();
+    let head = request(&query, "GET", client::status::LAST_HOUR, &mut body).ok()?;
+    (head.status == 200).then_some(())?;
+    serde_json::from_slice(&body).ok()
 }
 
 /// One snapshot, as `POST /snapshot` answers it, for people.
