@@ -205,14 +205,16 @@ fn completions_parse_and_complete() {
             run(Command::new(shell).args(check).arg(&file));
         }
     }
-    // What a user gets at a TAB in bash: the flags, and the values of one.
+    // What a user gets at a TAB in bash: the function `complete -p` names
+    // for the binary, called as bash calls it.
     let complete = |bin: &str, words: &str| -> Vec<String> {
         let name = name_of(bin);
         let script = dir.path().join(format!("{name}.bash"));
-        let function = format!("_{}", name.replace('-', "__"));
         let line = format!(
-            "source {}; COMP_WORDS=({name} {words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
-             {function} {name} \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+            "source {}; spec=$(complete -p {name}); function=${{spec##*-F }}; \
+             function=${{function%% *}}; COMP_WORDS=({name} {words}); \
+             COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             $function {name} \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
              printf '%s\\n' \"${{COMPREPLY[@]}}\"",
             script.display()
         );
@@ -230,4 +232,47 @@ fn completions_parse_and_complete() {
     );
     assert!(complete(CTL, "''").contains(&"status".to_string()));
     assert!(complete(DAEMON, "--lock").contains(&"--lock-memory".to_string()));
+    // After a subcommand: its own flags (clap's case labels did not match
+    // a name with a dash, and nothing was offered).
+    assert_eq!(complete(CTL, "pause --f"), ["--for"]);
+    assert_eq!(complete(CTL, "snapshot --n"), ["--note"]);
+    // Flags with a fixed set of names complete them, not file names.
+    let severities = [
+        "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+    ];
+    assert_eq!(complete(TAIL, "--sev ''"), severities);
+    assert_eq!(complete(TAIL, "-p e"), ["emerg", "err"]);
+    assert_eq!(complete(TAIL, "--fac authp"), ["authpriv"]);
+    assert_eq!(
+        complete(DAEMON, "--trigger-action ''"),
+        ["snapshot", "pause"]
+    );
+    assert_eq!(complete(DAEMON, "-rate-limit-keep cr"), ["crit"]);
+    // One-dash long flags, as circologd's are written.
+    assert_eq!(
+        complete(DAEMON, "-buffer-"),
+        ["-buffer-size", "-buffer-bytes"]
+    );
+    assert_eq!(complete(DAEMON, "-trigger-action p"), ["pause"]);
+    assert_eq!(complete(TAIL, "-merge"), ["-merge-window"]);
+    assert_eq!(complete(TAIL, "-fmt j"), ["json"]);
+    assert_eq!(complete(CTL, "pause -fo"), ["-for"]);
+    // fish: the same, through its own completion engine.
+    let fish = |bin: &str, line: &str| -> Vec<String> {
+        let script = dir.path().join(format!("{}.fish", name_of(bin)));
+        let command = format!("source {}; complete -C '{line}'", script.display());
+        let out = run(Command::new("fish").args(["--no-config", "-c", &command]));
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(fish(TAIL, "circolog-tail --sev e"), ["emerg", "err"]);
+    assert_eq!(
+        fish(DAEMON, "circologd --trigger-action "),
+        ["pause", "snapshot"]
+    );
+    assert_eq!(fish(DAEMON, "circologd -buffer-s"), ["-buffer-size"]);
+    assert_eq!(fish(CTL, "circolog-ctl pause --f"), ["--for"]);
 }

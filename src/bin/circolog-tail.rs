@@ -38,10 +38,12 @@ use clap::{CommandFactory, Parser, ValueEnum};
 use jiff::tz::TimeZone;
 use tungstenite::{Message, WebSocket};
 
+use circolog::cli::config::suggest_str;
 use circolog::cli::manual;
 use circolog::client::{
     self, ColorChoice, Cursor, ExchangeError, Filters, JsonLine, Role, Start, plan, query_string,
 };
+use circolog::ingest::syslog::{FACILITY_NAMES, SEVERITY_NAMES};
 use circolog::store::ring::Seq;
 
 /// Waiting this long for an answer to a plain query means the daemon is stuck.
@@ -95,12 +97,14 @@ struct Args {
     color: ColorArg,
 
     /// Only messages of severity LEVEL or more important (emerg … debug, or 0-7; !LEVEL: less severe)
-    #[arg(short = 'p', long, value_name = "LEVEL")]
+    #[arg(short = 'p', long, value_name = "LEVEL", hide_possible_values = true,
+          value_parser = suggest_str(&SEVERITY_NAMES))]
     sev: Option<String>,
 
     /// Only these facilities (kern, user, auth, local0, … or numbers; comma-separated,
     /// repeatable; a leading ! leaves them out)
-    #[arg(long, value_name = "F[,F…]")]
+    #[arg(long, value_name = "F[,F…]", hide_possible_values = true,
+          value_parser = suggest_str(&FACILITY_NAMES))]
     fac: Vec<String>,
 
     /// Only messages from these hostnames (`-`: those without one; comma-separated,

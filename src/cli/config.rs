@@ -23,13 +23,16 @@ pub struct LongFlags {
 }
 
 impl LongFlags {
-    /// The long flags of `cmd` and of all its subcommands.
+    /// The long flags of `cmd` and of all its subcommands, clap's own
+    /// `--help` and `--version` included.
     pub fn of(cmd: &clap::Command) -> LongFlags {
+        let mut built = cmd.clone();
+        built.build();
         let mut flags = LongFlags {
             names: Vec::new(),
-            every_word: true,
+            every_word: !has_short(cmd),
         };
-        flags.add(cmd);
+        flags.add(&built);
         flags.names.sort();
         flags.names.dedup();
         flags
@@ -38,13 +41,8 @@ impl LongFlags {
     fn add(&mut self, cmd: &clap::Command) {
         for arg in cmd.get_arguments() {
             self.names.extend(arg.get_long().map(str::to_string));
-            self.names.extend(
-                arg.get_all_aliases()
-                    .into_iter()
-                    .flatten()
-                    .map(str::to_string),
-            );
-            self.every_word &= arg.get_short().is_none();
+            let aliases = arg.get_all_aliases().into_iter().flatten();
+            self.names.extend(aliases.map(str::to_string));
         }
         for sub in cmd.get_subcommands() {
             self.add(sub);
@@ -91,6 +89,12 @@ impl LongFlags {
     }
 }
 
+/// Whether the definition of `cmd` or of a subcommand has a short flag
+/// (clap's own `-h` and `-V`, added when it is built, do not count).
+fn has_short(cmd: &clap::Command) -> bool {
+    cmd.get_arguments().any(|a| a.get_short().is_some()) || cmd.get_subcommands().any(has_short)
+}
+
 /// Parses the process's command line into `P`, one-dash long flags
 /// included (see [`LongFlags`]); exits with clap's message on a bad one.
 pub fn parse<P: clap::Parser>() -> P {
@@ -104,7 +108,9 @@ pub fn parse<P: clap::Parser>() -> P {
 /// when it takes one, both as `-flag 1` and `-flag=1` (a bad value must
 /// fail the same way too).
 pub fn one_dash_differences(cmd: &clap::Command) -> Vec<String> {
-    differences(cmd, &LongFlags::of(cmd))
+    let mut built = cmd.clone();
+    built.build();
+    differences(&built, &LongFlags::of(cmd))
 }
 
 fn differences(cmd: &clap::Command, flags: &LongFlags) -> Vec<String> {
@@ -157,6 +163,54 @@ fn differences(cmd: &clap::Command, flags: &LongFlags) -> Vec<String> {
         }
     }
     out
+}
+
+/// A value parser that accepts what `P` accepts, with `P`'s own errors,
+/// and offers `values` to shell completion: a flag such as `--sev`, which
+/// takes the names of a fixed set and more (`!err`, `3`, `warn`),
+/// completes the names instead of file names. Give its argument
+/// `hide_possible_values`, so that the help keeps its own words.
+#[derive(Clone, Debug)]
+pub struct Suggest<P> {
+    parser: P,
+    values: &'static [&'static str],
+}
+
+impl<P> Suggest<P> {
+    pub const fn new(parser: P, values: &'static [&'static str]) -> Self {
+        Suggest { parser, values }
+    }
+}
+
+/// `--sev`'s names, as a string.
+pub fn suggest_str(values: &'static [&'static str]) -> Suggest<clap::builder::StringValueParser> {
+    Suggest::new(clap::builder::StringValueParser::new(), values)
+}
+
+impl<P> clap::builder::TypedValueParser for Suggest<P>
+where
+    P: clap::builder::TypedValueParser,
+{
+    type Value = P::Value;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        self.parser.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            self.values
+                .iter()
+                .map(|v| clap::builder::PossibleValue::new(*v)),
+        ))
+    }
 }
 
 /// Splits `64M` into 64 and `M`.
@@ -343,7 +397,15 @@ mod tests {
         let flags = LongFlags::of(&client());
         assert_eq!(
             flags.names(),
-            ["color", "colour", "follow", "for", "lines", "query-socket"]
+            [
+                "color",
+                "colour",
+                "follow",
+                "for",
+                "help",
+                "lines",
+                "query-socket"
+            ]
         );
         let args = [
             "client",

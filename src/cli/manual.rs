@@ -55,8 +55,79 @@ pub fn generate(
         Generate::CompleteFish => clap_complete::Shell::Fish,
     };
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut cmd, name, &mut script);
-    out.write_all(&script)
+    clap_complete::generate(shell, &mut cmd, name.clone(), &mut script);
+    let script = String::from_utf8_lossy(&script);
+    let script = match what {
+        Generate::CompleteBash => bash_script(&name, &script),
+        Generate::CompleteFish => fish_script(&script),
+        _ => script.into_owned(),
+    };
+    out.write_all(script.as_bytes())
+}
+
+/// clap's bash script, mended, and taught the one-dash long flags.
+///
+/// For a binary whose name has a dash (`circolog-ctl`), clap names the
+/// subcommands' cases `circolog__subcmd__ctl__subcmd__pause` but looks for
+/// `circolog__ctl__subcmd__pause`: nothing after a subcommand completed.
+/// The one-dash forms (`-buffer-s` TAB) are completed as their two-dash
+/// forms, then given back with one dash; a value after one (`-fmt` TAB)
+/// as after its two-dash form.
+fn bash_script(name: &str, script: &str) -> String {
+    let function = format!("_{}", name.replace('-', "__"));
+    let wrapper = format!("{function}__one_dash");
+    let mut script = script.replace(&name.replace('-', "__subcmd__"), &function[1..]);
+    script = script.replace(
+        &format!("complete -F {function} "),
+        &format!("complete -F {wrapper} "),
+    );
+    script.push_str(&format!(
+        r#"
+# Long flags may be written with one dash (-buffer-size): complete those as
+# their two-dash forms.
+{wrapper}() {{
+    local cur="$2" prev="$3"
+    case "${{prev}}" in
+        -[!-]?*) prev="-${{prev}}" ;;
+    esac
+    case "${{cur}}" in
+        -[!-]?*)
+            {function} "$1" "-${{cur}}" "${{prev}}"
+            COMPREPLY=( "${{COMPREPLY[@]/#--/-}}" )
+            ;;
+        *)
+            {function} "$1" "${{cur}}" "${{prev}}"
+            ;;
+    esac
+}}
+"#
+    ));
+    script
+}
+
+/// clap's fish script, with every long flag offered with one dash too
+/// (fish's old-style options, `-o`).
+fn fish_script(script: &str) -> String {
+    let mut out = String::with_capacity(script.len() * 2);
+    for line in script.split_inclusive('\n') {
+        let head = line.find(" -d '").unwrap_or(line.len());
+        let long = line
+            .starts_with("complete -c ")
+            .then(|| line[..head].find(" -l "))
+            .flatten();
+        match long {
+            Some(at) => {
+                let start = at + " -l ".len();
+                let end = line[start..].find(' ').map_or(line.len(), |e| start + e);
+                out.push_str(&line[..end]);
+                out.push_str(" -o ");
+                out.push_str(&line[start..end]);
+                out.push_str(&line[end..]);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
 }
 
 fn man(cmd: clap::Command, sections: &[Section], out: &mut dyn Write) -> io::Result<()> {

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::cli::config::{format_size, parse_duration, parse_mode, parse_size, size_flag};
+use crate::cli::config::{Suggest, format_size, parse_duration, parse_mode, parse_size, size_flag};
+use crate::ingest::syslog::SEVERITY_NAMES;
 use crate::{
     cli::manual, daemon::startup, export, ingest::limit, ingest::trigger, query, serve::conn,
     store::ring, store::snapshot,
@@ -127,7 +128,8 @@ pub struct Args {
     #[arg(long = "trigger-after", value_name = "N|DURATION", default_value = "100", value_parser = trigger::PostRoll::parse)]
     pub trigger_after: trigger::PostRoll,
     /// What firing does: take a snapshot, or pause as a person would.
-    #[arg(long = "trigger-action", value_name = "snapshot|pause", default_value = "snapshot", value_parser = trigger::Action::parse)]
+    #[arg(long = "trigger-action", value_name = "snapshot|pause", default_value = "snapshot",
+          hide_possible_values = true, value_parser = Suggest::new(trigger::Action::parse, TRIGGER_ACTIONS))]
     pub trigger_action: trigger::Action,
     /// A trigger does not fire again within DURATION of its last firing.
     #[arg(long = "trigger-holdoff", value_name = "DURATION", default_value = "60s", value_parser = trigger::parse_duration)]
@@ -138,9 +140,14 @@ pub struct Args {
     #[arg(long = "rate-limit", value_name = "N/DURATION", value_parser = limit::Rate::parse)]
     pub rate_limit: Option<limit::Rate>,
     /// Messages at or above LEVEL are never rate-limited.
-    #[arg(long = "rate-limit-keep", value_name = "LEVEL", default_value = "crit", value_parser = limit::parse_keep)]
+    #[arg(long = "rate-limit-keep", value_name = "LEVEL", default_value = "crit",
+          hide_possible_values = true, value_parser = Suggest::new(limit::parse_keep, &SEVERITY_NAMES))]
     pub rate_limit_keep: u8,
 }
+
+/// What `-trigger-action` takes, for completion (a test checks that each
+/// is one, and that they are those its help names).
+const TRIGGER_ACTIONS: &[&str] = &["snapshot", "pause"];
 
 /// The smallest maximum message size: RFC 5424 receivers must take 2048.
 pub const MIN_MESSAGE: usize = 2048;
@@ -358,6 +365,20 @@ mod tests {
 
     fn ok(line: &[&str]) -> Args {
         args(line).unwrap()
+    }
+
+    #[test]
+    fn the_trigger_actions_offered_are_those_it_takes() {
+        for name in TRIGGER_ACTIONS {
+            assert_eq!(trigger::Action::parse(name).map(|a| a.name()), Ok(*name));
+        }
+        let cmd = <Args as clap::CommandFactory>::command();
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some("trigger-action"))
+            .unwrap();
+        let names = arg.get_value_names().unwrap()[0].to_string();
+        assert_eq!(names, TRIGGER_ACTIONS.join("|"));
     }
 
     #[test]
