@@ -39,6 +39,16 @@ const PAGES: [(&str, &str, &[&str], &[&str]); 3] = [
             "GET /metrics",
             "X-Circolog-Last-Seq",
             "FileDescriptorName=",
+            // Every query parameter, and what lists share.
+            "not=TEXT",
+            "re=REGEX",
+            "from=TIME, until=TIME",
+            "sev=!LEVEL",
+            "(app=!cron,anacron)",
+            // A flag that takes a value shows it in the synopsis.
+            "[--buffer-bytes SIZE]",
+            "[--trigger QUERY]...",
+            "[--lock-memory[=BOOL]]",
             "circologd -syslogd-socket /run/circolog-syslog.sock -query-socket /run/circolog-query.sock",
         ],
     ),
@@ -58,6 +68,8 @@ const PAGES: [(&str, &str, &[&str], &[&str]); 3] = [
         ],
         &[
             "--fmt <FORMAT>",
+            "[-o|--fmt FORMAT]",
+            "[--socket PATH]...",
             "[default: 10]",
             "reconnects",
             "Ctrl-Z",
@@ -81,6 +93,8 @@ const PAGES: [(&str, &str, &[&str], &[&str]); 3] = [
         ],
         &[
             "POST /logs/clear",
+            "circolog-ctl [OPTIONS] pause [--for DURATION]",
+            "circolog-ctl [OPTIONS] snapshot-delete ID",
             "kill -USR1 PID",
             "$XDG_RUNTIME_DIR/circolog/circolog-ctl.sock",
             "circolog-ctl status --json",
@@ -168,6 +182,20 @@ fn help_says_what_the_page_says_and_go_style_works() {
             assert!(!short.contains(&heading), "{bin} -h is the short help");
         }
         assert!(long.len() > 2 * short.len(), "{bin}");
+    }
+    // The query parameters, as the page has them.
+    let long = String::from_utf8(run(Command::new(DAEMON).arg("--help")).stdout).expect("utf-8");
+    for term in [
+        "l=N",
+        "not=TEXT",
+        "re=REGEX",
+        "from=TIME, until=TIME",
+        "since=SEQ",
+    ] {
+        assert!(
+            long.lines().any(|l| l == format!("  {term}")),
+            "no {term}:\n{long}"
+        );
     }
     // One dash, as every circologd flag may be written.
     let page = run(Command::new(DAEMON).args(["-generate", "man"])).stdout;

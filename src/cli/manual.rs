@@ -16,7 +16,9 @@
 
 use std::io::{self, Write};
 
-use clap_mangen::roff::{Roff, bold, roman};
+use clap_mangen::roff::{self, Roff, roman};
+
+use super::params;
 
 /// What `--generate` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -145,7 +147,7 @@ fn man(cmd: clap::Command, sections: &[Section], out: &mut dyn Write) -> io::Res
     };
     page.render_title(out)?;
     page.render_name_section(out)?;
-    page.render_synopsis_section(out)?;
+    out.write_all(synopsis(&cmd).as_bytes())?;
     page.render_description_section(out)?;
     page.render_options_section(out)?;
     if cmd.has_subcommands() {
@@ -170,7 +172,7 @@ fn man(cmd: clap::Command, sections: &[Section], out: &mut dyn Write) -> io::Res
                 }
                 Block::Item(term, text) => {
                     roff.control("TP", [])
-                        .text([bold(term)])
+                        .text([roff::bold(term)])
                         .text([roman(text)]);
                 }
             }
@@ -181,6 +183,72 @@ fn man(cmd: clap::Command, sections: &[Section], out: &mut dyn Write) -> io::Res
         page.render_version_section(out)?;
     }
     Ok(())
+}
+
+/// The SYNOPSIS, in roff: every flag with its value (`[--buffer-size N]`,
+/// not `[--buffer-size]`), `...` after those that may be repeated. A
+/// bracket is never broken across lines, nor a word hyphenated.
+fn synopsis(cmd: &clap::Command) -> String {
+    let mut built = cmd.clone();
+    built.build();
+    let mut lines = vec![synopsis_line(&[built.get_name()], &built)];
+    if built.has_subcommands() {
+        lines[0].push_str(&format!(" {}", italic("COMMAND")));
+        // Each command with its own flags; the definition's, not the
+        // `help` clap adds.
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            lines.push(synopsis_line(&[cmd.get_name(), sub.get_name()], sub));
+        }
+    }
+    format!(
+        ".SH SYNOPSIS\n.nh\n.ad l\n{}\n.ad\n.hy\n",
+        lines.join("\n.br\n")
+    )
+}
+
+/// `names` (the binary, then a command) and the flags of `cmd`.
+fn synopsis_line(names: &[&str], cmd: &clap::Command) -> String {
+    let mut words: Vec<String> = names.iter().map(|n| bold(n)).collect();
+    if names.len() > 1 {
+        words.insert(1, format!("[{}]", italic("OPTIONS")));
+    }
+    for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+        let value = arg
+            .get_value_names()
+            .map(|v| v.join(" "))
+            .filter(|_| arg.get_action().takes_values());
+        let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+        let flags: Vec<String> = arg
+            .get_short()
+            .map(|s| format!("-{s}"))
+            .into_iter()
+            .chain(arg.get_long().map(|l| format!("--{l}")))
+            .map(|n| bold(&n))
+            .collect();
+        let mut word = match value {
+            Some(v) if flags.is_empty() => italic(&v),
+            Some(v) if optional => format!("[{}[={}]]", flags.join("|"), italic(&v)),
+            Some(v) => format!("[{}\\ {}]", flags.join("|"), italic(&v)),
+            None => format!("[{}]", flags.join("|")),
+        };
+        if matches!(arg.get_action(), clap::ArgAction::Append) {
+            word.push_str("...");
+        }
+        words.push(word);
+    }
+    words.join(" ")
+}
+
+fn roff_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('-', "\\-")
+}
+
+fn bold(s: &str) -> String {
+    format!("\\fB{}\\fR", roff_escape(s))
+}
+
+fn italic(s: &str) -> String {
+    format!("\\fI{}\\fR", roff_escape(s))
 }
 
 /// The text `--help` prints after the flags: every section, wrapped to 80
@@ -256,9 +324,20 @@ enum Block<'a> {
     Item(String, String),
 }
 
+/// A chunk that is only this stands for the query parameters
+/// ([`params::QUERY_PARAMETERS`]): one item each, and what the lists share.
+const QUERY_PARAMETERS: &str = "@query-parameters";
+
 fn blocks(body: &str) -> Vec<Block<'_>> {
     let mut out = Vec::new();
     for chunk in body.split("\n\n") {
+        if chunk.trim() == QUERY_PARAMETERS {
+            for p in params::QUERY_PARAMETERS {
+                out.push(Block::Item(params::plain(p.usage), sentence(p.text)));
+            }
+            out.push(Block::Paragraph(params::plain(params::LISTS)));
+            continue;
+        }
         let lines: Vec<&str> = chunk.lines().filter(|l| !l.trim().is_empty()).collect();
         let Some(first) = lines.first() else {
             continue;
@@ -277,6 +356,14 @@ fn blocks(body: &str) -> Vec<Block<'_>> {
         }
     }
     out
+}
+
+/// `the last N` as `The last N.`, without its backticks.
+fn sentence(text: &str) -> String {
+    let text = params::plain(text);
+    let mut chars = text.chars();
+    let first = chars.next().map(|c| c.to_uppercase().to_string());
+    format!("{}{}.", first.unwrap_or_default(), chars.as_str())
 }
 
 fn join(lines: &[&str]) -> String {
@@ -388,34 +475,9 @@ Snapshot ID, dumped like GET / with the same parameters: 404 when there is \
 no such snapshot, 503 while it is still being taken. GET /snapshots lists \
 them, as on the control socket.
 
-They take these parameters, combined with AND; a bad one is a 400 with a \
-one-line reason.
+They take these parameters, as do -trigger and -export-query:
 
-* l=N
-The last N matching messages; -1 (the default) for all.
-
-* fmt=syslog|json|raw
-One RFC 5424 line per message (the default), one JSON object per line \
-(application/x-ndjson), or the bytes as received. In syslog lines, line \
-feeds, carriage returns, tabs and every other control character are escaped \
-(\\n, \\r, \\xHH), so one message is one line and cannot drive a terminal.
-
-* sev=LEVEL
-Severity LEVEL or more important: emerg, alert, crit, err, warning, notice, \
-info, debug (error and warn too), or 0-7.
-
-* fac=F[,F...]
-Any of these facilities: kern, user, mail, daemon, auth, syslog, lpr, news, \
-uucp, cron, authpriv, ftp, local0 to local7, or numbers.
-
-* host=H, app=A
-Exactly this hostname or app-name; - selects the messages without one.
-
-* grep=TEXT
-The message contains TEXT (bytes, case-sensitive).
-
-* since=SEQ
-Only messages with a seq greater than SEQ: the cursor to resume from.
+@query-parameters
 
 JSON fields: seq, epoch, received, transport, timestamp (or null), facility, \
 severity, hostname, app_name, proc_id, msg_id, cred_pid, cred_uid, cred_gid \

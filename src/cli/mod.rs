@@ -1,6 +1,8 @@
 //! What the three binaries share on their command lines: Go-style
 //! one-dash long flags, sizes, durations and the default socket paths
-//! ([`config`]); the manual pages and shell completions ([`manual`]).
+//! ([`config`]); the manual pages and shell completions ([`manual`]), and
+//! the documentation of the query parameters they share ([`params`]).
 
 pub mod config;
 pub mod manual;
+pub mod params;
