@@ -304,3 +304,31 @@ fn completions_parse_and_complete() {
     assert_eq!(fish(DAEMON, "circologd -buffer-s"), ["-buffer-size"]);
     assert_eq!(fish(CTL, "circolog-ctl pause --f"), ["--for"]);
 }
+
+/// The parts of docs/reference.md made from the binaries' definitions and
+/// the query parameters' table are what the binaries say now. To write
+/// them again: `CIRCOLOG_WRITE_REFERENCE=1 cargo test --test integration
+/// manuals::the_reference`.
+#[test]
+fn the_reference_says_what_the_binaries_say() {
+    let mut parts = String::new();
+    for bin in [DAEMON, TAIL, CTL] {
+        parts.push_str(&String::from_utf8(generate(bin, "reference")).expect("utf-8"));
+    }
+    parts.push_str(&circolog::cli::manual::fragment(
+        "query parameters",
+        &circolog::cli::params::markdown_table(),
+    ));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reference.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/reference.md");
+    let made = circolog::cli::manual::splice(&doc, &parts).expect("a place for every part");
+    if std::env::var_os("CIRCOLOG_WRITE_REFERENCE").is_some() {
+        std::fs::write(&path, &made).expect("write docs/reference.md");
+        return;
+    }
+    assert!(
+        doc == made,
+        "docs/reference.md is out of date: run CIRCOLOG_WRITE_REFERENCE=1 cargo test \
+         --test integration manuals::the_reference"
+    );
+}

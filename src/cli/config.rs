@@ -49,6 +49,11 @@ impl LongFlags {
         }
     }
 
+    /// Whether every `-word` is a long flag: the command has no short flag.
+    pub fn every_word(&self) -> bool {
+        self.every_word
+    }
+
     /// Every long name, sorted.
     pub fn names(&self) -> &[String] {
         &self.names

@@ -31,6 +31,9 @@ pub enum Generate {
     CompleteZsh,
     /// The fish completion script
     CompleteFish,
+    /// The parts of docs/reference.md made from the flags, in Markdown
+    #[value(hide = true)]
+    Reference,
 }
 
 /// A part of a manual page beyond the flags.
@@ -52,6 +55,7 @@ pub fn generate(
     let name = cmd.get_name().to_string();
     let shell = match what {
         Generate::Man => return man(cmd, sections, out),
+        Generate::Reference => return out.write_all(reference(&cmd).as_bytes()),
         Generate::CompleteBash => clap_complete::Shell::Bash,
         Generate::CompleteZsh => clap_complete::Shell::Zsh,
         Generate::CompleteFish => clap_complete::Shell::Fish,
@@ -189,46 +193,85 @@ fn man(cmd: clap::Command, sections: &[Section], out: &mut dyn Write) -> io::Res
 /// not `[--buffer-size]`), `...` after those that may be repeated. A
 /// bracket is never broken across lines, nor a word hyphenated.
 fn synopsis(cmd: &clap::Command) -> String {
-    let mut built = cmd.clone();
-    built.build();
-    let mut lines = vec![synopsis_line(&[built.get_name()], &built)];
-    if built.has_subcommands() {
-        lines[0].push_str(&format!(" {}", italic("COMMAND")));
-        // Each command with its own flags; the definition's, not the
-        // `help` clap adds.
-        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-            lines.push(synopsis_line(&[cmd.get_name(), sub.get_name()], sub));
-        }
-    }
+    let lines = synopsis_lines(cmd, Style::Roff);
     format!(
         ".SH SYNOPSIS\n.nh\n.ad l\n{}\n.ad\n.hy\n",
         lines.join("\n.br\n")
     )
 }
 
+/// How the synopsis marks flags and values.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Style {
+    /// Bold flags, italic values, a space that does not break between.
+    Roff,
+    /// As typed, for a code block, long flags with these dashes.
+    Plain(&'static str),
+}
+
+impl Style {
+    fn flag(self, s: &str) -> String {
+        match self {
+            Style::Roff => format!("\\fB{}\\fR", roff_escape(s)),
+            Style::Plain(dash) => match s.strip_prefix("--") {
+                Some(long) => format!("{dash}{long}"),
+                None => s.to_string(),
+            },
+        }
+    }
+
+    fn value(self, s: &str) -> String {
+        match self {
+            Style::Roff => format!("\\fI{}\\fR", roff_escape(s)),
+            Style::Plain(_) => s.to_string(),
+        }
+    }
+
+    fn space(self) -> &'static str {
+        match self {
+            Style::Roff => "\\ ",
+            // Wrapping (see `reference`) breaks between words only.
+            Style::Plain(_) => "\u{a0}",
+        }
+    }
+}
+
+/// The binary's line, with its commands' lines after it.
+fn synopsis_lines(cmd: &clap::Command, style: Style) -> Vec<String> {
+    let mut built = cmd.clone();
+    built.build();
+    let mut lines = vec![synopsis_line(&[built.get_name()], &built, style)];
+    if built.has_subcommands() {
+        lines[0].push_str(&format!(" {}", style.value("COMMAND")));
+        // Each command with its own flags; the definition's, not the
+        // `help` clap adds.
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            lines.push(synopsis_line(&[cmd.get_name(), sub.get_name()], sub, style));
+        }
+    }
+    lines
+}
+
 /// `names` (the binary, then a command) and the flags of `cmd`.
-fn synopsis_line(names: &[&str], cmd: &clap::Command) -> String {
-    let mut words: Vec<String> = names.iter().map(|n| bold(n)).collect();
+fn synopsis_line(names: &[&str], cmd: &clap::Command, style: Style) -> String {
+    let mut words: Vec<String> = names.iter().map(|n| style.flag(n)).collect();
     if names.len() > 1 {
-        words.insert(1, format!("[{}]", italic("OPTIONS")));
+        words.insert(1, format!("[{}]", style.value("OPTIONS")));
     }
     for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
-        let value = arg
-            .get_value_names()
-            .map(|v| v.join(" "))
-            .filter(|_| arg.get_action().takes_values());
-        let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
         let flags: Vec<String> = arg
             .get_short()
             .map(|s| format!("-{s}"))
             .into_iter()
             .chain(arg.get_long().map(|l| format!("--{l}")))
-            .map(|n| bold(&n))
+            .map(|n| style.flag(&n))
             .collect();
-        let mut word = match value {
-            Some(v) if flags.is_empty() => italic(&v),
-            Some(v) if optional => format!("[{}[={}]]", flags.join("|"), italic(&v)),
-            Some(v) => format!("[{}\\ {}]", flags.join("|"), italic(&v)),
+        let mut word = match value_name(arg) {
+            Some(v) if flags.is_empty() => style.value(&v),
+            Some(v) if optional_value(arg) => {
+                format!("[{}[={}]]", flags.join("|"), style.value(&v))
+            }
+            Some(v) => format!("[{}{}{}]", flags.join("|"), style.space(), style.value(&v)),
             None => format!("[{}]", flags.join("|")),
         };
         if matches!(arg.get_action(), clap::ArgAction::Append) {
@@ -239,16 +282,161 @@ fn synopsis_line(names: &[&str], cmd: &clap::Command) -> String {
     words.join(" ")
 }
 
+/// `SIZE`, for a flag that takes a value.
+fn value_name(arg: &clap::Arg) -> Option<String> {
+    arg.get_value_names()
+        .map(|v| v.join(" "))
+        .filter(|_| arg.get_action().takes_values())
+}
+
+/// `-lock-memory` alone, or `-lock-memory=false`.
+fn optional_value(arg: &clap::Arg) -> bool {
+    arg.get_num_args().is_some_and(|n| n.min_values() == 0)
+}
+
 fn roff_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('-', "\\-")
 }
 
-fn bold(s: &str) -> String {
-    format!("\\fB{}\\fR", roff_escape(s))
+// ---- the reference ----
+
+/// The parts of docs/reference.md that are made from `cmd`'s definition,
+/// each between the markers [`splice`] looks for: its synopsis (a code
+/// block) and its flags (a table).
+///
+/// A binary whose every flag is a word (no short flag, no command:
+/// circologd) is documented as it is written in unit files, with one
+/// dash; the clients with two.
+pub fn reference(cmd: &clap::Command) -> String {
+    let name = cmd.get_name();
+    let dash = if super::config::LongFlags::of(cmd).every_word() && !cmd.has_subcommands() {
+        "-"
+    } else {
+        "--"
+    };
+    let mut synopsis = String::from("```\n");
+    for line in synopsis_lines(cmd, Style::Plain(dash)) {
+        let mut col = 0;
+        for word in line.split(' ') {
+            let width = word.chars().count();
+            if col > 0 && col + 1 + width > 80 {
+                synopsis.push_str("\n   ");
+                col = 3;
+            }
+            if col > 0 {
+                synopsis.push(' ');
+                col += 1;
+            }
+            synopsis.push_str(word);
+            col += width;
+        }
+        synopsis.push('\n');
+    }
+    synopsis = synopsis.replace('\u{a0}', " ");
+    synopsis.push_str("```\n");
+    let mut flags = String::from("| flag | default | meaning |\n|---|---|---|\n");
+    let mut commands = vec![(String::new(), cmd)];
+    commands.extend(
+        cmd.get_subcommands()
+            .map(|s| (format!("{} ", s.get_name()), s)),
+    );
+    for (prefix, c) in commands {
+        for arg in c.get_arguments().filter(|a| !a.is_hide_set()) {
+            let Some(long) = arg.get_long() else {
+                continue;
+            };
+            let mut forms: Vec<String> = arg
+                .get_short()
+                .map(|s| format!("-{s}"))
+                .into_iter()
+                .collect();
+            forms.push(format!("{dash}{long}"));
+            let value = match (value_name(arg), optional_value(arg)) {
+                (Some(v), true) => format!("[={v}]"),
+                (Some(v), false) => format!(" {v}"),
+                (None, _) => String::new(),
+            };
+            let forms: Vec<String> = forms
+                .iter()
+                .map(|f| format!("`{prefix}{f}{value}`"))
+                .collect();
+            let default = match arg.get_action() {
+                clap::ArgAction::SetTrue => String::new(),
+                _ => arg
+                    .get_default_values()
+                    .iter()
+                    .map(|v| format!("`{}`", v.to_string_lossy()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            let help = arg
+                .get_long_help()
+                .or(arg.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            let mut meaning = help.split_whitespace().collect::<Vec<_>>().join(" ");
+            let values: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .filter(|v| !v.is_hide_set())
+                .map(|v| format!("`{}`", v.get_name()))
+                .collect();
+            if !values.is_empty()
+                && !arg.is_hide_possible_values_set()
+                && arg.get_action().takes_values()
+            {
+                meaning = format!("{}: {}", meaning.trim_end_matches('.'), values.join(", "));
+            }
+            flags.push_str(&format!(
+                "| {} | {default} | {} |\n",
+                forms.join(", ").replace('|', "\\|"),
+                meaning.replace('|', "\\|")
+            ));
+        }
+    }
+    format!(
+        "{}{synopsis}{END}\n{}{flags}{END}\n",
+        begin(&format!("{name} synopsis")),
+        begin(&format!("{name} flags")),
+    )
 }
 
-fn italic(s: &str) -> String {
-    format!("\\fI{}\\fR", roff_escape(s))
+/// Where a generated part begins: `<!-- generated: NAME -->`.
+fn begin(name: &str) -> String {
+    format!("<!-- generated: {name} -->\n")
+}
+
+/// Where every generated part ends.
+const END: &str = "<!-- end of generated part -->";
+
+/// Named parts, each between its [`begin`] and [`END`].
+pub fn fragment(name: &str, body: &str) -> String {
+    format!("{}{body}{END}\n", begin(name))
+}
+
+/// `doc` with each of `parts` (as [`reference`] and [`fragment`] write
+/// them) in place of the part of the same name; an error names a part
+/// that `doc` has no place for.
+pub fn splice(doc: &str, parts: &str) -> Result<String, String> {
+    let mut doc = doc.to_string();
+    let mut rest = parts;
+    while let Some(at) = rest.find("<!-- generated: ") {
+        let head_end = rest[at..].find(" -->\n").ok_or("an unended marker")? + at + 5;
+        let head = &rest[at..head_end];
+        let body_end = rest[head_end..].find(END).ok_or("a part without its end")? + head_end;
+        let body = &rest[head_end..body_end];
+        rest = &rest[body_end + END.len()..];
+        let start = doc
+            .find(head)
+            .ok_or_else(|| format!("no place for {}", head.trim_end()))?
+            + head.len();
+        let end = doc[start..]
+            .find(END)
+            .ok_or_else(|| format!("{} has no end", head.trim_end()))?
+            + start;
+        doc.replace_range(start..end, body);
+    }
+    Ok(doc)
 }
 
 /// The text `--help` prints after the flags: every section, wrapped to 80
@@ -854,6 +1042,58 @@ Toggle pause.
         );
         assert!(page.contains(".nf\nkill \\-USR1"), "{page}");
         assert!(!page.contains("EXTRA"), "{page}");
+    }
+
+    #[test]
+    fn generated_parts_replace_theirs_and_nothing_else() {
+        let doc = "# t\n\n<!-- generated: a -->\nold\n<!-- end of generated part -->\n\ntail\n";
+        let parts = fragment("a", "new\n");
+        assert_eq!(
+            splice(doc, &parts).unwrap(),
+            "# t\n\n<!-- generated: a -->\nnew\n<!-- end of generated part -->\n\ntail\n"
+        );
+        assert_eq!(
+            splice(doc, &fragment("b", "x\n")).unwrap_err(),
+            "no place for <!-- generated: b -->"
+        );
+    }
+
+    #[test]
+    fn the_reference_writes_flags_as_they_are_typed() {
+        use clap::{Arg, ArgAction, Command};
+        let daemon = Command::new("d")
+            .arg(
+                Arg::new("tz")
+                    .long("tz")
+                    .value_name("ZONE")
+                    .default_value("local")
+                    .help("Zone"),
+            )
+            .arg(
+                Arg::new("t")
+                    .long("trigger")
+                    .value_name("A|B")
+                    .action(ArgAction::Append),
+            );
+        let text = reference(&daemon);
+        assert!(
+            text.contains("\nd [-tz ZONE] [-trigger A|B]... [-h|-help]\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n| `-tz ZONE` | `local` | Zone |\n"),
+            "{text}"
+        );
+        assert!(text.contains("\n| `-trigger A\\|B` |  |  |\n"), "{text}");
+        let client = daemon.arg(Arg::new("n").short('n').long("lines").value_name("N"));
+        let text = reference(&client);
+        assert!(text.contains("\n| `-n N`, `--lines N` |  |  |\n"), "{text}");
+        // What the page's SYNOPSIS says, in roff.
+        assert!(
+            synopsis(&client).contains("[\\fB\\-\\-tz\\fR\\ \\fIZONE\\fR]"),
+            "{}",
+            synopsis(&client)
+        );
     }
 
     #[test]

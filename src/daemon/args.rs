@@ -36,10 +36,12 @@ pub struct Args {
     /// Print the manual page or a shell completion script, and exit.
     #[arg(long = "generate", value_enum, value_name = "WHAT")]
     pub generate: Option<manual::Generate>,
-    /// Syslog input on a unix datagram socket (repeatable).
+    /// Syslog input on a unix datagram socket, what syslog-ng's unix-dgram(),
+    /// rsyslog's omuxsock and logger -u send to (repeatable).
     #[arg(long = "syslogd-socket", value_name = "PATH")]
     pub syslogd_socket: Vec<PathBuf>,
-    /// Syslog input on UDP and TCP at this address (repeatable).
+    /// Syslog input on UDP and TCP at this address; port 0 gives both the
+    /// same free port (repeatable).
     #[arg(long = "syslog-addr", value_name = "HOST:PORT")]
     pub syslog_addr: Vec<String>,
     /// HTTP/websocket query API on a unix stream socket.
@@ -131,7 +133,8 @@ pub struct Args {
     #[arg(long = "trigger-action", value_name = "snapshot|pause", default_value = "snapshot",
           hide_possible_values = true, value_parser = Suggest::new(trigger::Action::parse, TRIGGER_ACTIONS))]
     pub trigger_action: trigger::Action,
-    /// A trigger does not fire again within DURATION of its last firing.
+    /// A trigger does not fire again within DURATION of its last firing;
+    /// matches meanwhile are counted as held off.
     #[arg(long = "trigger-holdoff", value_name = "DURATION", default_value = "60s", value_parser = trigger::parse_duration)]
     pub trigger_holdoff: Duration,
     /// Each sender (unix sockets: its pid; UDP and TCP: its address) may store N
