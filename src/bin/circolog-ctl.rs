@@ -64,7 +64,7 @@ enum Command {
     Toggle,
     /// Discard every message in memory (followers stay connected)
     Clear,
-    /// Show whether paused, how full the buffer is, counters and clients
+    /// Show the state, how far back the ring reaches, use, rates, snapshots and triggers
     Status,
     /// Print the counters in the Prometheus text format
     Metrics,

@@ -945,7 +945,12 @@ POST /logs/clear: discard every message in memory and overwrite its bytes. \
 Seqs go on; followers stay connected and are told.
 
 * status
-GET /status: paused or not, how full the buffer is, seqs, counters, clients.
+GET /status, summarised: paused or not (by what, until when), the memory and \
+what a restart restored, how full the buffer is and how far back it reaches, \
+seqs, received and the rate, the last hour's volume as a one-line chart (GET \
+/histogram on the same daemon's query socket, when it has one), counters, \
+suppressed messages, snapshots, triggers, the export and the clients. A part \
+the daemon does not report is left out.
 
 * metrics
 GET /metrics: the counters in the Prometheus text format.
