@@ -291,14 +291,16 @@ pub fn absent_hint(
     }
 }
 
-/// The first line of an error body, or the reason phrase when it is empty.
+/// The first line of an error body, or the reason phrase when it is empty,
+/// escaped ([`super::escape_text`]): it is the peer's text.
 pub fn error_line(head: &Head, body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let line = text.lines().map(str::trim).find(|l| !l.is_empty());
-    match line {
+    let line = match line {
         Some(l) => l.chars().take(300).collect(),
         None => format!("{} {}", head.status, head.reason),
-    }
+    };
+    super::escape_text(&line)
 }
 
 #[cfg(test)]
@@ -338,6 +340,10 @@ mod tests {
             "bad sev \"x\""
         );
         assert_eq!(error_line(&head, b""), "400 Bad Request");
+        assert_eq!(
+            error_line(&head, b"bad \x1b[2J\xe2\x80\xae"),
+            "bad \\x1b[2J\\u{202e}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
 
 use super::{Head, HttpError, ResponseDecoder};
 
@@ -28,6 +29,10 @@ pub enum ExchangeError {
     Http(HttpError),
     /// The body's consumer failed (e.g. standard output was closed).
     Sink(io::Error),
+    /// No response head within [`Pace::head`].
+    NoAnswer(Duration),
+    /// The body did not advance by a whole line within [`Pace::line`].
+    Stalled(Duration),
 }
 
 impl fmt::Display for ExchangeError {
@@ -35,17 +40,47 @@ impl fmt::Display for ExchangeError {
         match self {
             ExchangeError::Io(e) | ExchangeError::Sink(e) => f.write_str(&io_reason(e)),
             ExchangeError::Http(e) => e.fmt(f),
+            ExchangeError::NoAnswer(d) => write!(f, "no answer within {} s", d.as_secs()),
+            ExchangeError::Stalled(d) => {
+                write!(
+                    f,
+                    "its answer stalled: no whole line within {} s",
+                    d.as_secs()
+                )
+            }
         }
     }
 }
 
 impl std::error::Error for ExchangeError {}
 
+/// How long a peer may take: to send the head of its response, and then
+/// each whole line of the body (a peer that drips a byte now and then
+/// holds no one up for longer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pace {
+    pub head: Duration,
+    pub line: Duration,
+}
+
 /// Writes `request` on `stream` and reads the response, handing the body to
 /// `sink` piece by piece as it arrives (with the head, so that it can tell
-/// an error body from a good one). Returns the head.
+/// an error body from a good one). Returns the head. The stream's own
+/// read timeout, if any, bounds each read.
 pub fn exchange<S: Read + Write>(
     stream: &mut S,
+    request: &[u8],
+    sink: impl FnMut(&Head, &[u8]) -> io::Result<()>,
+) -> Result<Head, ExchangeError> {
+    exchange_paced(stream, |_, _| Ok(()), None, request, sink)
+}
+
+/// [`exchange`] within `pace`: `set_timeout` sets the stream's read
+/// timeout before each read to the time left.
+pub fn exchange_paced<S: Read + Write>(
+    stream: &mut S,
+    set_timeout: impl Fn(&S, Duration) -> io::Result<()>,
+    pace: Option<Pace>,
     request: &[u8],
     mut sink: impl FnMut(&Head, &[u8]) -> io::Result<()>,
 ) -> Result<Head, ExchangeError> {
@@ -58,12 +93,28 @@ pub fn exchange<S: Read + Write>(
     let mut decoder = ResponseDecoder::new();
     let mut buf = vec![0; 64 * 1024];
     let mut body = Vec::new();
+    // The time of the last progress: the request, the head, a line.
+    let mut progress = Instant::now();
     loop {
+        if let Some(pace) = pace {
+            let (limit, error): (_, fn(Duration) -> ExchangeError) = match decoder.head() {
+                None => (pace.head, ExchangeError::NoAnswer),
+                Some(_) => (pace.line, ExchangeError::Stalled),
+            };
+            let left = limit.saturating_sub(progress.elapsed());
+            if left.is_zero() {
+                return Err(error(limit));
+            }
+            set_timeout(stream, left).map_err(ExchangeError::Io)?;
+        }
         let n = match stream.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // The time left ran out: said at the top of the loop.
+            Err(e) if pace.is_some() && is_timeout(&e) => continue,
             Err(e) => return Err(ExchangeError::Io(write_failed.unwrap_or(e))),
         };
+        let had_head = decoder.head().is_some();
         let decoded = if n == 0 {
             decoder.finish()
         } else {
@@ -74,6 +125,9 @@ pub fn exchange<S: Read + Write>(
                 Some(w) if decoder.head().is_none() => ExchangeError::Io(w),
                 _ => ExchangeError::Http(e),
             });
+        }
+        if !had_head && decoder.head().is_some() || memchr::memchr(b'\n', &body).is_some() {
+            progress = Instant::now();
         }
         if let Some(head) = decoder.head()
             && !body.is_empty()
@@ -87,6 +141,14 @@ pub fn exchange<S: Read + Write>(
                 .ok_or(ExchangeError::Http(HttpError::Truncated));
         }
     }
+}
+
+/// Whether a read failed because its timeout passed.
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// An I/O error's description without the `(os error N)` suffix.
@@ -125,6 +187,65 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// A peer that answers `sent`, then nothing: every read times out.
+    struct Silent {
+        sent: io::Cursor<Vec<u8>>,
+    }
+
+    impl Read for Silent {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.sent.read(buf)? {
+                0 => Err(io::ErrorKind::WouldBlock.into()),
+                n => Ok(n),
+            }
+        }
+    }
+
+    impl Write for Silent {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_silent_peer_or_a_stalled_body_is_said() {
+        let pace = Pace {
+            head: Duration::from_millis(30),
+            line: Duration::from_millis(30),
+        };
+        let run = |sent: &[u8]| {
+            let mut s = Silent {
+                sent: io::Cursor::new(sent.to_vec()),
+            };
+            let mut got = Vec::new();
+            let r = exchange_paced(
+                &mut s,
+                |_, _| Ok(()),
+                Some(pace),
+                b"GET / HTTP/1.1\r\n\r\n",
+                |_, b| {
+                    got.extend_from_slice(b);
+                    Ok(())
+                },
+            );
+            (r, got)
+        };
+        let (r, _) = run(b"");
+        assert!(matches!(r, Err(ExchangeError::NoAnswer(_))), "{r:?}");
+        let (r, _) = run(b"HTTP/1.1 200 OK\r\nContent-Le");
+        assert!(matches!(r, Err(ExchangeError::NoAnswer(_))), "{r:?}");
+        let (r, got) = run(b"HTTP/1.1 200 OK\r\n\r\none\ntw");
+        assert!(matches!(r, Err(ExchangeError::Stalled(_))), "{r:?}");
+        assert_eq!(got, b"one\ntw");
+        assert_eq!(
+            ExchangeError::Stalled(Duration::from_secs(30)).to_string(),
+            "its answer stalled: no whole line within 30 s"
+        );
     }
 
     #[test]

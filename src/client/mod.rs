@@ -14,8 +14,11 @@
 //!   say which socket a user gave a client, and which circologd runs
 //!   instead.
 //!
-//! The function that reads and writes, [`exchange`], does so on a stream
-//! its caller opened: the binaries own the sockets. The only other I/O is
+//! The plain code reads no socket and no clock: [`plan`], [`Reconnect`],
+//! [`MergeWindow`], [`LineSplitter`] and [`journal_time`] are given the
+//! time and the bytes. [`exchange`] reads and writes a stream its caller
+//! opened (`circolog-ctl` owns its socket); `circolog-tail`'s sockets and
+//! threads are in `source`, `dump` and `follow`. The only other I/O is
 //! looking: [`running_daemons`] reads `/proc`, [`not_a_socket`] a path's
 //! metadata, when a connection has already failed.
 //!
@@ -24,9 +27,18 @@
 //! * `exchange`: one request and its response on a stream ([`exchange`]);
 //! * `diagnosis`: which socket is which, and why connecting failed;
 //! * `query`: the query string ([`Filters`], [`Start`], [`query_string`]);
-//! * `resume`: where a follower (re)starts ([`plan`]);
+//! * `resume`: where a follower (re)starts ([`plan`]), and when it tries
+//!   again and what it says ([`Reconnect`]);
+//! * `time`: the times `--since` and `--until` take ([`journal_time`]);
+//! * `split`: a body cut into lines, each bounded ([`LineSplitter`]);
+//! * `merge`: several daemons' lines merged by receive time
+//!   ([`MergeWindow`]);
 //! * `wire`: the `fmt=json` wire format ([`parse_json_line`]);
-//! * `render`: the `short` and `syslog` lines and the colours;
+//! * `render`: the `short` and `syslog` lines, the colours, and the
+//!   escaping of a peer's text ([`escape_text`]);
+//! * `source`, `output`, `dump`, `follow`: `circolog-tail`'s connections
+//!   to its daemons (with their deadlines), its standard output, and its
+//!   two loops, without and with `-f`, for one daemon or several merged;
 //! * below, `circolog-ctl`'s human summary of `/status`.
 //!
 //! Everything is re-exported here: `circolog::client::X` is the path to use.
@@ -34,17 +46,31 @@
 pub use crate::http::response::{Head, HttpError, ResponseDecoder};
 
 mod diagnosis;
+mod dump;
 mod exchange;
+mod follow;
+mod merge;
+mod output;
 mod query;
 mod render;
 mod resume;
+mod source;
+mod split;
+mod time;
 mod wire;
 
 pub use diagnosis::*;
+pub use dump::*;
 pub use exchange::*;
+pub use follow::*;
+pub use merge::*;
+pub use output::*;
 pub use query::*;
 pub use render::*;
 pub use resume::*;
+pub use source::*;
+pub use split::*;
+pub use time::*;
 pub use wire::*;
 
 // ---- circolog-ctl ----

@@ -18,6 +18,10 @@ pub struct Filters {
     /// `from=`: RFC 3339 or an age, as the daemon reads it.
     pub from: Option<String>,
     pub until: Option<String>,
+    /// `unit=`, `pid=`, `uid=`: lists, as `join_list` makes them.
+    pub unit: Option<String>,
+    pub pid: Option<String>,
+    pub uid: Option<String>,
 }
 
 /// The one list a list flag (`--app`, `--host`, `--fac`) given `values`
@@ -63,6 +67,8 @@ pub enum Start {
     All,
     /// The messages after this seq (`since=SEQ`).
     Since(Seq),
+    /// The last N of the messages after this seq (`l=N&since=SEQ`).
+    LastAfter(u64, Seq),
 }
 
 /// The query string (without `?`) for `start`, in wire format `fmt`.
@@ -71,6 +77,7 @@ pub fn query_string(start: Start, fmt: &str, filters: &Filters) -> String {
         Start::Last(n) => format!("l={n}&"),
         Start::All => String::new(),
         Start::Since(s) => format!("since={s}&"),
+        Start::LastAfter(n, s) => format!("l={n}&since={s}&"),
     };
     q.push_str("fmt=");
     q.push_str(&encode_component(fmt));
@@ -84,6 +91,9 @@ pub fn query_string(start: Start, fmt: &str, filters: &Filters) -> String {
         ("not", &filters.not),
         ("from", &filters.from),
         ("until", &filters.until),
+        ("unit", &filters.unit),
+        ("pid", &filters.pid),
+        ("uid", &filters.uid),
     ] {
         if let Some(v) = value {
             q.push('&');
@@ -130,6 +140,25 @@ mod tests {
         assert_eq!(
             query_string(Start::All, "json", &Filters::default()),
             "fmt=json"
+        );
+        assert_eq!(
+            query_string(
+                Start::LastAfter(3, Seq::new(7)),
+                "json",
+                &Filters::default()
+            ),
+            "l=3&since=7&fmt=json"
+        );
+        // `-u`, `--pid`, `--uid`: lists, as the daemon takes them.
+        let f = Filters {
+            unit: join_list("unit", &["nginx".into(), "sshd.service".into()]).unwrap(),
+            pid: Some("!1,2".into()),
+            uid: Some("1000".into()),
+            ..Filters::default()
+        };
+        assert_eq!(
+            query_string(Start::Last(1), "json", &f),
+            "l=1&fmt=json&unit=nginx%2Csshd.service&pid=%211%2C2&uid=1000"
         );
     }
 

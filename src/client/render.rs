@@ -135,20 +135,40 @@ fn header_field(out: &mut Vec<u8>, field: Option<&str>) {
 }
 
 /// `text` with control characters other than tab written as `\n`, `\r`
-/// or `\xHH`.
+/// or `\xHH`, and the characters that reorder text on a terminal (bidi
+/// embeddings, overrides and isolates, U+202A–U+202E and U+2066–U+2069,
+/// the ones compilers warn about in source) as `\u{202e}`: what a peer
+/// sends cannot drive the terminal or disguise a line.
 fn push_escaped(out: &mut String, text: &str) {
+    use fmt::Write as _;
     for c in text.chars() {
         match c {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push('\t'),
             c if c.is_control() && (c as u32) < 0x100 => {
-                use fmt::Write as _;
                 let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
             }
             c => out.push(c),
         }
     }
+}
+
+/// Text from a daemon or a peer (a notice, a close reason, an error body,
+/// a line that is not what was asked for) made safe to print, escaped as
+/// the `short` format escapes a message.
+pub fn escape_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_escaped(&mut out, text);
+    out
+}
+
+/// [`escape_text`] of bytes that may not be UTF-8 (shown as U+FFFD).
+pub fn escape_bytes(bytes: &[u8]) -> String {
+    escape_text(&String::from_utf8_lossy(bytes))
 }
 
 /// `--color`.
@@ -322,6 +342,20 @@ mod tests {
         let rome = TimeZone::fixed(jiff::tz::offset(1));
         let m = message(Some("2026-01-18T19:46:03Z"), Some("h"), Some("a"));
         assert!(short(&m, &rome).starts_with("Jan 18 20:46:03 h a[123]: "));
+    }
+
+    #[test]
+    fn hostile_text_is_escaped() {
+        assert_eq!(
+            escape_text("\x1b]0;owned\x07 \x1b[2J a\u{202e}b\u{2066} \u{9b}x\ttab é"),
+            "\\x1b]0;owned\\x07 \\x1b[2J a\\u{202e}b\\u{2066} \\x9bx\ttab é"
+        );
+        assert_eq!(escape_bytes(b"a\xff\nb"), "a\u{fffd}\\nb");
+        let m = JsonMessage {
+            message: "evil\u{202e}txt.exe".into(),
+            ..message(None, None, None)
+        };
+        assert!(short(&m, &TimeZone::UTC).ends_with("evil\\u{202e}txt.exe"));
     }
 
     #[test]

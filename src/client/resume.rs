@@ -1,6 +1,8 @@
 //! Following: where a (re)connection starts, so that nothing is printed
 //! twice and nothing still in the ring is missed.
 
+use std::time::Duration;
+
 use super::Start;
 use crate::store::ring::Seq;
 
@@ -45,6 +47,8 @@ pub fn plan(
         None => {
             let floor = match initial {
                 Start::Last(_) => newest,
+                // `-n N --after-seq SEQ`: as `-n`, never before SEQ.
+                Start::LastAfter(_, s) => newest.max(Some(s)),
                 // `--after-seq`: a reconnection before anything was
                 // printed still starts after that seq.
                 Start::Since(s) => Some(s),
@@ -57,9 +61,209 @@ pub fn plan(
     }
 }
 
+/// Reconnection backoff: the first wait, doubled after each failure up to
+/// the last.
+pub const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Why an attempt to (re)open a follow failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failed {
+    /// Nothing there (yet): no socket file, nobody listening.
+    Absent,
+    /// There, but not answering, or gone while connecting.
+    Unreachable,
+    /// There, and not circologd's query API (another API, not HTTP, not
+    /// ours to use): the user's to look at, unless another daemon takes
+    /// its place.
+    Wrong,
+}
+
+/// What to do after a failed attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Say this once on standard error, and try again.
+    Tell(String),
+    /// Try again without a word: it was said already.
+    Quietly,
+    /// Give up with this line.
+    Stop(String),
+}
+
+/// The reconnection state of a follower of one daemon: what it has said,
+/// and how long it waits before the next attempt. Each state is said once
+/// on standard error, never once per attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reconnect {
+    state: Link,
+    delay: Duration,
+    /// One of several sources: a source that fails is said and retried,
+    /// whatever the failure, while the others go on. Alone, a daemon that
+    /// is there but does not answer properly at the first attempt is the
+    /// user's to look at.
+    one_of_many: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// Never connected, nothing said yet.
+    Starting,
+    /// Never connected, and said so.
+    Waiting,
+    Connected,
+    /// Had a connection and lost it (said).
+    Lost,
+}
+
+impl Reconnect {
+    pub fn new(one_of_many: bool) -> Reconnect {
+        Reconnect {
+            state: Link::Starting,
+            delay: BACKOFF_FIRST,
+            one_of_many,
+        }
+    }
+
+    /// How long to wait before the next attempt: nothing before the first.
+    pub fn wait(&self) -> Option<Duration> {
+        (self.state != Link::Starting).then_some(self.delay)
+    }
+
+    /// Connected to `name`; `restarted` when it is another daemon than the
+    /// one the cursor was for. Returns what to say, if anything.
+    pub fn connected(&mut self, name: &str, restarted: bool) -> Option<String> {
+        let said = match self.state {
+            Link::Lost => {
+                let note = if restarted {
+                    " (circologd restarted: showing its buffer from the start)"
+                } else {
+                    ""
+                };
+                Some(format!("reconnected to {name}{note}"))
+            }
+            Link::Waiting => Some(format!("connected to {name}")),
+            Link::Starting | Link::Connected => None,
+        };
+        self.state = Link::Connected;
+        self.delay = BACKOFF_FIRST;
+        said
+    }
+
+    /// The connection to `name` was lost because of `reason`.
+    pub fn lost(&mut self, name: &str, reason: &str) -> String {
+        self.state = Link::Lost;
+        format!("lost connection to {name}: {reason}; reconnecting")
+    }
+
+    /// An attempt failed with `line`.
+    pub fn failed(&mut self, why: Failed, line: String) -> Retry {
+        match (self.state, why) {
+            (Link::Starting, Failed::Absent) => {
+                self.state = Link::Waiting;
+                Retry::Tell(format!("waiting for circologd: {line}"))
+            }
+            (Link::Starting, _) if self.one_of_many => {
+                self.state = Link::Waiting;
+                Retry::Tell(format!("{line}; trying again"))
+            }
+            (Link::Starting, _) => Retry::Stop(line),
+            (_, Failed::Wrong) if !self.one_of_many => Retry::Stop(line),
+            _ => {
+                self.delay = (self.delay * 2).min(BACKOFF_MAX);
+                Retry::Quietly
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alone_a_daemon_that_answers_badly_at_first_is_an_error() {
+        let mut r = Reconnect::new(false);
+        assert_eq!(r.wait(), None);
+        assert_eq!(
+            r.failed(Failed::Unreachable, "x: no answer".into()),
+            Retry::Stop("x: no answer".into())
+        );
+        let mut r = Reconnect::new(false);
+        assert_eq!(
+            r.failed(Failed::Absent, "cannot connect".into()),
+            Retry::Tell("waiting for circologd: cannot connect".into())
+        );
+        assert_eq!(r.wait(), Some(BACKOFF_FIRST));
+        assert_eq!(r.failed(Failed::Absent, "again".into()), Retry::Quietly);
+        assert_eq!(r.wait(), Some(BACKOFF_FIRST * 2));
+        assert_eq!(r.connected("q", false), Some("connected to q".into()));
+        assert_eq!(
+            r.lost("q", "closed"),
+            "lost connection to q: closed; reconnecting"
+        );
+        assert_eq!(r.wait(), Some(BACKOFF_FIRST));
+        assert_eq!(r.failed(Failed::Unreachable, "u".into()), Retry::Quietly);
+        // A socket that turned into something else is said and ends it.
+        assert_eq!(
+            r.failed(Failed::Wrong, "not HTTP".into()),
+            Retry::Stop("not HTTP".into())
+        );
+    }
+
+    #[test]
+    fn one_of_many_is_said_once_and_retried_whatever_the_failure() {
+        let mut r = Reconnect::new(true);
+        assert_eq!(
+            r.failed(Failed::Wrong, "b does not speak HTTP".into()),
+            Retry::Tell("b does not speak HTTP; trying again".into())
+        );
+        let mut waits = Vec::new();
+        for why in [
+            Failed::Wrong,
+            Failed::Unreachable,
+            Failed::Absent,
+            Failed::Wrong,
+        ] {
+            assert_eq!(r.failed(why, "again".into()), Retry::Quietly);
+            waits.push(r.wait().expect("a wait"));
+        }
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        for _ in 0..20 {
+            r.failed(Failed::Unreachable, "x".into());
+        }
+        assert_eq!(r.wait(), Some(BACKOFF_MAX));
+        assert_eq!(r.connected("b", false), Some("connected to b".into()));
+        assert_eq!(r.connected("b", false), None);
+        r.lost("b", "gone");
+        assert_eq!(r.failed(Failed::Wrong, "not HTTP".into()), Retry::Quietly);
+        assert_eq!(
+            r.connected("b", true),
+            Some(
+                "reconnected to b (circologd restarted: showing its buffer from the start)".into()
+            )
+        );
+    }
+
+    #[test]
+    fn the_last_n_after_a_seq_resumes_after_both() {
+        let (start, c) = plan(
+            None,
+            Start::LastAfter(2, Seq::new(40)),
+            5,
+            Some(Seq::new(99)),
+        );
+        assert_eq!(
+            (start, c.floor),
+            (Start::LastAfter(2, Seq::new(40)), Some(Seq::new(99)))
+        );
+        let (_, c) = plan(
+            None,
+            Start::LastAfter(2, Seq::new(40)),
+            5,
+            Some(Seq::new(10)),
+        );
+        assert_eq!(c.floor, Some(Seq::new(40)));
+    }
 
     #[test]
     fn first_connection_uses_what_the_user_asked() {
