@@ -165,11 +165,11 @@ struct Args {
 
     /// Only messages received at or after TIME: RFC 3339 (2026-12-01T05:00:00Z), an age (30s,
     /// 10m, 2h, 1d, or -2h), now, today, yesterday, or YYYY-MM-DD [HH:MM[:SS]] in local time
-    #[arg(short = 'S', long, value_name = "TIME")]
+    #[arg(short = 'S', long, value_name = "TIME", allow_hyphen_values = true)]
     since: Option<String>,
 
     /// Only messages received before TIME: as --since takes it
-    #[arg(short = 'U', long, value_name = "TIME")]
+    #[arg(short = 'U', long, value_name = "TIME", allow_hyphen_values = true)]
     until: Option<String>,
 
     /// Start after the message with this seq (a cursor from X-Circolog-Last-Seq or a json line);

@@ -20,6 +20,10 @@ use crate::store::ring::Seq;
 /// no answer after as long again, the connection is taken as lost.
 pub const KEEPALIVE: Duration = Duration::from_secs(30);
 
+/// A connection that lasted this long was a good one, even if it gave
+/// nothing: losing it is said, whatever was said before.
+const PROGRESS: Duration = Duration::from_secs(10);
+
 /// Lines on their way from the followers of several sources to the merge:
 /// a merge that cannot write (standard output blocked) stops them there,
 /// and they stop reading, as a slow reader does; the daemon keeps their
@@ -54,8 +58,12 @@ pub fn follow(
                     notice(&line);
                 }
                 let cursor = cursor.insert(next);
-                let reason = pump(&mut ws, cursor, target, filters, out)?;
-                notice(&link.lost(&target.name(), &reason));
+                let (since, mut heard) = (Instant::now(), false);
+                let reason = pump(&mut ws, cursor, target, filters, out, &mut heard)?;
+                let progressed = heard || since.elapsed() >= PROGRESS;
+                if let Some(line) = link.lost(&target.name(), &reason, progressed) {
+                    notice(&line);
+                }
                 continue;
             }
             Err(open) => open.retry()?,
@@ -207,12 +215,14 @@ fn fetch_raw(
 }
 
 /// Reads frames and prints them until the connection is lost; returns why.
+/// `heard` is set once a frame is read.
 fn pump(
     ws: &mut WebSocket<Conn>,
     cursor: &mut Cursor,
     target: &Target,
     filters: &Filters,
     out: &mut Output,
+    heard: &mut bool,
 ) -> Result<String> {
     let mut pinged = false;
     let mut closed_because = None;
@@ -220,6 +230,7 @@ fn pump(
         match ws.read() {
             Ok(Message::Text(text)) => {
                 pinged = false;
+                *heard = true;
                 if !out.frame(text.as_str(), cursor)? {
                     continue;
                 }

@@ -102,6 +102,11 @@ pub struct Reconnect {
     /// is there but does not answer properly at the first attempt is the
     /// user's to look at.
     one_of_many: bool,
+    /// Why the last connection was lost, as said.
+    lost_because: Option<String>,
+    /// The last loss was not said (the same as the one before, on a
+    /// connection that gave nothing): neither is the reconnection.
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,6 +126,8 @@ impl Reconnect {
             state: Link::Starting,
             delay: BACKOFF_FIRST,
             one_of_many,
+            lost_because: None,
+            quiet: false,
         }
     }
 
@@ -133,6 +140,7 @@ impl Reconnect {
     /// one the cursor was for. Returns what to say, if anything.
     pub fn connected(&mut self, name: &str, restarted: bool) -> Option<String> {
         let said = match self.state {
+            Link::Lost if self.quiet => None,
             Link::Lost => {
                 let note = if restarted {
                     " (circologd restarted: showing its buffer from the start)"
@@ -145,14 +153,28 @@ impl Reconnect {
             Link::Starting | Link::Connected => None,
         };
         self.state = Link::Connected;
-        self.delay = BACKOFF_FIRST;
         said
     }
 
-    /// The connection to `name` was lost because of `reason`.
-    pub fn lost(&mut self, name: &str, reason: &str) -> String {
+    /// The connection to `name` was lost because of `reason`; it had
+    /// `progressed` (given something, or lasted) or not. Returns what to
+    /// say: nothing when a connection that gave nothing is lost as the one
+    /// before was, so that a source that fails right after every
+    /// connection (a frame too large, say) is said once, and waited for
+    /// longer each time.
+    pub fn lost(&mut self, name: &str, reason: &str, progressed: bool) -> Option<String> {
         self.state = Link::Lost;
-        format!("lost connection to {name}: {reason}; reconnecting")
+        self.quiet = !progressed && self.lost_because.as_deref() == Some(reason);
+        if progressed {
+            self.delay = BACKOFF_FIRST;
+        } else {
+            self.delay = (self.delay * 2).min(BACKOFF_MAX);
+        }
+        if self.quiet {
+            return None;
+        }
+        self.lost_because = Some(reason.to_string());
+        Some(format!("lost connection to {name}: {reason}; reconnecting"))
     }
 
     /// An attempt failed with `line`.
@@ -198,8 +220,8 @@ mod tests {
         assert_eq!(r.wait(), Some(BACKOFF_FIRST * 2));
         assert_eq!(r.connected("q", false), Some("connected to q".into()));
         assert_eq!(
-            r.lost("q", "closed"),
-            "lost connection to q: closed; reconnecting"
+            r.lost("q", "closed", true),
+            Some("lost connection to q: closed; reconnecting".into())
         );
         assert_eq!(r.wait(), Some(BACKOFF_FIRST));
         assert_eq!(r.failed(Failed::Unreachable, "u".into()), Retry::Quietly);
@@ -234,7 +256,7 @@ mod tests {
         assert_eq!(r.wait(), Some(BACKOFF_MAX));
         assert_eq!(r.connected("b", false), Some("connected to b".into()));
         assert_eq!(r.connected("b", false), None);
-        r.lost("b", "gone");
+        assert!(r.lost("b", "gone", true).is_some());
         assert_eq!(r.failed(Failed::Wrong, "not HTTP".into()), Retry::Quietly);
         assert_eq!(
             r.connected("b", true),
@@ -242,6 +264,25 @@ mod tests {
                 "reconnected to b (circologd restarted: showing its buffer from the start)".into()
             )
         );
+    }
+
+    #[test]
+    fn a_source_that_fails_after_every_connection_is_said_once() {
+        let mut r = Reconnect::new(true);
+        assert_eq!(r.connected("b", false), None);
+        assert!(r.lost("b", "frame too long", false).is_some());
+        assert_eq!(r.connected("b", false), Some("reconnected to b".into()));
+        let mut waits = Vec::new();
+        for _ in 0..10 {
+            assert_eq!(r.lost("b", "frame too long", false), None);
+            waits.push(r.wait().expect("a wait"));
+            assert_eq!(r.connected("b", false), None);
+        }
+        assert_eq!(waits.last(), Some(&BACKOFF_MAX));
+        // Another reason, or a connection that gave something, is said.
+        assert!(r.lost("b", "closed", false).is_some());
+        assert!(r.lost("b", "closed", true).is_some());
+        assert_eq!(r.wait(), Some(BACKOFF_FIRST));
     }
 
     #[test]

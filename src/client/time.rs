@@ -61,7 +61,7 @@ pub fn journal_time(
 }
 
 /// Every form, for the error line.
-const FORMS: &str = "expected now, today, yesterday, an age back from now (30s, 10m, -2h, 1d), \
+const FORMS: &str = "expected now, today, yesterday, an age (30s, 10m, -2h, 1d), \
      a date and time in the local zone (2026-12-01, 2026-12-01 05:00[:00]) or an RFC 3339 \
      time (2026-12-01T05:00:00Z)";
 
