@@ -249,13 +249,15 @@ fn a_follow_nobody_reads_holds_a_bounded_amount() {
         ],
         true,
     );
+    // What it holds is a few queues of lines of 256 KiB: tens of MiB.
     let mut most = 0;
-    for _ in 0..40 {
+    for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(200));
         assert!(tail.still_running(), "circolog-tail ended");
         most = most.max(rss_kib(tail.child.id()));
+        assert!(most < 150 * 1024, "circolog-tail grew to {most} KiB");
     }
-    assert!(most < 400 * 1024, "circolog-tail grew to {most} KiB");
+    eprintln!("circolog-tail held at most {most} KiB");
 }
 
 /// Frames far larger than any message circologd sends are refused: the
