@@ -84,8 +84,9 @@ struct Args {
     #[arg(long, value_enum, value_name = "WHAT")]
     generate: Option<manual::Generate>,
 
-    /// Print the last N matching messages (with -f: before following; with --after-seq: of the
-    /// messages after SEQ); -1 for all of them
+    /// Print the last N matching messages (with -f: before following); -1 for all of them
+    ///
+    /// With --after-seq SEQ: the last N of the messages after SEQ.
     #[arg(
         short = 'n',
         long = "lines",
@@ -100,7 +101,10 @@ struct Args {
     #[arg(short = 'f', long)]
     follow: bool,
 
-    /// Newest first (without -f)
+    /// Newest first
+    ///
+    /// The same lines as without it, in the opposite order, as journalctl -r: they are held until
+    /// the answer ends. Not with -f.
     #[arg(short = 'r', long, conflicts_with = "follow")]
     reverse: bool,
 
@@ -131,23 +135,31 @@ struct Args {
     #[arg(short = 't', long, value_name = "APP[,APP…]")]
     app: Vec<String>,
 
-    /// Only messages from these systemd units (a name without a suffix is NAME.service;
-    /// comma-separated, repeatable; a leading ! leaves them out)
+    /// Only messages from these systemd units
+    ///
+    /// As journalctl -u: a name without a suffix is NAME.service. Comma-separated, repeatable; a
+    /// leading ! leaves them out.
     #[arg(short = 'u', long, value_name = "UNIT[,UNIT…]")]
     unit: Vec<String>,
 
-    /// Only messages from these process ids (comma-separated, repeatable; a leading ! leaves
-    /// them out)
+    /// Only messages from these process ids
+    ///
+    /// The sender's pid as the kernel gave it on a unix socket, else the message's PROCID.
+    /// Comma-separated, repeatable; a leading ! leaves them out.
     #[arg(long, value_name = "PID[,PID…]")]
     pid: Vec<String>,
 
-    /// Only messages from these user ids (comma-separated, repeatable; a leading ! leaves them
-    /// out)
+    /// Only messages from these user ids
+    ///
+    /// The sender's uid as the kernel gave it on a unix socket. Comma-separated, repeatable; a
+    /// leading ! leaves them out.
     #[arg(long, value_name = "UID[,UID…]")]
     uid: Vec<String>,
 
-    /// Only kernel messages: those of app kernel, as circologd's -kmsg input and the kernel
-    /// lines rsyslog and syslog-ng forward name them
+    /// Only kernel messages
+    ///
+    /// As journalctl -k: the messages of app kernel, the name circologd's -kmsg input gives
+    /// kernel records and the one rsyslog and syslog-ng forward the kernel's lines with.
     #[arg(short = 'k', long = "dmesg", conflicts_with = "app")]
     kernel: bool,
 
@@ -163,17 +175,22 @@ struct Args {
     #[arg(long, value_name = "TEXT")]
     not: Option<String>,
 
-    /// Only messages received at or after TIME: RFC 3339 (2026-12-01T05:00:00Z), an age (30s,
-    /// 10m, 2h, 1d, or -2h), now, today, yesterday, or YYYY-MM-DD [HH:MM[:SS]] in local time
+    /// Only messages received at or after TIME: RFC 3339 (2026-12-01T05:00:00Z) or an age (30s, 10m, 2h, 1d)
+    ///
+    /// Also journalctl's forms: now, today, yesterday, tomorrow, -2h (an age), YYYY-MM-DD and
+    /// YYYY-MM-DD HH:MM[:SS], in the local zone.
     #[arg(short = 'S', long, value_name = "TIME", allow_hyphen_values = true)]
     since: Option<String>,
 
-    /// Only messages received before TIME: as --since takes it
+    /// Only messages received before TIME: RFC 3339 or an age
+    ///
+    /// Also journalctl's forms, as --since takes them.
     #[arg(short = 'U', long, value_name = "TIME", allow_hyphen_values = true)]
     until: Option<String>,
 
-    /// Start after the message with this seq (a cursor from X-Circolog-Last-Seq or a json line);
-    /// with -n N, the last N of the messages after it
+    /// Start after the message with this seq (a cursor from X-Circolog-Last-Seq or a json line)
+    ///
+    /// Every message after it, or with -n N the last N of them.
     #[arg(long, value_name = "SEQ")]
     after_seq: Option<u64>,
 
