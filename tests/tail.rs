@@ -383,6 +383,55 @@ fn endless_lines_and_bodies_are_errors_naming_the_source() {
     }
 }
 
+/// Without -f and with `-n -1`, a source whose body never ends is printed
+/// as it comes, merged with the healthy one, in bounded memory. Before,
+/// every line of every source was held until the end (5.7 GB in 15 s).
+#[test]
+fn an_endless_body_streams_in_bounded_memory() {
+    let body = hostile(|conn, _, _| {
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nX-Circolog-Epoch: 1\r\n\r\n");
+        let text = "y".repeat(4096);
+        for seq in 0.. {
+            let mut l = json_message(seq, &text);
+            l.push('\n');
+            if conn.write_all(l.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    let d = daemon().start();
+    send(&d, "healthy");
+    d.wait_stored(1);
+    let mut tail = Tail::spawn(
+        &[
+            "-n",
+            "-1",
+            "-o",
+            "json",
+            "--source",
+            &format!("ok={}", d.query.display()),
+            "--source",
+            &format!("body={body}"),
+        ],
+        false,
+    );
+    // Its lines come as they are read (they were received before the
+    // healthy one's, which waits behind them, as a merge by receive time
+    // must).
+    let first: serde_json::Value = serde_json::from_str(&tail.line()).expect("json");
+    assert_eq!(first["source"], "body");
+    let (mut most, mut printed) = (0, 0);
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(tail.still_running(), "circolog-tail ended");
+        // Read and dropped: it is not held up by its reader.
+        printed += tail.out.as_ref().map_or(0, |o| o.try_iter().count());
+        most = most.max(rss_kib(tail.child.id()));
+        assert!(most < 150 * 1024, "circolog-tail grew to {most} KiB");
+    }
+    assert!(printed > 1000, "{printed} lines");
+}
+
 /// A source whose answer drips a byte now and then is given up after the
 /// line deadline (30 s), named; what the healthy source gave is printed.
 /// Before, nothing was printed and circolog-tail never ended.
