@@ -561,6 +561,28 @@ fn the_last_n_after_a_seq() {
     );
     assert_eq!(texts(&["--after-seq", "3"]), ["m4", "m5"]);
     assert_eq!(texts(&["-n", "9", "--after-seq", "4"]), ["m5"]);
+    // Following: the last N after SEQ, then what comes.
+    let tail = Tail::spawn(
+        &[
+            "--socket",
+            d.query.to_str().expect("path"),
+            "-f",
+            "-o",
+            "json",
+            "-n",
+            "1",
+            "--after-seq",
+            "2",
+        ],
+        false,
+    );
+    let next = || {
+        let v: serde_json::Value = serde_json::from_str(&tail.line()).expect("json");
+        v["message"].as_str().expect("message").to_string()
+    };
+    assert_eq!(next(), "m5");
+    send(&d, "m6");
+    assert_eq!(next(), "m6");
 }
 
 // ---- hostile text never reaches the terminal raw ----
