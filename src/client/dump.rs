@@ -48,7 +48,7 @@ pub fn dump(
 }
 
 /// What a source's reader hands the merge.
-enum Read {
+enum FromSource {
     /// A message line of `fmt=json`, with what it is merged by.
     Line(Timestamp, Seq, Vec<u8>),
     /// The answer ended, well or not.
@@ -76,7 +76,7 @@ pub fn dump_many(
         Start::Last(n) | Start::LastAfter(n, _) => Some(n),
         Start::All | Start::Since(_) => None,
     };
-    let readers: Vec<Receiver<Read>> = sources
+    let readers: Vec<Receiver<FromSource>> = sources
         .iter()
         .map(|source| {
             let (tx, rx) = mpsc::sync_channel(READ_AHEAD);
@@ -100,7 +100,7 @@ pub fn dump_many(
                     }
                     let received = m.received.parse().unwrap_or(Timestamp::MIN);
                     // The merge is gone only when the program is ending.
-                    tx.send(Read::Line(received, m.seq, line.to_vec()))
+                    tx.send(FromSource::Line(received, m.seq, line.to_vec()))
                         .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))
                 };
                 let got = target.get(&path, |_, body| lines.feed(body, &mut each));
@@ -109,7 +109,7 @@ pub fn dump_many(
                         .finish(&mut each)
                         .map_err(|e| Open::Wrong(format!("{}: {e}", target.name())))
                 });
-                let _ = tx.send(Read::End(end));
+                let _ = tx.send(FromSource::End(end));
             });
             rx
         })
@@ -124,10 +124,10 @@ pub fn dump_many(
         for (i, rx) in readers.iter().enumerate() {
             while reading[i] && next[i].is_none() {
                 match rx.recv() {
-                    Ok(Read::Line(t, seq, line)) => next[i] = Some((t, seq, line)),
-                    Ok(Read::End(Ok(()))) => reading[i] = false,
-                    Ok(Read::End(Err(Open::Stop(f)))) => return Err(f),
-                    Ok(Read::End(Err(
+                    Ok(FromSource::Line(t, seq, line)) => next[i] = Some((t, seq, line)),
+                    Ok(FromSource::End(Ok(()))) => reading[i] = false,
+                    Ok(FromSource::End(Err(Open::Stop(f)))) => return Err(f),
+                    Ok(FromSource::End(Err(
                         Open::Absent(line) | Open::Unreachable(line) | Open::Wrong(line),
                     ))) => {
                         notice(&format!("[{}] {line}", sources[i].name));
