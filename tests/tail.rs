@@ -788,6 +788,22 @@ fn journalctl_letters_work_end_to_end() {
         );
     }
     let (code, _, err) = run_tail(
+        &[
+            "--socket",
+            d.query.to_str().expect("path"),
+            "-S",
+            "now",
+            "-U",
+            "2000-01-01",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(2));
+    assert!(
+        err.starts_with("circolog-tail: -S is later than -U: ") && !err.contains("from"),
+        "{err}"
+    );
+    let (code, _, err) = run_tail(
         &["--socket", d.query.to_str().expect("path"), "-r", "-f"],
         Duration::from_secs(30),
     );

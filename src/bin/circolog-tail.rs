@@ -389,6 +389,13 @@ fn filters(args: &Args, argv: &[OsString]) -> Result<Filters, String> {
             .map(|t| client::journal_time(&client::typed_flag(argv, short, long), t, now, &tz))
             .transpose()
     };
+    let from = time(&args.since, 'S', "since")?;
+    let until = time(&args.until, 'U', "until")?;
+    if let (Some(from), Some(until)) = (&from, &until) {
+        let since_flag = client::typed_flag(argv, 'S', "since");
+        let until_flag = client::typed_flag(argv, 'U', "until");
+        client::check_order((&since_flag, from), (&until_flag, until), now)?;
+    }
     let app = if args.kernel {
         Some("kernel".to_string())
     } else {
@@ -402,8 +409,8 @@ fn filters(args: &Args, argv: &[OsString]) -> Result<Filters, String> {
         grep: args.grep.clone(),
         re: args.re.clone(),
         not: args.not.clone(),
-        from: time(&args.since, 'S', "since")?,
-        until: time(&args.until, 'U', "until")?,
+        from,
+        until,
         unit: client::join_list("unit", &args.unit)?,
         pid: client::join_list("pid", &args.pid)?,
         uid: client::join_list("uid", &args.uid)?,

@@ -60,6 +60,34 @@ pub fn journal_time(
     }
 }
 
+/// Refuses a `--since` later than the `--until`, as the daemon would, but
+/// naming the flags as typed: `since` and `until` are each the flag and
+/// what [`journal_time`] made of its value.
+pub fn check_order(since: (&str, &str), until: (&str, &str), now: Timestamp) -> Result<(), String> {
+    let instant = |text: &str| {
+        text.parse::<Timestamp>().ok().or_else(|| {
+            let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+            let n: i64 = text[..digits].parse().ok()?;
+            let unit_s = match &text[digits..] {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                "d" => 86400,
+                _ => return None,
+            };
+            let us = n.checked_mul(unit_s)?.checked_mul(1_000_000)?;
+            Timestamp::from_microsecond(now.as_microsecond().checked_sub(us)?).ok()
+        })
+    };
+    match (instant(since.1), instant(until.1)) {
+        (Some(from), Some(to)) if from > to => Err(format!(
+            "{} is later than {}: no message can match ({from} > {to})",
+            since.0, until.0
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Every form, for the error line.
 const FORMS: &str = "expected now, today, yesterday, an age (30s, 10m, -2h, 1d), \
      a date and time in the local zone (2026-12-01, 2026-12-01 05:00[:00]) or an RFC 3339 \
@@ -205,6 +233,18 @@ mod tests {
         assert!(t("-h").unwrap_err().contains("expected now"));
         assert!(t("2026-13-01").is_err());
         assert!(t("99999999999999999999d").unwrap_err().contains("too long"));
+    }
+
+    #[test]
+    fn a_since_after_the_until_names_both_flags() {
+        let e = check_order(("-S", "2026-12-07T17:30:00Z"), ("--until", "1h"), now()).unwrap_err();
+        assert!(
+            e.starts_with("-S is later than --until: no message can match"),
+            "{e}"
+        );
+        assert!(check_order(("-S", "2h"), ("-U", "1h"), now()).is_ok());
+        assert!(check_order(("-S", "1h"), ("-U", "2h"), now()).is_err());
+        assert!(check_order(("-S", "2026-12-01T00:00:00Z"), ("-U", "now?"), now()).is_ok());
     }
 
     #[test]
