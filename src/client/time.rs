@@ -247,6 +247,18 @@ mod tests {
         assert!(check_order(("-S", "2026-12-01T00:00:00Z"), ("-U", "now?"), now()).is_ok());
     }
 
+    proptest::proptest! {
+        /// Whatever is typed is a time or an error naming the flag, never
+        /// a panic; and what is sent, the daemon reads.
+        #[test]
+        fn any_text_is_a_time_or_an_error(text in "\\PC{0,30}|-?[0-9]{1,25}[a-z]?|[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}(:[0-9]{2})?)?") {
+            match journal_time("-S", &text, now(), &rome()) {
+                Ok(sent) => proptest::prop_assert!(check(&sent, now()).is_ok(), "{sent}"),
+                Err(e) => proptest::prop_assert!(e.starts_with("-S: bad time "), "{e}"),
+            }
+        }
+    }
+
     #[test]
     fn the_spelling_typed_is_found() {
         let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
