@@ -18,3 +18,4 @@ mod query;
 mod recorder;
 mod soak;
 mod systemd;
+mod tail;

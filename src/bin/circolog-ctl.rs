@@ -2,7 +2,8 @@
 //! through its control socket.
 //!
 //! Every command prints the state after it: one line (or, for `status`, a
-//! short summary) for people, or with `--json` the daemon's JSON answer as
+//! short summary) for people, the daemon's text in it escaped
+//! ([`client::escape_text`]), or with `--json` the daemon's JSON answer as
 //! it is. `metrics` prints the Prometheus text whatever `--json` says.
 //!
 //! Exit status: 0 on success; 2 with one line on standard error when the
@@ -263,23 +264,24 @@ fn list_snapshots(list: &serde_json::Value) -> String {
     for s in rows {
         let why = match (s["why"].as_str(), s["trigger"]["query"].as_str()) {
             (Some("trigger"), Some(q)) => format!(
-                "trigger {q} (seq {})",
+                "trigger {} (seq {})",
+                client::escape_text(q),
                 s["trigger"]["seq"].as_u64().unwrap_or(0)
             ),
-            (Some(why), _) => why.to_string(),
+            (Some(why), _) => client::escape_text(why),
             _ => "?".to_string(),
         };
         out.push_str(&format!(
             "{:>4}  {}  {why}: {}",
             s["id"],
-            s["taken_at"].as_str().unwrap_or("?"),
+            client::escape_text(s["taken_at"].as_str().unwrap_or("?")),
             snapshot_contents(s)
         ));
         if s["taking"].as_bool() == Some(true) {
             out.push_str(" (being taken)");
         }
         if let Some(note) = s["note"].as_str() {
-            out.push_str(&format!(" — {note}"));
+            out.push_str(&format!(" — {}", client::escape_text(note)));
         }
         out.push('\n');
     }
@@ -289,7 +291,7 @@ fn list_snapshots(list: &serde_json::Value) -> String {
 /// When a timed pause ends, as the daemon said: `; resumes at TIME`.
 fn resumes(status: &serde_json::Value) -> String {
     match status["resume_at"].as_str() {
-        Some(at) => format!("; resumes by itself at {at}"),
+        Some(at) => format!("; resumes by itself at {}", client::escape_text(at)),
         None => String::new(),
     }
 }

@@ -36,6 +36,17 @@ pub fn describe_state(status: &Value) -> String {
 /// The human summary of `GET /status` at `now`, with the last hour's
 /// volume when the query socket answered `GET /histogram`.
 pub fn summarize_status(s: &Value, histogram: Option<&Histogram>, now: Timestamp) -> String {
+    let text = summary_lines(s, histogram, now);
+    // Every string in it came from the daemon: none may drive the terminal.
+    text.lines()
+        .fold(String::with_capacity(text.len()), |mut out, line| {
+            out.push_str(&super::escape_text(line));
+            out.push('\n');
+            out
+        })
+}
+
+fn summary_lines(s: &Value, histogram: Option<&Histogram>, now: Timestamp) -> String {
     let mut out = String::new();
     let uptime = s["uptime_seconds"].as_f64();
     let _ = writeln!(
@@ -666,5 +677,14 @@ mod tests {
         assert_eq!(human_duration(5.0 * 86400.0 + 4.0 * 3600.0), "5d 04h");
         assert_eq!(bytes(&serde_json::json!(512)), "512 B");
         assert_eq!(bytes(&serde_json::json!(1u64 << 30)), "1.0 GiB");
+    }
+
+    #[test]
+    fn a_daemons_text_cannot_drive_the_terminal() {
+        let s = serde_json::json!({"version": "1\u{1b}[2J", "paused": true,
+            "paused_by": "api\u{1b}]0;owned\u{7}", "memory": "plain\u{202e}"});
+        let text = summarize_status(&s, None, Timestamp::UNIX_EPOCH);
+        assert!(!text.contains(['\u{1b}', '\u{7}', '\u{202e}']), "{text}");
+        assert!(text.ends_with('\n'));
     }
 }
