@@ -1,5 +1,6 @@
 //! The arithmetic of circologd's event loop, apart from its I/O: what a
-//! short vectored write leaves to send, and how long housekeeping sleeps.
+//! short vectored write leaves to send, how long housekeeping sleeps, and
+//! the one clock read.
 
 use std::time::Duration;
 
@@ -23,6 +24,14 @@ pub fn consume(bufs: &mut Vec<Bytes>, mut n: usize) {
     if let Some(first) = bufs.first_mut() {
         *first = first.slice(n..);
     }
+}
+
+/// The wall clock, µs since 1970 (0 before it): the one place circologd
+/// reads it. Everything else in the library is handed its `now_us`.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// Housekeeping runs at least once a second.

@@ -20,7 +20,7 @@ use crate::store::snapshot::{self, Meta, Note, Snapshots, Why};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Messages read from each transport, stored or not (index: `Transport as usize`).
-    pub received: [u64; 3],
+    pub received: [u64; Transport::ALL.len()],
     /// Messages read and discarded while paused.
     pub dropped_paused: u64,
     pub truncated: u64,
@@ -33,7 +33,7 @@ pub struct Counters {
     pub trigger_failed: u64,
     /// Messages over their sender's `-rate-limit`, read and dropped, by
     /// transport.
-    pub suppressed: [u64; 3],
+    pub suppressed: [u64; Transport::ALL.len()],
 }
 
 impl Counters {
@@ -120,8 +120,11 @@ const EXPORT_ROOM: usize = 256 << 10;
 /// Messages the exporter looks at per call at most.
 const EXPORT_SLICE: u64 = 4096;
 /// Selected messages waiting to be queued for export at most; past it the
-/// oldest are counted as missed (the exporter's own queue is the bound
-/// that matters: this one only spans one turn of the loop).
+/// oldest are counted as missed. It holds seqs, not messages: the
+/// exporter's own queue is the bound that matters. The export task takes
+/// [`EXPORT_SLICE`] of them a turn, so they can wait several turns (and
+/// longer while the task waits on its endpoint); this bound is what keeps
+/// that wait from growing memory.
 const EXPORT_PENDING: usize = 1 << 16;
 
 /// Bytes of the arena a clear's wipe zeroes per turn of the event loop.

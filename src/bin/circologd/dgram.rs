@@ -27,6 +27,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
 use circolog::daemon::diag::Throttle;
+use circolog::daemon::driver::now_us;
 use circolog::store::ring::{Incoming, Transport};
 use io_uring::IoUring;
 use tokio::io::unix::AsyncFd;
@@ -405,12 +406,6 @@ impl Socket {
             }
         }
     }
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// Turns on `SO_PASSCRED` so that each datagram carries its sender's

@@ -21,6 +21,7 @@ use circolog::cli::config;
 use circolog::cli::manual;
 use circolog::daemon::State;
 use circolog::daemon::args::{Args, Opened};
+use circolog::daemon::driver::now_us;
 use circolog::daemon::startup;
 use circolog::daemon::systemd::{self, Role};
 use circolog::ingest::limit::{self, Limiter};
@@ -293,12 +294,6 @@ fn remove_files(paths: &[PathBuf]) {
     for p in paths {
         let _ = std::fs::remove_file(p);
     }
-}
-
-pub fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// Fails with the reason when this process cannot use io_uring.

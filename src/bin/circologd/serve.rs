@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use circolog::daemon::State;
 use circolog::daemon::diag::{Held, Throttle};
-use circolog::daemon::driver;
+use circolog::daemon::driver::{self, now_us};
 use circolog::ingest::limit::Sender;
 use circolog::ingest::syslog::framing::Framer;
 use circolog::serve::access::{self, PeerCred};
@@ -25,7 +25,6 @@ use tokio::sync::{Notify, watch};
 
 use crate::dgram::DgramIngest;
 use crate::notify::Notifier;
-use crate::now_us;
 
 pub struct Listeners {
     pub tcp_ingest: Vec<std::net::TcpListener>,

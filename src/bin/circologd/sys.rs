@@ -193,11 +193,12 @@ impl RecvBatch {
         self.mem.lock()
     }
 
-    /// Zeroes every buffer, datagrams and credentials alike.
     /// Zeroes the bytes of the datagrams the last [`RecvBatch::recv`] read,
     /// once they are stored: the arena is then their only copy, and a clear
     /// or an eviction by age leaves none here. Costs a `memset` of what was
-    /// read.
+    /// read. The credentials and source addresses stay until the next
+    /// `recv` overwrites them: they are the kernel's word on the sender,
+    /// not message bytes.
     pub fn forget(&mut self) {
         let data = VLEN * CRED_CMSG_SPACE;
         for (i, h) in self.hdrs[..self.filled].iter().enumerate() {
