@@ -10,4 +10,6 @@ pub mod startup;
 mod state;
 pub mod systemd;
 
-pub use state::{ClearGeneration, Clients, Counters, Export, SNAPSHOT_SLICE, State};
+pub use state::{
+    Admitted, ClearGeneration, ClientKind, Clients, Counters, Event, Export, SNAPSHOT_SLICE, State,
+};

@@ -226,7 +226,8 @@ fn run(args: Args) -> Result<(), String> {
     let state = State::new(ring, epoch_us, ParseContext { tz })
         .with_max_age(args.max_age)
         .with_snapshots(snapshots)
-        .with_triggers(triggers);
+        .with_triggers(triggers)
+        .with_max_senders(args.max_senders);
     let mut state = match args.rate_limit {
         Some(rate) => state.with_limiter(Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)),
         None => state,
@@ -242,7 +243,6 @@ fn run(args: Args) -> Result<(), String> {
     let settings = serve::Settings {
         conn: args.conn_config(),
         max_message,
-        max_senders: args.max_senders,
         socket_gid,
         export_to,
     };

@@ -7,15 +7,15 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use circolog::daemon::State;
 use circolog::daemon::diag::{Held, Throttle};
 use circolog::daemon::driver::{self, now_us};
-use circolog::ingest::limit::Sender;
+use circolog::daemon::{Admitted, Event, State};
 use circolog::ingest::syslog::framing::Framer;
 use circolog::serve::access::{self, PeerCred};
 use circolog::serve::conn::{self, Conn, Now, Out, Peer, Role, Want};
@@ -38,7 +38,6 @@ pub struct Listeners {
 pub struct Settings {
     pub conn: conn::Config,
     pub max_message: usize,
-    pub max_senders: u64,
     pub socket_gid: Option<u32>,
     /// `-export-otlp`'s address, when the state has an exporter.
     pub export_to: Option<std::net::SocketAddr>,
@@ -63,19 +62,35 @@ struct Diags {
 /// What every task shares. Only the event loop's thread touches it.
 struct Ctx {
     core: RefCell<Core>,
-    /// Woken after every batch of stored messages, on clear and on pause.
+    /// Woken when the state reports messages stored, a pause or resume, a
+    /// clear or a snapshot taken: followers and the exporter look again.
     stored: Notify,
     /// Told when a turn of ingestion stopped with work left.
     ingest_left: Notify,
-    /// Told when there may be chores (a clear to wipe).
+    /// Told when housekeeping has work: a clear to wipe, a snapshot to copy.
     chores: Notify,
     shutdown: watch::Receiver<bool>,
     settings: Settings,
 }
 
 impl Ctx {
+    /// Lends the core to `f`, then acts on what the state reports changed.
     fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
-        f(&mut self.core.borrow_mut())
+        let mut core = self.core.borrow_mut();
+        let r = f(&mut core);
+        while let Some(event) = core.state.poll_event() {
+            match event {
+                Event::Stored | Event::Paused(_) | Event::SnapshotTaken(_) => {
+                    self.stored.notify_waiters();
+                }
+                Event::Cleared => {
+                    self.stored.notify_waiters();
+                    self.chores.notify_one();
+                }
+                Event::SnapshotWork => self.chores.notify_one(),
+            }
+        }
+        r
     }
 
     /// Writes a diagnostic line that can repeat, once a second at most,
@@ -93,19 +108,11 @@ impl Ctx {
     fn take_ingest(&self) -> bool {
         let drained = self.with(|c| {
             let st = &mut c.state;
-            c.ingest.drain_all_from(INGEST_BUDGET, |m, peer| {
-                // The sender, for -rate-limit: the source address on UDP,
-                // the pid on unix sockets.
-                let sender = peer.map(Sender::ip).or(m.cred.map(|c| Sender::Pid(c.pid)));
-                st.ingest_from(m, sender).is_some()
-            })
+            c.ingest
+                .drain_all_from(INGEST_BUDGET, |m, peer| st.ingest_from(m, peer).is_some())
         });
         match drained {
-            Ok((stored, more)) => {
-                if stored > 0 {
-                    self.stored.notify_waiters();
-                    self.after_triggers();
-                }
+            Ok((_, more)) => {
                 if more {
                     self.ingest_left.notify_one();
                 }
@@ -118,14 +125,6 @@ impl Ctx {
                 );
                 false
             }
-        }
-    }
-
-    /// A trigger may have begun a snapshot while messages were stored: the
-    /// housekeeping task goes on with it at once.
-    fn after_triggers(&self) {
-        if self.with(|c| c.state.snapshots().is_taking()) {
-            self.chores.notify_one();
         }
     }
 
@@ -307,16 +306,9 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
 async fn housekeeping(ctx: Rc<Ctx>) {
     let mut busy = false;
     loop {
-        let (more, changed) = ctx.with(|c| {
-            let told = (c.state.paused(), c.state.snapshot_done());
-            let more = c.state.housekeep(now_us());
-            (more, told != (c.state.paused(), c.state.snapshot_done()))
-        });
-        if changed {
-            // A timed pause ended, or a snapshot is complete: followers
-            // tell their peers.
-            ctx.stored.notify_waiters();
-        }
+        // What changed (a timed pause ended, a snapshot is complete) is
+        // reported by the state, and `Ctx::with` wakes who must know.
+        let more = ctx.with(|c| c.state.housekeep(now_us()));
         if more {
             busy = true;
             yield_to_io().await;
@@ -492,7 +484,6 @@ impl Signals {
                 }
                 c.state.paused()
             });
-            c.stored.notify_waiters();
             eprintln!(
                 "circologd: SIGUSR1: {}",
                 if paused { "paused" } else { "resumed" }
@@ -506,8 +497,6 @@ impl Signals {
                 c.state
                     .take_snapshot(circolog::store::snapshot::Why::Signal, None, now_us())
             });
-            c.chores.notify_one();
-            c.stored.notify_waiters();
             match taken {
                 Ok(id) => eprintln!("circologd: SIGUSR2: taking snapshot {id}"),
                 Err(e) => eprintln!("circologd: SIGUSR2: no snapshot taken: {e}"),
@@ -751,12 +740,6 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
     let mut sync_reads = 0;
     loop {
         let want = ctx.with(|c| conn.poll_output(now(), &mut c.state, &mut c.fanout, &mut out));
-        if role == Role::Control {
-            // A pause, resume or clear: followers tell their peers, and a
-            // clear's wipe begins.
-            ctx.stored.notify_waiters();
-            ctx.chores.notify_one();
-        }
         let (deadline, wait) = match want {
             Want::Write { deadline } => {
                 let deadline = tokio::time::Instant::from_std(deadline);
@@ -852,16 +835,8 @@ async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
                 continue;
             }
         };
-        // Counted here, before its task first runs: a burst of connections
-        // must not all get in under the limit.
-        let admitted = ctx.with(|c| {
-            let senders = &mut c.state.clients_mut().tcp_senders;
-            let admitted = *senders < ctx.settings.max_senders;
-            *senders += u64::from(admitted);
-            admitted
-        });
-        if admitted {
-            tokio_uring::spawn(tcp_ingest(s, ctx.clone(), Sender::peer(peer)));
+        if let Some(admitted) = ctx.with(|c| c.state.admit_sender(peer)) {
+            tokio_uring::spawn(tcp_ingest(s, ctx.clone(), admitted));
         }
         // Else it is dropped: past -max-senders, a sender is closed at once.
     }
@@ -874,7 +849,7 @@ const SENDER_READ: usize = 64 * 1024;
 /// own task, so a slow or broken one stalls nobody else. It waits for
 /// readiness and then reads into a buffer of the moment, so an idle sender
 /// holds no read buffer.
-async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>, sender: Sender) {
+async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>, sender: Admitted) {
     let mut framer = Framer::new(ctx.settings.max_message);
     let mut buf = Vec::new();
     loop {
@@ -891,23 +866,21 @@ async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>, sender: Sender)
             }
             Err(_) => break,
         };
-        store_frames(&ctx, &mut framer, sender, &buf[..n], false);
+        store_frames(&ctx, &mut framer, sender.peer(), &buf[..n], false);
         if n < SENDER_READ {
             // Drained for now: give the buffer back while the sender is quiet.
             buf.fill(0);
             buf = Vec::new();
         }
     }
-    store_frames(&ctx, &mut framer, sender, &[], true);
-    ctx.with(|c| c.state.clients_mut().tcp_senders -= 1);
+    store_frames(&ctx, &mut framer, sender.peer(), &[], true);
+    ctx.with(|c| c.state.sender_left(sender));
 }
 
-/// Stores what `data` completes of `sender`'s frames (the source address
-/// is the sender for `-rate-limit`).
-fn store_frames(ctx: &Ctx, framer: &mut Framer, sender: Sender, data: &[u8], eof: bool) {
+/// Stores what `data` completes of the frames of the sender at `peer`.
+fn store_frames(ctx: &Ctx, framer: &mut Framer, peer: IpAddr, data: &[u8], eof: bool) {
     let received_us = now_us();
-    let stored = ctx.with(|c| {
-        let mut stored = false;
+    ctx.with(|c| {
         let mut store = |f: circolog::ingest::syslog::framing::Frame<'_>| {
             let msg = Incoming {
                 received_us,
@@ -916,17 +889,12 @@ fn store_frames(ctx: &Ctx, framer: &mut Framer, sender: Sender, data: &[u8], eof
                 truncated: f.truncated,
                 bytes: f.bytes,
             };
-            stored |= c.state.ingest_from(msg, Some(sender)).is_some();
+            c.state.ingest_from(msg, Some(peer));
         };
         if eof {
             framer.finish(&mut store);
         } else {
             framer.feed(data, &mut store);
         }
-        stored
     });
-    if stored {
-        ctx.stored.notify_waiters();
-        ctx.after_triggers();
-    }
 }
