@@ -6,6 +6,7 @@
 pub mod args;
 pub mod diag;
 pub mod driver;
+pub mod listen;
 pub mod startup;
 mod state;
 pub mod systemd;

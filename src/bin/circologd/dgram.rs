@@ -38,12 +38,11 @@ use crate::sys::{self, RecvBatch};
 const CQ_ENTRIES: u32 = 4096;
 
 /// A socket the hot path reads.
-pub struct Source {
-    pub fd: OwnedFd,
-    pub transport: Transport,
-    /// Unix datagram sockets carry `SCM_CREDENTIALS` (SO_PASSCRED is set).
-    pub credentials: bool,
-}
+pub use circolog::daemon::listen::DgramSource as Source;
+/// `SO_PASSCRED` on a unix datagram socket, for the bench's receivers and
+/// the tests.
+#[allow(unused_imports)]
+pub use circolog::daemon::listen::pass_credentials;
 
 struct Socket {
     source: Source,
@@ -406,13 +405,6 @@ impl Socket {
             }
         }
     }
-}
-
-/// Turns on `SO_PASSCRED` so that each datagram carries its sender's
-/// credentials, as the kernel saw them.
-pub fn pass_credentials(fd: impl AsFd) -> io::Result<()> {
-    rustix::net::sockopt::set_socket_passcred(fd, true)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! loop, and moves bytes between the sockets and the library's state.
 
 mod dgram;
-mod listen;
 mod notify;
 mod serve;
 mod sys;
@@ -12,8 +11,6 @@ mod sys;
 static ALLOC: sys::Zeroing = sys::Zeroing;
 
 use std::io::Write as _;
-use std::net::TcpListener;
-use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,11 +19,12 @@ use circolog::cli::manual;
 use circolog::daemon::State;
 use circolog::daemon::args::{Args, Opened};
 use circolog::daemon::driver::now_us;
+use circolog::daemon::listen;
 use circolog::daemon::startup;
-use circolog::daemon::systemd::{self, Role};
+use circolog::daemon::systemd;
 use circolog::ingest::limit::{self, Limiter};
 use circolog::ingest::syslog::ParseContext;
-use circolog::store::ring::{Ring, Transport};
+use circolog::store::ring::Ring;
 use circolog::store::snapshot::Snapshots;
 use clap::{CommandFactory, Parser};
 
@@ -92,20 +90,10 @@ fn run(args: Args) -> Result<(), String> {
         gid: socket_gid,
     };
 
-    // No listener flag at all: the defaults the clients also look for.
-    let mut syslogd_socket = args.syslogd_socket.clone();
-    let mut query_socket = args.query_socket.clone();
-    let mut ctl_socket = args.ctl_socket.clone();
-    let mut inherited = listen::Inherited::from_env();
-    let defaults = !args.names_listeners() && inherited.is_empty();
-    if defaults {
-        let d = config::default_paths();
-        if let Some(dir) = &d.dir {
-            listen::ensure_private_dir(dir)?;
-        }
-        syslogd_socket.push(d.syslog);
-        query_socket = Some(d.query);
-        ctl_socket = Some(d.ctl);
+    let mut inherited = inherited_sockets();
+    let plan = listen::Plan::new(&args, !inherited.is_empty(), config::default_paths);
+    if let Some(dir) = &plan.private_dir {
+        listen::ensure_private_dir(dir)?;
     }
 
     // Before any socket exists: a SIGTERM sent as soon as one appears (by a
@@ -113,112 +101,19 @@ fn run(args: Args) -> Result<(), String> {
     // socket files behind.
     let signals = serve::Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut created = Vec::new();
-    let mut sources = Vec::new();
-    let mut tcp_ingest = Vec::new();
-    let mut query_unix = Vec::new();
-    let mut query_tcp = Vec::new();
-    let mut ctl_unix = Vec::new();
-    let mut listening = Vec::new();
-    let opened = (|| -> Result<(), String> {
-        for path in &syslogd_socket {
-            let fd = listen::unix_dgram(path, &mut inherited, &mut created)?;
-            sources.push(dgram::Source {
-                fd,
-                transport: Transport::Unix,
-                credentials: true,
-            });
-            listening.push(format!("syslog unix datagram {}", path.display()));
+    let warn = |w| eprintln!("circologd: warning: {w}");
+    let opened = listen::open(&plan, &mut inherited, access, &mut created, warn);
+    let listeners = opened.as_ref().map_or_else(|_| Default::default(), counts);
+    let descriptors = args.descriptors(&listeners);
+    let opened = opened.and_then(|l| startup::check_descriptors(&descriptors, nofile).map(|()| l));
+    let l = match opened {
+        Ok(l) => l,
+        Err(e) => {
+            remove_files(&created);
+            return Err(e);
         }
-        for spec in &args.syslog_addr {
-            let addr = listen::resolve(spec)?;
-            let fd = listen::udp(addr, &mut inherited)?;
-            // A `:0` port: TCP takes the one the kernel chose for UDP, so
-            // that one address is printed and means both.
-            let addr = listen::local_addr(&fd).unwrap_or(addr);
-            sources.push(dgram::Source {
-                fd,
-                transport: Transport::Udp,
-                credentials: false,
-            });
-            tcp_ingest.push(listen::tcp(addr, &mut inherited)?);
-            listening.push(format!("syslog UDP and TCP {addr}"));
-        }
-        if let Some(path) = &query_socket {
-            query_unix.push(listen::unix_stream(
-                path,
-                access,
-                &mut inherited,
-                &mut created,
-            )?);
-            listening.push(format!("query {}", path.display()));
-        }
-        if let Some(spec) = &args.query_addr {
-            let addr = listen::resolve(spec)?;
-            let listener = listen::tcp(addr, &mut inherited)?;
-            let addr = listener.local_addr().unwrap_or(addr);
-            query_tcp.push(listener);
-            listening.push(format!("query http://{addr}/"));
-            if !addr.ip().is_loopback() {
-                eprintln!(
-                    "circologd: warning: the query API on {addr} is not on loopback: anyone \
-                     who can reach it can read these logs"
-                );
-            }
-        }
-        if let Some(path) = &ctl_socket {
-            ctl_unix.push(listen::unix_stream(
-                path,
-                access,
-                &mut inherited,
-                &mut created,
-            )?);
-            listening.push(format!("control {}", path.display()));
-        }
-        // Sockets from systemd, by name, then what is left by kind.
-        let mut inherited_sockets = Vec::new();
-        for name in ["query", "ctl", "syslog"] {
-            for (fd, role) in inherited.take_named(name)? {
-                inherited_sockets.push((fd, role, Some(name)));
-            }
-        }
-        for (fd, role) in inherited.take_rest()? {
-            inherited_sockets.push((fd, role, None));
-        }
-        for (fd, role, name) in inherited_sockets {
-            listening.push(systemd::listening(name, role));
-            match role {
-                Role::Query { tcp: false } => query_unix.push(UnixListener::from(fd)),
-                Role::Query { tcp: true } => query_tcp.push(TcpListener::from(fd)),
-                Role::Control => ctl_unix.push(UnixListener::from(fd)),
-                Role::Senders => tcp_ingest.push(TcpListener::from(fd)),
-                Role::Datagrams {
-                    transport,
-                    credentials,
-                } => sources.push(dgram::Source {
-                    fd,
-                    transport,
-                    credentials,
-                }),
-            }
-        }
-        Ok(())
-    })();
-    let descriptors = args.descriptors(&Opened {
-        query: query_unix.len() + query_tcp.len(),
-        ctl: ctl_unix.len(),
-        tcp_ingest: tcp_ingest.len(),
-        sockets: sources.len()
-            + tcp_ingest.len()
-            + query_unix.len()
-            + query_tcp.len()
-            + ctl_unix.len(),
-    });
-    let opened = opened.and_then(|()| startup::check_descriptors(&descriptors, nofile));
-    if let Err(e) = opened {
-        remove_files(&created);
-        return Err(e);
-    }
-    if sources.is_empty() && tcp_ingest.is_empty() {
+    };
+    if l.datagrams.is_empty() && l.tcp_ingest.is_empty() {
         eprintln!("circologd: warning: no syslog input socket: nothing will be stored");
     }
 
@@ -246,7 +141,7 @@ fn run(args: Args) -> Result<(), String> {
         socket_gid,
         export_to,
     };
-    let ingest = dgram::DgramIngest::new(sources, max_message)
+    let ingest = dgram::DgramIngest::new(l.datagrams, max_message)
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
         .and_then(|i| match args.lock_memory {
             Some(true) => i
@@ -263,10 +158,10 @@ fn run(args: Args) -> Result<(), String> {
     // A closed standard output (the reader of these lines went away) is
     // no reason to stop: nothing else is ever written there.
     let mut stdout = std::io::stdout();
-    for l in &listening {
-        let _ = writeln!(stdout, "circologd: listening: {l}");
+    for line in &l.listening {
+        let _ = writeln!(stdout, "circologd: listening: {line}");
     }
-    if ctl_unix.is_empty() {
+    if l.ctl_unix.is_empty() {
         let _ = writeln!(
             stdout,
             "{}",
@@ -278,16 +173,40 @@ fn run(args: Args) -> Result<(), String> {
         signals,
         ingest,
         serve::Listeners {
-            tcp_ingest,
-            query_unix,
-            query_tcp,
-            ctl_unix,
+            tcp_ingest: l.tcp_ingest,
+            query_unix: l.query_unix,
+            query_tcp: l.query_tcp,
+            ctl_unix: l.ctl_unix,
         },
         settings,
         notify::Notifier::from_env(),
     ));
     remove_files(&created);
     result
+}
+
+/// How many of each listener there are, for the descriptor budget.
+fn counts(l: &listen::Listeners) -> Opened {
+    let (query, ctl) = (l.query_unix.len() + l.query_tcp.len(), l.ctl_unix.len());
+    Opened {
+        query,
+        ctl,
+        tcp_ingest: l.tcp_ingest.len(),
+        sockets: l.datagrams.len() + l.tcp_ingest.len() + query + ctl,
+    }
+}
+
+/// The sockets systemd passed to this process (`LISTEN_FDS`), if any.
+fn inherited_sockets() -> listen::Inherited<std::os::fd::OwnedFd> {
+    let var = |name| std::env::var(name).ok();
+    let passed = systemd::passed_sockets(
+        var("LISTEN_PID").as_deref(),
+        var("LISTEN_FDS").as_deref(),
+        var("LISTEN_FDNAMES").as_deref(),
+        std::process::id(),
+    );
+    let (n, names) = passed.unwrap_or_default();
+    listen::inherited(sys::take_listen_fds(n), &names)
 }
 
 fn remove_files(paths: &[PathBuf]) {
