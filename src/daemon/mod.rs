@@ -7,6 +7,7 @@ pub mod args;
 pub mod diag;
 pub mod driver;
 pub mod listen;
+pub mod notify;
 pub mod readiness;
 pub mod startup;
 mod state;

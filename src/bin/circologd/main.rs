@@ -3,7 +3,6 @@
 //! loop, and moves bytes between the sockets and the library's state.
 
 mod dgram;
-mod notify;
 mod serve;
 mod sys;
 
@@ -66,10 +65,10 @@ fn run(args: Args) -> Result<(), String> {
     // No core dump, and no same-user process reading this one's memory.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(|e| format!("cannot make the process non-dumpable: {e}"))?;
-    let nofile = raise_nofile();
-    check_io_uring()?;
+    let nofile = startup::raise_nofile();
+    startup::check_io_uring()?;
 
-    startup::check_memory(&args.tables(sys::VLEN)?, memory())?;
+    startup::check_memory(&args.tables(sys::VLEN)?, startup::memory())?;
     let ring = Ring::new(args.ring_config()).map_err(|e| args.ring_error(e))?;
     let snapshots = Snapshots::new(args.snapshot_config()).map_err(|e| e.to_string())?;
     if args.lock_memory == Some(true) {
@@ -151,8 +150,12 @@ fn run(args: Args) -> Result<(), String> {
             _ => Ok(i),
         })?;
 
-    if args.lock_memory == Some(true) {
-        lock_everything();
+    if args.lock_memory == Some(true) && !startup::lock_heap() {
+        eprintln!(
+            "circologd: warning: the arenas and receive buffers are locked in RAM, but not the \
+             heap's buffers (RLIMIT_MEMLOCK is limited: set it to unlimited, e.g. \
+             LimitMEMLOCK=infinity, to lock every copy of a message)"
+        );
     }
 
     // A closed standard output (the reader of these lines went away) is
@@ -179,7 +182,7 @@ fn run(args: Args) -> Result<(), String> {
             ctl_unix: l.ctl_unix,
         },
         settings,
-        notify::Notifier::from_env(),
+        circolog::daemon::notify::Notifier::from_env(),
     ));
     remove_files(&created);
     result
@@ -215,19 +218,6 @@ fn remove_files(paths: &[PathBuf]) {
     }
 }
 
-/// Fails with the reason when this process cannot use io_uring.
-fn check_io_uring() -> Result<(), String> {
-    let err = match io_uring::IoUring::new(2) {
-        Ok(_) => return Ok(()),
-        Err(e) => e,
-    };
-    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(0);
-    Err(startup::io_uring_unavailable(&err, disabled))
-}
-
 /// The exporter `-export-otlp` asks for, the filter of `-export-query`, and
 /// the endpoint's address (resolved once, at start-up).
 fn exporter(
@@ -255,60 +245,4 @@ fn exporter(
         .into_owned();
     let exporter = args.exporter(endpoint, host_name, epoch_us)?;
     Ok((exporter, filter, addr))
-}
-
-/// With `-lock-memory`, every copy of a message must stay out of swap, not
-/// only the arenas and receive buffers locked above: the heap's too (dump
-/// and frame buffers, TCP framing, the export queue). All pages, now and
-/// later, are locked when the process may lock without bound (root, or an
-/// unlimited RLIMIT_MEMLOCK, as the shipped unit sets); else a later
-/// allocation could fail, and the heap stays unlocked, which is said.
-fn lock_everything() {
-    use rustix::process::{Resource, getrlimit};
-    let unlimited = getrlimit(Resource::Memlock).current.is_none();
-    let root = rustix::process::geteuid().is_root();
-    let locked = (unlimited || root)
-        && rustix::mm::mlockall(
-            rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE,
-        )
-        .is_ok();
-    if !locked {
-        eprintln!(
-            "circologd: warning: the arenas and receive buffers are locked in RAM, but not the \
-             heap's buffers (RLIMIT_MEMLOCK is limited: set it to unlimited, e.g. \
-             LimitMEMLOCK=infinity, to lock every copy of a message)"
-        );
-    }
-}
-
-/// How much memory this process may use, as `/proc` and its cgroups say.
-fn memory() -> startup::Memory {
-    let read = |path: &std::path::Path| std::fs::read_to_string(path).ok();
-    let host = read("/proc/meminfo".as_ref()).and_then(|t| startup::parse_meminfo(&t));
-    let cgroup = read("/proc/self/cgroup".as_ref())
-        .map(|t| startup::cgroup_dirs(&t))
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|dir| read(&dir.join("memory.max")))
-        .filter_map(|t| startup::parse_memory_max(&t))
-        .min();
-    startup::Memory { host, cgroup }
-}
-
-/// Raises the soft descriptor limit to the hard one (systemd starts services
-/// at 1024) and returns the limit in force (`None`: unlimited).
-fn raise_nofile() -> Option<u64> {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
-        .ok()
-        .and_then(|t| t.trim().parse().ok());
-    if let Some(raised) = startup::raised_nofile(limit.current, limit.maximum, nr_open) {
-        let old = limit.current;
-        limit.current = Some(raised);
-        if setrlimit(Resource::Nofile, limit).is_err() {
-            limit.current = old;
-        }
-    }
-    limit.current
 }

@@ -24,7 +24,7 @@ use circolog::store::ring::{Incoming, Transport};
 use tokio::sync::{Notify, watch};
 
 use crate::dgram::DgramIngest;
-use crate::notify::Notifier;
+use circolog::daemon::notify::{self, Notifier};
 
 pub struct Listeners {
     pub tcp_ingest: Vec<std::net::TcpListener>,
@@ -200,7 +200,7 @@ pub async fn run(
     let notifier = notifier.map(Rc::new);
     if let Some(n) = &notifier {
         n.ready();
-        if let Some(period) = crate::notify::watchdog_period() {
+        if let Some(period) = notify::watchdog_period() {
             let n = n.clone();
             tokio_uring::spawn(async move {
                 loop {
