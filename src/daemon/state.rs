@@ -1,7 +1,9 @@
 //! The daemon's state without its I/O: the ring, pause, the counters and
 //! the connected clients. The event loop owns one [`State`]; every change
 //! goes through its methods, so what `/status` reports and what readers see
-//! cannot drift apart. What changed is reported as [`Event`]s, which the
+//! cannot drift apart. (One part is lent out whole: the exporter, whose
+//! connection the driver drives through [`State::exporter_mut`]; its
+//! counters are its own.) What changed is reported as [`Event`]s, which the
 //! event loop takes with [`State::poll_event`] after each call in, as
 //! quinn-proto's endpoint reports its own: the loop never compares the state
 //! before and after to guess.
@@ -428,7 +430,7 @@ impl State {
 
     /// [`State::ingest`] of a message that came from the address `peer`
     /// (UDP and TCP; `None` on unix sockets): who its sender is for
-    /// `-rate-limit` is [`sender_of`]'s to say.
+    /// `-rate-limit` is said once, in `sender_of`.
     pub fn ingest_from(&mut self, msg: Incoming<'_>, peer: Option<IpAddr>) -> Option<Seq> {
         let sender = sender_of(peer, msg.cred);
         self.counters.received[msg.transport as usize] += 1;
