@@ -742,6 +742,62 @@ fn a_trigger_storm_is_coalesced_while_status_answers_and_messages_are_stored() {
     assert_eq!(d.status()["last_seq"], FLOOD - 1, "every message stored");
 }
 
+/// 3000 pipelined `POST /snapshot` while a copy takes several turns: each
+/// is answered, those made while the same request waits its turn join it
+/// (one id for them all), and `/status` answers meanwhile.
+#[test]
+fn pipelined_snapshot_requests_join_the_one_waiting_its_turn() {
+    use std::io::{Read, Write};
+    let d = daemon().start();
+    // About 2 MiB in the ring: a copy takes more than one slice.
+    let line = "x".repeat(1000);
+    for i in 0..2000 {
+        d.send_unix(format!("<13>1 - host app - - - {i} {line}").as_bytes());
+    }
+    d.wait_stored(2000);
+    const POSTS: usize = 3000;
+    let mut s = UnixStream::connect(&d.ctl).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut w = s.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let mut all = b"POST /snapshot HTTP/1.1\r\nHost: x\r\n\r\n".repeat(POSTS - 1);
+        all.extend_from_slice(b"POST /snapshot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        w.write_all(&all).expect("write");
+    });
+    let status = d.status();
+    assert!(status["snapshots"]["taken"].is_u64(), "{status}");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read");
+    writer.join().expect("writer");
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(
+        text.matches("HTTP/1.1 200 OK").count(),
+        POSTS,
+        "every one answered"
+    );
+    let mut ids: Vec<u64> = text
+        .split("\"id\":")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(ids.len(), POSTS);
+    ids.dedup();
+    let taken = d.ctl("GET", "/snapshots")["taken"].as_u64().expect("taken");
+    assert_eq!(taken, ids.len() as u64, "one snapshot per id answered");
+    assert!(
+        ids.len() < POSTS / 10,
+        "{} snapshots for {POSTS} requests",
+        ids.len()
+    );
+    assert_eq!(d.status()["last_seq"], 1999);
+}
+
 #[test]
 fn bad_trigger_flags_are_one_clear_line() {
     for (args, says) in [
