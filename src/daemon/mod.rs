@@ -4,6 +4,7 @@
 //! arithmetic ([`driver`]) and the rate of its own diagnostics ([`diag`]).
 
 pub mod args;
+pub mod cred;
 pub mod diag;
 pub mod driver;
 pub mod listen;

@@ -223,13 +223,6 @@ pub async fn run(
     Ok(())
 }
 
-/// The ingest loop enters the datagram ring and looks for sockets with
-/// datagrams waiting but no word from the kernel this often while datagrams
-/// come (a lost wake-up must not stall a socket whose senders then block),
-const INGEST_CHECK: Duration = Duration::from_millis(10);
-/// and this often when none came since the last look: an idle daemon wakes
-/// four times a second.
-const INGEST_CHECK_IDLE: Duration = Duration::from_millis(250);
 /// Messages stored per turn of the ingest loop before other tasks get one.
 const INGEST_BUDGET: usize = 4096;
 
@@ -238,26 +231,23 @@ const INGEST_BUDGET: usize = 4096;
 async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>) {
     // Due whatever else happens: one socket's datagrams must not hide
     // another socket gone quiet.
-    let mut next_check = tokio::time::Instant::now() + INGEST_CHECK_IDLE;
-    let mut received_then = 0;
+    let mut cadence = driver::CheckCadence::default();
+    let mut next_check = tokio::time::Instant::now() + driver::INGEST_CHECK_IDLE;
     loop {
         let mut checking = false;
         tokio::select! {
             biased;
             // Completions left behind by a turn that reached its budget.
             () = ctx.ingest_left.notified() => {}
-            // A safety net under the eventfd: every `INGEST_CHECK` (less
-            // often when nothing came) the ring is entered whatever its
-            // flags say, and once everything is stored, a socket that gave
-            // nothing since the last check while datagrams wait is read
-            // again (`DgramIngest::unstick`).
+            // A safety net under the eventfd: every little while
+            // (`CheckCadence`) the ring is entered whatever its flags say,
+            // and once everything is stored, a socket that gave nothing
+            // since the last check while datagrams wait is read again
+            // (`DgramIngest::unstick`).
             () = tokio::time::sleep_until(next_check) => {
                 checking = true;
                 let received = ctx.with(|c| c.state.counters().received_total());
-                let busy = received != received_then;
-                received_then = received;
-                next_check = tokio::time::Instant::now()
-                    + if busy { INGEST_CHECK } else { INGEST_CHECK_IDLE };
+                next_check = tokio::time::Instant::now() + cadence.next(received);
                 if let Err(e) = ctx.with(|c| c.ingest.kick()) {
                     ctx.say(|d| &mut d.receive, |n| format!("receiving syslog datagrams failed: {e}{n}"));
                 }
