@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use circolog::daemon::diag::{Held, Throttle};
 use circolog::daemon::driver::{self, now_us};
+use circolog::daemon::notify::{self, Notifier};
 use circolog::daemon::{Admitted, Event, State};
 use circolog::ingest::syslog::framing::Framer;
 use circolog::serve::access::{self, PeerCred};
@@ -24,7 +25,6 @@ use circolog::store::ring::{Incoming, Transport};
 use tokio::sync::{Notify, watch};
 
 use crate::dgram::DgramIngest;
-use circolog::daemon::notify::{self, Notifier};
 
 pub struct Listeners {
     pub tcp_ingest: Vec<std::net::TcpListener>,
