@@ -10,6 +10,7 @@ pub mod driver;
 pub mod listen;
 pub mod notify;
 pub mod readiness;
+pub mod signals;
 pub mod startup;
 mod state;
 pub mod systemd;

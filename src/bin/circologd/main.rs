@@ -98,7 +98,8 @@ fn run(args: Args) -> Result<(), String> {
     // Before any socket exists: a SIGTERM sent as soon as one appears (by a
     // supervisor, a script) is then a clean shutdown, not a kill that leaves
     // socket files behind.
-    let signals = serve::Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
+    let signals = circolog::daemon::signals::Signals::register()
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut created = Vec::new();
     let warn = |w| eprintln!("circologd: warning: {w}");
     let opened = listen::open(&plan, &mut inherited, access, &mut created, warn);

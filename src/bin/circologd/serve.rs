@@ -16,6 +16,7 @@ use bytes::Bytes;
 use circolog::daemon::diag::{Held, Throttle};
 use circolog::daemon::driver::{self, now_us};
 use circolog::daemon::notify::{self, Notifier};
+use circolog::daemon::signals::{self, Signals};
 use circolog::daemon::{Admitted, Event, State};
 use circolog::ingest::syslog::framing::Framer;
 use circolog::serve::access::{self, PeerCred};
@@ -210,7 +211,7 @@ pub async fn run(
             });
         }
     }
-    signals.run(&ctx).await;
+    handle_signals(signals, &ctx).await;
     if let Some(n) = &notifier {
         n.stopping();
     }
@@ -430,77 +431,23 @@ async fn export_loop(ctx: Rc<Ctx>, addr: std::net::SocketAddr) {
     }
 }
 
-/// Signals, delivered into the loop through signal-hook's self-pipe: the
-/// handlers only write a byte; the work happens here. Registered before the
-/// daemon says it listens, so that no signal finds the default action
-/// (death) in place.
-pub struct Signals {
-    usr1: std::os::unix::net::UnixStream,
-    usr2: std::os::unix::net::UnixStream,
-    hup: std::os::unix::net::UnixStream,
-    term: std::os::unix::net::UnixStream,
-}
-
-impl Signals {
-    pub fn register() -> io::Result<Signals> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
-        use signal_hook::low_level::pipe;
-        let (usr1, usr1_w) = std::os::unix::net::UnixStream::pair()?;
-        let (usr2, usr2_w) = std::os::unix::net::UnixStream::pair()?;
-        let (hup, hup_w) = std::os::unix::net::UnixStream::pair()?;
-        let (term, term_w) = std::os::unix::net::UnixStream::pair()?;
-        pipe::register(SIGUSR1, usr1_w)?;
-        pipe::register(SIGUSR2, usr2_w)?;
-        // logrotate and admins send HUP to syslog daemons routinely: it
-        // must not kill this one (and its ring).
-        pipe::register(SIGHUP, hup_w)?;
-        pipe::register(SIGTERM, term_w.try_clone()?)?;
-        pipe::register(SIGINT, term_w)?;
-        Ok(Signals {
-            usr1,
-            usr2,
-            hup,
-            term,
-        })
-    }
-
-    /// Handles SIGUSR1, SIGUSR2 and SIGHUP until SIGTERM or SIGINT arrives.
-    async fn run(self, ctx: &Rc<Ctx>) {
-        let c = ctx.clone();
-        let usr1 = tokio_uring::spawn(on_signal(self.usr1, move |n| {
-            let paused = c.with(|c| {
-                for _ in 0..n {
-                    c.state.toggle_pause();
-                }
-                c.state.paused()
-            });
-            eprintln!(
-                "circologd: SIGUSR1: {}",
-                if paused { "paused" } else { "resumed" }
-            );
-        }));
-        let c = ctx.clone();
-        let usr2 = tokio_uring::spawn(on_signal(self.usr2, move |_| {
-            // Signals that arrive together take one snapshot: the ring is
-            // the same for all of them.
-            let taken = c.with(|c| {
-                c.state
-                    .take_snapshot(circolog::store::snapshot::Why::Signal, None, now_us())
-            });
-            match taken {
-                Ok(id) => eprintln!("circologd: SIGUSR2: taking snapshot {id}"),
-                Err(e) => eprintln!("circologd: SIGUSR2: no snapshot taken: {e}"),
-            }
-        }));
-        let hup = tokio_uring::spawn(on_signal(self.hup, |_| {
-            eprintln!("circologd: SIGHUP ignored (circologd keeps no files to reopen)");
-        }));
-        let term = tokio_uring::net::UnixStream::from_std(self.term);
-        let _ = term.read(vec![0u8; 64]).await;
-        usr1.abort();
-        usr2.abort();
-        hup.abort();
-    }
+/// Handles SIGUSR1, SIGUSR2 and SIGHUP until SIGTERM or SIGINT arrives
+/// (what each does is [`signals`]'s).
+async fn handle_signals(sig: Signals, ctx: &Rc<Ctx>) {
+    let c = ctx.clone();
+    let usr1 = tokio_uring::spawn(on_signal(sig.usr1, move |n| {
+        eprintln!("{}", c.with(|c| signals::usr1(&mut c.state, n)));
+    }));
+    let c = ctx.clone();
+    let usr2 = tokio_uring::spawn(on_signal(sig.usr2, move |_| {
+        eprintln!("{}", c.with(|c| signals::usr2(&mut c.state, now_us())));
+    }));
+    let hup = tokio_uring::spawn(on_signal(sig.hup, |_| eprintln!("{}", signals::HUP)));
+    let term = tokio_uring::net::UnixStream::from_std(sig.term);
+    let _ = term.read(vec![0u8; 64]).await;
+    usr1.abort();
+    usr2.abort();
+    hup.abort();
 }
 
 /// Calls `handle` with the number of signals each time some arrive. The
