@@ -648,6 +648,156 @@ fn a_post_roll_by_time_ends_without_more_messages() {
     assert_eq!(row["messages"], 1);
 }
 
+/// A crit on a quiet host with `-trigger-after 5`: the five more messages
+/// never come, and the snapshot is taken 10 s after the crit, not never.
+/// Meanwhile `/status` lists the post-roll that is running.
+#[test]
+fn a_count_post_roll_ends_10s_after_its_trigger_on_a_quiet_host() {
+    let d = daemon()
+        .args(&["-trigger", "sev=crit", "-trigger-after", "5"])
+        .start();
+    d.send_unix(&sev(6, 0));
+    d.send_unix(&sev(2, 1));
+    d.send_unix(&sev(6, 2));
+    d.wait_stored(3);
+    let t = d.status()["triggers"].clone();
+    let running = &t["running"][0];
+    assert_eq!(running["query"], "sev=crit", "{t}");
+    assert_eq!(running["seq"], 1, "{t}");
+    assert_eq!(running["messages_left"], 4, "{t}");
+    let left = running["ends_in_seconds"].as_f64().expect("seconds");
+    assert!(0.0 < left && left <= 10.0, "{t}");
+    assert!(running["ends_at"].is_string(), "{t}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let row = loop {
+        let list = d.ctl("GET", "/snapshots");
+        if let Some(row) = list["snapshots"].as_array().and_then(|r| r.first())
+            && row["taking"] == false
+        {
+            break row.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the post-roll never ended: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(row["trigger"]["seq"], 1);
+    assert_eq!(row["last_seq"], 2, "{row}");
+    assert_eq!(d.status()["triggers"]["running"], serde_json::json!([]));
+}
+
+/// `-trigger grep= -trigger-holdoff 0 -trigger-after 0` under a flood:
+/// every message fires, but the firings only ask for a snapshot, and those
+/// that come while one is wanted are coalesced into it, so that ingestion
+/// and `/status` go on.
+#[test]
+fn a_trigger_storm_is_coalesced_while_status_answers_and_messages_are_stored() {
+    let d = daemon()
+        .args(&[
+            "-trigger",
+            "grep=",
+            "-trigger-holdoff",
+            "0",
+            "-trigger-after",
+            "0",
+        ])
+        .start();
+    const FLOOD: u32 = 5000;
+    let syslog = d.syslog.clone();
+    let flood = std::thread::spawn(move || {
+        let s = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+        for i in 0..FLOOD {
+            s.send_to(&msg(i), &syslog).expect("send");
+        }
+    });
+    let mut answers = 0;
+    while !flood.is_finished() {
+        let st = d.status();
+        assert!(st["counters"]["received_total"].is_u64(), "{st}");
+        answers += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    flood.join().expect("flood");
+    d.wait_stored(u64::from(FLOOD));
+    assert!(answers > 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (t, taken) = loop {
+        let t = d.status()["triggers"].clone();
+        let list = d.ctl("GET", "/snapshots");
+        let taken = list["taken"].as_u64().expect("taken");
+        let busy = list["snapshots"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|s| s["taking"] == true));
+        // Done once every firing is either a snapshot or coalesced into one.
+        if !busy && t["coalesced"].as_u64().map(|c| c + taken) == t["fired"].as_u64() {
+            break (t, taken);
+        }
+        assert!(Instant::now() < deadline, "{t} {list}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(t["fired"], u64::from(FLOOD), "every message fired: {t}");
+    assert!(taken < u64::from(FLOOD) / 2, "{taken} snapshots for {t}");
+    assert_eq!(t["failed"], 0, "{t}");
+    assert_eq!(d.status()["last_seq"], FLOOD - 1, "every message stored");
+}
+
+/// 3000 pipelined `POST /snapshot` while a copy takes several turns: each
+/// is answered, those made while the same request waits its turn join it
+/// (one id for them all), and `/status` answers meanwhile.
+#[test]
+fn pipelined_snapshot_requests_join_the_one_waiting_its_turn() {
+    use std::io::{Read, Write};
+    let d = daemon().start();
+    // About 2 MiB in the ring: a copy takes more than one slice.
+    let line = "x".repeat(1000);
+    for i in 0..2000 {
+        d.send_unix(format!("<13>1 - host app - - - {i} {line}").as_bytes());
+    }
+    d.wait_stored(2000);
+    const POSTS: usize = 3000;
+    let mut s = UnixStream::connect(&d.ctl).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut w = s.try_clone().expect("clone");
+    let writer = std::thread::spawn(move || {
+        let mut all = b"POST /snapshot HTTP/1.1\r\nHost: x\r\n\r\n".repeat(POSTS - 1);
+        all.extend_from_slice(b"POST /snapshot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        w.write_all(&all).expect("write");
+    });
+    let status = d.status();
+    assert!(status["snapshots"]["taken"].is_u64(), "{status}");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read");
+    writer.join().expect("writer");
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(
+        text.matches("HTTP/1.1 200 OK").count(),
+        POSTS,
+        "every one answered"
+    );
+    let mut ids: Vec<u64> = text
+        .split("\"id\":")
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(ids.len(), POSTS);
+    ids.dedup();
+    let taken = d.ctl("GET", "/snapshots")["taken"].as_u64().expect("taken");
+    assert_eq!(taken, ids.len() as u64, "one snapshot per id answered");
+    assert!(
+        ids.len() < POSTS / 10,
+        "{} snapshots for {POSTS} requests",
+        ids.len()
+    );
+    assert_eq!(d.status()["last_seq"], 1999);
+}
+
 #[test]
 fn bad_trigger_flags_are_one_clear_line() {
     for (args, says) in [

@@ -126,7 +126,8 @@ pub struct Args {
     #[arg(long = "trigger", value_name = "QUERY")]
     pub trigger: Vec<String>,
     /// Post-roll: keep collecting N more messages (or for DURATION) after
-    /// the triggering one, then act.
+    /// the triggering one, then act; a post-roll by count also ends 10 s
+    /// after the trigger at the latest.
     #[arg(long = "trigger-after", value_name = "N|DURATION", default_value = "100", value_parser = trigger::PostRoll::parse)]
     pub trigger_after: trigger::PostRoll,
     /// What firing does: take a snapshot, or pause as a person would.

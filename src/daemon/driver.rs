@@ -1,5 +1,6 @@
 //! The arithmetic of circologd's event loop, apart from its I/O: what a
-//! short vectored write leaves to send, and how long housekeeping sleeps.
+//! short vectored write leaves to send, how long housekeeping sleeps, and
+//! the one clock read.
 
 use std::time::Duration;
 
@@ -25,6 +26,43 @@ pub fn consume(bufs: &mut Vec<Bytes>, mut n: usize) {
     }
 }
 
+/// The wall clock, µs since 1970 (0 before it): the one place circologd
+/// reads it. Everything else in the library is handed its `now_us`.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// The ingest loop enters the datagram ring and looks for sockets with
+/// datagrams waiting but no word from the kernel this often while datagrams
+/// come (a lost wake-up must not stall a socket whose senders then block),
+pub const INGEST_CHECK: Duration = Duration::from_millis(10);
+/// and this often when none came since the last look: an idle daemon wakes
+/// four times a second.
+pub const INGEST_CHECK_IDLE: Duration = Duration::from_millis(250);
+
+/// How soon the ingest loop's next safety check is due.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckCadence {
+    /// Messages received at the last check.
+    received: u64,
+}
+
+impl CheckCadence {
+    /// At a check, with `received_total` messages received so far: the
+    /// wait until the next one ([`INGEST_CHECK`] while messages come, else
+    /// [`INGEST_CHECK_IDLE`]).
+    pub fn next(&mut self, received_total: u64) -> Duration {
+        let busy = received_total != std::mem::replace(&mut self.received, received_total);
+        if busy {
+            INGEST_CHECK
+        } else {
+            INGEST_CHECK_IDLE
+        }
+    }
+}
+
 /// Housekeeping runs at least once a second.
 pub const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(1);
 
@@ -41,6 +79,16 @@ pub fn housekeeping_wait(next_deadline_us: Option<i64>, now_us: i64) -> Duration
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checks_come_often_while_messages_come_and_seldom_when_idle() {
+        let mut c = CheckCadence::default();
+        assert_eq!(c.next(0), INGEST_CHECK_IDLE);
+        assert_eq!(c.next(5), INGEST_CHECK);
+        assert_eq!(c.next(9), INGEST_CHECK);
+        assert_eq!(c.next(9), INGEST_CHECK_IDLE, "nothing since the last check");
+        assert_eq!(c.next(10), INGEST_CHECK);
+    }
 
     fn bufs(parts: &[&'static str]) -> Vec<Bytes> {
         parts

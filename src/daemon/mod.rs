@@ -4,10 +4,17 @@
 //! arithmetic ([`driver`]) and the rate of its own diagnostics ([`diag`]).
 
 pub mod args;
+pub mod cred;
 pub mod diag;
 pub mod driver;
+pub mod listen;
+pub mod notify;
+pub mod readiness;
+pub mod signals;
 pub mod startup;
 mod state;
 pub mod systemd;
 
-pub use state::{ClearGeneration, Clients, Counters, Export, SNAPSHOT_SLICE, State};
+pub use state::{
+    Admitted, ClearGeneration, ClientKind, Clients, Counters, Event, Export, SNAPSHOT_SLICE, State,
+};

@@ -3,7 +3,9 @@
 //! that cannot fit in the descriptor limit. Each is plain arithmetic on
 //! numbers the caller read (the flags, `/proc`, `getrlimit`), and each
 //! failure is one line naming the flags as the user writes them. So are
-//! the lines for what the host refuses (io_uring, `mlock`, a group).
+//! the lines for what the host refuses (io_uring, `mlock`, a group). At
+//! the end, the few probes that read those numbers from the host
+//! ([`memory`], [`raise_nofile`], [`check_io_uring`], [`lock_heap`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -322,6 +324,68 @@ pub fn group_id(
                 .flatten()
         })
         .ok_or_else(|| format!("unknown group {name:?} for -socket-group"))
+}
+
+/// Fails with the reason when this process cannot use io_uring.
+pub fn check_io_uring() -> Result<(), String> {
+    let err = match io_uring::IoUring::new(2) {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(0);
+    Err(io_uring_unavailable(&err, disabled))
+}
+
+/// With `-lock-memory`, every copy of a message must stay out of swap, not
+/// only the arenas and receive buffers: the heap's too (dump and frame
+/// buffers, TCP framing, the export queue). All pages, now and later, are
+/// locked when the process may lock without bound (root, or an unlimited
+/// RLIMIT_MEMLOCK, as the shipped unit sets); else a later allocation
+/// could fail, and the heap stays unlocked. Returns whether it is locked.
+pub fn lock_heap() -> bool {
+    use rustix::process::{Resource, getrlimit};
+    let unlimited = getrlimit(Resource::Memlock).current.is_none();
+    let root = rustix::process::geteuid().is_root();
+    (unlimited || root)
+        && rustix::mm::mlockall(
+            rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE,
+        )
+        .is_ok()
+}
+
+/// How much memory this process may use, as `/proc` and its cgroups say.
+pub fn memory() -> Memory {
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).ok();
+    let host = read("/proc/meminfo".as_ref()).and_then(|t| parse_meminfo(&t));
+    let cgroup = read("/proc/self/cgroup".as_ref())
+        .map(|t| cgroup_dirs(&t))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|dir| read(&dir.join("memory.max")))
+        .filter_map(|t| parse_memory_max(&t))
+        .min();
+    Memory { host, cgroup }
+}
+
+/// Raises the soft descriptor limit to the hard one (systemd starts services
+/// at 1024) and returns the limit in force (`None`: unlimited).
+pub fn raise_nofile() -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|t| t.trim().parse().ok());
+    if let Some(raised) = raised_nofile(limit.current, limit.maximum, nr_open) {
+        let old = limit.current;
+        limit.current = Some(raised);
+        if setrlimit(Resource::Nofile, limit).is_err() {
+            limit.current = old;
+        }
+    }
+    limit.current
 }
 
 #[cfg(test)]

@@ -1,9 +1,15 @@
 //! The daemon's state without its I/O: the ring, pause, the counters and
 //! the connected clients. The event loop owns one [`State`]; every change
 //! goes through its methods, so what `/status` reports and what readers see
-//! cannot drift apart.
+//! cannot drift apart. (One part is lent out whole: the exporter, whose
+//! connection the driver drives through [`State::exporter_mut`]; its
+//! counters are its own.) What changed is reported as [`Event`]s, which the
+//! event loop takes with [`State::poll_event`] after each call in, as
+//! quinn-proto's endpoint reports its own: the loop never compares the state
+//! before and after to guess.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::export::Exporter;
@@ -13,14 +19,14 @@ use crate::ingest::trigger::{Action, Fire, Triggers};
 use crate::query::format;
 use crate::query::{Filter, OutputFormat};
 use crate::store::messages::Messages;
-use crate::store::ring::{Entry, Incoming, Ring, Seq, Transport};
+use crate::store::ring::{Cred, Entry, Incoming, Ring, Seq, Transport};
 use crate::store::snapshot::{self, Meta, Note, Snapshots, Why};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Messages read from each transport, stored or not (index: `Transport as usize`).
-    pub received: [u64; 3],
+    pub received: [u64; Transport::ALL.len()],
     /// Messages read and discarded while paused.
     pub dropped_paused: u64,
     pub truncated: u64,
@@ -31,9 +37,13 @@ pub struct Counters {
     pub clears: u64,
     /// Trigger firings whose snapshot could not be taken.
     pub trigger_failed: u64,
+    /// Trigger firings that asked for a snapshot while one was already
+    /// wanted: the one snapshot, taken once the copy before it is done,
+    /// holds their messages too.
+    pub trigger_coalesced: u64,
     /// Messages over their sender's `-rate-limit`, read and dropped, by
     /// transport.
-    pub suppressed: [u64; 3],
+    pub suppressed: [u64; Transport::ALL.len()],
 }
 
 impl Counters {
@@ -47,6 +57,49 @@ impl Counters {
 /// before is gone from the ring and must not be sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ClearGeneration(u64);
+
+/// What changed in the [`State`], for the event loop to act on. Each is
+/// reported once, after the change, by [`State::poll_event`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Messages were stored (one event for any number of them until it
+    /// is polled): followers and the exporter have new messages to read.
+    Stored,
+    /// The daemon was paused (`true`) or resumed, by anyone: a command, a
+    /// signal, a timed pause ending, a trigger. Followers tell their peers.
+    Paused(bool),
+    /// The ring was cleared: followers are told, and the arena's wipe is
+    /// housekeeping's to do.
+    Cleared,
+    /// A snapshot is wanted or being taken: housekeeping has slices to copy.
+    SnapshotWork,
+    /// Snapshots up to this id are complete: followers are told of them.
+    SnapshotTaken(u64),
+}
+
+/// What kind of client a connection is counted as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    Query,
+    Follower,
+    Control,
+}
+
+/// A TCP syslog sender let in by [`State::admit_sender`]: it holds one of
+/// the `-max-senders` places until given back to [`State::sender_left`].
+#[derive(Debug)]
+#[must_use = "a sender's place is given back with State::sender_left"]
+pub struct Admitted {
+    peer: IpAddr,
+}
+
+impl Admitted {
+    /// The address it connected from: what its messages are
+    /// [`State::ingest_from`].
+    pub fn peer(&self) -> IpAddr {
+        self.peer
+    }
+}
 
 /// Connected clients by kind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,6 +143,19 @@ pub struct State {
     /// The `suppressed` notice being stored, reused (it never grows past
     /// [`limit::NOTICE_MAX`]).
     notice_line: Vec<u8>,
+    /// `-max-senders`: TCP syslog senders connected at once, at most.
+    max_senders: u64,
+    /// A snapshot the triggers asked for, not begun yet, and the ring's
+    /// next seq when it was last asked for (it holds the messages before
+    /// it): begun by [`State::housekeep`] once no other is being copied.
+    /// Later firings join it (counted as coalesced) and move its end on.
+    trigger_wanted: Option<(Why, Seq)>,
+    /// Messages were stored since [`State::poll_event`] last said so.
+    stored: bool,
+    /// The other events not yet polled, oldest first.
+    /// INVARIANT: no two equal, and at most one `SnapshotTaken`: it never
+    /// holds more than the few kinds of [`Event`].
+    events: VecDeque<Event>,
 }
 
 /// Messages exported as they are stored (`-export-query`): a reader of the
@@ -120,8 +186,11 @@ const EXPORT_ROOM: usize = 256 << 10;
 /// Messages the exporter looks at per call at most.
 const EXPORT_SLICE: u64 = 4096;
 /// Selected messages waiting to be queued for export at most; past it the
-/// oldest are counted as missed (the exporter's own queue is the bound
-/// that matters: this one only spans one turn of the loop).
+/// oldest are counted as missed. It holds seqs, not messages: the
+/// exporter's own queue is the bound that matters. The export task takes
+/// [`EXPORT_SLICE`] of them a turn, so they can wait several turns (and
+/// longer while the task waits on its endpoint); this bound is what keeps
+/// that wait from growing memory.
 const EXPORT_PENDING: usize = 1 << 16;
 
 /// Bytes of the arena a clear's wipe zeroes per turn of the event loop.
@@ -158,6 +227,74 @@ impl State {
             ),
             limiter: None,
             notice_line: Vec::new(),
+            max_senders: u64::MAX,
+            trigger_wanted: None,
+            stored: false,
+            events: VecDeque::with_capacity(8),
+        }
+    }
+
+    /// The next thing that changed, oldest first; `None` once all are
+    /// told. Call it after every call that may change the state, until
+    /// `None`.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        if std::mem::take(&mut self.stored) {
+            return Some(Event::Stored);
+        }
+        self.events.pop_front()
+    }
+
+    fn report(&mut self, event: Event) {
+        if let Event::SnapshotTaken(_) = event {
+            // Followers are told of every snapshot up to the newest id.
+            self.events
+                .retain(|e| !matches!(e, Event::SnapshotTaken(_)));
+        }
+        if !self.events.contains(&event) {
+            self.events.push_back(event);
+        }
+    }
+
+    /// At most `max` TCP syslog senders are let in at once (`-max-senders`).
+    pub fn with_max_senders(mut self, max: u64) -> State {
+        self.max_senders = max;
+        self
+    }
+
+    /// Lets in a TCP syslog sender connected from `peer`, unless
+    /// `-max-senders` are in already (then it is to be closed at once).
+    /// Counted from now on, before it sends anything: a burst of
+    /// connections cannot all get in under the limit.
+    pub fn admit_sender(&mut self, peer: std::net::SocketAddr) -> Option<Admitted> {
+        if self.clients.tcp_senders >= self.max_senders {
+            return None;
+        }
+        self.clients.tcp_senders += 1;
+        Some(Admitted { peer: peer.ip() })
+    }
+
+    /// A sender [`State::admit_sender`] let in has gone.
+    pub fn sender_left(&mut self, sender: Admitted) {
+        let Admitted { peer: _ } = sender;
+        self.clients.tcp_senders = self.clients.tcp_senders.saturating_sub(1);
+    }
+
+    /// A query or control connection moves from being counted as `from`
+    /// to `to` (`None`: not counted).
+    pub fn count_client(&mut self, from: Option<ClientKind>, to: Option<ClientKind>) {
+        fn slot(c: &mut Clients, k: ClientKind) -> &mut u64 {
+            match k {
+                ClientKind::Query => &mut c.query,
+                ClientKind::Follower => &mut c.followers,
+                ClientKind::Control => &mut c.ctl,
+            }
+        }
+        if let Some(from) = from {
+            let n = slot(&mut self.clients, from);
+            *n = n.saturating_sub(1);
+        }
+        if let Some(to) = to {
+            *slot(&mut self.clients, to) += 1;
         }
     }
 
@@ -288,12 +425,14 @@ impl State {
     /// paused. Returns its seq when stored. The sender, for `-rate-limit`,
     /// is the pid the kernel gave, if any; see [`State::ingest_from`].
     pub fn ingest(&mut self, msg: Incoming<'_>) -> Option<Seq> {
-        let sender = msg.cred.map(|c| Sender::Pid(c.pid));
-        self.ingest_from(msg, sender)
+        self.ingest_from(msg, None)
     }
 
-    /// [`State::ingest`] of a message from `sender` (`None`: not limited).
-    pub fn ingest_from(&mut self, msg: Incoming<'_>, sender: Option<Sender>) -> Option<Seq> {
+    /// [`State::ingest`] of a message that came from the address `peer`
+    /// (UDP and TCP; `None` on unix sockets): who its sender is for
+    /// `-rate-limit` is said once, in `sender_of`.
+    pub fn ingest_from(&mut self, msg: Incoming<'_>, peer: Option<IpAddr>) -> Option<Seq> {
+        let sender = sender_of(peer, msg.cred);
         self.counters.received[msg.transport as usize] += 1;
         if self.paused {
             self.counters.dropped_paused += 1;
@@ -356,6 +495,7 @@ impl State {
             self.counters.malformed += 1;
         }
         let seq = self.ring.push_indexed(Incoming { bytes, ..msg }, index);
+        self.stored = true;
         if let Some(x) = self.export.as_mut()
             && x.filter
                 .as_ref()
@@ -381,22 +521,31 @@ impl State {
     /// Acts on every trigger firing that is due.
     fn poll_triggers(&mut self, now_us: i64) {
         while let Some(fire) = self.triggers.poll(now_us, self.paused) {
-            self.act(fire, now_us);
+            self.act(fire);
         }
     }
 
-    fn act(&mut self, fire: Fire, now_us: i64) {
+    /// A firing only marks a snapshot as wanted: the copy is housekeeping's,
+    /// a slice a turn, never made inside ingestion. Firings while one is
+    /// wanted are coalesced into it.
+    fn act(&mut self, fire: Fire) {
         match fire.action {
             Action::Pause => self.set_paused(true),
+            Action::Snapshot if !self.snapshots.enabled() => self.counters.trigger_failed += 1,
             Action::Snapshot => {
+                let end = self.ring.next_seq();
+                if let Some((_, until)) = &mut self.trigger_wanted {
+                    *until = end;
+                    self.counters.trigger_coalesced += 1;
+                    return;
+                }
                 let query = self.triggers.source(fire.trigger).unwrap_or("").to_string();
                 let why = Why::Trigger {
                     seq: fire.seq,
                     query,
                 };
-                if self.take_snapshot(why, None, now_us).is_err() {
-                    self.counters.trigger_failed += 1;
-                }
+                self.trigger_wanted = Some((why, end));
+                self.report(Event::SnapshotWork);
             }
         }
     }
@@ -439,8 +588,16 @@ impl State {
     }
 
     pub fn set_paused(&mut self, paused: bool) {
+        self.pause_until(paused, None);
+    }
+
+    /// Every change of the pause goes through here, and is reported.
+    fn pause_until(&mut self, paused: bool, resume_at_us: Option<i64>) {
+        if paused != self.paused {
+            self.report(Event::Paused(paused));
+        }
         self.paused = paused;
-        self.resume_at_us = None;
+        self.resume_at_us = resume_at_us;
     }
 
     pub fn toggle_pause(&mut self) {
@@ -451,8 +608,7 @@ impl State {
     /// pause asked for meanwhile, timed or not, replaces this one).
     pub fn pause_for(&mut self, d: std::time::Duration, now_us: i64) {
         let d = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
-        self.paused = true;
-        self.resume_at_us = Some(now_us.saturating_add(d));
+        self.pause_until(true, Some(now_us.saturating_add(d)));
     }
 
     /// When a timed pause ends by itself, µs since 1970.
@@ -465,6 +621,7 @@ impl State {
     /// a slice at a time.
     pub fn clear(&mut self) {
         self.ring.begin_clear();
+        self.report(Event::Cleared);
         self.counters.clears += 1;
         self.cleared_at = self.ring.next_seq();
         if let Some(x) = self.export.as_mut() {
@@ -501,22 +658,40 @@ impl State {
             limiter.due_notices(now_us, |n| self.store_suppressed(n, None, now_us));
             self.limiter = Some(limiter);
         }
+        if !self.snapshots.is_taking()
+            && let Some((why, end)) = self.trigger_wanted.take()
+        {
+            let meta = Meta {
+                why,
+                taken_at_us: now_us,
+                note: None,
+            };
+            if self.snapshots.begin_until(&self.ring, meta, end).is_err() {
+                self.counters.trigger_failed += 1;
+            }
+        }
         let taking = self.snapshot_step();
         let wiping = self.ring.wipe_step(WIPE_SLICE);
         let expiring = self.max_age_us.is_some_and(|age| {
             let cutoff = now_us.saturating_sub(age);
             self.ring.evict_older_than(cutoff, EXPIRE_SLICE) == EXPIRE_SLICE
         });
-        taking || wiping || expiring
+        taking || wiping || expiring || self.trigger_wanted.is_some()
     }
 
     pub fn snapshots(&self) -> &Snapshots {
         &self.snapshots
     }
 
-    /// Begins a snapshot of the ring as it is now and works its first
-    /// slice (so a small one is complete at once); [`State::housekeep`]
-    /// goes on with the rest. Returns its id.
+    /// Begins a snapshot of the ring as it is now; [`State::housekeep`]
+    /// copies it. When no other is being copied, its first slice is
+    /// copied at once (so a small one is complete at once). Returns its id.
+    ///
+    /// A request made while the same request (same reason, same note)
+    /// still waits for the copy before it joins that one and gets its id:
+    /// that snapshot is not begun yet, so it will hold every message the
+    /// ring holds now, and a second one would copy the same messages again
+    /// and push out an older snapshot for nothing.
     pub fn take_snapshot(
         &mut self,
         why: Why,
@@ -528,8 +703,18 @@ impl State {
             taken_at_us: now_us,
             note,
         };
+        if !self.snapshots.enabled() {
+            return Err(snapshot::Error::Disabled);
+        }
+        if let Some(id) = self.snapshots.join(&self.ring, &meta) {
+            return Ok(id);
+        }
+        let idle = !self.snapshots.is_taking();
         let id = self.snapshots.begin(&self.ring, meta)?;
-        self.snapshot_step();
+        self.report(Event::SnapshotWork);
+        if idle {
+            self.snapshot_step();
+        }
         Ok(id)
     }
 
@@ -555,6 +740,7 @@ impl State {
             snapshot::Step::More => true,
             snapshot::Step::Done(id) => {
                 self.snapshot_done = id;
+                self.report(Event::SnapshotTaken(id));
                 self.snapshots.is_taking()
             }
         }
@@ -578,11 +764,13 @@ impl State {
     pub fn clients(&self) -> &Clients {
         &self.clients
     }
+}
 
-    /// The counts of connected clients, for the event loop to keep.
-    pub fn clients_mut(&mut self) -> &mut Clients {
-        &mut self.clients
-    }
+/// Who sent a message, for `-rate-limit`: the source address on UDP and
+/// TCP, else the pid the kernel gave on unix sockets; `None` (not limited)
+/// when neither is known.
+fn sender_of(peer: Option<IpAddr>, cred: Option<Cred>) -> Option<Sender> {
+    peer.map(Sender::ip).or(cred.map(|c| Sender::Pid(c.pid)))
 }
 
 /// A stored receive time as the parser takes it (a time outside jiff's
@@ -603,7 +791,7 @@ fn message_of<'a>(e: &Entry<'a>, ctx: &ParseContext) -> Message<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ring::{Config, Transport};
+    use crate::store::ring::Config;
 
     fn state() -> State {
         let ring = Ring::new(Config {
@@ -670,13 +858,193 @@ mod tests {
     }
 
     fn with_trigger(s: State, query: &str, after: u64, action: Action) -> State {
+        with_trigger_holdoff(s, query, after, action, 60)
+    }
+
+    fn with_trigger_holdoff(
+        s: State,
+        query: &str,
+        after: u64,
+        action: Action,
+        holdoff_s: u64,
+    ) -> State {
         let filter = crate::ingest::trigger::parse_trigger(query, 0).expect("trigger");
         s.with_triggers(Triggers::new(
             vec![(filter, query.to_string())],
             crate::ingest::trigger::PostRoll::Messages(after),
             action,
-            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(holdoff_s),
         ))
+    }
+
+    fn snapshots(max_snapshots: usize) -> Snapshots {
+        Snapshots::new(snapshot::Config {
+            arena_bytes: 1 << 16,
+            max_snapshots,
+        })
+        .expect("snapshots")
+    }
+
+    fn events(s: &mut State) -> Vec<Event> {
+        std::iter::from_fn(|| s.poll_event()).collect()
+    }
+
+    #[test]
+    fn every_change_is_reported_once_as_an_event() {
+        let mut s = state().with_snapshots(snapshots(4));
+        assert_eq!(events(&mut s), []);
+        s.ingest(udp(b"<13>one"));
+        s.ingest(udp(b"<13>two"));
+        assert_eq!(events(&mut s), [Event::Stored], "one for any number");
+        s.set_paused(true);
+        s.set_paused(true);
+        s.ingest(udp(b"<13>dropped"));
+        assert_eq!(events(&mut s), [Event::Paused(true)], "a change, once");
+        s.toggle_pause();
+        s.pause_for(std::time::Duration::from_secs(1), 5_000_000);
+        assert_eq!(events(&mut s), [Event::Paused(false), Event::Paused(true)]);
+        s.housekeep(6_000_000);
+        assert_eq!(
+            events(&mut s),
+            [Event::Paused(false)],
+            "a timed pause ended"
+        );
+        s.clear();
+        assert_eq!(events(&mut s), [Event::Cleared]);
+        let id = s.take_snapshot(Why::Api, None, 7_000_000).expect("taken");
+        assert_eq!(
+            events(&mut s),
+            [Event::SnapshotWork, Event::SnapshotTaken(id)],
+            "small: taken at once"
+        );
+        s.housekeep(7_000_000);
+        assert_eq!(events(&mut s), [], "nothing changed");
+    }
+
+    #[test]
+    fn tcp_senders_are_admitted_up_to_the_limit_and_give_their_place_back() {
+        let mut s = state().with_max_senders(2);
+        let peer: std::net::SocketAddr = "[::ffff:192.0.2.7]:514".parse().expect("addr");
+        let a = s.admit_sender(peer).expect("first");
+        let b = s.admit_sender(peer).expect("second");
+        assert!(s.admit_sender(peer).is_none(), "past -max-senders");
+        assert_eq!(s.clients().tcp_senders, 2);
+        assert_eq!(a.peer(), peer.ip());
+        s.sender_left(a);
+        assert_eq!(s.clients().tcp_senders, 1);
+        let c = s.admit_sender(peer).expect("a place was given back");
+        s.sender_left(b);
+        s.sender_left(c);
+        assert_eq!(*s.clients(), Clients::default());
+    }
+
+    #[test]
+    fn the_sender_is_the_address_where_there_is_one_else_the_pid() {
+        let cred = Some(Cred {
+            pid: 42,
+            uid: 0,
+            gid: 0,
+        });
+        let v4: IpAddr = "192.0.2.7".parse().expect("ip");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert_eq!(sender_of(None, cred), Some(Sender::Pid(42)));
+        assert_eq!(sender_of(Some(mapped), None), Some(Sender::Ip(v4)));
+        assert_eq!(sender_of(Some(v4), cred), Some(Sender::Ip(v4)));
+        assert_eq!(sender_of(None, None), None);
+    }
+
+    /// `-trigger grep= -trigger-holdoff 0 -trigger-after 0` under a flood:
+    /// every message fires, but ingestion copies nothing, and the firings
+    /// between two turns of housekeeping make one snapshot.
+    #[test]
+    fn a_trigger_storm_makes_one_snapshot_per_copy_not_one_per_firing() {
+        let mut s = with_trigger_holdoff(
+            state().with_snapshots(snapshots(4)),
+            "",
+            0,
+            Action::Snapshot,
+            0,
+        );
+        let mut now = 2_000_000;
+        for turn in 0..10 {
+            for _ in 0..100 {
+                now += 1;
+                s.ingest(Incoming {
+                    received_us: now,
+                    ..udp(b"<13>flood")
+                });
+            }
+            assert_eq!(s.snapshot_done(), turn, "copied inside ingestion");
+            while s.housekeep(now) {}
+        }
+        let fired = s.triggers().totals().fired;
+        let taken = s.snapshots().counters().taken;
+        assert_eq!(fired, 1000);
+        assert_eq!(taken, 10, "one per turn of housekeeping");
+        assert_eq!(s.counters().trigger_coalesced, fired - taken);
+        assert_eq!(s.counters().trigger_failed, 0);
+        let info = s.snapshots().info(taken).expect("kept");
+        assert_eq!(
+            info.why,
+            &Why::Trigger {
+                seq: Seq::new(900),
+                query: String::new()
+            },
+            "named after the first firing it holds"
+        );
+        assert!(info.complete());
+        assert_eq!(
+            info.last_seq(),
+            Some(Seq::new(999)),
+            "up to the last firing"
+        );
+    }
+
+    #[test]
+    fn a_request_while_the_same_one_waits_its_turn_joins_it() {
+        // A ring larger than one slice, so that a copy takes several turns.
+        let ring = Ring::new(Config {
+            max_messages: 10_000,
+            arena_bytes: 4 << 20,
+            max_message_bytes: 1024,
+        })
+        .expect("ring");
+        let snaps = Snapshots::new(snapshot::Config {
+            arena_bytes: 16 << 20,
+            max_snapshots: 8,
+        })
+        .expect("snapshots");
+        let mut s = State::new(
+            ring,
+            0,
+            ParseContext {
+                tz: jiff::tz::TimeZone::UTC,
+            },
+        )
+        .with_snapshots(snaps);
+        let big = [b'x'; 1000];
+        for _ in 0..3000 {
+            s.ingest(udp(&big));
+        }
+        let first = s.take_snapshot(Why::Api, None, 1).expect("taken");
+        let second = s.take_snapshot(Why::Api, None, 2).expect("taken");
+        assert_ne!(first, second, "the first is being copied: a new one waits");
+        s.ingest(udp(b"<13>later"));
+        for _ in 0..100 {
+            assert_eq!(s.take_snapshot(Why::Api, None, 3), Ok(second));
+        }
+        let noted = Note::new("deploy").expect("note");
+        let third = s.take_snapshot(Why::Api, Some(noted), 4).expect("taken");
+        assert_ne!(third, second, "another note is another snapshot");
+        while s.housekeep(5) {}
+        assert_eq!(s.snapshots().counters().taken, 3);
+        let joined = s.snapshots().info(second).expect("kept");
+        assert_eq!(
+            joined.last_seq(),
+            Some(Seq::new(3000)),
+            "holds what came before"
+        );
+        assert_eq!(joined.taken_at_us, 3);
     }
 
     #[test]
@@ -696,7 +1064,14 @@ mod tests {
         s.ingest(udp(b"<10>bad"));
         assert_eq!(s.snapshots().len(), 0);
         s.ingest(udp(b"<14>after"));
-        assert_eq!(s.snapshot_done(), 1, "small enough to be taken at once");
+        s.ingest(udp(b"<14>later, not part of it"));
+        assert_eq!(s.snapshot_done(), 0, "never copied inside ingestion");
+        s.housekeep(3_000_000);
+        assert_eq!(
+            s.snapshot_done(),
+            1,
+            "small enough to be taken in one slice"
+        );
         let info = s.snapshots().info(1).expect("taken");
         assert_eq!(
             info.why,

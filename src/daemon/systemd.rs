@@ -1,9 +1,9 @@
 //! What circologd takes from systemd and says to it, as text and numbers:
 //! the sockets it passes (`LISTEN_FDS`, `LISTEN_FDNAMES`) and what each is
 //! for, by its name and kind; the `sd_notify(3)` states and the watchdog's
-//! period (`WATCHDOG_USEC`). The driver reads the variables, looks at the
-//! descriptors and sends the datagrams (`src/bin/circologd/listen.rs` and
-//! `notify.rs`).
+//! period (`WATCHDOG_USEC`). [`crate::daemon::listen`] looks at the
+//! descriptors and sets them up; the binary reads the variables, takes the
+//! descriptors and sends the datagrams.
 
 use std::ffi::OsStr;
 use std::os::linux::net::SocketAddrExt;

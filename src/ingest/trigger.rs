@@ -8,7 +8,8 @@
 //!            a stored message matches
 //!   Armed ───────────────────────────► PostRoll { seq, end }
 //!     ▲                                  │ N more messages stored, or DURATION
-//!     │ DURATION of holdoff              │ passed (`-trigger-after`): `poll`
+//!     │ DURATION of holdoff              │ passed (`-trigger-after`), or 10 s
+//!     │                                  │ with no N more (`COUNT_POST_ROLL_MAX`): `poll`
 //!     │ passed, at the next message      ▼ returns a Fire with the action
 //!     └───────────────────────────── HoldOff { until }
 //!                                      matches are counted as held off
@@ -52,11 +53,17 @@ pub const DEFAULT_AFTER: PostRoll = PostRoll::Messages(100);
 /// `-trigger-holdoff`'s default.
 pub const DEFAULT_HOLDOFF: Duration = Duration::from_secs(60);
 
+/// A post-roll by count also ends this long after the matching message at
+/// the latest: on a quiet host the N more messages may never come, and the
+/// incident must still be recorded.
+pub const COUNT_POST_ROLL_MAX: Duration = Duration::from_secs(10);
+
 /// How long a trigger keeps collecting after the message that matched
 /// (`-trigger-after N|DURATION`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PostRoll {
-    /// Until N more messages are stored (0: act on the matching one).
+    /// Until N more messages are stored (0: act on the matching one), or
+    /// [`COUNT_POST_ROLL_MAX`] passed.
     Messages(u64),
     /// Until this long after the matching message was stored.
     Time(Duration),
@@ -251,10 +258,23 @@ enum Phase {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
-    /// This many more messages to store.
-    Messages(u64),
+    /// This many more messages to store, or the time `by_us` (µs) reached.
+    Messages { left: u64, by_us: i64 },
     /// At this time, µs.
     At(i64),
+}
+
+/// A trigger whose post-roll is running, as `/status` lists it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Running<'a> {
+    /// The trigger as given on the command line.
+    pub query: &'a str,
+    /// The message that matched.
+    pub seq: Seq,
+    /// When it ends at the latest, µs since 1970.
+    pub ends_at_us: i64,
+    /// Messages still to come before it ends (a post-roll by count).
+    pub messages_left: Option<u64>,
 }
 
 impl Triggers {
@@ -324,7 +344,7 @@ impl Triggers {
             }
             match &mut t.phase {
                 Phase::PostRoll { end, .. } => {
-                    if let End::Messages(left) = end {
+                    if let End::Messages { left, .. } = end {
                         *left = left.saturating_sub(1);
                     }
                     due |= end.reached(now_us, *after);
@@ -337,7 +357,10 @@ impl Triggers {
                 Phase::Armed => {
                     if matches(&t.filter) {
                         let mut end = match *after {
-                            PostRoll::Messages(n) => End::Messages(n),
+                            PostRoll::Messages(n) => End::Messages {
+                                left: n,
+                                by_us: now_us.saturating_add(micros(COUNT_POST_ROLL_MAX)),
+                            },
                             PostRoll::Time(d) => End::At(now_us.saturating_add(micros(d))),
                         };
                         due |= end.reached(now_us, *after);
@@ -386,18 +409,29 @@ impl Triggers {
         None
     }
 
-    /// The earliest time at which a post-roll by time ends, for the event
-    /// loop's timer (it polls once a second anyway).
+    /// The earliest time at which a post-roll ends by the clock (by time,
+    /// or a count's [`COUNT_POST_ROLL_MAX`]), for the event loop's timer (it
+    /// polls once a second anyway).
     pub fn next_deadline(&self) -> Option<i64> {
-        self.triggers
-            .iter()
-            .filter_map(|t| match t.phase {
-                Phase::PostRoll {
-                    end: End::At(at), ..
-                } => Some(at),
-                _ => None,
-            })
-            .min()
+        self.running().map(|r| r.ends_at_us).min()
+    }
+
+    /// The triggers whose post-roll is running, in command-line order.
+    pub fn running(&self) -> impl Iterator<Item = Running<'_>> {
+        self.triggers.iter().filter_map(|t| match t.phase {
+            Phase::PostRoll { seq, end } => Some(Running {
+                query: &t.source,
+                seq,
+                ends_at_us: match end {
+                    End::Messages { by_us, .. } | End::At(by_us) => by_us,
+                },
+                messages_left: match end {
+                    End::Messages { left, .. } => Some(left),
+                    End::At(_) => None,
+                },
+            }),
+            _ => None,
+        })
     }
 
     /// The text of trigger `i` as given on the command line.
@@ -437,7 +471,11 @@ impl End {
     /// back to `now_us` plus the post-roll.
     fn reached(&mut self, now_us: i64, after: PostRoll) -> bool {
         match self {
-            End::Messages(left) => *left == 0,
+            End::Messages { left, by_us } => {
+                let latest = now_us.saturating_add(micros(COUNT_POST_ROLL_MAX));
+                *by_us = (*by_us).min(latest);
+                *left == 0 || now_us >= *by_us
+            }
             End::At(at) => {
                 if let PostRoll::Time(d) = after {
                     let latest = now_us.saturating_add(micros(d));
@@ -638,8 +676,8 @@ mod tests {
             []
         );
         assert_eq!(feed(&mut t, Seq::new(2), &quiet, 2, &mut paused), []);
-        // Time alone does not end a post-roll by count.
-        assert_eq!(tick(&mut t, 100 * SEC, &mut paused), []);
+        // Time alone does not end a post-roll by count, within 10 s.
+        assert_eq!(tick(&mut t, 9 * SEC, &mut paused), []);
         assert_eq!(feed(&mut t, Seq::new(3), &quiet, 3, &mut paused), []);
         let fire = Fire {
             trigger: 0,
@@ -987,6 +1025,77 @@ mod tests {
         assert_eq!(t.totals().held_off, 1);
         feed(&mut t, Seq::new(2), &err, -4940 * SEC, &mut paused);
         assert_eq!(t.next_deadline(), Some(-4910 * SEC));
+    }
+
+    /// A crit on a quiet host with `-trigger-after 5`: the five more
+    /// messages never come, and the snapshot is taken 10 s after it.
+    #[test]
+    fn a_count_post_roll_ends_10s_after_the_match_at_the_latest() {
+        let mut t = triggers(&["sev=crit"], PostRoll::Messages(5), Action::Snapshot, 60);
+        let mut paused = false;
+        let at = 1_000 * SEC;
+        assert_eq!(t.running().count(), 0);
+        feed(&mut t, Seq::new(7), &msg(2, b"k", b"down"), at, &mut paused);
+        feed(
+            &mut t,
+            Seq::new(8),
+            &msg(6, b"a", b"one more"),
+            at + SEC,
+            &mut paused,
+        );
+        assert_eq!(
+            t.running().collect::<Vec<_>>(),
+            [Running {
+                query: "sev=crit",
+                seq: Seq::new(7),
+                ends_at_us: at + 10 * SEC,
+                messages_left: Some(4),
+            }]
+        );
+        assert_eq!(t.next_deadline(), Some(at + 10 * SEC));
+        assert_eq!(tick(&mut t, at + 10 * SEC - 1, &mut paused), []);
+        let fire = Fire {
+            trigger: 0,
+            seq: Seq::new(7),
+            action: Action::Snapshot,
+        };
+        assert_eq!(tick(&mut t, at + 10 * SEC, &mut paused), [fire]);
+        assert_eq!(t.running().count(), 0);
+        assert_eq!(t.next_deadline(), None);
+        // A clock stepped back does not stretch it either.
+        feed(
+            &mut t,
+            Seq::new(9),
+            &msg(2, b"k", b"again"),
+            at + 100 * SEC,
+            &mut paused,
+        );
+        assert_eq!(tick(&mut t, at - 1000 * SEC, &mut paused), []);
+        assert_eq!(t.next_deadline(), Some(at - 990 * SEC));
+        assert_eq!(tick(&mut t, at - 990 * SEC, &mut paused).len(), 1);
+    }
+
+    #[test]
+    fn running_post_rolls_by_time_say_when_they_end() {
+        let after = PostRoll::Time(Duration::from_secs(30));
+        let mut t = triggers(&["sev=err", "grep=x"], after, Action::Snapshot, 60);
+        let mut paused = false;
+        feed(
+            &mut t,
+            Seq::new(3),
+            &msg(3, b"a", b"y"),
+            5 * SEC,
+            &mut paused,
+        );
+        assert_eq!(
+            t.running().collect::<Vec<_>>(),
+            [Running {
+                query: "sev=err",
+                seq: Seq::new(3),
+                ends_at_us: 35 * SEC,
+                messages_left: None,
+            }]
+        );
     }
 
     #[test]

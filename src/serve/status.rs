@@ -71,6 +71,17 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "fired": totals.fired,
             "held_off": totals.held_off,
             "failed": c.trigger_failed,
+            "coalesced": c.trigger_coalesced,
+            "running": triggers
+                .running()
+                .map(|r| serde_json::json!({
+                    "query": r.query,
+                    "seq": r.seq,
+                    "ends_at": crate::query::format::rfc3339_us(r.ends_at_us),
+                    "ends_in_seconds": (r.ends_at_us - now_us).max(0) as f64 / 1e6,
+                    "messages_left": r.messages_left,
+                }))
+                .collect::<Vec<_>>(),
             "each": triggers
                 .counters()
                 .map(|(query, t)| serde_json::json!({

@@ -477,6 +477,14 @@ impl Snapshots {
     /// `max_snapshots` are kept already. The copy is made by
     /// [`Snapshots::step`].
     pub fn begin(&mut self, ring: &Ring, meta: Meta) -> Result<u64, Error> {
+        self.begin_until(ring, meta, ring.next_seq())
+    }
+
+    /// [`Snapshots::begin`] of the ring's messages before `end` only: a
+    /// snapshot asked for earlier (a trigger's, at the end of its
+    /// post-roll) and begun now holds what the ring held then, not what
+    /// came since.
+    pub fn begin_until(&mut self, ring: &Ring, meta: Meta, end: Seq) -> Result<u64, Error> {
         if self.arena.is_none() {
             return Err(Error::Disabled);
         }
@@ -485,11 +493,11 @@ impl Snapshots {
         }
         self.counters.taken += 1;
         let id = self.counters.taken;
-        let end = ring.next_seq();
+        let end = end.min(ring.next_seq());
         self.snapshots.push_back(Snapshot {
             id,
             meta,
-            asked_from: ring.first_seq(),
+            asked_from: ring.first_seq().min(end),
             end,
             base: end,
             first: end,
@@ -498,6 +506,29 @@ impl Snapshots {
             phase: Phase::Sizing { records: 0 },
         });
         Ok(id)
+    }
+
+    /// A request for the same snapshot as the newest one, made while that
+    /// one still waits its turn (another is being copied, and nothing of it
+    /// is sized or copied yet), joins it rather than begin another: it now
+    /// holds the ring's messages as they are now, is dated `meta`'s time,
+    /// and its id is returned. `None` when there is no such snapshot or it
+    /// was asked for another reason or with another note; then
+    /// [`Snapshots::begin`] it is. A burst of requests thus costs one copy
+    /// more, not one per request.
+    pub fn join(&mut self, ring: &Ring, meta: &Meta) -> Option<u64> {
+        let working = self.snapshots.iter().position(|s| s.phase != Phase::Done)?;
+        let newest = self.snapshots.len().checked_sub(1)?;
+        let s = self.snapshots.back_mut()?;
+        let untouched = s.phase == Phase::Sizing { records: 0 } && s.base == s.end;
+        if newest == working || !untouched || s.meta.why != meta.why || s.meta.note != meta.note {
+            return None;
+        }
+        let end = ring.next_seq();
+        s.meta.taken_at_us = meta.taken_at_us;
+        s.asked_from = ring.first_seq();
+        (s.end, s.base, s.first) = (end, end, end);
+        Some(s.id)
     }
 
     /// Whether a snapshot is being taken: [`Snapshots::step`] has work.
@@ -1033,6 +1064,37 @@ mod tests {
         assert_eq!(finish(s, r, 4096), id);
         s.check_invariants().unwrap();
         id
+    }
+
+    #[test]
+    fn a_request_joins_an_identical_one_that_waits_its_turn() {
+        let mut r = ring(100, 1 << 16);
+        let mut s = store(1 << 16, 8);
+        for i in 0..10 {
+            push(&mut r, format!("<13>m{i}").as_bytes());
+        }
+        assert_eq!(s.join(&r, &api()), None, "nothing to join");
+        let first = s.begin(&r, api()).unwrap();
+        assert_eq!(
+            s.join(&r, &api()),
+            None,
+            "the one being taken is not joined"
+        );
+        let queued = s.begin(&r, api()).unwrap();
+        push(&mut r, b"<13>later");
+        let noted = Meta {
+            note: Some(Note::new("other").unwrap()),
+            ..api()
+        };
+        assert_eq!(s.join(&r, &noted), None, "another note is another snapshot");
+        assert_eq!(s.join(&r, &api()), Some(queued));
+        assert_eq!(finish(&mut s, &r, 1 << 20), first);
+        assert_eq!(finish(&mut s, &r, 1 << 20), queued);
+        s.check_invariants().unwrap();
+        let joined = s.info(queued).unwrap();
+        assert_eq!(joined.messages(), 11, "it holds what came before the join");
+        assert_eq!(s.info(first).unwrap().messages(), 10);
+        assert_eq!(s.counters().taken, 2);
     }
 
     fn found(s: &Snapshots, marker: &[u8]) -> usize {

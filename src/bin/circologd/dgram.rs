@@ -27,6 +27,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
 use circolog::daemon::diag::Throttle;
+use circolog::daemon::driver::now_us;
+use circolog::daemon::readiness::{Read, Readiness};
 use circolog::store::ring::{Incoming, Transport};
 use io_uring::IoUring;
 use tokio::io::unix::AsyncFd;
@@ -37,25 +39,16 @@ use crate::sys::{self, RecvBatch};
 const CQ_ENTRIES: u32 = 4096;
 
 /// A socket the hot path reads.
-pub struct Source {
-    pub fd: OwnedFd,
-    pub transport: Transport,
-    /// Unix datagram sockets carry `SCM_CREDENTIALS` (SO_PASSCRED is set).
-    pub credentials: bool,
-}
+pub use circolog::daemon::listen::DgramSource as Source;
+/// `SO_PASSCRED` on a unix datagram socket, for the bench's receivers and
+/// the tests.
+#[allow(unused_imports)]
+pub use circolog::daemon::listen::pass_credentials;
 
 struct Socket {
     source: Source,
-    /// A completion came, or a datagram was read, since `unstick` last looked.
-    heard: bool,
-    /// To be read until a `recvmmsg` finds it empty.
-    ready: bool,
-    /// A poll is armed on the ring.
-    polling: bool,
-    /// The last receive failed: the socket is not polled (a socket in error
-    /// stays readable, and would fail at every turn of the loop) but read
-    /// again at every safety check, `unstick`, until a receive succeeds.
-    failing: bool,
+    /// Whether it is to be read, or polled ([`Readiness`]'s states).
+    readiness: Readiness,
     /// Failed polls and receives, each written to stderr at most once a second.
     poll_errors: Throttle,
     recv_errors: Throttle,
@@ -67,8 +60,6 @@ pub struct DgramIngest {
     batch: RecvBatch,
     sockets: Vec<Socket>,
     eventfd: OwnedFd,
-    /// Sockets whose poll is to be armed.
-    rearm: Vec<usize>,
 }
 
 impl DgramIngest {
@@ -96,21 +87,16 @@ impl DgramIngest {
             .into_iter()
             .map(|source| Socket {
                 source,
-                heard: false,
-                ready: false,
-                polling: false,
-                failing: false,
+                readiness: Readiness::new(),
                 poll_errors: Throttle::per_second(),
                 recv_errors: Throttle::per_second(),
             })
             .collect();
-        let rearm = (0..sockets.len()).collect();
         Ok(DgramIngest {
             uring,
             batch,
             sockets,
             eventfd,
-            rearm,
         })
     }
 
@@ -138,7 +124,9 @@ impl DgramIngest {
         let sq = self.uring.submission();
         let flagged = sq.taskrun() || sq.cq_overflow();
         drop(sq);
-        flagged || !self.uring.completion().is_empty() || self.sockets.iter().any(|s| s.ready)
+        flagged
+            || !self.uring.completion().is_empty()
+            || self.sockets.iter().any(|s| s.readiness.wants_read())
     }
 
     /// Hands what has arrived to `store` (which says whether it kept the
@@ -231,7 +219,6 @@ impl DgramIngest {
             uring,
             batch,
             sockets,
-            rearm,
             ..
         } = self;
         let mut taken = 0;
@@ -240,10 +227,7 @@ impl DgramIngest {
             let Some(socket) = sockets.get_mut(cqe.user_data() as usize) else {
                 continue;
             };
-            socket.polling = false;
-            socket.heard = true;
-            // Whatever the poll says, the read tells (and clears) the rest.
-            socket.ready = true;
+            socket.readiness.completed();
             let res = cqe.result();
             if res < 0
                 && let Some(held) = socket.poll_errors.admit(Instant::now())
@@ -256,8 +240,8 @@ impl DgramIngest {
             }
         }
         let mut stored = 0;
-        for (idx, socket) in sockets.iter_mut().enumerate() {
-            if !socket.ready {
+        for socket in sockets.iter_mut() {
+            if !socket.readiness.wants_read() {
                 continue;
             }
             let source = &socket.source;
@@ -271,14 +255,12 @@ impl DgramIngest {
                             source.transport.name()
                         );
                     }
-                    socket.ready = false;
-                    socket.failing = true;
+                    socket.readiness.read(Read::Failed);
                     continue;
                 }
             };
-            socket.failing = false;
+            socket.readiness.read(Read::Datagrams(n));
             taken += n;
-            socket.heard |= n > 0;
             for d in batch.datagrams() {
                 let msg = Incoming {
                     received_us: now_us,
@@ -292,12 +274,6 @@ impl DgramIngest {
                 }
             }
             batch.forget();
-            if n == 0 {
-                socket.ready = false;
-                if !socket.polling {
-                    rearm.push(idx);
-                }
-            }
         }
         (stored, taken)
     }
@@ -330,49 +306,46 @@ impl DgramIngest {
         use rustix::event::{PollFd, PollFlags, Timespec};
         let now = Instant::now();
         let mut found = 0;
-        for (idx, socket) in self.sockets.iter_mut().enumerate() {
+        for socket in &mut self.sockets {
             socket.tell_held(now);
-            let heard = std::mem::take(&mut socket.heard);
-            if socket.failing {
-                socket.ready = true;
-                continue;
-            }
-            if heard || socket.ready || self.rearm.contains(&idx) {
-                continue;
-            }
-            let mut fds = [PollFd::new(&socket.source.fd, PollFlags::IN)];
-            let zero = Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
+            let mut failed = Ok(());
+            let fd = &socket.source.fd;
+            let waiting = || {
+                let mut fds = [PollFd::new(fd, PollFlags::IN)];
+                let zero = Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                match rustix::event::poll(&mut fds, Some(&zero)) {
+                    Ok(_) => fds[0].revents().contains(PollFlags::IN),
+                    Err(e) => {
+                        failed = Err(e);
+                        false
+                    }
+                }
             };
-            rustix::event::poll(&mut fds, Some(&zero))?;
-            if fds[0].revents().contains(PollFlags::IN) {
-                socket.ready = true;
-                found += 1;
-            }
+            found += usize::from(socket.readiness.check(waiting));
+            failed?;
         }
         Ok(found)
     }
 
     /// Arms a poll on every socket waiting for one.
     fn arm(&mut self) -> io::Result<()> {
-        if self.rearm.is_empty() {
+        if !self.sockets.iter().any(|s| s.readiness.wants_poll()) {
             return Ok(());
         }
         let mut sq = self.uring.submission();
         let mut queued = 0;
-        for idx in self.rearm.drain(..) {
-            let Some(socket) = self.sockets.get_mut(idx) else {
-                continue;
-            };
-            if socket.polling {
+        for (idx, socket) in self.sockets.iter_mut().enumerate() {
+            if !socket.readiness.wants_poll() {
                 continue;
             }
             // The submission queue has 64 entries, more than sockets.
             if sys::push_poll(&mut sq, socket.source.fd.as_fd(), idx as u64).is_err() {
                 return Err(io::Error::other("io_uring submission queue full"));
             }
-            socket.polling = true;
+            socket.readiness.armed();
             queued += 1;
         }
         drop(sq);
@@ -405,19 +378,6 @@ impl Socket {
             }
         }
     }
-}
-
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
-/// Turns on `SO_PASSCRED` so that each datagram carries its sender's
-/// credentials, as the kernel saw them.
-pub fn pass_credentials(fd: impl AsFd) -> io::Result<()> {
-    rustix::net::sockopt::set_socket_passcred(fd, true)?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -510,8 +470,7 @@ mod tests {
         let (rx, tx) = UnixDatagram::pair().unwrap();
         let mut ingest = DgramIngest::new(vec![unix_source(rx)], 1024).unwrap();
         // As if its poll were armed and the kernel's wake-up lost.
-        ingest.rearm.clear();
-        ingest.sockets[0].polling = true;
+        ingest.sockets[0].readiness.armed();
         send(&tx, "lost", 3);
         let mut got = Vec::new();
         let mut take = |ingest: &mut DgramIngest| {
@@ -744,7 +703,7 @@ mod tests {
                 ingest.kick().unwrap();
                 ingest.drain_all(100, |_| true).unwrap();
             }
-            assert!(ingest.sockets[0].failing);
+            assert!(ingest.sockets[0].readiness.failing());
             assert!(!ingest.pending(), "a failing socket is read again at once");
             assert_eq!(ingest.unstick().unwrap(), 0, "a retry is no lost wake-up");
         }

@@ -3,8 +3,6 @@
 //! loop, and moves bytes between the sockets and the library's state.
 
 mod dgram;
-mod listen;
-mod notify;
 mod serve;
 mod sys;
 
@@ -12,8 +10,6 @@ mod sys;
 static ALLOC: sys::Zeroing = sys::Zeroing;
 
 use std::io::Write as _;
-use std::net::TcpListener;
-use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -21,11 +17,13 @@ use circolog::cli::config;
 use circolog::cli::manual;
 use circolog::daemon::State;
 use circolog::daemon::args::{Args, Opened};
+use circolog::daemon::driver::now_us;
+use circolog::daemon::listen;
 use circolog::daemon::startup;
-use circolog::daemon::systemd::{self, Role};
+use circolog::daemon::systemd;
 use circolog::ingest::limit::{self, Limiter};
 use circolog::ingest::syslog::ParseContext;
-use circolog::store::ring::{Ring, Transport};
+use circolog::store::ring::Ring;
 use circolog::store::snapshot::Snapshots;
 use clap::CommandFactory;
 
@@ -67,10 +65,10 @@ fn run(args: Args) -> Result<(), String> {
     // No core dump, and no same-user process reading this one's memory.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(|e| format!("cannot make the process non-dumpable: {e}"))?;
-    let nofile = raise_nofile();
-    check_io_uring()?;
+    let nofile = startup::raise_nofile();
+    startup::check_io_uring()?;
 
-    startup::check_memory(&args.tables(sys::VLEN)?, memory())?;
+    startup::check_memory(&args.tables(sys::VLEN)?, startup::memory())?;
     let ring = Ring::new(args.ring_config()).map_err(|e| args.ring_error(e))?;
     let snapshots = Snapshots::new(args.snapshot_config()).map_err(|e| e.to_string())?;
     if args.lock_memory == Some(true) {
@@ -91,133 +89,31 @@ fn run(args: Args) -> Result<(), String> {
         gid: socket_gid,
     };
 
-    // No listener flag at all: the defaults the clients also look for.
-    let mut syslogd_socket = args.syslogd_socket.clone();
-    let mut query_socket = args.query_socket.clone();
-    let mut ctl_socket = args.ctl_socket.clone();
-    let mut inherited = listen::Inherited::from_env();
-    let defaults = !args.names_listeners() && inherited.is_empty();
-    if defaults {
-        let d = config::default_paths();
-        if let Some(dir) = &d.dir {
-            listen::ensure_private_dir(dir)?;
-        }
-        syslogd_socket.push(d.syslog);
-        query_socket = Some(d.query);
-        ctl_socket = Some(d.ctl);
+    let mut inherited = inherited_sockets();
+    let plan = listen::Plan::new(&args, !inherited.is_empty(), config::default_paths);
+    if let Some(dir) = &plan.private_dir {
+        listen::ensure_private_dir(dir)?;
     }
 
     // Before any socket exists: a SIGTERM sent as soon as one appears (by a
     // supervisor, a script) is then a clean shutdown, not a kill that leaves
     // socket files behind.
-    let signals = serve::Signals::register().map_err(|e| format!("cannot handle signals: {e}"))?;
+    let signals = circolog::daemon::signals::Signals::register()
+        .map_err(|e| format!("cannot handle signals: {e}"))?;
     let mut created = Vec::new();
-    let mut sources = Vec::new();
-    let mut tcp_ingest = Vec::new();
-    let mut query_unix = Vec::new();
-    let mut query_tcp = Vec::new();
-    let mut ctl_unix = Vec::new();
-    let mut listening = Vec::new();
-    let opened = (|| -> Result<(), String> {
-        for path in &syslogd_socket {
-            let fd = listen::unix_dgram(path, &mut inherited, &mut created)?;
-            sources.push(dgram::Source {
-                fd,
-                transport: Transport::Unix,
-                credentials: true,
-            });
-            listening.push(format!("syslog unix datagram {}", path.display()));
+    let warn = |w| eprintln!("circologd: warning: {w}");
+    let opened = listen::open(&plan, &mut inherited, access, &mut created, warn);
+    let listeners = opened.as_ref().map_or_else(|_| Default::default(), counts);
+    let descriptors = args.descriptors(&listeners);
+    let opened = opened.and_then(|l| startup::check_descriptors(&descriptors, nofile).map(|()| l));
+    let l = match opened {
+        Ok(l) => l,
+        Err(e) => {
+            remove_files(&created);
+            return Err(e);
         }
-        for spec in &args.syslog_addr {
-            let addr = listen::resolve(spec)?;
-            let fd = listen::udp(addr, &mut inherited)?;
-            // A `:0` port: TCP takes the one the kernel chose for UDP, so
-            // that one address is printed and means both.
-            let addr = listen::local_addr(&fd).unwrap_or(addr);
-            sources.push(dgram::Source {
-                fd,
-                transport: Transport::Udp,
-                credentials: false,
-            });
-            tcp_ingest.push(listen::tcp(addr, &mut inherited)?);
-            listening.push(format!("syslog UDP and TCP {addr}"));
-        }
-        if let Some(path) = &query_socket {
-            query_unix.push(listen::unix_stream(
-                path,
-                access,
-                &mut inherited,
-                &mut created,
-            )?);
-            listening.push(format!("query {}", path.display()));
-        }
-        if let Some(spec) = &args.query_addr {
-            let addr = listen::resolve(spec)?;
-            let listener = listen::tcp(addr, &mut inherited)?;
-            let addr = listener.local_addr().unwrap_or(addr);
-            query_tcp.push(listener);
-            listening.push(format!("query http://{addr}/"));
-            if !addr.ip().is_loopback() {
-                eprintln!(
-                    "circologd: warning: the query API on {addr} is not on loopback: anyone \
-                     who can reach it can read these logs"
-                );
-            }
-        }
-        if let Some(path) = &ctl_socket {
-            ctl_unix.push(listen::unix_stream(
-                path,
-                access,
-                &mut inherited,
-                &mut created,
-            )?);
-            listening.push(format!("control {}", path.display()));
-        }
-        // Sockets from systemd, by name, then what is left by kind.
-        let mut inherited_sockets = Vec::new();
-        for name in ["query", "ctl", "syslog"] {
-            for (fd, role) in inherited.take_named(name)? {
-                inherited_sockets.push((fd, role, Some(name)));
-            }
-        }
-        for (fd, role) in inherited.take_rest()? {
-            inherited_sockets.push((fd, role, None));
-        }
-        for (fd, role, name) in inherited_sockets {
-            listening.push(systemd::listening(name, role));
-            match role {
-                Role::Query { tcp: false } => query_unix.push(UnixListener::from(fd)),
-                Role::Query { tcp: true } => query_tcp.push(TcpListener::from(fd)),
-                Role::Control => ctl_unix.push(UnixListener::from(fd)),
-                Role::Senders => tcp_ingest.push(TcpListener::from(fd)),
-                Role::Datagrams {
-                    transport,
-                    credentials,
-                } => sources.push(dgram::Source {
-                    fd,
-                    transport,
-                    credentials,
-                }),
-            }
-        }
-        Ok(())
-    })();
-    let descriptors = args.descriptors(&Opened {
-        query: query_unix.len() + query_tcp.len(),
-        ctl: ctl_unix.len(),
-        tcp_ingest: tcp_ingest.len(),
-        sockets: sources.len()
-            + tcp_ingest.len()
-            + query_unix.len()
-            + query_tcp.len()
-            + ctl_unix.len(),
-    });
-    let opened = opened.and_then(|()| startup::check_descriptors(&descriptors, nofile));
-    if let Err(e) = opened {
-        remove_files(&created);
-        return Err(e);
-    }
-    if sources.is_empty() && tcp_ingest.is_empty() {
+    };
+    if l.datagrams.is_empty() && l.tcp_ingest.is_empty() {
         eprintln!("circologd: warning: no syslog input socket: nothing will be stored");
     }
 
@@ -225,7 +121,8 @@ fn run(args: Args) -> Result<(), String> {
     let state = State::new(ring, epoch_us, ParseContext { tz })
         .with_max_age(args.max_age)
         .with_snapshots(snapshots)
-        .with_triggers(triggers);
+        .with_triggers(triggers)
+        .with_max_senders(args.max_senders);
     let mut state = match args.rate_limit {
         Some(rate) => state.with_limiter(Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)),
         None => state,
@@ -241,11 +138,10 @@ fn run(args: Args) -> Result<(), String> {
     let settings = serve::Settings {
         conn: args.conn_config(),
         max_message,
-        max_senders: args.max_senders,
         socket_gid,
         export_to,
     };
-    let ingest = dgram::DgramIngest::new(sources, max_message)
+    let ingest = dgram::DgramIngest::new(l.datagrams, max_message)
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
         .and_then(|i| match args.lock_memory {
             Some(true) => i
@@ -255,17 +151,21 @@ fn run(args: Args) -> Result<(), String> {
             _ => Ok(i),
         })?;
 
-    if args.lock_memory == Some(true) {
-        lock_everything();
+    if args.lock_memory == Some(true) && !startup::lock_heap() {
+        eprintln!(
+            "circologd: warning: the arenas and receive buffers are locked in RAM, but not the \
+             heap's buffers (RLIMIT_MEMLOCK is limited: set it to unlimited, e.g. \
+             LimitMEMLOCK=infinity, to lock every copy of a message)"
+        );
     }
 
     // A closed standard output (the reader of these lines went away) is
     // no reason to stop: nothing else is ever written there.
     let mut stdout = std::io::stdout();
-    for l in &listening {
-        let _ = writeln!(stdout, "circologd: listening: {l}");
+    for line in &l.listening {
+        let _ = writeln!(stdout, "circologd: listening: {line}");
     }
-    if ctl_unix.is_empty() {
+    if l.ctl_unix.is_empty() {
         let _ = writeln!(
             stdout,
             "{}",
@@ -277,41 +177,46 @@ fn run(args: Args) -> Result<(), String> {
         signals,
         ingest,
         serve::Listeners {
-            tcp_ingest,
-            query_unix,
-            query_tcp,
-            ctl_unix,
+            tcp_ingest: l.tcp_ingest,
+            query_unix: l.query_unix,
+            query_tcp: l.query_tcp,
+            ctl_unix: l.ctl_unix,
         },
         settings,
-        notify::Notifier::from_env(),
+        circolog::daemon::notify::Notifier::from_env(),
     ));
     remove_files(&created);
     result
+}
+
+/// How many of each listener there are, for the descriptor budget.
+fn counts(l: &listen::Listeners) -> Opened {
+    let (query, ctl) = (l.query_unix.len() + l.query_tcp.len(), l.ctl_unix.len());
+    Opened {
+        query,
+        ctl,
+        tcp_ingest: l.tcp_ingest.len(),
+        sockets: l.datagrams.len() + l.tcp_ingest.len() + query + ctl,
+    }
+}
+
+/// The sockets systemd passed to this process (`LISTEN_FDS`), if any.
+fn inherited_sockets() -> listen::Inherited<std::os::fd::OwnedFd> {
+    let var = |name| std::env::var(name).ok();
+    let passed = systemd::passed_sockets(
+        var("LISTEN_PID").as_deref(),
+        var("LISTEN_FDS").as_deref(),
+        var("LISTEN_FDNAMES").as_deref(),
+        std::process::id(),
+    );
+    let (n, names) = passed.unwrap_or_default();
+    listen::inherited(sys::take_listen_fds(n), &names)
 }
 
 fn remove_files(paths: &[PathBuf]) {
     for p in paths {
         let _ = std::fs::remove_file(p);
     }
-}
-
-pub fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
-/// Fails with the reason when this process cannot use io_uring.
-fn check_io_uring() -> Result<(), String> {
-    let err = match io_uring::IoUring::new(2) {
-        Ok(_) => return Ok(()),
-        Err(e) => e,
-    };
-    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(0);
-    Err(startup::io_uring_unavailable(&err, disabled))
 }
 
 /// The exporter `-export-otlp` asks for, the filter of `-export-query`, and
@@ -341,60 +246,4 @@ fn exporter(
         .into_owned();
     let exporter = args.exporter(endpoint, host_name, epoch_us)?;
     Ok((exporter, filter, addr))
-}
-
-/// With `-lock-memory`, every copy of a message must stay out of swap, not
-/// only the arenas and receive buffers locked above: the heap's too (dump
-/// and frame buffers, TCP framing, the export queue). All pages, now and
-/// later, are locked when the process may lock without bound (root, or an
-/// unlimited RLIMIT_MEMLOCK, as the shipped unit sets); else a later
-/// allocation could fail, and the heap stays unlocked, which is said.
-fn lock_everything() {
-    use rustix::process::{Resource, getrlimit};
-    let unlimited = getrlimit(Resource::Memlock).current.is_none();
-    let root = rustix::process::geteuid().is_root();
-    let locked = (unlimited || root)
-        && rustix::mm::mlockall(
-            rustix::mm::MlockAllFlags::CURRENT | rustix::mm::MlockAllFlags::FUTURE,
-        )
-        .is_ok();
-    if !locked {
-        eprintln!(
-            "circologd: warning: the arenas and receive buffers are locked in RAM, but not the \
-             heap's buffers (RLIMIT_MEMLOCK is limited: set it to unlimited, e.g. \
-             LimitMEMLOCK=infinity, to lock every copy of a message)"
-        );
-    }
-}
-
-/// How much memory this process may use, as `/proc` and its cgroups say.
-fn memory() -> startup::Memory {
-    let read = |path: &std::path::Path| std::fs::read_to_string(path).ok();
-    let host = read("/proc/meminfo".as_ref()).and_then(|t| startup::parse_meminfo(&t));
-    let cgroup = read("/proc/self/cgroup".as_ref())
-        .map(|t| startup::cgroup_dirs(&t))
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|dir| read(&dir.join("memory.max")))
-        .filter_map(|t| startup::parse_memory_max(&t))
-        .min();
-    startup::Memory { host, cgroup }
-}
-
-/// Raises the soft descriptor limit to the hard one (systemd starts services
-/// at 1024) and returns the limit in force (`None`: unlimited).
-fn raise_nofile() -> Option<u64> {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
-        .ok()
-        .and_then(|t| t.trim().parse().ok());
-    if let Some(raised) = startup::raised_nofile(limit.current, limit.maximum, nr_open) {
-        let old = limit.current;
-        limit.current = Some(raised);
-        if setrlimit(Resource::Nofile, limit).is_err() {
-            limit.current = old;
-        }
-    }
-    limit.current
 }

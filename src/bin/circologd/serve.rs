@@ -7,15 +7,17 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use circolog::daemon::State;
 use circolog::daemon::diag::{Held, Throttle};
-use circolog::daemon::driver;
-use circolog::ingest::limit::Sender;
+use circolog::daemon::driver::{self, now_us};
+use circolog::daemon::notify::{self, Notifier};
+use circolog::daemon::signals::{self, Signals};
+use circolog::daemon::{Admitted, Event, State};
 use circolog::ingest::syslog::framing::Framer;
 use circolog::serve::access::{self, PeerCred};
 use circolog::serve::conn::{self, Conn, Now, Out, Peer, Role, Want};
@@ -24,8 +26,6 @@ use circolog::store::ring::{Incoming, Transport};
 use tokio::sync::{Notify, watch};
 
 use crate::dgram::DgramIngest;
-use crate::notify::Notifier;
-use crate::now_us;
 
 pub struct Listeners {
     pub tcp_ingest: Vec<std::net::TcpListener>,
@@ -39,7 +39,6 @@ pub struct Listeners {
 pub struct Settings {
     pub conn: conn::Config,
     pub max_message: usize,
-    pub max_senders: u64,
     pub socket_gid: Option<u32>,
     /// `-export-otlp`'s address, when the state has an exporter.
     pub export_to: Option<std::net::SocketAddr>,
@@ -64,19 +63,35 @@ struct Diags {
 /// What every task shares. Only the event loop's thread touches it.
 struct Ctx {
     core: RefCell<Core>,
-    /// Woken after every batch of stored messages, on clear and on pause.
+    /// Woken when the state reports messages stored, a pause or resume, a
+    /// clear or a snapshot taken: followers and the exporter look again.
     stored: Notify,
     /// Told when a turn of ingestion stopped with work left.
     ingest_left: Notify,
-    /// Told when there may be chores (a clear to wipe).
+    /// Told when housekeeping has work: a clear to wipe, a snapshot to copy.
     chores: Notify,
     shutdown: watch::Receiver<bool>,
     settings: Settings,
 }
 
 impl Ctx {
+    /// Lends the core to `f`, then acts on what the state reports changed.
     fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
-        f(&mut self.core.borrow_mut())
+        let mut core = self.core.borrow_mut();
+        let r = f(&mut core);
+        while let Some(event) = core.state.poll_event() {
+            match event {
+                Event::Stored | Event::Paused(_) | Event::SnapshotTaken(_) => {
+                    self.stored.notify_waiters();
+                }
+                Event::Cleared => {
+                    self.stored.notify_waiters();
+                    self.chores.notify_one();
+                }
+                Event::SnapshotWork => self.chores.notify_one(),
+            }
+        }
+        r
     }
 
     /// Writes a diagnostic line that can repeat, once a second at most,
@@ -94,19 +109,11 @@ impl Ctx {
     fn take_ingest(&self) -> bool {
         let drained = self.with(|c| {
             let st = &mut c.state;
-            c.ingest.drain_all_from(INGEST_BUDGET, |m, peer| {
-                // The sender, for -rate-limit: the source address on UDP,
-                // the pid on unix sockets.
-                let sender = peer.map(Sender::ip).or(m.cred.map(|c| Sender::Pid(c.pid)));
-                st.ingest_from(m, sender).is_some()
-            })
+            c.ingest
+                .drain_all_from(INGEST_BUDGET, |m, peer| st.ingest_from(m, peer).is_some())
         });
         match drained {
-            Ok((stored, more)) => {
-                if stored > 0 {
-                    self.stored.notify_waiters();
-                    self.after_triggers();
-                }
+            Ok((_, more)) => {
                 if more {
                     self.ingest_left.notify_one();
                 }
@@ -119,14 +126,6 @@ impl Ctx {
                 );
                 false
             }
-        }
-    }
-
-    /// A trigger may have begun a snapshot while messages were stored: the
-    /// housekeeping task goes on with it at once.
-    fn after_triggers(&self) {
-        if self.with(|c| c.state.snapshots().is_taking()) {
-            self.chores.notify_one();
         }
     }
 
@@ -202,7 +201,7 @@ pub async fn run(
     let notifier = notifier.map(Rc::new);
     if let Some(n) = &notifier {
         n.ready();
-        if let Some(period) = crate::notify::watchdog_period() {
+        if let Some(period) = notify::watchdog_period() {
             let n = n.clone();
             tokio_uring::spawn(async move {
                 loop {
@@ -212,7 +211,7 @@ pub async fn run(
             });
         }
     }
-    signals.run(&ctx).await;
+    handle_signals(signals, &ctx).await;
     if let Some(n) = &notifier {
         n.stopping();
     }
@@ -225,13 +224,6 @@ pub async fn run(
     Ok(())
 }
 
-/// The ingest loop enters the datagram ring and looks for sockets with
-/// datagrams waiting but no word from the kernel this often while datagrams
-/// come (a lost wake-up must not stall a socket whose senders then block),
-const INGEST_CHECK: Duration = Duration::from_millis(10);
-/// and this often when none came since the last look: an idle daemon wakes
-/// four times a second.
-const INGEST_CHECK_IDLE: Duration = Duration::from_millis(250);
 /// Messages stored per turn of the ingest loop before other tasks get one.
 const INGEST_BUDGET: usize = 4096;
 
@@ -240,26 +232,23 @@ const INGEST_BUDGET: usize = 4096;
 async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>) {
     // Due whatever else happens: one socket's datagrams must not hide
     // another socket gone quiet.
-    let mut next_check = tokio::time::Instant::now() + INGEST_CHECK_IDLE;
-    let mut received_then = 0;
+    let mut cadence = driver::CheckCadence::default();
+    let mut next_check = tokio::time::Instant::now() + driver::INGEST_CHECK_IDLE;
     loop {
         let mut checking = false;
         tokio::select! {
             biased;
             // Completions left behind by a turn that reached its budget.
             () = ctx.ingest_left.notified() => {}
-            // A safety net under the eventfd: every `INGEST_CHECK` (less
-            // often when nothing came) the ring is entered whatever its
-            // flags say, and once everything is stored, a socket that gave
-            // nothing since the last check while datagrams wait is read
-            // again (`DgramIngest::unstick`).
+            // A safety net under the eventfd: every little while
+            // (`CheckCadence`) the ring is entered whatever its flags say,
+            // and once everything is stored, a socket that gave nothing
+            // since the last check while datagrams wait is read again
+            // (`DgramIngest::unstick`).
             () = tokio::time::sleep_until(next_check) => {
                 checking = true;
                 let received = ctx.with(|c| c.state.counters().received_total());
-                let busy = received != received_then;
-                received_then = received;
-                next_check = tokio::time::Instant::now()
-                    + if busy { INGEST_CHECK } else { INGEST_CHECK_IDLE };
+                next_check = tokio::time::Instant::now() + cadence.next(received);
                 if let Err(e) = ctx.with(|c| c.ingest.kick()) {
                     ctx.say(|d| &mut d.receive, |n| format!("receiving syslog datagrams failed: {e}{n}"));
                 }
@@ -308,16 +297,9 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
 async fn housekeeping(ctx: Rc<Ctx>) {
     let mut busy = false;
     loop {
-        let (more, changed) = ctx.with(|c| {
-            let told = (c.state.paused(), c.state.snapshot_done());
-            let more = c.state.housekeep(now_us());
-            (more, told != (c.state.paused(), c.state.snapshot_done()))
-        });
-        if changed {
-            // A timed pause ended, or a snapshot is complete: followers
-            // tell their peers.
-            ctx.stored.notify_waiters();
-        }
+        // What changed (a timed pause ended, a snapshot is complete) is
+        // reported by the state, and `Ctx::with` wakes who must know.
+        let more = ctx.with(|c| c.state.housekeep(now_us()));
         if more {
             busy = true;
             yield_to_io().await;
@@ -449,80 +431,23 @@ async fn export_loop(ctx: Rc<Ctx>, addr: std::net::SocketAddr) {
     }
 }
 
-/// Signals, delivered into the loop through signal-hook's self-pipe: the
-/// handlers only write a byte; the work happens here. Registered before the
-/// daemon says it listens, so that no signal finds the default action
-/// (death) in place.
-pub struct Signals {
-    usr1: std::os::unix::net::UnixStream,
-    usr2: std::os::unix::net::UnixStream,
-    hup: std::os::unix::net::UnixStream,
-    term: std::os::unix::net::UnixStream,
-}
-
-impl Signals {
-    pub fn register() -> io::Result<Signals> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
-        use signal_hook::low_level::pipe;
-        let (usr1, usr1_w) = std::os::unix::net::UnixStream::pair()?;
-        let (usr2, usr2_w) = std::os::unix::net::UnixStream::pair()?;
-        let (hup, hup_w) = std::os::unix::net::UnixStream::pair()?;
-        let (term, term_w) = std::os::unix::net::UnixStream::pair()?;
-        pipe::register(SIGUSR1, usr1_w)?;
-        pipe::register(SIGUSR2, usr2_w)?;
-        // logrotate and admins send HUP to syslog daemons routinely: it
-        // must not kill this one (and its ring).
-        pipe::register(SIGHUP, hup_w)?;
-        pipe::register(SIGTERM, term_w.try_clone()?)?;
-        pipe::register(SIGINT, term_w)?;
-        Ok(Signals {
-            usr1,
-            usr2,
-            hup,
-            term,
-        })
-    }
-
-    /// Handles SIGUSR1, SIGUSR2 and SIGHUP until SIGTERM or SIGINT arrives.
-    async fn run(self, ctx: &Rc<Ctx>) {
-        let c = ctx.clone();
-        let usr1 = tokio_uring::spawn(on_signal(self.usr1, move |n| {
-            let paused = c.with(|c| {
-                for _ in 0..n {
-                    c.state.toggle_pause();
-                }
-                c.state.paused()
-            });
-            c.stored.notify_waiters();
-            eprintln!(
-                "circologd: SIGUSR1: {}",
-                if paused { "paused" } else { "resumed" }
-            );
-        }));
-        let c = ctx.clone();
-        let usr2 = tokio_uring::spawn(on_signal(self.usr2, move |_| {
-            // Signals that arrive together take one snapshot: the ring is
-            // the same for all of them.
-            let taken = c.with(|c| {
-                c.state
-                    .take_snapshot(circolog::store::snapshot::Why::Signal, None, now_us())
-            });
-            c.chores.notify_one();
-            c.stored.notify_waiters();
-            match taken {
-                Ok(id) => eprintln!("circologd: SIGUSR2: taking snapshot {id}"),
-                Err(e) => eprintln!("circologd: SIGUSR2: no snapshot taken: {e}"),
-            }
-        }));
-        let hup = tokio_uring::spawn(on_signal(self.hup, |_| {
-            eprintln!("circologd: SIGHUP ignored (circologd keeps no files to reopen)");
-        }));
-        let term = tokio_uring::net::UnixStream::from_std(self.term);
-        let _ = term.read(vec![0u8; 64]).await;
-        usr1.abort();
-        usr2.abort();
-        hup.abort();
-    }
+/// Handles SIGUSR1, SIGUSR2 and SIGHUP until SIGTERM or SIGINT arrives
+/// (what each does is [`signals`]'s).
+async fn handle_signals(sig: Signals, ctx: &Rc<Ctx>) {
+    let c = ctx.clone();
+    let usr1 = tokio_uring::spawn(on_signal(sig.usr1, move |n| {
+        eprintln!("{}", c.with(|c| signals::usr1(&mut c.state, n)));
+    }));
+    let c = ctx.clone();
+    let usr2 = tokio_uring::spawn(on_signal(sig.usr2, move |_| {
+        eprintln!("{}", c.with(|c| signals::usr2(&mut c.state, now_us())));
+    }));
+    let hup = tokio_uring::spawn(on_signal(sig.hup, |_| eprintln!("{}", signals::HUP)));
+    let term = tokio_uring::net::UnixStream::from_std(sig.term);
+    let _ = term.read(vec![0u8; 64]).await;
+    usr1.abort();
+    usr2.abort();
+    hup.abort();
 }
 
 /// Calls `handle` with the number of signals each time some arrive. The
@@ -752,12 +677,6 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
     let mut sync_reads = 0;
     loop {
         let want = ctx.with(|c| conn.poll_output(now(), &mut c.state, &mut c.fanout, &mut out));
-        if role == Role::Control {
-            // A pause, resume or clear: followers tell their peers, and a
-            // clear's wipe begins.
-            ctx.stored.notify_waiters();
-            ctx.chores.notify_one();
-        }
         let (deadline, wait) = match want {
             Want::Write { deadline } => {
                 let deadline = tokio::time::Instant::from_std(deadline);
@@ -853,16 +772,8 @@ async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
                 continue;
             }
         };
-        // Counted here, before its task first runs: a burst of connections
-        // must not all get in under the limit.
-        let admitted = ctx.with(|c| {
-            let senders = &mut c.state.clients_mut().tcp_senders;
-            let admitted = *senders < ctx.settings.max_senders;
-            *senders += u64::from(admitted);
-            admitted
-        });
-        if admitted {
-            tokio_uring::spawn(tcp_ingest(s, ctx.clone(), Sender::peer(peer)));
+        if let Some(admitted) = ctx.with(|c| c.state.admit_sender(peer)) {
+            tokio_uring::spawn(tcp_ingest(s, ctx.clone(), admitted));
         }
         // Else it is dropped: past -max-senders, a sender is closed at once.
     }
@@ -875,7 +786,7 @@ const SENDER_READ: usize = 64 * 1024;
 /// own task, so a slow or broken one stalls nobody else. It waits for
 /// readiness and then reads into a buffer of the moment, so an idle sender
 /// holds no read buffer.
-async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>, sender: Sender) {
+async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>, sender: Admitted) {
     let mut framer = Framer::new(ctx.settings.max_message);
     let mut buf = Vec::new();
     loop {
@@ -892,23 +803,21 @@ async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>, sender: Sender)
             }
             Err(_) => break,
         };
-        store_frames(&ctx, &mut framer, sender, &buf[..n], false);
+        store_frames(&ctx, &mut framer, sender.peer(), &buf[..n], false);
         if n < SENDER_READ {
             // Drained for now: give the buffer back while the sender is quiet.
             buf.fill(0);
             buf = Vec::new();
         }
     }
-    store_frames(&ctx, &mut framer, sender, &[], true);
-    ctx.with(|c| c.state.clients_mut().tcp_senders -= 1);
+    store_frames(&ctx, &mut framer, sender.peer(), &[], true);
+    ctx.with(|c| c.state.sender_left(sender));
 }
 
-/// Stores what `data` completes of `sender`'s frames (the source address
-/// is the sender for `-rate-limit`).
-fn store_frames(ctx: &Ctx, framer: &mut Framer, sender: Sender, data: &[u8], eof: bool) {
+/// Stores what `data` completes of the frames of the sender at `peer`.
+fn store_frames(ctx: &Ctx, framer: &mut Framer, peer: IpAddr, data: &[u8], eof: bool) {
     let received_us = now_us();
-    let stored = ctx.with(|c| {
-        let mut stored = false;
+    ctx.with(|c| {
         let mut store = |f: circolog::ingest::syslog::framing::Frame<'_>| {
             let msg = Incoming {
                 received_us,
@@ -917,17 +826,12 @@ fn store_frames(ctx: &Ctx, framer: &mut Framer, sender: Sender, data: &[u8], eof
                 truncated: f.truncated,
                 bytes: f.bytes,
             };
-            stored |= c.state.ingest_from(msg, Some(sender)).is_some();
+            c.state.ingest_from(msg, Some(peer));
         };
         if eof {
             framer.finish(&mut store);
         } else {
             framer.feed(data, &mut store);
         }
-        stored
     });
-    if stored {
-        ctx.stored.notify_waiters();
-        ctx.after_triggers();
-    }
 }

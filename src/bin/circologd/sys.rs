@@ -8,7 +8,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
-use std::mem::{offset_of, size_of};
+use std::mem::size_of;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -193,11 +193,12 @@ impl RecvBatch {
         self.mem.lock()
     }
 
-    /// Zeroes every buffer, datagrams and credentials alike.
     /// Zeroes the bytes of the datagrams the last [`RecvBatch::recv`] read,
     /// once they are stored: the arena is then their only copy, and a clear
     /// or an eviction by age leaves none here. Costs a `memset` of what was
-    /// read.
+    /// read. The credentials and source addresses stay until the next
+    /// `recv` overwrites them: they are the kernel's word on the sender,
+    /// not message bytes.
     pub fn forget(&mut self) {
         let data = VLEN * CRED_CMSG_SPACE;
         for (i, h) in self.hdrs[..self.filled].iter().enumerate() {
@@ -237,31 +238,9 @@ pub fn parse_addr(name: &libc::sockaddr_storage, len: usize) -> Option<IpAddr> {
     }
 }
 
-/// Reads `SCM_CREDENTIALS` from a control message buffer.
-pub fn parse_cred(control: &[u8]) -> Option<Cred> {
-    // struct cmsghdr { cmsg_len; cmsg_level; cmsg_type; } then struct ucred.
-    let word = |at: usize| -> Option<[u8; 4]> { control.get(at..at + 4)?.try_into().ok() };
-    let level = i32::from_ne_bytes(word(offset_of!(libc::cmsghdr, cmsg_level))?);
-    let kind = i32::from_ne_bytes(word(offset_of!(libc::cmsghdr, cmsg_type))?);
-    if level != libc::SOL_SOCKET || kind != libc::SCM_CREDENTIALS {
-        return None;
-    }
-    // SAFETY: CMSG_LEN is arithmetic on its argument; it reads no memory.
-    let data = unsafe { libc::CMSG_LEN(0) } as usize;
-    let field = |at: usize| word(data + at).map(u32::from_ne_bytes);
-    let pid = field(offset_of!(libc::ucred, pid))?;
-    // A datagram queued before SO_PASSCRED was set (the one that woke a
-    // socket-activated daemon) carries pid 0 and the overflow ids: no
-    // credentials were taken, and none are stored rather than made-up ones.
-    if pid == 0 {
-        return None;
-    }
-    Some(Cred {
-        pid,
-        uid: field(offset_of!(libc::ucred, uid))?,
-        gid: field(offset_of!(libc::ucred, gid))?,
-    })
-}
+/// Reads `SCM_CREDENTIALS` from a control message buffer
+/// ([`circolog::daemon::cred::parse`]).
+pub use circolog::daemon::cred::parse as parse_cred;
 
 /// Queues a one-shot poll for input on `fd`, its completion tagged
 /// `user_data`. Fails when the submission queue is full.
@@ -428,25 +407,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_scm_credentials() {
+    fn room_for_one_credentials_message() {
         assert_eq!(CRED_CMSG_SPACE, 32, "64-bit Linux");
-        let mut c = vec![0u8; CRED_CMSG_SPACE];
-        c[0..8].copy_from_slice(&28usize.to_ne_bytes());
-        c[8..12].copy_from_slice(&libc::SOL_SOCKET.to_ne_bytes());
-        c[12..16].copy_from_slice(&libc::SCM_CREDENTIALS.to_ne_bytes());
-        c[16..20].copy_from_slice(&4242u32.to_ne_bytes());
-        c[20..24].copy_from_slice(&1000u32.to_ne_bytes());
-        c[24..28].copy_from_slice(&100u32.to_ne_bytes());
-        assert_eq!(
-            parse_cred(&c),
-            Some(Cred {
-                pid: 4242,
-                uid: 1000,
-                gid: 100
-            })
-        );
-        assert_eq!(parse_cred(&c[..20]), None);
-        c[12] = 9;
-        assert_eq!(parse_cred(&c), None);
     }
 }

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::daemon::{Clients, State};
+use crate::daemon::{ClientKind, State};
 use crate::http::{self, HeadError, Method, Request};
 use crate::query::Query;
 use crate::serve::control::{self, Answer, Command, RouteError};
@@ -148,7 +148,7 @@ pub struct Conn {
     role: Role,
     peer: Peer,
     cfg: Config,
-    /// How the connection is counted in [`Clients`], `None` when it was
+    /// How the connection is counted in [`crate::daemon::Clients`], `None` when it was
     /// refused and never counted.
     counted: Option<Counted>,
     /// Bytes read and not consumed yet.
@@ -235,7 +235,7 @@ impl Conn {
                 Role::Control => Counted::Control,
                 Role::Query => Counted::Query,
             };
-            conn.count(st.clients_mut(), Some(counted));
+            conn.count(st, Some(counted));
             conn.expect_head(now);
         }
         conn
@@ -419,7 +419,7 @@ impl Conn {
         if let Phase::Follow(f) = std::mem::replace(&mut self.phase, Phase::Closed) {
             f.leave(fanout);
         }
-        self.count(st.clients_mut(), None);
+        self.count(st, None);
     }
 
     fn write(&self, now: Now) -> Want {
@@ -429,21 +429,13 @@ impl Conn {
     }
 
     /// Moves the connection from one count to another.
-    fn count(&mut self, clients: &mut Clients, to: Option<Counted>) {
-        fn slot(c: &mut Clients, k: Counted) -> &mut u64 {
-            match k {
-                Counted::Query => &mut c.query,
-                Counted::Follower => &mut c.followers,
-                Counted::Control => &mut c.ctl,
-            }
-        }
-        if let Some(from) = self.counted {
-            let n = slot(clients, from);
-            *n = n.saturating_sub(1);
-        }
-        if let Some(to) = to {
-            *slot(clients, to) += 1;
-        }
+    fn count(&mut self, st: &mut State, to: Option<Counted>) {
+        let kind = |k: Counted| match k {
+            Counted::Query => ClientKind::Query,
+            Counted::Follower => ClientKind::Follower,
+            Counted::Control => ClientKind::Control,
+        };
+        st.count_client(self.counted.map(kind), to.map(kind));
         self.counted = to;
     }
 
@@ -586,7 +578,7 @@ impl Conn {
                     Some(key) if req.upgrade_websocket => {
                         let f = Follow::start(now.unix_us, key, q, &self.cfg, st, bytes);
                         self.phase = Phase::Follow(Box::new(f));
-                        self.count(st.clients_mut(), Some(Counted::Follower));
+                        self.count(st, Some(Counted::Follower));
                         return;
                     }
                     _ => error_response(

@@ -15,13 +15,13 @@
 //! nothing.
 //!
 //! The states' text, the address and the period are read in
-//! [`circolog::daemon::systemd`]; this module sends.
+//! [`crate::daemon::systemd`]; this module sends.
 
 use std::io;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
-use circolog::daemon::systemd;
+use crate::daemon::systemd;
 
 /// A datagram socket to systemd's notification socket.
 pub struct Notifier {
