@@ -3,6 +3,7 @@
 //! loop, and moves bytes between the sockets and the library's state.
 
 mod dgram;
+mod export;
 mod listen;
 mod notify;
 mod serve;
@@ -226,18 +227,11 @@ fn run(args: Args) -> Result<(), String> {
         .with_max_age(args.max_age)
         .with_snapshots(snapshots)
         .with_triggers(triggers);
-    let mut state = match args.rate_limit {
+    let state = match args.rate_limit {
         Some(rate) => state.with_limiter(Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)),
         None => state,
     };
-    let export_to = match &args.export_otlp {
-        Some(endpoint) => {
-            let (exporter, filter, addr) = exporter(&args, endpoint, epoch_us)?;
-            state = state.with_export(exporter, filter, args.export_snapshots);
-            Some(addr)
-        }
-        None => None,
-    };
+    let (state, export_to) = export::attach(&args, state, epoch_us)?;
     let settings = serve::Settings {
         conn: args.conn_config(),
         max_message,
@@ -312,35 +306,6 @@ fn check_io_uring() -> Result<(), String> {
         .and_then(|s| s.trim().parse::<u32>().ok())
         .unwrap_or(0);
     Err(startup::io_uring_unavailable(&err, disabled))
-}
-
-/// The exporter `-export-otlp` asks for, the filter of `-export-query`, and
-/// the endpoint's address (resolved once, at start-up).
-fn exporter(
-    args: &Args,
-    endpoint: &circolog::export::Endpoint,
-    epoch_us: i64,
-) -> Result<
-    (
-        circolog::export::Exporter,
-        Option<circolog::query::Filter>,
-        std::net::SocketAddr,
-    ),
-    String,
-> {
-    use std::net::ToSocketAddrs;
-    let addr = (endpoint.host(), endpoint.port())
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("cannot resolve the -export-otlp host {:?}", endpoint.host()))?;
-    let filter = args.export_filter(epoch_us)?;
-    let host_name = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
-    let exporter = args.exporter(endpoint, host_name, epoch_us)?;
-    Ok((exporter, filter, addr))
 }
 
 /// With `-lock-memory`, every copy of a message must stay out of swap, not
