@@ -124,21 +124,19 @@ impl ResponseDecoder {
         if let Some(head) = &self.head {
             return Some(head.status);
         }
-        let line = self.pending.split(|&b| b == b'\n').next()?;
-        if line.len() == self.pending.len() {
-            // The status line is not whole yet.
-            return None;
-        }
-        let rest = line.strip_prefix(b"HTTP/1.")?;
-        let code = match rest {
-            [v, b' ', a, b, c, ..] if v.is_ascii_digit() => [*a, *b, *c],
+        let end = memchr::memchr(b'\n', &self.pending)?;
+        // The status line alone, ended as a head: the same rules as the
+        // whole head's, whatever comes after it (or fails to).
+        let mut line = Vec::with_capacity(end + 3);
+        line.extend_from_slice(&self.pending[..=end]);
+        line.extend_from_slice(b"\r\n");
+        let mut no_headers = [];
+        let mut resp = httparse::Response::new(&mut no_headers);
+        let status = match resp.parse(&line) {
+            Ok(httparse::Status::Complete(_)) => resp.code?,
             _ => return None,
         };
-        if !code.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let status = code.iter().fold(0, |n, d| n * 10 + u16::from(d - b'0'));
-        (status >= 200).then_some(status)
+        (!(100..200).contains(&status)).then_some(status)
     }
 
     /// Takes the head out of the decoder.
