@@ -777,6 +777,9 @@ fn connection_close_in_the_answer_closes_it() {
     assert_eq!(x.poll(t0, &mut out), Action::Idle);
 }
 
+/// Writing the request and reading its response share one deadline: a
+/// request the endpoint never reads (never written whole, so no
+/// `handle_*` comes at all) is given up at it like one never answered.
 #[test]
 fn no_response_in_time_is_retried() {
     let mut x = exporter();
