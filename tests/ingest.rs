@@ -136,6 +136,56 @@ fn tcp_octet_counting_and_newline_framing_in_any_split() {
     assert!(d.json("").iter().all(|m| m["transport"] == "tcp"));
 }
 
+/// Python's `logging.handlers.SysLogHandler` over TCP ends each record
+/// with a NUL and no newline: each record is a message of its own.
+#[test]
+fn python_sysloghandler_over_tcp_records_are_one_message_each() {
+    let d = daemon().net().start();
+    let addr = d.addr.expect("the syslog address");
+    let script = r#"
+import logging, logging.handlers, socket, sys
+h = logging.handlers.SysLogHandler(address=(sys.argv[1], int(sys.argv[2])), socktype=socket.SOCK_STREAM)
+h.setFormatter(logging.Formatter("pyapp: %(message)s"))
+log = logging.getLogger("pyapp")
+log.addHandler(h)
+log.setLevel(logging.INFO)
+for i in range(4):
+    log.warning("record %d of four", i)
+h.close()
+"#;
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+        ])
+        .status()
+        .expect("python3");
+    assert!(status.success(), "{status}");
+    d.wait_stored(4);
+    let msgs = d.json("");
+    let texts: Vec<&str> = msgs
+        .iter()
+        .map(|m| m["message"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "record 0 of four",
+            "record 1 of four",
+            "record 2 of four",
+            "record 3 of four"
+        ],
+        "{msgs:?}"
+    );
+    for m in &msgs {
+        assert_eq!(m["app_name"], "pyapp", "{m}");
+        assert_eq!(m["severity"], "warning", "{m}");
+        assert_ne!(m["malformed"], true, "{m}");
+    }
+}
+
 #[test]
 fn a_stalled_tcp_sender_does_not_hold_up_others() {
     let d = daemon().net().start();

@@ -569,8 +569,8 @@ mod tests {
 
     fn args(line: &[&str]) -> Args {
         let argv = std::iter::once("circologd").chain(line.iter().copied());
-        Args::try_parse_from(crate::cli::config::go_style_args_all(argv.map(Into::into)))
-            .expect("a good command line")
+        let flags = crate::cli::config::LongFlags::of(&<Args as clap::CommandFactory>::command());
+        Args::try_parse_from(flags.rewrite(argv.map(Into::into))).expect("a good command line")
     }
 
     fn defaults() -> DefaultPaths {

@@ -24,11 +24,13 @@
 //! queue once the endpoint has answered for it (or sooner when the buffer
 //! overflows: the request holds a copy, and the answer says what became of
 //! those records):
-//! - 2xx: exported (records rejected in a partial success are failed);
+//! - 2xx: exported (records rejected in a partial success are failed),
+//!   from the moment the status line says so: a response that then stalls
+//!   or breaks off closes the connection but sends nothing again;
 //! - 429 and 5xx, a connection error, a timeout, a malformed response: it
 //!   stays queued and is sent again after a backoff ([`FIRST_BACKOFF`],
 //!   doubling up to [`MAX_BACKOFF`]), or after `Retry-After` seconds when
-//!   the response gives them;
+//!   the response gives them (never sooner than [`FIRST_BACKOFF`]);
 //! - any other status (4xx, 3xx): dropped and counted as failed, since
 //!   sending the same bytes again would get the same answer.
 //!
@@ -36,8 +38,15 @@
 //! most likely closed as idle by the endpoint just as the request went: the
 //! batch goes again at once on a new connection, as HTTP clients do.
 //!
-//! Every record ends in exactly one of [`Counters`]' `exported`, `failed`
-//! and `dropped` (or is still queued or in flight).
+//! Every record is in exactly one of [`Counters`]' `exported`, `failed`,
+//! `dropped` and `queued` (which holds those in flight), at every moment.
+//!
+//! Every wait has its deadline, which [`Exporter::poll`] gives as
+//! [`Action::Wait`] and enforces with [`Action::Close`]: connecting has
+//! [`CONNECT_TIMEOUT`]; writing the request and reading the whole response
+//! share one [`RESPONSE_TIMEOUT`], so an endpoint that never reads is given
+//! up like one that never answers. The driver keeps polling while it
+//! connects, writes and reads, and obeys the first `Close`.
 //!
 //! # Protobuf: written by hand
 //!
@@ -153,12 +162,12 @@ pub enum Action {
     /// fails; poll meanwhile (a connection that takes too long is given up
     /// with [`Action::Close`]).
     Connect,
-    /// The request was appended to `out`: write all of it on the
-    /// connection, then overwrite it with zeros (it holds copies of
-    /// messages), and poll again.
+    /// The request was appended to `out`: write it on the connection
+    /// while polling again (the write shares the response's deadline), and
+    /// overwrite it with zeros once written (it holds copies of messages).
     Send,
-    /// Close the connection (if one is open or being opened), then poll
-    /// again.
+    /// Close the connection (if one is open or being opened), abandon
+    /// and zero what is left of a request being written, then poll again.
     Close,
 }
 
@@ -178,7 +187,9 @@ pub struct Counters {
     /// for room when the buffer was full (also those larger than a whole
     /// batch may be, and those discarded by a clear).
     pub dropped: u64,
-    /// Records waiting now, including those of the request in flight.
+    /// Records waiting now, including those of the request in flight
+    /// (also those of it the buffer has dropped meanwhile: the answer
+    /// decides whether they were exported or are dropped).
     pub queued: u64,
     /// Bytes of the records waiting now.
     pub queue_bytes: u64,
@@ -270,8 +281,12 @@ impl Exporter {
     }
 
     pub fn counters(&self) -> Counters {
+        let evicted = match &self.state {
+            State::AwaitResponse(a) => a.evicted,
+            _ => 0,
+        };
         Counters {
-            queued: self.queue.records.len() as u64,
+            queued: self.queue.records.len() as u64 + evicted,
             queue_bytes: self.queue.bytes as u64,
             queue_capacity: self.queue.buf.len() as u64,
             ..self.counters
@@ -326,8 +341,16 @@ impl Exporter {
     }
 
     /// Discards every waiting record and overwrites its bytes (the daemon's
-    /// clear). A request already written is not recalled.
+    /// clear). A request in flight is abandoned: the next poll answers
+    /// [`Action::Close`], and the driver overwrites what it had not
+    /// written of it. Its records count as dropped, even if the endpoint
+    /// had already read some of them.
     pub fn clear(&mut self) {
+        if let State::AwaitResponse(attempt) = &self.state {
+            self.counters.dropped += attempt.evicted;
+            wipe(&mut self.body);
+            self.state = State::MustClose;
+        }
         while !self.queue.records.is_empty() {
             self.evict_oldest();
         }
@@ -572,6 +595,25 @@ impl Exporter {
     /// The attempt in flight (or the connection for it) failed without an
     /// answer: the connection goes, the batch is sent again later.
     fn fail(&mut self, now: Instant, why: String) {
+        if let State::AwaitResponse(attempt) = &self.state
+            && let Some(status) = attempt.decoder.status()
+            && (200..300).contains(&status)
+        {
+            // The endpoint said it took the records: sending them again
+            // would only duplicate them. The connection goes all the same.
+            self.last_error = Some(format!(
+                "{why} (after HTTP {status}: the records count as exported)"
+            ));
+            self.counters.exported += attempt.count;
+            if let State::AwaitResponse(attempt) =
+                std::mem::replace(&mut self.state, State::MustClose)
+            {
+                self.settle(&attempt);
+            }
+            wipe(&mut self.body);
+            self.backoff = FIRST_BACKOFF;
+            return;
+        }
         self.last_error = Some(why);
         wipe(&mut self.body);
         let attempt = match std::mem::replace(&mut self.state, State::MustClose) {
@@ -594,7 +636,10 @@ impl Exporter {
                 self.counters.retried += self.queue.records.len().min(MAX_BATCH_RECORDS) as u64;
             }
         }
-        self.retry_at = Some(now + after.unwrap_or(self.backoff));
+        // A `Retry-After` shorter than the first backoff (`0`, say) must
+        // not make a loop of requests.
+        let wait = after.map_or(self.backoff, |a| a.max(FIRST_BACKOFF));
+        self.retry_at = Some(now + wait);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
@@ -669,7 +714,8 @@ impl Exporter {
     }
 }
 
-/// `Retry-After` in seconds, capped at [`MAX_RETRY_AFTER`]. (The HTTP-date
+/// `Retry-After` in seconds, capped at [`MAX_RETRY_AFTER`] (and never
+/// less than [`FIRST_BACKOFF`] when used). (The HTTP-date
 /// form is not read: the backoff applies then.)
 fn retry_after(head: &Head) -> Option<Duration> {
     let secs = head.header("retry-after")?.trim().parse::<u64>().ok()?;

@@ -116,6 +116,29 @@ impl ResponseDecoder {
         self.head.as_ref()
     }
 
+    /// The status of the final response as soon as its status line is in,
+    /// before the rest of the head: an endpoint that said `200` has taken
+    /// the request, even if what follows never comes. `None` before then
+    /// (and for an interim 1xx, which a final status follows).
+    pub fn status(&self) -> Option<u16> {
+        if let Some(head) = &self.head {
+            return Some(head.status);
+        }
+        let end = memchr::memchr(b'\n', &self.pending)?;
+        // The status line alone, ended as a head: the same rules as the
+        // whole head's, whatever comes after it (or fails to).
+        let mut line = Vec::with_capacity(end + 3);
+        line.extend_from_slice(&self.pending[..=end]);
+        line.extend_from_slice(b"\r\n");
+        let mut no_headers = [];
+        let mut resp = httparse::Response::new(&mut no_headers);
+        let status = match resp.parse(&line) {
+            Ok(httparse::Status::Complete(_)) => resp.code?,
+            _ => return None,
+        };
+        (!(100..200).contains(&status)).then_some(status)
+    }
+
     /// Takes the head out of the decoder.
     pub fn take_head(&mut self) -> Option<Head> {
         self.head.take()
@@ -401,5 +424,26 @@ mod tests {
         )
         .expect("100 then 403");
         assert_eq!((head.status, &body[..]), (403, &b"no\n"[..]));
+    }
+
+    #[test]
+    fn the_status_is_known_once_its_line_is_in() {
+        let mut d = ResponseDecoder::new();
+        let mut body = Vec::new();
+        for (piece, status) in [
+            (&b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2"[..], None),
+            (b"00 O", None),
+            (b"K\r\nContent-Le", Some(200)),
+            (b"ngth: 2\r\n\r\nok", Some(200)),
+        ] {
+            d.feed(piece, &mut body).expect("decodes");
+            assert_eq!(d.status(), status);
+        }
+        assert!(d.is_done());
+        for garbage in [&b"HTTP/1.1 2x0 OK\r\n"[..], b"SSH-2.0-OpenSSH\r\n", b"\n"] {
+            let mut d = ResponseDecoder::new();
+            let _ = d.feed(garbage, &mut body);
+            assert_eq!(d.status(), None, "{garbage:?}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! loop, and moves bytes between the sockets and the library's state.
 
 mod dgram;
+mod export;
 mod serve;
 mod sys;
 
@@ -123,18 +124,11 @@ fn run(args: Args) -> Result<(), String> {
         .with_snapshots(snapshots)
         .with_triggers(triggers)
         .with_max_senders(args.max_senders);
-    let mut state = match args.rate_limit {
+    let state = match args.rate_limit {
         Some(rate) => state.with_limiter(Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)),
         None => state,
     };
-    let export_to = match &args.export_otlp {
-        Some(endpoint) => {
-            let (exporter, filter, addr) = exporter(&args, endpoint, epoch_us)?;
-            state = state.with_export(exporter, filter, args.export_snapshots);
-            Some(addr)
-        }
-        None => None,
-    };
+    let (state, export_to) = export::attach(&args, state, epoch_us)?;
     let settings = serve::Settings {
         conn: args.conn_config(),
         max_message,
@@ -217,33 +211,4 @@ fn remove_files(paths: &[PathBuf]) {
     for p in paths {
         let _ = std::fs::remove_file(p);
     }
-}
-
-/// The exporter `-export-otlp` asks for, the filter of `-export-query`, and
-/// the endpoint's address (resolved once, at start-up).
-fn exporter(
-    args: &Args,
-    endpoint: &circolog::export::Endpoint,
-    epoch_us: i64,
-) -> Result<
-    (
-        circolog::export::Exporter,
-        Option<circolog::query::Filter>,
-        std::net::SocketAddr,
-    ),
-    String,
-> {
-    use std::net::ToSocketAddrs;
-    let addr = (endpoint.host(), endpoint.port())
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("cannot resolve the -export-otlp host {:?}", endpoint.host()))?;
-    let filter = args.export_filter(epoch_us)?;
-    let host_name = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
-    let exporter = args.exporter(endpoint, host_name, epoch_us)?;
-    Ok((exporter, filter, addr))
 }

@@ -46,8 +46,8 @@ pub struct Settings {
 
 /// The state every task works on, with one way in: [`Ctx::with`] lends it
 /// to a closure, which cannot hold it across an `.await`.
-struct Core {
-    state: State,
+pub(crate) struct Core {
+    pub(crate) state: State,
     fanout: Fanout,
     ingest: DgramIngest,
     said: Diags,
@@ -61,11 +61,11 @@ struct Diags {
 }
 
 /// What every task shares. Only the event loop's thread touches it.
-struct Ctx {
+pub(crate) struct Ctx {
     core: RefCell<Core>,
     /// Woken when the state reports messages stored, a pause or resume, a
     /// clear or a snapshot taken: followers and the exporter look again.
-    stored: Notify,
+    pub(crate) stored: Notify,
     /// Told when a turn of ingestion stopped with work left.
     ingest_left: Notify,
     /// Told when housekeeping has work: a clear to wipe, a snapshot to copy.
@@ -76,7 +76,7 @@ struct Ctx {
 
 impl Ctx {
     /// Lends the core to `f`, then acts on what the state reports changed.
-    fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R {
         let mut core = self.core.borrow_mut();
         let r = f(&mut core);
         while let Some(event) = core.state.poll_event() {
@@ -171,7 +171,7 @@ pub async fn run(
     tokio_uring::spawn(ingest_loop(ctx.clone(), efd));
     tokio_uring::spawn(housekeeping(ctx.clone()));
     if let Some(addr) = ctx.settings.export_to {
-        tokio_uring::spawn(export_loop(ctx.clone(), addr));
+        tokio_uring::spawn(crate::export::run(ctx.clone(), addr));
     }
     let tcp = |l: std::net::TcpListener| tokio::net::TcpListener::from_std(l);
     let unix = |l: std::os::unix::net::UnixListener| tokio::net::UnixListener::from_std(l);
@@ -314,120 +314,6 @@ async fn housekeeping(ctx: Rc<Ctx>) {
         let next = ctx.with(|c| c.state.next_deadline_us());
         let wait = driver::housekeeping_wait(next, now_us());
         let _ = tokio::time::timeout(wait, ctx.chores.notified()).await;
-    }
-}
-
-/// Drives the OTLP exporter's I/O: queues what was stored since its last
-/// turn, then connects, writes and reads as it says. One request at a time
-/// on one connection; a slow or dead endpoint only makes its queue wait
-/// (and, full, drop its oldest records), never ingestion.
-async fn export_loop(ctx: Rc<Ctx>, addr: std::net::SocketAddr) {
-    use circolog::export::{Action, CONNECT_TIMEOUT};
-    let mut out = Vec::new();
-    let mut conn: Option<Rc<tokio_uring::net::TcpStream>> = None;
-    let mut buf = Vec::with_capacity(READ_CHUNK);
-    let mut reading: Option<PendingRead> = None;
-    loop {
-        let now = Instant::now();
-        let more = ctx.with(|c| c.state.export_new(now));
-        let Some(action) = ctx.with(|c| c.state.exporter_mut().map(|x| x.poll(now, &mut out)))
-        else {
-            return;
-        };
-        let exporter = |f: &dyn Fn(&mut circolog::export::Exporter)| {
-            ctx.with(|c| c.state.exporter_mut().map(f))
-        };
-        let until = match action {
-            Action::Connect => {
-                let connected = tokio::time::timeout(
-                    CONNECT_TIMEOUT,
-                    tokio_uring::net::TcpStream::connect(addr),
-                )
-                .await;
-                match connected {
-                    Ok(Ok(s)) => {
-                        conn = Some(Rc::new(s));
-                        exporter(&|x| x.handle_connected(Instant::now()));
-                    }
-                    Ok(Err(e)) => {
-                        let why = format!("connecting to {addr}: {e}");
-                        exporter(&|x| x.handle_error(Instant::now(), &why));
-                    }
-                    Err(_) => {
-                        let why = format!("connecting to {addr}: timed out");
-                        exporter(&|x| x.handle_error(Instant::now(), &why));
-                    }
-                }
-                continue;
-            }
-            Action::Send => {
-                let written = match &conn {
-                    Some(s) => {
-                        let (r, b) = s.write_all(std::mem::take(&mut out)).await;
-                        out = b;
-                        r.map_err(|e| e.to_string())
-                    }
-                    None => Err("no connection".to_string()),
-                };
-                // The request holds copies of messages.
-                out.fill(0);
-                out.clear();
-                if let Err(why) = written {
-                    exporter(&|x| x.handle_error(Instant::now(), &why));
-                }
-                continue;
-            }
-            Action::Close => {
-                conn = None;
-                reading = None;
-                continue;
-            }
-            Action::Idle => None,
-            Action::Wait { until } => Some(tokio::time::Instant::from_std(until)),
-        };
-        if more {
-            yield_to_io().await;
-            continue;
-        }
-        let notified = ctx.stored.notified();
-        let read = conn.as_ref().map(|s| {
-            reading.get_or_insert_with(|| {
-                let s = s.clone();
-                let mut b = std::mem::take(&mut buf);
-                b.clear();
-                Box::pin(async move {
-                    let (r, b) = s.read(b).await;
-                    (r, b)
-                })
-            })
-        });
-        let read_done = async {
-            match read {
-                Some(r) => r.as_mut().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            biased;
-            (r, b) = read_done => {
-                reading = None;
-                buf = b;
-                match r {
-                    Ok(0) => exporter(&|x| x.handle_eof(Instant::now())),
-                    Ok(n) => {
-                        let data = &buf[..n];
-                        exporter(&|x| x.handle_response(Instant::now(), data))
-                    }
-                    Err(e) => {
-                        let why = e.to_string();
-                        exporter(&|x| x.handle_error(Instant::now(), &why))
-                    }
-                };
-                buf.fill(0);
-            }
-            () = sleep_until_opt(until) => {}
-            () = notified => {}
-        }
     }
 }
 
@@ -749,13 +635,13 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
 /// parks, so a control client's read would wait until every scan is done.
 /// A no-op operation makes this task wait on the ring like the others; once
 /// every busy task waits, the thread parks and everything queued goes in.
-async fn yield_to_io() {
+pub(crate) async fn yield_to_io() {
     if tokio_uring::no_op().await.is_err() {
         tokio::task::yield_now().await;
     }
 }
 
-async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+pub(crate) async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,

@@ -465,6 +465,43 @@ fn clear_discards_and_zeroes_what_waits() {
     assert_eq!(x.poll(t0 + LINGER, &mut Vec::new()), Action::Idle);
 }
 
+/// A clear while a request is out: the request goes too (the driver
+/// zeroes what it had not written), its records count as dropped, and
+/// what comes after goes on a new connection.
+#[test]
+fn clear_abandons_a_request_in_flight() {
+    let mut x = exporter_with(MIN_BUFFER);
+    let mut out = Vec::new();
+    let t0 = Instant::now();
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 10);
+    let _ = connect_and_send(&mut x, t0);
+    // The buffer overflows while it is out: 10 of them leave the queue.
+    let big = "b".repeat(4000);
+    for i in 0..20 {
+        push(
+            &mut x,
+            t0,
+            Seq::new(10 + i),
+            format!("<13>1 - - - - - - {big}").as_bytes(),
+        );
+    }
+    let c = x.counters();
+    assert_eq!(c.exported + c.failed + c.dropped + c.queued, 30, "{c:?}");
+    x.clear();
+    assert_eq!(x.poll(t0, &mut out), Action::Close);
+    let c = x.counters();
+    assert_eq!(
+        (c.queued, c.queue_bytes, c.dropped, c.exported),
+        (0, 0, 30, 0)
+    );
+    assert!(x.buffer_is_clean());
+    // An answer to the abandoned request, if one still came, changes nothing.
+    ok(&mut x, t0);
+    assert_eq!(x.counters(), c);
+    push_n(&mut x, t0, Seq::new(30), 1);
+    assert_eq!(x.poll(t0 + LINGER, &mut out), Action::Connect);
+}
+
 #[test]
 fn a_buffer_below_the_minimum_is_a_clear_error() {
     let err = Exporter::new(Config {
@@ -517,6 +554,49 @@ fn a_503_with_retry_after_waits_that_long_then_sends_again() {
     assert_eq!(
         x.last_error(),
         Some("HTTP 503 Service Unavailable from 127.0.0.1:4318: busy")
+    );
+}
+
+/// `Retry-After: 0` must not make a loop of requests: the first backoff
+/// is the least wait, however often the endpoint says it.
+#[test]
+fn retry_after_zero_waits_the_first_backoff() {
+    let mut x = exporter();
+    let mut out = Vec::new();
+    let t0 = Instant::now();
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 3);
+    let mut now = t0;
+    let _ = connect_and_send(&mut x, now);
+    for _ in 0..5 {
+        respond(
+            &mut x,
+            now,
+            "503 Service Unavailable",
+            "Retry-After: 0\r\n",
+            b"",
+        );
+        assert_eq!(
+            x.poll(now, &mut out),
+            Action::Wait {
+                until: now + FIRST_BACKOFF
+            }
+        );
+        now += FIRST_BACKOFF;
+        let _ = expect_send(&mut x, now);
+    }
+    // One second (more than 0, less than the doubled backoff) is taken as said.
+    respond(
+        &mut x,
+        now,
+        "503 Service Unavailable",
+        "Retry-After: 1\r\n",
+        b"",
+    );
+    assert_eq!(
+        x.poll(now, &mut out),
+        Action::Wait {
+            until: now + Duration::from_secs(1)
+        }
     );
 }
 
@@ -697,6 +777,9 @@ fn connection_close_in_the_answer_closes_it() {
     assert_eq!(x.poll(t0, &mut out), Action::Idle);
 }
 
+/// Writing the request and reading its response share one deadline: a
+/// request the endpoint never reads (never written whole, so no
+/// `handle_*` comes at all) is given up at it like one never answered.
 #[test]
 fn no_response_in_time_is_retried() {
     let mut x = exporter();
@@ -723,6 +806,51 @@ fn no_response_in_time_is_retried() {
         x.last_error(),
         Some("127.0.0.1:4318 gave no response within 30 s")
     );
+}
+
+/// The endpoint answered `200` and then nothing more (the head cut in the
+/// middle): the records count as exported and are not sent again; the
+/// connection is closed and the next batch goes on a new one.
+#[test]
+fn a_2xx_then_a_stall_counts_as_exported_and_is_not_sent_again() {
+    let mut x = exporter();
+    let mut out = Vec::new();
+    let t0 = Instant::now();
+    push_n(&mut x, t0 - LINGER, Seq::ZERO, 4);
+    let _ = connect_and_send(&mut x, t0);
+    x.handle_response(t0, b"HTTP/1.1 200 OK\r\nContent-Le");
+    let t1 = t0 + RESPONSE_TIMEOUT;
+    assert_eq!(x.poll(t1, &mut out), Action::Close);
+    let c = x.counters();
+    assert_eq!((c.exported, c.retried, c.queued), (4, 0, 0), "{c:?}");
+    assert_eq!(
+        x.last_error(),
+        Some(
+            "127.0.0.1:4318 gave no response within 30 s \
+             (after HTTP 200: the records count as exported)"
+        )
+    );
+    // Nothing to send again; new records go at once on a new connection,
+    // without a backoff.
+    assert_eq!(x.poll(t1, &mut out), Action::Idle);
+    push_n(&mut x, t1 - LINGER, Seq::new(4), 2);
+    assert_eq!(x.poll(t1, &mut out), Action::Connect);
+    x.handle_connected(t1);
+    assert_eq!(seqs(&expect_send(&mut x, t1)), vec![4, 5]);
+
+    // Also when the connection breaks off after the status line.
+    x.handle_response(t1, b"HTTP/1.1 204 No Content\r\n");
+    x.handle_eof(t1);
+    assert_eq!(x.counters().exported, 6);
+    // But not for a 503 cut short: that batch goes again.
+    push_n(&mut x, t1 - LINGER, Seq::new(6), 1);
+    assert_eq!(x.poll(t1, &mut out), Action::Close);
+    assert_eq!(x.poll(t1, &mut out), Action::Connect);
+    x.handle_connected(t1);
+    let _ = expect_send(&mut x, t1);
+    x.handle_response(t1, b"HTTP/1.1 503 Busy\r\nRetry-");
+    x.handle_eof(t1);
+    assert_eq!((x.counters().exported, x.counters().retried), (6, 1));
 }
 
 #[test]
@@ -862,7 +990,9 @@ fn every_record_is_accounted_for() {
                     b"",
                 ),
                 3 => x.handle_eof(now),
-                _ => x.handle_error(now, "reset"),
+                4 if r >> 16 & 1 == 0 => x.handle_error(now, "reset"),
+                // A 2xx whose head never ends.
+                _ => x.handle_response(now, b"HTTP/1.1 200 OK\r\nContent-Le"),
             },
             _ => {
                 if (r >> 8) % 50 == 0 {
@@ -870,18 +1000,17 @@ fn every_record_is_accounted_for() {
                 }
             }
         }
-        if !matches!(x.state, State::AwaitResponse(_)) {
-            let c = x.counters();
-            assert_eq!(
-                c.exported + c.failed + c.dropped + c.queued,
-                pushed,
-                "{c:?}"
-            );
-            assert!(c.queue_bytes <= c.queue_capacity);
-            // (A scan of the whole buffer: not at every step.)
-            if i % 64 == 0 {
-                assert!(x.buffer_is_clean());
-            }
+        // At every step, a request in flight included.
+        let c = x.counters();
+        assert_eq!(
+            c.exported + c.failed + c.dropped + c.queued,
+            pushed,
+            "{c:?}"
+        );
+        assert!(c.queue_bytes <= c.queue_capacity);
+        // (A scan of the whole buffer: not at every step.)
+        if i % 64 == 0 {
+            assert!(x.buffer_is_clean());
         }
     }
     assert!(

@@ -4,7 +4,9 @@
 //!
 //! - octet counting, `LEN SP MSG`: a frame that starts with a digit `1`-`9`,
 //!   at most [`MAX_COUNT_DIGITS`] digits in all, then a space;
-//! - newline framing, `MSG LF`: anything else, up to the next `\n`.
+//! - newline framing, `MSG LF`: anything else, up to the next `\n` or NUL
+//!   (Python's `SysLogHandler` over TCP, and other senders, end each
+//!   message with a NUL; a NUL cannot be part of a line of text anyway).
 //!
 //! A frame longer than the limit is emitted cut to the limit and marked
 //! truncated; the rest of it is skipped as it arrives, never buffered. A run
@@ -16,7 +18,17 @@
 //! datagrams follow too); frames that are empty after that (blank lines,
 //! `1 \n`) are not emitted.
 
-use memchr::memchr;
+use memchr::memchr2;
+
+/// Whether `byte` ends a newline-framed frame.
+fn ends_line(byte: u8) -> bool {
+    byte == b'\n' || byte == 0
+}
+
+/// Where the first byte that ends a newline-framed frame is in `data`.
+fn line_end(data: &[u8]) -> Option<usize> {
+    memchr2(b'\n', 0, data)
+}
 
 use super::trim_trailer;
 
@@ -62,9 +74,9 @@ impl Drop for Framer {
 /// ```text
 ///  FrameStart ─1-9─► Count ─SP─► Counted ─LEN bytes─────────► FrameStart
 ///     │  ▲             │            └─ LEN > max: max bytes ─► Discarding(rest) ─► FrameStart
-///     │  └─ LF         └─ other byte, or a 10th digit ─┐
-///     └─ other byte ─────────────────────────────────► Line ─LF─► FrameStart
-///                                                        └─ more than max ─► DiscardingToEol ─LF─► FrameStart
+///     │  └─ LF, NUL    └─ other byte, or a 10th digit ─┐
+///     └─ other byte ─────────────────────────────────► Line ─LF, NUL─► FrameStart
+///                                                        └─ more than max ─► DiscardingToEol ─LF, NUL─► FrameStart
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -80,7 +92,8 @@ enum State {
     Line,
     /// Skipping the rest of an oversize octet-counted frame: this many bytes.
     Discarding(usize),
-    /// Skipping the rest of an oversize newline-framed frame.
+    /// Skipping the rest of an oversize newline-framed frame, up to its
+    /// `\n` or NUL.
     DiscardingToEol,
 }
 
@@ -145,7 +158,8 @@ impl Framer {
         match self.state {
             State::FrameStart => match data[0] {
                 b'1'..=b'9' => self.count(data, 0, 0, emit),
-                b'\n' => &data[1..],
+                // An empty frame.
+                b if ends_line(b) => &data[1..],
                 _ => {
                     self.state = State::Line;
                     data
@@ -162,7 +176,7 @@ impl Framer {
                 };
                 &data[skip..]
             }
-            State::DiscardingToEol => match memchr(b'\n', data) {
+            State::DiscardingToEol => match line_end(data) {
                 Some(end) => {
                     self.state = State::FrameStart;
                     &data[end + 1..]
@@ -249,7 +263,7 @@ impl Framer {
     }
 
     fn line<'d>(&mut self, data: &'d [u8], emit: &mut impl FnMut(Frame<'_>)) -> &'d [u8] {
-        let Some(end) = memchr(b'\n', data) else {
+        let Some(end) = line_end(data) else {
             self.line_part(data, emit);
             return &[];
         };
@@ -268,7 +282,7 @@ impl Framer {
         &data[end + 1..]
     }
 
-    /// Takes `chunk`, which has no `\n`, as more of the current line.
+    /// Takes `chunk`, which has no `\n` or NUL, as more of the current line.
     fn line_part(&mut self, chunk: &[u8], emit: &mut impl FnMut(Frame<'_>)) {
         let room = self.max_frame - self.buf.len();
         if chunk.len() <= room {
@@ -426,6 +440,36 @@ mod tests {
         );
     }
 
+    /// Python's `SysLogHandler` over TCP ends each record with a NUL and no
+    /// newline: each is a frame of its own, split anywhere; octet-counted
+    /// frames keep their NULs.
+    #[test]
+    fn a_nul_ends_a_newline_frame() {
+        let stream = b"<14>one\0<14>two\0<14>three\0<14>four\x004 a\0b\0<14>five\0\n";
+        let expected = [
+            whole("<14>one"),
+            whole("<14>two"),
+            whole("<14>three"),
+            whole("<14>four"),
+            whole("a\0b"),
+            whole("<14>five"),
+        ];
+        assert_eq!(frames(64, stream, &[]), expected);
+        for at in 0..=stream.len() {
+            assert_eq!(frames(64, stream, &[at]), expected, "split at {at}");
+        }
+        // An oversize line is skipped up to its NUL.
+        assert_eq!(
+            frames(8, b"<14>0123456789\0<14>ok\0", &[]),
+            [cut("<14>0123"), whole("<14>ok")]
+        );
+        // Digits then a NUL: no count, a line.
+        assert_eq!(
+            frames(64, b"123\0<14>x\0", &[]),
+            [whole("123"), whole("<14>x")]
+        );
+    }
+
     #[test]
     fn octet_frame_trailer_trimmed_and_empty_skipped() {
         let stream = b"6 <13>a\n1 \n5 <13>b";
@@ -545,15 +589,18 @@ mod tests {
     }
 
     /// One frame to encode: octet-counted (any bytes, at least one) or
-    /// newline-framed (no `\n`, starting with `<` as a PRI does).
+    /// newline-framed (no `\n` or NUL, starting with `<` as a PRI does).
     fn frame_strategy() -> impl Strategy<Value = (bool, Vec<u8>)> {
         prop_oneof![
             proptest::collection::vec(any::<u8>(), 1..40).prop_map(|bytes| (true, bytes)),
-            proptest::collection::vec(any::<u8>().prop_filter("no LF", |b| *b != b'\n'), 0..40)
-                .prop_map(|mut bytes| {
-                    bytes.insert(0, b'<');
-                    (false, bytes)
-                }),
+            proptest::collection::vec(
+                any::<u8>().prop_filter("no LF or NUL", |b| !ends_line(*b)),
+                0..40
+            )
+            .prop_map(|mut bytes| {
+                bytes.insert(0, b'<');
+                (false, bytes)
+            }),
         ]
     }
 
