@@ -6,16 +6,21 @@
 //! the driver owns and says what the connection wants ([`Want`]).
 //!
 //! ```text
-//!                 head (+ body)          response written, keep-alive
+//!                 head (no body)          response written, keep-alive
 //!  ExpectHead ─────────────────► Respond ─────────────────────────► ExpectHead
-//!      │                            ├─ GET /    ──► Dump ──(done)──► ExpectHead | Closing
-//!      │                            └─ GET /ws  ──► Follow ──(close)─► Closing
-//!      │ bad head, timeout, 413, 503, 403                              │
+//!      │   │                      ▲  ├─ GET /    ──► Dump ──(done)──► ExpectHead | Closing
+//!      │   │ head + body   (read) │  │               └─(cut short)──► Closing
+//!      │   └──────► ReadBody ─────┘  └─ GET /ws  ──► Follow ──(close)─► Closing
+//!      │ bad head, 413, 503, 403                                       │
 //!      └──────────────────────────────────────────► Closing ──────────► Closed
 //! ```
 //!
+//! A head, body or idle timeout, or the peer's end of input, goes straight
+//! to `Closed` from `ExpectHead` or `ReadBody`.
+//!
 //! `Respond` is not a state of its own: a request is answered the moment its
-//! head (and body) are in, and the answer waits in [`Out`] to be written.
+//! head (and body, read and discarded in `ReadBody`, within the head's
+//! time) are in, and the answer waits in [`Out`] to be written.
 //! Long work (a dump, a follower's backlog, a filtered scan back for `l=N`)
 //! is done a bounded slice per [`Conn::poll_output`], which then answers
 //! [`Want::Yield`]: the driver lets ingestion and the other clients run and
