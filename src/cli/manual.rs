@@ -350,7 +350,8 @@ JSON fields: seq, epoch, received, transport, timestamp (or null), facility, \
 severity, hostname, app_name, proc_id, msg_id, cred_pid, cred_uid, cred_gid \
 (when known), truncated and malformed (when true), structured_data (an object \
 of objects, or null) and message. Responses carry X-Circolog-Last-Seq (the \
-newest seq when the response started, -1 when the ring is empty) and \
+newest seq given when the response started, also after a clear; absent \
+while no message was ever stored) and \
 X-Circolog-Epoch; a dump asked since a seq whose successors were already \
 evicted carries X-Circolog-Skipped: N. Over TCP, a /ws or /ui request whose \
 Origin does not match its Host is refused (403).",
@@ -378,8 +379,11 @@ connected and are told.
 
 * GET /status
 Version, paused, uptime, capacity and use (messages, bytes), first and last \
-seq, counters (received by transport, dropped while paused, truncated, \
-malformed, skipped for followers, clears) and clients.
+seq (last_seq is the newest seq ever given, also after a clear; absent, like \
+first_seq, when there is none), oldest_received (when the oldest stored \
+message was received, absent when the ring is empty), counters (received by \
+transport, dropped while paused, truncated, malformed, skipped for \
+followers, clears, evicted by room or age) and clients.
 
 * GET /metrics
 The same counters in the Prometheus text format.

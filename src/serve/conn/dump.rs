@@ -81,16 +81,15 @@ impl Dump {
         out: &mut Vec<u8>,
     ) -> Dump {
         let end = end_of(&query, m);
-        let last = m
-            .last_seq()
-            .map_or_else(|| "-1".to_string(), |s| s.to_string());
+        let last = newest_given(m).map(|s| s.to_string());
         let epoch = st.epoch_us().to_string();
         let chunked = !req.http10;
         let keep_alive = req.keep_alive && chunked;
-        let mut headers = vec![
-            ("X-Circolog-Last-Seq", last.as_str()),
-            ("X-Circolog-Epoch", epoch.as_str()),
-        ];
+        let mut headers = Vec::with_capacity(3);
+        if let Some(last) = &last {
+            headers.push(("X-Circolog-Last-Seq", last.as_str()));
+        }
+        headers.push(("X-Circolog-Epoch", epoch.as_str()));
         // A resume from a cursor the ring has overtaken says what it lost.
         let skipped = query.since().map(|_| lost_since(&query, m).to_string());
         if let Some(n) = &skipped {
@@ -273,6 +272,15 @@ pub(super) fn end_of(q: &Query, m: &dyn Messages) -> Seq {
         Some(until) => m.first_received_at(until),
         None => m.next_seq(),
     }
+}
+
+/// The cursor a response names in `X-Circolog-Last-Seq`: the newest seq
+/// given before it started, stored still or not (after a clear the ring is
+/// empty but seqs go on, and `since=` that seq asks for what comes next).
+/// `None` while no message was ever stored: then there is no header, as
+/// there is no seq a client could resume after.
+pub(super) fn newest_given(m: &dyn Messages) -> Option<Seq> {
+    m.next_seq().prev()
 }
 
 /// How many messages after `since` the ring (or snapshot) no longer holds
