@@ -788,3 +788,109 @@ fn udp_senders_are_limited_by_their_address_whatever_the_port() {
     }
     assert_eq!(d.json("app=app").len(), 2);
 }
+
+/// Stores `n` messages of about 1 KB each through one unix socket.
+fn store_large(d: &Daemon, n: u32) {
+    let s = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+    let pad = "x".repeat(1000);
+    for i in 0..n {
+        let line = format!("<13>1 - host app - - - message {i} {pad}");
+        s.send_to(line.as_bytes(), &d.syslog).expect("send");
+    }
+    d.wait_stored(u64::from(n));
+}
+
+/// A reader of a large answer that stops reading after its first bytes,
+/// while `cut` happens, and then reads the rest: how it ended.
+fn read_while_cut(mut reader: Child, cut: impl FnOnce()) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let mut out = reader.stdout.take().expect("stdout");
+    let mut first = [0u8; 1];
+    out.read_exact(&mut first).expect("the answer begins");
+    // The reader is blocked on its full pipe, the daemon on the socket.
+    std::thread::sleep(Duration::from_millis(300));
+    cut();
+    let mut rest = Vec::new();
+    out.read_to_end(&mut rest).expect("the rest");
+    let status = crate::util::wait_exit(&mut reader, Duration::from_secs(20));
+    let mut err = String::new();
+    if let Some(mut e) = reader.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    (status, err)
+}
+
+fn curl_reader(socket: &std::path::Path, path: &str) -> Child {
+    Command::new("curl")
+        .args(["-sS", "--unix-socket"])
+        .arg(socket)
+        .arg(url(path))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("curl")
+}
+
+/// Issue 23, item 9: a snapshot deleted while curl reads it must not look
+/// complete: the chunked body ends without its last chunk and curl fails.
+#[test]
+fn a_snapshot_deleted_while_it_is_read_is_an_error_to_curl() {
+    let d = daemon().args(&["-snapshot-bytes", "32M"]).start();
+    store_large(&d, 10_000);
+    d.ctl("POST", "/snapshot");
+    wait_snapshot(&d, 1);
+    let reader = curl_reader(&d.query, "/snapshots/1/");
+    let (status, err) = read_while_cut(reader, || {
+        d.ctl("DELETE", "/snapshots/1");
+    });
+    // curl's CURLE_PARTIAL_FILE.
+    assert_eq!(status.code(), Some(18), "{err}");
+    assert!(
+        err.contains("transfer closed with outstanding read data remaining"),
+        "{err}"
+    );
+}
+
+/// Issue 23, item 9: the same for the ring cleared while curl reads it.
+#[test]
+fn a_ring_cleared_while_it_is_read_is_an_error_to_curl() {
+    let d = daemon().start();
+    store_large(&d, 10_000);
+    let reader = curl_reader(&d.query, "/");
+    let (status, err) = read_while_cut(reader, || {
+        d.ctl("POST", "/logs/clear");
+    });
+    assert_eq!(status.code(), Some(18), "{err}");
+    assert!(
+        err.contains("transfer closed with outstanding read data remaining"),
+        "{err}"
+    );
+    // The daemon serves on.
+    assert_eq!(d.get("/"), "");
+}
+
+/// Issue 23, item 9: `circolog-tail --snapshot` of a snapshot deleted
+/// under it says so and exits non-zero.
+#[test]
+fn circolog_tail_fails_on_a_snapshot_deleted_while_it_reads() {
+    let d = daemon().args(&["-snapshot-bytes", "32M"]).start();
+    store_large(&d, 10_000);
+    d.ctl("POST", "/snapshot");
+    wait_snapshot(&d, 1);
+    let reader = Command::new(TAIL)
+        .arg("--socket")
+        .arg(&d.query)
+        .args(["--snapshot", "1", "-n", "-1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("circolog-tail");
+    let (status, err) = read_while_cut(reader, || {
+        d.ctl("DELETE", "/snapshots/1");
+    });
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the connection closed in the middle of a response"),
+        "{err}"
+    );
+}

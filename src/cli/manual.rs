@@ -296,7 +296,9 @@ keep-alive, pipelining and HEAD.
 
 * GET /
 The messages in memory, oldest first, streamed in pieces: a large dump never \
-holds up ingestion or other clients.
+holds up ingestion or other clients. A dump whose messages are cleared (or \
+whose snapshot is deleted) while it is read ends without its last chunk, and \
+the connection closes: the client sees an error, not a complete answer.
 
 * GET /ws
 A websocket (RFC 6455): the backlog, then every new matching message as it \

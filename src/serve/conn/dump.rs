@@ -8,7 +8,7 @@
 //! lower bound, and `l=N` with a filter scans back from the end, a slice at
 //! a time, for the N-th match.
 
-use crate::daemon::State;
+use crate::daemon::{ClearGeneration, State};
 use crate::http::{self, BodyLen, Method, Request};
 use crate::query::Query;
 use crate::query::format;
@@ -16,6 +16,7 @@ use crate::serve::fanout::FILL_MESSAGES;
 use crate::store::messages::Messages;
 use crate::store::ring::{Read, Seq};
 use crate::store::search::{self, Found};
+use crate::store::secure::Zeroize;
 
 use super::{Out, WRITE_CHUNK};
 
@@ -27,23 +28,36 @@ pub(super) enum Step {
     Write,
     /// The last piece is in the output (or was written).
     Done { keep_alive: bool },
+    /// What it was reading is gone (a snapshot deleted, the ring cleared):
+    /// the response must end without its last chunk, and the connection
+    /// close, so that the client sees an error rather than a complete
+    /// answer that is not.
+    CutShort,
 }
 
 /// What a dump reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Source {
-    Ring,
+    /// The ring, as long as it is not cleared: a clear meanwhile cuts the
+    /// dump short.
+    Ring(ClearGeneration),
     /// A complete snapshot, looked up again at every poll: one deleted
-    /// meanwhile ends the dump.
+    /// meanwhile cuts the dump short.
     Snapshot(u64),
 }
 
 impl Source {
-    /// Calls `f` with the messages this source names; `None` when it names
-    /// a snapshot that is not there (or not complete).
+    /// The ring as it is now: a dump of it is cut short by the next clear.
+    pub(super) fn ring(st: &State) -> Source {
+        Source::Ring(st.clear_generation())
+    }
+
+    /// Calls `f` with the messages this source names; `None` when they are
+    /// gone: a snapshot that is not there (or not complete), a ring
+    /// cleared since.
     pub(super) fn with<R>(self, st: &State, f: impl FnOnce(&dyn Messages) -> R) -> Option<R> {
         match self {
-            Source::Ring => Some(f(st.ring())),
+            Source::Ring(seen) => (seen == st.clear_generation()).then(|| f(st.ring())),
             Source::Snapshot(id) => st.snapshots().view(id).map(|v| f(&v)),
         }
     }
@@ -141,8 +155,11 @@ impl Dump {
         match source.with(st, |m| self.fill(m, st)) {
             Some(false) => return Step::More,
             Some(true) => {}
-            // The snapshot was deleted: what was sent is all there is.
-            None => self.cursor = self.end,
+            None => {
+                // What is rendered and not sent is of messages now gone.
+                self.body.zeroize();
+                return Step::CutShort;
+            }
         }
         let done = self.cursor >= self.end;
         if !done && self.body.len() < WRITE_CHUNK {

@@ -371,6 +371,9 @@ impl Conn {
                                 self.closing(now);
                             }
                         }
+                        // Without the last chunk, then the end of the
+                        // connection: an error to every client.
+                        dump::Step::CutShort => self.closing(now),
                     }
                 }
                 Phase::Follow(f) => {
@@ -572,7 +575,8 @@ impl Conn {
             "/" | "/ws" => match Query::parse(&req.query, now.unix_us) {
                 Err(e) => error_response(bytes, 400, &e.0, ka, head),
                 Ok(q) if req.path == "/" => {
-                    let dump = Dump::start(&req, q, Source::Ring, st.ring(), st, bytes);
+                    let source = Source::ring(st);
+                    let dump = Dump::start(&req, q, source, st.ring(), st, bytes);
                     self.phase = Phase::Dump(Box::new(dump));
                     return;
                 }

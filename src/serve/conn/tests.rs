@@ -1079,6 +1079,113 @@ fn chunk_sizes(mut body: &[u8]) -> Vec<usize> {
     }
 }
 
+/// A chunked body cut short: whole chunks, each well formed, and no last
+/// chunk after them. Returns what they hold.
+fn cut_short_body(wire: &[u8]) -> Vec<u8> {
+    let head_end = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut rest = &wire[head_end..];
+    let mut body = Vec::new();
+    while !rest.is_empty() {
+        let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap(), 16).unwrap();
+        assert_ne!(n, 0, "a last chunk: the body looks complete");
+        body.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
+        assert_eq!(&rest[eol + 2 + n..eol + 4 + n], b"\r\n");
+        rest = &rest[eol + 4 + n..];
+    }
+    body
+}
+
+/// Issue 23, item 9: a dump whose ring is cleared under it must not end
+/// like a complete one: no last chunk, the write side shut, then closed.
+#[test]
+fn a_dump_of_a_ring_cleared_while_it_is_read_is_cut_short() {
+    let mut w = World::new(10_000);
+    let text = |i: usize| format!("m{i} {}", "x".repeat(40));
+    for i in 0..5000 {
+        w.store(&text(i));
+    }
+    let mut c = w.accept(Role::Query, UNIX);
+    let now = w.now();
+    c.conn().handle_input(now, get("/?fmt=raw").as_bytes());
+    let mut cleared = false;
+    let want = c.drive_with(&mut w, |w| {
+        if !cleared {
+            cleared = true;
+            w.st.clear();
+        }
+    });
+    assert!(cleared, "it yielded");
+    assert!(c.shut, "the write side is shut");
+    assert!(matches!(want, Want::Read { .. }), "lingers, then closes");
+    let body = cut_short_body(&c.take());
+    assert!(body.len() < 5000 * 44, "not all of it: {}", body.len());
+    // Only whole lines from before the clear.
+    for (i, line) in String::from_utf8(body).unwrap().lines().enumerate() {
+        assert_eq!(line, text(i));
+    }
+    assert_eq!(c.eof(&mut w), Want::Close);
+    c.finish(&mut w);
+    assert_eq!(w.st.clients().query, 0);
+
+    // A ring cleared before a dump starts is just empty: a complete answer.
+    let mut c = w.accept(Role::Query, UNIX);
+    c.send(&mut w, get("/").as_bytes());
+    let r = response(&c.take());
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    assert!(!c.shut);
+}
+
+/// Issue 23, item 9: the same for a snapshot deleted while it is read.
+#[test]
+fn a_dump_of_a_snapshot_deleted_while_it_is_read_is_cut_short() {
+    let mut w = World::new(10_000);
+    let snaps = crate::store::snapshot::Snapshots::new(crate::store::snapshot::Config {
+        arena_bytes: 4 << 20,
+        max_snapshots: 2,
+    })
+    .unwrap();
+    replace_state(&mut w, |st| st.with_snapshots(snaps));
+    for i in 0..5000 {
+        w.store(&format!("m{i} {}", "x".repeat(40)));
+    }
+    let now_us = w.now().unix_us;
+    let id =
+        w.st.take_snapshot(crate::store::snapshot::Why::Api, None, now_us)
+            .unwrap();
+    while w.st.housekeep(now_us) {}
+    let mut c = w.accept(Role::Query, UNIX);
+    let now = w.now();
+    c.conn()
+        .handle_input(now, get(&format!("/snapshots/{id}/?fmt=raw")).as_bytes());
+    let mut deleted = false;
+    c.drive_with(&mut w, |w| {
+        if !deleted {
+            deleted = true;
+            w.st.delete_snapshot(id).unwrap();
+        }
+    });
+    assert!(deleted && c.shut);
+    let body = cut_short_body(&c.take());
+    assert!(body.len() < 5000 * 44, "not all of it: {}", body.len());
+}
+
+/// Rebuilds the world's state with `f` (the `with_*` builders take it by
+/// value).
+fn replace_state(w: &mut World, f: impl FnOnce(State) -> State) {
+    let ring = Ring::new(RingConfig {
+        max_messages: 1,
+        arena_bytes: 1 << 16,
+        max_message_bytes: 1024,
+    })
+    .unwrap();
+    let parse = ParseContext {
+        tz: jiff::tz::TimeZone::UTC,
+    };
+    let old = std::mem::replace(&mut w.st, State::new(ring, EPOCH_US, parse));
+    w.st = f(old);
+}
+
 #[test]
 fn a_dump_overtaken_by_the_ring_goes_on_from_the_oldest_without_repeats() {
     let mut w = World::new(1000);
