@@ -24,7 +24,9 @@
 //! ```
 //!
 //! Where to look:
-//! - a new endpoint of the query API: [`conn`] (`Conn::query` routes paths);
+//! - a new endpoint of the query API: a row in `serve/conn/routes.rs`
+//!   (its method, path and whether `Origin` is checked: the `405` and the
+//!   `403` follow) and the arm answering its `Endpoint` in `Conn::query`;
 //!   of the control API: [`control`] (the `ROUTES` table and `apply`),
 //!   which `circolog-ctl` reads too;
 //! - a new query parameter: [`query`] (parse and `Filter::matches_fields`);

@@ -32,6 +32,7 @@
 
 mod dump;
 mod follow;
+mod routes;
 #[cfg(test)]
 mod tests;
 
@@ -47,6 +48,7 @@ use crate::serve::fanout::Fanout;
 
 use dump::{Dump, Source};
 use follow::Follow;
+use routes::Endpoint;
 
 /// Limits on clients (docs/reference.md, "Errors, always").
 #[derive(Clone, Copy, Debug)]
@@ -539,110 +541,94 @@ impl Conn {
     fn query(&mut self, now: Now, req: Request, st: &mut State, out: &mut Out) {
         let ka = req.keep_alive;
         let head = req.method == Method::Head;
-        let is_get = matches!(req.method, Method::Get | Method::Head);
         let bytes = &mut out.bytes;
-        match req.path.as_str() {
-            // The list, for readers who may read snapshots but not control
-            // the daemon (the control socket has it too).
-            "/snapshots" if is_get => {
-                let body = st.snapshots().list().to_string() + "\n";
-                let epoch = st.epoch_us().to_string();
-                http::write_simple(
-                    bytes,
-                    200,
-                    "application/json",
-                    body.as_bytes(),
-                    ka,
-                    head,
-                    &[("X-Circolog-Epoch", epoch.as_str())],
-                );
+        match routes::find(req.method, &req.path) {
+            Err(RouteError::MethodNotAllowed(allow)) => {
+                method_not_allowed(bytes, allow, ka, head);
             }
-            "/" | "/ws" | "/ui" | "/snapshots" if !is_get => {
-                method_not_allowed(bytes, "GET, HEAD", ka, head);
-            }
-            "/" | "/ws" | "/ui" if req.path != "/" && self.peer.tcp && !origin_allowed(&req) => {
+            Err(_) => error_response(bytes, 404, "not found", ka, head),
+            Ok((route, _)) if route.same_origin && self.peer.tcp && !origin_allowed(&req) => {
                 error_response(bytes, 403, "cross-origin request refused", ka, head);
             }
-            "/ui" => http::write_simple(
-                bytes,
-                200,
-                "text/html; charset=utf-8",
-                UI_PAGE.as_bytes(),
-                ka,
-                head,
-                &[],
-            ),
-            "/" | "/ws" => match Query::parse(&req.query, now.unix_us) {
-                Err(e) => error_response(bytes, 400, &e.0, ka, head),
-                Ok(q) if req.path == "/" => {
-                    let source = Source::ring(st);
-                    let dump = Dump::start(&req, q, source, st.ring(), st, bytes);
-                    self.phase = Phase::Dump(Box::new(dump));
-                    return;
-                }
-                Ok(_) if req.upgrade_websocket && !req.websocket_version_supported() => {
+            Ok((route, id)) => match (route.endpoint, id) {
+                (Endpoint::Snapshots, _) => {
+                    let body = st.snapshots().list().to_string() + "\n";
+                    let epoch = st.epoch_us().to_string();
                     http::write_simple(
                         bytes,
-                        426,
-                        "text/plain; charset=utf-8",
-                        b"this server speaks websocket version 13 (RFC 6455)\n",
+                        200,
+                        "application/json",
+                        body.as_bytes(),
                         ka,
                         head,
-                        &[("Sec-WebSocket-Version", http::WEBSOCKET_VERSION)],
+                        &[("X-Circolog-Epoch", epoch.as_str())],
                     );
                 }
-                Ok(q) => match req.websocket_key.as_deref() {
-                    Some(key) if req.upgrade_websocket => {
-                        let f = Follow::start(now.unix_us, key, q, &self.cfg, st, bytes);
-                        self.phase = Phase::Follow(Box::new(f));
-                        self.count(st.clients_mut(), Some(Counted::Follower));
-                        return;
-                    }
-                    _ => error_response(
-                        bytes,
-                        400,
-                        "this is a websocket endpoint: send Upgrade: websocket",
-                        ka,
-                        head,
-                    ),
-                },
-            },
-            path => match snapshot_id(path) {
-                Some(_) if !is_get => method_not_allowed(bytes, "GET, HEAD", ka, head),
-                Some(id) => match Query::parse(&req.query, now.unix_us) {
+                (Endpoint::Ui, _) => http::write_simple(
+                    bytes,
+                    200,
+                    "text/html; charset=utf-8",
+                    UI_PAGE.as_bytes(),
+                    ka,
+                    head,
+                    &[],
+                ),
+                (Endpoint::Dump, _) => match Query::parse(&req.query, now.unix_us) {
                     Err(e) => error_response(bytes, 400, &e.0, ka, head),
                     Ok(q) => {
-                        let snapshots = st.snapshots();
-                        if let Some(view) = snapshots.view(id) {
-                            let source = Source::Snapshot(id);
-                            let dump = Dump::start(&req, q, source, &view, st, bytes);
-                            self.phase = Phase::Dump(Box::new(dump));
-                            return;
-                        }
-                        let (status, reason) = if snapshots.info(id).is_some() {
-                            (
-                                503,
-                                format!(
-                                    "snapshot {id} is still being taken: try again in a moment"
-                                ),
-                            )
-                        } else if !snapshots.enabled() {
-                            (
-                                404,
-                                "snapshots are disabled (-snapshot-bytes 0)".to_string(),
-                            )
-                        } else {
-                            (
-                                404,
-                                format!(
-                                    "no snapshot {id} (GET /snapshots on the control socket lists them)"
-                                ),
-                            )
-                        };
-                        error_response(bytes, status, &reason, ka, head);
+                        let source = Source::ring(st);
+                        let dump = Dump::start(&req, q, source, st.ring(), st, bytes);
+                        self.phase = Phase::Dump(Box::new(dump));
+                        return;
                     }
                 },
-                None => error_response(bytes, 404, "not found", ka, head),
+                (Endpoint::Follow, _) => match Query::parse(&req.query, now.unix_us) {
+                    Err(e) => error_response(bytes, 400, &e.0, ka, head),
+                    Ok(_) if req.upgrade_websocket && !req.websocket_version_supported() => {
+                        http::write_simple(
+                            bytes,
+                            426,
+                            "text/plain; charset=utf-8",
+                            b"this server speaks websocket version 13 (RFC 6455)\n",
+                            ka,
+                            head,
+                            &[("Sec-WebSocket-Version", http::WEBSOCKET_VERSION)],
+                        );
+                    }
+                    Ok(q) => match req.websocket_key.as_deref() {
+                        Some(key) if req.upgrade_websocket => {
+                            let f = Follow::start(now.unix_us, key, q, &self.cfg, st, bytes);
+                            self.phase = Phase::Follow(Box::new(f));
+                            self.count(st.clients_mut(), Some(Counted::Follower));
+                            return;
+                        }
+                        _ => error_response(
+                            bytes,
+                            400,
+                            "this is a websocket endpoint: send Upgrade: websocket",
+                            ka,
+                            head,
+                        ),
+                    },
+                },
+                (Endpoint::SnapshotDump, id) => {
+                    // Every row of this endpoint has an id in its path.
+                    let id = id.unwrap_or_default();
+                    match Query::parse(&req.query, now.unix_us) {
+                        Err(e) => error_response(bytes, 400, &e.0, ka, head),
+                        Ok(q) => {
+                            let snapshots = st.snapshots();
+                            if let Some(view) = snapshots.view(id) {
+                                let source = Source::Snapshot(id);
+                                let dump = Dump::start(&req, q, source, &view, st, bytes);
+                                self.phase = Phase::Dump(Box::new(dump));
+                                return;
+                            }
+                            let (status, reason) = snapshot_missing(st, id);
+                            error_response(bytes, status, &reason, ka, head);
+                        }
+                    }
+                }
             },
         }
         if !ka {
@@ -651,14 +637,26 @@ impl Conn {
     }
 }
 
-/// The id in `/snapshots/ID/` (or without the last slash).
-fn snapshot_id(path: &str) -> Option<u64> {
-    let id = path.strip_prefix("/snapshots/")?;
-    let id = id.strip_suffix('/').unwrap_or(id);
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// Why snapshot `id` cannot be read: still being taken (`503`), snapshots
+/// disabled or no such snapshot (`404`).
+fn snapshot_missing(st: &State, id: u64) -> (u16, String) {
+    let snapshots = st.snapshots();
+    if snapshots.info(id).is_some() {
+        (
+            503,
+            format!("snapshot {id} is still being taken: try again in a moment"),
+        )
+    } else if !snapshots.enabled() {
+        (
+            404,
+            "snapshots are disabled (-snapshot-bytes 0)".to_string(),
+        )
+    } else {
+        (
+            404,
+            format!("no snapshot {id} (GET /snapshots on the control socket lists them)"),
+        )
     }
-    id.parse().ok()
 }
 
 /// The control API's answer to `req`: the state after the change, as JSON.

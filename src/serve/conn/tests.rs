@@ -883,6 +883,71 @@ fn peers_hosts_and_origins_that_may_not_read_get_403() {
     assert_eq!(w.st.clients().followers, 2);
 }
 
+/// Issue 22: every row of the query routes, whatever it serves, answers a
+/// method it does not take with `405` and its `Allow`, and over TCP
+/// refuses a foreign `Origin` exactly when the row says so; a route added
+/// to the table is checked here without a line more.
+#[test]
+fn every_query_route_answers_405_to_a_wrong_method_and_applies_the_origin_rule() {
+    let mut w = World::new(100);
+    w.store("m0");
+    let tcp = Peer {
+        loopback: false,
+        ..LOOPBACK_TCP
+    };
+    let foreign = "Host: 10.0.0.1:9000\r\nOrigin: http://evil.example\r\n";
+    let same = "Host: 10.0.0.1:9000\r\nOrigin: http://10.0.0.1:9000\r\n";
+    for route in routes::ROUTES {
+        let path = route.path.replace(routes::ID, "1");
+        let allow = match route.method {
+            Method::Get => "GET, HEAD",
+            Method::Delete => "DELETE",
+            _ => "POST",
+        };
+        for method in ["GET", "HEAD", "POST", "DELETE", "PUT"] {
+            let taken = allow.split(", ").any(|m| m == method);
+            let mut c = w.accept(Role::Query, UNIX);
+            let req =
+                format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            c.send(&mut w, req.as_bytes());
+            let wire = c.take();
+            let head = String::from_utf8_lossy(&wire);
+            if taken {
+                assert!(!head.starts_with("HTTP/1.1 405"), "{method} {path}: {head}");
+            } else {
+                let r = response(&wire);
+                assert_eq!(r.status, 405, "{method} {path}");
+                assert_eq!(r.header("Allow"), Some(allow), "{method} {path}");
+            }
+            c.eof(&mut w);
+            c.finish(&mut w);
+        }
+        let method = if allow == "GET, HEAD" { "GET" } else { allow };
+        for (peer, origin, refused) in [
+            (tcp, foreign, route.same_origin),
+            (tcp, same, false),
+            (UNIX, foreign, false),
+        ] {
+            let mut c = w.accept(Role::Query, peer);
+            let req = format!("{method} {path} HTTP/1.1\r\n{origin}Connection: close\r\n\r\n");
+            c.send(&mut w, req.as_bytes());
+            let wire = c.take();
+            let head = String::from_utf8_lossy(&wire);
+            assert_eq!(
+                head.starts_with("HTTP/1.1 403 "),
+                refused,
+                "{method} {path} over {peer:?} from {origin:?}: {head}"
+            );
+            if refused {
+                assert!(head.ends_with("cross-origin request refused\n"), "{head}");
+            }
+            c.eof(&mut w);
+            c.finish(&mut w);
+        }
+    }
+    assert_eq!(*w.st.clients(), Clients::default(), "all gone");
+}
+
 #[test]
 fn a_head_not_complete_within_10_s_is_closed_without_an_answer() {
     let mut w = World::new(100);
