@@ -894,3 +894,76 @@ fn circolog_tail_fails_on_a_snapshot_deleted_while_it_reads() {
         "{err}"
     );
 }
+
+/// Issue 23, item 7: past its maximum `-snapshots` is a start-up error, one
+/// line naming the flag; at it the daemon starts.
+#[test]
+fn snapshots_past_the_maximum_are_a_start_up_error() {
+    for n in ["1025", "100000000"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(crate::util::DAEMON)
+            .arg("-syslogd-socket")
+            .arg(dir.path().join("s"))
+            .args(["-snapshots", n])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("circologd");
+        // One that starts is killed, and fails the test, after 10 s.
+        let status = crate::util::wait_exit(&mut child, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(1));
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+            .expect("stderr");
+        assert_eq!(
+            err,
+            format!(
+                "circologd: -snapshots {n} is more than circologd keeps: it must be at most 1024\n"
+            )
+        );
+    }
+    let d = daemon().args(&["-snapshots", "1024"]).start();
+    assert_eq!(d.status()["snapshots"]["capacity"], 1024);
+}
+
+/// Issue 23, item 7: `GET /snapshots` is streamed (chunked) on the query
+/// and the control socket, and reads as the whole list.
+#[test]
+fn the_list_of_snapshots_is_streamed_on_both_sockets() {
+    let d = daemon().args(&["-snapshots", "1024"]).start();
+    d.send_unix(&msg(0));
+    d.wait_stored(1);
+    let mut args = vec!["-f", "-o", "/dev/null", "-X", "POST"];
+    let target = url("/snapshot");
+    args.extend(std::iter::repeat_n(target.as_str(), 300));
+    let out = d.curl(&d.ctl, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_snapshot(&d, 300);
+    for socket in [&d.query, &d.ctl] {
+        let out = d.curl(socket, &["-f", "-D", "/dev/stderr", &url("/snapshots")]);
+        assert!(out.status.success());
+        let head = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
+        assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let ids: Vec<u64> = list["snapshots"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|s| s["id"].as_u64().expect("id"))
+            .collect();
+        assert_eq!(ids, (1..=300).collect::<Vec<_>>());
+        assert_eq!(list["used"]["snapshots"], 300);
+    }
+    let out = Command::new(CTL)
+        .arg("--socket")
+        .arg(&d.ctl)
+        .arg("snapshots")
+        .output()
+        .expect("circolog-ctl");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 300);
+}

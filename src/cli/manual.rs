@@ -395,7 +395,8 @@ Take a snapshot now; answers its row (id, why, taken at, first and last seq, \
 messages, bytes, note, what did not fit).
 
 * GET /snapshots
-The list of snapshots, oldest first.
+The list of snapshots, oldest first, streamed a slice of rows at a time \
+like a dump.
 
 * DELETE /snapshots/ID, POST /snapshots/clear
 Delete one (404 when unknown) or all, overwriting their bytes.",
@@ -407,7 +408,7 @@ A snapshot is a copy of the ring's messages with their seqs, in a second \
 arena of -snapshot-bytes (default 16M; 0 disables snapshots) allocated at \
 start-up, excluded from core dumps and locked with -lock-memory like the \
 ring's; never on disk. At most what fits is kept, the newest, and at most \
--snapshots (default 8), the oldest going first. The event loop copies about \
+-snapshots (default 8, at most 1024), the oldest going first. The event loop copies about \
 1 MiB a turn, so ingestion never waits longer. Snapshots survive \
 POST /logs/clear. They are taken by POST /snapshot, by SIGUSR2 and by \
 triggers, and read with GET /snapshots/ID/ on the query socket or \
@@ -469,7 +470,7 @@ Sec-WebSocket-Version 13 is 426. On a loopback -query-addr, a request whose \
 Host is not a loopback name is 403. At start-up the soft RLIMIT_NOFILE is \
 raised to the hard limit, and limits that cannot fit it, or that make the \
 daemon unusable (-max-clients 0), are refused. A bad -trigger query, post-roll, action or \
-holdoff, a bad -rate-limit, -snapshots 0, or a snapshot trigger with \
+holdoff, a bad -rate-limit, -snapshots 0 or over 1024, or a snapshot trigger with \
 -snapshot-bytes 0 is a start-up error.",
     },
     Section {

@@ -213,8 +213,11 @@ pub enum Answer {
     Status(serde_json::Value),
     /// The Prometheus text of `/metrics`.
     Metrics(String),
-    /// A snapshot, or the list of them.
+    /// A snapshot.
     Json(serde_json::Value),
+    /// The list of snapshots ([`crate::store::snapshot::Snapshots::list`]),
+    /// which the connection writes a slice at a time.
+    List,
     /// The command could not be carried out: the status and its reason.
     Error(u16, String),
 }
@@ -245,16 +248,16 @@ pub fn apply(command: &Command, st: &mut State, now_us: i64) -> Answer {
                 Err(e) => snapshot_error(&e),
             };
         }
-        Command::Snapshots => return Answer::Json(st.snapshots().list()),
+        Command::Snapshots => return Answer::List,
         Command::SnapshotDelete(id) => {
             return match st.delete_snapshot(*id) {
-                Ok(()) => Answer::Json(st.snapshots().list()),
+                Ok(()) => Answer::List,
                 Err(e) => snapshot_error(&e),
             };
         }
         Command::SnapshotsClear => {
             st.clear_snapshots();
-            return Answer::Json(st.snapshots().list());
+            return Answer::List;
         }
     }
     Answer::Status(status::status(st, now_us))

@@ -32,6 +32,7 @@
 
 mod dump;
 mod follow;
+mod list;
 mod routes;
 #[cfg(test)]
 mod tests;
@@ -48,6 +49,7 @@ use crate::serve::fanout::Fanout;
 
 use dump::{Dump, Source};
 use follow::Follow;
+use list::List;
 use routes::Endpoint;
 
 /// Limits on clients (docs/reference.md, "Errors, always").
@@ -189,6 +191,8 @@ enum Phase {
     },
     /// Streaming `GET /`.
     Dump(Box<Dump>),
+    /// Streaming the list of snapshots.
+    List(Box<List>),
     /// A websocket follower.
     Follow(Box<Follow>),
     /// The last bytes are being written; then the write side is shut, and
@@ -266,7 +270,7 @@ impl Conn {
             Phase::Follow(f) => f.handle_input(data),
             Phase::Closing { reads_left, .. } => *reads_left = reads_left.saturating_sub(1),
             // Not read from in these phases; kept for the next request.
-            Phase::Dump(_) => self.inbox.extend_from_slice(data),
+            Phase::Dump(_) | Phase::List(_) => self.inbox.extend_from_slice(data),
             Phase::Closed => {}
         }
     }
@@ -363,19 +367,14 @@ impl Conn {
                 }
                 Phase::Dump(d) => {
                     let step = d.poll(st, out);
-                    match step {
-                        dump::Step::More => return Want::Yield,
-                        dump::Step::Write => return self.write(now),
-                        dump::Step::Done { keep_alive } => {
-                            if keep_alive {
-                                self.expect_head(now);
-                            } else {
-                                self.closing(now);
-                            }
-                        }
-                        // Without the last chunk, then the end of the
-                        // connection: an error to every client.
-                        dump::Step::CutShort => self.closing(now),
+                    if let Some(want) = self.streamed(now, step) {
+                        return want;
+                    }
+                }
+                Phase::List(l) => {
+                    let step = l.poll(st, out);
+                    if let Some(want) = self.streamed(now, step) {
+                        return want;
                     }
                 }
                 Phase::Follow(f) => {
@@ -430,6 +429,29 @@ impl Conn {
             f.leave(fanout);
         }
         self.count(st.clients_mut(), None);
+    }
+
+    /// What a streamed answer's step asks for; `None` when it is over and
+    /// the next phase is set.
+    fn streamed(&mut self, now: Now, step: dump::Step) -> Option<Want> {
+        match step {
+            dump::Step::More => Some(Want::Yield),
+            dump::Step::Write => Some(self.write(now)),
+            dump::Step::Done { keep_alive } => {
+                if keep_alive {
+                    self.expect_head(now);
+                } else {
+                    self.closing(now);
+                }
+                None
+            }
+            // Without the last chunk, then the end of the connection: an
+            // error to every client.
+            dump::Step::CutShort => {
+                self.closing(now);
+                None
+            }
+        }
     }
 
     fn write(&self, now: Now) -> Want {
@@ -528,7 +550,10 @@ impl Conn {
             let reason = "refused: this listener only answers requests for a loopback host";
             error_response(&mut out.bytes, 403, reason, ka, head);
         } else if self.role == Role::Control {
-            control_response(now, &req, st, &mut out.bytes);
+            if let Some(list) = control_response(now, &req, st, &mut out.bytes) {
+                self.phase = Phase::List(Box::new(list));
+                return;
+            }
         } else {
             self.query(now, req, st, out);
             return;
@@ -552,17 +577,8 @@ impl Conn {
             }
             Ok((route, id)) => match (route.endpoint, id) {
                 (Endpoint::Snapshots, _) => {
-                    let body = st.snapshots().list().to_string() + "\n";
-                    let epoch = st.epoch_us().to_string();
-                    http::write_simple(
-                        bytes,
-                        200,
-                        "application/json",
-                        body.as_bytes(),
-                        ka,
-                        head,
-                        &[("X-Circolog-Epoch", epoch.as_str())],
-                    );
+                    self.phase = Phase::List(Box::new(List::start(&req, st, bytes)));
+                    return;
                 }
                 (Endpoint::Ui, _) => http::write_simple(
                     bytes,
@@ -659,18 +675,24 @@ fn snapshot_missing(st: &State, id: u64) -> (u16, String) {
     }
 }
 
-/// The control API's answer to `req`: the state after the change, as JSON.
-fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) {
+/// The control API's answer to `req`: the state after the change, as JSON;
+/// the list of snapshots to stream, when that is the answer.
+fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) -> Option<List> {
     let ka = req.keep_alive;
     let head = req.method == Method::Head;
     let command = match Command::route(req.method, &req.path, &req.query) {
         Ok(c) => c,
-        Err(RouteError::NotFound) => return error_response(out, 404, "not found", ka, head),
+        Err(RouteError::NotFound) => {
+            error_response(out, 404, "not found", ka, head);
+            return None;
+        }
         Err(RouteError::MethodNotAllowed(allow)) => {
-            return method_not_allowed(out, allow, ka, head);
+            method_not_allowed(out, allow, ka, head);
+            return None;
         }
         Err(RouteError::BadQuery(reason)) => {
-            return error_response(out, 400, &reason, ka, head);
+            error_response(out, 400, &reason, ka, head);
+            return None;
         }
     };
     match control::apply(&command, st, now.unix_us) {
@@ -683,6 +705,7 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
             head,
             &[],
         ),
+        Answer::List => return Some(List::start(req, st, out)),
         Answer::Error(status, reason) => error_response(out, status, &reason, ka, head),
         Answer::Status(json) | Answer::Json(json) => {
             let body = json.to_string() + "\n";
@@ -698,6 +721,7 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
             );
         }
     }
+    None
 }
 
 /// `405`, with the methods the path takes.

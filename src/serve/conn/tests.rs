@@ -1235,6 +1235,61 @@ fn a_dump_of_a_snapshot_deleted_while_it_is_read_is_cut_short() {
     assert!(body.len() < 5000 * 44, "not all of it: {}", body.len());
 }
 
+/// Issue 23, item 7: the list of snapshots, on either socket, is the
+/// store's JSON byte for byte, written in slices with the loop given back
+/// between them, and framed as a dump is (HEAD, HTTP/1.0).
+#[test]
+fn the_list_of_snapshots_is_streamed_in_slices_on_both_sockets() {
+    let mut w = World::new(100);
+    let snaps = crate::store::snapshot::Snapshots::new(crate::store::snapshot::Config {
+        arena_bytes: 4 << 20,
+        max_snapshots: 1024,
+    })
+    .unwrap();
+    replace_state(&mut w, |st| st.with_snapshots(snaps));
+    w.store("m0");
+    let now_us = w.now().unix_us;
+    for i in 0..300 {
+        let note = crate::store::snapshot::Note::new(&format!("incident {i}")).unwrap();
+        let why = crate::store::snapshot::Why::Api;
+        w.st.take_snapshot(why, Some(note), now_us).unwrap();
+    }
+    let whole = w.st.snapshots().list().to_string() + "\n";
+    for role in [Role::Query, Role::Control] {
+        let mut c = w.accept(role, UNIX);
+        let now = w.now();
+        c.conn().handle_input(now, get("/snapshots").as_bytes());
+        c.drive(&mut w);
+        let wire = c.take();
+        let r = response(&wire);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Content-Type"), Some("application/json"));
+        assert_eq!(r.header("Transfer-Encoding"), Some("chunked"));
+        assert_eq!(r.text(), whole, "{role:?}");
+        let head_end = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let sizes = chunk_sizes(&wire[head_end..]);
+        assert!(sizes.len() >= 300 / 64, "{role:?}: {sizes:?}");
+        // Kept alive: the next request is answered.
+        c.send(&mut w, request("HEAD", "/snapshots", "").as_bytes());
+        let r = parse_responses(&c.take(), &[0]).remove(0);
+        assert_eq!((r.status, r.body.len()), (200, 0));
+        c.finish(&mut w);
+    }
+    // Deleting answers the list too, streamed the same way.
+    let mut c = w.accept(Role::Control, UNIX);
+    c.send(&mut w, request("DELETE", "/snapshots/1", "").as_bytes());
+    let r = response(&c.take());
+    assert_eq!(r.text(), w.st.snapshots().list().to_string() + "\n");
+    assert_eq!(r.json()["snapshots"].as_array().unwrap().len(), 299);
+    c.finish(&mut w);
+    // HTTP/1.0: the body ends with the connection.
+    let mut c = w.accept(Role::Query, UNIX);
+    c.send(&mut w, b"GET /snapshots HTTP/1.0\r\n\r\n");
+    let r = response(&c.take());
+    assert_eq!(r.text(), w.st.snapshots().list().to_string() + "\n");
+    assert!(c.shut);
+}
+
 /// Rebuilds the world's state with `f` (the `with_*` builders take it by
 /// value).
 fn replace_state(w: &mut World, f: impl FnOnce(State) -> State) {
