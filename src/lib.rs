@@ -29,8 +29,10 @@
 //!   `403` follow) and the arm answering its `Endpoint` in `Conn::query`;
 //!   of the control API: [`control`] (the `ROUTES` table and `apply`),
 //!   which `circolog-ctl` reads too;
-//! - a new query parameter: [`query`] (parse and `Filter::matches_fields`);
-//!   every reader (dumps, followers, triggers, the export) takes it from
+//! - a new query parameter: a row of `PARAMS` in [`query`] (its name and
+//!   what its value sets) and, for a new condition, a `Filter` field, which
+//!   `matches_fields`, `ignores_fields` and the sharing identity
+//!   destructure whole (the build fails until each handles it); every reader (dumps, followers, triggers, the export) takes it from
 //!   there; a field it tests that the index lacks: [`syslog::Index`];
 //! - a new output format or notice: [`mod@format`];
 //! - a new counter: [`daemon`] (`Counters`) and [`status`].
