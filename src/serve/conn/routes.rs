@@ -153,6 +153,24 @@ mod tests {
     }
 
     #[test]
+    fn an_id_may_sit_anywhere_in_a_pattern() {
+        let pattern = "/snapshots/{id}/histogram";
+        assert_eq!(
+            matches(pattern, "/snapshots/12/histogram"),
+            Some(Some("12"))
+        );
+        for path in [
+            "/snapshots/12/histogram/",
+            "/snapshots//histogram",
+            "/snapshots/1x/histogram",
+            "/snapshots/12",
+        ] {
+            assert_eq!(matches(pattern, path), None, "{path}");
+        }
+        assert_eq!(matches("/histogram", "/histogram"), Some(None));
+    }
+
+    #[test]
     fn every_route_takes_its_method_and_refuses_the_others() {
         let all = [
             Method::Get,
