@@ -24,11 +24,15 @@
 //! ```
 //!
 //! Where to look:
-//! - a new endpoint of the query API: [`conn`] (`Conn::query` routes paths);
+//! - a new endpoint of the query API: a row in `serve/conn/routes.rs`
+//!   (its method, path and whether `Origin` is checked: the `405` and the
+//!   `403` follow) and the arm answering its `Endpoint` in `Conn::query`;
 //!   of the control API: [`control`] (the `ROUTES` table and `apply`),
 //!   which `circolog-ctl` reads too;
-//! - a new query parameter: [`query`] (parse and `Filter::matches_fields`);
-//!   every reader (dumps, followers, triggers, the export) takes it from
+//! - a new query parameter: a row of `PARAMS` in [`query`] (its name and
+//!   what its value sets) and, for a new condition, a `Filter` field, which
+//!   `matches_fields`, `ignores_fields` and the sharing identity
+//!   destructure whole (the build fails until each handles it); every reader (dumps, followers, triggers, the export) takes it from
 //!   there; a field it tests that the index lacks: [`syslog::Index`];
 //! - a new output format or notice: [`mod@format`];
 //! - a new counter: [`daemon`] (`Counters`) and [`status`].

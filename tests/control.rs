@@ -218,6 +218,96 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
     assert_eq!(value("gauge", "circolog_paused", ""), 1.0);
 }
 
+/// The head of `GET PATH` on the query socket, lower-cased.
+fn query_head(d: &crate::util::Daemon, path: &str) -> String {
+    let out = d.curl(&d.query, &["-f", "-D", "-", "-o", "/dev/null", &url(path)]);
+    assert!(out.status.success(), "{path}");
+    String::from_utf8_lossy(&out.stdout).to_ascii_lowercase()
+}
+
+/// Issue 23, item 11: the cursor a response names is one `since=` takes,
+/// also when the ring is empty after a clear; with nothing ever stored
+/// there is no cursor at all, never -1.
+#[test]
+fn the_cursor_round_trips_through_a_clear() {
+    let d = daemon().start();
+    let st = d.status();
+    for absent in ["first_seq", "last_seq", "oldest_received"] {
+        assert!(st.get(absent).is_none(), "{absent} in {st}");
+    }
+    let head = query_head(&d, "/");
+    assert!(!head.contains("x-circolog-last-seq"), "{head}");
+    assert!(head.contains("x-circolog-epoch: "), "{head}");
+
+    for i in 0..3 {
+        d.send_unix(&msg(i));
+    }
+    d.wait_stored(3);
+    let st = d.ctl("POST", "/logs/clear");
+    assert!(st.get("first_seq").is_none(), "{st}");
+    assert!(st.get("oldest_received").is_none(), "{st}");
+    assert_eq!(st["last_seq"], 2, "the newest seq ever given: {st}");
+    let head = query_head(&d, "/");
+    assert!(head.contains("x-circolog-last-seq: 2\r\n"), "{head}");
+    // Resuming from it: nothing now, then exactly what came after.
+    assert_eq!(d.get("/?since=2"), "");
+    d.send_unix(&msg(3));
+    d.wait_stored(4);
+    let ms = d.json("since=2");
+    assert_eq!(ms.len(), 1);
+    assert_eq!(
+        (&ms[0]["seq"], &ms[0]["message"]),
+        (&3.into(), &"message 3".into())
+    );
+    let st = d.status();
+    assert_eq!((&st["first_seq"], &st["last_seq"]), (&3.into(), &3.into()));
+}
+
+/// Issue 26, item 3: how far back the ring reaches, and how many it let
+/// go, by room and by age.
+#[test]
+fn status_says_how_far_back_the_ring_reaches_and_what_it_evicted() {
+    let d = daemon().args(&["-buffer-size", "3"]).start();
+    for i in 0..5 {
+        d.send_unix(&msg(i));
+    }
+    d.wait_stored(5);
+    let oldest = d.json("l=3").remove(0);
+    assert_eq!(oldest["seq"], 2);
+    let st = d.status();
+    assert_eq!(st["oldest_received"], oldest["received"], "{st}");
+    let shown = st["oldest_received"].as_str().expect("a time");
+    assert!(
+        shown.parse::<jiff::Timestamp>().is_ok()
+            && shown.len() == "2026-12-01T05:00:00.123456Z".len()
+            && shown.ends_with('Z'),
+        "RFC 3339 with µs: {shown}"
+    );
+    assert_eq!(st["counters"]["evicted"], 2);
+    let metrics = d.curl(&d.ctl, &["-f", &url("/metrics")]);
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        metrics.contains("# TYPE circolog_evicted_messages_total counter\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\ncircolog_evicted_messages_total 2\n"),
+        "{metrics}"
+    );
+    // A clear is no eviction.
+    let st = d.ctl("POST", "/logs/clear");
+    assert_eq!(st["counters"]["evicted"], 2);
+
+    let aged = daemon().args(&["-max-age", "1s"]).start();
+    aged.send_unix(&msg(0));
+    aged.wait_stored(1);
+    assert!(aged.status()["oldest_received"].is_string());
+    wait_for(|| aged.status()["counters"]["evicted"] == 1);
+    let st = aged.status();
+    assert!(st.get("oldest_received").is_none(), "{st}");
+    assert_eq!(st["used"]["messages"], 0);
+}
+
 fn wait_for(mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !cond() {

@@ -938,3 +938,182 @@ fn udp_senders_are_limited_by_their_address_whatever_the_port() {
     }
     assert_eq!(d.json("app=app").len(), 2);
 }
+
+/// Stores `n` messages of about 1 KB each through one unix socket.
+fn store_large(d: &Daemon, n: u32) {
+    let s = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+    let pad = "x".repeat(1000);
+    for i in 0..n {
+        let line = format!("<13>1 - host app - - - message {i} {pad}");
+        s.send_to(line.as_bytes(), &d.syslog).expect("send");
+    }
+    d.wait_stored(u64::from(n));
+}
+
+/// A reader of a large answer that stops reading after its first bytes,
+/// while `cut` happens, and then reads the rest: how it ended.
+fn read_while_cut(mut reader: Child, cut: impl FnOnce()) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let mut out = reader.stdout.take().expect("stdout");
+    let mut first = [0u8; 1];
+    out.read_exact(&mut first).expect("the answer begins");
+    // The reader is blocked on its full pipe, the daemon on the socket.
+    std::thread::sleep(Duration::from_millis(300));
+    cut();
+    let mut rest = Vec::new();
+    out.read_to_end(&mut rest).expect("the rest");
+    let status = crate::util::wait_exit(&mut reader, Duration::from_secs(20));
+    let mut err = String::new();
+    if let Some(mut e) = reader.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    (status, err)
+}
+
+fn curl_reader(socket: &std::path::Path, path: &str) -> Child {
+    Command::new("curl")
+        .args(["-sS", "--unix-socket"])
+        .arg(socket)
+        .arg(url(path))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("curl")
+}
+
+/// Issue 23, item 9: a snapshot deleted while curl reads it must not look
+/// complete: the chunked body ends without its last chunk and curl fails.
+#[test]
+fn a_snapshot_deleted_while_it_is_read_is_an_error_to_curl() {
+    let d = daemon().args(&["-snapshot-bytes", "32M"]).start();
+    store_large(&d, 10_000);
+    d.ctl("POST", "/snapshot");
+    wait_snapshot(&d, 1);
+    let reader = curl_reader(&d.query, "/snapshots/1/");
+    let (status, err) = read_while_cut(reader, || {
+        d.ctl("DELETE", "/snapshots/1");
+    });
+    // curl's CURLE_PARTIAL_FILE.
+    assert_eq!(status.code(), Some(18), "{err}");
+    assert!(
+        err.contains("transfer closed with outstanding read data remaining"),
+        "{err}"
+    );
+}
+
+/// Issue 23, item 9: the same for the ring cleared while curl reads it.
+#[test]
+fn a_ring_cleared_while_it_is_read_is_an_error_to_curl() {
+    let d = daemon().start();
+    store_large(&d, 10_000);
+    let reader = curl_reader(&d.query, "/");
+    let (status, err) = read_while_cut(reader, || {
+        d.ctl("POST", "/logs/clear");
+    });
+    assert_eq!(status.code(), Some(18), "{err}");
+    assert!(
+        err.contains("transfer closed with outstanding read data remaining"),
+        "{err}"
+    );
+    // The daemon serves on.
+    assert_eq!(d.get("/"), "");
+}
+
+/// Issue 23, item 9: `circolog-tail --snapshot` of a snapshot deleted
+/// under it says so and exits non-zero.
+#[test]
+fn circolog_tail_fails_on_a_snapshot_deleted_while_it_reads() {
+    let d = daemon().args(&["-snapshot-bytes", "32M"]).start();
+    store_large(&d, 10_000);
+    d.ctl("POST", "/snapshot");
+    wait_snapshot(&d, 1);
+    let reader = Command::new(TAIL)
+        .arg("--socket")
+        .arg(&d.query)
+        .args(["--snapshot", "1", "-n", "-1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("circolog-tail");
+    let (status, err) = read_while_cut(reader, || {
+        d.ctl("DELETE", "/snapshots/1");
+    });
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the connection closed in the middle of a response"),
+        "{err}"
+    );
+}
+
+/// Issue 23, item 7: past its maximum `-snapshots` is a start-up error, one
+/// line naming the flag; at it the daemon starts.
+#[test]
+fn snapshots_past_the_maximum_are_a_start_up_error() {
+    for n in ["1025", "100000000"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(crate::util::DAEMON)
+            .arg("-syslogd-socket")
+            .arg(dir.path().join("s"))
+            .args(["-snapshots", n])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("circologd");
+        // One that starts is killed, and fails the test, after 10 s.
+        let status = crate::util::wait_exit(&mut child, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(1));
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+            .expect("stderr");
+        assert_eq!(
+            err,
+            format!(
+                "circologd: -snapshots {n} is more than circologd keeps: it must be at most 1024\n"
+            )
+        );
+    }
+    let d = daemon().args(&["-snapshots", "1024"]).start();
+    assert_eq!(d.status()["snapshots"]["capacity"], 1024);
+}
+
+/// Issue 23, item 7: `GET /snapshots` is streamed (chunked) on the query
+/// and the control socket, and reads as the whole list.
+#[test]
+fn the_list_of_snapshots_is_streamed_on_both_sockets() {
+    let d = daemon().args(&["-snapshots", "1024"]).start();
+    d.send_unix(&msg(0));
+    d.wait_stored(1);
+    let mut args = vec!["-f", "-o", "/dev/null", "-X", "POST"];
+    let target = url("/snapshot");
+    args.extend(std::iter::repeat_n(target.as_str(), 300));
+    let out = d.curl(&d.ctl, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_snapshot(&d, 300);
+    for socket in [&d.query, &d.ctl] {
+        let out = d.curl(socket, &["-f", "-D", "/dev/stderr", &url("/snapshots")]);
+        assert!(out.status.success());
+        let head = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
+        assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let ids: Vec<u64> = list["snapshots"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|s| s["id"].as_u64().expect("id"))
+            .collect();
+        assert_eq!(ids, (1..=300).collect::<Vec<_>>());
+        assert_eq!(list["used"]["snapshots"], 300);
+    }
+    let out = Command::new(CTL)
+        .arg("--socket")
+        .arg(&d.ctl)
+        .arg("snapshots")
+        .output()
+        .expect("circolog-ctl");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 300);
+}

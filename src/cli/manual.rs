@@ -642,7 +642,9 @@ keep-alive, pipelining and HEAD.
 
 * GET /
 The messages in memory, oldest first, streamed in pieces: a large dump never \
-holds up ingestion or other clients.
+holds up ingestion or other clients. A dump whose messages are cleared (or \
+whose snapshot is deleted) while it is read ends without its last chunk, and \
+the connection closes: the client sees an error, not a complete answer.
 
 * GET /ws
 A websocket (RFC 6455): the backlog, then every new matching message as it \
@@ -671,7 +673,8 @@ JSON fields: seq, epoch, received, transport, timestamp (or null), facility, \
 severity, hostname, app_name, proc_id, msg_id, cred_pid, cred_uid, cred_gid \
 (when known), truncated and malformed (when true), structured_data (an object \
 of objects, or null) and message. Responses carry X-Circolog-Last-Seq (the \
-newest seq when the response started, -1 when the ring is empty) and \
+newest seq given when the response started, also after a clear; absent \
+while no message was ever stored) and \
 X-Circolog-Epoch; a dump asked since a seq whose successors were already \
 evicted carries X-Circolog-Skipped: N. Over TCP, a /ws or /ui request whose \
 Origin does not match its Host is refused (403).",
@@ -699,8 +702,11 @@ connected and are told.
 
 * GET /status
 Version, paused, uptime, capacity and use (messages, bytes), first and last \
-seq, counters (received by transport, dropped while paused, truncated, \
-malformed, skipped for followers, clears) and clients.
+seq (last_seq is the newest seq ever given, also after a clear; absent, like \
+first_seq, when there is none), oldest_received (when the oldest stored \
+message was received, absent when the ring is empty), counters (received by \
+transport, dropped while paused, truncated, malformed, skipped for \
+followers, clears, evicted by room or age) and clients.
 
 * GET /metrics
 The same counters in the Prometheus text format.
@@ -710,7 +716,8 @@ Take a snapshot now; answers its row (id, why, taken at, first and last seq, \
 messages, bytes, note, what did not fit).
 
 * GET /snapshots
-The list of snapshots, oldest first.
+The list of snapshots, oldest first, streamed a slice of rows at a time \
+like a dump.
 
 * DELETE /snapshots/ID, POST /snapshots/clear
 Delete one (404 when unknown) or all, overwriting their bytes.",
@@ -722,7 +729,7 @@ A snapshot is a copy of the ring's messages with their seqs, in a second \
 arena of -snapshot-bytes (default 16M; 0 disables snapshots) allocated at \
 start-up, excluded from core dumps and locked with -lock-memory like the \
 ring's; never on disk. At most what fits is kept, the newest, and at most \
--snapshots (default 8), the oldest going first. The event loop copies about \
+-snapshots (default 8, at most 1024), the oldest going first. The event loop copies about \
 1 MiB a turn, so ingestion never waits longer. Snapshots survive \
 POST /logs/clear. They are taken by POST /snapshot, by SIGUSR2 and by \
 triggers, and read with GET /snapshots/ID/ on the query socket or \
@@ -784,7 +791,7 @@ Sec-WebSocket-Version 13 is 426. On a loopback -query-addr, a request whose \
 Host is not a loopback name is 403. At start-up the soft RLIMIT_NOFILE is \
 raised to the hard limit, and limits that cannot fit it, or that make the \
 daemon unusable (-max-clients 0), are refused. A bad -trigger query, post-roll, action or \
-holdoff, a bad -rate-limit, -snapshots 0, or a snapshot trigger with \
+holdoff, a bad -rate-limit, -snapshots 0 or over 1024, or a snapshot trigger with \
 -snapshot-bytes 0 is a start-up error.",
     },
     Section {

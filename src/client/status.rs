@@ -225,7 +225,7 @@ fn snapshots(sn: &Value) -> Option<String> {
     ))
 }
 
-/// The triggers, and those whose post-roll is running (`pending`: a list
+/// The triggers, and those whose post-roll is running (`running`: a list
 /// of triggers, or a count).
 fn triggers(t: &Value) -> Option<String> {
     let each = t["each"].as_array().filter(|e| !e.is_empty())?;
@@ -240,7 +240,7 @@ fn triggers(t: &Value) -> Option<String> {
     if let Some(n) = t["failed"].as_u64().filter(|n| *n > 0) {
         let _ = write!(text, ", {n} failed");
     }
-    let pending = match &t["pending"] {
+    let pending = match &t["running"] {
         Value::Array(p) if !p.is_empty() => {
             let what: Vec<String> = p
                 .iter()
@@ -542,7 +542,7 @@ mod tests {
             s[k] = v.clone();
         }
         s["counters"]["evicted"] = 17.into();
-        s["triggers"]["pending"] = serde_json::json!([{"query": "sev=crit", "seq": 250}]);
+        s["triggers"]["running"] = serde_json::json!([{"query": "sev=crit", "seq": 250}]);
         let text = summarize_status(&s, None, now());
         assert!(
             text.contains("discarded (paused by trigger); resumes"),
@@ -568,7 +568,7 @@ mod tests {
         );
         // A fresh ring says so; a count of pending triggers is a number.
         s["restored"] = Value::Null;
-        s["triggers"]["pending"] = 2.into();
+        s["triggers"]["running"] = 2.into();
         let text = summarize_status(&s, None, now());
         assert!(
             text.contains("\nmemory:   secret, a fresh ring\n"),

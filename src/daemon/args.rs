@@ -22,6 +22,13 @@ use crate::{
     store::ring, store::snapshot,
 };
 
+/// The most `-snapshots` may keep. A snapshot is an incident for a person
+/// to read, and they share `-snapshot-bytes`: at 1024 the list is some
+/// 400 KiB of JSON and its bookkeeping as much, and each snapshot of the
+/// default 16 MiB arena still has 16 KiB. A larger number is a mistake,
+/// not a plan, and its list would hold up the loop that renders it.
+pub const MAX_SNAPSHOTS: usize = 1024;
+
 /// Keeps the most recent syslog messages in RAM and serves them over HTTP
 /// and websocket. Single-dash flags (`-query-socket PATH`) work too.
 #[derive(Parser, Debug)]
@@ -118,7 +125,7 @@ pub struct Args {
     /// ring's, that holds snapshots (0 disables them).
     #[arg(long = "snapshot-bytes", value_name = "SIZE", default_value = "16M", value_parser = parse_size)]
     pub snapshot_bytes: usize,
-    /// At most N snapshots are kept; the oldest goes first.
+    /// At most N snapshots are kept (1 to 1024); the oldest goes first.
     #[arg(long = "snapshots", value_name = "N", default_value_t = 8)]
     pub snapshots: usize,
     /// A stored message that matches QUERY (the query language of GET /:
@@ -269,8 +276,15 @@ impl Args {
 
     /// The tables these flags make the daemon allocate at start-up, for
     /// [`startup::check_memory`]; `receive_slots` datagrams of the largest
-    /// size are read at once. A ring that cannot be made is the error.
+    /// size are read at once. A ring that cannot be made, or more
+    /// snapshots than [`MAX_SNAPSHOTS`], is the error.
     pub fn tables(&self, receive_slots: usize) -> Result<Vec<startup::Table>, String> {
+        if self.snapshots > MAX_SNAPSHOTS {
+            return Err(format!(
+                "-snapshots {} is more than circologd keeps: it must be at most {MAX_SNAPSHOTS}",
+                self.snapshots
+            ));
+        }
         let ring = self.ring_config();
         let footprint = ring::Ring::footprint(&ring).map_err(|e| self.ring_error(e))?;
         let receive = receive_slots.saturating_mul(ring.max_message_bytes.saturating_add(1));
@@ -485,6 +499,15 @@ mod tests {
         let e = ring::Ring::footprint(&a.ring_config()).unwrap_err();
         let words = e.to_string();
         assert_eq!(a.ring_error(e), words);
+    }
+
+    #[test]
+    fn more_snapshots_than_the_maximum_is_one_line_naming_the_flag() {
+        assert!(ok(&["-snapshots", "1024"]).tables(64).is_ok());
+        assert_eq!(
+            ok(&["-snapshots", "1025"]).tables(64).unwrap_err(),
+            "-snapshots 1025 is more than circologd keeps: it must be at most 1024"
+        );
     }
 
     #[test]

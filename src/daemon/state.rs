@@ -44,6 +44,10 @@ pub struct Counters {
     /// Messages over their sender's `-rate-limit`, read and dropped, by
     /// transport.
     pub suppressed: [u64; Transport::ALL.len()],
+    /// Messages the ring let go to make room (`-buffer-size`,
+    /// `-buffer-bytes`) or because they grew too old (`-max-age`); a
+    /// clear is not counted here.
+    pub evicted: u64,
 }
 
 impl Counters {
@@ -494,8 +498,10 @@ impl State {
         if fields.format == Format::Malformed {
             self.counters.malformed += 1;
         }
+        let oldest = self.ring.first_seq();
         let seq = self.ring.push_indexed(Incoming { bytes, ..msg }, index);
         self.stored = true;
+        self.counters.evicted += self.ring.first_seq().since(oldest);
         if let Some(x) = self.export.as_mut()
             && x.filter
                 .as_ref()
@@ -674,7 +680,9 @@ impl State {
         let wiping = self.ring.wipe_step(WIPE_SLICE);
         let expiring = self.max_age_us.is_some_and(|age| {
             let cutoff = now_us.saturating_sub(age);
-            self.ring.evict_older_than(cutoff, EXPIRE_SLICE) == EXPIRE_SLICE
+            let n = self.ring.evict_older_than(cutoff, EXPIRE_SLICE);
+            self.counters.evicted += n as u64;
+            n == EXPIRE_SLICE
         });
         taking || wiping || expiring || self.trigger_wanted.is_some()
     }
@@ -1099,6 +1107,26 @@ mod tests {
         // Paused once: the next match is discarded, not a new firing.
         s.ingest(udp(b"<14>Oops again"));
         assert_eq!(s.counters().dropped_paused, 1);
+    }
+
+    #[test]
+    fn evictions_by_room_and_by_age_are_counted_and_a_clear_is_not() {
+        let mut s = state().with_max_age(Some(std::time::Duration::from_secs(1)));
+        for _ in 0..150 {
+            s.ingest(udp(b"<13>x"));
+        }
+        assert_eq!(s.ring().len(), 100);
+        assert_eq!(s.counters().evicted, 50, "room for 100");
+        s.clear();
+        s.ingest(udp(b"<13>y"));
+        s.ingest(Incoming {
+            received_us: 2_500_000,
+            ..udp(b"<13>z")
+        });
+        assert_eq!(s.counters().evicted, 50, "a clear evicts nothing");
+        while s.housekeep(3_200_000) {}
+        assert_eq!(s.ring().len(), 1, "the one received at 2.5 s is young");
+        assert_eq!(s.counters().evicted, 51);
     }
 
     #[test]

@@ -145,20 +145,29 @@ impl Filter {
     /// [`Filter::matches`] of a message's fields, as a stored message's
     /// index gives them without a parse.
     pub fn matches_fields(&self, received_us: i64, msg: &Fields<'_>) -> bool {
-        self.received.contains(received_us)
+        // Every condition, by name: one added to the filter is not built
+        // until it is tested here (and in `ignores_fields`, `identity`).
+        let Filter {
+            severities,
+            facilities,
+            host,
+            app,
+            grep,
+            not,
+            re,
+            received,
+        } = self;
+        received.contains(received_us)
             // A severity or facility the parser cannot produce is simply not
             // selected rather than overflowing the shift.
-            && self
-                .severities
-                .is_none_or(|mask| msg.severity < 8 && mask & (1 << msg.severity) != 0)
-            && self
-                .facilities
+            && severities.is_none_or(|mask| msg.severity < 8 && mask & (1 << msg.severity) != 0)
+            && facilities
                 .is_none_or(|mask| msg.facility < 32 && mask & (1u32 << msg.facility) != 0)
-            && self.host.as_ref().is_none_or(|host| host.matches(msg.hostname))
-            && self.app.as_ref().is_none_or(|app| app.matches(msg.app_name))
-            && self.grep.as_ref().is_none_or(|grep| grep.find(msg.message).is_some())
-            && self.not.as_ref().is_none_or(|not| not.find(msg.message).is_none())
-            && self.re.as_ref().is_none_or(|re| re.is_match(msg.message))
+            && host.as_ref().is_none_or(|host| host.matches(msg.hostname))
+            && app.as_ref().is_none_or(|app| app.matches(msg.app_name))
+            && grep.as_ref().is_none_or(|grep| grep.find(msg.message).is_some())
+            && not.as_ref().is_none_or(|not| not.find(msg.message).is_none())
+            && re.as_ref().is_none_or(|re| re.is_match(msg.message))
     }
 
     /// True when the filter selects every message, so a reader that needs no
@@ -170,13 +179,24 @@ impl Filter {
     /// True when only the receive time can leave a message out: a reader
     /// that keeps to [`Filter::received`] itself needs no parsed fields.
     pub fn ignores_fields(&self) -> bool {
-        self.severities.is_none()
-            && self.facilities.is_none()
-            && self.host.is_none()
-            && self.app.is_none()
-            && self.grep.is_none()
-            && self.not.is_none()
-            && self.re.is_none()
+        let Filter {
+            severities,
+            facilities,
+            host,
+            app,
+            grep,
+            not,
+            re,
+            // Readers keep to the receive times themselves.
+            received: _,
+        } = self;
+        severities.is_none()
+            && facilities.is_none()
+            && host.is_none()
+            && app.is_none()
+            && grep.is_none()
+            && not.is_none()
+            && re.is_none()
     }
 
     /// The receive times selected (`from=`, `until=`).
@@ -211,15 +231,25 @@ impl Filter {
     /// What equality and hashing compare: every condition, searches by
     /// their pattern.
     fn identity(&self) -> impl Eq + Hash + '_ {
+        let Filter {
+            severities,
+            facilities,
+            host,
+            app,
+            grep,
+            not,
+            re,
+            received,
+        } = self;
         (
-            self.severities,
-            self.facilities,
-            &self.host,
-            &self.app,
-            self.grep.as_ref().map(memmem::Finder::needle),
-            self.not.as_ref().map(memmem::Finder::needle),
-            self.re.as_ref().map(Regex::as_str),
-            self.received,
+            severities,
+            facilities,
+            host,
+            app,
+            grep.as_ref().map(memmem::Finder::needle),
+            not.as_ref().map(memmem::Finder::needle),
+            re.as_ref().map(Regex::as_str),
+            received,
         )
     }
 }
@@ -272,10 +302,6 @@ impl fmt::Display for QueryError {
 
 impl std::error::Error for QueryError {}
 
-const PARAM_NAMES: [&str; 12] = [
-    "l", "fmt", "sev", "fac", "host", "app", "grep", "not", "re", "since", "from", "until",
-];
-const PARAMS: &str = "l, fmt, sev, fac, host, app, grep, not, re, since, from or until";
 const SEVERITIES: &str = "emerg, alert, crit, err, warning, notice, info, debug or 0-7, \
                           ! in front for those less severe";
 const FACILITIES: &str = "facility names (kern, user, mail, daemon, auth, syslog, lpr, news, \
@@ -308,9 +334,9 @@ impl Query {
             filter: Filter::default(),
             since: None,
         };
-        // Bit i set when PARAM_NAMES[i] was seen: a repeated parameter is an
+        // Bit i set when PARAMS[i] was seen: a repeated parameter is an
         // error rather than a silent choice between two values.
-        let mut seen = 0u16;
+        let mut seen = 0u64;
         for piece in query_string.split('&') {
             if piece.is_empty() {
                 continue;
@@ -322,24 +348,26 @@ impl Query {
                     echo(raw_name.as_bytes())
                 ))
             })?;
-            let Some(index) = PARAM_NAMES
-                .iter()
-                .position(|p| p.as_bytes() == name.as_slice())
-            else {
+            let Some(index) = PARAMS.iter().position(|p| p.name.as_bytes() == name) else {
                 return Err(QueryError(format!(
-                    "unknown parameter {}: expected {PARAMS}",
-                    echo(&name)
+                    "unknown parameter {}: expected {}",
+                    echo(&name),
+                    param_names()
                 )));
             };
-            let param = PARAM_NAMES[index];
+            let param = &PARAMS[index];
             if seen & (1 << index) != 0 {
-                return Err(QueryError(format!("repeated parameter \"{param}\"")));
+                return Err(QueryError(format!("repeated parameter \"{}\"", param.name)));
             }
             seen |= 1 << index;
             let value = percent_decode(raw_value).map_err(|e| {
-                QueryError(format!("bad {param} {}: {e}", echo(raw_value.as_bytes())))
+                QueryError(format!(
+                    "bad {} {}: {e}",
+                    param.name,
+                    echo(raw_value.as_bytes())
+                ))
             })?;
-            query.set(param, value, now_us)?;
+            (param.set)(&mut query, param.name, value, now_us)?;
         }
         let TimeRange { from_us, until_us } = query.filter.received;
         if let (Some(from), Some(until)) = (from_us, until_us)
@@ -372,115 +400,208 @@ impl Query {
 
     /// What followers of this query share with followers of an equal one.
     pub fn share_key(&self) -> ShareKey {
+        // Where a follower starts is its own; what it is sent is shared.
+        let Query {
+            limit: _,
+            format,
+            filter,
+            since: _,
+        } = self;
         ShareKey {
-            format: self.format,
-            filter: self.filter.clone(),
+            format: *format,
+            filter: filter.clone(),
         }
     }
+}
 
-    fn set(&mut self, param: &str, value: Vec<u8>, now_us: i64) -> Result<(), QueryError> {
-        let text = std::str::from_utf8(&value).ok();
-        match param {
-            "l" => {
-                self.limit = match text {
-                    Some("-1") => None,
-                    _ => Some(count(param, &value, "a number of messages, or -1 for all")?),
-                }
+/// One query parameter: its name, and what its value does to the query
+/// (`now_us` is the time an age counts back from). Every parameter is a
+/// row of [`PARAMS`], and nothing else names it: parsing looks the name up
+/// there, and the `400` of an unknown one lists them all. What the value
+/// sets, the [`Filter`] tests ([`Filter::matches_fields`]), skips
+/// ([`Filter::ignores_fields`]) and shares ([`Query::share_key`]) by
+/// destructuring every field, so a field added for a new parameter is not
+/// built until each of them says what it does with it.
+struct Param {
+    name: &'static str,
+    set: fn(&mut Query, &'static str, Vec<u8>, i64) -> Result<(), QueryError>,
+}
+
+/// Every parameter, in the order the `400` of an unknown one lists them.
+/// At most 64 (a repeated one is found by a bit per row).
+const PARAMS: &[Param] = &[
+    Param {
+        name: "l",
+        set: |q, param, value, _| {
+            q.limit = match &value[..] {
+                b"-1" => None,
+                _ => Some(count(param, &value, "a number of messages, or -1 for all")?),
+            };
+            Ok(())
+        },
+    },
+    Param {
+        name: "fmt",
+        set: |q, param, value, _| {
+            q.format = match &value[..] {
+                b"syslog" => OutputFormat::Syslog,
+                b"json" => OutputFormat::Json,
+                b"raw" => OutputFormat::Raw,
+                _ => return Err(bad(param, &value, &format!("expected {FORMATS}"))),
+            };
+            Ok(())
+        },
+    },
+    Param {
+        name: "sev",
+        set: |q, param, value, _| {
+            q.filter.severities = severities(param, &value)?;
+            Ok(())
+        },
+    },
+    Param {
+        name: "fac",
+        set: |q, param, value, _| {
+            q.filter.facilities = facilities(param, &value)?;
+            Ok(())
+        },
+    },
+    Param {
+        name: "host",
+        set: |q, param, value, _| {
+            q.filter.host = Some(names(param, &value)?);
+            Ok(())
+        },
+    },
+    Param {
+        name: "app",
+        set: |q, param, value, _| {
+            q.filter.app = Some(names(param, &value)?);
+            Ok(())
+        },
+    },
+    Param {
+        name: "grep",
+        // An empty needle matches every message, like `grep ''`.
+        set: |q, _, value, _| {
+            q.filter.grep = Some(memmem::Finder::new(&value).into_owned());
+            Ok(())
+        },
+    },
+    Param {
+        name: "not",
+        // And so `not=` matches none, like `grep -v ''`.
+        set: |q, _, value, _| {
+            q.filter.not = Some(memmem::Finder::new(&value).into_owned());
+            Ok(())
+        },
+    },
+    Param {
+        name: "re",
+        set: |q, param, value, _| {
+            q.filter.re = Some(regex(param, &value)?);
+            Ok(())
+        },
+    },
+    Param {
+        name: "since",
+        set: |q, param, value, _| {
+            let seq = count(param, &value, "a seq, 0 or more")?;
+            if seq == u64::MAX {
+                // Nothing can come after the last seq there is; the caller
+                // would otherwise compute `since + 1`.
+                return Err(bad(param, &value, "no seq comes after it"));
             }
-            "fmt" => {
-                self.format = match text {
-                    Some("syslog") => OutputFormat::Syslog,
-                    Some("json") => OutputFormat::Json,
-                    Some("raw") => OutputFormat::Raw,
-                    _ => return Err(bad(param, &value, &format!("expected {FORMATS}"))),
-                }
-            }
-            "sev" => {
-                let (negated, name) = match value.strip_prefix(b"!") {
-                    Some(rest) => (true, rest),
-                    None => (false, value.as_slice()),
-                };
-                let sev = std::str::from_utf8(name)
-                    .ok()
-                    .and_then(|t| syslog::severity_from_name(&t.to_ascii_lowercase()))
-                    .ok_or_else(|| bad(param, &value, &format!("expected {SEVERITIES}")))?;
-                // Bits 0..=sev: severities are more important when smaller.
-                let at_or_above = ((1u16 << (sev + 1)) - 1) as u8;
-                let mask = if negated { !at_or_above } else { at_or_above };
-                self.filter.severities = (mask != u8::MAX).then_some(mask);
-            }
-            "fac" => {
-                let (negated, items) = list(param, &value)?;
-                let mut mask = 0u32;
-                for item in items {
-                    let fac = std::str::from_utf8(item)
-                        .ok()
-                        .and_then(|t| syslog::facility_from_name(&t.to_ascii_lowercase()))
-                        .filter(|&f| f < 24)
-                        .ok_or_else(|| bad(param, item, &format!("expected {FACILITIES}")))?;
-                    mask |= 1 << fac;
-                }
-                if negated {
-                    mask = !mask & ALL_FACILITIES;
-                }
-                self.filter.facilities = (mask != ALL_FACILITIES).then_some(mask);
-            }
-            "host" | "app" => {
-                let (negated, items) = list(param, &value)?;
-                let mut nil = false;
-                let mut names: Vec<Box<[u8]>> = Vec::new();
-                for item in items {
-                    if item == b"-" {
-                        nil = true;
-                    } else {
-                        names.push(item.into());
-                    }
-                }
-                names.sort_unstable();
-                names.dedup();
-                let names = Some(Names {
-                    negated,
-                    nil,
-                    names: names.into_boxed_slice(),
-                });
-                if param == "host" {
-                    self.filter.host = names;
-                } else {
-                    self.filter.app = names;
-                }
-            }
-            "grep" => {
-                // An empty needle matches every message, like `grep ''`.
-                self.filter.grep = Some(memmem::Finder::new(&value).into_owned());
-            }
-            "not" => {
-                // And so `not=` matches none, like `grep -v ''`.
-                self.filter.not = Some(memmem::Finder::new(&value).into_owned());
-            }
-            "re" => self.filter.re = Some(regex(param, &value, text)?),
-            "since" => {
-                let seq = count(param, &value, "a seq, 0 or more")?;
-                if seq == u64::MAX {
-                    // Nothing can come after the last seq there is; the caller
-                    // would otherwise compute `since + 1`.
-                    return Err(bad(param, &value, "no seq comes after it"));
-                }
-                self.since = Some(Seq::new(seq));
-            }
-            "from" | "until" => {
-                let us = time::parse_time(&value, now_us)
-                    .map_err(|e| bad(param, &value, &e.to_string()))?;
-                if param == "from" {
-                    self.filter.received.from_us = Some(us);
-                } else {
-                    self.filter.received.until_us = Some(us);
-                }
-            }
-            // Every name in PARAM_NAMES has an arm above.
-            _ => return Err(QueryError(format!("unknown parameter \"{param}\""))),
-        }
-        Ok(())
+            q.since = Some(Seq::new(seq));
+            Ok(())
+        },
+    },
+    Param {
+        name: "from",
+        set: |q, param, value, now_us| {
+            q.filter.received.from_us = Some(time(param, &value, now_us)?);
+            Ok(())
+        },
+    },
+    Param {
+        name: "until",
+        set: |q, param, value, now_us| {
+            q.filter.received.until_us = Some(time(param, &value, now_us)?);
+            Ok(())
+        },
+    },
+];
+
+const _: () = assert!(PARAMS.len() <= 64, "a u64 of seen parameters");
+
+/// The names of [`PARAMS`], for a person: `l, fmt, … or until`.
+fn param_names() -> String {
+    let names: Vec<&str> = PARAMS.iter().map(|p| p.name).collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
     }
+}
+
+/// `sev=`: the mask of severities kept, `None` for all of them.
+fn severities(param: &str, value: &[u8]) -> Result<Option<u8>, QueryError> {
+    let (negated, name) = match value.strip_prefix(b"!") {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let sev = std::str::from_utf8(name)
+        .ok()
+        .and_then(|t| syslog::severity_from_name(&t.to_ascii_lowercase()))
+        .ok_or_else(|| bad(param, value, &format!("expected {SEVERITIES}")))?;
+    // Bits 0..=sev: severities are more important when smaller.
+    let at_or_above = ((1u16 << (sev + 1)) - 1) as u8;
+    let mask = if negated { !at_or_above } else { at_or_above };
+    Ok((mask != u8::MAX).then_some(mask))
+}
+
+/// `fac=`: the mask of facilities kept, `None` for all of them.
+fn facilities(param: &str, value: &[u8]) -> Result<Option<u32>, QueryError> {
+    let (negated, items) = list(param, value)?;
+    let mut mask = 0u32;
+    for item in items {
+        let fac = std::str::from_utf8(item)
+            .ok()
+            .and_then(|t| syslog::facility_from_name(&t.to_ascii_lowercase()))
+            .filter(|&f| f < 24)
+            .ok_or_else(|| bad(param, item, &format!("expected {FACILITIES}")))?;
+        mask |= 1 << fac;
+    }
+    if negated {
+        mask = !mask & ALL_FACILITIES;
+    }
+    Ok((mask != ALL_FACILITIES).then_some(mask))
+}
+
+/// `host=`, `app=`: the names listed.
+fn names(param: &str, value: &[u8]) -> Result<Names, QueryError> {
+    let (negated, items) = list(param, value)?;
+    let mut nil = false;
+    let mut names: Vec<Box<[u8]>> = Vec::new();
+    for item in items {
+        if item == b"-" {
+            nil = true;
+        } else {
+            names.push(item.into());
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    Ok(Names {
+        negated,
+        nil,
+        names: names.into_boxed_slice(),
+    })
+}
+
+/// `from=`, `until=`: µs since 1970.
+fn time(param: &str, value: &[u8], now_us: i64) -> Result<i64, QueryError> {
+    time::parse_time(value, now_us).map_err(|e| bad(param, value, &e.to_string()))
 }
 
 /// A count or seq: digits, at most `u64::MAX`.
@@ -527,8 +648,8 @@ fn list<'v>(param: &str, value: &'v [u8]) -> Result<(bool, Vec<&'v [u8]>), Query
 
 /// Compiles `re=`, refusing a pattern that would compile to more than
 /// [`RE_BYTES`].
-fn regex(param: &str, value: &[u8], text: Option<&str>) -> Result<Regex, QueryError> {
-    let Some(pattern) = text else {
+fn regex(param: &str, value: &[u8]) -> Result<Regex, QueryError> {
+    let Ok(pattern) = std::str::from_utf8(value) else {
         return Err(bad(
             param,
             value,
@@ -1234,6 +1355,86 @@ mod tests {
             ));
         }
         assert_eq!(encode_component("a b"), "a%20b");
+    }
+
+    /// Two values of each parameter that select differently (or format
+    /// differently, or start elsewhere).
+    fn two_values(name: &str) -> [&'static str; 2] {
+        match name {
+            "l" => ["1", "2"],
+            "fmt" => ["json", "raw"],
+            "sev" => ["err", "!err"],
+            "fac" => ["kern", "user"],
+            "host" => ["web1", "!web1"],
+            "app" => ["sshd", "cron"],
+            "grep" => ["disk", "fail"],
+            "not" => ["disk", "fail"],
+            "re" => ["^disk", "fail"],
+            "since" => ["1", "2"],
+            "from" => ["1h", "2d"],
+            "until" => ["1h", "2d"],
+            other => panic!("no sample values for parameter {other}: add two here"),
+        }
+    }
+
+    /// Every row of the parameter table is parsed, refused when repeated,
+    /// and what it sets is skipped, matched and shared consistently: a
+    /// filter that says it ignores the fields selects on the receive time
+    /// alone, and two queries that select differently never share frames.
+    #[test]
+    fn every_parameter_is_parsed_matched_skipped_and_shared_alike() {
+        let messages = [
+            msg(0, 3, Some(b"web1"), Some(b"sshd"), b"disk full"),
+            msg(1, 6, Some(b"web2"), Some(b"cron"), b"login failed"),
+            msg(4, 2, None, None, b""),
+        ];
+        let times = [NOW - 3 * 86_400_000_000, NOW - 5_400_000_000, NOW];
+        let selects = |q: &Query| -> Vec<bool> {
+            times
+                .iter()
+                .flat_map(|&t| messages.iter().map(move |m| (t, m)))
+                .map(|(t, m)| q.filter.matches(t, m))
+                .collect()
+        };
+        for param in PARAMS {
+            let [a, b] = two_values(param.name)
+                .map(|v| parse(&format!("{}={}", param.name, encode_component(v))));
+            assert_eq!(
+                err(&format!(
+                    "{0}={1}&{0}={1}",
+                    param.name,
+                    two_values(param.name)[0]
+                )),
+                format!("repeated parameter \"{}\"", param.name)
+            );
+            for q in [&a, &b] {
+                if q.filter.ignores_fields() {
+                    for &t in &times {
+                        for m in &messages {
+                            assert_eq!(
+                                q.filter.matches(t, m),
+                                q.received().contains(t),
+                                "{}: ignores the fields but not on {m:?}",
+                                param.name
+                            );
+                        }
+                    }
+                }
+            }
+            let differ = selects(&a) != selects(&b) || a.format != b.format;
+            if differ {
+                assert_ne!(a.share_key(), b.share_key(), "{}", param.name);
+            }
+            assert!(
+                differ || a.limit != b.limit || a.since() != b.since(),
+                "{}: the two sample values make no difference",
+                param.name
+            );
+        }
+        assert!(
+            err("x=1").ends_with(&format!("expected {}", param_names())),
+            "the 400 lists every parameter"
+        );
     }
 
     // Model-based properties: a query built from parts, spelled in several

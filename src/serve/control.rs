@@ -75,6 +75,24 @@ pub enum RouteError {
     BadQuery(String),
 }
 
+/// Whether a route that takes `want` takes `method`: `GET` takes `HEAD`
+/// too, any other method only itself. Else the `405` with its `Allow`.
+/// The rule of both APIs' route tables.
+pub(crate) fn check_method(want: Method, method: Method) -> Result<(), RouteError> {
+    let ok = match want {
+        Method::Get => matches!(method, Method::Get | Method::Head),
+        want => method == want,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(RouteError::MethodNotAllowed(match want {
+        Method::Get => "GET, HEAD",
+        Method::Delete => "DELETE",
+        _ => "POST",
+    }))
+}
+
 impl Command {
     /// The command a request asks for. `HEAD` is accepted wherever `GET` is.
     pub fn route(method: Method, path: &str, query: &str) -> Result<Command, RouteError> {
@@ -87,17 +105,7 @@ impl Command {
             .find(|(_, _, p)| *p == pattern)
             .cloned()
             .ok_or(RouteError::NotFound)?;
-        let method_ok = match want {
-            Method::Get => matches!(method, Method::Get | Method::Head),
-            want => method == want,
-        };
-        if !method_ok {
-            return Err(RouteError::MethodNotAllowed(match want {
-                Method::Get => "GET, HEAD",
-                Method::Delete => "DELETE",
-                _ => "POST",
-            }));
-        }
+        check_method(want, method)?;
         let mut params = Params::parse(query)?;
         let command = match command {
             Command::Pause { .. } => Command::Pause {
@@ -205,8 +213,11 @@ pub enum Answer {
     Status(serde_json::Value),
     /// The Prometheus text of `/metrics`.
     Metrics(String),
-    /// A snapshot, or the list of them.
+    /// A snapshot.
     Json(serde_json::Value),
+    /// The list of snapshots ([`crate::store::snapshot::Snapshots::list`]),
+    /// which the connection writes a slice at a time.
+    List,
     /// The command could not be carried out: the status and its reason.
     Error(u16, String),
 }
@@ -237,16 +248,16 @@ pub fn apply(command: &Command, st: &mut State, now_us: i64) -> Answer {
                 Err(e) => snapshot_error(&e),
             };
         }
-        Command::Snapshots => return Answer::Json(st.snapshots().list()),
+        Command::Snapshots => return Answer::List,
         Command::SnapshotDelete(id) => {
             return match st.delete_snapshot(*id) {
-                Ok(()) => Answer::Json(st.snapshots().list()),
+                Ok(()) => Answer::List,
                 Err(e) => snapshot_error(&e),
             };
         }
         Command::SnapshotsClear => {
             st.clear_snapshots();
-            return Answer::Json(st.snapshots().list());
+            return Answer::List;
         }
     }
     Answer::Status(status::status(st, now_us))

@@ -24,7 +24,7 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
         .iter()
         .map(|t| (t.name().to_string(), c.suppressed[*t as usize].into()))
         .collect();
-    serde_json::json!({
+    let mut doc = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "epoch": st.epoch_us(),
         "paused": st.paused(),
@@ -40,8 +40,6 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "messages": ring.len(),
             "bytes": ring.bytes_used(),
         },
-        "first_seq": (!ring.is_empty()).then(|| ring.first_seq()),
-        "last_seq": ring.last_seq(),
         "counters": {
             "received": received,
             "received_total": c.received_total(),
@@ -51,6 +49,7 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "skipped_followers": c.skipped_followers,
             "clears": c.clears,
             "suppressed": suppressed,
+            "evicted": c.evicted,
         },
         "snapshots": {
             "enabled": snaps.enabled(),
@@ -112,7 +111,24 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
                 "last_error": x.last_error(),
             })
         }),
-    })
+    });
+    // Absent, not null, when there is nothing to say: `first_seq` and
+    // `oldest_received` while the ring is empty, `last_seq` (the newest
+    // seq ever given, which a clear does not take back) while nothing was
+    // ever stored.
+    let mut put = |name: &str, value: Option<serde_json::Value>| {
+        if let (Some(v), Some(doc)) = (value, doc.as_object_mut()) {
+            doc.insert(name.to_string(), v);
+        }
+    };
+    let oldest = ring.get(ring.first_seq());
+    put("first_seq", oldest.as_ref().map(|e| e.seq.get().into()));
+    put(
+        "oldest_received",
+        oldest.map(|e| crate::query::format::rfc3339_us(e.received_us).into()),
+    );
+    put("last_seq", ring.next_seq().prev().map(|s| s.get().into()));
+    doc
 }
 
 /// The `/status` figures in the Prometheus text exposition format.
@@ -183,6 +199,12 @@ pub fn metrics(st: &State, now_us: i64) -> String {
         "counter",
         "Messages followers missed because the ring overwrote them first.",
         &[("", c.skipped_followers)],
+    );
+    metric(
+        "circolog_evicted_messages_total",
+        "counter",
+        "Messages evicted from the ring to make room or for their age (not by a clear).",
+        &[("", c.evicted)],
     );
     metric(
         "circolog_clears_total",
@@ -349,5 +371,44 @@ mod tests {
         assert_eq!(j["used"]["messages"], 1);
         assert_eq!(j["counters"]["received"]["udp"], 1);
         assert_eq!(j["uptime_seconds"], 2.0);
+    }
+
+    #[test]
+    fn seqs_and_the_oldest_time_are_absent_until_there_is_one() {
+        let ring = Ring::new(Config {
+            max_messages: 2,
+            arena_bytes: 1 << 16,
+            max_message_bytes: 64,
+        })
+        .expect("ring");
+        let tz = jiff::tz::TimeZone::UTC;
+        let mut s = State::new(ring, 1_000_000, ParseContext { tz });
+        let j = status(&s, 3_000_000);
+        for absent in ["first_seq", "last_seq", "oldest_received"] {
+            assert!(j.get(absent).is_none(), "{absent}: {j}");
+        }
+        assert_eq!(j["counters"]["evicted"], 0);
+        for us in [2_000_000, 2_000_001, 2_000_002] {
+            s.ingest(Incoming {
+                received_us: us,
+                transport: Transport::Udp,
+                cred: None,
+                truncated: false,
+                bytes: b"<13>x",
+            });
+        }
+        let j = status(&s, 3_000_000);
+        assert_eq!((&j["first_seq"], &j["last_seq"]), (&1.into(), &2.into()));
+        assert_eq!(j["oldest_received"], "1970-01-01T00:00:02.000001Z");
+        assert_eq!(j["counters"]["evicted"], 1);
+        assert!(metrics(&s, 3_000_000).contains(
+            "# TYPE circolog_evicted_messages_total counter\ncircolog_evicted_messages_total 1\n"
+        ));
+        // A clear empties the ring; the seqs it gave stay given.
+        s.clear();
+        let j = status(&s, 3_000_000);
+        assert!(j.get("first_seq").is_none() && j.get("oldest_received").is_none());
+        assert_eq!(j["last_seq"], 2);
+        assert_eq!(j["counters"]["evicted"], 1);
     }
 }

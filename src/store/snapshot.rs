@@ -683,9 +683,18 @@ impl Snapshots {
     /// `GET /snapshots`: every snapshot, oldest first, with the store's size
     /// and counters.
     pub fn list(&self) -> Value {
+        let mut list = self.list_frame();
+        list["snapshots"] = self.infos().map(|i| i.to_json()).collect();
+        list
+    }
+
+    /// [`Snapshots::list`] with `snapshots` empty: what a reader that
+    /// writes the rows ([`Info::to_json`]) a slice at a time writes them
+    /// into.
+    pub fn list_frame(&self) -> Value {
         json!({
             "enabled": self.enabled(),
-            "snapshots": self.infos().map(|i| i.to_json()).collect::<Vec<_>>(),
+            "snapshots": [],
             "capacity": {
                 "bytes": self.arena_bytes(),
                 "snapshots": self.max_snapshots,

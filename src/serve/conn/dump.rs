@@ -8,7 +8,7 @@
 //! lower bound, and `l=N` with a filter scans back from the end, a slice at
 //! a time, for the N-th match.
 
-use crate::daemon::State;
+use crate::daemon::{ClearGeneration, State};
 use crate::http::{self, BodyLen, Method, Request};
 use crate::query::Query;
 use crate::query::format;
@@ -16,6 +16,7 @@ use crate::serve::fanout::FILL_MESSAGES;
 use crate::store::messages::Messages;
 use crate::store::ring::{Read, Seq};
 use crate::store::search::{self, Found};
+use crate::store::secure::Zeroize;
 
 use super::{Out, WRITE_CHUNK};
 
@@ -27,23 +28,36 @@ pub(super) enum Step {
     Write,
     /// The last piece is in the output (or was written).
     Done { keep_alive: bool },
+    /// What it was reading is gone (a snapshot deleted, the ring cleared):
+    /// the response must end without its last chunk, and the connection
+    /// close, so that the client sees an error rather than a complete
+    /// answer that is not.
+    CutShort,
 }
 
 /// What a dump reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Source {
-    Ring,
+    /// The ring, as long as it is not cleared: a clear meanwhile cuts the
+    /// dump short.
+    Ring(ClearGeneration),
     /// A complete snapshot, looked up again at every poll: one deleted
-    /// meanwhile ends the dump.
+    /// meanwhile cuts the dump short.
     Snapshot(u64),
 }
 
 impl Source {
-    /// Calls `f` with the messages this source names; `None` when it names
-    /// a snapshot that is not there (or not complete).
+    /// The ring as it is now: a dump of it is cut short by the next clear.
+    pub(super) fn ring(st: &State) -> Source {
+        Source::Ring(st.clear_generation())
+    }
+
+    /// Calls `f` with the messages this source names; `None` when they are
+    /// gone: a snapshot that is not there (or not complete), a ring
+    /// cleared since.
     pub(super) fn with<R>(self, st: &State, f: impl FnOnce(&dyn Messages) -> R) -> Option<R> {
         match self {
-            Source::Ring => Some(f(st.ring())),
+            Source::Ring(seen) => (seen == st.clear_generation()).then(|| f(st.ring())),
             Source::Snapshot(id) => st.snapshots().view(id).map(|v| f(&v)),
         }
     }
@@ -81,16 +95,15 @@ impl Dump {
         out: &mut Vec<u8>,
     ) -> Dump {
         let end = end_of(&query, m);
-        let last = m
-            .last_seq()
-            .map_or_else(|| "-1".to_string(), |s| s.to_string());
+        let last = newest_given(m).map(|s| s.to_string());
         let epoch = st.epoch_us().to_string();
         let chunked = !req.http10;
         let keep_alive = req.keep_alive && chunked;
-        let mut headers = vec![
-            ("X-Circolog-Last-Seq", last.as_str()),
-            ("X-Circolog-Epoch", epoch.as_str()),
-        ];
+        let mut headers = Vec::with_capacity(3);
+        if let Some(last) = &last {
+            headers.push(("X-Circolog-Last-Seq", last.as_str()));
+        }
+        headers.push(("X-Circolog-Epoch", epoch.as_str()));
         // A resume from a cursor the ring has overtaken says what it lost.
         let skipped = query.since().map(|_| lost_since(&query, m).to_string());
         if let Some(n) = &skipped {
@@ -142,8 +155,11 @@ impl Dump {
         match source.with(st, |m| self.fill(m, st)) {
             Some(false) => return Step::More,
             Some(true) => {}
-            // The snapshot was deleted: what was sent is all there is.
-            None => self.cursor = self.end,
+            None => {
+                // What is rendered and not sent is of messages now gone.
+                self.body.zeroize();
+                return Step::CutShort;
+            }
         }
         let done = self.cursor >= self.end;
         if !done && self.body.len() < WRITE_CHUNK {
@@ -273,6 +289,15 @@ pub(super) fn end_of(q: &Query, m: &dyn Messages) -> Seq {
         Some(until) => m.first_received_at(until),
         None => m.next_seq(),
     }
+}
+
+/// The cursor a response names in `X-Circolog-Last-Seq`: the newest seq
+/// given before it started, stored still or not (after a clear the ring is
+/// empty but seqs go on, and `since=` that seq asks for what comes next).
+/// `None` while no message was ever stored: then there is no header, as
+/// there is no seq a client could resume after.
+pub(super) fn newest_given(m: &dyn Messages) -> Option<Seq> {
+    m.next_seq().prev()
 }
 
 /// How many messages after `since` the ring (or snapshot) no longer holds

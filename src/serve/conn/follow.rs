@@ -15,7 +15,7 @@ use crate::serve::fanout::{Fanout, Fill, Follower, push_text};
 use crate::serve::ws::{self, CloseCode};
 use crate::store::ring::Seq;
 
-use super::dump::{Seek, lost_since};
+use super::dump::{Seek, lost_since, newest_given};
 use super::{Config, Now, Out};
 
 /// What a follower did in one poll.
@@ -60,18 +60,13 @@ impl Follow {
     ) -> Follow {
         let ring = st.ring();
         let end = ring.next_seq();
-        let last = ring
-            .last_seq()
-            .map_or_else(|| "-1".to_string(), |s| s.to_string());
+        let last = newest_given(ring).map(|s| s.to_string());
         let epoch = st.epoch_us().to_string();
-        ws::write_handshake_response(
-            out,
-            key,
-            &[
-                ("X-Circolog-Epoch", epoch.as_str()),
-                ("X-Circolog-Last-Seq", last.as_str()),
-            ],
-        );
+        let mut headers = vec![("X-Circolog-Epoch", epoch.as_str())];
+        if let Some(last) = &last {
+            headers.push(("X-Circolog-Last-Seq", last.as_str()));
+        }
+        ws::write_handshake_response(out, key, &headers);
         let (cursor, seek) = match Seek::new(&query, st.ring(), end) {
             Ok(start) => (start, None),
             Err(seek) => (end, Some(seek)),

@@ -6,16 +6,21 @@
 //! the driver owns and says what the connection wants ([`Want`]).
 //!
 //! ```text
-//!                 head (+ body)          response written, keep-alive
+//!                 head (no body)          response written, keep-alive
 //!  ExpectHead ─────────────────► Respond ─────────────────────────► ExpectHead
-//!      │                            ├─ GET /    ──► Dump ──(done)──► ExpectHead | Closing
-//!      │                            └─ GET /ws  ──► Follow ──(close)─► Closing
-//!      │ bad head, timeout, 413, 503, 403                              │
+//!      │   │                      ▲  ├─ GET /    ──► Dump ──(done)──► ExpectHead | Closing
+//!      │   │ head + body   (read) │  │               └─(cut short)──► Closing
+//!      │   └──────► ReadBody ─────┘  └─ GET /ws  ──► Follow ──(close)─► Closing
+//!      │ bad head, 413, 503, 403                                       │
 //!      └──────────────────────────────────────────► Closing ──────────► Closed
 //! ```
 //!
+//! A head, body or idle timeout, or the peer's end of input, goes straight
+//! to `Closed` from `ExpectHead` or `ReadBody`.
+//!
 //! `Respond` is not a state of its own: a request is answered the moment its
-//! head (and body) are in, and the answer waits in [`Out`] to be written.
+//! head (and body, read and discarded in `ReadBody`, within the head's
+//! time) are in, and the answer waits in [`Out`] to be written.
 //! Long work (a dump, a follower's backlog, a filtered scan back for `l=N`)
 //! is done a bounded slice per [`Conn::poll_output`], which then answers
 //! [`Want::Yield`]: the driver lets ingestion and the other clients run and
@@ -27,6 +32,8 @@
 
 mod dump;
 mod follow;
+mod list;
+mod routes;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +49,8 @@ use crate::serve::fanout::Fanout;
 
 use dump::{Dump, Source};
 use follow::Follow;
+use list::List;
+use routes::Endpoint;
 
 /// Limits on clients (docs/reference.md, "Errors, always").
 #[derive(Clone, Copy, Debug)]
@@ -182,6 +191,8 @@ enum Phase {
     },
     /// Streaming `GET /`.
     Dump(Box<Dump>),
+    /// Streaming the list of snapshots.
+    List(Box<List>),
     /// A websocket follower.
     Follow(Box<Follow>),
     /// The last bytes are being written; then the write side is shut, and
@@ -259,7 +270,7 @@ impl Conn {
             Phase::Follow(f) => f.handle_input(data),
             Phase::Closing { reads_left, .. } => *reads_left = reads_left.saturating_sub(1),
             // Not read from in these phases; kept for the next request.
-            Phase::Dump(_) => self.inbox.extend_from_slice(data),
+            Phase::Dump(_) | Phase::List(_) => self.inbox.extend_from_slice(data),
             Phase::Closed => {}
         }
     }
@@ -356,16 +367,14 @@ impl Conn {
                 }
                 Phase::Dump(d) => {
                     let step = d.poll(st, out);
-                    match step {
-                        dump::Step::More => return Want::Yield,
-                        dump::Step::Write => return self.write(now),
-                        dump::Step::Done { keep_alive } => {
-                            if keep_alive {
-                                self.expect_head(now);
-                            } else {
-                                self.closing(now);
-                            }
-                        }
+                    if let Some(want) = self.streamed(now, step) {
+                        return want;
+                    }
+                }
+                Phase::List(l) => {
+                    let step = l.poll(st, out);
+                    if let Some(want) = self.streamed(now, step) {
+                        return want;
                     }
                 }
                 Phase::Follow(f) => {
@@ -420,6 +429,29 @@ impl Conn {
             f.leave(fanout);
         }
         self.count(st, None);
+    }
+
+    /// What a streamed answer's step asks for; `None` when it is over and
+    /// the next phase is set.
+    fn streamed(&mut self, now: Now, step: dump::Step) -> Option<Want> {
+        match step {
+            dump::Step::More => Some(Want::Yield),
+            dump::Step::Write => Some(self.write(now)),
+            dump::Step::Done { keep_alive } => {
+                if keep_alive {
+                    self.expect_head(now);
+                } else {
+                    self.closing(now);
+                }
+                None
+            }
+            // Without the last chunk, then the end of the connection: an
+            // error to every client.
+            dump::Step::CutShort => {
+                self.closing(now);
+                None
+            }
+        }
     }
 
     fn write(&self, now: Now) -> Want {
@@ -510,7 +542,10 @@ impl Conn {
             let reason = "refused: this listener only answers requests for a loopback host";
             error_response(&mut out.bytes, 403, reason, ka, head);
         } else if self.role == Role::Control {
-            control_response(now, &req, st, &mut out.bytes);
+            if let Some(list) = control_response(now, &req, st, &mut out.bytes) {
+                self.phase = Phase::List(Box::new(list));
+                return;
+            }
         } else {
             self.query(now, req, st, out);
             return;
@@ -523,109 +558,85 @@ impl Conn {
     fn query(&mut self, now: Now, req: Request, st: &mut State, out: &mut Out) {
         let ka = req.keep_alive;
         let head = req.method == Method::Head;
-        let is_get = matches!(req.method, Method::Get | Method::Head);
         let bytes = &mut out.bytes;
-        match req.path.as_str() {
-            // The list, for readers who may read snapshots but not control
-            // the daemon (the control socket has it too).
-            "/snapshots" if is_get => {
-                let body = st.snapshots().list().to_string() + "\n";
-                let epoch = st.epoch_us().to_string();
-                http::write_simple(
-                    bytes,
-                    200,
-                    "application/json",
-                    body.as_bytes(),
-                    ka,
-                    head,
-                    &[("X-Circolog-Epoch", epoch.as_str())],
-                );
+        match routes::find(req.method, &req.path) {
+            Err(RouteError::MethodNotAllowed(allow)) => {
+                method_not_allowed(bytes, allow, ka, head);
             }
-            "/" | "/ws" | "/ui" | "/snapshots" if !is_get => {
-                method_not_allowed(bytes, "GET, HEAD", ka, head);
-            }
-            "/" | "/ws" | "/ui" if req.path != "/" && self.peer.tcp && !origin_allowed(&req) => {
+            Err(_) => error_response(bytes, 404, "not found", ka, head),
+            Ok((route, _)) if route.same_origin && self.peer.tcp && !origin_allowed(&req) => {
                 error_response(bytes, 403, "cross-origin request refused", ka, head);
             }
-            "/ui" => http::write_simple(
-                bytes,
-                200,
-                "text/html; charset=utf-8",
-                UI_PAGE.as_bytes(),
-                ka,
-                head,
-                &[],
-            ),
-            "/" | "/ws" => match Query::parse(&req.query, now.unix_us) {
-                Err(e) => error_response(bytes, 400, &e.0, ka, head),
-                Ok(q) if req.path == "/" => {
-                    let dump = Dump::start(&req, q, Source::Ring, st.ring(), st, bytes);
-                    self.phase = Phase::Dump(Box::new(dump));
+            Ok((route, id)) => match (route.endpoint, id) {
+                (Endpoint::Snapshots, _) => {
+                    self.phase = Phase::List(Box::new(List::start(&req, st, bytes)));
                     return;
                 }
-                Ok(_) if req.upgrade_websocket && !req.websocket_version_supported() => {
-                    http::write_simple(
-                        bytes,
-                        426,
-                        "text/plain; charset=utf-8",
-                        b"this server speaks websocket version 13 (RFC 6455)\n",
-                        ka,
-                        head,
-                        &[("Sec-WebSocket-Version", http::WEBSOCKET_VERSION)],
-                    );
-                }
-                Ok(q) => match req.websocket_key.as_deref() {
-                    Some(key) if req.upgrade_websocket => {
-                        let f = Follow::start(now.unix_us, key, q, &self.cfg, st, bytes);
-                        self.phase = Phase::Follow(Box::new(f));
-                        self.count(st, Some(Counted::Follower));
-                        return;
-                    }
-                    _ => error_response(
-                        bytes,
-                        400,
-                        "this is a websocket endpoint: send Upgrade: websocket",
-                        ka,
-                        head,
-                    ),
-                },
-            },
-            path => match snapshot_id(path) {
-                Some(_) if !is_get => method_not_allowed(bytes, "GET, HEAD", ka, head),
-                Some(id) => match Query::parse(&req.query, now.unix_us) {
+                (Endpoint::Ui, _) => http::write_simple(
+                    bytes,
+                    200,
+                    "text/html; charset=utf-8",
+                    UI_PAGE.as_bytes(),
+                    ka,
+                    head,
+                    &[],
+                ),
+                (Endpoint::Dump, _) => match Query::parse(&req.query, now.unix_us) {
                     Err(e) => error_response(bytes, 400, &e.0, ka, head),
                     Ok(q) => {
-                        let snapshots = st.snapshots();
-                        if let Some(view) = snapshots.view(id) {
-                            let source = Source::Snapshot(id);
-                            let dump = Dump::start(&req, q, source, &view, st, bytes);
-                            self.phase = Phase::Dump(Box::new(dump));
-                            return;
-                        }
-                        let (status, reason) = if snapshots.info(id).is_some() {
-                            (
-                                503,
-                                format!(
-                                    "snapshot {id} is still being taken: try again in a moment"
-                                ),
-                            )
-                        } else if !snapshots.enabled() {
-                            (
-                                404,
-                                "snapshots are disabled (-snapshot-bytes 0)".to_string(),
-                            )
-                        } else {
-                            (
-                                404,
-                                format!(
-                                    "no snapshot {id} (GET /snapshots on the control socket lists them)"
-                                ),
-                            )
-                        };
-                        error_response(bytes, status, &reason, ka, head);
+                        let source = Source::ring(st);
+                        let dump = Dump::start(&req, q, source, st.ring(), st, bytes);
+                        self.phase = Phase::Dump(Box::new(dump));
+                        return;
                     }
                 },
-                None => error_response(bytes, 404, "not found", ka, head),
+                (Endpoint::Follow, _) => match Query::parse(&req.query, now.unix_us) {
+                    Err(e) => error_response(bytes, 400, &e.0, ka, head),
+                    Ok(_) if req.upgrade_websocket && !req.websocket_version_supported() => {
+                        http::write_simple(
+                            bytes,
+                            426,
+                            "text/plain; charset=utf-8",
+                            b"this server speaks websocket version 13 (RFC 6455)\n",
+                            ka,
+                            head,
+                            &[("Sec-WebSocket-Version", http::WEBSOCKET_VERSION)],
+                        );
+                    }
+                    Ok(q) => match req.websocket_key.as_deref() {
+                        Some(key) if req.upgrade_websocket => {
+                            let f = Follow::start(now.unix_us, key, q, &self.cfg, st, bytes);
+                            self.phase = Phase::Follow(Box::new(f));
+                            self.count(st, Some(Counted::Follower));
+                            return;
+                        }
+                        _ => error_response(
+                            bytes,
+                            400,
+                            "this is a websocket endpoint: send Upgrade: websocket",
+                            ka,
+                            head,
+                        ),
+                    },
+                },
+                (Endpoint::SnapshotDump, id) => {
+                    // Every row of this endpoint has an id in its path.
+                    let id = id.unwrap_or_default();
+                    match Query::parse(&req.query, now.unix_us) {
+                        Err(e) => error_response(bytes, 400, &e.0, ka, head),
+                        Ok(q) => {
+                            let snapshots = st.snapshots();
+                            if let Some(view) = snapshots.view(id) {
+                                let source = Source::Snapshot(id);
+                                let dump = Dump::start(&req, q, source, &view, st, bytes);
+                                self.phase = Phase::Dump(Box::new(dump));
+                                return;
+                            }
+                            let (status, reason) = snapshot_missing(st, id);
+                            error_response(bytes, status, &reason, ka, head);
+                        }
+                    }
+                }
             },
         }
         if !ka {
@@ -634,28 +645,46 @@ impl Conn {
     }
 }
 
-/// The id in `/snapshots/ID/` (or without the last slash).
-fn snapshot_id(path: &str) -> Option<u64> {
-    let id = path.strip_prefix("/snapshots/")?;
-    let id = id.strip_suffix('/').unwrap_or(id);
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// Why snapshot `id` cannot be read: still being taken (`503`), snapshots
+/// disabled or no such snapshot (`404`).
+fn snapshot_missing(st: &State, id: u64) -> (u16, String) {
+    let snapshots = st.snapshots();
+    if snapshots.info(id).is_some() {
+        (
+            503,
+            format!("snapshot {id} is still being taken: try again in a moment"),
+        )
+    } else if !snapshots.enabled() {
+        (
+            404,
+            "snapshots are disabled (-snapshot-bytes 0)".to_string(),
+        )
+    } else {
+        (
+            404,
+            format!("no snapshot {id} (GET /snapshots on the control socket lists them)"),
+        )
     }
-    id.parse().ok()
 }
 
-/// The control API's answer to `req`: the state after the change, as JSON.
-fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) {
+/// The control API's answer to `req`: the state after the change, as JSON;
+/// the list of snapshots to stream, when that is the answer.
+fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) -> Option<List> {
     let ka = req.keep_alive;
     let head = req.method == Method::Head;
     let command = match Command::route(req.method, &req.path, &req.query) {
         Ok(c) => c,
-        Err(RouteError::NotFound) => return error_response(out, 404, "not found", ka, head),
+        Err(RouteError::NotFound) => {
+            error_response(out, 404, "not found", ka, head);
+            return None;
+        }
         Err(RouteError::MethodNotAllowed(allow)) => {
-            return method_not_allowed(out, allow, ka, head);
+            method_not_allowed(out, allow, ka, head);
+            return None;
         }
         Err(RouteError::BadQuery(reason)) => {
-            return error_response(out, 400, &reason, ka, head);
+            error_response(out, 400, &reason, ka, head);
+            return None;
         }
     };
     match control::apply(&command, st, now.unix_us) {
@@ -668,6 +697,7 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
             head,
             &[],
         ),
+        Answer::List => return Some(List::start(req, st, out)),
         Answer::Error(status, reason) => error_response(out, status, &reason, ka, head),
         Answer::Status(json) | Answer::Json(json) => {
             let body = json.to_string() + "\n";
@@ -683,6 +713,7 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
             );
         }
     }
+    None
 }
 
 /// `405`, with the methods the path takes.

@@ -883,6 +883,71 @@ fn peers_hosts_and_origins_that_may_not_read_get_403() {
     assert_eq!(w.st.clients().followers, 2);
 }
 
+/// Issue 22: every row of the query routes, whatever it serves, answers a
+/// method it does not take with `405` and its `Allow`, and over TCP
+/// refuses a foreign `Origin` exactly when the row says so; a route added
+/// to the table is checked here without a line more.
+#[test]
+fn every_query_route_answers_405_to_a_wrong_method_and_applies_the_origin_rule() {
+    let mut w = World::new(100);
+    w.store("m0");
+    let tcp = Peer {
+        loopback: false,
+        ..LOOPBACK_TCP
+    };
+    let foreign = "Host: 10.0.0.1:9000\r\nOrigin: http://evil.example\r\n";
+    let same = "Host: 10.0.0.1:9000\r\nOrigin: http://10.0.0.1:9000\r\n";
+    for route in routes::ROUTES {
+        let path = route.path.replace(routes::ID, "1");
+        let allow = match route.method {
+            Method::Get => "GET, HEAD",
+            Method::Delete => "DELETE",
+            _ => "POST",
+        };
+        for method in ["GET", "HEAD", "POST", "DELETE", "PUT"] {
+            let taken = allow.split(", ").any(|m| m == method);
+            let mut c = w.accept(Role::Query, UNIX);
+            let req =
+                format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            c.send(&mut w, req.as_bytes());
+            let wire = c.take();
+            let head = String::from_utf8_lossy(&wire);
+            if taken {
+                assert!(!head.starts_with("HTTP/1.1 405"), "{method} {path}: {head}");
+            } else {
+                let r = response(&wire);
+                assert_eq!(r.status, 405, "{method} {path}");
+                assert_eq!(r.header("Allow"), Some(allow), "{method} {path}");
+            }
+            c.eof(&mut w);
+            c.finish(&mut w);
+        }
+        let method = if allow == "GET, HEAD" { "GET" } else { allow };
+        for (peer, origin, refused) in [
+            (tcp, foreign, route.same_origin),
+            (tcp, same, false),
+            (UNIX, foreign, false),
+        ] {
+            let mut c = w.accept(Role::Query, peer);
+            let req = format!("{method} {path} HTTP/1.1\r\n{origin}Connection: close\r\n\r\n");
+            c.send(&mut w, req.as_bytes());
+            let wire = c.take();
+            let head = String::from_utf8_lossy(&wire);
+            assert_eq!(
+                head.starts_with("HTTP/1.1 403 "),
+                refused,
+                "{method} {path} over {peer:?} from {origin:?}: {head}"
+            );
+            if refused {
+                assert!(head.ends_with("cross-origin request refused\n"), "{head}");
+            }
+            c.eof(&mut w);
+            c.finish(&mut w);
+        }
+    }
+    assert_eq!(*w.st.clients(), Clients::default(), "all gone");
+}
+
 #[test]
 fn a_head_not_complete_within_10_s_is_closed_without_an_answer() {
     let mut w = World::new(100);
@@ -1077,6 +1142,168 @@ fn chunk_sizes(mut body: &[u8]) -> Vec<usize> {
         sizes.push(n);
         body = &body[eol + 2 + n + 2..];
     }
+}
+
+/// A chunked body cut short: whole chunks, each well formed, and no last
+/// chunk after them. Returns what they hold.
+fn cut_short_body(wire: &[u8]) -> Vec<u8> {
+    let head_end = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let mut rest = &wire[head_end..];
+    let mut body = Vec::new();
+    while !rest.is_empty() {
+        let eol = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap(), 16).unwrap();
+        assert_ne!(n, 0, "a last chunk: the body looks complete");
+        body.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
+        assert_eq!(&rest[eol + 2 + n..eol + 4 + n], b"\r\n");
+        rest = &rest[eol + 4 + n..];
+    }
+    body
+}
+
+/// Issue 23, item 9: a dump whose ring is cleared under it must not end
+/// like a complete one: no last chunk, the write side shut, then closed.
+#[test]
+fn a_dump_of_a_ring_cleared_while_it_is_read_is_cut_short() {
+    let mut w = World::new(10_000);
+    let text = |i: usize| format!("m{i} {}", "x".repeat(40));
+    for i in 0..5000 {
+        w.store(&text(i));
+    }
+    let mut c = w.accept(Role::Query, UNIX);
+    let now = w.now();
+    c.conn().handle_input(now, get("/?fmt=raw").as_bytes());
+    let mut cleared = false;
+    let want = c.drive_with(&mut w, |w| {
+        if !cleared {
+            cleared = true;
+            w.st.clear();
+        }
+    });
+    assert!(cleared, "it yielded");
+    assert!(c.shut, "the write side is shut");
+    assert!(matches!(want, Want::Read { .. }), "lingers, then closes");
+    let body = cut_short_body(&c.take());
+    assert!(body.len() < 5000 * 44, "not all of it: {}", body.len());
+    // Only whole lines from before the clear.
+    for (i, line) in String::from_utf8(body).unwrap().lines().enumerate() {
+        assert_eq!(line, text(i));
+    }
+    assert_eq!(c.eof(&mut w), Want::Close);
+    c.finish(&mut w);
+    assert_eq!(w.st.clients().query, 0);
+
+    // A ring cleared before a dump starts is just empty: a complete answer.
+    let mut c = w.accept(Role::Query, UNIX);
+    c.send(&mut w, get("/").as_bytes());
+    let r = response(&c.take());
+    assert_eq!((r.status, r.body.len()), (200, 0));
+    assert!(!c.shut);
+}
+
+/// Issue 23, item 9: the same for a snapshot deleted while it is read.
+#[test]
+fn a_dump_of_a_snapshot_deleted_while_it_is_read_is_cut_short() {
+    let mut w = World::new(10_000);
+    let snaps = crate::store::snapshot::Snapshots::new(crate::store::snapshot::Config {
+        arena_bytes: 4 << 20,
+        max_snapshots: 2,
+    })
+    .unwrap();
+    replace_state(&mut w, |st| st.with_snapshots(snaps));
+    for i in 0..5000 {
+        w.store(&format!("m{i} {}", "x".repeat(40)));
+    }
+    let now_us = w.now().unix_us;
+    let id =
+        w.st.take_snapshot(crate::store::snapshot::Why::Api, None, now_us)
+            .unwrap();
+    while w.st.housekeep(now_us) {}
+    let mut c = w.accept(Role::Query, UNIX);
+    let now = w.now();
+    c.conn()
+        .handle_input(now, get(&format!("/snapshots/{id}/?fmt=raw")).as_bytes());
+    let mut deleted = false;
+    c.drive_with(&mut w, |w| {
+        if !deleted {
+            deleted = true;
+            w.st.delete_snapshot(id).unwrap();
+        }
+    });
+    assert!(deleted && c.shut);
+    let body = cut_short_body(&c.take());
+    assert!(body.len() < 5000 * 44, "not all of it: {}", body.len());
+}
+
+/// Issue 23, item 7: the list of snapshots, on either socket, is the
+/// store's JSON byte for byte, written in slices with the loop given back
+/// between them, and framed as a dump is (HEAD, HTTP/1.0).
+#[test]
+fn the_list_of_snapshots_is_streamed_in_slices_on_both_sockets() {
+    let mut w = World::new(100);
+    let snaps = crate::store::snapshot::Snapshots::new(crate::store::snapshot::Config {
+        arena_bytes: 4 << 20,
+        max_snapshots: 1024,
+    })
+    .unwrap();
+    replace_state(&mut w, |st| st.with_snapshots(snaps));
+    w.store("m0");
+    let now_us = w.now().unix_us;
+    for i in 0..300 {
+        let note = crate::store::snapshot::Note::new(&format!("incident {i}")).unwrap();
+        let why = crate::store::snapshot::Why::Api;
+        w.st.take_snapshot(why, Some(note), now_us).unwrap();
+    }
+    let whole = w.st.snapshots().list().to_string() + "\n";
+    for role in [Role::Query, Role::Control] {
+        let mut c = w.accept(role, UNIX);
+        let now = w.now();
+        c.conn().handle_input(now, get("/snapshots").as_bytes());
+        c.drive(&mut w);
+        let wire = c.take();
+        let r = response(&wire);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("Content-Type"), Some("application/json"));
+        assert_eq!(r.header("Transfer-Encoding"), Some("chunked"));
+        assert_eq!(r.text(), whole, "{role:?}");
+        let head_end = wire.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let sizes = chunk_sizes(&wire[head_end..]);
+        assert!(sizes.len() >= 300 / 64, "{role:?}: {sizes:?}");
+        // Kept alive: the next request is answered.
+        c.send(&mut w, request("HEAD", "/snapshots", "").as_bytes());
+        let r = parse_responses(&c.take(), &[0]).remove(0);
+        assert_eq!((r.status, r.body.len()), (200, 0));
+        c.finish(&mut w);
+    }
+    // Deleting answers the list too, streamed the same way.
+    let mut c = w.accept(Role::Control, UNIX);
+    c.send(&mut w, request("DELETE", "/snapshots/1", "").as_bytes());
+    let r = response(&c.take());
+    assert_eq!(r.text(), w.st.snapshots().list().to_string() + "\n");
+    assert_eq!(r.json()["snapshots"].as_array().unwrap().len(), 299);
+    c.finish(&mut w);
+    // HTTP/1.0: the body ends with the connection.
+    let mut c = w.accept(Role::Query, UNIX);
+    c.send(&mut w, b"GET /snapshots HTTP/1.0\r\n\r\n");
+    let r = response(&c.take());
+    assert_eq!(r.text(), w.st.snapshots().list().to_string() + "\n");
+    assert!(c.shut);
+}
+
+/// Rebuilds the world's state with `f` (the `with_*` builders take it by
+/// value).
+fn replace_state(w: &mut World, f: impl FnOnce(State) -> State) {
+    let ring = Ring::new(RingConfig {
+        max_messages: 1,
+        arena_bytes: 1 << 16,
+        max_message_bytes: 1024,
+    })
+    .unwrap();
+    let parse = ParseContext {
+        tz: jiff::tz::TimeZone::UTC,
+    };
+    let old = std::mem::replace(&mut w.st, State::new(ring, EPOCH_US, parse));
+    w.st = f(old);
 }
 
 #[test]
