@@ -27,6 +27,7 @@
 
 mod dump;
 mod follow;
+mod histogram;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +43,7 @@ use crate::serve::fanout::Fanout;
 
 use dump::{Dump, Source};
 use follow::Follow;
+use histogram::Histo;
 
 /// Limits on clients (docs/reference.md, "Errors, always").
 #[derive(Clone, Copy, Debug)]
@@ -182,6 +184,8 @@ enum Phase {
     },
     /// Streaming `GET /`.
     Dump(Box<Dump>),
+    /// Counting `GET /histogram`.
+    Histogram(Box<Histo>),
     /// A websocket follower.
     Follow(Box<Follow>),
     /// The last bytes are being written; then the write side is shut, and
@@ -259,7 +263,7 @@ impl Conn {
             Phase::Follow(f) => f.handle_input(data),
             Phase::Closing { reads_left, .. } => *reads_left = reads_left.saturating_sub(1),
             // Not read from in these phases; kept for the next request.
-            Phase::Dump(_) => self.inbox.extend_from_slice(data),
+            Phase::Dump(_) | Phase::Histogram(_) => self.inbox.extend_from_slice(data),
             Phase::Closed => {}
         }
     }
@@ -368,6 +372,11 @@ impl Conn {
                         }
                     }
                 }
+                Phase::Histogram(h) => match h.poll(st, out) {
+                    histogram::Step::More => return Want::Yield,
+                    histogram::Step::Done { keep_alive: true } => self.expect_head(now),
+                    histogram::Step::Done { keep_alive: false } => self.closing(now),
+                },
                 Phase::Follow(f) => {
                     let want = f.poll(now, st, fanout, out);
                     match want {
@@ -549,7 +558,7 @@ impl Conn {
                     &[("X-Circolog-Epoch", epoch.as_str())],
                 );
             }
-            "/" | "/ws" | "/ui" | "/snapshots" if !is_get => {
+            "/" | "/ws" | "/ui" | "/snapshots" | "/histogram" if !is_get => {
                 method_not_allowed(bytes, "GET, HEAD", ka, head);
             }
             "/" | "/ws" | "/ui" if req.path != "/" && self.peer.tcp && !origin_allowed(&req) => {
@@ -564,6 +573,27 @@ impl Conn {
                 head,
                 &[],
             ),
+            "/histogram" => {
+                self.histogram(now, &req, Source::Ring, st, out);
+                return;
+            }
+            path if path
+                .strip_suffix("/histogram")
+                .and_then(snapshot_id)
+                .is_some() =>
+            {
+                let id = path.strip_suffix("/histogram").and_then(snapshot_id);
+                let id = id.expect("matched just above");
+                if !is_get {
+                    method_not_allowed(bytes, "GET, HEAD", ka, head);
+                } else if st.snapshots().view(id).is_some() {
+                    self.histogram(now, &req, Source::Snapshot(id), st, out);
+                    return;
+                } else {
+                    let (status, reason) = snapshot_missing(st, id);
+                    error_response(bytes, status, &reason, ka, head);
+                }
+            }
             "/" | "/ws" => match Query::parse(&req.query, now.unix_us) {
                 Err(e) => error_response(bytes, 400, &e.0, ka, head),
                 Ok(q) if req.path == "/" => {
@@ -610,26 +640,7 @@ impl Conn {
                             self.phase = Phase::Dump(Box::new(dump));
                             return;
                         }
-                        let (status, reason) = if snapshots.info(id).is_some() {
-                            (
-                                503,
-                                format!(
-                                    "snapshot {id} is still being taken: try again in a moment"
-                                ),
-                            )
-                        } else if !snapshots.enabled() {
-                            (
-                                404,
-                                "snapshots are disabled (-snapshot-bytes 0)".to_string(),
-                            )
-                        } else {
-                            (
-                                404,
-                                format!(
-                                    "no snapshot {id} (GET /snapshots on the control socket lists them)"
-                                ),
-                            )
-                        };
+                        let (status, reason) = snapshot_missing(st, id);
                         error_response(bytes, status, &reason, ka, head);
                     }
                 },
@@ -639,6 +650,57 @@ impl Conn {
         if !ka {
             self.closing(now);
         }
+    }
+
+    /// `GET /histogram` of `source`, which is there: counted a slice per
+    /// poll, or a `400` for a bad parameter.
+    fn histogram(&mut self, now: Now, req: &Request, source: Source, st: &State, out: &mut Out) {
+        let (ka, head) = (req.keep_alive, req.method == Method::Head);
+        let parsed = crate::query::histogram::split_buckets(&req.query)
+            .and_then(|(n, rest)| Query::parse(&rest, now.unix_us).map(|q| (n, q)));
+        let (buckets, q) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                error_response(&mut out.bytes, 400, &e.0, ka, head);
+                if !ka {
+                    self.closing(now);
+                }
+                return;
+            }
+        };
+        let started = source.with(st, |m| Histo::start(req, q, buckets, source, m));
+        match started {
+            Some(Ok(h)) => self.phase = Phase::Histogram(Box::new(h)),
+            // Nothing to count: the answer is ready.
+            Some(Err(empty)) => {
+                histogram::write_answer(empty, source, st, ka, head, out);
+                if !ka {
+                    self.closing(now);
+                }
+            }
+            None => unreachable!("the caller found the source"),
+        }
+    }
+}
+
+/// Why a snapshot cannot be read: `(status, reason)`.
+fn snapshot_missing(st: &State, id: u64) -> (u16, String) {
+    let snapshots = st.snapshots();
+    if snapshots.info(id).is_some() {
+        (
+            503,
+            format!("snapshot {id} is still being taken: try again in a moment"),
+        )
+    } else if !snapshots.enabled() {
+        (
+            404,
+            "snapshots are disabled (-snapshot-bytes 0)".to_string(),
+        )
+    } else {
+        (
+            404,
+            format!("no snapshot {id} (GET /snapshots on the control socket lists them)"),
+        )
     }
 }
 
