@@ -20,6 +20,7 @@ use crate::query::format::rfc3339_us;
 use crate::query::{Filter, QueryError, percent_decode};
 use crate::store::messages::Messages;
 use crate::store::ring::Seq;
+use crate::store::search::{self, Found};
 
 /// `buckets=` when it is not given.
 pub const DEFAULT_BUCKETS: u32 = 60;
@@ -198,8 +199,13 @@ pub fn span(
 }
 
 /// How much one message costs a slice: passing over it on its PRI is one
-/// look, testing its fields [`FIELD_LOOK`].
+/// look, testing its fields [`FIELD_LOOK`], and searching [`SEARCH_BYTES`]
+/// of the arena for `grep=`'s text [`SEARCH_LOOK`].
 pub const FIELD_LOOK: u64 = 16;
+/// See [`FIELD_LOOK`].
+pub const SEARCH_BYTES: usize = 1 << 20;
+/// See [`FIELD_LOOK`].
+pub const SEARCH_LOOK: u64 = 16 * 1024;
 
 /// Counting the messages `start..end` of a source into a [`Histogram`], a
 /// slice at a time.
@@ -267,6 +273,18 @@ impl Count {
                 self.bucket += 1;
                 self.bucket_end = self.end_of_bucket(m, self.bucket);
                 continue;
+            }
+            if let Some(needle) = filter.needle() {
+                // Straight to the next message that holds `grep=`'s text,
+                // as a dump goes.
+                looked += SEARCH_LOOK;
+                match search::next(m, self.cursor, self.bucket_end, needle, SEARCH_BYTES) {
+                    Found::At(seq) => self.cursor = seq,
+                    Found::Through(seq) => {
+                        self.cursor = seq.max(self.cursor);
+                        continue;
+                    }
+                }
             }
             let seq = self.cursor;
             self.cursor = seq.next();
