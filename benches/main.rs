@@ -1251,7 +1251,19 @@ fn query(cfg: &Config, table: &mut Table) -> Result<(), String> {
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); queries.len()];
     let mut lines = vec![0u64; queries.len()];
     let mut grep_count = String::new();
+    // The picture of the whole ring, and of one app's messages.
+    let histograms: [(&str, &str); 2] = [
+        ("/histogram?buckets=60, whole ring", "buckets=60"),
+        ("/histogram?buckets=60&app=sshd", "buckets=60&app=sshd"),
+    ];
+    let mut hist_times: Vec<Vec<f64>> = vec![Vec::new(); histograms.len()];
+    let mut hist_counts = vec![0u64; histograms.len()];
     for _ in 0..cfg.runs {
+        for (i, (_, params)) in histograms.iter().enumerate() {
+            let (total, secs) = query::histogram(&d.query, params)?;
+            hist_times[i].push(secs);
+            hist_counts[i] = total;
+        }
         let (count, secs) = query::timed("grep", &["-c", query::NEEDLE, file_arg])?;
         grep.push(secs);
         grep_count = count;
@@ -1294,6 +1306,28 @@ fn query(cfg: &Config, table: &mut Table) -> Result<(), String> {
             ms(t),
             t / against,
             lines[i]
+        );
+    }
+    if hist_counts[0] != ring {
+        return Err(format!(
+            "/histogram counted {} of {ring} messages",
+            hist_counts[0]
+        ));
+    }
+    for (i, (name, _)) in histograms.iter().enumerate() {
+        let t = harness::median(hist_times[i].clone());
+        table.row(
+            name,
+            &ms(t),
+            &format!("grep -c {}", ms(grep)),
+            Some(t / grep),
+            &format!("{} messages counted; target ≤ 0.3 × grep", hist_counts[i]),
+        );
+        eprintln!(
+            "   {name}: {} ({:.2} × grep), {} counted",
+            ms(t),
+            t / grep,
+            hist_counts[i]
         );
     }
     Ok(())

@@ -10,6 +10,7 @@ mod export;
 mod follow;
 mod gaps;
 mod hardening;
+mod histogram;
 mod ingest;
 mod limits;
 mod manuals;

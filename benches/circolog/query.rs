@@ -186,3 +186,36 @@ pub fn timed(program: &str, args: &[&str]) -> Result<(String, f64), String> {
         secs,
     ))
 }
+
+/// `GET /histogram?PARAMS` on the query socket: how long the answer took,
+/// and how many messages its buckets count.
+pub fn histogram(query: &Path, params: &str) -> Result<(u64, f64), String> {
+    use std::io::Read;
+    let t = Instant::now();
+    let mut s = std::os::unix::net::UnixStream::connect(query).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET /histogram?{params} HTTP/1.0\r\nHost: localhost\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    let secs = t.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no head")?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(format!("/histogram?{params}: {head}"));
+    }
+    let h: serde_json::Value = serde_json::from_str(body).map_err(|e| e.to_string())?;
+    let total = h["buckets"]
+        .as_array()
+        .ok_or("no buckets")?
+        .iter()
+        .filter_map(|b| b["counts"].as_object())
+        .flat_map(|c| c.values())
+        .filter_map(serde_json::Value::as_u64)
+        .sum();
+    Ok((total, secs))
+}

@@ -101,7 +101,7 @@ const EPOCH_US: i64 = 1_700_000_000_000_000;
 
 /// Requests a client may send whole, so that the fuzzer reaches deep
 /// states soon; op 0 sends anything else.
-const REQUESTS: [&str; 24] = [
+const REQUESTS: [&str; 27] = [
     "GET /?fmt=raw HTTP/1.1\r\nHost: localhost\r\n\r\n",
     "GET /?fmt=json&l=3 HTTP/1.1\r\nHost: localhost\r\n\r\n",
     "GET /?sev=err&l=2&fmt=raw HTTP/1.1\r\nHost: localhost\r\n\r\n",
@@ -132,6 +132,9 @@ const REQUESTS: [&str; 24] = [
     "POST /pause HTTP/1.1\r\nHost: localhost\r\nContent-Length: 70000\r\n\r\n",
     "POST /pause HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n",
     "GET /?fmt=raw HTTP/1.1\r\nHost: localhost\r\n",
+    "GET /histogram?buckets=7&sev=warning HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    "GET /histogram?buckets=0 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    "HEAD /histogram?l=3&grep=m1 HTTP/1.1\r\nHost: localhost\r\n\r\n",
 ];
 
 /// Polls one turn of one connection may take.

@@ -656,9 +656,23 @@ missed. It is also told of every pause, resume and snapshot taken: in json \
 {\"snapshot\":ID,\"why\":W,...}; otherwise a syslog.info line from app \
 circologd with MSGID paused, resumed or snapshot.
 
+* GET /histogram
+How many messages matched, per time bucket, by severity, as JSON: \
+{\"from\": T, \"until\": T, \"bucket_us\": N, \"buckets\": [{\"start\": T, \
+\"counts\": {\"emerg\": N, ..., \"debug\": N}}, ...], \"paused\": B, \
+\"resumes_at\": T}. buckets=N \
+equal spans (default 60, 1 to 1000, else 400) between from= and until= \
+(default: the oldest and newest message); every parameter of GET / applies, \
+l=N counts the last N matches, fmt= is ignored. Empty: buckets [] and from, \
+until null. Counted from the index a slice at a time. Also \
+GET /snapshots/ID/histogram.
+
 * GET /ui
-A small live viewer page (no external assets) that follows /ws, with severity \
-colours, filters and pause-scroll.
+The live viewer page (no external assets) that follows /ws: a volume chart \
+by severity from /histogram (drag to select a time range, click a bar to \
+zoom), every filter in a bar that folds on a narrow screen and in the page's \
+address, click a host, app, unit or severity to filter by it, the daemon's \
+state (live, paused and until when, disconnected), and the snapshots.
 
 * GET /snapshots/ID/
 Snapshot ID, dumped like GET / with the same parameters: 404 when there is \

@@ -19,6 +19,7 @@
 //! [`Filter::matches`], which runs once per stored message of a dump.
 
 pub mod format;
+pub mod histogram;
 mod time;
 
 use std::fmt;

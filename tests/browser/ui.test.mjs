@@ -552,6 +552,265 @@ describe('GET /ui in headless Chromium', () => {
     assert.equal(last.msg, 'back after the restart');
   });
 
+  // The chart's bars: their start and total, from the page.
+  const bars = () => page.$$eval('#chart .bar', (bs) => bs.map((b) => ({
+    start: b.dataset.start, total: Number(b.dataset.total),
+  })));
+  const chartTotal = (n) => page.waitForFunction(
+    (k) => [...document.querySelectorAll('#chart .bar')].reduce((t, b) => t + Number(b.dataset.total), 0) === k,
+    n, { timeout: TIMEOUT });
+  const sevs = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];
+
+  it('charts the volume by severity, and its bars add up to what was sent', async () => {
+    assert.equal((await daemon.ctl('POST', '/logs/clear')).status, 200);
+    const sent = Array.from({ length: 40 }, (_, i) => ({
+      sev: sevs[(i * 3) % 8], msg: `chart message ${i}`, app: 'chart', host: i % 2 ? 'web1' : 'web2',
+    }));
+    await send(daemon.syslogPort, sent);
+    await page.goto(`${url}?app=chart`);
+    await waitLive();
+    await waitRow('chart message 39');
+    await chartTotal(40);
+    const b = await bars();
+    assert.ok(b.length >= 10, `a bar per bucket: ${b.length}`);
+    // Stacked by severity: as many err rectangles as bars with an err.
+    const perSev = await page.$$eval('#chart .bar rect:not(.bg)', (rs) => rs.map((r) => r.getAttribute('class')));
+    assert.ok(perSev.includes('s3') && perSev.includes('s6'), `err and info are drawn: ${perSev}`);
+    // The facility has a column of its own.
+    assert.equal(await page.textContent('#rows .entry .fac'), 'user');
+    // Live: a new message shows in the chart without a reload.
+    await send(daemon.syslogPort, [{ sev: 'crit', msg: 'chart message 40', app: 'chart' }]);
+    await chartTotal(41);
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SHOTS, 'ui-chart.png') });
+  });
+
+  it('a drag across the chart sets from and until in the address, and the list follows', async () => {
+    await send(daemon.syslogPort, Array.from({ length: 10 }, (_, i) => ({ msg: `early ${i}`, app: 'drag' })));
+    await sleep(2000);
+    await send(daemon.syslogPort, Array.from({ length: 10 }, (_, i) => ({ sev: 'warning', msg: `late ${i}`, app: 'drag' })));
+    await page.goto(`${url}?app=drag`);
+    await waitLive();
+    await waitRow('late 9');
+    await chartTotal(20);
+    // Across the early bars, to the middle of the quiet gap.
+    const geo = await page.$$eval('#chart .bar', (bs) => bs.map((b) => {
+      const r = b.querySelector('.bg').getBoundingClientRect();
+      return { left: r.left, right: r.right, y: r.top + r.height / 2, total: Number(b.dataset.total) };
+    }));
+    const full = geo.map((g, i) => (g.total ? i : -1)).filter((i) => i >= 0);
+    // The last gap between bars: the early ones before it, the late after.
+    const j = full.findLastIndex((i, k) => k > 0 && i - full[k - 1] >= 2);
+    assert.ok(j > 0, `a gap in the bars: ${JSON.stringify(full)}`);
+    const [lastEarly, firstLate] = [full[j - 1], full[j]];
+    const x0 = geo[full[0]].left - 1;
+    const x1 = (geo[lastEarly].right + geo[firstLate].left) / 2;
+    await page.mouse.move(x0, geo[0].y);
+    await page.mouse.down();
+    await page.mouse.move((x0 + x1) / 2, geo[0].y, { steps: 4 });
+    await page.mouse.move(x1, geo[0].y, { steps: 4 });
+    await page.mouse.up();
+    await page.waitForFunction(() => {
+      const q = new URLSearchParams(location.search);
+      return q.get('from') && q.get('until') && q.get('app') === 'drag';
+    }, null, { timeout: TIMEOUT });
+    await waitLive();
+    await page.waitForFunction(() => document.querySelectorAll('#rows .entry').length === 10, null, { timeout: TIMEOUT });
+    assert.deepEqual((await rows()).map((r) => r.msg), Array.from({ length: 10 }, (_, i) => `early ${i}`));
+    assert.match(await page.inputValue('#f-from'), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    await chartTotal(10);
+
+    // A click on a bar zooms to it.
+    const late = await page.$$eval('#chart .bar', (bs) => {
+      const b = bs.findLast((x) => Number(x.dataset.total) > 0);
+      const r = b.querySelector('.bg').getBoundingClientRect();
+      return { x: r.left + r.width / 2, y: r.top + r.height / 2, start: b.dataset.start };
+    });
+    await page.mouse.click(late.x, late.y);
+    await page.waitForFunction((s) => new URLSearchParams(location.search).get('from') === s, late.start, { timeout: TIMEOUT });
+    await waitLive();
+    await chartTotal(await page.$$eval('#rows .entry', (r) => r.length));
+
+    // Escape on the chart forgets the range.
+    await page.focus('#chart');
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => !new URLSearchParams(location.search).get('from'), null, { timeout: TIMEOUT });
+    await waitLive();
+    await waitRow('late 9');
+    await waitRow('early 0');
+  });
+
+  it('a click on an app, a host or a severity in a line filters by it', async () => {
+    await page.goto(url);
+    await waitLive();
+    await waitRow('late 9');
+    await page.click('#rows .entry:has(.text:text-is("early 3")) .app');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('app') === 'drag', null, { timeout: TIMEOUT });
+    await waitLive();
+    await waitRow('late 9');
+    let all = await rows();
+    assert.equal(all.length, 20);
+    assert.ok(all.every((r) => r.app === 'drag[4242]'), JSON.stringify(all.slice(0, 3)));
+    assert.equal(await page.inputValue('#f-app'), 'drag');
+    await page.click('#rows .entry:has(.text:text-is("late 0")) .sev');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('sev') === 'warning', null, { timeout: TIMEOUT });
+    await waitLive();
+    await page.waitForFunction(() => document.querySelectorAll('#rows .entry').length === 10, null, { timeout: TIMEOUT });
+    all = await rows();
+    assert.ok(all.every((r) => r.sev === 'warning'));
+    await page.goto(`${url}?app=chart`);
+    await waitLive();
+    await waitRow('chart message 1');
+    await page.click('#rows .entry:has(.text:text-is("chart message 1")) .host');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('host') === 'web1', null, { timeout: TIMEOUT });
+    await waitLive();
+    await page.waitForFunction(() => [...document.querySelectorAll('#rows .entry .host')].every((h) => h.textContent === 'web1'));
+  });
+
+  it('a unit filter is sent to the daemon, and a refusal is shown', async () => {
+    await page.goto(url);
+    await waitLive();
+    await page.fill('#f-unit', 'nginx');
+    await page.press('#f-unit', 'Enter');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('unit') === 'nginx', null, { timeout: TIMEOUT });
+    const direct = await fetch(`http://127.0.0.1:${daemon.queryPort}/?l=0&unit=nginx`);
+    const reason = (await direct.text()).trim();
+    if (direct.status === 400) {
+      await page.waitForSelector('#status[data-state="error"]', { timeout: TIMEOUT });
+      assert.equal(await page.textContent('#filter-error'), reason);
+      assert.ok(await page.isVisible('#filter-error'));
+    } else {
+      await waitLive();
+      assert.equal(await page.textContent('#filter-error'), '');
+    }
+    await page.click('#reset-filters');
+    await waitLive();
+  });
+
+  it('shows in the header that the daemon is paused, and until when', async () => {
+    await page.goto(url);
+    await waitLive();
+    const res = await daemon.ctl('POST', '/pause?for=10m');
+    assert.equal(res.status, 200);
+    await page.waitForSelector('#status[data-state="paused"]', { timeout: TIMEOUT });
+    await page.waitForFunction(() => /^paused until \d\d:\d\d:\d\d$/.test(document.getElementById('status').textContent),
+      null, { timeout: TIMEOUT });
+    assert.match(await page.getAttribute('#status', 'title'), /resumes by itself/);
+    await page.waitForSelector('#rows .notice[data-notice="paused"]', { timeout: TIMEOUT });
+    await page.screenshot({ path: path.join(SHOTS, 'ui-daemon-paused.png') });
+    // A page opened while the daemon is paused knows it too.
+    await page.reload();
+    await page.waitForSelector('#status[data-state="paused"]', { timeout: TIMEOUT });
+    assert.equal((await daemon.ctl('POST', '/resume')).status, 200);
+    await waitLive();
+    assert.equal(await page.textContent('#status'), 'live');
+  });
+
+  it('lists the snapshots and opens one in the same view', async () => {
+    await page.goto(`${url}?app=drag`);
+    await waitLive();
+    const taken = JSON.parse((await daemon.ctl('POST', '/snapshot?note=incident')).body);
+    const id = String(taken.id);
+    await page.waitForSelector(`#source option[value="${id}"]`, { state: 'attached', timeout: TIMEOUT });
+    assert.match(await page.textContent(`#source option[value="${id}"]`), /incident/);
+    await send(daemon.syslogPort, [{ msg: 'after the snapshot', app: 'drag' }]);
+    await waitRow('after the snapshot');
+    await page.selectOption('#source', id);
+    await page.waitForSelector('#status[data-state="snapshot"]', { timeout: TIMEOUT });
+    await page.waitForFunction(() => document.querySelectorAll('#rows .entry').length === 20, null, { timeout: TIMEOUT });
+    assert.ok(!(await rows()).some((r) => r.msg === 'after the snapshot'), 'the snapshot, not the ring');
+    assert.equal(new URL(page.url()).searchParams.get('snapshot'), id);
+    await chartTotal(20);
+    await page.screenshot({ path: path.join(SHOTS, 'ui-snapshot.png') });
+    // The address opens it again.
+    await page.reload();
+    await page.waitForSelector('#status[data-state="snapshot"]', { timeout: TIMEOUT });
+    assert.equal(await page.inputValue('#source'), id);
+    await page.selectOption('#source', '');
+    await waitLive();
+    await waitRow('after the snapshot');
+    assert.equal(new URL(page.url()).searchParams.get('snapshot'), null);
+  });
+
+  it('folds the filters away at 400 px', async () => {
+    await page.setViewportSize({ width: 400, height: 800 });
+    try {
+      await page.goto(`${url}?app=drag`);
+      await waitLive();
+      await waitRow('after the snapshot');
+      assert.equal(await page.isVisible('#filters'), false, 'folded');
+      assert.equal(await page.isVisible('#toggle-filters'), true);
+      assert.equal(await page.textContent('#toggle-filters'), 'Filters (1)');
+      assert.ok(await page.isVisible('#chart'));
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(wide <= 400, `nothing to scroll sideways to: ${wide}`);
+      await page.screenshot({ path: path.join(SHOTS, 'ui-400.png') });
+      await page.click('#toggle-filters');
+      assert.equal(await page.isVisible('#filters'), true);
+      assert.equal(await page.getAttribute('#toggle-filters', 'aria-expanded'), 'true');
+      assert.equal(await page.inputValue('#f-app'), 'drag');
+      await page.screenshot({ path: path.join(SHOTS, 'ui-400-filters.png') });
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 720 });
+    }
+  });
+
+  it('keeps up with 2,000 lines a second for 30 s, its rows and heap bounded', async () => {
+    await page.goto(`${url}?app=flood`);
+    await waitLive();
+    const cdp = await context.newCDPSession(page);
+    const heap = async () => {
+      await cdp.send('HeapProfiler.collectGarbage');
+      return (await cdp.send('Runtime.getHeapUsage')).usedSize;
+    };
+    const sock = await new Promise((resolve, reject) => {
+      const c = net.connect(daemon.syslogPort, '127.0.0.1', () => resolve(c));
+      c.on('error', reject);
+    });
+    const perTick = 200; // every 100 ms
+    let sent = 0;
+    const samples = [];
+    const t0 = Date.now();
+    try {
+      for (let tick = 0; tick < 300; tick++) {
+        let chunk = '';
+        for (let k = 0; k < perTick; k++) {
+          chunk += `<14>1 - floodhost flood 1 - - flood line ${sent} with some text to make it a realistic length\n`;
+          sent++;
+        }
+        sock.write(chunk);
+        if (tick === 100 || tick === 299) {
+          samples.push({ rows: await page.$$eval('#rows .row', (r) => r.length), heap: await heap() });
+        }
+        const due = t0 + (tick + 1) * 100;
+        await sleep(Math.max(0, due - Date.now()));
+      }
+    } finally {
+      sock.end();
+    }
+    const lastRow = () => page.evaluate(() => ({
+      last: document.querySelector('#rows .chunk:last-child > .entry:last-child > .text')?.textContent,
+      counts: document.getElementById('counts').textContent,
+      status: document.getElementById('status').textContent,
+    }));
+    await page.waitForFunction((last) => document.querySelector('#rows .chunk:last-child > .entry:last-child > .text')?.textContent.startsWith(last),
+      `flood line ${sent - 1} `, { timeout: 30_000 }).catch(async (e) => {
+      const stored = await (await fetch(`http://127.0.0.1:${daemon.queryPort}/?app=flood&l=1`)).text();
+      throw new Error(`the page did not show the last line sent (${sent - 1}): ${JSON.stringify(await lastRow())}; the daemon's last: ${stored}: ${e}`);
+    });
+    const end = { rows: await page.$$eval('#rows .row', (r) => r.length), heap: await heap() };
+    samples.push(end);
+    for (const s of samples) assert.ok(s.rows <= 5000, `rows bounded: ${JSON.stringify(samples)}`);
+    assert.equal(end.rows, 5000);
+    const mb = (n) => (n / 1048576).toFixed(1);
+    console.log(`# heap after 10 s ${mb(samples[0].heap)} MB, after 30 s ${mb(samples[1].heap)} MB, at the end ${mb(end.heap)} MB`);
+    assert.ok(end.heap < samples[0].heap * 1.5 + 4 * 1048576,
+      `the heap does not grow with the lines: ${samples.map((s) => mb(s.heap)).join(', ')} MB`);
+    assert.ok(end.heap < 128 * 1048576, `${mb(end.heap)} MB`);
+    await page.waitForFunction(() => document.getElementById('counts').textContent.startsWith('5000 shown'));
+    await cdp.detach();
+  });
+
   it('raised no script errors', () => {
     assert.deepEqual(pageErrors.map(String), []);
   });

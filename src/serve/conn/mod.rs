@@ -32,6 +32,7 @@
 
 mod dump;
 mod follow;
+mod histogram;
 mod list;
 mod routes;
 #[cfg(test)]
@@ -49,6 +50,7 @@ use crate::serve::fanout::Fanout;
 
 use dump::{Dump, Source};
 use follow::Follow;
+use histogram::Histo;
 use list::List;
 use routes::Endpoint;
 
@@ -193,6 +195,8 @@ enum Phase {
     Dump(Box<Dump>),
     /// Streaming the list of snapshots.
     List(Box<List>),
+    /// Counting `GET /histogram`.
+    Histogram(Box<Histo>),
     /// A websocket follower.
     Follow(Box<Follow>),
     /// The last bytes are being written; then the write side is shut, and
@@ -270,7 +274,9 @@ impl Conn {
             Phase::Follow(f) => f.handle_input(data),
             Phase::Closing { reads_left, .. } => *reads_left = reads_left.saturating_sub(1),
             // Not read from in these phases; kept for the next request.
-            Phase::Dump(_) | Phase::List(_) => self.inbox.extend_from_slice(data),
+            Phase::Dump(_) | Phase::List(_) | Phase::Histogram(_) => {
+                self.inbox.extend_from_slice(data)
+            }
             Phase::Closed => {}
         }
     }
@@ -377,6 +383,11 @@ impl Conn {
                         return want;
                     }
                 }
+                Phase::Histogram(h) => match h.poll(st, out) {
+                    histogram::Step::More => return Want::Yield,
+                    histogram::Step::Done { keep_alive: true } => self.expect_head(now),
+                    histogram::Step::Done { keep_alive: false } => self.closing(now),
+                },
                 Phase::Follow(f) => {
                     let want = f.poll(now, st, fanout, out);
                     match want {
@@ -619,6 +630,20 @@ impl Conn {
                         ),
                     },
                 },
+                (Endpoint::Histogram, _) => {
+                    self.histogram(now, &req, Source::ring(st), st, out);
+                    return;
+                }
+                (Endpoint::SnapshotHistogram, id) => {
+                    // Every row of this endpoint has an id in its path.
+                    let id = id.unwrap_or_default();
+                    if st.snapshots().view(id).is_some() {
+                        self.histogram(now, &req, Source::Snapshot(id), st, out);
+                        return;
+                    }
+                    let (status, reason) = snapshot_missing(st, id);
+                    error_response(bytes, status, &reason, ka, head);
+                }
                 (Endpoint::SnapshotDump, id) => {
                     // Every row of this endpoint has an id in its path.
                     let id = id.unwrap_or_default();
@@ -641,6 +666,36 @@ impl Conn {
         }
         if !ka {
             self.closing(now);
+        }
+    }
+
+    /// `GET /histogram` of `source`, which is there: counted a slice per
+    /// poll, or a `400` for a bad parameter.
+    fn histogram(&mut self, now: Now, req: &Request, source: Source, st: &State, out: &mut Out) {
+        let (ka, head) = (req.keep_alive, req.method == Method::Head);
+        let parsed = crate::query::histogram::split_buckets(&req.query)
+            .and_then(|(n, rest)| Query::parse(&rest, now.unix_us).map(|q| (n, q)));
+        let (buckets, q) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                error_response(&mut out.bytes, 400, &e.0, ka, head);
+                if !ka {
+                    self.closing(now);
+                }
+                return;
+            }
+        };
+        let started = source.with(st, |m| Histo::start(req, q, buckets, source, m));
+        match started {
+            Some(Ok(h)) => self.phase = Phase::Histogram(Box::new(h)),
+            // Nothing to count: the answer is ready.
+            Some(Err(empty)) => {
+                histogram::write_answer(empty, source, st, ka, head, out);
+                if !ka {
+                    self.closing(now);
+                }
+            }
+            None => unreachable!("the caller found the source"),
         }
     }
 }

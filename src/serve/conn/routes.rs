@@ -23,6 +23,10 @@ pub(super) enum Endpoint {
     Snapshots,
     /// `GET /snapshots/ID/`: a snapshot's messages, streamed.
     SnapshotDump,
+    /// `GET /histogram`: the ring's matches per time bucket and severity.
+    Histogram,
+    /// `GET /snapshots/ID/histogram`: the same of a snapshot.
+    SnapshotHistogram,
 }
 
 /// One row of the query API.
@@ -82,6 +86,18 @@ pub(super) const ROUTES: &[Route] = &[
         endpoint: Endpoint::SnapshotDump,
         method: Method::Get,
         path: "/snapshots/{id}",
+        same_origin: false,
+    },
+    Route {
+        endpoint: Endpoint::Histogram,
+        method: Method::Get,
+        path: "/histogram",
+        same_origin: false,
+    },
+    Route {
+        endpoint: Endpoint::SnapshotHistogram,
+        method: Method::Get,
+        path: "/snapshots/{id}/histogram",
         same_origin: false,
     },
 ];

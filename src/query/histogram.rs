@@ -1,0 +1,532 @@
+//! `GET /histogram`: how many messages a query selects, per span of receive
+//! time, by severity. The picture of "when did it start" without reading
+//! a line.
+//!
+//! Counting reads the index only: the receive times bound each bucket by
+//! binary search (seq order is receive order), and within a bucket a
+//! message is counted by its PRI from the PRI table when the query tests
+//! nothing but the PRI; only a query on the other fields (`host=`, `grep=`,
+//! ...) looks at a message's fields, and none renders one. A [`Count`] works
+//! a bounded slice per [`Count::step`], so that a whole ring never holds up
+//! the caller's loop.
+//!
+//! A message whose receive time is out of seq order (the wall clock stepped
+//! back) is counted in the bucket the binary search puts it in, as `from=`
+//! and `until=` find it.
+
+use serde_json::{Value, json};
+
+use crate::query::format::rfc3339_us;
+use crate::query::{Filter, QueryError, percent_decode};
+use crate::store::messages::Messages;
+use crate::store::ring::Seq;
+use crate::store::search::{self, Found};
+
+/// `buckets=` when it is not given.
+pub const DEFAULT_BUCKETS: u32 = 60;
+/// The largest `buckets=`.
+pub const MAX_BUCKETS: u32 = 1000;
+
+/// Severity names, by severity, as JSON writes them.
+pub const SEVERITIES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+/// Takes `buckets=` out of a query string: the number of buckets, and the
+/// rest of the string for [`crate::query::Query::parse`], which knows every
+/// other parameter.
+pub fn split_buckets(query_string: &str) -> Result<(u32, String), QueryError> {
+    let mut buckets = None;
+    let mut rest = Vec::new();
+    for piece in query_string.split('&') {
+        let (raw_name, raw_value) = piece.split_once('=').unwrap_or((piece, ""));
+        if percent_decode(raw_name).ok().as_deref() != Some(b"buckets".as_slice()) {
+            rest.push(piece);
+            continue;
+        }
+        if buckets.is_some() {
+            return Err(QueryError("repeated parameter \"buckets\"".to_string()));
+        }
+        buckets = Some(parse_buckets(raw_value)?);
+    }
+    Ok((buckets.unwrap_or(DEFAULT_BUCKETS), rest.join("&")))
+}
+
+fn parse_buckets(raw: &str) -> Result<u32, QueryError> {
+    let value = percent_decode(raw).unwrap_or_default();
+    let text = std::str::from_utf8(&value).unwrap_or("");
+    match text.parse::<u32>() {
+        Ok(n) if (1..=MAX_BUCKETS).contains(&n) && text.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(n)
+        }
+        _ => {
+            let mut shown: String = String::from_utf8_lossy(&value).chars().take(64).collect();
+            if shown.len() < value.len() && value.len() > 64 {
+                shown.push('…');
+            }
+            Err(QueryError(format!(
+                "bad buckets {shown:?}: expected a number of buckets from 1 to {MAX_BUCKETS}"
+            )))
+        }
+    }
+}
+
+/// Counts per bucket and severity over `from_us..until_us`, in equal spans
+/// of `bucket_us`.
+///
+/// INVARIANT: `bucket_us >= 1`, `counts.len() >= 1`, and the buckets
+/// cover the range: `from_us + counts.len() * bucket_us >= until_us`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Histogram {
+    from_us: i64,
+    until_us: i64,
+    bucket_us: i64,
+    counts: Vec<[u64; 8]>,
+}
+
+impl Histogram {
+    /// `buckets` equal spans (at least 1 µs each) from `from_us` that
+    /// reach `until_us` (not included); the last may reach past it.
+    pub fn new(from_us: i64, until_us: i64, buckets: u32) -> Histogram {
+        let n = i128::from(buckets.max(1));
+        let span = (i128::from(until_us) - i128::from(from_us)).max(0);
+        // Rounded up, so that the buckets cover the whole range; a span
+        // of more than i64::MAX µs cannot come from two i64 times in the
+        // range a time is parsed in, and is capped all the same.
+        let bucket_us = ((span + n - 1) / n).clamp(1, i128::from(i64::MAX)) as i64;
+        Histogram {
+            from_us,
+            until_us: until_us.max(from_us),
+            bucket_us,
+            counts: vec![[0; 8]; n as usize],
+        }
+    }
+
+    pub fn from_us(&self) -> i64 {
+        self.from_us
+    }
+
+    pub fn until_us(&self) -> i64 {
+        self.until_us
+    }
+
+    pub fn bucket_us(&self) -> i64 {
+        self.bucket_us
+    }
+
+    /// The counts, per bucket, by severity (0 = emerg).
+    pub fn counts(&self) -> &[[u64; 8]] {
+        &self.counts
+    }
+
+    /// When bucket `i` starts (saturating past the range of times).
+    pub fn bucket_start(&self, i: usize) -> i64 {
+        let at = i128::from(self.from_us) + i128::from(self.bucket_us) * i as i128;
+        at.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    }
+
+    /// The bucket a time falls in, if any.
+    pub fn bucket_of(&self, t_us: i64) -> Option<usize> {
+        if t_us < self.from_us || t_us >= self.until_us {
+            return None;
+        }
+        let i = (i128::from(t_us) - i128::from(self.from_us)) / i128::from(self.bucket_us);
+        Some((i as usize).min(self.counts.len() - 1))
+    }
+
+    /// Counts one message of severity `severity` (0..=7; greater is
+    /// counted as debug) in bucket `i`.
+    pub fn add(&mut self, i: usize, severity: u8) {
+        self.counts[i][usize::from(severity.min(7))] += 1;
+    }
+
+    /// The total counted.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().flatten().sum()
+    }
+
+    /// The answer's JSON document.
+    pub fn to_json(&self) -> Value {
+        let buckets: Vec<Value> = self
+            .counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let counts: serde_json::Map<String, Value> = SEVERITIES
+                    .iter()
+                    .zip(c)
+                    .map(|(name, n)| ((*name).to_string(), json!(n)))
+                    .collect();
+                json!({"start": rfc3339_us(self.bucket_start(i)), "counts": counts})
+            })
+            .collect();
+        json!({
+            "from": rfc3339_us(self.from_us),
+            "until": rfc3339_us(self.until_us),
+            "bucket_us": self.bucket_us,
+            "buckets": buckets,
+        })
+    }
+}
+
+/// The answer when there is nothing to count and no range was given:
+/// `from` and `until` are what was given, or null.
+pub fn empty_json(from_us: Option<i64>, until_us: Option<i64>) -> Value {
+    json!({
+        "from": from_us.map(rfc3339_us),
+        "until": until_us.map(rfc3339_us),
+        "bucket_us": null,
+        "buckets": [],
+    })
+}
+
+/// The range a histogram of the messages `start..end` of `m` spans: the
+/// bounds the query gave (`from=`, `until=`), else the receive times of
+/// the first and the last of them (the last included). `None` when a
+/// bound is missing and there is no message to take it from.
+pub fn span(
+    given_from: Option<i64>,
+    given_until: Option<i64>,
+    m: &dyn Messages,
+    start: Seq,
+    end: Seq,
+) -> Option<(i64, i64)> {
+    let first = (start < end).then(|| m.get(start)).flatten();
+    let last = end.prev().filter(|&l| l >= start).and_then(|l| m.get(l));
+    let from = given_from.or(first.map(|e| e.received_us))?;
+    let until = given_until.or(last.map(|e| e.received_us.saturating_add(1)))?;
+    Some((from, until.max(from)))
+}
+
+/// How much one message costs a slice: passing over it on its PRI is one
+/// look, testing its fields [`FIELD_LOOK`], and searching [`SEARCH_BYTES`]
+/// of the arena for `grep=`'s text [`SEARCH_LOOK`].
+pub const FIELD_LOOK: u64 = 16;
+/// See [`FIELD_LOOK`].
+pub const SEARCH_BYTES: usize = 1 << 20;
+/// See [`FIELD_LOOK`].
+pub const SEARCH_LOOK: u64 = 16 * 1024;
+
+/// Counting the messages `start..end` of a source into a [`Histogram`], a
+/// slice at a time.
+pub struct Count {
+    hist: Histogram,
+    /// The bucket being counted.
+    bucket: usize,
+    /// The next seq to count.
+    cursor: Seq,
+    /// Where the current bucket's messages end.
+    /// INVARIANT: `cursor <= bucket_end <= end`.
+    bucket_end: Seq,
+    end: Seq,
+}
+
+impl Count {
+    /// Counts the messages `start..end` of `m` into `hist`; those received
+    /// before its start or at or after its end are not counted.
+    pub fn new(hist: Histogram, m: &dyn Messages, start: Seq, end: Seq) -> Count {
+        let start = start.max(m.first_received_at(hist.from_us)).min(end);
+        let end = end.min(m.first_received_at(hist.until_us)).max(start);
+        let mut count = Count {
+            hist,
+            bucket: 0,
+            cursor: start,
+            bucket_end: start,
+            end,
+        };
+        count.bucket_end = count.end_of_bucket(m, 0);
+        count
+    }
+
+    /// The histogram counted so far.
+    pub fn histogram(&self) -> &Histogram {
+        &self.hist
+    }
+
+    /// Whether every message is counted.
+    pub fn is_done(&self) -> bool {
+        self.cursor >= self.end
+    }
+
+    /// Where bucket `i`'s messages end: where the next bucket's receive
+    /// times start, at the cursor at least.
+    fn end_of_bucket(&self, m: &dyn Messages, i: usize) -> Seq {
+        if i + 1 >= self.hist.counts.len() {
+            return self.end;
+        }
+        let next = self.hist.bucket_start(i + 1);
+        m.first_received_at(next).clamp(self.cursor, self.end)
+    }
+
+    /// Counts messages of `m` that `filter` selects, `budget` looks at
+    /// most (see [`FIELD_LOOK`]); true once every one is counted. `m` must
+    /// be the source `new` was given (messages it evicted meanwhile are
+    /// passed over).
+    pub fn step(&mut self, filter: &Filter, m: &dyn Messages, budget: u64) -> bool {
+        let mut looked = 0u64;
+        // Those evicted since are not counted.
+        self.cursor = self.cursor.max(m.first_seq()).min(self.end);
+        self.bucket_end = self.bucket_end.max(self.cursor);
+        let by_pri_alone = filter.ignores_fields();
+        while self.cursor < self.end && looked < budget {
+            if self.cursor >= self.bucket_end {
+                self.bucket += 1;
+                self.bucket_end = self.end_of_bucket(m, self.bucket);
+                continue;
+            }
+            if let Some(needle) = filter.needle() {
+                // Straight to the next message that holds `grep=`'s text,
+                // as a dump goes.
+                looked += SEARCH_LOOK;
+                match search::next(m, self.cursor, self.bucket_end, needle, SEARCH_BYTES) {
+                    Found::At(seq) => self.cursor = seq,
+                    Found::Through(seq) => {
+                        self.cursor = seq.max(self.cursor);
+                        continue;
+                    }
+                }
+            }
+            let seq = self.cursor;
+            self.cursor = seq.next();
+            let pri = m.pri(seq);
+            if let Some(pri) = pri {
+                looked += 1;
+                if filter.rejects_pri(pri) {
+                    continue;
+                }
+                if by_pri_alone {
+                    self.hist.add(self.bucket, pri & 7);
+                    continue;
+                }
+            }
+            looked += FIELD_LOOK;
+            let Some(e) = m.get(seq) else { continue };
+            let fields = e.fields();
+            if filter.matches_fields(e.received_us, &fields) {
+                self.hist.add(self.bucket, fields.severity);
+            }
+        }
+        self.is_done()
+    }
+
+    pub fn into_histogram(self) -> Histogram {
+        self.hist
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::Query;
+    use crate::store::ring::{Config, Incoming, Ring, Transport};
+    use proptest::prelude::*;
+
+    fn ring(messages: &[(i64, &str)]) -> Ring {
+        let mut ring = Ring::new(Config {
+            max_messages: 1000,
+            arena_bytes: 1 << 20,
+            max_message_bytes: 1024,
+        })
+        .unwrap();
+        for (t, raw) in messages {
+            let index = crate::ingest::syslog::index_in_utc(raw.as_bytes(), *t);
+            ring.push_indexed(
+                Incoming {
+                    received_us: *t,
+                    transport: Transport::Udp,
+                    cred: None,
+                    truncated: false,
+                    bytes: raw.as_bytes(),
+                },
+                index,
+            );
+        }
+        ring
+    }
+
+    fn count_all(q: &str, m: &Ring, buckets: u32) -> Option<Histogram> {
+        let q = Query::parse(q, 0).unwrap();
+        let (start, end) = (m.first_seq(), m.next_seq());
+        let r = q.received();
+        let (from, until) = span(r.from_us, r.until_us, m, start, end)?;
+        let mut c = Count::new(Histogram::new(from, until, buckets), m, start, end);
+        // A budget of one look: every step does a little.
+        while !c.step(&q.filter, m, 1) {}
+        Some(c.into_histogram())
+    }
+
+    #[test]
+    fn buckets_is_taken_out_of_the_query_string() {
+        assert_eq!(split_buckets("").unwrap(), (60, String::new()));
+        assert_eq!(
+            split_buckets("sev=err&buckets=10&app=x").unwrap(),
+            (10, "sev=err&app=x".to_string())
+        );
+        assert_eq!(split_buckets("%62uckets=1000").unwrap().0, 1000);
+        for bad in [
+            "0",
+            "1001",
+            "x",
+            "",
+            "-1",
+            "+5",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            let e = split_buckets(&format!("buckets={bad}")).unwrap_err();
+            assert!(e.0.starts_with("bad buckets"), "{bad}: {e}");
+            assert!(e.0.contains("from 1 to 1000"), "{bad}: {e}");
+        }
+        let e = split_buckets("buckets=2&buckets=3").unwrap_err();
+        assert_eq!(e.0, "repeated parameter \"buckets\"");
+        let long = "9".repeat(500);
+        let e = split_buckets(&format!("buckets={long}")).unwrap_err();
+        assert!(e.0.len() < 200, "one short line: {e}");
+    }
+
+    #[test]
+    fn equal_spans_cover_the_range() {
+        let h = Histogram::new(1000, 1010, 3);
+        assert_eq!(h.bucket_us(), 4);
+        assert_eq!(
+            (h.bucket_start(0), h.bucket_start(1), h.bucket_start(2)),
+            (1000, 1004, 1008)
+        );
+        assert_eq!(h.bucket_of(999), None);
+        assert_eq!(h.bucket_of(1000), Some(0));
+        assert_eq!(h.bucket_of(1007), Some(1));
+        assert_eq!(h.bucket_of(1009), Some(2));
+        assert_eq!(h.bucket_of(1010), None, "until is not included");
+        // An empty range still has buckets of one µs.
+        let h = Histogram::new(5, 5, 4);
+        assert_eq!((h.bucket_us(), h.counts().len()), (1, 4));
+        // The widest range there is does not overflow.
+        let h = Histogram::new(i64::MIN, i64::MAX, 1);
+        assert_eq!(h.bucket_us(), i64::MAX);
+        assert_eq!(h.bucket_of(0), Some(0));
+    }
+
+    #[test]
+    fn json_has_times_and_counts_by_severity_name() {
+        let mut h = Histogram::new(1_700_000_000_000_000, 1_700_000_000_000_002, 2);
+        h.add(1, 3);
+        h.add(1, 3);
+        h.add(0, 7);
+        let j = h.to_json();
+        assert_eq!(j["from"], "2023-11-14T22:13:20.000000Z");
+        assert_eq!(j["until"], "2023-11-14T22:13:20.000002Z");
+        assert_eq!(j["bucket_us"], 1);
+        assert_eq!(j["buckets"][1]["start"], "2023-11-14T22:13:20.000001Z");
+        assert_eq!(j["buckets"][1]["counts"]["err"], 2);
+        assert_eq!(j["buckets"][0]["counts"]["debug"], 1);
+        assert_eq!(j["buckets"][0]["counts"]["emerg"], 0);
+        let keys: Vec<_> = j["buckets"][0]["counts"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(keys.len(), 8);
+        let e = empty_json(None, Some(0));
+        assert_eq!(e["from"], Value::Null);
+        assert_eq!(e["until"], "1970-01-01T00:00:00.000000Z");
+        assert_eq!(e["buckets"], json!([]));
+    }
+
+    #[test]
+    fn counts_by_severity_in_time_order() {
+        let m = ring(&[
+            (0, "<11>1 - h a - - - e0"),
+            (5, "<14>1 - h a - - - i5"),
+            (9, "<14>1 - h b - - - i9"),
+            (10, "<12>1 - h b - - - w10"),
+            (19, "<11>1 - h a - - - e19"),
+        ]);
+        let h = count_all("", &m, 2).unwrap();
+        // 0..20 in two spans of 10.
+        assert_eq!((h.from_us(), h.until_us(), h.bucket_us()), (0, 20, 10));
+        assert_eq!(h.counts()[0][3], 1);
+        assert_eq!(h.counts()[0][6], 2);
+        assert_eq!(h.counts()[1][4], 1);
+        assert_eq!(h.counts()[1][3], 1);
+        let h = count_all("app=a", &m, 2).unwrap();
+        assert_eq!(h.total(), 3);
+        assert_eq!(
+            (h.counts()[0][3], h.counts()[0][6], h.counts()[1][3]),
+            (1, 1, 1)
+        );
+        let h = count_all("sev=err", &m, 4).unwrap();
+        assert_eq!(h.total(), 2);
+        let h = count_all("from=1970-01-01T00:00:00.000005Z", &m, 1).unwrap();
+        assert_eq!((h.from_us(), h.total()), (5, 4));
+        assert!(count_all("", &ring(&[]), 60).is_none(), "nothing to span");
+    }
+
+    fn message() -> impl Strategy<Value = (u8, u8, u8, u8)> {
+        // severity, facility, app, text
+        (0u8..8, 0u8..24, 0u8..3, 0u8..3)
+    }
+
+    fn query() -> impl Strategy<Value = String> {
+        let one = prop_oneof![
+            Just(String::new()),
+            (0u8..8).prop_map(|s| format!("sev={s}")),
+            (0u8..8).prop_map(|s| format!("sev=!{s}")),
+            (0u8..24).prop_map(|f| format!("fac={f}")),
+            (0u8..3).prop_map(|a| format!("app=app{a}")),
+            (0u8..3).prop_map(|a| format!("app=!app{a}")),
+            (0u8..3).prop_map(|t| format!("grep=word{t}")),
+            (0u8..3).prop_map(|t| format!("not=word{t}")),
+            (0i64..300).prop_map(|t| format!("from={}", rfc3339_us(t))),
+            (0i64..300).prop_map(|t| format!("until={}", rfc3339_us(t))),
+        ];
+        proptest::collection::vec(one, 0..3).prop_map(|v| {
+            let mut seen = std::collections::HashSet::new();
+            v.into_iter()
+                .filter(|p| !p.is_empty() && seen.insert(p.split('=').next().unwrap().to_string()))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+    }
+
+    proptest! {
+        /// For any messages (received in order), query and bucket count:
+        /// every message the filter selects is counted once, in the bucket
+        /// its receive time falls in, under its severity.
+        #[test]
+        fn every_selected_message_is_counted_in_its_bucket(
+            msgs in proptest::collection::vec((0i64..20, message()), 0..60),
+            q in query(),
+            buckets in 1u32..40,
+        ) {
+            let mut t = 0;
+            let stored: Vec<(i64, String)> = msgs
+                .iter()
+                .map(|(dt, (sev, fac, app, text))| {
+                    t += dt;
+                    let pri = u16::from(*fac) * 8 + u16::from(*sev);
+                    (t, format!("<{pri}>1 - h app{app} - - - word{text}"))
+                })
+                .collect();
+            let refs: Vec<(i64, &str)> = stored.iter().map(|(t, s)| (*t, s.as_str())).collect();
+            let m = ring(&refs);
+            let Ok(parsed) = Query::parse(&q, 0) else { return Ok(()) };
+            let Some(h) = count_all(&q, &m, buckets) else {
+                prop_assert!(stored.is_empty() || parsed.received().from_us.is_none() || parsed.received().until_us.is_none());
+                return Ok(());
+            };
+            prop_assert_eq!(h.counts().len(), buckets as usize);
+            let mut want = vec![[0u64; 8]; buckets as usize];
+            for seq in Seq::range(m.first_seq(), m.next_seq()) {
+                let e = m.get(seq).unwrap();
+                let f = e.fields();
+                if parsed.filter.matches_fields(e.received_us, &f) {
+                    let i = h.bucket_of(e.received_us);
+                    prop_assert!(i.is_some(), "{} outside {}..{}", e.received_us, h.from_us(), h.until_us());
+                    want[i.unwrap()][usize::from(f.severity)] += 1;
+                }
+            }
+            prop_assert_eq!(h.counts(), want.as_slice());
+        }
+    }
+}
