@@ -3,50 +3,72 @@
 //! Everything here is plain code without I/O: bytes and the current time go
 //! in, bytes and what to do next come out. The `circologd` binary is a thin
 //! io_uring driver around it: it opens the sockets, reads, writes, keeps
-//! the time, and decides when to ingest. (The exceptions are the clients':
-//! [`client::exchange`], their blocking request over a connection the
-//! caller opened, and the look in `/proc` for a running daemon when none
-//! answers.)
+//! the time, and carries out what the library decides. (The exceptions,
+//! each at an edge: the clients' connections in [`client`], which own
+//! circolog-tail's sockets, deadlines and threads; the look in `/proc` for
+//! a running daemon when none answers; [`daemon::listen::open`], which
+//! binds what the listen plan names; and [`daemon::startup`]'s reading of
+//! the host's limits.)
+//!
+//! The folders follow a message on its way, each with a `mod.rs` that says
+//! what lives there:
 //!
 //! ```text
-//!  unix dgram / UDP ──(driver: io_uring poll, recvmmsg)──┐
-//!  TCP ──(driver: read)── syslog::framing::Framer ───────┤
-//!                                                        ▼
-//!                        daemon::State::ingest ── ring::Ring (arena of slots)
-//!                                                        │ read by seq
-//!   query/control socket ──bytes──► conn::Conn ◄─────────┤
-//!                                   ├─ http (heads), control::Command ─► status
-//!                                   ├─ conn::dump: query::Query, format ─► chunks
-//!                                   └─ conn::follow: ws, fanout::Fanout ─► frames
-//!                                          │ Out + Want (Write, Read, Wait, Yield, Close)
-//!                                          ▼
-//!                                   the driver writes them
+//!  ingest/   unix dgram / UDP ─(driver: io_uring poll, recvmmsg)─┐
+//!            TCP ─(driver: read)─ syslog::framing ────────────────┤
+//!            /dev/kmsg ─(driver: read)─ kmsg ─────────────────────┤
+//!            one parse into an Index, limit (rate), trigger       ▼
+//!  daemon/   State::ingest ── State::poll_event() ─► the driver wakes readers
+//!                 │
+//!  store/         ▼ ring::Ring (arena of slots, seq and PRI tables), snapshot,
+//!                 │ one record codec, search; read through messages::Messages
+//!  serve/   query/control socket ─bytes─► conn::Conn ◄── read by seq
+//!                 ├─ conn::routes: the query API's table ─► dump, follow,
+//!                 │  histogram, snapshots (query/: Query, format, histogram)
+//!                 ├─ follow: ws, fanout::Fanout ─► frames
+//!                 └─ control::ROUTES ─► control::Command ─► status
+//!  export/  State ─► export::Exporter ─► OTLP/HTTP endpoint
+//!  client/  circolog-tail, circolog-ctl ─► http::response ◄─ the daemon
+//!  cli/     what the three command lines share: one-dash flags, manuals
 //! ```
 //!
-//! Where to look:
-//! - a new endpoint of the query API: a row in `serve/conn/routes.rs`
-//!   (its method, path and whether `Origin` is checked: the `405` and the
-//!   `403` follow) and the arm answering its `Endpoint` in `Conn::query`;
-//!   of the control API: [`control`] (the `ROUTES` table and `apply`),
-//!   which `circolog-ctl` reads too;
-//! - a new query parameter: a row of `PARAMS` in [`query`] (its name and
+//! Where to look, to add:
+//! - **an endpoint**: of the query API, a row in `serve/conn/routes.rs`
+//!   (its method, path and whether `Origin` is checked: the `404`, `405`
+//!   and `403` follow from the table) and the arm answering its `Endpoint`
+//!   in `Conn::query`, which the compiler asks for; of the control API, a
+//!   row of [`serve::control`]'s `ROUTES` and its `apply`, which
+//!   `circolog-ctl` reads too;
+//! - **a query parameter**: a row of `PARAMS` in [`query`] (its name and
 //!   what its value sets) and, for a new condition, a `Filter` field, which
 //!   `matches_fields`, `ignores_fields` and the sharing identity
-//!   destructure whole (the build fails until each handles it); every reader (dumps, followers, triggers, the export) takes it from
-//!   there; a field it tests that the index lacks: [`syslog::Index`];
-//! - a new output format or notice: [`mod@format`];
-//! - a new counter: [`daemon`] (`Counters`) and [`status`].
-//! - a new flag of circologd: [`daemon_args`] (`Args`, and the configs
-//!   made of it), with its start-up checks in [`startup`].
+//!   destructure whole (the build fails until each handles it); its line in
+//!   [`cli::params`] for the help, the manual and the reference. Every
+//!   reader (dumps, followers, histograms, triggers, the export) takes it
+//!   from there; a field the index lacks: [`ingest::syslog::Index`];
+//! - **a transport**: a variant of [`store::ring::Transport`] (counters are
+//!   sized from `Transport::ALL`, JSON and `/metrics` name it from there),
+//!   its sockets in the listen plan ([`daemon::listen`]) and its reader in
+//!   the driver (`src/bin/circologd/`);
+//! - **an export target**: [`export`], a state machine like `Conn`
+//!   (`otlp.rs` writes the records), driven by `src/bin/circologd/export.rs`;
+//! - **a client flag**: circolog-tail's `Args` in `src/bin/circolog-tail.rs`
+//!   (its one-dash form comes from clap's definition,
+//!   [`cli::config::LongFlags`]) and what it does in [`client`];
+//! - a flag of circologd: [`daemon::args`] (`Args`, and the configs made of
+//!   it), with its start-up checks in [`daemon::startup`];
+//! - an output format or notice: [`query::format`]; a counter:
+//!   [`daemon::Counters`] and [`serve::status`].
 //!
 //! Messages are stored as received (trimmed, truncated if too long) with a
-//! small header holding their index ([`syslog::Index`]): what the one parse
-//! at ingest found, as spans of the stored bytes and the message's own time.
-//! Filters test the index, and readers take the message from it
-//! (`Index::message`) without parsing it again. Parsing is a pure function
-//! of the bytes, their receive time (stored with them) and the configured
-//! `-tz`, so the index reads what any parse would, and every reader sees
-//! the same result. `grep=` searches the arena at once ([`search`]).
+//! small header holding their index ([`ingest::syslog::Index`]): what the
+//! one parse at ingest found, as spans of the stored bytes and the
+//! message's own time. Filters test the index, and readers take the message
+//! from it (`Index::message`) without parsing it again. Parsing is a pure
+//! function of the bytes, their receive time (stored with them) and the
+//! configured `-tz`, so the index reads what any parse would, and every
+//! reader sees the same result. `grep=` searches the arena at once
+//! ([`store::search`]).
 
 #![forbid(unsafe_code)]
 
