@@ -11,17 +11,8 @@
 //! seq only to what it stores), so a message is found by seq in O(1) through
 //! `starts`, a preallocated table of start slots indexed by `seq % capacity`.
 //!
-//! Layout of a stored message, little-endian:
-//!
-//! ```text
-//! 0..8    received, µs since 1970 (i64)
-//! 8..12   length of the message bytes (u32)
-//! 12      flags: TRUNCATED, HAS_CRED
-//! 13      transport
-//! 14..34  the index (zero when there is none): see syslog::Index
-//! 34..46  pid, uid, gid (u32 each), only when HAS_CRED
-//! then    the message bytes
-//! ```
+//! A message's slots hold its record (see [`crate::store::record`]), zero
+//! past it to the end of the last slot.
 //!
 //! The index is what ingestion's parse found (facility, severity, format,
 //! where the hostname, app-name and MSG lie, the message's own time), so
@@ -43,18 +34,13 @@ use memmap2::{Advice, MmapMut, MmapOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::syslog::{self, Fields, Index};
+use crate::store::record::{self, Record};
 
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
 pub const SLOT: usize = 16;
 
-const HEADER: usize = 34;
 /// In [`Ring::pris`]: the message has no index (no PRI is above 191).
 const NO_PRI: u8 = u8::MAX;
-const INDEX_AT: usize = 14;
-const CRED_LEN: usize = 12;
-
-const FLAG_TRUNCATED: u8 = 1;
-const FLAG_CRED: u8 = 2;
 
 /// A message's sequence number: its place in the order the daemon stored
 /// messages in. Seqs are consecutive and only increase (a clear does not
@@ -175,12 +161,9 @@ impl Transport {
         }
     }
 
-    fn from_byte(b: u8) -> Transport {
-        match b {
-            1 => Transport::Udp,
-            2 => Transport::Tcp,
-            _ => Transport::Unix,
-        }
+    /// The transport stored as this byte, if it is one.
+    pub fn from_byte(b: u8) -> Option<Transport> {
+        Transport::ALL.into_iter().find(|t| *t as u8 == b)
     }
 }
 
@@ -416,7 +399,6 @@ impl Ring {
     pub fn push_indexed(&mut self, msg: Incoming<'_>, index: Option<Index>) -> Seq {
         let truncated = msg.truncated || msg.bytes.len() > self.max_message_bytes;
         let bytes = &msg.bytes[..msg.bytes.len().min(self.max_message_bytes)];
-        let header = HEADER + if msg.cred.is_some() { CRED_LEN } else { 0 };
         let k = slots_for(bytes.len(), msg.cred.is_some()) as u32;
         let start = self.place(k);
 
@@ -429,28 +411,21 @@ impl Ring {
             self.written = self.written.max(start + k);
         }
 
-        let at = start as usize * SLOT;
-        let end = at + header + bytes.len();
+        let slots = &mut self.arena[start as usize * SLOT..(start + k) as usize * SLOT];
+        let end = record::encode(
+            slots,
+            &Record {
+                received_us: msg.received_us,
+                transport: msg.transport,
+                cred: msg.cred,
+                truncated,
+                index,
+                raw: bytes,
+            },
+        );
         // The rest of the last slot: it may hold bytes of a cleared message
         // that the wipe has not reached.
-        self.arena[end..(start + k) as usize * SLOT].fill(0);
-        let dst = &mut self.arena[at..end];
-        dst[0..8].copy_from_slice(&msg.received_us.to_le_bytes());
-        dst[8..12].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-        let mut flags = 0;
-        if truncated {
-            flags |= FLAG_TRUNCATED;
-        }
-        if let Some(c) = msg.cred {
-            flags |= FLAG_CRED;
-            dst[HEADER..HEADER + 4].copy_from_slice(&c.pid.to_le_bytes());
-            dst[HEADER + 4..HEADER + 8].copy_from_slice(&c.uid.to_le_bytes());
-            dst[HEADER + 8..HEADER + 12].copy_from_slice(&c.gid.to_le_bytes());
-        }
-        dst[12] = flags;
-        dst[13] = msg.transport as u8;
-        dst[INDEX_AT..HEADER].copy_from_slice(&index.map_or([0; Index::LEN], |ix| ix.encode()));
-        dst[header..].copy_from_slice(bytes);
+        slots[end..].fill(0);
         seq
     }
 
@@ -516,9 +491,7 @@ impl Ring {
     /// How many slots the message stored at `start` takes, from its header.
     fn slots_at(&self, start: u32) -> u32 {
         let at = start as usize * SLOT;
-        let h = &self.arena[at..at + HEADER];
-        let len = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes")) as usize;
-        slots_for(len, h[12] & FLAG_CRED != 0) as u32
+        record::stored_len(&self.arena[at..]).div_ceil(SLOT) as u32
     }
 
     /// Discards every message and overwrites the whole arena now (the
@@ -580,7 +553,7 @@ impl Ring {
         let mut n = 0;
         while n < max_messages && !self.is_empty() {
             let at = self.head as usize * SLOT;
-            let received = i64::from_le_bytes(self.arena[at..at + 8].try_into().expect("8 bytes"));
+            let received = record::received_us(&self.arena[at..]);
             if received >= cutoff_us {
                 break;
             }
@@ -608,33 +581,11 @@ impl Ring {
             return None;
         }
         let at = self.start_of(seq) as usize * SLOT;
-        let h = &self.arena[at..at + HEADER];
-        let received_us = i64::from_le_bytes(h[0..8].try_into().expect("8 bytes"));
-        let len = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes")) as usize;
-        let flags = h[12];
-        let transport = Transport::from_byte(h[13]);
-        let index = Index::decode(h[INDEX_AT..HEADER].try_into().expect("an index"));
-        let (cred, body) = if flags & FLAG_CRED != 0 {
-            let c = &self.arena[at + HEADER..at + HEADER + CRED_LEN];
-            let word = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().expect("4 bytes"));
-            let cred = Cred {
-                pid: word(0),
-                uid: word(4),
-                gid: word(8),
-            };
-            (Some(cred), at + HEADER + CRED_LEN)
-        } else {
-            (None, at + HEADER)
-        };
-        Some(Entry {
-            seq,
-            received_us,
-            transport,
-            cred,
-            truncated: flags & FLAG_TRUNCATED != 0,
-            index,
-            raw: &self.arena[body..body + len],
-        })
+        // Every record the ring serves was written by it, or checked when
+        // it was adopted: one that does not decode is a bug, and is not served.
+        let r = record::decode(&self.arena[at..]);
+        debug_assert!(r.is_ok(), "the record of {seq} at slot {at}: {r:?}");
+        r.ok().map(|r| r.at(seq))
     }
 
     /// What a cursor that has not yet seen `seq` should read next.
@@ -764,8 +715,7 @@ impl Ring {
 }
 
 fn slots_for(len: usize, cred: bool) -> usize {
-    let total = HEADER + if cred { CRED_LEN } else { 0 } + len;
-    total.div_ceil(SLOT)
+    record::encoded_len(len, cred).div_ceil(SLOT)
 }
 
 #[cfg(test)]
@@ -854,7 +804,7 @@ mod tests {
         for _ in 0..100 {
             r.push(msg(&[b'x'; 40]));
         }
-        let k = (HEADER + 40).div_ceil(SLOT);
+        let k = record::encoded_len(40, false).div_ceil(SLOT);
         assert_eq!(k, 5);
         assert_eq!(r.len(), (64 / k) as u64);
         assert_eq!(r.bytes_used(), 64 / k * k * SLOT);
@@ -989,9 +939,10 @@ mod tests {
         r.push(msg(b"x"));
         // Its slots: the header, one byte, then zeros.
         let end = slots_for(1, false) * SLOT;
-        let mut want = vec![0u8; end - HEADER];
+        let header = record::HEADER;
+        let mut want = vec![0u8; end - header];
         want[0] = b'x';
-        assert_eq!(&r.arena[HEADER..end], &want[..]);
+        assert_eq!(&r.arena[header..end], &want[..]);
     }
 
     #[test]
@@ -1070,7 +1021,7 @@ mod tests {
         for seq in Seq::range(r.first_seq(), r.next_seq()) {
             let at = r.start_of(seq) as usize * SLOT;
             let e = r.get(seq).expect("stored");
-            let len = HEADER + if e.cred.is_some() { CRED_LEN } else { 0 } + e.raw.len();
+            let len = Record::of(&e).encoded_len();
             owned[at..at + len].fill(true);
         }
         let pending = r.written as usize * SLOT..r.wipe_high as usize * SLOT;
