@@ -4,6 +4,7 @@
 //! the search that runs over their bytes ([`search`]), and the heap buffers
 //! that zero what they held ([`secure`]).
 
+pub mod file;
 pub mod messages;
 pub mod record;
 pub mod ring;

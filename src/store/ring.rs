@@ -30,10 +30,13 @@
 
 use std::io;
 
-use memmap2::{Advice, MmapMut, MmapOptions};
+use std::sync::atomic::{Ordering, compiler_fence};
+
+use memmap2::{Advice, MmapMut};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::syslog::{self, Fields, Index};
+use crate::store::file::{self, Foreign, Geometry, Layout};
 use crate::store::record::{self, Record};
 
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
@@ -283,13 +286,14 @@ pub struct Footprint {
 
 /// The ring. See the module documentation.
 pub struct Ring {
-    arena: MmapMut,
-    /// Start slot of each stored message, indexed by `seq % starts.len()`.
-    starts: Box<[u32]>,
-    /// The PRI in each stored message's index, or [`NO_PRI`], indexed the
-    /// same way: a filter on severity reads these bytes one after the other
-    /// instead of a header per message (a cache miss each).
-    pris: Box<[u8]>,
+    /// The memory file, laid out as [`crate::store::file`] says: the arena,
+    /// and two tables indexed by `seq % cap`: the start slot of each stored
+    /// message, and the PRI in its index or [`NO_PRI`] (a filter on
+    /// severity reads these bytes one after the other instead of a header
+    /// per message, a cache miss each).
+    mem: MmapMut,
+    layout: Layout,
+    cap: usize,
     nslots: u32,
     max_message_bytes: usize,
     /// Seq of the oldest stored message; `first_seq == next_seq` when empty.
@@ -313,39 +317,55 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// Allocates the arena (one anonymous mapping, faulted in now so that
-    /// ingestion never page-faults) and the seq table.
+    /// Allocates the memory (one anonymous mapping, faulted in now so that
+    /// ingestion never page-faults) and makes a fresh ring in it.
     pub fn new(config: Config) -> Result<Ring, ConfigError> {
+        let layout = Ring::layout(&config)?;
+        let mem = file::anonymous(layout.file_bytes()).map_err(ConfigError::Map)?;
+        Ring::with_memory(config, mem)
+    }
+
+    /// Where each part of a ring of `config` lies in its memory file; the
+    /// memory handed to [`Ring::with_memory`] or [`Ring::adopt`] is at
+    /// least [`Layout::file_bytes`] long.
+    pub fn layout(config: &Config) -> Result<Layout, ConfigError> {
+        let footprint = Ring::footprint(config)?;
+        u32::try_from(footprint.arena_bytes / SLOT).map_err(|_| ConfigError::ArenaTooLarge)?;
+        Layout::of(Ring::geometry(config, &footprint)).ok_or(ConfigError::TableTooLarge)
+    }
+
+    fn geometry(config: &Config, footprint: &Footprint) -> Geometry {
+        Geometry {
+            max_messages: config.max_messages as u64,
+            ring_bytes: footprint.arena_bytes as u64,
+            max_message_bytes: config.max_message_bytes as u64,
+            snapshot_bytes: 0,
+        }
+    }
+
+    /// A fresh, empty ring in `mem`, whatever it held: every byte of it is
+    /// overwritten.
+    pub fn with_memory(config: Config, mut mem: MmapMut) -> Result<Ring, ConfigError> {
         let footprint = Ring::footprint(&config)?;
-        let nslots =
-            u32::try_from(footprint.arena_bytes / SLOT).map_err(|_| ConfigError::ArenaTooLarge)?;
-        // Fallible: a table too large for memory is an error, not an abort.
-        let mut starts = Vec::new();
-        starts
-            .try_reserve_exact(config.max_messages)
-            .map_err(|_| ConfigError::Alloc {
-                bytes: footprint.table_bytes,
-            })?;
-        starts.resize(config.max_messages, 0u32);
-        let mut pris = Vec::new();
-        pris.try_reserve_exact(config.max_messages)
-            .map_err(|_| ConfigError::Alloc {
-                bytes: footprint.table_bytes,
-            })?;
-        pris.resize(config.max_messages, NO_PRI);
-        let arena = MmapOptions::new()
-            .len(footprint.arena_bytes)
-            .populate()
-            .map_anon()
-            .map_err(ConfigError::Map)?;
+        let layout = Ring::layout(&config)?;
+        if mem.len() < layout.file_bytes() {
+            return Err(ConfigError::Map(io::Error::other(format!(
+                "the memory is {} bytes, and the ring needs {}",
+                mem.len(),
+                layout.file_bytes()
+            ))));
+        }
         // Messages are kept for a short while on purpose: never in a core dump.
         // A kernel without MADV_DONTDUMP still stores messages correctly.
-        let _ = arena.advise(Advice::DontDump);
+        let _ = mem.advise(Advice::DontDump);
+        mem.fill(0);
+        mem[layout.pris.clone()].fill(NO_PRI);
+        file::write_header(&mut mem, Ring::geometry(&config, &footprint));
         Ok(Ring {
-            arena,
-            starts: starts.into_boxed_slice(),
-            pris: pris.into_boxed_slice(),
-            nslots,
+            mem,
+            cap: config.max_messages,
+            nslots: (footprint.arena_bytes / SLOT) as u32,
+            layout,
             max_message_bytes: config.max_message_bytes,
             first_seq: Seq::ZERO,
             next_seq: Seq::ZERO,
@@ -355,6 +375,131 @@ impl Ring {
             wrap_end: 0,
             wipe_high: 0,
             written: 0,
+        })
+    }
+
+    /// Takes over a memory file a previous process left, if it is a ring of
+    /// the same geometry as `config`: every published message that checks
+    /// out is kept where it is, with its seq; what does not is dropped and
+    /// counted, and every byte no kept message owns is overwritten. A file
+    /// of another geometry, or not a ring this version reads, is handed
+    /// back (see [`Refused`]).
+    pub fn adopt(config: Config, mem: MmapMut) -> Result<(Ring, Adopted), Refused> {
+        let scan = match scan(&mem) {
+            Ok(scan) => scan,
+            Err(why) => return Err(Refused::Foreign { mem, why }),
+        };
+        let geometry = Ring::footprint(&config)
+            .ok()
+            .map(|f| Ring::geometry(&config, &f));
+        if geometry != Some(scan.geometry) {
+            return Err(Refused::Geometry {
+                mem,
+                was: scan.geometry,
+            });
+        }
+        let _ = mem.advise(Advice::DontDump);
+        let mut ring = Ring {
+            mem,
+            cap: config.max_messages,
+            nslots: scan.nslots,
+            layout: scan.layout,
+            max_message_bytes: config.max_message_bytes,
+            first_seq: scan.first,
+            next_seq: scan.next,
+            head: 0,
+            tail: 0,
+            wrapped: false,
+            wrap_end: 0,
+            wipe_high: 0,
+            written: 0,
+        };
+        file::publish_first(&mut ring.mem, scan.first.get());
+        file::publish_next(&mut ring.mem, scan.next.get());
+        ring.settle(scan.wrap_end);
+        let adopted = Adopted {
+            messages: ring.len(),
+            dropped: scan.dropped,
+        };
+        Ok((ring, adopted))
+    }
+
+    /// After an adopt: the positions from the kept messages, their PRIs
+    /// from their records, and zero everywhere else in the arena.
+    fn settle(&mut self, wrap_end: Option<u32>) {
+        let nslots = self.nslots as usize * SLOT;
+        if self.is_empty() {
+            self.arena_mut().fill(0);
+            return;
+        }
+        self.head = self.start_of(self.first_seq);
+        let mut pos = self.head as usize * SLOT;
+        for seq in Seq::range(self.first_seq, self.next_seq) {
+            let start = self.start_of(seq);
+            let at = start as usize * SLOT;
+            let (len, pri) = {
+                let r = record::decode(&self.arena()[at..]).expect("checked by the scan");
+                (r.encoded_len(), r.index.map_or(NO_PRI, |ix| ix.pri()))
+            };
+            if at < pos {
+                // The wrap: free from the end of the last one above it.
+                self.arena_mut()[pos..nslots].fill(0);
+                pos = 0;
+            }
+            self.arena_mut()[pos..at].fill(0);
+            self.set_entry(seq, start, pri);
+            pos = at + len;
+            self.tail = (at + len).div_ceil(SLOT) as u32;
+        }
+        match wrap_end {
+            Some(end) => {
+                self.wrapped = true;
+                self.wrap_end = end;
+                let head = self.head as usize * SLOT;
+                self.arena_mut()[pos..head].fill(0);
+            }
+            None => {
+                let head = self.head as usize * SLOT;
+                self.arena_mut()[pos..nslots].fill(0);
+                self.arena_mut()[..head].fill(0);
+            }
+        }
+    }
+
+    /// Stores the messages of a memory file of another geometry, checked as
+    /// [`Ring::adopt`] checks them, in this ring, which is empty and gets
+    /// their seqs: the newest that fit are kept. The old file is not
+    /// changed.
+    pub fn copy_from(&mut self, old: &[u8]) -> Result<Adopted, Foreign> {
+        debug_assert!(self.is_empty() && self.next_seq == Seq::ZERO);
+        let scan = scan(old)?;
+        let arena = &old[scan.layout.arena.clone()];
+        let starts = &old[scan.layout.starts.clone()];
+        let cap = scan.geometry.max_messages;
+        // Only the newest that can fit the count bound are worth copying.
+        let from = scan.first.max(scan.next.saturating_minus(self.cap as u64));
+        self.first_seq = from;
+        self.next_seq = from;
+        file::publish_first(&mut self.mem, from.get());
+        file::publish_next(&mut self.mem, from.get());
+        for seq in Seq::range(from, scan.next) {
+            let i = (seq.get() % cap) as usize * 4;
+            let start = u32::from_le_bytes(starts[i..i + 4].try_into().expect("4 bytes"));
+            let r = record::decode(&arena[start as usize * SLOT..]).expect("checked by the scan");
+            self.push_indexed(
+                Incoming {
+                    received_us: r.received_us,
+                    transport: r.transport,
+                    cred: r.cred,
+                    truncated: r.truncated,
+                    bytes: r.raw,
+                },
+                r.index.filter(|_| r.raw.len() <= self.max_message_bytes),
+            );
+        }
+        Ok(Adopted {
+            messages: self.len(),
+            dropped: scan.dropped,
         })
     }
 
@@ -386,7 +531,27 @@ impl Ring {
 
     /// Locks the arena into RAM so that no message is ever swapped out.
     pub fn lock_memory(&self) -> io::Result<()> {
-        self.arena.lock()
+        self.mem.lock()
+    }
+
+    /// The memory file, as the module [`crate::store::file`] lays it out.
+    pub fn memory(&self) -> &[u8] {
+        &self.mem
+    }
+
+    fn arena_mut(&mut self) -> &mut [u8] {
+        &mut self.mem[self.layout.arena.clone()]
+    }
+
+    fn set_entry(&mut self, seq: Seq, start: u32, pri: u8) {
+        let i = (seq.get() % self.cap as u64) as usize;
+        let at = self.layout.starts.start + 4 * i;
+        self.mem[at..at + 4].copy_from_slice(&start.to_le_bytes());
+        self.mem[self.layout.pris.start + i] = pri;
+    }
+
+    fn pris(&self) -> &[u8] {
+        &self.mem[self.layout.pris.clone()]
     }
 
     /// Stores a message, evicting the oldest ones as needed, and returns its seq.
@@ -404,14 +569,11 @@ impl Ring {
 
         let seq = self.next_seq;
         self.next_seq = seq.next();
-        let cap = self.starts.len() as u64;
-        self.starts[(seq.get() % cap) as usize] = start;
-        self.pris[(seq.get() % cap) as usize] = index.map_or(NO_PRI, |ix| ix.pri());
         if self.wipe_pending() {
             self.written = self.written.max(start + k);
         }
 
-        let slots = &mut self.arena[start as usize * SLOT..(start + k) as usize * SLOT];
+        let slots = &mut self.arena_mut()[start as usize * SLOT..(start + k) as usize * SLOT];
         let end = record::encode(
             slots,
             &Record {
@@ -426,6 +588,11 @@ impl Ring {
         // The rest of the last slot: it may hold bytes of a cleared message
         // that the wipe has not reached.
         slots[end..].fill(0);
+        self.set_entry(seq, start, index.map_or(NO_PRI, |ix| ix.pri()));
+        // Whole, then published: a process killed before this line leaves
+        // a file without this message, never a part of it.
+        compiler_fence(Ordering::Release);
+        file::publish_next(&mut self.mem, self.next_seq.get());
         seq
     }
 
@@ -440,7 +607,7 @@ impl Ring {
                 self.tail = k;
                 return 0;
             }
-            if self.len() as usize >= self.starts.len() {
+            if self.len() as usize >= self.cap {
                 self.evict_oldest();
                 continue;
             }
@@ -468,8 +635,11 @@ impl Ring {
     fn evict_oldest(&mut self) {
         let at = self.head as usize * SLOT;
         let k = self.slots_at(self.head) as usize;
-        self.arena[at..at + k * SLOT].fill(0);
         self.first_seq = self.first_seq.next();
+        // Gone from the file before its bytes are.
+        file::publish_first(&mut self.mem, self.first_seq.get());
+        compiler_fence(Ordering::Release);
+        self.arena_mut()[at..at + k * SLOT].fill(0);
         if self.is_empty() {
             self.head = 0;
             self.tail = 0;
@@ -485,13 +655,14 @@ impl Ring {
     }
 
     fn start_of(&self, seq: Seq) -> u32 {
-        self.starts[(seq.get() % self.starts.len() as u64) as usize]
+        let at = self.layout.starts.start + 4 * (seq.get() % self.cap as u64) as usize;
+        u32::from_le_bytes(self.mem[at..at + 4].try_into().expect("4 bytes"))
     }
 
     /// How many slots the message stored at `start` takes, from its header.
     fn slots_at(&self, start: u32) -> u32 {
         let at = start as usize * SLOT;
-        record::stored_len(&self.arena[at..]).div_ceil(SLOT) as u32
+        record::stored_len(&self.arena()[at..]).div_ceil(SLOT) as u32
     }
 
     /// Discards every message and overwrites the whole arena now (the
@@ -511,6 +682,8 @@ impl Ring {
     /// starts it again from the top.
     pub fn begin_clear(&mut self) {
         self.first_seq = self.next_seq;
+        file::publish_first(&mut self.mem, self.first_seq.get());
+        compiler_fence(Ordering::Release);
         self.head = 0;
         self.tail = 0;
         self.wrapped = false;
@@ -530,7 +703,8 @@ impl Ring {
         // From the top down, while new messages fill the arena from slot 0.
         let n = (max_bytes / SLOT).clamp(1, self.wipe_high as usize) as u32;
         let low = (self.wipe_high - n).max(self.written);
-        self.arena[low as usize * SLOT..self.wipe_high as usize * SLOT].fill(0);
+        let wipe_high = self.wipe_high as usize;
+        self.arena_mut()[low as usize * SLOT..wipe_high * SLOT].fill(0);
         self.wipe_high = low;
         if !self.wipe_pending() {
             self.wipe_high = 0;
@@ -553,7 +727,7 @@ impl Ring {
         let mut n = 0;
         while n < max_messages && !self.is_empty() {
             let at = self.head as usize * SLOT;
-            let received = record::received_us(&self.arena[at..]);
+            let received = record::received_us(&self.arena()[at..]);
             if received >= cutoff_us {
                 break;
             }
@@ -583,7 +757,7 @@ impl Ring {
         let at = self.start_of(seq) as usize * SLOT;
         // Every record the ring serves was written by it, or checked when
         // it was adopted: one that does not decode is a bug, and is not served.
-        let r = record::decode(&self.arena[at..]);
+        let r = record::decode(&self.arena()[at..]);
         debug_assert!(r.is_ok(), "the record of {seq} at slot {at}: {r:?}");
         r.ok().map(|r| r.at(seq))
     }
@@ -601,7 +775,7 @@ impl Ring {
 
     /// The arena, where messages lie as the module documentation says.
     pub fn arena(&self) -> &[u8] {
-        &self.arena
+        &self.mem[self.layout.arena.clone()]
     }
 
     /// The PRI in the index of the stored `seq`, from the PRI table: a
@@ -610,7 +784,7 @@ impl Ring {
         if seq < self.first_seq || seq >= self.next_seq {
             return None;
         }
-        let pri = self.pris[(seq.get() % self.pris.len() as u64) as usize];
+        let pri = self.pris()[(seq.get() % self.cap as u64) as usize];
         (pri != NO_PRI).then_some(pri)
     }
 
@@ -623,10 +797,11 @@ impl Ring {
         if from >= to {
             return to;
         }
-        let cap = self.starts.len();
+        let cap = self.cap;
+        let pris = self.pris();
         let mut i = (from.get() % cap as u64) as usize;
         for seq in Seq::range(from, to) {
-            let pri = self.pris[i];
+            let pri = pris[i];
             if pri == NO_PRI || !no(pri) {
                 return seq;
             }
@@ -706,12 +881,117 @@ impl Ring {
     }
 
     pub fn max_messages(&self) -> usize {
-        self.starts.len()
+        self.cap
     }
 
     pub fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
     }
+}
+
+/// What adopting a memory file kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Adopted {
+    /// Messages kept, with their seqs.
+    pub messages: u64,
+    /// Published messages that did not check out, dropped.
+    pub dropped: u64,
+}
+
+/// Why [`Ring::adopt`] did not take a memory file, which it hands back.
+pub enum Refused {
+    /// Not a ring this version reads: overwrite it.
+    Foreign { mem: MmapMut, why: Foreign },
+    /// A ring of another geometry: copy from it ([`Ring::copy_from`]).
+    Geometry { mem: MmapMut, was: Geometry },
+}
+
+impl std::fmt::Debug for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Foreign { why, .. } => write!(f, "Foreign({why:?})"),
+            Refused::Geometry { was, .. } => write!(f, "Geometry({was:?})"),
+        }
+    }
+}
+
+/// The messages of a memory file that check out.
+struct Scan {
+    geometry: Geometry,
+    layout: Layout,
+    nslots: u32,
+    /// Kept: `first..next`.
+    first: Seq,
+    next: Seq,
+    /// The end slot of the newest kept message above the wrap point, when
+    /// the kept ones wrap.
+    wrap_end: Option<u32>,
+    dropped: u64,
+}
+
+/// Checks a memory file: its header, then each published message from the
+/// newest back. A message is kept when its seq-table entry lies in the
+/// arena, its record decodes whole within the arena and is no longer than
+/// the longest kept, and it lies where the ring would have put it: before
+/// the next newer one, or above the newest after the one wrap. The first
+/// that does not is dropped with every older one (they were stored before
+/// it, so nothing after a hole is trusted to be in order).
+fn scan(mem: &[u8]) -> Result<Scan, Foreign> {
+    let (geometry, layout) = file::read_header(mem)?;
+    let nslots = u32::try_from(geometry.ring_bytes / SLOT as u64).map_err(|_| Foreign::Geometry)?;
+    if geometry.max_message_bytes > u64::from(u32::MAX) {
+        return Err(Foreign::Geometry);
+    }
+    let (first, next) = file::published(mem);
+    // Seqs this high could not be reached; the next push would overflow.
+    if next >= 1 << 62 {
+        return Err(Foreign::Geometry);
+    }
+    let published = next.saturating_sub(first);
+    let cap = geometry.max_messages;
+    let arena = &mem[layout.arena.clone()];
+    let starts = &mem[layout.starts.clone()];
+    let mut kept = 0u64;
+    // Slot bounds of the kept messages so far: the newest's end, the
+    // oldest's start.
+    let mut tail = 0u32;
+    let mut low = 0u32;
+    let mut wrap_end = None;
+    for seq in (next - published.min(cap)..next).rev() {
+        let i = (seq % cap) as usize * 4;
+        let start = u32::from_le_bytes(starts[i..i + 4].try_into().expect("4 bytes"));
+        if start >= nslots {
+            break;
+        }
+        let Ok(r) = record::decode(&arena[start as usize * SLOT..]) else {
+            break;
+        };
+        if r.raw.len() as u64 > geometry.max_message_bytes {
+            break;
+        }
+        let end = start + r.encoded_len().div_ceil(SLOT) as u32;
+        if kept == 0 {
+            tail = end;
+        } else if wrap_end.is_none() && end > low {
+            if start < tail {
+                break;
+            }
+            wrap_end = Some(end);
+        } else if end > low || start < tail && wrap_end.is_some() {
+            break;
+        }
+        low = start;
+        kept += 1;
+    }
+    Ok(Scan {
+        geometry,
+        layout,
+        nslots,
+        first: Seq::new(next - kept),
+        next: Seq::new(next),
+        wrap_end,
+        dropped: published - kept,
+    })
 }
 
 fn slots_for(len: usize, cred: bool) -> usize {
@@ -818,7 +1098,7 @@ mod tests {
         r.clear();
         assert!(r.is_empty());
         assert_eq!(r.read(Seq::ZERO), Read::Skipped(1));
-        assert!(memchr::memmem::find(&r.arena[..], b"secret").is_none());
+        assert!(memchr::memmem::find(r.arena(), b"secret").is_none());
         assert_eq!(r.push(msg(b"after")), Seq::new(1));
         assert_eq!(r.get(Seq::new(1)).expect("after").raw, b"after");
     }
@@ -900,14 +1180,14 @@ mod tests {
         r.push(msg(b"secret one"));
         r.push(msg(b"two"));
         r.push(msg(b"three"));
-        assert!(memchr::memmem::find(&r.arena[..], b"secret").is_none());
+        assert!(memchr::memmem::find(r.arena(), b"secret").is_none());
         let mut r = ring(100, 64 * SLOT, 600);
         r.push(msg(&[b'S'; 600]));
         for _ in 0..30 {
             r.push(msg(b"small"));
         }
         assert!(r.get(Seq::ZERO).is_none());
-        assert!(!r.arena.contains(&b'S'));
+        assert!(!r.arena().contains(&b'S'));
     }
 
     #[test]
@@ -935,14 +1215,14 @@ mod tests {
     #[test]
     fn a_message_leaves_no_old_byte_in_its_last_slot() {
         let mut r = ring(10, 64 * SLOT, 64);
-        r.arena.fill(0xee);
+        r.arena_mut().fill(0xee);
         r.push(msg(b"x"));
         // Its slots: the header, one byte, then zeros.
         let end = slots_for(1, false) * SLOT;
         let header = record::HEADER;
         let mut want = vec![0u8; end - header];
         want[0] = b'x';
-        assert_eq!(&r.arena[header..end], &want[..]);
+        assert_eq!(&r.arena()[header..end], &want[..]);
     }
 
     #[test]
@@ -951,9 +1231,9 @@ mod tests {
         r.push(msg(b"live secret"));
         // Bytes no message owns any more (as a kernel-reused page or an
         // older build could have left them).
-        r.arena[60 * SLOT..].fill(0xee);
+        r.arena_mut()[60 * SLOT..].fill(0xee);
         r.clear();
-        assert!(r.arena.iter().all(|b| *b == 0));
+        assert!(r.arena().iter().all(|b| *b == 0));
         assert!(!r.wipe_pending());
     }
 
@@ -981,7 +1261,7 @@ mod tests {
         }
         for c in b'A'..=b'Z' {
             assert!(
-                memchr::memmem::find(&r.arena[..], &[c; 16]).is_none(),
+                memchr::memmem::find(r.arena(), &[c; 16]).is_none(),
                 "{}",
                 c as char
             );
@@ -1005,19 +1285,19 @@ mod tests {
         assert_eq!(r.first_seq(), Seq::new(5));
         for t in 0..5 {
             let gone = format!("old {t}");
-            assert!(memchr::memmem::find(&r.arena[..], gone.as_bytes()).is_none());
+            assert!(memchr::memmem::find(r.arena(), gone.as_bytes()).is_none());
         }
         assert_eq!(r.get(Seq::new(5)).expect("kept").raw, b"old 5");
         assert_eq!(r.evict_older_than(i64::MAX, 100), 5);
         assert!(r.is_empty());
-        assert!(r.arena.iter().all(|b| *b == 0));
+        assert!(r.arena().iter().all(|b| *b == 0));
     }
 
     /// The first byte of the arena that is not part of a stored message
     /// (header, credentials, bytes), not zero, and not left for a pending
     /// wipe.
     fn stray_byte(r: &Ring) -> Option<usize> {
-        let mut owned = vec![false; r.arena.len()];
+        let mut owned = vec![false; r.arena().len()];
         for seq in Seq::range(r.first_seq(), r.next_seq()) {
             let at = r.start_of(seq) as usize * SLOT;
             let e = r.get(seq).expect("stored");
@@ -1025,7 +1305,100 @@ mod tests {
             owned[at..at + len].fill(true);
         }
         let pending = r.written as usize * SLOT..r.wipe_high as usize * SLOT;
-        (0..r.arena.len()).find(|&i| r.arena[i] != 0 && !owned[i] && !pending.contains(&i))
+        (0..r.arena().len()).find(|&i| r.arena()[i] != 0 && !owned[i] && !pending.contains(&i))
+    }
+
+    /// A copy of the ring's memory file as a killed process would leave it.
+    fn frozen(bytes: &[u8]) -> MmapMut {
+        let mut mem = file::anonymous(bytes.len()).unwrap();
+        mem.copy_from_slice(bytes);
+        mem
+    }
+
+    fn config_of(r: &Ring) -> Config {
+        Config {
+            max_messages: r.max_messages(),
+            arena_bytes: r.arena_bytes(),
+            max_message_bytes: r.max_message_bytes(),
+        }
+    }
+
+    fn adopt(r: &Ring, bytes: &[u8]) -> (Ring, Adopted) {
+        Ring::adopt(config_of(r), frozen(bytes)).expect("adopted")
+    }
+
+    /// The messages of a ring, as (seq, record) pairs.
+    fn contents(r: &Ring) -> Vec<(Seq, Vec<u8>, i64, Option<Cred>)> {
+        Seq::range(r.first_seq(), r.next_seq())
+            .map(|s| {
+                let e = r.get(s).expect("stored");
+                (s, e.raw.to_vec(), e.received_us, e.cred)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_adopted_ring_goes_on_with_its_messages_and_seqs() {
+        let mut r = ring(4, 64 * SLOT, 64);
+        for i in 0..7u8 {
+            r.push(msg(&[b'a' + i; 20]));
+        }
+        let (mut a, adopted) = adopt(&r, r.memory());
+        assert_eq!(
+            adopted,
+            Adopted {
+                messages: 4,
+                dropped: 0
+            }
+        );
+        assert_eq!(contents(&a), contents(&r));
+        assert_eq!(a.push(msg(b"after")), Seq::new(7));
+        assert_eq!(a.get(Seq::new(7)).unwrap().raw, b"after");
+        assert_eq!(a.first_seq(), Seq::new(4));
+    }
+
+    #[test]
+    fn a_foreign_or_other_file_is_handed_back() {
+        let r = ring(4, 64 * SLOT, 64);
+        let mut bytes = r.memory().to_vec();
+        bytes[0] ^= 1;
+        assert!(matches!(
+            Ring::adopt(config_of(&r), frozen(&bytes)),
+            Err(Refused::Foreign {
+                why: Foreign::Magic,
+                ..
+            })
+        ));
+        let other = Config {
+            max_messages: 5,
+            ..config_of(&r)
+        };
+        let big = frozen(&[r.memory(), &[0; 4 * file::PAGE]].concat());
+        assert!(matches!(
+            Ring::adopt(other, big),
+            Err(Refused::Geometry { .. })
+        ));
+    }
+
+    #[test]
+    fn another_geometry_copies_the_newest_that_fit_with_their_seqs() {
+        let mut r = ring(10, 64 * SLOT, 64);
+        for i in 0..12u8 {
+            r.push(msg(&[b'a' + i; 30]));
+        }
+        let mut small = ring(3, 64 * SLOT, 16);
+        let adopted = small.copy_from(r.memory()).unwrap();
+        assert_eq!(
+            adopted,
+            Adopted {
+                messages: 3,
+                dropped: 0
+            }
+        );
+        assert_eq!(small.first_seq(), Seq::new(9));
+        let e = small.get(Seq::new(11)).unwrap();
+        assert_eq!((e.raw, e.truncated), (&[b'l'; 16][..], true));
+        assert_eq!(small.push(msg(b"next")), Seq::new(12));
     }
 
     #[derive(Clone, Debug)]
@@ -1068,6 +1441,10 @@ mod tests {
             let mut next = Seq::ZERO;
             for (now, op) in ops.into_iter().enumerate() {
                 let now = now as i64;
+                let mut pushed = None;
+                let torn = now as u8 | 1;
+                let before = r.memory().to_vec();
+                let before_contents = contents(&r);
                 match op {
                     Op::Push(bytes, cred) => {
                         let seq = r.push(Incoming {
@@ -1075,6 +1452,11 @@ mod tests {
                             cred: cred.then_some(Cred { pid: 1, uid: 2, gid: 3 }),
                             ..msg(&bytes)
                         });
+                        pushed = Some((
+                            seq,
+                            r.start_of(seq) as usize,
+                            r.slots_at(r.start_of(seq)) as usize,
+                        ));
                         prop_assert_eq!(seq, next);
                         let mut kept = bytes.clone();
                         kept.truncate(max_bytes);
@@ -1127,6 +1509,34 @@ mod tests {
                     prop_assert_eq!(*s, next.minus(1));
                 }
                 prop_assert_eq!(stray_byte(&r), None);
+                // Killed now: the next process adopts exactly what is stored.
+                let (a, adopted) = adopt(&r, r.memory());
+                prop_assert_eq!(adopted.dropped, 0);
+                prop_assert_eq!(contents(&a), contents(&r));
+                prop_assert_eq!(stray_byte(&a), None);
+                // Killed while this push was being written: everything
+                // before it is adopted, nothing of it.
+                if let Some((before_next, start, k)) = pushed {
+                    let mut bytes = r.memory().to_vec();
+                    file::publish_next(&mut bytes, before_next.get());
+                    let arena = r.layout.arena.start;
+                    bytes[arena + start * SLOT..arena + (start + k) * SLOT].fill(torn);
+                    let (a, adopted) = adopt(&r, &bytes);
+                    prop_assert_eq!(adopted.dropped, 0);
+                    let mut want = contents(&r);
+                    want.pop();
+                    prop_assert_eq!(contents(&a), want);
+                    prop_assert_eq!(stray_byte(&a), None);
+                    // Killed after it evicted what it needed room for, before
+                    // those bytes were zeroed: the evicted are not adopted.
+                    let mut bytes = before.clone();
+                    file::publish_first(&mut bytes, r.first_seq().min(before_next).get());
+                    let (a, _) = adopt(&r, &bytes);
+                    let first = r.first_seq().min(before_next);
+                    let want: Vec<_> = before_contents.iter().filter(|m| m.0 >= first).cloned().collect();
+                    prop_assert_eq!(contents(&a), want);
+                    prop_assert_eq!(stray_byte(&a), None);
+                }
             }
             // Once the wipe is done, nothing but stored messages is left.
             while r.wipe_step(64) {}

@@ -1,0 +1,260 @@
+//! The memory file the ring lives in: one block of memory, laid out so that
+//! a later process handed the same memory can tell what it holds and adopt
+//! it ([`crate::store::ring::Ring::adopt`]).
+//!
+//! Layout, little-endian, every section starting on a page ([`PAGE`]):
+//!
+//! ```text
+//! header (one page)
+//!   0..8     magic "circolog"
+//!   8..12    layout version (u32)
+//!   12..16   zero
+//!   16..24   geometry: messages the ring holds (u64)
+//!   24..32   geometry: ring arena bytes, whole slots (u64)
+//!   32..40   geometry: longest message kept (u64)
+//!   40..48   geometry: snapshot arena bytes (u64; no section yet when 0)
+//!   48..56   published: seq of the oldest stored message (u64)
+//!   56..64   published: seq the next stored message gets (u64)
+//!   rest     zero
+//! seq table  the start slot of each stored message, by seq % messages (u32)
+//! PRI table  the PRI of each stored message's index, or 255 (u8)
+//! arena      the ring's slots
+//! ```
+//!
+//! The two published seqs are written last: a message is written whole,
+//! then its seq-table and PRI entries, then `next seq`; a message is
+//! evicted by raising `oldest` first, then zeroing its slots. A process
+//! killed at any instant thus leaves a file whose published seqs name only
+//! whole messages, except while a message is being stored, which is not
+//! published yet.
+//!
+//! Nothing in a file is trusted when it is adopted: a header that is not
+//! this layout is a foreign file, and every published message is checked
+//! (see the ring's `adopt`).
+
+use std::io;
+use std::ops::Range;
+
+use memmap2::{MmapMut, MmapOptions};
+
+/// Every section starts on a page, so that each can be mapped on its own.
+pub const PAGE: usize = 4096;
+/// The first bytes of every circolog memory file.
+pub const MAGIC: [u8; 8] = *b"circolog";
+/// The layout this version writes and reads; another is a foreign file.
+pub const VERSION: u32 = 1;
+
+const VERSION_AT: usize = 8;
+const GEOMETRY_AT: usize = 16;
+const FIRST_SEQ_AT: usize = 48;
+const NEXT_SEQ_AT: usize = 56;
+
+/// What a file's sections are sized by: the flags that change them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub max_messages: u64,
+    pub ring_bytes: u64,
+    pub max_message_bytes: u64,
+    pub snapshot_bytes: u64,
+}
+
+/// Where each section of a file of some [`Geometry`] lies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub starts: Range<usize>,
+    pub pris: Range<usize>,
+    pub arena: Range<usize>,
+    pub snapshots: Range<usize>,
+}
+
+impl Layout {
+    /// The layout of a file of `g`, or `None` when it does not fit in the
+    /// address space.
+    pub fn of(g: Geometry) -> Option<Layout> {
+        let n = usize::try_from(g.max_messages).ok()?;
+        let section = |at: usize, len: u64| -> Option<Range<usize>> {
+            let len = usize::try_from(len).ok()?;
+            let end = at.checked_add(len)?;
+            Some(at..end)
+        };
+        let starts = section(PAGE, (n as u64).checked_mul(4)?)?;
+        let pris = section(page_up(starts.end)?, n as u64)?;
+        let arena = section(page_up(pris.end)?, g.ring_bytes)?;
+        let snapshots = section(page_up(arena.end)?, g.snapshot_bytes)?;
+        isize::try_from(page_up(snapshots.end)?).ok()?;
+        Some(Layout {
+            starts,
+            pris,
+            arena,
+            snapshots,
+        })
+    }
+
+    /// Bytes of the whole file.
+    pub fn file_bytes(&self) -> usize {
+        page_up(self.snapshots.end).expect("checked by Layout::of")
+    }
+}
+
+/// Anonymous memory of `len` bytes, zero and faulted in: where a ring
+/// lives when no memory file is handed to it (tests, and a daemon that
+/// keeps nothing across restarts).
+pub fn anonymous(len: usize) -> io::Result<MmapMut> {
+    MmapOptions::new().len(len).populate().map_anon()
+}
+
+fn page_up(n: usize) -> Option<usize> {
+    n.checked_next_multiple_of(PAGE)
+}
+
+/// Why memory is not a circolog file this version can adopt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Foreign {
+    /// Shorter than its header says, or than one page.
+    Short,
+    /// Not a circolog memory file.
+    Magic,
+    /// A circolog memory file of another layout.
+    Version(u32),
+    /// Its geometry lies outside what this version supports.
+    Geometry,
+}
+
+impl std::fmt::Display for Foreign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Foreign::Short => write!(f, "it is shorter than its own header says"),
+            Foreign::Magic => write!(f, "it is not a circolog ring"),
+            Foreign::Version(v) => write!(
+                f,
+                "it is of layout {v}, and this version reads layout {VERSION}"
+            ),
+            Foreign::Geometry => write!(f, "its sizes are out of range"),
+        }
+    }
+}
+
+/// Writes a fresh header for `g` at the start of `mem`, nothing published.
+pub fn write_header(mem: &mut [u8], g: Geometry) {
+    mem[..PAGE].fill(0);
+    mem[..VERSION_AT].copy_from_slice(&MAGIC);
+    mem[VERSION_AT..VERSION_AT + 4].copy_from_slice(&VERSION.to_le_bytes());
+    let fields = [
+        g.max_messages,
+        g.ring_bytes,
+        g.max_message_bytes,
+        g.snapshot_bytes,
+    ];
+    for (i, v) in fields.into_iter().enumerate() {
+        put_u64(mem, GEOMETRY_AT + 8 * i, v);
+    }
+}
+
+/// The geometry and layout the header of `mem` says, checked against the
+/// memory's length.
+pub fn read_header(mem: &[u8]) -> Result<(Geometry, Layout), Foreign> {
+    if mem.len() < PAGE {
+        return Err(Foreign::Short);
+    }
+    if mem[..VERSION_AT] != MAGIC {
+        return Err(Foreign::Magic);
+    }
+    let version = u32::from_le_bytes(mem[VERSION_AT..VERSION_AT + 4].try_into().expect("4"));
+    if version != VERSION {
+        return Err(Foreign::Version(version));
+    }
+    let field = |i: usize| u64_at(mem, GEOMETRY_AT + 8 * i);
+    let g = Geometry {
+        max_messages: field(0),
+        ring_bytes: field(1),
+        max_message_bytes: field(2),
+        snapshot_bytes: field(3),
+    };
+    if g.max_messages == 0 || !g.ring_bytes.is_multiple_of(crate::store::ring::SLOT as u64) {
+        return Err(Foreign::Geometry);
+    }
+    let layout = Layout::of(g).ok_or(Foreign::Geometry)?;
+    if layout.snapshots.end > mem.len() {
+        return Err(Foreign::Short);
+    }
+    Ok((g, layout))
+}
+
+/// The published seqs: (oldest stored, next to give), as numbers.
+pub fn published(mem: &[u8]) -> (u64, u64) {
+    (u64_at(mem, FIRST_SEQ_AT), u64_at(mem, NEXT_SEQ_AT))
+}
+
+/// Publishes the seq of the oldest stored message.
+pub fn publish_first(mem: &mut [u8], seq: u64) {
+    put_u64(mem, FIRST_SEQ_AT, seq);
+}
+
+/// Publishes the seq the next stored message gets.
+pub fn publish_next(mem: &mut [u8], seq: u64) {
+    put_u64(mem, NEXT_SEQ_AT, seq);
+}
+
+fn u64_at(mem: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(mem[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn put_u64(mem: &mut [u8], at: usize, v: u64) {
+    mem[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry() -> Geometry {
+        Geometry {
+            max_messages: 1000,
+            ring_bytes: 64 << 10,
+            max_message_bytes: 2048,
+            snapshot_bytes: 8 << 10,
+        }
+    }
+
+    #[test]
+    fn sections_start_on_pages_in_order() {
+        let l = Layout::of(geometry()).unwrap();
+        assert_eq!(l.starts, PAGE..PAGE + 4000);
+        assert_eq!(l.pris, 2 * PAGE..2 * PAGE + 1000);
+        assert_eq!(l.arena, 3 * PAGE..3 * PAGE + (64 << 10));
+        assert_eq!(l.snapshots.start, l.arena.end);
+        assert_eq!(l.file_bytes(), l.snapshots.end);
+        let huge = Geometry {
+            max_messages: u64::MAX,
+            ..geometry()
+        };
+        assert_eq!(Layout::of(huge), None);
+    }
+
+    #[test]
+    fn a_header_reads_back_and_anything_else_says_why() {
+        let g = geometry();
+        let len = Layout::of(g).unwrap().file_bytes();
+        let mut mem = vec![0u8; len];
+        write_header(&mut mem, g);
+        assert_eq!(read_header(&mem), Ok((g, Layout::of(g).unwrap())));
+        assert_eq!(read_header(&mem[..len - 1]), Err(Foreign::Short));
+        assert_eq!(read_header(&mem[..100]), Err(Foreign::Short));
+        let mut other = mem.clone();
+        other[0] = b'C';
+        assert_eq!(read_header(&other), Err(Foreign::Magic));
+        let mut other = mem.clone();
+        other[8] = 2;
+        assert_eq!(read_header(&other), Err(Foreign::Version(2)));
+        let mut other = mem.clone();
+        other[24] = 1;
+        assert_eq!(read_header(&other), Err(Foreign::Geometry));
+        assert_eq!(published(&mem), (0, 0));
+        publish_first(&mut mem, 5);
+        publish_next(&mut mem, 9);
+        assert_eq!(published(&mem), (5, 9));
+        for e in [Foreign::Short, Foreign::Magic, Foreign::Version(3)] {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
