@@ -15,7 +15,7 @@ use tungstenite::Message;
 use crate::util::{DAEMON, Daemon, daemon, raw_http, url, wait_exit};
 
 /// A token no process holds by chance: a message carrying it is a marker.
-fn token(what: &str) -> String {
+pub fn token(what: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
@@ -24,7 +24,7 @@ fn token(what: &str) -> String {
 }
 
 /// Waits until `cond` holds, for at most `limit`.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
         if cond() {
@@ -493,7 +493,7 @@ fn client_limits_that_do_not_fit_the_descriptor_limit_are_refused() {
 // 2. No copy of a message survives a clear, an age eviction, or a dump.
 
 /// Where a root scan of the daemon's readable memory found `needle`.
-fn scan_memory(pid: u32, needle: &[u8]) -> (Vec<String>, u64) {
+pub fn scan_memory(pid: u32, needle: &[u8]) -> (Vec<String>, u64) {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
     let mem = std::fs::File::open(format!("/proc/{pid}/mem")).expect("open /proc/PID/mem");
     let mut hits = Vec::new();
@@ -539,7 +539,7 @@ fn scan_memory(pid: u32, needle: &[u8]) -> (Vec<String>, u64) {
     (hits, scanned)
 }
 
-fn require_root() {
+pub fn require_root() {
     assert!(
         rustix::process::geteuid().is_root(),
         "this test reads another process's memory: run the tests as root (CI does)"
@@ -646,7 +646,12 @@ fn assert_no_copy_left(d: &Daemon, secret: &str) {
 #[test]
 fn after_clear_no_byte_of_a_message_remains_in_memory() {
     require_root();
-    let d = daemon().net().query_net().start();
+    // Plain memory: the scan must be able to read the ring to find nothing.
+    let d = daemon()
+        .net()
+        .query_net()
+        .args(&["-memory", "plain"])
+        .start();
     let secret = token("clear");
     spread_markers(&d, &secret);
     let cleared = d.ctl("POST", "/logs/clear");
@@ -658,7 +663,11 @@ fn after_clear_no_byte_of_a_message_remains_in_memory() {
 #[test]
 fn after_max_age_no_byte_of_an_evicted_message_remains_in_memory() {
     require_root();
-    let d = daemon().net().query_net().args(&["-max-age", "5s"]).start();
+    let d = daemon()
+        .net()
+        .query_net()
+        .args(&["-max-age", "5s", "-memory", "plain"])
+        .start();
     let secret = token("aged");
     spread_markers(&d, &secret);
     wait_clients_gone(&d);

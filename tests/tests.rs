@@ -13,6 +13,7 @@ mod hardening;
 mod ingest;
 mod limits;
 mod manuals;
+mod memory;
 mod peers;
 mod query;
 mod recorder;

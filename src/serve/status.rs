@@ -40,6 +40,7 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "messages": ring.len(),
             "bytes": ring.bytes_used(),
         },
+        "memory": ring.memory_kind().name(),
         "first_seq": (!ring.is_empty()).then(|| ring.first_seq()),
         "last_seq": ring.last_seq(),
         "counters": {

@@ -107,6 +107,53 @@ fn page_up(n: usize) -> Option<usize> {
     n.checked_next_multiple_of(PAGE)
 }
 
+/// What kind of memory the file is (`-memory`, `/status` `"memory"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Memory {
+    /// `memfd_secret(2)`: out of the kernel's direct map, never swapped,
+    /// unreadable through `/proc/PID/mem` and `ptrace`, even by root.
+    Secret,
+    /// An ordinary memory file, locked in RAM (`mlock`): never swapped.
+    Locked,
+    /// An ordinary memory file (or anonymous memory).
+    Plain,
+}
+
+impl Memory {
+    pub fn name(self) -> &'static str {
+        match self {
+            Memory::Secret => "secret",
+            Memory::Locked => "locked",
+            Memory::Plain => "plain",
+        }
+    }
+}
+
+/// What `-memory` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Choice {
+    /// Secret where the kernel and limits allow it, else plain.
+    Auto,
+    Secret,
+    Locked,
+    Plain,
+}
+
+impl Choice {
+    /// The kinds to try, best first; when none can be had it is a start-up
+    /// error, except that `auto` ends with plain, which can always be had.
+    /// `-lock-memory` (`lock`) means locked or better.
+    pub fn tries(self, lock: bool) -> &'static [Memory] {
+        match (self, lock) {
+            (Choice::Auto, false) => &[Memory::Secret, Memory::Plain],
+            (Choice::Auto, true) => &[Memory::Secret, Memory::Locked],
+            (Choice::Secret, _) => &[Memory::Secret],
+            (Choice::Locked, _) | (Choice::Plain, true) => &[Memory::Locked],
+            (Choice::Plain, false) => &[Memory::Plain],
+        }
+    }
+}
+
 /// Why memory is not a circolog file this version can adopt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Foreign {
@@ -214,6 +261,18 @@ mod tests {
             max_message_bytes: 2048,
             snapshot_bytes: 8 << 10,
         }
+    }
+
+    #[test]
+    fn memory_choices_try_the_best_first_and_lock_means_locked_or_better() {
+        use Memory::*;
+        assert_eq!(Choice::Auto.tries(false), [Secret, Plain]);
+        assert_eq!(Choice::Auto.tries(true), [Secret, Locked]);
+        assert_eq!(Choice::Secret.tries(true), [Secret]);
+        assert_eq!(Choice::Plain.tries(true), [Locked]);
+        assert_eq!(Choice::Plain.tries(false), [Plain]);
+        assert_eq!(Choice::Locked.tries(false), [Locked]);
+        assert_eq!(Secret.name(), "secret");
     }
 
     #[test]

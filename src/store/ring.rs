@@ -36,7 +36,7 @@ use memmap2::{Advice, MmapMut};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::syslog::{self, Fields, Index};
-use crate::store::file::{self, Foreign, Geometry, Layout};
+use crate::store::file::{self, Foreign, Geometry, Layout, Memory};
 use crate::store::record::{self, Record};
 
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
@@ -293,6 +293,10 @@ pub struct Ring {
     /// per message, a cache miss each).
     mem: MmapMut,
     layout: Layout,
+    /// What kind of memory `mem` is, as the daemon made it.
+    memory: Memory,
+    /// What the ring was adopted from; `None` for a fresh one.
+    restored: Option<Restored>,
     cap: usize,
     nslots: u32,
     max_message_bytes: usize,
@@ -363,6 +367,8 @@ impl Ring {
         file::write_header(&mut mem, Ring::geometry(&config, &footprint));
         Ok(Ring {
             mem,
+            memory: Memory::Plain,
+            restored: None,
             cap: config.max_messages,
             nslots: (footprint.arena_bytes / SLOT) as u32,
             layout,
@@ -401,6 +407,8 @@ impl Ring {
         let _ = mem.advise(Advice::DontDump);
         let mut ring = Ring {
             mem,
+            memory: Memory::Plain,
+            restored: None,
             cap: config.max_messages,
             nslots: scan.nslots,
             layout: scan.layout,
@@ -537,6 +545,26 @@ impl Ring {
     /// The memory file, as the module [`crate::store::file`] lays it out.
     pub fn memory(&self) -> &[u8] {
         &self.mem
+    }
+
+    /// Says what kind of memory the ring lives in (the daemon made it).
+    pub fn set_memory_kind(&mut self, memory: Memory) {
+        self.memory = memory;
+    }
+
+    pub fn memory_kind(&self) -> Memory {
+        self.memory
+    }
+
+    /// Says what the ring was adopted from.
+    pub fn set_restored(&mut self, restored: Restored) {
+        self.restored = Some(restored);
+    }
+
+    /// What the ring was adopted from (`/status` `restored`); `None` for a
+    /// fresh ring.
+    pub fn restored(&self) -> Option<Restored> {
+        self.restored
     }
 
     fn arena_mut(&mut self) -> &mut [u8] {
@@ -896,6 +924,16 @@ pub struct Adopted {
     pub messages: u64,
     /// Published messages that did not check out, dropped.
     pub dropped: u64,
+}
+
+/// What a ring was adopted from, for `/status` `restored`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    pub adopted: Adopted,
+    /// The pid of the process that stored them, and when it started (µs
+    /// since 1970), when the file says.
+    pub pid: Option<u32>,
+    pub started_us: Option<i64>,
 }
 
 /// Why [`Ring::adopt`] did not take a memory file, which it hands back.

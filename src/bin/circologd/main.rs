@@ -4,6 +4,7 @@
 
 mod dgram;
 mod listen;
+mod memfile;
 mod notify;
 mod serve;
 mod sys;
@@ -25,7 +26,7 @@ use circolog::daemon::startup;
 use circolog::daemon::systemd::{self, Role};
 use circolog::ingest::limit::{self, Limiter};
 use circolog::ingest::syslog::ParseContext;
-use circolog::store::ring::{Ring, Transport};
+use circolog::store::ring::Transport;
 use circolog::store::snapshot::Snapshots;
 use clap::{CommandFactory, Parser};
 
@@ -71,11 +72,14 @@ fn run(args: Args) -> Result<(), String> {
     check_io_uring()?;
 
     startup::check_memory(&args.tables(sys::VLEN)?, memory())?;
-    let ring = Ring::new(args.ring_config()).map_err(|e| args.ring_error(e))?;
+    let memfile::Made {
+        ring,
+        buffers,
+        file: _memory_file,
+        said: memory_said,
+    } = memfile::make(&args, max_message)?;
     let snapshots = Snapshots::new(args.snapshot_config()).map_err(|e| e.to_string())?;
     if args.lock_memory == Some(true) {
-        ring.lock_memory()
-            .map_err(|e| startup::lock_error("arena", ring.arena_bytes(), &e))?;
         snapshots
             .lock_memory()
             .map_err(|e| startup::lock_error("snapshot arena", snapshots.arena_bytes(), &e))?;
@@ -245,7 +249,7 @@ fn run(args: Args) -> Result<(), String> {
         socket_gid,
         export_to,
     };
-    let ingest = dgram::DgramIngest::new(sources, max_message)
+    let ingest = dgram::DgramIngest::new(sources, max_message, Some(buffers))
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
         .and_then(|i| match args.lock_memory {
             Some(true) => i
@@ -262,6 +266,9 @@ fn run(args: Args) -> Result<(), String> {
     // A closed standard output (the reader of these lines went away) is
     // no reason to stop: nothing else is ever written there.
     let mut stdout = std::io::stdout();
+    if let Some(l) = &memory_said {
+        let _ = writeln!(stdout, "{l}");
+    }
     for l in &listening {
         let _ = writeln!(stdout, "circologd: listening: {l}");
     }
