@@ -17,5 +17,6 @@ mod memory;
 mod peers;
 mod query;
 mod recorder;
+mod restart;
 mod soak;
 mod systemd;

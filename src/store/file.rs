@@ -15,6 +15,9 @@
 //!   40..48   geometry: snapshot arena bytes (u64; no section yet when 0)
 //!   48..56   published: seq of the oldest stored message (u64)
 //!   56..64   published: seq the next stored message gets (u64)
+//!   64..72   the epoch: when the first process of this ring started (µs)
+//!   72..80   the pid of the process that runs it now (u64)
+//!   80..88   when that process started (µs)
 //!   rest     zero
 //! seq table  the start slot of each stored message, by seq % messages (u32)
 //! PRI table  the PRI of each stored message's index, or 255 (u8)
@@ -48,6 +51,33 @@ const VERSION_AT: usize = 8;
 const GEOMETRY_AT: usize = 16;
 const FIRST_SEQ_AT: usize = 48;
 const NEXT_SEQ_AT: usize = 56;
+const PROCESS_AT: usize = 64;
+
+/// Who runs a ring: the epoch its seqs count from, kept across restarts,
+/// and the process now storing in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Process {
+    pub epoch_us: i64,
+    pub pid: u32,
+    pub started_us: i64,
+}
+
+/// Writes who runs the ring now.
+pub fn write_process(mem: &mut [u8], p: Process) {
+    put_u64(mem, PROCESS_AT, p.epoch_us as u64);
+    put_u64(mem, PROCESS_AT + 8, u64::from(p.pid));
+    put_u64(mem, PROCESS_AT + 16, p.started_us as u64);
+}
+
+/// Who ran the ring, as its header says (any values: they are shown,
+/// never trusted for anything else).
+pub fn process(mem: &[u8]) -> Process {
+    Process {
+        epoch_us: u64_at(mem, PROCESS_AT) as i64,
+        pid: u64_at(mem, PROCESS_AT + 8) as u32,
+        started_us: u64_at(mem, PROCESS_AT + 16) as i64,
+    }
+}
 
 /// What a file's sections are sized by: the flags that change them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,6 +230,16 @@ pub fn write_header(mem: &mut [u8], g: Geometry) {
 /// The geometry and layout the header of `mem` says, checked against the
 /// memory's length.
 pub fn read_header(mem: &[u8]) -> Result<(Geometry, Layout), Foreign> {
+    let (g, layout) = read_geometry(mem)?;
+    if layout.snapshots.end > mem.len() {
+        return Err(Foreign::Short);
+    }
+    Ok((g, layout))
+}
+
+/// [`read_header`] from the header's page alone: the caller checks that
+/// the file is as long as the layout.
+pub fn read_geometry(mem: &[u8]) -> Result<(Geometry, Layout), Foreign> {
     if mem.len() < PAGE {
         return Err(Foreign::Short);
     }
@@ -221,9 +261,6 @@ pub fn read_header(mem: &[u8]) -> Result<(Geometry, Layout), Foreign> {
         return Err(Foreign::Geometry);
     }
     let layout = Layout::of(g).ok_or(Foreign::Geometry)?;
-    if layout.snapshots.end > mem.len() {
-        return Err(Foreign::Short);
-    }
     Ok((g, layout))
 }
 

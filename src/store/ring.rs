@@ -429,6 +429,7 @@ impl Ring {
             messages: ring.len(),
             dropped: scan.dropped,
         };
+        ring.restored = Some(Restored::of(adopted, &ring.mem));
         Ok((ring, adopted))
     }
 
@@ -505,10 +506,31 @@ impl Ring {
                 r.index.filter(|_| r.raw.len() <= self.max_message_bytes),
             );
         }
-        Ok(Adopted {
+        let adopted = Adopted {
             messages: self.len(),
             dropped: scan.dropped,
-        })
+        };
+        self.restored = Some(Restored::of(adopted, old));
+        Ok(adopted)
+    }
+
+    /// Says in the file who runs the ring from now on; the epoch stays the
+    /// adopted ring's ([`Ring::epoch_us`]).
+    pub fn begin_process(&mut self, epoch_us: i64, pid: u32, started_us: i64) {
+        file::write_process(
+            &mut self.mem,
+            file::Process {
+                epoch_us,
+                pid,
+                started_us,
+            },
+        );
+    }
+
+    /// The epoch of the adopted ring, the one its seqs count from; `None`
+    /// for a fresh ring.
+    pub fn epoch_us(&self) -> Option<i64> {
+        self.restored.map(|r| r.epoch_us)
     }
 
     /// Checks a config and says what [`Ring::new`] would allocate for it,
@@ -554,11 +576,6 @@ impl Ring {
 
     pub fn memory_kind(&self) -> Memory {
         self.memory
-    }
-
-    /// Says what the ring was adopted from.
-    pub fn set_restored(&mut self, restored: Restored) {
-        self.restored = Some(restored);
     }
 
     /// What the ring was adopted from (`/status` `restored`); `None` for a
@@ -930,10 +947,24 @@ pub struct Adopted {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Restored {
     pub adopted: Adopted,
+    /// The epoch the adopted seqs count from.
+    pub epoch_us: i64,
     /// The pid of the process that stored them, and when it started (µs
-    /// since 1970), when the file says.
-    pub pid: Option<u32>,
-    pub started_us: Option<i64>,
+    /// since 1970), as the file says.
+    pub pid: u32,
+    pub started_us: i64,
+}
+
+impl Restored {
+    fn of(adopted: Adopted, mem: &[u8]) -> Restored {
+        let p = file::process(mem);
+        Restored {
+            adopted,
+            epoch_us: p.epoch_us,
+            pid: p.pid,
+            started_us: p.started_us,
+        }
+    }
 }
 
 /// Why [`Ring::adopt`] did not take a memory file, which it hands back.

@@ -23,6 +23,9 @@ pub struct Inherited {
     fds: Vec<(OwnedFd, Option<String>)>,
 }
 
+/// The name the memory file is handed over by (`FDNAME=`, `LISTEN_FDNAMES`).
+pub const RING: &str = "ring";
+
 impl Inherited {
     /// Takes the sockets of `LISTEN_FDS` when `LISTEN_PID` is this process.
     pub fn from_env() -> Inherited {
@@ -86,6 +89,16 @@ impl Inherited {
 
     pub fn is_empty(&self) -> bool {
         self.fds.is_empty()
+    }
+
+    /// The inherited memory file named `ring`, if any: not a socket, so
+    /// taken out before the sockets are looked at.
+    pub fn take_ring(&mut self) -> Option<OwnedFd> {
+        let pos = self
+            .fds
+            .iter()
+            .position(|(_, name)| name.as_deref() == Some(RING))?;
+        Some(self.fds.swap_remove(pos).0)
     }
 
     /// Inherited sockets that no flag and no name asked for: datagram ones

@@ -14,6 +14,7 @@ static ALLOC: sys::Zeroing = sys::Zeroing;
 
 use std::io::Write as _;
 use std::net::TcpListener;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,12 +73,18 @@ fn run(args: Args) -> Result<(), String> {
     check_io_uring()?;
 
     startup::check_memory(&args.tables(sys::VLEN)?, memory())?;
+    let mut inherited = listen::Inherited::from_env();
     let memfile::Made {
-        ring,
+        mut ring,
         buffers,
-        file: _memory_file,
+        file: memory_file,
         said: memory_said,
-    } = memfile::make(&args, max_message)?;
+        replaced,
+    } = memfile::open(&args, max_message, inherited.take_ring())?;
+    let started_us = now_us();
+    // An adopted ring keeps its epoch: its seqs go on.
+    let epoch_us = ring.epoch_us().unwrap_or(started_us);
+    ring.begin_process(epoch_us, std::process::id(), started_us);
     let snapshots = Snapshots::new(args.snapshot_config()).map_err(|e| e.to_string())?;
     if args.lock_memory == Some(true) {
         snapshots
@@ -99,7 +106,6 @@ fn run(args: Args) -> Result<(), String> {
     let mut syslogd_socket = args.syslogd_socket.clone();
     let mut query_socket = args.query_socket.clone();
     let mut ctl_socket = args.ctl_socket.clone();
-    let mut inherited = listen::Inherited::from_env();
     let defaults = !args.names_listeners() && inherited.is_empty();
     if defaults {
         let d = config::default_paths();
@@ -225,7 +231,6 @@ fn run(args: Args) -> Result<(), String> {
         eprintln!("circologd: warning: no syslog input socket: nothing will be stored");
     }
 
-    let epoch_us = now_us();
     let state = State::new(ring, epoch_us, ParseContext { tz })
         .with_max_age(args.max_age)
         .with_snapshots(snapshots)
@@ -279,6 +284,16 @@ fn run(args: Args) -> Result<(), String> {
             config::no_control_socket_notice(std::process::id())
         );
     }
+    let notifier = notify::Notifier::from_env();
+    if let Some(n) = &notifier {
+        if replaced.is_some() {
+            n.unstore(listen::RING);
+        }
+        if let Err(e) = n.store(memory_file.as_fd(), listen::RING) {
+            eprintln!("circologd: warning: cannot hand the ring to the service manager: {e}");
+        }
+    }
+    drop(replaced);
     let result = tokio_uring::start(serve::run(
         state,
         signals,
@@ -290,8 +305,9 @@ fn run(args: Args) -> Result<(), String> {
             ctl_unix,
         },
         settings,
-        notify::Notifier::from_env(),
+        notifier,
     ));
+    drop(memory_file);
     remove_files(&created);
     result
 }

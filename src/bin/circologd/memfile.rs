@@ -2,11 +2,11 @@
 //! ring's sections (`circolog::store::file`) and, after them, the datagram
 //! receive buffers, and mapped in those two parts.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use circolog::daemon::args::Args;
 use circolog::store::file::{Memory, PAGE};
-use circolog::store::ring::Ring;
+use circolog::store::ring::{Refused, Ring};
 use memmap2::MmapMut;
 
 use crate::sys::{self, RecvBatch};
@@ -18,22 +18,119 @@ pub struct Made {
     pub buffers: MmapMut,
     /// The file itself, kept open for as long as the process runs.
     pub file: OwnedFd,
-    /// The start-up line that says which kind and why, for `-memory auto`.
+    /// The start-up lines: which kind and why, for `-memory auto`; that an
+    /// inherited file was not a ring.
     pub said: Option<String>,
+    /// An inherited file that was not adopted (its contents overwritten):
+    /// to be taken out of the service manager's store.
+    pub replaced: Option<OwnedFd>,
+}
+
+/// The memory file: `inherited` (a ring handed over by the service
+/// manager or a previous process) adopted when it is of the kind and
+/// geometry `args` ask for; else a new one of the best kind `args` allows,
+/// holding a copy of the newest messages of `inherited` that fit, or a
+/// fresh ring. Whatever is not kept of `inherited` is overwritten.
+pub fn open(args: &Args, max_message: usize, inherited: Option<OwnedFd>) -> Result<Made, String> {
+    let Some(old) = inherited else {
+        return make(args, max_message);
+    };
+    let config = args.ring_config();
+    let layout = Ring::layout(&config).map_err(|e| args.ring_error(e))?;
+    let ring_bytes = layout.file_bytes();
+    let total = ring_bytes + buffer_bytes(max_message)?;
+    let size = rustix::fs::fstat(&old)
+        .map(|s| s.st_size as u64)
+        .unwrap_or(0);
+    let kind = kind_of(&old, args);
+    let allowed = args.memory.tries(args.lock_memory == Some(true));
+    if size == total as u64 && allowed.contains(&kind) {
+        let ring_mem = sys::map_file(&old, 0, ring_bytes).map_err(|e| e.to_string())?;
+        match Ring::adopt(config, ring_mem) {
+            Ok((mut ring, _)) => {
+                ring.set_memory_kind(kind);
+                if kind == Memory::Locked {
+                    ring.lock_memory()
+                        .map_err(|e| why_not(Memory::Locked, total, &e))?;
+                }
+                let buffers = sys::map_file(&old, ring_bytes as u64, total - ring_bytes)
+                    .map_err(|e| e.to_string())?;
+                if kind == Memory::Locked {
+                    buffers
+                        .lock()
+                        .map_err(|e| why_not(Memory::Locked, total, &e))?;
+                }
+                return Ok(Made {
+                    ring,
+                    buffers,
+                    file: old,
+                    said: None,
+                    replaced: None,
+                });
+            }
+            Err(Refused::Geometry { .. } | Refused::Foreign { .. }) => {}
+        }
+    }
+    // Another geometry or kind, or not a ring: a new file.
+    let mut made = make(args, max_message)?;
+    let whole = usize::try_from(size).unwrap_or(0);
+    let said = match (whole >= PAGE).then(|| sys::map_file(&old, 0, whole)) {
+        Some(Ok(mut mem)) => {
+            let said = match made.ring.copy_from(&mem) {
+                Ok(_) => None,
+                Err(why) => Some(format!(
+                    "circologd: the inherited ring is overwritten: {why}"
+                )),
+            };
+            mem.fill(0);
+            said
+        }
+        Some(Err(e)) => Some(format!(
+            "circologd: the inherited ring is overwritten: it cannot be read ({e})"
+        )),
+        None => Some(
+            "circologd: the inherited ring is overwritten: it is shorter than a ring's header"
+                .to_string(),
+        ),
+    };
+    made.said = match (made.said.take(), said) {
+        (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+        (a, b) => a.or(b),
+    };
+    made.replaced = Some(old);
+    Ok(made)
+}
+
+/// What kind of memory an inherited file is: secret when the kernel says
+/// so, else locked or plain as `args` ask.
+fn kind_of(file: &OwnedFd, args: &Args) -> Memory {
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if link.starts_with("/secretmem") {
+        Memory::Secret
+    } else if args.memory.tries(args.lock_memory == Some(true)) == [Memory::Locked] {
+        Memory::Locked
+    } else {
+        Memory::Plain
+    }
+}
+
+fn buffer_bytes(max_message: usize) -> Result<usize, String> {
+    RecvBatch::bytes_for(max_message + 1)
+        .ok()
+        .and_then(|n| n.checked_next_multiple_of(PAGE))
+        .ok_or_else(|| "the receive buffers are larger than circolog supports".to_string())
 }
 
 /// Makes the memory file, of the best kind `args` allows, and a fresh
 /// ring in it.
-pub fn make(args: &Args, max_message: usize) -> Result<Made, String> {
+fn make(args: &Args, max_message: usize) -> Result<Made, String> {
     let config = args.ring_config();
     let layout = Ring::layout(&config).map_err(|e| args.ring_error(e))?;
     let ring_bytes = layout.file_bytes();
-    let buffer_bytes = RecvBatch::bytes_for(max_message + 1)
-        .ok()
-        .and_then(|n| n.checked_next_multiple_of(PAGE))
-        .ok_or("the receive buffers are larger than circolog supports")?;
     let total = ring_bytes
-        .checked_add(buffer_bytes)
+        .checked_add(buffer_bytes(max_message)?)
         .ok_or("the ring is larger than circolog supports")?;
     let tries = args.memory.tries(args.lock_memory == Some(true));
     let mut failed = Vec::new();
@@ -50,6 +147,7 @@ pub fn make(args: &Args, max_message: usize) -> Result<Made, String> {
                     buffers,
                     file,
                     said,
+                    replaced: None,
                 });
             }
             Err(e) => failed.push((kind, e)),
