@@ -197,6 +197,13 @@ fn a_restart_keeps_every_message_with_its_seq_and_epoch() {
         m.send(&format!("<13>1 - host app - - - kept {i}"));
     }
     m.wait_seq(49);
+    let paused = Command::new("curl")
+        .args(["-sSf", "-X", "POST", "--unix-socket"])
+        .arg(m.path("c.sock"))
+        .arg("http://localhost/pause")
+        .status()
+        .expect("curl");
+    assert!(paused.success());
     let before = m.status();
     let stored = texts(&m.messages());
     let old_pid = first.id();
@@ -204,6 +211,14 @@ fn a_restart_keeps_every_message_with_its_seq_and_epoch() {
 
     let (second, _) = m.start(&[]);
     let after = m.status();
+    assert_eq!(after["paused"], true, "the pause goes on: {after}");
+    let resumed = Command::new("curl")
+        .args(["-sSf", "-X", "POST", "--unix-socket"])
+        .arg(m.path("c.sock"))
+        .arg("http://localhost/resume")
+        .output()
+        .expect("curl");
+    assert!(resumed.status.success());
     assert_eq!(after["epoch"], before["epoch"], "{after}");
     assert_eq!(after["last_seq"], 49, "{after}");
     assert_eq!(texts(&m.messages()), stored);

@@ -441,6 +441,7 @@ impl State {
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
         self.resume_at_us = None;
+        self.ring.record_pause(paused, None);
     }
 
     pub fn toggle_pause(&mut self) {
@@ -453,6 +454,7 @@ impl State {
         let d = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
         self.paused = true;
         self.resume_at_us = Some(now_us.saturating_add(d));
+        self.ring.record_pause(true, self.resume_at_us);
     }
 
     /// When a timed pause ends by itself, µs since 1970.

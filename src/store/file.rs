@@ -18,6 +18,8 @@
 //!   64..72   the epoch: when the first process of this ring started (µs)
 //!   72..80   the pid of the process that runs it now (u64)
 //!   80..88   when that process started (µs)
+//!   88..96   paused (1) or not (0)
+//!   96..104  when a timed pause ends (µs; i64::MIN: not timed)
 //!   rest     zero
 //! seq table  the start slot of each stored message, by seq % messages (u32)
 //! PRI table  the PRI of each stored message's index, or 255 (u8)
@@ -52,6 +54,22 @@ const GEOMETRY_AT: usize = 16;
 const FIRST_SEQ_AT: usize = 48;
 const NEXT_SEQ_AT: usize = 56;
 const PROCESS_AT: usize = 64;
+const PAUSE_AT: usize = 88;
+
+/// Writes the pause state: `resume_at_us` for a timed pause.
+pub fn write_pause(mem: &mut [u8], paused: bool, resume_at_us: Option<i64>) {
+    put_u64(mem, PAUSE_AT, u64::from(paused));
+    put_u64(mem, PAUSE_AT + 8, resume_at_us.unwrap_or(i64::MIN) as u64);
+}
+
+/// The pause state a file says: paused, and when a timed pause ends.
+pub fn pause(mem: &[u8]) -> (bool, Option<i64>) {
+    let resume_at = u64_at(mem, PAUSE_AT + 8) as i64;
+    (
+        u64_at(mem, PAUSE_AT) == 1,
+        (resume_at != i64::MIN).then_some(resume_at),
+    )
+}
 
 /// Who runs a ring: the epoch its seqs count from, kept across restarts,
 /// and the process now storing in it.
@@ -349,6 +367,11 @@ mod tests {
         publish_first(&mut mem, 5);
         publish_next(&mut mem, 9);
         assert_eq!(published(&mem), (5, 9));
+        assert_eq!(pause(&mem), (false, Some(0)));
+        write_pause(&mut mem, true, None);
+        assert_eq!(pause(&mem), (true, None));
+        write_pause(&mut mem, true, Some(-5));
+        assert_eq!(pause(&mem), (true, Some(-5)));
         for e in [Foreign::Short, Foreign::Magic, Foreign::Version(3)] {
             assert!(!e.to_string().is_empty());
         }

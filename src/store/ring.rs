@@ -527,6 +527,12 @@ impl Ring {
         );
     }
 
+    /// Keeps the pause state in the file, for the next process to go on
+    /// with.
+    pub fn record_pause(&mut self, paused: bool, resume_at_us: Option<i64>) {
+        file::write_pause(&mut self.mem, paused, resume_at_us);
+    }
+
     /// The epoch of the adopted ring, the one its seqs count from; `None`
     /// for a fresh ring.
     pub fn epoch_us(&self) -> Option<i64> {
@@ -953,16 +959,22 @@ pub struct Restored {
     /// since 1970), as the file says.
     pub pid: u32,
     pub started_us: i64,
+    /// Whether it was paused, and when a timed pause ends.
+    pub paused: bool,
+    pub resume_at_us: Option<i64>,
 }
 
 impl Restored {
     fn of(adopted: Adopted, mem: &[u8]) -> Restored {
         let p = file::process(mem);
+        let (paused, resume_at_us) = file::pause(mem);
         Restored {
             adopted,
             epoch_us: p.epoch_us,
             pid: p.pid,
             started_us: p.started_us,
+            paused,
+            resume_at_us,
         }
     }
 }

@@ -239,6 +239,15 @@ fn run(args: Args) -> Result<(), String> {
         Some(rate) => state.with_limiter(Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)),
         None => state,
     };
+    // An adopted ring's pause goes on (a timed one until its end).
+    match state.ring().restored().map(|r| (r.paused, r.resume_at_us)) {
+        Some((true, None)) => state.set_paused(true),
+        Some((true, Some(at))) if at > started_us => state.pause_for(
+            std::time::Duration::from_micros(at.abs_diff(started_us)),
+            started_us,
+        ),
+        _ => state.set_paused(false),
+    }
     let export_to = match &args.export_otlp {
         Some(endpoint) => {
             let (exporter, filter, addr) = exporter(&args, endpoint, epoch_us)?;
