@@ -20,8 +20,9 @@ const AS_NOBODY_8M: [&str; 6] = [
     "--clear-groups",
 ];
 
-/// Stores markers over unix datagram and UDP, with no client connected
-/// afterwards, and returns what a root scan of the daemon's memory finds.
+/// Stores markers over unix datagram and UDP and takes a snapshot of them,
+/// with no client connected afterwards, and returns what a root scan of the
+/// daemon's memory finds.
 fn stored_and_scanned(memory: &str) -> (serde_json::Value, Vec<String>, u64) {
     let d = daemon().net().args(&["-memory", memory]).start();
     let secret = token(memory);
@@ -30,6 +31,13 @@ fn stored_and_scanned(memory: &str) -> (serde_json::Value, Vec<String>, u64) {
         d.send_udp(format!("<13>1 - host app - - - {secret} udp {i}").as_bytes());
     }
     d.wait_stored(80);
+    // A snapshot copies them into the same file.
+    d.ctl("POST", "/snapshot");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while d.ctl("GET", "/snapshots")["snapshots"][0]["complete"] != true {
+        assert!(std::time::Instant::now() < deadline, "no snapshot");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let status = d.status();
     let (hits, scanned) = scan_memory(d.child.id(), secret.as_bytes());
     (status, hits, scanned)
@@ -132,7 +140,14 @@ fn as_an_unprivileged_user_auto_falls_back_to_plain_and_says_why() {
     let d = daemon()
         .wrap(&AS_NOBODY_8M)
         .at(dir.path())
-        .args(&["-memory", "secret", "-buffer-bytes", "1M"])
+        .args(&[
+            "-memory",
+            "secret",
+            "-buffer-bytes",
+            "1M",
+            "-snapshot-bytes",
+            "1M",
+        ])
         .start();
     assert_eq!(d.status()["memory"], "secret");
     d.send_unix(b"<13>1 - host app - - - kept in secret memory");

@@ -388,6 +388,23 @@ impl Snapshots {
     /// Allocates the arena (faulted in now, so that taking a snapshot never
     /// page-faults), unless `arena_bytes` is 0.
     pub fn new(config: Config) -> Result<Snapshots, ConfigError> {
+        let len = Snapshots::arena_len(&config)?;
+        let arena = match len {
+            0 => None,
+            len => Some(
+                MmapOptions::new()
+                    .len(len)
+                    .populate()
+                    .map_anon()
+                    .map_err(ConfigError::Map)?,
+            ),
+        };
+        Snapshots::with_memory(config, arena)
+    }
+
+    /// The bytes of the arena for `config`, checked: 0 when snapshots are
+    /// disabled.
+    pub fn arena_len(config: &Config) -> Result<usize, ConfigError> {
         let disabled = config.arena_bytes == 0;
         if !disabled && config.max_snapshots == 0 {
             return Err(ConfigError::ZeroSnapshots);
@@ -399,18 +416,35 @@ impl Snapshots {
         if len as u64 >= MAX_ARENA {
             return Err(ConfigError::ArenaTooLarge);
         }
-        let arena = if disabled {
-            None
-        } else {
-            let arena = MmapOptions::new()
-                .len(len)
-                .populate()
-                .map_anon()
-                .map_err(ConfigError::Map)?;
-            // As the ring's: never in a core dump. A kernel without
-            // MADV_DONTDUMP still keeps snapshots correctly.
-            let _ = arena.advise(Advice::DontDump);
-            Some(arena)
+        Ok(len)
+    }
+
+    /// A store whose arena is `arena` (a part of the memory file), exactly
+    /// [`Snapshots::arena_len`] bytes, or `None` when that is 0. Whatever it
+    /// held is overwritten: snapshots start afresh.
+    pub fn with_memory(config: Config, arena: Option<MmapMut>) -> Result<Snapshots, ConfigError> {
+        let len = Snapshots::arena_len(&config)?;
+        let arena = match arena {
+            Some(_) if len == 0 => None,
+            Some(mut arena) if arena.len() == len => {
+                // As the ring's: never in a core dump. A kernel without
+                // MADV_DONTDUMP still keeps snapshots correctly.
+                let _ = arena.advise(Advice::DontDump);
+                arena.fill(0);
+                Some(arena)
+            }
+            Some(arena) => {
+                return Err(ConfigError::Map(io::Error::other(format!(
+                    "the snapshot arena is {} bytes, not {len}",
+                    arena.len()
+                ))));
+            }
+            None if len == 0 => None,
+            None => {
+                return Err(ConfigError::Map(io::Error::other(
+                    "no memory for the snapshot arena",
+                )));
+            }
         };
         Ok(Snapshots {
             arena,

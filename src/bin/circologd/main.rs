@@ -28,7 +28,6 @@ use circolog::daemon::systemd::{self, Role};
 use circolog::ingest::limit::{self, Limiter};
 use circolog::ingest::syslog::ParseContext;
 use circolog::store::ring::Transport;
-use circolog::store::snapshot::Snapshots;
 use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
@@ -77,6 +76,7 @@ fn run(args: Args) -> Result<(), String> {
     let memfile::Made {
         mut ring,
         buffers,
+        snapshots,
         file: memory_file,
         said: memory_said,
         replaced,
@@ -85,7 +85,6 @@ fn run(args: Args) -> Result<(), String> {
     // An adopted ring keeps its epoch: its seqs go on.
     let epoch_us = ring.epoch_us().unwrap_or(started_us);
     ring.begin_process(epoch_us, std::process::id(), started_us);
-    let snapshots = Snapshots::new(args.snapshot_config()).map_err(|e| e.to_string())?;
     if args.lock_memory == Some(true) {
         snapshots
             .lock_memory()

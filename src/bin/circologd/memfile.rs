@@ -1,12 +1,13 @@
 //! The memory file: made of the kind `-memory` asks for, sized for the
 //! ring's sections (`circolog::store::file`) and, after them, the datagram
-//! receive buffers, and mapped in those two parts.
+//! receive buffers and the snapshot arena, and mapped in those three parts.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use circolog::daemon::args::Args;
 use circolog::store::file::{Memory, PAGE};
 use circolog::store::ring::{Refused, Ring};
+use circolog::store::snapshot::Snapshots;
 use memmap2::MmapMut;
 
 use crate::sys::{self, RecvBatch};
@@ -16,6 +17,9 @@ pub struct Made {
     pub ring: Ring,
     /// The receive buffers' part of the file.
     pub buffers: MmapMut,
+    /// The snapshot store, its arena the last part of the file (snapshots
+    /// start afresh: what an adopted file held there is overwritten).
+    pub snapshots: Snapshots,
     /// The file itself, kept open for as long as the process runs.
     pub file: OwnedFd,
     /// The start-up lines: which kind and why, for `-memory auto`; that an
@@ -36,33 +40,29 @@ pub fn open(args: &Args, max_message: usize, inherited: Option<OwnedFd>) -> Resu
         return make(args, max_message);
     };
     let config = args.ring_config();
-    let layout = Ring::layout(&config).map_err(|e| args.ring_error(e))?;
-    let ring_bytes = layout.file_bytes();
-    let total = ring_bytes + buffer_bytes(max_message)?;
+    let sizes = Sizes::of(args, max_message)?;
     let size = rustix::fs::fstat(&old)
         .map(|s| s.st_size as u64)
         .unwrap_or(0);
     let kind = kind_of(&old, args);
     let allowed = args.memory.tries(args.lock_memory == Some(true));
-    if size == total as u64 && allowed.contains(&kind) {
-        let ring_mem = sys::map_file(&old, 0, ring_bytes).map_err(|e| e.to_string())?;
+    if size == sizes.total as u64 && allowed.contains(&kind) {
+        let ring_mem = sys::map_file(&old, 0, sizes.ring).map_err(|e| e.to_string())?;
         match Ring::adopt(config, ring_mem) {
             Ok((mut ring, _)) => {
+                let lock = kind == Memory::Locked;
+                let locked = |e| why_not(Memory::Locked, sizes.total, &e);
                 ring.set_memory_kind(kind);
-                if kind == Memory::Locked {
-                    ring.lock_memory()
-                        .map_err(|e| why_not(Memory::Locked, total, &e))?;
+                if lock {
+                    ring.lock_memory().map_err(locked)?;
                 }
-                let buffers = sys::map_file(&old, ring_bytes as u64, total - ring_bytes)
+                let (buffers, arena) = sizes.map_rest(&old, lock).map_err(locked)?;
+                let snapshots = Snapshots::with_memory(args.snapshot_config(), arena)
                     .map_err(|e| e.to_string())?;
-                if kind == Memory::Locked {
-                    buffers
-                        .lock()
-                        .map_err(|e| why_not(Memory::Locked, total, &e))?;
-                }
                 return Ok(Made {
                     ring,
                     buffers,
+                    snapshots,
                     file: old,
                     said: None,
                     replaced: None,
@@ -116,35 +116,76 @@ fn kind_of(file: &OwnedFd, args: &Args) -> Memory {
     }
 }
 
-fn buffer_bytes(max_message: usize) -> Result<usize, String> {
-    RecvBatch::bytes_for(max_message + 1)
-        .ok()
-        .and_then(|n| n.checked_next_multiple_of(PAGE))
-        .ok_or_else(|| "the receive buffers are larger than circolog supports".to_string())
+/// Where the parts of the file lie: the ring's `0..ring`, the buffers'
+/// `ring..ring + buffers`, then the snapshot arena's `snapshots` bytes.
+#[derive(Clone, Copy)]
+struct Sizes {
+    ring: usize,
+    buffers: usize,
+    snapshots: usize,
+    total: usize,
+}
+
+impl Sizes {
+    fn of(args: &Args, max_message: usize) -> Result<Sizes, String> {
+        let layout = Ring::layout(&args.ring_config()).map_err(|e| args.ring_error(e))?;
+        let ring = layout.file_bytes();
+        let too_large = || "the memory file is larger than circolog supports".to_string();
+        let buffers = RecvBatch::bytes_for(max_message + 1)
+            .ok()
+            .and_then(|n| n.checked_next_multiple_of(PAGE))
+            .ok_or_else(too_large)?;
+        let snapshots = Snapshots::arena_len(&args.snapshot_config()).map_err(|e| e.to_string())?;
+        let total = ring
+            .checked_add(buffers)
+            .and_then(|n| n.checked_add(snapshots.checked_next_multiple_of(PAGE)?))
+            .ok_or_else(too_large)?;
+        Ok(Sizes {
+            ring,
+            buffers,
+            snapshots,
+            total,
+        })
+    }
+
+    /// The buffers' and the snapshot arena's parts of `file`.
+    fn map_rest(self, file: &OwnedFd, lock: bool) -> std::io::Result<(MmapMut, Option<MmapMut>)> {
+        let buffers = sys::map_file(file, self.ring as u64, self.buffers)?;
+        let snapshots = match self.snapshots {
+            0 => None,
+            len => Some(sys::map_file(file, (self.ring + self.buffers) as u64, len)?),
+        };
+        if lock {
+            buffers.lock()?;
+            if let Some(s) = &snapshots {
+                s.lock()?;
+            }
+        }
+        Ok((buffers, snapshots))
+    }
 }
 
 /// Makes the memory file, of the best kind `args` allows, and a fresh
 /// ring in it.
 fn make(args: &Args, max_message: usize) -> Result<Made, String> {
     let config = args.ring_config();
-    let layout = Ring::layout(&config).map_err(|e| args.ring_error(e))?;
-    let ring_bytes = layout.file_bytes();
-    let total = ring_bytes
-        .checked_add(buffer_bytes(max_message)?)
-        .ok_or("the ring is larger than circolog supports")?;
+    let sizes = Sizes::of(args, max_message)?;
     let tries = args.memory.tries(args.lock_memory == Some(true));
     let mut failed = Vec::new();
     for &kind in tries {
-        match file_of(kind, ring_bytes, total) {
-            Ok((file, ring_mem, buffers)) => {
+        match file_of(kind, sizes) {
+            Ok((file, ring_mem, buffers, arena)) => {
                 let mut ring =
                     Ring::with_memory(config, ring_mem).map_err(|e| args.ring_error(e))?;
                 ring.set_memory_kind(kind);
+                let snapshots = Snapshots::with_memory(args.snapshot_config(), arena)
+                    .map_err(|e| e.to_string())?;
                 let said = (args.memory == circolog::store::file::Choice::Auto)
                     .then(|| said(kind, &failed));
                 return Ok(Made {
                     ring,
                     buffers,
+                    snapshots,
                     file,
                     said,
                     replaced: None,
@@ -154,25 +195,23 @@ fn make(args: &Args, max_message: usize) -> Result<Made, String> {
         }
     }
     let (kind, e) = failed.pop().expect("every choice tries one kind at least");
-    Err(why_not(kind, total, &e))
+    Err(why_not(kind, sizes.total, &e))
 }
 
-/// The file of `kind`, `total` bytes, mapped in two parts: the ring's
-/// `ring_bytes`, then the rest.
+/// A new file of `kind`, mapped in its three parts.
 fn file_of(
     kind: Memory,
-    ring_bytes: usize,
-    total: usize,
-) -> std::io::Result<(OwnedFd, MmapMut, MmapMut)> {
+    sizes: Sizes,
+) -> std::io::Result<(OwnedFd, MmapMut, MmapMut, Option<MmapMut>)> {
     let file = sys::memory_file(kind == Memory::Secret)?;
-    rustix::fs::ftruncate(&file, total as u64)?;
-    let ring = sys::map_file(&file, 0, ring_bytes)?;
-    let buffers = sys::map_file(&file, ring_bytes as u64, total - ring_bytes)?;
-    if kind == Memory::Locked {
+    rustix::fs::ftruncate(&file, sizes.total as u64)?;
+    let ring = sys::map_file(&file, 0, sizes.ring)?;
+    let lock = kind == Memory::Locked;
+    if lock {
         ring.lock()?;
-        buffers.lock()?;
     }
-    Ok((file, ring, buffers))
+    let (buffers, arena) = sizes.map_rest(&file, lock)?;
+    Ok((file, ring, buffers, arena))
 }
 
 /// The one start-up line of `-memory auto`.
