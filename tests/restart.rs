@@ -212,6 +212,10 @@ fn a_restart_keeps_every_message_with_its_seq_and_epoch() {
     let (second, _) = m.start(&[]);
     let after = m.status();
     assert_eq!(after["paused"], true, "the pause goes on: {after}");
+    assert_eq!(
+        after["counters"]["received_total"], before["counters"]["received_total"],
+        "the counters go on: {after}"
+    );
     let resumed = Command::new("curl")
         .args(["-sSf", "-X", "POST", "--unix-socket"])
         .arg(m.path("c.sock"))

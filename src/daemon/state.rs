@@ -12,6 +12,7 @@ use crate::ingest::syslog::{self, Format, Message, ParseContext};
 use crate::ingest::trigger::{Action, Fire, Triggers};
 use crate::query::format;
 use crate::query::{Filter, OutputFormat};
+use crate::store::file;
 use crate::store::messages::Messages;
 use crate::store::ring::{Entry, Incoming, Ring, Seq, Transport};
 use crate::store::snapshot::{self, Meta, Note, Snapshots, Why};
@@ -39,6 +40,49 @@ pub struct Counters {
 impl Counters {
     pub fn received_total(&self) -> u64 {
         self.received.iter().sum()
+    }
+
+    /// The counters as the memory file keeps them, every field in its place.
+    fn to_words(self) -> [u64; file::COUNTERS] {
+        let Counters {
+            received: [r0, r1, r2],
+            dropped_paused,
+            truncated,
+            malformed,
+            skipped_followers,
+            clears,
+            trigger_failed,
+            suppressed: [s0, s1, s2],
+        } = self;
+        let mut w = [0; file::COUNTERS];
+        w[..12].copy_from_slice(&[
+            r0,
+            r1,
+            r2,
+            dropped_paused,
+            truncated,
+            malformed,
+            skipped_followers,
+            clears,
+            trigger_failed,
+            s0,
+            s1,
+            s2,
+        ]);
+        w
+    }
+
+    fn from_words(w: &[u64; file::COUNTERS]) -> Counters {
+        Counters {
+            received: [w[0], w[1], w[2]],
+            dropped_paused: w[3],
+            truncated: w[4],
+            malformed: w[5],
+            skipped_followers: w[6],
+            clears: w[7],
+            trigger_failed: w[8],
+            suppressed: [w[9], w[10], w[11]],
+        }
     }
 }
 
@@ -132,17 +176,21 @@ const EXPIRE_SLICE: usize = 4096;
 pub const SNAPSHOT_SLICE: usize = 1 << 20;
 
 impl State {
+    /// A ring adopted from a previous process brings its counters and its
+    /// last clear (see [`Ring::restored`]); its pause is the caller's.
     pub fn new(ring: Ring, epoch_us: i64, parse_ctx: ParseContext) -> State {
+        let restored = ring.restored();
         State {
             ring,
             paused: false,
             resume_at_us: None,
             epoch_us,
-            counters: Counters::default(),
+            counters: restored
+                .map_or_else(Counters::default, |r| Counters::from_words(&r.counters)),
             parse_ctx,
             clients: Clients::default(),
             max_age_us: None,
-            cleared_at: Seq::ZERO,
+            cleared_at: restored.map_or(Seq::ZERO, |r| r.cleared_at),
             export: None,
             snapshots: Snapshots::new(snapshot::Config {
                 arena_bytes: 0,
@@ -442,6 +490,8 @@ impl State {
         self.paused = paused;
         self.resume_at_us = None;
         self.ring.record_pause(paused, None);
+        self.ring
+            .record_counters(&self.counters.to_words(), self.cleared_at);
     }
 
     pub fn toggle_pause(&mut self) {
@@ -469,6 +519,8 @@ impl State {
         self.ring.begin_clear();
         self.counters.clears += 1;
         self.cleared_at = self.ring.next_seq();
+        self.ring
+            .record_counters(&self.counters.to_words(), self.cleared_at);
         if let Some(x) = self.export.as_mut() {
             // Its queue holds copies of cleared messages.
             x.exporter.clear();
@@ -488,6 +540,9 @@ impl State {
     /// too old. Call it at
     /// least once a second, and again at once while it returns true.
     pub fn housekeep(&mut self, now_us: i64) -> bool {
+        // For the next process, should this one be killed.
+        self.ring
+            .record_counters(&self.counters.to_words(), self.cleared_at);
         if self.resume_at_us.is_some_and(|at| now_us >= at) {
             self.set_paused(false);
         }
@@ -640,6 +695,21 @@ mod tests {
         assert_eq!(syslog::trim_trailer(b"hi\0"), b"hi");
         assert_eq!(syslog::trim_trailer(b"hi \n\n"), b"hi ");
         assert_eq!(syslog::trim_trailer(b"\n"), b"");
+    }
+
+    #[test]
+    fn counters_round_trip_through_the_memory_file_words() {
+        let c = Counters {
+            received: [1, 2, 3],
+            dropped_paused: 4,
+            truncated: 5,
+            malformed: 6,
+            skipped_followers: 7,
+            clears: 8,
+            trigger_failed: 9,
+            suppressed: [10, 11, 12],
+        };
+        assert_eq!(Counters::from_words(&c.to_words()), c);
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //!   80..88   when that process started (µs)
 //!   88..96   paused (1) or not (0)
 //!   96..104  when a timed pause ends (µs; i64::MIN: not timed)
+//!   104..232 the daemon's counters (16 u64, see COUNTERS)
+//!   232..240 the first seq stored after the last clear
 //!   rest     zero
 //! seq table  the start slot of each stored message, by seq % messages (u32)
 //! PRI table  the PRI of each stored message's index, or 255 (u8)
@@ -55,6 +57,26 @@ const FIRST_SEQ_AT: usize = 48;
 const NEXT_SEQ_AT: usize = 56;
 const PROCESS_AT: usize = 64;
 const PAUSE_AT: usize = 88;
+const COUNTERS_AT: usize = 104;
+const CLEARED_AT: usize = COUNTERS_AT + 8 * COUNTERS;
+
+/// Room for the daemon's counters, in words: what a reader resumes with
+/// (the clears among them are the clear generation).
+pub const COUNTERS: usize = 16;
+
+/// Writes the counters, and the first seq stored after the last clear.
+pub fn write_counters(mem: &mut [u8], counters: &[u64; COUNTERS], cleared_at: u64) {
+    for (i, c) in counters.iter().enumerate() {
+        put_u64(mem, COUNTERS_AT + 8 * i, *c);
+    }
+    put_u64(mem, CLEARED_AT, cleared_at);
+}
+
+/// The counters a file says, and the first seq stored after its last clear.
+pub fn counters(mem: &[u8]) -> ([u64; COUNTERS], u64) {
+    let counters = std::array::from_fn(|i| u64_at(mem, COUNTERS_AT + 8 * i));
+    (counters, u64_at(mem, CLEARED_AT))
+}
 
 /// Writes the pause state: `resume_at_us` for a timed pause.
 pub fn write_pause(mem: &mut [u8], paused: bool, resume_at_us: Option<i64>) {
@@ -372,6 +394,11 @@ mod tests {
         assert_eq!(pause(&mem), (true, None));
         write_pause(&mut mem, true, Some(-5));
         assert_eq!(pause(&mem), (true, Some(-5)));
+        let words = std::array::from_fn(|i| i as u64 * 3);
+        write_counters(&mut mem, &words, 77);
+        assert_eq!(counters(&mem), (words, 77));
+        assert_eq!(pause(&mem), (true, Some(-5)));
+        assert_eq!(published(&mem), (5, 9));
         for e in [Foreign::Short, Foreign::Magic, Foreign::Version(3)] {
             assert!(!e.to_string().is_empty());
         }

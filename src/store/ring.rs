@@ -533,6 +533,12 @@ impl Ring {
         file::write_pause(&mut self.mem, paused, resume_at_us);
     }
 
+    /// Keeps the daemon's counters in the file, for the next process to go
+    /// on with.
+    pub fn record_counters(&mut self, counters: &[u64; file::COUNTERS], cleared_at: Seq) {
+        file::write_counters(&mut self.mem, counters, cleared_at.get());
+    }
+
     /// The epoch of the adopted ring, the one its seqs count from; `None`
     /// for a fresh ring.
     pub fn epoch_us(&self) -> Option<i64> {
@@ -962,13 +968,20 @@ pub struct Restored {
     /// Whether it was paused, and when a timed pause ends.
     pub paused: bool,
     pub resume_at_us: Option<i64>,
+    /// The daemon's counters, as it last wrote them
+    /// ([`Ring::record_counters`]), and the first seq after its last clear.
+    pub counters: [u64; file::COUNTERS],
+    pub cleared_at: Seq,
 }
 
 impl Restored {
     fn of(adopted: Adopted, mem: &[u8]) -> Restored {
         let p = file::process(mem);
         let (paused, resume_at_us) = file::pause(mem);
+        let (counters, cleared_at) = file::counters(mem);
         Restored {
+            counters,
+            cleared_at: Seq::new(cleared_at),
             adopted,
             epoch_us: p.epoch_us,
             pid: p.pid,
