@@ -646,7 +646,12 @@ pub(crate) fn assert_no_copy_left(d: &Daemon, secret: &str) {
 #[test]
 fn after_clear_no_byte_of_a_message_remains_in_memory() {
     require_root();
-    let d = daemon().net().query_net().start();
+    // Plain memory: the scan must be able to read the ring to find nothing.
+    let d = daemon()
+        .net()
+        .query_net()
+        .args(&["-memory", "plain"])
+        .start();
     let secret = token("clear");
     spread_markers(&d, &secret);
     let cleared = d.ctl("POST", "/logs/clear");
@@ -658,7 +663,11 @@ fn after_clear_no_byte_of_a_message_remains_in_memory() {
 #[test]
 fn after_max_age_no_byte_of_an_evicted_message_remains_in_memory() {
     require_root();
-    let d = daemon().net().query_net().args(&["-max-age", "5s"]).start();
+    let d = daemon()
+        .net()
+        .query_net()
+        .args(&["-max-age", "5s", "-memory", "plain"])
+        .start();
     let secret = token("aged");
     spread_markers(&d, &secret);
     wait_clients_gone(&d);

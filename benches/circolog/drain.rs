@@ -297,7 +297,7 @@ impl UringDrain {
                         transport: circolog::store::ring::Transport::Unix,
                         credentials: true,
                     };
-                    dgram::DgramIngest::new(vec![source], MAX_MESSAGE)
+                    dgram::DgramIngest::new(vec![source], MAX_MESSAGE, None)
                         .and_then(|mut i| i.start().map(|()| i))
                         .map(|i| {
                             let _ = tx.send(Ok(()));

@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 
+use circolog::store::record;
 use circolog::store::ring::{
     Config, ConfigError, Cred, Entry, Incoming, Read, Ring, SLOT, Seq, Transport,
 };
@@ -122,9 +123,9 @@ fuzz_target!(|data: &[u8]| {
                     model.pop_front();
                     fresh_slots = None;
                 }
-                let header = 34 + if cred.is_some() { 12 } else { 0 };
+                let record = record::encoded_len(kept, cred.is_some());
                 fresh_slots = fresh_slots
-                    .map(|used| used + (header + kept).div_ceil(SLOT))
+                    .map(|used| used + record.div_ceil(SLOT))
                     .filter(|&used| used <= nslots);
                 assert_eq!(ring.last_seq(), Some(seq), "the newest message is kept");
             }

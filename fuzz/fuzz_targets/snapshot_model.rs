@@ -19,6 +19,7 @@
 #![no_main]
 
 use circolog::store::messages::Messages;
+use circolog::store::record;
 use circolog::store::ring::{self, ConfigError, Cred, Entry, Incoming, Read, Ring, SLOT, Seq, Transport};
 use circolog::store::snapshot::{self, Error, MAX_NOTE_BYTES, Meta, Note, Snapshots, Step, Why};
 use circolog_fuzz::Input;
@@ -47,9 +48,9 @@ impl Stored {
         }
     }
 
-    /// Its record's size, from the layout in `snapshot`'s documentation.
+    /// Its record's size, padded to 8 as `snapshot`'s documentation says.
     fn record(&self) -> usize {
-        (34 + if self.cred.is_some() { 12 } else { 0 } + self.raw.len()).div_ceil(8) * 8
+        record::encoded_len(self.raw.len(), self.cred.is_some()).div_ceil(8) * 8
     }
 }
 

@@ -301,8 +301,9 @@ pub struct Bucket {
     pub counts: std::collections::BTreeMap<String, u64>,
 }
 
-/// What the summary asks the query socket for: the last hour, by minute.
-pub const LAST_HOUR: &str = "/histogram?from=1h&buckets=60";
+/// What the summary asks the query socket for: the last hour up to now,
+/// by minute (without `until`, the span would end at the newest message).
+pub const LAST_HOUR: &str = "/histogram?from=1h&until=0s&buckets=60";
 
 impl Histogram {
     /// The summary's line: the sparkline, the total, and how many were

@@ -75,7 +75,17 @@ pub struct Args {
     /// Group of the query and control sockets; its members may use them.
     #[arg(long = "socket-group", value_name = "GROUP")]
     pub socket_group: Option<String>,
-    /// Lock the arena in RAM (never swapped).
+    /// Where the ring lives: secret (memfd_secret: unreadable even by
+    /// root, never swapped), locked (mlock), plain; auto: secret where
+    /// possible, else plain.
+    #[arg(
+        long = "memory",
+        value_name = "KIND",
+        value_enum,
+        default_value = "auto"
+    )]
+    pub memory: crate::store::file::Choice,
+    /// Lock the arena in RAM (never swapped): -memory locked or better.
     #[arg(long = "lock-memory", num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "BOOL")]
     pub lock_memory: Option<bool>,
     /// Zone of RFC 3164 dates, which carry none (UTC, Europe/Rome, local).

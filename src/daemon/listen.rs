@@ -152,11 +152,20 @@ impl<T> Inherited<T> {
         out
     }
 
+    /// The inherited memory file named [`RING`], if any: not a socket, so
+    /// taken out before the sockets are looked at.
+    pub fn take_ring(&mut self) -> Option<T> {
+        self.take(|p| p.name.as_deref() == Some(RING))
+    }
+
     /// What no flag and no name claimed.
     pub fn take_rest(&mut self) -> Vec<(T, Passed)> {
         std::mem::take(&mut self.passed)
     }
 }
+
+/// The name the memory file is handed over by (`FDNAME=`, `LISTEN_FDNAMES`).
+pub const RING: &str = "ring";
 
 /// The names an inherited socket is claimed by, in this order.
 pub const NAMES: [&str; 3] = ["query", "ctl", "syslog"];

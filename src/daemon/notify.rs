@@ -7,7 +7,9 @@
 //! * `STOPPING=1` when it begins to stop;
 //! * `WATCHDOG=1` from the event loop at [`watchdog_period`], half of
 //!   `WATCHDOG_USEC` (`WatchdogSec=`): a loop that stalls stops sending,
-//!   and systemd restarts the daemon.
+//!   and systemd restarts the daemon;
+//! * `FDSTORE=1` with the memory file, at start, so that the ring outlives
+//!   the process.
 //!
 //! Without `$NOTIFY_SOCKET` (not under systemd, or `Type=simple`) there is
 //! no [`Notifier`], and nothing is sent. A send that fails is not an error
@@ -17,11 +19,14 @@
 //! The states' text, the address and the period are read in
 //! [`crate::daemon::systemd`]; this module sends.
 
-use std::io;
+use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
+use std::os::fd::BorrowedFd;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
 use crate::daemon::systemd;
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 
 /// A datagram socket to systemd's notification socket.
 pub struct Notifier {
@@ -51,6 +56,31 @@ impl Notifier {
     /// [`watchdog_period`], so that it is only sent while the loop turns.
     pub fn watchdog(&self) {
         let _ = self.send(systemd::WATCHDOG);
+    }
+
+    /// `FDSTORE=1`: hands `fd` to the service manager's file descriptor
+    /// store under `name`, so that it outlives this process (a restart or a
+    /// crash hands it back in `LISTEN_FDS`).
+    pub fn store(&self, fd: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+        let sock = UnixDatagram::unbound()?;
+        sock.connect_addr(&self.to)?;
+        let text = format!("FDSTORE=1\nFDNAME={name}\n");
+        let fds = [fd];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        control.push(SendAncillaryMessage::ScmRights(&fds));
+        rustix::net::sendmsg(
+            &sock,
+            &[IoSlice::new(text.as_bytes())],
+            &mut control,
+            SendFlags::empty(),
+        )?;
+        Ok(())
+    }
+
+    /// `FDSTOREREMOVE=1`: takes what is stored under `name` out of the store.
+    pub fn unstore(&self, name: &str) {
+        let _ = self.send(&format!("FDSTOREREMOVE=1\nFDNAME={name}\n"));
     }
 
     fn send(&self, state: &str) -> io::Result<()> {

@@ -18,6 +18,7 @@ use crate::ingest::syslog::{self, Format, Message, ParseContext};
 use crate::ingest::trigger::{Action, Fire, Triggers};
 use crate::query::format;
 use crate::query::{Filter, OutputFormat};
+use crate::store::file;
 use crate::store::messages::Messages;
 use crate::store::ring::{Cred, Entry, Incoming, Ring, Seq, Transport};
 use crate::store::snapshot::{self, Meta, Note, Snapshots, Why};
@@ -54,7 +55,67 @@ impl Counters {
     pub fn received_total(&self) -> u64 {
         self.received.iter().sum()
     }
+
+    /// The counters as the memory file keeps them, every field in its
+    /// place: eight single counters, then `received` and `suppressed` in
+    /// [`TRANSPORT_SLOTS`] words each, so that a transport added later
+    /// moves no other counter.
+    fn to_words(self) -> [u64; file::COUNTERS] {
+        let Counters {
+            received,
+            dropped_paused,
+            truncated,
+            malformed,
+            skipped_followers,
+            clears,
+            trigger_failed,
+            trigger_coalesced,
+            suppressed,
+            evicted,
+        } = self;
+        let mut w = [0; file::COUNTERS];
+        w[..SINGLE_COUNTERS].copy_from_slice(&[
+            dropped_paused,
+            truncated,
+            malformed,
+            skipped_followers,
+            clears,
+            trigger_failed,
+            trigger_coalesced,
+            evicted,
+        ]);
+        let (r, s) = w[SINGLE_COUNTERS..].split_at_mut(TRANSPORT_SLOTS);
+        r[..received.len()].copy_from_slice(&received);
+        s[..suppressed.len()].copy_from_slice(&suppressed);
+        w
+    }
+
+    fn from_words(w: &[u64; file::COUNTERS]) -> Counters {
+        let (r, s) = w[SINGLE_COUNTERS..].split_at(TRANSPORT_SLOTS);
+        let mut c = Counters {
+            dropped_paused: w[0],
+            truncated: w[1],
+            malformed: w[2],
+            skipped_followers: w[3],
+            clears: w[4],
+            trigger_failed: w[5],
+            trigger_coalesced: w[6],
+            evicted: w[7],
+            ..Counters::default()
+        };
+        let n = c.received.len();
+        c.received.copy_from_slice(&r[..n]);
+        c.suppressed.copy_from_slice(&s[..n]);
+        c
+    }
 }
+
+/// The single counters in the memory file, before the per-transport ones.
+const SINGLE_COUNTERS: usize = 8;
+/// Words kept for each per-transport counter, whatever transports exist.
+const TRANSPORT_SLOTS: usize = 4;
+const _: () = assert!(Transport::ALL.len() <= TRANSPORT_SLOTS);
+const _: () = assert!(SINGLE_COUNTERS + 2 * TRANSPORT_SLOTS <= file::COUNTERS);
 
 /// Which clear a reader last saw. A reader that holds an older generation
 /// than [`State::clear_generation`] has missed a clear: what it rendered
@@ -205,17 +266,21 @@ const EXPIRE_SLICE: usize = 4096;
 pub const SNAPSHOT_SLICE: usize = 1 << 20;
 
 impl State {
+    /// A ring adopted from a previous process brings its counters and its
+    /// last clear (see [`Ring::restored`]); its pause is the caller's.
     pub fn new(ring: Ring, epoch_us: i64, parse_ctx: ParseContext) -> State {
+        let restored = ring.restored();
         State {
             ring,
             paused: false,
             resume_at_us: None,
             epoch_us,
-            counters: Counters::default(),
+            counters: restored
+                .map_or_else(Counters::default, |r| Counters::from_words(&r.counters)),
             parse_ctx,
             clients: Clients::default(),
             max_age_us: None,
-            cleared_at: Seq::ZERO,
+            cleared_at: restored.map_or(Seq::ZERO, |r| r.cleared_at),
             export: None,
             snapshots: Snapshots::new(snapshot::Config {
                 arena_bytes: 0,
@@ -604,6 +669,9 @@ impl State {
         }
         self.paused = paused;
         self.resume_at_us = resume_at_us;
+        self.ring.record_pause(paused, resume_at_us);
+        self.ring
+            .record_counters(&self.counters.to_words(), self.cleared_at);
     }
 
     pub fn toggle_pause(&mut self) {
@@ -630,6 +698,8 @@ impl State {
         self.report(Event::Cleared);
         self.counters.clears += 1;
         self.cleared_at = self.ring.next_seq();
+        self.ring
+            .record_counters(&self.counters.to_words(), self.cleared_at);
         if let Some(x) = self.export.as_mut() {
             // Its queue holds copies of cleared messages.
             x.exporter.clear();
@@ -649,6 +719,9 @@ impl State {
     /// too old. Call it at
     /// least once a second, and again at once while it returns true.
     pub fn housekeep(&mut self, now_us: i64) -> bool {
+        // For the next process, should this one be killed.
+        self.ring
+            .record_counters(&self.counters.to_words(), self.cleared_at);
         if self.resume_at_us.is_some_and(|at| now_us >= at) {
             self.set_paused(false);
         }
@@ -834,6 +907,26 @@ mod tests {
         assert_eq!(syslog::trim_trailer(b"hi\0"), b"hi");
         assert_eq!(syslog::trim_trailer(b"hi \n\n"), b"hi ");
         assert_eq!(syslog::trim_trailer(b"\n"), b"");
+    }
+
+    #[test]
+    fn counters_round_trip_through_the_memory_file_words() {
+        let mut c = Counters {
+            dropped_paused: 4,
+            truncated: 5,
+            malformed: 6,
+            skipped_followers: 7,
+            clears: 8,
+            trigger_failed: 9,
+            trigger_coalesced: 13,
+            evicted: 14,
+            ..Counters::default()
+        };
+        for (i, t) in Transport::ALL.iter().enumerate() {
+            c.received[*t as usize] = 100 + i as u64;
+            c.suppressed[*t as usize] = 200 + i as u64;
+        }
+        assert_eq!(Counters::from_words(&c.to_words()), c);
     }
 
     #[test]

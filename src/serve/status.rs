@@ -40,6 +40,15 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
             "messages": ring.len(),
             "bytes": ring.bytes_used(),
         },
+        "memory": ring.memory_kind().name(),
+        "restored": ring.restored().map(|r| serde_json::json!({
+            "messages": r.adopted.messages,
+            "snapshots": 0,
+            "dropped": r.adopted.dropped,
+            "pid": r.pid,
+            "started": crate::query::format::rfc3339_us(r.started_us),
+            "started_us": r.started_us,
+        })),
         "counters": {
             "received": received,
             "received_total": c.received_total(),

@@ -1,9 +1,12 @@
 //! Where messages live: the arena ring ([`ring`]), the snapshots copied
-//! from it ([`snapshot`]), what a reader of either needs ([`messages`]),
+//! from it ([`snapshot`]), the one record both store a message as
+//! ([`record`]), what a reader of either needs ([`messages`]),
 //! the search that runs over their bytes ([`search`]), and the heap buffers
 //! that zero what they held ([`secure`]).
 
+pub mod file;
 pub mod messages;
+pub mod record;
 pub mod ring;
 pub mod search;
 pub mod secure;

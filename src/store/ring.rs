@@ -11,17 +11,8 @@
 //! seq only to what it stores), so a message is found by seq in O(1) through
 //! `starts`, a preallocated table of start slots indexed by `seq % capacity`.
 //!
-//! Layout of a stored message, little-endian:
-//!
-//! ```text
-//! 0..8    received, µs since 1970 (i64)
-//! 8..12   length of the message bytes (u32)
-//! 12      flags: TRUNCATED, HAS_CRED
-//! 13      transport
-//! 14..34  the index (zero when there is none): see syslog::Index
-//! 34..46  pid, uid, gid (u32 each), only when HAS_CRED
-//! then    the message bytes
-//! ```
+//! A message's slots hold its record (see [`crate::store::record`]), zero
+//! past it to the end of the last slot.
 //!
 //! The index is what ingestion's parse found (facility, severity, format,
 //! where the hostname, app-name and MSG lie, the message's own time), so
@@ -39,22 +30,20 @@
 
 use std::io;
 
-use memmap2::{Advice, MmapMut, MmapOptions};
+use std::sync::atomic::{Ordering, compiler_fence};
+
+use memmap2::{Advice, MmapMut};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::syslog::{self, Fields, Index};
+use crate::store::file::{self, Foreign, Geometry, Layout, Memory};
+use crate::store::record::{self, Record};
 
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
 pub const SLOT: usize = 16;
 
-const HEADER: usize = 34;
 /// In [`Ring::pris`]: the message has no index (no PRI is above 191).
 const NO_PRI: u8 = u8::MAX;
-const INDEX_AT: usize = 14;
-const CRED_LEN: usize = 12;
-
-const FLAG_TRUNCATED: u8 = 1;
-const FLAG_CRED: u8 = 2;
 
 /// A message's sequence number: its place in the order the daemon stored
 /// messages in. Seqs are consecutive and only increase (a clear does not
@@ -175,12 +164,9 @@ impl Transport {
         }
     }
 
-    fn from_byte(b: u8) -> Transport {
-        match b {
-            1 => Transport::Udp,
-            2 => Transport::Tcp,
-            _ => Transport::Unix,
-        }
+    /// The transport stored as this byte, if it is one.
+    pub fn from_byte(b: u8) -> Option<Transport> {
+        Transport::ALL.into_iter().find(|t| *t as u8 == b)
     }
 }
 
@@ -300,13 +286,18 @@ pub struct Footprint {
 
 /// The ring. See the module documentation.
 pub struct Ring {
-    arena: MmapMut,
-    /// Start slot of each stored message, indexed by `seq % starts.len()`.
-    starts: Box<[u32]>,
-    /// The PRI in each stored message's index, or [`NO_PRI`], indexed the
-    /// same way: a filter on severity reads these bytes one after the other
-    /// instead of a header per message (a cache miss each).
-    pris: Box<[u8]>,
+    /// The memory file, laid out as [`crate::store::file`] says: the arena,
+    /// and two tables indexed by `seq % cap`: the start slot of each stored
+    /// message, and the PRI in its index or [`NO_PRI`] (a filter on
+    /// severity reads these bytes one after the other instead of a header
+    /// per message, a cache miss each).
+    mem: MmapMut,
+    layout: Layout,
+    /// What kind of memory `mem` is, as the daemon made it.
+    memory: Memory,
+    /// What the ring was adopted from; `None` for a fresh one.
+    restored: Option<Restored>,
+    cap: usize,
     nslots: u32,
     max_message_bytes: usize,
     /// Seq of the oldest stored message; `first_seq == next_seq` when empty.
@@ -330,39 +321,57 @@ pub struct Ring {
 }
 
 impl Ring {
-    /// Allocates the arena (one anonymous mapping, faulted in now so that
-    /// ingestion never page-faults) and the seq table.
+    /// Allocates the memory (one anonymous mapping, faulted in now so that
+    /// ingestion never page-faults) and makes a fresh ring in it.
     pub fn new(config: Config) -> Result<Ring, ConfigError> {
+        let layout = Ring::layout(&config)?;
+        let mem = file::anonymous(layout.file_bytes()).map_err(ConfigError::Map)?;
+        Ring::with_memory(config, mem)
+    }
+
+    /// Where each part of a ring of `config` lies in its memory file; the
+    /// memory handed to [`Ring::with_memory`] or [`Ring::adopt`] is at
+    /// least [`Layout::file_bytes`] long.
+    pub fn layout(config: &Config) -> Result<Layout, ConfigError> {
+        let footprint = Ring::footprint(config)?;
+        u32::try_from(footprint.arena_bytes / SLOT).map_err(|_| ConfigError::ArenaTooLarge)?;
+        Layout::of(Ring::geometry(config, &footprint)).ok_or(ConfigError::TableTooLarge)
+    }
+
+    fn geometry(config: &Config, footprint: &Footprint) -> Geometry {
+        Geometry {
+            max_messages: config.max_messages as u64,
+            ring_bytes: footprint.arena_bytes as u64,
+            max_message_bytes: config.max_message_bytes as u64,
+            snapshot_bytes: 0,
+        }
+    }
+
+    /// A fresh, empty ring in `mem`, whatever it held: every byte of it is
+    /// overwritten.
+    pub fn with_memory(config: Config, mut mem: MmapMut) -> Result<Ring, ConfigError> {
         let footprint = Ring::footprint(&config)?;
-        let nslots =
-            u32::try_from(footprint.arena_bytes / SLOT).map_err(|_| ConfigError::ArenaTooLarge)?;
-        // Fallible: a table too large for memory is an error, not an abort.
-        let mut starts = Vec::new();
-        starts
-            .try_reserve_exact(config.max_messages)
-            .map_err(|_| ConfigError::Alloc {
-                bytes: footprint.table_bytes,
-            })?;
-        starts.resize(config.max_messages, 0u32);
-        let mut pris = Vec::new();
-        pris.try_reserve_exact(config.max_messages)
-            .map_err(|_| ConfigError::Alloc {
-                bytes: footprint.table_bytes,
-            })?;
-        pris.resize(config.max_messages, NO_PRI);
-        let arena = MmapOptions::new()
-            .len(footprint.arena_bytes)
-            .populate()
-            .map_anon()
-            .map_err(ConfigError::Map)?;
+        let layout = Ring::layout(&config)?;
+        if mem.len() < layout.file_bytes() {
+            return Err(ConfigError::Map(io::Error::other(format!(
+                "the memory is {} bytes, and the ring needs {}",
+                mem.len(),
+                layout.file_bytes()
+            ))));
+        }
         // Messages are kept for a short while on purpose: never in a core dump.
         // A kernel without MADV_DONTDUMP still stores messages correctly.
-        let _ = arena.advise(Advice::DontDump);
+        let _ = mem.advise(Advice::DontDump);
+        mem.fill(0);
+        mem[layout.pris.clone()].fill(NO_PRI);
+        file::write_header(&mut mem, Ring::geometry(&config, &footprint));
         Ok(Ring {
-            arena,
-            starts: starts.into_boxed_slice(),
-            pris: pris.into_boxed_slice(),
-            nslots,
+            mem,
+            memory: Memory::Plain,
+            restored: None,
+            cap: config.max_messages,
+            nslots: (footprint.arena_bytes / SLOT) as u32,
+            layout,
             max_message_bytes: config.max_message_bytes,
             first_seq: Seq::ZERO,
             next_seq: Seq::ZERO,
@@ -373,6 +382,167 @@ impl Ring {
             wipe_high: 0,
             written: 0,
         })
+    }
+
+    /// Takes over a memory file a previous process left, if it is a ring of
+    /// the same geometry as `config`: every published message that checks
+    /// out is kept where it is, with its seq; what does not is dropped and
+    /// counted, and every byte no kept message owns is overwritten. A file
+    /// of another geometry, or not a ring this version reads, is handed
+    /// back (see [`Refused`]).
+    pub fn adopt(config: Config, mem: MmapMut) -> Result<(Ring, Adopted), Refused> {
+        let scan = match scan(&mem) {
+            Ok(scan) => scan,
+            Err(why) => return Err(Refused::Foreign { mem, why }),
+        };
+        let geometry = Ring::footprint(&config)
+            .ok()
+            .map(|f| Ring::geometry(&config, &f));
+        if geometry != Some(scan.geometry) {
+            return Err(Refused::Geometry {
+                mem,
+                was: scan.geometry,
+            });
+        }
+        let _ = mem.advise(Advice::DontDump);
+        let mut ring = Ring {
+            mem,
+            memory: Memory::Plain,
+            restored: None,
+            cap: config.max_messages,
+            nslots: scan.nslots,
+            layout: scan.layout,
+            max_message_bytes: config.max_message_bytes,
+            first_seq: scan.first,
+            next_seq: scan.next,
+            head: 0,
+            tail: 0,
+            wrapped: false,
+            wrap_end: 0,
+            wipe_high: 0,
+            written: 0,
+        };
+        file::publish_first(&mut ring.mem, scan.first.get());
+        file::publish_next(&mut ring.mem, scan.next.get());
+        ring.settle(scan.wrap_end);
+        let adopted = Adopted {
+            messages: ring.len(),
+            dropped: scan.dropped,
+        };
+        ring.restored = Some(Restored::of(adopted, &ring.mem));
+        Ok((ring, adopted))
+    }
+
+    /// After an adopt: the positions from the kept messages, their PRIs
+    /// from their records, and zero everywhere else in the arena.
+    fn settle(&mut self, wrap_end: Option<u32>) {
+        let nslots = self.nslots as usize * SLOT;
+        if self.is_empty() {
+            self.arena_mut().fill(0);
+            return;
+        }
+        self.head = self.start_of(self.first_seq);
+        let mut pos = self.head as usize * SLOT;
+        for seq in Seq::range(self.first_seq, self.next_seq) {
+            let start = self.start_of(seq);
+            let at = start as usize * SLOT;
+            let (len, pri) = {
+                let r = record::decode(&self.arena()[at..]).expect("checked by the scan");
+                (r.encoded_len(), r.index.map_or(NO_PRI, |ix| ix.pri()))
+            };
+            if at < pos {
+                // The wrap: free from the end of the last one above it.
+                self.arena_mut()[pos..nslots].fill(0);
+                pos = 0;
+            }
+            self.arena_mut()[pos..at].fill(0);
+            self.set_entry(seq, start, pri);
+            pos = at + len;
+            self.tail = (at + len).div_ceil(SLOT) as u32;
+        }
+        match wrap_end {
+            Some(end) => {
+                self.wrapped = true;
+                self.wrap_end = end;
+                let head = self.head as usize * SLOT;
+                self.arena_mut()[pos..head].fill(0);
+            }
+            None => {
+                let head = self.head as usize * SLOT;
+                self.arena_mut()[pos..nslots].fill(0);
+                self.arena_mut()[..head].fill(0);
+            }
+        }
+    }
+
+    /// Stores the messages of a memory file of another geometry, checked as
+    /// [`Ring::adopt`] checks them, in this ring, which is empty and gets
+    /// their seqs: the newest that fit are kept. The old file is not
+    /// changed.
+    pub fn copy_from(&mut self, old: &[u8]) -> Result<Adopted, Foreign> {
+        debug_assert!(self.is_empty() && self.next_seq == Seq::ZERO);
+        let scan = scan(old)?;
+        let arena = &old[scan.layout.arena.clone()];
+        let starts = &old[scan.layout.starts.clone()];
+        let cap = scan.geometry.max_messages;
+        // Only the newest that can fit the count bound are worth copying.
+        let from = scan.first.max(scan.next.saturating_minus(self.cap as u64));
+        self.first_seq = from;
+        self.next_seq = from;
+        file::publish_first(&mut self.mem, from.get());
+        file::publish_next(&mut self.mem, from.get());
+        for seq in Seq::range(from, scan.next) {
+            let i = (seq.get() % cap) as usize * 4;
+            let start = u32::from_le_bytes(starts[i..i + 4].try_into().expect("4 bytes"));
+            let r = record::decode(&arena[start as usize * SLOT..]).expect("checked by the scan");
+            self.push_indexed(
+                Incoming {
+                    received_us: r.received_us,
+                    transport: r.transport,
+                    cred: r.cred,
+                    truncated: r.truncated,
+                    bytes: r.raw,
+                },
+                r.index.filter(|_| r.raw.len() <= self.max_message_bytes),
+            );
+        }
+        let adopted = Adopted {
+            messages: self.len(),
+            dropped: scan.dropped,
+        };
+        self.restored = Some(Restored::of(adopted, old));
+        Ok(adopted)
+    }
+
+    /// Says in the file who runs the ring from now on; the epoch stays the
+    /// adopted ring's ([`Ring::epoch_us`]).
+    pub fn begin_process(&mut self, epoch_us: i64, pid: u32, started_us: i64) {
+        file::write_process(
+            &mut self.mem,
+            file::Process {
+                epoch_us,
+                pid,
+                started_us,
+            },
+        );
+    }
+
+    /// Keeps the pause state in the file, for the next process to go on
+    /// with.
+    pub fn record_pause(&mut self, paused: bool, resume_at_us: Option<i64>) {
+        file::write_pause(&mut self.mem, paused, resume_at_us);
+    }
+
+    /// Keeps the daemon's counters in the file, for the next process to go
+    /// on with.
+    pub fn record_counters(&mut self, counters: &[u64; file::COUNTERS], cleared_at: Seq) {
+        file::write_counters(&mut self.mem, counters, cleared_at.get());
+    }
+
+    /// The epoch of the adopted ring, the one its seqs count from; `None`
+    /// for a fresh ring.
+    pub fn epoch_us(&self) -> Option<i64> {
+        self.restored.map(|r| r.epoch_us)
     }
 
     /// Checks a config and says what [`Ring::new`] would allocate for it,
@@ -403,7 +573,42 @@ impl Ring {
 
     /// Locks the arena into RAM so that no message is ever swapped out.
     pub fn lock_memory(&self) -> io::Result<()> {
-        self.arena.lock()
+        self.mem.lock()
+    }
+
+    /// The memory file, as the module [`crate::store::file`] lays it out.
+    pub fn memory(&self) -> &[u8] {
+        &self.mem
+    }
+
+    /// Says what kind of memory the ring lives in (the daemon made it).
+    pub fn set_memory_kind(&mut self, memory: Memory) {
+        self.memory = memory;
+    }
+
+    pub fn memory_kind(&self) -> Memory {
+        self.memory
+    }
+
+    /// What the ring was adopted from (`/status` `restored`); `None` for a
+    /// fresh ring.
+    pub fn restored(&self) -> Option<Restored> {
+        self.restored
+    }
+
+    fn arena_mut(&mut self) -> &mut [u8] {
+        &mut self.mem[self.layout.arena.clone()]
+    }
+
+    fn set_entry(&mut self, seq: Seq, start: u32, pri: u8) {
+        let i = (seq.get() % self.cap as u64) as usize;
+        let at = self.layout.starts.start + 4 * i;
+        self.mem[at..at + 4].copy_from_slice(&start.to_le_bytes());
+        self.mem[self.layout.pris.start + i] = pri;
+    }
+
+    fn pris(&self) -> &[u8] {
+        &self.mem[self.layout.pris.clone()]
     }
 
     /// Stores a message, evicting the oldest ones as needed, and returns its seq.
@@ -416,41 +621,35 @@ impl Ring {
     pub fn push_indexed(&mut self, msg: Incoming<'_>, index: Option<Index>) -> Seq {
         let truncated = msg.truncated || msg.bytes.len() > self.max_message_bytes;
         let bytes = &msg.bytes[..msg.bytes.len().min(self.max_message_bytes)];
-        let header = HEADER + if msg.cred.is_some() { CRED_LEN } else { 0 };
         let k = slots_for(bytes.len(), msg.cred.is_some()) as u32;
         let start = self.place(k);
 
         let seq = self.next_seq;
         self.next_seq = seq.next();
-        let cap = self.starts.len() as u64;
-        self.starts[(seq.get() % cap) as usize] = start;
-        self.pris[(seq.get() % cap) as usize] = index.map_or(NO_PRI, |ix| ix.pri());
         if self.wipe_pending() {
             self.written = self.written.max(start + k);
         }
 
-        let at = start as usize * SLOT;
-        let end = at + header + bytes.len();
+        let slots = &mut self.arena_mut()[start as usize * SLOT..(start + k) as usize * SLOT];
+        let end = record::encode(
+            slots,
+            &Record {
+                received_us: msg.received_us,
+                transport: msg.transport,
+                cred: msg.cred,
+                truncated,
+                index,
+                raw: bytes,
+            },
+        );
         // The rest of the last slot: it may hold bytes of a cleared message
         // that the wipe has not reached.
-        self.arena[end..(start + k) as usize * SLOT].fill(0);
-        let dst = &mut self.arena[at..end];
-        dst[0..8].copy_from_slice(&msg.received_us.to_le_bytes());
-        dst[8..12].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
-        let mut flags = 0;
-        if truncated {
-            flags |= FLAG_TRUNCATED;
-        }
-        if let Some(c) = msg.cred {
-            flags |= FLAG_CRED;
-            dst[HEADER..HEADER + 4].copy_from_slice(&c.pid.to_le_bytes());
-            dst[HEADER + 4..HEADER + 8].copy_from_slice(&c.uid.to_le_bytes());
-            dst[HEADER + 8..HEADER + 12].copy_from_slice(&c.gid.to_le_bytes());
-        }
-        dst[12] = flags;
-        dst[13] = msg.transport as u8;
-        dst[INDEX_AT..HEADER].copy_from_slice(&index.map_or([0; Index::LEN], |ix| ix.encode()));
-        dst[header..].copy_from_slice(bytes);
+        slots[end..].fill(0);
+        self.set_entry(seq, start, index.map_or(NO_PRI, |ix| ix.pri()));
+        // Whole, then published: a process killed before this line leaves
+        // a file without this message, never a part of it.
+        compiler_fence(Ordering::Release);
+        file::publish_next(&mut self.mem, self.next_seq.get());
         seq
     }
 
@@ -465,7 +664,7 @@ impl Ring {
                 self.tail = k;
                 return 0;
             }
-            if self.len() as usize >= self.starts.len() {
+            if self.len() as usize >= self.cap {
                 self.evict_oldest();
                 continue;
             }
@@ -493,8 +692,11 @@ impl Ring {
     fn evict_oldest(&mut self) {
         let at = self.head as usize * SLOT;
         let k = self.slots_at(self.head) as usize;
-        self.arena[at..at + k * SLOT].fill(0);
         self.first_seq = self.first_seq.next();
+        // Gone from the file before its bytes are.
+        file::publish_first(&mut self.mem, self.first_seq.get());
+        compiler_fence(Ordering::Release);
+        self.arena_mut()[at..at + k * SLOT].fill(0);
         if self.is_empty() {
             self.head = 0;
             self.tail = 0;
@@ -510,15 +712,14 @@ impl Ring {
     }
 
     fn start_of(&self, seq: Seq) -> u32 {
-        self.starts[(seq.get() % self.starts.len() as u64) as usize]
+        let at = self.layout.starts.start + 4 * (seq.get() % self.cap as u64) as usize;
+        u32::from_le_bytes(self.mem[at..at + 4].try_into().expect("4 bytes"))
     }
 
     /// How many slots the message stored at `start` takes, from its header.
     fn slots_at(&self, start: u32) -> u32 {
         let at = start as usize * SLOT;
-        let h = &self.arena[at..at + HEADER];
-        let len = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes")) as usize;
-        slots_for(len, h[12] & FLAG_CRED != 0) as u32
+        record::stored_len(&self.arena()[at..]).div_ceil(SLOT) as u32
     }
 
     /// Discards every message and overwrites the whole arena now (the
@@ -538,6 +739,8 @@ impl Ring {
     /// starts it again from the top.
     pub fn begin_clear(&mut self) {
         self.first_seq = self.next_seq;
+        file::publish_first(&mut self.mem, self.first_seq.get());
+        compiler_fence(Ordering::Release);
         self.head = 0;
         self.tail = 0;
         self.wrapped = false;
@@ -557,7 +760,8 @@ impl Ring {
         // From the top down, while new messages fill the arena from slot 0.
         let n = (max_bytes / SLOT).clamp(1, self.wipe_high as usize) as u32;
         let low = (self.wipe_high - n).max(self.written);
-        self.arena[low as usize * SLOT..self.wipe_high as usize * SLOT].fill(0);
+        let wipe_high = self.wipe_high as usize;
+        self.arena_mut()[low as usize * SLOT..wipe_high * SLOT].fill(0);
         self.wipe_high = low;
         if !self.wipe_pending() {
             self.wipe_high = 0;
@@ -580,7 +784,7 @@ impl Ring {
         let mut n = 0;
         while n < max_messages && !self.is_empty() {
             let at = self.head as usize * SLOT;
-            let received = i64::from_le_bytes(self.arena[at..at + 8].try_into().expect("8 bytes"));
+            let received = record::received_us(&self.arena()[at..]);
             if received >= cutoff_us {
                 break;
             }
@@ -608,33 +812,11 @@ impl Ring {
             return None;
         }
         let at = self.start_of(seq) as usize * SLOT;
-        let h = &self.arena[at..at + HEADER];
-        let received_us = i64::from_le_bytes(h[0..8].try_into().expect("8 bytes"));
-        let len = u32::from_le_bytes(h[8..12].try_into().expect("4 bytes")) as usize;
-        let flags = h[12];
-        let transport = Transport::from_byte(h[13]);
-        let index = Index::decode(h[INDEX_AT..HEADER].try_into().expect("an index"));
-        let (cred, body) = if flags & FLAG_CRED != 0 {
-            let c = &self.arena[at + HEADER..at + HEADER + CRED_LEN];
-            let word = |i: usize| u32::from_le_bytes(c[i..i + 4].try_into().expect("4 bytes"));
-            let cred = Cred {
-                pid: word(0),
-                uid: word(4),
-                gid: word(8),
-            };
-            (Some(cred), at + HEADER + CRED_LEN)
-        } else {
-            (None, at + HEADER)
-        };
-        Some(Entry {
-            seq,
-            received_us,
-            transport,
-            cred,
-            truncated: flags & FLAG_TRUNCATED != 0,
-            index,
-            raw: &self.arena[body..body + len],
-        })
+        // Every record the ring serves was written by it, or checked when
+        // it was adopted: one that does not decode is a bug, and is not served.
+        let r = record::decode(&self.arena()[at..]);
+        debug_assert!(r.is_ok(), "the record of {seq} at slot {at}: {r:?}");
+        r.ok().map(|r| r.at(seq))
     }
 
     /// What a cursor that has not yet seen `seq` should read next.
@@ -650,7 +832,7 @@ impl Ring {
 
     /// The arena, where messages lie as the module documentation says.
     pub fn arena(&self) -> &[u8] {
-        &self.arena
+        &self.mem[self.layout.arena.clone()]
     }
 
     /// The PRI in the index of the stored `seq`, from the PRI table: a
@@ -659,7 +841,7 @@ impl Ring {
         if seq < self.first_seq || seq >= self.next_seq {
             return None;
         }
-        let pri = self.pris[(seq.get() % self.pris.len() as u64) as usize];
+        let pri = self.pris()[(seq.get() % self.cap as u64) as usize];
         (pri != NO_PRI).then_some(pri)
     }
 
@@ -672,10 +854,11 @@ impl Ring {
         if from >= to {
             return to;
         }
-        let cap = self.starts.len();
+        let cap = self.cap;
+        let pris = self.pris();
         let mut i = (from.get() % cap as u64) as usize;
         for seq in Seq::range(from, to) {
-            let pri = self.pris[i];
+            let pri = pris[i];
             if pri == NO_PRI || !no(pri) {
                 return seq;
             }
@@ -755,7 +938,7 @@ impl Ring {
     }
 
     pub fn max_messages(&self) -> usize {
-        self.starts.len()
+        self.cap
     }
 
     pub fn max_message_bytes(&self) -> usize {
@@ -763,9 +946,150 @@ impl Ring {
     }
 }
 
+/// What adopting a memory file kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Adopted {
+    /// Messages kept, with their seqs.
+    pub messages: u64,
+    /// Published messages that did not check out, dropped.
+    pub dropped: u64,
+}
+
+/// What a ring was adopted from, for `/status` `restored`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    pub adopted: Adopted,
+    /// The epoch the adopted seqs count from.
+    pub epoch_us: i64,
+    /// The pid of the process that stored them, and when it started (µs
+    /// since 1970), as the file says.
+    pub pid: u32,
+    pub started_us: i64,
+    /// Whether it was paused, and when a timed pause ends.
+    pub paused: bool,
+    pub resume_at_us: Option<i64>,
+    /// The daemon's counters, as it last wrote them
+    /// ([`Ring::record_counters`]), and the first seq after its last clear.
+    pub counters: [u64; file::COUNTERS],
+    pub cleared_at: Seq,
+}
+
+impl Restored {
+    fn of(adopted: Adopted, mem: &[u8]) -> Restored {
+        let p = file::process(mem);
+        let (paused, resume_at_us) = file::pause(mem);
+        let (counters, cleared_at) = file::counters(mem);
+        Restored {
+            counters,
+            cleared_at: Seq::new(cleared_at),
+            adopted,
+            epoch_us: p.epoch_us,
+            pid: p.pid,
+            started_us: p.started_us,
+            paused,
+            resume_at_us,
+        }
+    }
+}
+
+/// Why [`Ring::adopt`] did not take a memory file, which it hands back.
+pub enum Refused {
+    /// Not a ring this version reads: overwrite it.
+    Foreign { mem: MmapMut, why: Foreign },
+    /// A ring of another geometry: copy from it ([`Ring::copy_from`]).
+    Geometry { mem: MmapMut, was: Geometry },
+}
+
+impl std::fmt::Debug for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Foreign { why, .. } => write!(f, "Foreign({why:?})"),
+            Refused::Geometry { was, .. } => write!(f, "Geometry({was:?})"),
+        }
+    }
+}
+
+/// The messages of a memory file that check out.
+struct Scan {
+    geometry: Geometry,
+    layout: Layout,
+    nslots: u32,
+    /// Kept: `first..next`.
+    first: Seq,
+    next: Seq,
+    /// The end slot of the newest kept message above the wrap point, when
+    /// the kept ones wrap.
+    wrap_end: Option<u32>,
+    dropped: u64,
+}
+
+/// Checks a memory file: its header, then each published message from the
+/// newest back. A message is kept when its seq-table entry lies in the
+/// arena, its record decodes whole within the arena and is no longer than
+/// the longest kept, and it lies where the ring would have put it: before
+/// the next newer one, or above the newest after the one wrap. The first
+/// that does not is dropped with every older one (they were stored before
+/// it, so nothing after a hole is trusted to be in order).
+fn scan(mem: &[u8]) -> Result<Scan, Foreign> {
+    let (geometry, layout) = file::read_header(mem)?;
+    let nslots = u32::try_from(geometry.ring_bytes / SLOT as u64).map_err(|_| Foreign::Geometry)?;
+    if geometry.max_message_bytes > u64::from(u32::MAX) {
+        return Err(Foreign::Geometry);
+    }
+    let (first, next) = file::published(mem);
+    // Seqs this high could not be reached; the next push would overflow.
+    if next >= 1 << 62 {
+        return Err(Foreign::Geometry);
+    }
+    let published = next.saturating_sub(first);
+    let cap = geometry.max_messages;
+    let arena = &mem[layout.arena.clone()];
+    let starts = &mem[layout.starts.clone()];
+    let mut kept = 0u64;
+    // Slot bounds of the kept messages so far: the newest's end, the
+    // oldest's start.
+    let mut tail = 0u32;
+    let mut low = 0u32;
+    let mut wrap_end = None;
+    for seq in (next - published.min(cap)..next).rev() {
+        let i = (seq % cap) as usize * 4;
+        let start = u32::from_le_bytes(starts[i..i + 4].try_into().expect("4 bytes"));
+        if start >= nslots {
+            break;
+        }
+        let Ok(r) = record::decode(&arena[start as usize * SLOT..]) else {
+            break;
+        };
+        if r.raw.len() as u64 > geometry.max_message_bytes {
+            break;
+        }
+        let end = start + r.encoded_len().div_ceil(SLOT) as u32;
+        if kept == 0 {
+            tail = end;
+        } else if wrap_end.is_none() && end > low {
+            if start < tail {
+                break;
+            }
+            wrap_end = Some(end);
+        } else if end > low || start < tail && wrap_end.is_some() {
+            break;
+        }
+        low = start;
+        kept += 1;
+    }
+    Ok(Scan {
+        geometry,
+        layout,
+        nslots,
+        first: Seq::new(next - kept),
+        next: Seq::new(next),
+        wrap_end,
+        dropped: published - kept,
+    })
+}
+
 fn slots_for(len: usize, cred: bool) -> usize {
-    let total = HEADER + if cred { CRED_LEN } else { 0 } + len;
-    total.div_ceil(SLOT)
+    record::encoded_len(len, cred).div_ceil(SLOT)
 }
 
 #[cfg(test)]
@@ -854,7 +1178,7 @@ mod tests {
         for _ in 0..100 {
             r.push(msg(&[b'x'; 40]));
         }
-        let k = (HEADER + 40).div_ceil(SLOT);
+        let k = record::encoded_len(40, false).div_ceil(SLOT);
         assert_eq!(k, 5);
         assert_eq!(r.len(), (64 / k) as u64);
         assert_eq!(r.bytes_used(), 64 / k * k * SLOT);
@@ -868,7 +1192,7 @@ mod tests {
         r.clear();
         assert!(r.is_empty());
         assert_eq!(r.read(Seq::ZERO), Read::Skipped(1));
-        assert!(memchr::memmem::find(&r.arena[..], b"secret").is_none());
+        assert!(memchr::memmem::find(r.arena(), b"secret").is_none());
         assert_eq!(r.push(msg(b"after")), Seq::new(1));
         assert_eq!(r.get(Seq::new(1)).expect("after").raw, b"after");
     }
@@ -950,14 +1274,14 @@ mod tests {
         r.push(msg(b"secret one"));
         r.push(msg(b"two"));
         r.push(msg(b"three"));
-        assert!(memchr::memmem::find(&r.arena[..], b"secret").is_none());
+        assert!(memchr::memmem::find(r.arena(), b"secret").is_none());
         let mut r = ring(100, 64 * SLOT, 600);
         r.push(msg(&[b'S'; 600]));
         for _ in 0..30 {
             r.push(msg(b"small"));
         }
         assert!(r.get(Seq::ZERO).is_none());
-        assert!(!r.arena.contains(&b'S'));
+        assert!(!r.arena().contains(&b'S'));
     }
 
     #[test]
@@ -985,13 +1309,14 @@ mod tests {
     #[test]
     fn a_message_leaves_no_old_byte_in_its_last_slot() {
         let mut r = ring(10, 64 * SLOT, 64);
-        r.arena.fill(0xee);
+        r.arena_mut().fill(0xee);
         r.push(msg(b"x"));
         // Its slots: the header, one byte, then zeros.
         let end = slots_for(1, false) * SLOT;
-        let mut want = vec![0u8; end - HEADER];
+        let header = record::HEADER;
+        let mut want = vec![0u8; end - header];
         want[0] = b'x';
-        assert_eq!(&r.arena[HEADER..end], &want[..]);
+        assert_eq!(&r.arena()[header..end], &want[..]);
     }
 
     #[test]
@@ -1000,9 +1325,9 @@ mod tests {
         r.push(msg(b"live secret"));
         // Bytes no message owns any more (as a kernel-reused page or an
         // older build could have left them).
-        r.arena[60 * SLOT..].fill(0xee);
+        r.arena_mut()[60 * SLOT..].fill(0xee);
         r.clear();
-        assert!(r.arena.iter().all(|b| *b == 0));
+        assert!(r.arena().iter().all(|b| *b == 0));
         assert!(!r.wipe_pending());
     }
 
@@ -1030,7 +1355,7 @@ mod tests {
         }
         for c in b'A'..=b'Z' {
             assert!(
-                memchr::memmem::find(&r.arena[..], &[c; 16]).is_none(),
+                memchr::memmem::find(r.arena(), &[c; 16]).is_none(),
                 "{}",
                 c as char
             );
@@ -1054,27 +1379,120 @@ mod tests {
         assert_eq!(r.first_seq(), Seq::new(5));
         for t in 0..5 {
             let gone = format!("old {t}");
-            assert!(memchr::memmem::find(&r.arena[..], gone.as_bytes()).is_none());
+            assert!(memchr::memmem::find(r.arena(), gone.as_bytes()).is_none());
         }
         assert_eq!(r.get(Seq::new(5)).expect("kept").raw, b"old 5");
         assert_eq!(r.evict_older_than(i64::MAX, 100), 5);
         assert!(r.is_empty());
-        assert!(r.arena.iter().all(|b| *b == 0));
+        assert!(r.arena().iter().all(|b| *b == 0));
     }
 
     /// The first byte of the arena that is not part of a stored message
     /// (header, credentials, bytes), not zero, and not left for a pending
     /// wipe.
     fn stray_byte(r: &Ring) -> Option<usize> {
-        let mut owned = vec![false; r.arena.len()];
+        let mut owned = vec![false; r.arena().len()];
         for seq in Seq::range(r.first_seq(), r.next_seq()) {
             let at = r.start_of(seq) as usize * SLOT;
             let e = r.get(seq).expect("stored");
-            let len = HEADER + if e.cred.is_some() { CRED_LEN } else { 0 } + e.raw.len();
+            let len = Record::of(&e).encoded_len();
             owned[at..at + len].fill(true);
         }
         let pending = r.written as usize * SLOT..r.wipe_high as usize * SLOT;
-        (0..r.arena.len()).find(|&i| r.arena[i] != 0 && !owned[i] && !pending.contains(&i))
+        (0..r.arena().len()).find(|&i| r.arena()[i] != 0 && !owned[i] && !pending.contains(&i))
+    }
+
+    /// A copy of the ring's memory file as a killed process would leave it.
+    fn frozen(bytes: &[u8]) -> MmapMut {
+        let mut mem = file::anonymous(bytes.len()).unwrap();
+        mem.copy_from_slice(bytes);
+        mem
+    }
+
+    fn config_of(r: &Ring) -> Config {
+        Config {
+            max_messages: r.max_messages(),
+            arena_bytes: r.arena_bytes(),
+            max_message_bytes: r.max_message_bytes(),
+        }
+    }
+
+    fn adopt(r: &Ring, bytes: &[u8]) -> (Ring, Adopted) {
+        Ring::adopt(config_of(r), frozen(bytes)).expect("adopted")
+    }
+
+    /// The messages of a ring, as (seq, record) pairs.
+    fn contents(r: &Ring) -> Vec<(Seq, Vec<u8>, i64, Option<Cred>)> {
+        Seq::range(r.first_seq(), r.next_seq())
+            .map(|s| {
+                let e = r.get(s).expect("stored");
+                (s, e.raw.to_vec(), e.received_us, e.cred)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_adopted_ring_goes_on_with_its_messages_and_seqs() {
+        let mut r = ring(4, 64 * SLOT, 64);
+        for i in 0..7u8 {
+            r.push(msg(&[b'a' + i; 20]));
+        }
+        let (mut a, adopted) = adopt(&r, r.memory());
+        assert_eq!(
+            adopted,
+            Adopted {
+                messages: 4,
+                dropped: 0
+            }
+        );
+        assert_eq!(contents(&a), contents(&r));
+        assert_eq!(a.push(msg(b"after")), Seq::new(7));
+        assert_eq!(a.get(Seq::new(7)).unwrap().raw, b"after");
+        assert_eq!(a.first_seq(), Seq::new(4));
+    }
+
+    #[test]
+    fn a_foreign_or_other_file_is_handed_back() {
+        let r = ring(4, 64 * SLOT, 64);
+        let mut bytes = r.memory().to_vec();
+        bytes[0] ^= 1;
+        assert!(matches!(
+            Ring::adopt(config_of(&r), frozen(&bytes)),
+            Err(Refused::Foreign {
+                why: Foreign::Magic,
+                ..
+            })
+        ));
+        let other = Config {
+            max_messages: 5,
+            ..config_of(&r)
+        };
+        let big = frozen(&[r.memory(), &[0; 4 * file::PAGE]].concat());
+        assert!(matches!(
+            Ring::adopt(other, big),
+            Err(Refused::Geometry { .. })
+        ));
+    }
+
+    #[test]
+    fn another_geometry_copies_the_newest_that_fit_with_their_seqs() {
+        let mut r = ring(10, 64 * SLOT, 64);
+        for i in 0..12u8 {
+            r.push(msg(&[b'a' + i; 30]));
+        }
+        let mut small = ring(3, 64 * SLOT, 16);
+        let adopted = small.copy_from(r.memory()).unwrap();
+        assert_eq!(
+            adopted,
+            Adopted {
+                messages: 3,
+                dropped: 0
+            }
+        );
+        assert_eq!(small.first_seq(), Seq::new(9));
+        let e = small.get(Seq::new(11)).unwrap();
+        assert_eq!((e.raw, e.truncated), (&[b'l'; 16][..], true));
+        assert_eq!(small.push(msg(b"next")), Seq::new(12));
     }
 
     #[derive(Clone, Debug)]
@@ -1117,6 +1535,10 @@ mod tests {
             let mut next = Seq::ZERO;
             for (now, op) in ops.into_iter().enumerate() {
                 let now = now as i64;
+                let mut pushed = None;
+                let torn = now as u8 | 1;
+                let before = r.memory().to_vec();
+                let before_contents = contents(&r);
                 match op {
                     Op::Push(bytes, cred) => {
                         let seq = r.push(Incoming {
@@ -1124,6 +1546,11 @@ mod tests {
                             cred: cred.then_some(Cred { pid: 1, uid: 2, gid: 3 }),
                             ..msg(&bytes)
                         });
+                        pushed = Some((
+                            seq,
+                            r.start_of(seq) as usize,
+                            r.slots_at(r.start_of(seq)) as usize,
+                        ));
                         prop_assert_eq!(seq, next);
                         let mut kept = bytes.clone();
                         kept.truncate(max_bytes);
@@ -1176,6 +1603,34 @@ mod tests {
                     prop_assert_eq!(*s, next.minus(1));
                 }
                 prop_assert_eq!(stray_byte(&r), None);
+                // Killed now: the next process adopts exactly what is stored.
+                let (a, adopted) = adopt(&r, r.memory());
+                prop_assert_eq!(adopted.dropped, 0);
+                prop_assert_eq!(contents(&a), contents(&r));
+                prop_assert_eq!(stray_byte(&a), None);
+                // Killed while this push was being written: everything
+                // before it is adopted, nothing of it.
+                if let Some((before_next, start, k)) = pushed {
+                    let mut bytes = r.memory().to_vec();
+                    file::publish_next(&mut bytes, before_next.get());
+                    let arena = r.layout.arena.start;
+                    bytes[arena + start * SLOT..arena + (start + k) * SLOT].fill(torn);
+                    let (a, adopted) = adopt(&r, &bytes);
+                    prop_assert_eq!(adopted.dropped, 0);
+                    let mut want = contents(&r);
+                    want.pop();
+                    prop_assert_eq!(contents(&a), want);
+                    prop_assert_eq!(stray_byte(&a), None);
+                    // Killed after it evicted what it needed room for, before
+                    // those bytes were zeroed: the evicted are not adopted.
+                    let mut bytes = before.clone();
+                    file::publish_first(&mut bytes, r.first_seq().min(before_next).get());
+                    let (a, _) = adopt(&r, &bytes);
+                    let first = r.first_seq().min(before_next);
+                    let want: Vec<_> = before_contents.iter().filter(|m| m.0 >= first).cloned().collect();
+                    prop_assert_eq!(contents(&a), want);
+                    prop_assert_eq!(stray_byte(&a), None);
+                }
             }
             // Once the wipe is done, nothing but stored messages is left.
             while r.wipe_step(64) {}

@@ -44,14 +44,8 @@
 //! 0..T    seq table: for each seq from the oldest that fitted to the
 //!         newest, the arena offset of its record / 8 (u32);
 //!         T = 4 × count, rounded up to 8
-//! T..     records, oldest first:
-//!         0..8    received, µs since 1970 (i64)
-//!         8..12   length of the message bytes (u32)
-//!         12      flags: TRUNCATED, HAS_CRED
-//!         13      transport
-//!         14..34  the ring's index of the message (zero: none)
-//!         34..46  pid, uid, gid (u32 each), only when HAS_CRED
-//!         then    the message bytes, zero padding to 8
+//! T..     records, oldest first, as the ring's (see
+//!         crate::store::record), each with zero padding to 8
 //! ```
 //!
 //! A record is never larger than the same message in the ring (whose slots
@@ -66,19 +60,13 @@ use jiff::fmt::temporal::DateTimePrinter;
 use memmap2::{Advice, MmapMut, MmapOptions};
 use serde_json::{Value, json};
 
-use crate::ingest::syslog::Index;
 use crate::store::messages::Messages;
-use crate::store::ring::{Cred, Entry, Ring, Seq, Transport};
+use crate::store::record::{self, Record};
+use crate::store::ring::{Entry, Ring, Seq};
 
 /// Records, the seq table and regions are aligned to this many bytes.
 const ALIGN: usize = 8;
-const HEADER: usize = 34;
-const INDEX_AT: usize = 14;
-const CRED_LEN: usize = 12;
 const TABLE_ENTRY: usize = 4;
-
-const FLAG_TRUNCATED: u8 = 1;
-const FLAG_CRED: u8 = 2;
 
 /// What sizing one message counts against a step's budget: it reads the
 /// message's header, about one cache line, as copying 64 bytes would.
@@ -400,6 +388,23 @@ impl Snapshots {
     /// Allocates the arena (faulted in now, so that taking a snapshot never
     /// page-faults), unless `arena_bytes` is 0.
     pub fn new(config: Config) -> Result<Snapshots, ConfigError> {
+        let len = Snapshots::arena_len(&config)?;
+        let arena = match len {
+            0 => None,
+            len => Some(
+                MmapOptions::new()
+                    .len(len)
+                    .populate()
+                    .map_anon()
+                    .map_err(ConfigError::Map)?,
+            ),
+        };
+        Snapshots::with_memory(config, arena)
+    }
+
+    /// The bytes of the arena for `config`, checked: 0 when snapshots are
+    /// disabled.
+    pub fn arena_len(config: &Config) -> Result<usize, ConfigError> {
         let disabled = config.arena_bytes == 0;
         if !disabled && config.max_snapshots == 0 {
             return Err(ConfigError::ZeroSnapshots);
@@ -411,18 +416,35 @@ impl Snapshots {
         if len as u64 >= MAX_ARENA {
             return Err(ConfigError::ArenaTooLarge);
         }
-        let arena = if disabled {
-            None
-        } else {
-            let arena = MmapOptions::new()
-                .len(len)
-                .populate()
-                .map_anon()
-                .map_err(ConfigError::Map)?;
-            // As the ring's: never in a core dump. A kernel without
-            // MADV_DONTDUMP still keeps snapshots correctly.
-            let _ = arena.advise(Advice::DontDump);
-            Some(arena)
+        Ok(len)
+    }
+
+    /// A store whose arena is `arena` (a part of the memory file), exactly
+    /// [`Snapshots::arena_len`] bytes, or `None` when that is 0. Whatever it
+    /// held is overwritten: snapshots start afresh.
+    pub fn with_memory(config: Config, arena: Option<MmapMut>) -> Result<Snapshots, ConfigError> {
+        let len = Snapshots::arena_len(&config)?;
+        let arena = match arena {
+            Some(_) if len == 0 => None,
+            Some(mut arena) if arena.len() == len => {
+                // As the ring's: never in a core dump. A kernel without
+                // MADV_DONTDUMP still keeps snapshots correctly.
+                let _ = arena.advise(Advice::DontDump);
+                arena.fill(0);
+                Some(arena)
+            }
+            Some(arena) => {
+                return Err(ConfigError::Map(io::Error::other(format!(
+                    "the snapshot arena is {} bytes, not {len}",
+                    arena.len()
+                ))));
+            }
+            None if len == 0 => None,
+            None => {
+                return Err(ConfigError::Map(io::Error::other(
+                    "no memory for the snapshot arena",
+                )));
+            }
         };
         Ok(Snapshots {
             arena,
@@ -826,34 +848,11 @@ impl<'a> View<'a> {
         }
         let slot = s.region.start + seq.since(s.base) as usize * TABLE_ENTRY;
         let at = u32_at(self.arena, slot) as usize * ALIGN;
-        let received_us = i64::from_le_bytes(self.arena[at..at + 8].try_into().ok()?);
-        let len = u32_at(self.arena, at + 8) as usize;
-        let flags = self.arena[at + 12];
-        let transport = match self.arena[at + 13] {
-            1 => Transport::Udp,
-            2 => Transport::Tcp,
-            _ => Transport::Unix,
-        };
-        let index = Index::decode(self.arena[at + INDEX_AT..at + HEADER].try_into().ok()?);
-        let (cred, body) = if flags & FLAG_CRED != 0 {
-            let cred = Cred {
-                pid: u32_at(self.arena, at + HEADER),
-                uid: u32_at(self.arena, at + HEADER + 4),
-                gid: u32_at(self.arena, at + HEADER + 8),
-            };
-            (Some(cred), at + HEADER + CRED_LEN)
-        } else {
-            (None, at + HEADER)
-        };
-        Some(Entry {
-            seq,
-            received_us,
-            transport,
-            cred,
-            truncated: flags & FLAG_TRUNCATED != 0,
-            index,
-            raw: &self.arena[body..body + len],
-        })
+        // Written by this store, or checked when it was adopted: one that
+        // does not decode is a bug, and is not served.
+        let r = record::decode(&self.arena[at..]);
+        debug_assert!(r.is_ok(), "the record of {seq} at {at}: {r:?}");
+        r.ok().map(|r| r.at(seq))
     }
 }
 
@@ -973,8 +972,7 @@ fn rfc3339(us: i64) -> String {
 }
 
 fn record_len(e: &Entry<'_>) -> usize {
-    let cred = if e.cred.is_some() { CRED_LEN } else { 0 };
-    (HEADER + cred + e.raw.len()).next_multiple_of(ALIGN)
+    Record::of(e).encoded_len().next_multiple_of(ALIGN)
 }
 
 /// Bytes of the seq table for `count` messages.
@@ -985,28 +983,7 @@ fn table_len(count: u64) -> usize {
 /// Writes a message's record into `dst`, which is exactly
 /// [`record_len`] bytes and zero.
 fn write_record(dst: &mut [u8], e: &Entry<'_>) {
-    dst[0..8].copy_from_slice(&e.received_us.to_le_bytes());
-    dst[8..12].copy_from_slice(&(e.raw.len() as u32).to_le_bytes());
-    let mut flags = 0;
-    if e.truncated {
-        flags |= FLAG_TRUNCATED;
-    }
-    let body = match e.cred {
-        Some(c) => {
-            flags |= FLAG_CRED;
-            dst[HEADER..HEADER + 4].copy_from_slice(&c.pid.to_le_bytes());
-            dst[HEADER + 4..HEADER + 8].copy_from_slice(&c.uid.to_le_bytes());
-            dst[HEADER + 8..HEADER + 12].copy_from_slice(&c.gid.to_le_bytes());
-            HEADER + CRED_LEN
-        }
-        None => HEADER,
-    };
-    dst[12] = flags;
-    dst[13] = e.transport as u8;
-    if let Some(ix) = e.index {
-        dst[INDEX_AT..HEADER].copy_from_slice(&ix.encode());
-    }
-    dst[body..body + e.raw.len()].copy_from_slice(e.raw);
+    record::encode(dst, &Record::of(e));
 }
 
 fn u32_at(arena: &[u8], at: usize) -> u32 {
@@ -1018,7 +995,8 @@ fn u32_at(arena: &[u8], at: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ring::{self, Incoming, Read};
+    use crate::store::record::HEADER;
+    use crate::store::ring::{self, Cred, Incoming, Read, Transport};
 
     fn ring(max_messages: usize, arena_bytes: usize) -> Ring {
         Ring::new(ring::Config {
@@ -1651,9 +1629,9 @@ mod tests {
             }
         }
 
-        /// The record's size, from the layout in the module documentation.
+        /// The record's size, padded as the module documentation says.
         fn record(&self) -> usize {
-            (HEADER + if self.cred.is_some() { 12 } else { 0 } + self.raw.len()).div_ceil(8) * 8
+            record::encoded_len(self.raw.len(), self.cred.is_some()).div_ceil(8) * 8
         }
     }
 

@@ -66,7 +66,12 @@ impl DgramIngest {
     /// Sets up the ring and the receive buffers. `max_message` is the
     /// longest datagram stored whole; one more byte is read so that longer
     /// ones are seen as truncated.
-    pub fn new(sources: Vec<Source>, max_message: usize) -> io::Result<Self> {
+    /// The buffers are `buffers` when given (see [`RecvBatch::new`]).
+    pub fn new(
+        sources: Vec<Source>,
+        max_message: usize,
+        buffers: Option<memmap2::MmapMut>,
+    ) -> io::Result<Self> {
         let mut builder = IoUring::builder();
         // TASKRUN_FLAG: the kernel flags pending work in the ring's memory,
         // so that `pending` needs no system call. (`DEFER_TASKRUN` gave
@@ -77,7 +82,7 @@ impl DgramIngest {
             .setup_coop_taskrun()
             .setup_taskrun_flag();
         let uring = builder.build(64)?;
-        let batch = RecvBatch::new(max_message + 1)?;
+        let batch = RecvBatch::new(max_message + 1, buffers)?;
         let eventfd = rustix::event::eventfd(
             0,
             rustix::event::EventfdFlags::NONBLOCK | rustix::event::EventfdFlags::CLOEXEC,
@@ -401,7 +406,7 @@ mod tests {
         // A full socket fails the test rather than hanging it.
         tx.set_write_timeout(Some(std::time::Duration::from_secs(5)))
             .unwrap();
-        let mut ingest = DgramIngest::new(vec![unix_source(rx)], 1024).unwrap();
+        let mut ingest = DgramIngest::new(vec![unix_source(rx)], 1024, None).unwrap();
         ingest.start().unwrap();
         (ingest, tx)
     }
@@ -468,7 +473,7 @@ mod tests {
     #[test]
     fn a_socket_whose_poll_never_fires_is_read_by_the_check() {
         let (rx, tx) = UnixDatagram::pair().unwrap();
-        let mut ingest = DgramIngest::new(vec![unix_source(rx)], 1024).unwrap();
+        let mut ingest = DgramIngest::new(vec![unix_source(rx)], 1024, None).unwrap();
         // As if its poll were armed and the kernel's wake-up lost.
         ingest.sockets[0].readiness.armed();
         send(&tx, "lost", 3);
@@ -526,7 +531,7 @@ mod tests {
                 credentials: false,
             },
         ];
-        let mut ingest = DgramIngest::new(sources, 1024).unwrap();
+        let mut ingest = DgramIngest::new(sources, 1024, None).unwrap();
         ingest.start().unwrap();
         unix_tx.send(&[b'x'; 2000]).unwrap();
         unix_tx.send(b"<13>short").unwrap();
@@ -589,7 +594,7 @@ mod tests {
             tx.send_to(b"<13>v6", rx.local_addr().unwrap()).unwrap();
             want.push(Some("::1".parse().unwrap()));
         }
-        let mut ingest = DgramIngest::new(sources, 1024).unwrap();
+        let mut ingest = DgramIngest::new(sources, 1024, None).unwrap();
         ingest.start().unwrap();
         let mut got = Vec::new();
         for _ in 0..200 {
@@ -694,7 +699,7 @@ mod tests {
             credentials: true,
         };
         let started = Instant::now();
-        let mut ingest = DgramIngest::new(vec![source], 1024).unwrap();
+        let mut ingest = DgramIngest::new(vec![source], 1024, None).unwrap();
         ingest.start().unwrap();
         let failures = 50;
         for _ in 0..failures {

@@ -4,6 +4,7 @@
 
 mod dgram;
 mod export;
+mod memfile;
 mod serve;
 mod sys;
 
@@ -11,6 +12,7 @@ mod sys;
 static ALLOC: sys::Zeroing = sys::Zeroing;
 
 use std::io::Write as _;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,8 +26,6 @@ use circolog::daemon::startup;
 use circolog::daemon::systemd;
 use circolog::ingest::limit::{self, Limiter};
 use circolog::ingest::syslog::ParseContext;
-use circolog::store::ring::Ring;
-use circolog::store::snapshot::Snapshots;
 use clap::CommandFactory;
 
 fn main() -> ExitCode {
@@ -70,11 +70,21 @@ fn run(args: Args) -> Result<(), String> {
     startup::check_io_uring()?;
 
     startup::check_memory(&args.tables(sys::VLEN)?, startup::memory())?;
-    let ring = Ring::new(args.ring_config()).map_err(|e| args.ring_error(e))?;
-    let snapshots = Snapshots::new(args.snapshot_config()).map_err(|e| e.to_string())?;
+    // The memory file before any socket: an inherited one is adopted.
+    let mut inherited = inherited_sockets();
+    let memfile::Made {
+        mut ring,
+        buffers,
+        snapshots,
+        file: memory_file,
+        said: memory_said,
+        replaced,
+    } = memfile::open(&args, max_message, inherited.take_ring())?;
+    let started_us = now_us();
+    // An adopted ring keeps its epoch: its seqs go on.
+    let epoch_us = ring.epoch_us().unwrap_or(started_us);
+    ring.begin_process(epoch_us, std::process::id(), started_us);
     if args.lock_memory == Some(true) {
-        ring.lock_memory()
-            .map_err(|e| startup::lock_error("arena", ring.arena_bytes(), &e))?;
         snapshots
             .lock_memory()
             .map_err(|e| startup::lock_error("snapshot arena", snapshots.arena_bytes(), &e))?;
@@ -90,7 +100,6 @@ fn run(args: Args) -> Result<(), String> {
         gid: socket_gid,
     };
 
-    let mut inherited = inherited_sockets();
     let plan = listen::Plan::new(&args, !inherited.is_empty(), config::default_paths);
     if let Some(dir) = &plan.private_dir {
         listen::ensure_private_dir(dir)?;
@@ -118,16 +127,24 @@ fn run(args: Args) -> Result<(), String> {
         eprintln!("circologd: warning: no syslog input socket: nothing will be stored");
     }
 
-    let epoch_us = now_us();
     let state = State::new(ring, epoch_us, ParseContext { tz })
         .with_max_age(args.max_age)
         .with_snapshots(snapshots)
         .with_triggers(triggers)
         .with_max_senders(args.max_senders);
-    let state = match args.rate_limit {
+    let mut state = match args.rate_limit {
         Some(rate) => state.with_limiter(Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)),
         None => state,
     };
+    // An adopted ring's pause goes on (a timed one until its end).
+    match state.ring().restored().map(|r| (r.paused, r.resume_at_us)) {
+        Some((true, None)) => state.set_paused(true),
+        Some((true, Some(at))) if at > started_us => state.pause_for(
+            std::time::Duration::from_micros(at.abs_diff(started_us)),
+            started_us,
+        ),
+        _ => state.set_paused(false),
+    }
     let (state, export_to) = export::attach(&args, state, epoch_us)?;
     let settings = serve::Settings {
         conn: args.conn_config(),
@@ -135,7 +152,7 @@ fn run(args: Args) -> Result<(), String> {
         socket_gid,
         export_to,
     };
-    let ingest = dgram::DgramIngest::new(l.datagrams, max_message)
+    let ingest = dgram::DgramIngest::new(l.datagrams, max_message, Some(buffers))
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
         .and_then(|i| match args.lock_memory {
             Some(true) => i
@@ -156,6 +173,9 @@ fn run(args: Args) -> Result<(), String> {
     // A closed standard output (the reader of these lines went away) is
     // no reason to stop: nothing else is ever written there.
     let mut stdout = std::io::stdout();
+    if let Some(line) = &memory_said {
+        let _ = writeln!(stdout, "{line}");
+    }
     for line in &l.listening {
         let _ = writeln!(stdout, "circologd: listening: {line}");
     }
@@ -166,6 +186,16 @@ fn run(args: Args) -> Result<(), String> {
             config::no_control_socket_notice(std::process::id())
         );
     }
+    let notifier = circolog::daemon::notify::Notifier::from_env();
+    if let Some(n) = &notifier {
+        if replaced.is_some() {
+            n.unstore(listen::RING);
+        }
+        if let Err(e) = n.store(memory_file.as_fd(), listen::RING) {
+            eprintln!("circologd: warning: cannot hand the ring to the service manager: {e}");
+        }
+    }
+    drop(replaced);
     let result = tokio_uring::start(serve::run(
         state,
         signals,
@@ -177,8 +207,9 @@ fn run(args: Args) -> Result<(), String> {
             ctl_unix: l.ctl_unix,
         },
         settings,
-        circolog::daemon::notify::Notifier::from_env(),
+        notifier,
     ));
+    drop(memory_file);
     remove_files(&created);
     result
 }

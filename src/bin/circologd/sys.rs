@@ -2,8 +2,9 @@
 //! zeroes what it frees, the `recvmmsg` batch
 //! (headers that point into buffers the kernel writes, and the source
 //! addresses it writes), the two io_uring
-//! calls of the datagram ring, the eventfd's registration with tokio and
-//! the descriptors systemd hands over. Every other module of the daemon is
+//! calls of the datagram ring, the eventfd's registration with tokio, the
+//! descriptors systemd hands over, and the memory file (`memfd_secret`,
+//! and mapping it). Every other module of the daemon is
 //! safe code; the library forbids `unsafe` outright.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -64,17 +65,26 @@ pub struct Datagram<'a> {
 }
 
 impl RecvBatch {
-    /// `len` bytes per datagram: a longer one is cut, and flagged.
-    pub fn new(len: usize) -> io::Result<RecvBatch> {
-        let control = VLEN * CRED_CMSG_SPACE;
-        let size = VLEN
-            .checked_mul(len)
-            .and_then(|d| d.checked_add(control))
-            .ok_or_else(|| io::Error::other("receive buffers too large"))?;
-        let mem = memmap2::MmapOptions::new()
-            .len(size)
-            .populate()
-            .map_anon()?;
+    /// Bytes of the buffers for `len` bytes per datagram.
+    pub fn bytes_for(len: usize) -> io::Result<usize> {
+        VLEN.checked_mul(len)
+            .and_then(|d| d.checked_add(VLEN * CRED_CMSG_SPACE))
+            .ok_or_else(|| io::Error::other("receive buffers too large"))
+    }
+
+    /// `len` bytes per datagram: a longer one is cut, and flagged. The
+    /// buffers are `mem` when given (a part of the memory file, at least
+    /// [`RecvBatch::bytes_for`] long and zero), else a mapping of their own.
+    pub fn new(len: usize, mem: Option<MmapMut>) -> io::Result<RecvBatch> {
+        let size = RecvBatch::bytes_for(len)?;
+        let mem = match mem {
+            Some(mem) if mem.len() >= size => mem,
+            Some(_) => return Err(io::Error::other("receive buffers too small")),
+            None => memmap2::MmapOptions::new()
+                .len(size)
+                .populate()
+                .map_anon()?,
+        };
         let _ = mem.advise(memmap2::Advice::DontDump);
         let iov = libc::iovec {
             iov_base: std::ptr::null_mut(),
@@ -214,6 +224,40 @@ impl RecvBatch {
     #[cfg(test)]
     pub fn memory(&self) -> &[u8] {
         &self.mem
+    }
+}
+
+/// A new memory file: `memfd_secret(2)` when `secret`, else an ordinary
+/// `memfd`; closed on exec (a restart hands it over on purpose).
+pub fn memory_file(secret: bool) -> io::Result<OwnedFd> {
+    if !secret {
+        return rustix::fs::memfd_create("circolog", rustix::fs::MemfdFlags::CLOEXEC)
+            .map_err(Into::into);
+    }
+    // SAFETY: memfd_secret takes one flags word and passes no memory; it
+    // returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_memfd_secret, libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just made this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Maps `len` bytes of the memory file `fd` from `offset` (a multiple of
+/// the page size), shared and faulted in now.
+pub fn map_file(fd: &OwnedFd, offset: u64, len: usize) -> io::Result<MmapMut> {
+    // SAFETY: a mapping of a file is unsound only if the file changes or
+    // shrinks under it from elsewhere. This file is a memfd, never a path on
+    // a file system: only this process maps it, it is never truncated after
+    // it is sized, and whoever else holds it (the service manager's fd
+    // store, or the process that handed it over and is gone) never writes.
+    unsafe {
+        memmap2::MmapOptions::new()
+            .offset(offset)
+            .len(len)
+            .populate()
+            .map_mut(fd.as_raw_fd())
     }
 }
 

@@ -1,0 +1,406 @@
+//! The memory file the ring lives in: one block of memory, laid out so that
+//! a later process handed the same memory can tell what it holds and adopt
+//! it ([`crate::store::ring::Ring::adopt`]).
+//!
+//! Layout, little-endian, every section starting on a page ([`PAGE`]):
+//!
+//! ```text
+//! header (one page)
+//!   0..8     magic "circolog"
+//!   8..12    layout version (u32)
+//!   12..16   zero
+//!   16..24   geometry: messages the ring holds (u64)
+//!   24..32   geometry: ring arena bytes, whole slots (u64)
+//!   32..40   geometry: longest message kept (u64)
+//!   40..48   geometry: snapshot arena bytes (u64; no section yet when 0)
+//!   48..56   published: seq of the oldest stored message (u64)
+//!   56..64   published: seq the next stored message gets (u64)
+//!   64..72   the epoch: when the first process of this ring started (µs)
+//!   72..80   the pid of the process that runs it now (u64)
+//!   80..88   when that process started (µs)
+//!   88..96   paused (1) or not (0)
+//!   96..104  when a timed pause ends (µs; i64::MIN: not timed)
+//!   104..232 the daemon's counters (16 u64, see COUNTERS)
+//!   232..240 the first seq stored after the last clear
+//!   rest     zero
+//! seq table  the start slot of each stored message, by seq % messages (u32)
+//! PRI table  the PRI of each stored message's index, or 255 (u8)
+//! arena      the ring's slots
+//! ```
+//!
+//! The two published seqs are written last: a message is written whole,
+//! then its seq-table and PRI entries, then `next seq`; a message is
+//! evicted by raising `oldest` first, then zeroing its slots. A process
+//! killed at any instant thus leaves a file whose published seqs name only
+//! whole messages, except while a message is being stored, which is not
+//! published yet.
+//!
+//! Nothing in a file is trusted when it is adopted: a header that is not
+//! this layout is a foreign file, and every published message is checked
+//! (see the ring's `adopt`).
+
+use std::io;
+use std::ops::Range;
+
+use memmap2::{MmapMut, MmapOptions};
+
+/// Every section starts on a page, so that each can be mapped on its own.
+pub const PAGE: usize = 4096;
+/// The first bytes of every circolog memory file.
+pub const MAGIC: [u8; 8] = *b"circolog";
+/// The layout this version writes and reads; another is a foreign file.
+pub const VERSION: u32 = 1;
+
+const VERSION_AT: usize = 8;
+const GEOMETRY_AT: usize = 16;
+const FIRST_SEQ_AT: usize = 48;
+const NEXT_SEQ_AT: usize = 56;
+const PROCESS_AT: usize = 64;
+const PAUSE_AT: usize = 88;
+const COUNTERS_AT: usize = 104;
+const CLEARED_AT: usize = COUNTERS_AT + 8 * COUNTERS;
+
+/// Room for the daemon's counters, in words: what a reader resumes with
+/// (the clears among them are the clear generation).
+pub const COUNTERS: usize = 16;
+
+/// Writes the counters, and the first seq stored after the last clear.
+pub fn write_counters(mem: &mut [u8], counters: &[u64; COUNTERS], cleared_at: u64) {
+    for (i, c) in counters.iter().enumerate() {
+        put_u64(mem, COUNTERS_AT + 8 * i, *c);
+    }
+    put_u64(mem, CLEARED_AT, cleared_at);
+}
+
+/// The counters a file says, and the first seq stored after its last clear.
+pub fn counters(mem: &[u8]) -> ([u64; COUNTERS], u64) {
+    let counters = std::array::from_fn(|i| u64_at(mem, COUNTERS_AT + 8 * i));
+    (counters, u64_at(mem, CLEARED_AT))
+}
+
+/// Writes the pause state: `resume_at_us` for a timed pause.
+pub fn write_pause(mem: &mut [u8], paused: bool, resume_at_us: Option<i64>) {
+    put_u64(mem, PAUSE_AT, u64::from(paused));
+    put_u64(mem, PAUSE_AT + 8, resume_at_us.unwrap_or(i64::MIN) as u64);
+}
+
+/// The pause state a file says: paused, and when a timed pause ends.
+pub fn pause(mem: &[u8]) -> (bool, Option<i64>) {
+    let resume_at = u64_at(mem, PAUSE_AT + 8) as i64;
+    (
+        u64_at(mem, PAUSE_AT) == 1,
+        (resume_at != i64::MIN).then_some(resume_at),
+    )
+}
+
+/// Who runs a ring: the epoch its seqs count from, kept across restarts,
+/// and the process now storing in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Process {
+    pub epoch_us: i64,
+    pub pid: u32,
+    pub started_us: i64,
+}
+
+/// Writes who runs the ring now.
+pub fn write_process(mem: &mut [u8], p: Process) {
+    put_u64(mem, PROCESS_AT, p.epoch_us as u64);
+    put_u64(mem, PROCESS_AT + 8, u64::from(p.pid));
+    put_u64(mem, PROCESS_AT + 16, p.started_us as u64);
+}
+
+/// Who ran the ring, as its header says (any values: they are shown,
+/// never trusted for anything else).
+pub fn process(mem: &[u8]) -> Process {
+    Process {
+        epoch_us: u64_at(mem, PROCESS_AT) as i64,
+        pid: u64_at(mem, PROCESS_AT + 8) as u32,
+        started_us: u64_at(mem, PROCESS_AT + 16) as i64,
+    }
+}
+
+/// What a file's sections are sized by: the flags that change them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub max_messages: u64,
+    pub ring_bytes: u64,
+    pub max_message_bytes: u64,
+    pub snapshot_bytes: u64,
+}
+
+/// Where each section of a file of some [`Geometry`] lies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub starts: Range<usize>,
+    pub pris: Range<usize>,
+    pub arena: Range<usize>,
+    pub snapshots: Range<usize>,
+}
+
+impl Layout {
+    /// The layout of a file of `g`, or `None` when it does not fit in the
+    /// address space.
+    pub fn of(g: Geometry) -> Option<Layout> {
+        let n = usize::try_from(g.max_messages).ok()?;
+        let section = |at: usize, len: u64| -> Option<Range<usize>> {
+            let len = usize::try_from(len).ok()?;
+            let end = at.checked_add(len)?;
+            Some(at..end)
+        };
+        let starts = section(PAGE, (n as u64).checked_mul(4)?)?;
+        let pris = section(page_up(starts.end)?, n as u64)?;
+        let arena = section(page_up(pris.end)?, g.ring_bytes)?;
+        let snapshots = section(page_up(arena.end)?, g.snapshot_bytes)?;
+        isize::try_from(page_up(snapshots.end)?).ok()?;
+        Some(Layout {
+            starts,
+            pris,
+            arena,
+            snapshots,
+        })
+    }
+
+    /// Bytes of the whole file.
+    pub fn file_bytes(&self) -> usize {
+        page_up(self.snapshots.end).expect("checked by Layout::of")
+    }
+}
+
+/// Anonymous memory of `len` bytes, zero and faulted in: where a ring
+/// lives when no memory file is handed to it (tests, and a daemon that
+/// keeps nothing across restarts).
+pub fn anonymous(len: usize) -> io::Result<MmapMut> {
+    MmapOptions::new().len(len).populate().map_anon()
+}
+
+fn page_up(n: usize) -> Option<usize> {
+    n.checked_next_multiple_of(PAGE)
+}
+
+/// What kind of memory the file is (`-memory`, `/status` `"memory"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Memory {
+    /// `memfd_secret(2)`: out of the kernel's direct map, never swapped,
+    /// unreadable through `/proc/PID/mem` and `ptrace`, even by root.
+    Secret,
+    /// An ordinary memory file, locked in RAM (`mlock`): never swapped.
+    Locked,
+    /// An ordinary memory file (or anonymous memory).
+    Plain,
+}
+
+impl Memory {
+    pub fn name(self) -> &'static str {
+        match self {
+            Memory::Secret => "secret",
+            Memory::Locked => "locked",
+            Memory::Plain => "plain",
+        }
+    }
+}
+
+/// What `-memory` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Choice {
+    /// Secret where the kernel and limits allow it, else plain.
+    Auto,
+    Secret,
+    Locked,
+    Plain,
+}
+
+impl Choice {
+    /// The kinds to try, best first; when none can be had it is a start-up
+    /// error, except that `auto` ends with plain, which can always be had.
+    /// `-lock-memory` (`lock`) means locked or better.
+    pub fn tries(self, lock: bool) -> &'static [Memory] {
+        match (self, lock) {
+            (Choice::Auto, false) => &[Memory::Secret, Memory::Plain],
+            (Choice::Auto, true) => &[Memory::Secret, Memory::Locked],
+            (Choice::Secret, _) => &[Memory::Secret],
+            (Choice::Locked, _) | (Choice::Plain, true) => &[Memory::Locked],
+            (Choice::Plain, false) => &[Memory::Plain],
+        }
+    }
+}
+
+/// Why memory is not a circolog file this version can adopt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Foreign {
+    /// Shorter than its header says, or than one page.
+    Short,
+    /// Not a circolog memory file.
+    Magic,
+    /// A circolog memory file of another layout.
+    Version(u32),
+    /// Its geometry lies outside what this version supports.
+    Geometry,
+}
+
+impl std::fmt::Display for Foreign {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Foreign::Short => write!(f, "it is shorter than its own header says"),
+            Foreign::Magic => write!(f, "it is not a circolog ring"),
+            Foreign::Version(v) => write!(
+                f,
+                "it is of layout {v}, and this version reads layout {VERSION}"
+            ),
+            Foreign::Geometry => write!(f, "its sizes are out of range"),
+        }
+    }
+}
+
+/// Writes a fresh header for `g` at the start of `mem`, nothing published.
+pub fn write_header(mem: &mut [u8], g: Geometry) {
+    mem[..PAGE].fill(0);
+    mem[..VERSION_AT].copy_from_slice(&MAGIC);
+    mem[VERSION_AT..VERSION_AT + 4].copy_from_slice(&VERSION.to_le_bytes());
+    let fields = [
+        g.max_messages,
+        g.ring_bytes,
+        g.max_message_bytes,
+        g.snapshot_bytes,
+    ];
+    for (i, v) in fields.into_iter().enumerate() {
+        put_u64(mem, GEOMETRY_AT + 8 * i, v);
+    }
+}
+
+/// The geometry and layout the header of `mem` says, checked against the
+/// memory's length.
+pub fn read_header(mem: &[u8]) -> Result<(Geometry, Layout), Foreign> {
+    let (g, layout) = read_geometry(mem)?;
+    if layout.snapshots.end > mem.len() {
+        return Err(Foreign::Short);
+    }
+    Ok((g, layout))
+}
+
+/// [`read_header`] from the header's page alone: the caller checks that
+/// the file is as long as the layout.
+pub fn read_geometry(mem: &[u8]) -> Result<(Geometry, Layout), Foreign> {
+    if mem.len() < PAGE {
+        return Err(Foreign::Short);
+    }
+    if mem[..VERSION_AT] != MAGIC {
+        return Err(Foreign::Magic);
+    }
+    let version = u32::from_le_bytes(mem[VERSION_AT..VERSION_AT + 4].try_into().expect("4"));
+    if version != VERSION {
+        return Err(Foreign::Version(version));
+    }
+    let field = |i: usize| u64_at(mem, GEOMETRY_AT + 8 * i);
+    let g = Geometry {
+        max_messages: field(0),
+        ring_bytes: field(1),
+        max_message_bytes: field(2),
+        snapshot_bytes: field(3),
+    };
+    if g.max_messages == 0 || !g.ring_bytes.is_multiple_of(crate::store::ring::SLOT as u64) {
+        return Err(Foreign::Geometry);
+    }
+    let layout = Layout::of(g).ok_or(Foreign::Geometry)?;
+    Ok((g, layout))
+}
+
+/// The published seqs: (oldest stored, next to give), as numbers.
+pub fn published(mem: &[u8]) -> (u64, u64) {
+    (u64_at(mem, FIRST_SEQ_AT), u64_at(mem, NEXT_SEQ_AT))
+}
+
+/// Publishes the seq of the oldest stored message.
+pub fn publish_first(mem: &mut [u8], seq: u64) {
+    put_u64(mem, FIRST_SEQ_AT, seq);
+}
+
+/// Publishes the seq the next stored message gets.
+pub fn publish_next(mem: &mut [u8], seq: u64) {
+    put_u64(mem, NEXT_SEQ_AT, seq);
+}
+
+fn u64_at(mem: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(mem[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn put_u64(mem: &mut [u8], at: usize, v: u64) {
+    mem[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geometry() -> Geometry {
+        Geometry {
+            max_messages: 1000,
+            ring_bytes: 64 << 10,
+            max_message_bytes: 2048,
+            snapshot_bytes: 8 << 10,
+        }
+    }
+
+    #[test]
+    fn memory_choices_try_the_best_first_and_lock_means_locked_or_better() {
+        use Memory::*;
+        assert_eq!(Choice::Auto.tries(false), [Secret, Plain]);
+        assert_eq!(Choice::Auto.tries(true), [Secret, Locked]);
+        assert_eq!(Choice::Secret.tries(true), [Secret]);
+        assert_eq!(Choice::Plain.tries(true), [Locked]);
+        assert_eq!(Choice::Plain.tries(false), [Plain]);
+        assert_eq!(Choice::Locked.tries(false), [Locked]);
+        assert_eq!(Secret.name(), "secret");
+    }
+
+    #[test]
+    fn sections_start_on_pages_in_order() {
+        let l = Layout::of(geometry()).unwrap();
+        assert_eq!(l.starts, PAGE..PAGE + 4000);
+        assert_eq!(l.pris, 2 * PAGE..2 * PAGE + 1000);
+        assert_eq!(l.arena, 3 * PAGE..3 * PAGE + (64 << 10));
+        assert_eq!(l.snapshots.start, l.arena.end);
+        assert_eq!(l.file_bytes(), l.snapshots.end);
+        let huge = Geometry {
+            max_messages: u64::MAX,
+            ..geometry()
+        };
+        assert_eq!(Layout::of(huge), None);
+    }
+
+    #[test]
+    fn a_header_reads_back_and_anything_else_says_why() {
+        let g = geometry();
+        let len = Layout::of(g).unwrap().file_bytes();
+        let mut mem = vec![0u8; len];
+        write_header(&mut mem, g);
+        assert_eq!(read_header(&mem), Ok((g, Layout::of(g).unwrap())));
+        assert_eq!(read_header(&mem[..len - 1]), Err(Foreign::Short));
+        assert_eq!(read_header(&mem[..100]), Err(Foreign::Short));
+        let mut other = mem.clone();
+        other[0] = b'C';
+        assert_eq!(read_header(&other), Err(Foreign::Magic));
+        let mut other = mem.clone();
+        other[8] = 2;
+        assert_eq!(read_header(&other), Err(Foreign::Version(2)));
+        let mut other = mem.clone();
+        other[24] = 1;
+        assert_eq!(read_header(&other), Err(Foreign::Geometry));
+        assert_eq!(published(&mem), (0, 0));
+        publish_first(&mut mem, 5);
+        publish_next(&mut mem, 9);
+        assert_eq!(published(&mem), (5, 9));
+        assert_eq!(pause(&mem), (false, Some(0)));
+        write_pause(&mut mem, true, None);
+        assert_eq!(pause(&mem), (true, None));
+        write_pause(&mut mem, true, Some(-5));
+        assert_eq!(pause(&mem), (true, Some(-5)));
+        let words = std::array::from_fn(|i| i as u64 * 3);
+        write_counters(&mut mem, &words, 77);
+        assert_eq!(counters(&mem), (words, 77));
+        assert_eq!(pause(&mem), (true, Some(-5)));
+        assert_eq!(published(&mem), (5, 9));
+        for e in [Foreign::Short, Foreign::Magic, Foreign::Version(3)] {
+            assert!(!e.to_string().is_empty());
+        }
+    }
+}
