@@ -11,6 +11,7 @@ mod follow;
 mod gaps;
 mod hardening;
 mod ingest;
+mod journald;
 mod limits;
 mod manuals;
 mod peers;

@@ -140,6 +140,10 @@ pub struct Args {
     /// Messages at or above LEVEL are never rate-limited.
     #[arg(long = "rate-limit-keep", value_name = "LEVEL", default_value = "crit", value_parser = limit::parse_keep)]
     pub rate_limit_keep: u8,
+    /// Also read the kernel's log buffer, /dev/kmsg (app kernel, transport
+    /// kmsg), as klogd does: journald does not forward kernel messages.
+    #[arg(long = "kmsg")]
+    pub kmsg: bool,
 }
 
 /// The smallest maximum message size: RFC 5424 receivers must take 2048.

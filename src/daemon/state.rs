@@ -20,7 +20,7 @@ use crate::store::snapshot::{self, Meta, Note, Snapshots, Why};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Messages read from each transport, stored or not (index: `Transport as usize`).
-    pub received: [u64; 3],
+    pub received: [u64; Transport::ALL.len()],
     /// Messages read and discarded while paused.
     pub dropped_paused: u64,
     pub truncated: u64,
@@ -33,7 +33,7 @@ pub struct Counters {
     pub trigger_failed: u64,
     /// Messages over their sender's `-rate-limit`, read and dropped, by
     /// transport.
-    pub suppressed: [u64; 3],
+    pub suppressed: [u64; Transport::ALL.len()],
 }
 
 impl Counters {

@@ -792,6 +792,7 @@ impl<'a> View<'a> {
         let transport = match self.arena[at + 13] {
             1 => Transport::Udp,
             2 => Transport::Tcp,
+            3 => Transport::Kmsg,
             _ => Transport::Unix,
         };
         let index = Index::decode(self.arena[at + INDEX_AT..at + HEADER].try_into().ok()?);

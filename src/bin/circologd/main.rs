@@ -3,6 +3,7 @@
 //! loop, and moves bytes between the sockets and the library's state.
 
 mod dgram;
+mod kmsg;
 mod listen;
 mod notify;
 mod serve;
@@ -217,7 +218,20 @@ fn run(args: Args) -> Result<(), String> {
         remove_files(&created);
         return Err(e);
     }
-    if sources.is_empty() && tcp_ingest.is_empty() {
+    let kmsg = match args.kmsg {
+        true => match kmsg::open() {
+            Ok(fd) => {
+                listening.push(format!("kernel log buffer {}", kmsg::PATH));
+                Some((fd, kmsg::Reader::new(&host_name())))
+            }
+            Err(e) => {
+                remove_files(&created);
+                return Err(e);
+            }
+        },
+        false => None,
+    };
+    if sources.is_empty() && tcp_ingest.is_empty() && kmsg.is_none() {
         eprintln!("circologd: warning: no syslog input socket: nothing will be stored");
     }
 
@@ -281,6 +295,7 @@ fn run(args: Args) -> Result<(), String> {
             query_unix,
             query_tcp,
             ctl_unix,
+            kmsg,
         },
         settings,
         notify::Notifier::from_env(),
@@ -335,12 +350,16 @@ fn exporter(
         .and_then(|mut a| a.next())
         .ok_or_else(|| format!("cannot resolve the -export-otlp host {:?}", endpoint.host()))?;
     let filter = args.export_filter(epoch_us)?;
-    let host_name = rustix::system::uname()
+    let exporter = args.exporter(endpoint, host_name(), epoch_us)?;
+    Ok((exporter, filter, addr))
+}
+
+/// This host's name, as the kernel has it.
+fn host_name() -> String {
+    rustix::system::uname()
         .nodename()
         .to_string_lossy()
-        .into_owned();
-    let exporter = args.exporter(endpoint, host_name, epoch_us)?;
-    Ok((exporter, filter, addr))
+        .into_owned()
 }
 
 /// With `-lock-memory`, every copy of a message must stay out of swap, not
