@@ -292,14 +292,25 @@ impl State {
         self.ingest_from(msg, sender)
     }
 
-    /// [`State::ingest`] of a message from `sender` (`None`: not limited).
-    pub fn ingest_from(&mut self, msg: Incoming<'_>, sender: Option<Sender>) -> Option<Seq> {
+    /// [`State::ingest`] of a message whose transport says it came from
+    /// `origin` (the pid, the address; `None`: it does not say). Who the
+    /// sender is for `-rate-limit` depends on `-rate-limit-by` (see
+    /// [`limit::By`]); a message without one is not limited.
+    pub fn ingest_from(&mut self, msg: Incoming<'_>, origin: Option<Sender>) -> Option<Seq> {
         self.counters.received[msg.transport as usize] += 1;
         if self.paused {
             self.counters.dropped_paused += 1;
             return None;
         }
-        if let (Some(limiter), Some(sender)) = (&mut self.limiter, sender) {
+        if self.limiter.is_none() {
+            return Some(self.store(msg));
+        }
+        // The sender may be named in the message: the one parse comes
+        // first, and is stored.
+        let (bytes, fields, index) = self.parse(&msg);
+        let local = msg.transport == Transport::Unix;
+        let limiter = self.limiter.as_mut().expect("checked just above");
+        if let Some(sender) = limiter.sender(origin, &fields, local) {
             let severity = limit::pri_severity(msg.bytes).unwrap_or(5);
             let checked = limiter.check(sender, severity, msg.received_us);
             if let Some(n) = checked.notice {
@@ -310,7 +321,7 @@ impl State {
                 return None;
             }
         }
-        Some(self.store(msg))
+        Some(self.store_parsed(msg, bytes, fields, index))
     }
 
     /// Stores the notice of a sender's suppressed messages, in their place,
@@ -327,7 +338,7 @@ impl State {
         line.clear();
         limit::write_notice(&mut line, now_us, &n);
         let transport = transport.unwrap_or(match n.sender {
-            Sender::Pid(_) => Transport::Unix,
+            Sender::Pid(_) | Sender::App { .. } | Sender::Host(_) => Transport::Unix,
             Sender::Ip(_) => Transport::Tcp,
         });
         self.store(Incoming {
@@ -342,16 +353,36 @@ impl State {
 
     /// Stores a message that is to be kept: counts it, feeds the triggers.
     fn store(&mut self, msg: Incoming<'_>) -> Seq {
+        let (bytes, fields, index) = self.parse(&msg);
+        self.store_parsed(msg, bytes, fields, index)
+    }
+
+    /// The one parse, of the bytes the ring keeps: it names the sender for
+    /// the limiter, counts the message, feeds the triggers, selects what is
+    /// exported, and is stored as the message's index so that readers
+    /// filter and render without parsing again. Returns the bytes to store
+    /// (the trailer trimmed) and what the parse found.
+    fn parse<'a>(
+        &self,
+        msg: &Incoming<'a>,
+    ) -> (&'a [u8], syslog::Fields<'a>, Option<syslog::Index>) {
         let bytes = syslog::trim_trailer(msg.bytes);
+        let kept = &bytes[..bytes.len().min(self.ring.max_message_bytes())];
+        let (fields, index) = syslog::index(kept, received_at(msg.received_us), &self.parse_ctx);
+        (bytes, fields, index)
+    }
+
+    /// [`State::store`] of a message [`State::parse`] read.
+    fn store_parsed(
+        &mut self,
+        msg: Incoming<'_>,
+        bytes: &[u8],
+        fields: syslog::Fields<'_>,
+        index: Option<syslog::Index>,
+    ) -> Seq {
         if msg.truncated || bytes.len() > self.ring.max_message_bytes() {
             self.counters.truncated += 1;
         }
-        // The one parse, of the bytes the ring keeps: it counts the
-        // message, feeds the triggers, selects what is exported, and is
-        // stored as the message's index so that readers filter and render
-        // without parsing again.
-        let kept = &bytes[..bytes.len().min(self.ring.max_message_bytes())];
-        let (fields, index) = syslog::index(kept, received_at(msg.received_us), &self.parse_ctx);
         if fields.format == Format::Malformed {
             self.counters.malformed += 1;
         }

@@ -241,7 +241,10 @@ fn run(args: Args) -> Result<(), String> {
         .with_snapshots(snapshots)
         .with_triggers(triggers);
     let mut state = match args.rate_limit {
-        Some(rate) => state.with_limiter(Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)),
+        Some(rate) => state.with_limiter(
+            Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)
+                .by(args.rate_limit_by, &host_name()),
+        ),
         None => state,
     };
     let export_to = match &args.export_otlp {

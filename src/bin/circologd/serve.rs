@@ -97,8 +97,8 @@ impl Ctx {
         let drained = self.with(|c| {
             let st = &mut c.state;
             c.ingest.drain_all_from(INGEST_BUDGET, |m, peer| {
-                // The sender, for -rate-limit: the source address on UDP,
-                // the pid on unix sockets.
+                // What the transport says of the sender, for -rate-limit:
+                // the source address on UDP, the pid on unix sockets.
                 let sender = peer.map(Sender::ip).or(m.cred.map(|c| Sender::Pid(c.pid)));
                 st.ingest_from(m, sender).is_some()
             })
