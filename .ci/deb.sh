@@ -30,6 +30,7 @@ man circologd 2>/dev/null | grep -q 'SIGUSR1' || fail "the page does not render"
 [ -f /usr/share/zsh/vendor-completions/_circolog-ctl ] || fail "zsh completion"
 [ -f /usr/share/fish/vendor_completions.d/circologd.fish ] || fail "fish completion"
 [ -f /lib/systemd/system/circologd.socket ] || fail "units"
+grep -qx 'net.unix.max_dgram_qlen = 512' /usr/lib/sysctl.d/30-circolog.conf || fail "sysctl.d file"
 getent group circolog >/dev/null || fail "no circolog group"
 
 dpkg -r circolog >/dev/null

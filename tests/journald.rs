@@ -82,3 +82,38 @@ fn kmsg_stores_a_kernel_record_with_its_priority_and_time() {
         "{metrics}"
     );
 }
+
+/// circologd started in a network namespace of its own whose
+/// `net.unix.max_dgram_qlen` is `qlen`; what it wrote to stderr once it
+/// listens.
+fn started_at_qlen(qlen: u32) -> String {
+    let set = format!("echo {qlen} > /proc/sys/net/unix/max_dgram_qlen && exec \"$0\" \"$@\"");
+    let d = daemon()
+        .wrap(&["unshare", "--net", "sh", "-c", &set])
+        .start();
+    // Said before the listening lines, so already in by now, but read by
+    // another thread: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !d.stderr_text().contains("max_dgram_qlen") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.stderr_text()
+}
+
+#[test]
+fn a_short_unix_datagram_queue_is_warned_of_at_start() {
+    require_root();
+    let said = started_at_qlen(10);
+    let warnings: Vec<_> = said
+        .lines()
+        .filter(|l| l.contains("max_dgram_qlen"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{said}");
+    assert!(
+        warnings[0].starts_with("circologd: warning: net.unix.max_dgram_qlen is 10:"),
+        "{said}"
+    );
+    assert!(warnings[0].contains("=512"), "{said}");
+    let said = started_at_qlen(512);
+    assert!(!said.contains("max_dgram_qlen"), "{said}");
+}

@@ -262,6 +262,12 @@ fn run(args: Args) -> Result<(), String> {
         socket_gid,
         export_to,
     };
+    // Per network namespace: the one the sockets live in, this one's.
+    let unix_dgram = sources.iter().any(|s| s.transport == Transport::Unix);
+    let qlen = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|t| startup::parse_sysctl(&t));
+    let qlen_warning = startup::dgram_qlen_warning(qlen, unix_dgram);
     let ingest = dgram::DgramIngest::new(sources, max_message)
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
         .and_then(|i| match args.lock_memory {
@@ -276,6 +282,9 @@ fn run(args: Args) -> Result<(), String> {
         lock_everything();
     }
 
+    if let Some(w) = qlen_warning {
+        eprintln!("circologd: {w}");
+    }
     // A closed standard output (the reader of these lines went away) is
     // no reason to stop: nothing else is ever written there.
     let mut stdout = std::io::stdout();
