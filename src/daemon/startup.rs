@@ -677,7 +677,7 @@ mod tests {
         );
         assert!(w.contains("net.unix.max_dgram_qlen=512"), "{w}");
         assert!(!w.contains('\n'), "one line: {w}");
-        assert_eq!(dgram_qlen_warning(Some(511), true).is_some(), true);
+        assert!(dgram_qlen_warning(Some(511), true).is_some());
         assert_eq!(dgram_qlen_warning(Some(512), true), None);
         assert_eq!(dgram_qlen_warning(Some(4096), true), None);
         assert_eq!(
