@@ -3,20 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::daemon;
+use crate::util::{daemon, host_name};
 
 fn require_root() {
     assert!(
         rustix::process::geteuid().is_root(),
         "this test writes to /dev/kmsg: run the tests as root (CI does)"
     );
-}
-
-fn host_name() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
 }
 
 fn now_us() -> i64 {

@@ -90,6 +90,9 @@ pub struct State {
     /// The `suppressed` notice being stored, reused (it never grows past
     /// [`limit::NOTICE_MAX`]).
     notice_line: Vec<u8>,
+    /// This host's name, shown for local messages that name none (see
+    /// [`State::with_local_host`]).
+    local_host: Option<&'static [u8]>,
 }
 
 /// Messages exported as they are stored (`-export-query`): a reader of the
@@ -158,7 +161,16 @@ impl State {
             ),
             limiter: None,
             notice_line: Vec::new(),
+            local_host: None,
         }
+    }
+
+    /// A message received on a local unix socket without a hostname is
+    /// shown with `host`, this host's name (the daemon's is made once, at
+    /// start, and lives as long as the process).
+    pub fn with_local_host(mut self, host: &'static [u8]) -> State {
+        self.local_host = (!host.is_empty()).then_some(host);
+        self
     }
 
     /// Each sender may store what `limiter` allows (`-rate-limit`).
@@ -235,7 +247,7 @@ impl State {
             };
             match self.ring.get(seq) {
                 Some(e) => {
-                    let msg = message_of(&e, &self.parse_ctx);
+                    let msg = message_of(&e, &self.parse_ctx, self.local_host);
                     x.exporter.push_message(now, &e, &msg, None);
                 }
                 // Overwritten before its turn.
@@ -268,7 +280,7 @@ impl State {
         let end = view.next_seq().min(seq.saturating_plus(EXPORT_SLICE));
         while seq < end && x.exporter.room() >= EXPORT_ROOM {
             if let Some(e) = view.get(seq) {
-                let msg = message_of(&e, &self.parse_ctx);
+                let msg = message_of(&e, &self.parse_ctx, self.local_host);
                 x.exporter.push_message(now, &e, &msg, Some(id));
             }
             seq = seq.next();
@@ -440,7 +452,7 @@ impl State {
     /// A stored message as every reader sees it: read from its index, or
     /// parsed when it has none.
     pub fn message<'a>(&self, e: &Entry<'a>) -> Message<'a> {
-        message_of(e, &self.parse_ctx)
+        message_of(e, &self.parse_ctx, self.local_host)
     }
 
     /// Appends `e` rendered in `fmt`, parsing it only when the format
@@ -623,12 +635,23 @@ fn received_at(us: i64) -> jiff::Timestamp {
 }
 
 /// [`State::message`], for the places that hold another part of the state.
-fn message_of<'a>(e: &Entry<'a>, ctx: &ParseContext) -> Message<'a> {
+/// `e` as every reader sees it. A message that came on a local unix
+/// socket without a hostname (glibc's `syslog(3)`, journald's forward) has
+/// `local_host`'s, as rsyslog and journalctl show it.
+fn message_of<'a>(
+    e: &Entry<'a>,
+    ctx: &ParseContext,
+    local_host: Option<&'static [u8]>,
+) -> Message<'a> {
     let received = received_at(e.received_us);
-    match e.index {
+    let mut m = match e.index {
         Some(ix) => ix.message(e.raw, received, ctx),
         None => syslog::parse(e.raw, received, ctx),
+    };
+    if m.hostname.is_none() && e.transport == Transport::Unix {
+        m.hostname = local_host;
     }
+    m
 }
 
 #[cfg(test)]
@@ -660,6 +683,33 @@ mod tests {
             truncated: false,
             bytes,
         }
+    }
+
+    #[test]
+    fn a_local_message_without_a_hostname_has_this_hosts() {
+        let mut s = state().with_local_host(b"here");
+        let glibc = b"<30>Nov 24 10:11:12 sshd[812]: hi";
+        let named = b"<30>Nov 24 10:11:12 web01 sshd[812]: hi";
+        let unix = |bytes| Incoming {
+            transport: Transport::Unix,
+            ..udp(bytes)
+        };
+        for (msg, host) in [
+            (unix(glibc), Some(&b"here"[..])),
+            (unix(named), Some(&b"web01"[..])),
+            (udp(glibc), None),
+        ] {
+            let seq = s.ingest(msg).expect("stored");
+            let e = s.ring().get(seq).expect("entry");
+            assert_eq!(s.message(&e).hostname, host);
+        }
+        let mut out = Vec::new();
+        let e = s.ring().get(Seq::ZERO).expect("entry");
+        s.render(OutputFormat::Syslog, &e, &mut out);
+        assert!(
+            String::from_utf8_lossy(&out).contains(" here sshd 812 "),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -239,7 +239,8 @@ fn run(args: Args) -> Result<(), String> {
     let state = State::new(ring, epoch_us, ParseContext { tz })
         .with_max_age(args.max_age)
         .with_snapshots(snapshots)
-        .with_triggers(triggers);
+        .with_triggers(triggers)
+        .with_local_host(Box::leak(host_name().into_bytes().into_boxed_slice()));
     let mut state = match args.rate_limit {
         Some(rate) => state.with_limiter(
             Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)
