@@ -101,6 +101,15 @@ impl Inherited {
     }
 }
 
+/// The path a unix socket is bound to, if it is one bound to a path.
+pub fn unix_path(fd: &OwnedFd) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let addr = rustix::net::getsockname(fd).ok()?;
+    let unix = rustix::net::SocketAddrUnix::try_from(addr).ok()?;
+    let path = unix.path()?;
+    Some(std::ffi::OsStr::from_bytes(path.to_bytes()).into())
+}
+
 /// An inherited socket, set up for what its family and type make it:
 /// datagram inputs as circologd's own are (`SO_PASSCRED` on unix ones, a
 /// large receive buffer), listeners made ready for tokio.

@@ -176,7 +176,7 @@ fn run(args: Args) -> Result<(), String> {
         }
         // Sockets from systemd, by name, then what is left by kind.
         let mut inherited_sockets = Vec::new();
-        for name in ["query", "ctl", "syslog"] {
+        for name in ["query", "ctl", "syslog", systemd::SYSLOG_SOCKET] {
             for (fd, role) in inherited.take_named(name)? {
                 inherited_sockets.push((fd, role, Some(name)));
             }
@@ -185,7 +185,14 @@ fn run(args: Args) -> Result<(), String> {
             inherited_sockets.push((fd, role, None));
         }
         for (fd, role, name) in inherited_sockets {
-            listening.push(systemd::listening(name, role));
+            let mut line = systemd::listening(name, role);
+            // systemd's syslog.socket: the path journald forwards to.
+            if name == Some(systemd::SYSLOG_SOCKET)
+                && let Some(path) = listen::unix_path(&fd)
+            {
+                line = format!("{line} at {}", path.display());
+            }
+            listening.push(line);
             match role {
                 Role::Query { tcp: false } => query_unix.push(UnixListener::from(fd)),
                 Role::Query { tcp: true } => query_tcp.push(TcpListener::from(fd)),
