@@ -306,3 +306,95 @@ fn journald_forwards_dev_log_the_native_protocol_and_stdout_with_their_senders()
     let _ = cat.kill();
     let _ = cat.wait();
 }
+
+/// Where the cgroup2 hierarchy is mounted (`/sys/fs/cgroup`, or
+/// `/sys/fs/cgroup/unified` on a hybrid host).
+fn cgroup2_root() -> std::path::PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").expect("mounts");
+    mounts
+        .lines()
+        .find_map(|l| {
+            let mut f = l.split(' ');
+            let (_, dir, kind) = (f.next()?, f.next()?, f.next()?);
+            (kind == "cgroup2").then(|| dir.into())
+        })
+        .expect("a cgroup2 mount")
+}
+
+/// A cgroup named like a unit, removed when dropped (its processes gone).
+struct UnitCgroup(std::path::PathBuf, std::path::PathBuf);
+
+impl UnitCgroup {
+    fn new(slice: &str, unit: &str) -> UnitCgroup {
+        let slice = cgroup2_root().join(slice);
+        let unit = slice.join(unit);
+        std::fs::create_dir_all(&unit).expect("create the cgroup");
+        UnitCgroup(slice, unit)
+    }
+
+    fn enter(&self, pid: u32) {
+        std::fs::write(self.1.join("cgroup.procs"), pid.to_string()).expect("move into the cgroup");
+    }
+}
+
+impl Drop for UnitCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.1);
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn rate_limit_by_unit_takes_the_unit_from_the_senders_cgroup() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    require_root();
+    let d = daemon()
+        .args(&["-rate-limit", "4/2s", "-rate-limit-by", "unit"])
+        .start();
+    let cgroup = UnitCgroup::new(
+        &format!("circolog-test-{}.slice", std::process::id()),
+        "foo.service",
+    );
+    // Two processes of one unit, three messages each, sent once both are
+    // in it; each waits until told to go.
+    let send = "import socket, sys\n\
+                sys.stdin.readline()\n\
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                for i in range(3):\n    \
+                    s.sendto(b'<14>1 - web01 app%s - - - m %d' % (sys.argv[2].encode(), i), sys.argv[1])\n\
+                sys.stdin.readline()\n";
+    let mut senders: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            Command::new("python3")
+                .args(["-c", send])
+                .arg(&d.syslog)
+                .arg(n)
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("python3")
+        })
+        .collect();
+    for s in &senders {
+        cgroup.enter(s.id());
+    }
+    for s in &mut senders {
+        writeln!(s.stdin.as_mut().expect("stdin"), "go").expect("go");
+    }
+    wait_for(
+        || d.status()["counters"]["received"]["unix"] == 6,
+        "all six read",
+    );
+    // One sender: the unit, whatever the pid and the app.
+    assert_eq!(d.status()["counters"]["suppressed"]["unix"], 2);
+    let got = wait_json(&d, "app=circologd&grep=suppressed");
+    assert_eq!(
+        got[0]["message"],
+        "suppressed 2 messages from unit foo.service"
+    );
+    for mut s in senders {
+        drop(s.stdin.take());
+        let _ = s.wait();
+    }
+}

@@ -751,7 +751,10 @@ fn bad_rate_limits_are_one_clear_line() {
         (&["-rate-limit", "10"][..], "expected N/DURATION"),
         (&["-rate-limit", "10/0s"][..], "longer than zero"),
         (&["-rate-limit-keep", "loud"][..], "bad level"),
-        (&["-rate-limit-by", "user"][..], "expected app, pid or host"),
+        (
+            &["-rate-limit-by", "user"][..],
+            "expected app, unit, pid or host",
+        ),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = Command::new(crate::util::DAEMON)

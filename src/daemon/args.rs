@@ -141,9 +141,10 @@ pub struct Args {
     #[arg(long = "rate-limit-keep", value_name = "LEVEL", default_value = "crit", value_parser = limit::parse_keep)]
     pub rate_limit_keep: u8,
     /// Who a sender is for -rate-limit: app (the message's hostname and
-    /// app-name, which a relay keeps), pid (the pid on unix sockets, from the
-    /// kernel; the address on UDP and TCP) or host (the hostname).
-    #[arg(long = "rate-limit-by", value_name = "app|pid|host", default_value = "app", value_parser = limit::By::parse)]
+    /// app-name, which a relay keeps), unit (the systemd unit of the pid on
+    /// unix sockets), pid (the pid on unix sockets, from the kernel; unit and
+    /// pid are the address on UDP and TCP) or host (the hostname).
+    #[arg(long = "rate-limit-by", value_name = "app|unit|pid|host", default_value = "app", value_parser = limit::By::parse)]
     pub rate_limit_by: limit::By,
     /// Also read the kernel's log buffer, /dev/kmsg (app kernel, transport
     /// kmsg), as klogd does: journald does not forward kernel messages.

@@ -322,7 +322,7 @@ impl State {
         let (bytes, fields, index) = self.parse(&msg);
         let local = msg.transport == Transport::Unix;
         let limiter = self.limiter.as_mut().expect("checked just above");
-        if let Some(sender) = limiter.sender(origin, &fields, local) {
+        if let Some(sender) = limiter.sender(origin, &fields, local, msg.received_us) {
             let severity = limit::pri_severity(msg.bytes).unwrap_or(5);
             let checked = limiter.check(sender, severity, msg.received_us);
             if let Some(n) = checked.notice {
@@ -350,7 +350,9 @@ impl State {
         line.clear();
         limit::write_notice(&mut line, now_us, &n);
         let transport = transport.unwrap_or(match n.sender {
-            Sender::Pid(_) | Sender::App { .. } | Sender::Host(_) => Transport::Unix,
+            Sender::Pid(_) | Sender::App { .. } | Sender::Host(_) | Sender::Unit(_) => {
+                Transport::Unix
+            }
             Sender::Ip(_) => Transport::Tcp,
         });
         self.store(Incoming {

@@ -60,6 +60,7 @@ use jiff::Timestamp;
 use jiff::fmt::temporal::DateTimePrinter;
 
 use crate::ingest::syslog::{self, Fields};
+use crate::ingest::unit::Units;
 use crate::query::format::NOTICE_APP;
 
 /// How many senders the daemon tracks (the reference: at most 4096).
@@ -167,6 +168,9 @@ pub enum By {
     Pid,
     /// The message's hostname.
     Host,
+    /// On unix sockets, the systemd unit of the kernel-verified pid (read
+    /// from its cgroup, see [`crate::ingest::unit`]), else as `Pid`.
+    Unit,
 }
 
 impl By {
@@ -175,28 +179,34 @@ impl By {
             "app" => Ok(By::App),
             "pid" => Ok(By::Pid),
             "host" => Ok(By::Host),
-            _ => Err(format!("bad sender kind {s:?}: expected app, pid or host")),
+            "unit" => Ok(By::Unit),
+            _ => Err(format!(
+                "bad sender kind {s:?}: expected app, unit, pid or host"
+            )),
         }
     }
 
     /// The sender of a message whose transport said `origin` (the pid or
-    /// the address; `None`: it says nothing, as `/dev/kmsg`) and whose
-    /// parse found `fields`. A message without a hostname from this host
-    /// (`local`: a unix socket) has `local_host`'s. `None`: nothing tells,
-    /// and the message is not limited. A message that names neither app nor
-    /// host is limited by its origin.
+    /// the address; `None`: it says nothing, as `/dev/kmsg`), whose parse
+    /// found `fields`, and whose pid is in `unit` (when known). A message
+    /// without a hostname from this host (`local`: a unix socket) has
+    /// `local_host`'s. `None`: nothing tells, and the message is not
+    /// limited. A message that names neither app nor host is limited by its
+    /// origin, and one whose unit is not known by its pid.
     pub fn sender(
         self,
         origin: Option<Sender>,
         fields: &Fields<'_>,
         local: bool,
         local_host: &Name,
+        unit: Option<&[u8]>,
     ) -> Option<Sender> {
         let host = match fields.hostname {
             Some(h) => Some(Name::new(h)),
             None => local.then_some(*local_host),
         };
         match (self, fields.app_name, host) {
+            (By::Unit, _, _) => unit.map(|u| Sender::Unit(Name::new(u))).or(origin),
             (By::Pid, _, _) | (By::App, None, None) | (By::Host, _, None) => origin,
             (By::App, app, host) => Some(Sender::App {
                 app: Name::new(app.unwrap_or(b"")),
@@ -250,6 +260,8 @@ pub enum Sender {
     App { app: Name, host: Name },
     /// A host (`-rate-limit-by host`).
     Host(Name),
+    /// A systemd unit (`-rate-limit-by unit`).
+    Unit(Name),
 }
 
 impl Sender {
@@ -290,6 +302,11 @@ impl Sender {
             Sender::Host(host) => {
                 out.extend_from_slice(b"host ");
                 out.extend_from_slice(host.as_bytes());
+                Ok(())
+            }
+            Sender::Unit(unit) => {
+                out.extend_from_slice(b"unit ");
+                out.extend_from_slice(unit.as_bytes());
                 Ok(())
             }
         };
@@ -381,7 +398,14 @@ pub struct Limiter {
     by: By,
     /// This host's name: a local message without one has it.
     local_host: Name,
+    /// `-rate-limit-by unit`: the units of pids, and how to read a pid's
+    /// cgroup file (the daemon's reads `/proc/PID/cgroup`).
+    units: Option<(Units, CgroupReader)>,
 }
+
+/// Fills the buffer with `/proc/PID/cgroup` of a pid and returns its
+/// length; `None` when it cannot be read (the process is gone).
+pub type CgroupReader = fn(u32, &mut [u8]) -> Option<usize>;
 
 impl Limiter {
     /// A limiter of `rate`, never limiting severities `<= keep`, tracking at
@@ -405,7 +429,15 @@ impl Limiter {
             pending: 0,
             by: By::default(),
             local_host: Name::new(b""),
+            units: None,
         }
+    }
+
+    /// Units are looked up through `read` (`-rate-limit-by unit`), in a
+    /// cache of [`SENDERS`] pids allocated here.
+    pub fn with_units(mut self, read: CgroupReader) -> Limiter {
+        self.units = Some((Units::new(SENDERS), read));
+        self
     }
 
     /// Senders are told apart `by` this (`-rate-limit-by`, [`By::App`] when
@@ -416,15 +448,29 @@ impl Limiter {
         self
     }
 
-    /// The sender of a message, as [`By::sender`] says for this limiter's
-    /// kind.
+    /// The sender of a message received at `now_us`, as [`By::sender`]
+    /// says for this limiter's kind; by unit, that of the pid in `origin`
+    /// (read at most once a second, see [`Units`]).
     pub fn sender(
-        &self,
+        &mut self,
         origin: Option<Sender>,
         fields: &Fields<'_>,
         local: bool,
+        now_us: i64,
     ) -> Option<Sender> {
-        self.by.sender(origin, fields, local, &self.local_host)
+        let unit = match (self.by, origin, &mut self.units) {
+            (By::Unit, Some(Sender::Pid(pid)), Some((units, read))) => {
+                units.lookup(pid, now_us, *read)
+            }
+            _ => None,
+        };
+        self.by.sender(
+            origin,
+            fields,
+            local,
+            &self.local_host,
+            unit.as_ref().map(|u| u.as_bytes()),
+        )
     }
 
     /// Decides about one message of `sender` with `severity` (from
@@ -851,7 +897,8 @@ mod tests {
         assert_eq!(By::parse(" host "), Ok(By::Host));
         assert_eq!(By::default(), By::App);
         let e = By::parse("user").unwrap_err();
-        assert!(e.contains("expected app, pid or host"), "{e}");
+        assert_eq!(By::parse("unit"), Ok(By::Unit));
+        assert!(e.contains("expected app, unit, pid or host"), "{e}");
     }
 
     #[test]
@@ -860,7 +907,7 @@ mod tests {
         let relay = Some(Sender::Pid(4242));
         let sshd = fields(Some(b"web01"), Some(b"sshd"));
         let name = |by: By, f: &Fields<'_>, origin, is_local| {
-            by.sender(origin, f, is_local, &local)
+            by.sender(origin, f, is_local, &local, None)
                 .map(|s| s.to_string())
         };
         // Behind one relay (one pid), apps and hosts stay apart.
@@ -922,13 +969,42 @@ mod tests {
     }
 
     #[test]
+    fn by_unit_the_pids_unit_names_the_sender() {
+        let f = fields(Some(b"web01"), Some(b"sshd"));
+        fn nginx(pid: u32, buf: &mut [u8]) -> Option<usize> {
+            let text: &[u8] = match pid {
+                42 => b"0::/system.slice/nginx.service\n",
+                _ => return None,
+            };
+            buf[..text.len()].copy_from_slice(text);
+            Some(text.len())
+        }
+        let mut l = limiter(1, 10, 16).by(By::Unit, "here").with_units(nginx);
+        let named = |s: Option<Sender>| s.map(|s| s.to_string());
+        assert_eq!(
+            named(l.sender(Some(Sender::Pid(42)), &f, true, 0)).as_deref(),
+            Some("unit nginx.service")
+        );
+        // Gone, or in no unit: its pid; on UDP, its address.
+        assert_eq!(
+            named(l.sender(Some(Sender::Pid(43)), &f, true, 0)).as_deref(),
+            Some("pid 43")
+        );
+        let udp = Some(Sender::ip("192.0.2.7".parse().unwrap()));
+        assert_eq!(
+            named(l.sender(udp, &f, false, 0)).as_deref(),
+            Some("192.0.2.7")
+        );
+    }
+
+    #[test]
     fn apps_behind_one_relay_have_a_quota_each() {
         let mut l = limiter(50, 10, 16).by(By::App, "here");
         let mut stored = [0; 3];
         for i in 0..90 {
             let app: &[u8] = [&b"a"[..], b"b", b"c"][i % 3];
             let f = fields(Some(b"web01"), Some(app));
-            let s = l.sender(Some(Sender::Pid(7)), &f, true).unwrap();
+            let s = l.sender(Some(Sender::Pid(7)), &f, true, 0).unwrap();
             if l.check(s, DEBUG, 0).verdict == Verdict::Store {
                 stored[i % 3] += 1;
             }

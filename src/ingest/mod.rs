@@ -9,3 +9,4 @@ pub mod kmsg;
 pub mod limit;
 pub mod syslog;
 pub mod trigger;
+pub mod unit;

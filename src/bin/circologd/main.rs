@@ -249,10 +249,14 @@ fn run(args: Args) -> Result<(), String> {
         .with_triggers(triggers)
         .with_local_host(Box::leak(host_name().into_bytes().into_boxed_slice()));
     let mut state = match args.rate_limit {
-        Some(rate) => state.with_limiter(
-            Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)
-                .by(args.rate_limit_by, &host_name()),
-        ),
+        Some(rate) => {
+            let limiter = Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)
+                .by(args.rate_limit_by, &host_name());
+            state.with_limiter(match args.rate_limit_by {
+                limit::By::Unit => limiter.with_units(sys::read_cgroup),
+                _ => limiter,
+            })
+        }
         None => state,
     };
     let export_to = match &args.export_otlp {
