@@ -398,3 +398,47 @@ fn rate_limit_by_unit_takes_the_unit_from_the_senders_cgroup() {
         let _ = s.wait();
     }
 }
+
+#[test]
+fn kmsg_lapped_by_the_kernel_says_what_it_lost_and_reads_on() {
+    require_root();
+    let d = daemon().args(&["-kmsg"]).start();
+    let marker = format!("circolog-lap-{}-{}", std::process::id(), now_us());
+    // Reading: it knows where it is in the kernel's buffer.
+    std::fs::write("/dev/kmsg", format!("<6>circolog-test: {marker} first\n")).expect("write");
+    wait_json(&d, &format!("app=kernel&grep={marker}%20first"));
+    // Stopped, it reads nothing while the kernel's buffer (a few hundred
+    // KiB) is overwritten several times over.
+    d.signal(19);
+    let filler = "x".repeat(100);
+    for i in 0..30_000 {
+        // One open per record: the kernel limits each opener to a burst.
+        std::fs::write(
+            "/dev/kmsg",
+            format!("<6>circolog-test: {marker} {i} {filler}\n"),
+        )
+        .expect("write /dev/kmsg");
+    }
+    d.signal(18);
+    wait_for(
+        || d.stderr_text().contains("overwrote"),
+        "word of the lost records",
+    );
+    let said = d.stderr_text();
+    let line = said
+        .lines()
+        .find(|l| l.contains("overwrote"))
+        .expect("the line");
+    assert!(
+        line.starts_with("circologd: /dev/kmsg: the kernel overwrote "),
+        "{line}"
+    );
+    let lost: u64 = line["circologd: /dev/kmsg: the kernel overwrote ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    assert!(lost > 0, "{line}");
+    // And it read on, to the newest.
+    wait_json(&d, &format!("app=kernel&grep={marker}%2029999%20"));
+}

@@ -96,11 +96,19 @@ impl Reader {
             match kmsg::parse(record) {
                 Some(r) => {
                     let lost = self.sequence.record(r.seq);
-                    if lost > 0 || std::mem::take(&mut self.lapped) {
+                    let lapped = std::mem::take(&mut self.lapped);
+                    if lost > 0 {
                         eprintln!(
                             "circologd: {PATH}: the kernel overwrote {lost} message(s) before \
                              they were read ({} since start); reading on",
                             self.sequence.lost()
+                        );
+                    } else if lapped {
+                        // Lapped before the first record was read: how
+                        // many went is not known.
+                        eprintln!(
+                            "circologd: {PATH}: the kernel overwrote messages before the first \
+                             was read; reading on"
                         );
                     }
                     self.line.clear();
