@@ -437,7 +437,7 @@ fn kmsg_lapped_by_the_kernel_says_what_it_lost_and_reads_on() {
         .split(' ')
         .next()
         .and_then(|n| n.parse().ok())
-        .expect("a count");
+        .unwrap_or_else(|| panic!("a count: {said}"));
     assert!(lost > 0, "{line}");
     // And it read on, to the newest.
     wait_json(&d, &format!("app=kernel&grep={marker}%2029999%20"));

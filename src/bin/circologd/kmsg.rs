@@ -48,8 +48,6 @@ pub struct Reader {
     /// This host's name, as every kernel line carries it.
     host: Box<[u8]>,
     sequence: Sequence,
-    /// `EPIPE` came: the next record tells how many were lost.
-    lapped: bool,
     /// Records that were not in the kernel's format, and failed reads:
     /// said at most once a second each.
     unreadable: Throttle,
@@ -62,7 +60,6 @@ impl Reader {
             line: Vec::with_capacity(kmsg::LINE_MAX),
             host: host.as_bytes().into(),
             sequence: Sequence::default(),
-            lapped: false,
             unreadable: Throttle::per_second(),
         }
     }
@@ -85,30 +82,24 @@ impl Reader {
                 Ok(n) => n,
                 Err(Errno::AGAIN) => return Ok((stored, false)),
                 Err(Errno::INTR) => continue,
-                Err(Errno::PIPE) => {
-                    // Lapped: the next read gives the oldest record left.
-                    self.lapped = true;
-                    continue;
-                }
+                // Lapped: the next read gives the oldest record left, and
+                // the gap in SEQ says how many went.
+                Err(Errno::PIPE) => continue,
                 Err(e) => return Err(e.into()),
             };
             let record = &self.record[..n];
             match kmsg::parse(record) {
                 Some(r) => {
+                    // After an EPIPE, the gap. One before the first record
+                    // read loses nothing: reading starts at the oldest
+                    // record there is, wherever that is (the kernel says
+                    // EPIPE too when the oldest it named at open went).
                     let lost = self.sequence.record(r.seq);
-                    let lapped = std::mem::take(&mut self.lapped);
                     if lost > 0 {
                         eprintln!(
                             "circologd: {PATH}: the kernel overwrote {lost} message(s) before \
                              they were read ({} since start); reading on",
                             self.sequence.lost()
-                        );
-                    } else if lapped {
-                        // Lapped before the first record was read: how
-                        // many went is not known.
-                        eprintln!(
-                            "circologd: {PATH}: the kernel overwrote messages before the first \
-                             was read; reading on"
                         );
                     }
                     self.line.clear();
