@@ -307,6 +307,57 @@ fn journald_forwards_dev_log_the_native_protocol_and_stdout_with_their_senders()
     let _ = cat.wait();
 }
 
+/// journald forwards without waiting: what does not fit in circologd's
+/// socket queue is lost on journald's side. A burst the size of the queue
+/// at systemd's 512 arrives whole, however slowly circologd drains (this
+/// test's build is a debug one; the benchmark's journald section puts a
+/// million through at full speed).
+#[test]
+fn a_burst_the_size_of_the_queue_arrives_whole_at_qlen_512() {
+    const BURST: usize = 500;
+    let j = Journald::start();
+    let send = format!(
+        "import socket\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+         for i in range({BURST}):\n    \
+             s.sendto(b'MESSAGE=burst %d\\nSYSLOG_IDENTIFIER=circolog-burst\\nPRIORITY=6\\n' % i, \
+             '/run/systemd/journal/socket')\n"
+    );
+    let st = j
+        .command("python3")
+        .args(["-c", &send])
+        .status()
+        .expect("python3");
+    assert!(st.success());
+    // journald has forwarded all of them once its journal holds them all;
+    // then circologd reads what waits in its socket's queue.
+    let journal = format!("/proc/{}/root/run/log/journal", j.holder.id());
+    let journaled = || {
+        let out = std::process::Command::new("journalctl")
+            .args(["-q", "-o", "cat", "-t", "circolog-burst", "-D", &journal])
+            .output()
+            .expect("journalctl");
+        out.stdout.iter().filter(|&&b| b == b'\n').count()
+    };
+    wait_for(
+        || journaled() == BURST,
+        "the whole burst in journald's journal",
+    );
+    let count = || {
+        j.circologd
+            .get("/?app=circolog-burst&fmt=raw")
+            .lines()
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut stored = count();
+    while stored < BURST && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        stored = count();
+    }
+    assert_eq!(stored, BURST, "of {BURST} forwarded by journald");
+}
+
 /// Where the cgroup2 hierarchy is mounted (`/sys/fs/cgroup`, or
 /// `/sys/fs/cgroup/unified` on a hybrid host).
 fn cgroup2_root() -> std::path::PathBuf {
