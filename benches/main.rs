@@ -1406,7 +1406,7 @@ fn through_journald(cfg: &Config, table: &mut Table) -> Result<(), String> {
         ),
         (
             "since the last 1,000",
-            tail(&["-n", "-1", "--after-seq", &after]),
+            tail(&["--after-seq", &after]),
             journalctl(&["--since", &since]),
         ),
         (
