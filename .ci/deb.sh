@@ -30,6 +30,14 @@ man circologd 2>/dev/null | grep -q 'SIGUSR1' || fail "the page does not render"
 [ -f /usr/share/zsh/vendor-completions/_circolog-ctl ] || fail "zsh completion"
 [ -f /usr/share/fish/vendor_completions.d/circologd.fish ] || fail "fish completion"
 [ -f /lib/systemd/system/circologd.socket ] || fail "units"
+grep -qx 'net.unix.max_dgram_qlen = 512' /usr/lib/sysctl.d/30-circolog.conf || fail "sysctl.d file"
+[ -f /lib/systemd/system/circologd-journal.service ] || fail "circologd-journal.service"
+[ -f /usr/share/circolog/circolog-forward.conf ] || fail "journald's drop-in"
+# Installing takes no host's syslog.service, and turns no forwarding on.
+if readlink /etc/systemd/system/syslog.service 2>/dev/null | grep -q circologd; then
+    fail "the package made circologd the host's syslog.service"
+fi
+[ ! -e /etc/systemd/journald.conf.d/circolog-forward.conf ] || fail "the package turned journald's forward on"
 getent group circolog >/dev/null || fail "no circolog group"
 
 dpkg -r circolog >/dev/null

@@ -3,7 +3,7 @@
 //! same run. Prints one table; see `benches/README.md` for how to read it.
 //!
 //! `cargo bench -- SECTION…` runs only some of `ingest peers dump fanout
-//! memory scan query`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
+//! memory scan query journald`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
 
 // circologd's datagram receive path itself, for the bare io_uring receiver.
 #[allow(dead_code, unused_imports)]
@@ -15,6 +15,8 @@ mod drain;
 mod follow;
 #[path = "circolog/harness.rs"]
 mod harness;
+#[path = "circolog/journald.rs"]
+mod journald;
 #[path = "circolog/multishot.rs"]
 mod multishot;
 #[path = "circolog/peers.rs"]
@@ -41,8 +43,8 @@ use harness::{Circolog, Sample, Sink, summarize};
 use send::{Dest, Mode, Size, Spec};
 use table::{Table, fmt_bytes, fmt_count, fmt_rate};
 
-const SECTIONS: [&str; 7] = [
-    "ingest", "peers", "dump", "fanout", "memory", "scan", "query",
+const SECTIONS: [&str; 8] = [
+    "ingest", "peers", "dump", "fanout", "memory", "scan", "query", "journald",
 ];
 
 /// How much to measure.
@@ -199,6 +201,7 @@ fn main() {
             "fanout" => fanout(&cfg, &mut table),
             "scan" => scan(&cfg, &mut table),
             "query" => query(&cfg, &mut table),
+            "journald" => through_journald(&cfg, &mut table),
             _ => memory(&cfg, &mut table),
         }));
         match r {
@@ -232,6 +235,10 @@ fn section_title(name: &str) -> &'static str {
         "dump" => "3. dump: GET / of a full ring, and ingest while dumps run",
         "fanout" => "4. fan-out: websocket followers (fmt=json)",
         "scan" => "6. scans: the control socket while dumps that match nothing scan the ring",
+        "journald" => {
+            "8. journald: N messages through the real journald into its volatile journal and \
+             the ring; circolog-tail against journalctl -D on them (ms, process start-up included)"
+        }
         "query" => {
             "7. queries of a full ring of realistic messages, against GNU grep and cat on the same bytes in a file"
         }
@@ -1328,6 +1335,135 @@ fn query(cfg: &Config, table: &mut Table) -> Result<(), String> {
             ms(t),
             t / grep,
             hist_counts[i]
+        );
+    }
+    Ok(())
+}
+
+/// Section 8 (`benches/circolog/journald.rs`): as many messages as the
+/// query section's ring through the real journald, how many reach the ring
+/// at qlen 512, then each query as a user types it, `circolog-tail`
+/// against `journalctl`.
+fn through_journald(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    use std::process::Command;
+    let n = cfg.query_ring;
+    let s = journald::Setup::start(n)?;
+    let t = Instant::now();
+    s.fill(n)?;
+    // journald has forwarded all of them once its journal holds them all;
+    // then circologd reads what waits in its socket.
+    let deadline = Instant::now() + cfg.long_limit();
+    while s.journaled()? < n {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "journald's journal holds {} of {n}",
+                s.journaled()?
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut stored = s.stored()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = s.stored()?;
+        if now == stored {
+            break;
+        }
+        stored = now;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!("   {stored} of {n} in the ring, through journald in {secs:.1} s");
+    table.row(
+        &format!("{n} messages sent to journald, forwarded at qlen 512"),
+        &format!("{stored} in the ring"),
+        &format!("{n} in journald's journal"),
+        Some(stored as f64 / n as f64),
+        &format!("{secs:.1} s; circologd pid {}", s.circologd_pid()),
+    );
+
+    let tail_bin = journald::tail_path()?;
+    let query = s.query();
+    let journal = s.journal();
+    let tail = |args: &[&str]| {
+        let mut c = Command::new(&tail_bin);
+        c.arg("--socket")
+            .arg(&query)
+            .args(["--color", "never"])
+            .args(args);
+        c
+    };
+    let journalctl = |args: &[&str]| {
+        let mut c = Command::new("journalctl");
+        c.args(["-q", "--no-pager", "-D", &journal]).args(args);
+        c
+    };
+    // The 1,000th newest message's seq, for circolog-tail, and its time,
+    // for journalctl.
+    let (code, body) = harness::http_get(&query, "/?fmt=json&l=1000", Duration::from_secs(60))
+        .map_err(|e| format!("GET /: {e}"))?;
+    let first: serde_json::Value = body
+        .split(|&b| b == b'\n')
+        .next()
+        .and_then(|l| serde_json::from_slice(l).ok())
+        .ok_or(format!("GET /: HTTP {code}, no message"))?;
+    let after = first["seq"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(1)
+        .to_string();
+    let since_us: i64 = first["received"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map_or(0, |t| t.as_microsecond());
+    let since = format!("@{}.{:06}", since_us / 1_000_000, since_us % 1_000_000);
+    let runs = cfg.runs.max(1);
+    let rows: [(&str, Command, Command); 7] = [
+        (
+            "the last 100",
+            tail(&["-n", "100"]),
+            journalctl(&["-n", "100"]),
+        ),
+        (
+            "-p emerg (10 matches)",
+            tail(&["-n", "-1", "--sev", "emerg"]),
+            journalctl(&["-p", "emerg"]),
+        ),
+        (
+            "-t nginx (10 %)",
+            tail(&["-n", "-1", "--app", "nginx"]),
+            journalctl(&["-t", "nginx"]),
+        ),
+        (
+            "-g NEEDLE (10 matches)",
+            tail(&["-n", "-1", "--re", "NEEDLE"]),
+            journalctl(&["-g", "NEEDLE"]),
+        ),
+        (
+            "since the last 1,000",
+            tail(&["--after-seq", &after]),
+            journalctl(&["--since", &since]),
+        ),
+        (
+            "the whole ring, short",
+            tail(&["-n", "-1", "--fmt", "short"]),
+            journalctl(&["-o", "short"]),
+        ),
+        (
+            "the whole ring, JSON",
+            tail(&["-n", "-1", "--fmt", "json"]),
+            journalctl(&["-o", "json"]),
+        ),
+    ];
+    for (what, ours, theirs) in rows {
+        let a = journald::time(ours, runs)?;
+        let b = journald::time(theirs, runs)?;
+        eprintln!("   {what}: circolog-tail {a:.1} ms, journalctl {b:.1} ms");
+        table.row(
+            what,
+            &format!("circolog-tail {a:.1} ms"),
+            &format!("journalctl {b:.1} ms"),
+            Some(b / a),
+            "ratio: journalctl's time / circolog-tail's",
         );
     }
     Ok(())

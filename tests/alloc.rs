@@ -210,3 +210,104 @@ fn ingesting_with_triggers_and_rate_limits_allocates_nothing_after_warm_up() {
     assert!(totals.held_off > 1000, "{totals:?}");
     assert!(state.counters().suppressed.iter().sum::<u64>() > 1000);
 }
+
+/// `-kmsg` and `-rate-limit-by unit` at ingest: a kernel record turned
+/// into its line and stored, and a sender's unit looked up by pid (under
+/// pid churn, the cgroup file read again each second), allocate nothing.
+#[test]
+fn kmsg_records_and_unit_look_ups_allocate_nothing_after_warm_up() {
+    use circolog::ingest::kmsg;
+    use circolog::ingest::limit::{By, Limiter, Rate};
+    use circolog::ingest::unit::Units;
+    use std::time::Duration;
+
+    fn cgroup(pid: u32, buf: &mut [u8]) -> Option<usize> {
+        let text: &[u8] = match pid % 3 {
+            0 => b"0::/system.slice/nginx.service\n",
+            1 => b"0::/user.slice/user-1000.slice/session-4.scope\n",
+            _ => return None,
+        };
+        buf[..text.len()].copy_from_slice(text);
+        Some(text.len())
+    }
+
+    let ring = Ring::new(ring::Config {
+        max_messages: 1000,
+        arena_bytes: 1 << 20,
+        max_message_bytes: 2048,
+    })
+    .expect("ring");
+    let limiter = Limiter::new(
+        Rate {
+            messages: 5,
+            window: Duration::from_millis(1),
+        },
+        2,
+        64,
+    )
+    .by(By::Unit, "here")
+    .with_units(cgroup);
+    let mut state = State::new(
+        ring,
+        0,
+        ParseContext {
+            tz: jiff::tz::TimeZone::UTC,
+        },
+    )
+    .with_limiter(limiter);
+    let mut units = Units::new(4096);
+    let mut line = Vec::with_capacity(kmsg::LINE_MAX);
+    let records: [&[u8]; 3] = [
+        b"6,339,5140900,-;NET: Registered PF_INET6 protocol family\n SUBSYSTEM=net\n DEVICE=+net:lo\n",
+        b"3,340,5141000,-;usb 1-1: device descriptor read/64, error -71\n",
+        b"4,341,5142000,c,caller=T42;odd \"quoted\" ] text\n ODD=a\"b]c\n",
+    ];
+    let mut feed = |state: &mut State, from: usize, n: usize| {
+        for i in from..from + n {
+            let r = kmsg::parse(records[i % 3]).expect("a record");
+            line.clear();
+            kmsg::write_line(&mut line, &r, 1_765_000_000_000_000, b"here");
+            state.ingest_from(
+                Incoming {
+                    received_us: i as i64 * 1000,
+                    transport: Transport::Kmsg,
+                    cred: None,
+                    truncated: false,
+                    bytes: &line,
+                },
+                None,
+            );
+            // A unix sender among many pids, a new second now and then.
+            let pid = (i % 5000) as u32 + 1;
+            let _ = units.lookup(pid, i as i64 * 1000, cgroup);
+            state.ingest_from(
+                Incoming {
+                    received_us: i as i64 * 1000,
+                    transport: Transport::Unix,
+                    cred: Some(Cred {
+                        pid,
+                        uid: 0,
+                        gid: 0,
+                    }),
+                    truncated: false,
+                    bytes: b"<14>1 - web01 app - - - text",
+                },
+                // A unix sender: the state takes its pid from the credentials.
+                None,
+            );
+            if i % 1000 == 0 {
+                while state.housekeep(i as i64 * 1000) {}
+            }
+        }
+    };
+    feed(&mut state, 0, 10_000);
+    let before = mine();
+    feed(&mut state, 10_000, 20_000);
+    let after = mine();
+    assert_eq!(after - before, 0, "allocated {} times", after - before);
+    assert!(
+        units.reads() > 10_000,
+        "looked up again and again: {}",
+        units.reads()
+    );
+}

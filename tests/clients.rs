@@ -123,21 +123,27 @@ fn short_format_uses_the_message_time_in_the_local_zone() {
     d.send_unix(b"<14>1 - - app - - - no time");
     d.wait_stored(3);
     let lines = tail_lines(&d, &[]);
+    // A local message without a hostname is shown with this host's.
+    let host = crate::util::host_name();
     assert_eq!(
         lines[..2],
         [
-            "Jan  8 19:46:03 myhost sshd[1234]: Accepted key\\nfor alice",
-            "Jan  8 19:46:05 cron[77]: job started",
+            "Jan  8 19:46:03 myhost sshd[1234]: Accepted key\\nfor alice".to_string(),
+            format!("Jan  8 19:46:05 {host} cron[77]: job started"),
         ]
     );
-    // `Mmm dd hh:mm:ss app: no time`, today.
+    // `Mmm dd hh:mm:ss HOST app: no time`, today.
     let now = jiff::tz::TimeZone::UTC
         .to_datetime(jiff::Timestamp::now())
         .strftime("%b %e ")
         .to_string();
     let third = &lines[2];
     assert!(third.starts_with(&now), "{third}");
-    assert_eq!(third.len(), "Mmm dd hh:mm:ss app: no time".len(), "{third}");
+    assert_eq!(
+        third.len(),
+        format!("Mmm dd hh:mm:ss {host} app: no time").len(),
+        "{third}"
+    );
     assert!(third.ends_with(" app: no time"), "{third}");
 
     // Another zone: the same instants an hour later (a POSIX TZ, so that

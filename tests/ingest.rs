@@ -71,14 +71,16 @@ fn logger_rfc3164_over_the_unix_socket() {
 }
 
 #[test]
-fn glibc_dev_log_form_has_no_hostname() {
+fn glibc_dev_log_form_has_no_hostname_and_is_shown_with_this_hosts() {
     let d = daemon().start();
     d.send_unix(b"<30>Nov 24 10:11:12 sshd[812]: Accepted publickey for alice\0");
     d.wait_stored(1);
     let m = &d.json("")[0];
     assert_eq!(m["facility"], "daemon");
     assert_eq!(m["severity"], "info");
-    assert_eq!(m["hostname"], serde_json::Value::Null);
+    // Local, on a unix socket: this host's name, as rsyslog and journalctl
+    // show it.
+    assert_eq!(m["hostname"], crate::util::host_name().as_str());
     assert_eq!(m["app_name"], "sshd");
     assert_eq!(m["proc_id"], "812");
     assert_eq!(m["message"], "Accepted publickey for alice");

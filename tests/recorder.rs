@@ -834,6 +834,7 @@ fn a_flooding_sender_is_limited_and_told_of_once_per_window() {
     let d = daemon()
         .net()
         .args(&["-rate-limit", "3/1s", "-rate-limit-keep", "err"])
+        .args(&["-rate-limit-by", "pid"])
         .start();
     // One process: one sender on the unix socket (its pid).
     for i in 0..10 {
@@ -900,6 +901,10 @@ fn bad_rate_limits_are_one_clear_line() {
         (&["-rate-limit", "10"][..], "expected N/DURATION"),
         (&["-rate-limit", "10/0s"][..], "longer than zero"),
         (&["-rate-limit-keep", "loud"][..], "bad level"),
+        (
+            &["-rate-limit-by", "user"][..],
+            "expected app, unit, pid or host",
+        ),
     ] {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = Command::new(crate::util::DAEMON)
@@ -917,9 +922,50 @@ fn bad_rate_limits_are_one_clear_line() {
     }
 }
 
+/// Behind one relay (one socket, one pid: syslog-ng, journald), three apps
+/// each get their own quota by default, and the notice names the app.
+#[test]
+fn apps_behind_one_relay_are_limited_apart() {
+    let d = daemon().args(&["-rate-limit", "50/2s"]).start();
+    let relay = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+    for i in 0..30 {
+        for app in ["sshd", "nginx", "cron"] {
+            let line = format!("<14>1 - web01 {app} - - - event {i}");
+            relay.send_to(line.as_bytes(), &d.syslog).expect("send");
+        }
+    }
+    // One app over its quota, from the same relay.
+    for i in 0..60 {
+        let line = format!("<14>1 - web01 chatty - - - event {i}");
+        relay.send_to(line.as_bytes(), &d.syslog).expect("send");
+    }
+    wait_status(&d, "all read", |s| s["counters"]["received"]["unix"] == 150);
+    for app in ["sshd", "nginx", "cron"] {
+        assert_eq!(d.json(&format!("app={app}")).len(), 30, "{app}");
+    }
+    assert_eq!(d.json("app=chatty").len(), 50);
+    assert_eq!(d.status()["counters"]["suppressed"]["unix"], 10);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let notices = d.json("app=circologd");
+        if let Some(n) = notices.iter().find(|m| m["msg_id"] == "suppressed") {
+            assert_eq!(
+                n["message"],
+                "suppressed 10 messages from app chatty on web01"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", d.get("/"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn udp_senders_are_limited_by_their_address_whatever_the_port() {
-    let d = daemon().net().args(&["-rate-limit", "2/1s"]).start();
+    let d = daemon()
+        .net()
+        .args(&["-rate-limit", "2/1s", "-rate-limit-by", "pid"])
+        .start();
     // A new socket, so a new source port, for every datagram: one sender.
     for i in 0..6 {
         d.send_udp(&sev(6, i));

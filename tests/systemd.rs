@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::util::{DAEMON, wait_exit};
 
-const UNITS: [&str; 4] = [
+const UNITS: [&str; 5] = [
     "circologd.service",
+    "circologd-journal.service",
     "circologd.socket",
     "circologd-query.socket",
     "circologd-ctl.socket",

@@ -12,6 +12,7 @@ mod gaps;
 mod hardening;
 mod histogram;
 mod ingest;
+mod journald;
 mod limits;
 mod manuals;
 mod memory;

@@ -326,6 +326,15 @@ pub fn raw_http(socket: &Path, request: &[u8], limit: Duration) -> Vec<u8> {
     out
 }
 
+/// This host's name, as circologd shows it for local messages that name
+/// none.
+pub fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Runs `logger` with arguments, failing the test if it fails.
 pub fn logger(args: &[&str]) {
     let out = Command::new("logger").args(args).output().expect("logger");

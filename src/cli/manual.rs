@@ -624,9 +624,26 @@ that a client seeing a new one knows the seqs started again. A message longer \
 than -max-message-size is truncated and marked. While paused, every message \
 is still read, so that senders never block, and discarded, and counted.
 
+A message received on a local unix socket without a hostname (glibc \
+syslog(3), journald's forward) is shown with this host's name.
+
+With -kmsg the kernel's log buffer, /dev/kmsg, is read too (journald does not \
+forward kernel messages): facility and severity from the record, app kernel, \
+this host's name, the record's own time (its monotonic stamp plus the boot \
+time), transport kmsg, continuation lines kept as the structured-data element \
+kmsg. Records the kernel overwrote before they were read are counted and said \
+in one line. At start, one warning line says when net.unix.max_dgram_qlen is \
+below 512 and a unix datagram input exists: senders that do not wait, such as \
+journald, lose bursts with a shorter queue.
+
 With -rate-limit N/DURATION (e.g. 1000/10s; off by default) each sender may \
-store N messages per DURATION: the pid on unix datagram sockets (from \
-SO_PASSCRED), the source address on UDP and TCP, whatever the port. \
+store N messages per DURATION. Who a sender is, -rate-limit-by says: app (the \
+default: the message's hostname and app-name, which a relay such as \
+syslog-ng or journald keeps), unit (the systemd unit of the pid on unix \
+datagram sockets, from its cgroup), pid (the pid on unix datagram sockets, \
+from SO_PASSCRED; unit and pid fall back to the source address on UDP and \
+TCP, whatever the port) or host (the hostname); the notice names it that \
+way (app sshd on web01, unit nginx.service, pid 4242). \
 More are read and dropped, and when the sender's window ends one notice is \
 stored in their place: syslog.warning, app circologd, MSGID suppressed, \
 \"suppressed N messages from SENDER\". Messages at or above -rate-limit-keep \
@@ -778,14 +795,19 @@ removed, and it exits 0.",
         title: "SYSTEMD",
         body: "\
 Sockets passed by systemd (LISTEN_FDS, LISTEN_FDNAMES) are used: by their \
-FileDescriptorName= (syslog, query, ctl), else by matching the path or address \
+FileDescriptorName= (syslog, query, ctl; syslog.socket, the name of systemd's \
+own syslog.socket, is a syslog input named with its path at start-up), else \
+by matching the path or address \
 of a flag, else by kind (datagram sockets are syslog inputs); unix datagram \
 inputs get SO_PASSCRED. With NOTIFY_SOCKET set it sends READY=1 once it \
 serves, STOPPING=1 on stop, and WATCHDOG=1 at half of WATCHDOG_USEC from the \
 event loop itself. The repository \
 ships circologd.socket and circologd.service (dist/systemd/), which work as \
 they are: Type=notify, the three sockets with their names and modes, a \
-dedicated user, and the hardening a log daemon deserves.",
+dedicated user, and the hardening a log daemon deserves; and \
+circologd-journal.service, which makes circologd the host's syslog.service \
+where journald is the main logger (Alias=syslog.service, activated by \
+systemd's syslog.socket, with -kmsg), not enabled by default.",
     },
     Section {
         title: "ERRORS AND LIMITS",

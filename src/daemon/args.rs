@@ -155,15 +155,25 @@ pub struct Args {
     /// matches meanwhile are counted as held off.
     #[arg(long = "trigger-holdoff", value_name = "DURATION", default_value = "60s", value_parser = trigger::parse_duration)]
     pub trigger_holdoff: Duration,
-    /// Each sender (unix sockets: its pid; UDP and TCP: its address) may store N
-    /// messages per DURATION (e.g. 1000/10s); more are dropped, and one
-    /// notice says how many. Off by default.
+    /// Each sender (see -rate-limit-by) may store N messages per DURATION
+    /// (e.g. 1000/10s); more are dropped, and one notice says how many. Off
+    /// by default.
     #[arg(long = "rate-limit", value_name = "N/DURATION", value_parser = limit::Rate::parse)]
     pub rate_limit: Option<limit::Rate>,
     /// Messages at or above LEVEL are never rate-limited.
     #[arg(long = "rate-limit-keep", value_name = "LEVEL", default_value = "crit",
           hide_possible_values = true, value_parser = Suggest::new(limit::parse_keep, &SEVERITY_NAMES))]
     pub rate_limit_keep: u8,
+    /// Who a sender is for -rate-limit: app (the message's hostname and
+    /// app-name, which a relay keeps), unit (the systemd unit of the pid on
+    /// unix sockets), pid (the pid on unix sockets, from the kernel; unit and
+    /// pid are the address on UDP and TCP) or host (the hostname).
+    #[arg(long = "rate-limit-by", value_name = "app|unit|pid|host", default_value = "app", value_parser = limit::By::parse)]
+    pub rate_limit_by: limit::By,
+    /// Also read the kernel's log buffer, /dev/kmsg (app kernel, transport
+    /// kmsg), as klogd does: journald does not forward kernel messages.
+    #[arg(long = "kmsg")]
+    pub kmsg: bool,
 }
 
 /// What `-trigger-action` takes, for completion (a test checks that each

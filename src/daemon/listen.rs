@@ -168,7 +168,9 @@ impl<T> Inherited<T> {
 pub const RING: &str = "ring";
 
 /// The names an inherited socket is claimed by, in this order.
-pub const NAMES: [&str; 3] = ["query", "ctl", "syslog"];
+/// `syslog.socket` is systemd's own (`/run/systemd/journal/syslog`),
+/// which journald forwards to.
+pub const NAMES: [&str; 4] = ["query", "ctl", "syslog", systemd::SYSLOG_SOCKET];
 
 /// How many ports `-syslog-addr HOST:0` tries at most.
 pub const PAIR_TRIES: usize = 8;
@@ -234,6 +236,15 @@ pub struct Access {
 /// Receive buffer asked for on syslog input sockets, so that bursts wait in
 /// the kernel rather than being dropped (UDP) or blocking senders (unix).
 const RCVBUF: usize = 8 << 20;
+
+/// The path a unix socket is bound to, if it is one bound to a path.
+fn unix_path(fd: &OwnedFd) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let addr = rustix::net::getsockname(fd).ok()?;
+    let unix = rustix::net::SocketAddrUnix::try_from(addr).ok()?;
+    let path = unix.path()?;
+    Some(std::ffi::OsStr::from_bytes(path.to_bytes()).into())
+}
 
 /// The sockets systemd passed, each with its index in `LISTEN_FDNAMES`
 /// (`names`), described for [`Inherited`] and closed on exec.
@@ -354,7 +365,14 @@ pub fn open(
         taken.push((fd, systemd::role(p.name.as_deref(), kind)?, None));
     }
     for (fd, role, name) in taken {
-        l.listening.push(systemd::listening(name, role));
+        let mut line = systemd::listening(name, role);
+        // systemd's syslog.socket: say the path journald forwards to.
+        if name == Some(systemd::SYSLOG_SOCKET)
+            && let Some(path) = unix_path(&fd)
+        {
+            line = format!("{line} at {}", path.display());
+        }
+        l.listening.push(line);
         match role {
             Role::Query { tcp: false } => l.query_unix.push(UnixListener::from(fd)),
             Role::Query { tcp: true } => l.query_tcp.push(TcpListener::from(fd)),

@@ -388,6 +388,30 @@ pub fn raise_nofile() -> Option<u64> {
     limit.current
 }
 
+/// systemd's `net.unix.max_dgram_qlen`: at it, a burst of a million
+/// messages forwarded by journald reaches the ring whole.
+pub const MIN_DGRAM_QLEN: u64 = 512;
+
+/// The warning to say at start when `net.unix.max_dgram_qlen` (`qlen`, as
+/// read from `/proc/sys/net/unix/max_dgram_qlen` in the daemon's network
+/// namespace; `None` when it could not be read) is below
+/// [`MIN_DGRAM_QLEN`] and a unix datagram input exists: a sender that does
+/// not wait (journald's forward) loses what does not fit in a queue that
+/// short, on its side, before circologd can count it.
+pub fn dgram_qlen_warning(qlen: Option<u64>, unix_dgram_input: bool) -> Option<String> {
+    let qlen = qlen.filter(|&q| unix_dgram_input && q < MIN_DGRAM_QLEN)?;
+    Some(format!(
+        "warning: net.unix.max_dgram_qlen is {qlen}: a unix datagram socket queues that many \
+         messages at most, and senders that do not wait (journald) lose bursts; set it to \
+         {MIN_DGRAM_QLEN} (sysctl -w net.unix.max_dgram_qlen={MIN_DGRAM_QLEN}, or a sysctl.d file)"
+    ))
+}
+
+/// The number in a `/proc/sys` file.
+pub fn parse_sysctl(text: &str) -> Option<u64> {
+    text.trim().parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -706,5 +730,31 @@ mod tests {
             bind_error("/nonexistent/q", &missing),
             "cannot listen on /nonexistent/q: No such file or directory (os error 2)"
         );
+    }
+
+    #[test]
+    fn a_short_dgram_queue_is_said_when_a_unix_datagram_input_exists() {
+        let w = dgram_qlen_warning(Some(10), true).expect("a warning");
+        assert!(
+            w.starts_with("warning: net.unix.max_dgram_qlen is 10:"),
+            "{w}"
+        );
+        assert!(w.contains("net.unix.max_dgram_qlen=512"), "{w}");
+        assert!(!w.contains('\n'), "one line: {w}");
+        assert!(dgram_qlen_warning(Some(511), true).is_some());
+        assert_eq!(dgram_qlen_warning(Some(512), true), None);
+        assert_eq!(dgram_qlen_warning(Some(4096), true), None);
+        assert_eq!(
+            dgram_qlen_warning(Some(10), false),
+            None,
+            "no unix datagram input"
+        );
+        assert_eq!(
+            dgram_qlen_warning(None, true),
+            None,
+            "unreadable: nothing to say"
+        );
+        assert_eq!(parse_sysctl("512\n"), Some(512));
+        assert_eq!(parse_sysctl("x"), None);
     }
 }

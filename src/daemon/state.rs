@@ -221,6 +221,9 @@ pub struct State {
     /// INVARIANT: no two equal, and at most one `SnapshotTaken`: it never
     /// holds more than the few kinds of [`Event`].
     events: VecDeque<Event>,
+    /// This host's name, shown for local messages that name none (see
+    /// [`State::with_local_host`]).
+    local_host: Option<&'static [u8]>,
 }
 
 /// Messages exported as they are stored (`-export-query`): a reader of the
@@ -300,6 +303,7 @@ impl State {
             trigger_wanted: None,
             stored: false,
             events: VecDeque::with_capacity(8),
+            local_host: None,
         }
     }
 
@@ -365,6 +369,14 @@ impl State {
         if let Some(to) = to {
             *slot(&mut self.clients, to) += 1;
         }
+    }
+
+    /// A message received on a local unix socket without a hostname is
+    /// shown with `host`, this host's name (the daemon's is made once, at
+    /// start, and lives as long as the process).
+    pub fn with_local_host(mut self, host: &'static [u8]) -> State {
+        self.local_host = (!host.is_empty()).then_some(host);
+        self
     }
 
     /// Each sender may store what `limiter` allows (`-rate-limit`).
@@ -441,7 +453,7 @@ impl State {
             };
             match self.ring.get(seq) {
                 Some(e) => {
-                    let msg = message_of(&e, &self.parse_ctx);
+                    let msg = message_of(&e, &self.parse_ctx, self.local_host);
                     x.exporter.push_message(now, &e, &msg, None);
                 }
                 // Overwritten before its turn.
@@ -474,7 +486,7 @@ impl State {
         let end = view.next_seq().min(seq.saturating_plus(EXPORT_SLICE));
         while seq < end && x.exporter.room() >= EXPORT_ROOM {
             if let Some(e) = view.get(seq) {
-                let msg = message_of(&e, &self.parse_ctx);
+                let msg = message_of(&e, &self.parse_ctx, self.local_host);
                 x.exporter.push_message(now, &e, &msg, Some(id));
             }
             seq = seq.next();
@@ -498,16 +510,26 @@ impl State {
     }
 
     /// [`State::ingest`] of a message that came from the address `peer`
-    /// (UDP and TCP; `None` on unix sockets): who its sender is for
-    /// `-rate-limit` is said once, in `sender_of`.
+    /// (UDP and TCP; `None` on unix sockets). What the transport says of
+    /// its sender (the address, else the pid) is said once, in
+    /// `sender_of`; who the sender is for `-rate-limit` then depends on
+    /// `-rate-limit-by` (see [`limit::By`]).
     pub fn ingest_from(&mut self, msg: Incoming<'_>, peer: Option<IpAddr>) -> Option<Seq> {
-        let sender = sender_of(peer, msg.cred);
+        let origin = sender_of(peer, msg.cred);
         self.counters.received[msg.transport as usize] += 1;
         if self.paused {
             self.counters.dropped_paused += 1;
             return None;
         }
-        if let (Some(limiter), Some(sender)) = (&mut self.limiter, sender) {
+        if self.limiter.is_none() {
+            return Some(self.store(msg));
+        }
+        // The sender may be named in the message: the one parse comes
+        // first, and is stored.
+        let (bytes, fields, index) = self.parse(&msg);
+        let local = msg.transport == Transport::Unix;
+        let limiter = self.limiter.as_mut().expect("checked just above");
+        if let Some(sender) = limiter.sender(origin, &fields, local, msg.received_us) {
             let severity = limit::pri_severity(msg.bytes).unwrap_or(5);
             let checked = limiter.check(sender, severity, msg.received_us);
             if let Some(n) = checked.notice {
@@ -518,7 +540,7 @@ impl State {
                 return None;
             }
         }
-        Some(self.store(msg))
+        Some(self.store_parsed(msg, bytes, fields, index))
     }
 
     /// Stores the notice of a sender's suppressed messages, in their place,
@@ -535,7 +557,9 @@ impl State {
         line.clear();
         limit::write_notice(&mut line, now_us, &n);
         let transport = transport.unwrap_or(match n.sender {
-            Sender::Pid(_) => Transport::Unix,
+            Sender::Pid(_) | Sender::App { .. } | Sender::Host(_) | Sender::Unit(_) => {
+                Transport::Unix
+            }
             Sender::Ip(_) => Transport::Tcp,
         });
         self.store(Incoming {
@@ -550,16 +574,36 @@ impl State {
 
     /// Stores a message that is to be kept: counts it, feeds the triggers.
     fn store(&mut self, msg: Incoming<'_>) -> Seq {
+        let (bytes, fields, index) = self.parse(&msg);
+        self.store_parsed(msg, bytes, fields, index)
+    }
+
+    /// The one parse, of the bytes the ring keeps: it names the sender for
+    /// the limiter, counts the message, feeds the triggers, selects what is
+    /// exported, and is stored as the message's index so that readers
+    /// filter and render without parsing again. Returns the bytes to store
+    /// (the trailer trimmed) and what the parse found.
+    fn parse<'a>(
+        &self,
+        msg: &Incoming<'a>,
+    ) -> (&'a [u8], syslog::Fields<'a>, Option<syslog::Index>) {
         let bytes = syslog::trim_trailer(msg.bytes);
+        let kept = &bytes[..bytes.len().min(self.ring.max_message_bytes())];
+        let (fields, index) = syslog::index(kept, received_at(msg.received_us), &self.parse_ctx);
+        (bytes, fields, index)
+    }
+
+    /// [`State::store`] of a message [`State::parse`] read.
+    fn store_parsed(
+        &mut self,
+        msg: Incoming<'_>,
+        bytes: &[u8],
+        fields: syslog::Fields<'_>,
+        index: Option<syslog::Index>,
+    ) -> Seq {
         if msg.truncated || bytes.len() > self.ring.max_message_bytes() {
             self.counters.truncated += 1;
         }
-        // The one parse, of the bytes the ring keeps: it counts the
-        // message, feeds the triggers, selects what is exported, and is
-        // stored as the message's index so that readers filter and render
-        // without parsing again.
-        let kept = &bytes[..bytes.len().min(self.ring.max_message_bytes())];
-        let (fields, index) = syslog::index(kept, received_at(msg.received_us), &self.parse_ctx);
         if fields.format == Format::Malformed {
             self.counters.malformed += 1;
         }
@@ -629,7 +673,7 @@ impl State {
     /// A stored message as every reader sees it: read from its index, or
     /// parsed when it has none.
     pub fn message<'a>(&self, e: &Entry<'a>) -> Message<'a> {
-        message_of(e, &self.parse_ctx)
+        message_of(e, &self.parse_ctx, self.local_host)
     }
 
     /// Appends `e` rendered in `fmt`, parsing it only when the format
@@ -861,12 +905,23 @@ fn received_at(us: i64) -> jiff::Timestamp {
 }
 
 /// [`State::message`], for the places that hold another part of the state.
-fn message_of<'a>(e: &Entry<'a>, ctx: &ParseContext) -> Message<'a> {
+/// `e` as every reader sees it. A message that came on a local unix
+/// socket without a hostname (glibc's `syslog(3)`, journald's forward) has
+/// `local_host`'s, as rsyslog and journalctl show it.
+fn message_of<'a>(
+    e: &Entry<'a>,
+    ctx: &ParseContext,
+    local_host: Option<&'static [u8]>,
+) -> Message<'a> {
     let received = received_at(e.received_us);
-    match e.index {
+    let mut m = match e.index {
         Some(ix) => ix.message(e.raw, received, ctx),
         None => syslog::parse(e.raw, received, ctx),
+    };
+    if m.hostname.is_none() && e.transport == Transport::Unix {
+        m.hostname = local_host;
     }
+    m
 }
 
 #[cfg(test)]
@@ -898,6 +953,33 @@ mod tests {
             truncated: false,
             bytes,
         }
+    }
+
+    #[test]
+    fn a_local_message_without_a_hostname_has_this_hosts() {
+        let mut s = state().with_local_host(b"here");
+        let glibc = b"<30>Nov 24 10:11:12 sshd[812]: hi";
+        let named = b"<30>Nov 24 10:11:12 web01 sshd[812]: hi";
+        let unix = |bytes| Incoming {
+            transport: Transport::Unix,
+            ..udp(bytes)
+        };
+        for (msg, host) in [
+            (unix(glibc), Some(&b"here"[..])),
+            (unix(named), Some(&b"web01"[..])),
+            (udp(glibc), None),
+        ] {
+            let seq = s.ingest(msg).expect("stored");
+            let e = s.ring().get(seq).expect("entry");
+            assert_eq!(s.message(&e).hostname, host);
+        }
+        let mut out = Vec::new();
+        let e = s.ring().get(Seq::ZERO).expect("entry");
+        s.render(OutputFormat::Syslog, &e, &mut out);
+        assert!(
+            String::from_utf8_lossy(&out).contains(" here sshd 812 "),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -81,6 +81,12 @@ pub fn unsupported(name: &str) -> String {
     format!("the inherited socket {name} is neither unix, UDP nor TCP")
 }
 
+/// The name systemd gives the socket of its own `syslog.socket`
+/// (`/run/systemd/journal/syslog`, where journald forwards with
+/// `ForwardToSyslog=yes`) when it activates the service that holds the name
+/// `syslog.service`: a syslog input, named at start-up with its path.
+pub const SYSLOG_SOCKET: &str = "syslog.socket";
+
 /// What an inherited socket is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -123,8 +129,8 @@ pub fn role(name: Option<&str>, kind: Kind) -> Result<Role, String> {
              stream socket",
             other.describe()
         )),
-        (Some("syslog"), Kind::Tcp) => Ok(Role::Senders),
-        (Some("syslog"), Kind::UnixStream) => Err(format!(
+        (Some("syslog" | SYSLOG_SOCKET), Kind::Tcp) => Ok(Role::Senders),
+        (Some("syslog" | SYSLOG_SOCKET), Kind::UnixStream) => Err(format!(
             "the inherited socket {} is a unix stream socket: syslog input is read from \
              datagram sockets (ListenDatagram=) or TCP",
             from(name)
@@ -143,6 +149,7 @@ pub fn role(name: Option<&str>, kind: Kind) -> Result<Role, String> {
 fn from(name: Option<&str>) -> &'static str {
     match name {
         Some("syslog") => "named syslog from systemd",
+        Some(SYSLOG_SOCKET) => "syslog.socket from systemd",
         _ => "from systemd",
     }
 }
@@ -296,6 +303,18 @@ mod tests {
                 Kind::Udp,
                 udp,
                 "syslog udp socket from systemd",
+            ),
+            (
+                Some("syslog.socket"),
+                Kind::UnixDgram,
+                unix,
+                "syslog unix socket syslog.socket from systemd",
+            ),
+            (
+                Some("syslog.socket"),
+                Kind::Tcp,
+                Role::Senders,
+                "syslog TCP socket syslog.socket from systemd",
             ),
         ] {
             assert_eq!(role(name, kind), Ok(want), "{name:?} {kind:?}");

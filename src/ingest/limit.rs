@@ -9,12 +9,19 @@
 //! ([`write_notice`] renders it as a syslog line). Messages at or above the
 //! keep severity (`-rate-limit-keep`, default `crit`) are never limited.
 //!
-//! A sender ([`Sender`]) is a pid on unix sockets (from `SO_PASSCRED`: the
-//! sender cannot fake it) and an IP address on UDP and TCP, without the port:
-//! a host forwards through one relay, a TCP sender that reconnects must not
+//! Who a sender ([`Sender`]) is, `-rate-limit-by` ([`By`]) says. `app`, the
+//! default, is the message's hostname and app-name together: a relay
+//! (syslog-ng, rsyslog, journald) keeps them, so that one chatty app behind
+//! it does not silence the others, as it did when the relay's pid was the
+//! sender. `host` is the hostname alone. `pid` is what the transport tells,
+//! which a direct sender cannot fake: the pid on unix sockets (from
+//! `SO_PASSCRED`) and the IP address on UDP and TCP, without the port: a
+//! host forwards through one relay, a TCP sender that reconnects must not
 //! get a fresh quota, and a UDP flood from random source ports must not
 //! create a sender per port (it would push every real sender out of the
-//! table and escape the limit).
+//! table and escape the limit). A name ([`Name`]) is kept inline, cut at
+//! [`NAME_MAX`] bytes, so that a sender is still a small `Copy` value
+//! that costs no allocation.
 //!
 //! Memory is bounded and allocated in [`Limiter::new`]: a table of at most
 //! `capacity` senders ([`SENDERS`] in the daemon), an open-addressing index
@@ -52,7 +59,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::fmt::temporal::DateTimePrinter;
 
-use crate::ingest::syslog;
+use crate::ingest::syslog::{self, Fields};
+use crate::ingest::unit::Units;
 use crate::query::format::NOTICE_APP;
 
 /// How many senders the daemon tracks (the reference: at most 4096).
@@ -66,7 +74,12 @@ pub const NOTICE_MSGID: &str = "suppressed";
 
 /// The longest line [`write_notice`] writes: a caller's buffer of this
 /// capacity never grows.
-pub const NOTICE_MAX: usize = 160;
+pub const NOTICE_MAX: usize = 320;
+
+/// The bytes of a name ([`Name`]) a sender is known by at most: an app-name
+/// has at most 48 (RFC 5424), a hostname seldom more. Names that begin
+/// alike for longer are one sender.
+pub const NAME_MAX: usize = 64;
 
 /// `N/DURATION`: at most `messages` stored per sender per `window`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +157,97 @@ pub fn pri_severity(bytes: &[u8]) -> Option<u8> {
     (pri <= 191).then_some((pri & 7) as u8)
 }
 
+/// `-rate-limit-by`: who a sender is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum By {
+    /// The message's hostname and app-name together.
+    #[default]
+    App,
+    /// The transport's word: the pid on unix sockets, the address on UDP
+    /// and TCP.
+    Pid,
+    /// The message's hostname.
+    Host,
+    /// On unix sockets, the systemd unit of the kernel-verified pid (read
+    /// from its cgroup, see [`crate::ingest::unit`]), else as `Pid`.
+    Unit,
+}
+
+impl By {
+    pub fn parse(s: &str) -> Result<By, String> {
+        match s.trim() {
+            "app" => Ok(By::App),
+            "pid" => Ok(By::Pid),
+            "host" => Ok(By::Host),
+            "unit" => Ok(By::Unit),
+            _ => Err(format!(
+                "bad sender kind {s:?}: expected app, unit, pid or host"
+            )),
+        }
+    }
+
+    /// The sender of a message whose transport said `origin` (the pid or
+    /// the address; `None`: it says nothing, as `/dev/kmsg`), whose parse
+    /// found `fields`, and whose pid is in `unit` (when known). A message
+    /// without a hostname from this host (`local`: a unix socket) has
+    /// `local_host`'s. `None`: nothing tells, and the message is not
+    /// limited. A message that names neither app nor host is limited by its
+    /// origin, and one whose unit is not known by its pid.
+    pub fn sender(
+        self,
+        origin: Option<Sender>,
+        fields: &Fields<'_>,
+        local: bool,
+        local_host: &Name,
+        unit: Option<&[u8]>,
+    ) -> Option<Sender> {
+        let host = match fields.hostname {
+            Some(h) => Some(Name::new(h)),
+            None => local.then_some(*local_host),
+        };
+        match (self, fields.app_name, host) {
+            (By::Unit, _, _) => unit.map(|u| Sender::Unit(Name::new(u))).or(origin),
+            (By::Pid, _, _) | (By::App, None, None) | (By::Host, _, None) => origin,
+            (By::App, app, host) => Some(Sender::App {
+                app: Name::new(app.unwrap_or(b"")),
+                host: host.unwrap_or(Name::new(b"")),
+            }),
+            (By::Host, _, Some(host)) => Some(Sender::Host(host)),
+        }
+    }
+}
+
+/// A name kept inline: at most [`NAME_MAX`] bytes of it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Name {
+    /// INVARIANT: `len <= NAME_MAX`, and `bytes[len..]` is zero.
+    len: u8,
+    bytes: [u8; NAME_MAX],
+}
+
+impl Name {
+    /// The first [`NAME_MAX`] bytes of `name`.
+    pub fn new(name: &[u8]) -> Name {
+        let len = name.len().min(NAME_MAX);
+        let mut bytes = [0; NAME_MAX];
+        bytes[..len].copy_from_slice(&name[..len]);
+        Name {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
+    }
+}
+
 /// Who sent a message, as the limiter counts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Sender {
@@ -152,6 +256,12 @@ pub enum Sender {
     /// On UDP and TCP: the source address, port left out. Always canonical
     /// (an IPv4-mapped IPv6 address is the IPv4 one), see [`Sender::ip`].
     Ip(IpAddr),
+    /// An app on a host (`-rate-limit-by app`); either may be empty.
+    App { app: Name, host: Name },
+    /// A host (`-rate-limit-by host`).
+    Host(Name),
+    /// A systemd unit (`-rate-limit-by unit`).
+    Unit(Name),
 }
 
 impl Sender {
@@ -167,13 +277,49 @@ impl Sender {
     }
 }
 
-/// As the notice names it: `pid 812`, `192.0.2.7`, `2001:db8::1`.
+impl Sender {
+    /// Appends how the notice names it: `pid 812`, `192.0.2.7`,
+    /// `2001:db8::1`, `app sshd on web01`, `app sshd` (no hostname),
+    /// `host web01`. Names go as they came, byte for byte.
+    pub fn write_name(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        // Writing to a Vec cannot fail.
+        let _ = match self {
+            Sender::Pid(pid) => write!(out, "pid {pid}"),
+            Sender::Ip(ip) => write!(out, "{ip}"),
+            Sender::App { app, host } => {
+                out.extend_from_slice(b"app ");
+                out.extend_from_slice(match app.as_bytes() {
+                    b"" => b"-",
+                    a => a,
+                });
+                if !host.as_bytes().is_empty() {
+                    out.extend_from_slice(b" on ");
+                    out.extend_from_slice(host.as_bytes());
+                }
+                Ok(())
+            }
+            Sender::Host(host) => {
+                out.extend_from_slice(b"host ");
+                out.extend_from_slice(host.as_bytes());
+                Ok(())
+            }
+            Sender::Unit(unit) => {
+                out.extend_from_slice(b"unit ");
+                out.extend_from_slice(unit.as_bytes());
+                Ok(())
+            }
+        };
+    }
+}
+
+/// As the notice names it (see [`Sender::write_name`]), names made valid
+/// UTF-8.
 impl fmt::Display for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Sender::Pid(pid) => write!(f, "pid {pid}"),
-            Sender::Ip(ip) => write!(f, "{ip}"),
-        }
+        let mut name = Vec::with_capacity(2 * NAME_MAX + 16);
+        self.write_name(&mut name);
+        f.write_str(&String::from_utf8_lossy(&name))
     }
 }
 
@@ -248,7 +394,18 @@ pub struct Limiter {
     hasher: RandomState,
     /// Slots with `dropped > 0`: `due_notices` returns at once when zero.
     pending: usize,
+    /// `-rate-limit-by`.
+    by: By,
+    /// This host's name: a local message without one has it.
+    local_host: Name,
+    /// `-rate-limit-by unit`: the units of pids, and how to read a pid's
+    /// cgroup file (the daemon's reads `/proc/PID/cgroup`).
+    units: Option<(Units, CgroupReader)>,
 }
+
+/// Fills the buffer with `/proc/PID/cgroup` of a pid and returns its
+/// length; `None` when it cannot be read (the process is gone).
+pub type CgroupReader = fn(u32, &mut [u8]) -> Option<usize>;
 
 impl Limiter {
     /// A limiter of `rate`, never limiting severities `<= keep`, tracking at
@@ -270,7 +427,50 @@ impl Limiter {
             oldest: NIL,
             hasher: RandomState::new(),
             pending: 0,
+            by: By::default(),
+            local_host: Name::new(b""),
+            units: None,
         }
+    }
+
+    /// Units are looked up through `read` (`-rate-limit-by unit`), in a
+    /// cache of [`SENDERS`] pids allocated here.
+    pub fn with_units(mut self, read: CgroupReader) -> Limiter {
+        self.units = Some((Units::new(SENDERS), read));
+        self
+    }
+
+    /// Senders are told apart `by` this (`-rate-limit-by`, [`By::App`] when
+    /// not said); `local_host` is this host's name.
+    pub fn by(mut self, by: By, local_host: &str) -> Limiter {
+        self.by = by;
+        self.local_host = Name::new(local_host.as_bytes());
+        self
+    }
+
+    /// The sender of a message received at `now_us`, as [`By::sender`]
+    /// says for this limiter's kind; by unit, that of the pid in `origin`
+    /// (read at most once a second, see [`Units`]).
+    pub fn sender(
+        &mut self,
+        origin: Option<Sender>,
+        fields: &Fields<'_>,
+        local: bool,
+        now_us: i64,
+    ) -> Option<Sender> {
+        let unit = match (self.by, origin, &mut self.units) {
+            (By::Unit, Some(Sender::Pid(pid)), Some((units, read))) => {
+                units.lookup(pid, now_us, *read)
+            }
+            _ => None,
+        };
+        self.by.sender(
+            origin,
+            fields,
+            local,
+            &self.local_host,
+            unit.as_ref().map(|u| u.as_bytes()),
+        )
     }
 
     /// Decides about one message of `sender` with `severity` (from
@@ -530,9 +730,10 @@ pub fn write_notice(out: &mut Vec<u8>, now_us: i64, n: &Suppressed) {
     let plural = if n.messages == 1 { "" } else { "s" };
     let _ = write!(
         out,
-        " - {NOTICE_APP} - {NOTICE_MSGID} - suppressed {} message{plural} from {}",
-        n.messages, n.sender
+        " - {NOTICE_APP} - {NOTICE_MSGID} - suppressed {} message{plural} from ",
+        n.messages
     );
+    n.sender.write_name(out);
 }
 
 #[cfg(test)]
@@ -678,6 +879,139 @@ mod tests {
         );
     }
 
+    fn fields<'a>(host: Option<&'a [u8]>, app: Option<&'a [u8]>) -> Fields<'a> {
+        Fields {
+            facility: 1,
+            severity: 6,
+            hostname: host,
+            app_name: app,
+            message: b"text",
+            format: syslog::Format::Rfc5424,
+        }
+    }
+
+    #[test]
+    fn parses_the_sender_kinds() {
+        assert_eq!(By::parse("app"), Ok(By::App));
+        assert_eq!(By::parse("pid"), Ok(By::Pid));
+        assert_eq!(By::parse(" host "), Ok(By::Host));
+        assert_eq!(By::default(), By::App);
+        let e = By::parse("user").unwrap_err();
+        assert_eq!(By::parse("unit"), Ok(By::Unit));
+        assert!(e.contains("expected app, unit, pid or host"), "{e}");
+    }
+
+    #[test]
+    fn each_kind_names_the_sender_its_way() {
+        let local = Name::new(b"here");
+        let relay = Some(Sender::Pid(4242));
+        let sshd = fields(Some(b"web01"), Some(b"sshd"));
+        let name = |by: By, f: &Fields<'_>, origin, is_local| {
+            by.sender(origin, f, is_local, &local, None)
+                .map(|s| s.to_string())
+        };
+        // Behind one relay (one pid), apps and hosts stay apart.
+        assert_eq!(
+            name(By::App, &sshd, relay, true).as_deref(),
+            Some("app sshd on web01")
+        );
+        assert_eq!(
+            name(By::Host, &sshd, relay, true).as_deref(),
+            Some("host web01")
+        );
+        assert_eq!(
+            name(By::Pid, &sshd, relay, true).as_deref(),
+            Some("pid 4242")
+        );
+        let udp = Some(Sender::ip("192.0.2.7".parse().unwrap()));
+        assert_eq!(
+            name(By::Pid, &sshd, udp, false).as_deref(),
+            Some("192.0.2.7")
+        );
+        // No hostname: this host's on a unix socket, none elsewhere.
+        let glibc = fields(None, Some(b"cron"));
+        assert_eq!(
+            name(By::App, &glibc, relay, true).as_deref(),
+            Some("app cron on here")
+        );
+        assert_eq!(
+            name(By::App, &glibc, udp, false).as_deref(),
+            Some("app cron")
+        );
+        assert_eq!(
+            name(By::Host, &glibc, relay, true).as_deref(),
+            Some("host here")
+        );
+        assert_eq!(
+            name(By::Host, &glibc, udp, false).as_deref(),
+            Some("192.0.2.7")
+        );
+        // Naming nothing: the origin, or nobody (not limited).
+        let bare = fields(None, None);
+        assert_eq!(
+            name(By::App, &bare, udp, false).as_deref(),
+            Some("192.0.2.7")
+        );
+        assert_eq!(name(By::App, &bare, None, false), None);
+        assert_eq!(name(By::Pid, &sshd, None, false), None);
+        let hostless = fields(Some(b"web01"), None);
+        assert_eq!(
+            name(By::App, &hostless, relay, true).as_deref(),
+            Some("app - on web01")
+        );
+        // Names are cut at NAME_MAX: those that begin alike are one.
+        let long_a = [b'a'; 100];
+        let mut long_b = [b'a'; 100];
+        long_b[99] = b'b';
+        assert_eq!(Name::new(&long_a), Name::new(&long_b));
+        assert_eq!(Name::new(&long_a).as_bytes().len(), NAME_MAX);
+        assert_ne!(Name::new(b"ab"), Name::new(b"a"));
+    }
+
+    #[test]
+    fn by_unit_the_pids_unit_names_the_sender() {
+        let f = fields(Some(b"web01"), Some(b"sshd"));
+        fn nginx(pid: u32, buf: &mut [u8]) -> Option<usize> {
+            let text: &[u8] = match pid {
+                42 => b"0::/system.slice/nginx.service\n",
+                _ => return None,
+            };
+            buf[..text.len()].copy_from_slice(text);
+            Some(text.len())
+        }
+        let mut l = limiter(1, 10, 16).by(By::Unit, "here").with_units(nginx);
+        let named = |s: Option<Sender>| s.map(|s| s.to_string());
+        assert_eq!(
+            named(l.sender(Some(Sender::Pid(42)), &f, true, 0)).as_deref(),
+            Some("unit nginx.service")
+        );
+        // Gone, or in no unit: its pid; on UDP, its address.
+        assert_eq!(
+            named(l.sender(Some(Sender::Pid(43)), &f, true, 0)).as_deref(),
+            Some("pid 43")
+        );
+        let udp = Some(Sender::ip("192.0.2.7".parse().unwrap()));
+        assert_eq!(
+            named(l.sender(udp, &f, false, 0)).as_deref(),
+            Some("192.0.2.7")
+        );
+    }
+
+    #[test]
+    fn apps_behind_one_relay_have_a_quota_each() {
+        let mut l = limiter(50, 10, 16).by(By::App, "here");
+        let mut stored = [0; 3];
+        for i in 0..90 {
+            let app: &[u8] = [&b"a"[..], b"b", b"c"][i % 3];
+            let f = fields(Some(b"web01"), Some(app));
+            let s = l.sender(Some(Sender::Pid(7)), &f, true, 0).unwrap();
+            if l.check(s, DEBUG, 0).verdict == Verdict::Store {
+                stored[i % 3] += 1;
+            }
+        }
+        assert_eq!(stored, [30, 30, 30]);
+    }
+
     #[test]
     fn writes_the_notice_line() {
         let mut out = Vec::new();
@@ -719,6 +1053,37 @@ mod tests {
         out.clear();
         write_notice(&mut out, i64::MIN, &longest);
         assert!(out.len() <= NOTICE_MAX, "{}", out.len());
+        let long = Name::new(&[0xff; 300]);
+        for sender in [
+            Sender::App {
+                app: long,
+                host: long,
+            },
+            Sender::Host(long),
+        ] {
+            out.clear();
+            write_notice(
+                &mut out,
+                i64::MIN,
+                &Suppressed {
+                    sender,
+                    messages: u64::MAX,
+                },
+            );
+            assert!(out.len() <= NOTICE_MAX, "{}", out.len());
+        }
+
+        // Named as -rate-limit-by says.
+        out.clear();
+        let app = Suppressed {
+            sender: Sender::App {
+                app: Name::new(b"sshd"),
+                host: Name::new(b"web01"),
+            },
+            messages: 3,
+        };
+        write_notice(&mut out, 0, &app);
+        assert!(out.ends_with(b"suppressed 3 messages from app sshd on web01"));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! flight recorder's triggers ([`trigger`]); [`crate::daemon::State`] then
 //! stores them in [`crate::store`].
 
+pub mod kmsg;
 pub mod limit;
 pub mod syslog;
 pub mod trigger;
+pub mod unit;

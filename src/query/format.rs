@@ -356,6 +356,7 @@ fn render_json(entry: &Entry<'_>, msg: &Message<'_>, epoch_us: i64, out: &mut Ve
         Transport::Unix => b"\",\"transport\":\"unix\",\"timestamp\":",
         Transport::Udp => b"\",\"transport\":\"udp\",\"timestamp\":",
         Transport::Tcp => b"\",\"transport\":\"tcp\",\"timestamp\":",
+        Transport::Kmsg => b"\",\"transport\":\"kmsg\",\"timestamp\":",
     });
     match msg.timestamp {
         Some(t) => {

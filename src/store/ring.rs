@@ -151,16 +151,24 @@ pub enum Transport {
     Unix = 0,
     Udp = 1,
     Tcp = 2,
+    /// The kernel's log buffer, `/dev/kmsg` (`-kmsg`).
+    Kmsg = 3,
 }
 
 impl Transport {
-    pub const ALL: [Transport; 3] = [Transport::Unix, Transport::Udp, Transport::Tcp];
+    pub const ALL: [Transport; 4] = [
+        Transport::Unix,
+        Transport::Udp,
+        Transport::Tcp,
+        Transport::Kmsg,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Transport::Unix => "unix",
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Kmsg => "kmsg",
         }
     }
 

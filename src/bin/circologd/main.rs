@@ -4,6 +4,7 @@
 
 mod dgram;
 mod export;
+mod kmsg;
 mod memfile;
 mod serve;
 mod sys;
@@ -26,6 +27,7 @@ use circolog::daemon::startup;
 use circolog::daemon::systemd;
 use circolog::ingest::limit::{self, Limiter};
 use circolog::ingest::syslog::ParseContext;
+use circolog::store::ring::Transport;
 use clap::CommandFactory;
 
 fn main() -> ExitCode {
@@ -116,14 +118,28 @@ fn run(args: Args) -> Result<(), String> {
     let listeners = opened.as_ref().map_or_else(|_| Default::default(), counts);
     let descriptors = args.descriptors(&listeners);
     let opened = opened.and_then(|l| startup::check_descriptors(&descriptors, nofile).map(|()| l));
-    let l = match opened {
+    let mut l = match opened {
         Ok(l) => l,
         Err(e) => {
             remove_files(&created);
             return Err(e);
         }
     };
-    if l.datagrams.is_empty() && l.tcp_ingest.is_empty() {
+    let kmsg = match args.kmsg {
+        true => match kmsg::open() {
+            Ok(fd) => {
+                l.listening
+                    .push(format!("kernel log buffer {}", kmsg::PATH));
+                Some((fd, kmsg::Reader::new(&host_name())))
+            }
+            Err(e) => {
+                remove_files(&created);
+                return Err(e);
+            }
+        },
+        false => None,
+    };
+    if l.datagrams.is_empty() && l.tcp_ingest.is_empty() && kmsg.is_none() {
         eprintln!("circologd: warning: no syslog input socket: nothing will be stored");
     }
 
@@ -131,9 +147,17 @@ fn run(args: Args) -> Result<(), String> {
         .with_max_age(args.max_age)
         .with_snapshots(snapshots)
         .with_triggers(triggers)
-        .with_max_senders(args.max_senders);
+        .with_max_senders(args.max_senders)
+        .with_local_host(Box::leak(host_name().into_bytes().into_boxed_slice()));
     let mut state = match args.rate_limit {
-        Some(rate) => state.with_limiter(Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)),
+        Some(rate) => {
+            let limiter = Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)
+                .by(args.rate_limit_by, &host_name());
+            state.with_limiter(match args.rate_limit_by {
+                limit::By::Unit => limiter.with_units(sys::read_cgroup),
+                _ => limiter,
+            })
+        }
         None => state,
     };
     // An adopted ring's pause goes on (a timed one until its end).
@@ -152,6 +176,12 @@ fn run(args: Args) -> Result<(), String> {
         socket_gid,
         export_to,
     };
+    // Per network namespace: the one the sockets live in, this one's.
+    let unix_dgram = l.datagrams.iter().any(|s| s.transport == Transport::Unix);
+    let qlen = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|t| startup::parse_sysctl(&t));
+    let qlen_warning = startup::dgram_qlen_warning(qlen, unix_dgram);
     let ingest = dgram::DgramIngest::new(l.datagrams, max_message, Some(buffers))
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
         .and_then(|i| match args.lock_memory {
@@ -170,6 +200,9 @@ fn run(args: Args) -> Result<(), String> {
         );
     }
 
+    if let Some(w) = qlen_warning {
+        eprintln!("circologd: {w}");
+    }
     // A closed standard output (the reader of these lines went away) is
     // no reason to stop: nothing else is ever written there.
     let mut stdout = std::io::stdout();
@@ -205,6 +238,7 @@ fn run(args: Args) -> Result<(), String> {
             query_unix: l.query_unix,
             query_tcp: l.query_tcp,
             ctl_unix: l.ctl_unix,
+            kmsg,
         },
         settings,
         notifier,
@@ -242,4 +276,12 @@ fn remove_files(paths: &[PathBuf]) {
     for p in paths {
         let _ = std::fs::remove_file(p);
     }
+}
+
+/// This host's name, as the kernel has it.
+fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }

@@ -32,6 +32,8 @@ pub struct Listeners {
     pub query_unix: Vec<std::os::unix::net::UnixListener>,
     pub query_tcp: Vec<std::net::TcpListener>,
     pub ctl_unix: Vec<std::os::unix::net::UnixListener>,
+    /// `-kmsg`: `/dev/kmsg`, open, and its reader.
+    pub kmsg: Option<(std::os::fd::OwnedFd, crate::kmsg::Reader)>,
 }
 
 /// What the daemon's own settings add to the clients' limits.
@@ -173,6 +175,11 @@ pub async fn run(
     if let Some(addr) = ctx.settings.export_to {
         tokio_uring::spawn(crate::export::run(ctx.clone(), addr));
     }
+    if let Some((fd, reader)) = listeners.kmsg {
+        let fd = crate::sys::watch(fd)
+            .map_err(|e| format!("cannot watch {}: {e}", crate::kmsg::PATH))?;
+        tokio_uring::spawn(kmsg_loop(ctx.clone(), fd, reader));
+    }
     let tcp = |l: std::net::TcpListener| tokio::net::TcpListener::from_std(l);
     let unix = |l: std::os::unix::net::UnixListener| tokio::net::UnixListener::from_std(l);
     for l in listeners.tcp_ingest {
@@ -288,6 +295,48 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
                     |n| format!("receiving syslog datagrams failed: {e}{n}"),
                 ),
             }
+        }
+    }
+}
+
+/// `-kmsg`: stores the kernel's records as they come, [`INGEST_BUDGET`]
+/// per turn at most.
+async fn kmsg_loop(
+    ctx: Rc<Ctx>,
+    fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
+    mut reader: crate::kmsg::Reader,
+) {
+    loop {
+        match fd.readable().await {
+            // Cleared before reading: a record from now on wakes us again.
+            Ok(mut guard) => guard.clear_ready(),
+            Err(e) => {
+                eprintln!("circologd: reading {} stopped: {e}", crate::kmsg::PATH);
+                return;
+            }
+        }
+        loop {
+            let read = ctx.with(|c| {
+                let st = &mut c.state;
+                reader.read(fd.get_ref(), INGEST_BUDGET, now_us(), |m| {
+                    st.ingest_from(m, None).is_some()
+                })
+            });
+            let more = match read {
+                // The state reports what it stored: `Ctx::with` woke readers.
+                Ok((_, more)) => more,
+                Err(e) => {
+                    ctx.say(
+                        |d| &mut d.receive,
+                        |n| format!("reading {} failed: {e}{n}", crate::kmsg::PATH),
+                    );
+                    false
+                }
+            };
+            if !more {
+                break;
+            }
+            yield_to_io().await;
         }
     }
 }

@@ -316,6 +316,33 @@ pub fn watch(fd: OwnedFd) -> io::Result<AsyncFd<OwnedFd>> {
     unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)
 }
 
+/// Reads `/proc/PID/cgroup` of `pid` into `buf` (as much as fits), for
+/// `-rate-limit-by unit`: its length, `None` when the process is gone. The
+/// path is built on the stack, and rustix opens a path this short without
+/// a heap allocation: a look-up allocates nothing.
+pub fn read_cgroup(pid: u32, buf: &mut [u8]) -> Option<usize> {
+    use rustix::fs::{Mode, OFlags};
+    let mut digits = itoa::Buffer::new();
+    let mut path = [0u8; 32];
+    let mut len = 0;
+    for part in [&b"/proc/"[..], digits.format(pid).as_bytes(), b"/cgroup"] {
+        path[len..len + part.len()].copy_from_slice(part);
+        len += part.len();
+    }
+    let path = std::str::from_utf8(&path[..len]).ok()?;
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let mut filled = 0;
+    while filled < buf.len() {
+        match rustix::io::read(&fd, &mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+    }
+    Some(filled)
+}
+
 /// Reads what already waits on the socket `fd`, without waiting
 /// (`MSG_DONTWAIT`): `Ok(None)` when nothing does. A request is most often
 /// in by the time its connection is accepted, and reading it here saves a

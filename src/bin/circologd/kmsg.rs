@@ -1,0 +1,140 @@
+//! `-kmsg`: the kernel's log buffer, `/dev/kmsg`, read on the event loop.
+//!
+//! The device is opened non-blocking and watched by the loop's reactor like
+//! the other descriptors; when it is readable, records are read one
+//! `read(2)` each until it has none left (or the turn's budget is spent),
+//! turned into lines by the library ([`circolog::ingest::kmsg`]) and stored
+//! like received messages. The two buffers are allocated once, here: a
+//! record costs no allocation.
+//!
+//! Reading starts at the oldest record the kernel still holds, as klogd's
+//! does, so the boot's messages are there too. A reader the kernel laps
+//! gets `EPIPE` once and then the oldest record left: what was lost is
+//! counted from the gap in the records' numbers and said in one line.
+
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
+
+use circolog::daemon::diag::Throttle;
+use circolog::ingest::kmsg::{self, Sequence};
+use circolog::store::ring::{Incoming, Transport};
+use circolog::store::secure::Zeroize;
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+/// The device.
+pub const PATH: &str = "/dev/kmsg";
+
+/// Opens the device for reading, non-blocking: a start-up error names it.
+pub fn open() -> Result<OwnedFd, String> {
+    rustix::fs::open(
+        PATH,
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("cannot read the kernel's log buffer {PATH} for -kmsg: {e}"))
+}
+
+/// What reading the device keeps between turns.
+pub struct Reader {
+    /// One record as read. Length [`kmsg::RECORD_MAX`].
+    record: Box<[u8]>,
+    /// The line stored for it. INVARIANT: capacity [`kmsg::LINE_MAX`],
+    /// which a record read whole never outgrows.
+    line: Vec<u8>,
+    /// This host's name, as every kernel line carries it.
+    host: Box<[u8]>,
+    sequence: Sequence,
+    /// Records that were not in the kernel's format, and failed reads:
+    /// said at most once a second each.
+    unreadable: Throttle,
+}
+
+impl Reader {
+    pub fn new(host: &str) -> Reader {
+        Reader {
+            record: vec![0; kmsg::RECORD_MAX].into_boxed_slice(),
+            line: Vec::with_capacity(kmsg::LINE_MAX),
+            host: host.as_bytes().into(),
+            sequence: Sequence::default(),
+            unreadable: Throttle::per_second(),
+        }
+    }
+
+    /// Reads and hands to `store` the records waiting on `fd`, `budget` at
+    /// most; `now_us` is their receive time. Returns how many `store` kept
+    /// and whether records may be left (the budget ran out).
+    pub fn read(
+        &mut self,
+        fd: impl AsFd,
+        budget: usize,
+        now_us: i64,
+        mut store: impl FnMut(Incoming<'_>) -> bool,
+    ) -> io::Result<(usize, bool)> {
+        let boot_us = boot_us();
+        let mut stored = 0;
+        for _ in 0..budget {
+            let n = match rustix::io::read(fd.as_fd(), &mut self.record[..]) {
+                Ok(0) => return Ok((stored, false)),
+                Ok(n) => n,
+                Err(Errno::AGAIN) => return Ok((stored, false)),
+                Err(Errno::INTR) => continue,
+                // Lapped: the next read gives the oldest record left, and
+                // the gap in SEQ says how many went.
+                Err(Errno::PIPE) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let record = &self.record[..n];
+            match kmsg::parse(record) {
+                Some(r) => {
+                    // After an EPIPE, the gap. One before the first record
+                    // read loses nothing: reading starts at the oldest
+                    // record there is, wherever that is (the kernel says
+                    // EPIPE too when the oldest it named at open went).
+                    let lost = self.sequence.record(r.seq);
+                    if lost > 0 {
+                        eprintln!(
+                            "circologd: {PATH}: the kernel overwrote {lost} message(s) before \
+                             they were read ({} since start); reading on",
+                            self.sequence.lost()
+                        );
+                    }
+                    self.line.clear();
+                    kmsg::write_line(&mut self.line, &r, boot_us, &self.host);
+                    let kept = store(Incoming {
+                        received_us: now_us,
+                        transport: Transport::Kmsg,
+                        cred: None,
+                        truncated: false,
+                        bytes: &self.line,
+                    });
+                    stored += usize::from(kept);
+                }
+                None => {
+                    if let Some(held) = self.unreadable.admit(Instant::now()) {
+                        eprintln!(
+                            "circologd: {PATH}: a record not in the kernel's format, \
+                             skipped{held}"
+                        );
+                    }
+                }
+            }
+            // No copy of a message outlives its turn here: a clear must
+            // find none.
+            self.record[..n].zeroize();
+            self.line.as_mut_slice().zeroize();
+        }
+        Ok((stored, true))
+    }
+}
+
+/// When the machine booted, µs since 1970: the wall clock less the
+/// monotonic one, which the kernel's stamps count.
+fn boot_us() -> i64 {
+    use rustix::time::{ClockId, clock_gettime};
+    let us = |t: rustix::time::Timespec| t.tv_sec * 1_000_000 + t.tv_nsec / 1000;
+    us(clock_gettime(ClockId::Realtime)) - us(clock_gettime(ClockId::Monotonic))
+}
