@@ -749,6 +749,15 @@ mod tests {
                 "other",
                 passed(Some("other"), F::UNIX, T::DGRAM, Local::Unix(None)),
             ),
+            (
+                "journal",
+                passed(
+                    Some("syslog.socket"),
+                    F::UNIX,
+                    T::DGRAM,
+                    Local::Unix(Some(b"/run/systemd/journal/syslog".to_vec())),
+                ),
+            ),
         ]);
         assert!(!inh.is_empty());
         // A path of the other type, or an address of the other type, is no match.
@@ -777,7 +786,10 @@ mod tests {
             .iter()
             .map(|n| inh.take_named(n).into_iter().map(|(t, _)| t).collect())
             .collect();
-        assert_eq!(named, [vec!["query"], vec!["ctl"], vec!["syslog"]]);
+        assert_eq!(
+            named,
+            [vec!["query"], vec!["ctl"], vec!["syslog"], vec!["journal"]]
+        );
         let rest: Vec<&str> = inh.take_rest().into_iter().map(|(t, _)| t).collect();
         assert_eq!(rest, ["other"]);
         assert!(inh.is_empty());
