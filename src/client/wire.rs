@@ -174,6 +174,167 @@ pub fn parse_json_line(line: &str) -> Result<JsonLine, serde_json::Error> {
     ))
 }
 
+/// A message line of `fmt=json` read without copying its strings: each
+/// borrows from the line unless it holds an escape. What `circolog-tail`
+/// renders a dump's `short` lines from, a line at a time.
+///
+/// INVARIANT: [`borrow_message`] is at least as strict as
+/// [`parse_json_line`]: every line it reads is one `parse_json_line` reads
+/// as a [`JsonLine::Message`] with the same field values (the fields of
+/// both of its passes are here with the same types; `structured_data` is
+/// checked for the same shape and not kept). Any other line (a notice, a
+/// line it refuses) is left to `parse_json_line`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+#[allow(dead_code, reason = "a field not rendered is read for its type")]
+pub struct BorrowedMessage<'a> {
+    seq: Option<Seq>,
+    // The fields of a notice, which `parse_json_line` reads first.
+    skipped: Option<u64>,
+    cleared: bool,
+    paused: Option<bool>,
+    snapshot: Option<u64>,
+    #[serde(borrow)]
+    why: Text<'a>,
+    epoch: i64,
+    #[serde(borrow)]
+    received: Text<'a>,
+    #[serde(borrow)]
+    timestamp: Option<Text<'a>>,
+    #[serde(borrow)]
+    facility: Text<'a>,
+    #[serde(borrow)]
+    severity: Text<'a>,
+    #[serde(borrow)]
+    hostname: Option<Text<'a>>,
+    #[serde(borrow)]
+    app_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    proc_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    msg_id: Option<Text<'a>>,
+    malformed: bool,
+    structured_data: Option<SdShape>,
+    #[serde(borrow)]
+    message: Text<'a>,
+}
+
+/// A JSON string, borrowed from the line when it holds no escape.
+#[derive(Debug, Default, Deserialize)]
+struct Text<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
+
+impl Text<'_> {
+    fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `structured_data` checked for the shape [`StructuredData`] takes (an
+/// object of objects whose values are strings or arrays of strings), and
+/// dropped.
+#[derive(Debug)]
+struct SdShape;
+
+impl<'de> Deserialize<'de> for SdShape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{MapAccess, SeqAccess, Visitor};
+
+        /// One value, or the array a repeated name becomes.
+        struct Values;
+        impl<'de> Visitor<'de> for Values {
+            type Value = Values;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Values)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<Text<'de>>()?.is_some() {}
+                Ok(Values)
+            }
+        }
+        impl<'de> Deserialize<'de> for Values {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(Values)
+            }
+        }
+        /// An object of `Keyed`, its keys strings.
+        struct Object<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Object<T> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of structured data")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+                while map.next_entry::<Text<'de>, T>()?.is_some() {}
+                Ok(())
+            }
+        }
+        struct Params;
+        impl<'de> Deserialize<'de> for Params {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_map(Object::<Values>(std::marker::PhantomData))
+                    .map(|()| Params)
+            }
+        }
+        d.deserialize_map(Object::<Params>(std::marker::PhantomData))
+            .map(|()| SdShape)
+    }
+}
+
+/// A `fmt=json` line read as a message without copying it, when it is
+/// one [`parse_json_line`] would read (see [`BorrowedMessage`]); `None`
+/// for anything else, which is `parse_json_line`'s to read.
+pub fn borrow_message(line: &str) -> Option<BorrowedMessage<'_>> {
+    serde_json::from_str::<BorrowedMessage<'_>>(line)
+        .ok()
+        .filter(|m| m.seq.is_some())
+}
+
+impl<'a> BorrowedMessage<'a> {
+    pub fn severity(&self) -> &str {
+        self.severity.as_str()
+    }
+
+    /// What `short` prints of it.
+    pub fn short_fields(&self) -> ShortFields<'_> {
+        ShortFields {
+            timestamp: self.timestamp.as_ref().map(Text::as_str),
+            received: self.received.as_str(),
+            hostname: self.hostname.as_ref().map(Text::as_str),
+            app_name: self.app_name.as_ref().map(Text::as_str),
+            proc_id: self.proc_id.as_ref().map(Text::as_str),
+            message: self.message.as_str(),
+        }
+    }
+}
+
+/// The fields of a message that the `short` format prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShortFields<'a> {
+    pub timestamp: Option<&'a str>,
+    pub received: &'a str,
+    pub hostname: Option<&'a str>,
+    pub app_name: Option<&'a str>,
+    pub proc_id: Option<&'a str>,
+    pub message: &'a str,
+}
+
+impl JsonMessage {
+    /// What `short` prints of it.
+    pub fn short_fields(&self) -> ShortFields<'_> {
+        ShortFields {
+            timestamp: self.timestamp.as_deref(),
+            received: &self.received,
+            hostname: self.hostname.as_deref(),
+            app_name: self.app_name.as_deref(),
+            proc_id: self.proc_id.as_deref(),
+            message: &self.message,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
