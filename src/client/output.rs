@@ -9,7 +9,7 @@ use jiff::tz::TimeZone;
 use super::{
     Cursor, Head, JsonLine, JsonMessage, RESET, Result, ShortClock, ShortFields, borrow_message,
     escape_bytes, escape_text, output_failed, parse_json_line, pri_severity, render_syslog,
-    severity_number, severity_style,
+    scan_message, severity_number, severity_style,
 };
 
 /// `--fmt`.
@@ -171,8 +171,12 @@ impl Output {
         match self.fmt {
             Fmt::Short => {
                 let text = std::str::from_utf8(line).ok();
-                // A message without a copy of its strings; anything else
+                // A message as the daemon writes it, scanned; one with
+                // escapes, without a copy of its strings; anything else
                 // as parse_json_line reads it.
+                if let Some(m) = text.and_then(scan_message) {
+                    return self.short_fields(&m.fields, m.severity);
+                }
                 if let Some(m) = text.and_then(borrow_message) {
                     return self.short_fields(&m.short_fields(), m.severity());
                 }

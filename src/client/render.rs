@@ -480,9 +480,18 @@ mod tests {
     fn same_short(lines: &[String], tz: &TimeZone) -> Result<(), String> {
         let mut clock = ShortClock::new(tz.clone());
         for line in lines {
+            let scanned = crate::client::scan_message(line);
             let Some(fast) = crate::client::borrow_message(line) else {
+                if scanned.is_some() {
+                    return Err(format!("scanned, not borrowed: {line}"));
+                }
                 continue;
             };
+            if let Some(s) = scanned
+                && (s.fields != fast.short_fields() || s.severity != fast.severity())
+            {
+                return Err(format!("scanned as {s:?}: {line}"));
+            }
             let Ok(JsonLine::Message(slow)) = parse_json_line(line) else {
                 return Err(format!("read only by the fast path: {line}"));
             };
@@ -529,9 +538,41 @@ mod tests {
         assert!(crate::client::borrow_message(&lines[1]).is_none());
         assert!(crate::client::borrow_message(&lines[3]).is_none());
         assert!(crate::client::borrow_message(&lines[7]).is_none());
+        // The scan reads what the daemon writes, structured data too.
+        assert!(crate::client::scan_message(&lines[5]).is_some());
+        let daemon = daemon_json(
+            b"<13>1 2026-01-08T19:46:03Z h app 12 - [a@1 b=\"c\"] text",
+            1,
+        );
+        assert!(crate::client::scan_message(&daemon).is_some(), "{daemon}");
+        assert!(crate::client::scan_message(&lines[0]).is_none());
     }
 
     proptest::proptest! {
+        /// Whatever line the scan reads, the slower parses read the same.
+        #[test]
+        fn the_scan_reads_only_what_the_parsers_read(
+            tokens in proptest::collection::vec(proptest::sample::select(vec![
+                "{", "}", "[", "]", ":", ",", " ", "\"seq\"", "\"epoch\"", "\"skipped\"",
+                "\"paused\"", "\"why\"", "\"message\"", "\"severity\"", "\"hostname\"",
+                "\"timestamp\"", "\"received\"", "\"structured_data\"", "\"malformed\"",
+                "\"unit\"", "\"x\\\"y\"", "\"é\u{7f}\"", "\"2026-01-08T19:46:04Z\"",
+                "null", "true", "false", "0", "7", "-3", "-0", "01", "1.5", "2e3",
+                "18446744073709551615", "18446744073709551616", "-9223372036854775808",
+            ]), 0..30),
+            shape in 0usize..3,
+        ) {
+            let body = tokens.concat();
+            let line = match shape {
+                0 => format!("{{\"seq\":1,{body}"),
+                1 => format!("{{\"seq\":1,\"message\":\"m\",{body}}}"),
+                _ => body,
+            };
+            for tz in zones().iter().take(2) {
+                proptest::prop_assert_eq!(same_short(std::slice::from_ref(&line), tz), Ok(()));
+            }
+        }
+
         /// Messages as the daemon writes them, lines in a row (times in
         /// the same second and not, before 1970 and after), render the
         /// same on the fast path as on the slow one, in zones with DST.

@@ -311,7 +311,7 @@ impl<'a> BorrowedMessage<'a> {
 }
 
 /// The fields of a message that the `short` format prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ShortFields<'a> {
     pub timestamp: Option<&'a str>,
     pub received: &'a str,
@@ -331,6 +331,318 @@ impl JsonMessage {
             app_name: self.app_name.as_deref(),
             proc_id: self.proc_id.as_deref(),
             message: &self.message,
+        }
+    }
+}
+
+/// A message line of `fmt=json` as the daemon writes it, read by a scan
+/// that knows its shape: no whitespace, strings without a backslash,
+/// integers, `true`, `false`, `null`, and `structured_data` an object of
+/// objects of strings or arrays of strings. The fastest way through a
+/// dump; `None` for anything else (a string with an escape, a notice, a
+/// float, a line that is not JSON), which [`borrow_message`] and
+/// [`parse_json_line`] read.
+///
+/// INVARIANT: every line it reads is valid JSON that [`borrow_message`]
+/// and [`parse_json_line`] read as the same message: the grammar is a
+/// subset of JSON's, each known field has a value of its type (as
+/// [`BorrowedMessage`] takes it), none is repeated, and `seq` is there.
+pub fn scan_message(line: &str) -> Option<ScannedMessage<'_>> {
+    let mut s = Scan {
+        b: line.as_bytes(),
+        line,
+        at: 0,
+    };
+    let mut m = ScannedMessage::default();
+    let mut seen = 0u32;
+    s.eat(b'{')?;
+    if s.peek()? == b'}' {
+        return None;
+    }
+    loop {
+        let key = s.string()?;
+        s.eat(b':')?;
+        let field = field_index(key);
+        if let Some(i) = field {
+            let bit = 1u32 << i;
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+        }
+        match field {
+            Some(SEQ) => m.seq = s.unsigned()?,
+            Some(SKIPPED | SNAPSHOT) => {
+                if !s.null() {
+                    s.unsigned()?;
+                }
+            }
+            Some(CLEARED | MALFORMED) => {
+                s.boolean()?;
+            }
+            Some(PAUSED) => {
+                if !s.null() {
+                    s.boolean()?;
+                }
+            }
+            Some(EPOCH) => s.signed()?,
+            Some(WHY | FACILITY) => s.skip_string()?,
+            Some(MSG_ID) => {
+                if !s.null() {
+                    s.skip_string()?;
+                }
+            }
+            Some(RECEIVED) => m.fields.received = s.string()?,
+            Some(TIMESTAMP) => m.fields.timestamp = s.optional_string()?,
+            Some(SEVERITY) => m.severity = s.string()?,
+            Some(HOSTNAME) => m.fields.hostname = s.optional_string()?,
+            Some(APP_NAME) => m.fields.app_name = s.optional_string()?,
+            Some(PROC_ID) => m.fields.proc_id = s.optional_string()?,
+            Some(MESSAGE) => m.fields.message = s.string()?,
+            Some(STRUCTURED_DATA) => {
+                if !s.null() {
+                    s.structured_data()?;
+                }
+            }
+            _ => s.scalar()?,
+        }
+        match s.next()? {
+            b',' => {}
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    // `seq` makes it a message; nothing may follow the object.
+    (seen & 1 != 0 && s.at == s.b.len()).then_some(m)
+}
+
+// The fields [`scan_message`] checks: a bit each in its `seen`.
+const SEQ: u32 = 0;
+const SKIPPED: u32 = 1;
+const CLEARED: u32 = 2;
+const PAUSED: u32 = 3;
+const SNAPSHOT: u32 = 4;
+const WHY: u32 = 5;
+const EPOCH: u32 = 6;
+const RECEIVED: u32 = 7;
+const TIMESTAMP: u32 = 8;
+const FACILITY: u32 = 9;
+const SEVERITY: u32 = 10;
+const HOSTNAME: u32 = 11;
+const APP_NAME: u32 = 12;
+const PROC_ID: u32 = 13;
+const MSG_ID: u32 = 14;
+const MALFORMED: u32 = 15;
+const STRUCTURED_DATA: u32 = 16;
+const MESSAGE: u32 = 17;
+
+/// The field `key` is, among those of [`JsonMessage`] and of a notice.
+fn field_index(key: &str) -> Option<u32> {
+    Some(match key {
+        "seq" => SEQ,
+        "skipped" => SKIPPED,
+        "cleared" => CLEARED,
+        "paused" => PAUSED,
+        "snapshot" => SNAPSHOT,
+        "why" => WHY,
+        "epoch" => EPOCH,
+        "received" => RECEIVED,
+        "timestamp" => TIMESTAMP,
+        "facility" => FACILITY,
+        "severity" => SEVERITY,
+        "hostname" => HOSTNAME,
+        "app_name" => APP_NAME,
+        "proc_id" => PROC_ID,
+        "msg_id" => MSG_ID,
+        "malformed" => MALFORMED,
+        "structured_data" => STRUCTURED_DATA,
+        "message" => MESSAGE,
+        _ => return None,
+    })
+}
+
+/// A message [`scan_message`] read: what `short` prints of it, borrowed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScannedMessage<'a> {
+    pub seq: u64,
+    pub severity: &'a str,
+    pub fields: ShortFields<'a>,
+}
+
+/// A cursor in a line. INVARIANT: `at <= b.len()`, and `b` is `line`'s
+/// bytes, so that a string between two ASCII quotes is a `&str` of it.
+struct Scan<'a> {
+    b: &'a [u8],
+    line: &'a str,
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.at += 1;
+        Some(c)
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        let found = self.b[self.at..].starts_with(word);
+        if found {
+            self.at += word.len();
+        }
+        found
+    }
+
+    fn null(&mut self) -> bool {
+        self.literal(b"null")
+    }
+
+    fn boolean(&mut self) -> Option<bool> {
+        if self.literal(b"true") {
+            Some(true)
+        } else if self.literal(b"false") {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// A string without escape or control character.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let len = memchr::memchr2(b'"', b'\\', &self.b[start..])?;
+        let end = start + len;
+        if self.b[end] != b'"' || self.b[start..end].iter().any(|&c| c < 0x20) {
+            return None;
+        }
+        self.at = end + 1;
+        self.line.get(start..end)
+    }
+
+    /// A string that is not kept: escapes are allowed but `\u` (whose
+    /// surrogates JSON parsers tell apart), and no control character.
+    fn skip_string(&mut self) -> Option<()> {
+        self.eat(b'"')?;
+        loop {
+            let len = memchr::memchr2(b'"', b'\\', &self.b[self.at..])?;
+            let end = self.at + len;
+            if self.b[self.at..end].iter().any(|&c| c < 0x20) {
+                return None;
+            }
+            self.at = end + 1;
+            if self.b[end] == b'"' {
+                return Some(());
+            }
+            match self.next()? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                _ => return None,
+            }
+        }
+    }
+
+    fn optional_string(&mut self) -> Option<Option<&'a str>> {
+        if self.null() {
+            Some(None)
+        } else {
+            self.string().map(Some)
+        }
+    }
+
+    /// `0` or digits not starting with `0`, as a number if it fits.
+    fn digits(&mut self) -> Option<u64> {
+        let start = self.at;
+        let mut n = 0u64;
+        while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
+            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            self.at += 1;
+        }
+        let len = self.at - start;
+        let leading_zero = len > 1 && self.b[start] == b'0';
+        (len > 0 && !leading_zero).then_some(n)
+    }
+
+    /// An integer that fits a `u64`, and is not followed by a fraction.
+    fn unsigned(&mut self) -> Option<u64> {
+        let n = self.digits()?;
+        self.integer_ends().then_some(n)
+    }
+
+    /// An integer that fits an `i64`; not `-0`.
+    fn signed(&mut self) -> Option<()> {
+        let negative = self.peek()? == b'-';
+        if negative {
+            self.at += 1;
+        }
+        let n = self.digits()?;
+        // -i64::MAX is the most negative taken: i64::MIN is left to serde.
+        if n > i64::MAX as u64 || negative && n == 0 {
+            return None;
+        }
+        self.integer_ends().then_some(())
+    }
+
+    fn integer_ends(&self) -> bool {
+        !matches!(self.peek(), Some(b'.' | b'e' | b'E'))
+    }
+
+    /// A value of a field neither reads: a string, an integer, a literal.
+    fn scalar(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.skip_string(),
+            b'-' | b'0'..=b'9' => self.signed(),
+            _ if self.null() || self.literal(b"true") || self.literal(b"false") => Some(()),
+            _ => None,
+        }
+    }
+
+    /// `{"ID":{"NAME":"V" or ["V",…],…},…}`, each object possibly empty.
+    fn structured_data(&mut self) -> Option<()> {
+        self.object(|s| {
+            s.object(|s| {
+                if s.peek()? != b'[' {
+                    return s.skip_string();
+                }
+                s.at += 1;
+                if s.peek()? == b']' {
+                    s.at += 1;
+                    return Some(());
+                }
+                loop {
+                    s.skip_string()?;
+                    match s.next()? {
+                        b',' => {}
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            })
+        })
+    }
+
+    /// An object of string keys, each value read by `value`.
+    fn object(&mut self, mut value: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'{')?;
+        if self.peek()? == b'}' {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            self.skip_string()?;
+            self.eat(b':')?;
+            value(self)?;
+            match self.next()? {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
+            }
         }
     }
 }
