@@ -213,6 +213,15 @@ fn push_escaped(out: &mut String, text: &str) {
 /// are: up to the first byte of the first character it escapes, a
 /// character boundary. A byte scan for what most lines do not hold.
 fn clean_prefix(text: &[u8]) -> usize {
+    // Most text holds none of the bytes that start what is escaped: a
+    // whole pass without an early exit, which the compiler turns into wide
+    // compares, says so.
+    let suspect = text.iter().fold(false, |found, &b| {
+        found | (b < 0x20 && b != b'\t') | (b == 0x7f) | (b == 0xc2) | (b == 0xe2)
+    });
+    if !suspect {
+        return text.len();
+    }
     let mut i = 0;
     while let Some(&b) = text.get(i) {
         let escaped = match b {

@@ -518,13 +518,36 @@ impl<'a> Scan<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let len = memchr::memchr2(b'"', b'\\', &self.b[start..])?;
-        let end = start + len;
-        if self.b[end] != b'"' || self.b[start..end].iter().any(|&c| c < 0x20) {
-            return None;
+        let rest = &self.b[start..];
+        // Keys and most values a byte at a time; a longer string (a
+        // message) with `memchr`, then a pass for control bytes without
+        // an early exit, which the compiler turns into wide compares.
+        let mut end = None;
+        for (i, &c) in rest.iter().take(24).enumerate() {
+            match c {
+                b'"' => {
+                    end = Some(i);
+                    break;
+                }
+                b'\\' | 0..=0x1f => return None,
+                _ => {}
+            }
         }
-        self.at = end + 1;
-        self.line.get(start..end)
+        let len = match end {
+            Some(len) => len,
+            None => {
+                let len = memchr::memchr2(b'"', b'\\', rest)?;
+                let control = rest[..len]
+                    .iter()
+                    .fold(false, |found, &c| found | (c < 0x20));
+                if rest[len] != b'"' || control {
+                    return None;
+                }
+                len
+            }
+        };
+        self.at = start + len + 1;
+        self.line.get(start..start + len)
     }
 
     /// A string that is not kept: escapes are allowed but `\u` (whose
@@ -532,18 +555,14 @@ impl<'a> Scan<'a> {
     fn skip_string(&mut self) -> Option<()> {
         self.eat(b'"')?;
         loop {
-            let len = memchr::memchr2(b'"', b'\\', &self.b[self.at..])?;
-            let end = self.at + len;
-            if self.b[self.at..end].iter().any(|&c| c < 0x20) {
-                return None;
-            }
-            self.at = end + 1;
-            if self.b[end] == b'"' {
-                return Some(());
-            }
             match self.next()? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
-                _ => return None,
+                b'"' => return Some(()),
+                b'\\' => match self.next()? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    _ => return None,
+                },
+                0..=0x1f => return None,
+                _ => {}
             }
         }
     }
