@@ -359,9 +359,25 @@ pub fn scan_message(line: &str) -> Option<ScannedMessage<'_>> {
     if s.peek()? == b'}' {
         return None;
     }
+    // The key the daemon writes next, tried first as whole bytes.
+    let mut hint = 0;
     loop {
-        let key = s.string()?;
-        s.eat(b':')?;
+        let key = match LAYOUT.get(hint) {
+            Some((quoted, key)) if s.b[s.at..].starts_with(quoted) => {
+                s.at += quoted.len();
+                hint += 1;
+                *key
+            }
+            _ => {
+                let key = s.string()?;
+                s.eat(b':')?;
+                hint = LAYOUT
+                    .iter()
+                    .position(|(_, k)| *k == key)
+                    .map_or(hint, |i| i + 1);
+                key
+            }
+        };
         let field = field_index(key);
         if let Some(i) = field {
             let bit = 1u32 << i;
@@ -415,6 +431,30 @@ pub fn scan_message(line: &str) -> Option<ScannedMessage<'_>> {
     // `seq` makes it a message; nothing may follow the object.
     (seen & 1 != 0 && s.at == s.b.len()).then_some(m)
 }
+
+/// The keys of a message line in the order the daemon writes them, as
+/// they are written (quoted, and the colon).
+const LAYOUT: [(&[u8], &str); 19] = [
+    (b"\"seq\":", "seq"),
+    (b"\"epoch\":", "epoch"),
+    (b"\"received\":", "received"),
+    (b"\"transport\":", "transport"),
+    (b"\"timestamp\":", "timestamp"),
+    (b"\"facility\":", "facility"),
+    (b"\"severity\":", "severity"),
+    (b"\"hostname\":", "hostname"),
+    (b"\"app_name\":", "app_name"),
+    (b"\"proc_id\":", "proc_id"),
+    (b"\"msg_id\":", "msg_id"),
+    (b"\"cred_pid\":", "cred_pid"),
+    (b"\"cred_uid\":", "cred_uid"),
+    (b"\"cred_gid\":", "cred_gid"),
+    (b"\"unit\":", "unit"),
+    (b"\"truncated\":", "truncated"),
+    (b"\"malformed\":", "malformed"),
+    (b"\"structured_data\":", "structured_data"),
+    (b"\"message\":", "message"),
+];
 
 // The fields [`scan_message`] checks: a bit each in its `seen`.
 const SEQ: u32 = 0;
