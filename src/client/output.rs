@@ -175,7 +175,7 @@ impl Output {
                 // escapes, without a copy of its strings; anything else
                 // as parse_json_line reads it.
                 if let Some(m) = text.and_then(scan_message) {
-                    return self.short_fields(&m.fields, m.severity);
+                    return self.short_fields(&m.short_fields(), m.severity());
                 }
                 if let Some(m) = text.and_then(borrow_message) {
                     return self.short_fields(&m.short_fields(), m.severity());

@@ -497,7 +497,7 @@ mod tests {
                 continue;
             };
             if let Some(s) = scanned
-                && (s.fields != fast.short_fields() || s.severity != fast.severity())
+                && (s.short_fields() != fast.short_fields() || s.severity() != fast.severity())
             {
                 return Err(format!("scanned as {s:?}: {line}"));
             }
@@ -555,6 +555,14 @@ mod tests {
         );
         assert!(crate::client::scan_message(&daemon).is_some(), "{daemon}");
         assert!(crate::client::scan_message(&lines[0]).is_none());
+        let quoted =
+            r#"{"seq":1,"received":"2026-01-08T19:46:04Z","message":"a \"b\" \\ \/ \t\n\r\b\f"}"#;
+        let scanned = crate::client::scan_message(quoted).expect("short escapes are scanned");
+        assert_eq!(
+            scanned.short_fields().message,
+            "a \"b\" \\ / \t\n\r\u{8}\u{c}"
+        );
+        same_short(&[quoted.to_string()], &TimeZone::UTC).unwrap();
     }
 
     proptest::proptest! {

@@ -1,5 +1,6 @@
 //! The `fmt=json` wire format as a client reads it: messages and notices.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
@@ -221,7 +222,7 @@ pub struct BorrowedMessage<'a> {
 
 /// A JSON string, borrowed from the line when it holds no escape.
 #[derive(Debug, Default, Deserialize)]
-struct Text<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
 impl Text<'_> {
     fn as_str(&self) -> &str {
@@ -408,13 +409,13 @@ pub fn scan_message(line: &str) -> Option<ScannedMessage<'_>> {
                     s.skip_string()?;
                 }
             }
-            Some(RECEIVED) => m.fields.received = s.string()?,
-            Some(TIMESTAMP) => m.fields.timestamp = s.optional_string()?,
-            Some(SEVERITY) => m.severity = s.string()?,
-            Some(HOSTNAME) => m.fields.hostname = s.optional_string()?,
-            Some(APP_NAME) => m.fields.app_name = s.optional_string()?,
-            Some(PROC_ID) => m.fields.proc_id = s.optional_string()?,
-            Some(MESSAGE) => m.fields.message = s.string()?,
+            Some(RECEIVED) => m.received = s.text()?,
+            Some(TIMESTAMP) => m.timestamp = s.optional_text()?,
+            Some(SEVERITY) => m.severity = s.text()?,
+            Some(HOSTNAME) => m.hostname = s.optional_text()?,
+            Some(APP_NAME) => m.app_name = s.optional_text()?,
+            Some(PROC_ID) => m.proc_id = s.optional_text()?,
+            Some(MESSAGE) => m.message = s.text()?,
             Some(STRUCTURED_DATA) => {
                 if !s.null() {
                     s.structured_data()?;
@@ -501,12 +502,36 @@ fn field_index(key: &str) -> Option<u32> {
     })
 }
 
-/// A message [`scan_message`] read: what `short` prints of it, borrowed.
-#[derive(Clone, Copy, Debug, Default)]
+/// A message [`scan_message`] read: what `short` prints of it, borrowed
+/// from the line unless it held an escape.
+#[derive(Clone, Debug, Default)]
 pub struct ScannedMessage<'a> {
     pub seq: u64,
-    pub severity: &'a str,
-    pub fields: ShortFields<'a>,
+    received: Cow<'a, str>,
+    timestamp: Option<Cow<'a, str>>,
+    severity: Cow<'a, str>,
+    hostname: Option<Cow<'a, str>>,
+    app_name: Option<Cow<'a, str>>,
+    proc_id: Option<Cow<'a, str>>,
+    message: Cow<'a, str>,
+}
+
+impl ScannedMessage<'_> {
+    pub fn severity(&self) -> &str {
+        &self.severity
+    }
+
+    /// What `short` prints of it.
+    pub fn short_fields(&self) -> ShortFields<'_> {
+        ShortFields {
+            timestamp: self.timestamp.as_deref(),
+            received: &self.received,
+            hostname: self.hostname.as_deref(),
+            app_name: self.app_name.as_deref(),
+            proc_id: self.proc_id.as_deref(),
+            message: &self.message,
+        }
+    }
 }
 
 /// A cursor in a line. INVARIANT: `at <= b.len()`, and `b` is `line`'s
@@ -607,11 +632,49 @@ impl<'a> Scan<'a> {
         }
     }
 
-    fn optional_string(&mut self) -> Option<Option<&'a str>> {
+    /// A string, borrowed when it holds no escape; decoded when its
+    /// escapes are the short ones (not `\u`, whose surrogates JSON parsers
+    /// tell apart). No control character.
+    fn text(&mut self) -> Option<Cow<'a, str>> {
+        let start = self.at;
+        if let Some(plain) = self.string() {
+            return Some(Cow::Borrowed(plain));
+        }
+        self.at = start;
+        self.eat(b'"')?;
+        let mut out = String::new();
+        loop {
+            // After a quote or an escape: an ASCII byte, a char boundary.
+            let rest = self.line.get(self.at..)?;
+            let len = memchr::memchr2(b'"', b'\\', rest.as_bytes())?;
+            let chunk = rest.get(..len)?;
+            if chunk.bytes().any(|c| c < 0x20) {
+                return None;
+            }
+            out.push_str(chunk);
+            self.at += len + 1;
+            if rest.as_bytes()[len] == b'"' {
+                return Some(Cow::Owned(out));
+            }
+            out.push(match self.next()? {
+                b'"' => '"',
+                b'\\' => '\\',
+                b'/' => '/',
+                b'b' => '\u{8}',
+                b'f' => '\u{c}',
+                b'n' => '\n',
+                b'r' => '\r',
+                b't' => '\t',
+                _ => return None,
+            });
+        }
+    }
+
+    fn optional_text(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.null() {
             Some(None)
         } else {
-            self.string().map(Some)
+            self.text().map(Some)
         }
     }
 
