@@ -379,11 +379,17 @@ impl Output {
 /// Whether UTF-8 `text` holds a control character (`char::is_control`:
 /// U+0000–U+001F, U+007F, U+0080–U+009F), found a byte at a time.
 fn has_control(text: &[u8]) -> bool {
-    text.iter().enumerate().any(|(i, &b)| match b {
-        0..=0x1f | 0x7f => true,
-        0xc2 => text.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
-        _ => false,
-    })
+    // A whole pass without an early exit (wide compares) rules out most
+    // lines; the few with a 0xC2 lead byte are looked at closely.
+    let suspect = text.iter().fold(false, |found, &b| {
+        found | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+    });
+    suspect
+        && text.iter().enumerate().any(|(i, &b)| match b {
+            0..=0x1f | 0x7f => true,
+            0xc2 => text.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+            _ => false,
+        })
 }
 
 /// `line` and a line feed, in the colour of `sev` if given.
