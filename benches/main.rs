@@ -1170,6 +1170,86 @@ fn scan(cfg: &Config, table: &mut Table) -> Result<(), String> {
 
 // ----------------------------------------------------------------- 7. query
 
+/// `circolog-tail` against `curl` on the same ring, in the same run,
+/// alternately, both as processes (start-up included): the client renders
+/// what the daemon already did, so it should cost about as much as
+/// reading the daemon's own lines. Left out, said, when curl is not
+/// installed.
+fn tail_against_curl(cfg: &Config, d: &Circolog, table: &mut Table) -> Result<(), String> {
+    let tail = harness::circologd_path()?.with_file_name("circolog-tail");
+    let tail = tail.to_str().ok_or("the binary's path is not UTF-8")?;
+    let socket = d.query.to_str().ok_or("the socket's path is not UTF-8")?;
+    if query::timed("curl", &["--version"]).is_err() {
+        eprintln!("   circolog-tail against curl: curl is not installed, left out");
+        return Ok(());
+    }
+    // (row, circolog-tail's arguments, curl's query, target)
+    let pairs: [(&str, &[&str], &str, &str); 4] = [
+        (
+            "circolog-tail -n -1 (short)",
+            &["-n", "-1"],
+            "fmt=syslog",
+            "≤ 1.5",
+        ),
+        (
+            "circolog-tail -n -1 --fmt json",
+            &["-n", "-1", "--fmt", "json"],
+            "fmt=json",
+            "≤ 1.5",
+        ),
+        (
+            "circolog-tail -n 100",
+            &["-n", "100"],
+            "fmt=syslog&l=100",
+            "≤ 1.5",
+        ),
+        (
+            "circolog-tail -n -1 --grep NEEDLE",
+            &["-n", "-1", "--grep", query::NEEDLE],
+            "fmt=syslog&grep=NEEDLE",
+            "≤ 1.5",
+        ),
+    ];
+    let ms = |s: f64| format!("{:.0} ms", s * 1000.0);
+    for (name, args, q, target) in pairs {
+        let q = q.replace("NEEDLE", query::NEEDLE);
+        let url = format!("http://localhost/?{q}");
+        let mut tail_args = vec!["--socket", socket];
+        tail_args.extend_from_slice(args);
+        let curl_args = ["-s", "--unix-socket", socket, &url];
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..cfg.runs.max(3) {
+            ours.push(to_null(tail, &tail_args)?);
+            theirs.push(to_null("curl", &curl_args)?);
+        }
+        let (ours, theirs) = (harness::median(ours), harness::median(theirs));
+        table.row(
+            name,
+            &ms(ours),
+            &format!("curl ?{q} {}", ms(theirs)),
+            Some(ours / theirs),
+            &format!("target {target} × curl, same ring, same run"),
+        );
+        eprintln!("   {name}: {} ({:.2} × curl)", ms(ours), ours / theirs);
+    }
+    Ok(())
+}
+
+/// How long `program args` takes, its output to `/dev/null` as a user's
+/// `> /dev/null` would send it.
+fn to_null(program: &str, args: &[&str]) -> Result<f64, String> {
+    let t = Instant::now();
+    let status = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("{program}: {e}"))?;
+    if !status.success() {
+        return Err(format!("{program} {args:?}: {status}"));
+    }
+    Ok(t.elapsed().as_secs_f64())
+}
+
 /// What a query's time is compared with.
 #[derive(Clone, Copy)]
 enum Baseline {
@@ -1295,6 +1375,7 @@ fn query(cfg: &Config, table: &mut Table) -> Result<(), String> {
     let grep = harness::median(grep);
     let cat = harness::median(cat);
     let ms = |s: f64| format!("{:.0} ms", s * 1000.0);
+    tail_against_curl(cfg, &d, table)?;
     for (i, (name, _, base, target)) in queries.iter().enumerate() {
         let t = harness::median(times[i].clone());
         let (reference, against, base_name) = match base {

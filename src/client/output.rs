@@ -7,8 +7,9 @@ use std::sync::mpsc::SyncSender;
 use jiff::tz::TimeZone;
 
 use super::{
-    Cursor, Head, JsonLine, JsonMessage, RESET, Result, escape_bytes, escape_text, output_failed,
-    parse_json_line, pri_severity, render_short, render_syslog, severity_number, severity_style,
+    Cursor, Head, JsonLine, JsonMessage, RESET, Result, ShortClock, ShortFields, borrow_message,
+    escape_bytes, escape_text, output_failed, parse_json_line, pri_severity, render_syslog,
+    scan_message, severity_number, severity_style,
 };
 
 /// `--fmt`.
@@ -88,7 +89,7 @@ pub struct Output {
     color: bool,
     /// Following: each line is flushed as soon as it is written.
     live: bool,
-    tz: TimeZone,
+    clock: ShortClock,
     w: Sink,
     scratch: String,
     bytes: Vec<u8>,
@@ -119,7 +120,7 @@ impl Output {
             fmt,
             color,
             live,
-            tz: TimeZone::system(),
+            clock: ShortClock::new(TimeZone::system()),
             w: Sink::Stdout(io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())),
             scratch: String::new(),
             bytes: Vec::new(),
@@ -135,7 +136,7 @@ impl Output {
             fmt,
             color: false,
             live: true,
-            tz: TimeZone::system(),
+            clock: ShortClock::new(TimeZone::system()),
             w: Sink::Relay {
                 tx,
                 source,
@@ -169,10 +170,17 @@ impl Output {
     pub fn line(&mut self, line: &[u8]) -> io::Result<()> {
         match self.fmt {
             Fmt::Short => {
-                let parsed = std::str::from_utf8(line)
-                    .ok()
-                    .and_then(|l| parse_json_line(l).ok());
-                match parsed {
+                let text = std::str::from_utf8(line).ok();
+                // A message as the daemon writes it, scanned; one with
+                // escapes, without a copy of its strings; anything else
+                // as parse_json_line reads it.
+                if let Some(m) = text.and_then(scan_message) {
+                    return self.short_fields(&m.short_fields(), m.severity());
+                }
+                if let Some(m) = text.and_then(borrow_message) {
+                    return self.short_fields(&m.short_fields(), m.severity());
+                }
+                match text.and_then(|l| parse_json_line(l).ok()) {
                     Some(JsonLine::Message(m)) => self.short(&m),
                     // Not what the daemon should send: shown escaped.
                     _ => self.plain(escape_bytes(line).as_bytes(), None),
@@ -183,7 +191,7 @@ impl Output {
                 // The daemon's lines hold no control character; a peer's
                 // might.
                 match std::str::from_utf8(line) {
-                    Ok(text) if !text.chars().any(char::is_control) => self.plain(line, sev),
+                    Ok(_) if !has_control(line) => self.plain(line, sev),
                     _ => self.plain(escape_bytes(line).as_bytes(), sev),
                 }
             }
@@ -299,11 +307,15 @@ impl Output {
     }
 
     fn short(&mut self, m: &JsonMessage) -> io::Result<()> {
+        self.short_fields(&m.short_fields(), &m.severity)
+    }
+
+    fn short_fields(&mut self, m: &ShortFields<'_>, severity: &str) -> io::Result<()> {
         let mut line = std::mem::take(&mut self.scratch);
         line.clear();
         line.push_str(&self.label);
-        render_short(m, &self.tz, &mut line);
-        let sev = severity_number(&m.severity);
+        self.clock.render(m, &mut line);
+        let sev = severity_number(severity);
         let r = self.plain(line.as_bytes(), sev);
         self.scratch = line;
         r
@@ -364,6 +376,22 @@ impl Output {
     }
 }
 
+/// Whether UTF-8 `text` holds a control character (`char::is_control`:
+/// U+0000–U+001F, U+007F, U+0080–U+009F), found a byte at a time.
+fn has_control(text: &[u8]) -> bool {
+    // A whole pass without an early exit (wide compares) rules out most
+    // lines; the few with a 0xC2 lead byte are looked at closely.
+    let suspect = text.iter().fold(false, |found, &b| {
+        found | (b < 0x20) | (b == 0x7f) | (b == 0xc2)
+    });
+    suspect
+        && text.iter().enumerate().any(|(i, &b)| match b {
+            0..=0x1f | 0x7f => true,
+            0xc2 => text.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+            _ => false,
+        })
+}
+
 /// `line` and a line feed, in the colour of `sev` if given.
 fn write_line(w: &mut impl Write, line: &[u8], sev: Option<u8>) -> io::Result<()> {
     match sev.and_then(severity_style) {
@@ -380,6 +408,15 @@ fn write_line(w: &mut impl Write, line: &[u8], sev: Option<u8>) -> io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte scan finds exactly the characters `char::is_control` does.
+    #[test]
+    fn control_characters_a_byte_at_a_time() {
+        for c in (0..=0x10_ffff).filter_map(char::from_u32) {
+            let text = format!("a{c}b");
+            assert_eq!(has_control(text.as_bytes()), c.is_control(), "{c:?}");
+        }
+    }
 
     #[test]
     fn the_source_goes_first_in_json() {

@@ -6,7 +6,7 @@ use std::fmt;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::JsonMessage;
+use super::{JsonMessage, ShortFields};
 use crate::ingest::syslog::SEVERITY_NAMES;
 
 /// Appends a message in the `short` format, without a line end:
@@ -26,36 +26,100 @@ use crate::ingest::syslog::SEVERITY_NAMES;
 ///   (`\n`, `\r`, `\xHH`), so one message stays one line and cannot drive
 ///   the terminal.
 pub fn render_short(msg: &JsonMessage, tz: &TimeZone, out: &mut String) {
-    let time = msg
-        .timestamp
-        .as_deref()
-        .and_then(|t| t.parse::<Timestamp>().ok())
-        .or_else(|| msg.received.parse::<Timestamp>().ok());
-    match time {
-        Some(t) => {
-            use fmt::Write as _;
-            let _ = write!(out, "{}", tz.to_datetime(t).strftime("%b %e %H:%M:%S"));
+    ShortClock::new(tz.clone()).render(&msg.short_fields(), out);
+}
+
+/// [`render_short`] for a line after line: the local time of the last
+/// second rendered is kept, so that jiff's general printer runs once a
+/// second of messages rather than once a message. The text of a second
+/// depends on nothing else: a zone's offset changes only on a whole
+/// second.
+#[derive(Clone, Debug)]
+pub struct ShortClock {
+    tz: TimeZone,
+    /// The whole second (rounded down) last rendered, and its text.
+    last: Option<(i64, String)>,
+}
+
+impl ShortClock {
+    /// A clock that renders in `tz` (the local zone).
+    pub fn new(tz: TimeZone) -> ShortClock {
+        ShortClock { tz, last: None }
+    }
+
+    /// Appends `msg` in the `short` format, as [`render_short`] does.
+    pub fn render(&mut self, msg: &ShortFields<'_>, out: &mut String) {
+        let time = msg
+            .timestamp
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .or_else(|| msg.received.parse::<Timestamp>().ok());
+        match time {
+            Some(t) => self.push_time(t, out),
+            None => out.push_str("--- -- --:--:--"),
         }
-        None => out.push_str("--- -- --:--:--"),
-    }
-    if let Some(host) = msg.hostname.as_deref().filter(|h| !h.is_empty()) {
-        out.push(' ');
-        push_escaped(out, host);
-    }
-    if let Some(app) = msg.app_name.as_deref().filter(|a| !a.is_empty()) {
-        out.push(' ');
-        push_escaped(out, app);
-        if let Some(pid) = msg.proc_id.as_deref().filter(|p| !p.is_empty()) {
-            out.push('[');
-            push_escaped(out, pid);
-            out.push(']');
+        if let Some(host) = msg.hostname.filter(|h| !h.is_empty()) {
+            out.push(' ');
+            push_escaped(out, host);
         }
-        out.push(':');
+        if let Some(app) = msg.app_name.filter(|a| !a.is_empty()) {
+            out.push(' ');
+            push_escaped(out, app);
+            if let Some(pid) = msg.proc_id.filter(|p| !p.is_empty()) {
+                out.push('[');
+                push_escaped(out, pid);
+                out.push(']');
+            }
+            out.push(':');
+        }
+        if !msg.message.is_empty() {
+            out.push(' ');
+            push_escaped(out, msg.message);
+        }
     }
-    if !msg.message.is_empty() {
-        out.push(' ');
-        push_escaped(out, &msg.message);
+
+    fn push_time(&mut self, t: Timestamp, out: &mut String) {
+        // Rounded down, not toward zero: half a second before 1970 is in
+        // the second before.
+        let second = t.as_second() - i64::from(t.subsec_nanosecond() < 0);
+        match &mut self.last {
+            Some((last, text)) if *last == second => out.push_str(text),
+            last => {
+                let mut text = String::with_capacity(16);
+                push_civil(&mut text, self.tz.to_datetime(t));
+                out.push_str(&text);
+                *last = Some((second, text));
+            }
+        }
     }
+}
+
+/// `dt` as `strftime("%b %e %H:%M:%S")` writes it, without its general
+/// printer.
+fn push_civil(out: &mut String, dt: jiff::civil::DateTime) {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // jiff's months are 1–12, its days 1–31, its hours, minutes and
+    // seconds below 60: every index and digit below is in range.
+    let month = usize::try_from(dt.month() - 1).unwrap_or_default();
+    out.push_str(MONTHS.get(month).copied().unwrap_or("???"));
+    out.push(' ');
+    let two = |out: &mut String, n: i8, pad: char| {
+        let n = u8::try_from(n).unwrap_or_default();
+        out.push(if n < 10 {
+            pad
+        } else {
+            char::from(b'0' + n / 10 % 10)
+        });
+        out.push(char::from(b'0' + n % 10));
+    };
+    two(out, dt.day(), ' ');
+    out.push(' ');
+    two(out, dt.hour(), '0');
+    out.push(':');
+    two(out, dt.minute(), '0');
+    out.push(':');
+    two(out, dt.second(), '0');
 }
 
 /// Appends a message as the daemon's `fmt=syslog` writes it, without a
@@ -140,6 +204,48 @@ fn header_field(out: &mut Vec<u8>, field: Option<&str>) {
 /// the ones compilers warn about in source) as `\u{202e}`: what a peer
 /// sends cannot drive the terminal or disguise a line.
 fn push_escaped(out: &mut String, text: &str) {
+    let clean = clean_prefix(text.as_bytes());
+    out.push_str(&text[..clean]);
+    push_escaped_chars(out, &text[clean..]);
+}
+
+/// How many bytes at the start of `text` [`push_escaped`] copies as they
+/// are: up to the first byte of the first character it escapes, a
+/// character boundary. A byte scan for what most lines do not hold.
+fn clean_prefix(text: &[u8]) -> usize {
+    // Most text holds none of the bytes that start what is escaped: a
+    // whole pass without an early exit, which the compiler turns into wide
+    // compares, says so.
+    let suspect = text.iter().fold(false, |found, &b| {
+        found | (b < 0x20 && b != b'\t') | (b == 0x7f) | (b == 0xc2) | (b == 0xe2)
+    });
+    if !suspect {
+        return text.len();
+    }
+    let mut i = 0;
+    while let Some(&b) = text.get(i) {
+        let escaped = match b {
+            b'\t' => false,
+            0..=0x1f | 0x7f => true,
+            // U+0080–U+009F, the C1 controls.
+            0xc2 => text.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+            // U+202A–U+202E and U+2066–U+2069.
+            0xe2 => matches!(
+                (text.get(i + 1), text.get(i + 2)),
+                (Some(0x80), Some(0xaa..=0xae)) | (Some(0x81), Some(0xa6..=0xa9))
+            ),
+            _ => false,
+        };
+        if escaped {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// [`push_escaped`] a character at a time.
+fn push_escaped_chars(out: &mut String, text: &str) {
     use fmt::Write as _;
     for c in text.chars() {
         match c {
@@ -342,6 +448,179 @@ mod tests {
         let rome = TimeZone::fixed(jiff::tz::offset(1));
         let m = message(Some("2026-01-18T19:46:03Z"), Some("h"), Some("a"));
         assert!(short(&m, &rome).starts_with("Jan 18 20:46:03 h a[123]: "));
+    }
+
+    /// The byte scan stops at the first character the char loop escapes.
+    #[test]
+    fn escaping_a_byte_at_a_time_is_escaping_a_char_at_a_time() {
+        for c in (0..=0x10_ffff).filter_map(char::from_u32) {
+            let text = format!("a{c}b{c}");
+            let (mut fast, mut slow) = (String::new(), String::new());
+            push_escaped(&mut fast, &text);
+            push_escaped_chars(&mut slow, &text);
+            assert_eq!(fast, slow, "{c:?}");
+        }
+    }
+
+    /// What the daemon writes as JSON for `raw` received at `received_us`.
+    fn daemon_json(raw: &[u8], received_us: i64) -> String {
+        use crate::query::OutputFormat;
+        use crate::store::ring::{Entry, Transport};
+        let ctx = crate::ingest::syslog::ParseContext { tz: TimeZone::UTC };
+        let received = Timestamp::from_microsecond(received_us).unwrap();
+        let msg = crate::ingest::syslog::parse(raw, received, &ctx);
+        let entry = Entry {
+            seq: Seq::new(7),
+            received_us,
+            transport: Transport::Unix,
+            cred: None,
+            truncated: false,
+            index: None,
+            raw,
+        };
+        let mut json = Vec::new();
+        crate::query::format::render(OutputFormat::Json, &entry, &msg, 1, &mut json);
+        String::from_utf8(json).unwrap().trim_end().to_string()
+    }
+
+    /// The fast path (a borrowed parse, one clock for every line) renders
+    /// what the slow one (a whole parse, a fresh render) does, or leaves
+    /// the line to it.
+    fn same_short(lines: &[String], tz: &TimeZone) -> Result<(), String> {
+        let mut clock = ShortClock::new(tz.clone());
+        for line in lines {
+            let scanned = crate::client::scan_message(line);
+            let Some(fast) = crate::client::borrow_message(line) else {
+                if scanned.is_some() {
+                    return Err(format!("scanned, not borrowed: {line}"));
+                }
+                continue;
+            };
+            if let Some(s) = scanned
+                && (s.short_fields() != fast.short_fields() || s.severity() != fast.severity())
+            {
+                return Err(format!("scanned as {s:?}: {line}"));
+            }
+            let Ok(JsonLine::Message(slow)) = parse_json_line(line) else {
+                return Err(format!("read only by the fast path: {line}"));
+            };
+            let mut ours = String::new();
+            clock.render(&fast.short_fields(), &mut ours);
+            if ours != short(&slow, tz) || fast.severity() != slow.severity {
+                return Err(format!("{ours:?} from {line}"));
+            }
+        }
+        Ok(())
+    }
+
+    fn zones() -> Vec<TimeZone> {
+        let mut zones = vec![TimeZone::UTC, TimeZone::fixed(jiff::tz::offset(-9))];
+        zones.extend(
+            ["Europe/Rome", "America/St_Johns", "Australia/Lord_Howe"]
+                .iter()
+                .filter_map(|z| TimeZone::get(z).ok()),
+        );
+        zones
+    }
+
+    #[test]
+    fn the_fast_path_leaves_odd_lines_to_the_slow_one() {
+        let lines: Vec<String> = [
+            r#"{"seq":1,"received":"2026-01-08T19:46:04.000000Z","message":"a\"b\u0007"}"#,
+            r#"{"seq":1,"seq":2,"received":"2026-01-08T19:46:04Z"}"#,
+            r#"{"seq":1,"why":3}"#,
+            r#"{"seq":null,"skipped":1}"#,
+            r#"{"skipped":1,"epoch":2}"#,
+            r#"{"seq":1,"structured_data":{"a":{"b":["c","d"],"e":"f"}},"message":"m"}"#,
+            r#"{"seq":1,"structured_data":{"a":{"b":[1]}}}"#,
+            r#"{"seq":1,"structured_data":{"a":{"b":null}}}"#,
+            r#"{"seq":1,"structured_data":{"a":"b"}}"#,
+            r#"{"seq":1,"timestamp":"1969-12-31T23:59:59.5Z","received":"x","unknown":[1,{}]}"#,
+            r#"{"seq":1,"timestamp":"bad","received":"1969-12-31T23:59:59.999Z"} "#,
+            r#"{"seq":1} x"#,
+        ]
+        .map(String::from)
+        .to_vec();
+        for tz in zones() {
+            same_short(&lines, &tz).unwrap();
+        }
+        assert!(crate::client::borrow_message(&lines[1]).is_none());
+        assert!(crate::client::borrow_message(&lines[3]).is_none());
+        assert!(crate::client::borrow_message(&lines[7]).is_none());
+        // The scan reads what the daemon writes, structured data too.
+        assert!(crate::client::scan_message(&lines[5]).is_some());
+        let daemon = daemon_json(
+            b"<13>1 2026-01-08T19:46:03Z h app 12 - [a@1 b=\"c\"] text",
+            1,
+        );
+        assert!(crate::client::scan_message(&daemon).is_some(), "{daemon}");
+        assert!(crate::client::scan_message(&lines[0]).is_none());
+        let quoted =
+            r#"{"seq":1,"received":"2026-01-08T19:46:04Z","message":"a \"b\" \\ \/ \t\n\r\b\f"}"#;
+        let scanned = crate::client::scan_message(quoted).expect("short escapes are scanned");
+        assert_eq!(
+            scanned.short_fields().message,
+            "a \"b\" \\ / \t\n\r\u{8}\u{c}"
+        );
+        same_short(&[quoted.to_string()], &TimeZone::UTC).unwrap();
+    }
+
+    proptest::proptest! {
+        /// Whatever line the scan reads, the slower parses read the same.
+        #[test]
+        fn the_scan_reads_only_what_the_parsers_read(
+            tokens in proptest::collection::vec(proptest::sample::select(vec![
+                "{", "}", "[", "]", ":", ",", " ", "\"seq\"", "\"epoch\"", "\"skipped\"",
+                "\"paused\"", "\"why\"", "\"message\"", "\"severity\"", "\"hostname\"",
+                "\"timestamp\"", "\"received\"", "\"structured_data\"", "\"malformed\"",
+                "\"unit\"", "\"x\\\"y\"", "\"é\u{7f}\"", "\"2026-01-08T19:46:04Z\"",
+                "null", "true", "false", "0", "7", "-3", "-0", "01", "1.5", "2e3",
+                "18446744073709551615", "18446744073709551616", "-9223372036854775808",
+            ]), 0..30),
+            shape in 0usize..3,
+        ) {
+            let body = tokens.concat();
+            let line = match shape {
+                0 => format!("{{\"seq\":1,{body}"),
+                1 => format!("{{\"seq\":1,\"message\":\"m\",{body}}}"),
+                _ => body,
+            };
+            for tz in zones().iter().take(2) {
+                proptest::prop_assert_eq!(same_short(std::slice::from_ref(&line), tz), Ok(()));
+            }
+        }
+
+        /// Messages as the daemon writes them, lines in a row (times in
+        /// the same second and not, before 1970 and after), render the
+        /// same on the fast path as on the slow one, in zones with DST.
+        #[test]
+        fn the_fast_path_is_the_slow_path(
+            sent in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "<13>1 2026-03-29T01:59:59.999+00:00 h a 1 - - m",
+                    "<165>1 2026-10-25T00:30:00Z host app - ID [x@1 a=\"\\\"\"] t\u{202e}\u{85}x",
+                    "<14>Jan  8 19:46:03 host app[12]: rfc 3164 \"q\" \\ line\nfeed",
+                    "<78>Dec 31 23:59:59 cron[77]: glibc form",
+                    "<14>1 1969-12-31T23:59:59.5Z - - - - -",
+                    "just bytes \u{1b}[2J",
+                    "<13>1 - - app - - [bad sd",
+                ]),
+                proptest::collection::vec(proptest::prelude::any::<char>(), 0..8),
+                -86_400_000_000i64..4_000_000_000_000_000,
+                0i64..3_000_000,
+            ), 1..12),
+        ) {
+            let mut lines = Vec::new();
+            for (template, extra, received, step) in sent {
+                let mut raw = template.as_bytes().to_vec();
+                raw.extend(extra.iter().collect::<String>().bytes());
+                lines.push(daemon_json(&raw, received));
+                lines.push(daemon_json(&raw, received.saturating_add(step)));
+            }
+            for tz in zones() {
+                proptest::prop_assert_eq!(same_short(&lines, &tz), Ok(()));
+            }
+        }
     }
 
     #[test]
