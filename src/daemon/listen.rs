@@ -158,6 +158,14 @@ impl<T> Inherited<T> {
         self.take(|p| p.name.as_deref() == Some(RING))
     }
 
+    /// The control connection that asked for a restart, named
+    /// [`RESTART_REPLY`] by the process that handed it over: the new one
+    /// answers it. Not a listener, so taken out before the sockets are
+    /// looked at.
+    pub fn take_reply(&mut self) -> Option<T> {
+        self.take(|p| p.name.as_deref() == Some(RESTART_REPLY))
+    }
+
     /// What no flag and no name claimed.
     pub fn take_rest(&mut self) -> Vec<(T, Passed)> {
         std::mem::take(&mut self.passed)
@@ -166,6 +174,10 @@ impl<T> Inherited<T> {
 
 /// The name the memory file is handed over by (`FDNAME=`, `LISTEN_FDNAMES`).
 pub const RING: &str = "ring";
+
+/// The name of the control connection a restart hands over with the
+/// sockets (`POST /restart` is answered by the new process).
+pub const RESTART_REPLY: &str = "restart-reply";
 
 /// The names an inherited socket is claimed by, in this order.
 /// `syslog.socket` is systemd's own (`/run/systemd/journal/syslog`),
