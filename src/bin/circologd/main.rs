@@ -294,20 +294,29 @@ fn handover(
             .map(|fd| (fd, name))
             .map_err(|e| format!("cannot keep a descriptor for restarts: {e}"))
     };
+    // Whole: a new kind of listener is not forgotten here.
+    let listen::Listeners {
+        datagrams,
+        tcp_ingest,
+        query_unix,
+        query_tcp,
+        ctl_unix,
+        listening: _,
+    } = l;
     let mut fds = vec![copy(memory_file.as_fd(), listen::RING)?];
-    for d in &l.datagrams {
+    for d in datagrams {
         fds.push(copy(d.fd.as_fd(), "syslog")?);
     }
-    for t in &l.tcp_ingest {
+    for t in tcp_ingest {
         fds.push(copy(t.as_fd(), "syslog")?);
     }
-    for q in &l.query_unix {
+    for q in query_unix {
         fds.push(copy(q.as_fd(), "query")?);
     }
-    for q in &l.query_tcp {
+    for q in query_tcp {
         fds.push(copy(q.as_fd(), "query")?);
     }
-    for c in &l.ctl_unix {
+    for c in ctl_unix {
         fds.push(copy(c.as_fd(), "ctl")?);
     }
     Ok(fds)
