@@ -28,7 +28,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 #[command(
     name = "circolog-ctl",
     version,
-    about = "Control circologd: pause, resume, clear, status, metrics, snapshots",
+    about = "Control circologd: pause, resume, clear, status, metrics, snapshots, restart",
     long_about = manual::CTL_ABOUT,
     after_help = "Long flags may also be written with one dash (-socket PATH), as in the original circolog.",
     after_long_help = manual::after_long_help(manual::CTL)
