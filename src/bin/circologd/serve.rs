@@ -800,6 +800,10 @@ async fn restart(ctx: &Ctx, reply: std::os::fd::RawFd) -> (u16, String) {
     }
     ctx.stop.send_replace(Stop::Restarting);
     followers_gone(ctx).await;
+    // A SIGTERM while followers were closing: stopping wins.
+    if *ctx.stop.borrow() != Stop::Restarting {
+        return (503, "circologd is stopping".into());
+    }
     // From here on nothing is read: what arrives waits in the sockets for
     // the next process. The state is in the file as of now.
     ctx.with(|c| c.state.persist());
