@@ -107,11 +107,23 @@ pub struct Passed {
 /// [`systemd::role`]).
 pub struct Inherited<T> {
     passed: Vec<(T, Passed)>,
+    /// Handed over by a circologd that restarted into this process, not
+    /// by systemd: the start-up lines say so.
+    restart: bool,
 }
 
 impl<T> Inherited<T> {
     pub fn new(passed: Vec<(T, Passed)>) -> Inherited<T> {
-        Inherited { passed }
+        Inherited {
+            passed,
+            restart: false,
+        }
+    }
+
+    /// These were handed over by a restart ([`RESTART_REPLY`] was among
+    /// them).
+    pub fn from_restart(&mut self) {
+        self.restart = true;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -376,8 +388,12 @@ pub fn open(
         let (fd, kind) = set_up(fd, &p, p.name.as_deref().unwrap_or("(unnamed)"))?;
         taken.push((fd, systemd::role(p.name.as_deref(), kind)?, None));
     }
+    let restart = inherited.restart;
     for (fd, role, name) in taken {
-        let mut line = systemd::listening(name, role);
+        let mut line = match restart {
+            true => kept(&fd, role),
+            false => systemd::listening(name, role),
+        };
         // systemd's syslog.socket: say the path journald forwards to.
         if name == Some(systemd::SYSLOG_SOCKET)
             && let Some(path) = unix_path(&fd)
@@ -401,6 +417,24 @@ pub fn open(
         }
     }
     Ok(l)
+}
+
+/// The start-up line of a socket a restart handed over: what it is for
+/// and where, as the line of the process that opened it said.
+fn kept(fd: &OwnedFd, role: Role) -> String {
+    let at = match (unix_path(fd), local_addr(fd)) {
+        (Some(path), _) => path.display().to_string(),
+        (None, Some(addr)) => addr.to_string(),
+        (None, None) => "(unnamed)".to_string(),
+    };
+    let what = match role {
+        Role::Query { tcp: false } => "query".to_string(),
+        Role::Query { tcp: true } => return format!("query http://{at}/ (kept across a restart)"),
+        Role::Control => "control".to_string(),
+        Role::Datagrams { transport, .. } => format!("syslog {} datagram", transport.name()),
+        Role::Senders => "syslog TCP".to_string(),
+    };
+    format!("{what} {at} (kept across a restart)")
 }
 
 /// An inherited socket, set up for what its family and type make it:

@@ -87,6 +87,9 @@ fn run(args: Args) -> Result<(), String> {
     let mut inherited = inherited_sockets();
     // A restart's control connection, answered once this process serves.
     let reply = inherited.take_reply();
+    if reply.is_some() {
+        inherited.from_restart();
+    }
     let memfile::Made {
         mut ring,
         buffers,
