@@ -141,8 +141,19 @@ impl<T> Inherited<T> {
     }
 
     /// The one bound to this IP address, of this type, if any.
+    /// After a restart, port 0 (any port) is the one the process that
+    /// restarted was given for that address, else a restart would add a
+    /// socket on a new port beside the kept one.
     pub fn take_addr(&mut self, addr: SocketAddr, kind: SocketType) -> Option<T> {
-        self.take(|p| p.kind == Some(kind) && p.local == Local::Ip(addr))
+        let any_port = self.restart && addr.port() == 0;
+        self.take(|p| {
+            p.kind == Some(kind)
+                && match p.local {
+                    Local::Ip(at) if any_port => at.ip() == addr.ip(),
+                    Local::Ip(at) => at == addr,
+                    _ => false,
+                }
+        })
     }
 
     fn take(&mut self, found: impl Fn(&Passed) -> bool) -> Option<T> {
@@ -828,6 +839,19 @@ mod tests {
             inh.take_addr("127.0.0.1:0".parse().expect("a"), T::DGRAM),
             None
         );
+        // A restart's kept socket is what port 0 was given.
+        let mut kept = Inherited::new(vec![(
+            "udp",
+            passed(None, AddressFamily::INET, T::DGRAM, ip("127.0.0.1:5140")),
+        )]);
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("a");
+        assert_eq!(kept.take_addr(any, T::DGRAM), None, "not from systemd");
+        kept.from_restart();
+        assert_eq!(
+            kept.take_addr("10.0.0.1:0".parse().expect("a"), T::DGRAM),
+            None
+        );
+        assert_eq!(kept.take_addr(any, T::DGRAM), Some("udp"));
         let named: Vec<Vec<&str>> = NAMES
             .iter()
             .map(|n| inh.take_named(n).into_iter().map(|(t, _)| t).collect())
