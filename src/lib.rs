@@ -49,7 +49,9 @@
 //! - **a transport**: a variant of [`store::ring::Transport`] (counters are
 //!   sized from `Transport::ALL`, JSON and `/metrics` name it from there),
 //!   its sockets in the listen plan ([`daemon::listen`]) and its reader in
-//!   the driver (`src/bin/circologd/`);
+//!   the driver (`src/bin/circologd/`); what `POST /restart` hands the next
+//!   process is every socket of `listen::Listeners` (`handover` in
+//!   `src/bin/circologd/main.rs` destructures it whole, [`daemon::restart`]);
 //! - **an export target**: [`export`], a state machine like `Conn`
 //!   (`otlp.rs` writes the records), driven by `src/bin/circologd/export.rs`;
 //! - **a client flag**: circolog-tail's `Args` in `src/bin/circolog-tail.rs`

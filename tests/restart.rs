@@ -339,3 +339,277 @@ fn a_foreign_file_is_overwritten_with_one_line() {
     assert!(back.iter().all(|b| *b == 0), "not overwritten");
     stop(child, "-TERM");
 }
+
+// `POST /restart` and `circolog-ctl restart`, without a service manager:
+// the daemon executes its own file again and hands itself the ring and
+// every socket.
+
+const TAIL: &str = env!("CARGO_BIN_EXE_circolog-tail");
+const CTL: &str = env!("CARGO_BIN_EXE_circolog-ctl");
+
+/// The built circologd, copied into `dir`: the file a restart executes
+/// again, which the test may replace.
+fn copied_daemon(dir: &std::path::Path) -> PathBuf {
+    let program = dir.join("circologd");
+    std::fs::copy(DAEMON, &program).expect("copy circologd");
+    program
+}
+
+/// Lines of `r`, as they come, through a channel.
+fn lines_of(r: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn restart_with_ctl(d: &crate::util::Daemon) -> serde_json::Value {
+    let out = Command::new(CTL)
+        .arg("--socket")
+        .arg(&d.ctl)
+        .args(["restart", "--json"])
+        .output()
+        .expect("circolog-ctl");
+    assert!(
+        out.status.success(),
+        "circolog-ctl restart: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn post_restart_keeps_every_message_its_seq_and_epoch_the_pause_and_the_counters() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = crate::util::daemon()
+        .program(&copied_daemon(dir.path()))
+        .start();
+    for i in 0..40 {
+        d.send_unix(format!("<13>1 - host app - - - kept {i}").as_bytes());
+    }
+    d.wait_stored(40);
+    d.ctl("POST", "/pause");
+    d.send_unix(b"<13>1 - host app - - - dropped while paused");
+    let before = loop {
+        let s = d.status();
+        if s["counters"]["dropped_paused"] == 1 {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stored = texts(&d.json(""));
+    let answer = d.ctl("POST", "/restart");
+    // The same process after execve, answering from its new image.
+    assert_eq!(answer["pid"], d.child.id(), "{answer}");
+    assert_eq!(answer["restored"]["pid"], d.child.id(), "{answer}");
+    assert_eq!(answer["restored"]["messages"], 40, "{answer}");
+    assert_eq!(answer["restored"]["dropped"], 0, "{answer}");
+    let after = d.status();
+    assert_eq!(after["epoch"], before["epoch"], "{after}");
+    assert_eq!(after["paused"], true, "{after}");
+    assert_eq!(after["counters"], before["counters"], "{after}");
+    assert_eq!(after["last_seq"], 39, "{after}");
+    assert_ne!(after["restored"], serde_json::Value::Null, "{after}");
+    assert_eq!(texts(&d.json("")), stored);
+    d.ctl("POST", "/resume");
+    d.send_unix(b"<13>1 - host app - - - after the restart");
+    d.wait_stored(41);
+    assert_eq!(
+        texts(&d.json("")).last().expect("one"),
+        &(40, "after the restart".to_string())
+    );
+    // The socket files are still the daemon's own: removed when it stops.
+    let (ctl, syslog) = (d.ctl.clone(), d.syslog.clone());
+    assert!(d.stop().success());
+    assert!(
+        !ctl.exists() && !syslog.exists(),
+        "socket files left behind"
+    );
+}
+
+#[test]
+fn ctl_restart_from_a_replaced_binary_loses_no_datagram_and_the_follower_resumes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let program = copied_daemon(dir.path());
+    let d = crate::util::daemon().program(&program).start();
+    let old_pid = d.child.id();
+    let epoch = d.status()["epoch"].clone();
+
+    let mut tail = Command::new(TAIL)
+        .arg("--socket")
+        .arg(&d.query)
+        .args(["-f", "-n", "-1", "--fmt", "json"])
+        .env("TZ", "UTC")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("circolog-tail -f");
+    let out = lines_of(tail.stdout.take().expect("stdout"));
+    let err = lines_of(tail.stderr.take().expect("stderr"));
+
+    // Blocking sends: while nobody reads, they wait in the socket.
+    let syslog = d.syslog.clone();
+    let stop_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop_flag.clone();
+    let sender = std::thread::spawn(move || {
+        let s = UnixDatagram::unbound().expect("socket");
+        let mut n = 0u64;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let msg = format!("<13>1 - host app - - - stream {n:06}");
+            s.send_to(msg.as_bytes(), &syslog).expect("send");
+            n += 1;
+            if n.is_multiple_of(20) {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        n
+    });
+    std::thread::sleep(Duration::from_millis(400));
+
+    // A newer file in its place, as an upgrade puts it: written beside it
+    // and renamed over it. It says it ran, then runs the daemon under the
+    // same name.
+    let marker = dir.path().join("the new file ran");
+    let newer = dir.path().join("circologd.new");
+    let real = dir.path().join("circologd.real");
+    std::fs::copy(DAEMON, &real).expect("copy");
+    std::fs::write(
+        &newer,
+        format!(
+            "#!/bin/bash\necho ran > '{}'\nexec -a \"$0\" '{}' \"$@\"\n",
+            marker.display(),
+            real.display()
+        ),
+    )
+    .expect("write the newer file");
+    std::fs::set_permissions(&newer, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    std::fs::rename(&newer, &program).expect("replace");
+
+    let answer = restart_with_ctl(&d);
+    assert!(marker.exists(), "the old file ran again, not the new one");
+    assert_eq!(answer["pid"], old_pid, "{answer}");
+    assert_eq!(answer["restored"]["pid"], old_pid, "{answer}");
+    assert!(
+        answer["restored"]["messages"].as_u64().unwrap_or(0) > 0,
+        "{answer}"
+    );
+
+    std::thread::sleep(Duration::from_millis(400));
+    stop_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = sender.join().expect("sender");
+    d.wait_stored(sent);
+    let status = d.status();
+    assert_eq!(status["epoch"], epoch, "the epoch goes on: {status}");
+    assert_eq!(status["last_seq"], sent - 1, "nothing more: {status}");
+
+    // Every datagram sent arrived, in order, each with the seq of its
+    // place.
+    let want: Vec<(u64, String)> = (0..sent).map(|n| (n, format!("stream {n:06}"))).collect();
+    assert_eq!(texts(&d.json("")), want);
+
+    // The follower printed each exactly once, across the restart.
+    let mut followed = Vec::new();
+    while followed.len() < sent as usize {
+        let line = out
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|e| {
+                let said: Vec<String> = err.try_iter().collect();
+                panic!("{e:?} after {} lines; stderr {said:?}", followed.len())
+            });
+        let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+        followed.push(v);
+    }
+    assert_eq!(texts(&followed), want);
+    assert!(
+        out.recv_timeout(Duration::from_millis(500)).is_err(),
+        "more than was sent"
+    );
+    let said: Vec<String> = err.try_iter().collect();
+    assert!(
+        said.iter().any(|l| l.contains("(1012)")),
+        "closed with 1012: {said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|l| l.contains("reconnected") && !l.contains("restarted")),
+        "resumed in the same epoch: {said:?}"
+    );
+    assert!(
+        !said
+            .iter()
+            .any(|l| l.contains("lost") && !l.contains("lost connection")),
+        "nothing reported lost: {said:?}"
+    );
+    let _ = tail.kill();
+    let _ = tail.wait();
+    assert!(d.stop().success());
+}
+
+#[test]
+fn a_restart_that_cannot_execute_answers_500_and_the_daemon_serves_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    let program = copied_daemon(dir.path());
+    let d = crate::util::daemon().program(&program).start();
+    d.send_unix(b"<13>1 - host app - - - before");
+    d.wait_stored(1);
+    std::fs::remove_file(&program).expect("remove the binary");
+    let out = d.curl(
+        &d.ctl,
+        &[
+            "-X",
+            "POST",
+            "-w",
+            "%{http_code}",
+            &crate::util::url("/restart"),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.ends_with("500"), "{text}");
+    assert!(text.contains(&program.display().to_string()), "{text}");
+    // Not executable either.
+    std::fs::write(&program, "not a program").expect("write");
+    let out = d.curl(
+        &d.ctl,
+        &[
+            "-X",
+            "POST",
+            "-w",
+            "%{http_code}",
+            &crate::util::url("/restart"),
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.ends_with("500"), "{text}");
+    d.send_unix(b"<13>1 - host app - - - after");
+    d.wait_stored(2);
+    assert_eq!(
+        texts(&d.json("")),
+        vec![(0, "before".to_string()), (1, "after".to_string())]
+    );
+    assert_eq!(d.status()["restored"], serde_json::Value::Null);
+    assert!(d.stop().success());
+}
+
+#[test]
+fn post_restart_under_a_service_manager_is_refused_with_the_way_there() {
+    let mut m = Manager::new();
+    let (child, _) = m.start(&[]);
+    let out = Command::new("curl")
+        .args(["-sS", "-X", "POST", "-w", "%{http_code}", "--unix-socket"])
+        .arg(m.path("c.sock"))
+        .arg("http://localhost/restart")
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.ends_with("409"), "{text}");
+    assert!(text.contains("systemctl restart"), "{text}");
+    assert_eq!(m.status()["restored"], serde_json::Value::Null);
+    stop(child, "-TERM");
+}

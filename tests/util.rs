@@ -37,6 +37,7 @@ pub struct Builder {
     query_net: bool,
     wrap: Vec<String>,
     at: Option<PathBuf>,
+    program: Option<PathBuf>,
 }
 
 impl Builder {
@@ -71,19 +72,26 @@ impl Builder {
         self
     }
 
+    /// Runs this file rather than the built binary (a copy of it, say).
+    pub fn program(mut self, path: &Path) -> Self {
+        self.program = Some(path.to_path_buf());
+        self
+    }
+
     pub fn start(self) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = self.at.clone().unwrap_or_else(|| dir.path().to_path_buf());
         let syslog = base.join("syslog.sock");
         let query = base.join("query.sock");
         let ctl = base.join("ctl.sock");
+        let daemon = self.program.clone().unwrap_or_else(|| DAEMON.into());
         let mut cmd = match self.wrap.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
-                c.args(args).arg(DAEMON);
+                c.args(args).arg(&daemon);
                 c
             }
-            None => Command::new(DAEMON),
+            None => Command::new(&daemon),
         };
         cmd.arg("-syslogd-socket")
             .arg(&syslog)
@@ -161,6 +169,7 @@ pub fn daemon() -> Builder {
         query_net: false,
         wrap: Vec::new(),
         at: None,
+        program: None,
     }
 }
 

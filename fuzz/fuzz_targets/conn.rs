@@ -452,6 +452,11 @@ impl World {
                     self.finish(i, true);
                     return false;
                 }
+                // `POST /restart`: the daemon could not execute itself
+                // again, as when its file is gone.
+                Some(Want::HandOver) => {
+                    conn.restart_failed(now, 500, "cannot execute the daemon", &mut c.out)
+                }
                 // Other tasks had their turn: go on, once per turn.
                 Some(Want::Yield) if polls > 0 => return true,
                 None | Some(Want::Yield | Want::ShutdownWrite) => {}
@@ -474,6 +479,7 @@ impl World {
                 }
                 Want::Read { .. } => assert!(c.out.is_empty(), "reads with an answer unwritten"),
                 Want::Wait => assert!(c.out.is_empty(), "waits with an answer unwritten"),
+                Want::HandOver => assert!(c.out.is_empty(), "handed over with an answer unwritten"),
                 Want::Yield | Want::Close => {}
             }
             c.want = Some(want);
@@ -838,7 +844,7 @@ impl Check {
                         // 503: a snapshot still being taken, or the ring
                         // cleared while a histogram was being counted.
                         Role::Query => &[101, 200, 400, 403, 404, 405, 413, 503],
-                        Role::Control => &[200, 400, 403, 404, 405, 413],
+                        Role::Control => &[200, 400, 403, 404, 405, 413, 500],
                     };
                     assert!(allowed.contains(&status), "{status} to {req:?}");
                     if status == 101 {

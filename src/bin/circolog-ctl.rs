@@ -28,7 +28,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 #[command(
     name = "circolog-ctl",
     version,
-    about = "Control circologd: pause, resume, clear, status, metrics, snapshots",
+    about = "Control circologd: pause, resume, clear, status, metrics, snapshots, restart",
     long_about = manual::CTL_ABOUT,
     after_help = "Long flags may also be written with one dash (-socket PATH), as in the original circolog.",
     after_long_help = manual::after_long_help(manual::CTL)
@@ -82,6 +82,20 @@ enum Command {
         /// The snapshot's id, as the list shows it
         id: u64,
     },
+    /// Execute circologd again (an upgraded binary takes over), keeping every message, the
+    /// snapshots, the pause and the counters; no socket is closed meanwhile
+    #[command(
+        long_about = "Execute circologd again, from the file it was started from (so an \
+                      upgraded binary takes over), with the same arguments. The new process \
+                      adopts the ring, the snapshots, the pause and the counters, and every \
+                      listening socket: datagrams sent meanwhile wait in their socket, clients \
+                      connecting wait to be accepted. Followers are closed with code 1012 and \
+                      circolog-tail -f resumes where it was. The answer comes from the new \
+                      process: its pid and what it restored. Under systemd, use systemctl \
+                      restart, which keeps the ring in the service manager's file descriptor \
+                      store; the daemon refuses this there."
+    )]
+    Restart,
 }
 
 impl Command {
@@ -99,6 +113,7 @@ impl Command {
             Command::Snapshot { note } => control::Command::Snapshot { note: note.clone() },
             Command::Snapshots => control::Command::Snapshots,
             Command::SnapshotDelete { id } => control::Command::SnapshotDelete(*id),
+            Command::Restart => control::Command::Restart,
         }
     }
 }
@@ -121,7 +136,7 @@ fn main() -> ExitCode {
             .error(
                 clap::error::ErrorKind::MissingSubcommand,
                 "a command is required: pause, resume, toggle, clear, status, metrics, \
-                 snapshot, snapshots or snapshot-delete",
+                 snapshot, snapshots, snapshot-delete or restart",
             )
             .exit(),
     };
@@ -198,8 +213,28 @@ fn run(socket: &std::path::Path, command: &Command, json: bool) -> Result<String
             "deleted snapshot {id}; {} left\n",
             status["used"]["snapshots"].as_u64().unwrap_or(0)
         ),
+        Command::Restart => describe_restart(&status),
         _ => client::describe_state(&status) + &resumes(&status) + "\n",
     })
+}
+
+/// `POST /restart`'s answer, from the new process, for people.
+fn describe_restart(r: &serde_json::Value) -> String {
+    let pid = &r["pid"];
+    match r["restored"].as_object() {
+        Some(restored) => format!(
+            "restarted: pid {pid}, {} messages restored, {} dropped as invalid\n",
+            restored
+                .get("messages")
+                .and_then(|m| m.as_u64())
+                .unwrap_or(0),
+            restored
+                .get("dropped")
+                .and_then(|m| m.as_u64())
+                .unwrap_or(0),
+        ),
+        None => format!("restarted: pid {pid}, with a fresh ring\n"),
+    }
 }
 
 /// The last hour's volume, from `GET /histogram` on the query socket of

@@ -107,11 +107,23 @@ pub struct Passed {
 /// [`systemd::role`]).
 pub struct Inherited<T> {
     passed: Vec<(T, Passed)>,
+    /// Handed over by a circologd that restarted into this process, not
+    /// by systemd: the start-up lines say so.
+    restart: bool,
 }
 
 impl<T> Inherited<T> {
     pub fn new(passed: Vec<(T, Passed)>) -> Inherited<T> {
-        Inherited { passed }
+        Inherited {
+            passed,
+            restart: false,
+        }
+    }
+
+    /// These were handed over by a restart ([`RESTART_REPLY`] was among
+    /// them).
+    pub fn from_restart(&mut self) {
+        self.restart = true;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,8 +141,19 @@ impl<T> Inherited<T> {
     }
 
     /// The one bound to this IP address, of this type, if any.
+    /// After a restart, port 0 (any port) is the one the process that
+    /// restarted was given for that address, else a restart would add a
+    /// socket on a new port beside the kept one.
     pub fn take_addr(&mut self, addr: SocketAddr, kind: SocketType) -> Option<T> {
-        self.take(|p| p.kind == Some(kind) && p.local == Local::Ip(addr))
+        let any_port = self.restart && addr.port() == 0;
+        self.take(|p| {
+            p.kind == Some(kind)
+                && match p.local {
+                    Local::Ip(at) if any_port => at.ip() == addr.ip(),
+                    Local::Ip(at) => at == addr,
+                    _ => false,
+                }
+        })
     }
 
     fn take(&mut self, found: impl Fn(&Passed) -> bool) -> Option<T> {
@@ -158,6 +181,14 @@ impl<T> Inherited<T> {
         self.take(|p| p.name.as_deref() == Some(RING))
     }
 
+    /// The control connection that asked for a restart, named
+    /// [`RESTART_REPLY`] by the process that handed it over: the new one
+    /// answers it. Not a listener, so taken out before the sockets are
+    /// looked at.
+    pub fn take_reply(&mut self) -> Option<T> {
+        self.take(|p| p.name.as_deref() == Some(RESTART_REPLY))
+    }
+
     /// What no flag and no name claimed.
     pub fn take_rest(&mut self) -> Vec<(T, Passed)> {
         std::mem::take(&mut self.passed)
@@ -166,6 +197,10 @@ impl<T> Inherited<T> {
 
 /// The name the memory file is handed over by (`FDNAME=`, `LISTEN_FDNAMES`).
 pub const RING: &str = "ring";
+
+/// The name of the control connection a restart hands over with the
+/// sockets (`POST /restart` is answered by the new process).
+pub const RESTART_REPLY: &str = "restart-reply";
 
 /// The names an inherited socket is claimed by, in this order.
 /// `syslog.socket` is systemd's own (`/run/systemd/journal/syslog`),
@@ -364,8 +399,12 @@ pub fn open(
         let (fd, kind) = set_up(fd, &p, p.name.as_deref().unwrap_or("(unnamed)"))?;
         taken.push((fd, systemd::role(p.name.as_deref(), kind)?, None));
     }
+    let restart = inherited.restart;
     for (fd, role, name) in taken {
-        let mut line = systemd::listening(name, role);
+        let mut line = match restart {
+            true => kept(&fd, role),
+            false => systemd::listening(name, role),
+        };
         // systemd's syslog.socket: say the path journald forwards to.
         if name == Some(systemd::SYSLOG_SOCKET)
             && let Some(path) = unix_path(&fd)
@@ -389,6 +428,24 @@ pub fn open(
         }
     }
     Ok(l)
+}
+
+/// The start-up line of a socket a restart handed over: what it is for
+/// and where, as the line of the process that opened it said.
+fn kept(fd: &OwnedFd, role: Role) -> String {
+    let at = match (unix_path(fd), local_addr(fd)) {
+        (Some(path), _) => path.display().to_string(),
+        (None, Some(addr)) => addr.to_string(),
+        (None, None) => "(unnamed)".to_string(),
+    };
+    let what = match role {
+        Role::Query { tcp: false } => "query".to_string(),
+        Role::Query { tcp: true } => return format!("query http://{at}/ (kept across a restart)"),
+        Role::Control => "control".to_string(),
+        Role::Datagrams { transport, .. } => format!("syslog {} datagram", transport.name()),
+        Role::Senders => "syslog TCP".to_string(),
+    };
+    format!("{what} {at} (kept across a restart)")
 }
 
 /// An inherited socket, set up for what its family and type make it:
@@ -782,6 +839,19 @@ mod tests {
             inh.take_addr("127.0.0.1:0".parse().expect("a"), T::DGRAM),
             None
         );
+        // A restart's kept socket is what port 0 was given.
+        let mut kept = Inherited::new(vec![(
+            "udp",
+            passed(None, AddressFamily::INET, T::DGRAM, ip("127.0.0.1:5140")),
+        )]);
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("a");
+        assert_eq!(kept.take_addr(any, T::DGRAM), None, "not from systemd");
+        kept.from_restart();
+        assert_eq!(
+            kept.take_addr("10.0.0.1:0".parse().expect("a"), T::DGRAM),
+            None
+        );
+        assert_eq!(kept.take_addr(any, T::DGRAM), Some("udp"));
         let named: Vec<Vec<&str>> = NAMES
             .iter()
             .map(|n| inh.take_named(n).into_iter().map(|(t, _)| t).collect())

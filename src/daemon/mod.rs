@@ -1,7 +1,8 @@
 //! circologd as a whole, apart from its I/O: the [`State`] the event loop
 //! owns, the command line ([`args`]) and its start-up checks ([`startup`]),
 //! what systemd hands over and is told ([`systemd`]), the event loop's
-//! arithmetic ([`driver`]) and the rate of its own diagnostics ([`diag`]).
+//! arithmetic ([`driver`]), the rate of its own diagnostics ([`diag`]) and
+//! what a restart hands the next process ([`restart`]).
 
 pub mod args;
 pub mod cred;
@@ -10,6 +11,7 @@ pub mod driver;
 pub mod listen;
 pub mod notify;
 pub mod readiness;
+pub mod restart;
 pub mod signals;
 pub mod startup;
 mod state;

@@ -764,8 +764,7 @@ impl State {
     /// least once a second, and again at once while it returns true.
     pub fn housekeep(&mut self, now_us: i64) -> bool {
         // For the next process, should this one be killed.
-        self.ring
-            .record_counters(&self.counters.to_words(), self.cleared_at);
+        self.persist();
         if self.resume_at_us.is_some_and(|at| now_us >= at) {
             self.set_paused(false);
         }
@@ -806,6 +805,15 @@ impl State {
 
     pub fn snapshots(&self) -> &Snapshots {
         &self.snapshots
+    }
+
+    /// Writes what the next process adopts and is not written as it
+    /// changes (the counters) to the memory file: housekeeping does every
+    /// second, a restart once more before it executes the daemon again.
+    /// The pause and the messages are in the file already.
+    pub fn persist(&mut self) {
+        self.ring
+            .record_counters(&self.counters.to_words(), self.cleared_at);
     }
 
     /// Begins a snapshot of the ring as it is now; [`State::housekeep`]

@@ -9,8 +9,10 @@
 //! | `POST /pause?for=DURATION` | [`Command::Pause`] with `resume_after` |
 //! | `POST /logs/clear` | [`Command::Clear`] |
 //! | `GET /status`, `GET /metrics` (and `HEAD`) | [`Command::Status`], [`Command::Metrics`] |
+//! | `POST /restart` | [`Command::Restart`] |
 //!
-//! Every answer but `/metrics` is the `/status` JSON after the change.
+//! Every answer but `/metrics` is the `/status` JSON after the change;
+//! `/restart`'s is [`restarted`], written by the new process.
 
 use std::time::Duration;
 
@@ -43,11 +45,14 @@ pub enum Command {
     SnapshotDelete(u64),
     /// `POST /snapshots/clear`.
     SnapshotsClear,
+    /// `POST /restart`: execute the daemon again, handing it the memory
+    /// file and every listening socket.
+    Restart,
 }
 
 /// Every command, each with how it is asked for (`/snapshots/ID` stands for
 /// any id).
-const ROUTES: [(Command, Method, &str); 10] = [
+const ROUTES: [(Command, Method, &str); 11] = [
     (Command::Toggle, Method::Post, "/pause/toggle"),
     (
         Command::Pause { resume_after: None },
@@ -62,6 +67,7 @@ const ROUTES: [(Command, Method, &str); 10] = [
     (Command::Snapshots, Method::Get, "/snapshots"),
     (Command::SnapshotDelete(0), Method::Delete, "/snapshots/ID"),
     (Command::SnapshotsClear, Method::Post, "/snapshots/clear"),
+    (Command::Restart, Method::Post, "/restart"),
 ];
 
 /// Why a request names no command.
@@ -220,6 +226,9 @@ pub enum Answer {
     List,
     /// The command could not be carried out: the status and its reason.
     Error(u16, String),
+    /// `POST /restart`: the driver executes the daemon again; the new
+    /// process answers ([`restarted`]).
+    Restart,
 }
 
 /// Carries out `command` on `st` at `now_us` (µs since 1970).
@@ -259,8 +268,39 @@ pub fn apply(command: &Command, st: &mut State, now_us: i64) -> Answer {
             st.clear_snapshots();
             return Answer::List;
         }
+        Command::Restart => {
+            // What the next process adopts is in the file as of now.
+            st.persist();
+            return Answer::Restart;
+        }
     }
     Answer::Status(status::status(st, now_us))
+}
+
+/// The answer to `POST /restart`, from the process that took over (`pid`,
+/// the same after `execve`): its pid and `/status`'s `restored`.
+pub fn restarted(st: &State, pid: u32, now_us: i64) -> serde_json::Value {
+    let status = status::status(st, now_us);
+    serde_json::json!({
+        "pid": pid,
+        "restored": status.get("restored").cloned().unwrap_or_default(),
+    })
+}
+
+/// The whole HTTP response [`restarted`] is in; the connection closes
+/// after it.
+pub fn restarted_response(st: &State, pid: u32, now_us: i64, out: &mut Vec<u8>) {
+    let body = restarted(st, pid, now_us).to_string() + "\n";
+    let epoch = st.epoch_us().to_string();
+    crate::http::write_simple(
+        out,
+        200,
+        "application/json",
+        body.as_bytes(),
+        false,
+        false,
+        &[("X-Circolog-Epoch", epoch.as_str())],
+    );
 }
 
 /// A snapshot request that failed: unknown id `404`, a bad note `400`,

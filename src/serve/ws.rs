@@ -164,6 +164,8 @@ pub enum CloseCode {
     Normal,
     /// 1001: the server is going away.
     GoingAway,
+    /// 1012: the server restarts (`POST /restart`): come back soon.
+    ServiceRestart,
     /// 1002: the peer broke the framing rules.
     Protocol,
     /// 1007: a text message or close reason that is not UTF-8.
@@ -180,6 +182,7 @@ impl CloseCode {
         match self {
             CloseCode::Normal => 1000,
             CloseCode::GoingAway => 1001,
+            CloseCode::ServiceRestart => 1012,
             CloseCode::Protocol => 1002,
             CloseCode::InvalidData => 1007,
             CloseCode::TooBig => 1009,
@@ -191,6 +194,7 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self {
             CloseCode::GoingAway => "circologd is shutting down",
+            CloseCode::ServiceRestart => "circologd is restarting",
             CloseCode::Protocol => "protocol error",
             CloseCode::InvalidData => "invalid UTF-8",
             CloseCode::TooBig => "frame too big",

@@ -23,6 +23,7 @@ use circolog::daemon::State;
 use circolog::daemon::args::{Args, Opened};
 use circolog::daemon::driver::now_us;
 use circolog::daemon::listen;
+use circolog::daemon::restart;
 use circolog::daemon::startup;
 use circolog::daemon::systemd;
 use circolog::ingest::limit::{self, Limiter};
@@ -56,6 +57,16 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
+    // Before anything could change the working directory: the file a
+    // restart executes again (see `restart::program_path`).
+    let program = {
+        let argv0 = std::env::args_os().next().unwrap_or_default();
+        let cwd = std::env::current_dir().ok();
+        let path = std::env::var_os("PATH");
+        restart::program_path(&argv0, cwd.as_deref(), path.as_deref(), |p| {
+            rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok() && p.is_file()
+        })
+    };
     let tz = match args.tz.as_str() {
         "local" => jiff::tz::TimeZone::system(),
         "UTC" | "utc" => jiff::tz::TimeZone::UTC,
@@ -74,6 +85,11 @@ fn run(args: Args) -> Result<(), String> {
     startup::check_memory(&args.tables(sys::VLEN)?, startup::memory())?;
     // The memory file before any socket: an inherited one is adopted.
     let mut inherited = inherited_sockets();
+    // A restart's control connection, answered once this process serves.
+    let reply = inherited.take_reply();
+    if reply.is_some() {
+        inherited.from_restart();
+    }
     let memfile::Made {
         mut ring,
         buffers,
@@ -112,7 +128,12 @@ fn run(args: Args) -> Result<(), String> {
     // socket files behind.
     let signals = circolog::daemon::signals::Signals::register()
         .map_err(|e| format!("cannot handle signals: {e}"))?;
-    let mut created = Vec::new();
+    // The socket files a process that restarted into this one had
+    // created are this one's to remove.
+    let mut created = match reply {
+        Some(_) => restart::socket_files(std::env::var_os(restart::SOCKET_FILES).as_deref()),
+        None => Vec::new(),
+    };
     let warn = |w| eprintln!("circologd: warning: {w}");
     let opened = listen::open(&plan, &mut inherited, access, &mut created, warn);
     let listeners = opened.as_ref().map_or_else(|_| Default::default(), counts);
@@ -138,6 +159,13 @@ fn run(args: Args) -> Result<(), String> {
             }
         },
         false => None,
+    };
+    let handover = match handover(&memory_file, &l) {
+        Ok(h) => h,
+        Err(e) => {
+            remove_files(&created);
+            return Err(e);
+        }
     };
     if l.datagrams.is_empty() && l.tcp_ingest.is_empty() && kmsg.is_none() {
         eprintln!("circologd: warning: no syslog input socket: nothing will be stored");
@@ -229,6 +257,14 @@ fn run(args: Args) -> Result<(), String> {
         }
     }
     drop(replaced);
+    let restart = serve::Restart {
+        program,
+        args: std::env::args_os().skip(1).collect(),
+        handover,
+        socket_files: created.clone(),
+        under_service_manager: notifier.is_some(),
+        reply,
+    };
     let result = tokio_uring::start(serve::run(
         state,
         signals,
@@ -242,10 +278,51 @@ fn run(args: Args) -> Result<(), String> {
         },
         settings,
         notifier,
+        restart,
     ));
     drop(memory_file);
     remove_files(&created);
     result
+}
+
+/// What a restart hands the next process, each with its name: the memory
+/// file and every listening socket (copies, closed on exec unless handed).
+fn handover(
+    memory_file: &std::os::fd::OwnedFd,
+    l: &listen::Listeners,
+) -> Result<Vec<(std::os::fd::OwnedFd, &'static str)>, String> {
+    use std::os::fd::AsFd as _;
+    let copy = |fd: std::os::fd::BorrowedFd<'_>, name: &'static str| {
+        fd.try_clone_to_owned()
+            .map(|fd| (fd, name))
+            .map_err(|e| format!("cannot keep a descriptor for restarts: {e}"))
+    };
+    // Whole: a new kind of listener is not forgotten here.
+    let listen::Listeners {
+        datagrams,
+        tcp_ingest,
+        query_unix,
+        query_tcp,
+        ctl_unix,
+        listening: _,
+    } = l;
+    let mut fds = vec![copy(memory_file.as_fd(), listen::RING)?];
+    for d in datagrams {
+        fds.push(copy(d.fd.as_fd(), "syslog")?);
+    }
+    for t in tcp_ingest {
+        fds.push(copy(t.as_fd(), "syslog")?);
+    }
+    for q in query_unix {
+        fds.push(copy(q.as_fd(), "query")?);
+    }
+    for q in query_tcp {
+        fds.push(copy(q.as_fd(), "query")?);
+    }
+    for c in ctl_unix {
+        fds.push(copy(c.as_fd(), "ctl")?);
+    }
+    Ok(fds)
 }
 
 /// How many of each listener there are, for the descriptor budget.

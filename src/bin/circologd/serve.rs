@@ -46,6 +46,36 @@ pub struct Settings {
     pub export_to: Option<std::net::SocketAddr>,
 }
 
+/// What `POST /restart` needs to execute the daemon again.
+pub struct Restart {
+    /// The file to execute (`restart::program_path`); `None`: unknown.
+    pub program: Option<std::path::PathBuf>,
+    /// This process's arguments, after the program's name.
+    pub args: Vec<std::ffi::OsString>,
+    /// The memory file and every listening socket, each with its name.
+    pub handover: Vec<(std::os::fd::OwnedFd, &'static str)>,
+    /// The socket files this process removes when it stops.
+    pub socket_files: Vec<std::path::PathBuf>,
+    /// `NOTIFY_SOCKET` is set: the service manager restarts, not this.
+    pub under_service_manager: bool,
+    /// The control connection of the restart that started this process,
+    /// to answer once it serves.
+    pub reply: Option<std::os::fd::OwnedFd>,
+}
+
+/// Where the daemon is in its life, as every connection and accept loop
+/// sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Serving,
+    /// Followers are told 1012 and nothing new is accepted: connecting
+    /// clients wait in the listen backlog for the next process. Back to
+    /// `Serving` if executing the daemon fails.
+    Restarting,
+    /// SIGTERM or SIGINT.
+    ShuttingDown,
+}
+
 /// The state every task works on, with one way in: [`Ctx::with`] lends it
 /// to a closure, which cannot hold it across an `.await`.
 pub(crate) struct Core {
@@ -72,8 +102,9 @@ pub(crate) struct Ctx {
     ingest_left: Notify,
     /// Told when housekeeping has work: a clear to wipe, a snapshot to copy.
     chores: Notify,
-    shutdown: watch::Receiver<bool>,
+    stop: watch::Sender<Stop>,
     settings: Settings,
+    restart: Restart,
 }
 
 impl Ctx {
@@ -147,8 +178,10 @@ pub async fn run(
     listeners: Listeners,
     settings: Settings,
     notifier: Option<Notifier>,
+    mut restart: Restart,
 ) -> Result<(), String> {
-    let (shutdown_tx, shutdown) = watch::channel(false);
+    let (stop, _) = watch::channel(Stop::Serving);
+    let reply = restart.reply.take();
     let ctx = Rc::new(Ctx {
         core: RefCell::new(Core {
             state,
@@ -163,8 +196,9 @@ pub async fn run(
         stored: Notify::new(),
         ingest_left: Notify::new(),
         chores: Notify::new(),
-        shutdown,
+        stop,
         settings,
+        restart,
     });
 
     let efd = ctx
@@ -202,6 +236,12 @@ pub async fn run(
         tokio_uring::spawn(accept_unix(listener, ctx.clone(), role));
     }
 
+    // Every listener is taken: the restart that started this process is
+    // answered from here.
+    if let Some(fd) = reply {
+        tokio_uring::spawn(answer_restart(ctx.clone(), fd));
+    }
+
     // systemd hears that the daemon serves once every listener is taken by
     // the loop, and the watchdog is petted by the loop itself: a loop that
     // stalls stops petting it.
@@ -222,12 +262,9 @@ pub async fn run(
     if let Some(n) = &notifier {
         n.stopping();
     }
-    let _ = shutdown_tx.send(true);
+    ctx.stop.send_replace(Stop::ShuttingDown);
     // Followers send their close frames; give them a moment to go out.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while ctx.with(|c| c.state.clients().followers) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    followers_gone(&ctx).await;
     Ok(())
 }
 
@@ -493,8 +530,11 @@ impl Drop for Stream {
 
 async fn accept_tcp(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
     let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+    let mut stop = ctx.stop.subscribe();
     loop {
-        let accepted = listener.accept().await.and_then(|(s, _)| s.into_std());
+        let accepted = when_serving(&mut stop, || listener.accept())
+            .await
+            .and_then(|(s, _)| s.into_std());
         let Some(std) = blocking(&ctx, accepted).await else {
             continue;
         };
@@ -514,11 +554,14 @@ async fn accept_unix(listener: tokio::net::UnixListener, ctx: Rc<Ctx>, role: Rol
     // runs out of them, it is given up to take the owner's connection, so
     // that /status and /pause still answer.
     let mut spare = None;
+    let mut stop = ctx.stop.subscribe();
     loop {
         if role == Role::Control && spare.is_none() {
             spare = std::fs::File::open("/dev/null").ok();
         }
-        let mut accepted = listener.accept().await.and_then(|(s, _)| s.into_std());
+        let mut accepted = when_serving(&mut stop, || listener.accept())
+            .await
+            .and_then(|(s, _)| s.into_std());
         if let Err(e) = &accepted
             && out_of_descriptors(e)
             && spare.take().is_some()
@@ -601,10 +644,9 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
         let cfg = ctx.settings.conn;
         Conn::accept(now(), role, peer, cfg, &mut c.state, &mut out)
     });
-    let mut shutdown = ctx.shutdown.clone();
-    if *shutdown.borrow_and_update() {
-        ctx.with(|c| conn.shutdown(now(), &mut c.fanout, &mut out));
-    }
+    let mut stop = ctx.stop.subscribe();
+    let stopping = *stop.borrow_and_update();
+    ctx.with(|c| stop_conn(stopping, &mut conn, &mut c.fanout, &mut out));
     let mut buf = Vec::with_capacity(READ_CHUNK);
     // The one read of this socket, kept across turns until it completes:
     // a read dropped unfinished would lose what it read.
@@ -630,6 +672,13 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
                 continue;
             }
             Want::Close => break,
+            Want::HandOver => {
+                // Returns only when the daemon was not executed again.
+                let (status, reason) = restart(&ctx, stream.raw_fd()).await;
+                eprintln!("circologd: restart failed: {reason}");
+                conn.restart_failed(now(), status, &reason, &mut out);
+                continue;
+            }
             Want::Read { deadline } => (Some(tokio::time::Instant::from_std(deadline)), false),
             Want::Wait => (None, true),
         };
@@ -672,10 +721,131 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
             }
             () = sleep_until_opt(deadline) => conn.handle_timeout(now()),
             () = notified, if wait => {}
-            _ = shutdown.changed() => ctx.with(|c| conn.shutdown(now(), &mut c.fanout, &mut out)),
+            _ = stop.changed() => {
+                let stopping = *stop.borrow_and_update();
+                ctx.with(|c| stop_conn(stopping, &mut conn, &mut c.fanout, &mut out));
+            }
         }
     }
     ctx.with(|c| conn.finish(&mut c.state, &mut c.fanout));
+}
+
+/// What a connection does when the daemon begins to stop or restart.
+fn stop_conn(stop: Stop, conn: &mut Conn, fanout: &mut Fanout, out: &mut Out) {
+    match stop {
+        Stop::Serving => {}
+        Stop::Restarting => conn.restart(now(), fanout, out),
+        Stop::ShuttingDown => conn.shutdown(now(), fanout, out),
+    }
+}
+
+/// Waits until the daemon is not restarting: a client connecting
+/// meanwhile waits in the listen backlog, for the next process (or this
+/// one again, if executing it failed).
+async fn not_restarting(stop: &mut watch::Receiver<Stop>) {
+    let _ = stop.wait_for(|s| *s != Stop::Restarting).await;
+}
+
+/// Accepts (`accept`) once the daemon is not restarting; an accept under
+/// way when a restart begins is given up, before it took anyone.
+async fn when_serving<T, F: Future<Output = T>>(
+    stop: &mut watch::Receiver<Stop>,
+    mut accept: impl FnMut() -> F,
+) -> T {
+    loop {
+        not_restarting(stop).await;
+        tokio::select! {
+            biased;
+            _ = stop.wait_for(|s| *s == Stop::Restarting) => {}
+            a = accept() => return a,
+        }
+    }
+}
+
+/// How long followers are given to take their close frame (1001, 1012).
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Waits until every follower has gone, for [`CLOSE_GRACE`] at most.
+async fn followers_gone(ctx: &Ctx) {
+    let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+    while ctx.with(|c| c.state.clients().followers) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// `POST /restart`, asked on the control connection `reply`: executes the
+/// daemon's file again with the same arguments, handing over the memory
+/// file, every listening socket and `reply`, which the new process
+/// answers. No socket is closed meanwhile. Returns only when that did not
+/// happen: the status and the reason to answer, the daemon serving on.
+async fn restart(ctx: &Ctx, reply: std::os::fd::RawFd) -> (u16, String) {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::process::CommandExt as _;
+    let r = &ctx.restart;
+    if r.under_service_manager {
+        return (409, circolog::daemon::restart::UNDER_SYSTEMD.into());
+    }
+    let Some(program) = &r.program else {
+        return (
+            500,
+            "cannot tell which file this circologd was started from".into(),
+        );
+    };
+    // Before followers are disturbed: the usual reasons it would fail.
+    if let Err(e) = rustix::fs::access(program, rustix::fs::Access::EXEC_OK) {
+        return (500, format!("cannot execute {}: {e}", program.display()));
+    }
+    if *ctx.stop.borrow() != Stop::Serving {
+        return (503, "circologd is already stopping or restarting".into());
+    }
+    ctx.stop.send_replace(Stop::Restarting);
+    followers_gone(ctx).await;
+    // A SIGTERM while followers were closing: stopping wins.
+    if *ctx.stop.borrow() != Stop::Restarting {
+        return (503, "circologd is stopping".into());
+    }
+    // From here on nothing is read: what arrives waits in the sockets for
+    // the next process. The state is in the file as of now.
+    ctx.with(|c| c.state.persist());
+    let mut fds: Vec<_> = r.handover.iter().map(|(fd, _)| fd.as_raw_fd()).collect();
+    let mut names: Vec<&str> = r.handover.iter().map(|(_, name)| *name).collect();
+    fds.push(reply);
+    names.push(circolog::daemon::listen::RESTART_REPLY);
+    let (set, remove) =
+        circolog::daemon::restart::environment(&names, std::process::id(), &r.socket_files);
+    let error = crate::sys::exec_with_fds(&fds, || {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(&r.args).envs(set);
+        for name in remove {
+            cmd.env_remove(name);
+        }
+        cmd.exec()
+    });
+    ctx.stop.send_replace(Stop::Serving);
+    (
+        500,
+        format!("cannot execute {}: {error}", program.display()),
+    )
+}
+
+/// Answers the restart that started this process, on the control
+/// connection the old one handed over, and closes it.
+async fn answer_restart(ctx: Rc<Ctx>, fd: std::os::fd::OwnedFd) {
+    let mut out = Vec::new();
+    ctx.with(|c| {
+        circolog::serve::control::restarted_response(
+            &c.state,
+            std::process::id(),
+            now_us(),
+            &mut out,
+        )
+    });
+    let stream = std::os::unix::net::UnixStream::from(fd);
+    let _ = rustix::io::ioctl_fionbio(&stream, false);
+    let stream = Stream::Unix(tokio_uring::net::UnixStream::from_std(stream));
+    let deadline = tokio::time::Instant::now() + ctx.settings.conn.write_timeout;
+    let _ = tokio::time::timeout_at(deadline, stream.write_all(out)).await;
+    stream.shutdown(std::net::Shutdown::Write);
 }
 
 /// Lets every other task run, and the I/O they asked for start. A plain
@@ -698,8 +868,9 @@ pub(crate) async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
 }
 
 async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
+    let mut stop = ctx.stop.subscribe();
     loop {
-        let (s, peer) = match listener.accept().await {
+        let (s, peer) = match when_serving(&mut stop, || listener.accept()).await {
             Ok(a) => a,
             Err(e) => {
                 accept_failed(&ctx, &e);

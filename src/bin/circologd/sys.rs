@@ -456,6 +456,96 @@ pub fn scrub_stack() {
     std::hint::black_box(&mut area);
 }
 
+/// Puts `fds` at descriptors 3, 4, … without close-on-exec, as
+/// `LISTEN_FDS` wants them, and calls `exec`. When `exec` returns (it
+/// failed), every descriptor is put back as it was, flags included, and
+/// its error is returned: the process goes on as before. Every other
+/// descriptor keeps its close-on-exec flag, so exactly `fds` are handed
+/// over.
+///
+/// Each of `fds` must be open for the whole call. Only the event loop's
+/// one thread may run while this does: for a moment the numbers 3… name
+/// other files.
+pub fn exec_with_fds(fds: &[RawFd], exec: impl FnOnce() -> io::Error) -> io::Error {
+    let n = fds.len() as RawFd;
+    let above = 3 + n;
+    let check = |r: libc::c_int| {
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    };
+    // Copies of what is handed over, above the slots, so that filling a
+    // slot never closes a descriptor still to be copied.
+    let mut copies = Vec::with_capacity(fds.len());
+    // What each slot held (a copy, and its descriptor flags), to put back.
+    let mut saved: Vec<Option<(RawFd, libc::c_int)>> = Vec::with_capacity(fds.len());
+    let mut placed = 0;
+    let result = (|| -> io::Result<()> {
+        for fd in fds {
+            // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor from an open one
+            // (or fails); the copy is closed below.
+            copies.push(check(unsafe {
+                libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, above)
+            })?);
+        }
+        for slot in 3..above {
+            // SAFETY: F_GETFD only reads a descriptor's flags.
+            let flags = unsafe { libc::fcntl(slot, libc::F_GETFD) };
+            if flags < 0 {
+                saved.push(None);
+                continue;
+            }
+            // SAFETY: as above; the copy is closed or put back below.
+            let copy = check(unsafe { libc::fcntl(slot, libc::F_DUPFD_CLOEXEC, above) })?;
+            saved.push(Some((copy, flags)));
+        }
+        for (i, copy) in copies.iter().enumerate() {
+            // SAFETY: the slot's own file was copied just above and is put
+            // back below; dup2 leaves the new descriptor inheritable.
+            check(unsafe { libc::dup2(*copy, 3 + i as RawFd) })?;
+            placed += 1;
+        }
+        Ok(())
+    })();
+    let error = match result {
+        Ok(()) => exec(),
+        Err(e) => e,
+    };
+    for (i, slot) in saved.iter().enumerate() {
+        let at = 3 + i as RawFd;
+        match slot {
+            // SAFETY: `copy` is the slot's own file, copied above; the
+            // slot gets it back with its close-on-exec flag as it was.
+            Some((copy, flags)) => unsafe {
+                let cloexec = match flags & libc::FD_CLOEXEC {
+                    0 => 0,
+                    _ => libc::O_CLOEXEC,
+                };
+                libc::dup3(*copy, at, cloexec);
+                libc::close(*copy);
+            },
+            // SAFETY: the slot was free; what it holds now was placed
+            // here above.
+            None if i < placed => unsafe {
+                libc::close(at);
+            },
+            None => {}
+        }
+    }
+    for copy in copies {
+        // SAFETY: a copy made above, used by nothing else.
+        unsafe { libc::close(copy) };
+    }
+    // `Command::exec` sets SIGPIPE back to its default before it tries;
+    // a daemon that writes to clients that may have gone must ignore it,
+    // as the Rust runtime set it at start.
+    // SAFETY: setting a signal's disposition to SIG_IGN runs no code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    error
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

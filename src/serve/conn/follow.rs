@@ -102,9 +102,9 @@ impl Follow {
         self.decoder.feed(data);
     }
 
-    /// Queues the close frame of a daemon that stops.
-    pub(super) fn close_going_away(&mut self, out: &mut Out) {
-        let code = CloseCode::GoingAway;
+    /// Queues the close frame of a daemon that stops (1001) or restarts
+    /// (1012).
+    pub(super) fn close_for(&mut self, code: CloseCode, out: &mut Out) {
         ws::write_close(&mut out.bytes, code, code.reason());
     }
 

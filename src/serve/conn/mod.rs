@@ -47,6 +47,7 @@ use crate::http::{self, HeadError, Method, Request};
 use crate::query::Query;
 use crate::serve::control::{self, Answer, Command, RouteError};
 use crate::serve::fanout::Fanout;
+use crate::serve::ws::CloseCode;
 
 use dump::{Dump, Source};
 use follow::Follow;
@@ -152,6 +153,12 @@ pub enum Want {
     ShutdownWrite,
     /// Close the connection and give it back with [`Conn::finish`].
     Close,
+    /// `POST /restart` was asked on this control connection, and every
+    /// answer before it is written: the driver executes the daemon again
+    /// and hands this socket over, for the new process to answer
+    /// ([`crate::serve::control::restarted`]); if it cannot, it says why
+    /// with [`Conn::restart_failed`].
+    HandOver,
 }
 
 /// One client connection.
@@ -199,6 +206,8 @@ enum Phase {
     Histogram(Box<Histo>),
     /// A websocket follower.
     Follow(Box<Follow>),
+    /// `POST /restart`: the socket goes to the new process, which answers.
+    HandOver,
     /// The last bytes are being written; then the write side is shut, and
     /// what the client still sends is read and dropped until it goes.
     Closing {
@@ -274,7 +283,7 @@ impl Conn {
             Phase::Follow(f) => f.handle_input(data),
             Phase::Closing { reads_left, .. } => *reads_left = reads_left.saturating_sub(1),
             // Not read from in these phases; kept for the next request.
-            Phase::Dump(_) | Phase::List(_) | Phase::Histogram(_) => {
+            Phase::Dump(_) | Phase::List(_) | Phase::Histogram(_) | Phase::HandOver => {
                 self.inbox.extend_from_slice(data)
             }
             Phase::Closed => {}
@@ -308,9 +317,22 @@ impl Conn {
     /// The daemon is stopping: a follower sends its close frame (1001) and
     /// waits a moment for the peer's; every other connection closes.
     pub fn shutdown(&mut self, now: Now, fanout: &mut Fanout, out: &mut Out) {
+        self.stop(now, CloseCode::GoingAway, fanout, out);
+    }
+
+    /// The daemon is about to execute itself again (`POST /restart`): as
+    /// [`Conn::shutdown`], but followers are told 1012 (service restart),
+    /// so that they come back and resume.
+    pub fn restart(&mut self, now: Now, fanout: &mut Fanout, out: &mut Out) {
+        self.stop(now, CloseCode::ServiceRestart, fanout, out);
+    }
+
+    fn stop(&mut self, now: Now, code: CloseCode, fanout: &mut Fanout, out: &mut Out) {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
+            // The connection that asked for the restart is handed over.
+            hand_over @ Phase::HandOver => self.phase = hand_over,
             Phase::Follow(mut f) => {
-                f.close_going_away(out);
+                f.close_for(code, out);
                 f.leave(fanout);
                 self.closing(now);
             }
@@ -427,8 +449,22 @@ impl Conn {
                         deadline: *deadline,
                     };
                 }
+                Phase::HandOver => {
+                    if !out.is_empty() {
+                        return self.write(now);
+                    }
+                    return Want::HandOver;
+                }
                 Phase::Closed => return Want::Close,
             }
+        }
+    }
+
+    /// The restart [`Want::HandOver`] asked for did not happen: answers
+    /// `status` with `reason`, and closes.
+    pub fn restart_failed(&mut self, now: Now, status: u16, reason: &str, out: &mut Out) {
+        if matches!(self.phase, Phase::HandOver) {
+            self.fail(now, status, reason, out);
         }
     }
 
@@ -553,9 +589,16 @@ impl Conn {
             let reason = "refused: this listener only answers requests for a loopback host";
             error_response(&mut out.bytes, 403, reason, ka, head);
         } else if self.role == Role::Control {
-            if let Some(list) = control_response(now, &req, st, &mut out.bytes) {
-                self.phase = Phase::List(Box::new(list));
-                return;
+            match control_response(now, &req, st, &mut out.bytes) {
+                Some(Then::List(list)) => {
+                    self.phase = Phase::List(Box::new(list));
+                    return;
+                }
+                Some(Then::HandOver) => {
+                    self.phase = Phase::HandOver;
+                    return;
+                }
+                None => {}
             }
         } else {
             self.query(now, req, st, out);
@@ -722,9 +765,18 @@ fn snapshot_missing(st: &State, id: u64) -> (u16, String) {
     }
 }
 
+/// What a control request goes on with, when its answer is not written
+/// at once.
+enum Then {
+    /// The list of snapshots, streamed.
+    List(List),
+    /// `POST /restart`: answered by the new process.
+    HandOver,
+}
+
 /// The control API's answer to `req`: the state after the change, as JSON;
-/// the list of snapshots to stream, when that is the answer.
-fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) -> Option<List> {
+/// the list of snapshots to stream, or the restart, when that is the answer.
+fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) -> Option<Then> {
     let ka = req.keep_alive;
     let head = req.method == Method::Head;
     let command = match Command::route(req.method, &req.path, &req.query) {
@@ -752,7 +804,8 @@ fn control_response(now: Now, req: &Request, st: &mut State, out: &mut Vec<u8>) 
             head,
             &[],
         ),
-        Answer::List => return Some(List::start(req, st, out)),
+        Answer::List => return Some(Then::List(List::start(req, st, out))),
+        Answer::Restart => return Some(Then::HandOver),
         Answer::Error(status, reason) => error_response(out, status, &reason, ka, head),
         Answer::Status(json) | Answer::Json(json) => {
             let body = json.to_string() + "\n";

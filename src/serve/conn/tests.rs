@@ -191,6 +191,10 @@ impl Client {
                     return want;
                 }
                 Want::Close => return want,
+                Want::HandOver => {
+                    assert!(self.out.is_empty(), "handed over with an answer unwritten");
+                    return want;
+                }
             }
         }
         panic!("{MAX_POLLS} polls without waiting for anything");
@@ -218,6 +222,13 @@ impl Client {
         let now = w.now();
         let conn = self.conn.as_mut().expect("not finished");
         conn.shutdown(now, &mut w.fanout, &mut self.out);
+        self.drive(w)
+    }
+
+    fn restart(&mut self, w: &mut World) -> Want {
+        let now = w.now();
+        let conn = self.conn.as_mut().expect("not finished");
+        conn.restart(now, &mut w.fanout, &mut self.out);
         self.drive(w)
     }
 
@@ -1687,6 +1698,35 @@ fn shutdown_closes_followers_with_1001_and_others_at_once() {
     f.finish(&mut w);
     idle.finish(&mut w);
     assert_eq!(*w.st.clients(), Clients::default());
+}
+
+#[test]
+fn post_restart_hands_the_connection_over_and_followers_are_told_1012() {
+    let mut w = World::new(100);
+    let (mut f, _, _) = follow(&mut w, "/ws");
+    let mut ctl = w.accept(Role::Control, UNIX);
+    // An answer asked before it goes out first; then the connection is
+    // handed over, unanswered.
+    let two = request("GET", "/status", "") + &request("POST", "/restart", "");
+    assert_eq!(ctl.send(&mut w, two.as_bytes()), Want::HandOver);
+    assert_eq!(response(&ctl.take()).status, 200);
+    // The restart begins: followers are told 1012, the asking
+    // connection stays as it is.
+    f.restart(&mut w);
+    assert_eq!(
+        frames(&f.take()),
+        [Frame::Close(1012, "circologd is restarting".into())]
+    );
+    assert_eq!(ctl.restart(&mut w), Want::HandOver);
+    assert!(ctl.take().is_empty());
+    // Executing the daemon failed: the reason, and the connection closes.
+    let now = w.now();
+    let conn = ctl.conn.as_mut().expect("not finished");
+    conn.restart_failed(now, 500, "cannot execute /gone", &mut ctl.out);
+    assert!(matches!(ctl.drive(&mut w), Want::Read { .. }));
+    let r = response(&ctl.take());
+    assert_eq!(r.status, 500);
+    assert_eq!(r.text(), "cannot execute /gone\n");
 }
 
 #[test]
