@@ -5,14 +5,19 @@
 //! Counting reads the index only: the receive times bound each bucket by
 //! binary search (seq order is receive order), and within a bucket a
 //! message is counted by its PRI from the PRI table when the query tests
-//! nothing but the PRI; only a query on the other fields (`host=`, `grep=`,
-//! ...) looks at a message's fields, and none renders one. A [`Count`] works
-//! a bounded slice per [`Count::step`], so that a whole ring never holds up
-//! the caller's loop.
+//! nothing but the PRI. A query that needs a text in a message (`grep=`,
+//! `app=NAME`, `host=NAME`: [`Filter::needle`]) searches the arena for it
+//! at memory speed and looks only at the messages that hold it in its
+//! place ([`search::each`]); any other query on the fields (`app=!a`,
+//! `not=`, ...) looks at each message's fields. None renders one. A
+//! [`Count`] works a bounded slice per [`Count::step`], so that a whole
+//! ring never holds up the caller's loop.
 //!
 //! A message whose receive time is out of seq order (the wall clock stepped
 //! back) is counted in the bucket the binary search puts it in, as `from=`
 //! and `until=` find it.
+
+use std::ops::ControlFlow;
 
 use serde_json::{Value, json};
 
@@ -20,7 +25,7 @@ use crate::query::format::rfc3339_us;
 use crate::query::{Filter, QueryError, percent_decode};
 use crate::store::messages::Messages;
 use crate::store::ring::Seq;
-use crate::store::search::{self, Found};
+use crate::store::search::{self, Needle};
 
 /// `buckets=` when it is not given.
 pub const DEFAULT_BUCKETS: u32 = 60;
@@ -200,7 +205,8 @@ pub fn span(
 
 /// How much one message costs a slice: passing over it on its PRI is one
 /// look, testing its fields [`FIELD_LOOK`], and searching [`SEARCH_BYTES`]
-/// of the arena for `grep=`'s text [`SEARCH_LOOK`].
+/// of the arena for what the filter needs ([`Filter::needle`])
+/// [`SEARCH_LOOK`].
 pub const FIELD_LOOK: u64 = 16;
 /// See [`FIELD_LOOK`].
 pub const SEARCH_BYTES: usize = 1 << 20;
@@ -216,7 +222,7 @@ pub struct Count {
     /// The next seq to count.
     cursor: Seq,
     /// Where the current bucket's messages end.
-    /// INVARIANT: `cursor <= bucket_end <= end`.
+    /// INVARIANT: `bucket_end <= end`.
     bucket_end: Seq,
     end: Seq,
 }
@@ -227,15 +233,14 @@ impl Count {
     pub fn new(hist: Histogram, m: &dyn Messages, start: Seq, end: Seq) -> Count {
         let start = start.max(m.first_received_at(hist.from_us)).min(end);
         let end = end.min(m.first_received_at(hist.until_us)).max(start);
-        let mut count = Count {
+        let bucket_end = end_of_bucket(&hist, m, 0, start, end);
+        Count {
             hist,
             bucket: 0,
             cursor: start,
-            bucket_end: start,
+            bucket_end,
             end,
-        };
-        count.bucket_end = count.end_of_bucket(m, 0);
-        count
+        }
     }
 
     /// The histogram counted so far.
@@ -248,43 +253,65 @@ impl Count {
         self.cursor >= self.end
     }
 
-    /// Where bucket `i`'s messages end: where the next bucket's receive
-    /// times start, at the cursor at least.
-    fn end_of_bucket(&self, m: &dyn Messages, i: usize) -> Seq {
-        if i + 1 >= self.hist.counts.len() {
-            return self.end;
-        }
-        let next = self.hist.bucket_start(i + 1);
-        m.first_received_at(next).clamp(self.cursor, self.end)
-    }
-
     /// Counts messages of `m` that `filter` selects, `budget` looks at
     /// most (see [`FIELD_LOOK`]); true once every one is counted. `m` must
     /// be the source `new` was given (messages it evicted meanwhile are
     /// passed over).
     pub fn step(&mut self, filter: &Filter, m: &dyn Messages, budget: u64) -> bool {
-        let mut looked = 0u64;
         // Those evicted since are not counted.
         self.cursor = self.cursor.max(m.first_seq()).min(self.end);
         self.bucket_end = self.bucket_end.max(self.cursor);
+        match filter.needle() {
+            Some(needle) => self.count_found(filter, needle, m, budget),
+            None => self.count_each(filter, m, budget),
+        }
+        self.is_done()
+    }
+
+    /// Counts the messages that hold the needle, found in the arena
+    /// ([`search::each`]): the others are passed over unread. Each found
+    /// is counted if the rest of the filter selects it.
+    fn count_found(&mut self, filter: &Filter, needle: Needle<'_>, m: &dyn Messages, budget: u64) {
+        const BYTES_PER_LOOK: u64 = SEARCH_BYTES as u64 / SEARCH_LOOK;
+        let mut looked = 0u64;
+        while self.cursor < self.end && looked < budget {
+            let looks = (budget - looked).min(SEARCH_LOOK);
+            looked += looks;
+            // At most SEARCH_BYTES: the cast is lossless.
+            let max_bytes = (looks * BYTES_PER_LOOK) as usize;
+            let Count {
+                hist,
+                bucket,
+                bucket_end,
+                cursor,
+                end,
+            } = self;
+            let end = *end;
+            let through = search::each(m, *cursor, end, needle, max_bytes, |e| {
+                while e.seq >= *bucket_end {
+                    *bucket += 1;
+                    *bucket_end = end_of_bucket(hist, m, *bucket, e.seq, end);
+                }
+                let fields = e.fields();
+                if filter.matches_fields(e.received_us, &fields) {
+                    hist.add(*bucket, fields.severity);
+                }
+                ControlFlow::Continue(())
+            });
+            *cursor = through.clamp(*cursor, end);
+        }
+    }
+
+    /// Counts message by message: on the PRI table alone when the filter
+    /// tests nothing else, else from each message's index.
+    fn count_each(&mut self, filter: &Filter, m: &dyn Messages, budget: u64) {
+        let mut looked = 0u64;
         let by_pri_alone = filter.ignores_fields();
         while self.cursor < self.end && looked < budget {
             if self.cursor >= self.bucket_end {
                 self.bucket += 1;
-                self.bucket_end = self.end_of_bucket(m, self.bucket);
+                self.bucket_end = end_of_bucket(&self.hist, m, self.bucket, self.cursor, self.end);
                 continue;
-            }
-            if let Some(needle) = filter.needle() {
-                // Straight to the next message that holds `grep=`'s text,
-                // as a dump goes.
-                looked += SEARCH_LOOK;
-                match search::next(m, self.cursor, self.bucket_end, needle, SEARCH_BYTES) {
-                    Found::At(seq) => self.cursor = seq,
-                    Found::Through(seq) => {
-                        self.cursor = seq.max(self.cursor);
-                        continue;
-                    }
-                }
             }
             let seq = self.cursor;
             self.cursor = seq.next();
@@ -306,12 +333,21 @@ impl Count {
                 self.hist.add(self.bucket, fields.severity);
             }
         }
-        self.is_done()
     }
 
     pub fn into_histogram(self) -> Histogram {
         self.hist
     }
+}
+
+/// Where bucket `i`'s messages end: where the next bucket's receive times
+/// start, in `at..=end` (`end` for the last bucket).
+fn end_of_bucket(hist: &Histogram, m: &dyn Messages, i: usize, at: Seq, end: Seq) -> Seq {
+    if i + 1 >= hist.counts.len() {
+        return end;
+    }
+    let next = hist.bucket_start(i + 1);
+    m.first_received_at(next).clamp(at, end)
 }
 
 #[cfg(test)]
@@ -462,9 +498,60 @@ mod tests {
         assert!(count_all("", &ring(&[]), 60).is_none(), "nothing to span");
     }
 
-    fn message() -> impl Strategy<Value = (u8, u8, u8, u8)> {
-        // severity, facility, app, text
-        (0u8..8, 0u8..24, 0u8..3, 0u8..3)
+    /// A message: severity, facility, app, text, host, shape, whether it
+    /// is indexed. Its app-name's text is also in other messages' MSG,
+    /// hostnames and longer app-names.
+    type Msg = (u8, u8, u8, u8, u8, u8, bool);
+
+    fn message() -> impl Strategy<Value = Msg> {
+        (
+            0u8..8,
+            0u8..24,
+            0u8..3,
+            0u8..3,
+            0u8..4,
+            0u8..3,
+            prop::bool::weighted(0.8),
+        )
+    }
+
+    const HOSTS: [&str; 4] = ["h0", "h1", "app0", "app1"];
+
+    fn raw((sev, fac, app, text, host, shape, _): &Msg) -> String {
+        let pri = u16::from(*fac) * 8 + u16::from(*sev);
+        let host = HOSTS[usize::from(*host)];
+        match shape {
+            0 => format!("<{pri}>1 - {host} app{app} - - - word{text} app{text}"),
+            1 => format!("<{pri}>Oct 11 22:14:15 {host} app{app}[7]: word{text}"),
+            _ => format!("<{pri}>1 - {host} app{app}x - - - app{app} word{text}"),
+        }
+    }
+
+    /// A ring of `msgs` (received `dt` apart) that keeps the last `max`.
+    fn ring_of(msgs: &[(i64, Msg)], max: usize, arena: usize) -> Ring {
+        let mut ring = Ring::new(Config {
+            max_messages: max,
+            arena_bytes: arena,
+            max_message_bytes: 200,
+        })
+        .unwrap();
+        let mut t = 0;
+        for (dt, m) in msgs {
+            t += dt;
+            let raw = raw(m);
+            let index =
+                m.6.then(|| crate::ingest::syslog::index_in_utc(raw.as_bytes(), t))
+                    .flatten();
+            let msg = Incoming {
+                received_us: t,
+                transport: Transport::Udp,
+                cred: None,
+                truncated: false,
+                bytes: raw.as_bytes(),
+            };
+            ring.push_indexed(msg, index);
+        }
+        ring
     }
 
     fn query() -> impl Strategy<Value = String> {
@@ -474,7 +561,11 @@ mod tests {
             (0u8..8).prop_map(|s| format!("sev=!{s}")),
             (0u8..24).prop_map(|f| format!("fac={f}")),
             (0u8..3).prop_map(|a| format!("app=app{a}")),
+            (0u8..3).prop_map(|a| format!("app=app{a},app{a}")),
             (0u8..3).prop_map(|a| format!("app=!app{a}")),
+            (0u8..3).prop_map(|a| format!("app=app{a},-")),
+            (0u8..4).prop_map(|h| format!("host={}", HOSTS[usize::from(h)])),
+            (0u8..4).prop_map(|h| format!("host=!{}", HOSTS[usize::from(h)])),
             (0u8..3).prop_map(|t| format!("grep=word{t}")),
             (0u8..3).prop_map(|t| format!("not=word{t}")),
             (0i64..300).prop_map(|t| format!("from={}", rfc3339_us(t))),
@@ -499,20 +590,10 @@ mod tests {
             q in query(),
             buckets in 1u32..40,
         ) {
-            let mut t = 0;
-            let stored: Vec<(i64, String)> = msgs
-                .iter()
-                .map(|(dt, (sev, fac, app, text))| {
-                    t += dt;
-                    let pri = u16::from(*fac) * 8 + u16::from(*sev);
-                    (t, format!("<{pri}>1 - h app{app} - - - word{text}"))
-                })
-                .collect();
-            let refs: Vec<(i64, &str)> = stored.iter().map(|(t, s)| (*t, s.as_str())).collect();
-            let m = ring(&refs);
+            let m = ring_of(&msgs, 1000, 1 << 20);
             let Ok(parsed) = Query::parse(&q, 0) else { return Ok(()) };
             let Some(h) = count_all(&q, &m, buckets) else {
-                prop_assert!(stored.is_empty() || parsed.received().from_us.is_none() || parsed.received().until_us.is_none());
+                prop_assert!(msgs.is_empty() || parsed.received().from_us.is_none() || parsed.received().until_us.is_none());
                 return Ok(());
             };
             prop_assert_eq!(h.counts().len(), buckets as usize);
@@ -527,6 +608,49 @@ mod tests {
                 }
             }
             prop_assert_eq!(h.counts(), want.as_slice());
+        }
+
+        /// For any ring (wrapped, evicted, some messages without an index)
+        /// and any name, with or without other conditions, and whatever the
+        /// budget: counting the messages the arena search finds gives the
+        /// histogram that testing every message's fields gives.
+        #[test]
+        fn the_search_counts_what_the_fields_count(
+            msgs in proptest::collection::vec((0i64..20, message()), 1..120),
+            max in 4usize..80,
+            arena in 1024usize..8192,
+            field in prop_oneof![Just("app"), Just("host")],
+            name in prop_oneof![
+                (0u8..3).prop_map(|a| format!("app{a}")),
+                (0u8..3).prop_map(|a| format!("app{a}x")),
+                (0u8..4).prop_map(|h| HOSTS[usize::from(h)].to_string()),
+                Just("word1".to_string()),
+                Just("app".to_string()),
+                Just("p".to_string()),
+            ],
+            rest in prop_oneof![
+                Just(String::new()),
+                (0u8..8).prop_map(|s| format!("&sev={s}")),
+                (0u8..3).prop_map(|t| format!("&not=word{t}")),
+                (0u8..4).prop_map(|h| format!("&host=!{}", HOSTS[usize::from(h)])),
+            ],
+            buckets in 1u32..20,
+            budget in prop_oneof![Just(1u64), 2u64..100, Just(1 << 20)],
+        ) {
+            let m = ring_of(&msgs, max, arena);
+            let q = format!("{field}={name}{rest}");
+            let Ok(q) = Query::parse(&q, 0) else { return Ok(()) };
+            prop_assert!(q.filter.needle().is_some(), "a single name is searched for");
+            let (start, end) = (m.first_seq(), m.next_seq());
+            let (from, until) = span(None, None, &m, start, end).unwrap();
+            let new = || Count::new(Histogram::new(from, until, buckets), &m, start, end);
+            let mut fast = new();
+            while !fast.step(&q.filter, &m, budget) {}
+            let mut slow = new();
+            while !slow.is_done() {
+                slow.count_each(&q.filter, &m, budget);
+            }
+            prop_assert_eq!(fast.into_histogram(), slow.into_histogram());
         }
     }
 }

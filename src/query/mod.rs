@@ -31,6 +31,7 @@ use regex::bytes::{Regex, RegexBuilder};
 
 use crate::ingest::syslog::{self, Fields, Message};
 use crate::store::ring::Seq;
+use crate::store::search::{Needle, Place};
 
 /// How messages are written in a response (`fmt=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -112,7 +113,7 @@ pub struct Filter {
 const ALL_FACILITIES: u32 = (1 << 24) - 1;
 
 /// The values an exact-match filter (`host=`, `app=`) wants.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug)]
 struct Names {
     /// The list had a leading `!`: it names the messages left out.
     negated: bool,
@@ -122,9 +123,38 @@ struct Names {
     /// Sorted, without duplicates, none empty, so that equal lists compare
     /// equal whatever order they were given in.
     names: Box<[Box<[u8]>]>,
+    /// The one name, ready to search for, when the list is that name alone
+    /// (not negated, without `-`): a message is selected only if its field
+    /// is exactly it. Made from `names`, so not compared.
+    one: Option<memmem::Finder<'static>>,
+}
+
+impl PartialEq for Names {
+    fn eq(&self, other: &Names) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for Names {}
+
+impl Hash for Names {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.identity().hash(state);
+    }
 }
 
 impl Names {
+    /// What equality and hashing compare: the list as given.
+    fn identity(&self) -> (bool, bool, &[Box<[u8]>]) {
+        let Names {
+            negated,
+            nil,
+            names,
+            one: _,
+        } = self;
+        (*negated, *nil, names)
+    }
+
     fn matches(&self, value: Option<&[u8]>) -> bool {
         let listed = match value {
             None => self.nil,
@@ -222,11 +252,20 @@ impl Filter {
         self.severities.is_some() || self.facilities.is_some()
     }
 
-    /// `grep=`'s needle, when it is not empty: a message is selected only if
-    /// its MSG holds it, so readers search for it first
-    /// ([`crate::store::search`]), forward and back.
-    pub fn needle(&self) -> Option<&memmem::Finder<'static>> {
-        self.grep.as_ref().filter(|g| !g.needle().is_empty())
+    /// What a message must hold for the filter to select it, which readers
+    /// search the arena for first ([`crate::store::search`]), forward and
+    /// back: `grep=`'s text in MSG when it is not empty, else `app=`'s one
+    /// name as the app-name, else `host=`'s as the hostname (a list of one
+    /// name, not negated). Whatever else the filter tests is tested on the
+    /// messages found.
+    pub fn needle(&self) -> Option<Needle<'_>> {
+        let grep = self.grep.as_ref().filter(|g| !g.needle().is_empty());
+        let app = self.app.as_ref().and_then(|n| n.one.as_ref());
+        let host = self.host.as_ref().and_then(|n| n.one.as_ref());
+        grep.map(|finder| (finder, Place::Msg))
+            .or(app.map(|finder| (finder, Place::AppName)))
+            .or(host.map(|finder| (finder, Place::Hostname)))
+            .map(|(finder, place)| Needle { finder, place })
     }
 
     /// What equality and hashing compare: every condition, searches by
@@ -593,10 +632,15 @@ fn names(param: &str, value: &[u8]) -> Result<Names, QueryError> {
     }
     names.sort_unstable();
     names.dedup();
+    let one = match &names[..] {
+        [name] if !negated && !nil => Some(memmem::Finder::new(&name[..]).into_owned()),
+        _ => None,
+    };
     Ok(Names {
         negated,
         nil,
         names: names.into_boxed_slice(),
+        one,
     })
 }
 

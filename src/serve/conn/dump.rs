@@ -240,7 +240,8 @@ impl Dump {
                 }
             }
             if let Some(needle) = self.query.filter.needle() {
-                // Straight to the next message that holds `grep=`'s text.
+                // Straight to the next message that holds the needle
+                // (`grep=`'s text, `app=`'s or `host=`'s one name).
                 if searched >= SCAN_BYTES {
                     break;
                 }
@@ -278,7 +279,7 @@ impl Dump {
 /// on its PRI alone counts a sixteenth.
 pub(super) const SCAN_MESSAGES: u64 = 4096;
 
-/// Bytes of the arena a slice searches for `grep=`'s text, at most (a
+/// Bytes of the arena a slice searches for the filter's needle, at most (a
 /// `memmem` search takes some hundred microseconds for this).
 pub(super) const SCAN_BYTES: usize = 4 << 20;
 
@@ -374,7 +375,7 @@ impl Seek {
                 continue;
             }
             if let Some(needle) = q.filter.needle() {
-                // Straight back to the last message that holds the text.
+                // Straight back to the last message that holds the needle.
                 if searched >= SCAN_BYTES {
                     return None;
                 }

@@ -448,6 +448,10 @@ mod tests {
             prop::sample::subsequence(vec!["user", "daemon", "auth", "local0"], 1..3)
                 .prop_map(|f| format!("fac={}", f.join(","))),
             (0u8..3).prop_map(|a| format!("app=app{a}")),
+            (0u8..3).prop_map(|a| format!("app=app{a},app{a}")),
+            (0u8..3).prop_map(|a| format!("app=!app{a}")),
+            (0u8..3).prop_map(|a| format!("host=h{a}")),
+            (0u8..3).prop_map(|a| format!("host=app{a}")),
             (0u8..3).prop_map(|a| format!("host=!h{a}")),
             (0u8..3).prop_map(|t| format!("grep=word{t}")),
             (0u8..3).prop_map(|t| format!("not=word{t}")),
@@ -475,17 +479,24 @@ mod tests {
         /// in, under its severity.
         #[test]
         fn the_buckets_add_up_to_what_a_dump_sends(
-            msgs in proptest::collection::vec((0i64..20_000, 0u8..8, 0u8..4, 0u8..3, 0u8..3), 0..60),
+            msgs in proptest::collection::vec((0i64..20_000, 0u8..8, 0u8..4, 0u8..3, 0u8..3, 0u8..3), 0..60),
             q in query(),
             buckets in 1u32..50,
         ) {
             let mut st = state(40);
             let mut t = 0;
-            for (dt, sev, fac, who, text) in &msgs {
+            for (dt, sev, fac, who, text, shape) in &msgs {
                 t += dt;
                 let fac = [1u16, 3, 4, 16][usize::from(*fac)];
                 let pri = fac * 8 + u16::from(*sev);
-                store(&mut st, t, &format!("<{pri}>1 - h{who} app{who} - - - word{text}"));
+                // The app's name is in other messages' MSG, hostnames and
+                // longer app-names too.
+                let line = match shape {
+                    0 => format!("<{pri}>1 - h{who} app{who} - - - word{text} app{text}"),
+                    1 => format!("<{pri}>Oct 11 22:14:15 app{text} app{who}[7]: word{text}"),
+                    _ => format!("<{pri}>1 - h{text} app{who}x - - - word{text} app{who}"),
+                };
+                store(&mut st, t, &line);
             }
             let sep = if q.is_empty() { "" } else { "&" };
             let (dump, _) = ask(&mut st, &get(&format!("/?fmt=json{sep}{q}")));
