@@ -841,6 +841,7 @@ mod tests {
                 uid: 1000,
                 gid: 100,
             }),
+            unit: None,
             truncated: true,
             index: None,
             raw,

@@ -197,6 +197,9 @@ pub struct Entry<'a> {
     pub received_us: i64,
     pub transport: Transport,
     pub cred: Option<Cred>,
+    /// The sender's systemd unit, looked up when it was received (see
+    /// [`crate::ingest::unit`]): a unit's name.
+    pub unit: Option<&'a [u8]>,
     pub truncated: bool,
     /// What ingestion's parse found, if it was stored.
     pub index: Option<Index>,
@@ -564,7 +567,7 @@ impl Ring {
         if u32::try_from(config.max_message_bytes).is_err() {
             return Err(ConfigError::MessageTooLarge);
         }
-        let needed = slots_for(config.max_message_bytes, true) * SLOT;
+        let needed = max_slots_for(config.max_message_bytes) * SLOT;
         if config.arena_bytes < needed {
             return Err(ConfigError::ArenaTooSmall { needed });
         }
@@ -627,9 +630,29 @@ impl Ring {
     /// [`Ring::push`] with the message's index, which must be of the bytes
     /// the ring keeps (the first [`Ring::max_message_bytes`]).
     pub fn push_indexed(&mut self, msg: Incoming<'_>, index: Option<Index>) -> Seq {
+        self.push_sent(msg, index, None)
+    }
+
+    /// [`Ring::push_indexed`] with the sender's systemd unit, a unit's
+    /// name (anything else is left out, see [`Record::unit`]).
+    pub fn push_sent(
+        &mut self,
+        msg: Incoming<'_>,
+        index: Option<Index>,
+        unit: Option<&[u8]>,
+    ) -> Seq {
         let truncated = msg.truncated || msg.bytes.len() > self.max_message_bytes;
         let bytes = &msg.bytes[..msg.bytes.len().min(self.max_message_bytes)];
-        let k = slots_for(bytes.len(), msg.cred.is_some()) as u32;
+        let record = Record {
+            received_us: msg.received_us,
+            transport: msg.transport,
+            cred: msg.cred,
+            unit,
+            truncated,
+            index,
+            raw: bytes,
+        };
+        let k = record.encoded_len().div_ceil(SLOT) as u32;
         let start = self.place(k);
 
         let seq = self.next_seq;
@@ -639,17 +662,7 @@ impl Ring {
         }
 
         let slots = &mut self.arena_mut()[start as usize * SLOT..(start + k) as usize * SLOT];
-        let end = record::encode(
-            slots,
-            &Record {
-                received_us: msg.received_us,
-                transport: msg.transport,
-                cred: msg.cred,
-                truncated,
-                index,
-                raw: bytes,
-            },
-        );
+        let end = record::encode(slots, &record);
         // The rest of the last slot: it may hold bytes of a cleared message
         // that the wipe has not reached.
         slots[end..].fill(0);
@@ -1096,8 +1109,14 @@ fn scan(mem: &[u8]) -> Result<Scan, Foreign> {
     })
 }
 
+#[cfg(test)]
 fn slots_for(len: usize, cred: bool) -> usize {
-    record::encoded_len(len, cred).div_ceil(SLOT)
+    record::encoded_len(len, cred, None).div_ceil(SLOT)
+}
+
+/// The slots of the largest record of `len` message bytes.
+fn max_slots_for(len: usize) -> usize {
+    record::max_encoded_len(len).div_ceil(SLOT)
 }
 
 #[cfg(test)]
@@ -1186,7 +1205,7 @@ mod tests {
         for _ in 0..100 {
             r.push(msg(&[b'x'; 40]));
         }
-        let k = record::encoded_len(40, false).div_ceil(SLOT);
+        let k = record::encoded_len(40, false, None).div_ceil(SLOT);
         assert_eq!(k, 5);
         assert_eq!(r.len(), (64 / k) as u64);
         assert_eq!(r.bytes_used(), 64 / k * k * SLOT);
@@ -1537,7 +1556,7 @@ mod tests {
             extra_slots in 0usize..100,
         ) {
             let max_bytes = 150;
-            let arena = (slots_for(max_bytes, true) + extra_slots) * SLOT;
+            let arena = (max_slots_for(max_bytes) + extra_slots) * SLOT;
             let mut r = ring(max_messages, arena, max_bytes);
             let mut model: VecDeque<(Seq, i64, Vec<u8>)> = VecDeque::new();
             let mut next = Seq::ZERO;

@@ -44,6 +44,7 @@ fn entry(seq: Seq, raw: &[u8]) -> Entry<'_> {
         received_us: RECEIVED,
         transport: Transport::Unix,
         cred: None,
+        unit: None,
         truncated: false,
         index: None,
         raw,
