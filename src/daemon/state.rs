@@ -21,7 +21,7 @@ use crate::query::format;
 use crate::query::{Filter, OutputFormat};
 use crate::store::file;
 use crate::store::messages::Messages;
-use crate::store::ring::{Cred, Entry, Incoming, Ring, Seq, Transport};
+use crate::store::ring::{self, Cred, Entry, Incoming, Ring, Seq, Transport};
 use crate::store::snapshot::{self, Meta, Note, Snapshots, Why};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
@@ -555,7 +555,8 @@ impl State {
         }
         // The sender may be named in the message: the one parse comes
         // first, and is stored.
-        let (bytes, fields, index) = self.parse(&msg);
+        let (bytes, mut fields, index) = self.parse(&msg);
+        fields.sent = ring::sent(msg.cred, unit);
         let local = msg.transport == Transport::Unix;
         let limiter = self.limiter.as_mut().expect("checked just above");
         if let Some(sender) = limiter.sender(origin, &fields, local, unit) {
@@ -607,7 +608,8 @@ impl State {
     /// Stores a message that is to be kept, with its sender's `unit`:
     /// counts it, feeds the triggers.
     fn store(&mut self, msg: Incoming<'_>, unit: Option<&[u8]>) -> Seq {
-        let (bytes, fields, index) = self.parse(&msg);
+        let (bytes, mut fields, index) = self.parse(&msg);
+        fields.sent = ring::sent(msg.cred, unit);
         self.store_parsed(msg, bytes, fields, index, unit)
     }
 

@@ -858,8 +858,10 @@ mod tests {
             severity: 6,
             hostname: host,
             app_name: app,
+            proc_id: None,
             message: b"text",
             format: syslog::Format::Rfc5424,
+            sent: syslog::Sent::default(),
         }
     }
 

@@ -35,7 +35,7 @@ use std::sync::atomic::{Ordering, compiler_fence};
 use memmap2::{Advice, MmapMut};
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::syslog::{self, Fields, Index};
+use crate::ingest::syslog::{self, Fields, Index, Sent};
 use crate::store::file::{self, Foreign, Geometry, Layout, Memory};
 use crate::store::record::{self, Record};
 
@@ -208,12 +208,30 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// The fields filters test: from the index, or parsed when there is
-    /// none.
+    /// none; and who sent it.
     pub fn fields(&self) -> Fields<'a> {
-        match self.index {
+        let fields = match self.index {
             Some(ix) => ix.fields(self.raw),
             None => syslog::fields(self.raw),
+        };
+        Fields {
+            sent: self.sent(),
+            ..fields
         }
+    }
+
+    /// Who sent it, as far as the daemon knows.
+    pub fn sent(&self) -> Sent<'a> {
+        sent(self.cred, self.unit)
+    }
+}
+
+/// Who sent a message with credentials `cred` from `unit`.
+pub fn sent(cred: Option<Cred>, unit: Option<&[u8]>) -> Sent<'_> {
+    Sent {
+        pid: cred.map(|c| c.pid),
+        uid: cred.map(|c| c.uid),
+        unit,
     }
 }
 
