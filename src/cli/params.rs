@@ -94,7 +94,7 @@ pub const QUERY_PARAMETERS: &[Param] = &[
 
 /// What every list parameter shares.
 pub const LISTS: &str = "`host`, `app`, `fac`, `unit`, `pid` and `uid` take lists (any \
-of them) and a leading `!` negates the whole list (`app=!cron,anacron`, `unit=!nginx`). Lists and `!` are read after percent-decoding, so a name cannot contain a comma \
+of them) and a leading `!` negates the whole list (`app=!cron,anacron`). Lists and `!` are read after percent-decoding, so a name cannot contain a comma \
 or start with `!`. All parameters combine with AND; an unknown or repeated one, or a \
 bad value, is a `400` whose body is one line naming it.";
 
