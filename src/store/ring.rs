@@ -1496,6 +1496,47 @@ mod tests {
         assert_eq!(a.first_seq(), Seq::new(4));
     }
 
+    /// The sender's unit is in the record: read back, and adopted with it.
+    #[test]
+    fn the_senders_unit_is_stored_and_adopted() {
+        let mut r = ring(8, 256 * SLOT, 64);
+        let cred = Some(Cred {
+            pid: 42,
+            uid: 0,
+            gid: 0,
+        });
+        let raw = b"<13>1 - host app - - - from a unit";
+        let index = crate::ingest::syslog::index_in_utc(raw, msg(raw).received_us);
+        let long = format!("{}.service", "u".repeat(crate::ingest::unit::NAME_MAX - 8));
+        let units: [Option<&[u8]>; 4] = [
+            Some(b"nginx.service"),
+            None,
+            Some(long.as_bytes()),
+            Some(b"not a unit"),
+        ];
+        for unit in units {
+            r.push_sent(Incoming { cred, ..msg(raw) }, index, unit);
+        }
+        let stored = |r: &Ring| -> Vec<Option<Vec<u8>>> {
+            Seq::range(r.first_seq(), r.next_seq())
+                .map(|s| r.get(s).expect("stored").unit.map(<[u8]>::to_vec))
+                .collect()
+        };
+        let want = vec![
+            Some(b"nginx.service".to_vec()),
+            None,
+            Some(long.clone().into_bytes()),
+            None,
+        ];
+        assert_eq!(stored(&r), want);
+        let e = r.get(r.first_seq()).expect("stored");
+        assert_eq!(e.fields().sent.unit, Some(&b"nginx.service"[..]));
+        assert_eq!(e.fields().sent.pid, Some(42));
+        let (a, adopted) = adopt(&r, r.memory());
+        assert_eq!(adopted.messages, 4);
+        assert_eq!(stored(&a), want);
+    }
+
     #[test]
     fn a_foreign_or_other_file_is_handed_back() {
         let r = ring(4, 64 * SLOT, 64);
