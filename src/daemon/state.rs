@@ -1108,6 +1108,65 @@ mod tests {
         std::iter::from_fn(|| s.poll_event()).collect()
     }
 
+    /// pid 7 is in nginx.service, pid 8 in no unit, other pids are gone.
+    fn cgroup(pid: u32, buf: &mut [u8]) -> Option<usize> {
+        let text: &[u8] = match pid {
+            7 => b"0::/system.slice/nginx.service\n",
+            8 => b"0::/\n",
+            _ => return None,
+        };
+        buf[..text.len()].copy_from_slice(text);
+        Some(text.len())
+    }
+
+    /// A local sender's unit is looked up at ingest and stored; a trigger
+    /// on it fires there, as it is matched on the one parse (with the
+    /// limiter too, which tells senders apart by the same look-up).
+    #[test]
+    fn a_local_senders_unit_is_stored_and_triggers_see_it() {
+        for limited in [false, true] {
+            let s = with_trigger(state().with_units(cgroup), "unit=nginx", 1, Action::Pause);
+            let mut s = match limited {
+                true => s.with_limiter(
+                    Limiter::new(
+                        limit::Rate {
+                            messages: 100,
+                            window: std::time::Duration::from_secs(1),
+                        },
+                        0,
+                        16,
+                    )
+                    .by(limit::By::Unit, "here"),
+                ),
+                false => s,
+            };
+            let unix = |pid| Incoming {
+                transport: Transport::Unix,
+                cred: Some(Cred {
+                    pid,
+                    uid: 0,
+                    gid: 0,
+                }),
+                ..udp(b"<13>hello")
+            };
+            let mut units = Vec::new();
+            for msg in [unix(8), unix(9), udp(b"<13>x"), unix(7)] {
+                let seq = s.ingest(msg).expect("stored");
+                let e = s.ring().get(seq).expect("entry");
+                units.push(e.unit.map(<[u8]>::to_vec));
+            }
+            assert_eq!(
+                units,
+                [None, None, None, Some(b"nginx.service".to_vec())],
+                "limited: {limited}"
+            );
+            // Its post-roll of one message.
+            s.ingest(udp(b"<13>after"));
+            assert_eq!(s.triggers().totals().fired, 1, "limited: {limited}");
+            assert_eq!(s.unit_reads(), Some(3), "udp needs none");
+        }
+    }
+
     #[test]
     fn every_change_is_reported_once_as_an_event() {
         let mut s = state().with_snapshots(snapshots(4));
