@@ -6,9 +6,9 @@
 //! naming the parameter. Names and values are percent-decoded and `+` is a
 //! space; values are bytes (`grep=%FF` looks for the byte 0xFF).
 //!
-//! `host`, `app`, `fac`, `unit`, `pid` and `uid` take comma-separated lists, and a leading `!`
-//! negates the whole list; `sev=!LEVEL` keeps what is less severe than
-//! LEVEL. Both are read after decoding, so `%2C` and `%21` (what
+//! `host`, `app`, `fac`, `unit`, `pid` and `uid` take comma-separated
+//! lists, and a leading `!` negates the whole list; `sev=!LEVEL` keeps
+//! what is less severe than LEVEL. Both are read after decoding, so `%2C` and `%21` (what
 //! [`encode_component`] writes for `,` and `!`) separate and negate too: a
 //! name cannot contain a comma or start with `!`.
 //!
@@ -2111,6 +2111,72 @@ mod tests {
                     all.filter.matches(NOW, &m),
                     each.iter().any(|q| q.filter.matches(NOW, &m)),
                     "{}={:?} on {:?}", param, items, s
+                );
+            }
+        }
+
+        /// `unit=`, `pid=` and `uid=` select what a model of the sender
+        /// says: any item of the list, the rest with `!`; a name without
+        /// a kind is a service's, `-` no unit; the kernel's pid, else
+        /// PROCID.
+        #[test]
+        fn who_sent_it_selects_as_the_model_says(
+            negated in any::<bool>(),
+            units in prop::collection::vec(
+                prop::sample::select(vec!["a", "a.service", "b.scope", "c.socket", "-"]),
+                1..4,
+            ),
+            pids in prop::collection::vec(0u32..5, 1..4),
+            uids in prop::collection::vec(0u32..3, 1..4),
+            senders in prop::collection::vec(
+                (
+                    prop::option::of(prop::sample::select(vec!["a.service", "b.scope", "c.socket", "b.service"])),
+                    prop::option::of((0u32..5, 0u32..3)),
+                    prop::option::of(0u32..5),
+                ),
+                1..12,
+            ),
+        ) {
+            let bang = if negated { "!" } else { "" };
+            let join = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            let by_unit = parse(&format!("unit={bang}{}", units.join(",")));
+            let by_pid = parse(&format!("pid={bang}{}", join(&pids)));
+            let by_uid = parse(&format!("uid={bang}{}", join(&uids)));
+            let wanted: Vec<Option<String>> = units
+                .iter()
+                .map(|u| match *u {
+                    "-" => None,
+                    "a" => Some("a.service".to_string()),
+                    u => Some(u.to_string()),
+                })
+                .collect();
+            for (unit, cred, proc_id) in senders {
+                let proc_id = proc_id.map(|p| p.to_string());
+                let f = Fields {
+                    proc_id: proc_id.as_deref().map(str::as_bytes),
+                    sent: Sent {
+                        pid: cred.map(|c| c.0),
+                        uid: cred.map(|c| c.1),
+                        unit: unit.map(str::as_bytes),
+                    },
+                    ..Fields::from(&msg(1, 6, None, None, b""))
+                };
+                let pid = cred.map(|c| c.0).or(proc_id.as_deref().and_then(|p| p.parse().ok()));
+                let what = format!("{unit:?} {cred:?} {proc_id:?}");
+                prop_assert_eq!(
+                    by_unit.filter.matches_fields(NOW, &f),
+                    wanted.contains(&unit.map(str::to_string)) != negated,
+                    "unit {:?} on {}", units, what
+                );
+                prop_assert_eq!(
+                    by_pid.filter.matches_fields(NOW, &f),
+                    pid.is_some_and(|p| pids.contains(&p)) != negated,
+                    "pid {:?} on {}", pids, what
+                );
+                prop_assert_eq!(
+                    by_uid.filter.matches_fields(NOW, &f),
+                    cred.is_some_and(|c| uids.contains(&c.1)) != negated,
+                    "uid {:?} on {}", uids, what
                 );
             }
         }
