@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 
 use circolog::daemon::State;
 use circolog::ingest::syslog::ParseContext;
-use circolog::store::ring::{self, Cred, Incoming, Ring, Transport};
+use circolog::store::ring::{self, Cred, Incoming, Ring, Seq, Transport};
 
 struct Counting;
 
@@ -213,12 +213,12 @@ fn ingesting_with_triggers_and_rate_limits_allocates_nothing_after_warm_up() {
 
 /// `-kmsg` and `-rate-limit-by unit` at ingest: a kernel record turned
 /// into its line and stored, and a sender's unit looked up by pid (under
-/// pid churn, the cgroup file read again each second), allocate nothing.
+/// pid churn, the cgroup file read again each second), told to the
+/// limiter and stored with the message, allocate nothing.
 #[test]
 fn kmsg_records_and_unit_look_ups_allocate_nothing_after_warm_up() {
     use circolog::ingest::kmsg;
     use circolog::ingest::limit::{By, Limiter, Rate};
-    use circolog::ingest::unit::Units;
     use std::time::Duration;
 
     fn cgroup(pid: u32, buf: &mut [u8]) -> Option<usize> {
@@ -245,8 +245,7 @@ fn kmsg_records_and_unit_look_ups_allocate_nothing_after_warm_up() {
         2,
         64,
     )
-    .by(By::Unit, "here")
-    .with_units(cgroup);
+    .by(By::Unit, "here");
     let mut state = State::new(
         ring,
         0,
@@ -254,8 +253,8 @@ fn kmsg_records_and_unit_look_ups_allocate_nothing_after_warm_up() {
             tz: jiff::tz::TimeZone::UTC,
         },
     )
-    .with_limiter(limiter);
-    let mut units = Units::new(4096);
+    .with_limiter(limiter)
+    .with_units(cgroup);
     let mut line = Vec::with_capacity(kmsg::LINE_MAX);
     let records: [&[u8]; 3] = [
         b"6,339,5140900,-;NET: Registered PF_INET6 protocol family\n SUBSYSTEM=net\n DEVICE=+net:lo\n",
@@ -279,7 +278,6 @@ fn kmsg_records_and_unit_look_ups_allocate_nothing_after_warm_up() {
             );
             // A unix sender among many pids, a new second now and then.
             let pid = (i % 5000) as u32 + 1;
-            let _ = units.lookup(pid, i as i64 * 1000, cgroup);
             state.ingest_from(
                 Incoming {
                     received_us: i as i64 * 1000,
@@ -305,9 +303,17 @@ fn kmsg_records_and_unit_look_ups_allocate_nothing_after_warm_up() {
     feed(&mut state, 10_000, 20_000);
     let after = mine();
     assert_eq!(after - before, 0, "allocated {} times", after - before);
+    let reads = state.unit_reads().expect("units are looked up");
+    assert!(reads > 10_000, "looked up again and again: {reads}");
+    // Stored with their messages: among the newest, a unit of each kind.
+    let last = state.ring().last_seq().expect("stored");
+    let units: Vec<Option<Vec<u8>>> = Seq::range(last.saturating_minus(20), last.next())
+        .filter_map(|s| state.ring().get(s))
+        .map(|e| e.unit.map(<[u8]>::to_vec))
+        .collect();
     assert!(
-        units.reads() > 10_000,
-        "looked up again and again: {}",
-        units.reads()
+        units.contains(&Some(b"nginx.service".to_vec()))
+            && units.contains(&Some(b"session-4.scope".to_vec())),
+        "{units:?}"
     );
 }

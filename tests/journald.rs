@@ -450,6 +450,78 @@ fn rate_limit_by_unit_takes_the_unit_from_the_senders_cgroup() {
     }
 }
 
+/// A sender in a cgroup named like a unit: its message is stored with that
+/// unit (looked up while it is there, kept after it is gone), and
+/// `unit=`, `pid=`, `uid=` and `circolog-tail -u` select it.
+#[test]
+fn a_senders_unit_is_stored_with_its_message_and_selects_it() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    require_root();
+    let d = daemon().start();
+    let cgroup = UnitCgroup::new(
+        &format!("circolog-test-{}.slice", std::process::id()),
+        "foo.service",
+    );
+    // logger sends each line it reads: moved into the unit before the
+    // first, alive until its message is stored.
+    let mut logger = Command::new("logger")
+        .arg("-u")
+        .arg(&d.syslog)
+        .args(["-t", "unittest"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("logger");
+    let pid = logger.id();
+    cgroup.enter(pid);
+    writeln!(logger.stdin.as_mut().expect("stdin"), "hello from foo").expect("write");
+    let got = wait_json(&d, "grep=hello+from+foo");
+    drop(logger.stdin.take());
+    let _ = logger.wait();
+    // And another sender, in no such unit, for the negations.
+    d.send_unix(b"<14>1 - web01 other - - - not from foo");
+    d.wait_stored(2);
+
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["unit"], "foo.service", "{}", got[0]);
+    assert_eq!(got[0]["cred_pid"], pid, "{}", got[0]);
+    // After the sender is gone, the unit is still known.
+    let texts = |q: &str| -> Vec<String> {
+        d.json(q)
+            .iter()
+            .map(|m| m["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let foo = vec!["hello from foo".to_string()];
+    assert_eq!(texts("unit=foo"), foo);
+    assert_eq!(texts("unit=foo.service"), foo);
+    assert_eq!(texts(&format!("pid={pid}")), foo);
+    assert_eq!(texts("uid=0&app=unittest"), foo);
+    assert!(!texts("unit=!foo").contains(&foo[0]));
+    assert!(texts("unit=!foo").contains(&"not from foo".to_string()));
+    assert!(texts("unit=bar").is_empty());
+    // The other is the test's own process, in whatever unit it runs.
+    let other = d.json("app=other");
+    assert_eq!(other[0]["cred_pid"], std::process::id());
+
+    let tail = Command::new(env!("CARGO_BIN_EXE_circolog-tail"))
+        .arg("--socket")
+        .arg(&d.query)
+        .args(["-u", "foo", "-o", "json"])
+        .output()
+        .expect("circolog-tail");
+    let out = String::from_utf8_lossy(&tail.stdout);
+    assert!(
+        tail.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&tail.stderr)
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].contains("hello from foo"), "{out}");
+    assert!(lines[0].contains("\"unit\":\"foo.service\""), "{out}");
+}
+
 #[test]
 fn kmsg_lapped_by_the_kernel_says_what_it_lost_and_reads_on() {
     require_root();

@@ -429,7 +429,7 @@ fn bad_new_parameters_are_400_with_a_one_line_reason() {
         ("not=a&not=b", "repeated parameter \"not\""),
         (
             "regex=a",
-            "unknown parameter \"regex\": expected l, fmt, sev, fac, host, app, grep, not, re, since, from or until",
+            "unknown parameter \"regex\": expected l, fmt, sev, fac, host, app, grep, not, re, unit, pid, uid, since, from or until",
         ),
     ] {
         let params: Vec<&str> = param.split('&').collect();

@@ -127,6 +127,7 @@ fn check(raw: &[u8], received: Timestamp, ctx: &ParseContext) {
             uid: 2,
             gid: 3,
         }),
+        unit: None,
         truncated: false,
         index,
         raw,

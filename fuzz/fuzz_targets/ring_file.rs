@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let max_message_bytes = 1 + usize::from(input.byte());
     let config = Config {
         max_messages: 1 + usize::from(input.byte() % 32),
-        arena_bytes: (circolog::store::record::encoded_len(max_message_bytes, true)
+        arena_bytes: (circolog::store::record::max_encoded_len(max_message_bytes)
             .div_ceil(SLOT)
             + usize::from(input.byte()))
             * SLOT,

@@ -28,6 +28,7 @@ struct Stored {
     received_us: i64,
     transport: Transport,
     cred: Option<Cred>,
+    unit: Option<Vec<u8>>,
     truncated: bool,
     bytes: Vec<u8>,
 }
@@ -107,7 +108,14 @@ fuzz_target!(|data: &[u8]| {
                 let index = (op % 8 != 7)
                     .then(|| circolog_fuzz::index(&bytes[..kept], incoming.received_us))
                     .flatten();
-                let seq = ring.push_indexed(incoming, index);
+                // A sender's unit, of every length up to systemd's longest,
+                // on two of three messages with credentials.
+                let unit = cred.filter(|_| n % 3 != 0).map(|_| {
+                    let mut name = vec![b'u'; (n % 247) as usize + 1];
+                    name.extend_from_slice(b".service");
+                    name
+                });
+                let seq = ring.push_sent(incoming, index, unit.as_deref());
                 assert_eq!(seq, next_seq, "seqs are consecutive");
                 next_seq = next_seq.next();
                 model.push_back(Stored {
@@ -116,6 +124,7 @@ fuzz_target!(|data: &[u8]| {
                     received_us: incoming.received_us,
                     transport: incoming.transport,
                     cred,
+                    unit: unit.clone(),
                     truncated: incoming.truncated || len > max_message_bytes,
                     bytes: bytes[..kept].to_vec(),
                 });
@@ -123,7 +132,7 @@ fuzz_target!(|data: &[u8]| {
                     model.pop_front();
                     fresh_slots = None;
                 }
-                let record = record::encoded_len(kept, cred.is_some());
+                let record = record::encoded_len(kept, cred.is_some(), unit.as_deref());
                 fresh_slots = fresh_slots
                     .map(|used| used + record.div_ceil(SLOT))
                     .filter(|&used| used <= nslots);
@@ -186,6 +195,7 @@ fn expected(m: &Stored) -> Entry<'_> {
         received_us: m.received_us,
         transport: m.transport,
         cred: m.cred,
+        unit: m.unit.as_deref(),
         truncated: m.truncated,
         index: m.index,
         raw: &m.bytes,

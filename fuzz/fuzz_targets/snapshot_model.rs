@@ -30,6 +30,7 @@ struct Stored {
     received_us: i64,
     transport: Transport,
     cred: Option<Cred>,
+    unit: Option<Vec<u8>>,
     truncated: bool,
     index: Option<circolog::ingest::syslog::Index>,
     raw: Vec<u8>,
@@ -42,6 +43,7 @@ impl Stored {
             received_us: self.received_us,
             transport: self.transport,
             cred: self.cred,
+            unit: self.unit.as_deref(),
             truncated: self.truncated,
             index: self.index,
             raw: &self.raw,
@@ -50,7 +52,8 @@ impl Stored {
 
     /// Its record's size, padded to 8 as `snapshot`'s documentation says.
     fn record(&self) -> usize {
-        record::encoded_len(self.raw.len(), self.cred.is_some()).div_ceil(8) * 8
+        record::encoded_len(self.raw.len(), self.cred.is_some(), self.unit.as_deref()).div_ceil(8)
+            * 8
     }
 }
 
@@ -138,7 +141,9 @@ fuzz_target!(|data: &[u8]| {
                 let kept = &bytes[..bytes.len().min(ring.max_message_bytes())];
                 let received_us = (n as i64).wrapping_mul(-7919);
                 let index = (op % 8 != 2).then(|| circolog_fuzz::index(kept, received_us));
-                ring.push_indexed(
+                // A sender's unit on every other message.
+                let unit = format!("fuzz-{}.scope", n % 97);
+                ring.push_sent(
                     Incoming {
                         received_us,
                         transport: Transport::ALL[usize::from(op >> 5) % 3],
@@ -151,6 +156,7 @@ fuzz_target!(|data: &[u8]| {
                         bytes: &bytes,
                     },
                     index.flatten(),
+                    (n % 2 == 0).then_some(unit.as_bytes()),
                 );
                 let e = ring.get(seq).expect("the newest message is kept");
                 assert_eq!(m.history.len() as u64, n);
@@ -158,6 +164,7 @@ fuzz_target!(|data: &[u8]| {
                     received_us: e.received_us,
                     transport: e.transport,
                     cred: e.cred,
+                    unit: e.unit.map(<[u8]>::to_vec),
                     truncated: e.truncated,
                     index: e.index,
                     raw: e.raw.to_vec(),

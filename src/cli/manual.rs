@@ -702,7 +702,7 @@ They take these parameters, as do -trigger and -export-query:
 
 JSON fields: seq, epoch, received, transport, timestamp (or null), facility, \
 severity, hostname, app_name, proc_id, msg_id, cred_pid, cred_uid, cred_gid \
-(when known), truncated and malformed (when true), structured_data (an object \
+and unit (when known), truncated and malformed (when true), structured_data (an object \
 of objects, or null) and message. Responses carry X-Circolog-Last-Seq (the \
 newest seq given when the response started, also after a clear; absent \
 while no message was ever stored) and \

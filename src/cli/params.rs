@@ -64,6 +64,22 @@ pub const QUERY_PARAMETERS: &[Param] = &[
                compiled, is a `400`",
     },
     Param {
+        usage: "unit=U[,U…]",
+        text: "any of these systemd units of a local sender, as `journalctl -u` reads \
+               them: a name without a kind is a service's (`nginx` is `nginx.service`); \
+               `session-4.scope`, `user@1000.service`; `-` selects messages of no unit",
+    },
+    Param {
+        usage: "pid=P[,P…]",
+        text: "any of these sender pids: the kernel's, for a local sender; else the \
+               message's own PROCID",
+    },
+    Param {
+        usage: "uid=U[,U…]",
+        text: "any of these sender uids, as the kernel gave them for a local sender (a \
+               message without credentials has none)",
+    },
+    Param {
         usage: "from=TIME, until=TIME",
         text: "received at or after / before TIME: RFC 3339 with its offset \
                (`2026-12-01T05:00:00Z`, `…+01:00`) or an age (`30s`, `10m`, `2h`, `1d`: \
@@ -77,8 +93,8 @@ pub const QUERY_PARAMETERS: &[Param] = &[
 ];
 
 /// What every list parameter shares.
-pub const LISTS: &str = "`host`, `app` and `fac` take lists (any of them) and a leading \
-`!` negates the whole list (`app=!cron,anacron`). Lists and `!` are read after percent-decoding, so a name cannot contain a comma \
+pub const LISTS: &str = "`host`, `app`, `fac`, `unit`, `pid` and `uid` take lists (any \
+of them) and a leading `!` negates the whole list (`app=!cron,anacron`). Lists and `!` are read after percent-decoding, so a name cannot contain a comma \
 or start with `!`. All parameters combine with AND; an unknown or repeated one, or a \
 bad value, is a `400` whose body is one line naming it.";
 

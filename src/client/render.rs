@@ -389,6 +389,7 @@ mod tests {
                 received_us: received.as_microsecond(),
                 transport: Transport::Unix,
                 cred: None,
+                unit: None,
                 truncated: false,
                 index: None,
                 raw,

@@ -509,7 +509,7 @@ mod tests {
         let line = a.ring_error(e);
         assert_eq!(
             line,
-            "the arena (-buffer-bytes 4K) must be at least 16.0K to hold one message of the \
+            "the arena (-buffer-bytes 4K) must be at least 16.3K to hold one message of the \
              maximum size (-max-message-size 16K)"
         );
         // The memory check makes the same error before allocating anything.

@@ -16,11 +16,12 @@ use crate::export::Exporter;
 use crate::ingest::limit::{self, Limiter, Sender, Verdict};
 use crate::ingest::syslog::{self, Format, Message, ParseContext};
 use crate::ingest::trigger::{Action, Fire, Triggers};
+use crate::ingest::unit::{CgroupReader, UnitName, Units};
 use crate::query::format;
 use crate::query::{Filter, OutputFormat};
 use crate::store::file;
 use crate::store::messages::Messages;
-use crate::store::ring::{Cred, Entry, Incoming, Ring, Seq, Transport};
+use crate::store::ring::{self, Cred, Entry, Incoming, Ring, Seq, Transport};
 use crate::store::snapshot::{self, Meta, Note, Snapshots, Why};
 
 /// Counters since start-up, as `/status` and `/metrics` show them.
@@ -205,6 +206,10 @@ pub struct State {
     triggers: Triggers,
     /// `-rate-limit`: off by default.
     limiter: Option<Limiter>,
+    /// The units of local senders' pids, and how to read a pid's cgroup
+    /// file: every message with credentials is stored with its sender's
+    /// unit, and `-rate-limit-by unit` tells senders apart by the same.
+    units: Option<(Units, CgroupReader)>,
     /// The `suppressed` notice being stored, reused (it never grows past
     /// [`limit::NOTICE_MAX`]).
     notice_line: Vec<u8>,
@@ -298,6 +303,7 @@ impl State {
                 crate::ingest::trigger::DEFAULT_HOLDOFF,
             ),
             limiter: None,
+            units: None,
             notice_line: Vec::new(),
             max_senders: u64::MAX,
             trigger_wanted: None,
@@ -388,6 +394,27 @@ impl State {
 
     pub fn limiter(&self) -> Option<&Limiter> {
         self.limiter.as_ref()
+    }
+
+    /// A local sender's unit is looked up through `read` (the daemon's
+    /// reads `/proc/PID/cgroup`), in a cache of [`limit::SENDERS`] pids
+    /// allocated here, and stored with its message.
+    pub fn with_units(mut self, read: CgroupReader) -> State {
+        self.units = Some((Units::new(limit::SENDERS), read));
+        self
+    }
+
+    /// Cgroup files read since start; `None` when units are not looked up.
+    pub fn unit_reads(&self) -> Option<u64> {
+        self.units.as_ref().map(|(units, _)| units.reads())
+    }
+
+    /// The systemd unit of the sender of `msg`, a local one with
+    /// credentials: looked up now, while it may still be there.
+    fn unit_of(&mut self, msg: &Incoming<'_>) -> Option<UnitName> {
+        let (units, read) = self.units.as_mut()?;
+        let cred = msg.cred.filter(|_| msg.transport == Transport::Unix)?;
+        units.lookup(cred.pid, msg.received_us, *read)
     }
 
     /// Every stored message is matched against `triggers` (`-trigger`).
@@ -521,15 +548,18 @@ impl State {
             self.counters.dropped_paused += 1;
             return None;
         }
+        let unit = self.unit_of(&msg);
+        let unit = unit.as_ref().map(UnitName::as_bytes);
         if self.limiter.is_none() {
-            return Some(self.store(msg));
+            return Some(self.store(msg, unit));
         }
         // The sender may be named in the message: the one parse comes
         // first, and is stored.
-        let (bytes, fields, index) = self.parse(&msg);
+        let (bytes, mut fields, index) = self.parse(&msg);
+        fields.sent = ring::sent(msg.cred, unit);
         let local = msg.transport == Transport::Unix;
         let limiter = self.limiter.as_mut().expect("checked just above");
-        if let Some(sender) = limiter.sender(origin, &fields, local, msg.received_us) {
+        if let Some(sender) = limiter.sender(origin, &fields, local, unit) {
             let severity = limit::pri_severity(msg.bytes).unwrap_or(5);
             let checked = limiter.check(sender, severity, msg.received_us);
             if let Some(n) = checked.notice {
@@ -540,7 +570,7 @@ impl State {
                 return None;
             }
         }
-        Some(self.store_parsed(msg, bytes, fields, index))
+        Some(self.store_parsed(msg, bytes, fields, index, unit))
     }
 
     /// Stores the notice of a sender's suppressed messages, in their place,
@@ -562,20 +592,25 @@ impl State {
             }
             Sender::Ip(_) => Transport::Tcp,
         });
-        self.store(Incoming {
-            received_us: now_us,
-            transport,
-            cred: None,
-            truncated: false,
-            bytes: &line,
-        });
+        self.store(
+            Incoming {
+                received_us: now_us,
+                transport,
+                cred: None,
+                truncated: false,
+                bytes: &line,
+            },
+            None,
+        );
         self.notice_line = line;
     }
 
-    /// Stores a message that is to be kept: counts it, feeds the triggers.
-    fn store(&mut self, msg: Incoming<'_>) -> Seq {
-        let (bytes, fields, index) = self.parse(&msg);
-        self.store_parsed(msg, bytes, fields, index)
+    /// Stores a message that is to be kept, with its sender's `unit`:
+    /// counts it, feeds the triggers.
+    fn store(&mut self, msg: Incoming<'_>, unit: Option<&[u8]>) -> Seq {
+        let (bytes, mut fields, index) = self.parse(&msg);
+        fields.sent = ring::sent(msg.cred, unit);
+        self.store_parsed(msg, bytes, fields, index, unit)
     }
 
     /// The one parse, of the bytes the ring keeps: it names the sender for
@@ -600,6 +635,7 @@ impl State {
         bytes: &[u8],
         fields: syslog::Fields<'_>,
         index: Option<syslog::Index>,
+        unit: Option<&[u8]>,
     ) -> Seq {
         if msg.truncated || bytes.len() > self.ring.max_message_bytes() {
             self.counters.truncated += 1;
@@ -608,7 +644,7 @@ impl State {
             self.counters.malformed += 1;
         }
         let oldest = self.ring.first_seq();
-        let seq = self.ring.push_indexed(Incoming { bytes, ..msg }, index);
+        let seq = self.ring.push_sent(Incoming { bytes, ..msg }, index, unit);
         self.stored = true;
         self.counters.evicted += self.ring.first_seq().since(oldest);
         if let Some(x) = self.export.as_mut()
@@ -1078,6 +1114,65 @@ mod tests {
 
     fn events(s: &mut State) -> Vec<Event> {
         std::iter::from_fn(|| s.poll_event()).collect()
+    }
+
+    /// pid 7 is in nginx.service, pid 8 in no unit, other pids are gone.
+    fn cgroup(pid: u32, buf: &mut [u8]) -> Option<usize> {
+        let text: &[u8] = match pid {
+            7 => b"0::/system.slice/nginx.service\n",
+            8 => b"0::/\n",
+            _ => return None,
+        };
+        buf[..text.len()].copy_from_slice(text);
+        Some(text.len())
+    }
+
+    /// A local sender's unit is looked up at ingest and stored; a trigger
+    /// on it fires there, as it is matched on the one parse (with the
+    /// limiter too, which tells senders apart by the same look-up).
+    #[test]
+    fn a_local_senders_unit_is_stored_and_triggers_see_it() {
+        for limited in [false, true] {
+            let s = with_trigger(state().with_units(cgroup), "unit=nginx", 1, Action::Pause);
+            let mut s = match limited {
+                true => s.with_limiter(
+                    Limiter::new(
+                        limit::Rate {
+                            messages: 100,
+                            window: std::time::Duration::from_secs(1),
+                        },
+                        0,
+                        16,
+                    )
+                    .by(limit::By::Unit, "here"),
+                ),
+                false => s,
+            };
+            let unix = |pid| Incoming {
+                transport: Transport::Unix,
+                cred: Some(Cred {
+                    pid,
+                    uid: 0,
+                    gid: 0,
+                }),
+                ..udp(b"<13>hello")
+            };
+            let mut units = Vec::new();
+            for msg in [unix(8), unix(9), udp(b"<13>x"), unix(7)] {
+                let seq = s.ingest(msg).expect("stored");
+                let e = s.ring().get(seq).expect("entry");
+                units.push(e.unit.map(<[u8]>::to_vec));
+            }
+            assert_eq!(
+                units,
+                [None, None, None, Some(b"nginx.service".to_vec())],
+                "limited: {limited}"
+            );
+            // Its post-roll of one message.
+            s.ingest(udp(b"<13>after"));
+            assert_eq!(s.triggers().totals().fired, 1, "limited: {limited}");
+            assert_eq!(s.unit_reads(), Some(3), "udp needs none");
+        }
     }
 
     #[test]

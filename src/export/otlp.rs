@@ -361,6 +361,7 @@ pub(super) struct Origin {
 /// | `syslog.hostname`, `syslog.appname`, `syslog.procid`, `syslog.msgid` | string, when present |
 /// | `circolog.seq`, `circolog.epoch` | int: the message's seq, in the daemon's epoch (µs since 1970) |
 /// | `circolog.cred_pid`, `circolog.cred_uid`, `circolog.cred_gid` | int: the sender's credentials, for unix datagrams (the `cred_*` of the JSON format) |
+/// | `systemd.unit` | string: the sender's systemd unit, for unix datagrams of a sender in one (the `unit` of the JSON format) |
 /// | `circolog.snapshot` | int: the snapshot's id, for snapshot records |
 /// | `syslog.sd.ID.PARAM` | string: a structured-data parameter, unescaped; an array of strings when the name repeats in an element (or the element repeats); an element without parameters is `syslog.sd.ID` with an empty string |
 ///
@@ -409,6 +410,9 @@ pub(super) fn write_record(w: &mut Writer, entry: &Entry<'_>, msg: &Message<'_>,
         w.attr_int("circolog.cred_pid", i64::from(cred.pid));
         w.attr_int("circolog.cred_uid", i64::from(cred.uid));
         w.attr_int("circolog.cred_gid", i64::from(cred.gid));
+    }
+    if let Some(unit) = entry.unit {
+        w.attr_str(LOG_ATTRIBUTES, "systemd.unit", unit);
     }
     if let Some(id) = origin.snapshot {
         w.attr_int("circolog.snapshot", id as i64);

@@ -60,7 +60,6 @@ use jiff::Timestamp;
 use jiff::fmt::temporal::DateTimePrinter;
 
 use crate::ingest::syslog::{self, Fields};
-use crate::ingest::unit::Units;
 use crate::query::format::NOTICE_APP;
 
 /// How many senders the daemon tracks (the reference: at most 4096).
@@ -398,14 +397,7 @@ pub struct Limiter {
     by: By,
     /// This host's name: a local message without one has it.
     local_host: Name,
-    /// `-rate-limit-by unit`: the units of pids, and how to read a pid's
-    /// cgroup file (the daemon's reads `/proc/PID/cgroup`).
-    units: Option<(Units, CgroupReader)>,
 }
-
-/// Fills the buffer with `/proc/PID/cgroup` of a pid and returns its
-/// length; `None` when it cannot be read (the process is gone).
-pub type CgroupReader = fn(u32, &mut [u8]) -> Option<usize>;
 
 impl Limiter {
     /// A limiter of `rate`, never limiting severities `<= keep`, tracking at
@@ -429,15 +421,7 @@ impl Limiter {
             pending: 0,
             by: By::default(),
             local_host: Name::new(b""),
-            units: None,
         }
-    }
-
-    /// Units are looked up through `read` (`-rate-limit-by unit`), in a
-    /// cache of [`SENDERS`] pids allocated here.
-    pub fn with_units(mut self, read: CgroupReader) -> Limiter {
-        self.units = Some((Units::new(SENDERS), read));
-        self
     }
 
     /// Senders are told apart `by` this (`-rate-limit-by`, [`By::App`] when
@@ -448,29 +432,18 @@ impl Limiter {
         self
     }
 
-    /// The sender of a message received at `now_us`, as [`By::sender`]
-    /// says for this limiter's kind; by unit, that of the pid in `origin`
-    /// (read at most once a second, see [`Units`]).
+    /// The sender of a message, as [`By::sender`] says for this limiter's
+    /// kind; `unit` is the systemd unit of the pid in `origin`, which the
+    /// state looked up for the message (see [`crate::ingest::unit::Units`]).
     pub fn sender(
-        &mut self,
+        &self,
         origin: Option<Sender>,
         fields: &Fields<'_>,
         local: bool,
-        now_us: i64,
+        unit: Option<&[u8]>,
     ) -> Option<Sender> {
-        let unit = match (self.by, origin, &mut self.units) {
-            (By::Unit, Some(Sender::Pid(pid)), Some((units, read))) => {
-                units.lookup(pid, now_us, *read)
-            }
-            _ => None,
-        };
-        self.by.sender(
-            origin,
-            fields,
-            local,
-            &self.local_host,
-            unit.as_ref().map(|u| u.as_bytes()),
-        )
+        self.by
+            .sender(origin, fields, local, &self.local_host, unit)
     }
 
     /// Decides about one message of `sender` with `severity` (from
@@ -885,8 +858,10 @@ mod tests {
             severity: 6,
             hostname: host,
             app_name: app,
+            proc_id: None,
             message: b"text",
             format: syslog::Format::Rfc5424,
+            sent: syslog::Sent::default(),
         }
     }
 
@@ -971,28 +946,20 @@ mod tests {
     #[test]
     fn by_unit_the_pids_unit_names_the_sender() {
         let f = fields(Some(b"web01"), Some(b"sshd"));
-        fn nginx(pid: u32, buf: &mut [u8]) -> Option<usize> {
-            let text: &[u8] = match pid {
-                42 => b"0::/system.slice/nginx.service\n",
-                _ => return None,
-            };
-            buf[..text.len()].copy_from_slice(text);
-            Some(text.len())
-        }
-        let mut l = limiter(1, 10, 16).by(By::Unit, "here").with_units(nginx);
+        let l = limiter(1, 10, 16).by(By::Unit, "here");
         let named = |s: Option<Sender>| s.map(|s| s.to_string());
         assert_eq!(
-            named(l.sender(Some(Sender::Pid(42)), &f, true, 0)).as_deref(),
+            named(l.sender(Some(Sender::Pid(42)), &f, true, Some(b"nginx.service"))).as_deref(),
             Some("unit nginx.service")
         );
         // Gone, or in no unit: its pid; on UDP, its address.
         assert_eq!(
-            named(l.sender(Some(Sender::Pid(43)), &f, true, 0)).as_deref(),
+            named(l.sender(Some(Sender::Pid(43)), &f, true, None)).as_deref(),
             Some("pid 43")
         );
         let udp = Some(Sender::ip("192.0.2.7".parse().unwrap()));
         assert_eq!(
-            named(l.sender(udp, &f, false, 0)).as_deref(),
+            named(l.sender(udp, &f, false, None)).as_deref(),
             Some("192.0.2.7")
         );
     }
@@ -1004,7 +971,7 @@ mod tests {
         for i in 0..90 {
             let app: &[u8] = [&b"a"[..], b"b", b"c"][i % 3];
             let f = fields(Some(b"web01"), Some(app));
-            let s = l.sender(Some(Sender::Pid(7)), &f, true, 0).unwrap();
+            let s = l.sender(Some(Sender::Pid(7)), &f, true, None).unwrap();
             if l.check(s, DEBUG, 0).verdict == Verdict::Store {
                 stored[i % 3] += 1;
             }

@@ -9,9 +9,13 @@
 //! itself is the caller's (a closure that fills a buffer), so this module
 //! does no I/O and is tested on text.
 
-/// The longest unit name kept (systemd's own limit is 255; a longer one
-/// is cut here, which only a pathological name reaches).
-pub const UNIT_MAX: usize = 128;
+/// The longest unit name there is (systemd's `UNIT_NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
+/// The longest unit name kept: every one, so that what is stored with a
+/// message is the name the unit has (the cache's table is that much
+/// larger, about a megabyte at the daemon's 4096 pids).
+pub const UNIT_MAX: usize = NAME_MAX;
 
 /// How long a pid's unit is trusted before it is read again, µs: at most
 /// one look-up per pid per second.
@@ -25,6 +29,11 @@ pub const FILE_MAX: usize = 4096;
 /// Ways of each set of [`Units`]: a pid is forgotten before its second is
 /// up only when this many others that hash alike come within it.
 const WAYS: usize = 4;
+
+/// Fills the buffer with `/proc/PID/cgroup` of a pid and returns its
+/// length; `None` when it cannot be read (the process is gone). The
+/// daemon's reads the file; tests give text.
+pub type CgroupReader = fn(u32, &mut [u8]) -> Option<usize>;
 
 /// The unit named by the text of a `/proc/PID/cgroup` file: the cgroup v2
 /// line (`0::/system.slice/nginx.service`), else the v1 `name=systemd` one
@@ -61,14 +70,14 @@ pub fn unit_of_path(path: &[u8]) -> Option<&[u8]> {
 const KINDS: [&[u8]; 2] = [b".service", b".scope"];
 
 /// A unit name: `NAME.KIND` (or a template's `NAME@INSTANCE.KIND`), of
-/// the characters systemd allows, 255 bytes at most.
-fn is_unit_name(s: &[u8]) -> bool {
+/// the characters systemd allows, [`NAME_MAX`] bytes at most.
+pub fn is_unit_name(s: &[u8]) -> bool {
     let Some(kind) = KINDS.iter().find(|k| s.ends_with(k)) else {
         return false;
     };
     let name = &s[..s.len() - kind.len()];
     !name.is_empty()
-        && s.len() <= 255
+        && s.len() <= NAME_MAX
         && name.iter().all(|&b| {
             b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'.' | b'\\' | b'-' | b'@')
         })
@@ -300,7 +309,7 @@ mod tests {
         let long = format!("0::/system.slice/{}.service\n", "a".repeat(300));
         let got = unit_of_cgroup(long.as_bytes());
         assert_eq!(got, None, "over systemd's 255");
-        let name = format!("{}.service", "b".repeat(200));
+        let name = format!("{}.service", "b".repeat(300));
         assert_eq!(UnitName::new(name.as_bytes()).as_bytes().len(), UNIT_MAX);
     }
 

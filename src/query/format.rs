@@ -392,6 +392,10 @@ fn render_json(entry: &Entry<'_>, msg: &Message<'_>, epoch_us: i64, out: &mut Ve
             out.extend_from_slice(n.format(value).as_bytes());
         }
     }
+    if let Some(unit) = entry.unit {
+        out.extend_from_slice(b",\"unit\":");
+        write_json_bytes(out, unit);
+    }
     if entry.truncated {
         out.extend_from_slice(b",\"truncated\":true");
     }
@@ -841,6 +845,7 @@ mod tests {
                 uid: 1000,
                 gid: 100,
             }),
+            unit: Some(b"sshd.service"),
             truncated: true,
             index: None,
             raw,
@@ -912,6 +917,7 @@ mod tests {
             "cred_pid": 1234,
             "cred_uid": 1000,
             "cred_gid": 100,
+            "unit": "sshd.service",
             "truncated": true,
             "structured_data": {
                 "exampleSDID@32473": {"iut": "3", "eventSource": "App\"li\\cation]", "eventID": "1011"},
@@ -936,6 +942,7 @@ mod tests {
         let raw = b"garbage \xff\xfe from a printer";
         let mut e = entry(raw);
         e.cred = None;
+        e.unit = None;
         e.truncated = false;
         e.transport = Transport::Tcp;
         let v = json_of(&e, &Message::unparsed(raw));

@@ -391,6 +391,42 @@ mod tests {
         Some(c.into_histogram())
     }
 
+    /// Who sent it is not in the index's PRI: `unit=`, `pid=` and `uid=`
+    /// are counted from the stored record's credentials and unit, and
+    /// `pid=` from PROCID for a message without credentials.
+    #[test]
+    fn unit_pid_and_uid_are_counted() {
+        let mut m = ring(&[(5, "<11>1 - h app 77 - - over udp")]);
+        let senders: [(u32, u32, Option<&[u8]>); 3] = [
+            (10, 0, Some(b"nginx.service")),
+            (11, 1000, Some(b"session-4.scope")),
+            (12, 0, None),
+        ];
+        for (i, (pid, uid, unit)) in senders.into_iter().enumerate() {
+            let raw = format!("<{}>1 - h app - - - local", 8 + i);
+            let t = 10 + i as i64;
+            let index = crate::ingest::syslog::index_in_utc(raw.as_bytes(), t);
+            let msg = Incoming {
+                received_us: t,
+                transport: Transport::Unix,
+                cred: Some(crate::store::ring::Cred { pid, uid, gid: 0 }),
+                truncated: false,
+                bytes: raw.as_bytes(),
+            };
+            m.push_sent(msg, index, unit);
+        }
+        let total = |q: &str| -> Vec<u64> {
+            let h = count_all(q, &m, 1).unwrap();
+            h.counts()[0].to_vec()
+        };
+        assert_eq!(total("unit=nginx"), [1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(total("unit=!nginx"), [0, 1, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(total("unit=-"), [0, 0, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(total("uid=0"), [1, 0, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(total("pid=11,77"), [0, 1, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(total("pid=11&sev=alert"), [0, 1, 0, 0, 0, 0, 0, 0]);
+    }
+
     #[test]
     fn buckets_is_taken_out_of_the_query_string() {
         assert_eq!(split_buckets("").unwrap(), (60, String::new()));

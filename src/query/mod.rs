@@ -6,9 +6,9 @@
 //! naming the parameter. Names and values are percent-decoded and `+` is a
 //! space; values are bytes (`grep=%FF` looks for the byte 0xFF).
 //!
-//! `host`, `app` and `fac` take comma-separated lists, and a leading `!`
-//! negates the whole list; `sev=!LEVEL` keeps what is less severe than
-//! LEVEL. Both are read after decoding, so `%2C` and `%21` (what
+//! `host`, `app`, `fac`, `unit`, `pid` and `uid` take comma-separated
+//! lists, and a leading `!` negates the whole list; `sev=!LEVEL` keeps
+//! what is less severe than LEVEL. Both are read after decoding, so `%2C` and `%21` (what
 //! [`encode_component`] writes for `,` and `!`) separate and negate too: a
 //! name cannot contain a comma or start with `!`.
 //!
@@ -105,8 +105,40 @@ pub struct Filter {
     not: Option<memmem::Finder<'static>>,
     /// `re=`.
     re: Option<Regex>,
+    /// `unit=`: names with their kind (`nginx` is `nginx.service`).
+    unit: Option<Names>,
+    /// `pid=`: the sender's pid, else the message's PROCID.
+    pid: Option<Ids>,
+    /// `uid=`: the sender's uid.
+    uid: Option<Ids>,
     /// `from=` and `until=`.
     received: TimeRange,
+}
+
+/// The numbers an exact-match filter (`pid=`, `uid=`) wants.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Ids {
+    /// The list had a leading `!`.
+    negated: bool,
+    /// Sorted, without duplicates.
+    ids: Box<[u32]>,
+}
+
+impl Ids {
+    fn matches(&self, value: Option<u32>) -> bool {
+        let listed = value.is_some_and(|v| self.ids.binary_search(&v).is_ok());
+        listed != self.negated
+    }
+}
+
+/// A PROCID that is a pid: decimal digits, no more than a `u32`.
+fn pid_of(proc_id: &[u8]) -> Option<u32> {
+    if proc_id.is_empty() || proc_id.len() > 10 || !proc_id.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    proc_id.iter().try_fold(0u32, |n, &d| {
+        n.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
 }
 
 /// Every facility bit of [`Filter::facilities`].
@@ -186,6 +218,9 @@ impl Filter {
             grep,
             not,
             re,
+            unit,
+            pid,
+            uid,
             received,
         } = self;
         received.contains(received_us)
@@ -199,6 +234,11 @@ impl Filter {
             && grep.as_ref().is_none_or(|grep| grep.find(msg.message).is_some())
             && not.as_ref().is_none_or(|not| not.find(msg.message).is_none())
             && re.as_ref().is_none_or(|re| re.is_match(msg.message))
+            && unit.as_ref().is_none_or(|unit| unit.matches(msg.sent.unit))
+            && pid.as_ref().is_none_or(|pid| {
+                pid.matches(msg.sent.pid.or_else(|| msg.proc_id.and_then(pid_of)))
+            })
+            && uid.as_ref().is_none_or(|uid| uid.matches(msg.sent.uid))
     }
 
     /// True when the filter selects every message, so a reader that needs no
@@ -218,6 +258,9 @@ impl Filter {
             grep,
             not,
             re,
+            unit,
+            pid,
+            uid,
             // Readers keep to the receive times themselves.
             received: _,
         } = self;
@@ -228,6 +271,9 @@ impl Filter {
             && grep.is_none()
             && not.is_none()
             && re.is_none()
+            && unit.is_none()
+            && pid.is_none()
+            && uid.is_none()
     }
 
     /// The receive times selected (`from=`, `until=`).
@@ -279,6 +325,9 @@ impl Filter {
             grep,
             not,
             re,
+            unit,
+            pid,
+            uid,
             received,
         } = self;
         (
@@ -289,6 +338,7 @@ impl Filter {
             grep.as_ref().map(memmem::Finder::needle),
             not.as_ref().map(memmem::Finder::needle),
             re.as_ref().map(Regex::as_str),
+            (unit, pid, uid),
             received,
         )
     }
@@ -544,6 +594,27 @@ const PARAMS: &[Param] = &[
         },
     },
     Param {
+        name: "unit",
+        set: |q, param, value, _| {
+            q.filter.unit = Some(units(param, &value)?);
+            Ok(())
+        },
+    },
+    Param {
+        name: "pid",
+        set: |q, param, value, _| {
+            q.filter.pid = Some(ids(param, &value)?);
+            Ok(())
+        },
+    },
+    Param {
+        name: "uid",
+        set: |q, param, value, _| {
+            q.filter.uid = Some(ids(param, &value)?);
+            Ok(())
+        },
+    },
+    Param {
         name: "since",
         set: |q, param, value, _| {
             let seq = count(param, &value, "a seq, 0 or more")?;
@@ -644,6 +715,71 @@ fn names(param: &str, value: &[u8]) -> Result<Names, QueryError> {
     })
 }
 
+/// The kinds of unit a name may end in; one that ends in none is a
+/// service's, as `journalctl -u` reads it.
+const UNIT_KINDS: [&str; 11] = [
+    "service",
+    "socket",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "target",
+    "path",
+    "timer",
+    "slice",
+    "scope",
+];
+
+/// `unit=`: the units listed, each with its kind.
+fn units(param: &str, value: &[u8]) -> Result<Names, QueryError> {
+    let mut listed = names(param, value)?;
+    let mut names: Vec<Box<[u8]>> = listed
+        .names
+        .iter()
+        .map(|name| {
+            let kind = name.rsplit(|&b| b == b'.').next().unwrap_or_default();
+            let has_kind =
+                name.len() > kind.len() && UNIT_KINDS.iter().any(|k| k.as_bytes() == kind);
+            match has_kind {
+                true => name.clone(),
+                false => [&name[..], b".service"].concat().into_boxed_slice(),
+            }
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    listed.names = names.into_boxed_slice();
+    Ok(listed)
+}
+
+/// `pid=`, `uid=`: the numbers listed.
+fn ids(param: &str, value: &[u8]) -> Result<Ids, QueryError> {
+    let (negated, items) = list(param, value)?;
+    let mut ids = items
+        .iter()
+        .map(|item| {
+            std::str::from_utf8(item)
+                .ok()
+                .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u32>().ok())
+                .ok_or_else(|| {
+                    bad(
+                        param,
+                        value,
+                        "expected numbers separated by commas, ! in front for all but those",
+                    )
+                })
+        })
+        .collect::<Result<Vec<u32>, QueryError>>()?;
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Ids {
+        negated,
+        ids: ids.into_boxed_slice(),
+    })
+}
+
 /// `from=`, `until=`: µs since 1970.
 fn time(param: &str, value: &[u8], now_us: i64) -> Result<i64, QueryError> {
     time::parse_time(value, now_us).map_err(|e| bad(param, value, &e.to_string()))
@@ -675,6 +811,7 @@ fn list<'v>(param: &str, value: &'v [u8]) -> Result<(bool, Vec<&'v [u8]>), Query
     if rest.is_empty() {
         let expected = match param {
             "fac" => FACILITIES,
+            "pid" | "uid" => "numbers separated by commas, ! in front for all but those",
             _ => "names separated by commas, - for none, ! in front for all but those",
         };
         let what = if negated {
@@ -819,7 +956,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::ingest::syslog::Format;
+    use crate::ingest::syslog::{Format, Sent};
 
     /// 2026-12-01T05:00:00Z.
     const NOW: i64 = 1_796_101_200_000_000;
@@ -1108,6 +1245,103 @@ mod tests {
         assert!(selects("app=a,!b", &msg(1, 6, None, Some(b"!b"), b"")));
     }
 
+    /// Fields of a message from a local sender.
+    fn sent<'a>(
+        pid: Option<u32>,
+        uid: Option<u32>,
+        unit: Option<&'a [u8]>,
+        proc_id: Option<&'a [u8]>,
+    ) -> Fields<'a> {
+        Fields {
+            proc_id,
+            sent: Sent { pid, uid, unit },
+            ..Fields::from(&msg(1, 6, None, Some(b"app"), b"text"))
+        }
+    }
+
+    fn selects_fields(q: &str, f: &Fields<'_>) -> bool {
+        parse(q).filter.matches_fields(NOW, f)
+    }
+
+    #[test]
+    fn unit_as_journalctl_reads_it() {
+        let nginx = sent(Some(7), Some(0), Some(b"nginx.service"), None);
+        let session = sent(Some(8), Some(1000), Some(b"session-4.scope"), None);
+        let getty = sent(Some(9), Some(0), Some(b"getty@tty1.service"), None);
+        let none = sent(Some(10), Some(0), None, None);
+        let udp = sent(None, None, None, Some(b"7"));
+        for q in [
+            "unit=nginx",
+            "unit=nginx.service",
+            "unit=cron,nginx",
+            "unit=nginx,nginx.service",
+        ] {
+            assert!(selects_fields(q, &nginx), "{q}");
+            assert!(!selects_fields(q, &session), "{q}");
+            assert!(!selects_fields(q, &none), "{q}");
+        }
+        assert!(selects_fields("unit=session-4.scope", &session));
+        assert!(
+            !selects_fields("unit=session-4", &session),
+            "session-4.service"
+        );
+        assert!(selects_fields("unit=getty@tty1", &getty));
+        // A dot that is no kind's is part of the name.
+        assert_eq!(parse("unit=a.b"), parse("unit=a.b.service"));
+        assert_eq!(
+            parse("unit=nginx,cron"),
+            parse("unit=cron.service,nginx.service")
+        );
+        // Negated: the rest, those in no unit and those of no local sender too.
+        assert!(!selects_fields("unit=!nginx", &nginx));
+        assert!(selects_fields("unit=!nginx", &session));
+        assert!(selects_fields("unit=!nginx", &none));
+        assert!(selects_fields("unit=!nginx", &udp));
+        // `-`: in no unit.
+        assert!(selects_fields("unit=-", &none));
+        assert!(!selects_fields("unit=-", &nginx));
+        assert!(selects_fields("unit=!-", &nginx));
+        assert!(err("unit=").starts_with("bad unit"));
+        assert!(err("unit=a,,b").contains("an empty item"));
+    }
+
+    #[test]
+    fn pid_and_uid_from_the_credentials_else_procid() {
+        let local = sent(Some(7), Some(1000), None, Some(b"99"));
+        let udp = sent(None, None, None, Some(b"99"));
+        let odd = sent(None, None, None, Some(b"worker-3"));
+        let huge = sent(None, None, None, Some(b"99999999999"));
+        assert!(selects_fields("pid=7", &local));
+        assert!(!selects_fields("pid=99", &local), "the kernel's word first");
+        assert!(selects_fields("pid=99", &udp));
+        assert!(selects_fields("pid=1,99", &udp));
+        assert!(!selects_fields("pid=99", &odd));
+        assert!(!selects_fields("pid=99", &huge));
+        assert!(selects_fields("pid=!99", &odd));
+        assert!(!selects_fields("pid=!7", &local));
+        assert!(selects_fields("uid=1000", &local));
+        assert!(selects_fields("uid=0,1000", &local));
+        assert!(
+            !selects_fields("uid=1000", &udp),
+            "no uid without credentials"
+        );
+        assert!(selects_fields("uid=!0", &udp));
+        assert!(!selects_fields("uid=!1000", &local));
+        assert_eq!(parse("pid=2,1,2"), parse("pid=1,2"));
+        assert_ne!(parse("pid=1"), parse("uid=1"));
+        for bad in [
+            "pid=x",
+            "pid=-1",
+            "pid=4294967296",
+            "uid=1,a",
+            "uid=+1",
+            "pid=",
+        ] {
+            let e = err(bad);
+            assert!(e.contains("numbers separated by commas"), "{bad}: {e}");
+        }
+    }
+
     #[test]
     fn grep_bytes_case_sensitive() {
         let q = parse("grep=disk+full");
@@ -1317,7 +1551,7 @@ mod tests {
         assert_eq!(
             err("lines=5"),
             "unknown parameter \"lines\": expected l, fmt, sev, fac, host, app, grep, not, re, \
-             since, from or until"
+             unit, pid, uid, since, from or until"
         );
         assert_eq!(err("l=1&l=2"), "repeated parameter \"l\"");
         assert_eq!(
@@ -1415,6 +1649,9 @@ mod tests {
             "grep" => ["disk", "fail"],
             "not" => ["disk", "fail"],
             "re" => ["^disk", "fail"],
+            "unit" => ["sshd", "!sshd"],
+            "pid" => ["10", "30"],
+            "uid" => ["0", "!0"],
             "since" => ["1", "2"],
             "from" => ["1h", "2d"],
             "until" => ["1h", "2d"],
@@ -1433,12 +1670,35 @@ mod tests {
             msg(1, 6, Some(b"web2"), Some(b"cron"), b"login failed"),
             msg(4, 2, None, None, b""),
         ];
+        // Two local senders, and one that names its pid alone.
+        let sent = [
+            Sent {
+                pid: Some(10),
+                uid: Some(0),
+                unit: Some(&b"sshd.service"[..]),
+            },
+            Sent {
+                pid: Some(20),
+                uid: Some(1000),
+                unit: None,
+            },
+            Sent::default(),
+        ];
+        let messages: Vec<Fields<'_>> = messages
+            .iter()
+            .zip(sent)
+            .map(|(m, sent)| Fields {
+                sent,
+                proc_id: m.app_name.is_none().then_some(&b"30"[..]),
+                ..Fields::from(m)
+            })
+            .collect();
         let times = [NOW - 3 * 86_400_000_000, NOW - 5_400_000_000, NOW];
         let selects = |q: &Query| -> Vec<bool> {
             times
                 .iter()
                 .flat_map(|&t| messages.iter().map(move |m| (t, m)))
-                .map(|(t, m)| q.filter.matches(t, m))
+                .map(|(t, m)| q.filter.matches_fields(t, m))
                 .collect()
         };
         for param in PARAMS {
@@ -1457,7 +1717,7 @@ mod tests {
                     for &t in &times {
                         for m in &messages {
                             assert_eq!(
-                                q.filter.matches(t, m),
+                                q.filter.matches_fields(t, m),
                                 q.received().contains(t),
                                 "{}: ignores the fields but not on {m:?}",
                                 param.name
@@ -1895,6 +2155,72 @@ mod tests {
                     all.filter.matches(NOW, &m),
                     each.iter().any(|q| q.filter.matches(NOW, &m)),
                     "{}={:?} on {:?}", param, items, s
+                );
+            }
+        }
+
+        /// `unit=`, `pid=` and `uid=` select what a model of the sender
+        /// says: any item of the list, the rest with `!`; a name without
+        /// a kind is a service's, `-` no unit; the kernel's pid, else
+        /// PROCID.
+        #[test]
+        fn who_sent_it_selects_as_the_model_says(
+            negated in any::<bool>(),
+            units in prop::collection::vec(
+                prop::sample::select(vec!["a", "a.service", "b.scope", "c.socket", "-"]),
+                1..4,
+            ),
+            pids in prop::collection::vec(0u32..5, 1..4),
+            uids in prop::collection::vec(0u32..3, 1..4),
+            senders in prop::collection::vec(
+                (
+                    prop::option::of(prop::sample::select(vec!["a.service", "b.scope", "c.socket", "b.service"])),
+                    prop::option::of((0u32..5, 0u32..3)),
+                    prop::option::of(0u32..5),
+                ),
+                1..12,
+            ),
+        ) {
+            let bang = if negated { "!" } else { "" };
+            let join = |ids: &[u32]| ids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            let by_unit = parse(&format!("unit={bang}{}", units.join(",")));
+            let by_pid = parse(&format!("pid={bang}{}", join(&pids)));
+            let by_uid = parse(&format!("uid={bang}{}", join(&uids)));
+            let wanted: Vec<Option<String>> = units
+                .iter()
+                .map(|u| match *u {
+                    "-" => None,
+                    "a" => Some("a.service".to_string()),
+                    u => Some(u.to_string()),
+                })
+                .collect();
+            for (unit, cred, proc_id) in senders {
+                let proc_id = proc_id.map(|p| p.to_string());
+                let f = Fields {
+                    proc_id: proc_id.as_deref().map(str::as_bytes),
+                    sent: Sent {
+                        pid: cred.map(|c| c.0),
+                        uid: cred.map(|c| c.1),
+                        unit: unit.map(str::as_bytes),
+                    },
+                    ..Fields::from(&msg(1, 6, None, None, b""))
+                };
+                let pid = cred.map(|c| c.0).or(proc_id.as_deref().and_then(|p| p.parse().ok()));
+                let what = format!("{unit:?} {cred:?} {proc_id:?}");
+                prop_assert_eq!(
+                    by_unit.filter.matches_fields(NOW, &f),
+                    wanted.contains(&unit.map(str::to_string)) != negated,
+                    "unit {:?} on {}", units, what
+                );
+                prop_assert_eq!(
+                    by_pid.filter.matches_fields(NOW, &f),
+                    pid.is_some_and(|p| pids.contains(&p)) != negated,
+                    "pid {:?} on {}", pids, what
+                );
+                prop_assert_eq!(
+                    by_uid.filter.matches_fields(NOW, &f),
+                    cred.is_some_and(|c| uids.contains(&c.1)) != negated,
+                    "uid {:?} on {}", uids, what
                 );
             }
         }

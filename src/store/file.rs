@@ -49,7 +49,10 @@ pub const PAGE: usize = 4096;
 /// The first bytes of every circolog memory file.
 pub const MAGIC: [u8; 8] = *b"circolog";
 /// The layout this version writes and reads; another is a foreign file.
-pub const VERSION: u32 = 1;
+/// 2: records may carry the sender's unit (see [`crate::store::record`]);
+/// a layout 1 file would read as records this version cannot tell from
+/// damaged ones, so it is foreign rather than half adopted.
+pub const VERSION: u32 = 2;
 
 const VERSION_AT: usize = 8;
 const GEOMETRY_AT: usize = 16;
@@ -380,8 +383,9 @@ mod tests {
         other[0] = b'C';
         assert_eq!(read_header(&other), Err(Foreign::Magic));
         let mut other = mem.clone();
-        other[8] = 2;
-        assert_eq!(read_header(&other), Err(Foreign::Version(2)));
+        // The layout before records carried a unit is foreign too.
+        other[8] = 1;
+        assert_eq!(read_header(&other), Err(Foreign::Version(1)));
         let mut other = mem.clone();
         other[24] = 1;
         assert_eq!(read_header(&other), Err(Foreign::Geometry));

@@ -6,12 +6,18 @@
 //! ```text
 //! 0..8    received, µs since 1970 (i64)
 //! 8..12   length of the message bytes (u32)
-//! 12      flags: TRUNCATED, HAS_CRED
+//! 12      flags: TRUNCATED, HAS_CRED, HAS_UNIT
 //! 13      transport
 //! 14..34  the index (zero when there is none): see syslog::Index
 //! 34..46  pid, uid, gid (u32 each), only when HAS_CRED
+//! then    only when HAS_UNIT: the sender's systemd unit, its length
+//!         (u8, 1..=255) and its name
 //! then    the message bytes
 //! ```
+//!
+//! The unit is a field of its own rather than a fixed slot: most messages
+//! have none (UDP, TCP, the kernel, a sender in no unit) and pay nothing,
+//! and those that do pay its length and one byte, not systemd's 255.
 //!
 //! Whoever stores records adds its own padding after them (whole slots in
 //! the ring, 8 bytes in a snapshot) and keeps it zero.
@@ -22,6 +28,7 @@
 //! is never served.
 
 use crate::ingest::syslog::Index;
+use crate::ingest::unit;
 use crate::store::ring::{Cred, Entry, Seq, Transport};
 
 /// Bytes of a record before its credentials and message bytes.
@@ -36,7 +43,12 @@ const INDEX_AT: usize = 14;
 
 const FLAG_TRUNCATED: u8 = 1;
 const FLAG_CRED: u8 = 2;
-const FLAGS_KNOWN: u8 = FLAG_TRUNCATED | FLAG_CRED;
+const FLAG_UNIT: u8 = 4;
+const FLAGS_KNOWN: u8 = FLAG_TRUNCATED | FLAG_CRED | FLAG_UNIT;
+
+/// The most bytes a record's unit takes: its length and systemd's longest
+/// name.
+pub const UNIT_FIELD_MAX: usize = 1 + unit::NAME_MAX;
 
 /// A message as a record holds it: an [`Entry`] without its seq, which is
 /// where the record is found, not what it holds.
@@ -45,6 +57,10 @@ pub struct Record<'a> {
     pub received_us: i64,
     pub transport: Transport,
     pub cred: Option<Cred>,
+    /// The sender's systemd unit. INVARIANT for [`encode`]: a unit name
+    /// (see [`unit::is_unit_name`]), which [`decode`] checks; [`encode`]
+    /// leaves out anything else.
+    pub unit: Option<&'a [u8]>,
     pub truncated: bool,
     pub index: Option<Index>,
     pub raw: &'a [u8],
@@ -58,6 +74,7 @@ impl<'a> Record<'a> {
             received_us,
             transport,
             cred,
+            unit,
             truncated,
             index,
             raw,
@@ -66,6 +83,7 @@ impl<'a> Record<'a> {
             received_us,
             transport,
             cred,
+            unit,
             truncated,
             index,
             raw,
@@ -78,6 +96,7 @@ impl<'a> Record<'a> {
             received_us,
             transport,
             cred,
+            unit,
             truncated,
             index,
             raw,
@@ -87,6 +106,7 @@ impl<'a> Record<'a> {
             received_us,
             transport,
             cred,
+            unit,
             truncated,
             index,
             raw,
@@ -95,13 +115,28 @@ impl<'a> Record<'a> {
 
     /// Bytes the record takes, before any padding.
     pub fn encoded_len(&self) -> usize {
-        encoded_len(self.raw.len(), self.cred.is_some())
+        encoded_len(self.raw.len(), self.cred.is_some(), self.unit_field())
+    }
+
+    /// The unit as it is written: a unit name, or none.
+    fn unit_field(&self) -> Option<&'a [u8]> {
+        self.unit.filter(|u| unit::is_unit_name(u))
     }
 }
 
-/// Bytes a record of `raw_len` message bytes takes, before any padding.
-pub const fn encoded_len(raw_len: usize, cred: bool) -> usize {
-    HEADER + if cred { CRED_LEN } else { 0 } + raw_len
+/// Bytes a record of `raw_len` message bytes takes, before any padding;
+/// the largest, for any unit, with `Some` of [`unit::NAME_MAX`] bytes.
+pub const fn encoded_len(raw_len: usize, cred: bool, unit: Option<&[u8]>) -> usize {
+    let unit = match unit {
+        Some(u) => 1 + u.len(),
+        None => 0,
+    };
+    HEADER + if cred { CRED_LEN } else { 0 } + unit + raw_len
+}
+
+/// [`encoded_len`] of the largest record of `raw_len` message bytes.
+pub const fn max_encoded_len(raw_len: usize) -> usize {
+    HEADER + CRED_LEN + UNIT_FIELD_MAX + raw_len
 }
 
 /// Writes `r` at the start of `dst`, which holds at least [`Record::encoded_len`]
@@ -112,7 +147,7 @@ pub fn encode(dst: &mut [u8], r: &Record<'_>) -> usize {
     if r.truncated {
         flags |= FLAG_TRUNCATED;
     }
-    let body = match r.cred {
+    let mut body = match r.cred {
         Some(c) => {
             flags |= FLAG_CRED;
             dst[HEADER..HEADER + 4].copy_from_slice(&c.pid.to_le_bytes());
@@ -122,6 +157,13 @@ pub fn encode(dst: &mut [u8], r: &Record<'_>) -> usize {
         }
         None => HEADER,
     };
+    if let Some(u) = r.unit_field() {
+        flags |= FLAG_UNIT;
+        // A unit name is 1..=255 bytes (`is_unit_name`).
+        dst[body] = u.len() as u8;
+        dst[body + 1..body + 1 + u.len()].copy_from_slice(u);
+        body += 1 + u.len();
+    }
     let len = u32::try_from(r.raw.len()).expect("a message length fits the header's u32");
     dst[0..LEN_AT].copy_from_slice(&r.received_us.to_le_bytes());
     dst[LEN_AT..FLAGS_AT].copy_from_slice(&len.to_le_bytes());
@@ -141,6 +183,8 @@ pub enum Invalid {
     Flags(u8),
     /// A transport this version does not know.
     Transport(u8),
+    /// The unit is not a unit's name.
+    Unit,
 }
 
 /// The record at the start of `src`, checked: it lies whole within `src`,
@@ -158,9 +202,21 @@ pub fn decode(src: &[u8]) -> Result<Record<'_>, Invalid> {
         Transport::from_byte(h[TRANSPORT_AT]).ok_or(Invalid::Transport(h[TRANSPORT_AT]))?;
     let cred = flags & FLAG_CRED != 0;
     let raw_len = u32::from_le_bytes(word(h, LEN_AT)) as usize;
-    let end = HEADER
-        .checked_add(if cred { CRED_LEN } else { 0 })
-        .and_then(|b| b.checked_add(raw_len))
+    let mut at = HEADER + if cred { CRED_LEN } else { 0 };
+    let unit = match flags & FLAG_UNIT != 0 {
+        true => {
+            let len = usize::from(*src.get(at).ok_or(Invalid::Short)?);
+            let name = src.get(at + 1..at + 1 + len).ok_or(Invalid::Short)?;
+            if !unit::is_unit_name(name) {
+                return Err(Invalid::Unit);
+            }
+            at += 1 + len;
+            Some(name)
+        }
+        false => None,
+    };
+    let end = at
+        .checked_add(raw_len)
         .filter(|&end| end <= src.len())
         .ok_or(Invalid::Short)?;
     let cred = cred.then(|| Cred {
@@ -173,6 +229,7 @@ pub fn decode(src: &[u8]) -> Result<Record<'_>, Invalid> {
         received_us: i64::from_le_bytes(h[..LEN_AT].try_into().expect("8 bytes")),
         transport,
         cred,
+        unit,
         truncated: flags & FLAG_TRUNCATED != 0,
         index: Index::decode(index_bytes),
         raw: &src[end - raw_len..end],
@@ -189,7 +246,16 @@ pub fn received_us(src: &[u8]) -> i64 {
 /// header, as its header says.
 pub fn stored_len(src: &[u8]) -> usize {
     let raw_len = u32::from_le_bytes(word(src, LEN_AT)) as usize;
-    encoded_len(raw_len, src[FLAGS_AT] & FLAG_CRED != 0)
+    let cred = src[FLAGS_AT] & FLAG_CRED != 0;
+    let unit = match src[FLAGS_AT] & FLAG_UNIT != 0 {
+        // Past the header: a record that does not hold it says none (it
+        // does not decode either).
+        true => src
+            .get(HEADER + if cred { CRED_LEN } else { 0 })
+            .map_or(0, |&len| 1 + usize::from(len)),
+        false => 0,
+    };
+    encoded_len(raw_len, cred, None) + unit
 }
 
 fn word(src: &[u8], at: usize) -> [u8; 4] {
@@ -206,6 +272,7 @@ mod tests {
             received_us: -1_700_000_000_000_001,
             transport: Transport::Tcp,
             cred,
+            unit: None,
             truncated: true,
             index: crate::ingest::syslog::index_in_utc(raw, 5),
             raw,
@@ -253,6 +320,88 @@ mod tests {
         assert_eq!(decode(&buf), Ok(r));
     }
 
+    /// Unit names up to systemd's longest.
+    fn unit_name() -> impl Strategy<Value = Vec<u8>> {
+        (
+            "[a-z0-9@:._-]{1,247}",
+            proptest::sample::select(vec![".service", ".scope"]),
+        )
+            .prop_map(|(name, kind)| format!("{name}{kind}").into_bytes())
+    }
+
+    #[test]
+    fn the_unit_follows_the_credentials() {
+        let raw = b"<13>1 - host app - - - hi";
+        let cred = Cred {
+            pid: 7,
+            uid: 0,
+            gid: 0,
+        };
+        let r = Record {
+            unit: Some(b"foo.service"),
+            truncated: false,
+            ..sample(raw, Some(cred))
+        };
+        let mut buf = vec![0u8; r.encoded_len()];
+        assert_eq!(encode(&mut buf, &r), HEADER + CRED_LEN + 1 + 11 + raw.len());
+        assert_eq!(buf[12], FLAG_CRED | FLAG_UNIT);
+        assert_eq!(buf[46], 11);
+        assert_eq!(&buf[47..58], b"foo.service");
+        assert_eq!(&buf[58..], raw);
+        assert_eq!(stored_len(&buf), buf.len());
+        assert_eq!(decode(&buf), Ok(r));
+        // Without credentials, right after the header.
+        let r = Record { cred: None, ..r };
+        let mut buf = vec![0u8; r.encoded_len()];
+        encode(&mut buf, &r);
+        assert_eq!(buf[34], 11);
+        assert_eq!(decode(&buf), Ok(r));
+        // The longest there is fits its length byte.
+        let long = format!("{}.service", "a".repeat(unit::NAME_MAX - 8));
+        let r = Record {
+            unit: Some(long.as_bytes()),
+            ..r
+        };
+        let mut buf = vec![0u8; r.encoded_len()];
+        encode(&mut buf, &r);
+        assert_eq!(usize::from(buf[34]), unit::NAME_MAX);
+        assert_eq!(decode(&buf), Ok(r));
+        assert!(r.encoded_len() <= max_encoded_len(raw.len()));
+    }
+
+    #[test]
+    fn what_is_not_a_unit_name_is_not_written_nor_read() {
+        let raw = b"hi";
+        let long = format!("{}.service", "a".repeat(unit::NAME_MAX));
+        for bad in [&b""[..], b"foo", b"a b.service", long.as_bytes()] {
+            let r = Record {
+                unit: Some(bad),
+                ..sample(raw, None)
+            };
+            let mut buf = vec![0u8; r.encoded_len()];
+            assert_eq!(encode(&mut buf, &r), HEADER + raw.len(), "{bad:?}");
+            assert_eq!(decode(&buf), Ok(Record { unit: None, ..r }));
+        }
+        // Bytes that say otherwise, from a file.
+        let r = Record {
+            unit: Some(b"x.scope"),
+            ..sample(raw, None)
+        };
+        let mut buf = vec![0u8; r.encoded_len()];
+        encode(&mut buf, &r);
+        let mut bad = buf.clone();
+        bad[35] = b' ';
+        assert_eq!(decode(&bad), Err(Invalid::Unit));
+        let mut bad = buf.clone();
+        bad[34] = 0;
+        assert_eq!(decode(&bad), Err(Invalid::Unit));
+        let mut bad = buf.clone();
+        bad[34] = 255;
+        assert_eq!(decode(&bad), Err(Invalid::Short));
+        assert_eq!(decode(&buf[..HEADER]), Err(Invalid::Short));
+        assert_eq!(decode(&buf), Ok(r));
+    }
+
     fn transport() -> impl Strategy<Value = Transport> {
         proptest::sample::select(Transport::ALL.to_vec())
     }
@@ -266,6 +415,7 @@ mod tests {
             received_us in any::<i64>(),
             transport in transport(),
             cred in proptest::option::of((any::<u32>(), any::<u32>(), any::<u32>())),
+            unit in proptest::option::of(unit_name()),
             truncated in any::<bool>(),
             trailing in proptest::collection::vec(any::<u8>(), 0..20),
         ) {
@@ -273,6 +423,7 @@ mod tests {
                 received_us,
                 transport,
                 cred: cred.map(|(pid, uid, gid)| Cred { pid, uid, gid }),
+                unit: unit.as_deref(),
                 truncated,
                 index: crate::ingest::syslog::index_in_utc(&raw, received_us),
                 raw: &raw,
@@ -289,6 +440,32 @@ mod tests {
         fn any_bytes_decode_or_say_why(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
             if let Ok(r) = decode(&bytes) {
                 prop_assert!(r.encoded_len() <= bytes.len());
+                prop_assert_eq!(stored_len(&bytes), r.encoded_len());
+            }
+        }
+
+        /// A record with a unit, its length byte set to anything: it
+        /// decodes within its bytes or says why, and never panics.
+        #[test]
+        fn any_unit_length_is_read_safely(
+            unit in unit_name(),
+            len in any::<u8>(),
+            flags in any::<u8>(),
+            cut in 0usize..400,
+        ) {
+            let raw = b"<13>hi";
+            let r = Record { unit: Some(&unit), ..sample(raw, None) };
+            let mut buf = vec![0u8; r.encoded_len()];
+            encode(&mut buf, &r);
+            buf[HEADER] = len;
+            buf[FLAGS_AT] = flags;
+            buf.truncate(cut.min(buf.len()));
+            if buf.len() > FLAGS_AT {
+                let _ = stored_len(&buf);
+            }
+            if let Ok(r) = decode(&buf) {
+                prop_assert!(r.encoded_len() <= buf.len());
+                prop_assert!(r.unit.is_none_or(unit::is_unit_name));
             }
         }
     }

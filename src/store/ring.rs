@@ -35,7 +35,7 @@ use std::sync::atomic::{Ordering, compiler_fence};
 use memmap2::{Advice, MmapMut};
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::syslog::{self, Fields, Index};
+use crate::ingest::syslog::{self, Fields, Index, Sent};
 use crate::store::file::{self, Foreign, Geometry, Layout, Memory};
 use crate::store::record::{self, Record};
 
@@ -197,6 +197,9 @@ pub struct Entry<'a> {
     pub received_us: i64,
     pub transport: Transport,
     pub cred: Option<Cred>,
+    /// The sender's systemd unit, looked up when it was received (see
+    /// [`crate::ingest::unit`]): a unit's name.
+    pub unit: Option<&'a [u8]>,
     pub truncated: bool,
     /// What ingestion's parse found, if it was stored.
     pub index: Option<Index>,
@@ -205,12 +208,30 @@ pub struct Entry<'a> {
 
 impl<'a> Entry<'a> {
     /// The fields filters test: from the index, or parsed when there is
-    /// none.
+    /// none; and who sent it.
     pub fn fields(&self) -> Fields<'a> {
-        match self.index {
+        let fields = match self.index {
             Some(ix) => ix.fields(self.raw),
             None => syslog::fields(self.raw),
+        };
+        Fields {
+            sent: self.sent(),
+            ..fields
         }
+    }
+
+    /// Who sent it, as far as the daemon knows.
+    pub fn sent(&self) -> Sent<'a> {
+        sent(self.cred, self.unit)
+    }
+}
+
+/// Who sent a message with credentials `cred` from `unit`.
+pub fn sent(cred: Option<Cred>, unit: Option<&[u8]>) -> Sent<'_> {
+    Sent {
+        pid: cred.map(|c| c.pid),
+        uid: cred.map(|c| c.uid),
+        unit,
     }
 }
 
@@ -564,7 +585,7 @@ impl Ring {
         if u32::try_from(config.max_message_bytes).is_err() {
             return Err(ConfigError::MessageTooLarge);
         }
-        let needed = slots_for(config.max_message_bytes, true) * SLOT;
+        let needed = max_slots_for(config.max_message_bytes) * SLOT;
         if config.arena_bytes < needed {
             return Err(ConfigError::ArenaTooSmall { needed });
         }
@@ -627,9 +648,29 @@ impl Ring {
     /// [`Ring::push`] with the message's index, which must be of the bytes
     /// the ring keeps (the first [`Ring::max_message_bytes`]).
     pub fn push_indexed(&mut self, msg: Incoming<'_>, index: Option<Index>) -> Seq {
+        self.push_sent(msg, index, None)
+    }
+
+    /// [`Ring::push_indexed`] with the sender's systemd unit, a unit's
+    /// name (anything else is left out, see [`Record::unit`]).
+    pub fn push_sent(
+        &mut self,
+        msg: Incoming<'_>,
+        index: Option<Index>,
+        unit: Option<&[u8]>,
+    ) -> Seq {
         let truncated = msg.truncated || msg.bytes.len() > self.max_message_bytes;
         let bytes = &msg.bytes[..msg.bytes.len().min(self.max_message_bytes)];
-        let k = slots_for(bytes.len(), msg.cred.is_some()) as u32;
+        let record = Record {
+            received_us: msg.received_us,
+            transport: msg.transport,
+            cred: msg.cred,
+            unit,
+            truncated,
+            index,
+            raw: bytes,
+        };
+        let k = record.encoded_len().div_ceil(SLOT) as u32;
         let start = self.place(k);
 
         let seq = self.next_seq;
@@ -639,17 +680,7 @@ impl Ring {
         }
 
         let slots = &mut self.arena_mut()[start as usize * SLOT..(start + k) as usize * SLOT];
-        let end = record::encode(
-            slots,
-            &Record {
-                received_us: msg.received_us,
-                transport: msg.transport,
-                cred: msg.cred,
-                truncated,
-                index,
-                raw: bytes,
-            },
-        );
+        let end = record::encode(slots, &record);
         // The rest of the last slot: it may hold bytes of a cleared message
         // that the wipe has not reached.
         slots[end..].fill(0);
@@ -1096,8 +1127,14 @@ fn scan(mem: &[u8]) -> Result<Scan, Foreign> {
     })
 }
 
+#[cfg(test)]
 fn slots_for(len: usize, cred: bool) -> usize {
-    record::encoded_len(len, cred).div_ceil(SLOT)
+    record::encoded_len(len, cred, None).div_ceil(SLOT)
+}
+
+/// The slots of the largest record of `len` message bytes.
+fn max_slots_for(len: usize) -> usize {
+    record::max_encoded_len(len).div_ceil(SLOT)
 }
 
 #[cfg(test)]
@@ -1186,7 +1223,7 @@ mod tests {
         for _ in 0..100 {
             r.push(msg(&[b'x'; 40]));
         }
-        let k = record::encoded_len(40, false).div_ceil(SLOT);
+        let k = record::encoded_len(40, false, None).div_ceil(SLOT);
         assert_eq!(k, 5);
         assert_eq!(r.len(), (64 / k) as u64);
         assert_eq!(r.bytes_used(), 64 / k * k * SLOT);
@@ -1459,6 +1496,47 @@ mod tests {
         assert_eq!(a.first_seq(), Seq::new(4));
     }
 
+    /// The sender's unit is in the record: read back, and adopted with it.
+    #[test]
+    fn the_senders_unit_is_stored_and_adopted() {
+        let mut r = ring(8, 256 * SLOT, 64);
+        let cred = Some(Cred {
+            pid: 42,
+            uid: 0,
+            gid: 0,
+        });
+        let raw = b"<13>1 - host app - - - from a unit";
+        let index = crate::ingest::syslog::index_in_utc(raw, msg(raw).received_us);
+        let long = format!("{}.service", "u".repeat(crate::ingest::unit::NAME_MAX - 8));
+        let units: [Option<&[u8]>; 4] = [
+            Some(b"nginx.service"),
+            None,
+            Some(long.as_bytes()),
+            Some(b"not a unit"),
+        ];
+        for unit in units {
+            r.push_sent(Incoming { cred, ..msg(raw) }, index, unit);
+        }
+        let stored = |r: &Ring| -> Vec<Option<Vec<u8>>> {
+            Seq::range(r.first_seq(), r.next_seq())
+                .map(|s| r.get(s).expect("stored").unit.map(<[u8]>::to_vec))
+                .collect()
+        };
+        let want = vec![
+            Some(b"nginx.service".to_vec()),
+            None,
+            Some(long.clone().into_bytes()),
+            None,
+        ];
+        assert_eq!(stored(&r), want);
+        let e = r.get(r.first_seq()).expect("stored");
+        assert_eq!(e.fields().sent.unit, Some(&b"nginx.service"[..]));
+        assert_eq!(e.fields().sent.pid, Some(42));
+        let (a, adopted) = adopt(&r, r.memory());
+        assert_eq!(adopted.messages, 4);
+        assert_eq!(stored(&a), want);
+    }
+
     #[test]
     fn a_foreign_or_other_file_is_handed_back() {
         let r = ring(4, 64 * SLOT, 64);
@@ -1537,7 +1615,7 @@ mod tests {
             extra_slots in 0usize..100,
         ) {
             let max_bytes = 150;
-            let arena = (slots_for(max_bytes, true) + extra_slots) * SLOT;
+            let arena = (max_slots_for(max_bytes) + extra_slots) * SLOT;
             let mut r = ring(max_messages, arena, max_bytes);
             let mut model: VecDeque<(Seq, i64, Vec<u8>)> = VecDeque::new();
             let mut next = Seq::ZERO;

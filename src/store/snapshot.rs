@@ -1623,6 +1623,7 @@ mod tests {
                 received_us: self.received_us,
                 transport: self.transport,
                 cred: self.cred,
+                unit: None,
                 truncated: self.truncated,
                 index: None,
                 raw: &self.raw,
@@ -1631,7 +1632,7 @@ mod tests {
 
         /// The record's size, padded as the module documentation says.
         fn record(&self) -> usize {
-            record::encoded_len(self.raw.len(), self.cred.is_some()).div_ceil(8) * 8
+            record::encoded_len(self.raw.len(), self.cred.is_some(), None).div_ceil(8) * 8
         }
     }
 

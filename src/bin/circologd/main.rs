@@ -176,15 +176,15 @@ fn run(args: Args) -> Result<(), String> {
         .with_snapshots(snapshots)
         .with_triggers(triggers)
         .with_max_senders(args.max_senders)
-        .with_local_host(Box::leak(host_name().into_bytes().into_boxed_slice()));
+        .with_local_host(Box::leak(host_name().into_bytes().into_boxed_slice()))
+        .with_units(sys::read_cgroup);
     let mut state = match args.rate_limit {
         Some(rate) => {
-            let limiter = Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)
-                .by(args.rate_limit_by, &host_name());
-            state.with_limiter(match args.rate_limit_by {
-                limit::By::Unit => limiter.with_units(sys::read_cgroup),
-                _ => limiter,
-            })
+            // By unit, the state's look-up of each sender's unit serves.
+            state.with_limiter(
+                Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)
+                    .by(args.rate_limit_by, &host_name()),
+            )
         }
         None => state,
     };

@@ -44,6 +44,7 @@ fn entry(seq: Seq, raw: &[u8]) -> Entry<'_> {
         received_us: RECEIVED,
         transport: Transport::Unix,
         cred: None,
+        unit: None,
         truncated: false,
         index: None,
         raw,
@@ -175,6 +176,7 @@ fn a_record_decodes_with_the_official_protos_field_by_field() {
         uid: 1000,
         gid: 100,
     });
+    e.unit = Some(b"app.service");
     x.push_message(t0, &e, &parse(&e), Some(3));
     let (head, req) = {
         let mut out = Vec::new();
@@ -236,6 +238,7 @@ fn a_record_decodes_with_the_official_protos_field_by_field() {
             ("circolog.cred_pid".to_string(), Value::IntValue(1234)),
             ("circolog.cred_uid".to_string(), Value::IntValue(1000)),
             ("circolog.cred_gid".to_string(), Value::IntValue(100)),
+            ("systemd.unit".to_string(), s("app.service")),
             ("circolog.snapshot".to_string(), Value::IntValue(3)),
             ("syslog.sd.ex@32473.iut".to_string(), s("3")),
             // A repeated name, in an element repeated: its values in order.

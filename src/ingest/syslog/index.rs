@@ -35,8 +35,24 @@ pub struct Fields<'a> {
     pub severity: u8,
     pub hostname: Option<&'a [u8]>,
     pub app_name: Option<&'a [u8]>,
+    /// PROCID, as the message says.
+    pub proc_id: Option<&'a [u8]>,
     pub message: &'a [u8],
     pub format: Format,
+    /// Who sent it, as the kernel said and the daemon looked up: what the
+    /// message's bytes do not hold, filled in by whoever has it (a stored
+    /// message's entry, ingestion); `None` from the bytes alone.
+    pub sent: Sent<'a>,
+}
+
+/// A local sender, as the kernel's credentials and its cgroup tell it
+/// (`pid=`, `uid=`, `unit=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sent<'a> {
+    pub pid: Option<u32>,
+    pub uid: Option<u32>,
+    /// The systemd unit, a unit's name.
+    pub unit: Option<&'a [u8]>,
 }
 
 impl<'a> From<&Message<'a>> for Fields<'a> {
@@ -46,8 +62,10 @@ impl<'a> From<&Message<'a>> for Fields<'a> {
             severity: m.severity,
             hostname: m.hostname,
             app_name: m.app_name,
+            proc_id: m.proc_id,
             message: m.message,
             format: m.format,
+            sent: Sent::default(),
         }
     }
 }
@@ -70,6 +88,14 @@ pub fn index<'a>(
 pub fn fields(raw: &[u8]) -> Fields<'_> {
     let ctx = ParseContext { tz: TimeZone::UTC };
     Fields::from(&parse(raw, Timestamp::UNIX_EPOCH, &ctx))
+}
+
+/// An RFC 5424 message's PROCID, the fifth field of its header
+/// (`<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID`); none for the NILVALUE.
+/// Only spaces separate the header's fields, and none holds one.
+fn proc_id_5424(raw: &[u8]) -> Option<&[u8]> {
+    let field = raw.splitn(6, |&b| b == b' ').nth(4)?;
+    (field != b"-" && !field.is_empty()).then_some(field)
 }
 
 /// For tests of the stores: the index of `raw` received at `received_us`,
@@ -255,8 +281,14 @@ impl Index {
             severity: self.pri & 7,
             hostname: span(self.hostname),
             app_name: span(self.app_name),
+            proc_id: match self.format {
+                Format::Rfc3164 => self.proc_id_3164(raw),
+                Format::Rfc5424 => proc_id_5424(raw),
+                Format::Malformed => None,
+            },
             message: raw.get(usize::from(self.message)..).unwrap_or_default(),
             format: self.format,
+            sent: Sent::default(),
         }
     }
 

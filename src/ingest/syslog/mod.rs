@@ -11,7 +11,7 @@ mod parse;
 
 #[cfg(test)]
 pub(crate) use index::index_in_utc;
-pub use index::{Fields, Index, fields, index};
+pub use index::{Fields, Index, Sent, fields, index};
 pub use parse::{ParseContext, SdElement, SdParam, parse, sd_elements, unescape_sd_value};
 
 use jiff::Timestamp;
