@@ -475,6 +475,7 @@ mod tests {
             received_us,
             transport: Transport::Unix,
             cred: None,
+            unit: None,
             truncated: false,
             index: None,
             raw,
