@@ -629,7 +629,14 @@ describe('GET /ui in headless Chromium', () => {
     await page.mouse.click(late.x, late.y);
     await page.waitForFunction((s) => new URLSearchParams(location.search).get('from') === s, late.start, { timeout: TIMEOUT });
     await waitLive();
-    await chartTotal(await page.$$eval('#rows .entry', (r) => r.length));
+    // The zoomed chart adds up to the lines shown: both are read in the
+    // page, so neither is taken while the other is still loading.
+    await page.waitForFunction(() => {
+      const shown = document.querySelectorAll('#rows .entry').length;
+      const total = [...document.querySelectorAll('#chart .bar')]
+        .reduce((t, b) => t + Number(b.dataset.total), 0);
+      return shown > 0 && shown === total;
+    }, null, { timeout: TIMEOUT });
 
     // Escape on the chart forgets the range.
     await page.focus('#chart');
