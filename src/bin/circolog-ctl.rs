@@ -222,17 +222,16 @@ fn run(socket: &std::path::Path, command: &Command, json: bool) -> Result<String
 fn describe_restart(r: &serde_json::Value) -> String {
     let pid = &r["pid"];
     match r["restored"].as_object() {
-        Some(restored) => format!(
-            "restarted: pid {pid}, {} messages restored, {} dropped as invalid\n",
-            restored
-                .get("messages")
-                .and_then(|m| m.as_u64())
-                .unwrap_or(0),
-            restored
-                .get("dropped")
-                .and_then(|m| m.as_u64())
-                .unwrap_or(0),
-        ),
+        Some(restored) => {
+            let n = |k: &str| restored.get(k).and_then(|m| m.as_u64()).unwrap_or(0);
+            format!(
+                "restarted: pid {pid}, {} messages and {} snapshots restored, {} dropped as \
+                 invalid\n",
+                n("messages"),
+                n("snapshots"),
+                n("dropped").saturating_add(n("snapshots_dropped")),
+            )
+        }
         None => format!("restarted: pid {pid}, with a fresh ring\n"),
     }
 }

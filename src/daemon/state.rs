@@ -428,8 +428,10 @@ impl State {
     }
 
     /// Snapshots are kept in `snapshots` (`-snapshot-bytes`, `-snapshots`);
-    /// without it they are disabled.
+    /// without it they are disabled. Those it adopted from a previous
+    /// process are complete already: followers are not told of them again.
     pub fn with_snapshots(mut self, snapshots: Snapshots) -> State {
+        self.snapshot_done = snapshots.infos().map(|i| i.id).max().unwrap_or(0);
         self.snapshots = snapshots;
         self
     }
@@ -449,7 +451,8 @@ impl State {
             pending: VecDeque::with_capacity(EXPORT_PENDING),
             missed: 0,
             snapshots,
-            snapshot_seen: 0,
+            // Not those adopted from a previous process, which exported them.
+            snapshot_seen: self.snapshot_done,
             snapshot: None,
         });
         self
@@ -850,6 +853,16 @@ impl State {
     pub fn persist(&mut self) {
         self.ring
             .record_counters(&self.counters.to_words(), self.cleared_at);
+    }
+
+    /// Before this process hands the memory file to the next (a restart,
+    /// or a stop the service manager may start again from): the snapshots
+    /// being taken are copied to the end (at most the snapshot arena's
+    /// bytes), so that the next process adopts them, and the counters are
+    /// written. A trigger's post-roll still running is not waited for.
+    pub fn hand_over(&mut self) {
+        while self.snapshot_step() {}
+        self.persist();
     }
 
     /// Begins a snapshot of the ring as it is now; [`State::housekeep`]

@@ -270,7 +270,7 @@ pub fn apply(command: &Command, st: &mut State, now_us: i64) -> Answer {
         }
         Command::Restart => {
             // What the next process adopts is in the file as of now.
-            st.persist();
+            st.hand_over();
             return Answer::Restart;
         }
     }

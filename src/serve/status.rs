@@ -43,8 +43,9 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
         "memory": ring.memory_kind().name(),
         "restored": ring.restored().map(|r| serde_json::json!({
             "messages": r.adopted.messages,
-            "snapshots": 0,
+            "snapshots": snaps.restored().map_or(0, |s| s.snapshots),
             "dropped": r.adopted.dropped,
+            "snapshots_dropped": snaps.restored().map_or(0, |s| s.dropped),
             "pid": r.pid,
             "started": crate::query::format::rfc3339_us(r.started_us),
             "started_us": r.started_us,

@@ -1,6 +1,7 @@
-//! The memory file the ring lives in: one block of memory, laid out so that
-//! a later process handed the same memory can tell what it holds and adopt
-//! it ([`crate::store::ring::Ring::adopt`]).
+//! The memory file the ring and the snapshots live in: one block of memory,
+//! laid out so that a later process handed the same memory can tell what
+//! it holds and adopt it ([`crate::store::ring::Ring::adopt`],
+//! [`crate::store::snapshot::Snapshots::adopt`]).
 //!
 //! Layout, little-endian, every section starting on a page ([`PAGE`]):
 //!
@@ -12,37 +13,49 @@
 //!   16..24   geometry: messages the ring holds (u64)
 //!   24..32   geometry: ring arena bytes, whole slots (u64)
 //!   32..40   geometry: longest message kept (u64)
-//!   40..48   geometry: snapshot arena bytes (u64; no section yet when 0)
-//!   48..56   published: seq of the oldest stored message (u64)
-//!   56..64   published: seq the next stored message gets (u64)
-//!   64..72   the epoch: when the first process of this ring started (µs)
-//!   72..80   the pid of the process that runs it now (u64)
-//!   80..88   when that process started (µs)
-//!   88..96   paused (1) or not (0)
-//!   96..104  when a timed pause ends (µs; i64::MIN: not timed)
-//!   104..232 the daemon's counters (16 u64, see COUNTERS)
-//!   232..240 the first seq stored after the last clear
+//!   40..48   geometry: snapshot arena bytes (u64; 0: no snapshots)
+//!   48..56   geometry: snapshots kept at most, the list's entries (u64)
+//!   56..64   published: seq of the oldest stored message (u64)
+//!   64..72   published: seq the next stored message gets (u64)
+//!   72..80   the epoch: when the first process of this ring started (µs)
+//!   80..88   the pid of the process that runs it now (u64)
+//!   88..96   when that process started (µs)
+//!   96..104  paused (1) or not (0)
+//!   104..112 when a timed pause ends (µs; i64::MIN: not timed)
+//!   112..240 the daemon's counters (16 u64, see COUNTERS)
+//!   240..248 the first seq stored after the last clear
 //!   rest     zero
-//! seq table  the start slot of each stored message, by seq % messages (u32)
-//! PRI table  the PRI of each stored message's index, or 255 (u8)
-//! arena      the ring's slots
+//! seq table      the start slot of each stored message, by seq % messages (u32)
+//! PRI table      the PRI of each stored message's index, or 255 (u8)
+//! arena          the ring's slots
+//! snapshot list  what each snapshot is, one entry each (see
+//!                crate::store::snapshot_list); none without snapshots
+//! snapshot arena the snapshots' regions (see crate::store::snapshot)
 //! ```
+//!
+//! The ring's sections (header to arena, [`Layout::ring_bytes`]) and the
+//! snapshots' (list and arena, [`Layout::snapshot_part`]) are mapped apart,
+//! each by its owner. A daemon adds what it needs after [`Layout::file_bytes`]
+//! (its datagram receive buffers).
 //!
 //! The two published seqs are written last: a message is written whole,
 //! then its seq-table and PRI entries, then `next seq`; a message is
 //! evicted by raising `oldest` first, then zeroing its slots. A process
 //! killed at any instant thus leaves a file whose published seqs name only
 //! whole messages, except while a message is being stored, which is not
-//! published yet.
+//! published yet. A snapshot is published the same way: copied whole, its
+//! list entry written, then its id; unpublished before its bytes go.
 //!
 //! Nothing in a file is trusted when it is adopted: a header that is not
-//! this layout is a foreign file, and every published message is checked
-//! (see the ring's `adopt`).
+//! this layout is a foreign file, and every published message and snapshot
+//! is checked (see the ring's `adopt` and the snapshots').
 
 use std::io;
 use std::ops::Range;
 
 use memmap2::{MmapMut, MmapOptions};
+
+use crate::store::snapshot_list;
 
 /// Every section starts on a page, so that each can be mapped on its own.
 pub const PAGE: usize = 4096;
@@ -52,15 +65,18 @@ pub const MAGIC: [u8; 8] = *b"circolog";
 /// 2: records may carry the sender's unit (see [`crate::store::record`]);
 /// a layout 1 file would read as records this version cannot tell from
 /// damaged ones, so it is foreign rather than half adopted.
-pub const VERSION: u32 = 2;
+/// 3: the snapshot list and arena follow the ring's arena, and the header
+/// says their geometry; in a layout 2 file the snapshots lay elsewhere,
+/// without their list.
+pub const VERSION: u32 = 3;
 
 const VERSION_AT: usize = 8;
 const GEOMETRY_AT: usize = 16;
-const FIRST_SEQ_AT: usize = 48;
-const NEXT_SEQ_AT: usize = 56;
-const PROCESS_AT: usize = 64;
-const PAUSE_AT: usize = 88;
-const COUNTERS_AT: usize = 104;
+const FIRST_SEQ_AT: usize = 56;
+const NEXT_SEQ_AT: usize = 64;
+const PROCESS_AT: usize = 72;
+const PAUSE_AT: usize = 96;
+const COUNTERS_AT: usize = 112;
 const CLEARED_AT: usize = COUNTERS_AT + 8 * COUNTERS;
 
 /// Room for the daemon's counters, in words: what a reader resumes with
@@ -128,7 +144,35 @@ pub struct Geometry {
     pub max_messages: u64,
     pub ring_bytes: u64,
     pub max_message_bytes: u64,
-    pub snapshot_bytes: u64,
+    pub snapshots: SnapshotSpace,
+}
+
+/// The snapshots' part of a file (`-snapshot-bytes`, `-snapshots`): the
+/// arena's bytes and the list's entries, both 0 without snapshots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotSpace {
+    pub arena_bytes: u64,
+    pub entries: u64,
+}
+
+impl SnapshotSpace {
+    /// No snapshots: no part.
+    pub const NONE: SnapshotSpace = SnapshotSpace {
+        arena_bytes: 0,
+        entries: 0,
+    };
+
+    /// Where the arena starts in the part, after the list: a page.
+    pub fn arena_at(self) -> Option<usize> {
+        let list = usize::try_from(snapshot_list::bytes(self.entries)?).ok()?;
+        page_up(list)
+    }
+
+    /// Bytes of the whole part, the list and the arena, in whole pages.
+    pub fn part_bytes(self) -> Option<usize> {
+        let arena = usize::try_from(self.arena_bytes).ok()?;
+        self.arena_at()?.checked_add(page_up(arena)?)
+    }
 }
 
 /// Where each section of a file of some [`Geometry`] lies.
@@ -137,6 +181,7 @@ pub struct Layout {
     pub starts: Range<usize>,
     pub pris: Range<usize>,
     pub arena: Range<usize>,
+    pub snapshot_list: Range<usize>,
     pub snapshots: Range<usize>,
 }
 
@@ -153,14 +198,33 @@ impl Layout {
         let starts = section(PAGE, (n as u64).checked_mul(4)?)?;
         let pris = section(page_up(starts.end)?, n as u64)?;
         let arena = section(page_up(pris.end)?, g.ring_bytes)?;
-        let snapshots = section(page_up(arena.end)?, g.snapshot_bytes)?;
-        isize::try_from(page_up(snapshots.end)?).ok()?;
+        let part = page_up(arena.end)?;
+        let list = section(part, snapshot_list::bytes(g.snapshots.entries)?)?;
+        let snapshots = section(
+            part.checked_add(g.snapshots.arena_at()?)?,
+            g.snapshots.arena_bytes,
+        )?;
+        let end = part.checked_add(g.snapshots.part_bytes()?)?;
+        isize::try_from(end).ok()?;
         Some(Layout {
             starts,
             pris,
             arena,
+            snapshot_list: list,
             snapshots,
         })
+    }
+
+    /// Bytes of the ring's sections, the header to the arena, in whole
+    /// pages: the ring's own mapping.
+    pub fn ring_bytes(&self) -> usize {
+        page_up(self.arena.end).expect("checked by Layout::of")
+    }
+
+    /// The snapshots' part, the list and the arena, in whole pages (empty
+    /// without snapshots): the snapshot store's own mapping.
+    pub fn snapshot_part(&self) -> Range<usize> {
+        self.snapshot_list.start..self.file_bytes()
     }
 
     /// Bytes of the whole file.
@@ -263,7 +327,8 @@ pub fn write_header(mem: &mut [u8], g: Geometry) {
         g.max_messages,
         g.ring_bytes,
         g.max_message_bytes,
-        g.snapshot_bytes,
+        g.snapshots.arena_bytes,
+        g.snapshots.entries,
     ];
     for (i, v) in fields.into_iter().enumerate() {
         put_u64(mem, GEOMETRY_AT + 8 * i, v);
@@ -271,10 +336,11 @@ pub fn write_header(mem: &mut [u8], g: Geometry) {
 }
 
 /// The geometry and layout the header of `mem` says, checked against the
-/// memory's length.
+/// memory's length: `mem` holds the ring's sections at least (the
+/// snapshots' part is checked by whoever reads it).
 pub fn read_header(mem: &[u8]) -> Result<(Geometry, Layout), Foreign> {
     let (g, layout) = read_geometry(mem)?;
-    if layout.snapshots.end > mem.len() {
+    if layout.arena.end > mem.len() {
         return Err(Foreign::Short);
     }
     Ok((g, layout))
@@ -298,9 +364,15 @@ pub fn read_geometry(mem: &[u8]) -> Result<(Geometry, Layout), Foreign> {
         max_messages: field(0),
         ring_bytes: field(1),
         max_message_bytes: field(2),
-        snapshot_bytes: field(3),
+        snapshots: SnapshotSpace {
+            arena_bytes: field(3),
+            entries: field(4),
+        },
     };
     if g.max_messages == 0 || !g.ring_bytes.is_multiple_of(crate::store::ring::SLOT as u64) {
+        return Err(Foreign::Geometry);
+    }
+    if !snapshot_list::fits(g.snapshots) {
         return Err(Foreign::Geometry);
     }
     let layout = Layout::of(g).ok_or(Foreign::Geometry)?;
@@ -339,7 +411,10 @@ mod tests {
             max_messages: 1000,
             ring_bytes: 64 << 10,
             max_message_bytes: 2048,
-            snapshot_bytes: 8 << 10,
+            snapshots: SnapshotSpace {
+                arena_bytes: 8 << 10,
+                entries: 3,
+            },
         }
     }
 
@@ -361,8 +436,22 @@ mod tests {
         assert_eq!(l.starts, PAGE..PAGE + 4000);
         assert_eq!(l.pris, 2 * PAGE..2 * PAGE + 1000);
         assert_eq!(l.arena, 3 * PAGE..3 * PAGE + (64 << 10));
-        assert_eq!(l.snapshots.start, l.arena.end);
+        assert_eq!(l.ring_bytes(), l.arena.end);
+        let list = snapshot_list::HEAD + 3 * snapshot_list::ENTRY;
+        assert_eq!(l.snapshot_list, l.arena.end..l.arena.end + list);
+        assert_eq!(
+            l.snapshots,
+            l.arena.end + PAGE..l.arena.end + PAGE + (8 << 10)
+        );
+        assert_eq!(l.snapshot_part(), l.arena.end..l.snapshots.end);
         assert_eq!(l.file_bytes(), l.snapshots.end);
+        let none = Layout::of(Geometry {
+            snapshots: SnapshotSpace::NONE,
+            ..geometry()
+        })
+        .unwrap();
+        assert_eq!(none.file_bytes(), none.ring_bytes());
+        assert!(none.snapshot_part().is_empty() && none.snapshots.is_empty());
         let huge = Geometry {
             max_messages: u64::MAX,
             ..geometry()
@@ -377,17 +466,28 @@ mod tests {
         let mut mem = vec![0u8; len];
         write_header(&mut mem, g);
         assert_eq!(read_header(&mem), Ok((g, Layout::of(g).unwrap())));
-        assert_eq!(read_header(&mem[..len - 1]), Err(Foreign::Short));
+        // The ring's sections are enough: the snapshots' part is mapped
+        // apart.
+        let ring = Layout::of(g).unwrap().ring_bytes();
+        assert_eq!(read_header(&mem[..ring]), Ok((g, Layout::of(g).unwrap())));
+        assert_eq!(read_header(&mem[..ring - 1]), Err(Foreign::Short));
         assert_eq!(read_header(&mem[..100]), Err(Foreign::Short));
         let mut other = mem.clone();
         other[0] = b'C';
         assert_eq!(read_header(&other), Err(Foreign::Magic));
         let mut other = mem.clone();
-        // The layout before records carried a unit is foreign too.
+        // The layouts before the snapshot list, and before records carried
+        // a unit, are foreign too.
+        other[8] = 2;
+        assert_eq!(read_header(&other), Err(Foreign::Version(2)));
         other[8] = 1;
         assert_eq!(read_header(&other), Err(Foreign::Version(1)));
         let mut other = mem.clone();
         other[24] = 1;
+        assert_eq!(read_header(&other), Err(Foreign::Geometry));
+        // Snapshot entries without an arena.
+        let mut other = mem.clone();
+        other[40..48].fill(0);
         assert_eq!(read_header(&other), Err(Foreign::Geometry));
         assert_eq!(published(&mem), (0, 0));
         publish_first(&mut mem, 5);

@@ -1,8 +1,9 @@
 //! Where messages live: the arena ring ([`ring`]), the snapshots copied
 //! from it ([`snapshot`]), the one record both store a message as
-//! ([`record`]), what a reader of either needs ([`messages`]),
-//! the search that runs over their bytes ([`search`]), and the heap buffers
-//! that zero what they held ([`secure`]).
+//! ([`record`]), the memory file both live in ([`file`], with the
+//! snapshots' list in [`snapshot_list`]), what a reader of either needs
+//! ([`messages`]), the search that runs over their bytes ([`search`]), and
+//! the heap buffers that zero what they held ([`secure`]).
 
 pub mod file;
 pub mod messages;
@@ -11,3 +12,4 @@ pub mod ring;
 pub mod search;
 pub mod secure;
 pub mod snapshot;
+pub mod snapshot_list;

@@ -36,7 +36,7 @@ use memmap2::{Advice, MmapMut};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::syslog::{self, Fields, Index, Sent};
-use crate::store::file::{self, Foreign, Geometry, Layout, Memory};
+use crate::store::file::{self, Foreign, Geometry, Layout, Memory, SnapshotSpace};
 use crate::store::record::{self, Record};
 
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
@@ -353,39 +353,45 @@ impl Ring {
     /// Allocates the memory (one anonymous mapping, faulted in now so that
     /// ingestion never page-faults) and makes a fresh ring in it.
     pub fn new(config: Config) -> Result<Ring, ConfigError> {
-        let layout = Ring::layout(&config)?;
-        let mem = file::anonymous(layout.file_bytes()).map_err(ConfigError::Map)?;
-        Ring::with_memory(config, mem)
+        let layout = Ring::layout(&config, SnapshotSpace::NONE)?;
+        let mem = file::anonymous(layout.ring_bytes()).map_err(ConfigError::Map)?;
+        Ring::with_memory(config, SnapshotSpace::NONE, mem)
     }
 
-    /// Where each part of a ring of `config` lies in its memory file; the
-    /// memory handed to [`Ring::with_memory`] or [`Ring::adopt`] is at
-    /// least [`Layout::file_bytes`] long.
-    pub fn layout(config: &Config) -> Result<Layout, ConfigError> {
+    /// Where each part of a ring of `config` lies in its memory file, with
+    /// the snapshots' part of `snapshots` after it; the memory handed to
+    /// [`Ring::with_memory`] or [`Ring::adopt`] is the file's first
+    /// [`Layout::ring_bytes`] at least.
+    pub fn layout(config: &Config, snapshots: SnapshotSpace) -> Result<Layout, ConfigError> {
         let footprint = Ring::footprint(config)?;
         u32::try_from(footprint.arena_bytes / SLOT).map_err(|_| ConfigError::ArenaTooLarge)?;
-        Layout::of(Ring::geometry(config, &footprint)).ok_or(ConfigError::TableTooLarge)
+        Layout::of(Ring::geometry(config, &footprint, snapshots)).ok_or(ConfigError::TableTooLarge)
     }
 
-    fn geometry(config: &Config, footprint: &Footprint) -> Geometry {
+    fn geometry(config: &Config, footprint: &Footprint, snapshots: SnapshotSpace) -> Geometry {
         Geometry {
             max_messages: config.max_messages as u64,
             ring_bytes: footprint.arena_bytes as u64,
             max_message_bytes: config.max_message_bytes as u64,
-            snapshot_bytes: 0,
+            snapshots,
         }
     }
 
     /// A fresh, empty ring in `mem`, whatever it held: every byte of it is
-    /// overwritten.
-    pub fn with_memory(config: Config, mut mem: MmapMut) -> Result<Ring, ConfigError> {
+    /// overwritten. Its header says that the file has the snapshots' part
+    /// of `snapshots` (which is not in `mem`: the snapshot store has it).
+    pub fn with_memory(
+        config: Config,
+        snapshots: SnapshotSpace,
+        mut mem: MmapMut,
+    ) -> Result<Ring, ConfigError> {
         let footprint = Ring::footprint(&config)?;
-        let layout = Ring::layout(&config)?;
-        if mem.len() < layout.file_bytes() {
+        let layout = Ring::layout(&config, snapshots)?;
+        if mem.len() < layout.ring_bytes() {
             return Err(ConfigError::Map(io::Error::other(format!(
                 "the memory is {} bytes, and the ring needs {}",
                 mem.len(),
-                layout.file_bytes()
+                layout.ring_bytes()
             ))));
         }
         // Messages are kept for a short while on purpose: never in a core dump.
@@ -393,7 +399,7 @@ impl Ring {
         let _ = mem.advise(Advice::DontDump);
         mem.fill(0);
         mem[layout.pris.clone()].fill(NO_PRI);
-        file::write_header(&mut mem, Ring::geometry(&config, &footprint));
+        file::write_header(&mut mem, Ring::geometry(&config, &footprint, snapshots));
         Ok(Ring {
             mem,
             memory: Memory::Plain,
@@ -413,20 +419,26 @@ impl Ring {
         })
     }
 
-    /// Takes over a memory file a previous process left, if it is a ring of
-    /// the same geometry as `config`: every published message that checks
-    /// out is kept where it is, with its seq; what does not is dropped and
-    /// counted, and every byte no kept message owns is overwritten. A file
-    /// of another geometry, or not a ring this version reads, is handed
-    /// back (see [`Refused`]).
-    pub fn adopt(config: Config, mem: MmapMut) -> Result<(Ring, Adopted), Refused> {
+    /// Takes over a memory file a previous process left (its first
+    /// [`Layout::ring_bytes`] in `mem`), if it is a ring of the same
+    /// geometry as `config` with a snapshots' part of `snapshots`: every
+    /// published message that checks out is kept where it is, with its
+    /// seq; what does not is dropped and counted, and every byte no kept
+    /// message owns is overwritten. A file of another geometry, or not a
+    /// ring this version reads, is handed back (see [`Refused`]). The
+    /// snapshots are the snapshot store's to adopt.
+    pub fn adopt(
+        config: Config,
+        snapshots: SnapshotSpace,
+        mem: MmapMut,
+    ) -> Result<(Ring, Adopted), Refused> {
         let scan = match scan(&mem) {
             Ok(scan) => scan,
             Err(why) => return Err(Refused::Foreign { mem, why }),
         };
         let geometry = Ring::footprint(&config)
             .ok()
-            .map(|f| Ring::geometry(&config, &f));
+            .map(|f| Ring::geometry(&config, &f, snapshots));
         if geometry != Some(scan.geometry) {
             return Err(Refused::Geometry {
                 mem,
@@ -1463,7 +1475,7 @@ mod tests {
     }
 
     fn adopt(r: &Ring, bytes: &[u8]) -> (Ring, Adopted) {
-        Ring::adopt(config_of(r), frozen(bytes)).expect("adopted")
+        Ring::adopt(config_of(r), SnapshotSpace::NONE, frozen(bytes)).expect("adopted")
     }
 
     /// The messages of a ring, as (seq, record) pairs.
@@ -1543,7 +1555,7 @@ mod tests {
         let mut bytes = r.memory().to_vec();
         bytes[0] ^= 1;
         assert!(matches!(
-            Ring::adopt(config_of(&r), frozen(&bytes)),
+            Ring::adopt(config_of(&r), SnapshotSpace::NONE, frozen(&bytes)),
             Err(Refused::Foreign {
                 why: Foreign::Magic,
                 ..
@@ -1555,7 +1567,16 @@ mod tests {
         };
         let big = frozen(&[r.memory(), &[0; 4 * file::PAGE]].concat());
         assert!(matches!(
-            Ring::adopt(other, big),
+            Ring::adopt(other, SnapshotSpace::NONE, big),
+            Err(Refused::Geometry { .. })
+        ));
+        // The same ring beside another snapshots' part: another file.
+        let snapshots = SnapshotSpace {
+            arena_bytes: 4096,
+            entries: 2,
+        };
+        assert!(matches!(
+            Ring::adopt(config_of(&r), snapshots, frozen(r.memory())),
             Err(Refused::Geometry { .. })
         ));
     }

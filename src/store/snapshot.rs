@@ -51,6 +51,21 @@
 //! A record is never larger than the same message in the ring (whose slots
 //! are 16 bytes), so a snapshot of the whole ring takes at most the ring's
 //! bytes in use plus 4 bytes a message.
+//!
+//! The arena is the last part of the memory file the ring lives in
+//! ([`crate::store::file`]), after the snapshot list
+//! ([`crate::store::snapshot_list`]): one entry per complete snapshot, with
+//! what the list and a read need (its id, why, note, seqs, region),
+//! published once the copy is done and taken out before its bytes are
+//! overwritten. So snapshots outlive the process with the ring: a later
+//! process [`Snapshots::adopt`]s the part as it is, checking every entry
+//! (its seqs in order, its region in the arena, where the store would have
+//! put it, every record in it decoding whole, one after the other): what
+//! does not check out is dropped and counted, never served, and every
+//! byte no kept snapshot owns is overwritten. From a file of another
+//! geometry the newest snapshots that fit are copied
+//! ([`Snapshots::copy_from`]). A snapshot still being taken when the
+//! process dies is lost (its id is not given again).
 
 use std::collections::VecDeque;
 use std::io;
@@ -60,9 +75,11 @@ use jiff::fmt::temporal::DateTimePrinter;
 use memmap2::{Advice, MmapMut, MmapOptions};
 use serde_json::{Value, json};
 
+use crate::store::file::{self, SnapshotSpace};
 use crate::store::messages::Messages;
 use crate::store::record::{self, Record};
 use crate::store::ring::{Entry, Ring, Seq};
+use crate::store::snapshot_list::{self, Listed, Slot};
 
 /// Records, the seq table and regions are aligned to this many bytes.
 const ALIGN: usize = 8;
@@ -77,6 +94,10 @@ pub const MAX_ARENA: u64 = (u32::MAX as u64 + 1) * ALIGN as u64;
 
 /// The longest note a snapshot takes, in bytes.
 pub const MAX_NOTE_BYTES: usize = 256;
+
+/// Seqs and ids a file may say: a process could not have reached more, and
+/// the arithmetic on them cannot overflow.
+const SEQ_LIMIT: u64 = 1 << 62;
 
 /// Sizing of the snapshot store.
 #[derive(Clone, Copy, Debug)]
@@ -95,6 +116,8 @@ pub enum ConfigError {
     ArenaTooSmall,
     /// Over [`MAX_ARENA`].
     ArenaTooLarge,
+    /// More snapshots than the memory file's list has room for.
+    TooMany,
     Map(io::Error),
 }
 
@@ -113,6 +136,11 @@ impl std::fmt::Display for ConfigError {
                 f,
                 "-snapshot-bytes is larger than circolog supports ({} bytes)",
                 MAX_ARENA
+            ),
+            ConfigError::TooMany => write!(
+                f,
+                "-snapshots is larger than circolog supports ({})",
+                snapshot_list::MAX_ENTRIES
             ),
             ConfigError::Map(e) => write!(f, "cannot allocate the snapshot arena: {e}"),
         }
@@ -209,7 +237,17 @@ pub enum Step {
     Done(u64),
 }
 
-/// Counters since start-up.
+/// What adopting a memory file's snapshots kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Adopted {
+    /// Snapshots kept.
+    pub snapshots: u64,
+    /// Published snapshots that did not check out, dropped.
+    pub dropped: u64,
+}
+
+/// Counters since the store was made (kept in the memory file, so they go
+/// on in a process that adopts it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Snapshots begun (the last id given out).
@@ -269,9 +307,176 @@ struct Snapshot {
     /// `Region::NONE` until placed, and when it holds no message.
     region: Region,
     phase: Phase,
+    /// The list entry it is published in: `Some` once done.
+    entry: Option<usize>,
 }
 
 impl Snapshot {
+    /// Its entry in the snapshot list.
+    fn listed(&self) -> Listed<'_> {
+        let (why, trigger_seq, query) = match &self.meta.why {
+            Why::Api => (snapshot_list::Why::Api, 0, ""),
+            Why::Signal => (snapshot_list::Why::Signal, 0, ""),
+            Why::Trigger { seq, query } => (snapshot_list::Why::Trigger, seq.get(), query.as_str()),
+        };
+        Listed {
+            id: self.id,
+            taken_at_us: self.meta.taken_at_us,
+            asked_from: self.asked_from.get(),
+            end: self.end.get(),
+            base: self.base.get(),
+            first: self.first.get(),
+            did_not_fit: self.did_not_fit,
+            region_start: self.region.start as u64,
+            region_len: self.region.len as u64,
+            why,
+            trigger_seq,
+            query,
+            note: self.meta.note.as_ref().map(Note::as_str),
+        }
+    }
+
+    /// A snapshot a list entry says, if it checks out against `arena`:
+    /// its seqs in order, and when it holds messages, its region in the
+    /// arena with a table and the records of `first..end` one after the
+    /// other to the region's end, each decoding whole.
+    fn checked(l: &Listed<'_>, arena: &[u8]) -> Option<Snapshot> {
+        let Listed {
+            id,
+            taken_at_us,
+            asked_from,
+            end,
+            base,
+            first,
+            did_not_fit,
+            region_start,
+            region_len,
+            why,
+            trigger_seq,
+            query,
+            note,
+        } = *l;
+        let in_order = asked_from <= base && base <= first && first <= end && end < SEQ_LIMIT;
+        if id >= SEQ_LIMIT || !in_order || did_not_fit > first - asked_from {
+            return None;
+        }
+        let note = match note {
+            Some(text) => Some(Note::new(text).ok()?),
+            None => None,
+        };
+        let why = match why {
+            snapshot_list::Why::Api => Why::Api,
+            snapshot_list::Why::Signal => Why::Signal,
+            snapshot_list::Why::Trigger => Why::Trigger {
+                seq: Seq::new(trigger_seq),
+                query: query.to_string(),
+            },
+        };
+        let region = Region {
+            start: usize::try_from(region_start).ok()?,
+            len: usize::try_from(region_len).ok()?,
+        };
+        let s = Snapshot {
+            id,
+            meta: Meta {
+                why,
+                taken_at_us,
+                note,
+            },
+            asked_from: Seq::new(asked_from),
+            end: Seq::new(end),
+            base: Seq::new(base),
+            first: Seq::new(first),
+            did_not_fit,
+            region,
+            phase: Phase::Done,
+            entry: None,
+        };
+        match first == end {
+            true => (region == Region::NONE).then_some(s),
+            false => s.records_check_out(arena).then_some(s),
+        }
+    }
+
+    /// Whether its region holds what [`Snapshot::copy`] writes: see
+    /// [`Snapshot::checked`].
+    fn records_check_out(&self, arena: &[u8]) -> bool {
+        let r = self.region;
+        let Some(region_end) = r.start.checked_add(r.len) else {
+            return false;
+        };
+        let count = self.end.since(self.base);
+        if r.len == 0
+            || !r.start.is_multiple_of(ALIGN)
+            || !r.len.is_multiple_of(ALIGN)
+            || region_end > arena.len()
+            || count > (r.len / TABLE_ENTRY) as u64
+        {
+            return false;
+        }
+        // The lowest a record may start: after the table.
+        let mut at = r.start + table_len(count);
+        for seq in Seq::range(self.first, self.end) {
+            let slot = r.start + seq.since(self.base) as usize * TABLE_ENTRY;
+            let start = u32_at(arena, slot) as usize * ALIGN;
+            let placed = match seq == self.first {
+                true => start >= at,
+                false => start == at,
+            };
+            if !placed || start >= region_end {
+                return false;
+            }
+            let Ok(record) = record::decode(&arena[start..region_end]) else {
+                return false;
+            };
+            at = start + record.encoded_len().next_multiple_of(ALIGN);
+        }
+        at == region_end
+    }
+
+    /// Zeroes what of its region no record it holds owns: the table
+    /// entries of messages it does not hold, the table's padding, the room
+    /// kept for messages evicted before they were copied, each record's
+    /// padding. Its records check out.
+    fn zero_unowned(&self, arena: &mut [u8]) {
+        let r = self.region;
+        if r.len == 0 {
+            return;
+        }
+        let count = self.end.since(self.base) as usize;
+        let left_out = self.first.since(self.base) as usize;
+        arena[r.start..r.start + left_out * TABLE_ENTRY].fill(0);
+        arena[r.start + count * TABLE_ENTRY..r.start + table_len(count as u64)].fill(0);
+        let mut at = r.start + table_len(count as u64);
+        for seq in Seq::range(self.first, self.end) {
+            let slot = r.start + seq.since(self.base) as usize * TABLE_ENTRY;
+            let start = u32_at(arena, slot) as usize * ALIGN;
+            arena[at..start].fill(0);
+            let len = record::decode(&arena[start..r.end()])
+                .expect("checked by records_check_out")
+                .encoded_len();
+            at = start + len;
+        }
+        arena[at..r.end()].fill(0);
+    }
+
+    /// Bytes it takes copied without the room kept for messages evicted
+    /// before they were copied: a table of `first..end` and its records.
+    fn compact_len(&self, arena: &[u8]) -> usize {
+        match self.first == self.end {
+            true => 0,
+            false => {
+                table_len(self.end.since(self.first)) + self.region.end() - self.records_at(arena)
+            }
+        }
+    }
+
+    /// Where its oldest record starts in `arena`.
+    fn records_at(&self, arena: &[u8]) -> usize {
+        let slot = self.region.start + self.first.since(self.base) as usize * TABLE_ENTRY;
+        u32_at(arena, slot) as usize * ALIGN
+    }
+
     fn info(&self) -> Info<'_> {
         let done = self.phase == Phase::Done;
         Info {
@@ -370,8 +575,13 @@ impl Snapshot {
 
 /// The snapshot store. See the module documentation.
 pub struct Snapshots {
-    /// `None` when snapshots are disabled.
-    arena: Option<MmapMut>,
+    /// The snapshots' part of the memory file: the list
+    /// ([`snapshot_list`], `list_len` bytes), then from `arena_at` the
+    /// arena, `arena_len` bytes. `None` when snapshots are disabled.
+    mem: Option<MmapMut>,
+    list_len: usize,
+    arena_at: usize,
+    arena_len: usize,
     max_snapshots: usize,
     /// Oldest first.
     ///
@@ -380,16 +590,26 @@ pub struct Snapshots {
     /// one drop back to a lower start, after which every region ends at or
     /// before the oldest one's start. Only the oldest snapshot not done is
     /// worked on, so every region is older than every snapshot still sizing.
+    /// Those done, and only they, are published in an entry of the list
+    /// each; every other entry is zero.
     snapshots: VecDeque<Snapshot>,
     counters: Counters,
+    /// What was adopted from a previous process; `None` for a fresh store.
+    restored: Option<Adopted>,
+}
+
+/// The list and the arena of a store's memory.
+fn split(mem: &mut [u8], list_len: usize, arena_at: usize) -> (&mut [u8], &mut [u8]) {
+    let (list, arena) = mem.split_at_mut(arena_at);
+    (&mut list[..list_len], arena)
 }
 
 impl Snapshots {
-    /// Allocates the arena (faulted in now, so that taking a snapshot never
-    /// page-faults), unless `arena_bytes` is 0.
+    /// Allocates the memory (faulted in now, so that taking a snapshot
+    /// never page-faults), unless `arena_bytes` is 0.
     pub fn new(config: Config) -> Result<Snapshots, ConfigError> {
-        let len = Snapshots::arena_len(&config)?;
-        let arena = match len {
+        let len = Snapshots::part_len(Snapshots::space(&config)?)?;
+        let mem = match len {
             0 => None,
             len => Some(
                 MmapOptions::new()
@@ -399,7 +619,7 @@ impl Snapshots {
                     .map_err(ConfigError::Map)?,
             ),
         };
-        Snapshots::with_memory(config, arena)
+        Snapshots::with_memory(config, mem)
     }
 
     /// The bytes of the arena for `config`, checked: 0 when snapshots are
@@ -408,6 +628,9 @@ impl Snapshots {
         let disabled = config.arena_bytes == 0;
         if !disabled && config.max_snapshots == 0 {
             return Err(ConfigError::ZeroSnapshots);
+        }
+        if !disabled && config.max_snapshots as u64 > snapshot_list::MAX_ENTRIES {
+            return Err(ConfigError::TooMany);
         }
         let len = config.arena_bytes / ALIGN * ALIGN;
         if !disabled && len == 0 {
@@ -419,24 +642,161 @@ impl Snapshots {
         Ok(len)
     }
 
-    /// A store whose arena is `arena` (a part of the memory file), exactly
-    /// [`Snapshots::arena_len`] bytes, or `None` when that is 0. Whatever it
-    /// held is overwritten: snapshots start afresh.
-    pub fn with_memory(config: Config, arena: Option<MmapMut>) -> Result<Snapshots, ConfigError> {
-        let len = Snapshots::arena_len(&config)?;
-        let arena = match arena {
+    /// The snapshots' part of the memory file `config` asks for: the
+    /// arena and a list entry per snapshot kept; none when disabled.
+    pub fn space(config: &Config) -> Result<SnapshotSpace, ConfigError> {
+        Ok(match Snapshots::arena_len(config)? as u64 {
+            0 => SnapshotSpace::NONE,
+            arena_bytes => SnapshotSpace {
+                arena_bytes,
+                entries: config.max_snapshots as u64,
+            },
+        })
+    }
+
+    /// Bytes of the snapshots' part of `space` (0 without snapshots): what
+    /// [`Snapshots::with_memory`] and [`Snapshots::adopt`] are handed.
+    pub fn part_len(space: SnapshotSpace) -> Result<usize, ConfigError> {
+        space.part_bytes().ok_or(ConfigError::ArenaTooLarge)
+    }
+
+    /// A store whose memory is `mem` (the snapshots' part of the memory
+    /// file), exactly [`Snapshots::part_len`] bytes, or `None` when that is
+    /// 0. Whatever it held is overwritten: snapshots start afresh.
+    pub fn with_memory(config: Config, mem: Option<MmapMut>) -> Result<Snapshots, ConfigError> {
+        let mut s = Snapshots::unread(config, mem)?;
+        if let Some(mem) = &mut s.mem {
+            mem.fill(0);
+        }
+        Ok(s)
+    }
+
+    /// Takes over the snapshots' part a previous process left in `mem`
+    /// (as [`Snapshots::with_memory`] takes it; the file's header said it
+    /// is of this geometry): every published snapshot that checks out is
+    /// kept where it is, with its id; what does not is dropped and counted
+    /// ([`Snapshots::restored`]), and every byte no kept snapshot owns is
+    /// overwritten. The counters go on.
+    pub fn adopt(config: Config, mem: Option<MmapMut>) -> Result<Snapshots, ConfigError> {
+        let mut s = Snapshots::unread(config, mem)?;
+        let (list_len, arena_at) = (s.list_len, s.arena_at);
+        let Some(mem) = s.mem.as_deref_mut() else {
+            return Ok(s);
+        };
+        let (list, arena) = split(mem, list_len, arena_at);
+        let (found, dropped) = check_list(list, arena);
+        let counters = counters_of(list, &found);
+        s.snapshots = found;
+        s.counters = counters;
+        s.restored = Some(Adopted {
+            snapshots: s.snapshots.len() as u64,
+            dropped,
+        });
+        s.settle();
+        Ok(s)
+    }
+
+    /// Keeps the snapshots of a memory file of another geometry (`old`, the
+    /// whole file), checked as [`Snapshots::adopt`] checks them, in this
+    /// store, which is fresh: the newest that fit its arena whole and its
+    /// `max_snapshots` (each without the room the old one kept for messages
+    /// the ring evicted before they were copied; those left out are counted
+    /// as evicted). The old file is not changed.
+    pub fn copy_from(&mut self, old: &[u8]) -> Adopted {
+        debug_assert!(self.snapshots.is_empty() && self.counters == Counters::default());
+        let Some((list, arena)) = file::read_geometry(old).ok().and_then(|(_, layout)| {
+            let list = old.get(layout.snapshot_list.clone())?;
+            let arena = old.get(layout.snapshots.clone())?;
+            Some((list, arena))
+        }) else {
+            let adopted = Adopted::default();
+            self.restored = Some(adopted);
+            return adopted;
+        };
+        let (mut found, dropped) = check_list(list, arena);
+        let old_counters = counters_of(list, &found);
+        let (list_len, arena_at, arena_len) = (self.list_len, self.arena_at, self.arena_len);
+        // The newest that fit, together.
+        let mut room = arena_len;
+        let mut keep = found.len();
+        if self.mem.is_some() {
+            for s in found.iter().rev() {
+                let need = s.compact_len(arena);
+                if found.len() - keep == self.max_snapshots || need > room {
+                    break;
+                }
+                room -= need;
+                keep -= 1;
+            }
+        }
+        let left_out = keep as u64;
+        let mut at = 0;
+        for mut s in found.drain(..).skip(keep) {
+            if let Some(mem) = self.mem.as_deref_mut()
+                && s.first < s.end
+            {
+                let (_, new) = split(mem, list_len, arena_at);
+                let from = s.records_at(arena);
+                let table = table_len(s.end.since(s.first));
+                let records = at + table;
+                let block = s.region.end() - from;
+                new[records..records + block].copy_from_slice(&arena[from..s.region.end()]);
+                for seq in Seq::range(s.first, s.end) {
+                    let old_slot = s.region.start + seq.since(s.base) as usize * TABLE_ENTRY;
+                    let moved = u32_at(arena, old_slot) as usize * ALIGN - from + records;
+                    let slot = at + seq.since(s.first) as usize * TABLE_ENTRY;
+                    new[slot..slot + TABLE_ENTRY]
+                        .copy_from_slice(&((moved / ALIGN) as u32).to_le_bytes());
+                }
+                s.base = s.first;
+                s.region = Region {
+                    start: at,
+                    len: table + block,
+                };
+                s.zero_unowned(new);
+                at += table + block;
+            }
+            s.entry = None;
+            self.snapshots.push_back(s);
+            self.publish(self.snapshots.len() - 1);
+        }
+        self.counters = Counters {
+            evicted: old_counters.evicted.saturating_add(left_out),
+            ..old_counters
+        };
+        self.write_counters();
+        let adopted = Adopted {
+            snapshots: self.snapshots.len() as u64,
+            dropped,
+        };
+        self.restored = Some(adopted);
+        adopted
+    }
+
+    /// What was adopted from a previous process's memory file
+    /// ([`Snapshots::adopt`], [`Snapshots::copy_from`]); `None` for a
+    /// fresh store.
+    pub fn restored(&self) -> Option<Adopted> {
+        self.restored
+    }
+
+    /// A store in `mem`, checked against `config`, with nothing read from
+    /// it or written to it yet.
+    fn unread(config: Config, mem: Option<MmapMut>) -> Result<Snapshots, ConfigError> {
+        let space = Snapshots::space(&config)?;
+        let len = Snapshots::part_len(space)?;
+        let mem = match mem {
             Some(_) if len == 0 => None,
-            Some(mut arena) if arena.len() == len => {
+            Some(mem) if mem.len() == len => {
                 // As the ring's: never in a core dump. A kernel without
                 // MADV_DONTDUMP still keeps snapshots correctly.
-                let _ = arena.advise(Advice::DontDump);
-                arena.fill(0);
-                Some(arena)
+                let _ = mem.advise(Advice::DontDump);
+                Some(mem)
             }
-            Some(arena) => {
+            Some(mem) => {
                 return Err(ConfigError::Map(io::Error::other(format!(
-                    "the snapshot arena is {} bytes, not {len}",
-                    arena.len()
+                    "the snapshots' memory is {} bytes, not {len}",
+                    mem.len()
                 ))));
             }
             None if len == 0 => None,
@@ -446,29 +806,117 @@ impl Snapshots {
                 )));
             }
         };
+        let list_len = snapshot_list::bytes(space.entries).ok_or(ConfigError::TooMany)? as usize;
         Ok(Snapshots {
-            arena,
+            mem,
+            list_len,
+            arena_at: space.arena_at().ok_or(ConfigError::TooMany)?,
+            arena_len: space.arena_bytes as usize,
             max_snapshots: config.max_snapshots,
             snapshots: VecDeque::with_capacity(config.max_snapshots.min(64)),
             counters: Counters::default(),
+            restored: None,
         })
     }
 
-    /// Locks the arena into RAM so that no copied message is ever swapped out.
+    /// After an adopt: the counters written, and every byte no kept
+    /// snapshot owns zero, in the list and in the arena.
+    fn settle(&mut self) {
+        self.write_counters();
+        let (list_len, arena_at) = (self.list_len, self.arena_at);
+        let Some(mem) = self.mem.as_deref_mut() else {
+            return;
+        };
+        mem[list_len..arena_at].fill(0);
+        let (list, arena) = split(mem, list_len, arena_at);
+        for i in 0..snapshot_list::entries(list) {
+            if !self.snapshots.iter().any(|s| s.entry == Some(i)) {
+                snapshot_list::unpublish(list, i);
+            }
+        }
+        let mut placed: Vec<&Snapshot> =
+            self.snapshots.iter().filter(|s| s.region.len > 0).collect();
+        placed.sort_by_key(|s| s.region.start);
+        let mut at = 0;
+        for s in placed {
+            arena[at..s.region.start].fill(0);
+            s.zero_unowned(arena);
+            at = s.region.end();
+        }
+        arena[at..].fill(0);
+    }
+
+    /// Publishes the done snapshot `i` in a free entry of the list.
+    fn publish(&mut self, i: usize) {
+        let (list_len, arena_at) = (self.list_len, self.arena_at);
+        let Some(mem) = self.mem.as_deref_mut() else {
+            return;
+        };
+        let (list, _) = split(mem, list_len, arena_at);
+        // As many entries as snapshots are kept at most: one is free.
+        let free = (0..snapshot_list::entries(list)).find(|&k| snapshot_list::id(list, k) == 0);
+        debug_assert!(free.is_some(), "no free entry for snapshot {i}");
+        if let Some(k) = free {
+            snapshot_list::publish(list, k, &self.snapshots[i].listed());
+            self.snapshots[i].entry = Some(k);
+        }
+    }
+
+    /// Takes a snapshot out of the list, before its bytes go.
+    fn unpublish(&mut self, entry: Option<usize>) {
+        let (list_len, arena_at) = (self.list_len, self.arena_at);
+        if let (Some(k), Some(mem)) = (entry, self.mem.as_deref_mut()) {
+            let (list, _) = split(mem, list_len, arena_at);
+            snapshot_list::unpublish(list, k);
+        }
+    }
+
+    /// Keeps the counters in the list's head, for the next process.
+    fn write_counters(&mut self) {
+        let (list_len, arena_at) = (self.list_len, self.arena_at);
+        let c = self.counters;
+        if let Some(mem) = self.mem.as_deref_mut() {
+            let (list, _) = split(mem, list_len, arena_at);
+            snapshot_list::write_counters(list, [c.taken, c.evicted, c.deleted]);
+        }
+    }
+
+    fn arena(&self) -> Option<&[u8]> {
+        let mem = self.mem.as_deref()?;
+        Some(&mem[self.arena_at..self.arena_at + self.arena_len])
+    }
+
+    fn arena_mut(&mut self) -> Option<&mut [u8]> {
+        let (at, len) = (self.arena_at, self.arena_len);
+        let mem = self.mem.as_deref_mut()?;
+        Some(&mut mem[at..at + len])
+    }
+
+    /// Locks the memory into RAM so that no copied message is ever swapped out.
     pub fn lock_memory(&self) -> io::Result<()> {
-        match &self.arena {
-            Some(arena) => arena.lock(),
+        match &self.mem {
+            Some(mem) => mem.lock(),
             None => Ok(()),
         }
     }
 
     pub fn enabled(&self) -> bool {
-        self.arena.is_some()
+        self.mem.is_some()
     }
 
     /// Size of the arena in bytes (0 when disabled).
     pub fn arena_bytes(&self) -> usize {
-        self.arena.as_ref().map_or(0, |a| a.len())
+        match self.mem {
+            Some(_) => self.arena_len,
+            None => 0,
+        }
+    }
+
+    /// The snapshots' part of the memory file, as [`snapshot_list`] and
+    /// this module lay it out (for tests: what a killed process leaves).
+    #[doc(hidden)]
+    pub fn memory(&self) -> &[u8] {
+        self.mem.as_deref().unwrap_or_default()
     }
 
     /// Bytes of the arena taken by snapshots (holes left by deletes not
@@ -507,13 +955,14 @@ impl Snapshots {
     /// post-roll) and begun now holds what the ring held then, not what
     /// came since.
     pub fn begin_until(&mut self, ring: &Ring, meta: Meta, end: Seq) -> Result<u64, Error> {
-        if self.arena.is_none() {
+        if self.mem.is_none() {
             return Err(Error::Disabled);
         }
         while self.snapshots.len() >= self.max_snapshots {
             self.evict_oldest();
         }
         self.counters.taken += 1;
+        self.write_counters();
         let id = self.counters.taken;
         let end = end.min(ring.next_seq());
         self.snapshots.push_back(Snapshot {
@@ -526,6 +975,7 @@ impl Snapshots {
             did_not_fit: 0,
             region: Region::NONE,
             phase: Phase::Sizing { records: 0 },
+            entry: None,
         });
         Ok(id)
     }
@@ -595,9 +1045,11 @@ impl Snapshots {
                 write: s.region.end(),
             };
         }
-        let Some(arena) = self.arena.as_deref_mut() else {
+        let (at, len) = (self.arena_at, self.arena_len);
+        let Some(mem) = self.mem.as_deref_mut() else {
             return Step::Idle;
         };
+        let arena = &mut mem[at..at + len];
         let s = &mut self.snapshots[i];
         if !s.copy(arena, ring, budget, &mut spent) {
             return Step::More;
@@ -608,7 +1060,10 @@ impl Snapshots {
             // written, and the space goes back at once.
             s.region = Region::NONE;
         }
-        Step::Done(s.id)
+        let id = s.id;
+        // Whole, then published.
+        self.publish(i);
+        Step::Done(id)
     }
 
     /// Where a region of `need` bytes goes, after evicting the oldest
@@ -641,15 +1096,17 @@ impl Snapshots {
 
     fn evict_oldest(&mut self) {
         if let Some(s) = self.snapshots.pop_front() {
-            self.wipe(s.region);
+            self.wipe(&s);
             self.counters.evicted += 1;
+            self.write_counters();
         }
     }
 
-    /// Overwrites a region's bytes.
-    fn wipe(&mut self, region: Region) {
-        if let Some(arena) = &mut self.arena {
-            arena[region.start..region.end()].fill(0);
+    /// Takes a snapshot out of the list, then overwrites its bytes.
+    fn wipe(&mut self, s: &Snapshot) {
+        self.unpublish(s.entry);
+        if let Some(arena) = self.arena_mut() {
+            arena[s.region.start..s.region.end()].fill(0);
         }
     }
 
@@ -661,9 +1118,10 @@ impl Snapshots {
             .position(|s| s.id == id)
             .ok_or(Error::NotFound(id))?;
         if let Some(s) = self.snapshots.remove(i) {
-            self.wipe(s.region);
+            self.wipe(&s);
         }
         self.counters.deleted += 1;
+        self.write_counters();
         Ok(())
     }
 
@@ -672,16 +1130,17 @@ impl Snapshots {
     pub fn clear(&mut self) -> usize {
         let n = self.snapshots.len();
         while let Some(s) = self.snapshots.pop_front() {
-            self.wipe(s.region);
+            self.wipe(&s);
         }
         self.counters.deleted += n as u64;
+        self.write_counters();
         n
     }
 
     /// A complete snapshot, to read; `None` when there is no snapshot `id`
     /// or it is still being taken (see [`Snapshots::info`]).
     pub fn view(&self, id: u64) -> Option<View<'_>> {
-        let arena = self.arena.as_deref()?;
+        let arena = self.arena()?;
         let snapshot = self
             .snapshots
             .iter()
@@ -750,6 +1209,12 @@ impl Snapshots {
         }
         let mut worked = false;
         for s in &self.snapshots {
+            let published = s.entry.map(|k| snapshot_list::id(self.list_bytes(), k));
+            match (s.phase == Phase::Done, published) {
+                (true, Some(id)) if id == s.id => {}
+                (false, None) => {}
+                _ => return Err(format!("snapshot {} is listed as {published:?}", s.id)),
+            }
             let sized = !matches!(s.phase, Phase::Sizing { .. });
             if sized && !(s.asked_from <= s.base && s.base <= s.first && s.first <= s.end) {
                 return Err(format!("snapshot {} holds seqs out of order", s.id));
@@ -764,29 +1229,33 @@ impl Snapshots {
                 worked = true;
             }
         }
-        let Some(arena) = self.arena.as_deref() else {
+        let Some(arena) = self.arena() else {
             return match self.snapshots.is_empty() {
                 true => Ok(()),
                 false => Err("snapshots without an arena".to_string()),
             };
         };
+        let list = self.list_bytes();
+        for k in 0..snapshot_list::entries(list) {
+            let used = self.snapshots.iter().any(|s| s.entry == Some(k));
+            if !used && !snapshot_list::is_clear(list, k) {
+                return Err(format!("list entry {k} is not in use, and not zero"));
+            }
+        }
+        let [taken, evicted, deleted] = snapshot_list::counters(list);
+        let c = self.counters;
+        if (taken, evicted, deleted) != (c.taken, c.evicted, c.deleted) {
+            return Err(format!(
+                "the list says counters {taken}, {evicted}, {deleted}"
+            ));
+        }
         let regions: Vec<Region> = self
             .snapshots
             .iter()
             .map(|s| s.region)
             .filter(|r| r.len > 0)
             .collect();
-        let mut drops = 0;
-        for pair in regions.windows(2) {
-            if pair[1].start < pair[0].start {
-                drops += 1;
-            } else if pair[1].start < pair[0].end() {
-                return Err(format!("regions {:?} and {:?} overlap", pair[0], pair[1]));
-            }
-        }
-        if let (Some(first), Some(last)) = (regions.first(), regions.last())
-            && (drops > 1 || (drops == 1 && last.end() > first.start))
-        {
+        if !in_circular_order(&regions) {
             return Err(format!("regions out of circular order: {regions:?}"));
         }
         let mut sorted = regions.clone();
@@ -808,6 +1277,91 @@ impl Snapshots {
             at = r.end();
         }
         Ok(())
+    }
+}
+
+impl Snapshots {
+    /// The snapshot list, as long as its entries.
+    fn list_bytes(&self) -> &[u8] {
+        self.mem.as_deref().map_or(&[], |m| &m[..self.list_len])
+    }
+}
+
+/// Whether `regions`, oldest first, lie as the store puts them (see the
+/// invariant of [`Snapshots`]): disjoint, their starts increasing but for
+/// at most one drop, after which every region ends at or before the
+/// oldest one's start.
+fn in_circular_order(regions: &[Region]) -> bool {
+    let mut drops = 0;
+    for pair in regions.windows(2) {
+        if pair[1].start < pair[0].start {
+            drops += 1;
+        } else if pair[1].start < pair[0].end() {
+            return false;
+        }
+    }
+    match (regions.first(), regions.last()) {
+        (Some(first), Some(last)) => drops == 0 || (drops == 1 && last.end() <= first.start),
+        _ => true,
+    }
+}
+
+/// The snapshots a list says that check out against `arena`, oldest
+/// first, and how many published ones did not. Each is checked on its own
+/// ([`Snapshot::checked`]); then, from the newest back, one whose region
+/// does not lie where the store would have put it after the newer ones
+/// (see [`in_circular_order`]) is dropped too, as is a second with an id
+/// already kept.
+fn check_list(list: &[u8], arena: &[u8]) -> (VecDeque<Snapshot>, u64) {
+    let mut found = Vec::new();
+    let mut dropped = 0;
+    for k in 0..snapshot_list::entries(list) {
+        match snapshot_list::read(list, k) {
+            Slot::Free => {}
+            Slot::Bad => dropped += 1,
+            Slot::Listed(l) => match Snapshot::checked(&l, arena) {
+                Some(s) => found.push(Snapshot {
+                    entry: Some(k),
+                    ..s
+                }),
+                None => dropped += 1,
+            },
+        }
+    }
+    found.sort_by_key(|s| s.id);
+    let mut kept: VecDeque<Snapshot> = VecDeque::with_capacity(found.len());
+    let mut regions: VecDeque<Region> = VecDeque::with_capacity(found.len());
+    for s in found.into_iter().rev() {
+        if kept.front().is_some_and(|k| k.id == s.id) {
+            dropped += 1;
+            continue;
+        }
+        if s.region.len > 0 {
+            regions.push_front(s.region);
+            if !in_circular_order(regions.make_contiguous()) {
+                regions.pop_front();
+                dropped += 1;
+                continue;
+            }
+        }
+        kept.push_front(s);
+    }
+    (kept, dropped)
+}
+
+/// The counters a list says, for a store that keeps `kept`: an id is
+/// never given twice, and a count no process could have reached is read
+/// as none.
+fn counters_of(list: &[u8], kept: &VecDeque<Snapshot>) -> Counters {
+    let [taken, evicted, deleted] = snapshot_list::counters(list).map(|c| match c < SEQ_LIMIT {
+        true => c,
+        false => 0,
+    });
+    let newest = kept.iter().map(|s| s.id).max().unwrap_or(0);
+    Counters {
+        taken: taken.max(newest),
+        evicted,
+        deleted,
     }
 }
 
@@ -1085,7 +1639,7 @@ mod tests {
     }
 
     fn found(s: &Snapshots, marker: &[u8]) -> usize {
-        let arena = s.arena.as_deref().unwrap();
+        let arena = s.arena().unwrap();
         memchr::memmem::find_iter(arena, marker).count()
     }
 
@@ -1392,7 +1946,7 @@ mod tests {
         assert!(s.view(a).is_some() && s.view(c).is_some());
         assert_eq!(s.clear(), 2);
         assert_eq!(found(&s, b"SECRET"), 0);
-        assert!(s.arena.as_deref().unwrap().iter().all(|&b| b == 0));
+        assert!(s.arena().unwrap().iter().all(|&b| b == 0));
         assert_eq!(s.counters().deleted, 3);
         assert_eq!(s.list()["snapshots"], json!([]));
     }
@@ -1530,6 +2084,248 @@ mod tests {
         );
         assert_eq!(Note::new("two\nlines"), Err(Error::NoteControl));
         assert_eq!(Note::new("esc\x1b[31m"), Err(Error::NoteControl));
+    }
+
+    /// A whole memory file whose snapshots' part is `s`'s, as a process
+    /// of `config` left it.
+    fn file_with(s: &Snapshots, config: Config) -> Vec<u8> {
+        let g = file::Geometry {
+            max_messages: 1,
+            ring_bytes: 4096,
+            max_message_bytes: 64,
+            snapshots: Snapshots::space(&config).unwrap(),
+        };
+        let layout = file::Layout::of(g).unwrap();
+        let mut mem = vec![0; layout.file_bytes()];
+        file::write_header(&mut mem, g);
+        mem[layout.snapshot_part()].copy_from_slice(s.memory());
+        mem
+    }
+
+    /// A change to a list entry.
+    type Change<'c> = dyn Fn(Listed<'_>) -> Listed<'_> + 'c;
+
+    /// Rewrites entry `k` of a store's memory as `change` says, published.
+    fn rewrite(mem: &mut [u8], k: usize, change: impl Fn(Listed<'_>) -> Listed<'_>) {
+        let old = mem.to_vec();
+        let Slot::Listed(l) = snapshot_list::read(&old, k) else {
+            panic!("entry {k} is not listed");
+        };
+        snapshot_list::publish(mem, k, &change(l));
+    }
+
+    fn three_snapshots() -> (Config, Snapshots, [u64; 3]) {
+        let mut r = ring(100, 1 << 16);
+        let config = Config {
+            arena_bytes: 1 << 16,
+            max_snapshots: 4,
+        };
+        let mut s = Snapshots::new(config).unwrap();
+        let mut ids = [0; 3];
+        for (i, id) in ids.iter_mut().enumerate() {
+            // Each holds its own five.
+            r.clear();
+            for n in 0..5 {
+                push(&mut r, format!("SECRET-{i} message {n}").as_bytes());
+            }
+            let meta = Meta {
+                why: Why::Trigger {
+                    seq: r.last_seq().unwrap(),
+                    query: "sev=crit".to_string(),
+                },
+                taken_at_us: 1_800_000_000_000_000 + i as i64,
+                note: Some(Note::new(&format!("incident {i}")).unwrap()),
+            };
+            *id = s.begin(&r, meta).unwrap();
+            finish(&mut s, &r, 1 << 20);
+        }
+        (config, s, ids)
+    }
+
+    #[test]
+    fn an_adopted_store_keeps_its_snapshots_and_goes_on() {
+        let (config, s, [a, b, c]) = three_snapshots();
+        let mut adopted = Snapshots::adopt(config, Some(frozen(s.memory()))).unwrap();
+        adopted.check_invariants().unwrap();
+        assert_eq!(adopted.list(), s.list(), "listed as they were");
+        assert_eq!(
+            adopted.restored(),
+            Some(Adopted {
+                snapshots: 3,
+                dropped: 0
+            })
+        );
+        for id in [a, b, c] {
+            assert_eq!(dump(&adopted.view(id).unwrap()), dump(&s.view(id).unwrap()));
+        }
+        // Ids go on, and the oldest goes first.
+        let r = ring(10, 4096);
+        let d = adopted.begin(&r, api()).unwrap();
+        assert_eq!(d, c + 1);
+        finish(&mut adopted, &r, 64);
+        let meta = api();
+        adopted.begin(&r, meta).unwrap();
+        finish(&mut adopted, &r, 64);
+        assert!(adopted.info(a).is_none() && adopted.info(b).is_some());
+        assert_eq!(adopted.counters().evicted, 1);
+        adopted.check_invariants().unwrap();
+        // A fresh store in the same memory keeps nothing.
+        let fresh = Snapshots::with_memory(config, Some(frozen(s.memory()))).unwrap();
+        assert!(fresh.is_empty() && fresh.restored().is_none());
+        assert!(fresh.memory().iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn what_does_not_check_out_is_dropped_counted_and_overwritten() {
+        let (config, s, [a, b, c]) = three_snapshots();
+        let entry = |id| entry_of(s.memory(), id).unwrap();
+        let adopt = |mem: &[u8]| {
+            let a = Snapshots::adopt(config, Some(frozen(mem))).unwrap();
+            a.check_invariants().unwrap();
+            let kept: Vec<u64> = a.infos().map(|i| i.id).collect();
+            (a, kept)
+        };
+        // A byte of b's messages: its record no longer decodes whole.
+        let mut mem = s.memory().to_vec();
+        let at = s.arena_at
+            + s.view(b)
+                .unwrap()
+                .record_start(s.info(b).unwrap().first_seq);
+        mem[at + 8..at + 12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let (adopted, kept) = adopt(&mem);
+        assert_eq!(kept, [a, c]);
+        assert_eq!(adopted.restored().unwrap().dropped, 1);
+        assert_eq!(found(&adopted, b"SECRET-2"), 5);
+        assert_eq!(found(&adopted, b"SECRET-1"), 0, "b's bytes are overwritten");
+        // Seqs out of order, a region outside the arena, a note that is
+        // not one, an id given twice, an entry of another version: each
+        // dropped and counted, the rest kept.
+        let cases: [(u64, &Change<'_>); 5] = [
+            (c, &|l| Listed {
+                first: l.end + 1,
+                ..l
+            }),
+            (c, &|l| Listed {
+                region_start: 1 << 16,
+                ..l
+            }),
+            (a, &|l| Listed {
+                note: Some("two\nlines"),
+                ..l
+            }),
+            (a, &|l| Listed { id: b, ..l }),
+            (b, &|l| Listed {
+                region_len: l.region_len - 8,
+                ..l
+            }),
+        ];
+        for (i, (id, change)) in cases.iter().enumerate() {
+            let mut mem = s.memory().to_vec();
+            rewrite(&mut mem, entry(*id), change);
+            let (adopted, kept) = adopt(&mem);
+            assert_eq!(adopted.restored().unwrap().dropped, 1, "case {i}");
+            let want: Vec<u64> = [a, b, c].into_iter().filter(|x| x != id).collect();
+            assert_eq!(kept, want, "case {i}");
+            assert_eq!(adopted.counters().taken, c, "case {i}");
+        }
+        // A region that overlaps a newer one's (b's entry says c's region,
+        // whose records check out): the older is dropped.
+        let mut mem = s.memory().to_vec();
+        let old = mem.clone();
+        let Slot::Listed(of_c) = snapshot_list::read(&old, entry(c)) else {
+            panic!("c is listed");
+        };
+        snapshot_list::publish(&mut mem, entry(b), &Listed { id: b, ..of_c });
+        let (_, kept) = adopt(&mem);
+        assert_eq!(kept, [a, c], "b lies under c");
+        // Counters no process reaches are read as none; ids never go back.
+        let mut mem = s.memory().to_vec();
+        snapshot_list::write_counters(&mut mem, [u64::MAX, u64::MAX, 2]);
+        let (adopted, _) = adopt(&mem);
+        assert_eq!(adopted.counters().taken, c);
+        assert_eq!(adopted.counters().evicted, 0);
+        assert_eq!(adopted.counters().deleted, 2);
+    }
+
+    #[test]
+    fn another_geometry_keeps_the_newest_snapshots_that_fit() {
+        let (config, s, [a, b, c]) = three_snapshots();
+        let old = file_with(&s, config);
+        let each = s.info(c).unwrap().bytes;
+        // Room for two.
+        let mut small = Snapshots::new(Config {
+            arena_bytes: 2 * each + 8,
+            max_snapshots: 4,
+        })
+        .unwrap();
+        let adopted = small.copy_from(&old);
+        small.check_invariants().unwrap();
+        assert_eq!(
+            adopted,
+            Adopted {
+                snapshots: 2,
+                dropped: 0
+            }
+        );
+        assert_eq!(small.infos().map(|i| i.id).collect::<Vec<_>>(), [b, c]);
+        for id in [b, c] {
+            assert_eq!(small.info(id), s.info(id));
+            assert_eq!(dump(&small.view(id).unwrap()), dump(&s.view(id).unwrap()));
+        }
+        assert_eq!(small.counters().evicted, 1, "a did not fit");
+        assert_eq!(small.restored(), Some(adopted));
+        // One kept at most: the newest.
+        let mut one = store(1 << 16, 1);
+        one.copy_from(&old);
+        one.check_invariants().unwrap();
+        assert_eq!(one.infos().map(|i| i.id).collect::<Vec<_>>(), [c]);
+        // Disabled now: none.
+        let mut none = store(0, 1);
+        assert_eq!(none.copy_from(&old).snapshots, 0);
+        // Not a ring: nothing, and no panic.
+        let mut other = store(1 << 16, 4);
+        assert_eq!(other.copy_from(&[0xa5; 8192]), Adopted::default());
+        assert!(other.is_empty());
+        let _ = a;
+    }
+
+    #[test]
+    fn a_copy_leaves_out_the_room_of_messages_evicted_mid_copy() {
+        let mut r = ring(20, 1 << 16);
+        for _ in 0..20 {
+            push(&mut r, &[b'm'; 40]);
+        }
+        let config = Config {
+            arena_bytes: 1 << 16,
+            max_snapshots: 8,
+        };
+        let mut s = Snapshots::new(config).unwrap();
+        let id = s.begin(&r, api()).unwrap();
+        let record = (HEADER + 40).next_multiple_of(8);
+        assert_eq!(s.step(&r, 20 * SIZE_COST), Step::More);
+        assert_eq!(s.step(&r, 4 * record + 1), Step::More);
+        for _ in 0..12 {
+            push(&mut r, b"new");
+        }
+        finish(&mut s, &r, 56);
+        let old = file_with(&s, config);
+        // The same geometry, adopted in place: as it was.
+        let same = Snapshots::adopt(config, Some(frozen(s.memory()))).unwrap();
+        same.check_invariants().unwrap();
+        assert_eq!(same.info(id), s.info(id));
+        // Copied: the same messages, in the room they take.
+        let mut copy = store(1 << 16, 8);
+        copy.copy_from(&old);
+        copy.check_invariants().unwrap();
+        let (was, now) = (s.info(id).unwrap(), copy.info(id).unwrap());
+        assert_eq!((now.first_seq, now.next_seq), (was.first_seq, was.next_seq));
+        assert_eq!(
+            (now.evicted, now.did_not_fit),
+            (was.evicted, was.did_not_fit)
+        );
+        assert_eq!(now.bytes, table_len(8) + 8 * record);
+        assert!(now.bytes < was.bytes);
+        assert_eq!(dump(&copy.view(id).unwrap()), dump(&s.view(id).unwrap()));
     }
 
     #[test]
@@ -1732,12 +2528,64 @@ mod tests {
         Ok(())
     }
 
+    /// The list entry snapshot `id` is published in, in a store's memory.
+    fn entry_of(mem: &[u8], id: u64) -> Option<usize> {
+        let list = &mem[..mem
+            .len()
+            .min(snapshot_list::HEAD + 64 * snapshot_list::ENTRY)];
+        (0..snapshot_list::entries(list)).find(|&k| snapshot_list::id(list, k) == id)
+    }
+
+    /// A copy of a store's memory as a killed process would leave it.
+    fn frozen(bytes: &[u8]) -> MmapMut {
+        let mut mem = file::anonymous(bytes.len()).unwrap();
+        mem.copy_from_slice(bytes);
+        mem
+    }
+
+    /// A store of `config` adopting `bytes` (what a killed process left
+    /// of `s`) keeps every complete snapshot of `s` but those of `not`,
+    /// as they are, and nothing else; its counters go on from `counters`.
+    fn check_adopted(
+        config: Config,
+        s: &Snapshots,
+        bytes: &[u8],
+        not: &[u64],
+        counters: Counters,
+    ) -> Result<(), TestCaseError> {
+        let a = Snapshots::adopt(config, Some(frozen(bytes))).unwrap();
+        a.check_invariants().map_err(TestCaseError::fail)?;
+        let want: Vec<Info<'_>> = s
+            .infos()
+            .filter(|i| !i.taking && !not.contains(&i.id))
+            .collect();
+        prop_assert_eq!(a.infos().collect::<Vec<_>>(), want.clone());
+        prop_assert_eq!(
+            a.restored(),
+            Some(Adopted {
+                snapshots: want.len() as u64,
+                dropped: 0
+            })
+        );
+        prop_assert_eq!(a.counters(), counters);
+        for info in want {
+            let (va, vs) = (a.view(info.id).unwrap(), s.view(info.id).unwrap());
+            for seq in Seq::range(vs.first_seq(), vs.next_seq()) {
+                prop_assert_eq!(va.get(seq), vs.get(seq));
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         /// Snapshots against a model: each holds, field for field, the
         /// newest of the messages the ring had when it was begun that fit
         /// (all of those the ring did not evict meanwhile), says what it left
         /// out and why, and the store keeps the newest snapshots, with every
-        /// byte outside them zero.
+        /// byte outside them zero. After every step, a process handed its
+        /// memory adopts every complete snapshot as it is, also when the
+        /// step was cut short by a kill (before a snapshot was published,
+        /// between taking one out of the list and wiping its bytes).
         #[test]
         fn matches_a_model_of_copies(
             ops in proptest::collection::vec(op(), 0..300),
@@ -1758,7 +2606,12 @@ mod tests {
             let mut evicted = 0;
             let mut last_id = 0;
             let drain = [Op::Step(usize::MAX)].repeat(50);
+            let config = Config { arena_bytes: arena, max_snapshots };
             for op in ops.iter().chain(&drain) {
+                let before = s.memory().to_vec();
+                let counted = s.counters();
+                let mut done = None;
+                let mut gone = Vec::new();
                 match *op {
                     Op::Push { len, cred, transport, truncated } => {
                         let seq = r.next_seq();
@@ -1791,13 +2644,17 @@ mod tests {
                         match s.step(&r, budget) {
                             Step::Idle => prop_assert!(!taking),
                             Step::More => prop_assert!(s.is_taking()),
-                            Step::Done(id) => prop_assert!(!s.info(id).unwrap().taking),
+                            Step::Done(id) => {
+                                prop_assert!(!s.info(id).unwrap().taking);
+                                done = Some(id);
+                            }
                         }
                     }
                     Op::Delete(k) => {
                         let kept: Vec<u64> = s.infos().map(|i| i.id).collect();
                         match kept.get(k) {
                             Some(&id) => {
+                                gone.push(entry_of(&before, id));
                                 s.delete(id).unwrap();
                                 asked.retain(|a| a.id != id);
                                 deleted.push(id);
@@ -1809,6 +2666,7 @@ mod tests {
                         }
                     }
                     Op::Clear => {
+                        gone.extend(s.infos().map(|i| entry_of(&before, i.id)));
                         prop_assert_eq!(s.clear(), asked.len());
                         deleted.extend(asked.drain(..).map(|a| a.id));
                     }
@@ -1822,6 +2680,25 @@ mod tests {
                     }
                 }
                 check_model(&s, &r, &history, &mut asked, &mut evicted)?;
+                // Killed now: the next process adopts every complete one.
+                check_adopted(config, &s, s.memory(), &[], s.counters())?;
+                // Killed before the one just done was published: not it.
+                if let Some(id) = done {
+                    let mut bytes = s.memory().to_vec();
+                    if let Some(k) = entry_of(&bytes, id) {
+                        bytes[snapshot_list::HEAD + k * snapshot_list::ENTRY..][..8].fill(0);
+                    }
+                    check_adopted(config, &s, &bytes, &[id], s.counters())?;
+                }
+                // Killed once deleted ones were taken out of the list, before
+                // their bytes were overwritten.
+                if !gone.is_empty() {
+                    let mut bytes = before;
+                    for k in gone.into_iter().flatten() {
+                        bytes[snapshot_list::HEAD + k * snapshot_list::ENTRY..][..8].fill(0);
+                    }
+                    check_adopted(config, &s, &bytes, &[], counted)?;
+                }
             }
             prop_assert!(!s.is_taking());
             prop_assert_eq!(s.counters().deleted, deleted.len() as u64);

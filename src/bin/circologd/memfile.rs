@@ -1,11 +1,11 @@
 //! The memory file: made of the kind `-memory` asks for, sized for the
-//! ring's sections (`circolog::store::file`) and, after them, the datagram
-//! receive buffers and the snapshot arena, and mapped in those three parts.
+//! ring's and the snapshots' sections (`circolog::store::file`) and, after
+//! them, the datagram receive buffers, and mapped in those three parts.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use circolog::daemon::args::Args;
-use circolog::store::file::{Memory, PAGE};
+use circolog::store::file::{Memory, PAGE, SnapshotSpace};
 use circolog::store::ring::{Refused, Ring};
 use circolog::store::snapshot::Snapshots;
 use memmap2::MmapMut;
@@ -17,8 +17,7 @@ pub struct Made {
     pub ring: Ring,
     /// The receive buffers' part of the file.
     pub buffers: MmapMut,
-    /// The snapshot store, its arena the last part of the file (snapshots
-    /// start afresh: what an adopted file held there is overwritten).
+    /// The snapshot store, in its part of the file.
     pub snapshots: Snapshots,
     /// The file itself, kept open for as long as the process runs.
     pub file: OwnedFd,
@@ -48,7 +47,7 @@ pub fn open(args: &Args, max_message: usize, inherited: Option<OwnedFd>) -> Resu
     let allowed = args.memory.tries(args.lock_memory == Some(true));
     if size == sizes.total as u64 && allowed.contains(&kind) {
         let ring_mem = sys::map_file(&old, 0, sizes.ring).map_err(|e| e.to_string())?;
-        match Ring::adopt(config, ring_mem) {
+        match Ring::adopt(config, sizes.space, ring_mem) {
             Ok((mut ring, _)) => {
                 let lock = kind == Memory::Locked;
                 let locked = |e| why_not(Memory::Locked, sizes.total, &e);
@@ -56,9 +55,9 @@ pub fn open(args: &Args, max_message: usize, inherited: Option<OwnedFd>) -> Resu
                 if lock {
                     ring.lock_memory().map_err(locked)?;
                 }
-                let (buffers, arena) = sizes.map_rest(&old, lock).map_err(locked)?;
-                let snapshots = Snapshots::with_memory(args.snapshot_config(), arena)
-                    .map_err(|e| e.to_string())?;
+                let (buffers, part) = sizes.map_rest(&old, lock).map_err(locked)?;
+                let snapshots =
+                    Snapshots::adopt(args.snapshot_config(), part).map_err(|e| e.to_string())?;
                 return Ok(Made {
                     ring,
                     buffers,
@@ -77,7 +76,10 @@ pub fn open(args: &Args, max_message: usize, inherited: Option<OwnedFd>) -> Resu
     let said = match (whole >= PAGE).then(|| sys::map_file(&old, 0, whole)) {
         Some(Ok(mut mem)) => {
             let said = match made.ring.copy_from(&mem) {
-                Ok(_) => None,
+                Ok(_) => {
+                    made.snapshots.copy_from(&mem);
+                    None
+                }
                 Err(why) => Some(format!(
                     "circologd: the inherited ring is overwritten: {why}"
                 )),
@@ -116,44 +118,46 @@ fn kind_of(file: &OwnedFd, args: &Args) -> Memory {
     }
 }
 
-/// Where the parts of the file lie: the ring's `0..ring`, the buffers'
-/// `ring..ring + buffers`, then the snapshot arena's `snapshots` bytes.
-#[derive(Clone, Copy)]
+/// Where the parts of the file lie: the ring's `0..ring`, the snapshots'
+/// `snapshots`, then the buffers' `buffers` bytes to the end, `total`.
+#[derive(Clone)]
 struct Sizes {
     ring: usize,
+    space: SnapshotSpace,
+    snapshots: std::ops::Range<usize>,
     buffers: usize,
-    snapshots: usize,
     total: usize,
 }
 
 impl Sizes {
     fn of(args: &Args, max_message: usize) -> Result<Sizes, String> {
-        let layout = Ring::layout(&args.ring_config()).map_err(|e| args.ring_error(e))?;
-        let ring = layout.file_bytes();
+        let space = Snapshots::space(&args.snapshot_config()).map_err(|e| e.to_string())?;
+        let layout = Ring::layout(&args.ring_config(), space).map_err(|e| args.ring_error(e))?;
         let too_large = || "the memory file is larger than circolog supports".to_string();
         let buffers = RecvBatch::bytes_for(max_message + 1)
             .ok()
             .and_then(|n| n.checked_next_multiple_of(PAGE))
             .ok_or_else(too_large)?;
-        let snapshots = Snapshots::arena_len(&args.snapshot_config()).map_err(|e| e.to_string())?;
-        let total = ring
+        let total = layout
+            .file_bytes()
             .checked_add(buffers)
-            .and_then(|n| n.checked_add(snapshots.checked_next_multiple_of(PAGE)?))
             .ok_or_else(too_large)?;
         Ok(Sizes {
-            ring,
+            ring: layout.ring_bytes(),
+            space,
+            snapshots: layout.snapshot_part(),
             buffers,
-            snapshots,
             total,
         })
     }
 
-    /// The buffers' and the snapshot arena's parts of `file`.
-    fn map_rest(self, file: &OwnedFd, lock: bool) -> std::io::Result<(MmapMut, Option<MmapMut>)> {
-        let buffers = sys::map_file(file, self.ring as u64, self.buffers)?;
-        let snapshots = match self.snapshots {
+    /// The buffers' and the snapshots' parts of `file`.
+    fn map_rest(&self, file: &OwnedFd, lock: bool) -> std::io::Result<(MmapMut, Option<MmapMut>)> {
+        let at = self.snapshots.end as u64;
+        let buffers = sys::map_file(file, at, self.buffers)?;
+        let snapshots = match self.snapshots.len() {
             0 => None,
-            len => Some(sys::map_file(file, (self.ring + self.buffers) as u64, len)?),
+            len => Some(sys::map_file(file, self.snapshots.start as u64, len)?),
         };
         if lock {
             buffers.lock()?;
@@ -173,10 +177,10 @@ fn make(args: &Args, max_message: usize) -> Result<Made, String> {
     let tries = args.memory.tries(args.lock_memory == Some(true));
     let mut failed = Vec::new();
     for &kind in tries {
-        match file_of(kind, sizes) {
+        match file_of(kind, &sizes) {
             Ok((file, ring_mem, buffers, arena)) => {
-                let mut ring =
-                    Ring::with_memory(config, ring_mem).map_err(|e| args.ring_error(e))?;
+                let mut ring = Ring::with_memory(config, sizes.space, ring_mem)
+                    .map_err(|e| args.ring_error(e))?;
                 ring.set_memory_kind(kind);
                 let snapshots = Snapshots::with_memory(args.snapshot_config(), arena)
                     .map_err(|e| e.to_string())?;
@@ -201,7 +205,7 @@ fn make(args: &Args, max_message: usize) -> Result<Made, String> {
 /// A new file of `kind`, mapped in its three parts.
 fn file_of(
     kind: Memory,
-    sizes: Sizes,
+    sizes: &Sizes,
 ) -> std::io::Result<(OwnedFd, MmapMut, MmapMut, Option<MmapMut>)> {
     let file = sys::memory_file(kind == Memory::Secret)?;
     rustix::fs::ftruncate(&file, sizes.total as u64)?;

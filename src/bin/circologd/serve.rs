@@ -265,6 +265,8 @@ pub async fn run(
     ctx.stop.send_replace(Stop::ShuttingDown);
     // Followers send their close frames; give them a moment to go out.
     followers_gone(&ctx).await;
+    // A service manager may start the next process with the file.
+    ctx.with(|c| c.state.hand_over());
     Ok(())
 }
 
@@ -806,7 +808,7 @@ async fn restart(ctx: &Ctx, reply: std::os::fd::RawFd) -> (u16, String) {
     }
     // From here on nothing is read: what arrives waits in the sockets for
     // the next process. The state is in the file as of now.
-    ctx.with(|c| c.state.persist());
+    ctx.with(|c| c.state.hand_over());
     let mut fds: Vec<_> = r.handover.iter().map(|(fd, _)| fd.as_raw_fd()).collect();
     let mut names: Vec<&str> = r.handover.iter().map(|(_, name)| *name).collect();
     fds.push(reply);
