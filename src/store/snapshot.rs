@@ -2282,6 +2282,18 @@ mod tests {
         // Disabled now: none.
         let mut none = store(0, 1);
         assert_eq!(none.copy_from(&old).snapshots, 0);
+        // A file without snapshots: none.
+        let without = file_with(
+            &store(0, 1),
+            Config {
+                arena_bytes: 0,
+                max_snapshots: 1,
+            },
+        );
+        let mut from_none = store(1 << 16, 4);
+        assert_eq!(from_none.copy_from(&without), Adopted::default());
+        assert_eq!(from_none.restored(), Some(Adopted::default()));
+        from_none.check_invariants().unwrap();
         // Not a ring: nothing, and no panic.
         let mut other = store(1 << 16, 4);
         assert_eq!(other.copy_from(&[0xa5; 8192]), Adopted::default());

@@ -131,9 +131,13 @@ pub fn entries(list: &[u8]) -> usize {
     list.len().saturating_sub(HEAD) / ENTRY
 }
 
-/// The store's counters: begun (the last id given), evicted, deleted.
+/// The store's counters: begun (the last id given), evicted, deleted;
+/// none in a file without snapshots (no list).
 pub fn counters(list: &[u8]) -> [u64; 3] {
-    std::array::from_fn(|i| u64_at(list, 8 * i))
+    match list.len() >= HEAD {
+        true => std::array::from_fn(|i| u64_at(list, 8 * i)),
+        false => [0; 3],
+    }
 }
 
 pub fn write_counters(list: &mut [u8], counters: [u64; 3]) {
