@@ -1299,6 +1299,49 @@ mod tests {
         );
     }
 
+    /// Before the file goes to the next process, a snapshot being copied
+    /// is finished and published, so that the next one adopts it; adopted,
+    /// it is not told of again.
+    #[test]
+    fn handing_over_finishes_the_snapshot_being_copied() {
+        // A ring larger than one slice, so that a copy takes several turns.
+        let config = Config {
+            max_messages: 10_000,
+            arena_bytes: 4 << 20,
+            max_message_bytes: 1024,
+        };
+        let snapshot_config = snapshot::Config {
+            arena_bytes: 16 << 20,
+            max_snapshots: 8,
+        };
+        let ctx = || ParseContext {
+            tz: jiff::tz::TimeZone::UTC,
+        };
+        let snaps = Snapshots::new(snapshot_config).expect("snapshots");
+        let mut s = State::new(Ring::new(config).expect("ring"), 0, ctx()).with_snapshots(snaps);
+        let big = [b'x'; 1000];
+        for _ in 0..3000 {
+            s.ingest(udp(&big));
+        }
+        let id = s.take_snapshot(Why::Api, None, 1).expect("taken");
+        assert!(s.snapshots().info(id).expect("kept").taking);
+        s.hand_over();
+        let info = s.snapshots().info(id).expect("kept");
+        assert!(!info.taking && info.messages() == 3000, "{info:?}");
+        assert_eq!(s.snapshot_done(), id);
+        let part = s.snapshots().memory().to_vec();
+        let mut mem = crate::store::file::anonymous(part.len()).expect("memory");
+        mem.copy_from_slice(&part);
+        let adopted = Snapshots::adopt(snapshot_config, Some(mem)).expect("adopted");
+        assert_eq!(adopted.info(id), s.snapshots().info(id));
+        let next = State::new(Ring::new(config).expect("ring"), 0, ctx()).with_snapshots(adopted);
+        assert_eq!(
+            next.snapshot_done(),
+            id,
+            "followers are not told of it again"
+        );
+    }
+
     #[test]
     fn a_request_while_the_same_one_waits_its_turn_joins_it() {
         // A ring larger than one slice, so that a copy takes several turns.
