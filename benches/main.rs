@@ -3,7 +3,7 @@
 //! same run. Prints one table; see `benches/README.md` for how to read it.
 //!
 //! `cargo bench -- SECTION…` runs only some of `ingest peers dump fanout
-//! memory scan query journald`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
+//! memory scan query journald restart`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
 
 // circologd's datagram receive path itself, for the bare io_uring receiver.
 #[allow(dead_code, unused_imports)]
@@ -23,6 +23,8 @@ mod multishot;
 mod peers;
 #[path = "circolog/query.rs"]
 mod query;
+#[path = "circolog/restart.rs"]
+mod restart;
 #[path = "circolog/send.rs"]
 mod send;
 // The half of it that holds its `unsafe`.
@@ -43,8 +45,8 @@ use harness::{Circolog, Sample, Sink, summarize};
 use send::{Dest, Mode, Size, Spec};
 use table::{Table, fmt_bytes, fmt_count, fmt_rate};
 
-const SECTIONS: [&str; 8] = [
-    "ingest", "peers", "dump", "fanout", "memory", "scan", "query", "journald",
+const SECTIONS: [&str; 9] = [
+    "ingest", "peers", "dump", "fanout", "memory", "scan", "query", "journald", "restart",
 ];
 
 /// How much to measure.
@@ -70,6 +72,12 @@ struct Config {
     /// Followers of the latency figure.
     latency_followers: usize,
     followers: Vec<usize>,
+    /// Messages in the ring that is adopted after a kill, and its arena.
+    restart_ring: u64,
+    restart_bytes: &'static str,
+    /// Kills under the flood, and the flood's rate.
+    restart_kills: usize,
+    flood_rate: u64,
 }
 
 impl Config {
@@ -89,6 +97,10 @@ impl Config {
                 latency_rate: 50_000,
                 latency_followers: 100,
                 followers: vec![1, 100, 1000],
+                restart_ring: 100_000,
+                restart_bytes: "32M",
+                restart_kills: 3,
+                flood_rate: 20_000,
             }
         } else {
             Config {
@@ -104,6 +116,10 @@ impl Config {
                 latency_rate: 50_000,
                 latency_followers: 100,
                 followers: vec![1, 100, 1000],
+                restart_ring: 1_000_000,
+                restart_bytes: "256M",
+                restart_kills: 10,
+                flood_rate: 50_000,
             }
         };
         if let Some(n) = std::env::var("CIRCOLOG_BENCH_RUNS")
@@ -202,6 +218,7 @@ fn main() {
             "scan" => scan(&cfg, &mut table),
             "query" => query(&cfg, &mut table),
             "journald" => through_journald(&cfg, &mut table),
+            "restart" => restarts(&cfg, &mut table),
             _ => memory(&cfg, &mut table),
         }));
         match r {
@@ -241,6 +258,10 @@ fn section_title(name: &str) -> &'static str {
         }
         "query" => {
             "7. queries of a full ring of realistic messages, against GNU grep and cat on the same bytes in a file"
+        }
+        "restart" => {
+            "9. restarts: a full ring adopted after kill -9 and after circolog-ctl restart, \
+             against a fresh start; messages lost per kill under a flood"
         }
         _ => "5. memory",
     }
@@ -1547,5 +1568,198 @@ fn through_journald(cfg: &Config, table: &mut Table) -> Result<(), String> {
             "ratio: journalctl's time / circolog-tail's",
         );
     }
+    Ok(())
+}
+
+// --------------------------------------------------------------- 9. restart
+
+/// Section 9 (`benches/circolog/restart.rs`): the time from `kill -9` to
+/// the first `GET /status` answered with a full ring adopted, and from
+/// `circolog-ctl restart` to it, each against a fresh start of the same
+/// flags in alternate runs; then messages lost per kill under a flood.
+fn restarts(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    let ring = cfg.restart_ring.to_string();
+    let args = [
+        "-buffer-size",
+        ring.as_str(),
+        "-buffer-bytes",
+        cfg.restart_bytes,
+    ];
+    let fill = |dest: Dest, sink: &mut dyn Sink| -> Result<u64, String> {
+        let s = Spec {
+            count: cfg.restart_ring,
+            ..spec(dest, Mode::Mmsg, 120, cfg.long_limit())
+        };
+        harness::run(sink, &s, false)?;
+        Ok(sink.count()?.unwrap_or(0))
+    };
+    let ms = |d: &[Duration]| harness::median(d.iter().map(|d| d.as_secs_f64() * 1e3).collect());
+
+    // kill -9 → serving, the full ring adopted; a fresh start alternately.
+    let mut kept = restart::Managed::start(&args)?;
+    fill(Dest::Unix(kept.syslog_path.clone()), &mut kept)?;
+    let st = kept.status()?;
+    let held = st["used"]["messages"].as_u64().unwrap_or(0);
+    let memory = st["memory"].as_str().unwrap_or("?").to_string();
+    eprintln!("   ring holds {held} messages, in {memory} memory");
+    let mut fresh = restart::Managed::start(&args)?;
+    let (mut adopted, mut cold) = (Vec::new(), Vec::new());
+    for _ in 0..cfg.runs {
+        let (t, st) = kept.kill_and_restart(true)?;
+        if st["restored"]["messages"].as_u64() != Some(held) {
+            return Err(format!("after kill -9: restored {}", st["restored"]));
+        }
+        adopted.push(t);
+        let (t, st) = fresh.kill_and_restart(false)?;
+        if !st["restored"].is_null() {
+            return Err(format!("a fresh start restored {}", st["restored"]));
+        }
+        cold.push(t);
+    }
+    drop(fresh);
+    drop(kept);
+    let (a, c) = (ms(&adopted), ms(&cold));
+    let each = |d: &[Duration]| {
+        d.iter()
+            .map(|d| format!("{:.0}", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    eprintln!("   kill -9 → serving: {a:.0} ms adopted, {c:.0} ms fresh");
+    table.row(
+        &format!("kill -9 → serving, {held} messages adopted"),
+        &format!("{a:.0} ms"),
+        &format!("fresh start {c:.0} ms"),
+        Some(a / c),
+        &format!(
+            "to the first GET /status answered; -buffer-bytes {}, {memory} memory; runs (ms) {}; \
+             fresh {}",
+            cfg.restart_bytes,
+            each(&adopted),
+            each(&cold)
+        ),
+    );
+
+    // circolog-ctl restart → serving, without a service manager.
+    let ctl_bin = harness::circologd_path()?.with_file_name("circolog-ctl");
+    let mut d = Circolog::start(&args, false)?;
+    fill(Dest::Unix(d.syslog.clone()), &mut d)?;
+    let held = d.status()?["used"]["messages"].as_u64().unwrap_or(0);
+    let mut restarted = Vec::new();
+    for _ in 0..cfg.runs {
+        let t0 = Instant::now();
+        let out = std::process::Command::new(&ctl_bin)
+            .arg("--socket")
+            .arg(&d.ctl)
+            .args(["restart", "--json"])
+            .output()
+            .map_err(|e| format!("{}: {e}", ctl_bin.display()))?;
+        let st = restart::serving(&d.ctl, t0)?;
+        restarted.push(t0.elapsed());
+        let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if !out.status.success() || said["restored"]["messages"].as_u64() != Some(held) {
+            return Err(format!(
+                "circolog-ctl restart: {} {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        if st["restored"]["messages"].as_u64() != Some(held) {
+            return Err(format!("after a restart: restored {}", st["restored"]));
+        }
+    }
+    drop(d);
+    let r = ms(&restarted);
+    eprintln!("   circolog-ctl restart → serving: {r:.0} ms");
+    table.row(
+        &format!("circolog-ctl restart → serving, {held} messages kept"),
+        &format!("{r:.0} ms"),
+        &format!("fresh start {c:.0} ms"),
+        Some(r / c),
+        &format!(
+            "the command's process included; runs (ms) {}",
+            each(&restarted)
+        ),
+    );
+
+    // Messages lost per kill -9 under a flood: what the sender counted it
+    // sent against what the ring holds, and where the gaps are.
+    let seed = std::env::var("CIRCOLOG_BENCH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(harness::now_us);
+    let mut rng = restart::Rng(seed);
+    let kills = cfg.restart_kills;
+    let mut m = restart::Managed::start(&args)?;
+    // About a second a kill, within the ring.
+    let count = (cfg.flood_rate * (kills as u64 + 2)).min(cfg.restart_ring * 9 / 10);
+    let flood = Spec {
+        count,
+        rate: Some(cfg.flood_rate),
+        ..spec(
+            Dest::Unix(m.syslog_path.clone()),
+            Mode::Send,
+            120,
+            cfg.long_limit(),
+        )
+    };
+    let mut sender = send::Sender::start(&flood)?;
+    sender.go()?;
+    let mut dropped = 0;
+    for _ in 0..kills {
+        std::thread::sleep(Duration::from_millis(rng.below(1000)));
+        let (_, st) = m.kill_and_restart(true)?;
+        dropped += st["restored"]["dropped"].as_u64().unwrap_or(0);
+    }
+    let sent = sender.wait_done(cfg.long_limit())?.sent;
+    // Everything sent is read once the count settles.
+    let mut last = m.count()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = m.count()?;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    let numbers = restart::numbers(&m.query)?;
+    let mut gaps = Vec::new();
+    let mut want = 0u64;
+    for &n in &numbers {
+        if n < want {
+            return Err(format!("out of order: {n} after {want}"));
+        }
+        if n > want {
+            gaps.push(n - want);
+        }
+        want = n + 1;
+    }
+    if want < sent {
+        gaps.push(sent - want);
+    }
+    let lost: u64 = gaps.iter().sum();
+    if numbers.len() as u64 + lost != sent {
+        return Err(format!(
+            "sent {sent}, the ring holds {} and lost {lost}",
+            numbers.len()
+        ));
+    }
+    let per_kill = lost as f64 / kills as f64;
+    let max = gaps.iter().copied().max().unwrap_or(0);
+    eprintln!("   flood: {lost} of {sent} lost over {kills} kills, gaps {gaps:?}");
+    table.row(
+        &format!(
+            "messages lost per kill -9 under a flood of {} 120 B/s",
+            fmt_count(cfg.flood_rate as f64)
+        ),
+        &format!("{per_kill:.1}"),
+        "at most one batch (64)",
+        None,
+        &format!(
+            "{kills} kills at seeded instants (CIRCOLOG_BENCH_SEED={seed}); \
+             gaps {gaps:?}, largest {max}; sent {sent}, held {}; {dropped} dropped as invalid",
+            numbers.len()
+        ),
+    );
     Ok(())
 }
