@@ -2,12 +2,9 @@
 //! `circolog` library: it opens the sockets, runs one single-threaded event
 //! loop, and moves bytes between the sockets and the library's state.
 
-mod dgram;
 mod export;
-mod kmsg;
 mod memfile;
 mod serve;
-mod sys;
 
 #[global_allocator]
 static ALLOC: sys::Zeroing = sys::Zeroing;
@@ -29,6 +26,7 @@ use circolog::daemon::systemd;
 use circolog::ingest::limit::{self, Limiter};
 use circolog::ingest::syslog::ParseContext;
 use circolog::store::ring::Transport;
+use circolog::sys::{self, dgram, kmsg};
 use clap::CommandFactory;
 
 fn main() -> ExitCode {

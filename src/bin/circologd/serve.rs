@@ -25,7 +25,7 @@ use circolog::serve::fanout::Fanout;
 use circolog::store::ring::{Incoming, Transport};
 use tokio::sync::{Notify, watch};
 
-use crate::dgram::DgramIngest;
+use circolog::sys::dgram::DgramIngest;
 
 pub struct Listeners {
     pub tcp_ingest: Vec<std::net::TcpListener>,
@@ -33,7 +33,7 @@ pub struct Listeners {
     pub query_tcp: Vec<std::net::TcpListener>,
     pub ctl_unix: Vec<std::os::unix::net::UnixListener>,
     /// `-kmsg`: `/dev/kmsg`, open, and its reader.
-    pub kmsg: Option<(std::os::fd::OwnedFd, crate::kmsg::Reader)>,
+    pub kmsg: Option<(std::os::fd::OwnedFd, circolog::sys::kmsg::Reader)>,
 }
 
 /// What the daemon's own settings add to the clients' limits.
@@ -210,8 +210,8 @@ pub async fn run(
         tokio_uring::spawn(crate::export::run(ctx.clone(), addr));
     }
     if let Some((fd, reader)) = listeners.kmsg {
-        let fd = crate::sys::watch(fd)
-            .map_err(|e| format!("cannot watch {}: {e}", crate::kmsg::PATH))?;
+        let fd = circolog::sys::watch(fd)
+            .map_err(|e| format!("cannot watch {}: {e}", circolog::sys::kmsg::PATH))?;
         tokio_uring::spawn(kmsg_loop(ctx.clone(), fd, reader));
     }
     let tcp = |l: std::net::TcpListener| tokio::net::TcpListener::from_std(l);
@@ -341,14 +341,14 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
 async fn kmsg_loop(
     ctx: Rc<Ctx>,
     fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
-    mut reader: crate::kmsg::Reader,
+    mut reader: circolog::sys::kmsg::Reader,
 ) {
     loop {
         match fd.readable().await {
             // Cleared before reading: a record from now on wakes us again.
             Ok(mut guard) => guard.clear_ready(),
             Err(e) => {
-                eprintln!("circologd: reading {} stopped: {e}", crate::kmsg::PATH);
+                eprintln!("circologd: reading {} stopped: {e}", circolog::sys::kmsg::PATH);
                 return;
             }
         }
@@ -365,7 +365,7 @@ async fn kmsg_loop(
                 Err(e) => {
                     ctx.say(
                         |d| &mut d.receive,
-                        |n| format!("reading {} failed: {e}{n}", crate::kmsg::PATH),
+                        |n| format!("reading {} failed: {e}{n}", circolog::sys::kmsg::PATH),
                     );
                     false
                 }
@@ -394,7 +394,7 @@ async fn housekeeping(ctx: Rc<Ctx>) {
         if std::mem::take(&mut busy) {
             // A wipe or an eviction just ended: what deeper calls left on
             // the stack goes too.
-            crate::sys::scrub_stack();
+            circolog::sys::scrub_stack();
         }
         // Once a second, or sooner when a timed pause or a post-roll ends.
         let next = ctx.with(|c| c.state.next_deadline_us());
@@ -489,7 +489,7 @@ impl Stream {
     /// long streams go through the ring, whose waits let the others run.
     async fn write_out(&self, out: &mut Out) -> io::Result<()> {
         if out.shared.is_empty() && out.bytes.len() <= SMALL_ANSWER {
-            let n = crate::sys::send_ready(self.raw_fd(), &out.bytes)?;
+            let n = circolog::sys::send_ready(self.raw_fd(), &out.bytes)?;
             out.bytes.drain(..n);
             if out.bytes.is_empty() {
                 return Ok(());
@@ -688,7 +688,7 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
         sync_reads += 1;
         if reading.is_none() && !wait && sync_reads <= SYNC_READS {
             buf.resize(READ_CHUNK, 0);
-            let ready = crate::sys::recv_ready(stream.raw_fd(), &mut buf);
+            let ready = circolog::sys::recv_ready(stream.raw_fd(), &mut buf);
             let n = ready.as_ref().map_or(0, |n| n.unwrap_or(0));
             match ready {
                 Ok(Some(0)) | Err(_) => conn.handle_eof(now()),
@@ -813,7 +813,7 @@ async fn restart(ctx: &Ctx, reply: std::os::fd::RawFd) -> (u16, String) {
     names.push(circolog::daemon::listen::RESTART_REPLY);
     let (set, remove) =
         circolog::daemon::restart::environment(&names, std::process::id(), &r.socket_files);
-    let error = crate::sys::exec_with_fds(&fds, || {
+    let error = circolog::sys::exec_with_fds(&fds, || {
         let mut cmd = std::process::Command::new(program);
         cmd.args(&r.args).envs(set);
         for name in remove {
