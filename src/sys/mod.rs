@@ -14,9 +14,15 @@
 //! [`crate::ingest`]); the `circologd` binary owns the event loop and its
 //! tasks.
 
+mod accept;
+mod exec;
 mod kernel;
 
 pub mod dgram;
 pub mod kmsg;
+pub mod stream;
+pub mod task;
 
+pub use accept::{out_of_descriptors, peer_allowed};
+pub use exec::{exec_again, this_program};
 pub use kernel::*;
