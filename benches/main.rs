@@ -5,10 +5,6 @@
 //! `cargo bench -- SECTION…` runs only some of `ingest peers dump fanout
 //! memory scan query journald restart`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
 
-// circologd's datagram receive path itself, for the bare io_uring receiver.
-#[allow(dead_code, unused_imports)]
-#[path = "../src/bin/circologd/dgram.rs"]
-mod dgram;
 #[path = "circolog/drain.rs"]
 mod drain;
 #[path = "circolog/follow.rs"]
@@ -30,9 +26,6 @@ mod send;
 // The half of it that holds its `unsafe`.
 #[path = "circolog/sink.rs"]
 mod sink;
-#[allow(dead_code, unused_imports)]
-#[path = "../src/bin/circologd/sys.rs"]
-mod sys;
 #[path = "circolog/table.rs"]
 mod table;
 

@@ -2,8 +2,9 @@
 //!
 //! Everything here is plain code without I/O: bytes and the current time go
 //! in, bytes and what to do next come out. The `circologd` binary is a thin
-//! io_uring driver around it: it opens the sockets, reads, writes, keeps
-//! the time, and carries out what the library decides. (The exceptions,
+//! io_uring driver around it: its event loop's tasks read, write, keep
+//! the time, and carry out what the library decides; what they ask of the
+//! kernel is [`sys`], the one module with `unsafe`. (The other exceptions,
 //! each at an edge: the clients' connections in [`client`], which own
 //! circolog-tail's sockets, deadlines and threads; the look in `/proc` for
 //! a running daemon when none answers; [`daemon::listen::open`], which
@@ -30,6 +31,7 @@
 //!  export/  State ─► export::Exporter ─► OTLP/HTTP endpoint
 //!  client/  circolog-tail, circolog-ctl ─► http::response ◄─ the daemon
 //!  cli/     what the three command lines share: one-dash flags, manuals
+//!  sys/     the kernel's side: sockets, io_uring, the memory file, exec
 //! ```
 //!
 //! Where to look, to add:
@@ -48,10 +50,11 @@
 //!   from there; a field the index lacks: [`ingest::syslog::Index`];
 //! - **a transport**: a variant of [`store::ring::Transport`] (counters are
 //!   sized from `Transport::ALL`, JSON and `/metrics` name it from there),
-//!   its sockets in the listen plan ([`daemon::listen`]) and its reader in
-//!   the driver (`src/bin/circologd/`); what `POST /restart` hands the next
-//!   process is every socket of `listen::Listeners` (`handover` in
-//!   `src/bin/circologd/main.rs` destructures it whole, [`daemon::restart`]);
+//!   its sockets in the listen plan ([`daemon::listen`]), its reader in
+//!   [`sys`] and its task in `src/bin/circologd/serve.rs`; what
+//!   `POST /restart` hands the next process is every socket of
+//!   `listen::Listeners` (`Listeners::handover` destructures it whole,
+//!   [`daemon::restart`]);
 //! - **an export target**: [`export`], a state machine like `Conn`
 //!   (`otlp.rs` writes the records), driven by `src/bin/circologd/export.rs`;
 //! - **a client flag**: circolog-tail's `Args` in `src/bin/circolog-tail.rs`
@@ -72,7 +75,9 @@
 //! reader sees the same result. `grep=` searches the arena at once
 //! ([`store::search`]).
 
-#![forbid(unsafe_code)]
+// `unsafe` is allowed in `sys` alone (`sys/kernel.rs`); every other module
+// forbids it.
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod client;
@@ -83,3 +88,4 @@ pub mod ingest;
 pub mod query;
 pub mod serve;
 pub mod store;
+pub mod sys;

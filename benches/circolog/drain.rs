@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use circolog::store::ring::Incoming;
 
-use crate::dgram;
+use circolog::sys::dgram;
 use crate::harness::{self, Sink};
 use crate::multishot::{Multishot, TaskRun};
 
@@ -207,8 +207,8 @@ fn recv_loop(fd: &OwnedFd, credentials: bool, shared: &Shared) {
 /// or ring.
 #[derive(Clone, Copy, Debug)]
 pub enum Bare {
-    /// circologd's own receive path (its `dgram.rs` and `sys.rs`, compiled
-    /// into the benchmark): io_uring poll, then `recvmmsg`.
+    /// circologd's own receive path (`circolog::sys::dgram`, the
+    /// same code the daemon runs): io_uring poll, then `recvmmsg`.
     Circologd,
     /// The first design (`multishot.rs`): multishot `RecvMsgMulti` into
     /// provided buffers.
@@ -277,7 +277,7 @@ impl UringDrain {
     /// `bare`.
     pub fn unix(path: &Path, bare: Bare) -> Result<UringDrain, String> {
         let s = UnixDatagram::bind(path).map_err(|e| format!("bind {}: {e}", path.display()))?;
-        dgram::pass_credentials(&s).map_err(|e| e.to_string())?;
+        circolog::daemon::listen::pass_credentials(&s).map_err(|e| e.to_string())?;
         let fd = OwnedFd::from(s);
         use rustix::net::sockopt;
         if sockopt::set_socket_recv_buffer_size_force(&fd, RCVBUF).is_err() {

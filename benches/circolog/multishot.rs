@@ -1,5 +1,5 @@
 //! The first design of circologd's datagram receive, kept here to be
-//! measured beside the one circologd uses (`src/bin/circologd/dgram.rs`):
+//! measured beside the one circologd uses (`src/sys/dgram.rs`):
 //! a multishot `RecvMsgMulti` on the socket, into a ring of provided
 //! buffers, with `SCM_CREDENTIALS`. Over ten ingest sections it took about
 //! 0.86 × a bare `recvmmsg` drain where the poll-then-`recvmmsg` path
@@ -22,7 +22,7 @@ use io_uring::types::{BufRingEntry, Fd, RecvMsgOut, SubmitArgs, Timespec};
 use io_uring::{IoUring, cqueue, opcode};
 use memmap2::MmapMut;
 
-use crate::sys::{self, CRED_CMSG_SPACE};
+use circolog::sys::{self, CRED_CMSG_SPACE};
 
 /// Buffer group id of the provided buffers.
 const BGID: u16 = 0;

@@ -3,6 +3,8 @@
 //! ([`config`]); the manual pages and shell completions ([`manual`]), and
 //! the documentation of the query parameters they share ([`params`]).
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod manual;
 pub mod params;

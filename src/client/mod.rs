@@ -43,6 +43,8 @@
 //!
 //! Everything is re-exported here: `circolog::client::X` is the path to use.
 
+#![forbid(unsafe_code)]
+
 pub use crate::http::response::{Head, HttpError, ResponseDecoder};
 
 mod diagnosis;

@@ -198,6 +198,16 @@ pub struct Opened {
 }
 
 impl Args {
+    /// `-tz`: `local`, `UTC` or a zone of the system's database.
+    pub fn time_zone(&self) -> Result<jiff::tz::TimeZone, String> {
+        match self.tz.as_str() {
+            "local" => Ok(jiff::tz::TimeZone::system()),
+            "UTC" | "utc" => Ok(jiff::tz::TimeZone::UTC),
+            name => jiff::tz::TimeZone::get(name)
+                .map_err(|e| format!("unknown time zone {name:?} for -tz: {e}")),
+        }
+    }
+
     /// `-max-message-size`, raised to [`MIN_MESSAGE`].
     pub fn max_message(&self) -> usize {
         self.max_message_size.max(MIN_MESSAGE)

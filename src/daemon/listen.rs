@@ -15,7 +15,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use rustix::net::{AddressFamily, SocketType};
 
 use crate::cli::config::DefaultPaths;
-use crate::daemon::args::Args;
+use crate::daemon::args::{Args, Opened};
 use crate::daemon::startup::bind_error;
 use crate::daemon::systemd::{self, Kind, Role};
 use crate::store::ring::Transport;
@@ -259,6 +259,72 @@ pub struct Listeners {
     pub ctl_unix: Vec<UnixListener>,
     /// The start-up lines, after `circologd: listening: `.
     pub listening: Vec<String>,
+}
+
+impl Listeners {
+    /// How many of each there are, for the descriptor budget.
+    pub fn opened(&self) -> Opened {
+        let query = self.query_unix.len() + self.query_tcp.len();
+        let ctl = self.ctl_unix.len();
+        Opened {
+            query,
+            ctl,
+            tcp_ingest: self.tcp_ingest.len(),
+            sockets: self.datagrams.len() + self.tcp_ingest.len() + query + ctl,
+        }
+    }
+
+    /// What a restart hands the next process, each with its name: the
+    /// memory file and every listening socket (copies, closed on exec
+    /// unless handed).
+    pub fn handover(&self, ring: BorrowedFd<'_>) -> Result<Vec<(OwnedFd, &'static str)>, String> {
+        let copy = |fd: BorrowedFd<'_>, name: &'static str| {
+            fd.try_clone_to_owned()
+                .map(|fd| (fd, name))
+                .map_err(|e| format!("cannot keep a descriptor for restarts: {e}"))
+        };
+        // Whole: a new kind of listener is not forgotten here.
+        let Listeners {
+            datagrams,
+            tcp_ingest,
+            query_unix,
+            query_tcp,
+            ctl_unix,
+            listening: _,
+        } = self;
+        let mut fds = vec![copy(ring, RING)?];
+        for d in datagrams {
+            fds.push(copy(d.fd.as_fd(), "syslog")?);
+        }
+        for t in tcp_ingest {
+            fds.push(copy(t.as_fd(), "syslog")?);
+        }
+        for q in query_unix {
+            fds.push(copy(q.as_fd(), "query")?);
+        }
+        for q in query_tcp {
+            fds.push(copy(q.as_fd(), "query")?);
+        }
+        for c in ctl_unix {
+            fds.push(copy(c.as_fd(), "ctl")?);
+        }
+        Ok(fds)
+    }
+}
+
+/// The descriptors the service manager (or the process that restarted
+/// into this one) passed (`LISTEN_PID`, `LISTEN_FDS`, `LISTEN_FDNAMES`),
+/// taken from the environment; none when they are not this process's.
+pub fn inherited_from_env() -> Inherited<OwnedFd> {
+    let var = |name| std::env::var(name).ok();
+    let passed = systemd::passed_sockets(
+        var("LISTEN_PID").as_deref(),
+        var("LISTEN_FDS").as_deref(),
+        var("LISTEN_FDNAMES").as_deref(),
+        std::process::id(),
+    );
+    let (n, names) = passed.unwrap_or_default();
+    inherited(crate::sys::take_listen_fds(n), &names)
 }
 
 /// Who may use a query or control socket file.

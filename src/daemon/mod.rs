@@ -4,6 +4,8 @@
 //! arithmetic ([`driver`]), the rate of its own diagnostics ([`diag`]) and
 //! what a restart hands the next process ([`restart`]).
 
+#![forbid(unsafe_code)]
+
 pub mod args;
 pub mod cred;
 pub mod diag;

@@ -3,10 +3,12 @@
 //! memory file and every listening socket by systemd's protocol
 //! (`LISTEN_FDS`, `LISTEN_FDNAMES`, `LISTEN_PID`), so that the new process
 //! takes the one adopt path there is. What is pure of it is here: which
-//! file to execute, and the environment that says what is handed over.
-//! The binary places the descriptors and calls `execve`.
+//! file to execute, what is handed over ([`Handover`]), and the
+//! environment that says so. [`crate::sys::exec_again`] places the
+//! descriptors and calls `execve`.
 
 use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,23 @@ pub const UNDER_SYSTEMD: &str = "circologd runs under a service manager (NOTIFY_
 /// that restarted had created: the new one removes them when it stops, as
 /// the old one would have.
 pub const SOCKET_FILES: &str = "CIRCOLOGD_SOCKET_FILES";
+
+/// What `POST /restart` needs to execute the daemon again.
+pub struct Handover {
+    /// The file to execute (`restart::program_path`); `None`: unknown.
+    pub program: Option<PathBuf>,
+    /// This process's arguments, after the program's name.
+    pub args: Vec<OsString>,
+    /// The memory file and every listening socket, each with its name.
+    pub handover: Vec<(OwnedFd, &'static str)>,
+    /// The socket files this process removes when it stops.
+    pub socket_files: Vec<PathBuf>,
+    /// `NOTIFY_SOCKET` is set: the service manager restarts, not this.
+    pub under_service_manager: bool,
+    /// The control connection of the restart that started this process,
+    /// to answer once it serves.
+    pub reply: Option<OwnedFd>,
+}
 
 /// The file this process was started from, as an absolute path, from its
 /// `argv[0]`: relative to `cwd` when it has a slash, else looked up in

@@ -407,9 +407,35 @@ pub fn dgram_qlen_warning(qlen: Option<u64>, unix_dgram_input: bool) -> Option<S
     ))
 }
 
+/// `net.unix.max_dgram_qlen` of this process's network namespace (where
+/// its sockets live), if it can be read.
+pub fn dgram_qlen() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen").ok()?;
+    parse_sysctl(&text)
+}
+
 /// The number in a `/proc/sys` file.
 pub fn parse_sysctl(text: &str) -> Option<u64> {
     text.trim().parse().ok()
+}
+
+/// Adds the exporter `-export-otlp` asks for (with `-export-query`'s
+/// filter) to `state`; returns it with the endpoint's address, resolved
+/// once, here. `host_name` names this host in what is exported.
+pub fn attach_export(
+    args: &crate::daemon::args::Args,
+    state: crate::daemon::State,
+    epoch_us: i64,
+    host_name: String,
+) -> Result<(crate::daemon::State, Option<std::net::SocketAddr>), String> {
+    let Some(endpoint) = &args.export_otlp else {
+        return Ok((state, None));
+    };
+    let addr = endpoint.resolve()?;
+    let filter = args.export_filter(epoch_us)?;
+    let exporter = args.exporter(endpoint, host_name, epoch_us)?;
+    let state = state.with_export(exporter, filter, args.export_snapshots);
+    Ok((state, Some(addr)))
 }
 
 #[cfg(test)]

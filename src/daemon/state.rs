@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use crate::export::Exporter;
 use crate::ingest::limit::{self, Limiter, Sender, Verdict};
+use crate::ingest::syslog::framing::{Frame, Framer};
 use crate::ingest::syslog::{self, Format, Message, ParseContext};
 use crate::ingest::trigger::{Action, Fire, Triggers};
 use crate::ingest::unit::{CgroupReader, UnitName, Units};
@@ -539,6 +540,28 @@ impl State {
         self.ingest_from(msg, None)
     }
 
+    /// Stores the frames `data` completes, of the TCP sender at `peer`.
+    pub fn ingest_frames(&mut self, framer: &mut Framer, peer: IpAddr, data: &[u8], now_us: i64) {
+        framer.feed(data, |f| self.ingest_frame(f, peer, now_us));
+    }
+
+    /// Stores what is left in `framer` when its TCP sender at `peer` has
+    /// closed.
+    pub fn ingest_last_frame(&mut self, framer: &mut Framer, peer: IpAddr, now_us: i64) {
+        framer.finish(|f| self.ingest_frame(f, peer, now_us));
+    }
+
+    fn ingest_frame(&mut self, f: Frame<'_>, peer: IpAddr, received_us: i64) {
+        let msg = Incoming {
+            received_us,
+            transport: Transport::Tcp,
+            cred: None,
+            truncated: f.truncated,
+            bytes: f.bytes,
+        };
+        self.ingest_from(msg, Some(peer));
+    }
+
     /// [`State::ingest`] of a message that came from the address `peer`
     /// (UDP and TCP; `None` on unix sockets). What the transport says of
     /// its sender (the address, else the pid) is said once, in
@@ -739,6 +762,18 @@ impl State {
 
     pub fn paused(&self) -> bool {
         self.paused
+    }
+
+    /// An adopted ring's pause goes on, a timed one until its end (gone if
+    /// that has passed by `now_us`); a new ring starts unpaused.
+    pub fn resume_restored_pause(&mut self, now_us: i64) {
+        match self.ring.restored().map(|r| (r.paused, r.resume_at_us)) {
+            Some((true, None)) => self.set_paused(true),
+            Some((true, Some(at))) if at > now_us => {
+                self.pause_for(std::time::Duration::from_micros(at.abs_diff(now_us)), now_us)
+            }
+            _ => self.set_paused(false),
+        }
     }
 
     pub fn set_paused(&mut self, paused: bool) {

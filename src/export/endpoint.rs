@@ -104,6 +104,17 @@ impl Endpoint {
         })
     }
 
+    /// The endpoint's address, resolved (once, at start-up: a name that
+    /// moves needs a restart).
+    pub fn resolve(&self) -> Result<std::net::SocketAddr, String> {
+        use std::net::ToSocketAddrs;
+        (self.host(), self.port())
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| format!("cannot resolve the -export-otlp host {:?}", self.host()))
+    }
+
     pub fn host(&self) -> &str {
         &self.host
     }

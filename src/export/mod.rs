@@ -72,6 +72,8 @@
 //! zeroed when sent or dropped; a batch is the queued bytes copied as they
 //! are behind a fixed prefix. Nothing to build, no dependency.
 
+#![forbid(unsafe_code)]
+
 mod endpoint;
 mod otlp;
 

@@ -14,6 +14,8 @@
 //! carry their meaning in the path); a `Content-Length` body is skipped, a
 //! chunked one is refused.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write as _;
 
 pub mod response;

@@ -5,6 +5,8 @@
 //! flight recorder's triggers ([`trigger`]); [`crate::daemon::State`] then
 //! stores them in [`crate::store`].
 
+#![forbid(unsafe_code)]
+
 pub mod kmsg;
 pub mod limit;
 pub mod syslog;

@@ -18,6 +18,8 @@
 //! A [`Filter`] allocates when it is built and never in
 //! [`Filter::matches`], which runs once per stored message of a dump.
 
+#![forbid(unsafe_code)]
+
 pub mod format;
 pub mod histogram;
 mod time;

@@ -4,6 +4,8 @@
 //! commands ([`control`]) and what they report ([`status`]), and who may
 //! connect at all ([`access`]).
 
+#![forbid(unsafe_code)]
+
 pub mod access;
 pub mod conn;
 pub mod control;

@@ -5,6 +5,8 @@
 //! ([`messages`]), the search that runs over their bytes ([`search`]), and
 //! the heap buffers that zero what they held ([`secure`]).
 
+#![forbid(unsafe_code)]
+
 pub mod file;
 pub mod messages;
 pub mod record;

@@ -17,46 +17,15 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use circolog::daemon::State;
-use circolog::daemon::args::Args;
-use circolog::export::{Action, Endpoint, Exporter};
+use circolog::export::{Action, Exporter};
 use tokio::net::TcpStream;
 
-use crate::serve::{Ctx, sleep_until_opt, yield_to_io};
+use circolog::sys::task::{sleep_until_opt, yield_to_io};
+
+use crate::serve::Ctx;
 
 /// Bytes read from the endpoint per read: its answers are small.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// Adds the exporter `-export-otlp` asks for (with `-export-query`'s
-/// filter) to the state; returns it with the endpoint's address, resolved
-/// once, here, at start-up.
-pub fn attach(
-    args: &Args,
-    state: State,
-    epoch_us: i64,
-) -> Result<(State, Option<SocketAddr>), String> {
-    let Some(endpoint) = &args.export_otlp else {
-        return Ok((state, None));
-    };
-    let addr = resolve(endpoint)?;
-    let filter = args.export_filter(epoch_us)?;
-    let host_name = rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned();
-    let exporter = args.exporter(endpoint, host_name, epoch_us)?;
-    let state = state.with_export(exporter, filter, args.export_snapshots);
-    Ok((state, Some(addr)))
-}
-
-fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, String> {
-    use std::net::ToSocketAddrs;
-    (endpoint.host(), endpoint.port())
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("cannot resolve the -export-otlp host {:?}", endpoint.host()))
-}
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>>>>;
 

@@ -2,12 +2,9 @@
 //! `circolog` library: it opens the sockets, runs one single-threaded event
 //! loop, and moves bytes between the sockets and the library's state.
 
-mod dgram;
 mod export;
-mod kmsg;
 mod memfile;
 mod serve;
-mod sys;
 
 #[global_allocator]
 static ALLOC: sys::Zeroing = sys::Zeroing;
@@ -20,15 +17,15 @@ use std::process::ExitCode;
 use circolog::cli::config;
 use circolog::cli::manual;
 use circolog::daemon::State;
-use circolog::daemon::args::{Args, Opened};
+use circolog::daemon::args::Args;
 use circolog::daemon::driver::now_us;
 use circolog::daemon::listen;
 use circolog::daemon::restart;
 use circolog::daemon::startup;
-use circolog::daemon::systemd;
 use circolog::ingest::limit::{self, Limiter};
 use circolog::ingest::syslog::ParseContext;
 use circolog::store::ring::Transport;
+use circolog::sys::{self, dgram, kmsg};
 use clap::CommandFactory;
 
 fn main() -> ExitCode {
@@ -58,21 +55,9 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     // Before anything could change the working directory: the file a
-    // restart executes again (see `restart::program_path`).
-    let program = {
-        let argv0 = std::env::args_os().next().unwrap_or_default();
-        let cwd = std::env::current_dir().ok();
-        let path = std::env::var_os("PATH");
-        restart::program_path(&argv0, cwd.as_deref(), path.as_deref(), |p| {
-            rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok() && p.is_file()
-        })
-    };
-    let tz = match args.tz.as_str() {
-        "local" => jiff::tz::TimeZone::system(),
-        "UTC" | "utc" => jiff::tz::TimeZone::UTC,
-        name => jiff::tz::TimeZone::get(name)
-            .map_err(|e| format!("unknown time zone {name:?} for -tz: {e}"))?,
-    };
+    // restart executes again.
+    let program = sys::this_program();
+    let tz = args.time_zone()?;
     let max_message = args.max_message();
     startup::check_limits(&args.limits())?;
     let triggers = args.triggers(now_us())?;
@@ -84,7 +69,7 @@ fn run(args: Args) -> Result<(), String> {
 
     startup::check_memory(&args.tables(sys::VLEN)?, startup::memory())?;
     // The memory file before any socket: an inherited one is adopted.
-    let mut inherited = inherited_sockets();
+    let mut inherited = listen::inherited_from_env();
     // A restart's control connection, answered once this process serves.
     let reply = inherited.take_reply();
     if reply.is_some() {
@@ -136,7 +121,7 @@ fn run(args: Args) -> Result<(), String> {
     };
     let warn = |w| eprintln!("circologd: warning: {w}");
     let opened = listen::open(&plan, &mut inherited, access, &mut created, warn);
-    let listeners = opened.as_ref().map_or_else(|_| Default::default(), counts);
+    let listeners = opened.as_ref().map_or_else(|_| Default::default(), listen::Listeners::opened);
     let descriptors = args.descriptors(&listeners);
     let opened = opened.and_then(|l| startup::check_descriptors(&descriptors, nofile).map(|()| l));
     let mut l = match opened {
@@ -151,7 +136,7 @@ fn run(args: Args) -> Result<(), String> {
             Ok(fd) => {
                 l.listening
                     .push(format!("kernel log buffer {}", kmsg::PATH));
-                Some((fd, kmsg::Reader::new(&host_name())))
+                Some((fd, kmsg::Reader::new(&sys::host_name())))
             }
             Err(e) => {
                 remove_files(&created);
@@ -160,7 +145,7 @@ fn run(args: Args) -> Result<(), String> {
         },
         false => None,
     };
-    let handover = match handover(&memory_file, &l) {
+    let handover = match l.handover(memory_file.as_fd()) {
         Ok(h) => h,
         Err(e) => {
             remove_files(&created);
@@ -176,28 +161,20 @@ fn run(args: Args) -> Result<(), String> {
         .with_snapshots(snapshots)
         .with_triggers(triggers)
         .with_max_senders(args.max_senders)
-        .with_local_host(Box::leak(host_name().into_bytes().into_boxed_slice()))
+        .with_local_host(Box::leak(sys::host_name().into_bytes().into_boxed_slice()))
         .with_units(sys::read_cgroup);
     let mut state = match args.rate_limit {
         Some(rate) => {
             // By unit, the state's look-up of each sender's unit serves.
             state.with_limiter(
                 Limiter::new(rate, args.rate_limit_keep, limit::SENDERS)
-                    .by(args.rate_limit_by, &host_name()),
+                    .by(args.rate_limit_by, &sys::host_name()),
             )
         }
         None => state,
     };
-    // An adopted ring's pause goes on (a timed one until its end).
-    match state.ring().restored().map(|r| (r.paused, r.resume_at_us)) {
-        Some((true, None)) => state.set_paused(true),
-        Some((true, Some(at))) if at > started_us => state.pause_for(
-            std::time::Duration::from_micros(at.abs_diff(started_us)),
-            started_us,
-        ),
-        _ => state.set_paused(false),
-    }
-    let (state, export_to) = export::attach(&args, state, epoch_us)?;
+    state.resume_restored_pause(started_us);
+    let (state, export_to) = startup::attach_export(&args, state, epoch_us, sys::host_name())?;
     let settings = serve::Settings {
         conn: args.conn_config(),
         max_message,
@@ -206,10 +183,7 @@ fn run(args: Args) -> Result<(), String> {
     };
     // Per network namespace: the one the sockets live in, this one's.
     let unix_dgram = l.datagrams.iter().any(|s| s.transport == Transport::Unix);
-    let qlen = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
-        .ok()
-        .and_then(|t| startup::parse_sysctl(&t));
-    let qlen_warning = startup::dgram_qlen_warning(qlen, unix_dgram);
+    let qlen_warning = startup::dgram_qlen_warning(startup::dgram_qlen(), unix_dgram);
     let ingest = dgram::DgramIngest::new(l.datagrams, max_message, Some(buffers))
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
         .and_then(|i| match args.lock_memory {
@@ -257,7 +231,7 @@ fn run(args: Args) -> Result<(), String> {
         }
     }
     drop(replaced);
-    let restart = serve::Restart {
+    let restart = restart::Handover {
         program,
         args: std::env::args_os().skip(1).collect(),
         handover,
@@ -285,80 +259,8 @@ fn run(args: Args) -> Result<(), String> {
     result
 }
 
-/// What a restart hands the next process, each with its name: the memory
-/// file and every listening socket (copies, closed on exec unless handed).
-fn handover(
-    memory_file: &std::os::fd::OwnedFd,
-    l: &listen::Listeners,
-) -> Result<Vec<(std::os::fd::OwnedFd, &'static str)>, String> {
-    use std::os::fd::AsFd as _;
-    let copy = |fd: std::os::fd::BorrowedFd<'_>, name: &'static str| {
-        fd.try_clone_to_owned()
-            .map(|fd| (fd, name))
-            .map_err(|e| format!("cannot keep a descriptor for restarts: {e}"))
-    };
-    // Whole: a new kind of listener is not forgotten here.
-    let listen::Listeners {
-        datagrams,
-        tcp_ingest,
-        query_unix,
-        query_tcp,
-        ctl_unix,
-        listening: _,
-    } = l;
-    let mut fds = vec![copy(memory_file.as_fd(), listen::RING)?];
-    for d in datagrams {
-        fds.push(copy(d.fd.as_fd(), "syslog")?);
-    }
-    for t in tcp_ingest {
-        fds.push(copy(t.as_fd(), "syslog")?);
-    }
-    for q in query_unix {
-        fds.push(copy(q.as_fd(), "query")?);
-    }
-    for q in query_tcp {
-        fds.push(copy(q.as_fd(), "query")?);
-    }
-    for c in ctl_unix {
-        fds.push(copy(c.as_fd(), "ctl")?);
-    }
-    Ok(fds)
-}
-
-/// How many of each listener there are, for the descriptor budget.
-fn counts(l: &listen::Listeners) -> Opened {
-    let (query, ctl) = (l.query_unix.len() + l.query_tcp.len(), l.ctl_unix.len());
-    Opened {
-        query,
-        ctl,
-        tcp_ingest: l.tcp_ingest.len(),
-        sockets: l.datagrams.len() + l.tcp_ingest.len() + query + ctl,
-    }
-}
-
-/// The sockets systemd passed to this process (`LISTEN_FDS`), if any.
-fn inherited_sockets() -> listen::Inherited<std::os::fd::OwnedFd> {
-    let var = |name| std::env::var(name).ok();
-    let passed = systemd::passed_sockets(
-        var("LISTEN_PID").as_deref(),
-        var("LISTEN_FDS").as_deref(),
-        var("LISTEN_FDNAMES").as_deref(),
-        std::process::id(),
-    );
-    let (n, names) = passed.unwrap_or_default();
-    listen::inherited(sys::take_listen_fds(n), &names)
-}
-
 fn remove_files(paths: &[PathBuf]) {
     for p in paths {
         let _ = std::fs::remove_file(p);
     }
-}
-
-/// This host's name, as the kernel has it.
-fn host_name() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
 }

@@ -10,7 +10,7 @@ use circolog::store::ring::{Refused, Ring};
 use circolog::store::snapshot::Snapshots;
 use memmap2::MmapMut;
 
-use crate::sys::{self, RecvBatch};
+use circolog::sys::{self, RecvBatch};
 
 /// What start-up made.
 pub struct Made {

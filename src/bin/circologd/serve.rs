@@ -7,25 +7,23 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use circolog::daemon::diag::{Held, Throttle};
 use circolog::daemon::driver::{self, now_us};
 use circolog::daemon::notify::{self, Notifier};
+use circolog::daemon::restart::Handover;
 use circolog::daemon::signals::{self, Signals};
 use circolog::daemon::{Admitted, Event, State};
 use circolog::ingest::syslog::framing::Framer;
-use circolog::serve::access::{self, PeerCred};
 use circolog::serve::conn::{self, Conn, Now, Out, Peer, Role, Want};
 use circolog::serve::fanout::Fanout;
-use circolog::store::ring::{Incoming, Transport};
 use tokio::sync::{Notify, watch};
 
-use crate::dgram::DgramIngest;
+use circolog::sys::dgram::DgramIngest;
+use circolog::sys::{self, stream::Stream, task::{sleep_until_opt, yield_to_io}};
 
 pub struct Listeners {
     pub tcp_ingest: Vec<std::net::TcpListener>,
@@ -33,7 +31,7 @@ pub struct Listeners {
     pub query_tcp: Vec<std::net::TcpListener>,
     pub ctl_unix: Vec<std::os::unix::net::UnixListener>,
     /// `-kmsg`: `/dev/kmsg`, open, and its reader.
-    pub kmsg: Option<(std::os::fd::OwnedFd, crate::kmsg::Reader)>,
+    pub kmsg: Option<(std::os::fd::OwnedFd, sys::kmsg::Reader)>,
 }
 
 /// What the daemon's own settings add to the clients' limits.
@@ -44,23 +42,6 @@ pub struct Settings {
     pub socket_gid: Option<u32>,
     /// `-export-otlp`'s address, when the state has an exporter.
     pub export_to: Option<std::net::SocketAddr>,
-}
-
-/// What `POST /restart` needs to execute the daemon again.
-pub struct Restart {
-    /// The file to execute (`restart::program_path`); `None`: unknown.
-    pub program: Option<std::path::PathBuf>,
-    /// This process's arguments, after the program's name.
-    pub args: Vec<std::ffi::OsString>,
-    /// The memory file and every listening socket, each with its name.
-    pub handover: Vec<(std::os::fd::OwnedFd, &'static str)>,
-    /// The socket files this process removes when it stops.
-    pub socket_files: Vec<std::path::PathBuf>,
-    /// `NOTIFY_SOCKET` is set: the service manager restarts, not this.
-    pub under_service_manager: bool,
-    /// The control connection of the restart that started this process,
-    /// to answer once it serves.
-    pub reply: Option<std::os::fd::OwnedFd>,
 }
 
 /// Where the daemon is in its life, as every connection and accept loop
@@ -104,7 +85,7 @@ pub(crate) struct Ctx {
     chores: Notify,
     stop: watch::Sender<Stop>,
     settings: Settings,
-    restart: Restart,
+    restart: Handover,
 }
 
 impl Ctx {
@@ -178,7 +159,7 @@ pub async fn run(
     listeners: Listeners,
     settings: Settings,
     notifier: Option<Notifier>,
-    mut restart: Restart,
+    mut restart: Handover,
 ) -> Result<(), String> {
     let (stop, _) = watch::channel(Stop::Serving);
     let reply = restart.reply.take();
@@ -210,8 +191,8 @@ pub async fn run(
         tokio_uring::spawn(crate::export::run(ctx.clone(), addr));
     }
     if let Some((fd, reader)) = listeners.kmsg {
-        let fd = crate::sys::watch(fd)
-            .map_err(|e| format!("cannot watch {}: {e}", crate::kmsg::PATH))?;
+        let fd = sys::watch(fd)
+            .map_err(|e| format!("cannot watch {}: {e}", sys::kmsg::PATH))?;
         tokio_uring::spawn(kmsg_loop(ctx.clone(), fd, reader));
     }
     let tcp = |l: std::net::TcpListener| tokio::net::TcpListener::from_std(l);
@@ -343,14 +324,14 @@ async fn ingest_loop(ctx: Rc<Ctx>, efd: tokio::io::unix::AsyncFd<std::os::fd::Ow
 async fn kmsg_loop(
     ctx: Rc<Ctx>,
     fd: tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>,
-    mut reader: crate::kmsg::Reader,
+    mut reader: sys::kmsg::Reader,
 ) {
     loop {
         match fd.readable().await {
             // Cleared before reading: a record from now on wakes us again.
             Ok(mut guard) => guard.clear_ready(),
             Err(e) => {
-                eprintln!("circologd: reading {} stopped: {e}", crate::kmsg::PATH);
+                eprintln!("circologd: reading {} stopped: {e}", sys::kmsg::PATH);
                 return;
             }
         }
@@ -367,7 +348,7 @@ async fn kmsg_loop(
                 Err(e) => {
                     ctx.say(
                         |d| &mut d.receive,
-                        |n| format!("reading {} failed: {e}{n}", crate::kmsg::PATH),
+                        |n| format!("reading {} failed: {e}{n}", sys::kmsg::PATH),
                     );
                     false
                 }
@@ -396,7 +377,7 @@ async fn housekeeping(ctx: Rc<Ctx>) {
         if std::mem::take(&mut busy) {
             // A wipe or an eviction just ended: what deeper calls left on
             // the stack goes too.
-            crate::sys::scrub_stack();
+            sys::scrub_stack();
         }
         // Once a second, or sooner when a timed pause or a post-roll ends.
         let next = ctx.with(|c| c.state.next_deadline_us());
@@ -440,96 +421,6 @@ async fn on_signal(pipe: std::os::unix::net::UnixStream, handle: impl Fn(usize))
     }
 }
 
-/// A connected client, over TCP or a unix socket.
-enum Stream {
-    Tcp(tokio_uring::net::TcpStream),
-    Unix(tokio_uring::net::UnixStream),
-}
-
-impl Stream {
-    async fn read(&self, buf: Vec<u8>) -> (io::Result<usize>, Vec<u8>) {
-        match self {
-            Stream::Tcp(s) => s.read(buf).await,
-            Stream::Unix(s) => s.read(buf).await,
-        }
-    }
-
-    async fn write_all(&self, buf: Vec<u8>) -> (io::Result<()>, Vec<u8>) {
-        match self {
-            Stream::Tcp(s) => s.write_all(buf).await,
-            Stream::Unix(s) => s.write_all(buf).await,
-        }
-    }
-
-    /// Writes every byte of `bufs`, in order, a vectored write at a time.
-    async fn writev_all(&self, mut bufs: Vec<Bytes>) -> io::Result<()> {
-        while !bufs.is_empty() {
-            let (r, mut back) = match self {
-                Stream::Tcp(s) => s.writev(bufs).await,
-                Stream::Unix(s) => s.writev(bufs).await,
-            };
-            let n = r?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            driver::consume(&mut back, n);
-            bufs = back;
-        }
-        Ok(())
-    }
-
-    fn raw_fd(&self) -> std::os::fd::RawFd {
-        use std::os::fd::AsRawFd;
-        match self {
-            Stream::Tcp(s) => s.as_raw_fd(),
-            Stream::Unix(s) => s.as_raw_fd(),
-        }
-    }
-
-    /// Writes `out` (its own bytes, then the shared slices) and empties it.
-    /// A small answer goes straight to the socket when it takes it all;
-    /// long streams go through the ring, whose waits let the others run.
-    async fn write_out(&self, out: &mut Out) -> io::Result<()> {
-        if out.shared.is_empty() && out.bytes.len() <= SMALL_ANSWER {
-            let n = crate::sys::send_ready(self.raw_fd(), &out.bytes)?;
-            out.bytes.drain(..n);
-            if out.bytes.is_empty() {
-                return Ok(());
-            }
-        }
-        let bytes = std::mem::take(&mut out.bytes);
-        if out.shared.is_empty() {
-            let (r, b) = self.write_all(bytes).await;
-            out.bytes = b;
-            out.bytes.clear();
-            return r;
-        }
-        let mut bufs = std::mem::take(&mut out.shared);
-        if !bytes.is_empty() {
-            bufs.insert(0, Bytes::copy_from_slice(&bytes));
-        }
-        out.bytes = bytes;
-        out.bytes.clear();
-        self.writev_all(bufs).await
-    }
-
-    fn shutdown(&self, how: std::net::Shutdown) {
-        let _ = match self {
-            Stream::Tcp(s) => s.shutdown(how),
-            Stream::Unix(s) => s.shutdown(how),
-        };
-    }
-}
-
-impl Drop for Stream {
-    /// A read abandoned on a timeout stays in the kernel, and tokio-uring
-    /// closes the fd only when it completes: shutting the socket down ends
-    /// that read, so a client we give up on is really disconnected.
-    fn drop(&mut self) {
-        self.shutdown(std::net::Shutdown::Both);
-    }
-}
-
 async fn accept_tcp(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
     let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
     let mut stop = ctx.stop.subscribe();
@@ -565,7 +456,7 @@ async fn accept_unix(listener: tokio::net::UnixListener, ctx: Rc<Ctx>, role: Rol
             .await
             .and_then(|(s, _)| s.into_std());
         if let Err(e) = &accepted
-            && out_of_descriptors(e)
+            && sys::out_of_descriptors(e)
             && spare.take().is_some()
         {
             accepted = listener.accept().await.and_then(|(s, _)| s.into_std());
@@ -576,15 +467,11 @@ async fn accept_unix(listener: tokio::net::UnixListener, ctx: Rc<Ctx>, role: Rol
         let peer = Peer {
             tcp: false,
             loopback: false,
-            allowed: peer_allowed(&std, ctx.settings.socket_gid),
+            allowed: sys::peer_allowed(&std, ctx.settings.socket_gid),
         };
         let stream = Stream::Unix(tokio_uring::net::UnixStream::from_std(std));
         tokio_uring::spawn(serve_client(stream, ctx.clone(), role, peer));
     }
-}
-
-fn out_of_descriptors(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
 /// An accepted connection in blocking mode, as tokio-uring wants it. When
@@ -605,21 +492,6 @@ fn accept_failed(ctx: &Ctx, e: &io::Error) {
     ctx.say(|d| &mut d.accept, |n| format!("accept failed: {e}{n}"));
 }
 
-/// Whether this unix peer may use the socket ([`circolog::serve::access::allowed`]).
-fn peer_allowed(stream: &std::os::unix::net::UnixStream, gid: Option<u32>) -> bool {
-    let Ok(cred) = rustix::net::sockopt::socket_peercred(stream) else {
-        return false;
-    };
-    let peer = PeerCred {
-        uid: cred.uid.as_raw(),
-        gid: cred.gid.as_raw(),
-    };
-    // Supplementary groups of the peer process, as the kernel lists them.
-    let status =
-        || std::fs::read_to_string(format!("/proc/{}/status", cred.pid.as_raw_nonzero())).ok();
-    access::allowed(peer, rustix::process::geteuid().as_raw(), gid, status)
-}
-
 fn now() -> Now {
     Now {
         at: Instant::now(),
@@ -629,9 +501,6 @@ fn now() -> Now {
 
 /// Bytes read from a client per read.
 const READ_CHUNK: usize = 16 * 1024;
-/// Answers this small are written straight to the socket when it takes
-/// them (see `Stream::write_out`).
-const SMALL_ANSWER: usize = 16 * 1024;
 /// Reads in a row without waiting on the ring, at most.
 const SYNC_READS: u32 = 4;
 
@@ -690,7 +559,7 @@ async fn serve_client(stream: Stream, ctx: Rc<Ctx>, role: Role, peer: Peer) {
         sync_reads += 1;
         if reading.is_none() && !wait && sync_reads <= SYNC_READS {
             buf.resize(READ_CHUNK, 0);
-            let ready = crate::sys::recv_ready(stream.raw_fd(), &mut buf);
+            let ready = sys::recv_ready(stream.raw_fd(), &mut buf);
             let n = ready.as_ref().map_or(0, |n| n.unwrap_or(0));
             match ready {
                 Ok(Some(0)) | Err(_) => conn.handle_eof(now()),
@@ -741,21 +610,16 @@ fn stop_conn(stop: Stop, conn: &mut Conn, fanout: &mut Fanout, out: &mut Out) {
     }
 }
 
-/// Waits until the daemon is not restarting: a client connecting
-/// meanwhile waits in the listen backlog, for the next process (or this
-/// one again, if executing it failed).
-async fn not_restarting(stop: &mut watch::Receiver<Stop>) {
-    let _ = stop.wait_for(|s| *s != Stop::Restarting).await;
-}
-
 /// Accepts (`accept`) once the daemon is not restarting; an accept under
-/// way when a restart begins is given up, before it took anyone.
+/// way when a restart begins is given up, before it took anyone. A client
+/// connecting meanwhile waits in the listen backlog, for the next process
+/// (or this one again, if executing it failed).
 async fn when_serving<T, F: Future<Output = T>>(
     stop: &mut watch::Receiver<Stop>,
     mut accept: impl FnMut() -> F,
 ) -> T {
     loop {
-        not_restarting(stop).await;
+        let _ = stop.wait_for(|s| *s != Stop::Restarting).await;
         tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s == Stop::Restarting) => {}
@@ -781,8 +645,6 @@ async fn followers_gone(ctx: &Ctx) {
 /// answers. No socket is closed meanwhile. Returns only when that did not
 /// happen: the status and the reason to answer, the daemon serving on.
 async fn restart(ctx: &Ctx, reply: std::os::fd::RawFd) -> (u16, String) {
-    use std::os::fd::AsRawFd as _;
-    use std::os::unix::process::CommandExt as _;
     let r = &ctx.restart;
     if r.under_service_manager {
         return (409, circolog::daemon::restart::UNDER_SYSTEMD.into());
@@ -809,20 +671,7 @@ async fn restart(ctx: &Ctx, reply: std::os::fd::RawFd) -> (u16, String) {
     // From here on nothing is read: what arrives waits in the sockets for
     // the next process. The state is in the file as of now.
     ctx.with(|c| c.state.hand_over());
-    let mut fds: Vec<_> = r.handover.iter().map(|(fd, _)| fd.as_raw_fd()).collect();
-    let mut names: Vec<&str> = r.handover.iter().map(|(_, name)| *name).collect();
-    fds.push(reply);
-    names.push(circolog::daemon::listen::RESTART_REPLY);
-    let (set, remove) =
-        circolog::daemon::restart::environment(&names, std::process::id(), &r.socket_files);
-    let error = crate::sys::exec_with_fds(&fds, || {
-        let mut cmd = std::process::Command::new(program);
-        cmd.args(&r.args).envs(set);
-        for name in remove {
-            cmd.env_remove(name);
-        }
-        cmd.exec()
-    });
+    let error = sys::exec_again(program, r, reply);
     ctx.stop.send_replace(Stop::Serving);
     (
         500,
@@ -848,25 +697,6 @@ async fn answer_restart(ctx: Rc<Ctx>, fd: std::os::fd::OwnedFd) {
     let deadline = tokio::time::Instant::now() + ctx.settings.conn.write_timeout;
     let _ = tokio::time::timeout_at(deadline, stream.write_all(out)).await;
     stream.shutdown(std::net::Shutdown::Write);
-}
-
-/// Lets every other task run, and the I/O they asked for start. A plain
-/// `yield_now` is not enough: tokio-uring submits queued operations only
-/// when the thread parks, and a loop of clients that keep yielding never
-/// parks, so a control client's read would wait until every scan is done.
-/// A no-op operation makes this task wait on the ring like the others; once
-/// every busy task waits, the thread parks and everything queued goes in.
-pub(crate) async fn yield_to_io() {
-    if tokio_uring::no_op().await.is_err() {
-        tokio::task::yield_now().await;
-    }
-}
-
-pub(crate) async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn accept_senders(listener: tokio::net::TcpListener, ctx: Rc<Ctx>) {
@@ -911,35 +741,13 @@ async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>, sender: Admitte
             }
             Err(_) => break,
         };
-        store_frames(&ctx, &mut framer, sender.peer(), &buf[..n], false);
+        ctx.with(|c| c.state.ingest_frames(&mut framer, sender.peer(), &buf[..n], now_us()));
         if n < SENDER_READ {
             // Drained for now: give the buffer back while the sender is quiet.
             buf.fill(0);
             buf = Vec::new();
         }
     }
-    store_frames(&ctx, &mut framer, sender.peer(), &[], true);
+    ctx.with(|c| c.state.ingest_last_frame(&mut framer, sender.peer(), now_us()));
     ctx.with(|c| c.state.sender_left(sender));
-}
-
-/// Stores what `data` completes of the frames of the sender at `peer`.
-fn store_frames(ctx: &Ctx, framer: &mut Framer, peer: IpAddr, data: &[u8], eof: bool) {
-    let received_us = now_us();
-    ctx.with(|c| {
-        let mut store = |f: circolog::ingest::syslog::framing::Frame<'_>| {
-            let msg = Incoming {
-                received_us,
-                transport: Transport::Tcp,
-                cred: None,
-                truncated: f.truncated,
-                bytes: f.bytes,
-            };
-            c.state.ingest_from(msg, Some(peer));
-        };
-        if eof {
-            framer.finish(&mut store);
-        } else {
-            framer.feed(data, &mut store);
-        }
-    });
 }

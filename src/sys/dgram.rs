@@ -26,10 +26,10 @@ use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Instant;
 
-use circolog::daemon::diag::Throttle;
-use circolog::daemon::driver::now_us;
-use circolog::daemon::readiness::{Read, Readiness};
-use circolog::store::ring::{Incoming, Transport};
+use crate::daemon::diag::Throttle;
+use crate::daemon::driver::now_us;
+use crate::daemon::readiness::{Read, Readiness};
+use crate::store::ring::{Incoming, Transport};
 use io_uring::IoUring;
 use tokio::io::unix::AsyncFd;
 
@@ -39,11 +39,7 @@ use crate::sys::{self, RecvBatch};
 const CQ_ENTRIES: u32 = 4096;
 
 /// A socket the hot path reads.
-pub use circolog::daemon::listen::DgramSource as Source;
-/// `SO_PASSCRED` on a unix datagram socket, for the bench's receivers and
-/// the tests.
-#[allow(unused_imports)]
-pub use circolog::daemon::listen::pass_credentials;
+pub use crate::daemon::listen::DgramSource as Source;
 
 struct Socket {
     source: Source,
@@ -140,7 +136,6 @@ impl DgramIngest {
     /// left for later.
     // The daemon takes the source addresses too; the benchmark's receiver
     // and the tests do not.
-    #[allow(dead_code)]
     pub fn drain_all(
         &mut self,
         budget: usize,
@@ -174,7 +169,6 @@ impl DgramIngest {
     /// Blocks until a completion is posted or `timeout` passes: for a
     /// receiver that has nothing else to wait for (the benchmark's bare
     /// io_uring receiver; the daemon waits on the eventfd instead).
-    #[allow(dead_code)]
     pub fn wait(&mut self, timeout: std::time::Duration) -> io::Result<()> {
         let ts = io_uring::types::Timespec::from(timeout);
         let args = io_uring::types::SubmitArgs::new().timespec(&ts);
@@ -388,6 +382,7 @@ impl Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::daemon::listen::pass_credentials;
     use crate::sys::VLEN;
     use std::os::unix::net::UnixDatagram;
 

@@ -3,7 +3,7 @@
 //! The device is opened non-blocking and watched by the loop's reactor like
 //! the other descriptors; when it is readable, records are read one
 //! `read(2)` each until it has none left (or the turn's budget is spent),
-//! turned into lines by the library ([`circolog::ingest::kmsg`]) and stored
+//! turned into lines by the library ([`crate::ingest::kmsg`]) and stored
 //! like received messages. The two buffers are allocated once, here: a
 //! record costs no allocation.
 //!
@@ -18,10 +18,10 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
-use circolog::daemon::diag::Throttle;
-use circolog::ingest::kmsg::{self, Sequence};
-use circolog::store::ring::{Incoming, Transport};
-use circolog::store::secure::Zeroize;
+use crate::daemon::diag::Throttle;
+use crate::ingest::kmsg::{self, Sequence};
+use crate::store::ring::{Incoming, Transport};
+use crate::store::secure::Zeroize;
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 

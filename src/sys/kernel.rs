@@ -1,11 +1,12 @@
-//! All of circologd's `unsafe`, behind a safe API: the heap allocator that
+//! All of circolog's `unsafe`, behind a safe API: the heap allocator that
 //! zeroes what it frees, the `recvmmsg` batch
 //! (headers that point into buffers the kernel writes, and the source
 //! addresses it writes), the two io_uring
 //! calls of the datagram ring, the eventfd's registration with tokio, the
 //! descriptors systemd hands over, and the memory file (`memfd_secret`,
-//! and mapping it). Every other module of the daemon is
-//! safe code; the library forbids `unsafe` outright.
+//! and mapping it). Every other module of the crate forbids `unsafe`.
+
+#![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
@@ -14,7 +15,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use circolog::store::ring::Cred;
+use crate::store::ring::Cred;
 use io_uring::squeue::PushError;
 use io_uring::types::Fd;
 use io_uring::{SubmissionQueue, Submitter, opcode};
@@ -283,8 +284,8 @@ pub fn parse_addr(name: &libc::sockaddr_storage, len: usize) -> Option<IpAddr> {
 }
 
 /// Reads `SCM_CREDENTIALS` from a control message buffer
-/// ([`circolog::daemon::cred::parse`]).
-pub use circolog::daemon::cred::parse as parse_cred;
+/// ([`crate::daemon::cred::parse`]).
+pub use crate::daemon::cred::parse as parse_cred;
 
 /// Queues a one-shot poll for input on `fd`, its completion tagged
 /// `user_data`. Fails when the submission queue is full.
@@ -544,6 +545,15 @@ pub fn exec_with_fds(fds: &[RawFd], exec: impl FnOnce() -> io::Error) -> io::Err
     // SAFETY: setting a signal's disposition to SIG_IGN runs no code.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     error
+}
+
+
+/// This host's name, as the kernel has it.
+pub fn host_name() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
