@@ -461,6 +461,36 @@ fn past_max_senders_new_tcp_senders_are_closed_at_once() {
     d.wait_stored(10);
 }
 
+/// A start-up that fails after its sockets were made (here the export
+/// endpoint's name does not resolve, which is found once the listeners
+/// exist) removes every socket file it made: a supervisor's next try, or
+/// the user's, must not find stale files.
+#[test]
+fn a_start_that_fails_after_its_sockets_exist_removes_their_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paths: Vec<String> = ["q.sock", "c.sock", "s.sock"]
+        .iter()
+        .map(|f| dir.path().join(f).to_str().expect("path").to_owned())
+        .collect();
+    let err = refused(
+        &[],
+        &[
+            "-query-socket",
+            &paths[0],
+            "-ctl-socket",
+            &paths[1],
+            "-syslogd-socket",
+            &paths[2],
+            "-export-otlp",
+            "http://circolog-test.invalid:4318",
+        ],
+    );
+    assert!(err.contains("cannot resolve the -export-otlp host"), "{err}");
+    for p in &paths {
+        assert!(!Path::new(p).exists(), "{p} left behind");
+    }
+}
+
 #[test]
 fn client_limits_that_do_not_fit_the_descriptor_limit_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -8,7 +8,12 @@
 //! - [`dgram`]: the datagram hot path's receiver (a poll per socket on an
 //!   io_uring of its own, then `recvmmsg`), which the benchmark also drives
 //!   bare;
-//! - [`kmsg`]: `/dev/kmsg`, read a record at a time.
+//! - [`kmsg`]: `/dev/kmsg`, read a record at a time;
+//! - [`memfile`]: the memory file, made of the kind `-memory` asks for or
+//!   adopted, and mapped;
+//! - a client's socket on tokio-uring ([`stream`]), what accepting asks
+//!   ([`peer_allowed`]), executing the daemon again ([`exec_again`]) and
+//!   waiting on the loop ([`task`]).
 //!
 //! What to do with what is read is decided elsewhere ([`crate::daemon`],
 //! [`crate::ingest`]); the `circologd` binary owns the event loop and its
@@ -20,6 +25,7 @@ mod kernel;
 
 pub mod dgram;
 pub mod kmsg;
+pub mod memfile;
 pub mod stream;
 pub mod task;
 

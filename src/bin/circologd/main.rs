@@ -3,7 +3,6 @@
 //! loop, and moves bytes between the sockets and the library's state.
 
 mod export;
-mod memfile;
 mod serve;
 
 #[global_allocator]
@@ -25,7 +24,7 @@ use circolog::daemon::startup;
 use circolog::ingest::limit::{self, Limiter};
 use circolog::ingest::syslog::ParseContext;
 use circolog::store::ring::Transport;
-use circolog::sys::{self, dgram, kmsg};
+use circolog::sys::{self, dgram, kmsg, memfile};
 use clap::CommandFactory;
 
 fn main() -> ExitCode {
@@ -114,44 +113,25 @@ fn run(args: Args) -> Result<(), String> {
     let signals = circolog::daemon::signals::Signals::register()
         .map_err(|e| format!("cannot handle signals: {e}"))?;
     // The socket files a process that restarted into this one had
-    // created are this one's to remove.
-    let mut created = match reply {
+    // created are this one's to remove, with its own, whenever it returns.
+    let mut created = SocketFiles(match reply {
         Some(_) => restart::socket_files(std::env::var_os(restart::SOCKET_FILES).as_deref()),
         None => Vec::new(),
-    };
+    });
     let warn = |w| eprintln!("circologd: warning: {w}");
-    let opened = listen::open(&plan, &mut inherited, access, &mut created, warn);
+    let opened = listen::open(&plan, &mut inherited, access, &mut created.0, warn);
     let listeners = opened.as_ref().map_or_else(|_| Default::default(), listen::Listeners::opened);
     let descriptors = args.descriptors(&listeners);
-    let opened = opened.and_then(|l| startup::check_descriptors(&descriptors, nofile).map(|()| l));
-    let mut l = match opened {
-        Ok(l) => l,
-        Err(e) => {
-            remove_files(&created);
-            return Err(e);
-        }
-    };
+    let mut l = opened.and_then(|l| startup::check_descriptors(&descriptors, nofile).map(|()| l))?;
     let kmsg = match args.kmsg {
-        true => match kmsg::open() {
-            Ok(fd) => {
-                l.listening
-                    .push(format!("kernel log buffer {}", kmsg::PATH));
-                Some((fd, kmsg::Reader::new(&sys::host_name())))
-            }
-            Err(e) => {
-                remove_files(&created);
-                return Err(e);
-            }
-        },
+        true => {
+            let fd = kmsg::open()?;
+            l.listening.push(format!("kernel log buffer {}", kmsg::PATH));
+            Some((fd, kmsg::Reader::new(&sys::host_name())))
+        }
         false => None,
     };
-    let handover = match l.handover(memory_file.as_fd()) {
-        Ok(h) => h,
-        Err(e) => {
-            remove_files(&created);
-            return Err(e);
-        }
-    };
+    let handover = l.handover(memory_file.as_fd())?;
     if l.datagrams.is_empty() && l.tcp_ingest.is_empty() && kmsg.is_none() {
         eprintln!("circologd: warning: no syslog input socket: nothing will be stored");
     }
@@ -235,7 +215,7 @@ fn run(args: Args) -> Result<(), String> {
         program,
         args: std::env::args_os().skip(1).collect(),
         handover,
-        socket_files: created.clone(),
+        socket_files: created.0.clone(),
         under_service_manager: notifier.is_some(),
         reply,
     };
@@ -255,12 +235,17 @@ fn run(args: Args) -> Result<(), String> {
         restart,
     ));
     drop(memory_file);
-    remove_files(&created);
     result
 }
 
-fn remove_files(paths: &[PathBuf]) {
-    for p in paths {
-        let _ = std::fs::remove_file(p);
+/// The socket files this process removes when `run` returns, however it
+/// does (an error after they were made included).
+struct SocketFiles(Vec<PathBuf>);
+
+impl Drop for SocketFiles {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }

@@ -1,16 +1,18 @@
 //! The memory file: made of the kind `-memory` asks for, sized for the
-//! ring's and the snapshots' sections (`circolog::store::file`) and, after
+//! ring's and the snapshots' sections (`crate::store::file`) and, after
 //! them, the datagram receive buffers, and mapped in those three parts.
+
+#![forbid(unsafe_code)]
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use circolog::daemon::args::Args;
-use circolog::store::file::{Memory, PAGE, SnapshotSpace};
-use circolog::store::ring::{Refused, Ring};
-use circolog::store::snapshot::Snapshots;
+use crate::daemon::args::Args;
+use crate::store::file::{Memory, PAGE, SnapshotSpace};
+use crate::store::ring::{Refused, Ring};
+use crate::store::snapshot::Snapshots;
 use memmap2::MmapMut;
 
-use circolog::sys::{self, RecvBatch};
+use crate::sys::{self, RecvBatch};
 
 /// What start-up made.
 pub struct Made {
@@ -184,7 +186,7 @@ fn make(args: &Args, max_message: usize) -> Result<Made, String> {
                 ring.set_memory_kind(kind);
                 let snapshots = Snapshots::with_memory(args.snapshot_config(), arena)
                     .map_err(|e| e.to_string())?;
-                let said = (args.memory == circolog::store::file::Choice::Auto)
+                let said = (args.memory == crate::store::file::Choice::Auto)
                     .then(|| said(kind, &failed));
                 return Ok(Made {
                     ring,
@@ -238,7 +240,7 @@ fn said(kind: Memory, failed: &[(Memory, std::io::Error)]) -> String {
 
 /// Why no kind `-memory` allows could be had, naming the limit.
 fn why_not(kind: Memory, bytes: usize, e: &std::io::Error) -> String {
-    let size = circolog::cli::config::format_size(bytes as u64);
+    let size = crate::cli::config::format_size(bytes as u64);
     match kind {
         Memory::Secret => format!(
             "cannot have {size} of secret memory (memfd_secret): {e} (it counts against \
@@ -259,6 +261,6 @@ fn why_not(kind: Memory, bytes: usize, e: &std::io::Error) -> String {
 fn memlock() -> String {
     match rustix::process::getrlimit(rustix::process::Resource::Memlock).current {
         None => "unlimited now".to_string(),
-        Some(n) => format!("{} now", circolog::cli::config::format_size(n)),
+        Some(n) => format!("{} now", crate::cli::config::format_size(n)),
     }
 }
