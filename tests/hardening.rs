@@ -485,7 +485,10 @@ fn a_start_that_fails_after_its_sockets_exist_removes_their_files() {
             "http://circolog-test.invalid:4318",
         ],
     );
-    assert!(err.contains("cannot resolve the -export-otlp host"), "{err}");
+    assert!(
+        err.contains("cannot resolve the -export-otlp host"),
+        "{err}"
+    );
     for p in &paths {
         assert!(!Path::new(p).exists(), "{p} left behind");
     }

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use circolog::store::ring::Incoming;
 
-use circolog::sys::dgram;
 use crate::harness::{self, Sink};
 use crate::multishot::{Multishot, TaskRun};
+use circolog::sys::dgram;
 
 /// Datagrams per `recvmmsg`.
 const VLEN: usize = 64;

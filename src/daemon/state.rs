@@ -769,9 +769,10 @@ impl State {
     pub fn resume_restored_pause(&mut self, now_us: i64) {
         match self.ring.restored().map(|r| (r.paused, r.resume_at_us)) {
             Some((true, None)) => self.set_paused(true),
-            Some((true, Some(at))) if at > now_us => {
-                self.pause_for(std::time::Duration::from_micros(at.abs_diff(now_us)), now_us)
-            }
+            Some((true, Some(at))) if at > now_us => self.pause_for(
+                std::time::Duration::from_micros(at.abs_diff(now_us)),
+                now_us,
+            ),
             _ => self.set_paused(false),
         }
     }

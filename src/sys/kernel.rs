@@ -547,7 +547,6 @@ pub fn exec_with_fds(fds: &[RawFd], exec: impl FnOnce() -> io::Error) -> io::Err
     error
 }
 
-
 /// This host's name, as the kernel has it.
 pub fn host_name() -> String {
     rustix::system::uname()

@@ -186,8 +186,8 @@ fn make(args: &Args, max_message: usize) -> Result<Made, String> {
                 ring.set_memory_kind(kind);
                 let snapshots = Snapshots::with_memory(args.snapshot_config(), arena)
                     .map_err(|e| e.to_string())?;
-                let said = (args.memory == crate::store::file::Choice::Auto)
-                    .then(|| said(kind, &failed));
+                let said =
+                    (args.memory == crate::store::file::Choice::Auto).then(|| said(kind, &failed));
                 return Ok(Made {
                     ring,
                     buffers,

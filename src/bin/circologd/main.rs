@@ -120,13 +120,17 @@ fn run(args: Args) -> Result<(), String> {
     });
     let warn = |w| eprintln!("circologd: warning: {w}");
     let opened = listen::open(&plan, &mut inherited, access, &mut created.0, warn);
-    let listeners = opened.as_ref().map_or_else(|_| Default::default(), listen::Listeners::opened);
+    let listeners = opened
+        .as_ref()
+        .map_or_else(|_| Default::default(), listen::Listeners::opened);
     let descriptors = args.descriptors(&listeners);
-    let mut l = opened.and_then(|l| startup::check_descriptors(&descriptors, nofile).map(|()| l))?;
+    let mut l =
+        opened.and_then(|l| startup::check_descriptors(&descriptors, nofile).map(|()| l))?;
     let kmsg = match args.kmsg {
         true => {
             let fd = kmsg::open()?;
-            l.listening.push(format!("kernel log buffer {}", kmsg::PATH));
+            l.listening
+                .push(format!("kernel log buffer {}", kmsg::PATH));
             Some((fd, kmsg::Reader::new(&sys::host_name())))
         }
         false => None,

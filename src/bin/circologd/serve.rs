@@ -23,7 +23,11 @@ use circolog::serve::fanout::Fanout;
 use tokio::sync::{Notify, watch};
 
 use circolog::sys::dgram::DgramIngest;
-use circolog::sys::{self, stream::Stream, task::{sleep_until_opt, yield_to_io}};
+use circolog::sys::{
+    self,
+    stream::Stream,
+    task::{sleep_until_opt, yield_to_io},
+};
 
 pub struct Listeners {
     pub tcp_ingest: Vec<std::net::TcpListener>,
@@ -191,8 +195,7 @@ pub async fn run(
         tokio_uring::spawn(crate::export::run(ctx.clone(), addr));
     }
     if let Some((fd, reader)) = listeners.kmsg {
-        let fd = sys::watch(fd)
-            .map_err(|e| format!("cannot watch {}: {e}", sys::kmsg::PATH))?;
+        let fd = sys::watch(fd).map_err(|e| format!("cannot watch {}: {e}", sys::kmsg::PATH))?;
         tokio_uring::spawn(kmsg_loop(ctx.clone(), fd, reader));
     }
     let tcp = |l: std::net::TcpListener| tokio::net::TcpListener::from_std(l);
@@ -741,13 +744,19 @@ async fn tcp_ingest(stream: tokio::net::TcpStream, ctx: Rc<Ctx>, sender: Admitte
             }
             Err(_) => break,
         };
-        ctx.with(|c| c.state.ingest_frames(&mut framer, sender.peer(), &buf[..n], now_us()));
+        ctx.with(|c| {
+            c.state
+                .ingest_frames(&mut framer, sender.peer(), &buf[..n], now_us())
+        });
         if n < SENDER_READ {
             // Drained for now: give the buffer back while the sender is quiet.
             buf.fill(0);
             buf = Vec::new();
         }
     }
-    ctx.with(|c| c.state.ingest_last_frame(&mut framer, sender.peer(), now_us()));
+    ctx.with(|c| {
+        c.state
+            .ingest_last_frame(&mut framer, sender.peer(), now_us())
+    });
     ctx.with(|c| c.state.sender_left(sender));
 }
