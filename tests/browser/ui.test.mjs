@@ -179,6 +179,11 @@ describe('GET /ui in headless Chromium', () => {
   const scrollState = () => page.$eval('#scroller', (s) => ({
     top: s.scrollTop, height: s.scrollHeight, client: s.clientHeight,
   }));
+  // After the page has drawn n more frames: what a reader sees by then.
+  const frames = (n) => page.evaluate((k) => new Promise((resolve) => {
+    const next = (i) => (i ? requestAnimationFrame(() => next(i - 1)) : resolve());
+    next(k);
+  }), n);
   // The row at the top of the view, and where it is.
   const topRow = () => page.$eval('#scroller', (s) => {
     const top = s.getBoundingClientRect().top + document.querySelector('.head').offsetHeight;
@@ -444,33 +449,53 @@ describe('GET /ui in headless Chromium', () => {
     const burst = (from, n) => Array.from({ length: n }, (_, i) => ({
       sev: i % 7 === 0 ? 'warning' : 'info', msg: `request ${from + i} served in ${(i * 37) % 400} ms`, app: 'api', pid: '5000',
     }));
+    // The view is at the bottom, the newest line in it.
+    const following = async (what) => {
+      const at = await page.$eval('#scroller', (s) => {
+        const view = s.getBoundingClientRect();
+        const newest = [...document.querySelectorAll('#rows .entry')].at(-1).getBoundingClientRect();
+        return {
+          gap: s.scrollHeight - s.scrollTop - s.clientHeight,
+          newest: [newest.top, newest.bottom],
+          view: [view.top, view.bottom],
+        };
+      });
+      assert.ok(at.gap < 2 && at.newest[0] >= at.view[0] && at.newest[1] <= at.view[1] + 1,
+        `${what}: ${JSON.stringify(at)}`);
+    };
+    // Lines that were there before the page opened arrive all at once, in
+    // a block of rows the page lays out after it scrolled to the bottom.
+    await send(daemon.syslogPort, burst(0, 60));
     await page.goto(`${url}?app=api`);
     await waitLive();
-    await send(daemon.syslogPort, burst(0, 60));
     await waitRow('request 59 served');
-    await page.waitForFunction(() => {
-      const s = document.getElementById('scroller');
-      return s.scrollHeight > s.clientHeight && s.scrollHeight - s.scrollTop - s.clientHeight < 2;
-    }, null, { timeout: TIMEOUT });
+    await frames(4);
+    await following('the backlog shows its newest line');
 
     await page.click('#pause');
     assert.equal(await page.getAttribute('#pause', 'aria-pressed'), 'true');
-    const before = await scrollState();
     const beforeTop = await topRow();
-    await send(daemon.syslogPort, burst(60, 30));
-    await waitRow('request 89 served');
-    const during = await scrollState();
+    // Enough to start a second block of rows, below the view.
+    await send(daemon.syslogPort, burst(60, 100));
+    await waitRow('request 159 served');
+    await frames(4);
     assert.deepEqual(await topRow(), beforeTop, 'the view did not move');
+    const during = await scrollState();
     assert.ok(during.height - during.top - during.client > 200, 'the new rows are below the view');
     await page.waitForSelector('#jump:not([hidden])');
-    assert.match(await page.textContent('#jump'), /30 new messages/);
+    assert.match(await page.textContent('#jump'), /100 new messages/);
     await page.screenshot({ path: path.join(SHOTS, 'ui-paused.png') });
 
     await page.click('#pause');
     assert.equal(await page.getAttribute('#pause', 'aria-pressed'), 'false');
-    const resumed = await scrollState();
-    assert.ok(resumed.height - resumed.top - resumed.client < 2, 'back at the bottom');
+    await frames(4);
+    await following('back at the bottom');
     assert.ok(await page.$eval('#jump', (b) => b.hidden));
+    // Live lines, enough to start a third block: the view follows them.
+    await send(daemon.syslogPort, burst(160, 50));
+    await waitRow('request 209 served');
+    await frames(4);
+    await following('the view follows new lines');
   });
 
   it('keeps at most 5000 rows, dropping the oldest', async () => {
@@ -485,6 +510,7 @@ describe('GET /ui in headless Chromium', () => {
     assert.equal(count, 5000);
     assert.equal(await page.textContent('#rows .chunk:first-child > .entry:first-child > .text'), `bulk line ${n - 5000}`);
     await page.waitForFunction(() => document.getElementById('counts').textContent === '5000 shown · 5300 received');
+    await frames(4);
     const s = await scrollState();
     assert.ok(s.height - s.top - s.client < 2, 'still following the bottom');
   });
