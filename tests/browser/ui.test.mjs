@@ -7,7 +7,7 @@
 // CHROMIUM the browser (default: /usr/bin/chromium), UI_SCREENSHOT_DIR where
 // the screenshots go (default: ../../target/browser).
 
-import { after, before, describe, it } from 'node:test';
+import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
@@ -179,6 +179,11 @@ describe('GET /ui in headless Chromium', () => {
   const scrollState = () => page.$eval('#scroller', (s) => ({
     top: s.scrollTop, height: s.scrollHeight, client: s.clientHeight,
   }));
+  // After the page has drawn n more frames: what a reader sees by then.
+  const frames = (n) => page.evaluate((k) => new Promise((resolve) => {
+    const next = (i) => (i ? requestAnimationFrame(() => next(i - 1)) : resolve());
+    next(k);
+  }), n);
   // The row at the top of the view, and where it is.
   const topRow = () => page.$eval('#scroller', (s) => {
     const top = s.getBoundingClientRect().top + document.querySelector('.head').offsetHeight;
@@ -191,6 +196,7 @@ describe('GET /ui in headless Chromium', () => {
     assert.ok(fs.existsSync(DAEMON), `no circologd at ${DAEMON}: build it or set CIRCOLOGD`);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'circolog-ui-'));
     profile = fs.mkdtempSync(path.join(os.tmpdir(), 'circolog-ui-profile-'));
+    fs.mkdirSync(SHOTS, { recursive: true });
     daemon = new Daemon(dir, await freePort(), await freePort());
     await daemon.start();
     url = `http://127.0.0.1:${daemon.queryPort}/ui`;
@@ -209,6 +215,16 @@ describe('GET /ui in headless Chromium', () => {
     page = context.pages()[0] || await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e));
     page.on('dialog', (d) => { pageErrors.push(new Error(`dialog: ${d.message()}`)); d.dismiss(); });
+  });
+
+  // Every case starts from the same page state, whatever the case before
+  // it did or where it failed: no page open, the default window and
+  // colours. Each sends the messages it looks at and opens its own view;
+  // a case that stops or pauses the daemon starts or resumes it itself.
+  beforeEach(async () => {
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.goto('about:blank');
   });
 
   after(async () => {
@@ -231,6 +247,7 @@ describe('GET /ui in headless Chromium', () => {
   });
 
   it('shows the backlog with severity colours', async () => {
+    assert.equal((await daemon.ctl('POST', '/logs/clear')).status, 200);
     await send(daemon.syslogPort, [
       { sev: 'info', msg: 'GET /index.html 200', app: 'nginx', pid: '812' },
       { sev: 'debug', msg: 'cache lookup for /index.html: hit', app: 'nginx', pid: '812' },
@@ -283,18 +300,34 @@ describe('GET /ui in headless Chromium', () => {
   });
 
   it('shows new messages live', async () => {
+    assert.equal((await daemon.ctl('POST', '/logs/clear')).status, 200);
+    await send(daemon.syslogPort, [
+      { sev: 'info', msg: 'GET /index.html 200', app: 'nginx', pid: '812' },
+      { sev: 'notice', msg: 'configuration reloaded', app: 'nginx', pid: '1' },
+      { sev: 'warning', msg: 'disk /var is 91% full', host: 'db1', app: 'smartd', pid: '377', fac: 'daemon' },
+    ]);
+    await page.goto(url);
+    await waitLive();
+    await waitRow('disk /var is 91% full');
     await send(daemon.syslogPort, [
       { sev: 'err', msg: 'upstream timed out (110: Connection timed out) while reading response header', app: 'nginx', pid: '812' },
       { sev: 'info', msg: 'Started Daily apt upgrade and clean activities.', app: 'systemd', pid: '1', fac: 'daemon' },
     ]);
     await waitRow('Daily apt upgrade');
     const all = await rows();
-    assert.equal(all.length, 10);
+    assert.equal(all.length, 5);
     assert.ok(all.every((r, i) => i === 0 || r.seq > all[i - 1].seq), 'oldest first, no duplicates');
-    await page.waitForFunction(() => document.getElementById('counts').textContent.startsWith('10 shown'));
+    await page.waitForFunction(() => document.getElementById('counts').textContent.startsWith('5 shown'));
   });
 
   it('announces a cleared buffer inline', async () => {
+    await send(daemon.syslogPort, [
+      { sev: 'info', msg: 'Accepted publickey for alice from 192.0.2.10 port 51122 ssh2', host: 'gw', app: 'sshd', pid: '9931', fac: 'auth' },
+      { sev: 'err', msg: 'connect() to 10.0.0.7:5432 failed (111: Connection refused)', app: 'nginx', pid: '812' },
+    ]);
+    await page.goto(url);
+    await waitLive();
+    await waitRow('Connection refused');
     const res = await daemon.ctl('POST', '/logs/clear');
     assert.equal(res.status, 200);
     await page.waitForSelector('#rows .notice[data-notice="cleared"]', { timeout: TIMEOUT });
@@ -308,14 +341,17 @@ describe('GET /ui in headless Chromium', () => {
     await waitRow('md0 degraded');
     assert.equal(await page.$eval('#status', (s) => s.dataset.state), 'live');
 
-    fs.mkdirSync(SHOTS, { recursive: true });
     await page.screenshot({ path: path.join(SHOTS, 'ui.png') });
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.screenshot({ path: path.join(SHOTS, 'ui-dark.png') });
-    await page.emulateMedia({ colorScheme: 'light' });
   });
 
   it('filters by severity through the query parameters', async () => {
+    assert.equal((await daemon.ctl('POST', '/logs/clear')).status, 200);
+    await send(daemon.syslogPort, [
+      { sev: 'warning', msg: 'worker process 913 exited on signal 9', app: 'nginx', pid: '812' },
+      { sev: 'alert', msg: 'RAID array md0 degraded', host: 'db1', app: 'mdadm', pid: '201', fac: 'daemon' },
+    ]);
     await page.goto(url);
     await waitLive();
     await waitRow('md0 degraded');
@@ -381,7 +417,7 @@ describe('GET /ui in headless Chromium', () => {
 
     await page.click('#reset-filters');
     await waitLive();
-    await waitRow('Kernel panic');
+    await waitRow('no marker');
     assert.equal(await page.textContent('#filter-error'), '');
     assert.equal(await page.evaluate(() => location.search), '');
   });
@@ -412,11 +448,22 @@ describe('GET /ui in headless Chromium', () => {
   });
 
   it('keeps the message in view in a 420 px window', async () => {
+    await send(daemon.syslogPort, [
+      { sev: 'info', msg: 'GET /index.html 200', app: 'nginx', pid: '812', host: 'narrow' },
+      { sev: 'debug', msg: 'cache lookup for /index.html: hit', app: 'nginx', pid: '812', host: 'narrow' },
+      { sev: 'warning', msg: 'disk /var is 91% full', app: 'smartd', pid: '377', fac: 'daemon', host: 'narrow' },
+      { sev: 'err', msg: 'connect() to 10.0.0.7:5432 failed (111: Connection refused)', app: 'nginx', pid: '812', host: 'narrow' },
+      { sev: 'crit', msg: 'temperature above threshold, cpu clock throttled', app: 'kernel', pid: '-', host: 'narrow' },
+      { sev: 'info', msg: 'Accepted publickey for alice from 192.0.2.10 port 51122 ssh2', app: 'sshd', pid: '9931', fac: 'auth', host: 'narrow' },
+    ]);
+    await sendRaw(daemon.syslogPort, [
+      '<14>1 2026-01-08T19:46:03.295Z narrow narrowsd 7 - [origin@1 ip="192.0.2.1" ip="192.0.2.2"][meta@2 seq="9"] a narrow message with structured data',
+    ]);
     await page.setViewportSize({ width: 420, height: 800 });
     try {
-      await page.goto(url);
+      await page.goto(`${url}?host=narrow`);
       await waitLive();
-      await waitRow('the message itself');
+      await waitRow('a narrow message with structured data');
       const geo = await page.$$eval('#rows .entry', (rs) => {
         const s = document.getElementById('scroller');
         return {
@@ -444,33 +491,53 @@ describe('GET /ui in headless Chromium', () => {
     const burst = (from, n) => Array.from({ length: n }, (_, i) => ({
       sev: i % 7 === 0 ? 'warning' : 'info', msg: `request ${from + i} served in ${(i * 37) % 400} ms`, app: 'api', pid: '5000',
     }));
+    // The view is at the bottom, the newest line in it.
+    const following = async (what) => {
+      const at = await page.$eval('#scroller', (s) => {
+        const view = s.getBoundingClientRect();
+        const newest = [...document.querySelectorAll('#rows .entry')].at(-1).getBoundingClientRect();
+        return {
+          gap: s.scrollHeight - s.scrollTop - s.clientHeight,
+          newest: [newest.top, newest.bottom],
+          view: [view.top, view.bottom],
+        };
+      });
+      assert.ok(at.gap < 2 && at.newest[0] >= at.view[0] && at.newest[1] <= at.view[1] + 1,
+        `${what}: ${JSON.stringify(at)}`);
+    };
+    // Lines that were there before the page opened arrive all at once, in
+    // a block of rows the page lays out after it scrolled to the bottom.
+    await send(daemon.syslogPort, burst(0, 60));
     await page.goto(`${url}?app=api`);
     await waitLive();
-    await send(daemon.syslogPort, burst(0, 60));
     await waitRow('request 59 served');
-    await page.waitForFunction(() => {
-      const s = document.getElementById('scroller');
-      return s.scrollHeight > s.clientHeight && s.scrollHeight - s.scrollTop - s.clientHeight < 2;
-    }, null, { timeout: TIMEOUT });
+    await frames(4);
+    await following('the backlog shows its newest line');
 
     await page.click('#pause');
     assert.equal(await page.getAttribute('#pause', 'aria-pressed'), 'true');
-    const before = await scrollState();
     const beforeTop = await topRow();
-    await send(daemon.syslogPort, burst(60, 30));
-    await waitRow('request 89 served');
-    const during = await scrollState();
+    // Enough to start a second block of rows, below the view.
+    await send(daemon.syslogPort, burst(60, 100));
+    await waitRow('request 159 served');
+    await frames(4);
     assert.deepEqual(await topRow(), beforeTop, 'the view did not move');
+    const during = await scrollState();
     assert.ok(during.height - during.top - during.client > 200, 'the new rows are below the view');
     await page.waitForSelector('#jump:not([hidden])');
-    assert.match(await page.textContent('#jump'), /30 new messages/);
+    assert.match(await page.textContent('#jump'), /100 new messages/);
     await page.screenshot({ path: path.join(SHOTS, 'ui-paused.png') });
 
     await page.click('#pause');
     assert.equal(await page.getAttribute('#pause', 'aria-pressed'), 'false');
-    const resumed = await scrollState();
-    assert.ok(resumed.height - resumed.top - resumed.client < 2, 'back at the bottom');
+    await frames(4);
+    await following('back at the bottom');
     assert.ok(await page.$eval('#jump', (b) => b.hidden));
+    // Live lines, enough to start a third block: the view follows them.
+    await send(daemon.syslogPort, burst(160, 50));
+    await waitRow('request 209 served');
+    await frames(4);
+    await following('the view follows new lines');
   });
 
   it('keeps at most 5000 rows, dropping the oldest', async () => {
@@ -485,6 +552,7 @@ describe('GET /ui in headless Chromium', () => {
     assert.equal(count, 5000);
     assert.equal(await page.textContent('#rows .chunk:first-child > .entry:first-child > .text'), `bulk line ${n - 5000}`);
     await page.waitForFunction(() => document.getElementById('counts').textContent === '5000 shown · 5300 received');
+    await frames(4);
     const s = await scrollState();
     assert.ok(s.height - s.top - s.client < 2, 'still following the bottom');
   });
@@ -536,15 +604,19 @@ describe('GET /ui in headless Chromium', () => {
   });
 
   it('reconnects after a restart and starts over in the new epoch', async () => {
-    await page.goto(`${url}?app=api`);
+    await send(daemon.syslogPort, [{ sev: 'info', msg: 'before the restart', app: 'restarter', pid: '1' }]);
+    await page.goto(`${url}?app=restarter`);
     await waitLive();
-    await waitRow('request 89 served');
+    await waitRow('before the restart');
     await daemon.stop();
-    await page.waitForSelector('#status[data-state="waiting"]', { timeout: TIMEOUT });
-    await page.waitForSelector('#rows .notice[data-notice="disconnected"]', { timeout: TIMEOUT });
-    await daemon.start();
+    try {
+      await page.waitForSelector('#status[data-state="waiting"]', { timeout: TIMEOUT });
+      await page.waitForSelector('#rows .notice[data-notice="disconnected"]', { timeout: TIMEOUT });
+    } finally {
+      await daemon.start();
+    }
     // Seqs start again in the new daemon: the page must not wait for the old cursor.
-    await send(daemon.syslogPort, [{ sev: 'notice', msg: 'back after the restart', app: 'api', pid: '1' }]);
+    await send(daemon.syslogPort, [{ sev: 'notice', msg: 'back after the restart', app: 'restarter', pid: '1' }]);
     await page.waitForSelector('#status[data-state="live"]', { timeout: 45_000 });
     await waitRow('back after the restart');
     await page.waitForSelector('#rows .notice[data-notice="restart"]');
@@ -581,7 +653,6 @@ describe('GET /ui in headless Chromium', () => {
     // Live: a new message shows in the chart without a reload.
     await send(daemon.syslogPort, [{ sev: 'crit', msg: 'chart message 40', app: 'chart' }]);
     await chartTotal(41);
-    fs.mkdirSync(SHOTS, { recursive: true });
     await page.screenshot({ path: path.join(SHOTS, 'ui-chart.png') });
   });
 
@@ -593,7 +664,10 @@ describe('GET /ui in headless Chromium', () => {
     await waitLive();
     await waitRow('late 9');
     await chartTotal(20);
-    // Across the early bars, to the middle of the quiet gap.
+    // From the chart's left end (the oldest message in the buffer, which
+    // may be this case's first), across the early bars, to the middle of
+    // the quiet gap.
+    const left = await page.$eval('#chart', (c) => c.getBoundingClientRect().left);
     const geo = await page.$$eval('#chart .bar', (bs) => bs.map((b) => {
       const r = b.querySelector('.bg').getBoundingClientRect();
       return { left: r.left, right: r.right, y: r.top + r.height / 2, total: Number(b.dataset.total) };
@@ -603,7 +677,7 @@ describe('GET /ui in headless Chromium', () => {
     const j = full.findLastIndex((i, k) => k > 0 && i - full[k - 1] >= 2);
     assert.ok(j > 0, `a gap in the bars: ${JSON.stringify(full)}`);
     const [lastEarly, firstLate] = [full[j - 1], full[j]];
-    const x0 = geo[full[0]].left - 1;
+    const x0 = left;
     const x1 = (geo[lastEarly].right + geo[firstLate].left) / 2;
     await page.mouse.move(x0, geo[0].y);
     await page.mouse.down();
@@ -648,30 +722,36 @@ describe('GET /ui in headless Chromium', () => {
   });
 
   it('a click on an app, a host or a severity in a line filters by it', async () => {
-    await page.goto(url);
+    await send(daemon.syslogPort, [
+      ...Array.from({ length: 10 }, (_, i) => ({ msg: `pick early ${i}`, app: 'picker', host: 'pick1' })),
+      ...Array.from({ length: 10 }, (_, i) => ({ sev: 'warning', msg: `pick late ${i}`, app: 'picker', host: 'pick2' })),
+      ...Array.from({ length: 5 }, (_, i) => ({ msg: `pick other ${i}`, app: 'other', host: 'pick1' })),
+    ]);
+    await page.goto(`${url}?grep=pick`);
     await waitLive();
-    await waitRow('late 9');
-    await page.click('#rows .entry:has(.text:text-is("early 3")) .app');
-    await page.waitForFunction(() => new URLSearchParams(location.search).get('app') === 'drag', null, { timeout: TIMEOUT });
+    await waitRow('pick other 4');
+    assert.equal((await rows()).length, 25);
+    await page.click('#rows .entry:has(.text:text-is("pick early 3")) .app');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('app') === 'picker', null, { timeout: TIMEOUT });
     await waitLive();
-    await waitRow('late 9');
+    await page.waitForFunction(() => document.querySelectorAll('#rows .entry').length === 20, null, { timeout: TIMEOUT });
     let all = await rows();
-    assert.equal(all.length, 20);
-    assert.ok(all.every((r) => r.app === 'drag[4242]'), JSON.stringify(all.slice(0, 3)));
-    assert.equal(await page.inputValue('#f-app'), 'drag');
-    await page.click('#rows .entry:has(.text:text-is("late 0")) .sev');
+    assert.ok(all.every((r) => r.app === 'picker[4242]'), JSON.stringify(all.slice(0, 3)));
+    assert.equal(await page.inputValue('#f-app'), 'picker');
+    await page.click('#rows .entry:has(.text:text-is("pick late 0")) .sev');
     await page.waitForFunction(() => new URLSearchParams(location.search).get('sev') === 'warning', null, { timeout: TIMEOUT });
     await waitLive();
     await page.waitForFunction(() => document.querySelectorAll('#rows .entry').length === 10, null, { timeout: TIMEOUT });
     all = await rows();
     assert.ok(all.every((r) => r.sev === 'warning'));
-    await page.goto(`${url}?app=chart`);
+    await page.goto(`${url}?grep=pick`);
     await waitLive();
-    await waitRow('chart message 1');
-    await page.click('#rows .entry:has(.text:text-is("chart message 1")) .host');
-    await page.waitForFunction(() => new URLSearchParams(location.search).get('host') === 'web1', null, { timeout: TIMEOUT });
+    await waitRow('pick other 1');
+    await page.click('#rows .entry:has(.text:text-is("pick other 1")) .host');
+    await page.waitForFunction(() => new URLSearchParams(location.search).get('host') === 'pick1', null, { timeout: TIMEOUT });
     await waitLive();
-    await page.waitForFunction(() => [...document.querySelectorAll('#rows .entry .host')].every((h) => h.textContent === 'web1'));
+    await page.waitForFunction(() => document.querySelectorAll('#rows .entry').length === 15, null, { timeout: TIMEOUT });
+    assert.ok((await rows()).every((r) => r.host === 'pick1'));
   });
 
   it('a unit filter is sent to the daemon, and a refusal is shown', async () => {
@@ -699,28 +779,33 @@ describe('GET /ui in headless Chromium', () => {
     await waitLive();
     const res = await daemon.ctl('POST', '/pause?for=10m');
     assert.equal(res.status, 200);
-    await page.waitForSelector('#status[data-state="paused"]', { timeout: TIMEOUT });
-    await page.waitForFunction(() => /^paused until \d\d:\d\d:\d\d$/.test(document.getElementById('status').textContent),
-      null, { timeout: TIMEOUT });
-    assert.match(await page.getAttribute('#status', 'title'), /resumes by itself/);
-    await page.waitForSelector('#rows .notice[data-notice="paused"]', { timeout: TIMEOUT });
-    await page.screenshot({ path: path.join(SHOTS, 'ui-daemon-paused.png') });
-    // A page opened while the daemon is paused knows it too.
-    await page.reload();
-    await page.waitForSelector('#status[data-state="paused"]', { timeout: TIMEOUT });
-    assert.equal((await daemon.ctl('POST', '/resume')).status, 200);
+    try {
+      await page.waitForSelector('#status[data-state="paused"]', { timeout: TIMEOUT });
+      await page.waitForFunction(() => /^paused until \d\d:\d\d:\d\d$/.test(document.getElementById('status').textContent),
+        null, { timeout: TIMEOUT });
+      assert.match(await page.getAttribute('#status', 'title'), /resumes by itself/);
+      await page.waitForSelector('#rows .notice[data-notice="paused"]', { timeout: TIMEOUT });
+      await page.screenshot({ path: path.join(SHOTS, 'ui-daemon-paused.png') });
+      // A page opened while the daemon is paused knows it too.
+      await page.reload();
+      await page.waitForSelector('#status[data-state="paused"]', { timeout: TIMEOUT });
+    } finally {
+      assert.equal((await daemon.ctl('POST', '/resume')).status, 200);
+    }
     await waitLive();
     assert.equal(await page.textContent('#status'), 'live');
   });
 
   it('lists the snapshots and opens one in the same view', async () => {
-    await page.goto(`${url}?app=drag`);
+    await send(daemon.syslogPort, Array.from({ length: 20 }, (_, i) => ({ msg: `kept ${i}`, app: 'snapper' })));
+    await page.goto(`${url}?app=snapper`);
     await waitLive();
+    await waitRow('kept 19');
     const taken = JSON.parse((await daemon.ctl('POST', '/snapshot?note=incident')).body);
     const id = String(taken.id);
     await page.waitForSelector(`#source option[value="${id}"]`, { state: 'attached', timeout: TIMEOUT });
     assert.match(await page.textContent(`#source option[value="${id}"]`), /incident/);
-    await send(daemon.syslogPort, [{ msg: 'after the snapshot', app: 'drag' }]);
+    await send(daemon.syslogPort, [{ msg: 'after the snapshot', app: 'snapper' }]);
     await waitRow('after the snapshot');
     await page.selectOption('#source', id);
     await page.waitForSelector('#status[data-state="snapshot"]', { timeout: TIMEOUT });
@@ -742,9 +827,10 @@ describe('GET /ui in headless Chromium', () => {
   it('folds the filters away at 400 px', async () => {
     await page.setViewportSize({ width: 400, height: 800 });
     try {
-      await page.goto(`${url}?app=drag`);
+      await send(daemon.syslogPort, [{ msg: 'in a narrow window', app: 'folded' }]);
+      await page.goto(`${url}?app=folded`);
       await waitLive();
-      await waitRow('after the snapshot');
+      await waitRow('in a narrow window');
       assert.equal(await page.isVisible('#filters'), false, 'folded');
       assert.equal(await page.isVisible('#toggle-filters'), true);
       assert.equal(await page.textContent('#toggle-filters'), 'Filters (1)');
@@ -755,7 +841,7 @@ describe('GET /ui in headless Chromium', () => {
       await page.click('#toggle-filters');
       assert.equal(await page.isVisible('#filters'), true);
       assert.equal(await page.getAttribute('#toggle-filters', 'aria-expanded'), 'true');
-      assert.equal(await page.inputValue('#f-app'), 'drag');
+      assert.equal(await page.inputValue('#f-app'), 'folded');
       await page.screenshot({ path: path.join(SHOTS, 'ui-400-filters.png') });
     } finally {
       await page.setViewportSize({ width: 1280, height: 720 });
