@@ -1,8 +1,10 @@
 //! Where messages live: the arena ring ([`ring`]), the snapshots copied
 //! from it ([`snapshot`]), the one record both store a message as
 //! ([`record`]), what a reader of either needs ([`messages`]),
-//! the search that runs over their bytes ([`search`]), and the heap buffers
-//! that zero what they held ([`secure`]).
+//! the search that runs over their bytes ([`search`]), what each block of
+//! the ring may hold, for readers to pass over those a filter rules out
+//! ([`summary`]), and the heap buffers that zero what they held
+//! ([`secure`]).
 
 pub mod file;
 pub mod messages;
@@ -11,3 +13,4 @@ pub mod ring;
 pub mod search;
 pub mod secure;
 pub mod snapshot;
+pub mod summary;

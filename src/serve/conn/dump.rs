@@ -232,7 +232,7 @@ impl Dump {
                 // Past those whose PRI alone says no: a sixteenth of a look.
                 let filter = &self.query.filter;
                 let left = SCAN_MESSAGES * 16 - looked;
-                let next = m.skip_pri(self.cursor, self.end, left, &|p| filter.rejects_pri(p));
+                let next = m.skip_pri(self.cursor, self.end, left, &|p, _| filter.rejects_pri(p));
                 looked += next.since(self.cursor);
                 self.cursor = next;
                 if next >= self.end || looked >= SCAN_MESSAGES * 16 {
