@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use crate::query::format::rfc3339_us;
 use crate::query::{Filter, QueryError, percent_decode};
 use crate::store::messages::Messages;
-use crate::store::ring::Seq;
+use crate::store::ring::{Entry, Seq};
 use crate::store::search::{self, Needle};
 use crate::store::summary;
 
@@ -221,7 +221,7 @@ pub const SEARCH_LOOK: u64 = 16 * 1024;
 
 /// Messages a count picks on the PRI and tags tables before it reads
 /// them: see `Count::count_candidates`.
-const AHEAD: usize = 16;
+const AHEAD: usize = 64;
 
 /// Counting the messages `start..end` of a source into a [`Histogram`], a
 /// slice at a time.
@@ -387,9 +387,8 @@ impl Count {
             }
             looked += FIELD_LOOK;
             let Some(e) = m.get(seq) else { continue };
-            let fields = e.fields();
-            if filter.matches_fields(e.received_us, &fields) {
-                self.hist.add(self.bucket, fields.severity);
+            if filter.matches_entry(&e) {
+                self.hist.add(self.bucket, severity_of(&e));
             }
         }
     }
@@ -416,8 +415,9 @@ impl Count {
             at = next.next();
         }
         self.cursor = at;
-        // Their headers, and the lines after them where the names lie, in
-        // one go: loads the processor has in flight at once.
+        // Their headers, and the two lines after them where the names lie
+        // (after the credentials, the unit and a timestamp), in one go:
+        // loads the processor has in flight at once.
         let mut starts = [0; AHEAD];
         for (start, &seq) in starts.iter_mut().zip(&picked[..n]) {
             *start = m.record_start(seq);
@@ -425,15 +425,14 @@ impl Count {
         let arena = m.arena();
         let touched = starts[..n].iter().map(|&at| {
             let byte = |at: usize| arena.get(at).copied().unwrap_or(0);
-            byte(at) ^ byte(at + 64)
+            byte(at) ^ byte(at + 64) ^ byte(at + 128)
         });
         std::hint::black_box(touched.fold(0, |a, b| a ^ b));
         for &seq in &picked[..n] {
             looked += FIELD_LOOK;
             let Some(e) = m.get(seq) else { continue };
-            let fields = e.fields();
-            if filter.matches_fields(e.received_us, &fields) {
-                self.hist.add(self.bucket, fields.severity);
+            if filter.matches_entry(&e) {
+                self.hist.add(self.bucket, severity_of(&e));
             }
         }
         looked.max(1)
@@ -441,6 +440,15 @@ impl Count {
 
     pub fn into_histogram(self) -> Histogram {
         self.hist
+    }
+}
+
+/// The severity a message is counted under: its index's, else its
+/// parse's.
+fn severity_of(e: &Entry<'_>) -> u8 {
+    match e.index {
+        Some(ix) => ix.pri() & 7,
+        None => e.fields().severity,
     }
 }
 

@@ -31,7 +31,7 @@ use regex::bytes::{Regex, RegexBuilder};
 
 use crate::ingest::syslog::{self, Fields, Message};
 use crate::store::messages::Messages;
-use crate::store::ring::Seq;
+use crate::store::ring::{Entry, Seq};
 use crate::store::search::{Needle, Place};
 use crate::store::summary::{Field, NameBits, Summary, Tags};
 
@@ -276,6 +276,37 @@ impl Filter {
                 pid.matches(msg.sent.pid.or_else(|| msg.proc_id.and_then(pid_of)))
             })
             && uid.as_ref().is_none_or(|uid| uid.matches(msg.sent.uid))
+    }
+
+    /// [`Filter::matches_fields`] of a stored message, reading from its
+    /// index only what the filter tests: its PROCID is looked for, and its
+    /// MSG sliced, only for `pid=`, `grep=`, `not=` and `re=`. What readers
+    /// that test many messages call.
+    pub fn matches_entry(&self, e: &Entry<'_>) -> bool {
+        // Every condition, by name: one that reads the PROCID or MSG must
+        // be listed here.
+        let Filter {
+            severities: _,
+            facilities: _,
+            host: _,
+            app: _,
+            grep,
+            not,
+            re,
+            unit: _,
+            pid,
+            uid: _,
+            received: _,
+        } = self;
+        let text = grep.is_some() || not.is_some() || re.is_some() || pid.is_some();
+        let fields = match e.index {
+            Some(ix) if !text => Fields {
+                sent: e.sent(),
+                ..ix.fields_but_text(e.raw)
+            },
+            _ => e.fields(),
+        };
+        self.matches_fields(e.received_us, &fields)
     }
 
     /// True when the filter selects every message, so a reader that needs no

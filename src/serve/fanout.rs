@@ -504,7 +504,7 @@ pub fn push_message(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) {
-    if q.filter.matches_fields(e.received_us, &e.fields()) {
+    if q.filter.matches_entry(e) {
         scratch.clear();
         st.render(q.format, e, scratch);
         push_text(out, scratch);

@@ -286,6 +286,23 @@ impl Index {
         }
     }
 
+    /// [`Index::fields`] without the PROCID and MSG (none, and empty): what
+    /// a test of the PRI and the names reads, without the search for the
+    /// PROCID.
+    pub fn fields_but_text<'a>(&self, raw: &'a [u8]) -> Fields<'a> {
+        let (hostname, app_name) = self.names(raw);
+        Fields {
+            facility: self.pri >> 3,
+            severity: self.pri & 7,
+            hostname,
+            app_name,
+            proc_id: None,
+            message: &[],
+            format: self.format,
+            sent: Sent::default(),
+        }
+    }
+
     /// The hostname and the app-name of [`Index::fields`], without the
     /// rest: what a block's summary keeps of a message at ingest.
     pub fn names<'a>(&self, raw: &'a [u8]) -> (Option<&'a [u8]>, Option<&'a [u8]>) {

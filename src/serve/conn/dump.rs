@@ -288,7 +288,7 @@ impl Dump {
             looked += 16;
             match m.read(self.cursor) {
                 Read::Entry(e) => {
-                    if self.query.filter.matches_fields(e.received_us, &e.fields()) {
+                    if self.query.filter.matches_entry(&e) {
                         st.render(self.query.format, &e, &mut self.body);
                         rendered += 1;
                     }
@@ -443,7 +443,7 @@ impl Seek {
             looked += 16;
             let s = self.seq.minus(1);
             if let Some(e) = m.get(s)
-                && q.filter.matches_fields(e.received_us, &e.fields())
+                && q.filter.matches_entry(&e)
             {
                 self.found += 1;
                 if self.limit <= MAX_PICKED {

@@ -1933,6 +1933,8 @@ mod summaries {
                 .prop_map(|u| format!("unit={}", u.join(","))),
             Just("unit=!sshd".to_string()),
             Just("grep=m1".to_string()),
+            Just("not=m2".to_string()),
+            Just("pid=7,9".to_string()),
         ];
         proptest::collection::vec(one, 1..4).prop_map(|v| {
             let mut seen = std::collections::HashSet::new();
