@@ -22,7 +22,8 @@
 //!  daemon/   State::ingest ── State::poll_event() ─► the driver wakes readers
 //!                 │
 //!  store/         ▼ ring::Ring (arena of slots, seq and PRI tables), snapshot,
-//!                 │ one record codec, search; read through messages::Messages
+//!                 │ one record codec, search, block summaries; read
+//!                 │ through messages::Messages
 //!  serve/   query/control socket ─bytes─► conn::Conn ◄── read by seq
 //!                 ├─ conn::routes: the query API's table ─► dump, follow,
 //!                 │  histogram, snapshots (query/: Query, format, histogram)
@@ -43,8 +44,9 @@
 //!   `circolog-ctl` reads too;
 //! - **a query parameter**: a row of `PARAMS` in [`query`] (its name and
 //!   what its value sets) and, for a new condition, a `Filter` field, which
-//!   `matches_fields`, `ignores_fields` and the sharing identity
-//!   destructure whole (the build fails until each handles it); its line in
+//!   `matches_fields`, `ignores_fields`, `rules_out` (block summaries) and
+//!   the sharing identity destructure whole (the build fails until each
+//!   handles it); its line in
 //!   [`cli::params`] for the help, the manual and the reference. Every
 //!   reader (dumps, followers, histograms, triggers, the export) takes it
 //!   from there; a field the index lacks: [`ingest::syslog::Index`];
@@ -73,7 +75,9 @@
 //! function of the bytes, their receive time (stored with them) and the
 //! configured `-tz`, so the index reads what any parse would, and every
 //! reader sees the same result. `grep=` searches the arena at once
-//! ([`store::search`]).
+//! ([`store::search`]), and a filter on a severity, facility or name passes
+//! over the blocks of messages whose summary rules it out, and the
+//! messages whose PRI and tags do ([`store::summary`]).
 
 // `unsafe` is allowed in `sys` alone (`sys/kernel.rs`); every other module
 // forbids it.

@@ -5,11 +5,16 @@
 //! Counting reads the index only: the receive times bound each bucket by
 //! binary search (seq order is receive order), and within a bucket a
 //! message is counted by its PRI from the PRI table when the query tests
-//! nothing but the PRI. A query that needs a text in a message (`grep=`,
-//! `app=NAME`, `host=NAME`: [`Filter::needle`]) searches the arena for it
-//! at memory speed and looks only at the messages that hold it in its
-//! place ([`search::each`]); any other query on the fields (`app=!a`,
-//! `not=`, ...) looks at each message's fields. None renders one. A
+//! nothing but the PRI. A query on names (`app=`, `host=`, `unit=`)
+//! passes over the messages whose tags say no on the tags table
+//! ([`Filter::rejects`]). A query that needs a text in a message
+//! (`grep=`, or a name in a source without tags: [`Filter::needle_in`])
+//! searches the arena for it at memory speed and looks only at the
+//! messages that hold it in its place ([`search::each`]); any other query
+//! on the fields (`app=!a`, `not=`, ...) looks at each message's fields.
+//! None renders one. Each passes over the blocks of seqs whose summary the
+//! filter rules out ([`crate::store::summary`]) first: a rare severity,
+//! app-name, hostname or unit is counted without reading the ring. A
 //! [`Count`] works a bounded slice per [`Count::step`], so that a whole
 //! ring never holds up the caller's loop.
 //!
@@ -24,8 +29,9 @@ use serde_json::{Value, json};
 use crate::query::format::rfc3339_us;
 use crate::query::{Filter, QueryError, percent_decode};
 use crate::store::messages::Messages;
-use crate::store::ring::Seq;
+use crate::store::ring::{Entry, Seq};
 use crate::store::search::{self, Needle};
+use crate::store::summary;
 
 /// `buckets=` when it is not given.
 pub const DEFAULT_BUCKETS: u32 = 60;
@@ -213,6 +219,10 @@ pub const SEARCH_BYTES: usize = 1 << 20;
 /// See [`FIELD_LOOK`].
 pub const SEARCH_LOOK: u64 = 16 * 1024;
 
+/// Messages a count picks on the PRI and tags tables before it reads
+/// them: see `Count::count_candidates`.
+const AHEAD: usize = 64;
+
 /// Counting the messages `start..end` of a source into a [`Histogram`], a
 /// slice at a time.
 pub struct Count {
@@ -224,6 +234,9 @@ pub struct Count {
     /// Where the current bucket's messages end.
     /// INVARIANT: `bucket_end <= end`.
     bucket_end: Seq,
+    /// While the cursor is before it, it is in blocks the filter does not
+    /// rule out.
+    open_until: Seq,
     end: Seq,
 }
 
@@ -239,6 +252,7 @@ impl Count {
             bucket: 0,
             cursor: start,
             bucket_end,
+            open_until: Seq::ZERO,
             end,
         }
     }
@@ -254,14 +268,14 @@ impl Count {
     }
 
     /// Counts messages of `m` that `filter` selects, `budget` looks at
-    /// most (see [`FIELD_LOOK`]); true once every one is counted. `m` must
-    /// be the source `new` was given (messages it evicted meanwhile are
-    /// passed over).
+    /// most (see [`FIELD_LOOK`]; a block's summary is one look); true once
+    /// every one is counted. `m` must be the source `new` was given
+    /// (messages it evicted meanwhile are passed over).
     pub fn step(&mut self, filter: &Filter, m: &dyn Messages, budget: u64) -> bool {
         // Those evicted since are not counted.
         self.cursor = self.cursor.max(m.first_seq()).min(self.end);
         self.bucket_end = self.bucket_end.max(self.cursor);
-        match filter.needle() {
+        match filter.needle_in(m) {
             Some(needle) => self.count_found(filter, needle, m, budget),
             None => self.count_each(filter, m, budget),
         }
@@ -274,20 +288,30 @@ impl Count {
     fn count_found(&mut self, filter: &Filter, needle: Needle<'_>, m: &dyn Messages, budget: u64) {
         const BYTES_PER_LOOK: u64 = SEARCH_BYTES as u64 / SEARCH_LOOK;
         let mut looked = 0u64;
+        let by_summaries = filter.tests_summaries();
         while self.cursor < self.end && looked < budget {
+            if by_summaries && self.cursor >= self.open_until {
+                looked += self.pass_over(filter, m, budget - looked);
+                continue;
+            }
+            let limit = match by_summaries {
+                true => self.open_until.min(self.end),
+                false => self.end,
+            };
             let looks = (budget - looked).min(SEARCH_LOOK);
-            looked += looks;
             // At most SEARCH_BYTES: the cast is lossless.
             let max_bytes = (looks * BYTES_PER_LOOK) as usize;
+            let from = self.cursor;
             let Count {
                 hist,
                 bucket,
                 bucket_end,
                 cursor,
+                open_until: _,
                 end,
             } = self;
             let end = *end;
-            let through = search::each(m, *cursor, end, needle, max_bytes, |e| {
+            let through = search::each(m, *cursor, limit, needle, max_bytes, |e| {
                 while e.seq >= *bucket_end {
                     *bucket += 1;
                     *bucket_end = end_of_bucket(hist, m, *bucket, e.seq, end);
@@ -298,22 +322,57 @@ impl Count {
                 }
                 ControlFlow::Continue(())
             });
-            *cursor = through.clamp(*cursor, end);
+            *cursor = through.clamp(*cursor, limit);
+            // What it searched: a short run between blocks passed over
+            // costs as little as it is long.
+            looked += search::bytes_of(m, from, *cursor).map_or(looks, |bytes| {
+                (bytes as u64 / BYTES_PER_LOOK).clamp(1, looks)
+            });
         }
     }
 
+    /// Moves the cursor past the blocks `filter` rules out, and
+    /// `open_until` to the end of the run of blocks after them; returns
+    /// how many summaries it looked at, `budget` at most.
+    fn pass_over(&mut self, filter: &Filter, m: &dyn Messages, budget: u64) -> u64 {
+        let open = summary::next_open(m, self.cursor, self.end, budget, &|s| filter.rules_out(s));
+        self.cursor = open.start;
+        self.open_until = open.until;
+        open.looked
+    }
+
     /// Counts message by message: on the PRI table alone when the filter
-    /// tests nothing else, else from each message's index.
+    /// tests nothing else, else from each message's index; past those
+    /// whose PRI and tags alone say no ([`Filter::rejects`]) first.
     fn count_each(&mut self, filter: &Filter, m: &dyn Messages, budget: u64) {
         let mut looked = 0u64;
         let by_pri_alone = filter.ignores_fields();
+        let by_summaries = filter.tests_summaries();
         while self.cursor < self.end && looked < budget {
+            if by_summaries && self.cursor >= self.open_until {
+                looked += self.pass_over(filter, m, budget - looked);
+                continue;
+            }
             if self.cursor >= self.bucket_end {
                 self.bucket += 1;
                 self.bucket_end = end_of_bucket(&self.hist, m, self.bucket, self.cursor, self.end);
                 continue;
             }
             let seq = self.cursor;
+            if by_summaries && !by_pri_alone {
+                looked += self.count_candidates(filter, m, budget - looked);
+                continue;
+            }
+            if by_summaries {
+                let limit = self.bucket_end.min(self.open_until);
+                let left = budget - looked;
+                let next = m.skip_pri(seq, limit, left, &|p, t| filter.rejects(p, t));
+                if next > seq {
+                    looked += next.since(seq);
+                    self.cursor = next;
+                    continue;
+                }
+            }
             self.cursor = seq.next();
             let pri = m.pri(seq);
             if let Some(pri) = pri {
@@ -328,15 +387,68 @@ impl Count {
             }
             looked += FIELD_LOOK;
             let Some(e) = m.get(seq) else { continue };
-            let fields = e.fields();
-            if filter.matches_fields(e.received_us, &fields) {
-                self.hist.add(self.bucket, fields.severity);
+            if filter.matches_entry(&e) {
+                self.hist.add(self.bucket, severity_of(&e));
             }
         }
     }
 
+    /// Counts the next [`AHEAD`] messages of the current bucket and run of
+    /// blocks that the PRI and tags tables do not rule out, testing each
+    /// one's fields; returns the looks it took, `budget` at most and at
+    /// least one. Their records are touched first, all of them, so that
+    /// they come from memory together rather than one miss after another
+    /// (those the tags pick are far apart, a cache miss each).
+    fn count_candidates(&mut self, filter: &Filter, m: &dyn Messages, budget: u64) -> u64 {
+        let limit = self.bucket_end.min(self.open_until);
+        let (mut picked, mut n) = ([Seq::ZERO; AHEAD], 0);
+        let (mut at, mut looked) = (self.cursor, 0);
+        while n < AHEAD && at < limit && looked < budget {
+            let next = m.skip_pri(at, limit, budget - looked, &|p, t| filter.rejects(p, t));
+            looked += next.since(at);
+            if next >= limit {
+                at = limit;
+                break;
+            }
+            picked[n] = next;
+            n += 1;
+            at = next.next();
+        }
+        self.cursor = at;
+        // Their headers, and the two lines after them where the names lie
+        // (after the credentials, the unit and a timestamp), in one go:
+        // loads the processor has in flight at once.
+        let mut starts = [0; AHEAD];
+        for (start, &seq) in starts.iter_mut().zip(&picked[..n]) {
+            *start = m.record_start(seq);
+        }
+        let arena = m.arena();
+        let touched = starts[..n].iter().map(|&at| {
+            let byte = |at: usize| arena.get(at).copied().unwrap_or(0);
+            byte(at) ^ byte(at + 64) ^ byte(at + 128)
+        });
+        std::hint::black_box(touched.fold(0, |a, b| a ^ b));
+        for &seq in &picked[..n] {
+            looked += FIELD_LOOK;
+            let Some(e) = m.get(seq) else { continue };
+            if filter.matches_entry(&e) {
+                self.hist.add(self.bucket, severity_of(&e));
+            }
+        }
+        looked.max(1)
+    }
+
     pub fn into_histogram(self) -> Histogram {
         self.hist
+    }
+}
+
+/// The severity a message is counted under: its index's, else its
+/// parse's.
+fn severity_of(e: &Entry<'_>) -> u8 {
+    match e.index {
+        Some(ix) => ix.pri() & 7,
+        None => e.fields().severity,
     }
 }
 

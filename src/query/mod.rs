@@ -32,8 +32,10 @@ use memchr::memmem;
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::ingest::syslog::{self, Fields, Message};
-use crate::store::ring::Seq;
+use crate::store::messages::Messages;
+use crate::store::ring::{Entry, Seq};
 use crate::store::search::{Needle, Place};
+use crate::store::summary::{Field, NameBits, Summary, Tags};
 
 /// How messages are written in a response (`fmt=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -161,6 +163,13 @@ struct Names {
     /// (not negated, without `-`): a message is selected only if its field
     /// is exactly it. Made from `names`, so not compared.
     one: Option<memmem::Finder<'static>>,
+    /// Each name listed (and `-`, the field's absence), as a block's
+    /// summary holds it: a block that holds none of them holds no message
+    /// the list names. Made from `names`, so not compared.
+    bits: Box<[NameBits]>,
+    /// The same as a message's [`Tags`] byte: a message whose byte is none
+    /// of these is not named. Made from `names`, so not compared.
+    tags: Box<[u8]>,
 }
 
 impl PartialEq for Names {
@@ -185,8 +194,36 @@ impl Names {
             nil,
             names,
             one: _,
+            bits: _,
+            tags: _,
         } = self;
         (*negated, *nil, names)
+    }
+
+    /// What the names listed (and `nil`) of `field` are in a block's
+    /// summary ([`Summary::names`]) and in a message's [`Tags`].
+    fn hashed(&mut self, field: Field) {
+        let listed = || {
+            let absent = self.nil.then_some(None);
+            absent
+                .into_iter()
+                .chain(self.names.iter().map(|name| Some(&name[..])))
+        };
+        self.bits = listed().map(|n| NameBits::of(field, n)).collect();
+        self.tags = listed().map(|n| Tags::tag(field, n)).collect();
+    }
+
+    /// True when no message of a block whose names are `held` can be
+    /// selected: the list is not negated and the block holds none of its
+    /// names.
+    fn rules_out(&self, held: &NameBits) -> bool {
+        !self.negated && !self.bits.iter().any(|bits| bits.within(held))
+    }
+
+    /// True when a message whose tag of the field is `tag` cannot be
+    /// selected: the list is not negated and names none with that tag.
+    fn rejects_tag(&self, tag: u8) -> bool {
+        !self.negated && !self.tags.contains(&tag)
     }
 
     fn matches(&self, value: Option<&[u8]>) -> bool {
@@ -241,6 +278,37 @@ impl Filter {
                 pid.matches(msg.sent.pid.or_else(|| msg.proc_id.and_then(pid_of)))
             })
             && uid.as_ref().is_none_or(|uid| uid.matches(msg.sent.uid))
+    }
+
+    /// [`Filter::matches_fields`] of a stored message, reading from its
+    /// index only what the filter tests: its PROCID is looked for, and its
+    /// MSG sliced, only for `pid=`, `grep=`, `not=` and `re=`. What readers
+    /// that test many messages call.
+    pub fn matches_entry(&self, e: &Entry<'_>) -> bool {
+        // Every condition, by name: one that reads the PROCID or MSG must
+        // be listed here.
+        let Filter {
+            severities: _,
+            facilities: _,
+            host: _,
+            app: _,
+            grep,
+            not,
+            re,
+            unit: _,
+            pid,
+            uid: _,
+            received: _,
+        } = self;
+        let text = grep.is_some() || not.is_some() || re.is_some() || pid.is_some();
+        let fields = match e.index {
+            Some(ix) if !text => Fields {
+                sent: e.sent(),
+                ..ix.fields_but_text(e.raw)
+            },
+            _ => e.fields(),
+        };
+        self.matches_fields(e.received_us, &fields)
     }
 
     /// True when the filter selects every message, so a reader that needs no
@@ -298,6 +366,78 @@ impl Filter {
     /// True when the filter has `sev=` or `fac=`.
     pub fn tests_pri(&self) -> bool {
         self.severities.is_some() || self.facilities.is_some()
+    }
+
+    /// [`Filter::rejects_pri`], and a list of hostnames, app-names or units
+    /// (not negated) none of which has the message's tag of its field
+    /// ([`Tags`]): readers test it on the PRI and tags tables alone before
+    /// they read the message. `tags` is `None` when the source keeps none.
+    pub fn rejects(&self, pri: u8, tags: Option<&Tags>) -> bool {
+        // Once per message a reader passes over: no iterator to build.
+        let no = |names: &Option<Names>, field| {
+            names
+                .as_ref()
+                .zip(tags)
+                .is_some_and(|(names, tags)| names.rejects_tag(tags.get(field)))
+        };
+        self.rejects_pri(pri)
+            || no(&self.app, Field::App)
+            || no(&self.unit, Field::Unit)
+            || no(&self.host, Field::Host)
+    }
+
+    /// The lists a block's summary and a message's tags hold the names of.
+    fn lists(&self) -> impl Iterator<Item = (Field, &Names)> {
+        [
+            (Field::Host, &self.host),
+            (Field::App, &self.app),
+            (Field::Unit, &self.unit),
+        ]
+        .into_iter()
+        .filter_map(|(field, names)| Some((field, names.as_ref()?)))
+    }
+
+    /// True when the filter selects no message of a block whose summary
+    /// is `s` ([`crate::store::summary`]): a severity or a facility it
+    /// keeps none of, or a list of hostnames, app-names or units (not
+    /// negated) none of which is there. Readers pass over such a block
+    /// without reading it.
+    pub fn rules_out(&self, s: &Summary) -> bool {
+        // Every condition, by name: the others cannot rule a block out.
+        let Filter {
+            severities,
+            facilities,
+            host,
+            app,
+            grep: _,
+            not: _,
+            re: _,
+            unit,
+            pid: _,
+            uid: _,
+            received: _,
+        } = self;
+        severities.is_some_and(|mask| mask & s.severities == 0)
+            || facilities.is_some_and(|mask| mask & s.facilities == 0)
+            || [host, app, unit]
+                .into_iter()
+                .flatten()
+                .any(|names| names.rules_out(&s.names))
+    }
+
+    /// True when [`Filter::rules_out`] and [`Filter::rejects`] can say yes:
+    /// a reader need not look at summaries and tags for nothing.
+    pub fn tests_summaries(&self) -> bool {
+        self.tests_pri() || self.lists().any(|(_, names)| !names.negated)
+    }
+
+    /// What readers of `m` search its arena for first: [`Filter::needle`],
+    /// except a name when `m` keeps tags, which find its messages faster
+    /// ([`Filter::rejects`]).
+    pub fn needle_in(&self, m: &dyn Messages) -> Option<Needle<'_>> {
+        let tagged = m.summaries().is_some_and(|s| !s.tags().is_empty());
+        self.needle()
+            .filter(|needle| needle.place == Place::Msg || !tagged)
     }
 
     /// What a message must hold for the filter to select it, which readers
@@ -561,14 +701,14 @@ const PARAMS: &[Param] = &[
     Param {
         name: "host",
         set: |q, param, value, _| {
-            q.filter.host = Some(names(param, &value)?);
+            q.filter.host = Some(names(param, &value, Field::Host)?);
             Ok(())
         },
     },
     Param {
         name: "app",
         set: |q, param, value, _| {
-            q.filter.app = Some(names(param, &value)?);
+            q.filter.app = Some(names(param, &value, Field::App)?);
             Ok(())
         },
     },
@@ -691,8 +831,8 @@ fn facilities(param: &str, value: &[u8]) -> Result<Option<u32>, QueryError> {
     Ok((mask != ALL_FACILITIES).then_some(mask))
 }
 
-/// `host=`, `app=`: the names listed.
-fn names(param: &str, value: &[u8]) -> Result<Names, QueryError> {
+/// `host=`, `app=`: the names listed, of `field`.
+fn names(param: &str, value: &[u8], field: Field) -> Result<Names, QueryError> {
     let (negated, items) = list(param, value)?;
     let mut nil = false;
     let mut names: Vec<Box<[u8]>> = Vec::new();
@@ -709,12 +849,16 @@ fn names(param: &str, value: &[u8]) -> Result<Names, QueryError> {
         [name] if !negated && !nil => Some(memmem::Finder::new(&name[..]).into_owned()),
         _ => None,
     };
-    Ok(Names {
+    let mut listed = Names {
         negated,
         nil,
         names: names.into_boxed_slice(),
         one,
-    })
+        bits: Box::default(),
+        tags: Box::default(),
+    };
+    listed.hashed(field);
+    Ok(listed)
 }
 
 /// The kinds of unit a name may end in; one that ends in none is a
@@ -735,7 +879,7 @@ const UNIT_KINDS: [&str; 11] = [
 
 /// `unit=`: the units listed, each with its kind.
 fn units(param: &str, value: &[u8]) -> Result<Names, QueryError> {
-    let mut listed = names(param, value)?;
+    let mut listed = names(param, value, Field::Unit)?;
     let mut names: Vec<Box<[u8]>> = listed
         .names
         .iter()
@@ -752,6 +896,7 @@ fn units(param: &str, value: &[u8]) -> Result<Names, QueryError> {
     names.sort_unstable();
     names.dedup();
     listed.names = names.into_boxed_slice();
+    listed.hashed(Field::Unit);
     Ok(listed)
 }
 

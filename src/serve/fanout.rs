@@ -10,7 +10,10 @@
 //! reference-counted slices, so a write copies nothing in user space).
 //!
 //! The log keeps a chunk while a registered follower still needs it, and at
-//! most about `max_bytes` in all. A clear empties the log.
+//! most about `max_bytes` in all. A clear empties the log. A run of blocks
+//! of seqs whose summary the filter rules out ([`crate::store::summary`])
+//! is one chunk without frames ([`FrameLog::pass_over`]): a backlog of a
+//! rare severity or unit is not rendered message by message.
 //!
 //! A [`Fanout`] owns the logs of every followed query (keyed by the parsed
 //! query, [`ShareKey`]): two of them, `live` for the followers at the
@@ -29,6 +32,7 @@ use crate::query::format::{self, Notice};
 use crate::query::{Query, ShareKey};
 use crate::serve::ws;
 use crate::store::ring::{Entry, Read, Seq};
+use crate::store::summary;
 
 /// The frames of the messages `from..to` that pass the log's filter.
 struct Chunk {
@@ -36,13 +40,14 @@ struct Chunk {
     to: Seq,
     frames: Bytes,
     /// For each seq in `from..to`, where in `frames` its frame (or, when it
-    /// did not match, the next one) starts.
+    /// did not match, the next one) starts; empty when `frames` is.
     offsets: Box<[u32]>,
 }
 
 impl Chunk {
     fn offset(&self, seq: Seq) -> usize {
-        self.offsets[seq.since(self.from) as usize] as usize
+        let i = seq.since(self.from) as usize;
+        self.offsets.get(i).map_or(0, |&at| at as usize)
     }
 }
 
@@ -142,19 +147,8 @@ impl FrameLog {
         max: u64,
         scratch: &mut Vec<u8>,
     ) -> u64 {
-        if st.clear_generation() != self.clears {
-            self.clears = st.clear_generation();
-            self.clear();
-        }
-        self.trim();
+        let from = self.end_or(st, start);
         let ring = st.ring();
-        let mut from = self.range().map_or(start, |(_, end)| end);
-        if from < ring.first_seq() {
-            // The ring overwrote messages before they were rendered: the
-            // chunks must stay consecutive, so start again at the oldest.
-            self.clear();
-            from = ring.first_seq();
-        }
         let to = ring.next_seq().min(from.saturating_plus(max));
         if to <= from {
             return 0;
@@ -176,6 +170,56 @@ impl FrameLog {
         });
         self.trim();
         to.since(from)
+    }
+
+    /// Passes over the messages stored after the log's end (or from
+    /// `start`, when the log is empty) that lie in blocks `q`'s filter
+    /// rules out, up to `until` at most, as one new chunk without frames.
+    /// Returns how many seqs the log moved forward. Call it before
+    /// [`FrameLog::extend`], which renders from where it stopped.
+    pub fn pass_over(&mut self, st: &State, q: &Query, start: Seq, until: Seq) -> u64 {
+        if !q.filter.tests_summaries() {
+            return 0;
+        }
+        let from = self.end_or(st, start);
+        let ring = st.ring();
+        let to = until.min(ring.next_seq());
+        if to <= from {
+            return 0;
+        }
+        let filter = &q.filter;
+        let open = summary::next_open(ring, from, to, PASS_BLOCKS, &|s| filter.rules_out(s));
+        if open.start <= from {
+            return 0;
+        }
+        self.chunks.push_back(Chunk {
+            from,
+            to: open.start,
+            frames: Bytes::new(),
+            offsets: Box::default(),
+        });
+        self.trim();
+        open.start.since(from)
+    }
+
+    /// Where the log goes on from: its end, or `start` when it is empty;
+    /// after a clear, or once the ring overwrote what it did not reach, it
+    /// is emptied and goes on from the oldest stored.
+    fn end_or(&mut self, st: &State, start: Seq) -> Seq {
+        if st.clear_generation() != self.clears {
+            self.clears = st.clear_generation();
+            self.clear();
+        }
+        self.trim();
+        let ring = st.ring();
+        let from = self.range().map_or(start, |(_, end)| end);
+        if from < ring.first_seq() {
+            // The ring overwrote messages before they were rendered: the
+            // chunks must stay consecutive, so start again at the oldest.
+            self.clear();
+            return ring.first_seq();
+        }
+        from
     }
 
     /// The frames from `cursor` on, appended to `out` as slices of the log:
@@ -232,6 +276,9 @@ const TAKE_SLICES: usize = 64;
 pub const FILL_MESSAGES: u64 = 256;
 /// A fill that renders a follower's own frames stops past this many bytes.
 const OWN_BYTES: usize = 64 * 1024;
+/// Block summaries one fill looks at, at most, to pass over the blocks a
+/// filter rules out: each costs about a sixteenth of a message looked at.
+const PASS_BLOCKS: u64 = FILL_MESSAGES * 16;
 
 /// The frame logs of one followed query.
 struct Followed {
@@ -368,6 +415,7 @@ impl Fanout {
         if let Some(h) = follower
             && let Some(Some(f)) = self.queries.get_mut(h.query)
         {
+            f.live.pass_over(st, q, *cursor, Seq::MAX);
             f.live.extend(st, q, *cursor, FILL_MESSAGES, scratch);
             if let Some(next) = f.live.take(*cursor, TAKE_BYTES, TAKE_SLICES, shared) {
                 *cursor = next;
@@ -386,6 +434,7 @@ impl Fanout {
             // Behind the live log: the followers there share another.
             h.is_behind = true;
             f.behind.advance(h.behind, *cursor);
+            f.behind.pass_over(st, q, *cursor, first);
             let from = f.behind.range().map_or(*cursor, |(_, end)| end);
             let max = FILL_MESSAGES.min(first.saturating_since(from));
             if max > 0 {
@@ -404,7 +453,17 @@ impl Fanout {
             place = Some((f, h));
         }
         let start = *cursor;
-        let end = stop.min(start.saturating_plus(FILL_MESSAGES));
+        let ring = st.ring();
+        if q.filter.tests_summaries() && start >= ring.first_seq() {
+            // Past the blocks the filter rules out (overwritten ones are
+            // read, to be told of).
+            let to = stop.min(ring.next_seq());
+            let filter = &q.filter;
+            *cursor = summary::next_open(ring, start, to, PASS_BLOCKS, &|s| filter.rules_out(s))
+                .start
+                .max(start);
+        }
+        let end = stop.min(cursor.saturating_plus(FILL_MESSAGES));
         while out.len() < OWN_BYTES && *cursor < end {
             match st.ring().read(*cursor) {
                 Read::Entry(e) => {
@@ -445,7 +504,7 @@ pub fn push_message(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) {
-    if q.filter.matches_fields(e.received_us, &e.fields()) {
+    if q.filter.matches_entry(e) {
         scratch.clear();
         st.render(q.format, e, scratch);
         push_text(out, scratch);

@@ -3,6 +3,7 @@
 //! against [`Messages`] reads both the same way, with the same results.
 
 use crate::store::ring::{Entry, Read, Ring, Seq};
+use crate::store::summary::{Summaries, Tags};
 
 /// Stored messages with consecutive seqs, `first_seq()..next_seq()`, read by
 /// seq in O(1).
@@ -64,14 +65,39 @@ pub trait Messages {
         self.get(seq)?.index.map(|ix| ix.pri())
     }
 
+    /// The tags of the held `seq` ([`crate::store::summary::Tags`]);
+    /// `None` without an index, or when the source keeps none.
+    fn tags(&self, seq: Seq) -> Option<Tags> {
+        let _ = seq;
+        None
+    }
+
     /// The first seq in `from..to`, looking at `max` at most, that `no`
-    /// does not rule out on its PRI alone (a message without an index is
-    /// never ruled out); where it stopped looking when all were.
-    fn skip_pri(&self, from: Seq, to: Seq, max: u64, no: &dyn Fn(u8) -> bool) -> Seq {
+    /// does not rule out on its PRI and tags alone (a message without an
+    /// index is never ruled out); where it stopped looking when all were.
+    fn skip_pri(
+        &self,
+        from: Seq,
+        to: Seq,
+        max: u64,
+        no: &dyn Fn(u8, Option<&Tags>) -> bool,
+    ) -> Seq {
         let to = to.min(from.saturating_plus(max));
         Seq::range(from, to)
-            .find(|&seq| !self.pri(seq).is_some_and(no))
+            .find(|&seq| {
+                !self
+                    .pri(seq)
+                    .is_some_and(|pri| no(pri, self.tags(seq).as_ref()))
+            })
             .unwrap_or(to)
+    }
+
+    /// The summaries of the blocks of seqs ([`crate::store::summary`]),
+    /// when the source keeps them: a block whose summary a filter rules
+    /// out holds no message it selects. `None`: any block may hold
+    /// anything, and readers read them all.
+    fn summaries(&self) -> Option<&Summaries> {
+        None
     }
 
     /// How many messages are held.
@@ -121,12 +147,26 @@ impl Messages for Ring {
         Ring::pri(self, seq)
     }
 
-    fn skip_pri(&self, from: Seq, to: Seq, max: u64, no: &dyn Fn(u8) -> bool) -> Seq {
+    fn tags(&self, seq: Seq) -> Option<Tags> {
+        Ring::tags(self, seq)
+    }
+
+    fn skip_pri(
+        &self,
+        from: Seq,
+        to: Seq,
+        max: u64,
+        no: &dyn Fn(u8, Option<&Tags>) -> bool,
+    ) -> Seq {
         Ring::skip_pri(self, from, to, max, no)
     }
 
     fn contiguous_until(&self, from: Seq, to: Seq) -> Seq {
         Ring::contiguous_until(self, from, to)
+    }
+
+    fn summaries(&self) -> Option<&Summaries> {
+        Some(Ring::summaries(self))
     }
 
     fn record_start(&self, seq: Seq) -> usize {

@@ -2,8 +2,10 @@
 //! from it ([`snapshot`]), the one record both store a message as
 //! ([`record`]), the memory file both live in ([`file`], with the
 //! snapshots' list in [`snapshot_list`]), what a reader of either needs
-//! ([`messages`]), the search that runs over their bytes ([`search`]), and
-//! the heap buffers that zero what they held ([`secure`]).
+//! ([`messages`]), the search that runs over their bytes ([`search`]), what
+//! each block of the ring may hold, for readers to pass over those a filter
+//! rules out ([`summary`]), and the heap buffers that zero what they held
+//! ([`secure`]).
 
 #![forbid(unsafe_code)]
 
@@ -15,3 +17,4 @@ pub mod search;
 pub mod secure;
 pub mod snapshot;
 pub mod snapshot_list;
+pub mod summary;

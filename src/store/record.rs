@@ -122,6 +122,12 @@ impl<'a> Record<'a> {
     fn unit_field(&self) -> Option<&'a [u8]> {
         self.unit.filter(|u| unit::is_unit_name(u))
     }
+
+    /// The unit a reader of this record finds: [`Record::unit`] if it is
+    /// a unit's name.
+    pub fn stored_unit(&self) -> Option<&'a [u8]> {
+        self.unit_field()
+    }
 }
 
 /// Bytes a record of `raw_len` message bytes takes, before any padding;

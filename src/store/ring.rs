@@ -18,8 +18,13 @@
 //! where the hostname, app-name and MSG lie, the message's own time), so
 //! that readers filter and render without parsing again.
 //!
-//! Pushing allocates nothing: it writes into the arena and an entry of
-//! each seq table (the start slot, the PRI).
+//! Pushing allocates nothing: it writes into the arena, an entry of
+//! each seq table (the start slot, the PRI), the message's tags and the
+//! summary of its block of seqs ([`crate::store::summary`]), which readers
+//! filtering on a severity, facility, hostname, app-name or unit look at
+//! to pass over whole blocks and messages. Tags and summaries live beside
+//! the memory file, not in it: adopting a file rebuilds them from its
+//! records.
 //!
 //! No byte of a message outlives it in the arena: an evicted message's slots
 //! are zeroed as it goes (by either bound or by [`Ring::evict_older_than`]),
@@ -38,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::syslog::{self, Fields, Index, Sent};
 use crate::store::file::{self, Foreign, Geometry, Layout, Memory, SnapshotSpace};
 use crate::store::record::{self, Record};
+use crate::store::summary::{Summaries, Tags};
 
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
 pub const SLOT: usize = 16;
@@ -308,8 +314,9 @@ impl std::fmt::Display for ConfigError {
 pub struct Footprint {
     /// The arena (whole slots; the end of `arena_bytes` past them is unused).
     pub arena_bytes: usize,
-    /// The seq tables: a `u32` start slot and a PRI byte per message the
-    /// ring may hold.
+    /// The seq tables (a `u32` start slot and a PRI byte per message the
+    /// ring may hold), the tags (three bytes per message) and the block
+    /// summaries.
     pub table_bytes: usize,
 }
 
@@ -347,6 +354,11 @@ pub struct Ring {
     /// Both are 0 when no wipe is pending.
     wipe_high: u32,
     written: u32,
+    /// What each block of seqs may hold, and each message's tags.
+    /// INVARIANT: the summary of a block holds (at least) every message of
+    /// it stored since the last clear; the tags of a stored message with
+    /// an index are its own.
+    summaries: Summaries,
 }
 
 impl Ring {
@@ -394,6 +406,9 @@ impl Ring {
                 layout.ring_bytes()
             ))));
         }
+        let summaries = Summaries::new(config.max_messages).ok_or(ConfigError::Alloc {
+            bytes: footprint.table_bytes,
+        })?;
         // Messages are kept for a short while on purpose: never in a core dump.
         // A kernel without MADV_DONTDUMP still stores messages correctly.
         let _ = mem.advise(Advice::DontDump);
@@ -416,6 +431,7 @@ impl Ring {
             wrap_end: 0,
             wipe_high: 0,
             written: 0,
+            summaries,
         })
     }
 
@@ -445,6 +461,9 @@ impl Ring {
                 was: scan.geometry,
             });
         }
+        // Summaries only spare reads: a ring without room for them still
+        // answers every query, reading every block.
+        let summaries = Summaries::new(config.max_messages).unwrap_or_else(Summaries::one_slot);
         let _ = mem.advise(Advice::DontDump);
         let mut ring = Ring {
             mem,
@@ -462,6 +481,7 @@ impl Ring {
             wrap_end: 0,
             wipe_high: 0,
             written: 0,
+            summaries,
         };
         file::publish_first(&mut ring.mem, scan.first.get());
         file::publish_next(&mut ring.mem, scan.next.get());
@@ -475,7 +495,8 @@ impl Ring {
     }
 
     /// After an adopt: the positions from the kept messages, their PRIs
-    /// from their records, and zero everywhere else in the arena.
+    /// and their blocks' summaries from their records, and zero everywhere
+    /// else in the arena.
     fn settle(&mut self, wrap_end: Option<u32>) {
         let nslots = self.nslots as usize * SLOT;
         if self.is_empty() {
@@ -488,7 +509,10 @@ impl Ring {
             let start = self.start_of(seq);
             let at = start as usize * SLOT;
             let (len, pri) = {
-                let r = record::decode(&self.arena()[at..]).expect("checked by the scan");
+                let r = record::decode(&self.mem[self.layout.arena.clone()][at..])
+                    .expect("checked by the scan");
+                let i = (seq.get() % self.cap as u64) as usize;
+                self.summaries.add(seq, i, r.index, r.raw, r.unit);
                 (r.encoded_len(), r.index.map_or(NO_PRI, |ix| ix.pri()))
             };
             if at < pos {
@@ -604,6 +628,8 @@ impl Ring {
         let table_bytes = config
             .max_messages
             .checked_mul(std::mem::size_of::<u32>() + 1)
+            .zip(Summaries::bytes_for(config.max_messages))
+            .and_then(|(seqs, blocks)| seqs.checked_add(blocks))
             .filter(|b| isize::try_from(*b).is_ok())
             .ok_or(ConfigError::TableTooLarge)?;
         Ok(Footprint {
@@ -641,11 +667,13 @@ impl Ring {
         &mut self.mem[self.layout.arena.clone()]
     }
 
-    fn set_entry(&mut self, seq: Seq, start: u32, pri: u8) {
+    /// Writes the seq tables' entries of `seq`; returns where they are.
+    fn set_entry(&mut self, seq: Seq, start: u32, pri: u8) -> usize {
         let i = (seq.get() % self.cap as u64) as usize;
         let at = self.layout.starts.start + 4 * i;
         self.mem[at..at + 4].copy_from_slice(&start.to_le_bytes());
         self.mem[self.layout.pris.start + i] = pri;
+        i
     }
 
     fn pris(&self) -> &[u8] {
@@ -696,7 +724,9 @@ impl Ring {
         // The rest of the last slot: it may hold bytes of a cleared message
         // that the wipe has not reached.
         slots[end..].fill(0);
-        self.set_entry(seq, start, index.map_or(NO_PRI, |ix| ix.pri()));
+        let at = self.set_entry(seq, start, index.map_or(NO_PRI, |ix| ix.pri()));
+        self.summaries
+            .add(seq, at, index, bytes, record.stored_unit());
         // Whole, then published: a process killed before this line leaves
         // a file without this message, never a part of it.
         compiler_fence(Ordering::Release);
@@ -792,6 +822,7 @@ impl Ring {
         self.first_seq = self.next_seq;
         file::publish_first(&mut self.mem, self.first_seq.get());
         compiler_fence(Ordering::Release);
+        self.summaries.clear();
         self.head = 0;
         self.tail = 0;
         self.wrapped = false;
@@ -896,10 +927,27 @@ impl Ring {
         (pri != NO_PRI).then_some(pri)
     }
 
+    /// The tags of the stored `seq` ([`crate::store::summary::Tags`]), if
+    /// it has an index.
+    pub fn tags(&self, seq: Seq) -> Option<Tags> {
+        if seq < self.first_seq || seq >= self.next_seq {
+            return None;
+        }
+        let i = (seq.get() % self.cap as u64) as usize;
+        let tags = self.summaries.tags().get(i).copied();
+        tags.filter(|_| self.pris()[i] != NO_PRI)
+    }
+
     /// [`crate::store::messages::Messages::skip_pri`]: the first seq in
-    /// `from..to` (looking at `max` at most) whose PRI `no` does not rule
-    /// out. Walks the seq table without a division per message.
-    pub fn skip_pri(&self, from: Seq, to: Seq, max: u64, no: &dyn Fn(u8) -> bool) -> Seq {
+    /// `from..to` (looking at `max` at most) whose PRI and tags `no` does
+    /// not rule out. Walks the seq tables without a division per message.
+    pub fn skip_pri(
+        &self,
+        from: Seq,
+        to: Seq,
+        max: u64,
+        no: &dyn Fn(u8, Option<&Tags>) -> bool,
+    ) -> Seq {
         let from = from.max(self.first_seq);
         let to = to.min(self.next_seq).min(from.saturating_plus(max));
         if from >= to {
@@ -907,10 +955,11 @@ impl Ring {
         }
         let cap = self.cap;
         let pris = self.pris();
+        let tags = self.summaries.tags();
         let mut i = (from.get() % cap as u64) as usize;
         for seq in Seq::range(from, to) {
             let pri = pris[i];
-            if pri == NO_PRI || !no(pri) {
+            if pri == NO_PRI || !no(pri, tags.get(i)) {
                 return seq;
             }
             i += 1;
@@ -919,6 +968,11 @@ impl Ring {
             }
         }
         to
+    }
+
+    /// What each block of seqs may hold ([`crate::store::summary`]).
+    pub fn summaries(&self) -> &Summaries {
+        &self.summaries
     }
 
     /// Where the record of the stored `seq` starts in [`Ring::arena`].
@@ -1273,12 +1327,13 @@ mod tests {
             arena_bytes,
             max_message_bytes,
         };
-        // -buffer-size 1000000000000: a 4 TB seq table, said before allocating it.
+        // -buffer-size 1000000000000: a 5 TB seq table, 3 TB of tags and
+        // 2^34 block summaries of 80 bytes, said before allocating them.
         assert_eq!(
             Ring::footprint(&config(1_000_000_000_000, 64 << 20, 16 << 10)).unwrap(),
             Footprint {
                 arena_bytes: 64 << 20,
-                table_bytes: 5_000_000_000_000,
+                table_bytes: 8_000_000_000_000 + (1 << 34) * 80,
             }
         );
         // Whole slots only.

@@ -197,6 +197,20 @@ pub fn prev(m: &dyn Messages, from: Seq, to: Seq, needle: Needle<'_>, max_bytes:
     Found::Through(start)
 }
 
+/// About how many bytes of the arena lie from the record of `from` to
+/// that of `to`, which a search from one to the other went over (at least
+/// one); `None` when they do not lie in one run.
+pub fn bytes_of(m: &dyn Messages, from: Seq, to: Seq) -> Option<usize> {
+    let Some(last) = to.prev().filter(|&last| last > from) else {
+        return Some(1);
+    };
+    (m.contiguous_until(from, to) >= to).then(|| {
+        m.record_start(last)
+            .saturating_sub(m.record_start(from))
+            .max(1)
+    })
+}
+
 /// Where the last `finder`'s needle in `hay` starts. Blocks are taken from
 /// the end, 4 KiB first and twice as large each time up to 1 MiB, and
 /// searched forward: memchr's reverse searcher has no vector code, and

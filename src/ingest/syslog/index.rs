@@ -269,18 +269,12 @@ impl Index {
     /// span that is not in `raw` (which only a caller that pairs an index
     /// with other bytes can cause) reads as empty rather than panicking.
     pub fn fields<'a>(&self, raw: &'a [u8]) -> Fields<'a> {
-        let span = |s: Option<Span>| {
-            s.map(|s| {
-                let start = usize::from(s.start);
-                raw.get(start..start + usize::from(s.len))
-                    .unwrap_or_default()
-            })
-        };
+        let (hostname, app_name) = self.names(raw);
         Fields {
             facility: self.pri >> 3,
             severity: self.pri & 7,
-            hostname: span(self.hostname),
-            app_name: span(self.app_name),
+            hostname,
+            app_name,
             proc_id: match self.format {
                 Format::Rfc3164 => self.proc_id_3164(raw),
                 Format::Rfc5424 => proc_id_5424(raw),
@@ -290,6 +284,36 @@ impl Index {
             format: self.format,
             sent: Sent::default(),
         }
+    }
+
+    /// [`Index::fields`] without the PROCID and MSG (none, and empty): what
+    /// a test of the PRI and the names reads, without the search for the
+    /// PROCID.
+    pub fn fields_but_text<'a>(&self, raw: &'a [u8]) -> Fields<'a> {
+        let (hostname, app_name) = self.names(raw);
+        Fields {
+            facility: self.pri >> 3,
+            severity: self.pri & 7,
+            hostname,
+            app_name,
+            proc_id: None,
+            message: &[],
+            format: self.format,
+            sent: Sent::default(),
+        }
+    }
+
+    /// The hostname and the app-name of [`Index::fields`], without the
+    /// rest: what a block's summary keeps of a message at ingest.
+    pub fn names<'a>(&self, raw: &'a [u8]) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+        let span = |s: Option<Span>| {
+            s.map(|s| {
+                let start = usize::from(s.start);
+                raw.get(start..start + usize::from(s.len))
+                    .unwrap_or_default()
+            })
+        };
+        (span(self.hostname), span(self.app_name))
     }
 
     /// The PRI, facility × 8 + severity.

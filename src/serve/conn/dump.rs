@@ -7,6 +7,10 @@
 //! first message is found by [`Seek`]: `since` and the oldest seq give the
 //! lower bound, and `l=N` with a filter scans back from the end, a slice at
 //! a time, for the N-th match.
+//!
+//! Both pass over the blocks of seqs whose summary the filter rules out
+//! ([`crate::store::summary`]) before they look at a message: a rare
+//! severity, app-name or unit is found without reading the ring.
 
 use crate::daemon::{ClearGeneration, State};
 use crate::http::{self, BodyLen, Method, Request};
@@ -17,6 +21,7 @@ use crate::store::messages::Messages;
 use crate::store::ring::{Read, Seq};
 use crate::store::search::{self, Found};
 use crate::store::secure::Zeroize;
+use crate::store::summary;
 
 use super::{Out, WRITE_CHUNK};
 
@@ -73,6 +78,9 @@ pub(super) struct Dump {
     picked: Option<Vec<Seq>>,
     /// The next seq to render.
     cursor: Seq,
+    /// While the cursor is before it, it is in blocks the filter does not
+    /// rule out: no summary is looked at until it gets there.
+    open_until: Seq,
     /// The ring's next seq when the dump started: it ends there.
     end: Seq,
     chunked: bool,
@@ -131,6 +139,7 @@ impl Dump {
             seek,
             picked: None,
             cursor,
+            open_until: Seq::ZERO,
             end,
             chunked,
             keep_alive,
@@ -222,35 +231,56 @@ impl Dump {
             return true;
         }
         let (mut looked, mut rendered, mut searched) = (0, 0, 0);
-        let by_pri = self.query.filter.tests_pri();
+        let by_summaries = self.query.filter.tests_summaries();
+        let needle = self.query.filter.needle_in(m);
         while self.cursor < self.end
             && looked < SCAN_MESSAGES * 16
             && rendered < FILL_MESSAGES
             && self.body.len() < WRITE_CHUNK
         {
-            if by_pri {
-                // Past those whose PRI alone says no: a sixteenth of a look.
+            if by_summaries && self.cursor >= self.open_until {
+                // Past the blocks the filter rules out: a sixteenth of a
+                // look each.
                 let filter = &self.query.filter;
                 let left = SCAN_MESSAGES * 16 - looked;
-                let next = m.skip_pri(self.cursor, self.end, left, &|p| filter.rejects_pri(p));
+                let open =
+                    summary::next_open(m, self.cursor, self.end, left, &|s| filter.rules_out(s));
+                looked += open.looked;
+                self.cursor = open.start;
+                self.open_until = open.until;
+                continue;
+            }
+            // Nothing after it is in the same run of blocks.
+            let limit = match by_summaries {
+                true => self.open_until.min(self.end),
+                false => self.end,
+            };
+            if by_summaries {
+                // Past those whose PRI and tags alone say no: a sixteenth
+                // of a look.
+                let filter = &self.query.filter;
+                let left = SCAN_MESSAGES * 16 - looked;
+                let next = m.skip_pri(self.cursor, limit, left, &|p, t| filter.rejects(p, t));
                 looked += next.since(self.cursor);
                 self.cursor = next;
-                if next >= self.end || looked >= SCAN_MESSAGES * 16 {
+                if next >= limit || looked >= SCAN_MESSAGES * 16 {
                     continue;
                 }
             }
-            if let Some(needle) = self.query.filter.needle() {
+            if let Some(needle) = needle {
                 // Straight to the next message that holds the needle
                 // (`grep=`'s text, `app=`'s or `host=`'s one name).
                 if searched >= SCAN_BYTES {
                     break;
                 }
                 let from = self.cursor;
-                match search::next(m, from, self.end, needle, SCAN_BYTES) {
+                match search::next(m, from, limit, needle, SCAN_BYTES) {
                     Found::At(seq) => self.cursor = seq,
                     Found::Through(seq) => {
                         self.cursor = seq;
-                        searched += SCAN_BYTES;
+                        // A short run between blocks passed over costs
+                        // what it holds.
+                        searched += search::bytes_of(m, from, seq).unwrap_or(SCAN_BYTES);
                         continue;
                     }
                 }
@@ -258,7 +288,7 @@ impl Dump {
             looked += 16;
             match m.read(self.cursor) {
                 Read::Entry(e) => {
-                    if self.query.filter.matches_fields(e.received_us, &e.fields()) {
+                    if self.query.filter.matches_entry(&e) {
                         st.render(self.query.format, &e, &mut self.body);
                         rendered += 1;
                     }
@@ -317,6 +347,9 @@ pub(super) struct Seek {
     lower: Seq,
     /// The scan goes back from here.
     seq: Seq,
+    /// While `seq` is after it, `open_from..seq` lies in blocks the filter
+    /// does not rule out.
+    open_from: Seq,
     found: u64,
     limit: u64,
     /// The seqs found, newest first, while there are at most
@@ -351,6 +384,7 @@ impl Seek {
         Err(Seek {
             lower,
             seq: end,
+            open_from: Seq::MAX,
             found: 0,
             limit,
             matches: Vec::new(),
@@ -364,26 +398,44 @@ impl Seek {
         // Messages evicted meanwhile are not wanted either.
         self.lower = self.lower.max(m.first_seq());
         let (mut looked, mut searched) = (0, 0);
-        let by_pri = q.filter.tests_pri();
+        let by_summaries = q.filter.tests_summaries();
+        let needle = q.filter.needle_in(m);
         while self.seq > self.lower && looked < SCAN_MESSAGES * 16 {
-            if by_pri
-                && m.pri(self.seq.minus(1))
-                    .is_some_and(|p| q.filter.rejects_pri(p))
+            if by_summaries && self.seq <= self.open_from {
+                // Back past the blocks the filter rules out.
+                let left = SCAN_MESSAGES * 16 - looked;
+                let open =
+                    summary::prev_open(m, self.lower, self.seq, left, &|s| q.filter.rules_out(s));
+                looked += open.looked;
+                self.seq = open.until;
+                self.open_from = open.start;
+                continue;
+            }
+            // Nothing before it is in the same run of blocks.
+            let lower = match by_summaries {
+                true => self.open_from.max(self.lower),
+                false => self.lower,
+            };
+            let s = self.seq.minus(1);
+            if by_summaries
+                && m.pri(s)
+                    .is_some_and(|p| q.filter.rejects(p, m.tags(s).as_ref()))
             {
                 self.seq = self.seq.minus(1);
                 looked += 1;
                 continue;
             }
-            if let Some(needle) = q.filter.needle() {
+            if let Some(needle) = needle {
                 // Straight back to the last message that holds the needle.
                 if searched >= SCAN_BYTES {
                     return None;
                 }
-                match search::prev(m, self.lower, self.seq, needle, SCAN_BYTES) {
+                let to = self.seq;
+                match search::prev(m, lower, to, needle, SCAN_BYTES) {
                     Found::At(seq) => self.seq = seq.next(),
                     Found::Through(seq) => {
                         self.seq = seq;
-                        searched += SCAN_BYTES;
+                        searched += search::bytes_of(m, seq, to).unwrap_or(SCAN_BYTES);
                         continue;
                     }
                 }
@@ -391,7 +443,7 @@ impl Seek {
             looked += 16;
             let s = self.seq.minus(1);
             if let Some(e) = m.get(s)
-                && q.filter.matches_fields(e.received_us, &e.fields())
+                && q.filter.matches_entry(&e)
             {
                 self.found += 1;
                 if self.limit <= MAX_PICKED {

@@ -1839,3 +1839,324 @@ fn a_follower_whose_peer_goes_leaves_its_frame_logs() {
     g.finish(&mut w);
     assert_eq!(w.fanout.queries(), 0);
 }
+
+// ---- block summaries ----
+
+mod summaries {
+    use super::*;
+    use crate::query::Query;
+    use crate::store::file;
+    use crate::store::ring::Cred;
+    use proptest::prelude::*;
+
+    /// pid 7 is in nginx.service, 9 in sshd.service, 10 in
+    /// session-4.scope; other pids are in no unit.
+    fn cgroup(pid: u32, buf: &mut [u8]) -> Option<usize> {
+        let text: &[u8] = match pid {
+            7 => b"0::/system.slice/nginx.service\n",
+            9 => b"0::/system.slice/sshd.service\n",
+            10 => b"0::/user.slice/session-4.scope\n",
+            _ => b"0::/\n",
+        };
+        buf[..text.len()].copy_from_slice(text);
+        Some(text.len())
+    }
+
+    /// Messages received this many µs apart; `-max-age` is 300 of them.
+    const TICK_US: i64 = 1000;
+
+    fn world(ring: Ring) -> World {
+        let parse = ParseContext {
+            tz: jiff::tz::TimeZone::UTC,
+        };
+        let st = State::new(ring, EPOCH_US, parse)
+            .with_units(cgroup)
+            .with_max_age(Some(Duration::from_micros(300 * TICK_US as u64)));
+        World {
+            st,
+            fanout: Fanout::new(),
+            base: Instant::now(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// The world after a restart: a new process adopts the memory file.
+    fn adopted(w: &World) -> World {
+        let r = w.st.ring();
+        let mut mem = file::anonymous(r.memory().len()).unwrap();
+        mem.copy_from_slice(r.memory());
+        let config = RingConfig {
+            max_messages: r.max_messages(),
+            arena_bytes: r.arena_bytes(),
+            max_message_bytes: r.max_message_bytes(),
+        };
+        world(Ring::adopt(config, crate::store::file::SnapshotSpace::NONE, mem).unwrap().0)
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// PRI, hostname, app-name, the sender's pid, RFC 3164 or 5424.
+        Push(u8, usize, usize, u32, bool),
+        Clear,
+        /// Housekeeping this many ticks later than the newest message:
+        /// the wipe of a clear, and what `-max-age` evicts.
+        Housekeep(i64),
+        Pause(bool),
+    }
+
+    const HOSTS: [&str; 4] = ["web1", "web2", "db", "-"];
+    const APPS: [&str; 4] = ["sshd", "nginx", "cron", "-"];
+
+    fn op() -> impl Strategy<Value = Op> {
+        let pri = prop_oneof![8 => Just(14u8), 2 => 0u8..192];
+        prop_oneof![
+            300 => (pri, 0usize..4, 0usize..4, 6u32..12, any::<bool>())
+                .prop_map(|(p, h, a, pid, bsd)| Op::Push(p, h, a, pid, bsd)),
+            1 => Just(Op::Clear),
+            4 => (0i64..400).prop_map(Op::Housekeep),
+            1 => any::<bool>().prop_map(Op::Pause),
+        ]
+    }
+
+    fn filter() -> impl Strategy<Value = String> {
+        let one = prop_oneof![
+            (0u8..8).prop_map(|s| format!("sev={s}")),
+            (0u8..8).prop_map(|s| format!("sev=!{s}")),
+            prop::sample::subsequence(vec!["kern", "user", "mail", "local7"], 1..3)
+                .prop_map(|f| format!("fac={}", f.join(","))),
+            prop::sample::subsequence(vec!["sshd", "nginx", "other", "-"], 1..3)
+                .prop_map(|a| format!("app={}", a.join(","))),
+            Just("app=!nginx".to_string()),
+            prop::sample::subsequence(vec!["web1", "db", "-"], 1..3)
+                .prop_map(|h| format!("host={}", h.join(","))),
+            prop::sample::subsequence(vec!["nginx", "sshd.service", "session-4.scope", "-"], 1..3)
+                .prop_map(|u| format!("unit={}", u.join(","))),
+            Just("unit=!sshd".to_string()),
+            Just("grep=m1".to_string()),
+            Just("not=m2".to_string()),
+            Just("pid=7,9".to_string()),
+        ];
+        proptest::collection::vec(one, 1..4).prop_map(|v| {
+            let mut seen = std::collections::HashSet::new();
+            v.into_iter()
+                .filter(|p| seen.insert(p.split('=').next().unwrap_or("").to_string()))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+    }
+
+    /// Applies `op`, the `i`-th; the message it stores ends in `m{i}`.
+    fn apply(w: &mut World, i: i64, op: &Op) {
+        let at = EPOCH_US + i * TICK_US;
+        match *op {
+            Op::Push(pri, host, app, pid, bsd) => {
+                let (host, app) = (HOSTS[host], APPS[app]);
+                let line = match (bsd, app) {
+                    (true, "-") => format!("<{pri}>Oct 11 22:14:15 {host} m{i}"),
+                    (true, _) => format!("<{pri}>Oct 11 22:14:15 {host} {app}[{pid}]: m{i}"),
+                    (false, _) => format!("<{pri}>1 - {host} {app} - - - m{i}"),
+                };
+                w.st.ingest(Incoming {
+                    received_us: at,
+                    transport: Transport::Unix,
+                    cred: Some(Cred {
+                        pid,
+                        uid: 0,
+                        gid: 0,
+                    }),
+                    truncated: false,
+                    bytes: line.as_bytes(),
+                });
+            }
+            Op::Clear => w.st.clear(),
+            Op::Housekeep(later) => while w.st.housekeep(at + later * TICK_US) {},
+            Op::Pause(paused) => w.st.set_paused(paused),
+        }
+    }
+
+    /// The message's own name, `m{i}`, at the end of each line.
+    fn names(lines: &[String]) -> Vec<String> {
+        let name = |l: &String| l.rsplit(' ').next().unwrap_or("").to_string();
+        lines.iter().map(name).collect()
+    }
+
+    /// What a scan of every held message selects, with the severity of
+    /// each.
+    fn scan(w: &World, q: &str) -> Vec<(String, u8)> {
+        let q = Query::parse(q, EPOCH_US).unwrap();
+        let r = w.st.ring();
+        Seq::range(r.first_seq(), r.next_seq())
+            .filter_map(|s| r.get(s))
+            .filter(|e| q.filter.matches_fields(e.received_us, &e.fields()))
+            .map(|e| {
+                let raw = String::from_utf8_lossy(e.raw).into_owned();
+                (names(&[raw])[0].clone(), e.fields().severity)
+            })
+            .collect()
+    }
+
+    fn dump(w: &mut World, target: &str) -> Vec<String> {
+        let mut c = w.accept(Role::Query, UNIX);
+        c.send(w, get(target).as_bytes());
+        let r = response(&c.take());
+        assert_eq!(r.status, 200, "{target}: {}", r.text());
+        c.finish(w);
+        names(&r.lines().iter().map(|l| l.to_string()).collect::<Vec<_>>())
+    }
+
+    /// The messages counted by severity.
+    fn histogram(w: &mut World, target: &str) -> [u64; 8] {
+        let mut c = w.accept(Role::Query, UNIX);
+        c.send(w, get(target).as_bytes());
+        let h = response(&c.take()).json();
+        c.finish(w);
+        let mut by_sev = [0; 8];
+        for b in h["buckets"].as_array().unwrap() {
+            for (sev, name) in crate::query::histogram::SEVERITIES.iter().enumerate() {
+                by_sev[sev] += b["counts"][name].as_u64().unwrap();
+            }
+        }
+        by_sev
+    }
+
+    /// Every reader that filters by what summaries hold answers as the
+    /// scan does: a dump, its last `l`, the histogram, a follower's
+    /// backlog (whole and its last `l`), and what a follower is sent of
+    /// the messages `more` stores.
+    fn check(
+        w: &mut World,
+        q: &str,
+        l: usize,
+        more: &[Op],
+        from: i64,
+    ) -> Result<(), TestCaseError> {
+        let want = scan(w, q);
+        let names_of = |v: &[(String, u8)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        let all = names_of(&want);
+        let last = names_of(&want[want.len().saturating_sub(l)..]);
+        prop_assert_eq!(&dump(w, &format!("/?fmt=raw&{q}")), &all, "{}", q);
+        prop_assert_eq!(
+            &dump(w, &format!("/?fmt=raw&{q}&l={l}")),
+            &last,
+            "{} l={}",
+            q,
+            l
+        );
+        let mut by_sev = [0u64; 8];
+        for (_, sev) in &want {
+            by_sev[usize::from(*sev)] += 1;
+        }
+        prop_assert_eq!(histogram(w, &format!("/histogram?{q}")), by_sev, "{}", q);
+        let (f, _, backlog) = follow(w, &format!("/ws?fmt=raw&{q}"));
+        f.finish(w);
+        prop_assert_eq!(names(&texts(&backlog)), all, "{} backlog", q);
+        let (mut f, _, backlog) = follow(w, &format!("/ws?fmt=raw&{q}&l={l}"));
+        prop_assert_eq!(names(&texts(&backlog)), last, "{} backlog l={}", q, l);
+        // Then live: a block that was ruled out may get a match now. The
+        // follower reads after each message, so it is sent every match.
+        let filter = Query::parse(q, EPOCH_US).unwrap().filter;
+        let (mut sent, mut new) = (Vec::new(), Vec::new());
+        for (i, op) in more.iter().enumerate() {
+            let before = w.st.ring().next_seq();
+            apply(w, from + i as i64, op);
+            let r = w.st.ring();
+            for e in Seq::range(before, r.next_seq()).filter_map(|s| r.get(s)) {
+                if filter.matches_fields(e.received_us, &e.fields()) {
+                    new.push(names(&[String::from_utf8_lossy(e.raw).into_owned()])[0].clone());
+                }
+            }
+            f.drive(w);
+            // Notices (of a clear) are not messages.
+            let is_message = |n: &String| {
+                n.strip_prefix('m')
+                    .is_some_and(|d| d.parse::<u64>().is_ok())
+            };
+            sent.extend(
+                names(&texts(&frames(&f.take())))
+                    .into_iter()
+                    .filter(is_message),
+            );
+        }
+        f.finish(w);
+        prop_assert_eq!(sent, new, "{} live", q);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// For rings that wrapped, evicted (by count, bytes and age), were
+        /// cleared, paused and adopted by a new process, and any filter on
+        /// what block summaries hold, with others: what every reader sends
+        /// is what a scan of every held message selects.
+        #[test]
+        fn readers_send_what_a_scan_of_every_message_selects(
+            ops in proptest::collection::vec(op(), 0..800),
+            more in proptest::collection::vec(op(), 0..100),
+            max_messages in 1usize..500,
+            arena_kib in 8usize..64,
+            q in filter(),
+            l in 1usize..20,
+        ) {
+            let mut w = world(Ring::new(RingConfig {
+                max_messages,
+                arena_bytes: arena_kib << 10,
+                max_message_bytes: 1024,
+            }).unwrap());
+            for (i, op) in ops.iter().enumerate() {
+                apply(&mut w, i as i64, op);
+            }
+            w.st.set_paused(false);
+            let n = ops.len() as i64;
+            check(&mut w, &q, l, &more, n)?;
+            let mut w = adopted(&w);
+            check(&mut w, &q, l, &more, n + more.len() as i64)?;
+        }
+    }
+
+    /// A rare severity or unit in a ring of many blocks is answered in one
+    /// slice, where a filter no summary tests reads the ring a slice at a
+    /// time.
+    #[test]
+    fn a_rare_match_is_answered_without_reading_the_ring() {
+        let mut w = world(
+            Ring::new(RingConfig {
+                max_messages: 300_000,
+                arena_bytes: 64 << 20,
+                max_message_bytes: 1024,
+            })
+            .unwrap(),
+        );
+        for i in 0..300_000i64 {
+            let op = match i % 30_000 == 15_000 {
+                true => Op::Push(8, 0, 1, 7, false),
+                false => Op::Push(14, 0, 0, 9, true),
+            };
+            apply(&mut w, i, &op);
+        }
+        let mut yields = Vec::new();
+        for q in [
+            "re=m15000$",
+            "sev=emerg",
+            "unit=nginx",
+            "app=nginx",
+            "sev=emerg&l=3",
+        ] {
+            let mut c = w.accept(Role::Query, UNIX);
+            c.send(&mut w, get(&format!("/?fmt=raw&{q}")).as_bytes());
+            let r = response(&c.take());
+            let want = if q.starts_with("re=") {
+                1
+            } else if q.ends_with("l=3") {
+                3
+            } else {
+                10
+            };
+            assert_eq!(r.lines().len(), want, "{q}");
+            yields.push(c.yields);
+            c.finish(&mut w);
+        }
+        assert!(yields[0] >= 4, "{yields:?}");
+        assert!(yields[1..].iter().all(|&y| y <= 1), "{yields:?}");
+    }
+}
