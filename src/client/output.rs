@@ -7,9 +7,9 @@ use std::sync::mpsc::SyncSender;
 use jiff::tz::TimeZone;
 
 use super::{
-    Cursor, Head, JsonLine, JsonMessage, RESET, Result, ShortClock, ShortFields, borrow_message,
-    escape_bytes, escape_text, output_failed, parse_json_line, pri_severity, render_syslog,
-    scan_message, severity_number, severity_style,
+    Cursor, Head, JsonLine, JsonMessage, LaidOut, RESET, Result, ShortClock, ShortFields,
+    borrow_message, escape_bytes, escape_text, output_failed, parse_json_line, pri_severity,
+    render_syslog, scan_layout, scan_message, severity_number, severity_number_of, severity_style,
 };
 
 /// `--fmt`.
@@ -102,7 +102,7 @@ pub struct Output {
 
 /// Where an [`Output`]'s lines go.
 enum Sink {
-    Stdout(io::BufWriter<io::StdoutLock<'static>>),
+    Stdout(Stdout),
     /// To the merge of several followers, with the receive time of the
     /// message being rendered. Bounded: a merge that does not take lines
     /// (standard output blocked) stops the follower, which stops reading.
@@ -113,6 +113,64 @@ enum Sink {
     },
 }
 
+/// What standard output is written in when not following: lines gather in
+/// a buffer until it holds this much.
+const PIECE: usize = 64 * 1024;
+
+/// Standard output and the lines not yet written to it, which a line is
+/// rendered straight into. What is left is written when dropped (an error
+/// that ends the program early still leaves every line before it on
+/// standard output), as a `BufWriter` would.
+struct Stdout {
+    w: io::StdoutLock<'static>,
+    buf: Vec<u8>,
+}
+
+impl Stdout {
+    /// A line has been appended: written at once when `live`, else when
+    /// the buffer holds a [`PIECE`].
+    fn appended(&mut self, live: bool) -> io::Result<()> {
+        if live {
+            return self.flush();
+        }
+        if self.buf.len() >= PIECE {
+            self.write_buffered()?;
+        }
+        Ok(())
+    }
+
+    /// Writes what the buffer holds; on an error, what was not written
+    /// stays (and is tried again when dropped), as a `BufWriter` keeps it.
+    fn write_buffered(&mut self) -> io::Result<()> {
+        let mut written = 0;
+        let mut r = Ok(());
+        while written < self.buf.len() {
+            match self.w.write(&self.buf[written..]) {
+                Ok(0) => r = Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => r = Err(e),
+            }
+            if r.is_err() {
+                break;
+            }
+        }
+        self.buf.drain(..written);
+        r
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.write_buffered()?;
+        self.w.flush()
+    }
+}
+
+impl Drop for Stdout {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
 impl Output {
     /// `reverse`: newest first (`-r`), written when flushed.
     pub fn new(fmt: Fmt, color: bool, live: bool, reverse: bool) -> Output {
@@ -121,7 +179,10 @@ impl Output {
             color,
             live,
             clock: ShortClock::new(TimeZone::system()),
-            w: Sink::Stdout(io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())),
+            w: Sink::Stdout(Stdout {
+                w: io::stdout().lock(),
+                buf: Vec::with_capacity(PIECE + 4096),
+            }),
             scratch: String::new(),
             bytes: Vec::new(),
             label: String::new(),
@@ -170,10 +231,13 @@ impl Output {
     pub fn line(&mut self, line: &[u8]) -> io::Result<()> {
         match self.fmt {
             Fmt::Short => {
-                let text = std::str::from_utf8(line).ok();
                 // A message as the daemon writes it, scanned; one with
                 // escapes, without a copy of its strings; anything else
                 // as parse_json_line reads it.
+                if let Some(m) = scan_layout(line) {
+                    return self.laid_out(&m);
+                }
+                let text = std::str::from_utf8(line).ok();
                 if let Some(m) = text.and_then(scan_message) {
                     return self.short_fields(&m.short_fields(), m.severity());
                 }
@@ -310,6 +374,31 @@ impl Output {
         self.short_fields(&m.short_fields(), &m.severity)
     }
 
+    fn laid_out(&mut self, m: &LaidOut<'_>) -> io::Result<()> {
+        let sev = severity_number_of(m.severity);
+        // Straight into standard output's buffer, when that is where it
+        // goes.
+        if let (None, Sink::Stdout(out)) = (&self.reversed, &mut self.w) {
+            let style = sev.filter(|_| self.color).and_then(severity_style);
+            let buf = &mut out.buf;
+            buf.extend_from_slice(style.unwrap_or_default().as_bytes());
+            buf.extend_from_slice(self.label.as_bytes());
+            self.clock.render_laid_out(m, buf);
+            if style.is_some() {
+                buf.extend_from_slice(RESET.as_bytes());
+            }
+            buf.push(b'\n');
+            return out.appended(self.live);
+        }
+        let mut line = std::mem::take(&mut self.bytes);
+        line.clear();
+        line.extend_from_slice(self.label.as_bytes());
+        self.clock.render_laid_out(m, &mut line);
+        let r = self.plain(&line, sev);
+        self.bytes = line;
+        r
+    }
+
     fn short_fields(&mut self, m: &ShortFields<'_>, severity: &str) -> io::Result<()> {
         let mut line = std::mem::take(&mut self.scratch);
         line.clear();
@@ -337,8 +426,8 @@ impl Output {
             kept.push((line.to_vec(), sev));
             return Ok(());
         }
-        let w = match &mut self.w {
-            Sink::Stdout(w) => w,
+        let out = match &mut self.w {
+            Sink::Stdout(out) => out,
             Sink::Relay {
                 tx,
                 source,
@@ -356,23 +445,21 @@ impl Output {
                     .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe));
             }
         };
-        write_line(w, line, sev.filter(|_| self.color))?;
-        if self.live {
-            w.flush()?;
-        }
-        Ok(())
+        push_line(&mut out.buf, line, sev.filter(|_| self.color));
+        out.appended(self.live)
     }
 
     pub fn flush(&mut self) -> Result<()> {
-        let Sink::Stdout(w) = &mut self.w else {
+        let Sink::Stdout(out) = &mut self.w else {
             return Ok(());
         };
         if let Some(kept) = self.reversed.take() {
             for (line, sev) in kept.iter().rev() {
-                write_line(w, line, sev.filter(|_| self.color)).map_err(output_failed)?;
+                push_line(&mut out.buf, line, sev.filter(|_| self.color));
+                out.appended(false).map_err(output_failed)?;
             }
         }
-        w.flush().map_err(output_failed)
+        out.flush().map_err(output_failed)
     }
 }
 
@@ -392,17 +479,17 @@ fn has_control(text: &[u8]) -> bool {
         })
 }
 
-/// `line` and a line feed, in the colour of `sev` if given.
-fn write_line(w: &mut impl Write, line: &[u8], sev: Option<u8>) -> io::Result<()> {
+/// Appends `line` and a line feed, in the colour of `sev` if given.
+fn push_line(out: &mut Vec<u8>, line: &[u8], sev: Option<u8>) {
     match sev.and_then(severity_style) {
         Some(style) => {
-            w.write_all(style.as_bytes())?;
-            w.write_all(line)?;
-            w.write_all(RESET.as_bytes())?;
+            out.extend_from_slice(style.as_bytes());
+            out.extend_from_slice(line);
+            out.extend_from_slice(RESET.as_bytes());
         }
-        None => w.write_all(line)?,
+        None => out.extend_from_slice(line),
     }
-    w.write_all(b"\n")
+    out.push(b'\n');
 }
 
 #[cfg(test)]
