@@ -33,17 +33,29 @@ pub fn dump(
     let path = format!("{base}?{query}");
     let mut lines = LineSplitter::default();
     let mut told = false;
+    // The daemon's own lines, when they are what is printed, go out in
+    // large pieces.
+    let verbatim = out.verbatim();
     let head = source.target.get(&path, |head, body| {
         if !told {
             told = true;
             out.skipped_header(head)?;
         }
-        lines.feed(body, |line| out.line(line))
+        if verbatim {
+            lines.feed_runs(body, |run| out.lines(run))
+        } else {
+            lines.feed(body, |line| out.line(line))
+        }
     })?;
     if !told {
         out.skipped_header(&head).map_err(output_failed)?;
     }
-    lines.finish(|line| out.line(line)).map_err(output_failed)?;
+    if verbatim {
+        lines.finish_runs(|run| out.lines(run))
+    } else {
+        lines.finish(|line| out.line(line))
+    }
+    .map_err(output_failed)?;
     out.flush()
 }
 

@@ -163,6 +163,21 @@ impl Stdout {
         self.write_buffered()?;
         self.w.flush()
     }
+
+    /// Whole lines written as they are, after what the buffer holds: a
+    /// large piece at once, without a copy.
+    fn pass(&mut self, lines: &[u8], live: bool) -> io::Result<()> {
+        if lines.len() < PIECE / 4 {
+            self.buf.extend_from_slice(lines);
+            return self.appended(live);
+        }
+        self.write_buffered()?;
+        self.w.write_all(lines)?;
+        if live {
+            self.w.flush()?;
+        }
+        Ok(())
+    }
 }
 
 impl Drop for Stdout {
@@ -225,6 +240,48 @@ impl Output {
             Fmt::Syslog | Fmt::Raw => out.extend_from_slice(line),
         }
         self.plain(&out, sev)
+    }
+
+    /// Whether a dump's body is written as it comes, whole lines at a
+    /// time ([`Output::lines`]): `json` and `raw`, which print the daemon's
+    /// lines as they are, and `syslog` when not colouring; not with `-r`,
+    /// which holds the lines.
+    pub fn verbatim(&self) -> bool {
+        let to_stdout = matches!(self.w, Sink::Stdout(_)) && self.reversed.is_none();
+        to_stdout
+            && match self.fmt {
+                Fmt::Json | Fmt::Raw => true,
+                Fmt::Syslog => !self.color,
+                Fmt::Short => false,
+            }
+    }
+
+    /// Whole lines of a `GET /` body, each with its line feed, when
+    /// [`Output::verbatim`]: written as they are, as [`Output::line`]
+    /// would write each of them.
+    pub fn lines(&mut self, run: &[u8]) -> io::Result<()> {
+        // `syslog` lines as the daemon writes them are printable ASCII,
+        // which `line` prints as they are; a run with anything else goes a
+        // line at a time.
+        let printable = || {
+            !run.iter().fold(false, |odd, &c| {
+                odd | ((c.wrapping_add(1) as i8) < 0x21 && c != b'\n')
+            })
+        };
+        match (&mut self.w, self.fmt) {
+            (Sink::Stdout(out), Fmt::Json | Fmt::Raw) => out.pass(run, self.live),
+            (Sink::Stdout(out), Fmt::Syslog) if printable() => out.pass(run, self.live),
+            _ => {
+                for line in run
+                    .strip_suffix(b"\n")
+                    .unwrap_or(run)
+                    .split(|&c| c == b'\n')
+                {
+                    self.line(line)?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// One line of a `GET /` body, in the format of [`Fmt::dump_wire`].
