@@ -432,13 +432,18 @@ impl Output {
     }
 
     fn laid_out(&mut self, m: &LaidOut<'_>) -> io::Result<()> {
-        let sev = severity_number_of(m.severity);
         // Straight into standard output's buffer, when that is where it
-        // goes.
+        // goes (the severity looked up only to colour).
         if let (None, Sink::Stdout(out)) = (&self.reversed, &mut self.w) {
-            let style = sev.filter(|_| self.color).and_then(severity_style);
+            let style = self
+                .color
+                .then(|| severity_number_of(m.severity))
+                .flatten()
+                .and_then(severity_style);
             let buf = &mut out.buf;
-            buf.extend_from_slice(style.unwrap_or_default().as_bytes());
+            if let Some(style) = style {
+                buf.extend_from_slice(style.as_bytes());
+            }
             buf.extend_from_slice(self.label.as_bytes());
             self.clock.render_laid_out(m, buf);
             if style.is_some() {
@@ -451,7 +456,7 @@ impl Output {
         line.clear();
         line.extend_from_slice(self.label.as_bytes());
         self.clock.render_laid_out(m, &mut line);
-        let r = self.plain(&line, sev);
+        let r = self.plain(&line, severity_number_of(m.severity));
         self.bytes = line;
         r
     }
