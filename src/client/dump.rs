@@ -31,31 +31,24 @@ pub fn dump(
     let base = snapshot.map_or_else(|| "/".to_string(), |id| format!("/snapshots/{id}/"));
     let query = query_string(start, out.fmt.dump_wire(), filters);
     let path = format!("{base}?{query}");
+    // Whole lines, as many as a piece of the body holds at a time: the
+    // daemon's own lines, when they are what is printed, go out as they
+    // are.
     let mut lines = LineSplitter::default();
     let mut told = false;
-    // The daemon's own lines, when they are what is printed, go out in
-    // large pieces.
-    let verbatim = out.verbatim();
     let head = source.target.get(&path, |head, body| {
         if !told {
             told = true;
             out.skipped_header(head)?;
         }
-        if verbatim {
-            lines.feed_runs(body, |run| out.lines(run))
-        } else {
-            lines.feed(body, |line| out.line(line))
-        }
+        lines.feed_runs(body, |run| out.lines(run))
     })?;
     if !told {
         out.skipped_header(&head).map_err(output_failed)?;
     }
-    if verbatim {
-        lines.finish_runs(|run| out.lines(run))
-    } else {
-        lines.finish(|line| out.line(line))
-    }
-    .map_err(output_failed)?;
+    lines
+        .finish_runs(|run| out.lines(run))
+        .map_err(output_failed)?;
     out.flush()
 }
 

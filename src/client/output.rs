@@ -9,7 +9,8 @@ use jiff::tz::TimeZone;
 use super::{
     Cursor, Head, JsonLine, JsonMessage, LaidOut, RESET, Result, ShortClock, ShortFields,
     borrow_message, escape_bytes, escape_text, output_failed, parse_json_line, pri_severity,
-    render_syslog, scan_layout, scan_message, severity_number, severity_number_of, severity_style,
+    render_syslog, scan_layout, scan_layout_first, scan_message, severity_number,
+    severity_number_of, severity_style,
 };
 
 /// `--fmt`.
@@ -242,24 +243,14 @@ impl Output {
         self.plain(&out, sev)
     }
 
-    /// Whether a dump's body is written as it comes, whole lines at a
-    /// time ([`Output::lines`]): `json` and `raw`, which print the daemon's
-    /// lines as they are, and `syslog` when not colouring; not with `-r`,
-    /// which holds the lines.
-    pub fn verbatim(&self) -> bool {
-        let to_stdout = matches!(self.w, Sink::Stdout(_)) && self.reversed.is_none();
-        to_stdout
-            && match self.fmt {
-                Fmt::Json | Fmt::Raw => true,
-                Fmt::Syslog => !self.color,
-                Fmt::Short => false,
-            }
-    }
-
-    /// Whole lines of a `GET /` body, each with its line feed, when
-    /// [`Output::verbatim`]: written as they are, as [`Output::line`]
-    /// would write each of them.
+    /// Whole lines of a `GET /` body, each with its line feed, in the
+    /// format of [`Fmt::dump_wire`]: what [`Output::line`] writes of each.
+    /// Where that is the daemon's own lines (`json` and `raw`, and
+    /// `syslog` when not colouring), the run is written as it is; a
+    /// `short` line laid out as the daemon writes it is read without
+    /// looking for its end first.
     pub fn lines(&mut self, run: &[u8]) -> io::Result<()> {
+        let to_stdout = self.reversed.is_none() && matches!(self.w, Sink::Stdout(_));
         // `syslog` lines as the daemon writes them are printable ASCII,
         // which `line` prints as they are; a run with anything else goes a
         // line at a time.
@@ -268,20 +259,29 @@ impl Output {
                 odd | ((c.wrapping_add(1) as i8) < 0x21 && c != b'\n')
             })
         };
-        match (&mut self.w, self.fmt) {
-            (Sink::Stdout(out), Fmt::Json | Fmt::Raw) => out.pass(run, self.live),
-            (Sink::Stdout(out), Fmt::Syslog) if printable() => out.pass(run, self.live),
-            _ => {
-                for line in run
-                    .strip_suffix(b"\n")
-                    .unwrap_or(run)
-                    .split(|&c| c == b'\n')
-                {
-                    self.line(line)?;
-                }
-                Ok(())
-            }
+        let verbatim = to_stdout
+            && match self.fmt {
+                Fmt::Json | Fmt::Raw => true,
+                Fmt::Syslog => !self.color && printable(),
+                Fmt::Short => false,
+            };
+        if verbatim && let Sink::Stdout(out) = &mut self.w {
+            return out.pass(run, self.live);
         }
+        let mut rest = run;
+        while !rest.is_empty() {
+            if self.fmt == Fmt::Short
+                && let Some((m, end)) = scan_layout_first(rest)
+            {
+                self.laid_out(&m)?;
+                rest = rest.get(end + 1..).unwrap_or_default();
+                continue;
+            }
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            self.line(&rest[..end])?;
+            rest = rest.get(end + 1..).unwrap_or_default();
+        }
+        Ok(())
     }
 
     /// One line of a `GET /` body, in the format of [`Fmt::dump_wire`].

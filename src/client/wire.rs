@@ -486,7 +486,7 @@ impl<'a> JsonText<'a> {
 /// A message line of `fmt=json` laid out exactly as circologd writes it,
 /// read by [`scan_layout`]: what `short` prints of it, borrowed from the
 /// line, its strings as written.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LaidOut<'a> {
     pub received: &'a [u8],
     pub timestamp: Option<&'a [u8]>,
@@ -510,17 +510,52 @@ pub struct LaidOut<'a> {
 /// INVARIANT: every line it reads is UTF-8 and one [`scan_message`] reads
 /// too, with the same `short` fields and severity: each value is checked
 /// as strictly as `scan_message` checks it, or more.
-pub fn scan_layout(b: &[u8]) -> Option<LaidOut<'_>> {
+pub fn scan_layout(line: &[u8]) -> Option<LaidOut<'_>> {
+    let (mut m, end) = parse_layout(line)?;
+    if end != line.len() {
+        return None;
+    }
+    m.verbatim = printable(line)?;
+    Some(m)
+}
+
+/// [`scan_layout`] of the first line of `lines` (whole lines, each with
+/// its line feed), without looking for its end first: the message and
+/// where its line feed is, when that line is one `scan_layout` reads.
+pub fn scan_layout_first(lines: &[u8]) -> Option<(LaidOut<'_>, usize)> {
+    let (mut m, end) = parse_layout(lines)?;
+    // A parse that went past a line feed read more than a line, and the
+    // line holds a control character: refused here.
+    if lines.get(end) != Some(&b'\n') {
+        return None;
+    }
+    m.verbatim = printable(lines.get(..end)?)?;
+    Some((m, end))
+}
+
+/// Whether `line` is printable ASCII (`Some(true)`), else UTF-8 without a
+/// control character (`Some(false)`); `None` for anything else.
+#[inline(always)]
+fn printable(line: &[u8]) -> Option<bool> {
     // Most lines are printable ASCII (the daemon escapes every control
     // character): one pass without an early exit, which the compiler turns
     // into wide compares, says so. A byte below 0x20 or above 0x7e, plus
     // one, is below 0x21 as a signed byte. Others are looked at closely.
-    let odd = b
+    let odd = line
         .iter()
         .fold(false, |odd, &c| odd | ((c.wrapping_add(1) as i8) < 0x21));
-    if odd && (b.iter().any(|&c| c < 0x20) || std::str::from_utf8(b).is_err()) {
+    if odd && (line.iter().any(|&c| c < 0x20) || std::str::from_utf8(line).is_err()) {
         return None;
     }
+    Some(!odd)
+}
+
+/// The layout of [`scan_layout`] read from the start of `b`, and where
+/// it ends (just after its `}`). Its strings are not looked at for
+/// control characters, nor its bytes for UTF-8: the caller checks the
+/// line it ends.
+#[inline(always)]
+fn parse_layout(b: &[u8]) -> Option<(LaidOut<'_>, usize)> {
     let mut s = Scan { b, at: 0 };
     s.key(b"{\"seq\":")?;
     s.skip_unsigned()?;
@@ -567,7 +602,7 @@ pub fn scan_layout(b: &[u8]) -> Option<LaidOut<'_>> {
     s.key(b",\"message\":")?;
     let message = s.json_text()?;
     s.key(b"}")?;
-    (s.at == b.len()).then_some(LaidOut {
+    let m = LaidOut {
         received,
         timestamp,
         severity,
@@ -575,8 +610,9 @@ pub fn scan_layout(b: &[u8]) -> Option<LaidOut<'_>> {
         app_name,
         proc_id,
         message,
-        verbatim: !odd,
-    })
+        verbatim: false,
+    };
+    Some((m, s.at))
 }
 
 /// The keys of a message line in the order the daemon writes them, as
