@@ -444,7 +444,9 @@ impl Output {
             if let Some(style) = style {
                 buf.extend_from_slice(style.as_bytes());
             }
-            buf.extend_from_slice(self.label.as_bytes());
+            if !self.label.is_empty() {
+                buf.extend_from_slice(self.label.as_bytes());
+            }
             self.clock.render_laid_out(m, buf);
             if style.is_some() {
                 buf.extend_from_slice(RESET.as_bytes());

@@ -91,7 +91,8 @@ impl ShortClock {
     /// daemon writes times, is not parsed again.
     fn push_time_text(&mut self, text: &[u8], out: &mut Vec<u8>) -> bool {
         let prefix = daemon_time(text);
-        if let (Some(p), Some(last), Some((_, shown))) = (prefix, self.last_prefix, &self.last)
+        // Compared where they are, not copied first.
+        if let (Some(p), Some(last), Some((_, shown))) = (prefix, &self.last_prefix, &self.last)
             && p == last
         {
             out.extend_from_slice(shown.as_bytes());
@@ -104,7 +105,7 @@ impl ShortClock {
             return false;
         };
         out.extend_from_slice(self.second_text(t).as_bytes());
-        self.last_prefix = prefix;
+        self.last_prefix = prefix.copied();
         true
     }
 
@@ -161,12 +162,14 @@ impl ShortClock {
 /// daemon writes times in JSON, `2026-12-01T08:16:39.000000Z` (UTC, six
 /// digits of fraction): all such texts with the same are in the same
 /// second, rounded down, whatever the fraction.
-fn daemon_time(text: &[u8]) -> Option<[u8; 19]> {
+fn daemon_time(text: &[u8]) -> Option<&[u8; 19]> {
     let b: &[u8; 27] = text.try_into().ok()?;
     let fraction = b[20..26].iter().all(u8::is_ascii_digit);
-    (b[19] == b'.' && b[26] == b'Z' && fraction)
-        .then(|| b[..19].try_into().ok())
-        .flatten()
+    if b[19] == b'.' && b[26] == b'Z' && fraction {
+        b.first_chunk::<19>()
+    } else {
+        None
+    }
 }
 
 /// `dt` as `strftime("%b %e %H:%M:%S")` writes it, without its general
