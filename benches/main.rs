@@ -3,7 +3,7 @@
 //! same run. Prints one table; see `benches/README.md` for how to read it.
 //!
 //! `cargo bench -- SECTION…` runs only some of `ingest peers dump fanout
-//! memory scan query journald restart`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
+//! memory scan query journald restart tail`; `CIRCOLOG_BENCH_QUICK=1` makes every count small and runs once.
 
 #[path = "circolog/drain.rs"]
 mod drain;
@@ -28,6 +28,8 @@ mod send;
 mod sink;
 #[path = "circolog/table.rs"]
 mod table;
+#[path = "circolog/tail.rs"]
+mod tail;
 
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
@@ -38,8 +40,8 @@ use harness::{Circolog, Sample, Sink, summarize};
 use send::{Dest, Mode, Size, Spec};
 use table::{Table, fmt_bytes, fmt_count, fmt_rate};
 
-const SECTIONS: [&str; 9] = [
-    "ingest", "peers", "dump", "fanout", "memory", "scan", "query", "journald", "restart",
+const SECTIONS: [&str; 10] = [
+    "ingest", "peers", "dump", "fanout", "memory", "scan", "query", "journald", "restart", "tail",
 ];
 
 /// How much to measure.
@@ -55,6 +57,8 @@ struct Config {
     dump_ring: u64,
     /// Messages in the ring that is searched (section 7).
     query_ring: u64,
+    /// Messages in the ring `circolog-tail` reads (section 10).
+    tail_ring: u64,
     /// Messages through the ring for the memory figure, and after how many
     /// the first reading is taken.
     memory_total: u64,
@@ -84,6 +88,7 @@ impl Config {
                 calibration: 10_000,
                 dump_ring: 200_000,
                 query_ring: 100_000,
+                tail_ring: 100_000,
                 memory_total: 1_000_000,
                 memory_first: 200_000,
                 latency_secs: 1.0,
@@ -103,6 +108,7 @@ impl Config {
                 calibration: 30_000,
                 dump_ring: 1_000_000,
                 query_ring: 1_000_000,
+                tail_ring: 1_000_000,
                 memory_total: 10_000_000,
                 memory_first: 1_000_000,
                 latency_secs: 3.0,
@@ -212,6 +218,7 @@ fn main() {
             "query" => query(&cfg, &mut table),
             "journald" => through_journald(&cfg, &mut table),
             "restart" => restarts(&cfg, &mut table),
+            "tail" => tail_rows(&cfg, &mut table),
             _ => memory(&cfg, &mut table),
         }));
         match r {
@@ -248,6 +255,10 @@ fn section_title(name: &str) -> &'static str {
         "journald" => {
             "8. journald: N messages through the real journald into its volatile journal and \
              the ring; circolog-tail against journalctl -D on them (ms, process start-up included)"
+        }
+        "tail" => {
+            "10. circolog-tail against curl asking the daemon for the same (ms, process start-up \
+             included, output to /dev/null)"
         }
         "query" => {
             "7. queries of a full ring of realistic messages, against GNU grep and cat on the same bytes in a file"
@@ -1754,5 +1765,120 @@ fn restarts(cfg: &Config, table: &mut Table) -> Result<(), String> {
             numbers.len()
         ),
     );
+    Ok(())
+}
+
+// ----------------------------------------------------------------- 10. tail
+
+/// A ring of section 7's messages, then what a user types of circolog-tail
+/// against curl asking the daemon for the same (the query circolog-tail
+/// sends), taking turns, each as a process writing to /dev/null; both must
+/// print as many lines.
+fn tail_rows(cfg: &Config, table: &mut Table) -> Result<(), String> {
+    let ring = cfg.tail_ring;
+    let d = Circolog::start(
+        &["-buffer-size", &ring.to_string(), "-buffer-bytes", "256M"],
+        false,
+    )?;
+    let t = Instant::now();
+    query::fill(&d.syslog, std::path::Path::new("/dev/null"), ring)
+        .map_err(|e| format!("fill: {e}"))?;
+    let deadline = Instant::now() + cfg.long_limit();
+    while d.stored()? < ring {
+        if Instant::now() > deadline {
+            return Err(format!("the ring did not fill: {} of {ring}", d.stored()?));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let held = d.status()?["used"]["messages"].as_u64().unwrap_or(0);
+    if held != ring {
+        return Err(format!("the ring holds {held} of {ring} messages"));
+    }
+    eprintln!(
+        "   ring holds {held} messages, filled in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let since = tail::received_of_last(&d.query, 1000)?;
+    let needle = query::NEEDLE;
+    // (row, circolog-tail's arguments, curl's query: the one circolog-tail sends)
+    let rows: [(&str, Vec<&str>, String); 7] = [
+        ("-n 100", vec!["-n", "100"], "l=100&fmt=json".into()),
+        (
+            "-p emerg (10 matches)",
+            vec!["-n", "-1", "-p", "emerg"],
+            "fmt=json&sev=emerg".into(),
+        ),
+        (
+            "-t nginx (10 %)",
+            vec!["-n", "-1", "-t", "nginx"],
+            "fmt=json&app=nginx".into(),
+        ),
+        (
+            "-g NEEDLE (10 matches)",
+            vec!["-n", "-1", "-g", needle],
+            format!("fmt=json&re={needle}"),
+        ),
+        (
+            "--since the 1,000th newest",
+            vec!["-n", "-1", "--since", &since],
+            format!("fmt=json&from={}", since.replace(':', "%3A")),
+        ),
+        ("the whole ring, short", vec!["-n", "-1"], "fmt=json".into()),
+        (
+            "the whole ring, -o json",
+            vec!["-n", "-1", "-o", "json"],
+            "fmt=json".into(),
+        ),
+    ];
+    let socket = d.query.to_str().ok_or("the socket's path is not UTF-8")?;
+    let bin = tail::tail_path()?;
+    for (name, args, q) in rows {
+        let mut ours = std::process::Command::new(&bin);
+        ours.args(["--socket", socket, "--color", "never"])
+            .args(&args);
+        let mut theirs = std::process::Command::new("curl");
+        theirs.args([
+            "-s",
+            "--unix-socket",
+            socket,
+            &format!("http://localhost/?{q}"),
+        ]);
+        let (lines, curl_lines) = (tail::lines(&mut ours)?, tail::lines(&mut theirs)?);
+        if lines != curl_lines {
+            return Err(format!(
+                "{name}: circolog-tail printed {lines} lines, curl ?{q} {curl_lines}"
+            ));
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for run in 0..cfg.runs {
+            // Taking turns: neither is always first.
+            if run % 2 == 0 {
+                a.push(tail::run(&mut ours)?);
+                b.push(tail::run(&mut theirs)?);
+            } else {
+                b.push(tail::run(&mut theirs)?);
+                a.push(tail::run(&mut ours)?);
+            }
+        }
+        let (ours, theirs) = (tail::Run::median(&a), tail::Run::median(&b));
+        table.row(
+            name,
+            &format!("circolog-tail {:.0} ms", ours.wall_ms),
+            &format!("curl {:.0} ms", theirs.wall_ms),
+            Some(ours.wall_ms / theirs.wall_ms),
+            &format!(
+                "target ≤ 1.5; CPU {:.0} ms and {:.0} ms; {lines} lines; curl ?{q}",
+                ours.cpu_ms, theirs.cpu_ms
+            ),
+        );
+        eprintln!(
+            "   {name}: circolog-tail {:.0} ms (CPU {:.0}), curl {:.0} ms (CPU {:.0}): {:.2}",
+            ours.wall_ms,
+            ours.cpu_ms,
+            theirs.wall_ms,
+            theirs.cpu_ms,
+            ours.wall_ms / theirs.wall_ms
+        );
+    }
     Ok(())
 }

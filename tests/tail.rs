@@ -383,6 +383,41 @@ fn endless_lines_and_bodies_are_errors_naming_the_source() {
     }
 }
 
+/// One source whose answer turns into an endless line: in every format,
+/// the lines before it are printed, whole, and the endless one is refused
+/// and named, as when the lines were written one at a time.
+#[test]
+fn one_source_with_an_endless_line_prints_the_lines_before_it() {
+    let peer = hostile(|conn, _, _| {
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nX-Circolog-Epoch: 1\r\n\r\n");
+        for seq in 0..3 {
+            let _ = conn.write_all(format!("{}\n", json_message(seq, "before")).as_bytes());
+        }
+        let _ = conn.write_all(b"{\"seq\":3,\"message\":\"");
+        let chunk = vec![b'x'; 64 * 1024];
+        while conn.write_all(&chunk).is_ok() {}
+    });
+    let before: String = (0..3)
+        .map(|seq| json_message(seq, "before") + "\n")
+        .collect();
+    for fmt in ["json", "raw", "syslog", "short"] {
+        let (code, out, err) = run_tail(
+            &["--addr", &peer, "-n", "-1", "-o", fmt],
+            Duration::from_secs(60),
+        );
+        assert_eq!(code, Some(2), "{fmt}: {err}");
+        assert!(
+            err.starts_with(&format!("circolog-tail: {peer}: a line longer than")),
+            "{fmt}: {err}"
+        );
+        if fmt == "short" {
+            assert_eq!(out, "Jan  8 19:46:04 evil app: before\n".repeat(3), "{fmt}");
+        } else {
+            assert_eq!(out, before, "{fmt}");
+        }
+    }
+}
+
 /// Without -f and with `-n -1`, a source whose body never ends is printed
 /// as it comes, merged with the healthy one, in bounded memory. Before,
 /// every line of every source was held until the end (5.7 GB in 15 s).

@@ -17,6 +17,7 @@ mod limits;
 mod manuals;
 mod memory;
 mod peers;
+mod printing;
 mod query;
 mod recorder;
 mod restart;

@@ -31,6 +31,9 @@ pub fn dump(
     let base = snapshot.map_or_else(|| "/".to_string(), |id| format!("/snapshots/{id}/"));
     let query = query_string(start, out.fmt.dump_wire(), filters);
     let path = format!("{base}?{query}");
+    // Whole lines, as many as a piece of the body holds at a time: the
+    // daemon's own lines, when they are what is printed, go out as they
+    // are.
     let mut lines = LineSplitter::default();
     let mut told = false;
     let head = source.target.get(&path, |head, body| {
@@ -38,12 +41,14 @@ pub fn dump(
             told = true;
             out.skipped_header(head)?;
         }
-        lines.feed(body, |line| out.line(line))
+        lines.feed_runs(body, |run| out.lines(run))
     })?;
     if !told {
         out.skipped_header(&head).map_err(output_failed)?;
     }
-    lines.finish(|line| out.line(line)).map_err(output_failed)?;
+    lines
+        .finish_runs(|run| out.lines(run))
+        .map_err(output_failed)?;
     out.flush()
 }
 

@@ -33,7 +33,9 @@
 //! * `split`: a body cut into lines, each bounded ([`LineSplitter`]);
 //! * `merge`: several daemons' lines merged by receive time
 //!   ([`MergeWindow`]);
-//! * `wire`: the `fmt=json` wire format ([`parse_json_line`]);
+//! * `wire`: the `fmt=json` wire format ([`parse_json_line`], and the
+//!   faster readers of a line as the daemon writes it, [`scan_layout`]
+//!   first);
 //! * `render`: the `short` and `syslog` lines, the colours, and the
 //!   escaping of a peer's text ([`escape_text`]);
 //! * `source`, `output`, `dump`, `follow`: `circolog-tail`'s connections

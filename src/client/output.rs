@@ -7,9 +7,10 @@ use std::sync::mpsc::SyncSender;
 use jiff::tz::TimeZone;
 
 use super::{
-    Cursor, Head, JsonLine, JsonMessage, RESET, Result, ShortClock, ShortFields, borrow_message,
-    escape_bytes, escape_text, output_failed, parse_json_line, pri_severity, render_syslog,
-    scan_message, severity_number, severity_style,
+    Cursor, Head, JsonLine, JsonMessage, LaidOut, RESET, Result, ShortClock, ShortFields,
+    borrow_message, escape_bytes, escape_text, output_failed, parse_json_line, pri_severity,
+    render_syslog, scan_layout, scan_layout_first, scan_message, severity_number,
+    severity_number_of, severity_style,
 };
 
 /// `--fmt`.
@@ -102,7 +103,7 @@ pub struct Output {
 
 /// Where an [`Output`]'s lines go.
 enum Sink {
-    Stdout(io::BufWriter<io::StdoutLock<'static>>),
+    Stdout(Stdout),
     /// To the merge of several followers, with the receive time of the
     /// message being rendered. Bounded: a merge that does not take lines
     /// (standard output blocked) stops the follower, which stops reading.
@@ -113,6 +114,79 @@ enum Sink {
     },
 }
 
+/// What standard output is written in when not following: lines gather in
+/// a buffer until it holds this much.
+const PIECE: usize = 64 * 1024;
+
+/// Standard output and the lines not yet written to it, which a line is
+/// rendered straight into. What is left is written when dropped (an error
+/// that ends the program early still leaves every line before it on
+/// standard output), as a `BufWriter` would.
+struct Stdout {
+    w: io::StdoutLock<'static>,
+    buf: Vec<u8>,
+}
+
+impl Stdout {
+    /// A line has been appended: written at once when `live`, else when
+    /// the buffer holds a [`PIECE`].
+    fn appended(&mut self, live: bool) -> io::Result<()> {
+        if live {
+            return self.flush();
+        }
+        if self.buf.len() >= PIECE {
+            self.write_buffered()?;
+        }
+        Ok(())
+    }
+
+    /// Writes what the buffer holds; on an error, what was not written
+    /// stays (and is tried again when dropped), as a `BufWriter` keeps it.
+    fn write_buffered(&mut self) -> io::Result<()> {
+        let mut written = 0;
+        let mut r = Ok(());
+        while written < self.buf.len() {
+            match self.w.write(&self.buf[written..]) {
+                Ok(0) => r = Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => r = Err(e),
+            }
+            if r.is_err() {
+                break;
+            }
+        }
+        self.buf.drain(..written);
+        r
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.write_buffered()?;
+        self.w.flush()
+    }
+
+    /// Whole lines written as they are, after what the buffer holds: a
+    /// large piece at once, without a copy.
+    fn pass(&mut self, lines: &[u8], live: bool) -> io::Result<()> {
+        if lines.len() < PIECE / 4 {
+            self.buf.extend_from_slice(lines);
+            return self.appended(live);
+        }
+        self.write_buffered()?;
+        self.w.write_all(lines)?;
+        if live {
+            self.w.flush()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Stdout {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
 impl Output {
     /// `reverse`: newest first (`-r`), written when flushed.
     pub fn new(fmt: Fmt, color: bool, live: bool, reverse: bool) -> Output {
@@ -121,7 +195,10 @@ impl Output {
             color,
             live,
             clock: ShortClock::new(TimeZone::system()),
-            w: Sink::Stdout(io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())),
+            w: Sink::Stdout(Stdout {
+                w: io::stdout().lock(),
+                buf: Vec::with_capacity(PIECE + 4096),
+            }),
             scratch: String::new(),
             bytes: Vec::new(),
             label: String::new(),
@@ -166,14 +243,58 @@ impl Output {
         self.plain(&out, sev)
     }
 
+    /// Whole lines of a `GET /` body, each with its line feed, in the
+    /// format of [`Fmt::dump_wire`]: what [`Output::line`] writes of each.
+    /// Where that is the daemon's own lines (`json` and `raw`, and
+    /// `syslog` when not colouring), the run is written as it is; a
+    /// `short` line laid out as the daemon writes it is read without
+    /// looking for its end first.
+    pub fn lines(&mut self, run: &[u8]) -> io::Result<()> {
+        let to_stdout = self.reversed.is_none() && matches!(self.w, Sink::Stdout(_));
+        // `syslog` lines as the daemon writes them are printable ASCII,
+        // which `line` prints as they are; a run with anything else goes a
+        // line at a time.
+        let printable = || {
+            !run.iter().fold(false, |odd, &c| {
+                odd | ((c.wrapping_add(1) as i8) < 0x21 && c != b'\n')
+            })
+        };
+        let verbatim = to_stdout
+            && match self.fmt {
+                Fmt::Json | Fmt::Raw => true,
+                Fmt::Syslog => !self.color && printable(),
+                Fmt::Short => false,
+            };
+        if verbatim && let Sink::Stdout(out) = &mut self.w {
+            return out.pass(run, self.live);
+        }
+        let mut rest = run;
+        while !rest.is_empty() {
+            if self.fmt == Fmt::Short
+                && let Some((m, end)) = scan_layout_first(rest)
+            {
+                self.laid_out(&m)?;
+                rest = rest.get(end + 1..).unwrap_or_default();
+                continue;
+            }
+            let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+            self.line(&rest[..end])?;
+            rest = rest.get(end + 1..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
     /// One line of a `GET /` body, in the format of [`Fmt::dump_wire`].
     pub fn line(&mut self, line: &[u8]) -> io::Result<()> {
         match self.fmt {
             Fmt::Short => {
-                let text = std::str::from_utf8(line).ok();
                 // A message as the daemon writes it, scanned; one with
                 // escapes, without a copy of its strings; anything else
                 // as parse_json_line reads it.
+                if let Some(m) = scan_layout(line) {
+                    return self.laid_out(&m);
+                }
+                let text = std::str::from_utf8(line).ok();
                 if let Some(m) = text.and_then(scan_message) {
                     return self.short_fields(&m.short_fields(), m.severity());
                 }
@@ -310,6 +431,38 @@ impl Output {
         self.short_fields(&m.short_fields(), &m.severity)
     }
 
+    fn laid_out(&mut self, m: &LaidOut<'_>) -> io::Result<()> {
+        // Straight into standard output's buffer, when that is where it
+        // goes (the severity looked up only to colour).
+        if let (None, Sink::Stdout(out)) = (&self.reversed, &mut self.w) {
+            let style = self
+                .color
+                .then(|| severity_number_of(m.severity))
+                .flatten()
+                .and_then(severity_style);
+            let buf = &mut out.buf;
+            if let Some(style) = style {
+                buf.extend_from_slice(style.as_bytes());
+            }
+            if !self.label.is_empty() {
+                buf.extend_from_slice(self.label.as_bytes());
+            }
+            self.clock.render_laid_out(m, buf);
+            if style.is_some() {
+                buf.extend_from_slice(RESET.as_bytes());
+            }
+            buf.push(b'\n');
+            return out.appended(self.live);
+        }
+        let mut line = std::mem::take(&mut self.bytes);
+        line.clear();
+        line.extend_from_slice(self.label.as_bytes());
+        self.clock.render_laid_out(m, &mut line);
+        let r = self.plain(&line, severity_number_of(m.severity));
+        self.bytes = line;
+        r
+    }
+
     fn short_fields(&mut self, m: &ShortFields<'_>, severity: &str) -> io::Result<()> {
         let mut line = std::mem::take(&mut self.scratch);
         line.clear();
@@ -337,8 +490,8 @@ impl Output {
             kept.push((line.to_vec(), sev));
             return Ok(());
         }
-        let w = match &mut self.w {
-            Sink::Stdout(w) => w,
+        let out = match &mut self.w {
+            Sink::Stdout(out) => out,
             Sink::Relay {
                 tx,
                 source,
@@ -356,23 +509,21 @@ impl Output {
                     .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe));
             }
         };
-        write_line(w, line, sev.filter(|_| self.color))?;
-        if self.live {
-            w.flush()?;
-        }
-        Ok(())
+        push_line(&mut out.buf, line, sev.filter(|_| self.color));
+        out.appended(self.live)
     }
 
     pub fn flush(&mut self) -> Result<()> {
-        let Sink::Stdout(w) = &mut self.w else {
+        let Sink::Stdout(out) = &mut self.w else {
             return Ok(());
         };
         if let Some(kept) = self.reversed.take() {
             for (line, sev) in kept.iter().rev() {
-                write_line(w, line, sev.filter(|_| self.color)).map_err(output_failed)?;
+                push_line(&mut out.buf, line, sev.filter(|_| self.color));
+                out.appended(false).map_err(output_failed)?;
             }
         }
-        w.flush().map_err(output_failed)
+        out.flush().map_err(output_failed)
     }
 }
 
@@ -392,17 +543,17 @@ fn has_control(text: &[u8]) -> bool {
         })
 }
 
-/// `line` and a line feed, in the colour of `sev` if given.
-fn write_line(w: &mut impl Write, line: &[u8], sev: Option<u8>) -> io::Result<()> {
+/// Appends `line` and a line feed, in the colour of `sev` if given.
+fn push_line(out: &mut Vec<u8>, line: &[u8], sev: Option<u8>) {
     match sev.and_then(severity_style) {
         Some(style) => {
-            w.write_all(style.as_bytes())?;
-            w.write_all(line)?;
-            w.write_all(RESET.as_bytes())?;
+            out.extend_from_slice(style.as_bytes());
+            out.extend_from_slice(line);
+            out.extend_from_slice(RESET.as_bytes());
         }
-        None => w.write_all(line)?,
+        None => out.extend_from_slice(line),
     }
-    w.write_all(b"\n")
+    out.push(b'\n');
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::fmt;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::{JsonMessage, ShortFields};
+use super::{JsonMessage, JsonText, LaidOut, ShortFields};
 use crate::ingest::syslog::SEVERITY_NAMES;
 
 /// Appends a message in the `short` format, without a line end:
@@ -39,12 +39,74 @@ pub struct ShortClock {
     tz: TimeZone,
     /// The whole second (rounded down) last rendered, and its text.
     last: Option<(i64, String)>,
+    /// The date and time up to the second (`2026-12-01T08:16:39`) of a
+    /// time written as the daemon writes it (see [`daemon_time`]) whose
+    /// second is `last`'s: another time with the same is in that second,
+    /// whatever its fraction, and needs no parse.
+    last_prefix: Option<[u8; 19]>,
 }
 
 impl ShortClock {
     /// A clock that renders in `tz` (the local zone).
     pub fn new(tz: TimeZone) -> ShortClock {
-        ShortClock { tz, last: None }
+        ShortClock {
+            tz,
+            last: None,
+            last_prefix: None,
+        }
+    }
+
+    /// Appends a message [`super::scan_layout`] read, as [`ShortClock::render`]
+    /// appends the same message's fields: its strings are escaped for
+    /// `short` as they are decoded, without a copy.
+    pub fn render_laid_out(&mut self, msg: &LaidOut<'_>, out: &mut Vec<u8>) {
+        let shown = msg.timestamp.is_some_and(|t| self.push_time_text(t, out))
+            || self.push_time_text(msg.received, out);
+        if !shown {
+            out.extend_from_slice(b"--- -- --:--:--");
+        }
+        let verbatim = msg.verbatim;
+        if let Some(host) = msg.hostname.filter(|h| !h.is_empty()) {
+            out.push(b' ');
+            push_escaped_json(out, host, verbatim);
+        }
+        if let Some(app) = msg.app_name.filter(|a| !a.is_empty()) {
+            out.push(b' ');
+            push_escaped_json(out, app, verbatim);
+            if let Some(pid) = msg.proc_id.filter(|p| !p.is_empty()) {
+                out.push(b'[');
+                push_escaped_json(out, pid, verbatim);
+                out.push(b']');
+            }
+            out.push(b':');
+        }
+        if !msg.message.is_empty() {
+            out.push(b' ');
+            push_escaped_json(out, msg.message, verbatim);
+        }
+    }
+
+    /// Appends the time `text` when it parses as a timestamp, and says
+    /// whether it did. One in the second of the last one, written as the
+    /// daemon writes times, is not parsed again.
+    fn push_time_text(&mut self, text: &[u8], out: &mut Vec<u8>) -> bool {
+        let prefix = daemon_time(text);
+        // Compared where they are, not copied first.
+        if let (Some(p), Some(last), Some((_, shown))) = (prefix, &self.last_prefix, &self.last)
+            && p == last
+        {
+            out.extend_from_slice(shown.as_bytes());
+            return true;
+        }
+        let Some(t) = std::str::from_utf8(text)
+            .ok()
+            .and_then(|t| t.parse::<Timestamp>().ok())
+        else {
+            return false;
+        };
+        out.extend_from_slice(self.second_text(t).as_bytes());
+        self.last_prefix = prefix.copied();
+        true
     }
 
     /// Appends `msg` in the `short` format, as [`render_short`] does.
@@ -78,18 +140,35 @@ impl ShortClock {
     }
 
     fn push_time(&mut self, t: Timestamp, out: &mut String) {
+        out.push_str(self.second_text(t));
+    }
+
+    /// The text of `t`'s second, kept for the next.
+    fn second_text(&mut self, t: Timestamp) -> &str {
         // Rounded down, not toward zero: half a second before 1970 is in
         // the second before.
         let second = t.as_second() - i64::from(t.subsec_nanosecond() < 0);
-        match &mut self.last {
-            Some((last, text)) if *last == second => out.push_str(text),
-            last => {
-                let mut text = String::with_capacity(16);
-                push_civil(&mut text, self.tz.to_datetime(t));
-                out.push_str(&text);
-                *last = Some((second, text));
-            }
+        if self.last.as_ref().is_none_or(|(last, _)| *last != second) {
+            self.last_prefix = None;
+            let mut text = String::with_capacity(16);
+            push_civil(&mut text, self.tz.to_datetime(t));
+            self.last = Some((second, text));
         }
+        self.last.as_ref().map_or("", |(_, text)| text)
+    }
+}
+
+/// The date and time up to the second of `text` when it is written as the
+/// daemon writes times in JSON, `2026-12-01T08:16:39.000000Z` (UTC, six
+/// digits of fraction): all such texts with the same are in the same
+/// second, rounded down, whatever the fraction.
+fn daemon_time(text: &[u8]) -> Option<&[u8; 19]> {
+    let b: &[u8; 27] = text.try_into().ok()?;
+    let fraction = b[20..26].iter().all(u8::is_ascii_digit);
+    if b[19] == b'.' && b[26] == b'Z' && fraction {
+        b.first_chunk::<19>()
+    } else {
+        None
     }
 }
 
@@ -244,6 +323,56 @@ fn clean_prefix(text: &[u8]) -> usize {
     i
 }
 
+/// [`push_escaped`] of a JSON string's text, decoded as it goes: the runs
+/// between escapes as they are, each escape as the character it stands for
+/// (escaping is a character at a time, so the pieces escape as the whole
+/// would). `verbatim`: the runs hold nothing to escape.
+fn push_escaped_json(out: &mut Vec<u8>, text: JsonText<'_>, verbatim: bool) {
+    if verbatim && !text.escaped {
+        out.extend_from_slice(text.raw);
+        return;
+    }
+    text.pieces(|run, c| {
+        if verbatim {
+            out.extend_from_slice(run);
+        } else {
+            push_escaped_bytes(out, run);
+        }
+        if let Some(c) = c {
+            push_escaped_ascii(out, c);
+        }
+    });
+}
+
+/// [`push_escaped_chars`] of one character a JSON escape stands for
+/// (ASCII: any other is pushed as it is).
+fn push_escaped_ascii(out: &mut Vec<u8>, c: char) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    match u8::try_from(c) {
+        Ok(b'\n') => out.extend_from_slice(b"\\n"),
+        Ok(b'\r') => out.extend_from_slice(b"\\r"),
+        Ok(b'\t') => out.push(b'\t'),
+        Ok(b @ (0..=0x1f | 0x7f)) => {
+            out.extend_from_slice(b"\\x");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        }
+        Ok(b) if b.is_ascii() => out.push(b),
+        _ => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+    }
+}
+
+/// [`push_escaped`] of UTF-8 bytes (any that are not, as U+FFFD).
+fn push_escaped_bytes(out: &mut Vec<u8>, text: &[u8]) {
+    let clean = clean_prefix(text);
+    out.extend_from_slice(&text[..clean]);
+    if clean < text.len() {
+        let mut escaped = String::new();
+        push_escaped_chars(&mut escaped, &String::from_utf8_lossy(&text[clean..]));
+        out.extend_from_slice(escaped.as_bytes());
+    }
+}
+
 /// [`push_escaped`] a character at a time.
 fn push_escaped_chars(out: &mut String, text: &str) {
     use fmt::Write as _;
@@ -324,9 +453,14 @@ pub fn severity_style(sev: u8) -> Option<&'static str> {
 
 /// The number of a severity name as the daemon writes it.
 pub fn severity_number(name: &str) -> Option<u8> {
+    severity_number_of(name.as_bytes())
+}
+
+/// [`severity_number`] of the name's bytes.
+pub fn severity_number_of(name: &[u8]) -> Option<u8> {
     SEVERITY_NAMES
         .iter()
-        .position(|n| *n == name)
+        .position(|n| n.as_bytes() == name)
         .and_then(|i| u8::try_from(i).ok())
 }
 
@@ -465,8 +599,14 @@ mod tests {
 
     /// What the daemon writes as JSON for `raw` received at `received_us`.
     fn daemon_json(raw: &[u8], received_us: i64) -> String {
+        daemon_json_of(raw, received_us, 0)
+    }
+
+    /// [`daemon_json`] with what the daemon adds to some messages, by
+    /// `extra`: the sender's credentials (1), its unit (2), `truncated` (4).
+    fn daemon_json_of(raw: &[u8], received_us: i64, extra: u8) -> String {
         use crate::query::OutputFormat;
-        use crate::store::ring::{Entry, Transport};
+        use crate::store::ring::{Cred, Entry, Transport};
         let ctx = crate::ingest::syslog::ParseContext { tz: TimeZone::UTC };
         let received = Timestamp::from_microsecond(received_us).unwrap();
         let msg = crate::ingest::syslog::parse(raw, received, &ctx);
@@ -474,9 +614,13 @@ mod tests {
             seq: Seq::new(7),
             received_us,
             transport: Transport::Unix,
-            cred: None,
-            unit: None,
-            truncated: false,
+            cred: (extra & 1 != 0).then_some(Cred {
+                pid: 4242,
+                uid: 1000,
+                gid: 0,
+            }),
+            unit: (extra & 2 != 0).then_some(&b"nginx.service"[..]),
+            truncated: extra & 4 != 0,
             index: None,
             raw,
         };
@@ -485,20 +629,23 @@ mod tests {
         String::from_utf8(json).unwrap().trim_end().to_string()
     }
 
-    /// The fast path (a borrowed parse, one clock for every line) renders
-    /// what the slow one (a whole parse, a fresh render) does, or leaves
-    /// the line to it.
+    /// The fast paths (the layout scan, the general scan, a borrowed
+    /// parse; one clock for every line) render what the slow one (a whole
+    /// parse, a fresh render) does, or leave the line to it. Each line is
+    /// rendered by every path that reads it, on the same clock, so that
+    /// what one path keeps of a second cannot mislead another.
     fn same_short(lines: &[String], tz: &TimeZone) -> Result<(), String> {
         let mut clock = ShortClock::new(tz.clone());
         for line in lines {
+            let laid = crate::client::scan_layout(line.as_bytes());
             let scanned = crate::client::scan_message(line);
             let Some(fast) = crate::client::borrow_message(line) else {
-                if scanned.is_some() {
+                if scanned.is_some() || laid.is_some() {
                     return Err(format!("scanned, not borrowed: {line}"));
                 }
                 continue;
             };
-            if let Some(s) = scanned
+            if let Some(s) = &scanned
                 && (s.short_fields() != fast.short_fields() || s.severity() != fast.severity())
             {
                 return Err(format!("scanned as {s:?}: {line}"));
@@ -506,9 +653,33 @@ mod tests {
             let Ok(JsonLine::Message(slow)) = parse_json_line(line) else {
                 return Err(format!("read only by the fast path: {line}"));
             };
+            let want = short(&slow, tz);
+            if let Some(l) = laid {
+                let Some(s) = &scanned else {
+                    return Err(format!("laid out, not scanned: {line}"));
+                };
+                let fields = s.short_fields();
+                let decoded = [&l.hostname, &l.app_name, &l.proc_id].map(|t| t.map(|t| t.decode()));
+                if decoded.each_ref().map(|t| t.as_deref())
+                    != [fields.hostname, fields.app_name, fields.proc_id]
+                    || l.message.decode() != fields.message
+                {
+                    return Err(format!("laid out as {l:?}: {line}"));
+                }
+                let mut ours = Vec::new();
+                clock.render_laid_out(&l, &mut ours);
+                if ours != want.as_bytes()
+                    || severity_number_of(l.severity) != severity_number(&slow.severity)
+                {
+                    return Err(format!(
+                        "{:?} laid out from {line}",
+                        String::from_utf8_lossy(&ours)
+                    ));
+                }
+            }
             let mut ours = String::new();
             clock.render(&fast.short_fields(), &mut ours);
-            if ours != short(&slow, tz) || fast.severity() != slow.severity {
+            if ours != want || fast.severity() != slow.severity {
                 return Err(format!("{ours:?} from {line}"));
             }
         }
@@ -610,17 +781,128 @@ mod tests {
                 proptest::collection::vec(proptest::prelude::any::<char>(), 0..8),
                 -86_400_000_000i64..4_000_000_000_000_000,
                 0i64..3_000_000,
+                0u8..8,
             ), 1..12),
         ) {
             let mut lines = Vec::new();
-            for (template, extra, received, step) in sent {
+            for (template, extra, received, step, added) in sent {
                 let mut raw = template.as_bytes().to_vec();
                 raw.extend(extra.iter().collect::<String>().bytes());
-                lines.push(daemon_json(&raw, received));
-                lines.push(daemon_json(&raw, received.saturating_add(step)));
+                lines.push(daemon_json_of(&raw, received, added));
+                lines.push(daemon_json_of(&raw, received.saturating_add(step), added));
             }
             for tz in zones() {
                 proptest::prop_assert_eq!(same_short(&lines, &tz), Ok(()));
+            }
+            // The daemon's lines are read by the layout scan, but those
+            // with a `\u` escape (a control character), left to the
+            // others.
+            for line in &lines {
+                // A `\u` escape: a backslash that is not itself escaped,
+                // then `u`.
+                let mut unicode = false;
+                let mut bytes = line.bytes();
+                while let Some(b) = bytes.next() {
+                    if b == b'\\' {
+                        unicode |= bytes.next() == Some(b'u');
+                    }
+                }
+                proptest::prop_assert_eq!(
+                    crate::client::scan_layout(line.as_bytes()).is_some(),
+                    !unicode,
+                    "{}", line
+                );
+            }
+        }
+
+        /// Lines as the daemon writes them with a few bytes changed, added
+        /// or taken away: whatever the layout scan reads is UTF-8 and read
+        /// the same by every other path.
+        #[test]
+        fn the_layout_scan_reads_only_what_the_parsers_read(
+            template in proptest::sample::select(vec![
+                "<134>1 2025-01-01T12:00:00.000000Z web01 nginx 812 - - 10.0.0.1 \"GET /\" 200",
+                "<165>1 2026-10-25T00:30:00Z host app - ID [x@1 a=\"\\\"\" b=\"c\"][y@2] t\\x/y",
+                "<14>Jan  8 19:46:03 host app[12]: caf\u{e9} \u{7f} \"q\"",
+                "<78>Dec 31 23:59:59 cron[77]: glibc form",
+                "just bytes",
+            ]),
+            added in 0u8..8,
+            edits in proptest::collection::vec((
+                0usize..1000,
+                proptest::sample::select(b"\"\\u0/ntfbr:,{}[]-.eE9 \x00\x1f\x7f\xc2\x85\xe2\xff".to_vec()),
+                0u8..3,
+            ), 1..4),
+        ) {
+            let mut line = daemon_json_of(template.as_bytes(), 1_800_000_000_123_456, added).into_bytes();
+            for (at, byte, how) in edits {
+                let at = at % (line.len() + 1);
+                match how {
+                    0 => line.insert(at, byte),
+                    1 if at < line.len() => line[at] = byte,
+                    _ if at < line.len() => {
+                        line.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            let read = crate::client::scan_layout(&line).is_some();
+            match String::from_utf8(line) {
+                Ok(text) => {
+                    for tz in zones().iter().take(2) {
+                        proptest::prop_assert_eq!(same_short(std::slice::from_ref(&text), tz), Ok(()));
+                    }
+                }
+                Err(e) => proptest::prop_assert!(!read, "not UTF-8, read: {:?}", e.as_bytes()),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The first line of a run of lines, read without looking for its
+        /// end first, is read as that line alone is: the same message, or
+        /// none. Lines as the daemon writes them, some with a few bytes
+        /// changed, line feeds among them.
+        #[test]
+        fn the_first_line_of_a_run_is_read_as_the_line(
+            lines in proptest::collection::vec((
+                proptest::sample::select(vec![
+                    "<134>1 2025-01-01T12:00:00.000000Z web01 nginx 812 - - 10.0.0.1 \"GET /\" 200",
+                    "<165>1 2026-10-25T00:30:00Z host app - ID [x@1 a=\"b\"] t\\x/y",
+                    "<14>Jan  8 19:46:03 host app[12]: caf\u{e9} \u{7f}",
+                    "just bytes",
+                ]),
+                0u8..8,
+                proptest::collection::vec((
+                    0usize..1000,
+                    proptest::sample::select(b"\n\"\\}{,:0\x00\x7f\xc3\xff".to_vec()),
+                    0u8..3,
+                ), 0..3),
+            ), 1..5),
+        ) {
+            let mut run = Vec::new();
+            for (template, added, edits) in lines {
+                let mut line = daemon_json_of(template.as_bytes(), 1_800_000_000_123_456, added)
+                    .into_bytes();
+                for (at, byte, how) in edits {
+                    let at = at % (line.len() + 1);
+                    match how {
+                        0 => line.insert(at, byte),
+                        1 if at < line.len() => line[at] = byte,
+                        _ if at < line.len() => {
+                            line.remove(at);
+                        }
+                        _ => {}
+                    }
+                }
+                run.extend_from_slice(&line);
+                run.push(b'\n');
+            }
+            let mut rest = &run[..];
+            while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+                let alone = crate::client::scan_layout(&rest[..end]).map(|m| (m, end));
+                proptest::prop_assert_eq!(crate::client::scan_layout_first(rest), alone);
+                rest = &rest[end + 1..];
             }
         }
     }

@@ -59,6 +59,61 @@ impl LineSplitter {
         Ok(())
     }
 
+    /// [`LineSplitter::feed`], the lines handed to `each` in runs of whole
+    /// lines, each with its line feed (a run is at most what `data` holds,
+    /// or one line completed from earlier pieces): the same lines, the same
+    /// bound, the same error after the same lines.
+    pub fn feed_runs(
+        &mut self,
+        mut data: &[u8],
+        mut each: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if !self.partial.is_empty() {
+            let Some(nl) = memchr::memchr(b'\n', data) else {
+                self.check(self.partial.len() + data.len())?;
+                self.partial.extend_from_slice(data);
+                return Ok(());
+            };
+            self.check(self.partial.len() + nl)?;
+            self.partial.extend_from_slice(&data[..=nl]);
+            let line = std::mem::take(&mut self.partial);
+            each(&line)?;
+            data = &data[nl + 1..];
+        }
+        if let Some(last) = memchr::memrchr(b'\n', data) {
+            let run = &data[..=last];
+            // A run no longer than the bound holds no line longer than it.
+            if run.len() > self.max {
+                let mut start = 0;
+                for nl in memchr::memchr_iter(b'\n', run) {
+                    if nl - start > self.max {
+                        if start > 0 {
+                            each(&run[..start])?;
+                        }
+                        return self.check(nl - start);
+                    }
+                    start = nl + 1;
+                }
+            }
+            each(run)?;
+            data = &data[last + 1..];
+        }
+        self.check(data.len())?;
+        self.partial.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// [`LineSplitter::finish`] for [`LineSplitter::feed_runs`]: the last
+    /// line, with a line feed, when the body did not end with one.
+    pub fn finish_runs(&mut self, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        if self.partial.is_empty() {
+            return Ok(());
+        }
+        let mut line = std::mem::take(&mut self.partial);
+        line.push(b'\n');
+        each(&line)
+    }
+
     /// The last line, when the body did not end with a line feed.
     pub fn finish(&mut self, mut each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
         if self.partial.is_empty() {
@@ -117,6 +172,37 @@ mod tests {
         (got, s.too_long())
     }
 
+    /// What [`LineSplitter::feed_runs`] hands out, joined, and whether a
+    /// line went past the bound.
+    fn split_runs(pieces: &[&[u8]], max: usize) -> (Vec<u8>, bool) {
+        let mut s = LineSplitter::new(max);
+        let mut got = Vec::new();
+        for p in pieces {
+            let fed = s.feed_runs(p, |run| {
+                assert!(run.ends_with(b"\n"), "{run:?}");
+                got.extend_from_slice(run);
+                Ok(())
+            });
+            if fed.is_err() {
+                return (got, s.too_long());
+            }
+        }
+        s.finish_runs(|run| {
+            got.extend_from_slice(run);
+            Ok(())
+        })
+        .expect("finish");
+        (got, s.too_long())
+    }
+
+    /// The lines [`split`] hands out, each with a line feed.
+    fn joined(lines: &[Vec<u8>]) -> Vec<u8> {
+        lines
+            .iter()
+            .flat_map(|l| l.iter().copied().chain([b'\n']))
+            .collect()
+    }
+
     #[test]
     fn lines_across_pieces_and_a_last_line_without_feed() {
         let (got, long) = split(&[b"ab", b"c\nd", b"\n\nef"], 10);
@@ -146,6 +232,29 @@ mod tests {
     }
 
     proptest! {
+        /// Lines handed out in runs are the lines handed out one by one,
+        /// and a line past the bound is refused after the same lines,
+        /// however the body is cut.
+        #[test]
+        fn runs_are_the_same_lines(
+            body in proptest::collection::vec(
+                prop_oneof![Just(b'\n'), Just(b'a'), Just(b'b')], 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..10),
+            max in 0usize..12,
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+            cuts.sort_unstable();
+            let mut pieces: Vec<&[u8]> = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                pieces.push(&body[at..c]);
+                at = c;
+            }
+            pieces.push(&body[at..]);
+            let (lines, long) = split(&pieces, max);
+            prop_assert_eq!(split_runs(&pieces, max), (joined(&lines), long));
+        }
+
         /// However the body is cut, the lines are the same.
         #[test]
         fn pieces_do_not_matter(body in proptest::collection::vec(

@@ -351,7 +351,6 @@ impl JsonMessage {
 pub fn scan_message(line: &str) -> Option<ScannedMessage<'_>> {
     let mut s = Scan {
         b: line.as_bytes(),
-        line,
         at: 0,
     };
     let mut m = ScannedMessage::default();
@@ -431,6 +430,189 @@ pub fn scan_message(line: &str) -> Option<ScannedMessage<'_>> {
     }
     // `seq` makes it a message; nothing may follow the object.
     (seen & 1 != 0 && s.at == s.b.len()).then_some(m)
+}
+
+/// A string of a `fmt=json` line as it is written between its quotes:
+/// its escapes not decoded, but each one of the short ones (`\"`, `\\`,
+/// `\/`, `\b`, `\f`, `\n`, `\r`, `\t`), and no control character. UTF-8
+/// (the line it is from is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JsonText<'a> {
+    pub raw: &'a [u8],
+    /// Whether `raw` holds an escape at all.
+    pub escaped: bool,
+}
+
+impl<'a> JsonText<'a> {
+    /// The text decoded, a piece at a time: each run between escapes as
+    /// it is (whole characters: it ends at an escape's ASCII backslash),
+    /// then the character the escape stands for.
+    pub fn pieces(&self, mut each: impl FnMut(&'a [u8], Option<char>)) {
+        let mut rest = self.raw;
+        if self.escaped {
+            while let Some(i) = backslash(rest) {
+                let decoded = match rest.get(i + 1) {
+                    Some(b'b') => '\u{8}',
+                    Some(b'f') => '\u{c}',
+                    Some(b'n') => '\n',
+                    Some(b'r') => '\r',
+                    Some(b't') => '\t',
+                    Some(&c) => char::from(c),
+                    None => break,
+                };
+                each(&rest[..i], Some(decoded));
+                rest = rest.get(i + 2..).unwrap_or_default();
+            }
+        }
+        each(rest, None);
+    }
+
+    /// The text decoded (bytes that are not UTF-8, which a [`scan_layout`]
+    /// line never holds, as U+FFFD).
+    pub fn decode(&self) -> String {
+        let mut out = String::with_capacity(self.raw.len());
+        self.pieces(|run, c| {
+            out.push_str(&String::from_utf8_lossy(run));
+            out.extend(c);
+        });
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+}
+
+/// A message line of `fmt=json` laid out exactly as circologd writes it,
+/// read by [`scan_layout`]: what `short` prints of it, borrowed from the
+/// line, its strings as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaidOut<'a> {
+    pub received: &'a [u8],
+    pub timestamp: Option<&'a [u8]>,
+    pub severity: &'a [u8],
+    pub hostname: Option<JsonText<'a>>,
+    pub app_name: Option<JsonText<'a>>,
+    pub proc_id: Option<JsonText<'a>>,
+    pub message: JsonText<'a>,
+    /// The line is printable ASCII: no text in it has a character that
+    /// `short` escapes, but for its JSON escapes.
+    pub verbatim: bool,
+}
+
+/// A message line read in one pass when it is laid out as circologd
+/// writes it: every key in the daemon's order (`cred_*`, `unit`,
+/// `truncated` and `malformed` where the daemon may leave them out), no
+/// whitespace, no control byte, the times and the severity without an
+/// escape, and UTF-8. The way through a whole dump in `short`; `None` for
+/// any other line, which [`scan_message`] and the parsers after it read.
+///
+/// INVARIANT: every line it reads is UTF-8 and one [`scan_message`] reads
+/// too, with the same `short` fields and severity: each value is checked
+/// as strictly as `scan_message` checks it, or more.
+pub fn scan_layout(line: &[u8]) -> Option<LaidOut<'_>> {
+    let (mut m, end) = parse_layout(line)?;
+    if end != line.len() {
+        return None;
+    }
+    m.verbatim = printable(line)?;
+    Some(m)
+}
+
+/// [`scan_layout`] of the first line of `lines` (whole lines, each with
+/// its line feed), without looking for its end first: the message and
+/// where its line feed is, when that line is one `scan_layout` reads.
+pub fn scan_layout_first(lines: &[u8]) -> Option<(LaidOut<'_>, usize)> {
+    let (mut m, end) = parse_layout(lines)?;
+    // A parse that went past a line feed read more than a line, and the
+    // line holds a control character: refused here.
+    if lines.get(end) != Some(&b'\n') {
+        return None;
+    }
+    m.verbatim = printable(lines.get(..end)?)?;
+    Some((m, end))
+}
+
+/// Whether `line` is printable ASCII (`Some(true)`), else UTF-8 without a
+/// control character (`Some(false)`); `None` for anything else.
+#[inline(always)]
+fn printable(line: &[u8]) -> Option<bool> {
+    // Most lines are printable ASCII (the daemon escapes every control
+    // character): one pass without an early exit, which the compiler turns
+    // into wide compares, says so. A byte below 0x20 or above 0x7e, plus
+    // one, is below 0x21 as a signed byte. Others are looked at closely.
+    let odd = line
+        .iter()
+        .fold(false, |odd, &c| odd | ((c.wrapping_add(1) as i8) < 0x21));
+    if odd && (line.iter().any(|&c| c < 0x20) || std::str::from_utf8(line).is_err()) {
+        return None;
+    }
+    Some(!odd)
+}
+
+/// The layout of [`scan_layout`] read from the start of `b`, and where
+/// it ends (just after its `}`). Its strings are not looked at for
+/// control characters, nor its bytes for UTF-8: the caller checks the
+/// line it ends.
+#[inline(always)]
+fn parse_layout(b: &[u8]) -> Option<(LaidOut<'_>, usize)> {
+    let mut s = Scan { b, at: 0 };
+    s.key(b"{\"seq\":")?;
+    s.skip_unsigned()?;
+    s.key(b",\"epoch\":")?;
+    s.signed()?;
+    s.key(b",\"received\":")?;
+    let received = s.time()?;
+    // Strings not kept are checked as `Scan::skip_string` checks them.
+    s.key(b",\"transport\":")?;
+    s.json_text()?;
+    s.key(b",\"timestamp\":")?;
+    let timestamp = if s.null() { None } else { Some(s.time()?) };
+    s.key(b",\"facility\":")?;
+    s.json_text()?;
+    s.key(b",\"severity\":")?;
+    let severity = s.plain()?;
+    s.key(b",\"hostname\":")?;
+    let hostname = s.optional_json_text()?;
+    s.key(b",\"app_name\":")?;
+    let app_name = s.optional_json_text()?;
+    s.key(b",\"proc_id\":")?;
+    let proc_id = s.optional_json_text()?;
+    s.key(b",\"msg_id\":")?;
+    if !s.null() {
+        s.json_text()?;
+    }
+    // Integers as `scan_message` takes a field it does not know: signed.
+    if s.key(b",\"cred_pid\":").is_some() {
+        s.signed()?;
+        s.key(b",\"cred_uid\":")?;
+        s.signed()?;
+        s.key(b",\"cred_gid\":")?;
+        s.signed()?;
+    }
+    if s.key(b",\"unit\":").is_some() {
+        s.json_text()?;
+    }
+    let _ = s.key(b",\"truncated\":true");
+    let _ = s.key(b",\"malformed\":true");
+    s.key(b",\"structured_data\":")?;
+    if !s.null() {
+        s.structured_data()?;
+    }
+    s.key(b",\"message\":")?;
+    let message = s.json_text()?;
+    s.key(b"}")?;
+    let m = LaidOut {
+        received,
+        timestamp,
+        severity,
+        hostname,
+        app_name,
+        proc_id,
+        message,
+        verbatim: false,
+    };
+    Some((m, s.at))
 }
 
 /// The keys of a message line in the order the daemon writes them, as
@@ -534,29 +716,103 @@ impl ScannedMessage<'_> {
     }
 }
 
-/// A cursor in a line. INVARIANT: `at <= b.len()`, and `b` is `line`'s
-/// bytes, so that a string between two ASCII quotes is a `&str` of it.
+/// The high bit of each byte of `word` that is `"` or `\`, and perhaps of
+/// bytes after one (a borrow): the lowest bit set is the first of them.
+#[inline(always)]
+fn quotes_or_backslashes(word: &[u8]) -> u64 {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    let zeros = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut bytes = [0; 8];
+    bytes.copy_from_slice(&word[..8]);
+    let x = u64::from_le_bytes(bytes);
+    zeros(x ^ QUOTES) | zeros(x ^ BACKSLASHES)
+}
+
+/// Where the first `\` of `text` is, eight bytes at a time, as
+/// [`quote_or_backslash`].
+#[inline(always)]
+fn backslash(text: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    let mut words = text.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_le_bytes(bytes) ^ BACKSLASHES;
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = words.remainder().iter().position(|&c| c == b'\\')?;
+    Some(at + tail)
+}
+
+/// Where the first `"` or `\` of `text` is. Eight bytes at a time: the
+/// strings of a line are mostly too short for `memchr`'s set-up to pay.
+#[inline(always)]
+fn quote_or_backslash(text: &[u8]) -> Option<usize> {
+    let mut words = text.chunks_exact(8);
+    let mut at = 0;
+    for word in words.by_ref() {
+        let found = quotes_or_backslashes(word);
+        if found != 0 {
+            // Little-endian: the lowest bits are the first byte.
+            return Some(at + found.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = words
+        .remainder()
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')?;
+    Some(at + tail)
+}
+
+/// The number ASCII `digits` write, if a `u64` holds it.
+fn value(digits: &[u8]) -> Option<u64> {
+    if digits.len() < 20 {
+        // Below 10^19, which a u64 holds: no step can overflow.
+        return Some(digits.iter().fold(0u64, |n, &d| {
+            n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
+        }));
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// A cursor in a line. INVARIANT: `at <= b.len()`.
 struct Scan<'a> {
     b: &'a [u8],
-    line: &'a str,
     at: usize,
 }
 
 impl<'a> Scan<'a> {
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.at).copied()
     }
 
+    #[inline(always)]
     fn next(&mut self) -> Option<u8> {
         let c = self.peek()?;
         self.at += 1;
         Some(c)
     }
 
+    #[inline(always)]
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.next()? == c).then_some(())
     }
 
+    #[inline(always)]
     fn literal(&mut self, word: &[u8]) -> bool {
         let found = self.b[self.at..].starts_with(word);
         if found {
@@ -565,6 +821,7 @@ impl<'a> Scan<'a> {
         found
     }
 
+    #[inline(always)]
     fn null(&mut self) -> bool {
         self.literal(b"null")
     }
@@ -612,7 +869,7 @@ impl<'a> Scan<'a> {
             }
         };
         self.at = start + len + 1;
-        self.line.get(start..start + len)
+        std::str::from_utf8(&self.b[start..start + len]).ok()
     }
 
     /// A string that is not kept: escapes are allowed but `\u` (whose
@@ -644,16 +901,17 @@ impl<'a> Scan<'a> {
         self.eat(b'"')?;
         let mut out = String::new();
         loop {
-            // After a quote or an escape: an ASCII byte, a char boundary.
-            let rest = self.line.get(self.at..)?;
-            let len = memchr::memchr2(b'"', b'\\', rest.as_bytes())?;
-            let chunk = rest.get(..len)?;
-            if chunk.bytes().any(|c| c < 0x20) {
+            let rest = self.b.get(self.at..)?;
+            let len = memchr::memchr2(b'"', b'\\', rest)?;
+            let chunk = &rest[..len];
+            if chunk.iter().any(|&c| c < 0x20) {
                 return None;
             }
-            out.push_str(chunk);
+            // Between quotes and escapes, ASCII: whole characters of a
+            // line that is UTF-8.
+            out.push_str(std::str::from_utf8(chunk).ok()?);
             self.at += len + 1;
-            if rest.as_bytes()[len] == b'"' {
+            if rest[len] == b'"' {
                 return Some(Cow::Owned(out));
             }
             out.push(match self.next()? {
@@ -670,6 +928,91 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// The bytes `key` (a key, its quotes and colon, and what comes
+    /// before it), consumed when they are next. A constant length, which
+    /// the compiler compares in a few loads.
+    #[inline(always)]
+    fn key<const N: usize>(&mut self, key: &[u8; N]) -> Option<()> {
+        let next: &[u8; N] = self.b.get(self.at..self.at + N)?.try_into().ok()?;
+        if next != key {
+            return None;
+        }
+        self.at += N;
+        Some(())
+    }
+
+    /// A string without escape (without control character: [`scan_layout`]
+    /// checked the line).
+    #[inline(always)]
+    fn plain(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let len = quote_or_backslash(&self.b[start..])?;
+        if self.b[start + len] != b'"' {
+            return None;
+        }
+        self.at = start + len + 1;
+        Some(&self.b[start..start + len])
+    }
+
+    /// [`Scan::plain`], first tried as a time is written
+    /// (`"2026-12-01T08:16:39.000000Z"`): a fixed length, looked at a word
+    /// at a time.
+    #[inline(always)]
+    fn time(&mut self) -> Option<&'a [u8]> {
+        const LEN: usize = 27;
+        if let Some(quoted) = self.b.get(self.at..self.at + LEN + 2)
+            && quoted[0] == b'"'
+            && quoted[LEN + 1] == b'"'
+        {
+            let text = &quoted[1..=LEN];
+            // Four words, the last overlapping the third, cover the 27.
+            let special = quotes_or_backslashes(&text[..8])
+                | quotes_or_backslashes(&text[8..16])
+                | quotes_or_backslashes(&text[16..24])
+                | quotes_or_backslashes(&text[LEN - 8..]);
+            if special == 0 {
+                self.at += LEN + 2;
+                return Some(text);
+            }
+        }
+        self.plain()
+    }
+
+    /// A string whose escapes are the short ones (`\u`, whose surrogates
+    /// JSON parsers tell apart, is refused, as [`Scan::text`] refuses it),
+    /// as written (without control character: [`scan_layout`] checked the
+    /// line).
+    #[inline(always)]
+    fn json_text(&mut self) -> Option<JsonText<'a>> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let mut escaped = false;
+        loop {
+            let i = self.at + quote_or_backslash(&self.b[self.at..])?;
+            if self.b[i] == b'"' {
+                self.at = i + 1;
+                let raw = &self.b[start..i];
+                return Some(JsonText { raw, escaped });
+            }
+            match self.b.get(i + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                _ => return None,
+            }
+            escaped = true;
+            self.at = i + 2;
+        }
+    }
+
+    #[inline(always)]
+    fn optional_json_text(&mut self) -> Option<Option<JsonText<'a>>> {
+        if self.null() {
+            Some(None)
+        } else {
+            self.json_text().map(Some)
+        }
+    }
+
     fn optional_text(&mut self) -> Option<Option<Cow<'a, str>>> {
         if self.null() {
             Some(None)
@@ -678,39 +1021,59 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// `0` or digits not starting with `0`, as a number if it fits.
-    fn digits(&mut self) -> Option<u64> {
-        let start = self.at;
-        let mut n = 0u64;
-        while let Some(d) = self.peek().filter(u8::is_ascii_digit) {
-            n = n.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-            self.at += 1;
+    /// `0` or digits not starting with `0`.
+    #[inline(always)]
+    fn digits(&mut self) -> Option<&'a [u8]> {
+        let rest = &self.b[self.at..];
+        let mut len = 0;
+        while rest.get(len).is_some_and(u8::is_ascii_digit) {
+            len += 1;
         }
-        let len = self.at - start;
-        let leading_zero = len > 1 && self.b[start] == b'0';
-        (len > 0 && !leading_zero).then_some(n)
+        let digits = &rest[..len];
+        if len == 0 || len > 1 && digits[0] == b'0' {
+            return None;
+        }
+        self.at += len;
+        Some(digits)
     }
 
     /// An integer that fits a `u64`, and is not followed by a fraction.
     fn unsigned(&mut self) -> Option<u64> {
-        let n = self.digits()?;
+        let n = value(self.digits()?)?;
         self.integer_ends().then_some(n)
     }
 
+    /// [`Scan::unsigned`], its value not kept.
+    #[inline(always)]
+    fn skip_unsigned(&mut self) -> Option<()> {
+        let digits = self.digits()?;
+        // Below 10^19 a u64 holds it, without a look at its value.
+        if digits.len() > 19 {
+            value(digits)?;
+        }
+        self.integer_ends().then_some(())
+    }
+
     /// An integer that fits an `i64`; not `-0`.
+    #[inline(always)]
     fn signed(&mut self) -> Option<()> {
         let negative = self.peek()? == b'-';
         if negative {
             self.at += 1;
         }
-        let n = self.digits()?;
+        let digits = self.digits()?;
         // -i64::MAX is the most negative taken: i64::MIN is left to serde.
-        if n > i64::MAX as u64 || negative && n == 0 {
+        // Below 10^18 an i64 holds it, without a look at its value.
+        if digits.len() > 18 && value(digits).is_none_or(|n| n > i64::MAX as u64) {
+            return None;
+        }
+        if negative && digits == b"0" {
             return None;
         }
         self.integer_ends().then_some(())
     }
 
+    #[inline(always)]
     fn integer_ends(&self) -> bool {
         !matches!(self.peek(), Some(b'.' | b'e' | b'E'))
     }
@@ -796,5 +1159,70 @@ mod tests {
         );
         assert!(parse_json_line(r#"{"hello":1}"#).is_err());
         assert!(parse_json_line("not json").is_err());
+    }
+
+    /// Integers at the edges of what the scans take: within a `u64` for a
+    /// seq, an `i64` for the others (not `-0`), no leading zero, no
+    /// fraction.
+    #[test]
+    fn integers_at_their_edges() {
+        let unsigned = |n: &str| {
+            let mut s = Scan {
+                b: n.as_bytes(),
+                at: 0,
+            };
+            (s.unsigned(), s.at)
+        };
+        assert_eq!(unsigned("18446744073709551615,"), (Some(u64::MAX), 20));
+        assert_eq!(unsigned("18446744073709551616").0, None);
+        assert_eq!(
+            unsigned("9999999999999999999").0,
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(unsigned("012").0, None);
+        assert_eq!(unsigned("0").0, Some(0));
+        assert_eq!(unsigned("12.5").0, None);
+        let signed = |n: &str| {
+            Scan {
+                b: n.as_bytes(),
+                at: 0,
+            }
+            .signed()
+            .is_some()
+        };
+        assert!(signed("9223372036854775807"));
+        assert!(!signed("9223372036854775808"));
+        assert!(signed("-9223372036854775807"));
+        assert!(!signed("-9223372036854775808"));
+        assert!(!signed("-0"));
+        assert!(signed("-1"));
+        assert!(!signed("1e3"));
+        let skipped = |n: &str| {
+            Scan {
+                b: n.as_bytes(),
+                at: 0,
+            }
+            .skip_unsigned()
+            .is_some()
+        };
+        assert!(skipped("18446744073709551615"));
+        assert!(!skipped("18446744073709551616"));
+        assert!(!skipped("00"));
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time searches find what a byte-at-a-time one
+        /// finds.
+        #[test]
+        fn searches_a_word_at_a_time(
+            text in proptest::collection::vec(proptest::sample::select(
+                b"ab\"\\\x00\x80\xff!#[]".to_vec()), 0..40),
+        ) {
+            proptest::prop_assert_eq!(
+                quote_or_backslash(&text),
+                text.iter().position(|&c| c == b'"' || c == b'\\')
+            );
+            proptest::prop_assert_eq!(backslash(&text), text.iter().position(|&c| c == b'\\'));
+        }
     }
 }

@@ -606,7 +606,9 @@ mod tests {
             arena_bytes: r.arena_bytes(),
             max_message_bytes: r.max_message_bytes(),
         };
-        Ring::adopt(config, crate::store::file::SnapshotSpace::NONE, mem).expect("adopted").0
+        Ring::adopt(config, crate::store::file::SnapshotSpace::NONE, mem)
+            .expect("adopted")
+            .0
     }
 
     /// What a plain scan selects: every held message the filter selects.

@@ -1890,7 +1890,11 @@ mod summaries {
             arena_bytes: r.arena_bytes(),
             max_message_bytes: r.max_message_bytes(),
         };
-        world(Ring::adopt(config, crate::store::file::SnapshotSpace::NONE, mem).unwrap().0)
+        world(
+            Ring::adopt(config, crate::store::file::SnapshotSpace::NONE, mem)
+                .unwrap()
+                .0,
+        )
     }
 
     #[derive(Clone, Debug)]
