@@ -29,7 +29,7 @@
 //! PRI table      the PRI of each stored message's index, or 255 (u8)
 //! arena          the ring's slots
 //! snapshot list  what each snapshot is, one entry each (see
-//!                crate::store::snapshot_list); none without snapshots
+//!                crate::store::snapshot::list); none without snapshots
 //! snapshot arena the snapshots' regions (see crate::store::snapshot)
 //! ```
 //!
@@ -55,7 +55,7 @@ use std::ops::Range;
 
 use memmap2::{MmapMut, MmapOptions};
 
-use crate::store::snapshot_list;
+use crate::store::snapshot::list as snapshot_list;
 
 /// Every section starts on a page, so that each can be mapped on its own.
 pub const PAGE: usize = 4096;

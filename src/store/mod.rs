@@ -1,7 +1,7 @@
 //! Where messages live: the arena ring ([`ring`]), the snapshots copied
 //! from it ([`snapshot`]), the one record both store a message as
 //! ([`record`]), the memory file both live in ([`file`], with the
-//! snapshots' list in [`snapshot_list`]), what a reader of either needs
+//! snapshots' list in [`snapshot::list`]), what a reader of either needs
 //! ([`messages`]), the search that runs over their bytes ([`search`]), what
 //! each block of the ring may hold, for readers to pass over those a filter
 //! rules out ([`summary`]), and the heap buffers that zero what they held
@@ -16,5 +16,4 @@ pub mod ring;
 pub mod search;
 pub mod secure;
 pub mod snapshot;
-pub mod snapshot_list;
 pub mod summary;

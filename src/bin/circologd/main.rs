@@ -168,7 +168,8 @@ fn run(args: Args) -> Result<(), String> {
     // Per network namespace: the one the sockets live in, this one's.
     let unix_dgram = l.datagrams.iter().any(|s| s.transport == Transport::Unix);
     let qlen_warning = startup::dgram_qlen_warning(startup::dgram_qlen(), unix_dgram);
-    let ingest = dgram::DgramIngest::new(l.datagrams, max_message, Some(buffers))
+    let datagrams = std::mem::take(&mut l.datagrams);
+    let ingest = dgram::DgramIngest::new(datagrams, max_message, Some(buffers))
         .map_err(|e| format!("cannot set up io_uring for the syslog sockets: {e}"))
         .and_then(|i| match args.lock_memory {
             Some(true) => i
@@ -224,19 +225,7 @@ fn run(args: Args) -> Result<(), String> {
         reply,
     };
     let result = tokio_uring::start(serve::run(
-        state,
-        signals,
-        ingest,
-        serve::Listeners {
-            tcp_ingest: l.tcp_ingest,
-            query_unix: l.query_unix,
-            query_tcp: l.query_tcp,
-            ctl_unix: l.ctl_unix,
-            kmsg,
-        },
-        settings,
-        notifier,
-        restart,
+        state, signals, ingest, l, kmsg, settings, notifier, restart,
     ));
     drop(memory_file);
     result

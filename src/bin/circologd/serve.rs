@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use circolog::daemon::diag::{Held, Throttle};
 use circolog::daemon::driver::{self, now_us};
+use circolog::daemon::listen;
 use circolog::daemon::notify::{self, Notifier};
 use circolog::daemon::restart::Handover;
 use circolog::daemon::signals::{self, Signals};
@@ -28,15 +29,6 @@ use circolog::sys::{
     stream::Stream,
     task::{sleep_until_opt, yield_to_io},
 };
-
-pub struct Listeners {
-    pub tcp_ingest: Vec<std::net::TcpListener>,
-    pub query_unix: Vec<std::os::unix::net::UnixListener>,
-    pub query_tcp: Vec<std::net::TcpListener>,
-    pub ctl_unix: Vec<std::os::unix::net::UnixListener>,
-    /// `-kmsg`: `/dev/kmsg`, open, and its reader.
-    pub kmsg: Option<(std::os::fd::OwnedFd, sys::kmsg::Reader)>,
-}
 
 /// What the daemon's own settings add to the clients' limits.
 #[derive(Clone, Copy, Debug)]
@@ -156,11 +148,13 @@ impl Ctx {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // each is a different thing the loop is given
 pub async fn run(
     state: State,
     signals: Signals,
     ingest: DgramIngest,
-    listeners: Listeners,
+    listeners: listen::Listeners,
+    kmsg: Option<(std::os::fd::OwnedFd, sys::kmsg::Reader)>,
     settings: Settings,
     notifier: Option<Notifier>,
     mut restart: Handover,
@@ -194,7 +188,7 @@ pub async fn run(
     if let Some(addr) = ctx.settings.export_to {
         tokio_uring::spawn(crate::export::run(ctx.clone(), addr));
     }
-    if let Some((fd, reader)) = listeners.kmsg {
+    if let Some((fd, reader)) = kmsg {
         let fd = sys::watch(fd).map_err(|e| format!("cannot watch {}: {e}", sys::kmsg::PATH))?;
         tokio_uring::spawn(kmsg_loop(ctx.clone(), fd, reader));
     }
