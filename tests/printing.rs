@@ -264,3 +264,57 @@ fn every_format_prints_what_it_printed_before() {
         &body(&d, "fmt=raw&l=10"),
     );
 }
+
+/// Runs `logger ARGS` and returns its pid, failing the test if it fails.
+fn logger_pid(args: &[&str]) -> u32 {
+    let child = Command::new("logger")
+        .args(args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run logger");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait for logger");
+    assert!(
+        out.status.success(),
+        "logger {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    pid
+}
+
+/// A message sent to the local socket without a PID in its text shows the
+/// sender's pid, as the kernel told the daemon; one that names its own
+/// PROCID keeps it.
+#[test]
+fn short_shows_the_senders_pid_when_the_message_names_none() {
+    let d = daemon().start();
+    let sock = d.syslog.to_str().expect("path").to_string();
+    let sender = logger_pid(&[
+        "-u",
+        &sock,
+        "-d",
+        "--socket-errors=on",
+        "-t",
+        "myapp",
+        "hello",
+    ]);
+    d.wait_stored(1);
+    let m = &d.json("")[0];
+    assert_eq!(m["proc_id"], serde_json::Value::Null, "{m}");
+    assert_eq!(m["cred_pid"], sender, "{m}");
+    let out = tail(&d.query, &["-n", "1"]);
+    let out = String::from_utf8_lossy(&out);
+    assert!(
+        out.ends_with(&format!(" myapp[{sender}]: hello\n")),
+        "{out:?}, sent by {sender}"
+    );
+
+    let other = logger_pid(&["-u", &sock, "-d", "--id=777", "-t", "myapp", "mine"]);
+    d.wait_stored(2);
+    let m = &d.json("")[1];
+    assert_eq!(m["proc_id"], "777", "{m}");
+    assert_eq!(m["cred_pid"], other, "{m}");
+    let out = tail(&d.query, &["-n", "1"]);
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.ends_with(" myapp[777]: mine\n"), "{out:?}");
+}

@@ -910,8 +910,9 @@ being taken, or one that is not there, is an error line.",
 * short
 The traditional Mmm dd hh:mm:ss host app[pid]: message, in the local time \
 zone: the message's own time, else its receive time. The hostname is left out \
-when the message has none (as logread does), [pid] when there is no pid; \
-control characters are escaped, so a message cannot drive the terminal.
+when the message has none (as logread does). The pid is the message's own, \
+else the sender's as the kernel told circologd (a message on a local unix \
+socket); [pid] is left out when there is neither. Control characters are escaped, so a message cannot drive the terminal.
 
 * syslog
 One RFC 5424 line per message, as circologd writes it, control characters \

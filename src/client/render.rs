@@ -2,6 +2,7 @@
 //! message's JSON, and the severity colours.
 
 use std::fmt;
+use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -20,8 +21,10 @@ use crate::ingest::syslog::SEVERITY_NAMES;
 ///   padded with a space, as syslog writes it.
 /// * The hostname is left out when the message has none (as `logread`
 ///   does): the glibc `/dev/log` form carries none.
-/// * `app[pid]:` is the app name and process id; `[pid]` is left out when
-///   there is no process id, and the whole tag when there is no app name.
+/// * `app[pid]:` is the app name and process id: the message's own, else
+///   the sender's pid from its credentials (a message received on a local
+///   unix socket); `[pid]` is left out when there is neither, and the
+///   whole tag when there is no app name.
 /// * Control characters in any field are escaped as in `fmt=syslog`
 ///   (`\n`, `\r`, `\xHH`), so one message stays one line and cannot drive
 ///   the terminal.
@@ -77,6 +80,11 @@ impl ShortClock {
                 out.push(b'[');
                 push_escaped_json(out, pid, verbatim);
                 out.push(b']');
+            } else if let Some(pid) = msg.cred_pid {
+                // An integer's digits: nothing to escape.
+                out.push(b'[');
+                out.extend_from_slice(pid);
+                out.push(b']');
             }
             out.push(b':');
         }
@@ -130,6 +138,9 @@ impl ShortClock {
                 out.push('[');
                 push_escaped(out, pid);
                 out.push(']');
+            } else if let Some(pid) = msg.cred_pid {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "[{pid}]");
             }
             out.push(':');
         }
@@ -585,6 +596,95 @@ mod tests {
         assert!(short(&m, &rome).starts_with("Jan 18 20:46:03 h a[123]: "));
     }
 
+    /// A message that names no PID shows the sender's pid from its
+    /// credentials; its own PROCID wins when it has one.
+    #[test]
+    fn short_shows_the_credentials_pid_when_the_message_has_none() {
+        let utc = TimeZone::UTC;
+        let m = JsonMessage {
+            proc_id: None,
+            cred_pid: Some(4242),
+            ..message(None, Some("h"), Some("cron"))
+        };
+        assert!(short(&m, &utc).starts_with("Jan  8 19:46:04 h cron[4242]: hello"));
+        let m = JsonMessage {
+            proc_id: Some(String::new()),
+            ..m
+        };
+        assert!(short(&m, &utc).starts_with("Jan  8 19:46:04 h cron[4242]: hello"));
+        let m = JsonMessage {
+            cred_pid: Some(4242),
+            ..message(None, Some("h"), Some("cron"))
+        };
+        assert!(short(&m, &utc).starts_with("Jan  8 19:46:04 h cron[123]: hello"));
+        // No app name: no tag, whatever the credentials.
+        let m = JsonMessage {
+            proc_id: None,
+            cred_pid: Some(4242),
+            ..message(None, Some("h"), None)
+        };
+        assert!(short(&m, &utc).starts_with("Jan  8 19:46:04 h hello"));
+    }
+
+    /// Each way circolog-tail reads a daemon line (the layout scan, the
+    /// general scan, the borrowed and the whole parse) shows the
+    /// credentials' pid for a message without a PROCID, and the PROCID
+    /// for one with it.
+    #[test]
+    fn every_reading_of_a_line_shows_the_credentials_pid() {
+        let utc = TimeZone::UTC;
+        let cases: [(&[u8], &str); 3] = [
+            (
+                b"<13>1 2026-01-08T19:46:03Z h app - - - text",
+                "h app[31337]: text",
+            ),
+            (
+                b"<13>1 2026-01-08T19:46:03Z h app 12 - - text",
+                "h app[12]: text",
+            ),
+            (b"<13>1 2026-01-08T19:46:03Z h - - - - text", "h text"),
+        ];
+        for (raw, tail) in cases {
+            let want = format!("Jan  8 19:46:03 {tail}");
+            let line = daemon_json_of(raw, 1_767_901_564_000_000, 1, 31337);
+            let JsonLine::Message(whole) = parse_json_line(&line).unwrap() else {
+                panic!("a message: {line}");
+            };
+            assert_eq!(short(&whole, &utc), want, "{line}");
+            let mut clock = ShortClock::new(utc.clone());
+            let borrowed = crate::client::borrow_message(&line).unwrap();
+            let mut out = String::new();
+            clock.render(&borrowed.short_fields(), &mut out);
+            assert_eq!(out, want, "borrowed: {line}");
+            let scanned = crate::client::scan_message(&line).unwrap();
+            let mut out = String::new();
+            clock.render(&scanned.short_fields(), &mut out);
+            assert_eq!(out, want, "scanned: {line}");
+            let laid = crate::client::scan_layout(line.as_bytes()).unwrap();
+            let mut out = Vec::new();
+            clock.render_laid_out(&laid, &mut out);
+            assert_eq!(String::from_utf8_lossy(&out), want, "laid out: {line}");
+        }
+        // Without credentials (a message from the network), no pid.
+        let line = daemon_json_of(
+            b"<13>1 2026-01-08T19:46:03Z h app - - - text",
+            1_767_901_564_000_000,
+            0,
+            31337,
+        );
+        let laid = crate::client::scan_layout(line.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        ShortClock::new(utc).render_laid_out(&laid, &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), "Jan  8 19:46:03 h app: text");
+    }
+
+    #[test]
+    fn short_format_in_another_zone() {
+        let rome = TimeZone::fixed(jiff::tz::offset(1));
+        let m = message(Some("2026-01-18T19:46:03Z"), Some("h"), Some("a"));
+        assert!(short(&m, &rome).starts_with("Jan 18 20:46:03 h a[123]: "));
+    }
+
     /// The byte scan stops at the first character the char loop escapes.
     #[test]
     fn escaping_a_byte_at_a_time_is_escaping_a_char_at_a_time() {
@@ -599,12 +699,13 @@ mod tests {
 
     /// What the daemon writes as JSON for `raw` received at `received_us`.
     fn daemon_json(raw: &[u8], received_us: i64) -> String {
-        daemon_json_of(raw, received_us, 0)
+        daemon_json_of(raw, received_us, 0, 4242)
     }
 
     /// [`daemon_json`] with what the daemon adds to some messages, by
-    /// `extra`: the sender's credentials (1), its unit (2), `truncated` (4).
-    fn daemon_json_of(raw: &[u8], received_us: i64, extra: u8) -> String {
+    /// `extra`: the sender's credentials (1, with pid `pid`), its unit (2),
+    /// `truncated` (4).
+    fn daemon_json_of(raw: &[u8], received_us: i64, extra: u8, pid: u32) -> String {
         use crate::query::OutputFormat;
         use crate::store::ring::{Cred, Entry, Transport};
         let ctx = crate::ingest::syslog::ParseContext { tz: TimeZone::UTC };
@@ -615,7 +716,7 @@ mod tests {
             received_us,
             transport: Transport::Unix,
             cred: (extra & 1 != 0).then_some(Cred {
-                pid: 4242,
+                pid,
                 uid: 1000,
                 gid: 0,
             }),
@@ -660,8 +761,10 @@ mod tests {
                 };
                 let fields = s.short_fields();
                 let decoded = [&l.hostname, &l.app_name, &l.proc_id].map(|t| t.map(|t| t.decode()));
+                let cred_pid = l.cred_pid.map(String::from_utf8_lossy);
                 if decoded.each_ref().map(|t| t.as_deref())
                     != [fields.hostname, fields.app_name, fields.proc_id]
+                    || cred_pid.as_deref() != fields.cred_pid.map(|p| p.to_string()).as_deref()
                     || l.message.decode() != fields.message
                 {
                     return Err(format!("laid out as {l:?}: {line}"));
@@ -746,7 +849,8 @@ mod tests {
                 "{", "}", "[", "]", ":", ",", " ", "\"seq\"", "\"epoch\"", "\"skipped\"",
                 "\"paused\"", "\"why\"", "\"message\"", "\"severity\"", "\"hostname\"",
                 "\"timestamp\"", "\"received\"", "\"structured_data\"", "\"malformed\"",
-                "\"unit\"", "\"x\\\"y\"", "\"é\u{7f}\"", "\"2026-01-08T19:46:04Z\"",
+                "\"unit\"", "\"cred_pid\"", "\"proc_id\"", "\"app_name\"",
+                "\"x\\\"y\"", "\"é\u{7f}\"", "\"2026-01-08T19:46:04Z\"",
                 "null", "true", "false", "0", "7", "-3", "-0", "01", "1.5", "2e3",
                 "18446744073709551615", "18446744073709551616", "-9223372036854775808",
             ]), 0..30),
@@ -782,14 +886,15 @@ mod tests {
                 -86_400_000_000i64..4_000_000_000_000_000,
                 0i64..3_000_000,
                 0u8..8,
+                proptest::prelude::any::<u32>(),
             ), 1..12),
         ) {
             let mut lines = Vec::new();
-            for (template, extra, received, step, added) in sent {
+            for (template, extra, received, step, added, pid) in sent {
                 let mut raw = template.as_bytes().to_vec();
                 raw.extend(extra.iter().collect::<String>().bytes());
-                lines.push(daemon_json_of(&raw, received, added));
-                lines.push(daemon_json_of(&raw, received.saturating_add(step), added));
+                lines.push(daemon_json_of(&raw, received, added, pid));
+                lines.push(daemon_json_of(&raw, received.saturating_add(step), added, pid));
             }
             for tz in zones() {
                 proptest::prop_assert_eq!(same_short(&lines, &tz), Ok(()));
@@ -828,13 +933,14 @@ mod tests {
                 "just bytes",
             ]),
             added in 0u8..8,
+            pid in proptest::prelude::any::<u32>(),
             edits in proptest::collection::vec((
                 0usize..1000,
                 proptest::sample::select(b"\"\\u0/ntfbr:,{}[]-.eE9 \x00\x1f\x7f\xc2\x85\xe2\xff".to_vec()),
                 0u8..3,
             ), 1..4),
         ) {
-            let mut line = daemon_json_of(template.as_bytes(), 1_800_000_000_123_456, added).into_bytes();
+            let mut line = daemon_json_of(template.as_bytes(), 1_800_000_000_123_456, added, pid).into_bytes();
             for (at, byte, how) in edits {
                 let at = at % (line.len() + 1);
                 match how {
@@ -873,6 +979,7 @@ mod tests {
                     "just bytes",
                 ]),
                 0u8..8,
+                proptest::prelude::any::<u32>(),
                 proptest::collection::vec((
                     0usize..1000,
                     proptest::sample::select(b"\n\"\\}{,:0\x00\x7f\xc3\xff".to_vec()),
@@ -881,8 +988,8 @@ mod tests {
             ), 1..5),
         ) {
             let mut run = Vec::new();
-            for (template, added, edits) in lines {
-                let mut line = daemon_json_of(template.as_bytes(), 1_800_000_000_123_456, added)
+            for (template, added, pid, edits) in lines {
+                let mut line = daemon_json_of(template.as_bytes(), 1_800_000_000_123_456, added, pid)
                     .into_bytes();
                 for (at, byte, how) in edits {
                     let at = at % (line.len() + 1);

@@ -22,6 +22,9 @@ pub struct JsonMessage {
     pub app_name: Option<String>,
     pub proc_id: Option<String>,
     pub msg_id: Option<String>,
+    /// The sender's pid as the kernel told it, for a message received on a
+    /// local unix socket.
+    pub cred_pid: Option<i64>,
     pub malformed: bool,
     pub structured_data: Option<StructuredData>,
     pub message: String,
@@ -214,6 +217,7 @@ pub struct BorrowedMessage<'a> {
     proc_id: Option<Text<'a>>,
     #[serde(borrow)]
     msg_id: Option<Text<'a>>,
+    cred_pid: Option<i64>,
     malformed: bool,
     structured_data: Option<SdShape>,
     #[serde(borrow)]
@@ -306,6 +310,7 @@ impl<'a> BorrowedMessage<'a> {
             hostname: self.hostname.as_ref().map(Text::as_str),
             app_name: self.app_name.as_ref().map(Text::as_str),
             proc_id: self.proc_id.as_ref().map(Text::as_str),
+            cred_pid: self.cred_pid,
             message: self.message.as_str(),
         }
     }
@@ -319,6 +324,9 @@ pub struct ShortFields<'a> {
     pub hostname: Option<&'a str>,
     pub app_name: Option<&'a str>,
     pub proc_id: Option<&'a str>,
+    /// The sender's pid from its credentials, shown when `proc_id` is
+    /// missing or empty.
+    pub cred_pid: Option<i64>,
     pub message: &'a str,
 }
 
@@ -331,6 +339,7 @@ impl JsonMessage {
             hostname: self.hostname.as_deref(),
             app_name: self.app_name.as_deref(),
             proc_id: self.proc_id.as_deref(),
+            cred_pid: self.cred_pid,
             message: &self.message,
         }
     }
@@ -414,6 +423,14 @@ pub fn scan_message(line: &str) -> Option<ScannedMessage<'_>> {
             Some(HOSTNAME) => m.hostname = s.optional_text()?,
             Some(APP_NAME) => m.app_name = s.optional_text()?,
             Some(PROC_ID) => m.proc_id = s.optional_text()?,
+            Some(CRED_PID) => {
+                if !s.null() {
+                    let start = s.at;
+                    s.signed()?;
+                    // What `signed` took is an i64 written as JSON writes it.
+                    m.cred_pid = Some(std::str::from_utf8(&s.b[start..s.at]).ok()?.parse().ok()?);
+                }
+            }
             Some(MESSAGE) => m.message = s.text()?,
             Some(STRUCTURED_DATA) => {
                 if !s.null() {
@@ -494,6 +511,8 @@ pub struct LaidOut<'a> {
     pub hostname: Option<JsonText<'a>>,
     pub app_name: Option<JsonText<'a>>,
     pub proc_id: Option<JsonText<'a>>,
+    /// `cred_pid` as written: an integer's digits, perhaps after a `-`.
+    pub cred_pid: Option<&'a [u8]>,
     pub message: JsonText<'a>,
     /// The line is printable ASCII: no text in it has a character that
     /// `short` escapes, but for its JSON escapes.
@@ -583,8 +602,11 @@ fn parse_layout(b: &[u8]) -> Option<(LaidOut<'_>, usize)> {
         s.json_text()?;
     }
     // Integers as `scan_message` takes a field it does not know: signed.
+    let mut cred_pid = None;
     if s.key(b",\"cred_pid\":").is_some() {
+        let start = s.at;
         s.signed()?;
+        cred_pid = s.b.get(start..s.at);
         s.key(b",\"cred_uid\":")?;
         s.signed()?;
         s.key(b",\"cred_gid\":")?;
@@ -609,6 +631,7 @@ fn parse_layout(b: &[u8]) -> Option<(LaidOut<'_>, usize)> {
         hostname,
         app_name,
         proc_id,
+        cred_pid,
         message,
         verbatim: false,
     };
@@ -658,6 +681,7 @@ const MSG_ID: u32 = 14;
 const MALFORMED: u32 = 15;
 const STRUCTURED_DATA: u32 = 16;
 const MESSAGE: u32 = 17;
+const CRED_PID: u32 = 18;
 
 /// The field `key` is, among those of [`JsonMessage`] and of a notice.
 fn field_index(key: &str) -> Option<u32> {
@@ -680,6 +704,7 @@ fn field_index(key: &str) -> Option<u32> {
         "malformed" => MALFORMED,
         "structured_data" => STRUCTURED_DATA,
         "message" => MESSAGE,
+        "cred_pid" => CRED_PID,
         _ => return None,
     })
 }
@@ -695,6 +720,7 @@ pub struct ScannedMessage<'a> {
     hostname: Option<Cow<'a, str>>,
     app_name: Option<Cow<'a, str>>,
     proc_id: Option<Cow<'a, str>>,
+    cred_pid: Option<i64>,
     message: Cow<'a, str>,
 }
 
@@ -711,6 +737,7 @@ impl ScannedMessage<'_> {
             hostname: self.hostname.as_deref(),
             app_name: self.app_name.as_deref(),
             proc_id: self.proc_id.as_deref(),
+            cred_pid: self.cred_pid,
             message: &self.message,
         }
     }
