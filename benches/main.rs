@@ -1487,7 +1487,7 @@ fn through_journald(cfg: &Config, table: &mut Table) -> Result<(), String> {
         &format!("{secs:.1} s; circologd pid {}", s.circologd_pid()),
     );
 
-    let tail_bin = journald::tail_path()?;
+    let tail_bin = tail::tail_path()?;
     let query = s.query();
     let journal = s.journal();
     let tail = |args: &[&str]| {

@@ -189,20 +189,6 @@ fn wait(mut ok: impl FnMut() -> bool, limit: Duration, what: &str) -> Result<(),
     Ok(())
 }
 
-/// `circolog-tail`, next to circologd.
-pub fn tail_path() -> Result<PathBuf, String> {
-    let d = harness::circologd_path()?;
-    let p = d.with_file_name("circolog-tail");
-    if p.exists() {
-        Ok(p)
-    } else {
-        Err(format!(
-            "{} not found: run `cargo build --release --bins`",
-            p.display()
-        ))
-    }
-}
-
 /// Runs `cmd` with its output thrown away, `runs` times; the median
 /// wall-clock time in ms.
 pub fn time(mut cmd: Command, runs: usize) -> Result<f64, String> {
