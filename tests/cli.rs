@@ -360,7 +360,10 @@ fn the_clients_find_a_user_daemon_on_its_defaults() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(text.ends_with(" host app: found by default\n"), "{text}");
+    // Sent from this process, on the unix socket: its pid, from the
+    // credentials, since the message names none.
+    let tail = format!(" host app[{}]: found by default\n", std::process::id());
+    assert!(text.ends_with(&tail), "{text}");
     let out = as_nobody(&ctl_bin).arg("status").output().expect("ctl");
     let status = String::from_utf8_lossy(&out.stdout);
     assert!(

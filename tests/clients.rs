@@ -100,7 +100,9 @@ fn tail_prints_the_last_ten_or_n() {
         ["<14>1 - host a - - - message 14"]
     );
     // The default format is `short`.
-    assert!(tail_lines(&d, &["-n", "1"])[0].ends_with(" host a: message 14"));
+    // Without a PID in the message, the sender's from its credentials.
+    let last = format!(" host a[{}]: message 14", std::process::id());
+    assert!(tail_lines(&d, &["-n", "1"])[0].ends_with(&last));
 }
 
 #[test]
@@ -132,7 +134,8 @@ fn short_format_uses_the_message_time_in_the_local_zone() {
             format!("Jan  8 19:46:05 {host} cron[77]: job started"),
         ]
     );
-    // `Mmm dd hh:mm:ss HOST app: no time`, today.
+    // `Mmm dd hh:mm:ss HOST app[PID]: no time`, today (the PID is this
+    // process's, from the credentials: the message names none).
     let now = jiff::tz::TimeZone::UTC
         .to_datetime(jiff::Timestamp::now())
         .strftime("%b %e ")
@@ -141,10 +144,15 @@ fn short_format_uses_the_message_time_in_the_local_zone() {
     assert!(third.starts_with(&now), "{third}");
     assert_eq!(
         third.len(),
-        format!("Mmm dd hh:mm:ss {host} app: no time").len(),
+        format!(
+            "Mmm dd hh:mm:ss {host} app[{}]: no time",
+            std::process::id()
+        )
+        .len(),
         "{third}"
     );
-    assert!(third.ends_with(" app: no time"), "{third}");
+    let tag = format!(" app[{}]: no time", std::process::id());
+    assert!(third.ends_with(&tag), "{third}");
 
     // Another zone: the same instants an hour later (a POSIX TZ, so that
     // the test needs no zone files).
@@ -267,7 +275,10 @@ fn tail_into_a_closed_pipe_exits_quietly() {
     let mut first = String::new();
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
     stdout.read_line(&mut first).expect("a line");
-    assert!(first.contains(" app: 0 "), "{first}");
+    assert!(
+        first.contains(&format!(" app[{}]: 0 ", std::process::id())),
+        "{first}"
+    );
     drop(stdout);
     let status = wait_exit(&mut child, Duration::from_secs(20));
     let mut err = String::new();
@@ -550,11 +561,12 @@ fn follow_in_short_format_with_filters_and_notices() {
     }
     d.send_unix(&msg("drop", 0));
     d.send_unix(&msg("keep", 1));
-    assert!(f.line().ends_with(" host keep: message 1"));
+    let pid = std::process::id();
+    assert!(f.line().ends_with(&format!(" host keep[{pid}]: message 1")));
     d.ctl("POST", "/logs/clear");
     assert_eq!(f.err_line(), "circolog-tail: the buffer was cleared");
     d.send_unix(&msg("keep", 2));
-    assert!(f.line().ends_with(" host keep: message 2"));
+    assert!(f.line().ends_with(&format!(" host keep[{pid}]: message 2")));
     f.assert_quiet(Duration::from_millis(300));
 }
 
@@ -1395,7 +1407,11 @@ fn tail_merges_the_last_messages_of_several_daemons() {
         ("b", "host1", "m5"),
     ]) {
         assert!(line.starts_with(&format!("[{src}] ")), "{line}");
-        assert!(line.ends_with(&format!(" {host} app: {text}")), "{line}");
+        let pid = std::process::id();
+        assert!(
+            line.ends_with(&format!(" {host} app[{pid}]: {text}")),
+            "{line}"
+        );
     }
     // Filters go to every daemon; -n -1 is all of them, in order.
     assert_eq!(
@@ -1581,7 +1597,11 @@ fn follow_puts_lines_that_arrive_together_in_receive_order() {
                 assert_eq!(v["message"], format!("m{i}"), "{got:?}");
             } else {
                 assert!(line.starts_with(&format!("[{src}] ")), "{got:?}");
-                assert!(line.ends_with(&format!(" {host} app: m{i}")), "{got:?}");
+                let pid = std::process::id();
+                assert!(
+                    line.ends_with(&format!(" {host} app[{pid}]: m{i}")),
+                    "{got:?}"
+                );
             }
         }
         f.assert_quiet(Duration::from_millis(300));

@@ -499,7 +499,10 @@ fn a_dripping_source_is_given_up_and_the_healthy_lines_printed() {
         "{err}"
     );
     assert!(
-        out.starts_with("[ok] ") && out.trim_end().ends_with(" h app: healthy"),
+        out.starts_with("[ok] ")
+            && out
+                .trim_end()
+                .ends_with(&format!(" h app[{}]: healthy", std::process::id())),
         "{out}"
     );
 }
