@@ -752,32 +752,26 @@ fn a_restart_that_cannot_execute_answers_500_and_the_daemon_serves_on() {
     d.send_unix(b"<13>1 - host app - - - before");
     d.wait_stored(1);
     std::fs::remove_file(&program).expect("remove the binary");
-    let out = d.curl(
-        &d.ctl,
-        &[
-            "-X",
-            "POST",
-            "-w",
-            "%{http_code}",
-            &crate::util::url("/restart"),
-        ],
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    // `POST /restart`: the body, then the status code.
+    let restart = || {
+        let out = d.curl(
+            &d.ctl,
+            &[
+                "-X",
+                "POST",
+                "-w",
+                "%{http_code}",
+                &crate::util::url("/restart"),
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = restart();
     assert!(text.ends_with("500"), "{text}");
     assert!(text.contains(&program.display().to_string()), "{text}");
     // Not executable either.
     std::fs::write(&program, "not a program").expect("write");
-    let out = d.curl(
-        &d.ctl,
-        &[
-            "-X",
-            "POST",
-            "-w",
-            "%{http_code}",
-            &crate::util::url("/restart"),
-        ],
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = restart();
     assert!(text.ends_with("500"), "{text}");
     d.send_unix(b"<13>1 - host app - - - after");
     d.wait_stored(2);
