@@ -31,7 +31,7 @@ use crate::query::{Filter, QueryError, percent_decode};
 use crate::store::messages::Messages;
 use crate::store::ring::{Entry, Seq};
 use crate::store::search::{self, Needle};
-use crate::store::summary;
+use crate::store::summary::{self, Sieve};
 
 /// `buckets=` when it is not given.
 pub const DEFAULT_BUCKETS: u32 = 60;
@@ -348,6 +348,7 @@ impl Count {
         let mut looked = 0u64;
         let by_pri_alone = filter.ignores_fields();
         let by_summaries = filter.tests_summaries();
+        let sieve = filter.sieve();
         while self.cursor < self.end && looked < budget {
             if by_summaries && self.cursor >= self.open_until {
                 looked += self.pass_over(filter, m, budget - looked);
@@ -360,13 +361,13 @@ impl Count {
             }
             let seq = self.cursor;
             if by_summaries && !by_pri_alone {
-                looked += self.count_candidates(filter, m, budget - looked);
+                looked += self.count_candidates(filter, &sieve, m, budget - looked);
                 continue;
             }
             if by_summaries {
                 let limit = self.bucket_end.min(self.open_until);
                 let left = budget - looked;
-                let next = m.skip_pri(seq, limit, left, &|p, t| filter.rejects(p, t));
+                let next = m.skip_pri(seq, limit, left, &sieve);
                 if next > seq {
                     looked += next.since(seq);
                     self.cursor = next;
@@ -399,12 +400,18 @@ impl Count {
     /// least one. Their records are touched first, all of them, so that
     /// they come from memory together rather than one miss after another
     /// (those the tags pick are far apart, a cache miss each).
-    fn count_candidates(&mut self, filter: &Filter, m: &dyn Messages, budget: u64) -> u64 {
+    fn count_candidates(
+        &mut self,
+        filter: &Filter,
+        sieve: &Sieve,
+        m: &dyn Messages,
+        budget: u64,
+    ) -> u64 {
         let limit = self.bucket_end.min(self.open_until);
         let (mut picked, mut n) = ([Seq::ZERO; AHEAD], 0);
         let (mut at, mut looked) = (self.cursor, 0);
         while n < AHEAD && at < limit && looked < budget {
-            let next = m.skip_pri(at, limit, budget - looked, &|p, t| filter.rejects(p, t));
+            let next = m.skip_pri(at, limit, budget - looked, sieve);
             looked += next.since(at);
             if next >= limit {
                 at = limit;

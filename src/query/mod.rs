@@ -35,7 +35,7 @@ use crate::ingest::syslog::{self, Fields, Message};
 use crate::store::messages::Messages;
 use crate::store::ring::{Entry, Seq};
 use crate::store::search::{Needle, Place};
-use crate::store::summary::{Field, NameBits, Summary, Tags};
+use crate::store::summary::{Field, NameBits, Sieve, Summary, Tags};
 
 /// How messages are written in a response (`fmt=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -222,10 +222,6 @@ impl Names {
 
     /// True when a message whose tag of the field is `tag` cannot be
     /// selected: the list is not negated and names none with that tag.
-    fn rejects_tag(&self, tag: u8) -> bool {
-        !self.negated && !self.tags.contains(&tag)
-    }
-
     fn matches(&self, value: Option<&[u8]>) -> bool {
         let listed = match value {
             None => self.nil,
@@ -368,22 +364,19 @@ impl Filter {
         self.severities.is_some() || self.facilities.is_some()
     }
 
-    /// [`Filter::rejects_pri`], and a list of hostnames, app-names or units
-    /// (not negated) none of which has the message's tag of its field
-    /// ([`Tags`]): readers test it on the PRI and tags tables alone before
-    /// they read the message. `tags` is `None` when the source keeps none.
-    pub fn rejects(&self, pri: u8, tags: Option<&Tags>) -> bool {
-        // Once per message a reader passes over: no iterator to build.
-        let no = |names: &Option<Names>, field| {
-            names
-                .as_ref()
-                .zip(tags)
-                .is_some_and(|(names, tags)| names.rejects_tag(tags.get(field)))
-        };
-        self.rejects_pri(pri)
-            || no(&self.app, Field::App)
-            || no(&self.unit, Field::Unit)
-            || no(&self.host, Field::Host)
+    /// What the filter lets through on a message's PRI and [`Tags`] alone
+    /// ([`Sieve`]): [`Filter::rejects_pri`], and a list of hostnames,
+    /// app-names or units (not negated) none of which has the message's
+    /// tag of its field. Readers pass over the messages it stops without
+    /// reading them; made once per slice, tested per message.
+    pub fn sieve(&self) -> Sieve {
+        let mut sieve = Sieve::ALL.pris(|pri| !self.rejects_pri(pri));
+        for (field, names) in self.lists() {
+            if !names.negated {
+                sieve = sieve.tags(field, &names.tags);
+            }
+        }
+        sieve
     }
 
     /// The lists a block's summary and a message's tags hold the names of.

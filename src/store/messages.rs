@@ -3,7 +3,7 @@
 //! against [`Messages`] reads both the same way, with the same results.
 
 use crate::store::ring::{Entry, Read, Ring, Seq};
-use crate::store::summary::{Summaries, Tags};
+use crate::store::summary::{Sieve, Summaries, Tags};
 
 /// Stored messages with consecutive seqs, `first_seq()..next_seq()`, read by
 /// seq in O(1).
@@ -72,22 +72,15 @@ pub trait Messages {
         None
     }
 
-    /// The first seq in `from..to`, looking at `max` at most, that `no`
-    /// does not rule out on its PRI and tags alone (a message without an
-    /// index is never ruled out); where it stopped looking when all were.
-    fn skip_pri(
-        &self,
-        from: Seq,
-        to: Seq,
-        max: u64,
-        no: &dyn Fn(u8, Option<&Tags>) -> bool,
-    ) -> Seq {
+    /// The first seq in `from..to`, looking at `max` at most, that `sieve`
+    /// passes on its PRI and tags alone (a message without an index always
+    /// passes); where it stopped looking when none did.
+    fn skip_pri(&self, from: Seq, to: Seq, max: u64, sieve: &Sieve) -> Seq {
         let to = to.min(from.saturating_plus(max));
         Seq::range(from, to)
             .find(|&seq| {
-                !self
-                    .pri(seq)
-                    .is_some_and(|pri| no(pri, self.tags(seq).as_ref()))
+                self.pri(seq)
+                    .is_none_or(|pri| sieve.passes(pri, self.tags(seq).as_ref()))
             })
             .unwrap_or(to)
     }
@@ -151,14 +144,8 @@ impl Messages for Ring {
         Ring::tags(self, seq)
     }
 
-    fn skip_pri(
-        &self,
-        from: Seq,
-        to: Seq,
-        max: u64,
-        no: &dyn Fn(u8, Option<&Tags>) -> bool,
-    ) -> Seq {
-        Ring::skip_pri(self, from, to, max, no)
+    fn skip_pri(&self, from: Seq, to: Seq, max: u64, sieve: &Sieve) -> Seq {
+        Ring::skip_pri(self, from, to, max, sieve)
     }
 
     fn contiguous_until(&self, from: Seq, to: Seq) -> Seq {

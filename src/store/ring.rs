@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::syslog::{self, Fields, Index, Sent};
 use crate::store::file::{self, Foreign, Geometry, Layout, Memory, SnapshotSpace};
 use crate::store::record::{self, Record};
-use crate::store::summary::{Summaries, Tags};
+use crate::store::summary::{Sieve, Summaries, Tags};
 
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
 pub const SLOT: usize = 16;
@@ -939,35 +939,40 @@ impl Ring {
     }
 
     /// [`crate::store::messages::Messages::skip_pri`]: the first seq in
-    /// `from..to` (looking at `max` at most) whose PRI and tags `no` does
-    /// not rule out. Walks the seq tables without a division per message.
-    pub fn skip_pri(
-        &self,
-        from: Seq,
-        to: Seq,
-        max: u64,
-        no: &dyn Fn(u8, Option<&Tags>) -> bool,
-    ) -> Seq {
+    /// `from..to` (looking at `max` at most) that `sieve` passes on its
+    /// PRI and tags. Walks the seq tables as at most two slices, a few bit
+    /// tests per message and no call.
+    pub fn skip_pri(&self, from: Seq, to: Seq, max: u64, sieve: &Sieve) -> Seq {
         let from = from.max(self.first_seq);
         let to = to.min(self.next_seq).min(from.saturating_plus(max));
         if from >= to {
             return to;
         }
-        let cap = self.cap;
-        let pris = self.pris();
-        let tags = self.summaries.tags();
-        let mut i = (from.get() % cap as u64) as usize;
-        for seq in Seq::range(from, to) {
-            let pri = pris[i];
-            if pri == NO_PRI || !no(pri, tags.get(i)) {
-                return seq;
+        let cap = self.cap as u64;
+        let (pris, tags) = (self.pris(), self.summaries.tags());
+        // `to - from` is at most the ring's capacity: one wrap at most.
+        let start = (from.get() % cap) as usize;
+        let n = to.since(from) as usize;
+        let first = n.min(self.cap - start);
+        let pass = |at: usize, len: usize| -> Option<usize> {
+            let pris = &pris[at..at + len];
+            match tags.get(at..at + len) {
+                Some(tags) => pris
+                    .iter()
+                    .zip(tags)
+                    .position(|(&pri, tags)| pri == NO_PRI || sieve.passes_tagged(pri, tags)),
+                None => pris
+                    .iter()
+                    .position(|&pri| pri == NO_PRI || sieve.passes(pri, None)),
             }
-            i += 1;
-            if i == cap {
-                i = 0;
-            }
+        };
+        if let Some(k) = pass(start, first) {
+            return from.plus(k as u64);
         }
-        to
+        match pass(0, n - first) {
+            Some(k) => from.plus((first + k) as u64),
+            None => to,
+        }
     }
 
     /// What each block of seqs may hold ([`crate::store::summary`]).

@@ -232,6 +232,7 @@ impl Dump {
         }
         let (mut looked, mut rendered, mut searched) = (0, 0, 0);
         let by_summaries = self.query.filter.tests_summaries();
+        let sieve = self.query.filter.sieve();
         let needle = self.query.filter.needle_in(m);
         while self.cursor < self.end
             && looked < SCAN_MESSAGES * 16
@@ -258,9 +259,8 @@ impl Dump {
             if by_summaries {
                 // Past those whose PRI and tags alone say no: a sixteenth
                 // of a look.
-                let filter = &self.query.filter;
                 let left = SCAN_MESSAGES * 16 - looked;
-                let next = m.skip_pri(self.cursor, limit, left, &|p, t| filter.rejects(p, t));
+                let next = m.skip_pri(self.cursor, limit, left, &sieve);
                 looked += next.since(self.cursor);
                 self.cursor = next;
                 if next >= limit || looked >= SCAN_MESSAGES * 16 {
@@ -399,6 +399,7 @@ impl Seek {
         self.lower = self.lower.max(m.first_seq());
         let (mut looked, mut searched) = (0, 0);
         let by_summaries = q.filter.tests_summaries();
+        let sieve = q.filter.sieve();
         let needle = q.filter.needle_in(m);
         while self.seq > self.lower && looked < SCAN_MESSAGES * 16 {
             if by_summaries && self.seq <= self.open_from {
@@ -419,7 +420,7 @@ impl Seek {
             let s = self.seq.minus(1);
             if by_summaries
                 && m.pri(s)
-                    .is_some_and(|p| q.filter.rejects(p, m.tags(s).as_ref()))
+                    .is_some_and(|p| !sieve.passes(p, m.tags(s).as_ref()))
             {
                 self.seq = self.seq.minus(1);
                 looked += 1;
