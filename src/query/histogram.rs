@@ -7,7 +7,9 @@
 //! message is counted by its PRI from the PRI table when the query tests
 //! nothing but the PRI. A query on names (`app=`, `host=`, `unit=`)
 //! passes over the messages whose tags say no on the tags table
-//! ([`Filter::rejects`]). A query that needs a text in a message
+//! ([`Filter::sieve`]), and counts those whose tag the name it lists
+//! alone has on that table too, unread ([`Filter::exact_sieve`]); the
+//! others it reads. A query that needs a text in a message
 //! (`grep=`, or a name in a source without tags: [`Filter::needle_in`])
 //! searches the arena for it at memory speed and looks only at the
 //! messages that hold it in its place ([`search::each`]); any other query
@@ -343,12 +345,18 @@ impl Count {
 
     /// Counts message by message: on the PRI table alone when the filter
     /// tests nothing else, else from each message's index; past those
-    /// whose PRI and tags alone say no ([`Filter::rejects`]) first.
+    /// whose PRI and tags alone say no ([`Filter::sieve`]) first.
     fn count_each(&mut self, filter: &Filter, m: &dyn Messages, budget: u64) {
         let mut looked = 0u64;
         let by_pri_alone = filter.ignores_fields();
         let by_summaries = filter.tests_summaries();
         let sieve = filter.sieve();
+        // Where the tags alone say which name a message has, messages are
+        // counted on them, unread.
+        let exact = match by_summaries && !by_pri_alone {
+            true => filter.exact_sieve(m, self.cursor),
+            false => None,
+        };
         while self.cursor < self.end && looked < budget {
             if by_summaries && self.cursor >= self.open_until {
                 looked += self.pass_over(filter, m, budget - looked);
@@ -360,6 +368,10 @@ impl Count {
                 continue;
             }
             let seq = self.cursor;
+            if let Some(exact) = &exact {
+                looked += self.count_sieved(filter, exact, m, budget - looked);
+                continue;
+            }
             if by_summaries && !by_pri_alone {
                 looked += self.count_candidates(filter, &sieve, m, budget - looked);
                 continue;
@@ -392,6 +404,44 @@ impl Count {
                 self.hist.add(self.bucket, severity_of(&e));
             }
         }
+    }
+
+    /// Counts the messages of the current bucket and run of blocks that
+    /// `exact` passes ([`Filter::exact_sieve`]) on their PRI, unread (one
+    /// without an index is read and tested); returns the looks it took,
+    /// `budget` at most and at least one.
+    fn count_sieved(
+        &mut self,
+        filter: &Filter,
+        exact: &Sieve,
+        m: &dyn Messages,
+        budget: u64,
+    ) -> u64 {
+        let limit = self.bucket_end.min(self.open_until);
+        let (mut at, mut looked) = (self.cursor, 0);
+        while at < limit && looked < budget {
+            let next = m.skip_pri(at, limit, budget - looked, exact);
+            looked += next.since(at);
+            at = next;
+            if at >= limit || looked >= budget {
+                break;
+            }
+            looked += 1;
+            match m.pri(at) {
+                Some(pri) => self.hist.add(self.bucket, pri & 7),
+                None => {
+                    looked += FIELD_LOOK;
+                    if let Some(e) = m.get(at)
+                        && filter.matches_entry(&e)
+                    {
+                        self.hist.add(self.bucket, severity_of(&e));
+                    }
+                }
+            }
+            at = at.next();
+        }
+        self.cursor = at;
+        looked.max(1)
     }
 
     /// Counts the next [`AHEAD`] messages of the current bucket and run of

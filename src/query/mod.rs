@@ -35,7 +35,7 @@ use crate::ingest::syslog::{self, Fields, Message};
 use crate::store::messages::Messages;
 use crate::store::ring::{Entry, Seq};
 use crate::store::search::{Needle, Place};
-use crate::store::summary::{Field, NameBits, Sieve, Summary, Tags};
+use crate::store::summary::{Field, NameBits, Sieve, SoleName, Summary, Tags};
 
 /// How messages are written in a response (`fmt=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -373,10 +373,49 @@ impl Filter {
         let mut sieve = Sieve::ALL.pris(|pri| !self.rejects_pri(pri));
         for (field, names) in self.lists() {
             if !names.negated {
-                sieve = sieve.tags(field, &names.tags);
+                sieve = sieve.tags(field, names.tags.iter().copied());
             }
         }
         sieve
+    }
+
+    /// A sieve that decides alone for the messages of `m` from `from` on
+    /// (within the receive times, which the caller keeps to, as readers
+    /// do): a message with an index that it passes is selected, without
+    /// reading it. There is one when the filter tests nothing but the PRI,
+    /// the receive time and lists of names (not negated), and each listed
+    /// name's tag belongs, from `from` on, to one name only
+    /// ([`Messages::sole_name`]): a tag passes when that name is listed.
+    pub fn exact_sieve(&self, m: &dyn Messages, from: Seq) -> Option<Sieve> {
+        let Filter {
+            severities: _,
+            facilities: _,
+            host: _,
+            app: _,
+            grep,
+            not,
+            re,
+            unit: _,
+            pid,
+            uid,
+            received: _,
+        } = self;
+        if grep.is_some() || not.is_some() || re.is_some() || pid.is_some() || uid.is_some() {
+            return None;
+        }
+        let mut sieve = Sieve::ALL.pris(|pri| !self.rejects_pri(pri));
+        for (field, names) in self.lists() {
+            let sole = |tag| m.sole_name(field, tag, from);
+            if names.negated || names.tags.iter().any(|&t| sole(t) == SoleName::Unknown) {
+                return None;
+            }
+            let named = names.tags.iter().copied().filter(|&tag| match sole(tag) {
+                SoleName::Name(name) => names.matches(name),
+                SoleName::NoMessage | SoleName::Unknown => false,
+            });
+            sieve = sieve.tags(field, named);
+        }
+        Some(sieve)
     }
 
     /// The lists a block's summary and a message's tags hold the names of.
@@ -418,7 +457,7 @@ impl Filter {
                 .any(|names| names.rules_out(&s.names))
     }
 
-    /// True when [`Filter::rules_out`] and [`Filter::rejects`] can say yes:
+    /// True when [`Filter::rules_out`] and [`Filter::sieve`] can say no:
     /// a reader need not look at summaries and tags for nothing.
     pub fn tests_summaries(&self) -> bool {
         self.tests_pri() || self.lists().any(|(_, names)| !names.negated)
@@ -426,7 +465,7 @@ impl Filter {
 
     /// What readers of `m` search its arena for first: [`Filter::needle`],
     /// except a name when `m` keeps tags, which find its messages faster
-    /// ([`Filter::rejects`]).
+    /// ([`Filter::sieve`]).
     pub fn needle_in(&self, m: &dyn Messages) -> Option<Needle<'_>> {
         let tagged = m.summaries().is_some_and(|s| !s.tags().is_empty());
         self.needle()

@@ -3,7 +3,7 @@
 //! against [`Messages`] reads both the same way, with the same results.
 
 use crate::store::ring::{Entry, Read, Ring, Seq};
-use crate::store::summary::{Sieve, Summaries, Tags};
+use crate::store::summary::{Field, Sieve, SoleName, Summaries, Tags};
 
 /// Stored messages with consecutive seqs, `first_seq()..next_seq()`, read by
 /// seq in O(1).
@@ -85,6 +85,15 @@ pub trait Messages {
             .unwrap_or(to)
     }
 
+    /// Whether the held messages from `from` on whose tag of `field` is
+    /// `tag` all have one name, and which ([`SoleName`]): a reader that
+    /// counts a name finds them by their tags alone when so. Unknown when
+    /// the source keeps no tags.
+    fn sole_name(&self, field: Field, tag: u8, from: Seq) -> SoleName<'_> {
+        let _ = (field, tag, from);
+        SoleName::Unknown
+    }
+
     /// The summaries of the blocks of seqs ([`crate::store::summary`]),
     /// when the source keeps them: a block whose summary a filter rules
     /// out holds no message it selects. `None`: any block may hold
@@ -146,6 +155,10 @@ impl Messages for Ring {
 
     fn skip_pri(&self, from: Seq, to: Seq, max: u64, sieve: &Sieve) -> Seq {
         Ring::skip_pri(self, from, to, max, sieve)
+    }
+
+    fn sole_name(&self, field: Field, tag: u8, from: Seq) -> SoleName<'_> {
+        Ring::sole_name(self, field, tag, from)
     }
 
     fn contiguous_until(&self, from: Seq, to: Seq) -> Seq {

@@ -27,6 +27,8 @@
 //! left, and a file is input like any other. A record that does not decode
 //! is never served.
 
+use std::ops::Range;
+
 use crate::ingest::syslog::Index;
 use crate::ingest::unit;
 use crate::store::ring::{Cred, Entry, Seq, Transport};
@@ -127,6 +129,15 @@ impl<'a> Record<'a> {
     /// a unit's name.
     pub fn stored_unit(&self) -> Option<&'a [u8]> {
         self.unit_field()
+    }
+
+    /// Where, in the bytes [`encode`] writes of it, the stored unit's
+    /// name lies (`None`: it has none), and where the message's bytes
+    /// start.
+    pub fn places(&self) -> (Option<Range<usize>>, usize) {
+        let body = HEADER + if self.cred.is_some() { CRED_LEN } else { 0 };
+        let unit = self.unit_field().map(|u| body + 1..body + 1 + u.len());
+        (unit, self.encoded_len() - self.raw.len())
     }
 }
 
@@ -436,6 +447,10 @@ mod tests {
             };
             let mut buf = vec![0u8; r.encoded_len()];
             prop_assert_eq!(encode(&mut buf, &r), r.encoded_len());
+            // The unit and the message lie where `places` says.
+            let (unit_at, raw_at) = r.places();
+            prop_assert_eq!(unit_at.map(|u| &buf[u]), r.stored_unit());
+            prop_assert_eq!(&buf[raw_at..], &raw[..]);
             buf.extend_from_slice(&trailing);
             prop_assert_eq!(decode(&buf), Ok(r));
             prop_assert_eq!(stored_len(&buf), r.encoded_len());

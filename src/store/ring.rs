@@ -34,6 +34,7 @@
 //! wiped.
 
 use std::io;
+use std::ops::Range;
 
 use std::sync::atomic::{Ordering, compiler_fence};
 
@@ -43,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::syslog::{self, Fields, Index, Sent};
 use crate::store::file::{self, Foreign, Geometry, Layout, Memory, SnapshotSpace};
 use crate::store::record::{self, Record};
-use crate::store::summary::{Sieve, Summaries, Tags};
+use crate::store::summary::{Field, Sieve, SoleName, Stored, Summaries, Tags};
 
 /// Size of one arena slot in bytes: the unit a message's space is counted in.
 pub const SLOT: usize = 16;
@@ -509,10 +510,11 @@ impl Ring {
             let start = self.start_of(seq);
             let at = start as usize * SLOT;
             let (len, pri) = {
-                let r = record::decode(&self.mem[self.layout.arena.clone()][at..])
-                    .expect("checked by the scan");
+                let arena = &self.mem[self.layout.arena.clone()];
+                let r = record::decode(&arena[at..]).expect("checked by the scan");
                 let i = (seq.get() % self.cap as u64) as usize;
-                self.summaries.add(seq, i, r.index, r.raw, r.unit);
+                let stored = r.index.map(|ix| stored_at(at, &r, ix));
+                self.summaries.add(seq, i, self.first_seq, arena, stored);
                 (r.encoded_len(), r.index.map_or(NO_PRI, |ix| ix.pri()))
             };
             if at < pos {
@@ -725,8 +727,9 @@ impl Ring {
         // that the wipe has not reached.
         slots[end..].fill(0);
         let at = self.set_entry(seq, start, index.map_or(NO_PRI, |ix| ix.pri()));
-        self.summaries
-            .add(seq, at, index, bytes, record.stored_unit());
+        let stored = index.map(|ix| stored_at(start as usize * SLOT, &record, ix));
+        let arena = &self.mem[self.layout.arena.clone()];
+        self.summaries.add(seq, at, self.first_seq, arena, stored);
         // Whole, then published: a process killed before this line leaves
         // a file without this message, never a part of it.
         compiler_fence(Ordering::Release);
@@ -975,6 +978,13 @@ impl Ring {
         }
     }
 
+    /// [`crate::store::messages::Messages::sole_name`].
+    pub fn sole_name(&self, field: Field, tag: u8, from: Seq) -> SoleName<'_> {
+        let arena = self.arena();
+        self.summaries
+            .sole_name(arena, self.first_seq, field, tag, from)
+    }
+
     /// What each block of seqs may hold ([`crate::store::summary`]).
     pub fn summaries(&self) -> &Summaries {
         &self.summaries
@@ -1206,6 +1216,22 @@ fn slots_for(len: usize, cred: bool) -> usize {
 /// The slots of the largest record of `len` message bytes.
 fn max_slots_for(len: usize) -> usize {
     record::max_encoded_len(len).div_ceil(SLOT)
+}
+
+/// Where the names of `record`, written at `at` in the arena, lie there
+/// ([`Summaries::add`]).
+fn stored_at(at: usize, record: &Record<'_>, ix: Index) -> Stored {
+    let (unit, raw_at) = record.places();
+    let [hostname, app_name] = ix.name_ranges(record.raw.len());
+    let shift = |r: Option<Range<usize>>, by: usize| r.map(|r| r.start + by..r.end + by);
+    Stored {
+        pri: ix.pri(),
+        names: [
+            shift(hostname, at + raw_at),
+            shift(app_name, at + raw_at),
+            shift(unit, at),
+        ],
+    }
 }
 
 #[cfg(test)]

@@ -37,11 +37,21 @@
 //! by reading a byte of each message and the records of a tenth, not by
 //! searching the arena for the text.
 //!
-//! Neither is in the memory file: a ring adopted after a restart rebuilds
-//! them from the records it adopts. A snapshot keeps neither, and its
-//! readers read every message, as before.
+//! A tag is a byte: other names share it. So for each field and tag the
+//! ring also keeps whether the held messages with that tag all have one
+//! name, and since which seq ([`Sole`], 768 entries that point into the
+//! arena and hold no byte of a name): at ingest a message's name is
+//! compared with the newest one's of its tag. While `sshd` alone has its
+//! tag, `GET /histogram?app=sshd` counts its messages on the tags table
+//! without reading one ([`crate::query::Filter::exact_sieve`]); when
+//! another name shares the tag, they are read, as above.
+//!
+//! None of this is in the memory file: a ring adopted after a restart
+//! rebuilds it from the records it adopts. A snapshot keeps none of it,
+//! and its readers read every message, as before.
 
-use crate::ingest::syslog::Index;
+use std::ops::Range;
+
 use crate::store::messages::Messages;
 use crate::store::ring::Seq;
 
@@ -207,8 +217,8 @@ impl Sieve {
     }
 
     /// Only the messages whose tag of `field` is one of `tags`.
-    pub fn tags(mut self, field: Field, tags: &[u8]) -> Sieve {
-        self.tags[field as usize - 1] = Bits::of(tags.iter().copied());
+    pub fn tags(mut self, field: Field, tags: impl IntoIterator<Item = u8>) -> Sieve {
+        self.tags[field as usize - 1] = Bits::of(tags.into_iter());
         self
     }
 
@@ -309,6 +319,53 @@ pub struct Summaries {
     /// The tags of seq `s` are at `s % max_messages`, as the ring's seq
     /// tables (empty when they could not be allocated).
     tags: Box<[Tags]>,
+    /// Per field and tag byte (at `(field - 1) * 256 + tag`), whether one
+    /// name alone has that tag ([`Sole`]); empty with `tags`.
+    soles: Box<[Sole]>,
+}
+
+/// Whether the held messages whose tag of a field is one byte all have
+/// the same name, so that a reader counting a name by its tag need not
+/// read them: kept at ingest, a comparison of the name with the one before
+/// it of the same tag.
+///
+/// INVARIANT: `last` is the newest message with the tag, and every held
+/// message with the tag from `since` on has the name at `name` (an arena
+/// range of the newest one's bytes; `None`: the field is absent). When
+/// `last` is not held, no held message has the tag: messages are evicted
+/// in seq order.
+#[derive(Clone, Debug)]
+struct Sole {
+    last: Option<Seq>,
+    since: Seq,
+    name: Option<Range<usize>>,
+}
+
+const NO_SOLE: Sole = Sole {
+    last: None,
+    since: Seq::ZERO,
+    name: None,
+};
+
+/// What [`Summaries::sole_name`] knows of a tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SoleName<'a> {
+    /// No held message has the tag.
+    NoMessage,
+    /// Every held message with the tag, from the seq asked about on, has
+    /// this name (`None`: the field is absent).
+    Name(Option<&'a [u8]>),
+    /// Not known: two names share the tag there, or no record is kept.
+    Unknown,
+}
+
+/// Where a stored message's names lie in the arena, for
+/// [`Summaries::add`]: its PRI, and the bytes of its hostname, app-name and
+/// unit, in [`Field`] order (`None`: absent).
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub pri: u8,
+    pub names: [Option<Range<usize>>; 3],
 }
 
 impl Summaries {
@@ -342,6 +399,7 @@ impl Summaries {
         Some(Summaries {
             slots: slots.into_boxed_slice(),
             tags: tags.into_boxed_slice(),
+            soles: vec![NO_SOLE; 3 * 256].into_boxed_slice(),
         })
     }
 
@@ -351,21 +409,16 @@ impl Summaries {
         Summaries {
             slots: Box::new([EMPTY_SLOT]),
             tags: Box::default(),
+            soles: Box::default(),
         }
     }
 
-    /// The message `seq` is stored, at `at` in the ring's seq tables: from
-    /// its index (none: it may hold anything), its bytes as stored and its
-    /// sender's unit as stored. The first of its block starts the block's
-    /// summary again.
-    pub fn add(
-        &mut self,
-        seq: Seq,
-        at: usize,
-        index: Option<Index>,
-        raw: &[u8],
-        unit: Option<&[u8]>,
-    ) {
+    /// The message `seq` is stored, at `at` in the ring's seq tables, its
+    /// record written in `arena`; `stored` says where its names lie (none:
+    /// it has no index, and may hold anything). `first` is the oldest
+    /// message held. The first of its block starts the block's summary
+    /// again.
+    pub fn add(&mut self, seq: Seq, at: usize, first: Seq, arena: &[u8], stored: Option<Stored>) {
         let block = block_of(seq);
         let mask = self.slots.len() - 1;
         let slot = &mut self.slots[block as usize & mask];
@@ -376,26 +429,67 @@ impl Summaries {
             };
         }
         let s = &mut slot.summary;
-        let Some(ix) = index else {
+        let Some(Stored { pri, names }) = stored else {
             *s = Summary::ANY;
             return;
         };
-        let (hostname, app_name) = ix.names(raw);
-        s.severities |= 1 << (ix.pri() & 7);
+        s.severities |= 1 << (pri & 7);
         // A PRI is at most 255: the facility is below 32.
-        s.facilities |= 1 << (ix.pri() >> 3);
+        s.facilities |= 1 << (pri >> 3);
+        let name = |i: usize| name_in(arena, &names[i]);
         let hashes = [
-            hash(Field::Host, hostname),
-            hash(Field::App, app_name),
-            hash(Field::Unit, unit),
+            hash(Field::Host, name(0)),
+            hash(Field::App, name(1)),
+            hash(Field::Unit, name(2)),
         ];
         for h in hashes {
             // In place (a set made and then joined would be written a
             // word and read whole, a stall per message).
             s.names.insert_hash(h);
         }
-        if let Some(tags) = self.tags.get_mut(at) {
-            *tags = Tags(hashes.map(tag_of));
+        let tags = hashes.map(tag_of);
+        if let Some(t) = self.tags.get_mut(at) {
+            *t = Tags(tags);
+        }
+        if self.soles.is_empty() {
+            return;
+        }
+        for (i, (tag, range)) in tags.into_iter().zip(names).enumerate() {
+            let sole = &mut self.soles[i * 256 + usize::from(tag)];
+            let held = sole.last.is_some_and(|last| last >= first);
+            if !held {
+                // No other held message has the tag.
+                sole.since = Seq::ZERO;
+            } else if name_in(arena, &sole.name) != name_in(arena, &range) {
+                sole.since = seq;
+            }
+            sole.last = Some(seq);
+            sole.name = range;
+        }
+    }
+
+    /// [`SoleName`] of the held messages of `arena` from `from` on whose
+    /// tag of `field` is `tag`; `first` is the oldest held.
+    pub fn sole_name<'a>(
+        &self,
+        arena: &'a [u8],
+        first: Seq,
+        field: Field,
+        tag: u8,
+        from: Seq,
+    ) -> SoleName<'a> {
+        let Some(sole) = self
+            .soles
+            .get((field as usize - 1) * 256 + usize::from(tag))
+        else {
+            return SoleName::Unknown;
+        };
+        match sole.last {
+            Some(last) if last >= first && sole.since <= from => {
+                SoleName::Name(name_in(arena, &sole.name))
+            }
+            Some(last) if last >= first => SoleName::Unknown,
+            _ => SoleName::NoMessage,
         }
     }
 
@@ -409,6 +503,7 @@ impl Summaries {
     /// Forgets every summary (the ring was cleared).
     pub fn clear(&mut self) {
         self.slots.fill(EMPTY_SLOT);
+        self.soles.fill(NO_SOLE);
     }
 
     /// The summary of block `block`, if one is kept.
@@ -416,6 +511,11 @@ impl Summaries {
         let slot = &self.slots[block as usize & (self.slots.len() - 1)];
         (slot.block == block).then_some(&slot.summary)
     }
+}
+
+/// The bytes of a name in `arena` (`None`: absent).
+fn name_in<'a>(arena: &'a [u8], range: &Option<Range<usize>>) -> Option<&'a [u8]> {
+    range.clone().map(|r| arena.get(r).unwrap_or_default())
 }
 
 /// A run of seqs a reader reads: `start..until` lie in blocks not ruled
@@ -558,12 +658,36 @@ mod tests {
     use crate::store::ring::{Config, Cred, Incoming, Ring, Transport};
     use proptest::prelude::*;
 
-    const APPS: [&str; 4] = ["sshd", "nginx", "cron", "kernel"];
-    const HOSTS: [&str; 3] = ["web1", "web2", "db"];
-    const UNITS: [&str; 3] = ["nginx.service", "sshd.service", "session-4.scope"];
+    use std::sync::LazyLock;
 
-    /// A message to store: PRI, hostname (3 is none), app-name (4 is
-    /// none), unit (3 is none), indexed or not.
+    /// Another name with the tag of `name`, found among those `make` makes
+    /// of a number: a tag two names share, so that the tags alone do not
+    /// say which one a message has.
+    fn twin(field: Field, name: &str, make: impl Fn(u32) -> String) -> &'static str {
+        let tag = Tags::tag(field, Some(name.as_bytes()));
+        let found = (0..)
+            .map(make)
+            .find(|n| Tags::tag(field, Some(n.as_bytes())) == tag)
+            .expect("one name in 256 has it");
+        Box::leak(found.into_boxed_str())
+    }
+
+    static APPS: LazyLock<[&str; 5]> = LazyLock::new(|| {
+        let twin = twin(Field::App, "sshd", |i| format!("d{i}"));
+        ["sshd", "nginx", "cron", "kernel", twin]
+    });
+    static HOSTS: LazyLock<[&str; 4]> = LazyLock::new(|| {
+        let twin = twin(Field::Host, "web1", |i| format!("h{i}"));
+        ["web1", "web2", "db", twin]
+    });
+    static UNITS: LazyLock<[&str; 4]> = LazyLock::new(|| {
+        let twin = twin(Field::Unit, "sshd.service", |i| format!("u{i}.service"));
+        ["nginx.service", "sshd.service", "session-4.scope", twin]
+    });
+
+    /// A message to store: PRI, hostname (4 is none), app-name (5 is
+    /// none), unit (4 is none), indexed or not. The last name of each list
+    /// shares its tag with the first.
     #[derive(Clone, Debug)]
     struct Msg {
         pri: u8,
@@ -594,9 +718,9 @@ mod tests {
         ];
         (
             pri,
-            0usize..4,
             0usize..5,
-            0usize..4,
+            0usize..6,
+            0usize..5,
             proptest::bool::weighted(0.95),
         )
             .prop_map(|(pri, host, app, unit, indexed)| Msg {
@@ -626,14 +750,17 @@ mod tests {
             (0u8..8).prop_map(|s| format!("sev=!{s}")),
             prop::sample::subsequence(vec!["kern", "user", "mail", "local7"], 1..3)
                 .prop_map(|f| format!("fac={}", f.join(","))),
-            prop::sample::subsequence(vec!["sshd", "nginx", "cron", "other", "-"], 1..3)
+            prop::sample::subsequence(vec!["sshd", "nginx", "cron", "other", "-", APPS[4]], 1..3)
                 .prop_map(|a| format!("app={}", a.join(","))),
             prop::sample::subsequence(vec!["sshd", "nginx", "-"], 1..3)
                 .prop_map(|a| format!("app=!{}", a.join(","))),
-            prop::sample::subsequence(vec!["web1", "web2", "db", "-"], 1..3)
+            prop::sample::subsequence(vec!["web1", "web2", "db", "-", HOSTS[3]], 1..3)
                 .prop_map(|h| format!("host={}", h.join(","))),
-            prop::sample::subsequence(vec!["nginx", "sshd.service", "session-4.scope", "-"], 1..3)
-                .prop_map(|u| format!("unit={}", u.join(","))),
+            prop::sample::subsequence(
+                vec!["nginx", "sshd.service", "session-4.scope", "-", UNITS[3]],
+                1..3
+            )
+            .prop_map(|u| format!("unit={}", u.join(","))),
             Just("unit=!nginx".to_string()),
             Just("grep=m1".to_string()),
         ];
@@ -786,9 +913,28 @@ mod tests {
         for &s in &want {
             prop_assert!(passes(s), "{} rejected on {:?}", s, r.tags(s));
         }
+        // A tag that the ring says one name alone has, from a seq on, is
+        // that name's in every message held from there.
+        let (first, next) = (r.first_seq(), r.next_seq());
+        let fields = [Field::Host, Field::App, Field::Unit];
+        for from in [first, first.plus(next.since(first) / 2)] {
+            for s in Seq::range(from, next) {
+                let Some(tags) = r.tags(s) else { continue };
+                let f = r.get(s).expect("held").fields();
+                for (field, name) in fields
+                    .into_iter()
+                    .zip([f.hostname, f.app_name, f.sent.unit])
+                {
+                    match r.sole_name(field, tags.get(field), from) {
+                        SoleName::Name(n) => prop_assert_eq!(n, name, "{:?} at {}", field, s),
+                        SoleName::NoMessage => prop_assert!(false, "{:?} held at {}", field, s),
+                        SoleName::Unknown => {}
+                    }
+                }
+            }
+        }
         // The ring's walk of its tables, across the wrap, stops where a
         // walk message by message does.
-        let (first, next) = (r.first_seq(), r.next_seq());
         for from in Seq::range(first, next).step_by(5) {
             for max in [1, 7, u64::MAX] {
                 let to = next.min(from.saturating_plus(max));
@@ -805,6 +951,50 @@ mod tests {
         }
         prop_assert_eq!(histogram(r, q), by_sev);
         Ok(())
+    }
+
+    /// `app=sshd` is counted on the tags alone while no other app-name
+    /// held shares sshd's tag; with its twin held it is read; once the
+    /// twin and those after it are evicted, on the tags again.
+    #[test]
+    fn a_name_is_counted_on_its_tags_while_it_alone_has_them() {
+        let config = Config {
+            max_messages: 10,
+            arena_bytes: 200 * crate::store::ring::SLOT,
+            max_message_bytes: 120,
+        };
+        let mut r = Ring::new(config).expect("ring");
+        let q = Query::parse("app=sshd", 0).expect("query");
+        let app = |app| Msg {
+            pri: 14,
+            host: 0,
+            app,
+            unit: 0,
+            indexed: true,
+        };
+        let (sshd, nginx, twin) = (0, 1, 4);
+        for (i, a) in [sshd, nginx, sshd, nginx].into_iter().enumerate() {
+            push(&mut r, i as i64, &app(a));
+        }
+        let exact = |r: &Ring| q.filter.exact_sieve(r, r.first_seq()).is_some();
+        assert!(exact(&r));
+        assert_eq!(histogram(&r, &q)[6], 2);
+        push(&mut r, 4, &app(twin));
+        push(&mut r, 5, &app(sshd));
+        assert!(!exact(&r), "two app-names share the tag");
+        assert_eq!(histogram(&r, &q)[6], 3);
+        // The twin at seq 4, and the sshd after it (where one name has the
+        // tag again from), evicted: 10 messages from seq 6 on.
+        for i in 6..16 {
+            push(&mut r, i, &app([sshd, nginx][i as usize % 2]));
+        }
+        assert_eq!(r.first_seq(), Seq::new(6));
+        assert!(exact(&r));
+        assert_eq!(histogram(&r, &q)[6], 5);
+        assert!(exact(&adopted(&r)), "rebuilt from the records");
+        r.clear();
+        assert!(exact(&r));
+        assert_eq!(histogram(&r, &q)[6], 0);
     }
 
     proptest! {
@@ -867,7 +1057,7 @@ mod tests {
             pri: 14,
             host: 0,
             app,
-            unit: 3,
+            unit: 4,
             indexed: true,
         };
         for i in 0..127 {
@@ -875,7 +1065,7 @@ mod tests {
         }
         let emerg = Msg {
             pri: 8,
-            host: 3,
+            host: 4,
             app: 1,
             unit: 0,
             indexed: true,

@@ -21,6 +21,8 @@
 //! seconds (a zone's local mean time, before it took standard time) is not
 //! kept, and [`Index::message`] parses such a message whole.
 
+use std::ops::Range;
+
 use jiff::Timestamp;
 use jiff::tz::{Offset, TimeZone};
 use memchr::memchr;
@@ -306,14 +308,23 @@ impl Index {
     /// The hostname and the app-name of [`Index::fields`], without the
     /// rest: what a block's summary keeps of a message at ingest.
     pub fn names<'a>(&self, raw: &'a [u8]) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
-        let span = |s: Option<Span>| {
+        let [hostname, app_name] = self.name_ranges(raw.len());
+        let name = |r: Option<Range<usize>>| r.map(|r| raw.get(r).unwrap_or_default());
+        (name(hostname), name(app_name))
+    }
+
+    /// Where [`Index::names`] lie in a message of `len` bytes: the
+    /// hostname's bytes and the app-name's (`None`: absent; empty when the
+    /// index does not fit the message).
+    pub fn name_ranges(&self, len: usize) -> [Option<Range<usize>>; 2] {
+        let range = |s: Option<Span>| {
             s.map(|s| {
                 let start = usize::from(s.start);
-                raw.get(start..start + usize::from(s.len))
-                    .unwrap_or_default()
+                let end = start + usize::from(s.len);
+                if end <= len { start..end } else { 0..0 }
             })
         };
-        (span(self.hostname), span(self.app_name))
+        [range(self.hostname), range(self.app_name)]
     }
 
     /// The PRI, facility × 8 + severity.
