@@ -1484,8 +1484,15 @@ fn through_journald(cfg: &Config, table: &mut Table) -> Result<(), String> {
         &format!("{stored} in the ring"),
         &format!("{n} in journald's journal"),
         Some(stored as f64 / n as f64),
-        &format!("{secs:.1} s; circologd pid {}", s.circologd_pid()),
+        &format!(
+            "{secs:.1} s; {}; circologd pid {}",
+            journald::limits(),
+            s.circologd_pid()
+        ),
     );
+    if journald::burst_only() {
+        return Ok(());
+    }
 
     let tail_bin = tail::tail_path()?;
     let query = s.query();
@@ -1561,8 +1568,7 @@ fn through_journald(cfg: &Config, table: &mut Table) -> Result<(), String> {
         ),
     ];
     for (what, ours, theirs) in rows {
-        let a = journald::time(ours, runs)?;
-        let b = journald::time(theirs, runs)?;
+        let (a, b) = journald::time_pair(ours, theirs, runs)?;
         eprintln!("   {what}: circolog-tail {a:.1} ms, journalctl {b:.1} ms");
         table.row(
             what,

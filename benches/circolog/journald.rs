@@ -69,7 +69,16 @@ impl Setup {
         };
         let query = dir.path().join("query.sock");
         let ctl = dir.path().join("ctl.sock");
-        let mut cmd = enter(&harness::circologd_path()?);
+        // `CIRCOLOG_BENCH_JOURNALD_FIFO=1`: circologd at real-time
+        // priority 1, what a unit's `CPUSchedulingPolicy=fifo` gives it.
+        let mut cmd = match fifo() {
+            true => {
+                let mut c = enter(Path::new("chrt"));
+                c.args(["-f", "1"]).arg(harness::circologd_path()?);
+                c
+            }
+            false => enter(&harness::circologd_path()?),
+        };
         cmd.args([
             "-syslogd-socket",
             "/run/systemd/journal/syslog",
@@ -189,18 +198,54 @@ fn wait(mut ok: impl FnMut() -> bool, limit: Duration, what: &str) -> Result<(),
     Ok(())
 }
 
-/// Runs `cmd` with its output thrown away, `runs` times; the median
-/// wall-clock time in ms.
-pub fn time(mut cmd: Command, runs: usize) -> Result<f64, String> {
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    let mut ms = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let t = Instant::now();
-        let st = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
-        if !st.success() {
-            return Err(format!("{cmd:?}: {st}"));
+/// Whether circologd runs at real-time priority (see [`Setup::start`]).
+pub fn fifo() -> bool {
+    std::env::var_os("CIRCOLOG_BENCH_JOURNALD_FIFO").is_some_and(|v| v == "1")
+}
+
+/// Whether only the burst is measured, not the queries after it
+/// (`CIRCOLOG_BENCH_JOURNALD=burst`).
+pub fn burst_only() -> bool {
+    std::env::var_os("CIRCOLOG_BENCH_JOURNALD").is_some_and(|v| v == "burst")
+}
+
+/// What bounds the queue of circologd's socket as journald sees it: the
+/// queue's length, and journald's send buffer (the messages waiting count
+/// against it), the defaults a socket takes when it is made.
+pub fn limits() -> String {
+    let read = |p: &str| {
+        std::fs::read_to_string(p).map_or_else(|_| "?".to_string(), |v| v.trim().to_string())
+    };
+    format!(
+        "net.core.wmem_default={}{}",
+        read("/proc/sys/net/core/wmem_default"),
+        if fifo() {
+            ", circologd at SCHED_FIFO 1"
+        } else {
+            ""
         }
-        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    )
+}
+
+/// Runs `ours` and `theirs` with their output thrown away, one after the
+/// other `runs` times (so that whatever else the machine does meanwhile
+/// falls on both alike); the median wall-clock time of each in ms.
+pub fn time_pair(ours: Command, theirs: Command, runs: usize) -> Result<(f64, f64), String> {
+    let mut cmds = [ours, theirs];
+    let mut ms = [Vec::with_capacity(runs), Vec::with_capacity(runs)];
+    for cmd in &mut cmds {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
     }
-    Ok(harness::median(ms))
+    for _ in 0..runs {
+        for (cmd, ms) in cmds.iter_mut().zip(&mut ms) {
+            let t = Instant::now();
+            let st = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
+            if !st.success() {
+                return Err(format!("{cmd:?}: {st}"));
+            }
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let [a, b] = ms;
+    Ok((harness::median(a), harness::median(b)))
 }
