@@ -1218,17 +1218,20 @@ fn max_slots_for(len: usize) -> usize {
     record::max_encoded_len(len).div_ceil(SLOT)
 }
 
-/// Where the names of `record`, written at `at` in the arena, lie there
-/// ([`Summaries::add`]).
-fn stored_at(at: usize, record: &Record<'_>, ix: Index) -> Stored {
+/// The names of `record`, written at `at` in the arena, and where they
+/// lie there ([`Summaries::add`]). The names are read from the record's
+/// bytes: as received when it is being stored.
+fn stored_at<'a>(at: usize, record: &Record<'a>, ix: Index) -> Stored<'a> {
     let (unit, raw_at) = record.places();
-    let [hostname, app_name] = ix.name_ranges(record.raw.len());
+    let (hostname, app_name) = ix.names(record.raw);
+    let [host_at, app_at] = ix.name_ranges(record.raw.len());
     let shift = |r: Option<Range<usize>>, by: usize| r.map(|r| r.start + by..r.end + by);
     Stored {
         pri: ix.pri(),
-        names: [
-            shift(hostname, at + raw_at),
-            shift(app_name, at + raw_at),
+        names: [hostname, app_name, record.stored_unit()],
+        places: [
+            shift(host_at, at + raw_at),
+            shift(app_at, at + raw_at),
             shift(unit, at),
         ],
     }

@@ -330,22 +330,35 @@ pub struct Summaries {
 /// it of the same tag.
 ///
 /// INVARIANT: `last` is the newest message with the tag, and every held
-/// message with the tag from `since` on has the name at `name` (an arena
-/// range of the newest one's bytes; `None`: the field is absent). When
-/// `last` is not held, no held message has the tag: messages are evicted
-/// in seq order.
-#[derive(Clone, Debug)]
+/// message with the tag from `since` on has the name of `len` bytes at
+/// `at` in the arena, the newest one's (`len` [`ABSENT`]: the field is
+/// absent). When `last` is not held, no held message has the tag:
+/// messages are evicted in seq order.
+#[derive(Clone, Copy, Debug)]
 struct Sole {
     last: Option<Seq>,
     since: Seq,
-    name: Option<Range<usize>>,
+    // Two words, not a range: written and read a word at a time, at
+    // every message, they never wait on one another.
+    at: usize,
+    len: usize,
 }
+
+/// [`Sole::len`] of a field that is absent.
+const ABSENT: usize = usize::MAX;
 
 const NO_SOLE: Sole = Sole {
     last: None,
     since: Seq::ZERO,
-    name: None,
+    at: 0,
+    len: ABSENT,
 };
+
+impl Sole {
+    fn name<'a>(&self, arena: &'a [u8]) -> Option<&'a [u8]> {
+        (self.len != ABSENT).then(|| arena.get(self.at..self.at + self.len).unwrap_or_default())
+    }
+}
 
 /// What [`Summaries::sole_name`] knows of a tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -359,13 +372,17 @@ pub enum SoleName<'a> {
     Unknown,
 }
 
-/// Where a stored message's names lie in the arena, for
-/// [`Summaries::add`]: its PRI, and the bytes of its hostname, app-name and
-/// unit, in [`Field`] order (`None`: absent).
+/// A stored message's PRI and names, for [`Summaries::add`]: its
+/// hostname, app-name and unit in [`Field`] order (`None`: absent), and
+/// where each lies in the arena.
 #[derive(Clone, Debug)]
-pub struct Stored {
+pub struct Stored<'a> {
     pub pri: u8,
-    pub names: [Option<Range<usize>>; 3],
+    /// Read from the bytes as received where there are any: the arena's
+    /// copy was just written, and a word read back from it right away
+    /// stalls on the writes.
+    pub names: [Option<&'a [u8]>; 3],
+    pub places: [Option<Range<usize>>; 3],
 }
 
 impl Summaries {
@@ -418,7 +435,14 @@ impl Summaries {
     /// it has no index, and may hold anything). `first` is the oldest
     /// message held. The first of its block starts the block's summary
     /// again.
-    pub fn add(&mut self, seq: Seq, at: usize, first: Seq, arena: &[u8], stored: Option<Stored>) {
+    pub fn add(
+        &mut self,
+        seq: Seq,
+        at: usize,
+        first: Seq,
+        arena: &[u8],
+        stored: Option<Stored<'_>>,
+    ) {
         let block = block_of(seq);
         let mask = self.slots.len() - 1;
         let slot = &mut self.slots[block as usize & mask];
@@ -429,18 +453,17 @@ impl Summaries {
             };
         }
         let s = &mut slot.summary;
-        let Some(Stored { pri, names }) = stored else {
+        let Some(Stored { pri, names, places }) = stored else {
             *s = Summary::ANY;
             return;
         };
         s.severities |= 1 << (pri & 7);
         // A PRI is at most 255: the facility is below 32.
         s.facilities |= 1 << (pri >> 3);
-        let name = |i: usize| name_in(arena, &names[i]);
         let hashes = [
-            hash(Field::Host, name(0)),
-            hash(Field::App, name(1)),
-            hash(Field::Unit, name(2)),
+            hash(Field::Host, names[0]),
+            hash(Field::App, names[1]),
+            hash(Field::Unit, names[2]),
         ];
         for h in hashes {
             // In place (a set made and then joined would be written a
@@ -454,17 +477,20 @@ impl Summaries {
         if self.soles.is_empty() {
             return;
         }
-        for (i, (tag, range)) in tags.into_iter().zip(names).enumerate() {
+        for (i, ((tag, name), place)) in tags.into_iter().zip(names).zip(places).enumerate() {
             let sole = &mut self.soles[i * 256 + usize::from(tag)];
             let held = sole.last.is_some_and(|last| last >= first);
             if !held {
                 // No other held message has the tag.
                 sole.since = Seq::ZERO;
-            } else if name_in(arena, &sole.name) != name_in(arena, &range) {
+            } else if !same(sole.name(arena), name) {
                 sole.since = seq;
             }
             sole.last = Some(seq);
-            sole.name = range;
+            (sole.at, sole.len) = match place {
+                Some(r) => (r.start, r.end - r.start),
+                None => (0, ABSENT),
+            };
         }
     }
 
@@ -485,9 +511,7 @@ impl Summaries {
             return SoleName::Unknown;
         };
         match sole.last {
-            Some(last) if last >= first && sole.since <= from => {
-                SoleName::Name(name_in(arena, &sole.name))
-            }
+            Some(last) if last >= first && sole.since <= from => SoleName::Name(sole.name(arena)),
             Some(last) if last >= first => SoleName::Unknown,
             _ => SoleName::NoMessage,
         }
@@ -513,9 +537,22 @@ impl Summaries {
     }
 }
 
-/// The bytes of a name in `arena` (`None`: absent).
-fn name_in<'a>(arena: &'a [u8], range: &Option<Range<usize>>) -> Option<&'a [u8]> {
-    range.clone().map(|r| arena.get(r).unwrap_or_default())
+/// Whether two names (`None`: absent) are the same: what ingest asks of
+/// each message's three names, so a name of up to 16 bytes (most are) is
+/// compared as two overlapping words each, without a call.
+fn same(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
+    fn ends<const N: usize>(s: &[u8]) -> Option<(&[u8; N], &[u8; N])> {
+        s.first_chunk().zip(s.last_chunk())
+    }
+    match (a, b) {
+        (Some(a), Some(b)) if a.len() == b.len() => match a.len() {
+            8..=16 => ends::<8>(a) == ends::<8>(b),
+            4..=7 => ends::<4>(a) == ends::<4>(b),
+            _ => a == b,
+        },
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// A run of seqs a reader reads: `start..until` lie in blocks not ruled
@@ -951,6 +988,26 @@ mod tests {
         }
         prop_assert_eq!(histogram(r, q), by_sev);
         Ok(())
+    }
+
+    proptest! {
+        /// Two names compare as their bytes do, at every length.
+        #[test]
+        fn names_are_the_same_when_their_bytes_are(
+            a in proptest::collection::vec(0u8..3, 0..20),
+            flip in any::<prop::sample::Index>(),
+        ) {
+            prop_assert!(same(Some(&a), Some(&a.clone())));
+            prop_assert!(!same(Some(&a), None) && same(None, None));
+            let mut b = a.clone();
+            if !b.is_empty() {
+                let i = flip.index(b.len());
+                b[i] ^= 1;
+                prop_assert!(!same(Some(&a), Some(&b)), "{:?} {:?}", a, b);
+            }
+            b.push(0);
+            prop_assert_eq!(same(Some(&a), Some(&b)), false);
+        }
     }
 
     /// `app=sshd` is counted on the tags alone while no other app-name
