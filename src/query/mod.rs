@@ -220,8 +220,8 @@ impl Names {
         !self.negated && !self.bits.iter().any(|bits| bits.within(held))
     }
 
-    /// True when a message whose tag of the field is `tag` cannot be
-    /// selected: the list is not negated and names none with that tag.
+    /// Whether a message whose field is `value` (`None`: absent) is
+    /// selected by the list.
     fn matches(&self, value: Option<&[u8]>) -> bool {
         let listed = match value {
             None => self.nil,

@@ -1219,20 +1219,20 @@ fn max_slots_for(len: usize) -> usize {
 }
 
 /// The names of `record`, written at `at` in the arena, and where they
-/// lie there ([`Summaries::add`]). The names are read from the record's
+/// start there ([`Summaries::add`]). The names are read from the record's
 /// bytes: as received when it is being stored.
 fn stored_at<'a>(at: usize, record: &Record<'a>, ix: Index) -> Stored<'a> {
     let (unit, raw_at) = record.places();
-    let (hostname, app_name) = ix.names(record.raw);
-    let [host_at, app_at] = ix.name_ranges(record.raw.len());
-    let shift = |r: Option<Range<usize>>, by: usize| r.map(|r| r.start + by..r.end + by);
+    let [hostname, app_name] = ix.name_ranges(record.raw.len());
+    let name = |r: &Option<Range<usize>>| r.clone().map(|r| &record.raw[r]);
+    let start = |r: &Option<Range<usize>>, by: usize| r.as_ref().map_or(0, |r| by + r.start);
     Stored {
         pri: ix.pri(),
-        names: [hostname, app_name, record.stored_unit()],
+        names: [name(&hostname), name(&app_name), record.stored_unit()],
         places: [
-            shift(host_at, at + raw_at),
-            shift(app_at, at + raw_at),
-            shift(unit, at),
+            start(&hostname, at + raw_at),
+            start(&app_name, at + raw_at),
+            start(&unit, at),
         ],
     }
 }

@@ -50,8 +50,6 @@
 //! rebuilds it from the records it adopts. A snapshot keeps none of it,
 //! and its readers read every message, as before.
 
-use std::ops::Range;
-
 use crate::store::messages::Messages;
 use crate::store::ring::Seq;
 
@@ -374,7 +372,7 @@ pub enum SoleName<'a> {
 
 /// A stored message's PRI and names, for [`Summaries::add`]: its
 /// hostname, app-name and unit in [`Field`] order (`None`: absent), and
-/// where each lies in the arena.
+/// where each starts in the arena.
 #[derive(Clone, Debug)]
 pub struct Stored<'a> {
     pub pri: u8,
@@ -382,7 +380,8 @@ pub struct Stored<'a> {
     /// copy was just written, and a word read back from it right away
     /// stalls on the writes.
     pub names: [Option<&'a [u8]>; 3],
-    pub places: [Option<Range<usize>>; 3],
+    /// The arena offset of each name's copy (any value for one absent).
+    pub places: [usize; 3],
 }
 
 impl Summaries {
@@ -487,10 +486,7 @@ impl Summaries {
                 sole.since = seq;
             }
             sole.last = Some(seq);
-            (sole.at, sole.len) = match place {
-                Some(r) => (r.start, r.end - r.start),
-                None => (0, ABSENT),
-            };
+            (sole.at, sole.len) = (place, name.map_or(ABSENT, <[u8]>::len));
         }
     }
 
