@@ -322,7 +322,7 @@ fn the_clients_find_a_user_daemon_on_its_defaults() {
         let to = dir
             .path()
             .join(std::path::Path::new(program).file_name().expect("name"));
-        std::fs::copy(program, &to).expect("copy");
+        crate::util::install_program(program.as_ref(), &to);
         to.display().to_string()
     };
     let daemon_bin = copy(DAEMON);

@@ -486,7 +486,7 @@ const CTL: &str = env!("CARGO_BIN_EXE_circolog-ctl");
 /// again, which the test may replace.
 fn copied_daemon(dir: &std::path::Path) -> PathBuf {
     let program = dir.join("circologd");
-    std::fs::copy(DAEMON, &program).expect("copy circologd");
+    crate::util::install_program(DAEMON.as_ref(), &program);
     program
 }
 
@@ -670,9 +670,10 @@ fn ctl_restart_from_a_replaced_binary_loses_no_datagram_and_the_follower_resumes
     let marker = dir.path().join("the new file ran");
     let newer = dir.path().join("circologd.new");
     let real = dir.path().join("circologd.real");
-    std::fs::copy(DAEMON, &real).expect("copy");
+    let text = dir.path().join("circologd.new.text");
+    crate::util::install_program(DAEMON.as_ref(), &real);
     std::fs::write(
-        &newer,
+        &text,
         format!(
             "#!/bin/bash\necho ran > '{}'\nexec -a \"$0\" '{}' \"$@\"\n",
             marker.display(),
@@ -680,8 +681,7 @@ fn ctl_restart_from_a_replaced_binary_loses_no_datagram_and_the_follower_resumes
         ),
     )
     .expect("write the newer file");
-    std::fs::set_permissions(&newer, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    crate::util::install_program(&text, &newer);
     std::fs::rename(&newer, &program).expect("replace");
 
     let answer = restart_with_ctl(&d);

@@ -353,3 +353,25 @@ pub fn logger(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Puts a copy of the program `from` at `to`, executable, for a test to
+/// run. `install` writes it, not this process: a file this process held
+/// open for writing could be inherited, for the instant between fork and
+/// exec, by a child another test is starting, and executing it then fails
+/// with "Text file busy".
+pub fn install_program(from: &Path, to: &Path) {
+    let out = Command::new("install")
+        .arg("-m")
+        .arg("0755")
+        .arg(from)
+        .arg(to)
+        .output()
+        .expect("install");
+    assert!(
+        out.status.success(),
+        "install {} {}: {}",
+        from.display(),
+        to.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
