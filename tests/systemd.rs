@@ -45,13 +45,65 @@ fn systemd_version() -> Option<u32> {
 
 #[test]
 fn the_shipped_units_keep_the_ring_across_restarts() {
-    let service = include_str!("../dist/systemd/circologd.service");
-    for line in [
-        "Restart=on-failure",
-        "FileDescriptorStoreMax=4",
-        "FileDescriptorStorePreserve=restart",
+    for (name, service) in [
+        (
+            "circologd.service",
+            include_str!("../dist/systemd/circologd.service"),
+        ),
+        (
+            "circologd-journal.service",
+            include_str!("../dist/systemd/circologd-journal.service"),
+        ),
     ] {
-        assert!(service.lines().any(|l| l == line), "{line}");
+        for line in [
+            "Restart=on-failure",
+            "FileDescriptorStoreMax=4",
+            "FileDescriptorStorePreserve=restart",
+        ] {
+            assert!(service.lines().any(|l| l == line), "{name}: {line}");
+        }
+    }
+}
+
+/// The `[Service]` settings of a unit, one per line as written.
+fn service_settings(unit: &str) -> Vec<&str> {
+    unit.lines()
+        .skip_while(|l| *l != "[Service]")
+        .take_while(|l| !l.starts_with("[Install]"))
+        .filter(|l| l.contains('=') && !l.starts_with('#'))
+        .collect()
+}
+
+/// The journald hosts' unit is circologd.service in another place: every
+/// setting of the one is the other's, but for what reading the kernel's
+/// log and taking syslog.socket need.
+#[test]
+fn the_journald_hosts_unit_is_hardened_and_keeps_the_ring_as_the_other() {
+    let plain = service_settings(include_str!("../dist/systemd/circologd.service"));
+    let journal = service_settings(include_str!("../dist/systemd/circologd-journal.service"));
+    let differ = [
+        "Sockets=",
+        "ExecStart=",
+        "PrivateDevices=",
+        "ProtectKernelLogs=",
+        "CapabilityBoundingSet=",
+        "AmbientCapabilities=",
+    ];
+    for line in &plain {
+        if differ.iter().any(|key| line.starts_with(key)) {
+            continue;
+        }
+        assert!(
+            journal.contains(line),
+            "circologd-journal.service lacks {line}"
+        );
+    }
+    for line in &journal {
+        let key = line.split_inclusive('=').next().unwrap_or(line);
+        assert!(
+            plain.contains(line) || differ.contains(&key) || *line == "DeviceAllow=/dev/kmsg r",
+            "circologd-journal.service adds {line}"
+        );
     }
 }
 
