@@ -94,9 +94,9 @@ fn ingesting_allocates_nothing_after_warm_up() {
                 bytes: SAMPLES[i % SAMPLES.len()],
             });
             if i == n / 2 {
-                state.set_paused(true);
+                state.pause(circolog::daemon::PausedBy::Api);
             } else if i == n / 2 + 10 {
-                state.set_paused(false);
+                state.resume();
             }
         }
     };

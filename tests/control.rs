@@ -131,8 +131,18 @@ fn sigusr1_toggles_pause() {
     let d = daemon().start();
     d.signal(10);
     wait_for(|| d.status()["paused"] == true);
+    assert_eq!(d.status()["paused_by"], "signal");
+    let out = Command::new(env!("CARGO_BIN_EXE_circolog-ctl"))
+        .arg("--socket")
+        .arg(&d.ctl)
+        .arg("status")
+        .output()
+        .expect("circolog-ctl status");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("(paused by SIGUSR1)"), "{said}");
     d.signal(10);
     wait_for(|| d.status()["paused"] == false);
+    assert_eq!(d.status()["paused_by"], serde_json::Value::Null);
 }
 
 #[test]

@@ -633,7 +633,10 @@ fn a_pause_trigger_pauses_once_and_followers_are_told() {
     assert_eq!(next_json(&mut ws)["paused"], true);
     d.send_unix(&sev(6, 3));
     wait_status(&d, "dropped", |s| s["counters"]["dropped_paused"] == 1);
-    assert_eq!(d.status()["last_seq"], 2);
+    let status = d.status();
+    assert_eq!(status["last_seq"], 2);
+    assert_eq!(status["paused_by"], "trigger", "{status}");
+    assert_eq!(status["paused_by_trigger"], "grep=Oops", "{status}");
 }
 
 #[test]

@@ -250,6 +250,7 @@ fn a_restart_keeps_every_message_with_its_seq_and_epoch() {
     let (second, _) = m.start(&[]);
     let after = m.status();
     assert_eq!(after["paused"], true, "the pause goes on: {after}");
+    assert_eq!(after["paused_by"], "api", "as it came: {after}");
     assert_eq!(
         after["counters"]["received_total"], before["counters"]["received_total"],
         "the counters go on: {after}"

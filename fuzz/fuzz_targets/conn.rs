@@ -331,7 +331,7 @@ impl World {
                 if input.byte().is_multiple_of(2) {
                     self.st.clear();
                 } else {
-                    self.st.toggle_pause();
+                    self.st.toggle_pause(circolog::daemon::PausedBy::Signal);
                 }
             }
             13 => {

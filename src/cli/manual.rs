@@ -677,7 +677,7 @@ circologd with MSGID paused, resumed or snapshot.
 How many messages matched, per time bucket, by severity, as JSON: \
 {\"from\": T, \"until\": T, \"bucket_us\": N, \"buckets\": [{\"start\": T, \
 \"counts\": {\"emerg\": N, ..., \"debug\": N}}, ...], \"paused\": B, \
-\"resumes_at\": T}. buckets=N \
+\"resumes_at\": T, \"paused_by\": H, \"paused_by_trigger\": Q}. buckets=N \
 equal spans (default 60, 1 to 1000, else 400) between from= and until= \
 (default: the oldest and newest message); every parameter of GET / applies, \
 l=N counts the last N matches, fmt= is ignored. Empty: buckets [] and from, \
@@ -725,7 +725,9 @@ Set it; idempotent.
 
 * POST /pause?for=DURATION
 Pause, and resume by itself after DURATION (90s, 10m, 1h); /status shows \
-resume_at. A bad duration is a 400.
+resume_at. A bad duration is a 400. /status says how a pause came in \
+paused_by: signal (SIGUSR1), api (this API) or trigger (paused_by_trigger \
+names it).
 
 * POST /logs/clear
 Discard every message and overwrite its bytes; seqs go on; followers stay \

@@ -148,8 +148,16 @@ fn state(s: &Value, now: Timestamp) -> String {
         return "collecting".to_string();
     }
     let mut text = "PAUSED: new messages are read and discarded".to_string();
-    if let Some(by) = s["paused_by"].as_str() {
-        let _ = write!(text, " (paused by {by})");
+    match (s["paused_by"].as_str(), s["paused_by_trigger"].as_str()) {
+        (Some("signal"), _) => text.push_str(" (paused by SIGUSR1)"),
+        (Some("api"), _) => text.push_str(" (paused through the control API)"),
+        (Some("trigger"), Some(t)) => {
+            let _ = write!(text, " (paused by the trigger {t})");
+        }
+        (Some(by), _) => {
+            let _ = write!(text, " (paused by {by})");
+        }
+        (None, _) => {}
     }
     if let Some(at) = s["resume_at"].as_str() {
         let _ = write!(text, "; resumes by itself at {at}");
@@ -534,6 +542,7 @@ mod tests {
         let mut s = today();
         let more = serde_json::json!({
             "paused_by": "trigger",
+            "paused_by_trigger": "sev=crit",
             "oldest_received": "2026-12-07T09:57:00.123456Z",
             "memory": "secret",
             "restored": {"messages": 120, "snapshots": 1, "dropped": 0, "pid": 4242,
@@ -546,7 +555,7 @@ mod tests {
         s["triggers"]["running"] = serde_json::json!([{"query": "sev=crit", "seq": 250}]);
         let text = summarize_status(&s, None, now());
         assert!(
-            text.contains("discarded (paused by trigger); resumes"),
+            text.contains("discarded (paused by the trigger sev=crit); resumes"),
             "{text}"
         );
         assert!(

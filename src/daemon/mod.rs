@@ -20,5 +20,6 @@ mod state;
 pub mod systemd;
 
 pub use state::{
-    Admitted, ClearGeneration, ClientKind, Clients, Counters, Event, Export, SNAPSHOT_SLICE, State,
+    Admitted, ClearGeneration, ClientKind, Clients, Counters, Event, Export, PausedBy,
+    SNAPSHOT_SLICE, State,
 };

@@ -49,7 +49,7 @@ impl Signals {
 /// `n` SIGUSR1 arrived: each toggles the pause. Returns the line to print.
 pub fn usr1(st: &mut State, n: usize) -> String {
     for _ in 0..n {
-        st.toggle_pause();
+        st.toggle_pause(crate::daemon::PausedBy::Signal);
     }
     let now = if st.paused() { "paused" } else { "resumed" };
     format!("circologd: SIGUSR1: {now}")

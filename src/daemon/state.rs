@@ -179,10 +179,53 @@ pub struct Clients {
     pub tcp_senders: u64,
 }
 
+/// How the daemon came to be paused, which `/status` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PausedBy {
+    /// SIGUSR1.
+    Signal,
+    /// The control API: `circolog-ctl pause` or `toggle`, `POST /pause`.
+    Api,
+    /// A trigger whose action is `pause`, by its place on the command line.
+    Trigger(usize),
+}
+
+impl PausedBy {
+    /// As `/status` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PausedBy::Signal => "signal",
+            PausedBy::Api => "api",
+            PausedBy::Trigger(_) => "trigger",
+        }
+    }
+
+    /// As the memory file keeps it, for the next process; 0 is "not said".
+    fn code(self) -> u64 {
+        match self {
+            PausedBy::Signal => 1,
+            PausedBy::Api => 2,
+            PausedBy::Trigger(i) => 3u64.saturating_add(i as u64),
+        }
+    }
+
+    /// What [`PausedBy::code`] made; `None` for 0, from a file that does
+    /// not say.
+    fn of_code(code: u64) -> Option<PausedBy> {
+        match code {
+            0 => None,
+            1 => Some(PausedBy::Signal),
+            2 => Some(PausedBy::Api),
+            n => usize::try_from(n - 3).ok().map(PausedBy::Trigger),
+        }
+    }
+}
+
 /// Everything the daemon knows, owned by the event loop.
 pub struct State {
     ring: Ring,
     paused: bool,
+    paused_by: Option<PausedBy>,
     /// While paused by `POST /pause?for=`: when the pause ends by itself,
     /// µs since 1970. Any other change of the pause cancels it.
     resume_at_us: Option<i64>,
@@ -283,6 +326,7 @@ impl State {
             ring,
             paused: false,
             resume_at_us: None,
+            paused_by: None,
             epoch_us,
             counters: restored
                 .map_or_else(Counters::default, |r| Counters::from_words(&r.counters)),
@@ -707,7 +751,7 @@ impl State {
     /// wanted are coalesced into it.
     fn act(&mut self, fire: Fire) {
         match fire.action {
-            Action::Pause => self.set_paused(true),
+            Action::Pause => self.pause(PausedBy::Trigger(fire.trigger)),
             Action::Snapshot if !self.snapshots.enabled() => self.counters.trigger_failed += 1,
             Action::Snapshot => {
                 let end = self.ring.next_seq();
@@ -764,44 +808,68 @@ impl State {
         self.paused
     }
 
-    /// An adopted ring's pause goes on, a timed one until its end (gone if
-    /// that has passed by `now_us`); a new ring starts unpaused.
+    /// How the daemon came to be paused; `None` while it is not, or when
+    /// the process that paused it did not say.
+    pub fn paused_by(&self) -> Option<PausedBy> {
+        self.paused_by
+    }
+
+    /// An adopted ring's pause goes on, as it came, a timed one until its
+    /// end (gone if that has passed by `now_us`); a new ring starts
+    /// unpaused.
     pub fn resume_restored_pause(&mut self, now_us: i64) {
-        match self.ring.restored().map(|r| (r.paused, r.resume_at_us)) {
-            Some((true, None)) => self.set_paused(true),
-            Some((true, Some(at))) if at > now_us => self.pause_for(
-                std::time::Duration::from_micros(at.abs_diff(now_us)),
-                now_us,
-            ),
-            _ => self.set_paused(false),
+        let Some(pause) = self.ring.restored().map(|r| r.pause) else {
+            return self.resume();
+        };
+        let by = PausedBy::of_code(pause.by);
+        match pause.resume_at_us {
+            _ if !pause.paused => self.resume(),
+            None => self.pause_until(true, None, by),
+            Some(at) if at > now_us => self.pause_until(true, Some(at), by),
+            Some(_) => self.resume(),
         }
     }
 
-    pub fn set_paused(&mut self, paused: bool) {
-        self.pause_until(paused, None);
+    /// Pauses until resumed.
+    pub fn pause(&mut self, by: PausedBy) {
+        self.pause_until(true, None, Some(by));
+    }
+
+    pub fn resume(&mut self) {
+        self.pause_until(false, None, None);
     }
 
     /// Every change of the pause goes through here, and is reported.
-    fn pause_until(&mut self, paused: bool, resume_at_us: Option<i64>) {
+    fn pause_until(&mut self, paused: bool, resume_at_us: Option<i64>, by: Option<PausedBy>) {
         if paused != self.paused {
             self.report(Event::Paused(paused));
         }
         self.paused = paused;
         self.resume_at_us = resume_at_us;
-        self.ring.record_pause(paused, resume_at_us);
+        self.paused_by = by.filter(|_| paused);
+        self.ring.record_pause(crate::store::file::Pause {
+            paused,
+            resume_at_us,
+            by: self.paused_by.map_or(0, PausedBy::code),
+        });
         self.ring
             .record_counters(&self.counters.to_words(), self.cleared_at);
     }
 
-    pub fn toggle_pause(&mut self) {
-        self.set_paused(!self.paused);
+    /// Resumes a paused daemon, pauses another.
+    pub fn toggle_pause(&mut self, by: PausedBy) {
+        if self.paused {
+            self.resume();
+        } else {
+            self.pause(by);
+        }
     }
 
     /// Pauses until `now_us + d`, when [`State::housekeep`] resumes (a
     /// pause asked for meanwhile, timed or not, replaces this one).
-    pub fn pause_for(&mut self, d: std::time::Duration, now_us: i64) {
+    pub fn pause_for(&mut self, d: std::time::Duration, now_us: i64, by: PausedBy) {
         let d = i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
-        self.pause_until(true, Some(now_us.saturating_add(d)));
+        self.pause_until(true, Some(now_us.saturating_add(d)), Some(by));
     }
 
     /// When a timed pause ends by itself, µs since 1970.
@@ -841,7 +909,7 @@ impl State {
         // For the next process, should this one be killed.
         self.persist();
         if self.resume_at_us.is_some_and(|at| now_us >= at) {
-            self.set_paused(false);
+            self.resume();
         }
         // Post-rolls by time end here, messages or not.
         if !self.triggers.is_empty() {
@@ -1108,9 +1176,9 @@ mod tests {
     fn pause_discards_and_counts_but_keeps_backlog() {
         let mut s = state();
         assert_eq!(s.ingest(udp(b"<13>one\n")), Some(Seq::ZERO));
-        s.set_paused(true);
+        s.pause(PausedBy::Api);
         assert_eq!(s.ingest(udp(b"<13>two")), None);
-        s.toggle_pause();
+        s.toggle_pause(PausedBy::Signal);
         assert_eq!(s.ingest(udp(b"<13>three")), Some(Seq::new(1)));
         assert_eq!(s.counters().received[Transport::Udp as usize], 3);
         assert_eq!(s.counters().dropped_paused, 1);
@@ -1120,15 +1188,15 @@ mod tests {
     #[test]
     fn a_timed_pause_ends_at_its_time_and_any_other_change_cancels_it() {
         let mut s = state();
-        s.pause_for(std::time::Duration::from_secs(10), 5_000_000);
+        s.pause_for(std::time::Duration::from_secs(10), 5_000_000, PausedBy::Api);
         assert_eq!(s.resume_at_us(), Some(15_000_000));
         s.housekeep(14_999_999);
         assert!(s.paused());
         s.housekeep(15_000_000);
         assert!(!s.paused());
         assert_eq!(s.resume_at_us(), None);
-        s.pause_for(std::time::Duration::from_secs(10), 5_000_000);
-        s.set_paused(true);
+        s.pause_for(std::time::Duration::from_secs(10), 5_000_000, PausedBy::Api);
+        s.pause(PausedBy::Api);
         s.housekeep(20_000_000);
         assert!(s.paused(), "a plain pause stays");
     }
@@ -1231,12 +1299,12 @@ mod tests {
         s.ingest(udp(b"<13>one"));
         s.ingest(udp(b"<13>two"));
         assert_eq!(events(&mut s), [Event::Stored], "one for any number");
-        s.set_paused(true);
-        s.set_paused(true);
+        s.pause(PausedBy::Api);
+        s.pause(PausedBy::Api);
         s.ingest(udp(b"<13>dropped"));
         assert_eq!(events(&mut s), [Event::Paused(true)], "a change, once");
-        s.toggle_pause();
-        s.pause_for(std::time::Duration::from_secs(1), 5_000_000);
+        s.toggle_pause(PausedBy::Signal);
+        s.pause_for(std::time::Duration::from_secs(1), 5_000_000, PausedBy::Api);
         assert_eq!(events(&mut s), [Event::Paused(false), Event::Paused(true)]);
         s.housekeep(6_000_000);
         assert_eq!(

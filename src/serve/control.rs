@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use crate::daemon::State;
+use crate::daemon::{PausedBy, State};
 use crate::http::Method;
 use crate::ingest::trigger;
 use crate::query::{self, percent_decode};
@@ -234,12 +234,12 @@ pub enum Answer {
 /// Carries out `command` on `st` at `now_us` (µs since 1970).
 pub fn apply(command: &Command, st: &mut State, now_us: i64) -> Answer {
     match command {
-        Command::Toggle => st.toggle_pause(),
-        Command::Pause { resume_after: None } => st.set_paused(true),
+        Command::Toggle => st.toggle_pause(PausedBy::Api),
+        Command::Pause { resume_after: None } => st.pause(PausedBy::Api),
         Command::Pause {
             resume_after: Some(d),
-        } => st.pause_for(*d, now_us),
-        Command::Resume => st.set_paused(false),
+        } => st.pause_for(*d, now_us, PausedBy::Api),
+        Command::Resume => st.resume(),
         Command::Clear => st.clear(),
         Command::Status => {}
         Command::Metrics => return Answer::Metrics(status::metrics(st, now_us)),

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::daemon::State;
+use crate::daemon::{PausedBy, State};
 use crate::store::ring::Transport;
 
 /// The `/status` document.
@@ -30,6 +30,8 @@ pub fn status(st: &State, now_us: i64) -> serde_json::Value {
         "paused": st.paused(),
         "resume_at": st.resume_at_us().map(crate::query::format::rfc3339_us),
         "resumes_in_seconds": st.resume_at_us().map(|at| (at - now_us).max(0) as f64 / 1e6),
+        "paused_by": st.paused_by().map(PausedBy::name),
+        "paused_by_trigger": paused_by_trigger(st),
         "uptime_seconds": (now_us - st.epoch_us()).max(0) as f64 / 1e6,
         "capacity": {
             "messages": ring.max_messages(),
@@ -348,6 +350,16 @@ pub fn metrics(st: &State, now_us: i64) -> String {
         );
     }
     out
+}
+
+/// The text of the trigger that paused the daemon, if one did and this
+/// process has it (a pause adopted from a process started with other
+/// triggers may name one this process lacks).
+pub fn paused_by_trigger(st: &State) -> Option<&str> {
+    match st.paused_by()? {
+        PausedBy::Trigger(i) => st.triggers().source(i),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

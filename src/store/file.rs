@@ -24,6 +24,7 @@
 //!   104..112 when a timed pause ends (µs; i64::MIN: not timed)
 //!   112..240 the daemon's counters (16 u64, see COUNTERS)
 //!   240..248 the first seq stored after the last clear
+//!   248..256 how the pause came (u64, the daemon's code; 0: not said)
 //!   rest     zero
 //! seq table      the start slot of each stored message, by seq % messages (u32)
 //! PRI table      the PRI of each stored message's index, or 255 (u8)
@@ -78,6 +79,7 @@ const PROCESS_AT: usize = 72;
 const PAUSE_AT: usize = 96;
 const COUNTERS_AT: usize = 112;
 const CLEARED_AT: usize = COUNTERS_AT + 8 * COUNTERS;
+const PAUSED_BY_AT: usize = CLEARED_AT + 8;
 
 /// Room for the daemon's counters, in words: what a reader resumes with
 /// (the clears among them are the clear generation).
@@ -97,19 +99,36 @@ pub fn counters(mem: &[u8]) -> ([u64; COUNTERS], u64) {
     (counters, u64_at(mem, CLEARED_AT))
 }
 
-/// Writes the pause state: `resume_at_us` for a timed pause.
-pub fn write_pause(mem: &mut [u8], paused: bool, resume_at_us: Option<i64>) {
-    put_u64(mem, PAUSE_AT, u64::from(paused));
-    put_u64(mem, PAUSE_AT + 8, resume_at_us.unwrap_or(i64::MIN) as u64);
+/// A pause as the file keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pause {
+    pub paused: bool,
+    /// When a timed pause ends, µs since 1970.
+    pub resume_at_us: Option<i64>,
+    /// How it came, in the daemon's own code (0: not said; a file written
+    /// before this word was kept reads 0).
+    pub by: u64,
 }
 
-/// The pause state a file says: paused, and when a timed pause ends.
-pub fn pause(mem: &[u8]) -> (bool, Option<i64>) {
+/// Writes the pause state.
+pub fn write_pause(mem: &mut [u8], pause: Pause) {
+    put_u64(mem, PAUSE_AT, u64::from(pause.paused));
+    put_u64(
+        mem,
+        PAUSE_AT + 8,
+        pause.resume_at_us.unwrap_or(i64::MIN) as u64,
+    );
+    put_u64(mem, PAUSED_BY_AT, pause.by);
+}
+
+/// The pause state a file says.
+pub fn pause(mem: &[u8]) -> Pause {
     let resume_at = u64_at(mem, PAUSE_AT + 8) as i64;
-    (
-        u64_at(mem, PAUSE_AT) == 1,
-        (resume_at != i64::MIN).then_some(resume_at),
-    )
+    Pause {
+        paused: u64_at(mem, PAUSE_AT) == 1,
+        resume_at_us: (resume_at != i64::MIN).then_some(resume_at),
+        by: u64_at(mem, PAUSED_BY_AT),
+    }
 }
 
 /// Who runs a ring: the epoch its seqs count from, kept across restarts,
@@ -493,15 +512,20 @@ mod tests {
         publish_first(&mut mem, 5);
         publish_next(&mut mem, 9);
         assert_eq!(published(&mem), (5, 9));
-        assert_eq!(pause(&mem), (false, Some(0)));
-        write_pause(&mut mem, true, None);
-        assert_eq!(pause(&mem), (true, None));
-        write_pause(&mut mem, true, Some(-5));
-        assert_eq!(pause(&mem), (true, Some(-5)));
+        let p = |paused, resume_at_us, by| Pause {
+            paused,
+            resume_at_us,
+            by,
+        };
+        assert_eq!(pause(&mem), p(false, Some(0), 0));
+        write_pause(&mut mem, p(true, None, 2));
+        assert_eq!(pause(&mem), p(true, None, 2));
+        write_pause(&mut mem, p(true, Some(-5), u64::MAX));
+        assert_eq!(pause(&mem), p(true, Some(-5), u64::MAX));
         let words = std::array::from_fn(|i| i as u64 * 3);
         write_counters(&mut mem, &words, 77);
         assert_eq!(counters(&mem), (words, 77));
-        assert_eq!(pause(&mem), (true, Some(-5)));
+        assert_eq!(pause(&mem), p(true, Some(-5), u64::MAX), "apart");
         assert_eq!(published(&mem), (5, 9));
         for e in [Foreign::Short, Foreign::Magic, Foreign::Version(3)] {
             assert!(!e.to_string().is_empty());

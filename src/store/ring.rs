@@ -596,8 +596,8 @@ impl Ring {
 
     /// Keeps the pause state in the file, for the next process to go on
     /// with.
-    pub fn record_pause(&mut self, paused: bool, resume_at_us: Option<i64>) {
-        file::write_pause(&mut self.mem, paused, resume_at_us);
+    pub fn record_pause(&mut self, pause: file::Pause) {
+        file::write_pause(&mut self.mem, pause);
     }
 
     /// Keeps the daemon's counters in the file, for the next process to go
@@ -1085,9 +1085,8 @@ pub struct Restored {
     /// since 1970), as the file says.
     pub pid: u32,
     pub started_us: i64,
-    /// Whether it was paused, and when a timed pause ends.
-    pub paused: bool,
-    pub resume_at_us: Option<i64>,
+    /// Whether it was paused, how, and when a timed pause ends.
+    pub pause: file::Pause,
     /// The daemon's counters, as it last wrote them
     /// ([`Ring::record_counters`]), and the first seq after its last clear.
     pub counters: [u64; file::COUNTERS],
@@ -1097,7 +1096,7 @@ pub struct Restored {
 impl Restored {
     fn of(adopted: Adopted, mem: &[u8]) -> Restored {
         let p = file::process(mem);
-        let (paused, resume_at_us) = file::pause(mem);
+        let pause = file::pause(mem);
         let (counters, cleared_at) = file::counters(mem);
         Restored {
             counters,
@@ -1106,8 +1105,7 @@ impl Restored {
             epoch_us: p.epoch_us,
             pid: p.pid,
             started_us: p.started_us,
-            paused,
-            resume_at_us,
+            pause,
         }
     }
 }

@@ -774,21 +774,25 @@ describe('GET /ui in headless Chromium', () => {
     await waitLive();
   });
 
-  it('shows in the header that the daemon is paused, and until when', async () => {
+  it('shows in the header that the daemon is paused, how, and until when', async () => {
     await page.goto(url);
     await waitLive();
     const res = await daemon.ctl('POST', '/pause?for=10m');
     assert.equal(res.status, 200);
     try {
       await page.waitForSelector('#status[data-state="paused"]', { timeout: TIMEOUT });
-      await page.waitForFunction(() => /^paused until \d\d:\d\d:\d\d$/.test(document.getElementById('status').textContent),
+      await page.waitForFunction(() => /^paused \(control API\) until \d\d:\d\d:\d\d$/.test(document.getElementById('status').textContent),
         null, { timeout: TIMEOUT });
-      assert.match(await page.getAttribute('#status', 'title'), /resumes by itself/);
+      const title = await page.getAttribute('#status', 'title');
+      assert.match(title, /Paused through the control API/);
+      assert.match(title, /resumes by itself/);
       await page.waitForSelector('#rows .notice[data-notice="paused"]', { timeout: TIMEOUT });
       await page.screenshot({ path: path.join(SHOTS, 'ui-daemon-paused.png') });
       // A page opened while the daemon is paused knows it too.
       await page.reload();
       await page.waitForSelector('#status[data-state="paused"]', { timeout: TIMEOUT });
+      await page.waitForFunction(() => /^paused \(control API\) until/.test(document.getElementById('status').textContent),
+        null, { timeout: TIMEOUT });
     } finally {
       assert.equal((await daemon.ctl('POST', '/resume')).status, 200);
     }

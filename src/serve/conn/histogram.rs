@@ -160,6 +160,8 @@ pub(super) fn write_answer(
             .resume_at_us()
             .filter(|_| st.paused())
             .map_or(Value::Null, |us| Value::String(rfc3339_us(us)));
+        answer["paused_by"] = st.paused_by().map(|by| by.name()).into();
+        answer["paused_by_trigger"] = crate::serve::status::paused_by_trigger(st).into();
     }
     let body = answer.to_string() + "\n";
     let epoch = st.epoch_us().to_string();
@@ -183,6 +185,7 @@ mod tests {
 
     use super::super::{Config, Conn, Now, Peer, Role, Want};
     use super::*;
+    use crate::daemon::PausedBy;
     use crate::ingest::syslog::ParseContext;
     use crate::serve::fanout::Fanout;
     use crate::store::ring::{Config as RingConfig, Incoming, Ring, Transport};
@@ -333,10 +336,12 @@ mod tests {
         assert_eq!(counts(&h), vec![[0, 0, 0, 0, 0, 0, 2, 0]]);
         assert_eq!(h["from"], "2023-11-14T22:13:24.000000Z");
         // A pause shows, with when it ends.
-        st.pause_for(Duration::from_secs(90), NOW_US);
+        st.pause_for(Duration::from_secs(90), NOW_US, PausedBy::Api);
         let h = json_of(&ask(&mut st, &get("/histogram")).0);
         assert_eq!(h["paused"], true);
         assert_eq!(h["resumes_at"], "2027-01-15T08:01:30.000000Z");
+        assert_eq!(h["paused_by"], "api", "and how it came");
+        assert_eq!(h["paused_by_trigger"], Value::Null);
     }
 
     #[test]
@@ -346,7 +351,8 @@ mod tests {
         assert_eq!(
             h,
             json!({"from": null, "until": null, "bucket_us": null, "buckets": [],
-                   "paused": false, "resumes_at": null})
+                   "paused": false, "resumes_at": null, "paused_by": null,
+                   "paused_by_trigger": null})
         );
         let q = "/histogram?from=2026-01-01T00:00:00Z&until=2026-01-01T00:01:00Z&buckets=6";
         let h = json_of(&ask(&mut st, &get(q)).0);

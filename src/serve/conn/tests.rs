@@ -1066,13 +1066,16 @@ fn control_commands_change_the_state_and_answer_it() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("Content-Type"), Some("application/json"));
     assert_eq!(r.json()["paused"], true);
+    assert_eq!(r.json()["paused_by"], "api");
     assert!(w.st.paused());
     assert_eq!(
         ask(&mut w, "POST", "/pause").json()["paused"],
         true,
         "idempotent"
     );
-    assert_eq!(ask(&mut w, "POST", "/resume").json()["paused"], false);
+    let r = ask(&mut w, "POST", "/resume");
+    assert_eq!(r.json()["paused"], false);
+    assert_eq!(r.json()["paused_by"], serde_json::Value::Null);
     assert!(!w.st.paused());
     assert_eq!(ask(&mut w, "POST", "/pause/toggle").json()["paused"], true);
     assert!(w.st.paused());
@@ -1974,7 +1977,8 @@ mod summaries {
             }
             Op::Clear => w.st.clear(),
             Op::Housekeep(later) => while w.st.housekeep(at + later * TICK_US) {},
-            Op::Pause(paused) => w.st.set_paused(paused),
+            Op::Pause(true) => w.st.pause(crate::daemon::PausedBy::Api),
+            Op::Pause(false) => w.st.resume(),
         }
     }
 
@@ -2110,7 +2114,7 @@ mod summaries {
             for (i, op) in ops.iter().enumerate() {
                 apply(&mut w, i as i64, op);
             }
-            w.st.set_paused(false);
+            w.st.resume();
             let n = ops.len() as i64;
             check(&mut w, &q, l, &more, n)?;
             let mut w = adopted(&w);
