@@ -88,6 +88,51 @@ fn glibc_dev_log_form_has_no_hostname_and_is_shown_with_this_hosts() {
     assert!(ts.contains("-11-24T10:11:12"), "{ts}");
 }
 
+/// The name a local message is shown with is the one `host=` sees: a user
+/// who clicks it in the viewer, or types `--host $(hostname)`, gets it.
+#[test]
+fn a_local_message_without_a_hostname_is_selected_by_this_hosts_name() {
+    let d = daemon().net().start();
+    let here = crate::util::host_name();
+    d.send_unix(b"<30>Nov 24 10:11:12 sshd[812]: from the local socket");
+    d.send_udp(b"<30>Nov 24 10:11:13 sshd[813]: from the network");
+    d.send_udp(format!("<30>1 - {here} sshd - - - named here").as_bytes());
+    d.wait_stored(3);
+    let texts = |q: &str| -> Vec<String> {
+        d.json(q)
+            .iter()
+            .map(|m| m["message"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(
+        texts(&format!("host={here}")),
+        ["from the local socket", "named here"]
+    );
+    assert_eq!(texts("host=-"), ["from the network"]);
+    assert_eq!(texts(&format!("host=!{here}")), ["from the network"]);
+    let h: serde_json::Value =
+        serde_json::from_str(&d.get(&format!("/histogram?buckets=1&host={here}"))).expect("JSON");
+    assert_eq!(h["buckets"][0]["counts"]["info"], 2, "{h}");
+    let out = Command::new(env!("CARGO_BIN_EXE_circolog-tail"))
+        .arg("--socket")
+        .arg(&d.query)
+        .args(["--host", &here])
+        .output()
+        .expect("circolog-tail");
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), 2, "{said}");
+    assert!(
+        lines[0].ends_with(&format!(" {here} sshd[812]: from the local socket")),
+        "{said}"
+    );
+    assert!(
+        lines[1].ends_with(&format!(" {here} sshd: named here")),
+        "{said}"
+    );
+}
+
 #[test]
 fn udp_messages_are_stored_without_credentials() {
     let d = daemon().net().start();

@@ -625,7 +625,8 @@ than -max-message-size is truncated and marked. While paused, every message \
 is still read, so that senders never block, and discarded, and counted.
 
 A message received on a local unix socket without a hostname (glibc \
-syslog(3), journald's forward) is shown with this host's name.
+syslog(3), journald's forward) is shown with this host's name, and host= \
+sees that name.
 
 With -kmsg the kernel's log buffer, /dev/kmsg, is read too (journald does not \
 forward kernel messages): facility and severity from the record, app kernel, \

@@ -43,7 +43,7 @@ pub const QUERY_PARAMETERS: &[Param] = &[
     },
     Param {
         usage: "host=H[,H…]",
-        text: "any of these hostnames, exactly; `-` selects messages without one",
+        text: "any of these hostnames, exactly; `-` selects messages without one. A message from a local unix socket without a hostname has this host's name, here as where it is shown",
     },
     Param {
         usage: "app=A[,A…]",

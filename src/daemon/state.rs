@@ -427,7 +427,17 @@ impl State {
     /// start, and lives as long as the process).
     pub fn with_local_host(mut self, host: &'static [u8]) -> State {
         self.local_host = (!host.is_empty()).then_some(host);
+        self.triggers.on_host(self.local_host);
+        if let Some(x) = self.export.as_mut() {
+            x.filter = x.filter.take().map(|f| f.on_host(host));
+        }
         self
+    }
+
+    /// This host's name, which a message from a local socket without a
+    /// hostname has, as shown and as `host=` sees it.
+    pub fn local_host(&self) -> Option<&'static [u8]> {
+        self.local_host
     }
 
     /// Each sender may store what `limiter` allows (`-rate-limit`).
@@ -465,6 +475,7 @@ impl State {
     /// Every stored message is matched against `triggers` (`-trigger`).
     pub fn with_triggers(mut self, triggers: Triggers) -> State {
         self.triggers = triggers;
+        self.triggers.on_host(self.local_host);
         self
     }
 
@@ -492,7 +503,10 @@ impl State {
     ) -> State {
         self.export = Some(Export {
             exporter,
-            filter,
+            filter: match self.local_host {
+                Some(host) => filter.map(|f| f.on_host(host)),
+                None => filter,
+            },
             pending: VecDeque::with_capacity(EXPORT_PENDING),
             missed: 0,
             snapshots,
@@ -626,7 +640,7 @@ impl State {
         // The sender may be named in the message: the one parse comes
         // first, and is stored.
         let (bytes, mut fields, index) = self.parse(&msg);
-        fields.sent = ring::sent(msg.cred, unit);
+        fields.sent = ring::sent(msg.cred, unit, msg.transport);
         let local = msg.transport == Transport::Unix;
         let limiter = self.limiter.as_mut().expect("checked just above");
         if let Some(sender) = limiter.sender(origin, &fields, local, unit) {
@@ -679,7 +693,7 @@ impl State {
     /// counts it, feeds the triggers.
     fn store(&mut self, msg: Incoming<'_>, unit: Option<&[u8]>) -> Seq {
         let (bytes, mut fields, index) = self.parse(&msg);
-        fields.sent = ring::sent(msg.cred, unit);
+        fields.sent = ring::sent(msg.cred, unit, msg.transport);
         self.store_parsed(msg, bytes, fields, index, unit)
     }
 

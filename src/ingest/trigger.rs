@@ -439,6 +439,15 @@ impl Triggers {
         self.triggers.get(i).map(|t| t.source.as_str())
     }
 
+    /// Every trigger's filter on this host, if its name is known
+    /// ([`Filter::on_host`]).
+    pub fn on_host(&mut self, host: Option<&'static [u8]>) {
+        let Some(host) = host else { return };
+        for t in &mut self.triggers {
+            t.filter = std::mem::take(&mut t.filter).on_host(host);
+        }
+    }
+
     /// Each trigger's text and counts, in command-line order, for `/status`.
     pub fn counters(&self) -> impl Iterator<Item = (&str, TriggerCounters)> {
         self.triggers

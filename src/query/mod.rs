@@ -117,6 +117,9 @@ pub struct Filter {
     uid: Option<Ids>,
     /// `from=` and `until=`.
     received: TimeRange,
+    /// This host's name: a message from a local socket without a hostname
+    /// is shown with it, and `host=` sees it there ([`Filter::on_host`]).
+    local_host: Option<&'static [u8]>,
 }
 
 /// The numbers an exact-match filter (`pid=`, `uid=`) wants.
@@ -170,6 +173,11 @@ struct Names {
     /// The same as a message's [`Tags`] byte: a message whose byte is none
     /// of these is not named. Made from `names`, so not compared.
     tags: Box<[u8]>,
+    /// `host=` lists this host's name, which a message from a local socket
+    /// without a hostname has ([`Filter::on_host`]): such messages are
+    /// candidates too. Made from `names` and the filter's `local_host`,
+    /// so not compared.
+    local: bool,
 }
 
 impl PartialEq for Names {
@@ -196,6 +204,7 @@ impl Names {
             one: _,
             bits: _,
             tags: _,
+            local: _,
         } = self;
         (*negated, *nil, names)
     }
@@ -204,7 +213,8 @@ impl Names {
     /// summary ([`Summary::names`]) and in a message's [`Tags`].
     fn hashed(&mut self, field: Field) {
         let listed = || {
-            let absent = self.nil.then_some(None);
+            // A message named this host's by its socket has no hostname.
+            let absent = (self.nil || self.local).then_some(None);
             absent
                 .into_iter()
                 .chain(self.names.iter().map(|name| Some(&name[..])))
@@ -257,6 +267,7 @@ impl Filter {
             pid,
             uid,
             received,
+            local_host,
         } = self;
         received.contains(received_us)
             // A severity or facility the parser cannot produce is simply not
@@ -264,7 +275,10 @@ impl Filter {
             && severities.is_none_or(|mask| msg.severity < 8 && mask & (1 << msg.severity) != 0)
             && facilities
                 .is_none_or(|mask| msg.facility < 32 && mask & (1u32 << msg.facility) != 0)
-            && host.as_ref().is_none_or(|host| host.matches(msg.hostname))
+            && host.as_ref().is_none_or(|host| {
+                let here = local_host.filter(|_| msg.sent.local);
+                host.matches(msg.hostname.or(here))
+            })
             && app.as_ref().is_none_or(|app| app.matches(msg.app_name))
             && grep.as_ref().is_none_or(|grep| grep.find(msg.message).is_some())
             && not.as_ref().is_none_or(|not| not.find(msg.message).is_none())
@@ -295,6 +309,7 @@ impl Filter {
             pid,
             uid: _,
             received: _,
+            local_host: _,
         } = self;
         let text = grep.is_some() || not.is_some() || re.is_some() || pid.is_some();
         let fields = match e.index {
@@ -329,6 +344,7 @@ impl Filter {
             uid,
             // Readers keep to the receive times themselves.
             received: _,
+            local_host: _,
         } = self;
         severities.is_none()
             && facilities.is_none()
@@ -357,6 +373,27 @@ impl Filter {
             || self
                 .facilities
                 .is_some_and(|mask| facility >= 32 || mask & (1u32 << facility) == 0)
+    }
+
+    /// The filter on this host, named `host`: a message that came on a
+    /// local socket without a hostname is shown with this host's name, as
+    /// rsyslog and journalctl show it, and `host=` sees that name too
+    /// (`host=-` then names the others alone). Without it, `host=` sees
+    /// the message's own field.
+    pub fn on_host(mut self, host: &'static [u8]) -> Filter {
+        if host.is_empty() {
+            return self;
+        }
+        self.local_host = Some(host);
+        if let Some(names) = &mut self.host {
+            names.local = names.names.iter().any(|name| **name == *host);
+            if names.local {
+                // The name's own bytes are not where such messages are.
+                names.one = None;
+            }
+            names.hashed(Field::Host);
+        }
+        self
     }
 
     /// True when the filter has `sev=` or `fac=`.
@@ -390,7 +427,7 @@ impl Filter {
         let Filter {
             severities: _,
             facilities: _,
-            host: _,
+            host,
             app: _,
             grep,
             not,
@@ -399,10 +436,20 @@ impl Filter {
             pid,
             uid,
             received: _,
+            local_host,
         } = self;
         if grep.is_some() || not.is_some() || re.is_some() || pid.is_some() || uid.is_some() {
             return None;
         }
+        // Whether a message without a hostname is this host's depends on
+        // its socket, which its tags do not say.
+        if host
+            .as_ref()
+            .is_some_and(|h| h.local || (h.nil && local_host.is_some()))
+        {
+            return None;
+        }
+
         let mut sieve = Sieve::ALL.pris(|pri| !self.rejects_pri(pri));
         for (field, names) in self.lists() {
             let sole = |tag| m.sole_name(field, tag, from);
@@ -448,6 +495,7 @@ impl Filter {
             pid: _,
             uid: _,
             received: _,
+            local_host: _,
         } = self;
         severities.is_some_and(|mask| mask & s.severities == 0)
             || facilities.is_some_and(|mask| mask & s.facilities == 0)
@@ -503,6 +551,7 @@ impl Filter {
             pid,
             uid,
             received,
+            local_host,
         } = self;
         (
             severities,
@@ -514,6 +563,7 @@ impl Filter {
             re.as_ref().map(Regex::as_str),
             (unit, pid, uid),
             received,
+            local_host,
         )
     }
 }
@@ -587,6 +637,14 @@ pub const RE_BYTES: usize = 1 << 20;
 pub const RE_DFA_BYTES: usize = 1 << 20;
 
 impl Query {
+    /// The query on this host, if its name is known ([`Filter::on_host`]).
+    pub fn on_host(mut self, host: Option<&'static [u8]>) -> Query {
+        if let Some(host) = host {
+            self.filter = self.filter.on_host(host);
+        }
+        self
+    }
+
     /// Parses a query string: the part of the request target after `?`,
     /// possibly empty. Empty `&`-separated pieces are ignored; a parameter
     /// without `=` has an empty value. `now_us` (µs since 1970) is the time
@@ -888,6 +946,7 @@ fn names(param: &str, value: &[u8], field: Field) -> Result<Names, QueryError> {
         one,
         bits: Box::default(),
         tags: Box::default(),
+        local: false,
     };
     listed.hashed(field);
     Ok(listed)
@@ -1424,6 +1483,52 @@ mod tests {
         assert!(selects("app=a,!b", &msg(1, 6, None, Some(b"!b"), b"")));
     }
 
+    /// On a host named `here`, a message from a local socket without a
+    /// hostname is here's, as it is shown; one by the network without a
+    /// hostname has none.
+    #[test]
+    fn a_local_message_without_a_hostname_is_this_hosts() {
+        let local = Fields {
+            sent: Sent {
+                local: true,
+                ..Sent::default()
+            },
+            ..Fields::from(&msg(1, 6, None, Some(b"app"), b"text"))
+        };
+        let remote = Fields::from(&msg(1, 6, None, Some(b"app"), b"text"));
+        let named = Fields::from(&msg(1, 6, Some(b"here"), Some(b"app"), b"text"));
+        let other = Fields::from(&msg(1, 6, Some(b"web1"), Some(b"app"), b"text"));
+        let selected = |q: &str| {
+            let f = parse(q).filter.on_host(b"here");
+            [local, remote, named, other].map(|m| f.matches_fields(NOW, &m))
+        };
+        assert_eq!(selected("host=here"), [true, false, true, false]);
+        assert_eq!(selected("host=-"), [false, true, false, false]);
+        assert_eq!(selected("host=!here"), [false, true, false, true]);
+        assert_eq!(selected("host=web1,-"), [false, true, false, true]);
+        assert_eq!(selected("app=app"), [true; 4], "host= alone looks");
+        // Not searched for as the name's bytes: the local ones lack them.
+        assert!(parse("host=here").filter.needle().is_some());
+        assert!(
+            parse("host=here")
+                .filter
+                .on_host(b"here")
+                .needle()
+                .is_none()
+        );
+        assert!(
+            parse("host=web1")
+                .filter
+                .on_host(b"here")
+                .needle()
+                .is_some()
+        );
+        // Without the host's name, the field as it is.
+        let f = parse("host=-").filter;
+        assert!(f.matches_fields(NOW, &local));
+        assert_ne!(f, f.clone().on_host(b"here"), "not shared across hosts");
+    }
+
     /// Fields of a message from a local sender.
     fn sent<'a>(
         pid: Option<u32>,
@@ -1433,7 +1538,12 @@ mod tests {
     ) -> Fields<'a> {
         Fields {
             proc_id,
-            sent: Sent { pid, uid, unit },
+            sent: Sent {
+                pid,
+                uid,
+                unit,
+                local: true,
+            },
             ..Fields::from(&msg(1, 6, None, Some(b"app"), b"text"))
         }
     }
@@ -1855,11 +1965,13 @@ mod tests {
                 pid: Some(10),
                 uid: Some(0),
                 unit: Some(&b"sshd.service"[..]),
+                local: true,
             },
             Sent {
                 pid: Some(20),
                 uid: Some(1000),
                 unit: None,
+                local: true,
             },
             Sent::default(),
         ];
@@ -2381,6 +2493,7 @@ mod tests {
                         pid: cred.map(|c| c.0),
                         uid: cred.map(|c| c.1),
                         unit: unit.map(str::as_bytes),
+                        local: cred.is_some(),
                     },
                     ..Fields::from(&msg(1, 6, None, None, b""))
                 };

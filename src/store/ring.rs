@@ -229,16 +229,18 @@ impl<'a> Entry<'a> {
 
     /// Who sent it, as far as the daemon knows.
     pub fn sent(&self) -> Sent<'a> {
-        sent(self.cred, self.unit)
+        sent(self.cred, self.unit, self.transport)
     }
 }
 
-/// Who sent a message with credentials `cred` from `unit`.
-pub fn sent(cred: Option<Cred>, unit: Option<&[u8]>) -> Sent<'_> {
+/// Who sent a message with credentials `cred` from `unit`, that came by
+/// `transport`.
+pub fn sent(cred: Option<Cred>, unit: Option<&[u8]>, transport: Transport) -> Sent<'_> {
     Sent {
         pid: cred.map(|c| c.pid),
         uid: cred.map(|c| c.uid),
         unit,
+        local: transport == Transport::Unix,
     }
 }
 

@@ -55,6 +55,9 @@ pub struct Sent<'a> {
     pub uid: Option<u32>,
     /// The systemd unit, a unit's name.
     pub unit: Option<&'a [u8]>,
+    /// It came on a local unix socket: a message there without a hostname
+    /// is this host's ([`crate::query::Filter::on_host`]).
+    pub local: bool,
 }
 
 impl<'a> From<&Message<'a>> for Fields<'a> {

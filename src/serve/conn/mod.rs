@@ -44,7 +44,7 @@ use bytes::Bytes;
 
 use crate::daemon::{ClientKind, State};
 use crate::http::{self, HeadError, Method, Request};
-use crate::query::Query;
+use crate::query::{Query, QueryError};
 use crate::serve::control::{self, Answer, Command, RouteError};
 use crate::serve::fanout::Fanout;
 use crate::serve::ws::CloseCode;
@@ -635,7 +635,7 @@ impl Conn {
                     head,
                     &[],
                 ),
-                (Endpoint::Dump, _) => match Query::parse(&req.query, now.unix_us) {
+                (Endpoint::Dump, _) => match parse_query(&req.query, now.unix_us, st) {
                     Err(e) => error_response(bytes, 400, &e.0, ka, head),
                     Ok(q) => {
                         let source = Source::ring(st);
@@ -644,7 +644,7 @@ impl Conn {
                         return;
                     }
                 },
-                (Endpoint::Follow, _) => match Query::parse(&req.query, now.unix_us) {
+                (Endpoint::Follow, _) => match parse_query(&req.query, now.unix_us, st) {
                     Err(e) => error_response(bytes, 400, &e.0, ka, head),
                     Ok(_) if req.upgrade_websocket && !req.websocket_version_supported() => {
                         http::write_simple(
@@ -690,7 +690,7 @@ impl Conn {
                 (Endpoint::SnapshotDump, id) => {
                     // Every row of this endpoint has an id in its path.
                     let id = id.unwrap_or_default();
-                    match Query::parse(&req.query, now.unix_us) {
+                    match parse_query(&req.query, now.unix_us, st) {
                         Err(e) => error_response(bytes, 400, &e.0, ka, head),
                         Ok(q) => {
                             let snapshots = st.snapshots();
@@ -717,7 +717,7 @@ impl Conn {
     fn histogram(&mut self, now: Now, req: &Request, source: Source, st: &State, out: &mut Out) {
         let (ka, head) = (req.keep_alive, req.method == Method::Head);
         let parsed = crate::query::histogram::split_buckets(&req.query)
-            .and_then(|(n, rest)| Query::parse(&rest, now.unix_us).map(|q| (n, q)));
+            .and_then(|(n, rest)| parse_query(&rest, now.unix_us, st).map(|q| (n, q)));
         let (buckets, q) = match parsed {
             Ok(p) => p,
             Err(e) => {
@@ -899,6 +899,11 @@ fn is_port(s: &str) -> bool {
 
 /// The live viewer page served at `/ui`.
 const UI_PAGE: &str = include_str!("ui.html");
+
+/// A request's query, on this host ([`Query::on_host`]).
+fn parse_query(query: &str, now_us: i64, st: &State) -> Result<Query, QueryError> {
+    Query::parse(query, now_us).map(|q| q.on_host(st.local_host()))
+}
 
 #[cfg(test)]
 mod snapshot_tests {

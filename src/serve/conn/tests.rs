@@ -1872,7 +1872,9 @@ mod summaries {
         let parse = ParseContext {
             tz: jiff::tz::TimeZone::UTC,
         };
+        // "db" is this host: a local message without a hostname is db's.
         let st = State::new(ring, EPOCH_US, parse)
+            .with_local_host(b"db")
             .with_units(cgroup)
             .with_max_age(Some(Duration::from_micros(300 * TICK_US as u64)));
         World {
@@ -1902,8 +1904,9 @@ mod summaries {
 
     #[derive(Clone, Debug)]
     enum Op {
-        /// PRI, hostname, app-name, the sender's pid, RFC 3164 or 5424.
-        Push(u8, usize, usize, u32, bool),
+        /// PRI, hostname, app-name, the sender's pid, RFC 3164 or 5424,
+        /// on the local socket or by UDP.
+        Push(u8, usize, usize, u32, bool, bool),
         Clear,
         /// Housekeeping this many ticks later than the newest message:
         /// the wipe of a clear, and what `-max-age` evicts.
@@ -1917,8 +1920,8 @@ mod summaries {
     fn op() -> impl Strategy<Value = Op> {
         let pri = prop_oneof![8 => Just(14u8), 2 => 0u8..192];
         prop_oneof![
-            300 => (pri, 0usize..4, 0usize..4, 6u32..12, any::<bool>())
-                .prop_map(|(p, h, a, pid, bsd)| Op::Push(p, h, a, pid, bsd)),
+            300 => (pri, 0usize..4, 0usize..4, 6u32..12, any::<bool>(), prop::bool::weighted(0.8))
+                .prop_map(|(p, h, a, pid, bsd, local)| Op::Push(p, h, a, pid, bsd, local)),
             1 => Just(Op::Clear),
             4 => (0i64..400).prop_map(Op::Housekeep),
             1 => any::<bool>().prop_map(Op::Pause),
@@ -1936,6 +1939,8 @@ mod summaries {
             Just("app=!nginx".to_string()),
             prop::sample::subsequence(vec!["web1", "db", "-"], 1..3)
                 .prop_map(|h| format!("host={}", h.join(","))),
+            Just("host=db".to_string()),
+            Just("host=!db".to_string()),
             prop::sample::subsequence(vec!["nginx", "sshd.service", "session-4.scope", "-"], 1..3)
                 .prop_map(|u| format!("unit={}", u.join(","))),
             Just("unit=!sshd".to_string()),
@@ -1956,7 +1961,7 @@ mod summaries {
     fn apply(w: &mut World, i: i64, op: &Op) {
         let at = EPOCH_US + i * TICK_US;
         match *op {
-            Op::Push(pri, host, app, pid, bsd) => {
+            Op::Push(pri, host, app, pid, bsd, local) => {
                 let (host, app) = (HOSTS[host], APPS[app]);
                 let line = match (bsd, app) {
                     (true, "-") => format!("<{pri}>Oct 11 22:14:15 {host} m{i}"),
@@ -1965,8 +1970,12 @@ mod summaries {
                 };
                 w.st.ingest(Incoming {
                     received_us: at,
-                    transport: Transport::Unix,
-                    cred: Some(Cred {
+                    transport: if local {
+                        Transport::Unix
+                    } else {
+                        Transport::Udp
+                    },
+                    cred: local.then_some(Cred {
                         pid,
                         uid: 0,
                         gid: 0,
@@ -1991,7 +2000,9 @@ mod summaries {
     /// What a scan of every held message selects, with the severity of
     /// each.
     fn scan(w: &World, q: &str) -> Vec<(String, u8)> {
-        let q = Query::parse(q, EPOCH_US).unwrap();
+        let q = Query::parse(q, EPOCH_US)
+            .unwrap()
+            .on_host(w.st.local_host());
         let r = w.st.ring();
         Seq::range(r.first_seq(), r.next_seq())
             .filter_map(|s| r.get(s))
@@ -2062,7 +2073,10 @@ mod summaries {
         prop_assert_eq!(names(&texts(&backlog)), last, "{} backlog l={}", q, l);
         // Then live: a block that was ruled out may get a match now. The
         // follower reads after each message, so it is sent every match.
-        let filter = Query::parse(q, EPOCH_US).unwrap().filter;
+        let filter = Query::parse(q, EPOCH_US)
+            .unwrap()
+            .on_host(w.st.local_host())
+            .filter;
         let (mut sent, mut new) = (Vec::new(), Vec::new());
         for (i, op) in more.iter().enumerate() {
             let before = w.st.ring().next_seq();
@@ -2137,8 +2151,8 @@ mod summaries {
         );
         for i in 0..300_000i64 {
             let op = match i % 30_000 == 15_000 {
-                true => Op::Push(8, 0, 1, 7, false),
-                false => Op::Push(14, 0, 0, 9, true),
+                true => Op::Push(8, 0, 1, 7, false, true),
+                false => Op::Push(14, 0, 0, 9, true, true),
             };
             apply(&mut w, i, &op);
         }
