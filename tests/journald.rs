@@ -566,3 +566,43 @@ fn kmsg_lapped_by_the_kernel_says_what_it_lost_and_reads_on() {
     // And it read on, to the newest.
     wait_json(&d, &format!("app=kernel&grep={marker}%2029999%20"));
 }
+
+/// A restart, however it comes, goes on after the last kernel record read:
+/// none is stored twice, and none a clear wiped comes back.
+#[test]
+fn kmsg_records_are_not_stored_again_after_a_restart() {
+    require_root();
+    let dir = tempfile::tempdir().expect("dir");
+    let program = dir.path().join("circologd");
+    crate::util::install_program(crate::util::DAEMON.as_ref(), &program);
+    let d = daemon().program(&program).args(&["-kmsg"]).start();
+    let marker = format!("circolog-again-{}-{}", std::process::id(), now_us());
+    let texts = |d: &crate::util::Daemon| -> Vec<String> {
+        d.json(&format!("app=kernel&grep={marker}"))
+            .iter()
+            .map(|m| m["message"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    let write = |what: &str| {
+        std::fs::write("/dev/kmsg", format!("<6>circolog-test: {marker} {what}\n")).expect("write")
+    };
+    write("first");
+    wait_json(&d, &format!("app=kernel&grep={marker}%20first"));
+    let answer = d.ctl("POST", "/restart");
+    assert_eq!(answer["pid"], d.child.id(), "{answer}");
+    write("second");
+    wait_json(&d, &format!("app=kernel&grep={marker}%20second"));
+    assert_eq!(
+        texts(&d),
+        [
+            format!("circolog-test: {marker} first"),
+            format!("circolog-test: {marker} second")
+        ]
+    );
+    // Cleared, then restarted: what was wiped stays wiped.
+    d.ctl("POST", "/logs/clear");
+    d.ctl("POST", "/restart");
+    write("third");
+    wait_json(&d, &format!("app=kernel&grep={marker}%20third"));
+    assert_eq!(texts(&d), [format!("circolog-test: {marker} third")]);
+}

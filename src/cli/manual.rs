@@ -633,7 +633,8 @@ forward kernel messages): facility and severity from the record, app kernel, \
 this host's name, the record's own time (its monotonic stamp plus the boot \
 time), transport kmsg, continuation lines kept as the structured-data element \
 kmsg. Records the kernel overwrote before they were read are counted and said \
-in one line. At start, one warning line says when net.unix.max_dgram_qlen is \
+in one line. After a restart that keeps the ring, reading goes on after the \
+last record the old process read: none is stored twice. At start, one warning line says when net.unix.max_dgram_qlen is \
 below 512 and a unix datagram input exists: senders that do not wait, such as \
 journald, lose bursts with a shorter queue.
 

@@ -822,6 +822,18 @@ impl State {
         self.paused
     }
 
+    /// The kernel record `seq` (`-kmsg`) was read, stored or not: a next
+    /// process goes on after it.
+    pub fn kernel_record_read(&mut self, seq: u64) {
+        self.ring.record_kmsg(seq);
+    }
+
+    /// The SEQ of the last kernel record the previous process read, to
+    /// read on after it.
+    pub fn kernel_records_read(&self) -> Option<u64> {
+        self.ring.restored().and_then(|r| r.kmsg)
+    }
+
     /// How the daemon came to be paused; `None` while it is not, or when
     /// the process that paused it did not say.
     pub fn paused_by(&self) -> Option<PausedBy> {

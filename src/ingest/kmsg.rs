@@ -213,6 +213,12 @@ impl Sequence {
         gap
     }
 
+    /// Reading goes on after the record `seq`, which a previous process
+    /// read: a gap after it is records lost meanwhile.
+    pub fn resume_after(&mut self, seq: u64) {
+        self.next = Some(seq.saturating_add(1));
+    }
+
     /// Records lost since reading began.
     pub fn lost(&self) -> u64 {
         self.lost
@@ -340,6 +346,17 @@ mod tests {
         assert_eq!(s.record(3), 0, "a buffer that went back");
         assert_eq!(s.record(5), 1);
         assert_eq!(s.lost(), 49);
+    }
+
+    #[test]
+    fn after_a_restart_the_gap_from_the_last_record_read_is_lost() {
+        let mut s = Sequence::default();
+        s.resume_after(99);
+        assert_eq!(s.record(100), 0, "the next one");
+        let mut s = Sequence::default();
+        s.resume_after(99);
+        assert_eq!(s.record(130), 30, "overwritten while restarting");
+        assert_eq!(s.lost(), 30);
     }
 
     proptest! {

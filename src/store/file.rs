@@ -25,6 +25,8 @@
 //!   112..240 the daemon's counters (16 u64, see COUNTERS)
 //!   240..248 the first seq stored after the last clear
 //!   248..256 how the pause came (u64, the daemon's code; 0: not said)
+//!   256..264 the SEQ of the last kernel record read (-kmsg), plus one (0:
+//!            none)
 //!   rest     zero
 //! seq table      the start slot of each stored message, by seq % messages (u32)
 //! PRI table      the PRI of each stored message's index, or 255 (u8)
@@ -80,6 +82,7 @@ const PAUSE_AT: usize = 96;
 const COUNTERS_AT: usize = 112;
 const CLEARED_AT: usize = COUNTERS_AT + 8 * COUNTERS;
 const PAUSED_BY_AT: usize = CLEARED_AT + 8;
+const KMSG_AT: usize = PAUSED_BY_AT + 8;
 
 /// Room for the daemon's counters, in words: what a reader resumes with
 /// (the clears among them are the clear generation).
@@ -129,6 +132,17 @@ pub fn pause(mem: &[u8]) -> Pause {
         resume_at_us: (resume_at != i64::MIN).then_some(resume_at),
         by: u64_at(mem, PAUSED_BY_AT),
     }
+}
+
+/// Writes the SEQ of the last kernel record read, which the next process
+/// goes on after.
+pub fn write_kmsg(mem: &mut [u8], seq: Option<u64>) {
+    put_u64(mem, KMSG_AT, seq.map_or(0, |s| s.saturating_add(1)));
+}
+
+/// The SEQ of the last kernel record read, as the file says.
+pub fn kmsg(mem: &[u8]) -> Option<u64> {
+    u64_at(mem, KMSG_AT).checked_sub(1)
 }
 
 /// Who runs a ring: the epoch its seqs count from, kept across restarts,
@@ -525,6 +539,12 @@ mod tests {
         let words = std::array::from_fn(|i| i as u64 * 3);
         write_counters(&mut mem, &words, 77);
         assert_eq!(counters(&mem), (words, 77));
+        assert_eq!(pause(&mem), p(true, Some(-5), u64::MAX), "apart");
+        assert_eq!(kmsg(&mem), None);
+        for seq in [Some(0), Some(41), Some(u64::MAX - 1), None] {
+            write_kmsg(&mut mem, seq);
+            assert_eq!(kmsg(&mem), seq);
+        }
         assert_eq!(pause(&mem), p(true, Some(-5), u64::MAX), "apart");
         assert_eq!(published(&mem), (5, 9));
         for e in [Foreign::Short, Foreign::Magic, Foreign::Version(3)] {

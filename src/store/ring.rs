@@ -580,6 +580,7 @@ impl Ring {
             dropped: scan.dropped,
         };
         self.restored = Some(Restored::of(adopted, old));
+        file::write_kmsg(&mut self.mem, file::kmsg(old));
         Ok(adopted)
     }
 
@@ -600,6 +601,12 @@ impl Ring {
     /// with.
     pub fn record_pause(&mut self, pause: file::Pause) {
         file::write_pause(&mut self.mem, pause);
+    }
+
+    /// Keeps in the file the SEQ of the last kernel record read, for the
+    /// next process to go on after.
+    pub fn record_kmsg(&mut self, seq: u64) {
+        file::write_kmsg(&mut self.mem, Some(seq));
     }
 
     /// Keeps the daemon's counters in the file, for the next process to go
@@ -1089,6 +1096,8 @@ pub struct Restored {
     pub started_us: i64,
     /// Whether it was paused, how, and when a timed pause ends.
     pub pause: file::Pause,
+    /// The SEQ of the last kernel record it read (`-kmsg`).
+    pub kmsg: Option<u64>,
     /// The daemon's counters, as it last wrote them
     /// ([`Ring::record_counters`]), and the first seq after its last clear.
     pub counters: [u64; file::COUNTERS],
@@ -1108,6 +1117,7 @@ impl Restored {
             pid: p.pid,
             started_us: p.started_us,
             pause,
+            kmsg: file::kmsg(mem),
         }
     }
 }

@@ -8,9 +8,11 @@
 //! record costs no allocation.
 //!
 //! Reading starts at the oldest record the kernel still holds, as klogd's
-//! does, so the boot's messages are there too. A reader the kernel laps
-//! gets `EPIPE` once and then the oldest record left: what was lost is
-//! counted from the gap in the records' numbers and said in one line.
+//! does, so the boot's messages are there too; a process that adopted a
+//! ring goes on after the last record the previous one read (the ring's
+//! file says which), so a restart stores none twice. A reader the kernel
+//! laps gets `EPIPE` once and then the oldest record left: what was lost
+//! is counted from the gap in the records' numbers and said in one line.
 
 #![forbid(unsafe_code)]
 
@@ -48,6 +50,8 @@ pub struct Reader {
     /// This host's name, as every kernel line carries it.
     host: Box<[u8]>,
     sequence: Sequence,
+    /// Records up to this SEQ were read by the previous process: skipped.
+    read_before: Option<u64>,
     /// Records that were not in the kernel's format, and failed reads:
     /// said at most once a second each.
     unreadable: Throttle,
@@ -60,19 +64,31 @@ impl Reader {
             line: Vec::with_capacity(kmsg::LINE_MAX),
             host: host.as_bytes().into(),
             sequence: Sequence::default(),
+            read_before: None,
             unreadable: Throttle::per_second(),
         }
     }
 
+    /// Reads on after the record `seq`, the last one a previous process
+    /// read ([`crate::daemon::State::kernel_records_read`]).
+    pub fn resume_after(mut self, seq: Option<u64>) -> Reader {
+        if let Some(seq) = seq {
+            self.read_before = Some(seq);
+            self.sequence.resume_after(seq);
+        }
+        self
+    }
+
     /// Reads and hands to `store` the records waiting on `fd`, `budget` at
-    /// most; `now_us` is their receive time. Returns how many `store` kept
-    /// and whether records may be left (the budget ran out).
+    /// most, each with its SEQ; `now_us` is their receive time. Returns
+    /// how many `store` kept and whether records may be left (the budget
+    /// ran out).
     pub fn read(
         &mut self,
         fd: impl AsFd,
         budget: usize,
         now_us: i64,
-        mut store: impl FnMut(Incoming<'_>) -> bool,
+        mut store: impl FnMut(Incoming<'_>, u64) -> bool,
     ) -> io::Result<(usize, bool)> {
         let boot_us = boot_us();
         let mut stored = 0;
@@ -89,6 +105,8 @@ impl Reader {
             };
             let record = &self.record[..n];
             match kmsg::parse(record) {
+                // Stored by the process before.
+                Some(r) if self.read_before.is_some_and(|seen| r.seq <= seen) => {}
                 Some(r) => {
                     // After an EPIPE, the gap. One before the first record
                     // read loses nothing: reading starts at the oldest
@@ -104,13 +122,16 @@ impl Reader {
                     }
                     self.line.clear();
                     kmsg::write_line(&mut self.line, &r, boot_us, &self.host);
-                    let kept = store(Incoming {
-                        received_us: now_us,
-                        transport: Transport::Kmsg,
-                        cred: None,
-                        truncated: false,
-                        bytes: &self.line,
-                    });
+                    let kept = store(
+                        Incoming {
+                            received_us: now_us,
+                            transport: Transport::Kmsg,
+                            cred: None,
+                            truncated: false,
+                            bytes: &self.line,
+                        },
+                        r.seq,
+                    );
                     stored += usize::from(kept);
                 }
                 None => {

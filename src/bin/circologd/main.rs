@@ -158,6 +158,9 @@ fn run(args: Args) -> Result<(), String> {
         None => state,
     };
     state.resume_restored_pause(started_us);
+    // An adopted ring holds the kernel's records up to where the previous
+    // process read: none is stored twice.
+    let kmsg = kmsg.map(|(fd, reader)| (fd, reader.resume_after(state.kernel_records_read())));
     let (state, export_to) = startup::attach_export(&args, state, epoch_us, sys::host_name())?;
     let settings = serve::Settings {
         conn: args.conn_config(),

@@ -335,8 +335,10 @@ async fn kmsg_loop(
         loop {
             let read = ctx.with(|c| {
                 let st = &mut c.state;
-                reader.read(fd.get_ref(), INGEST_BUDGET, now_us(), |m| {
-                    st.ingest_from(m, None).is_some()
+                reader.read(fd.get_ref(), INGEST_BUDGET, now_us(), |m, seq| {
+                    let kept = st.ingest_from(m, None).is_some();
+                    st.kernel_record_read(seq);
+                    kept
                 })
             });
             let more = match read {
