@@ -793,6 +793,12 @@ fn journalctl_letters_work_end_to_end() {
     };
     assert_eq!(texts(&["-t", "sshd"]), ["accepted alice", "accepted bob"]);
     assert_eq!(texts(&["-g", "^acc.*b"]), ["accepted bob"]);
+    // A pattern with a capital keeps case, as journalctl's does.
+    assert_eq!(texts(&["-g", "BOB$"]), Vec::<String>::new());
+    assert_eq!(
+        texts(&["-g", "ACCEPTED BOB", "--case-sensitive=false"]),
+        ["accepted bob"]
+    );
     assert_eq!(texts(&["-k"]), ["usb 1-1: new device"]);
     assert_eq!(
         texts(&["-r", "-n", "3"]),
@@ -846,4 +852,15 @@ fn journalctl_letters_work_end_to_end() {
         Duration::from_secs(30),
     );
     assert_eq!(code, Some(2), "{err}");
+
+    // One without ignores it, as journalctl's does; --re is the query
+    // language's, with case.
+    d.send_unix(b"<11>1 - h cron - - - Job FAILED");
+    d.wait_stored(5);
+    assert_eq!(texts(&["-g", "job failed"]), ["Job FAILED"]);
+    assert_eq!(
+        texts(&["-g", "job failed", "--case-sensitive"]),
+        Vec::<String>::new()
+    );
+    assert_eq!(texts(&["--re", "job failed"]), Vec::<String>::new());
 }

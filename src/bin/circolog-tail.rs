@@ -149,8 +149,26 @@ struct Args {
     grep: Option<String>,
 
     /// Only messages whose text matches the regular expression (Rust regex syntax; (?i) ignores case)
-    #[arg(short = 'g', long, value_name = "REGEX")]
+    #[arg(long, value_name = "REGEX")]
     re: Option<String>,
+
+    /// As journalctl -g: --re, ignoring case when the pattern has no capital letter
+    ///
+    /// As journalctl's --grep does by default; --case-sensitive says otherwise.
+    #[arg(short = 'g', value_name = "REGEX", conflicts_with = "re")]
+    journal_re: Option<String>,
+
+    /// Whether -g's pattern is matched with case (as journalctl's --case-sensitive)
+    ///
+    /// Given alone, true. Without it, -g ignores case when its pattern has no capital letter.
+    #[arg(
+        long = "case-sensitive",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        requires = "journal_re"
+    )]
+    case_sensitive: Option<bool>,
 
     /// Only messages whose text does not contain TEXT
     #[arg(long, value_name = "TEXT")]
@@ -386,7 +404,11 @@ fn filters(args: &Args, argv: &[OsString]) -> Result<Filters, String> {
         host: client::join_list("host", &args.host)?,
         app,
         grep: args.grep.clone(),
-        re: args.re.clone(),
+        re: args.re.clone().or_else(|| {
+            args.journal_re
+                .as_deref()
+                .map(|p| client::journal_pattern(p, args.case_sensitive))
+        }),
         not: args.not.clone(),
         from,
         until,

@@ -24,6 +24,18 @@ pub struct Filters {
     pub uid: Option<String>,
 }
 
+/// `-g PATTERN` as `re=`: as journalctl's `--grep`, a pattern without a
+/// capital letter ignores case unless `case_sensitive` says otherwise, and
+/// one with a capital keeps it unless `case_sensitive` is false.
+pub fn journal_pattern(pattern: &str, case_sensitive: Option<bool>) -> String {
+    let sensitive = case_sensitive.unwrap_or_else(|| pattern.chars().any(char::is_uppercase));
+    if sensitive {
+        pattern.to_string()
+    } else {
+        format!("(?i){pattern}")
+    }
+}
+
 /// The one list a list flag (`--app`, `--host`, `--fac`) given `values`
 /// stands for: repeats join into one list, as the daemon takes a parameter
 /// once. A leading `!` negates the whole list, so the repeats must agree on
@@ -108,6 +120,16 @@ pub fn query_string(start: Start, fmt: &str, filters: &Filters) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn g_ignores_case_as_journalctl_unless_told_or_given_a_capital() {
+        assert_eq!(journal_pattern("error", None), "(?i)error");
+        assert_eq!(journal_pattern("Error", None), "Error");
+        assert_eq!(journal_pattern("état", None), "(?i)état");
+        assert_eq!(journal_pattern("Érr", None), "Érr");
+        assert_eq!(journal_pattern("error", Some(true)), "error");
+        assert_eq!(journal_pattern("Error", Some(false)), "(?i)Error");
+    }
 
     #[test]
     fn query_strings_encode_filters() {
