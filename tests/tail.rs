@@ -821,6 +821,7 @@ fn journalctl_letters_work_end_to_end() {
         (&["-S", "1234"][..], "-S"),
         (&["--since", "1234"], "--since"),
         (&["--until=soon"], "--until"),
+        (&["-kS", "1234"], "-S"),
     ] {
         let mut all = vec!["--socket", d.query.to_str().expect("path")];
         all.extend_from_slice(args);
@@ -852,6 +853,22 @@ fn journalctl_letters_work_end_to_end() {
         Duration::from_secs(30),
     );
     assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = run_tail(
+        &[
+            "--socket",
+            d.query.to_str().expect("path"),
+            "-t",
+            "sshd",
+            "-t",
+            "!cron",
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("circolog-tail: -t: either every value given is negated"),
+        "{err}"
+    );
 
     // One without ignores it, as journalctl's does; --re is the query
     // language's, with case.

@@ -396,12 +396,12 @@ fn filters(args: &Args, argv: &[OsString]) -> Result<Filters, String> {
     let app = if args.kernel {
         Some("kernel".to_string())
     } else {
-        client::join_list("app", &args.app)?
+        client::join_list(&client::typed_flag(argv, 't', "app"), &args.app)?
     };
     Ok(Filters {
         sev: args.sev.clone(),
-        fac: client::join_list("fac", &args.fac)?,
-        host: client::join_list("host", &args.host)?,
+        fac: client::join_list("--fac", &args.fac)?,
+        host: client::join_list("--host", &args.host)?,
         app,
         grep: args.grep.clone(),
         re: args.re.clone().or_else(|| {
@@ -412,9 +412,9 @@ fn filters(args: &Args, argv: &[OsString]) -> Result<Filters, String> {
         not: args.not.clone(),
         from,
         until,
-        unit: client::join_list("unit", &args.unit)?,
-        pid: client::join_list("pid", &args.pid)?,
-        uid: client::join_list("uid", &args.uid)?,
+        unit: client::join_list(&client::typed_flag(argv, 'u', "unit"), &args.unit)?,
+        pid: client::join_list("--pid", &args.pid)?,
+        uid: client::join_list("--uid", &args.uid)?,
     })
 }
 

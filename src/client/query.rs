@@ -40,8 +40,8 @@ pub fn journal_pattern(pattern: &str, case_sensitive: Option<bool>) -> String {
 /// stands for: repeats join into one list, as the daemon takes a parameter
 /// once. A leading `!` negates the whole list, so the repeats must agree on
 /// it (`--app '!cron' --app anacron` is `app=!cron,anacron`); `--app sshd
-/// --app '!cron'` asks for two different things and is refused. `None` for
-/// no value.
+/// --app '!cron'` asks for two different things and is refused, naming
+/// `flag` as the user typed it (`-t`, `--app`). `None` for no value.
 pub fn join_list(flag: &str, values: &[String]) -> Result<Option<String>, String> {
     let Some(first) = values.first() else {
         return Ok(None);
@@ -57,7 +57,7 @@ pub fn join_list(flag: &str, values: &[String]) -> Result<Option<String>, String
             None if !negated => v.as_str(),
             _ => {
                 return Err(format!(
-                    "--{flag}: either every {flag} given is negated with a leading ! or none is \
+                    "{flag}: either every value given is negated with a leading ! or none is \
                      (got {first:?} and {v:?})"
                 ));
             }
@@ -173,7 +173,7 @@ mod tests {
         );
         // `-u`, `--pid`, `--uid`: lists, as the daemon takes them.
         let f = Filters {
-            unit: join_list("unit", &["nginx".into(), "sshd.service".into()]).unwrap(),
+            unit: join_list("--unit", &["nginx".into(), "sshd.service".into()]).unwrap(),
             pid: Some("!1,2".into()),
             uid: Some("1000".into()),
             ..Filters::default()
@@ -187,18 +187,18 @@ mod tests {
     #[test]
     fn list_flags_join_into_one_list() {
         let v = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(join_list("app", &[]), Ok(None));
-        assert_eq!(join_list("app", &v(&["sshd"])), Ok(Some("sshd".into())));
+        assert_eq!(join_list("--app", &[]), Ok(None));
+        assert_eq!(join_list("--app", &v(&["sshd"])), Ok(Some("sshd".into())));
         assert_eq!(
-            join_list("app", &v(&["sshd,nginx", "cron"])),
+            join_list("--app", &v(&["sshd,nginx", "cron"])),
             Ok(Some("sshd,nginx,cron".into()))
         );
         assert_eq!(
-            join_list("app", &v(&["!cron", "!anacron,atd"])),
+            join_list("--app", &v(&["!cron", "!anacron,atd"])),
             Ok(Some("!cron,anacron,atd".into()))
         );
-        let err = join_list("app", &v(&["sshd", "!cron"])).unwrap_err();
+        let err = join_list("--app", &v(&["sshd", "!cron"])).unwrap_err();
         assert!(err.starts_with("--app: "), "{err}");
-        assert!(join_list("host", &v(&["!a", "b"])).is_err());
+        assert!(join_list("--host", &v(&["!a", "b"])).is_err());
     }
 }

@@ -153,6 +153,10 @@ fn local(dt: DateTime, tz: &TimeZone) -> Option<Timestamp> {
     tz.to_ambiguous_timestamp(dt).compatible().ok()
 }
 
+/// circolog-tail's letters that take no value, which may come first in a
+/// group of letters (`-kS today` is `-k -S today`).
+const VALUELESS: [char; 3] = ['f', 'k', 'r'];
+
 /// Which spelling of a flag the user typed, from the command line `args`
 /// (the program's name first): `-S`, `--since` or `-since`, the last one
 /// given. `--since` when none is found.
@@ -166,10 +170,9 @@ pub fn typed_flag(args: &[std::ffi::OsString], short: char, long: &str) -> Strin
         let name = a.split('=').next().unwrap_or(a);
         if name == format!("--{long}") || name == format!("-{long}") {
             found = Some(name.to_string());
-        } else if a
-            .strip_prefix('-')
-            .is_some_and(|r| !r.starts_with('-') && r.starts_with(short))
-        {
+        } else if a.strip_prefix('-').is_some_and(|r| {
+            !r.starts_with('-') && r.trim_start_matches(VALUELESS).starts_with(short)
+        }) {
             found = Some(format!("-{short}"));
         }
     }
@@ -264,6 +267,13 @@ mod tests {
         let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
         assert_eq!(typed_flag(&args(&["t", "-S", "x"]), 'S', "since"), "-S");
         assert_eq!(typed_flag(&args(&["t", "-Sx"]), 'S', "since"), "-S");
+        assert_eq!(typed_flag(&args(&["t", "-kS", "x"]), 'S', "since"), "-S");
+        assert_eq!(typed_flag(&args(&["t", "-krU", "x"]), 'U', "until"), "-U");
+        assert_eq!(
+            typed_flag(&args(&["t", "-tU"]), 'U', "until"),
+            "--until",
+            "a value of -t"
+        );
         assert_eq!(
             typed_flag(&args(&["t", "--since=x"]), 'S', "since"),
             "--since"
