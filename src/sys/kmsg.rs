@@ -50,7 +50,8 @@ pub struct Reader {
     /// This host's name, as every kernel line carries it.
     host: Box<[u8]>,
     sequence: Sequence,
-    /// Records up to this SEQ were read by the previous process: skipped.
+    /// Records up to this SEQ were read by the previous process: skipped,
+    /// until the records there were at start are read.
     read_before: Option<u64>,
     /// Records that were not in the kernel's format, and failed reads:
     /// said at most once a second each.
@@ -94,9 +95,14 @@ impl Reader {
         let mut stored = 0;
         for _ in 0..budget {
             let n = match rustix::io::read(fd.as_fd(), &mut self.record[..]) {
-                Ok(0) => return Ok((stored, false)),
+                Ok(0) | Err(Errno::AGAIN) => {
+                    // Whatever comes from now on is new, whatever the file
+                    // said was read before (were it wrong, no record would
+                    // be skipped for long).
+                    self.read_before = None;
+                    return Ok((stored, false));
+                }
                 Ok(n) => n,
-                Err(Errno::AGAIN) => return Ok((stored, false)),
                 Err(Errno::INTR) => continue,
                 // Lapped: the next read gives the oldest record left, and
                 // the gap in SEQ says how many went.
@@ -158,4 +164,66 @@ fn boot_us() -> i64 {
     use rustix::time::{ClockId, clock_gettime};
     let us = |t: rustix::time::Timespec| t.tv_sec * 1_000_000 + t.tv_nsec / 1000;
     us(clock_gettime(ClockId::Realtime)) - us(clock_gettime(ClockId::Monotonic))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, socketpair};
+
+    /// A descriptor that gives one record per read, as `/dev/kmsg` does,
+    /// and the end it is written from.
+    fn device() -> (OwnedFd, OwnedFd) {
+        socketpair(
+            AddressFamily::UNIX,
+            SocketType::SEQPACKET,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )
+        .expect("socketpair")
+    }
+
+    fn write(to: &OwnedFd, seqs: &[u64]) {
+        for seq in seqs {
+            let record = format!("6,{seq},1000,-;record {seq}\n");
+            rustix::io::write(to, record.as_bytes()).expect("write");
+        }
+    }
+
+    /// The SEQs `reader` hands on of what waits on `fd`.
+    fn read(reader: &mut Reader, fd: &OwnedFd) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        let (_, more) = reader
+            .read(fd, 100, 0, |_, seq| {
+                seqs.push(seq);
+                true
+            })
+            .expect("read");
+        assert!(!more);
+        seqs
+    }
+
+    #[test]
+    fn reading_goes_on_after_the_record_read_before() {
+        let (fd, to) = device();
+        let mut reader = Reader::new("h").resume_after(Some(5));
+        write(&to, &[3, 4, 5, 6, 7]);
+        assert_eq!(read(&mut reader, &fd), [6, 7]);
+        write(&to, &[8]);
+        assert_eq!(read(&mut reader, &fd), [8]);
+        assert_eq!(reader.sequence.lost(), 0);
+    }
+
+    /// Were the file's word wrong, only the records there at start are
+    /// skipped: those that come later are new.
+    #[test]
+    fn a_record_read_before_that_never_was_skips_no_new_one() {
+        let (fd, to) = device();
+        let mut reader = Reader::new("h").resume_after(Some(u64::MAX - 1));
+        write(&to, &[3, 4]);
+        assert_eq!(read(&mut reader, &fd), Vec::<u64>::new());
+        write(&to, &[5]);
+        assert_eq!(read(&mut reader, &fd), [5]);
+        assert_eq!(reader.sequence.lost(), 0);
+    }
 }
