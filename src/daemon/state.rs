@@ -201,24 +201,43 @@ impl PausedBy {
     }
 
     /// As the memory file keeps it, for the next process; 0 is "not said".
-    fn code(self) -> u64 {
+    /// A trigger is kept by a hash of its text, which the next process,
+    /// maybe started with other triggers, looks for among its own.
+    fn code(self, triggers: &Triggers) -> u64 {
         match self {
             PausedBy::Signal => 1,
             PausedBy::Api => 2,
-            PausedBy::Trigger(i) => 3u64.saturating_add(i as u64),
+            PausedBy::Trigger(i) => {
+                let text = triggers.source(i).unwrap_or_default();
+                3 | u64::from(text_hash(text)) << 32
+            }
         }
     }
 
     /// What [`PausedBy::code`] made; `None` for 0, from a file that does
-    /// not say.
-    fn of_code(code: u64) -> Option<PausedBy> {
+    /// not say (or for a code it cannot make). A trigger this process does
+    /// not have is one past its last: it has no text.
+    fn of_code(code: u64, triggers: &Triggers) -> Option<PausedBy> {
         match code {
-            0 => None,
             1 => Some(PausedBy::Signal),
             2 => Some(PausedBy::Api),
-            n => usize::try_from(n - 3).ok().map(PausedBy::Trigger),
+            n if n & 0xffff_ffff == 3 => {
+                let hash = (n >> 32) as u32;
+                let i = (0..triggers.len())
+                    .find(|&i| triggers.source(i).map(text_hash) == Some(hash))
+                    .unwrap_or(triggers.len());
+                Some(PausedBy::Trigger(i))
+            }
+            _ => None,
         }
     }
+}
+
+/// FNV-1a of `text`: which trigger paused, as the memory file keeps it.
+fn text_hash(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5, |h: u32, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Everything the daemon knows, owned by the event loop.
@@ -847,7 +866,7 @@ impl State {
         let Some(pause) = self.ring.restored().map(|r| r.pause) else {
             return self.resume();
         };
-        let by = PausedBy::of_code(pause.by);
+        let by = PausedBy::of_code(pause.by, &self.triggers);
         match pause.resume_at_us {
             _ if !pause.paused => self.resume(),
             None => self.pause_until(true, None, by),
@@ -876,7 +895,7 @@ impl State {
         self.ring.record_pause(crate::store::file::Pause {
             paused,
             resume_at_us,
-            by: self.paused_by.map_or(0, PausedBy::code),
+            by: self.paused_by.map_or(0, |by| by.code(&self.triggers)),
         });
         self.ring
             .record_counters(&self.counters.to_words(), self.cleared_at);
@@ -1142,6 +1161,32 @@ mod tests {
         }
     }
 
+    /// A trigger on this host's name fires on a local message that names
+    /// no host, as the readers select it, whichever was set first.
+    #[test]
+    fn a_trigger_on_this_hosts_name_sees_local_messages_without_one() {
+        let glibc = b"<30>Nov 24 10:11:12 sshd[812]: hi";
+        let unix = Incoming {
+            transport: Transport::Unix,
+            ..udp(glibc)
+        };
+        for host_first in [true, false] {
+            let mut s = state();
+            if host_first {
+                s = s.with_local_host(b"here");
+            }
+            s = with_trigger(s, "host=here", 0, Action::Pause);
+            if !host_first {
+                s = s.with_local_host(b"here");
+            }
+            s.ingest(udp(glibc));
+            assert!(!s.paused(), "from the network, it names no host");
+            s.ingest(unix);
+            assert!(s.paused(), "host first: {host_first}");
+            assert_eq!(s.paused_by(), Some(PausedBy::Trigger(0)));
+        }
+    }
+
     #[test]
     fn a_local_message_without_a_hostname_has_this_hosts() {
         let mut s = state().with_local_host(b"here");
@@ -1245,6 +1290,42 @@ mod tests {
             action,
             std::time::Duration::from_secs(holdoff_s),
         ))
+    }
+
+    /// Triggers of these texts, pausing.
+    fn triggers(texts: &[&str]) -> Triggers {
+        let each = texts
+            .iter()
+            .map(|t| {
+                let filter = crate::ingest::trigger::parse_trigger(t, 0).expect("trigger");
+                (filter, t.to_string())
+            })
+            .collect();
+        Triggers::new(
+            each,
+            crate::ingest::trigger::PostRoll::Messages(0),
+            Action::Pause,
+            std::time::Duration::from_secs(60),
+        )
+    }
+
+    /// How a pause came is kept for the next process, a trigger by its
+    /// text: one started with other triggers names the same one, or none.
+    #[test]
+    fn how_a_pause_came_is_kept_a_trigger_by_its_text() {
+        let before = triggers(&["app=a", "grep=Oops"]);
+        for by in [PausedBy::Signal, PausedBy::Api, PausedBy::Trigger(1)] {
+            assert_eq!(PausedBy::of_code(by.code(&before), &before), Some(by));
+        }
+        let code = PausedBy::Trigger(1).code(&before);
+        let moved = triggers(&["grep=Oops"]);
+        assert_eq!(PausedBy::of_code(code, &moved), Some(PausedBy::Trigger(0)));
+        let other = triggers(&["app=a", "sev=crit"]);
+        let by = PausedBy::of_code(code, &other);
+        assert_eq!(by, Some(PausedBy::Trigger(2)), "none of these");
+        assert_eq!(other.source(2), None);
+        assert_eq!(PausedBy::of_code(0, &before), None, "not said");
+        assert_eq!(PausedBy::of_code(7, &before), None, "not a code");
     }
 
     fn snapshots(max_snapshots: usize) -> Snapshots {
