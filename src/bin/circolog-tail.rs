@@ -152,9 +152,10 @@ struct Args {
     #[arg(long, value_name = "REGEX")]
     re: Option<String>,
 
-    /// As journalctl -g: --re, ignoring case when the pattern has no capital letter
+    /// Only messages whose text matches the regular expression, as journalctl -g
     ///
-    /// As journalctl's --grep does by default; --case-sensitive says otherwise.
+    /// As --re, but a pattern without a capital letter ignores case, as journalctl's --grep
+    /// does by default; --case-sensitive says otherwise.
     #[arg(short = 'g', value_name = "REGEX", conflicts_with = "re")]
     journal_re: Option<String>,
 
@@ -379,24 +380,31 @@ fn run(args: &Args, lines_given: bool, argv: &[OsString]) -> Result<()> {
 /// as `app=kernel`, times turned into the daemon's (an error names the
 /// flag as the user typed it, from `argv`).
 fn filters(args: &Args, argv: &[OsString]) -> Result<Filters, String> {
+    let command = <Args as clap::CommandFactory>::command();
+    let longs: Vec<&str> = command
+        .get_arguments()
+        .filter_map(clap::Arg::get_long)
+        .collect();
     let now = jiff::Timestamp::now();
     let tz = TimeZone::system();
     let time = |text: &Option<String>, short: char, long: &str| {
         text.as_deref()
-            .map(|t| client::journal_time(&client::typed_flag(argv, short, long), t, now, &tz))
+            .map(|t| {
+                client::journal_time(&client::typed_flag(argv, &longs, short, long), t, now, &tz)
+            })
             .transpose()
     };
     let from = time(&args.since, 'S', "since")?;
     let until = time(&args.until, 'U', "until")?;
     if let (Some(from), Some(until)) = (&from, &until) {
-        let since_flag = client::typed_flag(argv, 'S', "since");
-        let until_flag = client::typed_flag(argv, 'U', "until");
+        let since_flag = client::typed_flag(argv, &longs, 'S', "since");
+        let until_flag = client::typed_flag(argv, &longs, 'U', "until");
         client::check_order((&since_flag, from), (&until_flag, until), now)?;
     }
     let app = if args.kernel {
         Some("kernel".to_string())
     } else {
-        client::join_list(&client::typed_flag(argv, 't', "app"), &args.app)?
+        client::join_list(&client::typed_flag(argv, &longs, 't', "app"), &args.app)?
     };
     Ok(Filters {
         sev: args.sev.clone(),
@@ -412,7 +420,7 @@ fn filters(args: &Args, argv: &[OsString]) -> Result<Filters, String> {
         not: args.not.clone(),
         from,
         until,
-        unit: client::join_list(&client::typed_flag(argv, 'u', "unit"), &args.unit)?,
+        unit: client::join_list(&client::typed_flag(argv, &longs, 'u', "unit"), &args.unit)?,
         pid: client::join_list("--pid", &args.pid)?,
         uid: client::join_list("--uid", &args.uid)?,
     })

@@ -342,15 +342,17 @@ pub fn reference(cmd: &clap::Command) -> String {
     );
     for (prefix, c) in commands {
         for arg in c.get_arguments().filter(|a| !a.is_hide_set()) {
-            let Some(long) = arg.get_long() else {
-                continue;
-            };
-            let mut forms: Vec<String> = arg
+            // Positional words are in the synopsis; a flag has a letter,
+            // a name or both.
+            let forms: Vec<String> = arg
                 .get_short()
                 .map(|s| format!("-{s}"))
                 .into_iter()
+                .chain(arg.get_long().map(|long| format!("{dash}{long}")))
                 .collect();
-            forms.push(format!("{dash}{long}"));
+            if forms.is_empty() {
+                continue;
+            }
             let value = match (value_name(arg), optional_value(arg)) {
                 (Some(v), true) => format!("[={v}]"),
                 (Some(v), false) => format!(" {v}"),
@@ -374,7 +376,23 @@ pub fn reference(cmd: &clap::Command) -> String {
                 .or(arg.get_help())
                 .map(|h| h.to_string())
                 .unwrap_or_default();
-            let mut meaning = help.split_whitespace().collect::<Vec<_>>().join(" ");
+            // Paragraphs run on in one cell: the help's first line, a
+            // title without its stop, gets one.
+            let mut meaning = help
+                .split("\n\n")
+                .map(|p| {
+                    let p = p.split_whitespace().collect::<Vec<_>>().join(" ");
+                    match p.ends_with(['.', ':', ')', '!', '?']) {
+                        true => p,
+                        false => p + ".",
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            if arg.get_long_help().is_none() {
+                // One line alone reads as before, without a stop.
+                meaning = meaning.trim_end_matches('.').to_string();
+            }
             let values: Vec<String> = arg
                 .get_possible_values()
                 .iter()

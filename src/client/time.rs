@@ -159,8 +159,9 @@ const VALUELESS: [char; 3] = ['f', 'k', 'r'];
 
 /// Which spelling of a flag the user typed, from the command line `args`
 /// (the program's name first): `-S`, `--since` or `-since`, the last one
-/// given. `--since` when none is found.
-pub fn typed_flag(args: &[std::ffi::OsString], short: char, long: &str) -> String {
+/// given. `--since` when none is found. `longs` are the command's long
+/// flags, which may be written with one dash: `-until` is not `-u`.
+pub fn typed_flag(args: &[std::ffi::OsString], longs: &[&str], short: char, long: &str) -> String {
     let mut found = None;
     for a in args.iter().skip(1) {
         let Some(a) = a.to_str() else { continue };
@@ -171,7 +172,9 @@ pub fn typed_flag(args: &[std::ffi::OsString], short: char, long: &str) -> Strin
         if name == format!("--{long}") || name == format!("-{long}") {
             found = Some(name.to_string());
         } else if a.strip_prefix('-').is_some_and(|r| {
-            !r.starts_with('-') && r.trim_start_matches(VALUELESS).starts_with(short)
+            !r.starts_with('-')
+                && !longs.contains(&name.trim_start_matches('-'))
+                && r.trim_start_matches(VALUELESS).starts_with(short)
         }) {
             found = Some(format!("-{short}"));
         }
@@ -265,33 +268,57 @@ mod tests {
     #[test]
     fn the_spelling_typed_is_found() {
         let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
-        assert_eq!(typed_flag(&args(&["t", "-S", "x"]), 'S', "since"), "-S");
-        assert_eq!(typed_flag(&args(&["t", "-Sx"]), 'S', "since"), "-S");
-        assert_eq!(typed_flag(&args(&["t", "-kS", "x"]), 'S', "since"), "-S");
-        assert_eq!(typed_flag(&args(&["t", "-krU", "x"]), 'U', "until"), "-U");
+        const LONGS: &[&str] = &["since", "until", "unit", "uid", "app"];
         assert_eq!(
-            typed_flag(&args(&["t", "-tU"]), 'U', "until"),
+            typed_flag(&args(&["t", "-unit", "a", "-uid", "0"]), LONGS, 'u', "unit"),
+            "-unit",
+            "-uid is not -u"
+        );
+        assert_eq!(
+            typed_flag(&args(&["t", "-until", "x"]), LONGS, 'u', "unit"),
+            "--unit"
+        );
+        assert_eq!(
+            typed_flag(&args(&["t", "-S", "x"]), LONGS, 'S', "since"),
+            "-S"
+        );
+        assert_eq!(typed_flag(&args(&["t", "-Sx"]), LONGS, 'S', "since"), "-S");
+        assert_eq!(
+            typed_flag(&args(&["t", "-kS", "x"]), LONGS, 'S', "since"),
+            "-S"
+        );
+        assert_eq!(
+            typed_flag(&args(&["t", "-krU", "x"]), LONGS, 'U', "until"),
+            "-U"
+        );
+        assert_eq!(
+            typed_flag(&args(&["t", "-tU"]), LONGS, 'U', "until"),
             "--until",
             "a value of -t"
         );
         assert_eq!(
-            typed_flag(&args(&["t", "--since=x"]), 'S', "since"),
+            typed_flag(&args(&["t", "--since=x"]), LONGS, 'S', "since"),
             "--since"
         );
         assert_eq!(
-            typed_flag(&args(&["t", "-since", "x"]), 'S', "since"),
+            typed_flag(&args(&["t", "-since", "x"]), LONGS, 'S', "since"),
             "-since"
         );
         assert_eq!(
-            typed_flag(&args(&["t", "-S", "a", "--since", "b"]), 'S', "since"),
+            typed_flag(
+                &args(&["t", "-S", "a", "--since", "b"]),
+                LONGS,
+                'S',
+                "since"
+            ),
             "--since"
         );
         assert_eq!(
-            typed_flag(&args(&["t", "-U", "x"]), 'S', "since"),
+            typed_flag(&args(&["t", "-U", "x"]), LONGS, 'S', "since"),
             "--since"
         );
         assert_eq!(
-            typed_flag(&args(&["t", "--", "-S"]), 'S', "since"),
+            typed_flag(&args(&["t", "--", "-S"]), LONGS, 'S', "since"),
             "--since"
         );
     }
