@@ -448,7 +448,7 @@ impl State {
         self.local_host = (!host.is_empty()).then_some(host);
         self.triggers.on_host(self.local_host);
         if let Some(x) = self.export.as_mut() {
-            x.filter = x.filter.take().map(|f| f.on_host(host));
+            x.filter = x.filter.take().map(|f| f.on_host(self.local_host));
         }
         self
     }
@@ -522,10 +522,7 @@ impl State {
     ) -> State {
         self.export = Some(Export {
             exporter,
-            filter: match self.local_host {
-                Some(host) => filter.map(|f| f.on_host(host)),
-                None => filter,
-            },
+            filter: filter.map(|f| f.on_host(self.local_host)),
             pending: VecDeque::with_capacity(EXPORT_PENDING),
             missed: 0,
             snapshots,
@@ -867,11 +864,10 @@ impl State {
             return self.resume();
         };
         let by = PausedBy::of_code(pause.by, &self.triggers);
-        match pause.resume_at_us {
-            _ if !pause.paused => self.resume(),
-            None => self.pause_until(true, None, by),
-            Some(at) if at > now_us => self.pause_until(true, Some(at), by),
-            Some(_) => self.resume(),
+        match (pause.paused, pause.resume_at_us) {
+            (true, None) => self.pause_until(true, None, by),
+            (true, Some(at)) if at > now_us => self.pause_until(true, Some(at), by),
+            _ => self.resume(),
         }
     }
 

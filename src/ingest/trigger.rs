@@ -442,7 +442,6 @@ impl Triggers {
     /// Every trigger's filter on this host, if its name is known
     /// ([`Filter::on_host`]).
     pub fn on_host(&mut self, host: Option<&'static [u8]>) {
-        let Some(host) = host else { return };
         for t in &mut self.triggers {
             t.filter = std::mem::take(&mut t.filter).on_host(host);
         }

@@ -375,15 +375,15 @@ impl Filter {
                 .is_some_and(|mask| facility >= 32 || mask & (1u32 << facility) == 0)
     }
 
-    /// The filter on this host, named `host`: a message that came on a
-    /// local socket without a hostname is shown with this host's name, as
-    /// rsyslog and journalctl show it, and `host=` sees that name too
-    /// (`host=-` then names the others alone). Without it, `host=` sees
-    /// the message's own field.
-    pub fn on_host(mut self, host: &'static [u8]) -> Filter {
-        if host.is_empty() {
+    /// The filter on this host, named `host` when its name is known: a
+    /// message that came on a local socket without a hostname is shown
+    /// with this host's name, as rsyslog and journalctl show it, and
+    /// `host=` sees that name too (`host=-` then names the others alone).
+    /// Without it, `host=` sees the message's own field.
+    pub fn on_host(mut self, host: Option<&'static [u8]>) -> Filter {
+        let Some(host) = host.filter(|h| !h.is_empty()) else {
             return self;
-        }
+        };
         self.local_host = Some(host);
         if let Some(names) = &mut self.host {
             names.local = names.names.iter().any(|name| **name == *host);
@@ -639,9 +639,7 @@ pub const RE_DFA_BYTES: usize = 1 << 20;
 impl Query {
     /// The query on this host, if its name is known ([`Filter::on_host`]).
     pub fn on_host(mut self, host: Option<&'static [u8]>) -> Query {
-        if let Some(host) = host {
-            self.filter = self.filter.on_host(host);
-        }
+        self.filter = self.filter.on_host(host);
         self
     }
 
@@ -1499,7 +1497,7 @@ mod tests {
         let named = Fields::from(&msg(1, 6, Some(b"here"), Some(b"app"), b"text"));
         let other = Fields::from(&msg(1, 6, Some(b"web1"), Some(b"app"), b"text"));
         let selected = |q: &str| {
-            let f = parse(q).filter.on_host(b"here");
+            let f = parse(q).filter.on_host(Some(b"here"));
             [local, remote, named, other].map(|m| f.matches_fields(NOW, &m))
         };
         assert_eq!(selected("host=here"), [true, false, true, false]);
@@ -1512,21 +1510,25 @@ mod tests {
         assert!(
             parse("host=here")
                 .filter
-                .on_host(b"here")
+                .on_host(Some(b"here"))
                 .needle()
                 .is_none()
         );
         assert!(
             parse("host=web1")
                 .filter
-                .on_host(b"here")
+                .on_host(Some(b"here"))
                 .needle()
                 .is_some()
         );
         // Without the host's name, the field as it is.
         let f = parse("host=-").filter;
         assert!(f.matches_fields(NOW, &local));
-        assert_ne!(f, f.clone().on_host(b"here"), "not shared across hosts");
+        assert_ne!(
+            f,
+            f.clone().on_host(Some(b"here")),
+            "not shared across hosts"
+        );
     }
 
     /// Fields of a message from a local sender.
